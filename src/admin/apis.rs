@@ -1,0 +1,124 @@
+//! Registering APIs (resource servers) and their scopes.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{AdminError, field};
+use crate::clock::Clock;
+use crate::crypto::Alg;
+use crate::model::{Audience, AuthMethod, FieldError, ScopeToken};
+use crate::store::apis::{self, ApiRow, ApiScopeRow};
+use crate::store::clients;
+
+/// The longest access-token lifetime an API may set: one day.
+pub const MAX_ACCESS_TOKEN_TTL: i64 = 86_400;
+
+#[derive(Debug, Default)]
+pub struct NewApiInput {
+    pub audience: String,
+    pub name: Option<String>,
+    /// `NAME` or `NAME=DESCRIPTION`.
+    pub scopes: Vec<String>,
+    pub access_token_ttl: Option<i64>,
+    pub alg: Option<String>,
+    pub resource_servers: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApiScope {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApiView {
+    pub id: Uuid,
+    pub audience: String,
+    pub name: String,
+    pub scopes: Vec<ApiScope>,
+    /// Seconds; absent means `LANYARD_ACCESS_TOKEN_TTL`.
+    pub access_token_ttl: Option<i32>,
+    pub alg: String,
+    pub resource_servers: Vec<String>,
+}
+
+pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Result<ApiView, AdminError> {
+    let audience = field("audience", Audience::parse(&input.audience))?;
+    let name = input.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if name.as_ref().is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control)) {
+        return Err(FieldError::new("name", "must be at most 200 characters without control characters").into());
+    }
+    let scopes = parse_scopes(&input.scopes)?;
+    let ttl = match input.access_token_ttl {
+        None => None,
+        Some(secs) if (1..=MAX_ACCESS_TOKEN_TTL).contains(&secs) => Some(secs as i32),
+        Some(secs) => {
+            return Err(FieldError::new("access-token-ttl", format!("{secs} is outside 1..={MAX_ACCESS_TOKEN_TTL} seconds")).into());
+        }
+    };
+    let alg = field("alg", input.alg.as_deref().unwrap_or("ES256").parse::<Alg>())?;
+    let now = clock.now();
+    let row = ApiRow {
+        id: Uuid::now_v7(),
+        name: name.unwrap_or_else(|| audience.to_string()),
+        audience: audience.to_string(),
+        access_token_ttl: ttl,
+        alg: alg.as_str().to_owned(),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = pool.begin().await?;
+    if apis::find_by_audience(&mut tx, &row.audience).await?.is_some() {
+        return Err(AdminError::Conflict(format!("an API with audience `{audience}`")));
+    }
+    for client_id in &input.resource_servers {
+        let client = clients::find(&mut tx, client_id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no client `{client_id}` (--resource-server)")))?;
+        if client.auth_method == AuthMethod::None.as_str() {
+            return Err(FieldError::new(
+                "resource-server",
+                format!("`{client_id}` is a public client; introspection needs a client that authenticates"),
+            )
+            .into());
+        }
+    }
+    apis::insert(&mut tx, &row).await?;
+    for scope in &scopes {
+        apis::insert_scope(&mut tx, row.id, scope).await?;
+    }
+    for client_id in &input.resource_servers {
+        apis::insert_resource_server(&mut tx, row.id, client_id).await?;
+    }
+    let resource_servers = apis::resource_servers(&mut tx, row.id).await?;
+    tx.commit().await?;
+    Ok(ApiView {
+        id: row.id,
+        audience: row.audience,
+        name: row.name,
+        scopes: scopes.into_iter().map(|s| ApiScope { name: s.name, description: s.description }).collect(),
+        access_token_ttl: row.access_token_ttl,
+        alg: row.alg,
+        resource_servers,
+    })
+}
+
+fn parse_scopes(raws: &[String]) -> Result<Vec<ApiScopeRow>, AdminError> {
+    if raws.is_empty() {
+        return Err(FieldError::new("scope", "an API needs at least one scope (NAME or NAME=DESCRIPTION)").into());
+    }
+    let mut scopes: Vec<ApiScopeRow> = Vec::new();
+    for raw in raws {
+        let (name, description) = raw.split_once('=').unwrap_or((raw, ""));
+        let name = field("scope", ScopeToken::parse(name))?;
+        let description = description.trim();
+        if description.chars().count() > 200 || description.chars().any(char::is_control) {
+            return Err(FieldError::new("scope", format!("the description of `{name}` must be at most 200 characters")).into());
+        }
+        if scopes.iter().any(|s| s.name == name.as_str()) {
+            return Err(FieldError::new("scope", format!("`{name}` is given twice")).into());
+        }
+        scopes.push(ApiScopeRow { name: name.to_string(), description: description.to_owned() });
+    }
+    Ok(scopes)
+}

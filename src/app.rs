@@ -1,0 +1,116 @@
+//! Building and running Lanyard: the start-up checks, then the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::web::{Bytes, Data};
+use actix_web::{App, HttpServer, middleware};
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::keys::{self, KeyError, KeyRing};
+use crate::protocol::discovery;
+use crate::store::{self, SchemaState};
+use crate::web::{self, AppState};
+
+/// Why start-up stopped. `Config` and `Setup` are the operator's to fix (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl StartError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartError::Config(_) | StartError::Setup(_) => 2,
+            StartError::Runtime(_) => 1,
+        }
+    }
+}
+
+impl From<KeyError> for StartError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::WrongMasterKey { .. } => StartError::Setup(e.to_string()),
+            other => StartError::Runtime(format!("signing keys: {other}")),
+        }
+    }
+}
+
+/// Connects, checks the schema and the master key, makes the first keys if
+/// there are none, and loads them: everything `serve` needs before it listens.
+pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32) -> Result<AppState, StartError> {
+    let url = config.require_database_url()?;
+    let master = config.require_master_key()?.clone();
+    let pool = store::connect(url, max_connections)
+        .await
+        .map_err(|e| StartError::Runtime(format!("DATABASE_URL: cannot connect ({e})")))?;
+    let schema = store::schema_state(&pool)
+        .await
+        .map_err(|e| StartError::Runtime(format!("cannot read the schema version: {e}")))?;
+    match schema {
+        SchemaState::Current => {}
+        SchemaState::Behind { missing } => {
+            return Err(StartError::Setup(format!(
+                "the database is not migrated ({missing} migration(s) pending): run `lanyard migrate`"
+            )));
+        }
+        SchemaState::Ahead => {
+            return Err(StartError::Setup("the database schema is newer than this lanyard: upgrade lanyard".into()));
+        }
+    }
+    keys::verify_master_key(&pool, &master).await?;
+    for change in keys::ensure(&pool, clock.as_ref(), &master).await? {
+        tracing::info!(kid = change.kid, alg = %change.alg, state = change.to, "created signing key");
+    }
+    let ring = KeyRing::load(&pool, master).await?;
+    let discovery = serde_json::to_vec(&discovery::metadata(&config.issuer))
+        .map_err(|e| StartError::Runtime(format!("cannot serialise discovery: {e}")))?;
+    Ok(AppState { config: Arc::new(config), pool, keys: Arc::new(ring), clock, discovery: Bytes::from(discovery) })
+}
+
+/// The HTTP server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `config.bind` (port 0 picks a free port) and starts the key refresher.
+    pub fn build(state: AppState, workers: usize) -> Result<Self, StartError> {
+        let bind = state.config.bind;
+        let listener =
+            TcpListener::bind(bind).map_err(|e| StartError::Runtime(format!("LANYARD_BIND: cannot listen on {bind} ({e})")))?;
+        let port = listener.local_addr().map_err(|e| StartError::Runtime(e.to_string()))?.port();
+        keys::spawn_refresher(state.pool.clone(), state.keys.clone(), state.clock.clone(), state.config.lifetimes);
+        let state = Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(web::security_headers())
+                .wrap(middleware::from_fn(web::log_request))
+                .configure(web::routes)
+        })
+        .workers(workers.max(1))
+        .shutdown_timeout(5)
+        .listen(listener)
+        .map_err(|e| StartError::Runtime(format!("cannot start the server: {e}")))?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,206 @@
+//! `lanyard dev`: Lanyard with demo data on a private PostgreSQL under `.lanyard/`.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Failure;
+use crate::admin::{self, AdminError, apis::NewApiInput, clients::NewClientInput, users::NewUserInput};
+use crate::app::{Application, prepare};
+use crate::clock::SystemClock;
+use crate::config::{Config, Sources};
+use crate::crypto::{MasterKey, secret};
+use crate::model::StandardClaims;
+use crate::pg_cluster::{self, Cluster};
+use crate::{paths, store};
+
+/// Where `lanyard dev` keeps its cluster and master key.
+const DEV_DIR: &str = ".lanyard";
+pub const DEMO_CLIENT: &str = "demo-app";
+pub const DEMO_API: &str = "http://localhost:9091";
+const DATABASE: &str = "lanyard";
+
+pub async fn run(mut sources: Sources, bind: Option<String>) -> Result<(), Failure> {
+    if let Some(bind) = bind {
+        sources.set_flag("LANYARD_BIND", bind);
+    }
+    let mut config = sources.resolve().map_err(Failure::setup)?;
+    crate::telemetry::init(&config.log, config.log_format);
+    if !sources.is_set("LANYARD_ISSUER") {
+        // The issuer follows the port `dev` listens on.
+        let issuer = format!("http://localhost:{}", config.bind.port());
+        config.issuer = crate::config::Issuer::parse(&issuer).map_err(Failure::setup)?;
+    }
+    let dir = PathBuf::from(DEV_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::refused(format!("cannot create {DEV_DIR}/: {e}")))?;
+    // Traversable (so the server account reaches pg/), not listable; master.key is 0600.
+    let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711));
+    if config.master_key.is_none() {
+        config.master_key = Some(dev_master_key(&dir.join("master.key"))?);
+    }
+
+    let cluster = match config.database_url {
+        Some(_) => None,
+        None => {
+            let cluster = start_cluster(&dir)?;
+            config.database_url = Some(cluster.url(DATABASE));
+            create_database(&cluster).await?;
+            Some(cluster)
+        }
+    };
+    let show_url = cluster.is_some();
+    let result = serve(config, show_url).await;
+    if let Some(cluster) = cluster {
+        if let Err(e) = cluster.stop() {
+            eprintln!("warning: stopping the private PostgreSQL: {e}");
+        }
+    }
+    result
+}
+
+async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
+    let url = config.require_database_url().map_err(Failure::setup)?.to_owned();
+    let pool = store::connect(&url, 2).await.map_err(|e| Failure::refused(format!("cannot connect: {e}")))?;
+    store::migrate(&pool).await.map_err(|e| Failure::refused(format!("migration failed: {e}")))?;
+    let seeded = seed(&pool).await?;
+    pool.close().await;
+
+    let state = prepare(config, Arc::new(SystemClock), 8).await?;
+    let issuer = state.config.issuer.clone();
+    let app = Application::build(state, 2)?;
+    print_banner(&issuer, show_url.then_some(url.as_str()), &seeded);
+    app.run_until_stopped().await.map_err(|e| Failure::refused(format!("server error: {e}")))
+}
+
+/// Reuses `.lanyard/pg`, or — when the server's account cannot reach it (a
+/// checkout under a root-only directory) — a directory under /var/tmp.
+fn start_cluster(dir: &Path) -> Result<Cluster, Failure> {
+    let abs = std::path::absolute(dir).map_err(Failure::refused)?;
+    let mut pg_dir = abs.join("pg");
+    if !pg_cluster::reachable_by_server(&pg_dir) {
+        let tag = secret::sha256(&abs.display().to_string());
+        pg_dir = PathBuf::from(format!("/var/tmp/lanyard-dev-{:02x}{:02x}{:02x}{:02x}", tag[0], tag[1], tag[2], tag[3]));
+        eprintln!(
+            "note: the postgres account cannot reach {}; keeping the private cluster in {}",
+            abs.display(),
+            pg_dir.display()
+        );
+    }
+    eprintln!("starting a private PostgreSQL in {} …", pg_dir.display());
+    Cluster::start(&pg_dir, true).map_err(Failure::refused)
+}
+
+async fn create_database(cluster: &Cluster) -> Result<(), Failure> {
+    let pool = store::connect(&cluster.url("postgres"), 1)
+        .await
+        .map_err(|e| Failure::refused(format!("cannot connect to the private PostgreSQL: {e}")))?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(DATABASE)
+        .fetch_one(&pool)
+        .await
+        .map_err(Failure::refused)?;
+    if !exists {
+        sqlx::query("CREATE DATABASE lanyard").execute(&pool).await.map_err(Failure::refused)?;
+    }
+    pool.close().await;
+    Ok(())
+}
+
+/// The master key kept in `.lanyard/master.key` (created once, mode 0600).
+fn dev_master_key(path: &Path) -> Result<MasterKey, Failure> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return MasterKey::parse(&text).map_err(|m| Failure::setup(format!("{}: {m}", path.display())));
+    }
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    let key = MasterKey::from_bytes(bytes);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Failure::refused(format!("cannot write {}: {e}", path.display())))?;
+    writeln!(file, "{}", key.encode()).map_err(Failure::refused)?;
+    Ok(key)
+}
+
+/// What the demo seed made this time (secrets only on the run that made them).
+#[derive(Default)]
+struct Seeded {
+    admin_password: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// The demo admin, client and API; each made once, kept on later runs.
+async fn seed(pool: &sqlx::PgPool) -> Result<Seeded, Failure> {
+    let clock = SystemClock;
+    let mut rng = rand::rng();
+    let mut seeded = Seeded::default();
+    let password = secret::random_token(&mut rng)[..20].to_owned();
+    let admin = NewUserInput {
+        username: "admin".into(),
+        password: password.clone(),
+        is_admin: true,
+        claims: StandardClaims {
+            name: Some("Demo Admin".into()),
+            email: Some("admin@lanyard.test".into()),
+            email_verified: true,
+            ..Default::default()
+        },
+    };
+    if created(admin::users::create(pool, &clock, admin).await)?.is_some() {
+        seeded.admin_password = Some(password);
+    }
+    let client = NewClientInput {
+        client_id: DEMO_CLIENT.into(),
+        name: Some("Demo App".into()),
+        redirect_uris: vec!["http://localhost:9090/callback".into(), "http://127.0.0.1:9090/callback".into()],
+        post_logout_redirect_uris: vec!["http://localhost:9090/".into()],
+        grant_types: ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"]
+            .map(String::from)
+            .to_vec(),
+        scopes: ["openid", "profile", "email", "offline_access"].map(String::from).to_vec(),
+        first_party: true,
+        ..Default::default()
+    };
+    if let Some(c) = created(admin::clients::create(pool, &clock, &mut rng, client).await)? {
+        seeded.client_secret = c.client_secret;
+    }
+    let api = NewApiInput {
+        audience: DEMO_API.into(),
+        name: Some("Demo API".into()),
+        scopes: vec!["read=Read your demo data".into(), "write=Change your demo data".into()],
+        ..Default::default()
+    };
+    created(admin::apis::create(pool, &clock, api).await)?;
+    admin::clients::allow(pool, &clock, DEMO_CLIENT, DEMO_API, &["read".into(), "write".into()])
+        .await
+        .map_err(Failure::refused)?;
+    Ok(seeded)
+}
+
+/// `Some` for a new row, `None` when the demo row exists from an earlier run.
+fn created<T>(result: Result<T, AdminError>) -> Result<Option<T>, Failure> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(AdminError::Conflict(_)) => Ok(None),
+        Err(e) => Err(Failure::refused(format!("seeding demo data: {e}"))),
+    }
+}
+
+fn print_banner(issuer: &crate::config::Issuer, database_url: Option<&str>, seeded: &Seeded) {
+    let shown_before = "(shown on the first run; delete .lanyard/ to start over)";
+    let database = match database_url {
+        Some(url) => format!("  other terminal: export DATABASE_URL='{url}'\n  (then `lanyard user create …`, `lanyard keys list`, …)\n\n"),
+        None => String::new(),
+    };
+    println!(
+        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  admin       {}\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {}\n  demo API        {DEMO_API} (scopes: read write)\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
+        issuer.url(paths::DISCOVERY),
+        issuer.url(paths::JWKS),
+        issuer.url(paths::ADMIN),
+        seeded.admin_password.as_deref().unwrap_or(shown_before),
+        seeded.client_secret.as_deref().unwrap_or(shown_before),
+    );
+}

@@ -1,0 +1,76 @@
+//! `lanyard keys list | rotate | revoke`.
+
+use clap::Subcommand;
+
+use super::output::print;
+use super::{Failure, JsonFlag, connect_migrated};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::keys::{self, KeyChange, KeyError};
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys with their states and dates.
+    List {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Promote each `next` key now, retire the `active` one, publish a new `next`.
+    Rotate {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Unpublish a compromised key at once (an active one is replaced).
+    Revoke {
+        kid: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(serde::Serialize)]
+struct Changes {
+    changes: Vec<KeyChange>,
+}
+
+pub async fn run(cmd: KeysCommand, config: &Config) -> Result<(), Failure> {
+    let pool = connect_migrated(config).await?;
+    let failure = |e: KeyError| match e {
+        KeyError::WrongMasterKey { .. } => Failure::setup(e),
+        other => Failure::refused(other),
+    };
+    let (json, changes) = match cmd {
+        KeysCommand::List { out } => {
+            let keys = keys::list(&pool).await.map_err(failure)?;
+            return print(out.json, &keys, |keys| {
+                let mut lines = vec![format!("{:<44} {:<6} {:<9} {}", "KID", "ALG", "STATE", "CREATED")];
+                lines.extend(keys.iter().map(|k| {
+                    format!("{:<44} {:<6} {:<9} {}", k.kid, k.alg, k.state, k.created_at.format("%Y-%m-%d %H:%M:%SZ"))
+                }));
+                lines.join("\n")
+            });
+        }
+        KeysCommand::Rotate { out } => {
+            let master = config.require_master_key().map_err(Failure::setup)?;
+            keys::verify_master_key(&pool, master).await.map_err(failure)?;
+            (out.json, keys::rotate(&pool, &SystemClock, master).await.map_err(failure)?)
+        }
+        KeysCommand::Revoke { kid, out } => {
+            let master = config.require_master_key().map_err(Failure::setup)?;
+            keys::verify_master_key(&pool, master).await.map_err(failure)?;
+            (out.json, keys::revoke(&pool, &SystemClock, master, &kid).await.map_err(failure)?)
+        }
+    };
+    print(json, &Changes { changes }, |c| {
+        c.changes
+            .iter()
+            .map(|ch| match (ch.from, ch.to) {
+                (None, Some(to)) => format!("{} {}: created ({to})", ch.alg, ch.kid),
+                (Some(from), Some(to)) => format!("{} {}: {from} -> {to}", ch.alg, ch.kid),
+                (Some(from), None) => format!("{} {}: deleted (was {from})", ch.alg, ch.kid),
+                (None, None) => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}

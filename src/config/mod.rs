@@ -1,0 +1,397 @@
+//! Configuration: every setting, its default, and the precedence
+//! flags > environment > `--config` TOML file > defaults.
+
+mod cidr;
+mod issuer;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::TimeDelta;
+
+pub use cidr::Cidr;
+pub use issuer::{Issuer, is_loopback_host};
+
+use crate::crypto::MasterKey;
+
+/// One setting: its environment variable, its key in the TOML file, its default.
+pub struct Setting {
+    pub env: &'static str,
+    pub toml: &'static str,
+    pub default: Option<&'static str>,
+    pub help: &'static str,
+}
+
+/// Every setting Lanyard reads. The README's configuration table mirrors it.
+pub const SETTINGS: &[Setting] = &[
+    Setting { env: "DATABASE_URL", toml: "database_url", default: None, help: "PostgreSQL URL; unset under `lanyard dev` (a private cluster is started)" },
+    Setting { env: "LANYARD_ISSUER", toml: "issuer", default: Some("http://localhost:8080"), help: "issuer identifier: https (http only for loopback), host, optional port" },
+    Setting { env: "LANYARD_BIND", toml: "bind", default: Some("127.0.0.1:8080"), help: "address and port to listen on" },
+    Setting { env: "LANYARD_MASTER_KEY", toml: "master_key", default: None, help: "32 bytes, base64url: encrypts private signing keys at rest" },
+    Setting { env: "LANYARD_TRUSTED_PROXIES", toml: "trusted_proxies", default: Some(""), help: "comma-separated CIDRs whose X-Forwarded-For is believed" },
+    Setting { env: "LANYARD_AUDIT_RETENTION_DAYS", toml: "audit_retention_days", default: Some("90"), help: "days audit events are kept" },
+    Setting { env: "LANYARD_LOG", toml: "log", default: Some("info"), help: "log filter (tracing EnvFilter syntax)" },
+    Setting { env: "LANYARD_LOG_FORMAT", toml: "log_format", default: Some("text"), help: "`text` or `json`" },
+    Setting { env: "LANYARD_AUTH_CODE_TTL", toml: "auth_code_ttl", default: Some("60"), help: "authorization code lifetime (s, at most 600)" },
+    Setting { env: "LANYARD_ACCESS_TOKEN_TTL", toml: "access_token_ttl", default: Some("900"), help: "access token lifetime (s); an API may override" },
+    Setting { env: "LANYARD_ID_TOKEN_TTL", toml: "id_token_ttl", default: Some("900"), help: "id_token lifetime (s)" },
+    Setting { env: "LANYARD_REFRESH_TOKEN_TTL", toml: "refresh_token_ttl", default: Some("2592000"), help: "refresh token idle lifetime (s, sliding)" },
+    Setting { env: "LANYARD_REFRESH_TOKEN_MAX_TTL", toml: "refresh_token_max_ttl", default: Some("7776000"), help: "refresh token absolute lifetime (s)" },
+    Setting { env: "LANYARD_SESSION_IDLE_TTL", toml: "session_idle_ttl", default: Some("7200"), help: "sign-in session idle lifetime (s)" },
+    Setting { env: "LANYARD_SESSION_TTL", toml: "session_ttl", default: Some("43200"), help: "sign-in session absolute lifetime (s)" },
+];
+
+/// The longest lifetime accepted for any setting: ten years.
+const MAX_LIFETIME_SECS: i64 = 10 * 365 * 24 * 3600;
+/// RFC 6749 §4.1.2 recommends a code lifetime of at most 10 minutes.
+const MAX_AUTH_CODE_TTL_SECS: i64 = 600;
+
+/// An invalid setting: printed as one line naming the setting and the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { setting: setting.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Token and session lifetimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    pub auth_code: TimeDelta,
+    pub access_token: TimeDelta,
+    pub id_token: TimeDelta,
+    pub refresh_token: TimeDelta,
+    pub refresh_token_max: TimeDelta,
+    pub session_idle: TimeDelta,
+    pub session: TimeDelta,
+}
+
+/// The resolved, valid configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: Option<String>,
+    pub issuer: Issuer,
+    pub bind: SocketAddr,
+    pub master_key: Option<MasterKey>,
+    pub trusted_proxies: Vec<Cidr>,
+    pub audit_retention_days: u32,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub lifetimes: Lifetimes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    Flag,
+    Env,
+    File(PathBuf),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag => f.write_str("flag"),
+            Source::Env => f.write_str("environment"),
+            Source::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Raw values gathered from the sources, before they are checked.
+#[derive(Debug, Default)]
+pub struct Sources {
+    values: BTreeMap<&'static str, (String, Source)>,
+    /// Lines to print on stderr (unknown `LANYARD_*` variables).
+    pub warnings: Vec<String>,
+}
+
+impl Sources {
+    /// Reads the TOML file (if any), then the environment over it.
+    pub fn gather(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut sources = Self::default();
+        if let Some(path) = file {
+            sources.read_file(path)?;
+        }
+        for (name, value) in env {
+            match SETTINGS.iter().find(|s| s.env == name) {
+                // An empty variable counts as unset.
+                Some(_) if value.is_empty() => {}
+                Some(s) => {
+                    sources.values.insert(s.env, (value, Source::Env));
+                }
+                None if name.starts_with("LANYARD_") => sources
+                    .warnings
+                    .push(format!("warning: unknown setting {name} is ignored")),
+                None => {}
+            }
+        }
+        Ok(sources)
+    }
+
+    fn read_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let setting = format!("--config {}", path.display());
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&setting, format!("cannot read the file ({e})")))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::new(&setting, format!("not valid TOML: {}", e.message())))?;
+        for (key, value) in table {
+            let s = SETTINGS
+                .iter()
+                .find(|s| s.toml == key)
+                .ok_or_else(|| ConfigError::new(&setting, format!("unknown setting `{key}`")))?;
+            let raw = match value {
+                toml::Value::String(v) => v,
+                toml::Value::Integer(v) => v.to_string(),
+                toml::Value::Array(items) => items
+                    .into_iter()
+                    .map(|item| match item {
+                        toml::Value::String(v) => Ok(v),
+                        _ => Err(ConfigError::new(&setting, format!("`{key}` must be a list of strings"))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+                _ => return Err(ConfigError::new(&setting, format!("`{key}` must be a string or an integer"))),
+            };
+            self.values.insert(s.env, (raw, Source::File(path.to_owned())));
+        }
+        Ok(())
+    }
+
+    /// A command-line flag: it wins over every other source.
+    pub fn set_flag(&mut self, env: &'static str, value: String) {
+        self.values.insert(env, (value, Source::Flag));
+    }
+
+    /// Whether a source (not the default) gives this setting.
+    pub fn is_set(&self, env: &str) -> bool {
+        self.values.contains_key(env)
+    }
+
+    fn get(&self, env: &'static str) -> Option<&str> {
+        self.values
+            .get(env)
+            .map(|(v, _)| v.as_str())
+            .or_else(|| SETTINGS.iter().find(|s| s.env == env).and_then(|s| s.default))
+    }
+
+    fn parsed<T>(&self, env: &'static str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        let raw = self.get(env).unwrap_or_default();
+        parse(raw).map_err(|message| match self.values.get(env) {
+            Some((_, Source::File(p))) => ConfigError::new(env, format!("{message} (from {})", p.display())),
+            _ => ConfigError::new(env, message),
+        })
+    }
+
+    /// Checks every value and builds the configuration.
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let lifetime = |env: &'static str, max: i64| {
+            self.parsed(env, |raw| {
+                let secs: i64 = raw
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("`{raw}` is not a whole number of seconds"))?;
+                if !(1..=max).contains(&secs) {
+                    return Err(format!("{secs} is outside 1..={max} seconds"));
+                }
+                Ok(TimeDelta::seconds(secs))
+            })
+        };
+        let lifetimes = Lifetimes {
+            auth_code: lifetime("LANYARD_AUTH_CODE_TTL", MAX_AUTH_CODE_TTL_SECS)?,
+            access_token: lifetime("LANYARD_ACCESS_TOKEN_TTL", MAX_LIFETIME_SECS)?,
+            id_token: lifetime("LANYARD_ID_TOKEN_TTL", MAX_LIFETIME_SECS)?,
+            refresh_token: lifetime("LANYARD_REFRESH_TOKEN_TTL", MAX_LIFETIME_SECS)?,
+            refresh_token_max: lifetime("LANYARD_REFRESH_TOKEN_MAX_TTL", MAX_LIFETIME_SECS)?,
+            session_idle: lifetime("LANYARD_SESSION_IDLE_TTL", MAX_LIFETIME_SECS)?,
+            session: lifetime("LANYARD_SESSION_TTL", MAX_LIFETIME_SECS)?,
+        };
+        if lifetimes.refresh_token > lifetimes.refresh_token_max {
+            return Err(ConfigError::new(
+                "LANYARD_REFRESH_TOKEN_TTL",
+                "must not be longer than LANYARD_REFRESH_TOKEN_MAX_TTL",
+            ));
+        }
+        if lifetimes.session_idle > lifetimes.session {
+            return Err(ConfigError::new(
+                "LANYARD_SESSION_IDLE_TTL",
+                "must not be longer than LANYARD_SESSION_TTL",
+            ));
+        }
+        Ok(Config {
+            database_url: self.values.get("DATABASE_URL").map(|(v, _)| v.clone()),
+            issuer: self.parsed("LANYARD_ISSUER", Issuer::parse)?,
+            bind: self.parsed("LANYARD_BIND", |raw| {
+                raw.parse()
+                    .map_err(|_| format!("`{raw}` is not an IP address and port, such as 127.0.0.1:8080"))
+            })?,
+            master_key: match self.values.contains_key("LANYARD_MASTER_KEY") {
+                true => Some(self.parsed("LANYARD_MASTER_KEY", MasterKey::parse)?),
+                false => None,
+            },
+            trusted_proxies: self.parsed("LANYARD_TRUSTED_PROXIES", |raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(Cidr::parse)
+                    .collect()
+            })?,
+            audit_retention_days: self.parsed("LANYARD_AUDIT_RETENTION_DAYS", |raw| {
+                raw.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| (1..=36500).contains(d))
+                    .ok_or_else(|| format!("`{raw}` is not a whole number of days in 1..=36500"))
+            })?,
+            log: self.parsed("LANYARD_LOG", |raw| {
+                tracing_subscriber::EnvFilter::builder()
+                    .parse(raw)
+                    .map(|_| raw.to_owned())
+                    .map_err(|e| format!("`{raw}` is not a log filter ({e})"))
+            })?,
+            log_format: self.parsed("LANYARD_LOG_FORMAT", |raw| match raw {
+                "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                _ => Err(format!("`{raw}` is neither `text` nor `json`")),
+            })?,
+            lifetimes,
+        })
+    }
+}
+
+impl Config {
+    /// The defaults alone, with a database URL and master key (for tests).
+    pub fn for_tests(database_url: String, master_key: MasterKey) -> Self {
+        let mut config = Sources::default().resolve().unwrap_or_else(|e| unreachable!("defaults are valid: {e}"));
+        config.database_url = Some(database_url);
+        config.master_key = Some(master_key);
+        config
+    }
+
+    /// The database URL, or the error `serve` and the admin commands stop with.
+    pub fn require_database_url(&self) -> Result<&str, ConfigError> {
+        self.database_url
+            .as_deref()
+            .ok_or_else(|| ConfigError::new("DATABASE_URL", "not set; point it at PostgreSQL 13+ (or use `lanyard dev`)"))
+    }
+
+    /// The master key, or the error `serve` stops with.
+    pub fn require_master_key(&self) -> Result<&MasterKey, ConfigError> {
+        self.master_key.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "LANYARD_MASTER_KEY",
+                "not set; it encrypts the private signing keys (32 random bytes, base64url: `head -c32 /dev/urandom | basenc --base64url | tr -d =`)",
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn resolve(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Sources::gather(None, env(pairs))?.resolve()
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let c = resolve(&[]).unwrap();
+        assert_eq!(c.issuer.as_str(), "http://localhost:8080");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.audit_retention_days, 90);
+        assert_eq!(c.lifetimes.auth_code, TimeDelta::seconds(60));
+        assert_eq!(c.lifetimes.access_token, TimeDelta::seconds(900));
+        assert_eq!(c.lifetimes.id_token, TimeDelta::seconds(900));
+        assert_eq!(c.lifetimes.refresh_token, TimeDelta::seconds(2_592_000));
+        assert_eq!(c.lifetimes.refresh_token_max, TimeDelta::seconds(7_776_000));
+        assert_eq!(c.lifetimes.session_idle, TimeDelta::seconds(7200));
+        assert_eq!(c.lifetimes.session, TimeDelta::seconds(43200));
+        assert!(c.master_key.is_none() && c.database_url.is_none() && c.trusted_proxies.is_empty());
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flags_beat_environment_which_beats_the_file() {
+        let dir = std::env::temp_dir().join(format!("lanyard-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("lanyard.toml");
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:7000\"\nissuer = \"https://file.example\"\nid_token_ttl = 300\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        let mut sources =
+            Sources::gather(Some(&file), env(&[("LANYARD_BIND", "127.0.0.1:7001"), ("LANYARD_ISSUER", "https://env.example")]))
+                .unwrap();
+        sources.set_flag("LANYARD_BIND", "127.0.0.1:7002".into());
+        let c = sources.resolve().unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:7002");
+        assert_eq!(c.issuer.as_str(), "https://env.example");
+        assert_eq!(c.lifetimes.id_token, TimeDelta::seconds(300));
+        assert_eq!(c.trusted_proxies.len(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting() {
+        for (name, value) in [
+            ("LANYARD_ISSUER", "https://x.example/"),
+            ("LANYARD_BIND", "localhost"),
+            ("LANYARD_MASTER_KEY", "short"),
+            ("LANYARD_TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("LANYARD_AUDIT_RETENTION_DAYS", "0"),
+            ("LANYARD_LOG_FORMAT", "xml"),
+            ("LANYARD_AUTH_CODE_TTL", "601"),
+            ("LANYARD_ACCESS_TOKEN_TTL", "0"),
+            ("LANYARD_ID_TOKEN_TTL", "1.5"),
+            ("LANYARD_SESSION_TTL", "-3"),
+        ] {
+            let err = resolve(&[(name, value)]).unwrap_err();
+            assert_eq!(err.setting, name, "{value}");
+        }
+    }
+
+    #[test]
+    fn idle_lifetimes_may_not_exceed_absolute_ones() {
+        let err = resolve(&[("LANYARD_SESSION_IDLE_TTL", "50000")]).unwrap_err();
+        assert_eq!(err.setting, "LANYARD_SESSION_IDLE_TTL");
+        let err = resolve(&[("LANYARD_REFRESH_TOKEN_TTL", "8000000")]).unwrap_err();
+        assert_eq!(err.setting, "LANYARD_REFRESH_TOKEN_TTL");
+    }
+
+    #[test]
+    fn unknown_lanyard_variables_only_warn() {
+        let s = Sources::gather(None, env(&[("LANYARD_NOPE", "1"), ("HOME", "/root")])).unwrap();
+        assert_eq!(s.warnings, vec!["warning: unknown setting LANYARD_NOPE is ignored".to_owned()]);
+        assert!(s.resolve().is_ok());
+    }
+
+    #[test]
+    fn empty_variables_count_as_unset() {
+        let c = resolve(&[("LANYARD_BIND", ""), ("DATABASE_URL", "")]).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert!(c.database_url.is_none());
+    }
+}

@@ -1,0 +1,8 @@
+//! Signing keys as a protocol concern: their lifecycle (create, rotate, revoke,
+//! age out) and the in-memory ring every node signs and publishes from.
+
+mod lifecycle;
+mod ring;
+
+pub use lifecycle::{KeyChange, KeyError, KeyInfo, ensure, list, maintain, revoke, rotate, verify_master_key};
+pub use ring::{JWKS_MAX_AGE_SECS, KeyRing, spawn_refresher};

@@ -1,0 +1,131 @@
+//! The key ring: the keys every node signs with and the JWKS bytes it serves,
+//! held in memory and reloaded on NOTIFY (with a short TTL as a fallback).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+
+use super::lifecycle::{KeyError, open, state_rank};
+use crate::clock::Clock;
+use crate::config::Lifetimes;
+use crate::crypto::{Alg, MasterKey, SigningKey};
+use crate::model::KeyState;
+use crate::store::signing_keys;
+
+/// How long clients may cache the JWKS (`Cache-Control: max-age`). A new key is
+/// published at least twice this long before it signs.
+pub const JWKS_MAX_AGE_SECS: i64 = 300;
+
+/// How often a node reloads keys even without a NOTIFY (a missed one, a new connection).
+const RELOAD_EVERY: Duration = Duration::from_secs(30);
+
+/// One consistent view of the keys.
+struct Snapshot {
+    jwks: Bytes,
+    signers: HashMap<Alg, Arc<SigningKey>>,
+}
+
+pub struct KeyRing {
+    master: MasterKey,
+    current: RwLock<Arc<Snapshot>>,
+}
+
+impl KeyRing {
+    /// Loads the keys; fails if the master key does not open them.
+    pub async fn load(pool: &PgPool, master: MasterKey) -> Result<Self, KeyError> {
+        let snapshot = Self::snapshot(pool, &master).await?;
+        Ok(Self { master, current: RwLock::new(Arc::new(snapshot)) })
+    }
+
+    pub async fn reload(&self, pool: &PgPool) -> Result<(), KeyError> {
+        let snapshot = Arc::new(Self::snapshot(pool, &self.master).await?);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
+        Ok(())
+    }
+
+    /// The JWKS document (RFC 7517 §5) as precomputed bytes.
+    pub fn jwks(&self) -> Bytes {
+        self.get().jwks.clone()
+    }
+
+    /// The active key of an algorithm.
+    pub fn signer(&self, alg: Alg) -> Option<Arc<SigningKey>> {
+        self.get().signers.get(&alg).cloned()
+    }
+
+    fn get(&self) -> Arc<Snapshot> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    async fn snapshot(pool: &PgPool, master: &MasterKey) -> Result<Snapshot, KeyError> {
+        let mut keys = signing_keys::list(&mut *pool.acquire().await?).await?;
+        keys.sort_by_key(|k| (k.alg, state_rank(k.state), std::cmp::Reverse(k.created_at)));
+        let mut signers = HashMap::new();
+        for key in keys.iter().filter(|k| k.state == KeyState::Active) {
+            if let Some(signer) = open(master, key)? {
+                signers.insert(key.alg, Arc::new(signer));
+            }
+        }
+        let published: Vec<_> = keys.iter().filter(|k| k.state.is_published()).map(|k| &k.public_jwk).collect();
+        let jwks = serde_json::to_vec(&json!({ "keys": published })).map_err(|e| KeyError::Refused {
+            kid: String::new(),
+            reason: format!("cannot serialise the JWKS: {e}"),
+        })?;
+        Ok(Snapshot { jwks: Bytes::from(jwks), signers })
+    }
+}
+
+/// Keeps the ring fresh: reloads on every NOTIFY of `lanyard_keys`, and at least
+/// every 30 s; runs the scheduled lifecycle steps on the same beat.
+pub fn spawn_refresher(pool: PgPool, ring: Arc<KeyRing>, clock: Arc<dyn Clock>, lifetimes: Lifetimes) {
+    tokio::spawn(async move {
+        loop {
+            let mut listener = match PgListener::connect_with(&pool).await {
+                Ok(mut l) => match l.listen(signing_keys::CHANNEL).await {
+                    Ok(()) => Some(l),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot LISTEN for key changes; polling");
+                        None
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot connect to LISTEN for key changes; polling");
+                    None
+                }
+            };
+            loop {
+                let notified = match listener.as_mut() {
+                    Some(l) => match tokio::time::timeout(RELOAD_EVERY, l.recv()).await {
+                        Ok(Ok(_)) => true,
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "lost the key-change listener; reconnecting");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            break;
+                        }
+                        Err(_timeout) => false,
+                    },
+                    None => {
+                        tokio::time::sleep(RELOAD_EVERY).await;
+                        false
+                    }
+                };
+                if !notified {
+                    if let Err(e) = super::maintain(&pool, clock.as_ref(), &lifetimes).await {
+                        tracing::warn!(error = %e, "scheduled key maintenance failed");
+                    }
+                }
+                if let Err(e) = ring.reload(&pool).await {
+                    tracing::warn!(error = %e, "cannot reload signing keys; serving the ones in memory");
+                }
+                if listener.is_none() {
+                    break;
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,84 @@
+//! Redirect URIs (and post-logout redirect URIs) as a client registers them.
+
+use std::fmt;
+
+use crate::config::is_loopback_host;
+
+/// A registered redirect URI (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §4.1):
+/// absolute, no fragment, `http` only on a loopback host, never a scheme that
+/// runs code in the browser. Kept as the exact string registered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.len() > 2000 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("`{raw}` is not an absolute URI"));
+        }
+        let url = url::Url::parse(raw).map_err(|_| format!("`{raw}` is not an absolute URI"))?;
+        if url.fragment().is_some() || raw.contains('#') {
+            return Err(format!("`{raw}` must not have a fragment (RFC 6749 §3.1.2)"));
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" => {
+                let host = url.host_str().unwrap_or_default();
+                if !is_loopback_host(host) {
+                    return Err(format!(
+                        "`{raw}` uses http on a non-loopback host; use https (http only for localhost, 127.0.0.1, [::1])"
+                    ));
+                }
+            }
+            "javascript" | "data" | "vbscript" | "file" | "blob" | "about" => {
+                return Err(format!("`{raw}` uses a scheme that cannot be a redirect URI"));
+            }
+            // Private-use schemes of native apps (RFC 8252 §7.1), e.g. `com.example.app:/cb`.
+            _ => {}
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RedirectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_https_loopback_http_and_private_schemes() {
+        for ok in [
+            "https://app.example.com/cb",
+            "https://app.example.com/cb?tenant=1",
+            "http://localhost:3000/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8000/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert!(RedirectUri::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_relative_fragments_plain_http_and_script_schemes() {
+        for bad in [
+            "/cb",
+            "app.example.com/cb",
+            "https://app.example.com/cb#frag",
+            "http://app.example.com/cb",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "",
+        ] {
+            assert!(RedirectUri::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

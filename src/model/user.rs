@@ -1,0 +1,258 @@
+//! Usernames and the OIDC standard claims of a user.
+
+use std::fmt;
+
+use super::FieldError;
+
+/// A username: 1 to 64 characters, no white space or control characters.
+/// Unique regardless of case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let len = raw.chars().count();
+        if len == 0 || len > 64 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("`{raw}` is not a username (1 to 64 characters, no spaces)"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The address claim (OIDC Core §5.1.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Address {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub formatted: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub street_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+impl Address {
+    pub fn is_empty(&self) -> bool {
+        *self == Address::default()
+    }
+}
+
+/// The standard claims of OIDC Core §5.1 that an admin sets on a user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StandardClaims {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub middle_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub email_verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birthdate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zoneinfo: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
+    #[serde(skip_serializing_if = "Address::is_empty")]
+    pub address: Address,
+}
+
+const MAX_CLAIM_LEN: usize = 512;
+
+impl StandardClaims {
+    /// Checks each claim's form (OIDC Core §5.1); empty strings become absent.
+    pub fn validated(mut self) -> Result<Self, FieldError> {
+        let text_fields: [(&'static str, &mut Option<String>); 20] = [
+            ("name", &mut self.name),
+            ("given-name", &mut self.given_name),
+            ("family-name", &mut self.family_name),
+            ("middle-name", &mut self.middle_name),
+            ("nickname", &mut self.nickname),
+            ("preferred-username", &mut self.preferred_username),
+            ("profile", &mut self.profile),
+            ("picture", &mut self.picture),
+            ("website", &mut self.website),
+            ("email", &mut self.email),
+            ("gender", &mut self.gender),
+            ("birthdate", &mut self.birthdate),
+            ("zoneinfo", &mut self.zoneinfo),
+            ("locale", &mut self.locale),
+            ("phone-number", &mut self.phone_number),
+            ("address-formatted", &mut self.address.formatted),
+            ("address-street-address", &mut self.address.street_address),
+            ("address-locality", &mut self.address.locality),
+            ("address-region", &mut self.address.region),
+            ("address-postal-code", &mut self.address.postal_code),
+        ];
+        for (field, value) in text_fields {
+            normalise(field, value)?;
+        }
+        normalise("address-country", &mut self.address.country)?;
+        for (field, value) in [("profile", &self.profile), ("picture", &self.picture), ("website", &self.website)] {
+            if let Some(v) = value {
+                check_web_url(v).map_err(|m| FieldError::new(field, m))?;
+            }
+        }
+        if let Some(email) = &self.email {
+            check_email(email).map_err(|m| FieldError::new("email", m))?;
+        }
+        if self.email_verified && self.email.is_none() {
+            return Err(FieldError::new("email-verified", "needs an email"));
+        }
+        if let Some(phone) = &self.phone_number {
+            check_phone(phone).map_err(|m| FieldError::new("phone-number", m))?;
+        }
+        if self.phone_number_verified && self.phone_number.is_none() {
+            return Err(FieldError::new("phone-number-verified", "needs a phone number"));
+        }
+        if let Some(date) = &self.birthdate {
+            chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                .ok()
+                .filter(|_| date.len() == 10)
+                .ok_or_else(|| FieldError::new("birthdate", format!("`{date}` is not a date written YYYY-MM-DD")))?;
+        }
+        if let Some(zone) = &self.zoneinfo {
+            let ok = zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+                && zone.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+            if !ok {
+                return Err(FieldError::new("zoneinfo", format!("`{zone}` is not a time zone name such as Europe/Paris")));
+            }
+        }
+        if let Some(locale) = &self.locale {
+            check_locale(locale).map_err(|m| FieldError::new("locale", m))?;
+        }
+        Ok(self)
+    }
+}
+
+fn normalise(field: &'static str, value: &mut Option<String>) -> Result<(), FieldError> {
+    if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+        *value = None;
+    }
+    match value {
+        Some(v) if v.chars().count() > MAX_CLAIM_LEN => {
+            Err(FieldError::new(field, format!("is longer than {MAX_CLAIM_LEN} characters")))
+        }
+        Some(v) if v.chars().any(char::is_control) => Err(FieldError::new(field, "contains control characters")),
+        _ => Ok(()),
+    }
+}
+
+fn check_web_url(raw: &str) -> Result<(), String> {
+    match url::Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "https" | "http") && url.host_str().is_some() => Ok(()),
+        _ => Err(format!("`{raw}` is not an http(s) URL")),
+    }
+}
+
+fn check_email(raw: &str) -> Result<(), String> {
+    let ok = match raw.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+                && !raw.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if ok { Ok(()) } else { Err(format!("`{raw}` is not an email address")) }
+}
+
+/// E.164 is recommended (OIDC Core §5.1): `+` and digits, with an optional `;ext=`.
+fn check_phone(raw: &str) -> Result<(), String> {
+    let (number, ext) = raw.split_once(";ext=").unwrap_or((raw, "0"));
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    let ok = (3..=20).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !ext.is_empty()
+        && ext.chars().all(|c| c.is_ascii_digit());
+    if ok { Ok(()) } else { Err(format!("`{raw}` is not a phone number such as +15551234567")) }
+}
+
+/// A BCP 47 language tag such as `en-US` (OIDC Core §5.1 allows `en_US` too).
+fn check_locale(raw: &str) -> Result<(), String> {
+    let mut parts = raw.split(['-', '_']);
+    let lang_ok = parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
+    let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if lang_ok && rest_ok { Ok(()) } else { Err(format!("`{raw}` is not a language tag such as en-US")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims() -> StandardClaims {
+        StandardClaims {
+            name: Some("Ada Lovelace".into()),
+            email: Some("ada@example.com".into()),
+            email_verified: true,
+            birthdate: Some("1815-12-10".into()),
+            zoneinfo: Some("Europe/London".into()),
+            locale: Some("en-GB".into()),
+            phone_number: Some("+441234567890".into()),
+            website: Some("https://ada.example".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn well_formed_claims_pass() {
+        assert!(claims().validated().is_ok());
+    }
+
+    #[test]
+    fn each_malformed_claim_names_its_field() {
+        let cases: Vec<(&str, StandardClaims)> = vec![
+            ("email", StandardClaims { email: Some("nope".into()), ..claims() }),
+            ("email-verified", StandardClaims { email: None, ..claims() }),
+            ("birthdate", StandardClaims { birthdate: Some("10/12/1815".into()), ..claims() }),
+            ("phone-number", StandardClaims { phone_number: Some("call me".into()), ..claims() }),
+            ("website", StandardClaims { website: Some("javascript:alert(1)".into()), ..claims() }),
+            ("locale", StandardClaims { locale: Some("english please".into()), ..claims() }),
+            ("zoneinfo", StandardClaims { zoneinfo: Some("<Mars>".into()), ..claims() }),
+        ];
+        for (field, c) in cases {
+            assert_eq!(c.validated().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn usernames_refuse_spaces_and_empty() {
+        assert!(Username::parse("ada").is_ok());
+        assert!(Username::parse("ada@example.com").is_ok());
+        assert!(Username::parse("").is_err());
+        assert!(Username::parse("ada lovelace").is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! Every path Lanyard serves, in one place: routes, discovery, templates and tests use these.
+
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+pub const AUTHORIZATION_SERVER_METADATA: &str = "/.well-known/oauth-authorization-server";
+pub const JWKS: &str = "/jwks";
+pub const AUTHORIZE: &str = "/authorize";
+pub const TOKEN: &str = "/token";
+pub const USERINFO: &str = "/userinfo";
+pub const INTROSPECT: &str = "/introspect";
+pub const REVOKE: &str = "/revoke";
+pub const LOGOUT: &str = "/logout";
+pub const ADMIN: &str = "/admin";
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";
+pub const STATIC: &str = "/static";

@@ -1,0 +1,72 @@
+//! Provider metadata: OpenID Connect Discovery 1.0 §3 and RFC 8414 §2.
+
+use serde_json::{Value, json};
+
+use crate::config::Issuer;
+use crate::crypto::Alg;
+use crate::model::{AuthMethod, GrantType, OidcScope};
+use crate::paths;
+
+/// The claims of OIDC Core §5.1, plus the ones every id_token carries.
+pub const CLAIMS_SUPPORTED: [&str; 28] = [
+    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",
+    "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username",
+    "profile", "picture", "website", "email", "email_verified", "gender", "birthdate",
+    "zoneinfo", "locale", "phone_number", "phone_number_verified",
+];
+
+/// The metadata document. Both well-known paths serve it: RFC 8414 §2 allows
+/// the OIDC members, and every endpoint is listed at its final path.
+pub fn metadata(issuer: &Issuer) -> Value {
+    let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+    let mut claims: Vec<&str> = CLAIMS_SUPPORTED.to_vec();
+    claims.extend(["address", "updated_at"]);
+    json!({
+        "issuer": issuer.as_str(),
+        "authorization_endpoint": issuer.url(paths::AUTHORIZE),
+        "token_endpoint": issuer.url(paths::TOKEN),
+        "userinfo_endpoint": issuer.url(paths::USERINFO),
+        "jwks_uri": issuer.url(paths::JWKS),
+        "end_session_endpoint": issuer.url(paths::LOGOUT),
+        "introspection_endpoint": issuer.url(paths::INTROSPECT),
+        "revocation_endpoint": issuer.url(paths::REVOKE),
+        "scopes_supported": OidcScope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        // Explicit: left out, it would default to ["authorization_code", "implicit"].
+        "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": Alg::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "claims_supported": claims,
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": true,
+        // Explicit: left out, they would default to false and true (OIDC Discovery §3).
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "display_values_supported": ["page"],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_sits_under_the_issuer() {
+        let issuer = Issuer::parse("https://id.example.com").unwrap();
+        let doc = metadata(&issuer);
+        for key in [
+            "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+            "end_session_endpoint", "introspection_endpoint", "revocation_endpoint",
+        ] {
+            assert!(doc[key].as_str().unwrap().starts_with("https://id.example.com/"), "{key}");
+        }
+        assert_eq!(doc["id_token_signing_alg_values_supported"][0], "RS256");
+    }
+}

@@ -1,0 +1,120 @@
+//! The `apis`, `api_scopes`, `api_resource_servers` and `client_api_access` tables.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::StoreError;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiRow {
+    pub id: Uuid,
+    pub audience: String,
+    pub name: String,
+    pub access_token_ttl: Option<i32>,
+    pub alg: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiScopeRow {
+    pub name: String,
+    pub description: String,
+}
+
+pub async fn insert(conn: &mut PgConnection, api: &ApiRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO apis (id, audience, name, access_token_ttl, alg, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(api.id)
+    .bind(&api.audience)
+    .bind(&api.name)
+    .bind(api.access_token_ttl)
+    .bind(&api.alg)
+    .bind(api.created_at)
+    .bind(api.updated_at)
+    .execute(conn)
+    .await
+    .map_err(StoreError::conflict_as(|| format!("an API with audience `{}`", api.audience)))?;
+    Ok(())
+}
+
+pub async fn insert_scope(conn: &mut PgConnection, api_id: Uuid, scope: &ApiScopeRow) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO api_scopes (api_id, name, description) VALUES ($1, $2, $3)")
+        .bind(api_id)
+        .bind(&scope.name)
+        .bind(&scope.description)
+        .execute(conn)
+        .await
+        .map_err(StoreError::conflict_as(|| format!("the scope `{}`", scope.name)))?;
+    Ok(())
+}
+
+pub async fn insert_resource_server(conn: &mut PgConnection, api_id: Uuid, client_id: &str) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO api_resource_servers (api_id, client_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(api_id)
+        .bind(client_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn find_by_audience(conn: &mut PgConnection, audience: &str) -> Result<Option<ApiRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ApiRow>("SELECT * FROM apis WHERE audience = $1")
+        .bind(audience)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn scopes(conn: &mut PgConnection, api_id: Uuid) -> Result<Vec<ApiScopeRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ApiScopeRow>("SELECT name, description FROM api_scopes WHERE api_id = $1 ORDER BY name")
+        .bind(api_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+pub async fn resource_servers(conn: &mut PgConnection, api_id: Uuid) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT client_id FROM api_resource_servers WHERE api_id = $1 ORDER BY client_id")
+        .bind(api_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// Lets a client get a scope of an API (idempotent).
+pub async fn allow(
+    conn: &mut PgConnection,
+    client_id: &str,
+    api_id: Uuid,
+    scope: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO client_api_access (client_id, api_id, scope, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(client_id)
+    .bind(api_id)
+    .bind(scope)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The scopes of an API a client may get.
+pub async fn allowed_scopes(conn: &mut PgConnection, client_id: &str, api_id: Uuid) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT scope FROM client_api_access WHERE client_id = $1 AND api_id = $2 ORDER BY scope",
+    )
+    .bind(client_id)
+    .bind(api_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The longest access-token lifetime any API overrides to, in seconds.
+pub async fn max_access_token_ttl(conn: &mut PgConnection) -> Result<Option<i32>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT max(access_token_ttl) FROM apis").fetch_one(conn).await?)
+}

@@ -1,0 +1,82 @@
+//! Store: all SQL lives here, one module per table or aggregate (sqlx, PostgreSQL).
+
+pub mod apis;
+pub mod clients;
+pub mod signing_keys;
+pub mod users;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, migrate::Migrator};
+
+/// The schema, embedded from `migrations/`.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same unique key exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A stored value no longer parses (a bug or a hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps a unique-key violation to `Conflict(what)`, anything else to `Db`.
+    pub(crate) fn conflict_as(what: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what()),
+            _ => StoreError::Db(e),
+        }
+    }
+}
+
+/// Where the database stands against the migrations this binary carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaState {
+    Current,
+    /// Some migrations are not applied: run `lanyard migrate`.
+    Behind { missing: usize },
+    /// The database has migrations this binary does not know: it is newer.
+    Ahead,
+}
+
+/// Connects a pool. Short timeouts: a request never hangs on a dead database.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = url.parse()?;
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_with(options.application_name("lanyard"))
+        .await
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+pub async fn schema_state(pool: &PgPool) -> Result<SchemaState, sqlx::Error> {
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+        .fetch_one(pool)
+        .await?;
+    let applied: Vec<i64> = match exists {
+        Some(_) => sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await?,
+        None => Vec::new(),
+    };
+    if applied.iter().any(|v| !MIGRATOR.version_exists(*v)) {
+        return Ok(SchemaState::Ahead);
+    }
+    let missing = MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count();
+    Ok(if missing == 0 { SchemaState::Current } else { SchemaState::Behind { missing } })
+}
+
+/// Whether the database answers (for `/readyz`).
+pub async fn ping(pool: &PgPool) -> bool {
+    sqlx::query("SELECT 1").execute(pool).await.is_ok()
+}
