@@ -45,7 +45,11 @@ impl From<KeyError> for StartError {
 
 /// Connects, checks the schema and the master key, makes the first keys if
 /// there are none, and loads them: everything `serve` needs before it listens.
-pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32) -> Result<AppState, StartError> {
+pub async fn prepare(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    max_connections: u32,
+) -> Result<AppState, StartError> {
     let url = config.require_database_url()?;
     let master = config.require_master_key()?.clone();
     let pool = store::connect(url, max_connections)
@@ -62,7 +66,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
             )));
         }
         SchemaState::Ahead => {
-            return Err(StartError::Setup("the database schema is newer than this lanyard: upgrade lanyard".into()));
+            return Err(StartError::Setup(
+                "the database schema is newer than this lanyard: upgrade lanyard".into(),
+            ));
         }
     }
     keys::verify_master_key(&pool, &master).await?;
@@ -72,12 +78,18 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
     let ring = KeyRing::load(&pool, master).await?;
     let discovery = serde_json::to_vec(&discovery::metadata(&config.issuer))
         .map_err(|e| StartError::Runtime(format!("cannot serialise discovery: {e}")))?;
-    Ok(AppState { config: Arc::new(config), pool, keys: Arc::new(ring), clock, discovery: Bytes::from(discovery) })
+    Ok(AppState {
+        config: Arc::new(config),
+        pool,
+        keys: Arc::new(ring),
+        clock,
+        discovery: Bytes::from(discovery),
+    })
 }
 
 /// The HTTP server, bound and ready to run.
 pub struct Application {
-    port: u16,
+    address: std::net::SocketAddr,
     server: Server,
 }
 
@@ -85,10 +97,27 @@ impl Application {
     /// Binds `config.bind` (port 0 picks a free port) and starts the key refresher.
     pub fn build(state: AppState, workers: usize) -> Result<Self, StartError> {
         let bind = state.config.bind;
-        let listener =
-            TcpListener::bind(bind).map_err(|e| StartError::Runtime(format!("LANYARD_BIND: cannot listen on {bind} ({e})")))?;
-        let port = listener.local_addr().map_err(|e| StartError::Runtime(e.to_string()))?.port();
-        keys::spawn_refresher(state.pool.clone(), state.keys.clone(), state.clock.clone(), state.config.lifetimes);
+        let listener = TcpListener::bind(bind).map_err(|e| {
+            StartError::Runtime(format!("LANYARD_BIND: cannot listen on {bind} ({e})"))
+        })?;
+        Self::build_on(state, listener, workers)
+    }
+
+    /// Serves on a listener bound beforehand (tests bind port 0 first to know the issuer).
+    pub fn build_on(
+        state: AppState,
+        listener: TcpListener,
+        workers: usize,
+    ) -> Result<Self, StartError> {
+        let address = listener
+            .local_addr()
+            .map_err(|e| StartError::Runtime(e.to_string()))?;
+        keys::spawn_refresher(
+            state.pool.clone(),
+            state.keys.clone(),
+            state.clock.clone(),
+            state.config.lifetimes,
+        );
         let state = Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
@@ -102,11 +131,12 @@ impl Application {
         .listen(listener)
         .map_err(|e| StartError::Runtime(format!("cannot start the server: {e}")))?
         .run();
-        Ok(Self { port, server })
+        Ok(Self { address, server })
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
+    /// The address actually bound (with the port chosen for port 0).
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
     }
 
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.

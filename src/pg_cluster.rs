@@ -49,10 +49,20 @@ impl Cluster {
         std::fs::create_dir_all(dir)?;
         let dir = dir.canonicalize()?;
         give(&dir, run_as)?;
-        let socket_dir = PathBuf::from(format!("/tmp/lanyard-sock-{}", uuid::Uuid::new_v4().simple()));
+        let socket_dir = PathBuf::from(format!(
+            "/tmp/lanyard-sock-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         std::fs::create_dir(&socket_dir)?;
         give(&socket_dir, run_as)?;
-        let cluster = Self { bin, data: dir.join("data"), log: dir.join("postgres.log"), socket_dir, run_as, durable };
+        let cluster = Self {
+            bin,
+            data: dir.join("data"),
+            log: dir.join("postgres.log"),
+            socket_dir,
+            run_as,
+            durable,
+        };
         if !cluster.data.join("PG_VERSION").exists() {
             cluster.initdb(&dir)?;
         }
@@ -67,7 +77,10 @@ impl Cluster {
 
     /// A `DATABASE_URL` for one database of this cluster.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres:///{database}?host={}&port={PORT}&user=postgres", self.socket_dir.display())
+        format!(
+            "postgres:///{database}?host={}&port={PORT}&user=postgres",
+            self.socket_dir.display()
+        )
     }
 
     /// Stops the server (fast shutdown: open sessions are ended).
@@ -77,17 +90,29 @@ impl Cluster {
 
     /// Starts a stopped server again, on the same socket.
     pub fn start_server(&self) -> Result<(), ClusterError> {
-        let mut options = format!("-p {PORT} -k {} -c listen_addresses=''", self.socket_dir.display());
+        let mut options = format!(
+            "-p {PORT} -k {} -c listen_addresses=''",
+            self.socket_dir.display()
+        );
         if !self.durable {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300");
         }
         let log = self.log.display().to_string();
-        self.pg_ctl(&["-l", &log, "-w", "-t", "60", "-o", &options, "start"]).map(|_| ())
+        self.pg_ctl(&["-l", &log, "-w", "-t", "60", "-o", &options, "start"])
+            .map(|_| ())
     }
 
     fn initdb(&self, dir: &Path) -> Result<(), ClusterError> {
         let mut cmd = self.command("initdb", dir);
-        cmd.arg("-D").arg(&self.data).args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C"]);
+        cmd.arg("-D").arg(&self.data).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]);
         if !self.durable {
             cmd.arg("--no-sync");
         }
@@ -103,7 +128,9 @@ impl Cluster {
 
     fn command(&self, program: &str, cwd: &Path) -> Command {
         let mut cmd = Command::new(self.bin.join(program));
-        cmd.current_dir(cwd).env_remove("PGDATA").stdin(Stdio::null());
+        cmd.current_dir(cwd)
+            .env_remove("PGDATA")
+            .stdin(Stdio::null());
         // Its own process group: Ctrl-C in the terminal reaches Lanyard, which
         // stops the cluster in order, instead of the server itself.
         cmd.process_group(0);
@@ -127,7 +154,11 @@ impl Cluster {
             script.push_str(&format!("; rm -rf '{}'", dir.display()));
         }
         let mut sh = Command::new("/bin/sh");
-        sh.args(["-c", &script]).current_dir(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        sh.args(["-c", &script])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         sh.process_group(0);
         if let Some(r) = self.run_as {
             sh.uid(r.uid).gid(r.gid);
@@ -138,21 +169,29 @@ impl Cluster {
 }
 
 fn run(mut cmd: Command, what: &'static str) -> Result<(), ClusterError> {
-    let out = cmd.output().map_err(|e| ClusterError::Command { what, detail: e.to_string() })?;
+    let out = cmd.output().map_err(|e| ClusterError::Command {
+        what,
+        detail: e.to_string(),
+    })?;
     if out.status.success() {
         return Ok(());
     }
-    let detail = String::from_utf8_lossy(&out.stderr).trim().lines().last().unwrap_or("no output").to_owned();
+    let detail = String::from_utf8_lossy(&out.stderr)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("no output")
+        .to_owned();
     Err(ClusterError::Command { what, detail })
 }
 
 /// `initdb` and `pg_ctl`: on PATH, or in the newest `/usr/lib/postgresql/*/bin`.
 fn find_binaries() -> Option<PathBuf> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d)) {
-            return Some(dir);
-        }
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d))
+    {
+        return Some(dir);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
@@ -175,14 +214,22 @@ fn run_as() -> Result<Option<RunAs>, ClusterError> {
         passwd.lines().find_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
             (fields.first() == Some(&name) && fields.len() > 3)
-                .then(|| Some(RunAs { uid: fields[2].parse().ok()?, gid: fields[3].parse().ok()? }))
+                .then(|| {
+                    Some(RunAs {
+                        uid: fields[2].parse().ok()?,
+                        gid: fields[3].parse().ok()?,
+                    })
+                })
                 .flatten()
         })
     };
-    account("postgres").or_else(|| account("nobody")).map(Some).ok_or(ClusterError::Command {
-        what: "finding an unprivileged account",
-        detail: "initdb refuses root and there is no `postgres` or `nobody` account".into(),
-    })
+    account("postgres")
+        .or_else(|| account("nobody"))
+        .map(Some)
+        .ok_or(ClusterError::Command {
+            what: "finding an unprivileged account",
+            detail: "initdb refuses root and there is no `postgres` or `nobody` account".into(),
+        })
 }
 
 /// Hands a directory to the account the server runs as, private to it.
@@ -198,11 +245,15 @@ fn give(dir: &Path, run_as: Option<RunAs>) -> Result<(), ClusterError> {
 /// ancestor must let it pass. Otherwise `lanyard dev` keeps its cluster elsewhere.
 pub fn reachable_by_server(dir: &Path) -> bool {
     let Ok(Some(r)) = run_as() else { return true };
-    let Ok(abs) = std::path::absolute(dir) else { return false };
+    let Ok(abs) = std::path::absolute(dir) else {
+        return false;
+    };
     abs.ancestors().skip(1).all(|a| match std::fs::metadata(a) {
         Ok(m) => {
             let mode = m.mode();
-            (m.uid() == r.uid && mode & 0o100 != 0) || (m.gid() == r.gid && mode & 0o010 != 0) || mode & 0o001 != 0
+            (m.uid() == r.uid && mode & 0o100 != 0)
+                || (m.gid() == r.gid && mode & 0o010 != 0)
+                || mode & 0o001 != 0
         }
         Err(_) => true, // not created yet: we will create it ourselves below a reachable one
     })

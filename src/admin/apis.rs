@@ -42,21 +42,42 @@ pub struct ApiView {
     pub resource_servers: Vec<String>,
 }
 
-pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Result<ApiView, AdminError> {
+pub async fn create(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    input: NewApiInput,
+) -> Result<ApiView, AdminError> {
     let audience = field("audience", Audience::parse(&input.audience))?;
-    let name = input.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    if name.as_ref().is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control)) {
-        return Err(FieldError::new("name", "must be at most 200 characters without control characters").into());
+    let name = input
+        .name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    if name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control))
+    {
+        return Err(FieldError::new(
+            "name",
+            "must be at most 200 characters without control characters",
+        )
+        .into());
     }
     let scopes = parse_scopes(&input.scopes)?;
     let ttl = match input.access_token_ttl {
         None => None,
         Some(secs) if (1..=MAX_ACCESS_TOKEN_TTL).contains(&secs) => Some(secs as i32),
         Some(secs) => {
-            return Err(FieldError::new("access-token-ttl", format!("{secs} is outside 1..={MAX_ACCESS_TOKEN_TTL} seconds")).into());
+            return Err(FieldError::new(
+                "access-token-ttl",
+                format!("{secs} is outside 1..={MAX_ACCESS_TOKEN_TTL} seconds"),
+            )
+            .into());
         }
     };
-    let alg = field("alg", input.alg.as_deref().unwrap_or("ES256").parse::<Alg>())?;
+    let alg = field(
+        "alg",
+        input.alg.as_deref().unwrap_or("ES256").parse::<Alg>(),
+    )?;
     let now = clock.now();
     let row = ApiRow {
         id: Uuid::now_v7(),
@@ -68,13 +89,18 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Res
         updated_at: now,
     };
     let mut tx = pool.begin().await?;
-    if apis::find_by_audience(&mut tx, &row.audience).await?.is_some() {
-        return Err(AdminError::Conflict(format!("an API with audience `{audience}`")));
+    if apis::find_by_audience(&mut tx, &row.audience)
+        .await?
+        .is_some()
+    {
+        return Err(AdminError::Conflict(format!(
+            "an API with audience `{audience}`"
+        )));
     }
     for client_id in &input.resource_servers {
-        let client = clients::find(&mut tx, client_id)
-            .await?
-            .ok_or_else(|| AdminError::NotFound(format!("no client `{client_id}` (--resource-server)")))?;
+        let client = clients::find(&mut tx, client_id).await?.ok_or_else(|| {
+            AdminError::NotFound(format!("no client `{client_id}` (--resource-server)"))
+        })?;
         if client.auth_method == AuthMethod::None.as_str() {
             return Err(FieldError::new(
                 "resource-server",
@@ -96,7 +122,13 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Res
         id: row.id,
         audience: row.audience,
         name: row.name,
-        scopes: scopes.into_iter().map(|s| ApiScope { name: s.name, description: s.description }).collect(),
+        scopes: scopes
+            .into_iter()
+            .map(|s| ApiScope {
+                name: s.name,
+                description: s.description,
+            })
+            .collect(),
         access_token_ttl: row.access_token_ttl,
         alg: row.alg,
         resource_servers,
@@ -105,7 +137,11 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Res
 
 fn parse_scopes(raws: &[String]) -> Result<Vec<ApiScopeRow>, AdminError> {
     if raws.is_empty() {
-        return Err(FieldError::new("scope", "an API needs at least one scope (NAME or NAME=DESCRIPTION)").into());
+        return Err(FieldError::new(
+            "scope",
+            "an API needs at least one scope (NAME or NAME=DESCRIPTION)",
+        )
+        .into());
     }
     let mut scopes: Vec<ApiScopeRow> = Vec::new();
     for raw in raws {
@@ -113,12 +149,19 @@ fn parse_scopes(raws: &[String]) -> Result<Vec<ApiScopeRow>, AdminError> {
         let name = field("scope", ScopeToken::parse(name))?;
         let description = description.trim();
         if description.chars().count() > 200 || description.chars().any(char::is_control) {
-            return Err(FieldError::new("scope", format!("the description of `{name}` must be at most 200 characters")).into());
+            return Err(FieldError::new(
+                "scope",
+                format!("the description of `{name}` must be at most 200 characters"),
+            )
+            .into());
         }
         if scopes.iter().any(|s| s.name == name.as_str()) {
             return Err(FieldError::new("scope", format!("`{name}` is given twice")).into());
         }
-        scopes.push(ApiScopeRow { name: name.to_string(), description: description.to_owned() });
+        scopes.push(ApiScopeRow {
+            name: name.to_string(),
+            description: description.to_owned(),
+        });
     }
     Ok(scopes)
 }

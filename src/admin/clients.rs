@@ -5,7 +5,9 @@ use sqlx::PgPool;
 use super::{AdminError, each, field};
 use crate::clock::Clock;
 use crate::crypto::{Alg, secret};
-use crate::model::{Audience, AuthMethod, ClientId, FieldError, GrantType, OidcScope, RedirectUri, ScopeToken};
+use crate::model::{
+    Audience, AuthMethod, ClientId, FieldError, GrantType, OidcScope, RedirectUri, ScopeToken,
+};
 use crate::store::apis;
 use crate::store::clients::{self, ClientRow};
 
@@ -43,25 +45,53 @@ pub async fn create(
 ) -> Result<CreatedClient, AdminError> {
     let row = parse_new_client(input, clock)?;
     let secret = (row.auth_method != AuthMethod::None.as_str()).then(|| secret::random_token(rng));
-    let row = ClientRow { secret_hash: secret.as_deref().map(|s| secret::sha256(s).to_vec()), ..row };
+    let row = ClientRow {
+        secret_hash: secret.as_deref().map(|s| secret::sha256(s).to_vec()),
+        ..row
+    };
     let mut conn = pool.acquire().await?;
     clients::insert(&mut conn, &row).await?;
-    Ok(CreatedClient { client_id: row.client_id, client_secret: secret })
+    Ok(CreatedClient {
+        client_id: row.client_id,
+        client_secret: secret,
+    })
 }
 
 fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRow, AdminError> {
     let client_id = field("client-id", ClientId::parse(&input.client_id))?;
-    let name = input.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    if name.as_ref().is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control)) {
-        return Err(FieldError::new("name", "must be at most 200 characters without control characters").into());
+    let name = input
+        .name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    if name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control))
+    {
+        return Err(FieldError::new(
+            "name",
+            "must be at most 200 characters without control characters",
+        )
+        .into());
     }
     let redirect_uris = each("redirect-uri", &input.redirect_uris, RedirectUri::parse)?;
-    let post_logout = each("post-logout-redirect-uri", &input.post_logout_redirect_uris, RedirectUri::parse)?;
-    let requested_method = input.auth_method.as_deref().map(str::parse::<AuthMethod>).transpose();
+    let post_logout = each(
+        "post-logout-redirect-uri",
+        &input.post_logout_redirect_uris,
+        RedirectUri::parse,
+    )?;
+    let requested_method = input
+        .auth_method
+        .as_deref()
+        .map(str::parse::<AuthMethod>)
+        .transpose();
     let auth_method = match (input.public, field("auth-method", requested_method)?) {
         (true, None | Some(AuthMethod::None)) => AuthMethod::None,
         (true, Some(other)) => {
-            return Err(FieldError::new("auth-method", format!("a public client authenticates with `none`, not `{other}`")).into());
+            return Err(FieldError::new(
+                "auth-method",
+                format!("a public client authenticates with `none`, not `{other}`"),
+            )
+            .into());
         }
         (false, Some(method)) => method,
         (false, None) => AuthMethod::ClientSecretBasic,
@@ -74,19 +104,38 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
     if scopes.is_empty() {
         scopes = DEFAULT_SCOPES.to_vec();
     }
-    let id_token_alg = field("id-token-alg", input.id_token_alg.as_deref().unwrap_or("RS256").parse::<Alg>())?;
+    let id_token_alg = field(
+        "id-token-alg",
+        input
+            .id_token_alg
+            .as_deref()
+            .unwrap_or("RS256")
+            .parse::<Alg>(),
+    )?;
 
     let has = |g| grant_types.contains(&g);
     if has(GrantType::AuthorizationCode) && redirect_uris.is_empty() {
-        return Err(FieldError::new("redirect-uri", "a client with the authorization_code grant needs at least one").into());
+        return Err(FieldError::new(
+            "redirect-uri",
+            "a client with the authorization_code grant needs at least one",
+        )
+        .into());
     }
     if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
-        return Err(FieldError::new("grant-type", "refresh_token needs authorization_code (refresh tokens come from sign-ins)").into());
+        return Err(FieldError::new(
+            "grant-type",
+            "refresh_token needs authorization_code (refresh tokens come from sign-ins)",
+        )
+        .into());
     }
     if auth_method == AuthMethod::None {
         for g in [GrantType::ClientCredentials, GrantType::TokenExchange] {
             if has(g) {
-                return Err(FieldError::new("grant-type", format!("a public client cannot use {g}: it cannot authenticate")).into());
+                return Err(FieldError::new(
+                    "grant-type",
+                    format!("a public client cannot use {g}: it cannot authenticate"),
+                )
+                .into());
             }
         }
     }
@@ -151,7 +200,11 @@ pub async fn allow(
     }
     let scopes = apis::allowed_scopes(&mut tx, &client.client_id, api.id).await?;
     tx.commit().await?;
-    Ok(Allowance { client_id: client.client_id, audience: api.audience, scopes })
+    Ok(Allowance {
+        client_id: client.client_id,
+        audience: api.audience,
+        scopes,
+    })
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -163,9 +216,18 @@ pub struct Trust {
 }
 
 /// Lets `client_id` exchange id_tokens issued to `other` (RFC 8693 subject tokens).
-pub async fn trust(pool: &PgPool, clock: &dyn Clock, client_id: &str, other: &str) -> Result<Trust, AdminError> {
+pub async fn trust(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    client_id: &str,
+    other: &str,
+) -> Result<Trust, AdminError> {
     if client_id == other {
-        return Err(FieldError::new("other-client-id", "a client may always exchange its own id_tokens").into());
+        return Err(FieldError::new(
+            "other-client-id",
+            "a client may always exchange its own id_tokens",
+        )
+        .into());
     }
     let mut tx = pool.begin().await?;
     for id in [client_id, other] {
@@ -175,5 +237,9 @@ pub async fn trust(pool: &PgPool, clock: &dyn Clock, client_id: &str, other: &st
     }
     let added = clients::insert_trust(&mut tx, client_id, other, clock.now()).await?;
     tx.commit().await?;
-    Ok(Trust { client_id: client_id.to_owned(), trusted_client_id: other.to_owned(), added })
+    Ok(Trust {
+        client_id: client_id.to_owned(),
+        trusted_client_id: other.to_owned(),
+        added,
+    })
 }

@@ -55,7 +55,10 @@ pub(crate) fn each<T: PartialEq>(
     for raw in raws {
         let value = field(name, parse(raw))?;
         if out.contains(&value) {
-            return Err(AdminError::Invalid(FieldError::new(name, format!("`{raw}` is given twice"))));
+            return Err(AdminError::Invalid(FieldError::new(
+                name,
+                format!("`{raw}` is given twice"),
+            )));
         }
         out.push(value);
     }

@@ -210,7 +210,9 @@ pub async fn user(cmd: UserCommand, config: &Config) -> Result<(), Failure> {
             },
         },
     };
-    let user = admin::users::create(&pool, &SystemClock, input).await.map_err(Failure::refused)?;
+    let user = admin::users::create(&pool, &SystemClock, input)
+        .await
+        .map_err(Failure::refused)?;
     print(args.out.json, &user, |u| {
         let role = if u.admin { " (admin)" } else { "" };
         format!("created user {}{role} with sub {}", u.username, u.sub)
@@ -221,14 +223,21 @@ pub async fn user(cmd: UserCommand, config: &Config) -> Result<(), Failure> {
 fn read_password(from_stdin: bool) -> Result<String, Failure> {
     if from_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| Failure::refused(format!("cannot read the password: {e}")))?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::refused(format!("cannot read the password: {e}")))?;
         return Ok(line.trim_end_matches(['\n', '\r']).to_owned());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Failure::refused("no terminal to ask for the password: use --password-stdin"));
+        return Err(Failure::refused(
+            "no terminal to ask for the password: use --password-stdin",
+        ));
     }
-    let first = rpassword::prompt_password("Password: ").map_err(|e| Failure::refused(format!("cannot read the password: {e}")))?;
-    let again = rpassword::prompt_password("Repeat: ").map_err(|e| Failure::refused(format!("cannot read the password: {e}")))?;
+    let first = rpassword::prompt_password("Password: ")
+        .map_err(|e| Failure::refused(format!("cannot read the password: {e}")))?;
+    let again = rpassword::prompt_password("Repeat: ")
+        .map_err(|e| Failure::refused(format!("cannot read the password: {e}")))?;
     if first != again {
         return Err(Failure::refused("the passwords differ"));
     }
@@ -263,20 +272,30 @@ pub async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> 
             })
         }
         ClientCommand::Allow(a) => {
-            let allowance = admin::clients::allow(&pool, &SystemClock, &a.client_id, &a.audience, &a.scopes)
-                .await
-                .map_err(Failure::refused)?;
+            let allowance =
+                admin::clients::allow(&pool, &SystemClock, &a.client_id, &a.audience, &a.scopes)
+                    .await
+                    .map_err(Failure::refused)?;
             print(a.out.json, &allowance, |x| {
-                format!("{} may get {} of {}", x.client_id, x.scopes.join(" "), x.audience)
+                format!(
+                    "{} may get {} of {}",
+                    x.client_id,
+                    x.scopes.join(" "),
+                    x.audience
+                )
             })
         }
         ClientCommand::Trust(a) => {
-            let trust = admin::clients::trust(&pool, &SystemClock, &a.client_id, &a.other_client_id)
-                .await
-                .map_err(Failure::refused)?;
+            let trust =
+                admin::clients::trust(&pool, &SystemClock, &a.client_id, &a.other_client_id)
+                    .await
+                    .map_err(Failure::refused)?;
             print(a.out.json, &trust, |t| {
                 let already = if t.added { "" } else { " (already allowed)" };
-                format!("{} may exchange id_tokens issued to {}{already}", t.client_id, t.trusted_client_id)
+                format!(
+                    "{} may exchange id_tokens issued to {}{already}",
+                    t.client_id, t.trusted_client_id
+                )
             })
         }
     }
@@ -287,7 +306,11 @@ pub async fn api(cmd: ApiCommand, config: &Config) -> Result<(), Failure> {
     let ttl = a
         .access_token_ttl
         .as_deref()
-        .map(|raw| raw.trim().parse::<i64>().map_err(|_| format!("`{raw}` is not a whole number of seconds")))
+        .map(|raw| {
+            raw.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("`{raw}` is not a whole number of seconds"))
+        })
         .transpose()
         .map_err(|m| Failure::refused(format!("invalid access-token-ttl: {m}")))?;
     let pool = connect_migrated(config).await?;
@@ -299,9 +322,17 @@ pub async fn api(cmd: ApiCommand, config: &Config) -> Result<(), Failure> {
         alg: a.alg,
         resource_servers: a.resource_servers,
     };
-    let api = admin::apis::create(&pool, &SystemClock, input).await.map_err(Failure::refused)?;
+    let api = admin::apis::create(&pool, &SystemClock, input)
+        .await
+        .map_err(Failure::refused)?;
     print(a.out.json, &api, |x| {
         let scopes: Vec<&str> = x.scopes.iter().map(|s| s.name.as_str()).collect();
-        format!("created API {} ({}) with scopes {}, tokens signed {}", x.audience, x.name, scopes.join(" "), x.alg)
+        format!(
+            "created API {} ({}) with scopes {}, tokens signed {}",
+            x.audience,
+            x.name,
+            scopes.join(" "),
+            x.alg
+        )
     })
 }

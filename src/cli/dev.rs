@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Failure;
-use crate::admin::{self, AdminError, apis::NewApiInput, clients::NewClientInput, users::NewUserInput};
+use crate::admin::{
+    self, AdminError, apis::NewApiInput, clients::NewClientInput, users::NewUserInput,
+};
 use crate::app::{Application, prepare};
 use crate::clock::SystemClock;
 use crate::config::{Config, Sources};
@@ -33,7 +35,8 @@ pub async fn run(mut sources: Sources, bind: Option<String>) -> Result<(), Failu
         config.issuer = crate::config::Issuer::parse(&issuer).map_err(Failure::setup)?;
     }
     let dir = PathBuf::from(DEV_DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::refused(format!("cannot create {DEV_DIR}/: {e}")))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::refused(format!("cannot create {DEV_DIR}/: {e}")))?;
     // Traversable (so the server account reaches pg/), not listable; master.key is 0600.
     let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711));
     if config.master_key.is_none() {
@@ -51,18 +54,23 @@ pub async fn run(mut sources: Sources, bind: Option<String>) -> Result<(), Failu
     };
     let show_url = cluster.is_some();
     let result = serve(config, show_url).await;
-    if let Some(cluster) = cluster {
-        if let Err(e) = cluster.stop() {
-            eprintln!("warning: stopping the private PostgreSQL: {e}");
-        }
+    if let Some(Err(e)) = cluster.map(|c| c.stop()) {
+        eprintln!("warning: stopping the private PostgreSQL: {e}");
     }
     result
 }
 
 async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
-    let url = config.require_database_url().map_err(Failure::setup)?.to_owned();
-    let pool = store::connect(&url, 2).await.map_err(|e| Failure::refused(format!("cannot connect: {e}")))?;
-    store::migrate(&pool).await.map_err(|e| Failure::refused(format!("migration failed: {e}")))?;
+    let url = config
+        .require_database_url()
+        .map_err(Failure::setup)?
+        .to_owned();
+    let pool = store::connect(&url, 2)
+        .await
+        .map_err(|e| Failure::refused(format!("cannot connect: {e}")))?;
+    store::migrate(&pool)
+        .await
+        .map_err(|e| Failure::refused(format!("migration failed: {e}")))?;
     let seeded = seed(&pool).await?;
     pool.close().await;
 
@@ -70,7 +78,9 @@ async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
     let issuer = state.config.issuer.clone();
     let app = Application::build(state, 2)?;
     print_banner(&issuer, show_url.then_some(url.as_str()), &seeded);
-    app.run_until_stopped().await.map_err(|e| Failure::refused(format!("server error: {e}")))
+    app.run_until_stopped()
+        .await
+        .map_err(|e| Failure::refused(format!("server error: {e}")))
 }
 
 /// Reuses `.lanyard/pg`, or — when the server's account cannot reach it (a
@@ -80,7 +90,10 @@ fn start_cluster(dir: &Path) -> Result<Cluster, Failure> {
     let mut pg_dir = abs.join("pg");
     if !pg_cluster::reachable_by_server(&pg_dir) {
         let tag = secret::sha256(&abs.display().to_string());
-        pg_dir = PathBuf::from(format!("/var/tmp/lanyard-dev-{:02x}{:02x}{:02x}{:02x}", tag[0], tag[1], tag[2], tag[3]));
+        pg_dir = PathBuf::from(format!(
+            "/var/tmp/lanyard-dev-{:02x}{:02x}{:02x}{:02x}",
+            tag[0], tag[1], tag[2], tag[3]
+        ));
         eprintln!(
             "note: the postgres account cannot reach {}; keeping the private cluster in {}",
             abs.display(),
@@ -95,13 +108,17 @@ async fn create_database(cluster: &Cluster) -> Result<(), Failure> {
     let pool = store::connect(&cluster.url("postgres"), 1)
         .await
         .map_err(|e| Failure::refused(format!("cannot connect to the private PostgreSQL: {e}")))?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(DATABASE)
-        .fetch_one(&pool)
-        .await
-        .map_err(Failure::refused)?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(DATABASE)
+            .fetch_one(&pool)
+            .await
+            .map_err(Failure::refused)?;
     if !exists {
-        sqlx::query("CREATE DATABASE lanyard").execute(&pool).await.map_err(Failure::refused)?;
+        sqlx::query("CREATE DATABASE lanyard")
+            .execute(&pool)
+            .await
+            .map_err(Failure::refused)?;
     }
     pool.close().await;
     Ok(())
@@ -110,7 +127,8 @@ async fn create_database(cluster: &Cluster) -> Result<(), Failure> {
 /// The master key kept in `.lanyard/master.key` (created once, mode 0600).
 fn dev_master_key(path: &Path) -> Result<MasterKey, Failure> {
     if let Ok(text) = std::fs::read_to_string(path) {
-        return MasterKey::parse(&text).map_err(|m| Failure::setup(format!("{}: {m}", path.display())));
+        return MasterKey::parse(&text)
+            .map_err(|m| Failure::setup(format!("{}: {m}", path.display())));
     }
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
@@ -155,12 +173,21 @@ async fn seed(pool: &sqlx::PgPool) -> Result<Seeded, Failure> {
     let client = NewClientInput {
         client_id: DEMO_CLIENT.into(),
         name: Some("Demo App".into()),
-        redirect_uris: vec!["http://localhost:9090/callback".into(), "http://127.0.0.1:9090/callback".into()],
+        redirect_uris: vec![
+            "http://localhost:9090/callback".into(),
+            "http://127.0.0.1:9090/callback".into(),
+        ],
         post_logout_redirect_uris: vec!["http://localhost:9090/".into()],
-        grant_types: ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"]
+        grant_types: [
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ]
+        .map(String::from)
+        .to_vec(),
+        scopes: ["openid", "profile", "email", "offline_access"]
             .map(String::from)
             .to_vec(),
-        scopes: ["openid", "profile", "email", "offline_access"].map(String::from).to_vec(),
         first_party: true,
         ..Default::default()
     };
@@ -170,13 +197,22 @@ async fn seed(pool: &sqlx::PgPool) -> Result<Seeded, Failure> {
     let api = NewApiInput {
         audience: DEMO_API.into(),
         name: Some("Demo API".into()),
-        scopes: vec!["read=Read your demo data".into(), "write=Change your demo data".into()],
+        scopes: vec![
+            "read=Read your demo data".into(),
+            "write=Change your demo data".into(),
+        ],
         ..Default::default()
     };
     created(admin::apis::create(pool, &clock, api).await)?;
-    admin::clients::allow(pool, &clock, DEMO_CLIENT, DEMO_API, &["read".into(), "write".into()])
-        .await
-        .map_err(Failure::refused)?;
+    admin::clients::allow(
+        pool,
+        &clock,
+        DEMO_CLIENT,
+        DEMO_API,
+        &["read".into(), "write".into()],
+    )
+    .await
+    .map_err(Failure::refused)?;
     Ok(seeded)
 }
 
@@ -192,7 +228,9 @@ fn created<T>(result: Result<T, AdminError>) -> Result<Option<T>, Failure> {
 fn print_banner(issuer: &crate::config::Issuer, database_url: Option<&str>, seeded: &Seeded) {
     let shown_before = "(shown on the first run; delete .lanyard/ to start over)";
     let database = match database_url {
-        Some(url) => format!("  other terminal: export DATABASE_URL='{url}'\n  (then `lanyard user create …`, `lanyard keys list`, …)\n\n"),
+        Some(url) => format!(
+            "  other terminal: export DATABASE_URL='{url}'\n  (then `lanyard user create …`, `lanyard keys list`, …)\n\n"
+        ),
         None => String::new(),
     };
     println!(

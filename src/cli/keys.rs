@@ -43,22 +43,45 @@ pub async fn run(cmd: KeysCommand, config: &Config) -> Result<(), Failure> {
         KeysCommand::List { out } => {
             let keys = keys::list(&pool).await.map_err(failure)?;
             return print(out.json, &keys, |keys| {
-                let mut lines = vec![format!("{:<44} {:<6} {:<9} {}", "KID", "ALG", "STATE", "CREATED")];
+                let mut lines = vec![format!(
+                    "{:<44} {:<6} {:<9} {}",
+                    "KID", "ALG", "STATE", "CREATED"
+                )];
                 lines.extend(keys.iter().map(|k| {
-                    format!("{:<44} {:<6} {:<9} {}", k.kid, k.alg, k.state, k.created_at.format("%Y-%m-%d %H:%M:%SZ"))
+                    format!(
+                        "{:<44} {:<6} {:<9} {}",
+                        k.kid,
+                        k.alg,
+                        k.state,
+                        k.created_at.format("%Y-%m-%d %H:%M:%SZ")
+                    )
                 }));
                 lines.join("\n")
             });
         }
         KeysCommand::Rotate { out } => {
             let master = config.require_master_key().map_err(Failure::setup)?;
-            keys::verify_master_key(&pool, master).await.map_err(failure)?;
-            (out.json, keys::rotate(&pool, &SystemClock, master).await.map_err(failure)?)
+            keys::verify_master_key(&pool, master)
+                .await
+                .map_err(failure)?;
+            (
+                out.json,
+                keys::rotate(&pool, &SystemClock, master)
+                    .await
+                    .map_err(failure)?,
+            )
         }
         KeysCommand::Revoke { kid, out } => {
             let master = config.require_master_key().map_err(Failure::setup)?;
-            keys::verify_master_key(&pool, master).await.map_err(failure)?;
-            (out.json, keys::revoke(&pool, &SystemClock, master, &kid).await.map_err(failure)?)
+            keys::verify_master_key(&pool, master)
+                .await
+                .map_err(failure)?;
+            (
+                out.json,
+                keys::revoke(&pool, &SystemClock, master, &kid)
+                    .await
+                    .map_err(failure)?,
+            )
         }
     };
     print(json, &Changes { changes }, |c| {

@@ -16,7 +16,11 @@ use crate::config::{Config, Sources};
 use crate::store::{self, SchemaState};
 
 #[derive(Debug, Parser)]
-#[command(name = "lanyard", version, about = "An OpenID Connect provider and OAuth 2.0 authorization server")]
+#[command(
+    name = "lanyard",
+    version,
+    about = "An OpenID Connect provider and OAuth 2.0 authorization server"
+)]
 pub struct Cli {
     /// TOML file with settings (flags > environment > this file > defaults).
     #[arg(long, global = true, value_name = "FILE")]
@@ -69,18 +73,27 @@ pub struct Failure {
 impl Failure {
     /// Refused input or a runtime problem (exit 1).
     pub fn refused(message: impl std::fmt::Display) -> Self {
-        Self { message: message.to_string(), code: 1 }
+        Self {
+            message: message.to_string(),
+            code: 1,
+        }
     }
 
     /// Configuration or setup the operator must fix (exit 2).
     pub fn setup(message: impl std::fmt::Display) -> Self {
-        Self { message: message.to_string(), code: 2 }
+        Self {
+            message: message.to_string(),
+            code: 2,
+        }
     }
 }
 
 impl From<StartError> for Failure {
     fn from(e: StartError) -> Self {
-        Self { code: e.exit_code() as u8, message: e.to_string() }
+        Self {
+            code: e.exit_code() as u8,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -95,12 +108,18 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // One line: clap's first, with a pointer to --help.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("error: invalid arguments");
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
             eprintln!("{first} (see --help)");
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -117,7 +136,8 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let mut sources = Sources::gather(cli.config.as_deref(), std::env::vars()).map_err(Failure::setup)?;
+    let mut sources =
+        Sources::gather(cli.config.as_deref(), std::env::vars()).map_err(Failure::setup)?;
     for warning in &sources.warnings {
         eprintln!("{warning}");
     }
@@ -143,7 +163,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 async fn migrate(config: &Config) -> Result<(), Failure> {
     let pool = connect(config).await?;
     let before = store::schema_state(&pool).await.map_err(Failure::refused)?;
-    store::migrate(&pool).await.map_err(|e| Failure::refused(format!("migration failed: {e}")))?;
+    store::migrate(&pool)
+        .await
+        .map_err(|e| Failure::refused(format!("migration failed: {e}")))?;
     match before {
         SchemaState::Behind { missing } => println!("applied {missing} migration(s)"),
         _ => println!("the database is up to date"),
@@ -154,7 +176,9 @@ async fn migrate(config: &Config) -> Result<(), Failure> {
 /// A small pool for a one-shot command.
 async fn connect(config: &Config) -> Result<sqlx::PgPool, Failure> {
     let url = config.require_database_url().map_err(Failure::setup)?;
-    store::connect(url, 2).await.map_err(|e| Failure::refused(format!("DATABASE_URL: cannot connect ({e})")))
+    store::connect(url, 2)
+        .await
+        .map_err(|e| Failure::refused(format!("DATABASE_URL: cannot connect ({e})")))
 }
 
 /// A pool for an admin command, on a migrated database.
@@ -162,7 +186,11 @@ async fn connect_migrated(config: &Config) -> Result<sqlx::PgPool, Failure> {
     let pool = connect(config).await?;
     match store::schema_state(&pool).await.map_err(Failure::refused)? {
         SchemaState::Current => Ok(pool),
-        SchemaState::Behind { .. } => Err(Failure::setup("the database is not migrated: run `lanyard migrate`")),
-        SchemaState::Ahead => Err(Failure::setup("the database schema is newer than this lanyard: upgrade lanyard")),
+        SchemaState::Behind { .. } => Err(Failure::setup(
+            "the database is not migrated: run `lanyard migrate`",
+        )),
+        SchemaState::Ahead => Err(Failure::setup(
+            "the database schema is newer than this lanyard: upgrade lanyard",
+        )),
     }
 }

@@ -26,21 +26,96 @@ pub struct Setting {
 
 /// Every setting Lanyard reads. The README's configuration table mirrors it.
 pub const SETTINGS: &[Setting] = &[
-    Setting { env: "DATABASE_URL", toml: "database_url", default: None, help: "PostgreSQL URL; unset under `lanyard dev` (a private cluster is started)" },
-    Setting { env: "LANYARD_ISSUER", toml: "issuer", default: Some("http://localhost:8080"), help: "issuer identifier: https (http only for loopback), host, optional port" },
-    Setting { env: "LANYARD_BIND", toml: "bind", default: Some("127.0.0.1:8080"), help: "address and port to listen on" },
-    Setting { env: "LANYARD_MASTER_KEY", toml: "master_key", default: None, help: "32 bytes, base64url: encrypts private signing keys at rest" },
-    Setting { env: "LANYARD_TRUSTED_PROXIES", toml: "trusted_proxies", default: Some(""), help: "comma-separated CIDRs whose X-Forwarded-For is believed" },
-    Setting { env: "LANYARD_AUDIT_RETENTION_DAYS", toml: "audit_retention_days", default: Some("90"), help: "days audit events are kept" },
-    Setting { env: "LANYARD_LOG", toml: "log", default: Some("info"), help: "log filter (tracing EnvFilter syntax)" },
-    Setting { env: "LANYARD_LOG_FORMAT", toml: "log_format", default: Some("text"), help: "`text` or `json`" },
-    Setting { env: "LANYARD_AUTH_CODE_TTL", toml: "auth_code_ttl", default: Some("60"), help: "authorization code lifetime (s, at most 600)" },
-    Setting { env: "LANYARD_ACCESS_TOKEN_TTL", toml: "access_token_ttl", default: Some("900"), help: "access token lifetime (s); an API may override" },
-    Setting { env: "LANYARD_ID_TOKEN_TTL", toml: "id_token_ttl", default: Some("900"), help: "id_token lifetime (s)" },
-    Setting { env: "LANYARD_REFRESH_TOKEN_TTL", toml: "refresh_token_ttl", default: Some("2592000"), help: "refresh token idle lifetime (s, sliding)" },
-    Setting { env: "LANYARD_REFRESH_TOKEN_MAX_TTL", toml: "refresh_token_max_ttl", default: Some("7776000"), help: "refresh token absolute lifetime (s)" },
-    Setting { env: "LANYARD_SESSION_IDLE_TTL", toml: "session_idle_ttl", default: Some("7200"), help: "sign-in session idle lifetime (s)" },
-    Setting { env: "LANYARD_SESSION_TTL", toml: "session_ttl", default: Some("43200"), help: "sign-in session absolute lifetime (s)" },
+    Setting {
+        env: "DATABASE_URL",
+        toml: "database_url",
+        default: None,
+        help: "PostgreSQL URL; unset under `lanyard dev` (a private cluster is started)",
+    },
+    Setting {
+        env: "LANYARD_ISSUER",
+        toml: "issuer",
+        default: Some("http://localhost:8080"),
+        help: "issuer identifier: https (http only for loopback), host, optional port",
+    },
+    Setting {
+        env: "LANYARD_BIND",
+        toml: "bind",
+        default: Some("127.0.0.1:8080"),
+        help: "address and port to listen on",
+    },
+    Setting {
+        env: "LANYARD_MASTER_KEY",
+        toml: "master_key",
+        default: None,
+        help: "32 bytes, base64url: encrypts private signing keys at rest",
+    },
+    Setting {
+        env: "LANYARD_TRUSTED_PROXIES",
+        toml: "trusted_proxies",
+        default: Some(""),
+        help: "comma-separated CIDRs whose X-Forwarded-For is believed",
+    },
+    Setting {
+        env: "LANYARD_AUDIT_RETENTION_DAYS",
+        toml: "audit_retention_days",
+        default: Some("90"),
+        help: "days audit events are kept",
+    },
+    Setting {
+        env: "LANYARD_LOG",
+        toml: "log",
+        default: Some("info"),
+        help: "log filter (tracing EnvFilter syntax)",
+    },
+    Setting {
+        env: "LANYARD_LOG_FORMAT",
+        toml: "log_format",
+        default: Some("text"),
+        help: "`text` or `json`",
+    },
+    Setting {
+        env: "LANYARD_AUTH_CODE_TTL",
+        toml: "auth_code_ttl",
+        default: Some("60"),
+        help: "authorization code lifetime (s, at most 600)",
+    },
+    Setting {
+        env: "LANYARD_ACCESS_TOKEN_TTL",
+        toml: "access_token_ttl",
+        default: Some("900"),
+        help: "access token lifetime (s); an API may override",
+    },
+    Setting {
+        env: "LANYARD_ID_TOKEN_TTL",
+        toml: "id_token_ttl",
+        default: Some("900"),
+        help: "id_token lifetime (s)",
+    },
+    Setting {
+        env: "LANYARD_REFRESH_TOKEN_TTL",
+        toml: "refresh_token_ttl",
+        default: Some("2592000"),
+        help: "refresh token idle lifetime (s, sliding)",
+    },
+    Setting {
+        env: "LANYARD_REFRESH_TOKEN_MAX_TTL",
+        toml: "refresh_token_max_ttl",
+        default: Some("7776000"),
+        help: "refresh token absolute lifetime (s)",
+    },
+    Setting {
+        env: "LANYARD_SESSION_IDLE_TTL",
+        toml: "session_idle_ttl",
+        default: Some("7200"),
+        help: "sign-in session idle lifetime (s)",
+    },
+    Setting {
+        env: "LANYARD_SESSION_TTL",
+        toml: "session_ttl",
+        default: Some("43200"),
+        help: "sign-in session absolute lifetime (s)",
+    },
 ];
 
 /// The longest lifetime accepted for any setting: ten years.
@@ -58,7 +133,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { setting: setting.into(), message: message.into() }
+        Self {
+            setting: setting.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -149,9 +227,9 @@ impl Sources {
         let setting = format!("--config {}", path.display());
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(&setting, format!("cannot read the file ({e})")))?;
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::new(&setting, format!("not valid TOML: {}", e.message())))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            ConfigError::new(&setting, format!("not valid TOML: {}", e.message()))
+        })?;
         for (key, value) in table {
             let s = SETTINGS
                 .iter()
@@ -164,13 +242,22 @@ impl Sources {
                     .into_iter()
                     .map(|item| match item {
                         toml::Value::String(v) => Ok(v),
-                        _ => Err(ConfigError::new(&setting, format!("`{key}` must be a list of strings"))),
+                        _ => Err(ConfigError::new(
+                            &setting,
+                            format!("`{key}` must be a list of strings"),
+                        )),
                     })
                     .collect::<Result<Vec<_>, _>>()?
                     .join(","),
-                _ => return Err(ConfigError::new(&setting, format!("`{key}` must be a string or an integer"))),
+                _ => {
+                    return Err(ConfigError::new(
+                        &setting,
+                        format!("`{key}` must be a string or an integer"),
+                    ));
+                }
             };
-            self.values.insert(s.env, (raw, Source::File(path.to_owned())));
+            self.values
+                .insert(s.env, (raw, Source::File(path.to_owned())));
         }
         Ok(())
     }
@@ -186,16 +273,24 @@ impl Sources {
     }
 
     fn get(&self, env: &'static str) -> Option<&str> {
-        self.values
-            .get(env)
-            .map(|(v, _)| v.as_str())
-            .or_else(|| SETTINGS.iter().find(|s| s.env == env).and_then(|s| s.default))
+        self.values.get(env).map(|(v, _)| v.as_str()).or_else(|| {
+            SETTINGS
+                .iter()
+                .find(|s| s.env == env)
+                .and_then(|s| s.default)
+        })
     }
 
-    fn parsed<T>(&self, env: &'static str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    fn parsed<T>(
+        &self,
+        env: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
         let raw = self.get(env).unwrap_or_default();
         parse(raw).map_err(|message| match self.values.get(env) {
-            Some((_, Source::File(p))) => ConfigError::new(env, format!("{message} (from {})", p.display())),
+            Some((_, Source::File(p))) => {
+                ConfigError::new(env, format!("{message} (from {})", p.display()))
+            }
             _ => ConfigError::new(env, message),
         })
     }
@@ -239,8 +334,9 @@ impl Sources {
             database_url: self.values.get("DATABASE_URL").map(|(v, _)| v.clone()),
             issuer: self.parsed("LANYARD_ISSUER", Issuer::parse)?,
             bind: self.parsed("LANYARD_BIND", |raw| {
-                raw.parse()
-                    .map_err(|_| format!("`{raw}` is not an IP address and port, such as 127.0.0.1:8080"))
+                raw.parse().map_err(|_| {
+                    format!("`{raw}` is not an IP address and port, such as 127.0.0.1:8080")
+                })
             })?,
             master_key: match self.values.contains_key("LANYARD_MASTER_KEY") {
                 true => Some(self.parsed("LANYARD_MASTER_KEY", MasterKey::parse)?),
@@ -279,7 +375,9 @@ impl Sources {
 impl Config {
     /// The defaults alone, with a database URL and master key (for tests).
     pub fn for_tests(database_url: String, master_key: MasterKey) -> Self {
-        let mut config = Sources::default().resolve().unwrap_or_else(|e| unreachable!("defaults are valid: {e}"));
+        let mut config = Sources::default()
+            .resolve()
+            .unwrap_or_else(|e| unreachable!("defaults are valid: {e}"));
         config.database_url = Some(database_url);
         config.master_key = Some(master_key);
         config
@@ -287,9 +385,12 @@ impl Config {
 
     /// The database URL, or the error `serve` and the admin commands stop with.
     pub fn require_database_url(&self) -> Result<&str, ConfigError> {
-        self.database_url
-            .as_deref()
-            .ok_or_else(|| ConfigError::new("DATABASE_URL", "not set; point it at PostgreSQL 13+ (or use `lanyard dev`)"))
+        self.database_url.as_deref().ok_or_else(|| {
+            ConfigError::new(
+                "DATABASE_URL",
+                "not set; point it at PostgreSQL 13+ (or use `lanyard dev`)",
+            )
+        })
     }
 
     /// The master key, or the error `serve` stops with.
@@ -308,7 +409,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn resolve(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -342,9 +446,14 @@ mod tests {
             "bind = \"127.0.0.1:7000\"\nissuer = \"https://file.example\"\nid_token_ttl = 300\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
         )
         .unwrap();
-        let mut sources =
-            Sources::gather(Some(&file), env(&[("LANYARD_BIND", "127.0.0.1:7001"), ("LANYARD_ISSUER", "https://env.example")]))
-                .unwrap();
+        let mut sources = Sources::gather(
+            Some(&file),
+            env(&[
+                ("LANYARD_BIND", "127.0.0.1:7001"),
+                ("LANYARD_ISSUER", "https://env.example"),
+            ]),
+        )
+        .unwrap();
         sources.set_flag("LANYARD_BIND", "127.0.0.1:7002".into());
         let c = sources.resolve().unwrap();
         assert_eq!(c.bind.to_string(), "127.0.0.1:7002");
@@ -384,7 +493,10 @@ mod tests {
     #[test]
     fn unknown_lanyard_variables_only_warn() {
         let s = Sources::gather(None, env(&[("LANYARD_NOPE", "1"), ("HOME", "/root")])).unwrap();
-        assert_eq!(s.warnings, vec!["warning: unknown setting LANYARD_NOPE is ignored".to_owned()]);
+        assert_eq!(
+            s.warnings,
+            vec!["warning: unknown setting LANYARD_NOPE is ignored".to_owned()]
+        );
         assert!(s.resolve().is_ok());
     }
 

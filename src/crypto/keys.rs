@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 use super::CryptoError;
 
 /// A JWS algorithm Lanyard signs with (RFC 7518 §3.1, RFC 8037 §3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Alg {
     RS256,
     ES256,
@@ -62,7 +64,10 @@ pub struct GeneratedKey {
 
 impl fmt::Debug for GeneratedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GeneratedKey").field("alg", &self.alg).field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("GeneratedKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,11 +89,17 @@ pub fn generate_key(alg: Alg) -> Result<GeneratedKey, CryptoError> {
     };
     let mut public_jwk: Map<String, Value> = public.into();
     public_jwk.retain(|k, _| matches!(k.as_str(), "kty" | "crv" | "n" | "e" | "x" | "y"));
-    let kid = thumbprint(&public_jwk).ok_or_else(|| CryptoError::Generate("public JWK lacks members".into()))?;
+    let kid = thumbprint(&public_jwk)
+        .ok_or_else(|| CryptoError::Generate("public JWK lacks members".into()))?;
     public_jwk.insert("kid".into(), json!(kid));
     public_jwk.insert("alg".into(), json!(alg.as_str()));
     public_jwk.insert("use".into(), json!("sig"));
-    Ok(GeneratedKey { alg, kid, public_jwk: Value::Object(public_jwk), private_der })
+    Ok(GeneratedKey {
+        alg,
+        kid,
+        public_jwk: Value::Object(public_jwk),
+        private_der,
+    })
 }
 
 /// The JWK SHA-256 thumbprint (RFC 7638 §3): the required members in
@@ -102,7 +113,10 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Option<String> {
     };
     let mut canonical = Map::new();
     for member in required {
-        canonical.insert((*member).to_owned(), Value::String(jwk.get(*member)?.as_str()?.to_owned()));
+        canonical.insert(
+            (*member).to_owned(),
+            Value::String(jwk.get(*member)?.as_str()?.to_owned()),
+        );
     }
     // serde_json's Map is ordered by key, so this is the canonical form.
     let bytes = serde_json::to_vec(&canonical).ok()?;
@@ -118,20 +132,31 @@ pub struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("alg", &self.alg).field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
 impl SigningKey {
     /// Loads a PKCS#8 DER private key of the given algorithm.
     pub fn from_der(alg: Alg, kid: &str, der: &[u8]) -> Result<Self, CryptoError> {
-        let bad = |e: josekit::JoseError| CryptoError::BadKey { kid: kid.to_owned(), alg: alg.as_str(), reason: e.to_string() };
+        let bad = |e: josekit::JoseError| CryptoError::BadKey {
+            kid: kid.to_owned(),
+            alg: alg.as_str(),
+            reason: e.to_string(),
+        };
         let signer: Box<dyn JwsSigner> = match alg {
             Alg::RS256 => Box::new(RS256.signer_from_der(der).map_err(bad)?),
             Alg::ES256 => Box::new(ES256.signer_from_der(der).map_err(bad)?),
             Alg::EdDSA => Box::new(EdDSA.signer_from_der(der).map_err(bad)?),
         };
-        Ok(Self { alg, kid: kid.to_owned(), signer })
+        Ok(Self {
+            alg,
+            kid: kid.to_owned(),
+            signer,
+        })
     }
 
     /// Signs `claims` as a compact JWS with `typ` and this key's `kid` in the header.
@@ -140,7 +165,8 @@ impl SigningKey {
         header.set_token_type(typ);
         header.set_key_id(&self.kid);
         let payload = serde_json::to_vec(claims).map_err(|e| CryptoError::Sign(e.to_string()))?;
-        jws::serialize_compact(&payload, &header, self.signer.as_ref()).map_err(|e| CryptoError::Sign(e.to_string()))
+        jws::serialize_compact(&payload, &header, self.signer.as_ref())
+            .map_err(|e| CryptoError::Sign(e.to_string()))
     }
 }
 
@@ -152,7 +178,10 @@ mod tests {
     fn thumbprint_matches_rfc_7638_example() {
         // RFC 7638 §3.1.
         let jwk: Map<String, Value> = serde_json::from_str(r#"{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"}"#).unwrap();
-        assert_eq!(thumbprint(&jwk).as_deref(), Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"));
+        assert_eq!(
+            thumbprint(&jwk).as_deref(),
+            Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+        );
     }
 
     #[test]

@@ -44,14 +44,18 @@ impl MasterKey {
         let encrypter = Dir
             .encrypter_from_bytes(self.0)
             .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
-        jwe::serialize_compact(plaintext, &header, &encrypter).map_err(|e| CryptoError::Encrypt(e.to_string()))
+        jwe::serialize_compact(plaintext, &header, &encrypter)
+            .map_err(|e| CryptoError::Encrypt(e.to_string()))
     }
 
     /// Decrypts what `seal` made for the same `kid`.
     pub fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, CryptoError> {
-        let fail = || CryptoError::Decrypt { kid: kid.to_owned() };
+        let fail = || CryptoError::Decrypt {
+            kid: kid.to_owned(),
+        };
         let decrypter = Dir.decrypter_from_bytes(self.0).map_err(|_| fail())?;
-        let (plaintext, header) = jwe::deserialize_compact(sealed, &decrypter).map_err(|_| fail())?;
+        let (plaintext, header) =
+            jwe::deserialize_compact(sealed, &decrypter).map_err(|_| fail())?;
         if header.key_id() != Some(kid) || header.content_encryption() != Some(ENCRYPTION) {
             return Err(fail());
         }
@@ -84,11 +88,18 @@ mod tests {
         let sealed = key.seal("kid-1", b"secret").unwrap();
         assert_eq!(key.open("kid-1", &sealed).unwrap(), b"secret");
         assert!(key.open("kid-2", &sealed).is_err());
-        assert!(MasterKey::from_bytes([2; 32]).open("kid-1", &sealed).is_err());
+        assert!(
+            MasterKey::from_bytes([2; 32])
+                .open("kid-1", &sealed)
+                .is_err()
+        );
     }
 
     #[test]
     fn debug_never_shows_the_key() {
-        assert_eq!(format!("{:?}", MasterKey::from_bytes([9; 32])), "MasterKey(<redacted>)");
+        assert_eq!(
+            format!("{:?}", MasterKey::from_bytes([9; 32])),
+            "MasterKey(<redacted>)"
+        );
     }
 }

@@ -17,7 +17,11 @@ pub enum CryptoError {
     #[error("the master key does not decrypt signing key {kid}")]
     Decrypt { kid: String },
     #[error("signing key {kid} is not a valid {alg} key: {reason}")]
-    BadKey { kid: String, alg: &'static str, reason: String },
+    BadKey {
+        kid: String,
+        alg: &'static str,
+        reason: String,
+    },
     #[error("encryption failed: {0}")]
     Encrypt(String),
     #[error("signing failed: {0}")]

@@ -1,7 +1,7 @@
 //! Password hashing: argon2id at the OWASP parameters (m=19 MiB, t=2, p=1).
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use super::CryptoError;
 
@@ -16,7 +16,9 @@ pub fn hash(password: &str) -> Result<String, CryptoError> {
 
 /// Whether `password` matches the PHC string `hash`.
 pub fn verify(password: &str, hash: &str) -> bool {
-    Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
 }
 
 #[cfg(test)]

@@ -19,7 +19,9 @@ pub const RETAIN_FOR: TimeDelta = TimeDelta::days(30);
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The master key does not open a stored key: never regenerate, stop.
-    #[error("LANYARD_MASTER_KEY: does not decrypt the stored signing key {kid}; use the master key the keys were created with")]
+    #[error(
+        "LANYARD_MASTER_KEY: does not decrypt the stored signing key {kid}; use the master key the keys were created with"
+    )]
     WrongMasterKey { kid: String },
     #[error("no signing key with kid `{0}`")]
     NotFound(String),
@@ -99,16 +101,24 @@ pub async fn verify_master_key(pool: &PgPool, master: &MasterKey) -> Result<(), 
 
 /// Opens a stored key's private half.
 pub(super) fn open(master: &MasterKey, key: &StoredKey) -> Result<Option<SigningKey>, KeyError> {
-    let Some(sealed) = &key.private_key_jwe else { return Ok(None) };
+    let Some(sealed) = &key.private_key_jwe else {
+        return Ok(None);
+    };
     let der = master
         .open(&key.kid, sealed)
-        .map_err(|_| KeyError::WrongMasterKey { kid: key.kid.clone() })?;
+        .map_err(|_| KeyError::WrongMasterKey {
+            kid: key.kid.clone(),
+        })?;
     Ok(Some(SigningKey::from_der(key.alg, &key.kid, &der)?))
 }
 
 /// First start: gives every algorithm an `active` and a `next` key, creating
 /// only what is missing. Existing keys must open with `master` first.
-pub async fn ensure(pool: &PgPool, clock: &dyn Clock, master: &MasterKey) -> Result<Vec<KeyChange>, KeyError> {
+pub async fn ensure(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    master: &MasterKey,
+) -> Result<Vec<KeyChange>, KeyError> {
     let (mut tx, keys) = begin(pool).await?;
     let mut changes = Vec::new();
     for alg in Alg::ALL {
@@ -120,7 +130,11 @@ pub async fn ensure(pool: &PgPool, clock: &dyn Clock, master: &MasterKey) -> Res
 /// `keys rotate`: per algorithm, `active` → `retired`, `next` → `active` at once
 /// (it has been published since it was made), and a new `next`. On a database
 /// with no keys it creates them.
-pub async fn rotate(pool: &PgPool, clock: &dyn Clock, master: &MasterKey) -> Result<Vec<KeyChange>, KeyError> {
+pub async fn rotate(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    master: &MasterKey,
+) -> Result<Vec<KeyChange>, KeyError> {
     let (mut tx, keys) = begin(pool).await?;
     let now = clock.now();
     let mut changes = Vec::new();
@@ -139,10 +153,18 @@ pub async fn rotate(pool: &PgPool, clock: &dyn Clock, master: &MasterKey) -> Res
 
 /// `keys revoke`: unpublishes a key at once. A revoked `active` key is replaced
 /// by the `next` one, and a new `next` is made, so the algorithm keeps signing.
-pub async fn revoke(pool: &PgPool, clock: &dyn Clock, master: &MasterKey, kid: &str) -> Result<Vec<KeyChange>, KeyError> {
+pub async fn revoke(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    master: &MasterKey,
+    kid: &str,
+) -> Result<Vec<KeyChange>, KeyError> {
     let (mut tx, keys) = begin(pool).await?;
     let now = clock.now();
-    let key = keys.iter().find(|k| k.kid == kid).ok_or_else(|| KeyError::NotFound(kid.to_owned()))?;
+    let key = keys
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| KeyError::NotFound(kid.to_owned()))?;
     let mut changes = Vec::new();
     move_key(&mut tx, key, key.state.revoke(), now, &mut changes).await?;
     let remaining: Vec<StoredKey> = keys.iter().filter(|k| k.kid != kid).cloned().collect();
@@ -153,12 +175,22 @@ pub async fn revoke(pool: &PgPool, clock: &dyn Clock, master: &MasterKey, kid: &
 /// The scheduled part of the lifecycle: a `retired` key is unpublished once every
 /// token it signed has expired and every JWKS cache has turned over; a `retained`
 /// key is deleted after 30 days.
-pub async fn maintain(pool: &PgPool, clock: &dyn Clock, lifetimes: &Lifetimes) -> Result<Vec<KeyChange>, KeyError> {
+pub async fn maintain(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    lifetimes: &Lifetimes,
+) -> Result<Vec<KeyChange>, KeyError> {
     let (mut tx, keys) = begin(pool).await?;
     let now = clock.now();
-    let api_max = apis::max_access_token_ttl(&mut tx).await?.map(|s| TimeDelta::seconds(s.into()));
-    let longest = [lifetimes.access_token, lifetimes.id_token].into_iter().chain(api_max).max();
-    let publish_after_retire = longest.unwrap_or(lifetimes.access_token) + TimeDelta::seconds(JWKS_MAX_AGE_SECS);
+    let api_max = apis::max_access_token_ttl(&mut tx)
+        .await?
+        .map(|s| TimeDelta::seconds(s.into()));
+    let longest = [lifetimes.access_token, lifetimes.id_token]
+        .into_iter()
+        .chain(api_max)
+        .max();
+    let publish_after_retire =
+        longest.unwrap_or(lifetimes.access_token) + TimeDelta::seconds(JWKS_MAX_AGE_SECS);
     let mut changes = Vec::new();
     for key in &keys {
         match (key.state, key.retired_at, key.retained_at) {
@@ -167,7 +199,12 @@ pub async fn maintain(pool: &PgPool, clock: &dyn Clock, lifetimes: &Lifetimes) -
             }
             (KeyState::Retained, _, Some(at)) if at + RETAIN_FOR <= now => {
                 signing_keys::delete(&mut tx, &key.kid).await?;
-                changes.push(KeyChange { kid: key.kid.clone(), alg: key.alg, from: Some(key.state.as_str()), to: None });
+                changes.push(KeyChange {
+                    kid: key.kid.clone(),
+                    alg: key.alg,
+                    from: Some(key.state.as_str()),
+                    to: None,
+                });
             }
             _ => {}
         }
@@ -176,7 +213,9 @@ pub async fn maintain(pool: &PgPool, clock: &dyn Clock, lifetimes: &Lifetimes) -
 }
 
 /// Opens a transaction holding the key lock, with the keys as they are now.
-async fn begin(pool: &PgPool) -> Result<(Transaction<'static, Postgres>, Vec<StoredKey>), KeyError> {
+async fn begin(
+    pool: &PgPool,
+) -> Result<(Transaction<'static, Postgres>, Vec<StoredKey>), KeyError> {
     let mut tx = pool.begin().await?;
     signing_keys::lock(&mut tx).await?;
     let keys = signing_keys::list(&mut tx).await?;
@@ -184,7 +223,10 @@ async fn begin(pool: &PgPool) -> Result<(Transaction<'static, Postgres>, Vec<Sto
 }
 
 /// Commits, with a NOTIFY so every node reloads when something changed.
-async fn finish(mut tx: Transaction<'static, Postgres>, changes: Vec<KeyChange>) -> Result<Vec<KeyChange>, KeyError> {
+async fn finish(
+    mut tx: Transaction<'static, Postgres>,
+    changes: Vec<KeyChange>,
+) -> Result<Vec<KeyChange>, KeyError> {
     if !changes.is_empty() {
         signing_keys::notify_changed(&mut tx).await?;
     }
@@ -225,9 +267,17 @@ async fn move_key(
     now: DateTime<Utc>,
     changes: &mut Vec<KeyChange>,
 ) -> Result<(), KeyError> {
-    let to = to.map_err(|reason| KeyError::Refused { kid: key.kid.clone(), reason })?;
+    let to = to.map_err(|reason| KeyError::Refused {
+        kid: key.kid.clone(),
+        reason,
+    })?;
     signing_keys::set_state(conn, &key.kid, to, now).await?;
-    changes.push(KeyChange { kid: key.kid.clone(), alg: key.alg, from: Some(key.state.as_str()), to: Some(to.as_str()) });
+    changes.push(KeyChange {
+        kid: key.kid.clone(),
+        alg: key.alg,
+        from: Some(key.state.as_str()),
+        to: Some(to.as_str()),
+    });
     Ok(())
 }
 
@@ -244,6 +294,11 @@ async fn create(
         .map_err(|e| CryptoError::Generate(e.to_string()))??;
     let sealed = master.seal(&key.kid, &key.private_der)?;
     signing_keys::insert(conn, &key.kid, alg, state, &key.public_jwk, &sealed, now).await?;
-    changes.push(KeyChange { kid: key.kid, alg, from: None, to: Some(state.as_str()) });
+    changes.push(KeyChange {
+        kid: key.kid,
+        alg,
+        from: None,
+        to: Some(state.as_str()),
+    });
     Ok(())
 }

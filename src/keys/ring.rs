@@ -39,7 +39,10 @@ impl KeyRing {
     /// Loads the keys; fails if the master key does not open them.
     pub async fn load(pool: &PgPool, master: MasterKey) -> Result<Self, KeyError> {
         let snapshot = Self::snapshot(pool, &master).await?;
-        Ok(Self { master, current: RwLock::new(Arc::new(snapshot)) })
+        Ok(Self {
+            master,
+            current: RwLock::new(Arc::new(snapshot)),
+        })
     }
 
     pub async fn reload(&self, pool: &PgPool) -> Result<(), KeyError> {
@@ -59,7 +62,10 @@ impl KeyRing {
     }
 
     fn get(&self) -> Arc<Snapshot> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     async fn snapshot(pool: &PgPool, master: &MasterKey) -> Result<Snapshot, KeyError> {
@@ -71,18 +77,31 @@ impl KeyRing {
                 signers.insert(key.alg, Arc::new(signer));
             }
         }
-        let published: Vec<_> = keys.iter().filter(|k| k.state.is_published()).map(|k| &k.public_jwk).collect();
-        let jwks = serde_json::to_vec(&json!({ "keys": published })).map_err(|e| KeyError::Refused {
-            kid: String::new(),
-            reason: format!("cannot serialise the JWKS: {e}"),
-        })?;
-        Ok(Snapshot { jwks: Bytes::from(jwks), signers })
+        let published: Vec<_> = keys
+            .iter()
+            .filter(|k| k.state.is_published())
+            .map(|k| &k.public_jwk)
+            .collect();
+        let jwks =
+            serde_json::to_vec(&json!({ "keys": published })).map_err(|e| KeyError::Refused {
+                kid: String::new(),
+                reason: format!("cannot serialise the JWKS: {e}"),
+            })?;
+        Ok(Snapshot {
+            jwks: Bytes::from(jwks),
+            signers,
+        })
     }
 }
 
 /// Keeps the ring fresh: reloads on every NOTIFY of `lanyard_keys`, and at least
 /// every 30 s; runs the scheduled lifecycle steps on the same beat.
-pub fn spawn_refresher(pool: PgPool, ring: Arc<KeyRing>, clock: Arc<dyn Clock>, lifetimes: Lifetimes) {
+pub fn spawn_refresher(
+    pool: PgPool,
+    ring: Arc<KeyRing>,
+    clock: Arc<dyn Clock>,
+    lifetimes: Lifetimes,
+) {
     tokio::spawn(async move {
         loop {
             let mut listener = match PgListener::connect_with(&pool).await {
@@ -114,10 +133,10 @@ pub fn spawn_refresher(pool: PgPool, ring: Arc<KeyRing>, clock: Arc<dyn Clock>, 
                         false
                     }
                 };
-                if !notified {
-                    if let Err(e) = super::maintain(&pool, clock.as_ref(), &lifetimes).await {
-                        tracing::warn!(error = %e, "scheduled key maintenance failed");
-                    }
+                if !notified
+                    && let Err(e) = super::maintain(&pool, clock.as_ref(), &lifetimes).await
+                {
+                    tracing::warn!(error = %e, "scheduled key maintenance failed");
                 }
                 if let Err(e) = ring.reload(&pool).await {
                     tracing::warn!(error = %e, "cannot reload signing keys; serving the ones in memory");

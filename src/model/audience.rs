@@ -12,7 +12,8 @@ impl Audience {
         if raw.len() > 2000 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!("`{raw}` is not an absolute URI (RFC 8707 §2)"));
         }
-        let url = url::Url::parse(raw).map_err(|_| format!("`{raw}` is not an absolute URI (RFC 8707 §2)"))?;
+        let url = url::Url::parse(raw)
+            .map_err(|_| format!("`{raw}` is not an absolute URI (RFC 8707 §2)"))?;
         if url.fragment().is_some() || raw.contains('#') {
             return Err(format!("`{raw}` must not have a fragment (RFC 8707 §2)"));
         }
@@ -36,10 +37,26 @@ mod tests {
 
     #[test]
     fn audiences_are_absolute_uris_without_fragment() {
-        assert_eq!(Audience::parse("https://api.example.test").unwrap().as_str(), "https://api.example.test");
-        assert_eq!(Audience::parse("https://api.example.test/").unwrap().as_str(), "https://api.example.test/");
+        assert_eq!(
+            Audience::parse("https://api.example.test")
+                .unwrap()
+                .as_str(),
+            "https://api.example.test"
+        );
+        assert_eq!(
+            Audience::parse("https://api.example.test/")
+                .unwrap()
+                .as_str(),
+            "https://api.example.test/"
+        );
         assert!(Audience::parse("urn:example:orders").is_ok());
-        for bad in ["api.example.test", "/orders", "https://api.example.test/#x", "", "https://a b"] {
+        for bad in [
+            "api.example.test",
+            "/orders",
+            "https://api.example.test/#x",
+            "",
+            "https://a b",
+        ] {
             assert!(Audience::parse(bad).is_err(), "{bad}");
         }
     }

@@ -11,11 +11,16 @@ pub struct ClientId(String);
 
 impl ClientId {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.is_empty() || raw.len() > 128 || !raw.chars().all(|c| ('\x21'..='\x7e').contains(&c)) {
-            return Err(format!("`{raw}` is not a client id (1 to 128 visible ASCII characters, no space)"));
+        if raw.is_empty() || raw.len() > 128 || !raw.chars().all(|c| ('\x21'..='\x7e').contains(&c))
+        {
+            return Err(format!(
+                "`{raw}` is not a client id (1 to 128 visible ASCII characters, no space)"
+            ));
         }
         if uuid::Uuid::try_parse(raw).is_ok() {
-            return Err(format!("`{raw}` is a UUID; a client id must not look like a user's `sub`"));
+            return Err(format!(
+                "`{raw}` is a UUID; a client id must not look like a user's `sub`"
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -85,7 +90,11 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 3] = [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost, AuthMethod::None];
+    pub const ALL: [AuthMethod; 3] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::None,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

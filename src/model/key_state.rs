@@ -17,7 +17,13 @@ pub enum KeyState {
 }
 
 impl KeyState {
-    pub const ALL: [KeyState; 5] = [KeyState::Next, KeyState::Active, KeyState::Retired, KeyState::Retained, KeyState::Revoked];
+    pub const ALL: [KeyState; 5] = [
+        KeyState::Next,
+        KeyState::Active,
+        KeyState::Retired,
+        KeyState::Retained,
+        KeyState::Revoked,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -63,7 +69,11 @@ impl KeyState {
     }
 
     fn step(self, from: KeyState, to: KeyState) -> Result<Self, String> {
-        if self == from { Ok(to) } else { Err(format!("a {self} key cannot become {to}")) }
+        if self == from {
+            Ok(to)
+        } else {
+            Err(format!("a {self} key cannot become {to}"))
+        }
     }
 }
 
@@ -76,7 +86,10 @@ impl fmt::Display for KeyState {
 impl FromStr for KeyState {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        KeyState::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| format!("unknown key state `{s}`"))
+        KeyState::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown key state `{s}`"))
     }
 }
 
@@ -98,7 +111,13 @@ mod tests {
 
     #[test]
     fn only_next_active_and_retired_are_published() {
-        let published: Vec<_> = KeyState::ALL.into_iter().filter(|s| s.is_published()).collect();
-        assert_eq!(published, [KeyState::Next, KeyState::Active, KeyState::Retired]);
+        let published: Vec<_> = KeyState::ALL
+            .into_iter()
+            .filter(|s| s.is_published())
+            .collect();
+        assert_eq!(
+            published,
+            [KeyState::Next, KeyState::Active, KeyState::Retired]
+        );
     }
 }

@@ -17,7 +17,9 @@ impl RedirectUri {
         }
         let url = url::Url::parse(raw).map_err(|_| format!("`{raw}` is not an absolute URI"))?;
         if url.fragment().is_some() || raw.contains('#') {
-            return Err(format!("`{raw}` must not have a fragment (RFC 6749 §3.1.2)"));
+            return Err(format!(
+                "`{raw}` must not have a fragment (RFC 6749 §3.1.2)"
+            ));
         }
         match url.scheme() {
             "https" => {}
@@ -30,7 +32,9 @@ impl RedirectUri {
                 }
             }
             "javascript" | "data" | "vbscript" | "file" | "blob" | "about" => {
-                return Err(format!("`{raw}` uses a scheme that cannot be a redirect URI"));
+                return Err(format!(
+                    "`{raw}` uses a scheme that cannot be a redirect URI"
+                ));
             }
             // Private-use schemes of native apps (RFC 8252 §7.1), e.g. `com.example.app:/cb`.
             _ => {}

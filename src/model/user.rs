@@ -13,7 +13,9 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let len = raw.chars().count();
         if len == 0 || len > 64 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("`{raw}` is not a username (1 to 64 characters, no spaces)"));
+            return Err(format!(
+                "`{raw}` is not a username (1 to 64 characters, no spaces)"
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -122,7 +124,11 @@ impl StandardClaims {
             normalise(field, value)?;
         }
         normalise("address-country", &mut self.address.country)?;
-        for (field, value) in [("profile", &self.profile), ("picture", &self.picture), ("website", &self.website)] {
+        for (field, value) in [
+            ("profile", &self.profile),
+            ("picture", &self.picture),
+            ("website", &self.website),
+        ] {
             if let Some(v) = value {
                 check_web_url(v).map_err(|m| FieldError::new(field, m))?;
             }
@@ -137,19 +143,32 @@ impl StandardClaims {
             check_phone(phone).map_err(|m| FieldError::new("phone-number", m))?;
         }
         if self.phone_number_verified && self.phone_number.is_none() {
-            return Err(FieldError::new("phone-number-verified", "needs a phone number"));
+            return Err(FieldError::new(
+                "phone-number-verified",
+                "needs a phone number",
+            ));
         }
         if let Some(date) = &self.birthdate {
             chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
                 .ok()
                 .filter(|_| date.len() == 10)
-                .ok_or_else(|| FieldError::new("birthdate", format!("`{date}` is not a date written YYYY-MM-DD")))?;
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "birthdate",
+                        format!("`{date}` is not a date written YYYY-MM-DD"),
+                    )
+                })?;
         }
         if let Some(zone) = &self.zoneinfo {
-            let ok = zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+            let ok = zone
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
                 && zone.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
             if !ok {
-                return Err(FieldError::new("zoneinfo", format!("`{zone}` is not a time zone name such as Europe/Paris")));
+                return Err(FieldError::new(
+                    "zoneinfo",
+                    format!("`{zone}` is not a time zone name such as Europe/Paris"),
+                ));
             }
         }
         if let Some(locale) = &self.locale {
@@ -164,10 +183,13 @@ fn normalise(field: &'static str, value: &mut Option<String>) -> Result<(), Fiel
         *value = None;
     }
     match value {
-        Some(v) if v.chars().count() > MAX_CLAIM_LEN => {
-            Err(FieldError::new(field, format!("is longer than {MAX_CLAIM_LEN} characters")))
+        Some(v) if v.chars().count() > MAX_CLAIM_LEN => Err(FieldError::new(
+            field,
+            format!("is longer than {MAX_CLAIM_LEN} characters"),
+        )),
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(FieldError::new(field, "contains control characters"))
         }
-        Some(v) if v.chars().any(char::is_control) => Err(FieldError::new(field, "contains control characters")),
         _ => Ok(()),
     }
 }
@@ -182,12 +204,19 @@ fn check_web_url(raw: &str) -> Result<(), String> {
 fn check_email(raw: &str) -> Result<(), String> {
     let ok = match raw.rsplit_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
                 && !raw.chars().any(char::is_whitespace)
         }
         None => false,
     };
-    if ok { Ok(()) } else { Err(format!("`{raw}` is not an email address")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{raw}` is not an email address"))
+    }
 }
 
 /// E.164 is recommended (OIDC Core §5.1): `+` and digits, with an optional `;ext=`.
@@ -198,15 +227,28 @@ fn check_phone(raw: &str) -> Result<(), String> {
         && digits.chars().all(|c| c.is_ascii_digit())
         && !ext.is_empty()
         && ext.chars().all(|c| c.is_ascii_digit());
-    if ok { Ok(()) } else { Err(format!("`{raw}` is not a phone number such as +15551234567")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{raw}` is not a phone number such as +15551234567"
+        ))
+    }
 }
 
 /// A BCP 47 language tag such as `en-US` (OIDC Core §5.1 allows `en_US` too).
 fn check_locale(raw: &str) -> Result<(), String> {
     let mut parts = raw.split(['-', '_']);
-    let lang_ok = parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
-    let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
-    if lang_ok && rest_ok { Ok(()) } else { Err(format!("`{raw}` is not a language tag such as en-US")) }
+    let lang_ok = parts
+        .next()
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
+    let rest_ok =
+        parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if lang_ok && rest_ok {
+        Ok(())
+    } else {
+        Err(format!("`{raw}` is not a language tag such as en-US"))
+    }
 }
 
 #[cfg(test)]
@@ -235,13 +277,55 @@ mod tests {
     #[test]
     fn each_malformed_claim_names_its_field() {
         let cases: Vec<(&str, StandardClaims)> = vec![
-            ("email", StandardClaims { email: Some("nope".into()), ..claims() }),
-            ("email-verified", StandardClaims { email: None, ..claims() }),
-            ("birthdate", StandardClaims { birthdate: Some("10/12/1815".into()), ..claims() }),
-            ("phone-number", StandardClaims { phone_number: Some("call me".into()), ..claims() }),
-            ("website", StandardClaims { website: Some("javascript:alert(1)".into()), ..claims() }),
-            ("locale", StandardClaims { locale: Some("english please".into()), ..claims() }),
-            ("zoneinfo", StandardClaims { zoneinfo: Some("<Mars>".into()), ..claims() }),
+            (
+                "email",
+                StandardClaims {
+                    email: Some("nope".into()),
+                    ..claims()
+                },
+            ),
+            (
+                "email-verified",
+                StandardClaims {
+                    email: None,
+                    ..claims()
+                },
+            ),
+            (
+                "birthdate",
+                StandardClaims {
+                    birthdate: Some("10/12/1815".into()),
+                    ..claims()
+                },
+            ),
+            (
+                "phone-number",
+                StandardClaims {
+                    phone_number: Some("call me".into()),
+                    ..claims()
+                },
+            ),
+            (
+                "website",
+                StandardClaims {
+                    website: Some("javascript:alert(1)".into()),
+                    ..claims()
+                },
+            ),
+            (
+                "locale",
+                StandardClaims {
+                    locale: Some("english please".into()),
+                    ..claims()
+                },
+            ),
+            (
+                "zoneinfo",
+                StandardClaims {
+                    zoneinfo: Some("<Mars>".into()),
+                    ..claims()
+                },
+            ),
         ];
         for (field, c) in cases {
             assert_eq!(c.validated().unwrap_err().field, field);

@@ -9,10 +9,34 @@ use crate::paths;
 
 /// The claims of OIDC Core §5.1, plus the ones every id_token carries.
 pub const CLAIMS_SUPPORTED: [&str; 28] = [
-    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",
-    "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username",
-    "profile", "picture", "website", "email", "email_verified", "gender", "birthdate",
-    "zoneinfo", "locale", "phone_number", "phone_number_verified",
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "sid",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
 ];
 
 /// The metadata document. Both well-known paths serve it: RFC 8414 §2 allows
@@ -62,10 +86,21 @@ mod tests {
         let issuer = Issuer::parse("https://id.example.com").unwrap();
         let doc = metadata(&issuer);
         for key in [
-            "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-            "end_session_endpoint", "introspection_endpoint", "revocation_endpoint",
+            "authorization_endpoint",
+            "token_endpoint",
+            "userinfo_endpoint",
+            "jwks_uri",
+            "end_session_endpoint",
+            "introspection_endpoint",
+            "revocation_endpoint",
         ] {
-            assert!(doc[key].as_str().unwrap().starts_with("https://id.example.com/"), "{key}");
+            assert!(
+                doc[key]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("https://id.example.com/"),
+                "{key}"
+            );
         }
         assert_eq!(doc["id_token_signing_alg_values_supported"][0], "RS256");
     }

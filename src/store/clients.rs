@@ -46,11 +46,16 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     Ok(())
 }
 
-pub async fn find(conn: &mut PgConnection, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
-    Ok(sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE client_id = $1")
-        .bind(client_id)
-        .fetch_optional(conn)
-        .await?)
+pub async fn find(
+    conn: &mut PgConnection,
+    client_id: &str,
+) -> Result<Option<ClientRow>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 /// Lets `client_id` exchange id_tokens issued to `trusted`. False if it already could.

@@ -27,7 +27,9 @@ pub enum StoreError {
 
 impl StoreError {
     /// Maps a unique-key violation to `Conflict(what)`, anything else to `Db`.
-    pub(crate) fn conflict_as(what: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
+    pub(crate) fn conflict_as(
+        what: impl FnOnce() -> String,
+    ) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |e| match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what()),
             _ => StoreError::Db(e),
@@ -40,7 +42,9 @@ impl StoreError {
 pub enum SchemaState {
     Current,
     /// Some migrations are not applied: run `lanyard migrate`.
-    Behind { missing: usize },
+    Behind {
+        missing: usize,
+    },
     /// The database has migrations this binary does not know: it is newer.
     Ahead,
 }
@@ -64,16 +68,27 @@ pub async fn schema_state(pool: &PgPool) -> Result<SchemaState, sqlx::Error> {
         .fetch_one(pool)
         .await?;
     let applied: Vec<i64> = match exists {
-        Some(_) => sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        Some(_) => {
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
             .fetch_all(pool)
-            .await?,
+            .await?
+        }
         None => Vec::new(),
     };
     if applied.iter().any(|v| !MIGRATOR.version_exists(*v)) {
         return Ok(SchemaState::Ahead);
     }
-    let missing = MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count();
-    Ok(if missing == 0 { SchemaState::Current } else { SchemaState::Behind { missing } })
+    let missing = MIGRATOR
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count();
+    Ok(if missing == 0 {
+        SchemaState::Current
+    } else {
+        SchemaState::Behind { missing }
+    })
 }
 
 /// Whether the database answers (for `/readyz`).

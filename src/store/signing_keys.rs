@@ -64,7 +64,10 @@ impl TryFrom<Row> for StoredKey {
 
 /// Takes the key lock until the end of the transaction.
 pub async fn lock(conn: &mut PgConnection) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(KEYS_LOCK).execute(conn).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(KEYS_LOCK)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -105,7 +108,12 @@ pub async fn insert(
 
 /// Moves a key to `state`, stamping the time and dropping the private key
 /// once the key can no longer sign.
-pub async fn set_state(conn: &mut PgConnection, kid: &str, state: KeyState, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub async fn set_state(
+    conn: &mut PgConnection,
+    kid: &str,
+    state: KeyState,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE signing_keys SET state = $2,
             activated_at = CASE WHEN $2 = 'active' THEN $3 ELSE activated_at END,
@@ -124,12 +132,18 @@ pub async fn set_state(conn: &mut PgConnection, kid: &str, state: KeyState, now:
 }
 
 pub async fn delete(conn: &mut PgConnection, kid: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM signing_keys WHERE kid = $1").bind(kid).execute(conn).await?;
+    sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+        .bind(kid)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// Tells every node (LISTEN `lanyard_keys`) to reload keys once this transaction commits.
 pub async fn notify_changed(conn: &mut PgConnection) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(conn).await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -61,8 +61,10 @@ pub async fn insert(conn: &mut PgConnection, user: &NewUser<'_>) -> Result<(), S
 }
 
 pub async fn exists(conn: &mut PgConnection, username: &str) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1))")
-        .bind(username)
-        .fetch_one(conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1))")
+            .bind(username)
+            .fetch_one(conn)
+            .await?,
+    )
 }

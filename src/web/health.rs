@@ -6,7 +6,9 @@ use super::AppState;
 use crate::store;
 
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("ok\n")
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("ok\n")
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
@@ -14,7 +16,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .await
         .unwrap_or(false);
     if ready {
-        HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("ready\n")
+        HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body("ready\n")
     } else {
         HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "5"))

@@ -1,8 +1,8 @@
 //! HTTP: actix-web handlers. They parse the request, call one flow, render the result.
 
 mod discovery;
-mod health;
 mod headers;
+mod health;
 mod logging;
 
 use std::sync::Arc;
@@ -29,7 +29,10 @@ pub struct AppState {
 /// Registers every route.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.route(paths::DISCOVERY, web::get().to(discovery::metadata))
-        .route(paths::AUTHORIZATION_SERVER_METADATA, web::get().to(discovery::metadata))
+        .route(
+            paths::AUTHORIZATION_SERVER_METADATA,
+            web::get().to(discovery::metadata),
+        )
         .route(paths::JWKS, web::get().to(discovery::jwks))
         .route(paths::HEALTHZ, web::get().to(health::healthz))
         .route(paths::READYZ, web::get().to(health::readyz))
@@ -44,5 +47,7 @@ pub fn security_headers() -> middleware::DefaultHeaders {
 pub use logging::log_request;
 
 async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("Not found\n")
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body("Not found\n")
 }

@@ -1,1 +1,12 @@
-fn main(){}
+//! Lanyard's integration tests: one binary, the real app on port 0, a real
+//! PostgreSQL, the real `lanyard` binary, the `openidconnect` crate as the RP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod config;
+mod discovery;
+mod health;
+mod helpers;
+mod jwks;
+mod keys;

@@ -1,0 +1,912 @@
+//! The CLI contract: every command, its output and each of its errors.
+
+use sqlx::Row;
+
+use crate::helpers::{TestDb, count, empty_db, fresh_db, lanyard};
+
+async fn create_api(db: &TestDb, audience: &str, scopes: &[&str]) {
+    let mut args = vec!["api", "create", audience];
+    for s in scopes {
+        args.extend(["--scope", s]);
+    }
+    lanyard(&args).db(db).run().await.assert_ok();
+}
+
+async fn create_service(db: &TestDb, id: &str) {
+    lanyard(&["client", "create", id, "--grant-type", "client_credentials"])
+        .db(db)
+        .run()
+        .await
+        .assert_ok();
+}
+
+async fn pool(db: &TestDb) -> sqlx::PgPool {
+    lanyard::store::connect(&db.url, 1).await.unwrap()
+}
+
+// ---- migrate and serve ----
+
+#[tokio::test]
+async fn migrate_applies_the_schema_once() {
+    let db = empty_db().await;
+    let run = lanyard(&["migrate"]).db(&db).run().await;
+    run.assert_ok();
+    assert!(run.stdout.contains("applied"), "{run:?}");
+    let again = lanyard(&["migrate"]).db(&db).run().await;
+    again.assert_ok();
+    assert!(again.stdout.contains("up to date"), "{again:?}");
+    assert_eq!(count(&db, "users").await, 0);
+}
+
+#[tokio::test]
+async fn serve_on_an_unmigrated_database_says_to_run_migrate() {
+    let db = empty_db().await;
+    let run = lanyard(&["serve"])
+        .db(&db)
+        .env("LANYARD_BIND", "127.0.0.1:0")
+        .run()
+        .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    run.assert_refused("lanyard migrate");
+}
+
+#[tokio::test]
+async fn admin_commands_on_an_unmigrated_database_say_to_run_migrate() {
+    let db = empty_db().await;
+    lanyard(&["keys", "list"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("lanyard migrate");
+}
+
+// ---- user create ----
+
+#[tokio::test]
+async fn user_create_stores_every_standard_claim() {
+    let db = fresh_db().await;
+    let run = lanyard(&[
+        "user",
+        "create",
+        "ada",
+        "--password-stdin",
+        "--admin",
+        "--email",
+        "ada@example.com",
+        "--email-verified",
+        "--name",
+        "Ada Lovelace",
+        "--given-name",
+        "Ada",
+        "--family-name",
+        "Lovelace",
+        "--middle-name",
+        "Augusta",
+        "--nickname",
+        "Countess",
+        "--preferred-username",
+        "ada.l",
+        "--profile",
+        "https://ada.example/profile",
+        "--picture",
+        "https://ada.example/me.png",
+        "--website",
+        "https://ada.example",
+        "--gender",
+        "female",
+        "--birthdate",
+        "1815-12-10",
+        "--zoneinfo",
+        "Europe/London",
+        "--locale",
+        "en-GB",
+        "--phone-number",
+        "+441234567890",
+        "--phone-number-verified",
+        "--address-formatted",
+        "12 St James's Square, London",
+        "--address-street-address",
+        "12 St James's Square",
+        "--address-locality",
+        "London",
+        "--address-region",
+        "Westminster",
+        "--address-postal-code",
+        "SW1Y 4JH",
+        "--address-country",
+        "GB",
+        "--json",
+    ])
+    .db(&db)
+    .stdin("analytical engine\n")
+    .run()
+    .await;
+    run.assert_ok();
+    let out = run.json();
+    let sub = uuid::Uuid::parse_str(out["sub"].as_str().unwrap()).expect("sub is a UUID");
+    assert_eq!(sub.get_version_num(), 4, "sub is a random UUID v4");
+    assert_eq!(out["admin"], true);
+    assert_eq!(out["address"]["postal_code"], "SW1Y 4JH");
+
+    let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+        .bind(sub)
+        .fetch_one(&pool(&db).await)
+        .await
+        .unwrap();
+    for (column, expected) in [
+        ("username", "ada"),
+        ("email", "ada@example.com"),
+        ("name", "Ada Lovelace"),
+        ("given_name", "Ada"),
+        ("family_name", "Lovelace"),
+        ("middle_name", "Augusta"),
+        ("nickname", "Countess"),
+        ("preferred_username", "ada.l"),
+        ("profile", "https://ada.example/profile"),
+        ("picture", "https://ada.example/me.png"),
+        ("website", "https://ada.example"),
+        ("gender", "female"),
+        ("birthdate", "1815-12-10"),
+        ("zoneinfo", "Europe/London"),
+        ("locale", "en-GB"),
+        ("phone_number", "+441234567890"),
+        ("address_formatted", "12 St James's Square, London"),
+        ("address_street_address", "12 St James's Square"),
+        ("address_locality", "London"),
+        ("address_region", "Westminster"),
+        ("address_postal_code", "SW1Y 4JH"),
+        ("address_country", "GB"),
+    ] {
+        assert_eq!(row.get::<String, _>(column), expected, "{column}");
+    }
+    assert!(row.get::<bool, _>("email_verified") && row.get::<bool, _>("phone_number_verified"));
+    assert!(row.get::<bool, _>("is_admin"));
+    let hash: String = row.get("password_hash");
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    assert!(
+        lanyard::crypto::password::verify("analytical engine", &hash),
+        "the stdin line (without newline) is the password"
+    );
+}
+
+#[tokio::test]
+async fn user_create_prints_a_human_summary_without_json() {
+    let db = fresh_db().await;
+    let run = lanyard(&["user", "create", "grace", "--password-stdin"])
+        .db(&db)
+        .stdin("cobol\n")
+        .run()
+        .await;
+    run.assert_ok();
+    assert!(
+        run.stdout.starts_with("created user grace with sub "),
+        "{run:?}"
+    );
+}
+
+#[tokio::test]
+async fn user_create_without_a_terminal_says_to_use_password_stdin() {
+    let db = fresh_db().await;
+    lanyard(&["user", "create", "ada"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("--password-stdin");
+    assert_eq!(count(&db, "users").await, 0);
+}
+
+#[tokio::test]
+async fn user_create_refuses_a_duplicate_username_regardless_of_case() {
+    let db = fresh_db().await;
+    lanyard(&["user", "create", "ada", "--password-stdin"])
+        .db(&db)
+        .stdin("pw1\n")
+        .run()
+        .await
+        .assert_ok();
+    lanyard(&["user", "create", "ADA", "--password-stdin"])
+        .db(&db)
+        .stdin("pw2\n")
+        .run()
+        .await
+        .assert_refused("already exists");
+    assert_eq!(count(&db, "users").await, 1);
+}
+
+#[tokio::test]
+async fn user_create_refuses_an_empty_password() {
+    let db = fresh_db().await;
+    lanyard(&["user", "create", "ada", "--password-stdin"])
+        .db(&db)
+        .stdin("\n")
+        .run()
+        .await
+        .assert_refused("password");
+    assert_eq!(count(&db, "users").await, 0);
+}
+
+#[tokio::test]
+async fn user_create_refuses_malformed_claims() {
+    let db = fresh_db().await;
+    for (flag, value, needle) in [
+        ("--birthdate", "10/12/1815", "birthdate"),
+        ("--email", "not-an-email", "email"),
+        ("--website", "javascript:alert(1)", "website"),
+        ("--phone-number", "call me", "phone-number"),
+        ("--locale", "english please", "locale"),
+    ] {
+        lanyard(&["user", "create", "ada", "--password-stdin", flag, value])
+            .db(&db)
+            .stdin("pw\n")
+            .run()
+            .await
+            .assert_refused(needle);
+    }
+    lanyard(&[
+        "user",
+        "create",
+        "ada",
+        "--password-stdin",
+        "--email-verified",
+    ])
+    .db(&db)
+    .stdin("pw\n")
+    .run()
+    .await
+    .assert_refused("email");
+    lanyard(&["user", "create", "a b", "--password-stdin"])
+        .db(&db)
+        .stdin("pw\n")
+        .run()
+        .await
+        .assert_refused("username");
+    assert_eq!(count(&db, "users").await, 0);
+}
+
+// ---- client create ----
+
+#[tokio::test]
+async fn client_create_json_prints_the_secret_once_and_stores_its_sha256() {
+    let db = fresh_db().await;
+    let run = lanyard(&[
+        "client",
+        "create",
+        "web",
+        "--redirect-uri",
+        "https://web.example/cb",
+        "--json",
+    ])
+    .db(&db)
+    .run()
+    .await;
+    run.assert_ok();
+    let out = run.json();
+    assert_eq!(
+        out.as_object().unwrap().len(),
+        2,
+        "exactly client_id and client_secret: {out}"
+    );
+    assert_eq!(out["client_id"], "web");
+    let secret = out["client_secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT secret_hash FROM clients WHERE client_id = 'web'")
+            .fetch_one(&pool(&db).await)
+            .await
+            .unwrap();
+    assert_eq!(stored, lanyard::crypto::secret::sha256(secret).to_vec());
+}
+
+#[tokio::test]
+async fn client_create_defaults_to_a_confidential_code_flow_client() {
+    let db = fresh_db().await;
+    lanyard(&[
+        "client",
+        "create",
+        "web",
+        "--redirect-uri",
+        "https://web.example/cb",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_ok();
+    let row = sqlx::query("SELECT * FROM clients WHERE client_id = 'web'")
+        .fetch_one(&pool(&db).await)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>("auth_method"), "client_secret_basic");
+    assert_eq!(
+        row.get::<Vec<String>, _>("grant_types"),
+        ["authorization_code", "refresh_token"]
+    );
+    assert_eq!(
+        row.get::<Vec<String>, _>("scopes"),
+        ["openid", "profile", "email"]
+    );
+    assert_eq!(row.get::<String, _>("id_token_alg"), "RS256");
+    assert_eq!(row.get::<String, _>("name"), "web");
+    assert!(!row.get::<bool, _>("first_party"));
+}
+
+#[tokio::test]
+async fn client_create_stores_every_option() {
+    let db = fresh_db().await;
+    lanyard(&[
+        "client",
+        "create",
+        "spa",
+        "--name",
+        "My SPA",
+        "--public",
+        "--auth-method",
+        "none",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+        "--redirect-uri",
+        "https://spa.example/cb?x=1",
+        "--post-logout-redirect-uri",
+        "https://spa.example/bye",
+        "--grant-type",
+        "authorization_code",
+        "--scope",
+        "openid",
+        "--scope",
+        "phone",
+        "--scope",
+        "address",
+        "--scope",
+        "offline_access",
+        "--first-party",
+        "--id-token-alg",
+        "EdDSA",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_ok();
+    let row = sqlx::query("SELECT * FROM clients WHERE client_id = 'spa'")
+        .fetch_one(&pool(&db).await)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>("name"), "My SPA");
+    assert_eq!(row.get::<String, _>("auth_method"), "none");
+    assert_eq!(row.get::<Option<Vec<u8>>, _>("secret_hash"), None);
+    assert_eq!(
+        row.get::<Vec<String>, _>("redirect_uris"),
+        ["http://127.0.0.1/cb", "https://spa.example/cb?x=1"]
+    );
+    assert_eq!(
+        row.get::<Vec<String>, _>("post_logout_redirect_uris"),
+        ["https://spa.example/bye"]
+    );
+    assert_eq!(
+        row.get::<Vec<String>, _>("grant_types"),
+        ["authorization_code"]
+    );
+    assert_eq!(
+        row.get::<Vec<String>, _>("scopes"),
+        ["openid", "phone", "address", "offline_access"]
+    );
+    assert!(row.get::<bool, _>("first_party"));
+    assert_eq!(row.get::<String, _>("id_token_alg"), "EdDSA");
+}
+
+#[tokio::test]
+async fn a_public_client_gets_no_secret() {
+    let db = fresh_db().await;
+    let run = lanyard(&[
+        "client",
+        "create",
+        "spa",
+        "--public",
+        "--redirect-uri",
+        "http://localhost:3000/cb",
+        "--json",
+    ])
+    .db(&db)
+    .run()
+    .await;
+    run.assert_ok();
+    assert_eq!(run.json(), serde_json::json!({"client_id": "spa"}));
+}
+
+#[tokio::test]
+async fn public_with_a_secret_method_is_refused() {
+    let db = fresh_db().await;
+    lanyard(&[
+        "client",
+        "create",
+        "spa",
+        "--public",
+        "--auth-method",
+        "client_secret_post",
+        "--redirect-uri",
+        "https://a.example/cb",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("auth-method");
+    assert_eq!(count(&db, "clients").await, 0);
+}
+
+#[tokio::test]
+async fn a_code_flow_client_needs_a_redirect_uri_but_a_service_does_not() {
+    let db = fresh_db().await;
+    lanyard(&["client", "create", "web"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("redirect-uri");
+    assert_eq!(count(&db, "clients").await, 0);
+    create_service(&db, "svc").await;
+    assert_eq!(count(&db, "clients").await, 1);
+}
+
+#[tokio::test]
+async fn malformed_redirect_uris_are_refused() {
+    let db = fresh_db().await;
+    for (uri, needle) in [
+        ("/relative/cb", "absolute"),
+        ("https://web.example/cb#frag", "fragment"),
+        ("http://web.example/cb", "http"),
+        ("javascript:alert(1)", "scheme"),
+    ] {
+        lanyard(&["client", "create", "web", "--redirect-uri", uri])
+            .db(&db)
+            .run()
+            .await
+            .assert_refused(needle);
+        lanyard(&[
+            "client",
+            "create",
+            "web",
+            "--redirect-uri",
+            "https://ok.example/cb",
+            "--post-logout-redirect-uri",
+            uri,
+        ])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused(needle);
+    }
+    assert_eq!(count(&db, "clients").await, 0);
+}
+
+#[tokio::test]
+async fn unknown_grant_types_scopes_and_algorithms_are_refused() {
+    let db = fresh_db().await;
+    let base = [
+        "client",
+        "create",
+        "web",
+        "--redirect-uri",
+        "https://web.example/cb",
+    ];
+    for (extra, needle) in [
+        (["--grant-type", "implicit"], "implicit"),
+        (["--grant-type", "password"], "password"),
+        (["--scope", "admin"], "admin"),
+        (["--id-token-alg", "HS256"], "HS256"),
+        (["--auth-method", "private_key_jwt"], "private_key_jwt"),
+    ] {
+        let args: Vec<&str> = base.iter().copied().chain(extra).collect();
+        lanyard(&args).db(&db).run().await.assert_refused(needle);
+    }
+    assert_eq!(count(&db, "clients").await, 0);
+}
+
+#[tokio::test]
+async fn a_public_client_cannot_have_grants_that_need_authentication() {
+    let db = fresh_db().await;
+    for grant in [
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ] {
+        lanyard(&["client", "create", "pub", "--public", "--grant-type", grant])
+            .db(&db)
+            .run()
+            .await
+            .assert_refused("public");
+    }
+    assert_eq!(count(&db, "clients").await, 0);
+}
+
+#[tokio::test]
+async fn a_client_id_that_is_a_uuid_is_refused() {
+    let db = fresh_db().await;
+    let id = uuid::Uuid::new_v4().to_string();
+    lanyard(&[
+        "client",
+        "create",
+        &id,
+        "--grant-type",
+        "client_credentials",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("UUID");
+    assert_eq!(count(&db, "clients").await, 0);
+}
+
+#[tokio::test]
+async fn a_duplicate_client_id_is_refused() {
+    let db = fresh_db().await;
+    create_service(&db, "svc").await;
+    lanyard(&[
+        "client",
+        "create",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("already exists");
+    assert_eq!(count(&db, "clients").await, 1);
+}
+
+// ---- client allow / trust ----
+
+#[tokio::test]
+async fn client_allow_adds_api_scopes_to_the_clients_allowance() {
+    let db = fresh_db().await;
+    create_api(&db, "https://orders.example", &["read", "write", "admin"]).await;
+    create_service(&db, "svc").await;
+    lanyard(&[
+        "client",
+        "allow",
+        "svc",
+        "https://orders.example",
+        "--scope",
+        "read",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_ok();
+    let run = lanyard(&[
+        "client",
+        "allow",
+        "svc",
+        "https://orders.example",
+        "--scope",
+        "write",
+        "--json",
+    ])
+    .db(&db)
+    .run()
+    .await;
+    run.assert_ok();
+    assert_eq!(
+        run.json(),
+        serde_json::json!({"client_id": "svc", "audience": "https://orders.example", "scopes": ["read", "write"]})
+    );
+    assert_eq!(count(&db, "client_api_access").await, 2);
+}
+
+#[tokio::test]
+async fn client_allow_refuses_an_unknown_client_api_or_scope() {
+    let db = fresh_db().await;
+    create_api(&db, "https://orders.example", &["read"]).await;
+    create_service(&db, "svc").await;
+    lanyard(&[
+        "client",
+        "allow",
+        "nobody",
+        "https://orders.example",
+        "--scope",
+        "read",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("nobody");
+    lanyard(&[
+        "client",
+        "allow",
+        "svc",
+        "https://other.example",
+        "--scope",
+        "read",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("other.example");
+    // Audiences are exact strings: a trailing slash is another API.
+    lanyard(&[
+        "client",
+        "allow",
+        "svc",
+        "https://orders.example/",
+        "--scope",
+        "read",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("no API");
+    lanyard(&[
+        "client",
+        "allow",
+        "svc",
+        "https://orders.example",
+        "--scope",
+        "write",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("write");
+    lanyard(&["client", "allow", "svc", "https://orders.example"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("scope");
+    assert_eq!(count(&db, "client_api_access").await, 0);
+}
+
+#[tokio::test]
+async fn client_trust_lets_a_client_exchange_another_clients_id_tokens() {
+    let db = fresh_db().await;
+    create_service(&db, "backend").await;
+    lanyard(&[
+        "client",
+        "create",
+        "web",
+        "--redirect-uri",
+        "https://web.example/cb",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_ok();
+    let run = lanyard(&["client", "trust", "backend", "web", "--json"])
+        .db(&db)
+        .run()
+        .await;
+    run.assert_ok();
+    assert_eq!(run.json()["trusted_client_id"], "web");
+    let row: (String, String) =
+        sqlx::query_as("SELECT client_id, trusted_client_id FROM client_trusts")
+            .fetch_one(&pool(&db).await)
+            .await
+            .unwrap();
+    assert_eq!(row, ("backend".to_owned(), "web".to_owned()));
+}
+
+#[tokio::test]
+async fn client_trust_refuses_unknown_clients_and_itself() {
+    let db = fresh_db().await;
+    create_service(&db, "backend").await;
+    lanyard(&["client", "trust", "backend", "ghost"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("ghost");
+    lanyard(&["client", "trust", "ghost", "backend"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("ghost");
+    lanyard(&["client", "trust", "backend", "backend"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("own");
+    assert_eq!(count(&db, "client_trusts").await, 0);
+}
+
+// ---- api create ----
+
+#[tokio::test]
+async fn api_create_stores_scopes_lifetime_algorithm_and_resource_servers() {
+    let db = fresh_db().await;
+    create_service(&db, "introspector").await;
+    let run = lanyard(&[
+        "api",
+        "create",
+        "https://orders.example/",
+        "--name",
+        "Orders",
+        "--scope",
+        "read=Read your orders",
+        "--scope",
+        "write",
+        "--access-token-ttl",
+        "300",
+        "--alg",
+        "EdDSA",
+        "--resource-server",
+        "introspector",
+        "--json",
+    ])
+    .db(&db)
+    .run()
+    .await;
+    run.assert_ok();
+    let out = run.json();
+    assert_eq!(
+        out["audience"], "https://orders.example/",
+        "kept exactly as given"
+    );
+    assert_eq!(out["name"], "Orders");
+    assert_eq!(
+        out["scopes"],
+        serde_json::json!([{"name": "read", "description": "Read your orders"}, {"name": "write", "description": ""}])
+    );
+    assert_eq!(out["access_token_ttl"], 300);
+    assert_eq!(out["alg"], "EdDSA");
+    assert_eq!(out["resource_servers"], serde_json::json!(["introspector"]));
+    assert_eq!(count(&db, "api_scopes").await, 2);
+}
+
+#[tokio::test]
+async fn api_create_defaults_to_es256_and_the_global_lifetime() {
+    let db = fresh_db().await;
+    let run = lanyard(&[
+        "api",
+        "create",
+        "urn:example:billing",
+        "--scope",
+        "pay",
+        "--json",
+    ])
+    .db(&db)
+    .run()
+    .await;
+    run.assert_ok();
+    assert_eq!(run.json()["alg"], "ES256");
+    assert_eq!(run.json()["access_token_ttl"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn api_create_refuses_bad_audiences_scopes_and_duplicates() {
+    let db = fresh_db().await;
+    create_api(&db, "https://orders.example", &["read"]).await;
+    lanyard(&["api", "create", "orders", "--scope", "read"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("absolute URI");
+    lanyard(&["api", "create", "https://x.example#f", "--scope", "read"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("fragment");
+    lanyard(&["api", "create", "https://orders.example", "--scope", "read"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("already exists");
+    lanyard(&["api", "create", "https://y.example"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("scope");
+    lanyard(&["api", "create", "https://y.example", "--scope", "bad scope"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("scope");
+    lanyard(&[
+        "api",
+        "create",
+        "https://y.example",
+        "--scope",
+        "a",
+        "--scope",
+        "a",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("twice");
+    lanyard(&[
+        "api",
+        "create",
+        "https://y.example",
+        "--scope",
+        "a",
+        "--alg",
+        "none",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("none");
+    lanyard(&[
+        "api",
+        "create",
+        "https://y.example",
+        "--scope",
+        "a",
+        "--access-token-ttl",
+        "0",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("access-token-ttl");
+    lanyard(&[
+        "api",
+        "create",
+        "https://y.example",
+        "--scope",
+        "a",
+        "--access-token-ttl",
+        "soon",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("access-token-ttl");
+    lanyard(&[
+        "api",
+        "create",
+        "https://y.example",
+        "--scope",
+        "a",
+        "--resource-server",
+        "ghost",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("ghost");
+    assert_eq!(count(&db, "apis").await, 1);
+    assert_eq!(count(&db, "api_scopes").await, 1);
+}
+
+// ---- keys and help ----
+
+#[tokio::test]
+async fn keys_list_prints_each_key_without_private_parts() {
+    let db = fresh_db().await;
+    let run = lanyard(&["keys", "list", "--json"]).db(&db).run().await;
+    run.assert_ok();
+    let keys = run.json();
+    assert_eq!(keys.as_array().unwrap().len(), 6);
+    assert!(!run.stdout.contains("private"), "{}", run.stdout);
+    let human = lanyard(&["keys", "list"]).db(&db).run().await;
+    human.assert_ok();
+    assert!(human.stdout.starts_with("KID"), "{human:?}");
+    assert_eq!(human.stdout.lines().count(), 7);
+}
+
+#[tokio::test]
+async fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["dev", "--help"],
+        vec!["migrate", "--help"],
+        vec!["user", "create", "--help"],
+        vec!["client", "create", "--help"],
+        vec!["client", "allow", "--help"],
+        vec!["client", "trust", "--help"],
+        vec!["api", "create", "--help"],
+        vec!["keys", "list", "--help"],
+        vec!["keys", "rotate", "--help"],
+        vec!["keys", "revoke", "--help"],
+    ] {
+        let run = lanyard(&args).run().await;
+        run.assert_ok();
+        assert!(run.stdout.contains("Usage: lanyard"), "{args:?}: {run:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_flag_is_one_line_and_exit_2() {
+    let run = lanyard(&["keys", "list", "--colour"]).run().await;
+    assert_eq!(run.code, 2);
+    run.assert_refused("--colour");
+}

@@ -1,0 +1,318 @@
+//! Signing keys: first start, rotation, revocation, ageing out, sealing at rest.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{TimeDelta, Utc};
+use lanyard::clock::MockClock;
+use lanyard::crypto::MasterKey;
+use lanyard::keys;
+use serde_json::Value;
+
+use crate::helpers::{
+    TestDb, empty_db, eventually, fresh_db, lanyard, master_key, serve_until_listening, spawn_app,
+    spawn_app_on,
+};
+
+/// `keys list --json`, as (alg, state) → kids.
+async fn states(db: &TestDb) -> HashMap<(String, String), Vec<String>> {
+    let run = lanyard(&["keys", "list", "--json"]).db(db).run().await;
+    run.assert_ok();
+    let mut map: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for key in run.json().as_array().unwrap() {
+        let k = (
+            key["alg"].as_str().unwrap().to_owned(),
+            key["state"].as_str().unwrap().to_owned(),
+        );
+        map.entry(k)
+            .or_default()
+            .push(key["kid"].as_str().unwrap().to_owned());
+    }
+    map
+}
+
+fn kid(map: &HashMap<(String, String), Vec<String>>, alg: &str, state: &str) -> Option<String> {
+    map.get(&(alg.to_owned(), state.to_owned()))
+        .and_then(|v| v.first().cloned())
+}
+
+fn count(map: &HashMap<(String, String), Vec<String>>, alg: &str, state: &str) -> usize {
+    map.get(&(alg.to_owned(), state.to_owned()))
+        .map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn first_start_creates_one_active_and_one_next_key_per_algorithm() {
+    let db = empty_db().await;
+    lanyard(&["migrate"]).db(&db).run().await.assert_ok();
+    let _app = spawn_app_on(db).await;
+    let map = states(&_app.db).await;
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert_eq!(count(&map, alg, "active"), 1, "{alg}");
+        assert_eq!(count(&map, alg, "next"), 1, "{alg}");
+    }
+    assert_eq!(map.values().map(Vec::len).sum::<usize>(), 6);
+}
+
+#[tokio::test]
+async fn rotate_promotes_next_retires_active_and_publishes_a_new_next() {
+    let db = fresh_db().await;
+    let before = states(&db).await;
+    let run = lanyard(&["keys", "rotate", "--json"]).db(&db).run().await;
+    run.assert_ok();
+    assert_eq!(
+        run.json()["changes"].as_array().unwrap().len(),
+        9,
+        "3 moves of 3 algorithms"
+    );
+    let after = states(&db).await;
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert_eq!(
+            kid(&after, alg, "active"),
+            kid(&before, alg, "next"),
+            "{alg}: next became active"
+        );
+        assert_eq!(
+            kid(&after, alg, "retired"),
+            kid(&before, alg, "active"),
+            "{alg}: active retired"
+        );
+        let new_next = kid(&after, alg, "next").unwrap();
+        assert!(
+            !before.values().flatten().any(|k| *k == new_next),
+            "{alg}: a new next key"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rotate_on_a_database_without_keys_creates_them() {
+    let db = empty_db().await;
+    lanyard(&["migrate"]).db(&db).run().await.assert_ok();
+    let run = lanyard(&["keys", "rotate"]).db(&db).run().await;
+    run.assert_ok();
+    assert!(run.stdout.contains("created (active)"), "{}", run.stdout);
+    let map = states(&db).await;
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert_eq!(
+            (count(&map, alg, "active"), count(&map, alg, "next")),
+            (1, 1),
+            "{alg}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_key_unpublishes_it_at_once_and_replaces_an_active_one() {
+    let app = spawn_app().await;
+    let before = states(&app.db).await;
+    let active = kid(&before, "RS256", "active").unwrap();
+    lanyard(&["keys", "revoke", &active])
+        .db(&app.db)
+        .run()
+        .await
+        .assert_ok();
+    let after = states(&app.db).await;
+    assert_eq!(kid(&after, "RS256", "revoked"), Some(active.clone()));
+    assert_eq!(
+        kid(&after, "RS256", "active"),
+        kid(&before, "RS256", "next"),
+        "next took over"
+    );
+    assert_eq!(count(&after, "RS256", "next"), 1, "a new next key");
+    let gone = eventually(Duration::from_secs(10), || async {
+        let jwks = app.get_json("/jwks").await;
+        !jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == active.as_str())
+    })
+    .await;
+    assert!(gone, "the revoked key left the JWKS");
+}
+
+#[tokio::test]
+async fn revoke_refuses_an_unknown_or_already_revoked_kid() {
+    let db = fresh_db().await;
+    lanyard(&["keys", "revoke", "no-such-kid"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("no-such-kid");
+    let next = kid(&states(&db).await, "ES256", "next").unwrap();
+    lanyard(&["keys", "revoke", &next])
+        .db(&db)
+        .run()
+        .await
+        .assert_ok();
+    lanyard(&["keys", "revoke", &next])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("already revoked");
+}
+
+#[tokio::test]
+async fn retired_keys_stay_published_until_tokens_and_caches_expire_then_are_deleted_after_30_days()
+{
+    let app = spawn_app().await;
+    lanyard(&["keys", "rotate"])
+        .db(&app.db)
+        .run()
+        .await
+        .assert_ok();
+    let lifetimes = app.config.lifetimes;
+    // Longest token (900 s) + JWKS cache (300 s).
+    let publish_for = TimeDelta::seconds(900 + 300);
+    let clock = MockClock::new(Utc::now() + publish_for - TimeDelta::seconds(60));
+    assert!(
+        keys::maintain(&app.pool, &clock, &lifetimes)
+            .await
+            .unwrap()
+            .is_empty(),
+        "too early"
+    );
+    clock.advance(TimeDelta::seconds(120));
+    let changes = keys::maintain(&app.pool, &clock, &lifetimes).await.unwrap();
+    assert_eq!(changes.len(), 3);
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.from == Some("retired") && c.to == Some("retained"))
+    );
+    let map = states(&app.db).await;
+    assert_eq!(count(&map, "RS256", "retained"), 1);
+    clock.advance(TimeDelta::days(30));
+    let changes = keys::maintain(&app.pool, &clock, &lifetimes).await.unwrap();
+    assert!(
+        changes.len() == 3 && changes.iter().all(|c| c.to.is_none()),
+        "{changes:?}"
+    );
+    assert_eq!(count(&states(&app.db).await, "RS256", "retained"), 0);
+}
+
+#[tokio::test]
+async fn an_api_with_a_longer_token_lifetime_keeps_retired_keys_published_longer() {
+    let app = spawn_app().await;
+    lanyard(&[
+        "api",
+        "create",
+        "https://slow.example",
+        "--scope",
+        "read",
+        "--access-token-ttl",
+        "3600",
+    ])
+    .db(&app.db)
+    .run()
+    .await
+    .assert_ok();
+    lanyard(&["keys", "rotate"])
+        .db(&app.db)
+        .run()
+        .await
+        .assert_ok();
+    let clock = MockClock::new(Utc::now() + TimeDelta::seconds(2000));
+    assert!(
+        keys::maintain(&app.pool, &clock, &app.config.lifetimes)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    clock.advance(TimeDelta::seconds(2000));
+    assert_eq!(
+        keys::maintain(&app.pool, &clock, &app.config.lifetimes)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn private_keys_are_sealed_with_the_master_key_and_dropped_after_retirement() {
+    let app = spawn_app().await;
+    lanyard(&["keys", "rotate"])
+        .db(&app.db)
+        .run()
+        .await
+        .assert_ok();
+    let rows: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT kid, state, private_key_jwe FROM signing_keys")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    for (kid, state, sealed) in rows {
+        match state.as_str() {
+            "active" | "next" => {
+                let sealed = sealed.expect("a sealed private key");
+                let parts: Vec<&str> = sealed.split('.').collect();
+                assert_eq!(parts.len(), 5, "a compact JWE");
+                let header: Value =
+                    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+                assert_eq!(
+                    (header["alg"].as_str(), header["enc"].as_str()),
+                    (Some("dir"), Some("A256GCM"))
+                );
+                assert_eq!(header["kid"], kid.as_str());
+                assert!(master_key().open(&kid, &sealed).is_ok());
+                assert!(MasterKey::from_bytes([1; 32]).open(&kid, &sealed).is_err());
+            }
+            _ => assert!(sealed.is_none(), "{state} key {kid} keeps no private key"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn serve_with_a_master_key_that_does_not_open_the_keys_exits_2_and_keeps_them() {
+    let db = fresh_db().await;
+    let before = states(&db).await;
+    let run = lanyard(&["serve"])
+        .db(&db)
+        .env(
+            "LANYARD_MASTER_KEY",
+            &MasterKey::from_bytes([7; 32]).encode(),
+        )
+        .env("LANYARD_BIND", "127.0.0.1:0")
+        .run()
+        .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("LANYARD_MASTER_KEY"), "{run:?}");
+    assert_eq!(states(&db).await, before, "no key was made or changed");
+}
+
+#[tokio::test]
+async fn keys_rotate_with_a_wrong_master_key_exits_2() {
+    let db = fresh_db().await;
+    let run = lanyard(&["keys", "rotate"])
+        .db(&db)
+        .env(
+            "LANYARD_MASTER_KEY",
+            &MasterKey::from_bytes([7; 32]).encode(),
+        )
+        .run()
+        .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    run.assert_refused("LANYARD_MASTER_KEY");
+}
+
+#[tokio::test]
+async fn two_processes_starting_at_once_make_one_active_key_per_algorithm() {
+    let db = empty_db().await;
+    lanyard(&["migrate"]).db(&db).run().await.assert_ok();
+    let (mut a, mut b) = tokio::join!(serve_until_listening(&db), serve_until_listening(&db));
+    let map = states(&db).await;
+    a.kill().await.ok();
+    b.kill().await.ok();
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert_eq!(
+            (count(&map, alg, "active"), count(&map, alg, "next")),
+            (1, 1),
+            "{alg}: {map:?}"
+        );
+    }
+    assert_eq!(map.values().map(Vec::len).sum::<usize>(), 6);
+}
