@@ -187,13 +187,17 @@ fn run(mut cmd: Command, what: &'static str) -> Result<(), ClusterError> {
 
 /// `initdb` and `pg_ctl`: on PATH, or in the newest `/usr/lib/postgresql/*/bin`.
 fn find_binaries() -> Option<PathBuf> {
+    find_binaries_in(std::env::var_os("PATH"), Path::new("/usr/lib/postgresql"))
+}
+
+fn find_binaries_in(path: Option<std::ffi::OsString>, versioned: &Path) -> Option<PathBuf> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(path) = std::env::var_os("PATH")
+    if let Some(path) = path
         && let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d))
     {
         return Some(dir);
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(versioned)
         .ok()?
         .filter_map(|e| e.ok())
         .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
@@ -257,4 +261,42 @@ pub fn reachable_by_server(dir: &Path) -> bool {
         }
         Err(_) => true, // not created yet: we will create it ourselves below a reachable one
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_binaries_the_error_says_how_to_install_them() {
+        let nowhere =
+            std::env::temp_dir().join(format!("lanyard-no-pg-{}", uuid::Uuid::new_v4().simple()));
+        assert_eq!(
+            find_binaries_in(Some(nowhere.clone().into_os_string()), &nowhere),
+            None
+        );
+        let message = ClusterError::NoBinaries.to_string();
+        assert!(
+            message.contains("apt-get install postgresql") && message.contains("DATABASE_URL"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn binaries_are_found_on_path_first() {
+        let dir =
+            std::env::temp_dir().join(format!("lanyard-fake-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for tool in ["initdb", "pg_ctl"] {
+            std::fs::write(dir.join(tool), "").unwrap();
+        }
+        assert_eq!(
+            find_binaries_in(
+                Some(dir.clone().into_os_string()),
+                Path::new("/nonexistent")
+            ),
+            Some(dir.clone())
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

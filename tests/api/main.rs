@@ -5,6 +5,7 @@
 
 mod cli;
 mod config;
+mod dev;
 mod discovery;
 mod health;
 mod helpers;
