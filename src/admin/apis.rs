@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{AdminError, field};
+use super::{AdminError, field, optional_name};
 use crate::clock::Clock;
 use crate::crypto::Alg;
 use crate::model::{Audience, AuthMethod, FieldError, ScopeToken};
@@ -48,20 +48,7 @@ pub async fn create(
     input: NewApiInput,
 ) -> Result<ApiView, AdminError> {
     let audience = field("audience", Audience::parse(&input.audience))?;
-    let name = input
-        .name
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    if name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control))
-    {
-        return Err(FieldError::new(
-            "name",
-            "must be at most 200 characters without control characters",
-        )
-        .into());
-    }
+    let name = optional_name(input.name)?;
     let scopes = parse_scopes(&input.scopes)?;
     let ttl = match input.access_token_ttl {
         None => None,
@@ -81,7 +68,7 @@ pub async fn create(
     let now = clock.now();
     let row = ApiRow {
         id: Uuid::now_v7(),
-        name: name.unwrap_or_else(|| audience.to_string()),
+        name: name.map_or_else(|| audience.to_string(), |n| n.to_string()),
         audience: audience.to_string(),
         access_token_ttl: ttl,
         alg: alg.as_str().to_owned(),

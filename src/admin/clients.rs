@@ -2,7 +2,7 @@
 
 use sqlx::PgPool;
 
-use super::{AdminError, each, field};
+use super::{AdminError, each, field, optional_name};
 use crate::clock::Clock;
 use crate::crypto::{Alg, secret};
 use crate::model::{
@@ -59,20 +59,7 @@ pub async fn create(
 
 fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRow, AdminError> {
     let client_id = field("client-id", ClientId::parse(&input.client_id))?;
-    let name = input
-        .name
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    if name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control))
-    {
-        return Err(FieldError::new(
-            "name",
-            "must be at most 200 characters without control characters",
-        )
-        .into());
-    }
+    let name = optional_name(input.name)?;
     let redirect_uris = each("redirect-uri", &input.redirect_uris, RedirectUri::parse)?;
     let post_logout = each(
         "post-logout-redirect-uri",
@@ -141,7 +128,7 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
     }
     let now = clock.now();
     Ok(ClientRow {
-        name: name.unwrap_or_else(|| client_id.to_string()),
+        name: name.map_or_else(|| client_id.to_string(), |n| n.to_string()),
         client_id: client_id.to_string(),
         secret_hash: None,
         auth_method: auth_method.as_str().to_owned(),

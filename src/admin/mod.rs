@@ -6,7 +6,7 @@ pub mod clients;
 pub mod users;
 
 use crate::crypto::CryptoError;
-use crate::model::FieldError;
+use crate::model::{DisplayName, FieldError};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,4 +63,11 @@ pub(crate) fn each<T: PartialEq>(
         out.push(value);
     }
     Ok(out)
+}
+
+/// An optional display name: blank counts as absent.
+pub(crate) fn optional_name(raw: Option<String>) -> Result<Option<DisplayName>, AdminError> {
+    raw.filter(|n| !n.trim().is_empty())
+        .map(|n| field("name", DisplayName::parse(&n)))
+        .transpose()
 }

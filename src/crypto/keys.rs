@@ -2,7 +2,6 @@
 //! public JWKs with RFC 7638 thumbprints as `kid`, and JWS signing.
 
 use std::fmt;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -37,21 +36,7 @@ impl Alg {
     }
 }
 
-impl fmt::Display for Alg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Alg {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Alg::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| format!("unknown algorithm `{s}` (use RS256, ES256 or EdDSA)"))
-    }
-}
+protocol_names!(Alg, "algorithm");
 
 /// A freshly generated key pair: its public JWK (with `kid`, `alg`, `use`) and
 /// its private key as PKCS#8 DER, to be sealed with the master key.

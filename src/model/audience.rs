@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::absolute_uri_without_fragment;
+
 /// Stored and compared as the exact string registered: no normalisation,
 /// so `https://api.example.test` and `https://api.example.test/` differ.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -9,14 +11,7 @@ pub struct Audience(String);
 
 impl Audience {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.len() > 2000 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("`{raw}` is not an absolute URI (RFC 8707 §2)"));
-        }
-        let url = url::Url::parse(raw)
-            .map_err(|_| format!("`{raw}` is not an absolute URI (RFC 8707 §2)"))?;
-        if url.fragment().is_some() || raw.contains('#') {
-            return Err(format!("`{raw}` must not have a fragment (RFC 8707 §2)"));
-        }
+        absolute_uri_without_fragment(raw, "RFC 8707 §2")?;
         Ok(Self(raw.to_owned()))
     }
 

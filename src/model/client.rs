@@ -1,7 +1,6 @@
 //! Client identifiers, grant types and client authentication methods.
 
 use std::fmt;
-use std::str::FromStr;
 
 /// A client identifier (RFC 6749 §2.2): 1 to 128 visible ASCII characters.
 /// A UUID is refused, so a client_credentials `sub` (the client_id) never
@@ -63,22 +62,7 @@ impl GrantType {
     }
 }
 
-impl fmt::Display for GrantType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for GrantType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        GrantType::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
-            format!(
-                "unknown grant type `{s}` (use authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:token-exchange)"
-            )
-        })
-    }
-}
+protocol_names!(GrantType, "grant type");
 
 /// Client authentication at the token endpoint (RFC 6749 §2.3, OIDC Core §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,21 +89,7 @@ impl AuthMethod {
     }
 }
 
-impl fmt::Display for AuthMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AuthMethod {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AuthMethod::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| format!("unknown auth method `{s}` (use client_secret_basic, client_secret_post or none)"))
-    }
-}
+protocol_names!(AuthMethod, "auth method");
 
 #[cfg(test)]
 mod tests {

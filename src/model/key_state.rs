@@ -1,8 +1,5 @@
 //! The lifecycle of a signing key, as an enum whose transitions refuse illegal moves.
 
-use std::fmt;
-use std::str::FromStr;
-
 /// `next` (published, not signing) → `active` (signs) → `retired` (published
 /// until every token it signed has expired and caches have turned over) →
 /// `retained` (unpublished; verifies old `id_token_hint`s for 30 days) → deleted.
@@ -77,21 +74,7 @@ impl KeyState {
     }
 }
 
-impl fmt::Display for KeyState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for KeyState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        KeyState::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown key state `{s}`"))
-    }
-}
+protocol_names!(KeyState, "key state");
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 
 mod audience;
 mod client;
+mod display_name;
 mod key_state;
 mod redirect_uri;
 mod scope;
@@ -10,6 +11,7 @@ mod user;
 
 pub use audience::Audience;
 pub use client::{AuthMethod, ClientId, GrantType};
+pub use display_name::DisplayName;
 pub use key_state::KeyState;
 pub use redirect_uri::RedirectUri;
 pub use scope::{OidcScope, ScopeToken};
@@ -35,4 +37,18 @@ impl std::fmt::Display for FieldError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.field, self.message)
     }
+}
+
+/// Parses an absolute URI without a fragment, at most 2000 characters, kept
+/// as written; `rule` names the RFC section the error cites.
+fn absolute_uri_without_fragment(raw: &str, rule: &str) -> Result<url::Url, String> {
+    let not_absolute = || format!("`{raw}` is not an absolute URI ({rule})");
+    if raw.len() > 2000 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(not_absolute());
+    }
+    let url = url::Url::parse(raw).map_err(|_| not_absolute())?;
+    if url.fragment().is_some() || raw.contains('#') {
+        return Err(format!("`{raw}` must not have a fragment ({rule})"));
+    }
+    Ok(url)
 }

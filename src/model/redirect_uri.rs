@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::absolute_uri_without_fragment;
 use crate::config::is_loopback_host;
 
 /// A registered redirect URI (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §4.1):
@@ -12,15 +13,7 @@ pub struct RedirectUri(String);
 
 impl RedirectUri {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.len() > 2000 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("`{raw}` is not an absolute URI"));
-        }
-        let url = url::Url::parse(raw).map_err(|_| format!("`{raw}` is not an absolute URI"))?;
-        if url.fragment().is_some() || raw.contains('#') {
-            return Err(format!(
-                "`{raw}` must not have a fragment (RFC 6749 §3.1.2)"
-            ));
-        }
+        let url = absolute_uri_without_fragment(raw, "RFC 6749 §3.1.2")?;
         match url.scheme() {
             "https" => {}
             "http" => {

@@ -1,7 +1,6 @@
 //! Scopes: the OIDC scopes a client may ask for, and API scope tokens.
 
 use std::fmt;
-use std::str::FromStr;
 
 /// An OpenID Connect scope (OIDC Core §5.4 and §11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,21 +35,7 @@ impl OidcScope {
     }
 }
 
-impl fmt::Display for OidcScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OidcScope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        OidcScope::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("unknown OIDC scope `{s}` (use openid, profile, email, phone, address or offline_access)"))
-    }
-}
+protocol_names!(OidcScope, "OIDC scope");
 
 /// An API scope name: a scope-token of RFC 6749 §3.3
 /// (`1*( %x21 / %x23-5B / %x5D-7E )`), at most 128 characters.

@@ -29,10 +29,10 @@ async fn pool(db: &TestDb) -> sqlx::PgPool {
 #[tokio::test]
 async fn migrate_applies_the_schema_once() {
     let db = empty_db().await;
-    let run = lanyard(&["migrate"]).db(&db).run().await;
+    let run = lanyard(&["migrate"]).run_on(&db).await;
     run.assert_ok();
     assert!(run.stdout.contains("applied"), "{run:?}");
-    let again = lanyard(&["migrate"]).db(&db).run().await;
+    let again = lanyard(&["migrate"]).run_on(&db).await;
     again.assert_ok();
     assert!(again.stdout.contains("up to date"), "{again:?}");
     assert_eq!(count(&db, "users").await, 0);
@@ -54,8 +54,7 @@ async fn serve_on_an_unmigrated_database_says_to_run_migrate() {
 async fn admin_commands_on_an_unmigrated_database_say_to_run_migrate() {
     let db = empty_db().await;
     lanyard(&["keys", "list"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("lanyard migrate");
 }
@@ -191,8 +190,7 @@ async fn user_create_prints_a_human_summary_without_json() {
 async fn user_create_without_a_terminal_says_to_use_password_stdin() {
     let db = fresh_db().await;
     lanyard(&["user", "create", "ada"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("--password-stdin");
     assert_eq!(count(&db, "users").await, 0);
@@ -279,8 +277,7 @@ async fn client_create_json_prints_the_secret_once_and_stores_its_sha256() {
         "https://web.example/cb",
         "--json",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await;
     run.assert_ok();
     let out = run.json();
@@ -310,8 +307,7 @@ async fn client_create_defaults_to_a_confidential_code_flow_client() {
         "--redirect-uri",
         "https://web.example/cb",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_ok();
     let row = sqlx::query("SELECT * FROM clients WHERE client_id = 'web'")
@@ -364,8 +360,7 @@ async fn client_create_stores_every_option() {
         "--id-token-alg",
         "EdDSA",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_ok();
     let row = sqlx::query("SELECT * FROM clients WHERE client_id = 'spa'")
@@ -407,8 +402,7 @@ async fn a_public_client_gets_no_secret() {
         "http://localhost:3000/cb",
         "--json",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await;
     run.assert_ok();
     assert_eq!(run.json(), serde_json::json!({"client_id": "spa"}));
@@ -427,8 +421,7 @@ async fn public_with_a_secret_method_is_refused() {
         "--redirect-uri",
         "https://a.example/cb",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_refused("auth-method");
     assert_eq!(count(&db, "clients").await, 0);
@@ -438,8 +431,7 @@ async fn public_with_a_secret_method_is_refused() {
 async fn a_code_flow_client_needs_a_redirect_uri_but_a_service_does_not() {
     let db = fresh_db().await;
     lanyard(&["client", "create", "web"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("redirect-uri");
     assert_eq!(count(&db, "clients").await, 0);
@@ -457,8 +449,7 @@ async fn malformed_redirect_uris_are_refused() {
         ("javascript:alert(1)", "scheme"),
     ] {
         lanyard(&["client", "create", "web", "--redirect-uri", uri])
-            .db(&db)
-            .run()
+            .run_on(&db)
             .await
             .assert_refused(needle);
         lanyard(&[
@@ -470,8 +461,7 @@ async fn malformed_redirect_uris_are_refused() {
             "--post-logout-redirect-uri",
             uri,
         ])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused(needle);
     }
@@ -496,7 +486,7 @@ async fn unknown_grant_types_scopes_and_algorithms_are_refused() {
         (["--auth-method", "private_key_jwt"], "private_key_jwt"),
     ] {
         let args: Vec<&str> = base.iter().copied().chain(extra).collect();
-        lanyard(&args).db(&db).run().await.assert_refused(needle);
+        lanyard(&args).run_on(&db).await.assert_refused(needle);
     }
     assert_eq!(count(&db, "clients").await, 0);
 }
@@ -509,8 +499,7 @@ async fn a_public_client_cannot_have_grants_that_need_authentication() {
         "urn:ietf:params:oauth:grant-type:token-exchange",
     ] {
         lanyard(&["client", "create", "pub", "--public", "--grant-type", grant])
-            .db(&db)
-            .run()
+            .run_on(&db)
             .await
             .assert_refused("public");
     }
@@ -528,8 +517,7 @@ async fn a_client_id_that_is_a_uuid_is_refused() {
         "--grant-type",
         "client_credentials",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_refused("UUID");
     assert_eq!(count(&db, "clients").await, 0);
@@ -546,8 +534,7 @@ async fn a_duplicate_client_id_is_refused() {
         "--grant-type",
         "client_credentials",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_refused("already exists");
     assert_eq!(count(&db, "clients").await, 1);
@@ -568,8 +555,7 @@ async fn client_allow_adds_api_scopes_to_the_clients_allowance() {
         "--scope",
         "read",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_ok();
     let run = lanyard(&[
@@ -581,8 +567,7 @@ async fn client_allow_adds_api_scopes_to_the_clients_allowance() {
         "write",
         "--json",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await;
     run.assert_ok();
     assert_eq!(
@@ -605,8 +590,7 @@ async fn client_allow_refuses_an_unknown_client_api_or_scope() {
         "--scope",
         "read",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_refused("nobody");
     lanyard(&[
@@ -617,8 +601,7 @@ async fn client_allow_refuses_an_unknown_client_api_or_scope() {
         "--scope",
         "read",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_refused("other.example");
     // Audiences are exact strings: a trailing slash is another API.
@@ -630,8 +613,7 @@ async fn client_allow_refuses_an_unknown_client_api_or_scope() {
         "--scope",
         "read",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_refused("no API");
     lanyard(&[
@@ -642,13 +624,11 @@ async fn client_allow_refuses_an_unknown_client_api_or_scope() {
         "--scope",
         "write",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_refused("write");
     lanyard(&["client", "allow", "svc", "https://orders.example"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("scope");
     assert_eq!(count(&db, "client_api_access").await, 0);
@@ -665,13 +645,11 @@ async fn client_trust_lets_a_client_exchange_another_clients_id_tokens() {
         "--redirect-uri",
         "https://web.example/cb",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_ok();
     let run = lanyard(&["client", "trust", "backend", "web", "--json"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await;
     run.assert_ok();
     assert_eq!(run.json()["trusted_client_id"], "web");
@@ -688,18 +666,15 @@ async fn client_trust_refuses_unknown_clients_and_itself() {
     let db = fresh_db().await;
     create_service(&db, "backend").await;
     lanyard(&["client", "trust", "backend", "ghost"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("ghost");
     lanyard(&["client", "trust", "ghost", "backend"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("ghost");
     lanyard(&["client", "trust", "backend", "backend"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("own");
     assert_eq!(count(&db, "client_trusts").await, 0);
@@ -729,8 +704,7 @@ async fn api_create_stores_scopes_lifetime_algorithm_and_resource_servers() {
         "introspector",
         "--json",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await;
     run.assert_ok();
     let out = run.json();
@@ -760,8 +734,7 @@ async fn api_create_defaults_to_es256_and_the_global_lifetime() {
         "pay",
         "--json",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await;
     run.assert_ok();
     assert_eq!(run.json()["alg"], "ES256");
@@ -773,28 +746,23 @@ async fn api_create_refuses_bad_audiences_scopes_and_duplicates() {
     let db = fresh_db().await;
     create_api(&db, "https://orders.example", &["read"]).await;
     lanyard(&["api", "create", "orders", "--scope", "read"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("absolute URI");
     lanyard(&["api", "create", "https://x.example#f", "--scope", "read"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("fragment");
     lanyard(&["api", "create", "https://orders.example", "--scope", "read"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("already exists");
     lanyard(&["api", "create", "https://y.example"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("scope");
     lanyard(&["api", "create", "https://y.example", "--scope", "bad scope"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("scope");
     lanyard(&[
@@ -806,8 +774,7 @@ async fn api_create_refuses_bad_audiences_scopes_and_duplicates() {
         "--scope",
         "a",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_refused("twice");
     lanyard(&[
@@ -819,8 +786,7 @@ async fn api_create_refuses_bad_audiences_scopes_and_duplicates() {
         "--alg",
         "none",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_refused("none");
     lanyard(&[
@@ -832,8 +798,7 @@ async fn api_create_refuses_bad_audiences_scopes_and_duplicates() {
         "--access-token-ttl",
         "0",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_refused("access-token-ttl");
     lanyard(&[
@@ -845,8 +810,7 @@ async fn api_create_refuses_bad_audiences_scopes_and_duplicates() {
         "--access-token-ttl",
         "soon",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_refused("access-token-ttl");
     lanyard(&[
@@ -858,8 +822,7 @@ async fn api_create_refuses_bad_audiences_scopes_and_duplicates() {
         "--resource-server",
         "ghost",
     ])
-    .db(&db)
-    .run()
+    .run_on(&db)
     .await
     .assert_refused("ghost");
     assert_eq!(count(&db, "apis").await, 1);
@@ -871,12 +834,12 @@ async fn api_create_refuses_bad_audiences_scopes_and_duplicates() {
 #[tokio::test]
 async fn keys_list_prints_each_key_without_private_parts() {
     let db = fresh_db().await;
-    let run = lanyard(&["keys", "list", "--json"]).db(&db).run().await;
+    let run = lanyard(&["keys", "list", "--json"]).run_on(&db).await;
     run.assert_ok();
     let keys = run.json();
     assert_eq!(keys.as_array().unwrap().len(), 6);
     assert!(!run.stdout.contains("private"), "{}", run.stdout);
-    let human = lanyard(&["keys", "list"]).db(&db).run().await;
+    let human = lanyard(&["keys", "list"]).run_on(&db).await;
     human.assert_ok();
     assert!(human.stdout.starts_with("KID"), "{human:?}");
     assert_eq!(human.stdout.lines().count(), 7);

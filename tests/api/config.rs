@@ -1,6 +1,6 @@
 //! Configuration errors stop start-up with exit code 2 and one line naming the setting.
 
-use crate::helpers::{empty_db, fresh_db, lanyard, serve_listening};
+use crate::helpers::{empty_db, fetch_json, fresh_db, lanyard, serve_listening};
 
 #[tokio::test]
 async fn invalid_settings_stop_serve_with_exit_2_and_one_line_naming_the_setting() {
@@ -56,7 +56,7 @@ async fn a_config_file_is_read_and_the_environment_overrides_it() {
     .unwrap();
     let path = file.to_str().unwrap();
 
-    let run = lanyard(&["--config", path, "serve"]).db(&db).run().await;
+    let run = lanyard(&["--config", path, "serve"]).run_on(&db).await;
     assert_eq!(run.code, 2, "{run:?}");
     run.assert_refused("LANYARD_BIND");
     assert!(run.stderr.contains(path), "names the file: {run:?}");
@@ -68,13 +68,10 @@ async fn a_config_file_is_read_and_the_environment_overrides_it() {
             .env("LANYARD_BIND", "127.0.0.1:0"),
     )
     .await;
-    let doc: serde_json::Value =
-        reqwest::get(format!("http://{address}/.well-known/openid-configuration"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let doc: serde_json::Value = fetch_json(&format!(
+        "http://{address}/.well-known/openid-configuration"
+    ))
+    .await;
     child.kill().await.ok();
     assert_eq!(doc["issuer"], "https://id.file.example");
     assert_eq!(doc["token_endpoint"], "https://id.file.example/token");
@@ -87,8 +84,7 @@ async fn an_unknown_setting_in_the_config_file_is_refused() {
     let file = std::env::temp_dir().join(format!("lanyard-{}.toml", uuid::Uuid::new_v4().simple()));
     std::fs::write(&file, "isuer = \"https://typo.example\"\n").unwrap();
     let run = lanyard(&["--config", file.to_str().unwrap(), "serve"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await;
     assert_eq!(run.code, 2);
     run.assert_refused("isuer");
@@ -114,19 +110,16 @@ async fn unknown_lanyard_variables_only_warn() {
 #[tokio::test]
 async fn serve_publishes_the_configured_issuer_byte_for_byte() {
     let db = empty_db().await;
-    lanyard(&["migrate"]).db(&db).run().await.assert_ok();
+    lanyard(&["migrate"]).run_on(&db).await.assert_ok();
     let cmd = lanyard(&["serve"])
         .db(&db)
         .env("LANYARD_BIND", "127.0.0.1:0")
         .env("LANYARD_ISSUER", "https://login.example.test:8443");
     let (mut child, address) = serve_listening(cmd).await;
-    let doc: serde_json::Value =
-        reqwest::get(format!("http://{address}/.well-known/openid-configuration"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let doc: serde_json::Value = fetch_json(&format!(
+        "http://{address}/.well-known/openid-configuration"
+    ))
+    .await;
     child.kill().await.ok();
     assert_eq!(doc["issuer"], "https://login.example.test:8443");
     assert_eq!(doc["jwks_uri"], "https://login.example.test:8443/jwks");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::binary;
+use crate::helpers::{binary, fetch_json};
 
 /// Runs `lanyard dev` in `dir` until its banner is out; returns the child and the banner.
 async fn start_dev(dir: &Path, port: u16) -> (tokio::process::Child, String) {
@@ -85,14 +85,10 @@ async fn dev_serves_demo_data_and_a_second_run_reuses_the_cluster() {
         "a fresh password: {banner}"
     );
     assert!(banner.contains("demo-app / "), "{banner}");
-    let doc: serde_json::Value = reqwest::get(format!(
+    let doc: serde_json::Value = fetch_json(&format!(
         "http://127.0.0.1:{port}/.well-known/openid-configuration"
     ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(doc["issuer"], issuer.as_str());
     assert_eq!(interrupt(&mut first).await, 0, "Ctrl-C stops dev cleanly");
     assert!(dir.join(".lanyard/master.key").exists());
@@ -107,12 +103,7 @@ async fn dev_serves_demo_data_and_a_second_run_reuses_the_cluster() {
         again.contains("shown on the first run"),
         "the same admin, not a new one: {banner}"
     );
-    let jwks: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/jwks"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = fetch_json(&format!("http://127.0.0.1:{port}/jwks")).await;
     assert_eq!(
         jwks["keys"].as_array().unwrap().len(),
         6,

@@ -301,6 +301,11 @@ impl Lanyard {
             .env("LANYARD_MASTER_KEY", &master_key().encode())
     }
 
+    /// Runs against a test database (DATABASE_URL and the test master key).
+    pub async fn run_on(self, db: &TestDb) -> Run {
+        self.db(db).run().await
+    }
+
     pub fn stdin(mut self, input: &str) -> Self {
         self.stdin = Some(input.to_owned());
         self.cmd.stdin(Stdio::piped());
@@ -326,6 +331,16 @@ impl Lanyard {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     }
+}
+
+/// GETs a URL and parses its JSON body.
+pub async fn fetch_json(url: &str) -> serde_json::Value {
+    reqwest::get(url)
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("a JSON body")
 }
 
 /// Counts the rows of a table (to show a refused command wrote nothing).

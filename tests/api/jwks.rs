@@ -118,8 +118,7 @@ async fn jwks_follows_a_rotation_made_by_another_process() {
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect();
     lanyard(&["keys", "rotate", "--json"])
-        .db(&app.db)
-        .run()
+        .run_on(&app.db)
         .await
         .assert_ok();
     // LISTEN/NOTIFY carries the change; the test polls generously.

@@ -46,7 +46,7 @@ fn count(map: &HashMap<(String, String), Vec<String>>, alg: &str, state: &str) -
 #[tokio::test]
 async fn first_start_creates_one_active_and_one_next_key_per_algorithm() {
     let db = empty_db().await;
-    lanyard(&["migrate"]).db(&db).run().await.assert_ok();
+    lanyard(&["migrate"]).run_on(&db).await.assert_ok();
     let _app = spawn_app_on(db).await;
     let map = states(&_app.db).await;
     for alg in ["RS256", "ES256", "EdDSA"] {
@@ -60,7 +60,7 @@ async fn first_start_creates_one_active_and_one_next_key_per_algorithm() {
 async fn rotate_promotes_next_retires_active_and_publishes_a_new_next() {
     let db = fresh_db().await;
     let before = states(&db).await;
-    let run = lanyard(&["keys", "rotate", "--json"]).db(&db).run().await;
+    let run = lanyard(&["keys", "rotate", "--json"]).run_on(&db).await;
     run.assert_ok();
     assert_eq!(
         run.json()["changes"].as_array().unwrap().len(),
@@ -90,8 +90,8 @@ async fn rotate_promotes_next_retires_active_and_publishes_a_new_next() {
 #[tokio::test]
 async fn rotate_on_a_database_without_keys_creates_them() {
     let db = empty_db().await;
-    lanyard(&["migrate"]).db(&db).run().await.assert_ok();
-    let run = lanyard(&["keys", "rotate"]).db(&db).run().await;
+    lanyard(&["migrate"]).run_on(&db).await.assert_ok();
+    let run = lanyard(&["keys", "rotate"]).run_on(&db).await;
     run.assert_ok();
     assert!(run.stdout.contains("created (active)"), "{}", run.stdout);
     let map = states(&db).await;
@@ -110,8 +110,7 @@ async fn revoking_a_key_unpublishes_it_at_once_and_replaces_an_active_one() {
     let before = states(&app.db).await;
     let active = kid(&before, "RS256", "active").unwrap();
     lanyard(&["keys", "revoke", &active])
-        .db(&app.db)
-        .run()
+        .run_on(&app.db)
         .await
         .assert_ok();
     let after = states(&app.db).await;
@@ -138,19 +137,16 @@ async fn revoking_a_key_unpublishes_it_at_once_and_replaces_an_active_one() {
 async fn revoke_refuses_an_unknown_or_already_revoked_kid() {
     let db = fresh_db().await;
     lanyard(&["keys", "revoke", "no-such-kid"])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("no-such-kid");
     let next = kid(&states(&db).await, "ES256", "next").unwrap();
     lanyard(&["keys", "revoke", &next])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_ok();
     lanyard(&["keys", "revoke", &next])
-        .db(&db)
-        .run()
+        .run_on(&db)
         .await
         .assert_refused("already revoked");
 }
@@ -160,8 +156,7 @@ async fn retired_keys_stay_published_until_tokens_and_caches_expire_then_are_del
 {
     let app = spawn_app().await;
     lanyard(&["keys", "rotate"])
-        .db(&app.db)
-        .run()
+        .run_on(&app.db)
         .await
         .assert_ok();
     let lifetimes = app.config.lifetimes;
@@ -206,13 +201,11 @@ async fn an_api_with_a_longer_token_lifetime_keeps_retired_keys_published_longer
         "--access-token-ttl",
         "3600",
     ])
-    .db(&app.db)
-    .run()
+    .run_on(&app.db)
     .await
     .assert_ok();
     lanyard(&["keys", "rotate"])
-        .db(&app.db)
-        .run()
+        .run_on(&app.db)
         .await
         .assert_ok();
     let clock = MockClock::new(Utc::now() + TimeDelta::seconds(2000));
@@ -236,8 +229,7 @@ async fn an_api_with_a_longer_token_lifetime_keeps_retired_keys_published_longer
 async fn private_keys_are_sealed_with_the_master_key_and_dropped_after_retirement() {
     let app = spawn_app().await;
     lanyard(&["keys", "rotate"])
-        .db(&app.db)
-        .run()
+        .run_on(&app.db)
         .await
         .assert_ok();
     let rows: Vec<(String, String, Option<String>)> =
@@ -302,7 +294,7 @@ async fn keys_rotate_with_a_wrong_master_key_exits_2() {
 #[tokio::test]
 async fn two_processes_starting_at_once_make_one_active_key_per_algorithm() {
     let db = empty_db().await;
-    lanyard(&["migrate"]).db(&db).run().await.assert_ok();
+    lanyard(&["migrate"]).run_on(&db).await.assert_ok();
     let (mut a, mut b) = tokio::join!(serve_until_listening(&db), serve_until_listening(&db));
     let map = states(&db).await;
     a.kill().await.ok();
