@@ -10,9 +10,10 @@ use actix_web::{App, HttpServer, middleware};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::keys::{self, KeyError, KeyRing};
+use crate::protocol::Provider;
 use crate::protocol::discovery;
 use crate::store::{self, SchemaState};
-use crate::web::{self, AppState};
+use crate::web::{self, AppState, CookieJar, Csrf, Pages};
 
 /// Why start-up stopped. `Config` and `Setup` are the operator's to fix (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -45,11 +46,7 @@ impl From<KeyError> for StartError {
 
 /// Connects, checks the schema and the master key, makes the first keys if
 /// there are none, and loads them: everything `serve` needs before it listens.
-pub async fn prepare(
-    config: Config,
-    clock: Arc<dyn Clock>,
-    max_connections: u32,
-) -> Result<AppState, StartError> {
+pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32) -> Result<AppState, StartError> {
     let url = config.require_database_url()?;
     let master = config.require_master_key()?.clone();
     let pool = store::connect(url, max_connections)
@@ -75,15 +72,21 @@ pub async fn prepare(
     for change in keys::ensure(&pool, clock.as_ref(), &master).await? {
         tracing::info!(kid = change.kid, alg = %change.alg, state = change.to, "created signing key");
     }
+    let csrf = Csrf::new(master.derive("lanyard/csrf/v1"));
     let ring = KeyRing::load(&pool, master).await?;
     let discovery = serde_json::to_vec(&discovery::metadata(&config.issuer))
         .map_err(|e| StartError::Runtime(format!("cannot serialise discovery: {e}")))?;
+    let pages = Pages::load().map_err(|e| StartError::Runtime(format!("templates: {e}")))?;
+    let cookies = CookieJar::new(config.issuer.is_https());
+    let provider = Provider::new(Arc::new(config), pool, Arc::new(ring), clock)
+        .await
+        .map_err(|e| StartError::Runtime(e.to_string()))?;
     Ok(AppState {
-        config: Arc::new(config),
-        pool,
-        keys: Arc::new(ring),
-        clock,
+        provider,
         discovery: Bytes::from(discovery),
+        pages,
+        csrf,
+        cookies,
     })
 }
 
@@ -96,28 +99,17 @@ pub struct Application {
 impl Application {
     /// Binds `config.bind` (port 0 picks a free port) and starts the key refresher.
     pub fn build(state: AppState, workers: usize) -> Result<Self, StartError> {
-        let bind = state.config.bind;
-        let listener = TcpListener::bind(bind).map_err(|e| {
-            StartError::Runtime(format!("LANYARD_BIND: cannot listen on {bind} ({e})"))
-        })?;
+        let bind = state.provider.config.bind;
+        let listener = TcpListener::bind(bind)
+            .map_err(|e| StartError::Runtime(format!("LANYARD_BIND: cannot listen on {bind} ({e})")))?;
         Self::build_on(state, listener, workers)
     }
 
     /// Serves on a listener bound beforehand (tests bind port 0 first to know the issuer).
-    pub fn build_on(
-        state: AppState,
-        listener: TcpListener,
-        workers: usize,
-    ) -> Result<Self, StartError> {
-        let address = listener
-            .local_addr()
-            .map_err(|e| StartError::Runtime(e.to_string()))?;
-        keys::spawn_refresher(
-            state.pool.clone(),
-            state.keys.clone(),
-            state.clock.clone(),
-            state.config.lifetimes,
-        );
+    pub fn build_on(state: AppState, listener: TcpListener, workers: usize) -> Result<Self, StartError> {
+        let address = listener.local_addr().map_err(|e| StartError::Runtime(e.to_string()))?;
+        let p = &state.provider;
+        keys::spawn_refresher(p.pool.clone(), p.keys.clone(), p.clock.clone(), p.config.lifetimes);
         let state = Data::new(state);
         let server = HttpServer::new(move || {
             App::new()

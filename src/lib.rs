@@ -13,13 +13,10 @@ macro_rules! protocol_names {
         impl ::std::str::FromStr for $ty {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
-                Self::ALL
-                    .into_iter()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| {
-                        let known: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
-                        format!("unknown {} `{s}` (use {})", $what, known.join(", "))
-                    })
+                Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
+                    let known: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("unknown {} `{s}` (use {})", $what, known.join(", "))
+                })
             }
         }
     };

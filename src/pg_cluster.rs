@@ -49,10 +49,7 @@ impl Cluster {
         std::fs::create_dir_all(dir)?;
         let dir = dir.canonicalize()?;
         give(&dir, run_as)?;
-        let socket_dir = PathBuf::from(format!(
-            "/tmp/lanyard-sock-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let socket_dir = PathBuf::from(format!("/tmp/lanyard-sock-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir(&socket_dir)?;
         give(&socket_dir, run_as)?;
         let cluster = Self {
@@ -90,10 +87,7 @@ impl Cluster {
 
     /// Starts a stopped server again, on the same socket.
     pub fn start_server(&self) -> Result<(), ClusterError> {
-        let mut options = format!(
-            "-p {PORT} -k {} -c listen_addresses=''",
-            self.socket_dir.display()
-        );
+        let mut options = format!("-p {PORT} -k {} -c listen_addresses=''", self.socket_dir.display());
         if !self.durable {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300");
         }
@@ -104,15 +98,9 @@ impl Cluster {
 
     fn initdb(&self, dir: &Path) -> Result<(), ClusterError> {
         let mut cmd = self.command("initdb", dir);
-        cmd.arg("-D").arg(&self.data).args([
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        ]);
+        cmd.arg("-D")
+            .arg(&self.data)
+            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C"]);
         if !self.durable {
             cmd.arg("--no-sync");
         }
@@ -128,9 +116,7 @@ impl Cluster {
 
     fn command(&self, program: &str, cwd: &Path) -> Command {
         let mut cmd = Command::new(self.bin.join(program));
-        cmd.current_dir(cwd)
-            .env_remove("PGDATA")
-            .stdin(Stdio::null());
+        cmd.current_dir(cwd).env_remove("PGDATA").stdin(Stdio::null());
         // Its own process group: Ctrl-C in the terminal reaches Lanyard, which
         // stops the cluster in order, instead of the server itself.
         cmd.process_group(0);
@@ -255,9 +241,7 @@ pub fn reachable_by_server(dir: &Path) -> bool {
     abs.ancestors().skip(1).all(|a| match std::fs::metadata(a) {
         Ok(m) => {
             let mode = m.mode();
-            (m.uid() == r.uid && mode & 0o100 != 0)
-                || (m.gid() == r.gid && mode & 0o010 != 0)
-                || mode & 0o001 != 0
+            (m.uid() == r.uid && mode & 0o100 != 0) || (m.gid() == r.gid && mode & 0o010 != 0) || mode & 0o001 != 0
         }
         Err(_) => true, // not created yet: we will create it ourselves below a reachable one
     })
@@ -269,12 +253,8 @@ mod tests {
 
     #[test]
     fn without_binaries_the_error_says_how_to_install_them() {
-        let nowhere =
-            std::env::temp_dir().join(format!("lanyard-no-pg-{}", uuid::Uuid::new_v4().simple()));
-        assert_eq!(
-            find_binaries_in(Some(nowhere.clone().into_os_string()), &nowhere),
-            None
-        );
+        let nowhere = std::env::temp_dir().join(format!("lanyard-no-pg-{}", uuid::Uuid::new_v4().simple()));
+        assert_eq!(find_binaries_in(Some(nowhere.clone().into_os_string()), &nowhere), None);
         let message = ClusterError::NoBinaries.to_string();
         assert!(
             message.contains("apt-get install postgresql") && message.contains("DATABASE_URL"),
@@ -284,17 +264,13 @@ mod tests {
 
     #[test]
     fn binaries_are_found_on_path_first() {
-        let dir =
-            std::env::temp_dir().join(format!("lanyard-fake-pg-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!("lanyard-fake-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         for tool in ["initdb", "pg_ctl"] {
             std::fs::write(dir.join(tool), "").unwrap();
         }
         assert_eq!(
-            find_binaries_in(
-                Some(dir.clone().into_os_string()),
-                Path::new("/nonexistent")
-            ),
+            find_binaries_in(Some(dir.clone().into_os_string()), Path::new("/nonexistent")),
             Some(dir.clone())
         );
         std::fs::remove_dir_all(dir).unwrap();

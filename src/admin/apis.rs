@@ -42,11 +42,7 @@ pub struct ApiView {
     pub resource_servers: Vec<String>,
 }
 
-pub async fn create(
-    pool: &PgPool,
-    clock: &dyn Clock,
-    input: NewApiInput,
-) -> Result<ApiView, AdminError> {
+pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Result<ApiView, AdminError> {
     let audience = field("audience", Audience::parse(&input.audience))?;
     let name = optional_name(input.name)?;
     let scopes = parse_scopes(&input.scopes)?;
@@ -61,10 +57,7 @@ pub async fn create(
             .into());
         }
     };
-    let alg = field(
-        "alg",
-        input.alg.as_deref().unwrap_or("ES256").parse::<Alg>(),
-    )?;
+    let alg = field("alg", input.alg.as_deref().unwrap_or("ES256").parse::<Alg>())?;
     let now = clock.now();
     let row = ApiRow {
         id: Uuid::now_v7(),
@@ -76,18 +69,13 @@ pub async fn create(
         updated_at: now,
     };
     let mut tx = pool.begin().await?;
-    if apis::find_by_audience(&mut tx, &row.audience)
-        .await?
-        .is_some()
-    {
-        return Err(AdminError::Conflict(format!(
-            "an API with audience `{audience}`"
-        )));
+    if apis::find_by_audience(&mut tx, &row.audience).await?.is_some() {
+        return Err(AdminError::Conflict(format!("an API with audience `{audience}`")));
     }
     for client_id in &input.resource_servers {
-        let client = clients::find(&mut tx, client_id).await?.ok_or_else(|| {
-            AdminError::NotFound(format!("no client `{client_id}` (--resource-server)"))
-        })?;
+        let client = clients::find(&mut tx, client_id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no client `{client_id}` (--resource-server)")))?;
         if client.auth_method == AuthMethod::None.as_str() {
             return Err(FieldError::new(
                 "resource-server",
@@ -124,11 +112,7 @@ pub async fn create(
 
 fn parse_scopes(raws: &[String]) -> Result<Vec<ApiScopeRow>, AdminError> {
     if raws.is_empty() {
-        return Err(FieldError::new(
-            "scope",
-            "an API needs at least one scope (NAME or NAME=DESCRIPTION)",
-        )
-        .into());
+        return Err(FieldError::new("scope", "an API needs at least one scope (NAME or NAME=DESCRIPTION)").into());
     }
     let mut scopes: Vec<ApiScopeRow> = Vec::new();
     for raw in raws {

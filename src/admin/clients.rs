@@ -5,9 +5,7 @@ use sqlx::PgPool;
 use super::{AdminError, each, field, optional_name};
 use crate::clock::Clock;
 use crate::crypto::{Alg, secret};
-use crate::model::{
-    Audience, AuthMethod, ClientId, FieldError, GrantType, OidcScope, RedirectUri, ScopeToken,
-};
+use crate::model::{Audience, AuthMethod, ClientId, FieldError, GrantType, OidcScope, RedirectUri, ScopeToken};
 use crate::store::apis;
 use crate::store::clients::{self, ClientRow};
 
@@ -66,11 +64,7 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
         &input.post_logout_redirect_uris,
         RedirectUri::parse,
     )?;
-    let requested_method = input
-        .auth_method
-        .as_deref()
-        .map(str::parse::<AuthMethod>)
-        .transpose();
+    let requested_method = input.auth_method.as_deref().map(str::parse::<AuthMethod>).transpose();
     let auth_method = match (input.public, field("auth-method", requested_method)?) {
         (true, None | Some(AuthMethod::None)) => AuthMethod::None,
         (true, Some(other)) => {
@@ -93,11 +87,7 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
     }
     let id_token_alg = field(
         "id-token-alg",
-        input
-            .id_token_alg
-            .as_deref()
-            .unwrap_or("RS256")
-            .parse::<Alg>(),
+        input.id_token_alg.as_deref().unwrap_or("RS256").parse::<Alg>(),
     )?;
 
     let has = |g| grant_types.contains(&g);
@@ -203,18 +193,9 @@ pub struct Trust {
 }
 
 /// Lets `client_id` exchange id_tokens issued to `other` (RFC 8693 subject tokens).
-pub async fn trust(
-    pool: &PgPool,
-    clock: &dyn Clock,
-    client_id: &str,
-    other: &str,
-) -> Result<Trust, AdminError> {
+pub async fn trust(pool: &PgPool, clock: &dyn Clock, client_id: &str, other: &str) -> Result<Trust, AdminError> {
     if client_id == other {
-        return Err(FieldError::new(
-            "other-client-id",
-            "a client may always exchange its own id_tokens",
-        )
-        .into());
+        return Err(FieldError::new("other-client-id", "a client may always exchange its own id_tokens").into());
     }
     let mut tx = pool.begin().await?;
     for id in [client_id, other] {

@@ -30,22 +30,14 @@ pub struct CreatedUser {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn create(
-    pool: &PgPool,
-    clock: &dyn Clock,
-    input: NewUserInput,
-) -> Result<CreatedUser, AdminError> {
+pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewUserInput) -> Result<CreatedUser, AdminError> {
     let username = field("username", Username::parse(&input.username))?;
     let claims = input.claims.validated()?;
     if input.password.is_empty() {
         return Err(FieldError::new("password", "must not be empty").into());
     }
     if input.password.chars().count() > MAX_PASSWORD_CHARS {
-        return Err(FieldError::new(
-            "password",
-            format!("is longer than {MAX_PASSWORD_CHARS} characters"),
-        )
-        .into());
+        return Err(FieldError::new("password", format!("is longer than {MAX_PASSWORD_CHARS} characters")).into());
     }
     let mut conn = pool.acquire().await?;
     if users::exists(&mut conn, username.as_str()).await? {

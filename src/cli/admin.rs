@@ -272,24 +272,17 @@ pub async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> 
             })
         }
         ClientCommand::Allow(a) => {
-            let allowance =
-                admin::clients::allow(&pool, &SystemClock, &a.client_id, &a.audience, &a.scopes)
-                    .await
-                    .map_err(Failure::refused)?;
+            let allowance = admin::clients::allow(&pool, &SystemClock, &a.client_id, &a.audience, &a.scopes)
+                .await
+                .map_err(Failure::refused)?;
             print(a.out.json, &allowance, |x| {
-                format!(
-                    "{} may get {} of {}",
-                    x.client_id,
-                    x.scopes.join(" "),
-                    x.audience
-                )
+                format!("{} may get {} of {}", x.client_id, x.scopes.join(" "), x.audience)
             })
         }
         ClientCommand::Trust(a) => {
-            let trust =
-                admin::clients::trust(&pool, &SystemClock, &a.client_id, &a.other_client_id)
-                    .await
-                    .map_err(Failure::refused)?;
+            let trust = admin::clients::trust(&pool, &SystemClock, &a.client_id, &a.other_client_id)
+                .await
+                .map_err(Failure::refused)?;
             print(a.out.json, &trust, |t| {
                 let already = if t.added { "" } else { " (already allowed)" };
                 format!(

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Failure;
-use crate::admin::{
-    self, AdminError, apis::NewApiInput, clients::NewClientInput, users::NewUserInput,
-};
+use crate::admin::{self, AdminError, apis::NewApiInput, clients::NewClientInput, users::NewUserInput};
 use crate::app::{Application, prepare};
 use crate::clock::SystemClock;
 use crate::config::{Config, Sources};
@@ -35,8 +33,7 @@ pub async fn run(mut sources: Sources, bind: Option<String>) -> Result<(), Failu
         config.issuer = crate::config::Issuer::parse(&issuer).map_err(Failure::setup)?;
     }
     let dir = PathBuf::from(DEV_DIR);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Failure::refused(format!("cannot create {DEV_DIR}/: {e}")))?;
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::refused(format!("cannot create {DEV_DIR}/: {e}")))?;
     // Traversable (so the server account reaches pg/), not listable; master.key is 0600.
     let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711));
     if config.master_key.is_none() {
@@ -61,10 +58,7 @@ pub async fn run(mut sources: Sources, bind: Option<String>) -> Result<(), Failu
 }
 
 async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
-    let url = config
-        .require_database_url()
-        .map_err(Failure::setup)?
-        .to_owned();
+    let url = config.require_database_url().map_err(Failure::setup)?.to_owned();
     let pool = store::connect(&url, 2)
         .await
         .map_err(|e| Failure::refused(format!("cannot connect: {e}")))?;
@@ -75,7 +69,7 @@ async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
     pool.close().await;
 
     let state = prepare(config, Arc::new(SystemClock), 8).await?;
-    let issuer = state.config.issuer.clone();
+    let issuer = state.provider.config.issuer.clone();
     let app = Application::build(state, 2)?;
     print_banner(&issuer, show_url.then_some(url.as_str()), &seeded);
     app.run_until_stopped()
@@ -108,12 +102,11 @@ async fn create_database(cluster: &Cluster) -> Result<(), Failure> {
     let pool = store::connect(&cluster.url("postgres"), 1)
         .await
         .map_err(|e| Failure::refused(format!("cannot connect to the private PostgreSQL: {e}")))?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(DATABASE)
-            .fetch_one(&pool)
-            .await
-            .map_err(Failure::refused)?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(DATABASE)
+        .fetch_one(&pool)
+        .await
+        .map_err(Failure::refused)?;
     if !exists {
         sqlx::query("CREATE DATABASE lanyard")
             .execute(&pool)
@@ -127,8 +120,7 @@ async fn create_database(cluster: &Cluster) -> Result<(), Failure> {
 /// The master key kept in `.lanyard/master.key` (created once, mode 0600).
 fn dev_master_key(path: &Path) -> Result<MasterKey, Failure> {
     if let Ok(text) = std::fs::read_to_string(path) {
-        return MasterKey::parse(&text)
-            .map_err(|m| Failure::setup(format!("{}: {m}", path.display())));
+        return MasterKey::parse(&text).map_err(|m| Failure::setup(format!("{}: {m}", path.display())));
     }
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
@@ -197,22 +189,13 @@ async fn seed(pool: &sqlx::PgPool) -> Result<Seeded, Failure> {
     let api = NewApiInput {
         audience: DEMO_API.into(),
         name: Some("Demo API".into()),
-        scopes: vec![
-            "read=Read your demo data".into(),
-            "write=Change your demo data".into(),
-        ],
+        scopes: vec!["read=Read your demo data".into(), "write=Change your demo data".into()],
         ..Default::default()
     };
     created(admin::apis::create(pool, &clock, api).await)?;
-    admin::clients::allow(
-        pool,
-        &clock,
-        DEMO_CLIENT,
-        DEMO_API,
-        &["read".into(), "write".into()],
-    )
-    .await
-    .map_err(Failure::refused)?;
+    admin::clients::allow(pool, &clock, DEMO_CLIENT, DEMO_API, &["read".into(), "write".into()])
+        .await
+        .map_err(Failure::refused)?;
     Ok(seeded)
 }
 

@@ -43,10 +43,7 @@ pub async fn run(cmd: KeysCommand, config: &Config) -> Result<(), Failure> {
         KeysCommand::List { out } => {
             let keys = keys::list(&pool).await.map_err(failure)?;
             return print(out.json, &keys, |keys| {
-                let mut lines = vec![format!(
-                    "{:<44} {:<6} {:<9} {}",
-                    "KID", "ALG", "STATE", "CREATED"
-                )];
+                let mut lines = vec![format!("{:<44} {:<6} {:<9} {}", "KID", "ALG", "STATE", "CREATED")];
                 lines.extend(keys.iter().map(|k| {
                     format!(
                         "{:<44} {:<6} {:<9} {}",
@@ -61,26 +58,18 @@ pub async fn run(cmd: KeysCommand, config: &Config) -> Result<(), Failure> {
         }
         KeysCommand::Rotate { out } => {
             let master = config.require_master_key().map_err(Failure::setup)?;
-            keys::verify_master_key(&pool, master)
-                .await
-                .map_err(failure)?;
+            keys::verify_master_key(&pool, master).await.map_err(failure)?;
             (
                 out.json,
-                keys::rotate(&pool, &SystemClock, master)
-                    .await
-                    .map_err(failure)?,
+                keys::rotate(&pool, &SystemClock, master).await.map_err(failure)?,
             )
         }
         KeysCommand::Revoke { kid, out } => {
             let master = config.require_master_key().map_err(Failure::setup)?;
-            keys::verify_master_key(&pool, master)
-                .await
-                .map_err(failure)?;
+            keys::verify_master_key(&pool, master).await.map_err(failure)?;
             (
                 out.json,
-                keys::revoke(&pool, &SystemClock, master, &kid)
-                    .await
-                    .map_err(failure)?,
+                keys::revoke(&pool, &SystemClock, master, &kid).await.map_err(failure)?,
             )
         }
     };

@@ -108,18 +108,12 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // One line: clap's first, with a pointer to --help.
             let rendered = e.render().to_string();
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
+            let first = rendered.lines().next().unwrap_or("error: invalid arguments");
             eprintln!("{first} (see --help)");
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -136,8 +130,7 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let mut sources =
-        Sources::gather(cli.config.as_deref(), std::env::vars()).map_err(Failure::setup)?;
+    let mut sources = Sources::gather(cli.config.as_deref(), std::env::vars()).map_err(Failure::setup)?;
     for warning in &sources.warnings {
         eprintln!("{warning}");
     }
@@ -186,9 +179,7 @@ async fn connect_migrated(config: &Config) -> Result<sqlx::PgPool, Failure> {
     let pool = connect(config).await?;
     match store::schema_state(&pool).await.map_err(Failure::refused)? {
         SchemaState::Current => Ok(pool),
-        SchemaState::Behind { .. } => Err(Failure::setup(
-            "the database is not migrated: run `lanyard migrate`",
-        )),
+        SchemaState::Behind { .. } => Err(Failure::setup("the database is not migrated: run `lanyard migrate`")),
         SchemaState::Ahead => Err(Failure::setup(
             "the database schema is newer than this lanyard: upgrade lanyard",
         )),

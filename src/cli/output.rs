@@ -4,11 +4,7 @@ use serde::Serialize;
 
 use super::Failure;
 
-pub fn print<T: Serialize>(
-    json: bool,
-    value: &T,
-    human: impl FnOnce(&T) -> String,
-) -> Result<(), Failure> {
+pub fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> Result<(), Failure> {
     if json {
         let text = serde_json::to_string_pretty(value).map_err(Failure::refused)?;
         println!("{text}");

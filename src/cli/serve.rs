@@ -8,11 +8,9 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 
 pub async fn run(config: Config) -> Result<(), Failure> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let state = prepare(config, Arc::new(SystemClock), 16).await?;
-    let issuer = state.config.issuer.clone();
+    let issuer = state.provider.config.issuer.clone();
     let app = Application::build(state, workers)?;
     tracing::info!(%issuer, address = %app.address(), "listening");
     eprintln!("lanyard: listening on {} as {issuer}", app.address());

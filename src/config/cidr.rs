@@ -47,17 +47,11 @@ impl Cidr {
     fn mask(&self, addr: IpAddr) -> IpAddr {
         match addr {
             IpAddr::V4(a) => {
-                let bits = u32::from(a)
-                    & u32::MAX
-                        .checked_shl(32 - u32::from(self.prefix))
-                        .unwrap_or(0);
+                let bits = u32::from(a) & u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
                 IpAddr::V4(bits.into())
             }
             IpAddr::V6(a) => {
-                let bits = u128::from(a)
-                    & u128::MAX
-                        .checked_shl(128 - u32::from(self.prefix))
-                        .unwrap_or(0);
+                let bits = u128::from(a) & u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
                 IpAddr::V6(bits.into())
             }
         }
@@ -92,16 +86,8 @@ mod tests {
         assert!(block.contains(ip("::ffff:10.1.0.9")));
         assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
         assert!(Cidr::parse("fd00::/8").unwrap().contains(ip("fd12::1")));
-        assert!(
-            Cidr::parse("192.168.1.7")
-                .unwrap()
-                .contains(ip("192.168.1.7"))
-        );
-        assert!(
-            !Cidr::parse("192.168.1.7")
-                .unwrap()
-                .contains(ip("192.168.1.8"))
-        );
+        assert!(Cidr::parse("192.168.1.7").unwrap().contains(ip("192.168.1.7")));
+        assert!(!Cidr::parse("192.168.1.7").unwrap().contains(ip("192.168.1.8")));
     }
 
     #[test]

@@ -12,11 +12,8 @@ pub struct Issuer(String);
 
 impl Issuer {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let url =
-            url::Url::parse(raw).map_err(|e| format!("`{raw}` is not an absolute URL ({e})"))?;
-        let host = url
-            .host_str()
-            .ok_or_else(|| format!("`{raw}` has no host"))?;
+        let url = url::Url::parse(raw).map_err(|e| format!("`{raw}` is not an absolute URL ({e})"))?;
+        let host = url.host_str().ok_or_else(|| format!("`{raw}` has no host"))?;
         match url.scheme() {
             "https" => {}
             "http" if is_loopback_host(host) => {}
@@ -46,9 +43,7 @@ impl Issuer {
         // string to be that form so nobody compares two spellings of one URL.
         let canonical = url.as_str().trim_end_matches('/');
         if canonical != raw {
-            return Err(format!(
-                "`{raw}` is not in canonical form; write `{canonical}`"
-            ));
+            return Err(format!("`{raw}` is not in canonical form; write `{canonical}`"));
         }
         Ok(Self(raw.to_owned()))
     }

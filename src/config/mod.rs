@@ -199,10 +199,7 @@ pub struct Sources {
 
 impl Sources {
     /// Reads the TOML file (if any), then the environment over it.
-    pub fn gather(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+    pub fn gather(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let mut sources = Self::default();
         if let Some(path) = file {
             sources.read_file(path)?;
@@ -227,9 +224,9 @@ impl Sources {
         let setting = format!("--config {}", path.display());
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(&setting, format!("cannot read the file ({e})")))?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            ConfigError::new(&setting, format!("not valid TOML: {}", e.message()))
-        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::new(&setting, format!("not valid TOML: {}", e.message())))?;
         for (key, value) in table {
             let s = SETTINGS
                 .iter()
@@ -242,10 +239,7 @@ impl Sources {
                     .into_iter()
                     .map(|item| match item {
                         toml::Value::String(v) => Ok(v),
-                        _ => Err(ConfigError::new(
-                            &setting,
-                            format!("`{key}` must be a list of strings"),
-                        )),
+                        _ => Err(ConfigError::new(&setting, format!("`{key}` must be a list of strings"))),
                     })
                     .collect::<Result<Vec<_>, _>>()?
                     .join(","),
@@ -256,8 +250,7 @@ impl Sources {
                     ));
                 }
             };
-            self.values
-                .insert(s.env, (raw, Source::File(path.to_owned())));
+            self.values.insert(s.env, (raw, Source::File(path.to_owned())));
         }
         Ok(())
     }
@@ -273,24 +266,16 @@ impl Sources {
     }
 
     fn get(&self, env: &'static str) -> Option<&str> {
-        self.values.get(env).map(|(v, _)| v.as_str()).or_else(|| {
-            SETTINGS
-                .iter()
-                .find(|s| s.env == env)
-                .and_then(|s| s.default)
-        })
+        self.values
+            .get(env)
+            .map(|(v, _)| v.as_str())
+            .or_else(|| SETTINGS.iter().find(|s| s.env == env).and_then(|s| s.default))
     }
 
-    fn parsed<T>(
-        &self,
-        env: &'static str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Result<T, ConfigError> {
+    fn parsed<T>(&self, env: &'static str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
         let raw = self.get(env).unwrap_or_default();
         parse(raw).map_err(|message| match self.values.get(env) {
-            Some((_, Source::File(p))) => {
-                ConfigError::new(env, format!("{message} (from {})", p.display()))
-            }
+            Some((_, Source::File(p))) => ConfigError::new(env, format!("{message} (from {})", p.display())),
             _ => ConfigError::new(env, message),
         })
     }
@@ -334,9 +319,8 @@ impl Sources {
             database_url: self.values.get("DATABASE_URL").map(|(v, _)| v.clone()),
             issuer: self.parsed("LANYARD_ISSUER", Issuer::parse)?,
             bind: self.parsed("LANYARD_BIND", |raw| {
-                raw.parse().map_err(|_| {
-                    format!("`{raw}` is not an IP address and port, such as 127.0.0.1:8080")
-                })
+                raw.parse()
+                    .map_err(|_| format!("`{raw}` is not an IP address and port, such as 127.0.0.1:8080"))
             })?,
             master_key: match self.values.contains_key("LANYARD_MASTER_KEY") {
                 true => Some(self.parsed("LANYARD_MASTER_KEY", MasterKey::parse)?),
@@ -409,10 +393,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn resolve(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {

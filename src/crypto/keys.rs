@@ -14,9 +14,7 @@ use sha2::{Digest, Sha256};
 use super::CryptoError;
 
 /// A JWS algorithm Lanyard signs with (RFC 7518 §3.1, RFC 8037 §3.1).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Alg {
     RS256,
     ES256,
@@ -74,8 +72,7 @@ pub fn generate_key(alg: Alg) -> Result<GeneratedKey, CryptoError> {
     };
     let mut public_jwk: Map<String, Value> = public.into();
     public_jwk.retain(|k, _| matches!(k.as_str(), "kty" | "crv" | "n" | "e" | "x" | "y"));
-    let kid = thumbprint(&public_jwk)
-        .ok_or_else(|| CryptoError::Generate("public JWK lacks members".into()))?;
+    let kid = thumbprint(&public_jwk).ok_or_else(|| CryptoError::Generate("public JWK lacks members".into()))?;
     public_jwk.insert("kid".into(), json!(kid));
     public_jwk.insert("alg".into(), json!(alg.as_str()));
     public_jwk.insert("use".into(), json!("sig"));
@@ -150,8 +147,7 @@ impl SigningKey {
         header.set_token_type(typ);
         header.set_key_id(&self.kid);
         let payload = serde_json::to_vec(claims).map_err(|e| CryptoError::Sign(e.to_string()))?;
-        jws::serialize_compact(&payload, &header, self.signer.as_ref())
-            .map_err(|e| CryptoError::Sign(e.to_string()))
+        jws::serialize_compact(&payload, &header, self.signer.as_ref()).map_err(|e| CryptoError::Sign(e.to_string()))
     }
 }
 

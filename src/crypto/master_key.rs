@@ -35,6 +35,16 @@ impl MasterKey {
         URL_SAFE_NO_PAD.encode(self.0)
     }
 
+    /// A 256-bit key for one purpose, derived with HMAC-SHA256 (so every node
+    /// sharing the master key derives the same one).
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Encrypts `plaintext` as a compact JWE whose protected header names `kid`,
     /// so a sealed key moved to another row no longer opens (the header is the AAD).
     pub fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<String, CryptoError> {
@@ -44,18 +54,14 @@ impl MasterKey {
         let encrypter = Dir
             .encrypter_from_bytes(self.0)
             .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
-        jwe::serialize_compact(plaintext, &header, &encrypter)
-            .map_err(|e| CryptoError::Encrypt(e.to_string()))
+        jwe::serialize_compact(plaintext, &header, &encrypter).map_err(|e| CryptoError::Encrypt(e.to_string()))
     }
 
     /// Decrypts what `seal` made for the same `kid`.
     pub fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, CryptoError> {
-        let fail = || CryptoError::Decrypt {
-            kid: kid.to_owned(),
-        };
+        let fail = || CryptoError::Decrypt { kid: kid.to_owned() };
         let decrypter = Dir.decrypter_from_bytes(self.0).map_err(|_| fail())?;
-        let (plaintext, header) =
-            jwe::deserialize_compact(sealed, &decrypter).map_err(|_| fail())?;
+        let (plaintext, header) = jwe::deserialize_compact(sealed, &decrypter).map_err(|_| fail())?;
         if header.key_id() != Some(kid) || header.content_encryption() != Some(ENCRYPTION) {
             return Err(fail());
         }
@@ -88,18 +94,11 @@ mod tests {
         let sealed = key.seal("kid-1", b"secret").unwrap();
         assert_eq!(key.open("kid-1", &sealed).unwrap(), b"secret");
         assert!(key.open("kid-2", &sealed).is_err());
-        assert!(
-            MasterKey::from_bytes([2; 32])
-                .open("kid-1", &sealed)
-                .is_err()
-        );
+        assert!(MasterKey::from_bytes([2; 32]).open("kid-1", &sealed).is_err());
     }
 
     #[test]
     fn debug_never_shows_the_key() {
-        assert_eq!(
-            format!("{:?}", MasterKey::from_bytes([9; 32])),
-            "MasterKey(<redacted>)"
-        );
+        assert_eq!(format!("{:?}", MasterKey::from_bytes([9; 32])), "MasterKey(<redacted>)");
     }
 }

@@ -16,9 +16,7 @@ pub fn hash(password: &str) -> Result<String, CryptoError> {
 
 /// Whether `password` matches the PHC string `hash`.
 pub fn verify(password: &str, hash: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), hash)
-        .is_ok()
+    Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
 }
 
 #[cfg(test)]

@@ -106,19 +106,13 @@ pub(super) fn open(master: &MasterKey, key: &StoredKey) -> Result<Option<Signing
     };
     let der = master
         .open(&key.kid, sealed)
-        .map_err(|_| KeyError::WrongMasterKey {
-            kid: key.kid.clone(),
-        })?;
+        .map_err(|_| KeyError::WrongMasterKey { kid: key.kid.clone() })?;
     Ok(Some(SigningKey::from_der(key.alg, &key.kid, &der)?))
 }
 
 /// First start: gives every algorithm an `active` and a `next` key, creating
 /// only what is missing. Existing keys must open with `master` first.
-pub async fn ensure(
-    pool: &PgPool,
-    clock: &dyn Clock,
-    master: &MasterKey,
-) -> Result<Vec<KeyChange>, KeyError> {
+pub async fn ensure(pool: &PgPool, clock: &dyn Clock, master: &MasterKey) -> Result<Vec<KeyChange>, KeyError> {
     let (mut tx, keys) = begin(pool).await?;
     let mut changes = Vec::new();
     for alg in Alg::ALL {
@@ -130,11 +124,7 @@ pub async fn ensure(
 /// `keys rotate`: per algorithm, `active` → `retired`, `next` → `active` at once
 /// (it has been published since it was made), and a new `next`. On a database
 /// with no keys it creates them.
-pub async fn rotate(
-    pool: &PgPool,
-    clock: &dyn Clock,
-    master: &MasterKey,
-) -> Result<Vec<KeyChange>, KeyError> {
+pub async fn rotate(pool: &PgPool, clock: &dyn Clock, master: &MasterKey) -> Result<Vec<KeyChange>, KeyError> {
     let (mut tx, keys) = begin(pool).await?;
     let now = clock.now();
     let mut changes = Vec::new();
@@ -175,11 +165,7 @@ pub async fn revoke(
 /// The scheduled part of the lifecycle: a `retired` key is unpublished once every
 /// token it signed has expired and every JWKS cache has turned over; a `retained`
 /// key is deleted after 30 days.
-pub async fn maintain(
-    pool: &PgPool,
-    clock: &dyn Clock,
-    lifetimes: &Lifetimes,
-) -> Result<Vec<KeyChange>, KeyError> {
+pub async fn maintain(pool: &PgPool, clock: &dyn Clock, lifetimes: &Lifetimes) -> Result<Vec<KeyChange>, KeyError> {
     let (mut tx, keys) = begin(pool).await?;
     let now = clock.now();
     let api_max = apis::max_access_token_ttl(&mut tx)
@@ -189,8 +175,7 @@ pub async fn maintain(
         .into_iter()
         .chain(api_max)
         .max();
-    let publish_after_retire =
-        longest.unwrap_or(lifetimes.access_token) + TimeDelta::seconds(JWKS_MAX_AGE_SECS);
+    let publish_after_retire = longest.unwrap_or(lifetimes.access_token) + TimeDelta::seconds(JWKS_MAX_AGE_SECS);
     let mut changes = Vec::new();
     for key in &keys {
         match (key.state, key.retired_at, key.retained_at) {
@@ -213,9 +198,7 @@ pub async fn maintain(
 }
 
 /// Opens a transaction holding the key lock, with the keys as they are now.
-async fn begin(
-    pool: &PgPool,
-) -> Result<(Transaction<'static, Postgres>, Vec<StoredKey>), KeyError> {
+async fn begin(pool: &PgPool) -> Result<(Transaction<'static, Postgres>, Vec<StoredKey>), KeyError> {
     let mut tx = pool.begin().await?;
     signing_keys::lock(&mut tx).await?;
     let keys = signing_keys::list(&mut tx).await?;
@@ -223,10 +206,7 @@ async fn begin(
 }
 
 /// Commits, with a NOTIFY so every node reloads when something changed.
-async fn finish(
-    mut tx: Transaction<'static, Postgres>,
-    changes: Vec<KeyChange>,
-) -> Result<Vec<KeyChange>, KeyError> {
+async fn finish(mut tx: Transaction<'static, Postgres>, changes: Vec<KeyChange>) -> Result<Vec<KeyChange>, KeyError> {
     if !changes.is_empty() {
         signing_keys::notify_changed(&mut tx).await?;
     }

@@ -6,13 +6,14 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
 use super::lifecycle::{KeyError, open, state_rank};
 use crate::clock::Clock;
 use crate::config::Lifetimes;
+use crate::crypto::jwt::{JwtError, Verifier, peek_header};
 use crate::crypto::{Alg, MasterKey, SigningKey};
 use crate::model::KeyState;
 use crate::store::signing_keys;
@@ -28,6 +29,17 @@ const RELOAD_EVERY: Duration = Duration::from_secs(30);
 struct Snapshot {
     jwks: Bytes,
     signers: HashMap<Alg, Arc<SigningKey>>,
+    /// Published and retained keys by kid; revoked ones are absent.
+    verifiers: HashMap<String, Arc<Verifier>>,
+}
+
+/// A token whose signature verified with one of Lanyard's keys.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub kid: String,
+    pub alg: Alg,
+    pub typ: Option<String>,
+    pub claims: Map<String, Value>,
 }
 
 pub struct KeyRing {
@@ -61,11 +73,27 @@ impl KeyRing {
         self.get().signers.get(&alg).cloned()
     }
 
+    /// Verifies a JWT's signature with the key its `kid` names (published or
+    /// retained). Claims are not checked here: that is the caller's rule.
+    pub fn verify(&self, jwt: &str) -> Result<Verified, JwtError> {
+        let header = peek_header(jwt)?;
+        let snapshot = self.get();
+        let verifier = header
+            .kid
+            .as_ref()
+            .and_then(|kid| snapshot.verifiers.get(kid))
+            .ok_or_else(|| JwtError::UnknownKey(header.kid.clone()))?;
+        let claims = verifier.verify(jwt)?;
+        Ok(Verified {
+            kid: header.kid.unwrap_or_default(),
+            alg: verifier.alg,
+            typ: header.typ,
+            claims,
+        })
+    }
+
     fn get(&self) -> Arc<Snapshot> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     async fn snapshot(pool: &PgPool, master: &MasterKey) -> Result<Snapshot, KeyError> {
@@ -77,31 +105,33 @@ impl KeyRing {
                 signers.insert(key.alg, Arc::new(signer));
             }
         }
+        let mut verifiers = HashMap::new();
+        for key in keys
+            .iter()
+            .filter(|k| k.state.is_published() || k.state == KeyState::Retained)
+        {
+            verifiers.insert(key.kid.clone(), Arc::new(Verifier::from_jwk(key.alg, &key.public_jwk)?));
+        }
         let published: Vec<_> = keys
             .iter()
             .filter(|k| k.state.is_published())
             .map(|k| &k.public_jwk)
             .collect();
-        let jwks =
-            serde_json::to_vec(&json!({ "keys": published })).map_err(|e| KeyError::Refused {
-                kid: String::new(),
-                reason: format!("cannot serialise the JWKS: {e}"),
-            })?;
+        let jwks = serde_json::to_vec(&json!({ "keys": published })).map_err(|e| KeyError::Refused {
+            kid: String::new(),
+            reason: format!("cannot serialise the JWKS: {e}"),
+        })?;
         Ok(Snapshot {
             jwks: Bytes::from(jwks),
             signers,
+            verifiers,
         })
     }
 }
 
 /// Keeps the ring fresh: reloads on every NOTIFY of `lanyard_keys`, and at least
 /// every 30 s; runs the scheduled lifecycle steps on the same beat.
-pub fn spawn_refresher(
-    pool: PgPool,
-    ring: Arc<KeyRing>,
-    clock: Arc<dyn Clock>,
-    lifetimes: Lifetimes,
-) {
+pub fn spawn_refresher(pool: PgPool, ring: Arc<KeyRing>, clock: Arc<dyn Clock>, lifetimes: Lifetimes) {
     tokio::spawn(async move {
         loop {
             let mut listener = match PgListener::connect_with(&pool).await {
@@ -133,9 +163,7 @@ pub fn spawn_refresher(
                         false
                     }
                 };
-                if !notified
-                    && let Err(e) = super::maintain(&pool, clock.as_ref(), &lifetimes).await
-                {
+                if !notified && let Err(e) = super::maintain(&pool, clock.as_ref(), &lifetimes).await {
                     tracing::warn!(error = %e, "scheduled key maintenance failed");
                 }
                 if let Err(e) = ring.reload(&pool).await {

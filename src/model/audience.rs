@@ -33,15 +33,11 @@ mod tests {
     #[test]
     fn audiences_are_absolute_uris_without_fragment() {
         assert_eq!(
-            Audience::parse("https://api.example.test")
-                .unwrap()
-                .as_str(),
+            Audience::parse("https://api.example.test").unwrap().as_str(),
             "https://api.example.test"
         );
         assert_eq!(
-            Audience::parse("https://api.example.test/")
-                .unwrap()
-                .as_str(),
+            Audience::parse("https://api.example.test/").unwrap().as_str(),
             "https://api.example.test/"
         );
         assert!(Audience::parse("urn:example:orders").is_ok());

@@ -10,8 +10,7 @@ pub struct ClientId(String);
 
 impl ClientId {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.is_empty() || raw.len() > 128 || !raw.chars().all(|c| ('\x21'..='\x7e').contains(&c))
-        {
+        if raw.is_empty() || raw.len() > 128 || !raw.chars().all(|c| ('\x21'..='\x7e').contains(&c)) {
             return Err(format!(
                 "`{raw}` is not a client id (1 to 128 visible ASCII characters, no space)"
             ));
@@ -113,5 +112,103 @@ mod tests {
             assert_eq!(m.as_str().parse::<AuthMethod>(), Ok(m));
         }
         assert!("implicit".parse::<GrantType>().is_err());
+    }
+}
+
+/// A registered client, as the protocol flows see it.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub auth_method: AuthMethod,
+    pub secret_hash: Option<Vec<u8>>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<super::OidcScope>,
+    pub first_party: bool,
+    pub id_token_alg: crate::crypto::Alg,
+}
+
+impl Client {
+    /// A public client holds no secret (RFC 6749 §2.1).
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+
+    pub fn has_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Exact string comparison (RFC 9700 §4.1.3), except that a public client's
+    /// loopback IP-literal redirect URI matches on any port (RFC 8252 §7.3).
+    pub fn redirect_uri_matches(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|registered| {
+            registered == uri
+                || (self.is_public()
+                    && matches!((without_loopback_port(registered), without_loopback_port(uri)), (Some(a), Some(b)) if a == b))
+        })
+    }
+}
+
+/// `http://127.0.0.1:PORT/…` or `http://[::1]:PORT/…` without its port; None for anything else.
+fn without_loopback_port(uri: &str) -> Option<String> {
+    ["http://127.0.0.1", "http://[::1]"].into_iter().find_map(|prefix| {
+        let rest = uri.strip_prefix(prefix)?;
+        let rest = match rest.strip_prefix(':') {
+            Some(port_and_rest) => {
+                let digits = port_and_rest.chars().take_while(char::is_ascii_digit).count();
+                if digits == 0 || digits > 5 {
+                    return None;
+                }
+                &port_and_rest[digits..]
+            }
+            None => rest,
+        };
+        (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')).then(|| format!("{prefix}{rest}"))
+    })
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use super::*;
+
+    fn client(public: bool, uris: &[&str]) -> Client {
+        Client {
+            client_id: "c".into(),
+            name: "c".into(),
+            auth_method: if public {
+                AuthMethod::None
+            } else {
+                AuthMethod::ClientSecretBasic
+            },
+            secret_hash: None,
+            redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: vec![],
+            first_party: false,
+            id_token_alg: crate::crypto::Alg::RS256,
+        }
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly() {
+        let c = client(false, &["https://a.example/cb?x=1"]);
+        assert!(c.redirect_uri_matches("https://a.example/cb?x=1"));
+        assert!(!c.redirect_uri_matches("https://a.example/cb"));
+        assert!(!c.redirect_uri_matches("https://a.example/cb?x=1&y=2"));
+        assert!(!c.redirect_uri_matches("https://A.example/cb?x=1"));
+    }
+
+    #[test]
+    fn public_loopback_ip_redirects_match_on_any_port() {
+        let c = client(true, &["http://127.0.0.1/cb", "http://[::1]:8080/cb"]);
+        assert!(c.redirect_uri_matches("http://127.0.0.1:51234/cb"));
+        assert!(c.redirect_uri_matches("http://[::1]:9/cb"));
+        assert!(!c.redirect_uri_matches("http://127.0.0.1:51234/other"));
+        assert!(!c.redirect_uri_matches("http://127.0.0.1.evil.example/cb"));
+        assert!(!client(false, &["http://127.0.0.1/cb"]).redirect_uri_matches("http://127.0.0.1:5/cb"));
+        assert!(!client(true, &["http://localhost/cb"]).redirect_uri_matches("http://localhost:5/cb"));
     }
 }

@@ -94,13 +94,7 @@ mod tests {
 
     #[test]
     fn only_next_active_and_retired_are_published() {
-        let published: Vec<_> = KeyState::ALL
-            .into_iter()
-            .filter(|s| s.is_published())
-            .collect();
-        assert_eq!(
-            published,
-            [KeyState::Next, KeyState::Active, KeyState::Retired]
-        );
+        let published: Vec<_> = KeyState::ALL.into_iter().filter(|s| s.is_published()).collect();
+        assert_eq!(published, [KeyState::Next, KeyState::Active, KeyState::Retired]);
     }
 }

@@ -10,7 +10,7 @@ mod scope;
 mod user;
 
 pub use audience::Audience;
-pub use client::{AuthMethod, ClientId, GrantType};
+pub use client::{AuthMethod, Client, ClientId, GrantType};
 pub use display_name::DisplayName;
 pub use key_state::KeyState;
 pub use redirect_uri::RedirectUri;

@@ -25,9 +25,7 @@ impl RedirectUri {
                 }
             }
             "javascript" | "data" | "vbscript" | "file" | "blob" | "about" => {
-                return Err(format!(
-                    "`{raw}` uses a scheme that cannot be a redirect URI"
-                ));
+                return Err(format!("`{raw}` uses a scheme that cannot be a redirect URI"));
             }
             // Private-use schemes of native apps (RFC 8252 §7.1), e.g. `com.example.app:/cb`.
             _ => {}

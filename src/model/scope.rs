@@ -44,9 +44,7 @@ pub struct ScopeToken(String);
 
 impl ScopeToken {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let valid_char = |c: char| {
-            c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c)
-        };
+        let valid_char = |c: char| c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c);
         if raw.is_empty() || raw.len() > 128 || !raw.chars().all(valid_char) {
             return Err(format!(
                 "`{raw}` is not a scope name (1 to 128 visible ASCII characters, no space, `\"` or `\\`; RFC 6749 §3.3)"

@@ -13,9 +13,7 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let len = raw.chars().count();
         if len == 0 || len > 64 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!(
-                "`{raw}` is not a username (1 to 64 characters, no spaces)"
-            ));
+            return Err(format!("`{raw}` is not a username (1 to 64 characters, no spaces)"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -143,26 +141,16 @@ impl StandardClaims {
             check_phone(phone).map_err(|m| FieldError::new("phone-number", m))?;
         }
         if self.phone_number_verified && self.phone_number.is_none() {
-            return Err(FieldError::new(
-                "phone-number-verified",
-                "needs a phone number",
-            ));
+            return Err(FieldError::new("phone-number-verified", "needs a phone number"));
         }
         if let Some(date) = &self.birthdate {
             chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
                 .ok()
                 .filter(|_| date.len() == 10)
-                .ok_or_else(|| {
-                    FieldError::new(
-                        "birthdate",
-                        format!("`{date}` is not a date written YYYY-MM-DD"),
-                    )
-                })?;
+                .ok_or_else(|| FieldError::new("birthdate", format!("`{date}` is not a date written YYYY-MM-DD")))?;
         }
         if let Some(zone) = &self.zoneinfo {
-            let ok = zone
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+            let ok = zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
                 && zone.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
             if !ok {
                 return Err(FieldError::new(
@@ -187,9 +175,7 @@ fn normalise(field: &'static str, value: &mut Option<String>) -> Result<(), Fiel
             field,
             format!("is longer than {MAX_CLAIM_LEN} characters"),
         )),
-        Some(v) if v.chars().any(char::is_control) => {
-            Err(FieldError::new(field, "contains control characters"))
-        }
+        Some(v) if v.chars().any(char::is_control) => Err(FieldError::new(field, "contains control characters")),
         _ => Ok(()),
     }
 }
@@ -230,9 +216,7 @@ fn check_phone(raw: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "`{raw}` is not a phone number such as +15551234567"
-        ))
+        Err(format!("`{raw}` is not a phone number such as +15551234567"))
     }
 }
 
@@ -242,8 +226,7 @@ fn check_locale(raw: &str) -> Result<(), String> {
     let lang_ok = parts
         .next()
         .is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
-    let rest_ok =
-        parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
     if lang_ok && rest_ok {
         Ok(())
     } else {

@@ -95,10 +95,7 @@ mod tests {
             "revocation_endpoint",
         ] {
             assert!(
-                doc[key]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("https://id.example.com/"),
+                doc[key].as_str().unwrap().starts_with("https://id.example.com/"),
                 "{key}"
             );
         }

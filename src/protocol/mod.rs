@@ -1,3 +1,80 @@
-//! Protocol flows: the rules of the RFCs as plain functions over typed inputs.
+//! Protocol flows: the rules of the RFCs as plain functions over typed inputs
+//! (the provider's pool, clock, keys and configuration) — no HTTP types here.
 
+pub mod authorize;
+pub mod client_auth;
 pub mod discovery;
+pub mod error;
+pub mod logout;
+pub mod params;
+pub mod session;
+pub mod signin;
+pub mod token;
+pub mod tokens;
+pub mod userinfo;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::CryptoError;
+use crate::crypto::password;
+use crate::keys::KeyRing;
+
+/// Everything a flow needs: the database, the clock, the keys, the settings.
+#[derive(Clone)]
+pub struct Provider {
+    pub config: Arc<Config>,
+    pub pool: PgPool,
+    pub keys: Arc<KeyRing>,
+    pub clock: Arc<dyn Clock>,
+    /// Caps concurrent argon2id hashes so memory stays bounded (19 MiB each).
+    hashing: Arc<Semaphore>,
+    /// A hash verified for unknown users, so they cost what a wrong password costs.
+    dummy_hash: Arc<str>,
+}
+
+impl Provider {
+    pub async fn new(
+        config: Arc<Config>,
+        pool: PgPool,
+        keys: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CryptoError> {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let dummy = tokio::task::spawn_blocking(|| password::hash("lanyard: no such user"))
+            .await
+            .map_err(|e| CryptoError::Password(e.to_string()))??;
+        Ok(Self {
+            config,
+            pool,
+            keys,
+            clock,
+            hashing: Arc::new(Semaphore::new(cores * 2)),
+            dummy_hash: dummy.into(),
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Verifies a password off the async threads, at most `2 × cores` at a time.
+    /// `None` (unknown user) verifies against a dummy hash and fails.
+    pub async fn verify_password(&self, password: &str, hash: Option<&str>) -> bool {
+        let Ok(_slot) = self.hashing.acquire().await else {
+            return false;
+        };
+        let known = hash.is_some();
+        let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
+            .await
+            .unwrap_or(false);
+        ok && known
+    }
+}

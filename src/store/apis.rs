@@ -43,28 +43,18 @@ pub async fn insert(conn: &mut PgConnection, api: &ApiRow) -> Result<(), StoreEr
     Ok(())
 }
 
-pub async fn insert_scope(
-    conn: &mut PgConnection,
-    api_id: Uuid,
-    scope: &ApiScopeRow,
-) -> Result<(), StoreError> {
+pub async fn insert_scope(conn: &mut PgConnection, api_id: Uuid, scope: &ApiScopeRow) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO api_scopes (api_id, name, description) VALUES ($1, $2, $3)")
         .bind(api_id)
         .bind(&scope.name)
         .bind(&scope.description)
         .execute(conn)
         .await
-        .map_err(StoreError::conflict_as(|| {
-            format!("the scope `{}`", scope.name)
-        }))?;
+        .map_err(StoreError::conflict_as(|| format!("the scope `{}`", scope.name)))?;
     Ok(())
 }
 
-pub async fn insert_resource_server(
-    conn: &mut PgConnection,
-    api_id: Uuid,
-    client_id: &str,
-) -> Result<(), StoreError> {
+pub async fn insert_resource_server(conn: &mut PgConnection, api_id: Uuid, client_id: &str) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO api_resource_servers (api_id, client_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(api_id)
         .bind(client_id)
@@ -73,37 +63,29 @@ pub async fn insert_resource_server(
     Ok(())
 }
 
-pub async fn find_by_audience(
-    conn: &mut PgConnection,
-    audience: &str,
-) -> Result<Option<ApiRow>, StoreError> {
+pub async fn find_by_audience(conn: &mut PgConnection, audience: &str) -> Result<Option<ApiRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ApiRow>("SELECT * FROM apis WHERE audience = $1")
+        .bind(audience)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn scopes(conn: &mut PgConnection, api_id: Uuid) -> Result<Vec<ApiScopeRow>, StoreError> {
     Ok(
-        sqlx::query_as::<_, ApiRow>("SELECT * FROM apis WHERE audience = $1")
-            .bind(audience)
-            .fetch_optional(conn)
+        sqlx::query_as::<_, ApiScopeRow>("SELECT name, description FROM api_scopes WHERE api_id = $1 ORDER BY name")
+            .bind(api_id)
+            .fetch_all(conn)
             .await?,
     )
 }
 
-pub async fn scopes(conn: &mut PgConnection, api_id: Uuid) -> Result<Vec<ApiScopeRow>, StoreError> {
-    Ok(sqlx::query_as::<_, ApiScopeRow>(
-        "SELECT name, description FROM api_scopes WHERE api_id = $1 ORDER BY name",
+pub async fn resource_servers(conn: &mut PgConnection, api_id: Uuid) -> Result<Vec<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT client_id FROM api_resource_servers WHERE api_id = $1 ORDER BY client_id")
+            .bind(api_id)
+            .fetch_all(conn)
+            .await?,
     )
-    .bind(api_id)
-    .fetch_all(conn)
-    .await?)
-}
-
-pub async fn resource_servers(
-    conn: &mut PgConnection,
-    api_id: Uuid,
-) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT client_id FROM api_resource_servers WHERE api_id = $1 ORDER BY client_id",
-    )
-    .bind(api_id)
-    .fetch_all(conn)
-    .await?)
 }
 
 /// Lets a client get a scope of an API (idempotent).
@@ -128,18 +110,14 @@ pub async fn allow(
 }
 
 /// The scopes of an API a client may get.
-pub async fn allowed_scopes(
-    conn: &mut PgConnection,
-    client_id: &str,
-    api_id: Uuid,
-) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT scope FROM client_api_access WHERE client_id = $1 AND api_id = $2 ORDER BY scope",
+pub async fn allowed_scopes(conn: &mut PgConnection, client_id: &str, api_id: Uuid) -> Result<Vec<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT scope FROM client_api_access WHERE client_id = $1 AND api_id = $2 ORDER BY scope")
+            .bind(client_id)
+            .bind(api_id)
+            .fetch_all(conn)
+            .await?,
     )
-    .bind(client_id)
-    .bind(api_id)
-    .fetch_all(conn)
-    .await?)
 }
 
 /// The longest access-token lifetime any API overrides to, in seconds.

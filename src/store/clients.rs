@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::StoreError;
+use crate::model::Client;
 
 /// A client as stored (secret as its SHA-256).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -46,10 +47,7 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     Ok(())
 }
 
-pub async fn find(
-    conn: &mut PgConnection,
-    client_id: &str,
-) -> Result<Option<ClientRow>, StoreError> {
+pub async fn find(conn: &mut PgConnection, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
     Ok(
         sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE client_id = $1")
             .bind(client_id)
@@ -75,4 +73,52 @@ pub async fn insert_trust(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> Result<Self, StoreError> {
+        let corrupt = |e: String| StoreError::Corrupt(format!("client {}: {e}", r.client_id));
+        Ok(Client {
+            auth_method: r.auth_method.parse().map_err(corrupt)?,
+            grant_types: r
+                .grant_types
+                .iter()
+                .map(|g| g.parse())
+                .collect::<Result<_, _>>()
+                .map_err(corrupt)?,
+            scopes: r
+                .scopes
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<_, _>>()
+                .map_err(corrupt)?,
+            id_token_alg: r.id_token_alg.parse().map_err(corrupt)?,
+            client_id: r.client_id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            redirect_uris: r.redirect_uris,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
+            first_party: r.first_party,
+        })
+    }
+}
+
+/// A client as the protocol flows use it.
+pub async fn find_client(conn: &mut PgConnection, client_id: &str) -> Result<Option<Client>, StoreError> {
+    find(conn, client_id).await?.map(Client::try_from).transpose()
+}
+
+/// Whether any client registered a redirect URI with this origin (`scheme://host[:port]`),
+/// for CORS on /token, /userinfo and /revoke.
+pub async fn origin_registered(conn: &mut PgConnection, origin: &str) -> Result<bool, StoreError> {
+    let escaped = origin.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM clients, unnest(redirect_uris) AS uri
+                        WHERE uri = $1 OR uri LIKE $2 || '/%' OR uri LIKE $2 || '?%')",
+    )
+    .bind(origin)
+    .bind(escaped)
+    .fetch_one(conn)
+    .await?)
 }

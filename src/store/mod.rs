@@ -1,7 +1,14 @@
 //! Store: all SQL lives here, one module per table or aggregate (sqlx, PostgreSQL).
 
 pub mod apis;
+pub mod audit;
 pub mod clients;
+pub mod codes;
+pub mod consents;
+pub mod grants;
+pub mod login_throttle;
+pub mod refresh_tokens;
+pub mod sessions;
 pub mod signing_keys;
 pub mod users;
 
@@ -27,9 +34,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// Maps a unique-key violation to `Conflict(what)`, anything else to `Db`.
-    pub(crate) fn conflict_as(
-        what: impl FnOnce() -> String,
-    ) -> impl FnOnce(sqlx::Error) -> StoreError {
+    pub(crate) fn conflict_as(what: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |e| match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what()),
             _ => StoreError::Db(e),
@@ -69,21 +74,16 @@ pub async fn schema_state(pool: &PgPool) -> Result<SchemaState, sqlx::Error> {
         .await?;
     let applied: Vec<i64> = match exists {
         Some(_) => {
-            sqlx::query_scalar(
-                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-            )
-            .fetch_all(pool)
-            .await?
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(pool)
+                .await?
         }
         None => Vec::new(),
     };
     if applied.iter().any(|v| !MIGRATOR.version_exists(*v)) {
         return Ok(SchemaState::Ahead);
     }
-    let missing = MIGRATOR
-        .iter()
-        .filter(|m| !applied.contains(&m.version))
-        .count();
+    let missing = MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count();
     Ok(if missing == 0 {
         SchemaState::Current
     } else {

@@ -68,3 +68,100 @@ pub async fn exists(conn: &mut PgConnection, username: &str) -> Result<bool, Sto
             .await?,
     )
 }
+
+/// A user as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub username: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub nickname: Option<String>,
+    pub preferred_username: Option<String>,
+    pub profile: Option<String>,
+    pub picture: Option<String>,
+    pub website: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub gender: Option<String>,
+    pub birthdate: Option<String>,
+    pub zoneinfo: Option<String>,
+    pub locale: Option<String>,
+    pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
+    pub address_formatted: Option<String>,
+    pub address_street_address: Option<String>,
+    pub address_locality: Option<String>,
+    pub address_region: Option<String>,
+    pub address_postal_code: Option<String>,
+    pub address_country: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    pub fn claims(&self) -> StandardClaims {
+        StandardClaims {
+            name: self.name.clone(),
+            given_name: self.given_name.clone(),
+            family_name: self.family_name.clone(),
+            middle_name: self.middle_name.clone(),
+            nickname: self.nickname.clone(),
+            preferred_username: self.preferred_username.clone(),
+            profile: self.profile.clone(),
+            picture: self.picture.clone(),
+            website: self.website.clone(),
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+            gender: self.gender.clone(),
+            birthdate: self.birthdate.clone(),
+            zoneinfo: self.zoneinfo.clone(),
+            locale: self.locale.clone(),
+            phone_number: self.phone_number.clone(),
+            phone_number_verified: self.phone_number_verified,
+            address: crate::model::Address {
+                formatted: self.address_formatted.clone(),
+                street_address: self.address_street_address.clone(),
+                locality: self.address_locality.clone(),
+                region: self.address_region.clone(),
+                postal_code: self.address_postal_code.clone(),
+                country: self.address_country.clone(),
+            },
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.disabled_at.is_none()
+    }
+}
+
+pub async fn find_by_username(conn: &mut PgConnection, username: &str) -> Result<Option<UserRow>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE lower(username) = lower($1)")
+            .bind(username)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, StoreError> {
+    Ok(sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Disables or enables a user (admin page, tests).
+pub async fn set_disabled(conn: &mut PgConnection, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -11,17 +11,13 @@ const DISCOVERY_MAX_AGE_SECS: i64 = 3600;
 
 /// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
-    public_json(
-        state.discovery.clone(),
-        DISCOVERY_MAX_AGE_SECS,
-        "application/json",
-    )
+    public_json(state.discovery.clone(), DISCOVERY_MAX_AGE_SECS, "application/json")
 }
 
 /// `GET /jwks` (RFC 7517 §5; served as `application/jwk-set+json`, §8.5.1).
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     public_json(
-        state.keys.jwks(),
+        state.provider.keys.jwks(),
         JWKS_MAX_AGE_SECS,
         "application/jwk-set+json",
     )

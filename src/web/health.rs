@@ -12,7 +12,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let ready = tokio::time::timeout(std::time::Duration::from_secs(2), store::ping(&state.pool))
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(2), store::ping(&state.provider.pool))
         .await
         .unwrap_or(false);
     if ready {

@@ -1,39 +1,72 @@
 //! HTTP: actix-web handlers. They parse the request, call one flow, render the result.
 
+mod authorize;
+mod client_ip;
+mod cookies;
+mod cors;
+mod csrf;
 mod discovery;
 mod headers;
 mod health;
 mod logging;
+mod logout;
+pub mod pages;
+mod respond;
+mod signin;
+mod token;
+mod userinfo;
 
-use std::sync::Arc;
-
+use actix_web::http::header;
 use actix_web::web::{self, Bytes, ServiceConfig};
-use actix_web::{HttpResponse, middleware};
-use sqlx::PgPool;
+use actix_web::{HttpRequest, HttpResponse, middleware};
 
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::keys::KeyRing;
+pub use cookies::CookieJar;
+pub use csrf::Csrf;
+pub use logging::log_request;
+pub use pages::Pages;
+
 use crate::paths;
+use crate::protocol::Provider;
+use crate::protocol::params::Params;
 
 /// What every handler may reach.
 pub struct AppState {
-    pub config: Arc<Config>,
-    pub pool: PgPool,
-    pub keys: Arc<KeyRing>,
-    pub clock: Arc<dyn Clock>,
+    pub provider: Provider,
     /// The discovery document, serialised once.
     pub discovery: Bytes,
+    pub pages: Pages,
+    pub csrf: Csrf,
+    pub cookies: CookieJar,
 }
+
+/// The largest request body accepted (forms and token requests are small).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Registers every route.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.route(paths::DISCOVERY, web::get().to(discovery::metadata))
-        .route(
-            paths::AUTHORIZATION_SERVER_METADATA,
-            web::get().to(discovery::metadata),
-        )
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .route(paths::DISCOVERY, web::get().to(discovery::metadata))
+        .route(paths::AUTHORIZATION_SERVER_METADATA, web::get().to(discovery::metadata))
         .route(paths::JWKS, web::get().to(discovery::jwks))
+        .route(paths::AUTHORIZE, web::get().to(authorize::get))
+        .route(paths::AUTHORIZE, web::post().to(authorize::post))
+        .route(paths::SIGNIN, web::get().to(signin::page))
+        .route(paths::SIGNIN, web::post().to(signin::submit))
+        .route(paths::CONSENT, web::post().to(signin::consent))
+        .route(paths::TOKEN, web::post().to(token::post))
+        .route(
+            paths::TOKEN,
+            web::method(actix_web::http::Method::OPTIONS).to(token::preflight),
+        )
+        .route(paths::USERINFO, web::get().to(userinfo::get))
+        .route(paths::USERINFO, web::post().to(userinfo::post))
+        .route(
+            paths::USERINFO,
+            web::method(actix_web::http::Method::OPTIONS).to(userinfo::preflight),
+        )
+        .route(paths::LOGOUT, web::get().to(logout::get))
+        .route(paths::LOGOUT, web::post().to(logout::post))
+        .route(paths::STYLESHEET, web::get().to(stylesheet))
         .route(paths::HEALTHZ, web::get().to(health::healthz))
         .route(paths::READYZ, web::get().to(health::readyz))
         .default_service(web::to(not_found));
@@ -44,7 +77,21 @@ pub fn security_headers() -> middleware::DefaultHeaders {
     headers::security_headers()
 }
 
-pub use logging::log_request;
+/// The parameters of a form body (`application/x-www-form-urlencoded`).
+fn form(body: &Bytes) -> Params {
+    Params::parse(&String::from_utf8_lossy(body))
+}
+
+fn query(req: &HttpRequest) -> Params {
+    Params::parse(req.query_string())
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(pages::STYLESHEET)
+}
 
 async fn not_found() -> HttpResponse {
     HttpResponse::NotFound()

@@ -161,10 +161,7 @@ async fn user_create_stores_every_standard_claim() {
     assert!(row.get::<bool, _>("email_verified") && row.get::<bool, _>("phone_number_verified"));
     assert!(row.get::<bool, _>("is_admin"));
     let hash: String = row.get("password_hash");
-    assert!(
-        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-        "{hash}"
-    );
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
     assert!(
         lanyard::crypto::password::verify("analytical engine", &hash),
         "the stdin line (without newline) is the password"
@@ -180,10 +177,7 @@ async fn user_create_prints_a_human_summary_without_json() {
         .run()
         .await;
     run.assert_ok();
-    assert!(
-        run.stdout.starts_with("created user grace with sub "),
-        "{run:?}"
-    );
+    assert!(run.stdout.starts_with("created user grace with sub "), "{run:?}");
 }
 
 #[tokio::test]
@@ -243,18 +237,12 @@ async fn user_create_refuses_malformed_claims() {
             .await
             .assert_refused(needle);
     }
-    lanyard(&[
-        "user",
-        "create",
-        "ada",
-        "--password-stdin",
-        "--email-verified",
-    ])
-    .db(&db)
-    .stdin("pw\n")
-    .run()
-    .await
-    .assert_refused("email");
+    lanyard(&["user", "create", "ada", "--password-stdin", "--email-verified"])
+        .db(&db)
+        .stdin("pw\n")
+        .run()
+        .await
+        .assert_refused("email");
     lanyard(&["user", "create", "a b", "--password-stdin"])
         .db(&db)
         .stdin("pw\n")
@@ -289,27 +277,20 @@ async fn client_create_json_prints_the_secret_once_and_stores_its_sha256() {
     assert_eq!(out["client_id"], "web");
     let secret = out["client_secret"].as_str().unwrap();
     assert_eq!(secret.len(), 43, "256 bits, base64url");
-    let stored: Vec<u8> =
-        sqlx::query_scalar("SELECT secret_hash FROM clients WHERE client_id = 'web'")
-            .fetch_one(&pool(&db).await)
-            .await
-            .unwrap();
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT secret_hash FROM clients WHERE client_id = 'web'")
+        .fetch_one(&pool(&db).await)
+        .await
+        .unwrap();
     assert_eq!(stored, lanyard::crypto::secret::sha256(secret).to_vec());
 }
 
 #[tokio::test]
 async fn client_create_defaults_to_a_confidential_code_flow_client() {
     let db = fresh_db().await;
-    lanyard(&[
-        "client",
-        "create",
-        "web",
-        "--redirect-uri",
-        "https://web.example/cb",
-    ])
-    .run_on(&db)
-    .await
-    .assert_ok();
+    lanyard(&["client", "create", "web", "--redirect-uri", "https://web.example/cb"])
+        .run_on(&db)
+        .await
+        .assert_ok();
     let row = sqlx::query("SELECT * FROM clients WHERE client_id = 'web'")
         .fetch_one(&pool(&db).await)
         .await
@@ -319,10 +300,7 @@ async fn client_create_defaults_to_a_confidential_code_flow_client() {
         row.get::<Vec<String>, _>("grant_types"),
         ["authorization_code", "refresh_token"]
     );
-    assert_eq!(
-        row.get::<Vec<String>, _>("scopes"),
-        ["openid", "profile", "email"]
-    );
+    assert_eq!(row.get::<Vec<String>, _>("scopes"), ["openid", "profile", "email"]);
     assert_eq!(row.get::<String, _>("id_token_alg"), "RS256");
     assert_eq!(row.get::<String, _>("name"), "web");
     assert!(!row.get::<bool, _>("first_party"));
@@ -378,10 +356,7 @@ async fn client_create_stores_every_option() {
         row.get::<Vec<String>, _>("post_logout_redirect_uris"),
         ["https://spa.example/bye"]
     );
-    assert_eq!(
-        row.get::<Vec<String>, _>("grant_types"),
-        ["authorization_code"]
-    );
+    assert_eq!(row.get::<Vec<String>, _>("grant_types"), ["authorization_code"]);
     assert_eq!(
         row.get::<Vec<String>, _>("scopes"),
         ["openid", "phone", "address", "offline_access"]
@@ -471,13 +446,7 @@ async fn malformed_redirect_uris_are_refused() {
 #[tokio::test]
 async fn unknown_grant_types_scopes_and_algorithms_are_refused() {
     let db = fresh_db().await;
-    let base = [
-        "client",
-        "create",
-        "web",
-        "--redirect-uri",
-        "https://web.example/cb",
-    ];
+    let base = ["client", "create", "web", "--redirect-uri", "https://web.example/cb"];
     for (extra, needle) in [
         (["--grant-type", "implicit"], "implicit"),
         (["--grant-type", "password"], "password"),
@@ -494,10 +463,7 @@ async fn unknown_grant_types_scopes_and_algorithms_are_refused() {
 #[tokio::test]
 async fn a_public_client_cannot_have_grants_that_need_authentication() {
     let db = fresh_db().await;
-    for grant in [
-        "client_credentials",
-        "urn:ietf:params:oauth:grant-type:token-exchange",
-    ] {
+    for grant in ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"] {
         lanyard(&["client", "create", "pub", "--public", "--grant-type", grant])
             .run_on(&db)
             .await
@@ -510,16 +476,10 @@ async fn a_public_client_cannot_have_grants_that_need_authentication() {
 async fn a_client_id_that_is_a_uuid_is_refused() {
     let db = fresh_db().await;
     let id = uuid::Uuid::new_v4().to_string();
-    lanyard(&[
-        "client",
-        "create",
-        &id,
-        "--grant-type",
-        "client_credentials",
-    ])
-    .run_on(&db)
-    .await
-    .assert_refused("UUID");
+    lanyard(&["client", "create", &id, "--grant-type", "client_credentials"])
+        .run_on(&db)
+        .await
+        .assert_refused("UUID");
     assert_eq!(count(&db, "clients").await, 0);
 }
 
@@ -527,16 +487,10 @@ async fn a_client_id_that_is_a_uuid_is_refused() {
 async fn a_duplicate_client_id_is_refused() {
     let db = fresh_db().await;
     create_service(&db, "svc").await;
-    lanyard(&[
-        "client",
-        "create",
-        "svc",
-        "--grant-type",
-        "client_credentials",
-    ])
-    .run_on(&db)
-    .await
-    .assert_refused("already exists");
+    lanyard(&["client", "create", "svc", "--grant-type", "client_credentials"])
+        .run_on(&db)
+        .await
+        .assert_refused("already exists");
     assert_eq!(count(&db, "clients").await, 1);
 }
 
@@ -547,17 +501,10 @@ async fn client_allow_adds_api_scopes_to_the_clients_allowance() {
     let db = fresh_db().await;
     create_api(&db, "https://orders.example", &["read", "write", "admin"]).await;
     create_service(&db, "svc").await;
-    lanyard(&[
-        "client",
-        "allow",
-        "svc",
-        "https://orders.example",
-        "--scope",
-        "read",
-    ])
-    .run_on(&db)
-    .await
-    .assert_ok();
+    lanyard(&["client", "allow", "svc", "https://orders.example", "--scope", "read"])
+        .run_on(&db)
+        .await
+        .assert_ok();
     let run = lanyard(&[
         "client",
         "allow",
@@ -582,51 +529,23 @@ async fn client_allow_refuses_an_unknown_client_api_or_scope() {
     let db = fresh_db().await;
     create_api(&db, "https://orders.example", &["read"]).await;
     create_service(&db, "svc").await;
-    lanyard(&[
-        "client",
-        "allow",
-        "nobody",
-        "https://orders.example",
-        "--scope",
-        "read",
-    ])
-    .run_on(&db)
-    .await
-    .assert_refused("nobody");
-    lanyard(&[
-        "client",
-        "allow",
-        "svc",
-        "https://other.example",
-        "--scope",
-        "read",
-    ])
-    .run_on(&db)
-    .await
-    .assert_refused("other.example");
+    lanyard(&["client", "allow", "nobody", "https://orders.example", "--scope", "read"])
+        .run_on(&db)
+        .await
+        .assert_refused("nobody");
+    lanyard(&["client", "allow", "svc", "https://other.example", "--scope", "read"])
+        .run_on(&db)
+        .await
+        .assert_refused("other.example");
     // Audiences are exact strings: a trailing slash is another API.
-    lanyard(&[
-        "client",
-        "allow",
-        "svc",
-        "https://orders.example/",
-        "--scope",
-        "read",
-    ])
-    .run_on(&db)
-    .await
-    .assert_refused("no API");
-    lanyard(&[
-        "client",
-        "allow",
-        "svc",
-        "https://orders.example",
-        "--scope",
-        "write",
-    ])
-    .run_on(&db)
-    .await
-    .assert_refused("write");
+    lanyard(&["client", "allow", "svc", "https://orders.example/", "--scope", "read"])
+        .run_on(&db)
+        .await
+        .assert_refused("no API");
+    lanyard(&["client", "allow", "svc", "https://orders.example", "--scope", "write"])
+        .run_on(&db)
+        .await
+        .assert_refused("write");
     lanyard(&["client", "allow", "svc", "https://orders.example"])
         .run_on(&db)
         .await
@@ -638,26 +557,19 @@ async fn client_allow_refuses_an_unknown_client_api_or_scope() {
 async fn client_trust_lets_a_client_exchange_another_clients_id_tokens() {
     let db = fresh_db().await;
     create_service(&db, "backend").await;
-    lanyard(&[
-        "client",
-        "create",
-        "web",
-        "--redirect-uri",
-        "https://web.example/cb",
-    ])
-    .run_on(&db)
-    .await
-    .assert_ok();
+    lanyard(&["client", "create", "web", "--redirect-uri", "https://web.example/cb"])
+        .run_on(&db)
+        .await
+        .assert_ok();
     let run = lanyard(&["client", "trust", "backend", "web", "--json"])
         .run_on(&db)
         .await;
     run.assert_ok();
     assert_eq!(run.json()["trusted_client_id"], "web");
-    let row: (String, String) =
-        sqlx::query_as("SELECT client_id, trusted_client_id FROM client_trusts")
-            .fetch_one(&pool(&db).await)
-            .await
-            .unwrap();
+    let row: (String, String) = sqlx::query_as("SELECT client_id, trusted_client_id FROM client_trusts")
+        .fetch_one(&pool(&db).await)
+        .await
+        .unwrap();
     assert_eq!(row, ("backend".to_owned(), "web".to_owned()));
 }
 
@@ -708,10 +620,7 @@ async fn api_create_stores_scopes_lifetime_algorithm_and_resource_servers() {
     .await;
     run.assert_ok();
     let out = run.json();
-    assert_eq!(
-        out["audience"], "https://orders.example/",
-        "kept exactly as given"
-    );
+    assert_eq!(out["audience"], "https://orders.example/", "kept exactly as given");
     assert_eq!(out["name"], "Orders");
     assert_eq!(
         out["scopes"],
@@ -726,16 +635,9 @@ async fn api_create_stores_scopes_lifetime_algorithm_and_resource_servers() {
 #[tokio::test]
 async fn api_create_defaults_to_es256_and_the_global_lifetime() {
     let db = fresh_db().await;
-    let run = lanyard(&[
-        "api",
-        "create",
-        "urn:example:billing",
-        "--scope",
-        "pay",
-        "--json",
-    ])
-    .run_on(&db)
-    .await;
+    let run = lanyard(&["api", "create", "urn:example:billing", "--scope", "pay", "--json"])
+        .run_on(&db)
+        .await;
     run.assert_ok();
     assert_eq!(run.json()["alg"], "ES256");
     assert_eq!(run.json()["access_token_ttl"], serde_json::Value::Null);
@@ -765,30 +667,14 @@ async fn api_create_refuses_bad_audiences_scopes_and_duplicates() {
         .run_on(&db)
         .await
         .assert_refused("scope");
-    lanyard(&[
-        "api",
-        "create",
-        "https://y.example",
-        "--scope",
-        "a",
-        "--scope",
-        "a",
-    ])
-    .run_on(&db)
-    .await
-    .assert_refused("twice");
-    lanyard(&[
-        "api",
-        "create",
-        "https://y.example",
-        "--scope",
-        "a",
-        "--alg",
-        "none",
-    ])
-    .run_on(&db)
-    .await
-    .assert_refused("none");
+    lanyard(&["api", "create", "https://y.example", "--scope", "a", "--scope", "a"])
+        .run_on(&db)
+        .await
+        .assert_refused("twice");
+    lanyard(&["api", "create", "https://y.example", "--scope", "a", "--alg", "none"])
+        .run_on(&db)
+        .await
+        .assert_refused("none");
     lanyard(&[
         "api",
         "create",

@@ -68,10 +68,7 @@ async fn a_config_file_is_read_and_the_environment_overrides_it() {
             .env("LANYARD_BIND", "127.0.0.1:0"),
     )
     .await;
-    let doc: serde_json::Value = fetch_json(&format!(
-        "http://{address}/.well-known/openid-configuration"
-    ))
-    .await;
+    let doc: serde_json::Value = fetch_json(&format!("http://{address}/.well-known/openid-configuration")).await;
     child.kill().await.ok();
     assert_eq!(doc["issuer"], "https://id.file.example");
     assert_eq!(doc["token_endpoint"], "https://id.file.example/token");
@@ -116,10 +113,7 @@ async fn serve_publishes_the_configured_issuer_byte_for_byte() {
         .env("LANYARD_BIND", "127.0.0.1:0")
         .env("LANYARD_ISSUER", "https://login.example.test:8443");
     let (mut child, address) = serve_listening(cmd).await;
-    let doc: serde_json::Value = fetch_json(&format!(
-        "http://{address}/.well-known/openid-configuration"
-    ))
-    .await;
+    let doc: serde_json::Value = fetch_json(&format!("http://{address}/.well-known/openid-configuration")).await;
     child.kill().await.ok();
     assert_eq!(doc["issuer"], "https://login.example.test:8443");
     assert_eq!(doc["jwks_uri"], "https://login.example.test:8443/jwks");

@@ -18,7 +18,11 @@ async fn start_dev(dir: &Path, port: u16) -> (tokio::process::Child, String) {
         .env("LANYARD_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::File::create(dir.join("dev.stderr"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        )
         .kill_on_drop(true)
         .spawn()
         .expect("lanyard dev starts");
@@ -71,24 +75,14 @@ async fn dev_serves_demo_data_and_a_second_run_reuses_the_cluster() {
 
     let (mut first, banner) = start_dev(&dir, port).await;
     let issuer = format!("http://localhost:{port}");
-    assert!(
-        banner.contains(&format!("issuer      {issuer}")),
-        "{banner}"
-    );
-    let password_line = banner
-        .lines()
-        .find(|l| l.contains("admin user"))
-        .unwrap()
-        .to_owned();
+    assert!(banner.contains(&format!("issuer      {issuer}")), "{banner}");
+    let password_line = banner.lines().find(|l| l.contains("admin user")).unwrap().to_owned();
     assert!(
         !password_line.contains("shown on the first run"),
         "a fresh password: {banner}"
     );
     assert!(banner.contains("demo-app / "), "{banner}");
-    let doc: serde_json::Value = fetch_json(&format!(
-        "http://127.0.0.1:{port}/.well-known/openid-configuration"
-    ))
-    .await;
+    let doc: serde_json::Value = fetch_json(&format!("http://127.0.0.1:{port}/.well-known/openid-configuration")).await;
     assert_eq!(doc["issuer"], issuer.as_str());
     assert_eq!(interrupt(&mut first).await, 0, "Ctrl-C stops dev cleanly");
     assert!(dir.join(".lanyard/master.key").exists());
@@ -97,8 +91,14 @@ async fn dev_serves_demo_data_and_a_second_run_reuses_the_cluster() {
         "the cluster stopped too"
     );
 
+    // Another port: a parallel test may have taken the first one meanwhile.
+    let port = free_port();
     let (mut second, banner) = start_dev(&dir, port).await;
-    let again = banner.lines().find(|l| l.contains("admin user")).unwrap();
+    let stderr = std::fs::read_to_string(dir.join("dev.stderr")).unwrap_or_default();
+    let again = banner
+        .lines()
+        .find(|l| l.contains("admin user"))
+        .unwrap_or_else(|| panic!("no banner: {stderr}"));
     assert!(
         again.contains("shown on the first run"),
         "the same admin, not a new one: {banner}"

@@ -65,20 +65,10 @@ async fn discovery_states_the_supported_values_explicitly() {
         doc["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post", "none"])
     );
-    assert_eq!(
-        doc["authorization_response_iss_parameter_supported"],
-        json!(true)
-    );
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], json!(true));
     assert_eq!(doc["claims_parameter_supported"], json!(true));
     let scopes = doc["scopes_supported"].as_array().unwrap();
-    for scope in [
-        "openid",
-        "profile",
-        "email",
-        "phone",
-        "address",
-        "offline_access",
-    ] {
+    for scope in ["openid", "profile", "email", "phone", "address", "offline_access"] {
         assert!(scopes.contains(&json!(scope)), "{scope}");
     }
 }
@@ -165,9 +155,7 @@ async fn authorization_server_metadata_is_the_same_document() {
     // RFC 8414 §3.3: the issuer must equal the one the metadata was fetched for.
     let app = spawn_app().await;
     let oidc: Value = app.get_json("/.well-known/openid-configuration").await;
-    let oauth: Value = app
-        .get_json("/.well-known/oauth-authorization-server")
-        .await;
+    let oauth: Value = app.get_json("/.well-known/oauth-authorization-server").await;
     assert_eq!(oidc, oauth);
 }
 

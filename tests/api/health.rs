@@ -29,10 +29,7 @@ async fn readyz_is_503_while_the_database_is_stopped_and_200_once_it_is_back() {
         .unwrap();
     let admin = cluster.url("postgres");
     let pool = lanyard::store::connect(&admin, 1).await.unwrap();
-    sqlx::query("CREATE DATABASE lanyard")
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query("CREATE DATABASE lanyard").execute(&pool).await.unwrap();
     pool.close().await;
     let db = TestDb {
         url: url_for(&admin, "lanyard"),
@@ -48,18 +45,12 @@ async fn readyz_is_503_while_the_database_is_stopped_and_200_once_it_is_back() {
 
     let cluster = std::sync::Arc::new(cluster);
     let c = cluster.clone();
-    tokio::task::spawn_blocking(move || c.stop())
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::task::spawn_blocking(move || c.stop()).await.unwrap().unwrap();
     let res = app.get("/readyz").await;
     assert_eq!(res.status(), 503);
     assert!(res.headers().contains_key("retry-after"));
     // Discovery and the JWKS answer from memory meanwhile.
-    assert_eq!(
-        app.get("/.well-known/openid-configuration").await.status(),
-        200
-    );
+    assert_eq!(app.get("/.well-known/openid-configuration").await.status(), 200);
     assert_eq!(app.get("/jwks").await.status(), 200);
     assert_eq!(app.get("/healthz").await.status(), 200);
 

@@ -51,14 +51,10 @@ pub fn url_for(admin_url: &str, database: &str) -> String {
 pub async fn server() -> &'static Server {
     SERVER
         .get_or_init(|| async {
-            let (cluster, admin_url) = match std::env::var("DATABASE_URL")
-                .ok()
-                .filter(|u| !u.is_empty())
-            {
+            let (cluster, admin_url) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
                 Some(url) => (None, url),
                 None => {
-                    let dir = std::env::temp_dir()
-                        .join(format!("lanyard-test-{}", uuid::Uuid::new_v4().simple()));
+                    let dir = std::env::temp_dir().join(format!("lanyard-test-{}", uuid::Uuid::new_v4().simple()));
                     let cluster = tokio::task::spawn_blocking(move || Cluster::start(&dir, false))
                         .await
                         .expect("cluster start joins")
@@ -97,20 +93,17 @@ async fn ensure_template(admin_url: &str) -> String {
         .execute(&mut admin)
         .await
         .expect("lock");
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await
-            .expect("query pg_database");
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .expect("query pg_database");
     if !exists {
         let building = format!("{name}_building");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {building}"
-        )))
-        .execute(&mut admin)
-        .await
-        .expect("drop a half-built template");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {building}")))
+            .execute(&mut admin)
+            .await
+            .expect("drop a half-built template");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {building}")))
             .execute(&mut admin)
             .await
@@ -193,7 +186,7 @@ pub async fn spawn_app_on(db: TestDb) -> TestApp {
     let state = prepare(config.clone(), Arc::new(SystemClock), 4)
         .await
         .expect("the app prepares");
-    let pool = state.pool.clone();
+    let pool = state.provider.pool.clone();
     let app = Application::build_on(state, listener, 1).expect("the app builds");
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
@@ -216,11 +209,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
+        self.client.get(self.url(path)).send().await.expect("request")
     }
 
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
@@ -239,8 +228,7 @@ pub struct Run {
 impl Run {
     /// The one JSON document `--json` prints.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {self:?}"))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {self:?}"))
     }
 
     #[track_caller]
@@ -253,16 +241,9 @@ impl Run {
     #[track_caller]
     pub fn assert_refused(&self, needle: &str) {
         assert_ne!(self.code, 0, "{self:?}");
-        let lines: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect();
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "one line on stderr: {self:?}");
-        assert!(
-            lines[0].contains(needle),
-            "stderr mentions `{needle}`: {self:?}"
-        );
+        assert!(lines[0].contains(needle), "stderr mentions `{needle}`: {self:?}");
     }
 }
 
@@ -374,13 +355,9 @@ where
 
 /// Starts `lanyard serve` on port 0 and waits for its "listening" line.
 pub async fn serve_until_listening(db: &TestDb) -> tokio::process::Child {
-    serve_listening(
-        lanyard(&["serve"])
-            .db(db)
-            .env("LANYARD_BIND", "127.0.0.1:0"),
-    )
-    .await
-    .0
+    serve_listening(lanyard(&["serve"]).db(db).env("LANYARD_BIND", "127.0.0.1:0"))
+        .await
+        .0
 }
 
 /// Starts a prepared `lanyard serve`; returns it with the address it listens on.

@@ -39,17 +39,9 @@ async fn jwks_never_publishes_private_members() {
     let body = app.get("/jwks").await.text().await.unwrap();
     let jwks: Value = serde_json::from_str(&body).unwrap();
     for key in keys_of(&jwks) {
-        let members: HashSet<&str> = key
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let members: HashSet<&str> = key.as_object().unwrap().keys().map(String::as_str).collect();
         for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
-            assert!(
-                !members.contains(private),
-                "private member {private} in {key}"
-            );
+            assert!(!members.contains(private), "private member {private} in {key}");
         }
     }
 }
@@ -62,10 +54,7 @@ async fn jwks_kids_are_unique_rfc_7638_thumbprints() {
     let kids: HashSet<&str> = keys.iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert_eq!(kids.len(), keys.len(), "kids are unique");
     for key in &keys {
-        assert_eq!(
-            thumbprint(key.as_object().unwrap()).as_deref(),
-            key["kid"].as_str()
-        );
+        assert_eq!(thumbprint(key.as_object().unwrap()).as_deref(), key["kid"].as_str());
     }
 }
 
@@ -86,24 +75,16 @@ async fn active_keys_sign_what_the_jwks_verifies() {
     let ring = KeyRing::load(&app.pool, master_key()).await.unwrap();
     for alg in Alg::ALL {
         let signer = ring.signer(alg).expect("an active key");
-        let jwt = signer
-            .sign("JWT", &serde_json::json!({"sub": "x"}))
-            .unwrap();
+        let jwt = signer.sign("JWT", &serde_json::json!({"sub": "x"})).unwrap();
         let published = keys_of(&jwks)
             .into_iter()
             .find(|k| k["kid"] == signer.kid.as_str())
             .expect("published");
         let jwk = Jwk::from_bytes(serde_json::to_vec(&published).unwrap()).unwrap();
         let verified = match alg {
-            Alg::RS256 => {
-                josekit::jws::deserialize_compact(&jwt, &RS256.verifier_from_jwk(&jwk).unwrap())
-            }
-            Alg::ES256 => {
-                josekit::jws::deserialize_compact(&jwt, &ES256.verifier_from_jwk(&jwk).unwrap())
-            }
-            Alg::EdDSA => {
-                josekit::jws::deserialize_compact(&jwt, &EdDSA.verifier_from_jwk(&jwk).unwrap())
-            }
+            Alg::RS256 => josekit::jws::deserialize_compact(&jwt, &RS256.verifier_from_jwk(&jwk).unwrap()),
+            Alg::ES256 => josekit::jws::deserialize_compact(&jwt, &ES256.verifier_from_jwk(&jwk).unwrap()),
+            Alg::EdDSA => josekit::jws::deserialize_compact(&jwt, &EdDSA.verifier_from_jwk(&jwk).unwrap()),
         };
         let (_, header) = verified.expect("the signature verifies with the published key");
         assert_eq!(header.key_id(), Some(signer.kid.as_str()));
@@ -117,10 +98,7 @@ async fn jwks_follows_a_rotation_made_by_another_process() {
         .iter()
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect();
-    lanyard(&["keys", "rotate", "--json"])
-        .run_on(&app.db)
-        .await
-        .assert_ok();
+    lanyard(&["keys", "rotate", "--json"]).run_on(&app.db).await.assert_ok();
     // LISTEN/NOTIFY carries the change; the test polls generously.
     let changed = eventually(Duration::from_secs(10), || async {
         let after: HashSet<String> = keys_of(&app.get_json("/jwks").await)

@@ -12,8 +12,7 @@ use lanyard::keys;
 use serde_json::Value;
 
 use crate::helpers::{
-    TestDb, empty_db, eventually, fresh_db, lanyard, master_key, serve_until_listening, spawn_app,
-    spawn_app_on,
+    TestDb, empty_db, eventually, fresh_db, lanyard, master_key, serve_until_listening, spawn_app, spawn_app_on,
 };
 
 /// `keys list --json`, as (alg, state) → kids.
@@ -26,9 +25,7 @@ async fn states(db: &TestDb) -> HashMap<(String, String), Vec<String>> {
             key["alg"].as_str().unwrap().to_owned(),
             key["state"].as_str().unwrap().to_owned(),
         );
-        map.entry(k)
-            .or_default()
-            .push(key["kid"].as_str().unwrap().to_owned());
+        map.entry(k).or_default().push(key["kid"].as_str().unwrap().to_owned());
     }
     map
 }
@@ -39,8 +36,7 @@ fn kid(map: &HashMap<(String, String), Vec<String>>, alg: &str, state: &str) -> 
 }
 
 fn count(map: &HashMap<(String, String), Vec<String>>, alg: &str, state: &str) -> usize {
-    map.get(&(alg.to_owned(), state.to_owned()))
-        .map_or(0, Vec::len)
+    map.get(&(alg.to_owned(), state.to_owned())).map_or(0, Vec::len)
 }
 
 #[tokio::test]
@@ -96,11 +92,7 @@ async fn rotate_on_a_database_without_keys_creates_them() {
     assert!(run.stdout.contains("created (active)"), "{}", run.stdout);
     let map = states(&db).await;
     for alg in ["RS256", "ES256", "EdDSA"] {
-        assert_eq!(
-            (count(&map, alg, "active"), count(&map, alg, "next")),
-            (1, 1),
-            "{alg}"
-        );
+        assert_eq!((count(&map, alg, "active"), count(&map, alg, "next")), (1, 1), "{alg}");
     }
 }
 
@@ -109,10 +101,7 @@ async fn revoking_a_key_unpublishes_it_at_once_and_replaces_an_active_one() {
     let app = spawn_app().await;
     let before = states(&app.db).await;
     let active = kid(&before, "RS256", "active").unwrap();
-    lanyard(&["keys", "revoke", &active])
-        .run_on(&app.db)
-        .await
-        .assert_ok();
+    lanyard(&["keys", "revoke", &active]).run_on(&app.db).await.assert_ok();
     let after = states(&app.db).await;
     assert_eq!(kid(&after, "RS256", "revoked"), Some(active.clone()));
     assert_eq!(
@@ -141,10 +130,7 @@ async fn revoke_refuses_an_unknown_or_already_revoked_kid() {
         .await
         .assert_refused("no-such-kid");
     let next = kid(&states(&db).await, "ES256", "next").unwrap();
-    lanyard(&["keys", "revoke", &next])
-        .run_on(&db)
-        .await
-        .assert_ok();
+    lanyard(&["keys", "revoke", &next]).run_on(&db).await.assert_ok();
     lanyard(&["keys", "revoke", &next])
         .run_on(&db)
         .await
@@ -152,22 +138,15 @@ async fn revoke_refuses_an_unknown_or_already_revoked_kid() {
 }
 
 #[tokio::test]
-async fn retired_keys_stay_published_until_tokens_and_caches_expire_then_are_deleted_after_30_days()
-{
+async fn retired_keys_stay_published_until_tokens_and_caches_expire_then_are_deleted_after_30_days() {
     let app = spawn_app().await;
-    lanyard(&["keys", "rotate"])
-        .run_on(&app.db)
-        .await
-        .assert_ok();
+    lanyard(&["keys", "rotate"]).run_on(&app.db).await.assert_ok();
     let lifetimes = app.config.lifetimes;
     // Longest token (900 s) + JWKS cache (300 s).
     let publish_for = TimeDelta::seconds(900 + 300);
     let clock = MockClock::new(Utc::now() + publish_for - TimeDelta::seconds(60));
     assert!(
-        keys::maintain(&app.pool, &clock, &lifetimes)
-            .await
-            .unwrap()
-            .is_empty(),
+        keys::maintain(&app.pool, &clock, &lifetimes).await.unwrap().is_empty(),
         "too early"
     );
     clock.advance(TimeDelta::seconds(120));
@@ -204,10 +183,7 @@ async fn an_api_with_a_longer_token_lifetime_keeps_retired_keys_published_longer
     .run_on(&app.db)
     .await
     .assert_ok();
-    lanyard(&["keys", "rotate"])
-        .run_on(&app.db)
-        .await
-        .assert_ok();
+    lanyard(&["keys", "rotate"]).run_on(&app.db).await.assert_ok();
     let clock = MockClock::new(Utc::now() + TimeDelta::seconds(2000));
     assert!(
         keys::maintain(&app.pool, &clock, &app.config.lifetimes)
@@ -228,10 +204,7 @@ async fn an_api_with_a_longer_token_lifetime_keeps_retired_keys_published_longer
 #[tokio::test]
 async fn private_keys_are_sealed_with_the_master_key_and_dropped_after_retirement() {
     let app = spawn_app().await;
-    lanyard(&["keys", "rotate"])
-        .run_on(&app.db)
-        .await
-        .assert_ok();
+    lanyard(&["keys", "rotate"]).run_on(&app.db).await.assert_ok();
     let rows: Vec<(String, String, Option<String>)> =
         sqlx::query_as("SELECT kid, state, private_key_jwe FROM signing_keys")
             .fetch_all(&app.pool)
@@ -243,8 +216,7 @@ async fn private_keys_are_sealed_with_the_master_key_and_dropped_after_retiremen
                 let sealed = sealed.expect("a sealed private key");
                 let parts: Vec<&str> = sealed.split('.').collect();
                 assert_eq!(parts.len(), 5, "a compact JWE");
-                let header: Value =
-                    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+                let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
                 assert_eq!(
                     (header["alg"].as_str(), header["enc"].as_str()),
                     (Some("dir"), Some("A256GCM"))
@@ -264,10 +236,7 @@ async fn serve_with_a_master_key_that_does_not_open_the_keys_exits_2_and_keeps_t
     let before = states(&db).await;
     let run = lanyard(&["serve"])
         .db(&db)
-        .env(
-            "LANYARD_MASTER_KEY",
-            &MasterKey::from_bytes([7; 32]).encode(),
-        )
+        .env("LANYARD_MASTER_KEY", &MasterKey::from_bytes([7; 32]).encode())
         .env("LANYARD_BIND", "127.0.0.1:0")
         .run()
         .await;
@@ -281,10 +250,7 @@ async fn keys_rotate_with_a_wrong_master_key_exits_2() {
     let db = fresh_db().await;
     let run = lanyard(&["keys", "rotate"])
         .db(&db)
-        .env(
-            "LANYARD_MASTER_KEY",
-            &MasterKey::from_bytes([7; 32]).encode(),
-        )
+        .env("LANYARD_MASTER_KEY", &MasterKey::from_bytes([7; 32]).encode())
         .run()
         .await;
     assert_eq!(run.code, 2, "{run:?}");

@@ -1,0 +1,484 @@
+//! The authorization endpoint: OIDC Core §3.1.2, RFC 6749 §4.1, RFC 7636 (PKCE),
+//! RFC 9207 (`iss` in the response), RFC 8707 (`resource`).
+
+use chrono::TimeDelta;
+use serde_json::Value;
+
+use super::Provider;
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use super::session::CurrentSession;
+use super::tokens::scope_of_claim;
+use crate::crypto::secret;
+use crate::model::{Audience, Client, GrantType, OidcScope};
+use crate::store::codes::{self, CodeRow};
+use crate::store::{clients, consents};
+
+/// Longest `state` and `nonce` accepted (they travel in URLs).
+const MAX_ECHO_LEN: usize = 2048;
+
+/// Why a request cannot proceed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Shown on Lanyard's error page, never redirected: the client or its
+    /// redirect URI cannot be trusted (RFC 6749 §4.1.2.1).
+    Page(String),
+    /// Sent to the client's redirect URI.
+    Redirect(String),
+}
+
+impl From<OAuthError> for Refusal {
+    fn from(e: OAuthError) -> Self {
+        Refusal::Page(e.description)
+    }
+}
+
+/// The `prompt` values (OIDC Core §3.1.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// A checked authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    pub client: Client,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    /// OIDC scopes asked for, in the order asked (and those the `claims` parameter implies).
+    pub scopes: Vec<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// The `sub` of a verified `id_token_hint` (one that does not verify is ignored).
+    pub hinted_sub: Option<String>,
+    pub claims: Option<Value>,
+    pub resources: Vec<String>,
+    /// The parameters as received, to carry through the sign-in and consent pages.
+    pub params: Params,
+}
+
+impl AuthRequest {
+    pub fn wants_id_token(&self) -> bool {
+        self.scopes.iter().any(|s| s == OidcScope::Openid.as_str())
+    }
+}
+
+/// The response for a request (RFC 6749 §4.1.2): the redirect URI with its own
+/// query kept, and `code` or `error`, `state` and `iss` (RFC 9207 §2) added.
+pub fn redirect_url(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return redirect_uri.to_owned();
+    }
+    match url::Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(pairs);
+            url.to_string()
+        }
+        Err(_) => redirect_uri.to_owned(),
+    }
+}
+
+fn error_redirect(p: &Provider, redirect_uri: &str, state: Option<&str>, e: &OAuthError) -> Refusal {
+    let mut pairs = vec![
+        ("error", e.code.as_str()),
+        ("error_description", e.description.as_str()),
+    ];
+    if let Some(state) = state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", p.config.issuer.as_str()));
+    Refusal::Redirect(redirect_url(redirect_uri, &pairs))
+}
+
+/// Checks a request. Until the client and redirect URI are known good, errors
+/// go to the error page; after that, to the client.
+pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal> {
+    let page = |m: &str| Refusal::Page(m.to_owned());
+    let client_id = params
+        .one("client_id")
+        .map_err(|_| page("The request repeats client_id."))?
+        .ok_or_else(|| page("The request names no client (client_id is missing)."))?;
+    let mut conn = p.pool.acquire().await.map_err(OAuthError::from)?;
+    let client = clients::find_client(&mut conn, client_id)
+        .await
+        .map_err(OAuthError::from)?
+        .ok_or_else(|| page("This application is not registered with Lanyard (unknown client_id)."))?;
+    drop(conn);
+    let redirect_uri = params
+        .one("redirect_uri")
+        .map_err(|_| page("The request repeats redirect_uri."))?
+        .ok_or_else(|| page("The request has no redirect_uri."))?
+        .to_owned();
+    if !client.redirect_uri_matches(&redirect_uri) {
+        return Err(page("The redirect_uri is not registered for this application."));
+    }
+    let state = params.one("state").ok().flatten().map(str::to_owned);
+    let fail = |e: OAuthError| error_redirect(p, &redirect_uri, state.as_deref(), &e);
+    check(p, &client, &params)
+        .await
+        .map_err(fail)?
+        .into_request(client, redirect_uri, state, params)
+}
+
+/// The checks after the redirect URI is trusted; each failure is redirected.
+struct Checked {
+    scopes: Vec<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    prompt: Prompt,
+    max_age: Option<i64>,
+    login_hint: Option<String>,
+    hinted_sub: Option<String>,
+    claims: Option<Value>,
+    resources: Vec<String>,
+}
+
+impl Checked {
+    fn into_request(
+        self,
+        client: Client,
+        redirect_uri: String,
+        state: Option<String>,
+        params: Params,
+    ) -> Result<AuthRequest, Refusal> {
+        Ok(AuthRequest {
+            client,
+            redirect_uri,
+            state,
+            scopes: self.scopes,
+            nonce: self.nonce,
+            code_challenge: self.code_challenge,
+            prompt: self.prompt,
+            max_age: self.max_age,
+            login_hint: self.login_hint,
+            hinted_sub: self.hinted_sub,
+            claims: self.claims,
+            resources: self.resources,
+            params,
+        })
+    }
+}
+
+async fn check(p: &Provider, client: &Client, params: &Params) -> Result<Checked, OAuthError> {
+    // OIDC Core §6: request objects are not supported.
+    if params.has("request") {
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if params.has("request_uri") {
+        return Err(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    // RFC 6749 §3.1: parameters must not repeat; RFC 8707 lets `resource` repeat.
+    if let Some(name) = params.first_repeated(&["resource"]) {
+        return Err(OAuthError::invalid_request(format!(
+            "the `{name}` parameter is repeated"
+        )));
+    }
+    match params.one("response_type")? {
+        None => return Err(OAuthError::invalid_request("response_type is required")),
+        Some("code") => {}
+        Some(other) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                format!("response_type `{other}` is not supported; use `code`"),
+            ));
+        }
+    }
+    if let Some(mode) = params.one("response_mode")?.filter(|m| *m != "query") {
+        return Err(OAuthError::invalid_request(format!(
+            "response_mode `{mode}` is not supported; use `query`"
+        )));
+    }
+    if !client.has_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        ));
+    }
+    let claims = parse_claims(params.one("claims")?)?;
+    let scopes = parse_scopes(client, params.one("scope")?, claims.as_ref())?;
+    let code_challenge = parse_pkce(client, params)?;
+    let prompt = parse_prompt(params.one("prompt")?)?;
+    let max_age = params
+        .one("max_age")?
+        .map(|raw| {
+            raw.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| OAuthError::invalid_request("max_age must be a whole number of seconds"))
+        })
+        .transpose()?;
+    let nonce = params.one("nonce")?.map(str::to_owned);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHO_LEN)
+        || params.one("state")?.is_some_and(|s| s.len() > MAX_ECHO_LEN)
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "state and nonce may be at most {MAX_ECHO_LEN} characters"
+        )));
+    }
+    let resources = params
+        .all("resource")
+        .iter()
+        .map(|r| {
+            Audience::parse(r)
+                .map(|a| a.to_string())
+                .map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Checked {
+        scopes,
+        nonce,
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: params.one("login_hint")?.map(|h| h.chars().take(64).collect()),
+        hinted_sub: params.one("id_token_hint")?.and_then(|hint| verified_hint_sub(p, hint)),
+        claims,
+        resources,
+    })
+}
+
+/// The `claims` parameter (OIDC Core §5.5): a JSON object with `userinfo`
+/// and/or `id_token` members.
+fn parse_claims(raw: Option<&str>) -> Result<Option<Value>, OAuthError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let bad = || OAuthError::invalid_request("claims must be a JSON object with userinfo and/or id_token objects");
+    let value: Value = serde_json::from_str(raw).map_err(|_| bad())?;
+    let object = value.as_object().ok_or_else(bad)?;
+    for member in ["userinfo", "id_token"] {
+        if object.get(member).is_some_and(|m| !m.is_object() && !m.is_null()) {
+            return Err(bad());
+        }
+    }
+    Ok(Some(value))
+}
+
+/// The OIDC scopes asked for: each must be registered for the client
+/// (RFC 6749 §3.3); claims asked for by name bring in their scope when the
+/// client has it, so consent covers them.
+fn parse_scopes(client: &Client, raw: Option<&str>, claims: Option<&Value>) -> Result<Vec<String>, OAuthError> {
+    let raw = raw.ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "scope is required"))?;
+    let mut scopes: Vec<String> = Vec::new();
+    for token in raw.split(' ').filter(|t| !t.is_empty()) {
+        let allowed = token.parse::<OidcScope>().is_ok_and(|s| client.scopes.contains(&s));
+        if !allowed {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                format!("scope `{token}` is not available to this client"),
+            ));
+        }
+        if !scopes.iter().any(|s| s == token) {
+            scopes.push(token.to_owned());
+        }
+    }
+    if scopes.is_empty() {
+        return Err(OAuthError::new(ErrorCode::InvalidScope, "scope is required"));
+    }
+    let requested_claims = claims
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|o| {
+            ["userinfo", "id_token"]
+                .into_iter()
+                .filter_map(|m| o.get(m)?.as_object())
+        })
+        .flat_map(|members| members.keys());
+    for claim in requested_claims {
+        if let Some(scope) = scope_of_claim(claim).filter(|s| client.scopes.contains(s))
+            && !scopes.iter().any(|s| s == scope.as_str())
+        {
+            scopes.push(scope.as_str().to_owned());
+        }
+    }
+    Ok(scopes)
+}
+
+/// PKCE (RFC 7636 §4.2-4.3): only S256; `plain`, a challenge without a method
+/// (which means plain) and malformed challenges are refused; public clients must send one.
+fn parse_pkce(client: &Client, params: &Params) -> Result<Option<String>, OAuthError> {
+    let challenge = params.one("code_challenge")?;
+    let method = params.one("code_challenge_method")?;
+    match (challenge, method) {
+        (None, None) if client.is_public() => Err(OAuthError::invalid_request(
+            "a public client must use PKCE (code_challenge with S256)",
+        )),
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "code_challenge_method without code_challenge",
+        )),
+        (Some(_), None) => Err(OAuthError::invalid_request(
+            "code_challenge_method is required and must be S256 (plain is not allowed)",
+        )),
+        (Some(_), Some(m)) if m != "S256" => Err(OAuthError::invalid_request(format!(
+            "code_challenge_method `{m}` is not supported; use S256"
+        ))),
+        (Some(c), Some(_)) if is_pkce_value(c) => Ok(Some(c.to_owned())),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+            "code_challenge is malformed (43 to 128 unreserved characters)",
+        )),
+    }
+}
+
+/// `43*128(ALPHA / DIGIT / "-" / "." / "_" / "~")` (RFC 7636 §4.1).
+pub fn is_pkce_value(v: &str) -> bool {
+    (43..=128).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+}
+
+fn parse_prompt(raw: Option<&str>) -> Result<Prompt, OAuthError> {
+    let mut prompt = Prompt::default();
+    for value in raw.unwrap_or_default().split(' ').filter(|v| !v.is_empty()) {
+        match value {
+            "none" => prompt.none = true,
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            "select_account" => {}
+            other => return Err(OAuthError::invalid_request(format!("unknown prompt value `{other}`"))),
+        }
+    }
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err(OAuthError::invalid_request(
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    Ok(prompt)
+}
+
+/// The `sub` of an id_token_hint whose signature verifies with a published or
+/// retained key and whose `iss` is ours; it may be expired (RP-Initiated Logout §2).
+pub fn verified_hint_sub(p: &Provider, hint: &str) -> Option<String> {
+    let verified = p.keys.verify(hint).ok()?;
+    (verified.claims.get("iss")?.as_str()? == p.config.issuer.as_str()).then_some(())?;
+    verified.claims.get("sub")?.as_str().map(str::to_owned)
+}
+
+/// What happens next for a checked request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Show the sign-in page.
+    SignIn,
+    /// Show the consent page for these scopes.
+    Consent { scopes: Vec<String> },
+    /// Send the browser to the client (a code, or an error).
+    Redirect(String),
+}
+
+/// Decides, given the browser's session, whether to sign in, ask consent, or issue a code.
+pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSession>) -> Result<Outcome, OAuthError> {
+    let now = p.now();
+    let needs_login = match session {
+        None => true,
+        Some(s) => {
+            let too_old = req
+                .max_age
+                .is_some_and(|max| now - s.auth_time > TimeDelta::seconds(max));
+            let other_user = req.hinted_sub.as_ref().is_some_and(|sub| *sub != s.user.id.to_string());
+            req.prompt.login || too_old || other_user
+        }
+    };
+    let redirect_error = |code: ErrorCode, description: &str| {
+        let Refusal::Redirect(url) = error_redirect(
+            p,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            &OAuthError::new(code, description),
+        ) else {
+            unreachable!("error_redirect always redirects")
+        };
+        Ok(Outcome::Redirect(url))
+    };
+    let session = match session {
+        Some(s) if !needs_login => s,
+        _ if req.prompt.none => return redirect_error(ErrorCode::LoginRequired, "the user must sign in"),
+        _ => return Ok(Outcome::SignIn),
+    };
+    // First-party clients: the organisation vouches, no consent page (not even for prompt=consent).
+    if !req.client.first_party {
+        let mut conn = p.pool.acquire().await?;
+        let consent = consents::find(&mut conn, session.user.id, &req.client.client_id).await?;
+        let missing: Vec<String> = req
+            .scopes
+            .iter()
+            .filter(|s| !consent.as_ref().is_some_and(|c| c.scopes.contains(s)))
+            .cloned()
+            .collect();
+        if req.prompt.consent || !missing.is_empty() {
+            if req.prompt.none {
+                return redirect_error(ErrorCode::ConsentRequired, "the user must consent");
+            }
+            return Ok(Outcome::Consent {
+                scopes: req.scopes.clone(),
+            });
+        }
+    }
+    let code = issue_code(p, req, session).await?;
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(state) = &req.state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", p.config.issuer.as_str()));
+    Ok(Outcome::Redirect(redirect_url(&req.redirect_uri, &pairs)))
+}
+
+async fn issue_code(p: &Provider, req: &AuthRequest, session: &CurrentSession) -> Result<String, OAuthError> {
+    let now = p.now();
+    let code = secret::random_token(&mut rand::rng());
+    let row = CodeRow {
+        client_id: req.client.client_id.clone(),
+        user_id: session.user.id,
+        session_id: Some(session.id),
+        redirect_uri: req.redirect_uri.clone(),
+        scopes: req.scopes.clone(),
+        resources: req.resources.clone(),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        code_challenge_method: req.code_challenge.as_ref().map(|_| "S256".to_owned()),
+        claims: req.claims.clone(),
+        auth_time: session.auth_time,
+        created_at: now,
+        expires_at: now + p.config.lifetimes.auth_code,
+        redeemed_at: None,
+        grant_id: None,
+    };
+    let mut conn = p.pool.acquire().await?;
+    codes::insert(&mut conn, &secret::sha256(&code), &row).await?;
+    Ok(code)
+}
+
+/// Records the user's consent to the request's scopes (the consent page's "Allow").
+pub async fn record_consent(p: &Provider, req: &AuthRequest, session: &CurrentSession) -> Result<(), OAuthError> {
+    let mut conn = p.pool.acquire().await?;
+    consents::grant_scopes(&mut conn, session.user.id, &req.client.client_id, &req.scopes, p.now()).await?;
+    Ok(())
+}
+
+/// The redirect for "Deny" on the consent page (RFC 6749 §4.1.2.1 `access_denied`).
+pub fn denied(p: &Provider, req: &AuthRequest) -> String {
+    let e = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
+    match error_redirect(p, &req.redirect_uri, req.state.as_deref(), &e) {
+        Refusal::Redirect(url) | Refusal::Page(url) => url,
+    }
+}
+
+/// The request to resume at `/authorize` once the user has signed in or
+/// consented: the prompt already satisfied is dropped, so it is not asked again.
+pub fn resume(params: &Params, satisfied: &str) -> String {
+    let mut params = params.clone();
+    let prompt = params.one("prompt").ok().flatten().map(|p| {
+        p.split(' ')
+            .filter(|v| !v.is_empty() && *v != satisfied)
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    params.set("prompt", prompt);
+    params.encode()
+}

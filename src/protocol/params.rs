@@ -1,0 +1,101 @@
+//! Request parameters as the RFCs read them: empty ones count as absent, a
+//! repeated one is an error except where a spec lets it repeat.
+
+use std::collections::BTreeMap;
+
+use super::error::OAuthError;
+
+/// The parameters of one request (query string or form body).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    values: BTreeMap<String, Vec<String>>,
+}
+
+impl Params {
+    /// Parses `application/x-www-form-urlencoded` text; empty values are dropped.
+    pub fn parse(encoded: &str) -> Self {
+        let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (k, v) in url::form_urlencoded::parse(encoded.as_bytes()) {
+            if !v.is_empty() {
+                values.entry(k.into_owned()).or_default().push(v.into_owned());
+            }
+        }
+        Self { values }
+    }
+
+    /// The single value of `name`; repeated → `invalid_request` (RFC 6749 §3.1, §3.2).
+    pub fn one(&self, name: &str) -> Result<Option<&str>, OAuthError> {
+        match self.values.get(name).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([v]) => Ok(Some(v.as_str())),
+            Some(_) => Err(OAuthError::invalid_request(format!(
+                "the `{name}` parameter is repeated"
+            ))),
+        }
+    }
+
+    /// Every value of a parameter that may repeat (`resource`, `audience`).
+    pub fn all(&self, name: &str) -> &[String] {
+        self.values.get(name).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
+    /// Whether any parameter other than `except` is repeated.
+    pub fn first_repeated(&self, except: &[&str]) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, v)| v.len() > 1 && !except.contains(&k.as_str()))
+            .map(|(k, _)| k.as_str())
+    }
+
+    pub fn set(&mut self, name: &str, value: Option<String>) {
+        match value {
+            Some(v) if !v.is_empty() => {
+                self.values.insert(name.to_owned(), vec![v]);
+            }
+            _ => {
+                self.values.remove(name);
+            }
+        }
+    }
+
+    /// Form-urlencoded again (to carry a request through the sign-in page).
+    pub fn encode(&self) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (k, vs) in &self.values {
+            for v in vs {
+                out.append_pair(k, v);
+            }
+        }
+        out.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_values_count_as_absent() {
+        let p = Params::parse("a=&b=1");
+        assert_eq!(p.one("a").unwrap(), None);
+        assert_eq!(p.one("b").unwrap(), Some("1"));
+    }
+
+    #[test]
+    fn repeated_values_are_refused_unless_allowed() {
+        let p = Params::parse("scope=a&scope=b&resource=x&resource=y");
+        assert!(p.one("scope").is_err());
+        assert_eq!(p.all("resource"), ["x", "y"]);
+        assert_eq!(p.first_repeated(&["resource"]), Some("scope"));
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let p = Params::parse("state=a%20b%26c&x=%C3%A9");
+        assert_eq!(Params::parse(&p.encode()), p);
+    }
+}

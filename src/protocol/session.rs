@@ -1,0 +1,101 @@
+//! Browser sessions: one row per sign-in, found by the SHA-256 of the cookie.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use super::Provider;
+use super::error::OAuthError;
+use crate::crypto::secret;
+use crate::store::grants;
+use crate::store::sessions::{self, NewSession};
+use crate::store::users::{self, UserRow};
+
+/// How stale `last_seen_at` may get before a request refreshes it (saves writes).
+const TOUCH_AFTER: TimeDelta = TimeDelta::seconds(60);
+
+/// The signed-in user of a request.
+#[derive(Debug, Clone)]
+pub struct CurrentSession {
+    pub id: Uuid,
+    /// The public session id (`sid` in id_tokens): never the cookie or its hash.
+    pub sid: String,
+    pub user: UserRow,
+    pub auth_time: DateTime<Utc>,
+}
+
+/// The live session behind a cookie value, if any (idle and absolute expiry,
+/// user still enabled).
+pub async fn current(p: &Provider, cookie: Option<&str>) -> Result<Option<CurrentSession>, OAuthError> {
+    let Some(cookie) = cookie else { return Ok(None) };
+    let now = p.now();
+    let mut conn = p.pool.acquire().await?;
+    let idle = p.config.lifetimes.session_idle.num_seconds();
+    let Some(row) = sessions::find_live(&mut conn, &secret::sha256(cookie), now, idle).await? else {
+        return Ok(None);
+    };
+    let Some(user) = users::find(&mut conn, row.user_id).await?.filter(UserRow::is_enabled) else {
+        return Ok(None);
+    };
+    if now - row.last_seen_at > TOUCH_AFTER {
+        sessions::touch(&mut conn, row.id, now).await?;
+    }
+    Ok(Some(CurrentSession {
+        id: row.id,
+        sid: row.sid,
+        user,
+        auth_time: row.auth_time,
+    }))
+}
+
+/// Starts a session for a user who just signed in; a session the browser
+/// already had ends (a new session id at every sign-in). Returns the cookie value.
+pub async fn start(
+    p: &Provider,
+    user_id: Uuid,
+    previous_cookie: Option<&str>,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+) -> Result<String, OAuthError> {
+    let now = p.now();
+    let mut rng = rand::rng();
+    let cookie = secret::random_token(&mut rng);
+    let sid = secret::random_token(&mut rng);
+    let mut tx = p.pool.begin().await?;
+    if let Some(previous) = previous_cookie {
+        let idle = p.config.lifetimes.session_idle.num_seconds();
+        if let Some(old) = sessions::find_live(&mut tx, &secret::sha256(previous), now, idle).await? {
+            end_in(&mut tx, old.id, now).await?;
+        }
+    }
+    let user_agent = user_agent.map(|ua| ua.chars().take(300).collect::<String>());
+    sessions::insert(
+        &mut tx,
+        &NewSession {
+            id: Uuid::now_v7(),
+            token_hash: &secret::sha256(&cookie),
+            sid: &sid,
+            user_id,
+            now,
+            expires_at: now + p.config.lifetimes.session,
+            ip,
+            user_agent: user_agent.as_deref(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(cookie)
+}
+
+/// Ends a session; refresh tokens without `offline_access` end with it (OIDC Core §11).
+pub async fn end(p: &Provider, session_id: Uuid) -> Result<(), OAuthError> {
+    let mut tx = p.pool.begin().await?;
+    end_in(&mut tx, session_id, p.now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn end_in(conn: &mut sqlx::PgConnection, session_id: Uuid, now: DateTime<Utc>) -> Result<(), OAuthError> {
+    sessions::end(conn, session_id, now).await?;
+    grants::revoke_online_of_session(conn, session_id, "session ended", now).await?;
+    Ok(())
+}

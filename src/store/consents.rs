@@ -1,0 +1,46 @@
+//! The `consents` table: what a user allowed a client.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::StoreError;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConsentRow {
+    pub id: Uuid,
+    pub scopes: Vec<String>,
+}
+
+pub async fn find(conn: &mut PgConnection, user_id: Uuid, client_id: &str) -> Result<Option<ConsentRow>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, ConsentRow>("SELECT id, scopes FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Adds scopes to the user's consent for a client (creating it); returns its id.
+pub async fn grant_scopes(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    client_id: &str,
+    scopes: &[String],
+    now: DateTime<Utc>,
+) -> Result<Uuid, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO consents (id, user_id, client_id, scopes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+         ON CONFLICT (user_id, client_id) DO UPDATE
+           SET scopes = ARRAY(SELECT DISTINCT unnest(consents.scopes || EXCLUDED.scopes) ORDER BY 1), updated_at = $5
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(user_id)
+    .bind(client_id)
+    .bind(scopes)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}

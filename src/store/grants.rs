@@ -1,0 +1,89 @@
+//! The `grants` table: one authorization each, with its refresh family and access tokens.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::StoreError;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub client_id: String,
+    pub session_id: Option<Uuid>,
+    pub consent_id: Option<Uuid>,
+    pub scopes: Vec<String>,
+    pub resources: Vec<String>,
+    pub claims: Option<Value>,
+    pub auth_time: DateTime<Utc>,
+    pub offline: bool,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert(conn: &mut PgConnection, g: &GrantRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(g.id)
+    .bind(g.user_id)
+    .bind(&g.client_id)
+    .bind(g.session_id)
+    .bind(g.consent_id)
+    .bind(&g.scopes)
+    .bind(&g.resources)
+    .bind(&g.claims)
+    .bind(g.auth_time)
+    .bind(g.offline)
+    .bind(g.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const COLUMNS: &str = "id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, revoked_at";
+
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GrantRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM grants WHERE id = $1");
+    Ok(sqlx::query_as::<_, GrantRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Revokes a grant and its refresh family (its access tokens are refused by grant id).
+pub async fn revoke(conn: &mut PgConnection, id: Uuid, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Revokes the grants of a session that do not outlive it (no `offline_access`).
+pub async fn revoke_online_of_session(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM grants WHERE session_id = $1 AND NOT offline AND revoked_at IS NULL")
+            .bind(session_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    for id in ids {
+        revoke(conn, id, reason, now).await?;
+    }
+    Ok(())
+}

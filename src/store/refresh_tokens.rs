@@ -1,0 +1,58 @@
+//! The `refresh_tokens` table: rotated on every use, looked up by SHA-256.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::StoreError;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub grant_id: Uuid,
+    pub scopes: Vec<String>,
+    pub idle_expires_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    row: &RefreshRow,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, scopes, created_at, idle_expires_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(token_hash)
+    .bind(row.grant_id)
+    .bind(&row.scopes)
+    .bind(now)
+    .bind(row.idle_expires_at)
+    .bind(row.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The token, locked for this transaction (so two uses cannot both rotate it).
+pub async fn find_for_update(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError> {
+    Ok(sqlx::query_as::<_, RefreshRow>(
+        "SELECT grant_id, scopes, idle_expires_at, expires_at, rotated_at, revoked_at FROM refresh_tokens
+         WHERE token_hash = $1 FOR UPDATE",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn mark_rotated(conn: &mut PgConnection, token_hash: &[u8], now: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1")
+        .bind(token_hash)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

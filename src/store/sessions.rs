@@ -1,0 +1,121 @@
+//! The `sessions` table: browser sign-in sessions, keyed by the SHA-256 of the cookie.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::StoreError;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: Uuid,
+    pub sid: String,
+    pub user_id: Uuid,
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+pub struct NewSession<'a> {
+    pub id: Uuid,
+    pub token_hash: &'a [u8],
+    pub sid: &'a str,
+    pub user_id: Uuid,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+pub async fn insert(conn: &mut PgConnection, s: &NewSession<'_>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sessions (id, token_hash, sid, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent)
+         VALUES ($1, $2, $3, $4, $5, '{pwd}', $5, $5, $6, $7, $8)",
+    )
+    .bind(s.id)
+    .bind(s.token_hash)
+    .bind(s.sid)
+    .bind(s.user_id)
+    .bind(s.now)
+    .bind(s.expires_at)
+    .bind(s.ip)
+    .bind(s.user_agent)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A live session: not ended, not past its absolute or idle expiry.
+pub async fn find_live(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+    idle_secs: i64,
+) -> Result<Option<SessionRow>, StoreError> {
+    Ok(sqlx::query_as::<_, SessionRow>(
+        "SELECT id, sid, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ended_at FROM sessions
+         WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2
+           AND last_seen_at + make_interval(secs => $3) > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .bind(idle_secs as f64)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn find_by_sid(conn: &mut PgConnection, sid: &str) -> Result<Option<SessionRow>, StoreError> {
+    Ok(sqlx::query_as::<_, SessionRow>(
+        "SELECT id, sid, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ended_at FROM sessions WHERE sid = $1",
+    )
+    .bind(sid)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Whether a session is live now (for refresh tokens bound to it).
+pub async fn is_live(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+    idle_secs: i64,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND ended_at IS NULL AND expires_at > $2
+           AND last_seen_at + make_interval(secs => $3) > $2)",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(idle_secs as f64)
+    .fetch_one(conn)
+    .await?)
+}
+
+pub async fn touch(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn end(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The public `sid` of a session.
+pub async fn find_sid(conn: &mut PgConnection, id: Uuid) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT sid FROM sessions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}

@@ -1,0 +1,66 @@
+//! The cookies Lanyard sets: the session and the CSRF secret. Every one is
+//! HttpOnly with a SameSite attribute; `Secure` and `__Host-` when the issuer is https.
+
+use actix_web::HttpRequest;
+use actix_web::cookie::{Cookie, SameSite, time::Duration};
+
+/// Names and flags, decided once from the issuer's scheme.
+#[derive(Debug, Clone)]
+pub struct CookieJar {
+    secure: bool,
+}
+
+impl CookieJar {
+    pub fn new(secure: bool) -> Self {
+        Self { secure }
+    }
+
+    pub fn session_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-lanyard_session"
+        } else {
+            "lanyard_session"
+        }
+    }
+
+    pub fn csrf_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-lanyard_csrf"
+        } else {
+            "lanyard_csrf"
+        }
+    }
+
+    /// The session cookie value a request carries.
+    pub fn session(&self, req: &HttpRequest) -> Option<String> {
+        req.cookie(self.session_name()).map(|c| c.value().to_owned())
+    }
+
+    pub fn csrf(&self, req: &HttpRequest) -> Option<String> {
+        req.cookie(self.csrf_name()).map(|c| c.value().to_owned())
+    }
+
+    /// `SameSite=Lax`: a cross-site POST to /authorize or /logout arrives without it.
+    pub fn new_session(&self, value: String) -> Cookie<'static> {
+        self.build(self.session_name(), value, SameSite::Lax)
+    }
+
+    pub fn end_session(&self) -> Cookie<'static> {
+        let mut cookie = self.build(self.session_name(), String::new(), SameSite::Lax);
+        cookie.set_max_age(Duration::ZERO);
+        cookie
+    }
+
+    pub fn new_csrf(&self, value: String) -> Cookie<'static> {
+        self.build(self.csrf_name(), value, SameSite::Strict)
+    }
+
+    fn build(&self, name: &'static str, value: String, same_site: SameSite) -> Cookie<'static> {
+        Cookie::build(name, value)
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(same_site)
+            .finish()
+    }
+}

@@ -1,0 +1,45 @@
+//! CORS for /token, /userinfo and /revoke: only the origins of registered
+//! redirect URIs, always with `Vary: Origin`. Pages and /authorize never answer CORS.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::AppState;
+use crate::store::clients;
+
+fn origin(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| o.len() <= 300)
+}
+
+async fn is_registered(state: &AppState, origin: &str) -> bool {
+    let Ok(mut conn) = state.provider.pool.acquire().await else {
+        return false;
+    };
+    clients::origin_registered(&mut conn, origin).await.unwrap_or(false)
+}
+
+/// Adds `Access-Control-Allow-Origin` when the request's origin is registered.
+pub async fn allow_registered_origin(req: &HttpRequest, state: &AppState, res: &mut HttpResponse) {
+    res.headers_mut()
+        .append(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = origin(req)
+        && is_registered(state, origin).await
+        && let Ok(value) = HeaderValue::from_str(origin)
+    {
+        res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+}
+
+/// An `OPTIONS` preflight.
+pub async fn preflight(req: &HttpRequest, state: &AppState, methods: &'static str) -> HttpResponse {
+    let mut res = HttpResponse::NoContent()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, methods))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+        .finish();
+    allow_registered_origin(req, state, &mut res).await;
+    res
+}

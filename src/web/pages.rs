@@ -1,0 +1,101 @@
+//! HTML pages: tera templates embedded in the binary, rendered with the
+//! security headers and `Cache-Control: no-store`.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use serde::Serialize;
+use tera::{Context, Tera};
+
+/// Every template, embedded so the binary is self-contained.
+const TEMPLATES: [(&str, &str); 7] = [
+    ("base.html", include_str!("../../templates/base.html")),
+    (
+        "components/client.html",
+        include_str!("../../templates/components/client.html"),
+    ),
+    ("pages/signin.html", include_str!("../../templates/pages/signin.html")),
+    ("pages/consent.html", include_str!("../../templates/pages/consent.html")),
+    ("pages/logout.html", include_str!("../../templates/pages/logout.html")),
+    (
+        "pages/signed_out.html",
+        include_str!("../../templates/pages/signed_out.html"),
+    ),
+    ("pages/error.html", include_str!("../../templates/pages/error.html")),
+];
+
+/// The stylesheet served at `/static/lanyard.css`.
+pub const STYLESHEET: &str = include_str!("../../static/lanyard.css");
+
+pub struct Pages {
+    tera: Tera,
+}
+
+impl Pages {
+    /// Parses every template (autoescaping stays on for `.html`).
+    pub fn load() -> Result<Self, tera::Error> {
+        let mut tera = Tera::new();
+        tera.add_raw_templates(TEMPLATES)?;
+        Ok(Self { tera })
+    }
+
+    /// Renders a page; a template failure is logged and answered with a plain 500.
+    pub fn render(&self, status: StatusCode, template: &str, context: &impl Serialize) -> HttpResponse {
+        let rendered = Context::from_serialize(context).and_then(|ctx| self.tera.render(template, &ctx));
+        match rendered {
+            Ok(html) => HttpResponse::build(status)
+                .content_type("text/html; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(html),
+            Err(e) => {
+                tracing::error!(error = %e, template, "template failed");
+                HttpResponse::InternalServerError()
+                    .content_type("text/plain; charset=utf-8")
+                    .body("Internal error\n")
+            }
+        }
+    }
+
+    /// Lanyard's error page.
+    pub fn error(&self, status: StatusCode, title: &str, message: &str) -> HttpResponse {
+        #[derive(Serialize)]
+        struct ErrorPage<'a> {
+            title: &'a str,
+            message: &'a str,
+            hint: &'a str,
+        }
+        let hint = match status.as_u16() {
+            400 => "Go back to the application and try again. If this keeps happening, tell its developers.",
+            429 => "Wait a few minutes before trying again.",
+            503 => "Lanyard cannot reach its database right now. Try again in a moment.",
+            _ => "",
+        };
+        self.render(status, "pages/error.html", &ErrorPage { title, message, hint })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse_and_escape_html() {
+        let pages = Pages::load().unwrap();
+        let res = pages.error(StatusCode::BAD_REQUEST, "Oops", "<script>alert(1)</script>");
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let body = actix_web::body::to_bytes(res.into_body());
+        let body = futures_executor(body);
+        assert!(
+            body.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;") || body.contains("&lt;script&gt;"),
+            "{body}"
+        );
+        assert!(!body.contains("<script>"), "{body}");
+    }
+
+    fn futures_executor<F: std::future::Future<Output = Result<actix_web::web::Bytes, E>>, E: std::fmt::Debug>(
+        f: F,
+    ) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        String::from_utf8(rt.block_on(f).unwrap().to_vec()).unwrap()
+    }
+}

@@ -1,0 +1,298 @@
+//! The sign-in and consent pages and their forms.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::web::{Bytes, Data};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use super::client_ip::client_ip;
+use super::csrf::is_cross_site;
+use super::respond::redirect;
+use super::{AppState, form};
+use crate::model::OidcScope;
+use crate::paths;
+use crate::protocol::authorize::{self, AuthRequest, Refusal};
+use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::params::Params;
+use crate::protocol::session;
+use crate::protocol::signin::{self, Attempt, SignInError};
+
+const SIGNIN_FORM: &str = "signin";
+const CONSENT_FORM: &str = "consent";
+
+#[derive(Serialize)]
+struct SignInPage<'a> {
+    csrf: &'a str,
+    request: &'a str,
+    client_name: &'a str,
+    username: &'a str,
+    error: &'a str,
+}
+
+/// The sign-in page, carrying the authorization request (if any) to resume.
+pub fn signin_page(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    request: Option<&AuthRequest>,
+    username: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let token = state.csrf.issue(req, &state.cookies, SIGNIN_FORM);
+    let encoded = request.map(|r| r.params.encode()).unwrap_or_default();
+    let page = SignInPage {
+        csrf: &token.token,
+        request: &encoded,
+        client_name: request.map(|r| r.client.name.as_str()).unwrap_or_default(),
+        username,
+        error: error.unwrap_or_default(),
+    };
+    let mut res = state.pages.render(status, "pages/signin.html", &page);
+    if let Some(cookie) = token.set_cookie {
+        let _ = res.add_cookie(&cookie);
+    }
+    res
+}
+
+#[derive(Serialize)]
+struct ScopeLine {
+    name: String,
+    description: &'static str,
+}
+
+#[derive(Serialize)]
+struct ConsentPage<'a> {
+    csrf: &'a str,
+    request: &'a str,
+    client_name: &'a str,
+    username: &'a str,
+    scopes: Vec<ScopeLine>,
+}
+
+/// What each OIDC scope lets the application do, in plain words.
+fn describe(scope: &str) -> &'static str {
+    match scope.parse::<OidcScope>() {
+        Ok(OidcScope::Openid) => "know who you are (your account identifier)",
+        Ok(OidcScope::Profile) => "see your name and profile details",
+        Ok(OidcScope::Email) => "see your email address",
+        Ok(OidcScope::Phone) => "see your phone number",
+        Ok(OidcScope::Address) => "see your postal address",
+        Ok(OidcScope::OfflineAccess) => "stay connected while you are signed out",
+        Err(_) => "access this API",
+    }
+}
+
+pub fn consent_page(
+    state: &AppState,
+    req: &HttpRequest,
+    request: &AuthRequest,
+    scopes: &[String],
+    username: &str,
+) -> HttpResponse {
+    let token = state.csrf.issue(req, &state.cookies, CONSENT_FORM);
+    let encoded = request.params.encode();
+    let page = ConsentPage {
+        csrf: &token.token,
+        request: &encoded,
+        client_name: &request.client.name,
+        username,
+        scopes: scopes
+            .iter()
+            .map(|s| ScopeLine {
+                name: s.clone(),
+                description: describe(s),
+            })
+            .collect(),
+    };
+    let mut res = state.pages.render(StatusCode::OK, "pages/consent.html", &page);
+    if let Some(cookie) = token.set_cookie {
+        let _ = res.add_cookie(&cookie);
+    }
+    res
+}
+
+/// The error page for a database or internal failure.
+pub fn unavailable(state: &AppState, e: &OAuthError) -> HttpResponse {
+    match e.code {
+        ErrorCode::TemporarilyUnavailable => {
+            let mut res = state.pages.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                &e.description,
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            res
+        }
+        _ => state.pages.error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Lanyard could not finish this request.",
+        ),
+    }
+}
+
+/// The authorization request a form carries, checked again from scratch.
+async fn carried_request(state: &AppState, params: &Params) -> Result<Option<AuthRequest>, HttpResponse> {
+    let Some(raw) = params.one("request").ok().flatten() else {
+        return Ok(None);
+    };
+    match authorize::parse(&state.provider, Params::parse(raw)).await {
+        Ok(r) => Ok(Some(r)),
+        Err(Refusal::Page(m)) => Err(state
+            .pages
+            .error(StatusCode::BAD_REQUEST, "This sign-in link is not valid", &m)),
+        Err(Refusal::Redirect(url)) => Err(redirect(&url, true)),
+    }
+}
+
+/// `GET /signin`: the sign-in page on its own.
+pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+    signin_page(&state, &req, StatusCode::OK, None, "", None)
+}
+
+/// `POST /signin`.
+pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
+    if is_cross_site(&req) {
+        return state.pages.error(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form was sent from another site.",
+        );
+    }
+    let params = form(&body);
+    let request = match carried_request(&state, &params).await {
+        Ok(r) => r,
+        Err(res) => return res,
+    };
+    let field = |name: &str| params.one(name).ok().flatten().unwrap_or_default().to_owned();
+    let username = field("username");
+    if !state
+        .csrf
+        .check(&req, &state.cookies, SIGNIN_FORM, params.one("csrf").ok().flatten())
+    {
+        let message = "This form has expired. Please sign in again.";
+        return signin_page(
+            &state,
+            &req,
+            StatusCode::BAD_REQUEST,
+            request.as_ref(),
+            &username,
+            Some(message),
+        );
+    }
+    let password = field("password");
+    if username.is_empty() || password.is_empty() {
+        let message = "Enter your username and password.";
+        return signin_page(
+            &state,
+            &req,
+            StatusCode::BAD_REQUEST,
+            request.as_ref(),
+            &username,
+            Some(message),
+        );
+    }
+    let ip = client_ip(&req, &state.provider.config.trusted_proxies);
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let previous = state.cookies.session(&req);
+    let attempt = Attempt {
+        username: &username,
+        password: &password,
+        ip: ip.as_deref(),
+        user_agent,
+        previous_cookie: previous.as_deref(),
+    };
+    match signin::sign_in(&state.provider, &attempt).await {
+        Ok(signed_in) => {
+            let target = match &request {
+                Some(r) => format!("{}?{}", paths::AUTHORIZE, authorize::resume(&r.params, "login")),
+                None => paths::SIGNIN.to_owned(),
+            };
+            let mut res = redirect(&target, true);
+            let _ = res.add_cookie(&state.cookies.new_session(signed_in.cookie));
+            res
+        }
+        Err(SignInError::BadCredentials) => {
+            let message = "Unknown username or wrong password.";
+            signin_page(
+                &state,
+                &req,
+                StatusCode::UNAUTHORIZED,
+                request.as_ref(),
+                &username,
+                Some(message),
+            )
+        }
+        Err(SignInError::Disabled) => {
+            let message = "This account is disabled. Ask your administrator.";
+            signin_page(
+                &state,
+                &req,
+                StatusCode::FORBIDDEN,
+                request.as_ref(),
+                &username,
+                Some(message),
+            )
+        }
+        Err(SignInError::Throttled) => {
+            let mut res = state.pages.error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "Too many failed sign-ins. Try again later (within 15 minutes).",
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("900"));
+            res
+        }
+        Err(SignInError::Internal(e)) => unavailable(&state, &e),
+    }
+}
+
+/// `POST /consent`: Allow records the consent and resumes; Deny returns `access_denied`.
+pub async fn consent(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
+    if is_cross_site(&req) {
+        return state.pages.error(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form was sent from another site.",
+        );
+    }
+    let params = form(&body);
+    let request = match carried_request(&state, &params).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return state.pages.error(
+                StatusCode::BAD_REQUEST,
+                "Nothing to consent to",
+                "The form carries no request.",
+            );
+        }
+        Err(res) => return res,
+    };
+    if !state
+        .csrf
+        .check(&req, &state.cookies, CONSENT_FORM, params.one("csrf").ok().flatten())
+    {
+        return state.pages.error(
+            StatusCode::BAD_REQUEST,
+            "This form has expired",
+            "Go back to the application and start again.",
+        );
+    }
+    let session = match session::current(&state.provider, state.cookies.session(&req).as_deref()).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return signin_page(&state, &req, StatusCode::OK, Some(&request), "", None),
+        Err(e) => return unavailable(&state, &e),
+    };
+    match params.one("decision").ok().flatten() {
+        Some("allow") => match authorize::record_consent(&state.provider, &request, &session).await {
+            Ok(()) => redirect(
+                &format!("{}?{}", paths::AUTHORIZE, authorize::resume(&request.params, "consent")),
+                true,
+            ),
+            Err(e) => unavailable(&state, &e),
+        },
+        _ => redirect(&authorize::denied(&state.provider, &request), true),
+    }
+}
