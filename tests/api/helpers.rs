@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lanyard::app::{Application, prepare};
-use lanyard::clock::SystemClock;
+use chrono::Utc;
+use lanyard::clock::{MockClock, SystemClock};
 use lanyard::config::{Config, Issuer};
 use lanyard::crypto::MasterKey;
 use lanyard::pg_cluster::Cluster;
@@ -168,6 +169,8 @@ pub struct TestApp {
     pub db: TestDb,
     pub pool: PgPool,
     pub config: Config,
+    /// The app's clock: tests move it to expire things.
+    pub clock: MockClock,
     /// Keeps cookies, never follows redirects.
     pub client: reqwest::Client,
 }
@@ -183,24 +186,30 @@ pub async fn spawn_app_on(db: TestDb) -> TestApp {
     let mut config = Config::for_tests(db.url.clone(), master_key());
     config.issuer = Issuer::parse(&address).expect("loopback issuer");
     config.bind = listener.local_addr().expect("local address");
-    let state = prepare(config.clone(), Arc::new(SystemClock), 4)
+    let clock = MockClock::new(Utc::now());
+    let state = prepare(config.clone(), Arc::new(clock.clone()), 4)
         .await
         .expect("the app prepares");
     let pool = state.provider.pool.clone();
     let app = Application::build_on(state, listener, 1).expect("the app builds");
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .expect("reqwest client");
     TestApp {
         address,
         db,
         pool,
         config,
-        client,
+        clock,
+        client: new_browser(),
     }
+}
+
+/// A fresh "browser": its own cookie jar, never follows redirects.
+pub fn new_browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("reqwest client")
 }
 
 impl TestApp {
@@ -381,4 +390,249 @@ pub async fn serve_listening(cmd: Lanyard) -> (tokio::process::Child, String) {
     // Keep draining stderr so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, address)
+}
+
+// ---- the code flow, driven like a browser ----
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A user with a few claims; returns its `sub`.
+pub async fn create_user(app: &TestApp, username: &str) -> uuid::Uuid {
+    let input = lanyard::admin::users::NewUserInput {
+        username: username.into(),
+        password: PASSWORD.into(),
+        is_admin: false,
+        claims: lanyard::model::StandardClaims {
+            name: Some(format!("{username} Example")),
+            given_name: Some(username.into()),
+            email: Some(format!("{username}@example.com")),
+            email_verified: true,
+            phone_number: Some("+15551234567".into()),
+            locale: Some("en-GB".into()),
+            ..Default::default()
+        },
+    };
+    lanyard::admin::users::create(&app.pool, &SystemClock, input).await.expect("user created").sub
+}
+
+/// A registered test client.
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+pub struct ClientSpec<'a> {
+    pub id: &'a str,
+    pub public: bool,
+    pub first_party: bool,
+    pub scopes: &'a [&'a str],
+    pub alg: &'a str,
+    pub grants: &'a [&'a str],
+}
+
+impl Default for ClientSpec<'_> {
+    fn default() -> Self {
+        Self {
+            id: "rp",
+            public: false,
+            first_party: true,
+            scopes: &["openid", "profile", "email", "phone", "offline_access"],
+            alg: "RS256",
+            grants: &["authorization_code", "refresh_token"],
+        }
+    }
+}
+
+pub async fn create_client(app: &TestApp, spec: ClientSpec<'_>) -> TestClient {
+    let redirect_uri = format!("https://{}.example/callback?tenant=1", spec.id);
+    let input = lanyard::admin::clients::NewClientInput {
+        client_id: spec.id.into(),
+        name: Some(format!("{} app", spec.id)),
+        redirect_uris: vec![redirect_uri.clone(), "http://127.0.0.1/cb".into()],
+        post_logout_redirect_uris: vec![format!("https://{}.example/bye", spec.id)],
+        public: spec.public,
+        grant_types: spec.grants.iter().map(|g| g.to_string()).collect(),
+        scopes: spec.scopes.iter().map(|s| s.to_string()).collect(),
+        first_party: spec.first_party,
+        id_token_alg: Some(spec.alg.into()),
+        ..Default::default()
+    };
+    let created = lanyard::admin::clients::create(&app.pool, &SystemClock, &mut rand::rng(), input)
+        .await
+        .expect("client created");
+    TestClient { id: created.client_id, secret: created.client_secret, redirect_uri }
+}
+
+/// The value of a hidden form field, HTML-unescaped.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(unescape(&html[start..end]))
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2F;", "/")
+        .replace("&#x2f;", "/")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("a Location header on {}", res.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A query parameter of an absolute URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url).ok()?.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// An authorization URL for a client, with PKCE S256.
+pub struct AuthUrl {
+    pub url: String,
+    pub verifier: String,
+    pub state: String,
+    pub nonce: String,
+}
+
+pub fn pkce_pair() -> (String, String) {
+    use base64::Engine as _;
+    let verifier = lanyard::crypto::secret::random_token(&mut rand::rng());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+pub fn auth_url(app: &TestApp, client: &TestClient, scope: &str, extra: &[(&str, &str)]) -> AuthUrl {
+    let (verifier, challenge) = pkce_pair();
+    let state = "st&te=1 ~!".to_owned();
+    let nonce = lanyard::crypto::secret::random_token(&mut rand::rng());
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.id)
+        .append_pair("redirect_uri", &client.redirect_uri)
+        .append_pair("scope", scope)
+        .append_pair("state", &state)
+        .append_pair("nonce", &nonce)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    for (k, v) in extra {
+        url.query_pairs_mut().append_pair(k, v);
+    }
+    AuthUrl { url: url.to_string(), verifier, state, nonce }
+}
+
+impl TestApp {
+    /// GETs a URL (absolute, or a path of the app) with the app's browser.
+    pub async fn visit(&self, url: &str) -> reqwest::Response {
+        let url = if url.starts_with('/') { self.url(url) } else { url.to_owned() };
+        self.client.get(url).send().await.expect("request")
+    }
+
+    /// Posts a form with the app's browser.
+    pub async fn submit(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(path)).form(form).send().await.expect("request")
+    }
+
+    /// Submits the sign-in page `html` with these credentials.
+    pub async fn sign_in_on(&self, html: &str, username: &str, password: &str) -> reqwest::Response {
+        let csrf = hidden(html, "csrf").expect("a csrf field");
+        let request = hidden(html, "request").unwrap_or_default();
+        self.submit("/signin", &[("csrf", &csrf), ("request", &request), ("username", username), ("password", password)])
+            .await
+    }
+
+    /// Opens the authorization URL, signs in if asked, allows consent if asked,
+    /// and returns the response that leaves Lanyard (the redirect to the client).
+    pub async fn authorize(&self, url: &str, username: &str) -> reqwest::Response {
+        let mut res = self.visit(url).await;
+        for _ in 0..4 {
+            if res.status() != 200 {
+                let to = res.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_owned();
+                if (res.status() == 303 || res.status() == 302) && to.starts_with("/authorize") {
+                    res = self.visit(&to).await;
+                    continue;
+                }
+                return res;
+            }
+            let html = res.text().await.unwrap();
+            res = if html.contains("action=\"/signin\"") {
+                self.sign_in_on(&html, username, PASSWORD).await
+            } else if html.contains("action=\"/consent\"") {
+                let csrf = hidden(&html, "csrf").unwrap();
+                let request = hidden(&html, "request").unwrap();
+                self.submit("/consent", &[("csrf", &csrf), ("request", &request), ("decision", "allow")]).await
+            } else {
+                panic!("unexpected page: {html}");
+            };
+        }
+        res
+    }
+
+    /// The code the authorization response carries, after checking `state` and `iss`.
+    pub async fn code_for(&self, client: &TestClient, scope: &str, username: &str) -> (String, AuthUrl) {
+        let auth = auth_url(self, client, scope, &[]);
+        let res = self.authorize(&auth.url, username).await;
+        let to = location(&res);
+        assert!(to.starts_with(&format!("https://{}.example/callback?tenant=1&", client.id)), "{to}");
+        assert_eq!(query_param(&to, "state").as_deref(), Some(auth.state.as_str()));
+        assert_eq!(query_param(&to, "iss").as_deref(), Some(self.address.as_str()));
+        (query_param(&to, "code").expect("a code"), auth)
+    }
+
+    /// POST /token with client_secret_basic (or the public client's id).
+    pub async fn token(&self, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.client.post(self.url("/token"));
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        match &client.secret {
+            Some(secret) => req = req.basic_auth(&client.id, Some(secret)),
+            None => form.push(("client_id", &client.id)),
+        }
+        req.form(&form).send().await.expect("token request")
+    }
+
+    /// The whole flow to a token response (JSON).
+    pub async fn tokens(&self, client: &TestClient, scope: &str, username: &str) -> serde_json::Value {
+        let (code, auth) = self.code_for(client, scope, username).await;
+        let res = self
+            .token(
+                client,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", &client.redirect_uri),
+                    ("code_verifier", &auth.verifier),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    pub async fn userinfo(&self, token: &str) -> reqwest::Response {
+        self.client.get(self.url("/userinfo")).bearer_auth(token).send().await.expect("userinfo")
+    }
+}
+
+/// The claims of a JWT, unverified (tests check them after the app verified).
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+pub fn jwt_header(jwt: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let header = jwt.split('.').next().expect("a JWT");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
 }

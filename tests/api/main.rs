@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod dev;
 mod discovery;
+mod flow;
 mod health;
 mod helpers;
 mod jwks;

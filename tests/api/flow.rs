@@ -1,0 +1,100 @@
+//! The whole code flow with the `openidconnect` crate as the relying party:
+//! discovery → authorization URL with PKCE and nonce → sign-in → code exchange
+//! → id_token verified by the crate → UserInfo → refresh with a new id_token.
+
+use openidconnect::core::{CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims};
+use openidconnect::{
+    AccessTokenHash, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+
+use crate::helpers::{ClientSpec, create_client, create_user, location, query_param, spawn_app};
+
+fn http_client() -> openidconnect::reqwest::Client {
+    openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_openidconnect_crate_completes_the_code_flow_for_rs256_es256_and_eddsa_clients() {
+    let app = spawn_app().await;
+    let sub = create_user(&app, "ada").await;
+    let http = http_client();
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
+        .await
+        .expect("discovery");
+    for (alg, jws_alg) in [
+        ("RS256", CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256),
+        ("ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256),
+        ("EdDSA", CoreJwsSigningAlgorithm::EdDsa),
+    ] {
+        let id = format!("rp-{}", alg.to_lowercase());
+        let registered = create_client(&app, ClientSpec { id: &id, alg, ..Default::default() }).await;
+        let client = CoreClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(registered.id.clone()),
+            registered.secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(RedirectUrl::new(registered.redirect_uri.clone()).unwrap());
+
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = client
+            .authorize_url(AuthenticationFlow::<CoreResponseType>::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("email".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let res = app.authorize(url.as_str(), "ada").await;
+        let back = location(&res);
+        assert_eq!(query_param(&back, "state").as_deref(), Some(state.secret().as_str()));
+        let code = query_param(&back, "code").expect("a code");
+
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .expect("code exchange");
+        let verifier = client.id_token_verifier().set_allowed_algs([jws_alg]);
+        let id_token = tokens.id_token().expect("an id_token");
+        let claims = id_token.claims(&verifier, &nonce).expect("the crate verifies the id_token");
+        assert_eq!(claims.subject().as_str(), sub.to_string());
+        assert_eq!(claims.email().map(|e| e.as_str()), Some("ada@example.com"));
+        let expected_hash = claims.access_token_hash().expect("at_hash");
+        let actual = AccessTokenHash::from_token(
+            tokens.access_token(),
+            id_token.signing_alg().unwrap(),
+            id_token.signing_key(&verifier).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(&actual, expected_hash, "{alg}: at_hash");
+
+        let userinfo: CoreUserInfoClaims = client
+            .user_info(tokens.access_token().clone(), Some(claims.subject().clone()))
+            .unwrap()
+            .request_async(&http)
+            .await
+            .expect("userinfo");
+        assert_eq!(userinfo.subject(), claims.subject());
+        assert_eq!(userinfo.email().map(|e| e.as_str()), Some("ada@example.com"));
+
+        let refreshed = client
+            .exchange_refresh_token(tokens.refresh_token().expect("a refresh token"))
+            .unwrap()
+            .request_async(&http)
+            .await
+            .expect("refresh");
+        let new_id_token = refreshed.id_token().expect("refresh returns a new id_token (OIDC Core §12.2)");
+        // A refreshed id_token has no nonce: verify without one.
+        let new_claims = new_id_token
+            .claims(&verifier, |n: Option<&Nonce>| if n.is_none() { Ok(()) } else { Err("nonce".to_owned()) })
+            .expect("the refreshed id_token verifies");
+        assert_eq!(new_claims.subject(), claims.subject());
+        assert_eq!(new_claims.audiences(), claims.audiences());
+        assert_eq!(new_claims.auth_time(), claims.auth_time());
+        assert_ne!(refreshed.refresh_token().unwrap().secret(), tokens.refresh_token().unwrap().secret(), "rotated");
+    }
+}
