@@ -2,7 +2,9 @@
 //! discovery → authorization URL with PKCE and nonce → sign-in → code exchange
 //! → id_token verified by the crate → UserInfo → refresh with a new id_token.
 
-use openidconnect::core::{CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims};
+use openidconnect::core::{
+    CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims,
+};
 use openidconnect::{
     AccessTokenHash, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
@@ -31,7 +33,15 @@ async fn the_openidconnect_crate_completes_the_code_flow_for_rs256_es256_and_edd
         ("EdDSA", CoreJwsSigningAlgorithm::EdDsa),
     ] {
         let id = format!("rp-{}", alg.to_lowercase());
-        let registered = create_client(&app, ClientSpec { id: &id, alg, ..Default::default() }).await;
+        let registered = create_client(
+            &app,
+            ClientSpec {
+                id: &id,
+                alg,
+                ..Default::default()
+            },
+        )
+        .await;
         let client = CoreClient::from_provider_metadata(
             metadata.clone(),
             ClientId::new(registered.id.clone()),
@@ -41,7 +51,11 @@ async fn the_openidconnect_crate_completes_the_code_flow_for_rs256_es256_and_edd
 
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
-            .authorize_url(AuthenticationFlow::<CoreResponseType>::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .authorize_url(
+                AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
             .add_scope(Scope::new("profile".into()))
             .add_scope(Scope::new("email".into()))
             .set_pkce_challenge(challenge)
@@ -60,7 +74,9 @@ async fn the_openidconnect_crate_completes_the_code_flow_for_rs256_es256_and_edd
             .expect("code exchange");
         let verifier = client.id_token_verifier().set_allowed_algs([jws_alg]);
         let id_token = tokens.id_token().expect("an id_token");
-        let claims = id_token.claims(&verifier, &nonce).expect("the crate verifies the id_token");
+        let claims = id_token
+            .claims(&verifier, &nonce)
+            .expect("the crate verifies the id_token");
         assert_eq!(claims.subject().as_str(), sub.to_string());
         assert_eq!(claims.email().map(|e| e.as_str()), Some("ada@example.com"));
         let expected_hash = claims.access_token_hash().expect("at_hash");
@@ -87,14 +103,23 @@ async fn the_openidconnect_crate_completes_the_code_flow_for_rs256_es256_and_edd
             .request_async(&http)
             .await
             .expect("refresh");
-        let new_id_token = refreshed.id_token().expect("refresh returns a new id_token (OIDC Core §12.2)");
+        let new_id_token = refreshed
+            .id_token()
+            .expect("refresh returns a new id_token (OIDC Core §12.2)");
         // A refreshed id_token has no nonce: verify without one.
         let new_claims = new_id_token
-            .claims(&verifier, |n: Option<&Nonce>| if n.is_none() { Ok(()) } else { Err("nonce".to_owned()) })
+            .claims(
+                &verifier,
+                |n: Option<&Nonce>| if n.is_none() { Ok(()) } else { Err("nonce".to_owned()) },
+            )
             .expect("the refreshed id_token verifies");
         assert_eq!(new_claims.subject(), claims.subject());
         assert_eq!(new_claims.audiences(), claims.audiences());
         assert_eq!(new_claims.auth_time(), claims.auth_time());
-        assert_ne!(refreshed.refresh_token().unwrap().secret(), tokens.refresh_token().unwrap().secret(), "rotated");
+        assert_ne!(
+            refreshed.refresh_token().unwrap().secret(),
+            tokens.refresh_token().unwrap().secret(),
+            "rotated"
+        );
     }
 }

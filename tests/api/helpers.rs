@@ -9,8 +9,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lanyard::app::{Application, prepare};
 use chrono::Utc;
+use lanyard::app::{Application, prepare};
 use lanyard::clock::{MockClock, SystemClock};
 use lanyard::config::{Config, Issuer};
 use lanyard::crypto::MasterKey;
@@ -412,7 +412,10 @@ pub async fn create_user(app: &TestApp, username: &str) -> uuid::Uuid {
             ..Default::default()
         },
     };
-    lanyard::admin::users::create(&app.pool, &SystemClock, input).await.expect("user created").sub
+    lanyard::admin::users::create(&app.pool, &SystemClock, input)
+        .await
+        .expect("user created")
+        .sub
 }
 
 /// A registered test client.
@@ -461,7 +464,11 @@ pub async fn create_client(app: &TestApp, spec: ClientSpec<'_>) -> TestClient {
     let created = lanyard::admin::clients::create(&app.pool, &SystemClock, &mut rand::rng(), input)
         .await
         .expect("client created");
-    TestClient { id: created.client_id, secret: created.client_secret, redirect_uri }
+    TestClient {
+        id: created.client_id,
+        secret: created.client_secret,
+        redirect_uri,
+    }
 }
 
 /// The value of a hidden form field, HTML-unescaped.
@@ -494,7 +501,11 @@ pub fn location(res: &reqwest::Response) -> String {
 
 /// A query parameter of an absolute URL.
 pub fn query_param(url: &str, name: &str) -> Option<String> {
-    url::Url::parse(url).ok()?.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// An authorization URL for a client, with PKCE S256.
@@ -529,27 +540,49 @@ pub fn auth_url(app: &TestApp, client: &TestClient, scope: &str, extra: &[(&str,
     for (k, v) in extra {
         url.query_pairs_mut().append_pair(k, v);
     }
-    AuthUrl { url: url.to_string(), verifier, state, nonce }
+    AuthUrl {
+        url: url.to_string(),
+        verifier,
+        state,
+        nonce,
+    }
 }
 
 impl TestApp {
     /// GETs a URL (absolute, or a path of the app) with the app's browser.
     pub async fn visit(&self, url: &str) -> reqwest::Response {
-        let url = if url.starts_with('/') { self.url(url) } else { url.to_owned() };
+        let url = if url.starts_with('/') {
+            self.url(url)
+        } else {
+            url.to_owned()
+        };
         self.client.get(url).send().await.expect("request")
     }
 
     /// Posts a form with the app's browser.
     pub async fn submit(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client.post(self.url(path)).form(form).send().await.expect("request")
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Submits the sign-in page `html` with these credentials.
     pub async fn sign_in_on(&self, html: &str, username: &str, password: &str) -> reqwest::Response {
         let csrf = hidden(html, "csrf").expect("a csrf field");
         let request = hidden(html, "request").unwrap_or_default();
-        self.submit("/signin", &[("csrf", &csrf), ("request", &request), ("username", username), ("password", password)])
-            .await
+        self.submit(
+            "/signin",
+            &[
+                ("csrf", &csrf),
+                ("request", &request),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
     }
 
     /// Opens the authorization URL, signs in if asked, allows consent if asked,
@@ -558,7 +591,12 @@ impl TestApp {
         let mut res = self.visit(url).await;
         for _ in 0..4 {
             if res.status() != 200 {
-                let to = res.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_owned();
+                let to = res
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
                 if (res.status() == 303 || res.status() == 302) && to.starts_with("/authorize") {
                     res = self.visit(&to).await;
                     continue;
@@ -571,7 +609,11 @@ impl TestApp {
             } else if html.contains("action=\"/consent\"") {
                 let csrf = hidden(&html, "csrf").unwrap();
                 let request = hidden(&html, "request").unwrap();
-                self.submit("/consent", &[("csrf", &csrf), ("request", &request), ("decision", "allow")]).await
+                self.submit(
+                    "/consent",
+                    &[("csrf", &csrf), ("request", &request), ("decision", "allow")],
+                )
+                .await
             } else {
                 panic!("unexpected page: {html}");
             };
@@ -584,7 +626,10 @@ impl TestApp {
         let auth = auth_url(self, client, scope, &[]);
         let res = self.authorize(&auth.url, username).await;
         let to = location(&res);
-        assert!(to.starts_with(&format!("https://{}.example/callback?tenant=1&", client.id)), "{to}");
+        assert!(
+            to.starts_with(&format!("https://{}.example/callback?tenant=1&", client.id)),
+            "{to}"
+        );
         assert_eq!(query_param(&to, "state").as_deref(), Some(auth.state.as_str()));
         assert_eq!(query_param(&to, "iss").as_deref(), Some(self.address.as_str()));
         (query_param(&to, "code").expect("a code"), auth)
@@ -604,23 +649,47 @@ impl TestApp {
     /// The whole flow to a token response (JSON).
     pub async fn tokens(&self, client: &TestClient, scope: &str, username: &str) -> serde_json::Value {
         let (code, auth) = self.code_for(client, scope, username).await;
-        let res = self
-            .token(
-                client,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", &client.redirect_uri),
-                    ("code_verifier", &auth.verifier),
-                ],
-            )
-            .await;
+        self.redeem(client, &code, &auth.verifier).await
+    }
+
+    /// Exchanges a code (it must succeed).
+    pub async fn redeem(&self, client: &TestClient, code: &str, verifier: &str) -> serde_json::Value {
+        let res = self.redeem_raw(client, code, verifier).await;
         assert_eq!(res.status(), 200);
         res.json().await.unwrap()
     }
 
+    pub async fn redeem_raw(&self, client: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("code_verifier", verifier),
+        ];
+        self.token(client, &form).await
+    }
+
+    /// The same app seen through another browser (its own cookies).
+    pub fn with_browser(&self, client: reqwest::Client) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            db: TestDb {
+                url: self.db.url.clone(),
+            },
+            pool: self.pool.clone(),
+            config: self.config.clone(),
+            clock: self.clock.clone(),
+            client,
+        }
+    }
+
     pub async fn userinfo(&self, token: &str) -> reqwest::Response {
-        self.client.get(self.url("/userinfo")).bearer_auth(token).send().await.expect("userinfo")
+        self.client
+            .get(self.url("/userinfo"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("userinfo")
     }
 }
 
@@ -628,7 +697,12 @@ impl TestApp {
 pub fn jwt_claims(jwt: &str) -> serde_json::Value {
     use base64::Engine as _;
     let payload = jwt.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 pub fn jwt_header(jwt: &str) -> serde_json::Value {
