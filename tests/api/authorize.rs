@@ -336,7 +336,10 @@ async fn a_first_party_client_never_sees_the_consent_page_even_with_prompt_conse
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let auth = auth_url(&app, &client, "openid email", &[("prompt", "consent")]);
     let res = app.authorize(&auth.url, "ada").await;
-    assert!(query_param(&location(&res), "code").is_some(), "signed in, straight to the client");
+    assert!(
+        query_param(&location(&res), "code").is_some(),
+        "signed in, straight to the client"
+    );
     let res = app.visit(&auth.url).await;
     assert_eq!(res.status(), 302, "straight back with a code");
     assert!(query_param(&location(&res), "code").is_some());

@@ -13,3 +13,4 @@ mod health;
 mod helpers;
 mod jwks;
 mod keys;
+mod token;

@@ -1,0 +1,417 @@
+//! The token endpoint: client authentication, the code grant, refresh.
+
+use chrono::TimeDelta;
+use serde_json::Value;
+
+use crate::helpers::{ClientSpec, TestApp, TestClient, create_client, create_user, jwt_claims, spawn_app};
+
+async fn app_with_client(spec: ClientSpec<'_>) -> (TestApp, TestClient) {
+    let app = spawn_app().await;
+    create_user(&app, "ada").await;
+    let client = create_client(&app, spec).await;
+    (app, client)
+}
+
+async fn error_of(res: reqwest::Response) -> (u16, String) {
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap();
+    (status, body["error"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn refresh(app: &TestApp, client: &TestClient, token: &str, scope: Option<&str>) -> reqwest::Response {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    app.token(client, &form).await
+}
+
+#[tokio::test]
+async fn token_responses_are_json_and_never_cached() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let (code, auth) = app.code_for(&client, "openid email offline_access", "ada").await;
+    let res = app.redeem_raw(&client, &code, &auth.verifier).await;
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["pragma"], "no-cache");
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["scope"], "openid email offline_access");
+    assert!(body["refresh_token"].is_string() && body["id_token"].is_string());
+    let error = app
+        .token(&client, &[("grant_type", "authorization_code"), ("code", "nope")])
+        .await;
+    assert_eq!(error.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn the_access_token_is_an_rfc_9068_userinfo_token_and_the_id_token_carries_the_oidc_claims() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let tokens = app.tokens(&client, "openid profile email", "ada").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(crate::helpers::jwt_header(access)["typ"], "at+jwt");
+    assert_eq!(crate::helpers::jwt_header(access)["alg"], "ES256");
+    let at = jwt_claims(access);
+    assert_eq!(at["aud"], app.url("/userinfo"));
+    assert_eq!(at["client_id"], client.id.as_str());
+    assert_eq!(at["scope"], "openid profile email");
+    assert!(at["jti"].is_string() && at["grant_id"].is_string() && at["auth_time"].is_i64());
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    for claim in [
+        "iss",
+        "sub",
+        "aud",
+        "azp",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "sid",
+        "amr",
+    ] {
+        assert!(!id[claim].is_null(), "id_token has {claim}: {id}");
+    }
+    assert_eq!(id["aud"], client.id.as_str());
+    assert_eq!(id["name"], "ada Example");
+    assert_eq!(id["email"], "ada@example.com");
+    assert!(id["phone_number"].is_null(), "phone was not granted");
+    assert_ne!(id["sid"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_pure_oauth_request_gets_no_id_token() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let tokens = app.tokens(&client, "email", "ada").await;
+    assert!(tokens["id_token"].is_null());
+    assert!(tokens["access_token"].is_string());
+}
+
+#[tokio::test]
+async fn bad_client_credentials_are_401_invalid_client_with_a_basic_challenge() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .basic_auth(&client.id, Some("wrong"))
+        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert_eq!(error_of(res).await, (401, "invalid_client".into()));
+    // Without Basic, no Basic challenge.
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client.id.as_str()),
+            ("client_secret", "wrong"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("www-authenticate").is_none());
+    assert_eq!(error_of(res).await, (401, "invalid_client".into()));
+}
+
+#[tokio::test]
+async fn a_method_the_client_did_not_register_is_invalid_client() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    // Registered client_secret_basic; sends client_secret_post with the right secret.
+    let secret = client.secret.clone().unwrap();
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_id", &client.id),
+            ("client_secret", &secret),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await, (401, "invalid_client".into()));
+    // A confidential client that sends no secret at all.
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .form(&[("grant_type", "authorization_code"), ("client_id", &client.id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await, (401, "invalid_client".into()));
+}
+
+#[tokio::test]
+async fn a_client_secret_in_the_body_beside_basic_is_invalid_request() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let secret = client.secret.clone().unwrap();
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .basic_auth(&client.id, Some(&secret))
+        .form(&[("grant_type", "authorization_code"), ("client_secret", &secret)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await, (400, "invalid_request".into()));
+    // A body client_id beside Basic is fine (it gets as far as the grant).
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", &client.id),
+                ("code", "x"),
+                ("redirect_uri", "https://x"),
+            ],
+        )
+        .await;
+    assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
+}
+
+#[tokio::test]
+async fn unknown_and_unregistered_grant_types_are_refused() {
+    let (app, client) = app_with_client(ClientSpec {
+        grants: &["authorization_code"],
+        ..Default::default()
+    })
+    .await;
+    let res = app.token(&client, &[("grant_type", "password")]).await;
+    assert_eq!(error_of(res).await, (400, "unsupported_grant_type".into()));
+    let res = app
+        .token(&client, &[("grant_type", "refresh_token"), ("refresh_token", "x")])
+        .await;
+    assert_eq!(error_of(res).await, (400, "unauthorized_client".into()));
+    let res = app.token(&client, &[]).await;
+    assert_eq!(error_of(res).await, (400, "invalid_request".into()));
+}
+
+#[tokio::test]
+async fn a_code_is_single_use_and_its_reuse_revokes_what_it_issued() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let (code, auth) = app.code_for(&client, "openid offline_access", "ada").await;
+    let tokens = app.redeem(&client, &code, &auth.verifier).await;
+    let res = app.redeem_raw(&client, &code, &auth.verifier).await;
+    assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
+    let res = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(
+        error_of(res).await,
+        (400, "invalid_grant".into()),
+        "the refresh family is revoked"
+    );
+    let res = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(res.status(), 401, "the access token is revoked");
+}
+
+#[tokio::test]
+async fn a_code_is_bound_to_its_redirect_uri_verifier_and_client() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let other = create_client(
+        &app,
+        ClientSpec {
+            id: "other",
+            ..Default::default()
+        },
+    )
+    .await;
+    let (code, auth) = app.code_for(&client, "openid", "ada").await;
+    let wrong_redirect = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://127.0.0.1/cb"),
+        ("code_verifier", auth.verifier.as_str()),
+    ];
+    assert_eq!(
+        error_of(app.token(&client, &wrong_redirect).await).await,
+        (400, "invalid_grant".into())
+    );
+    let (other_verifier, _) = crate::helpers::pkce_pair();
+    assert_eq!(
+        error_of(app.redeem_raw(&client, &code, &other_verifier).await).await,
+        (400, "invalid_grant".into())
+    );
+    let no_verifier = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+    ];
+    assert_eq!(
+        error_of(app.token(&client, &no_verifier).await).await,
+        (400, "invalid_grant".into())
+    );
+    let for_other = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", other.redirect_uri.as_str()),
+        ("code_verifier", auth.verifier.as_str()),
+    ];
+    assert_eq!(
+        error_of(app.token(&other, &for_other).await).await,
+        (400, "invalid_grant".into())
+    );
+    // None of those burned the code.
+    app.redeem(&client, &code, &auth.verifier).await;
+}
+
+#[tokio::test]
+async fn a_verifier_for_a_code_issued_without_a_challenge_is_invalid_grant() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("scope", "openid"),
+    ]);
+    let res = app.authorize(url.as_str(), "ada").await;
+    let code = crate::helpers::query_param(&crate::helpers::location(&res), "code").unwrap();
+    let (verifier, _) = crate::helpers::pkce_pair();
+    assert_eq!(
+        error_of(app.redeem_raw(&client, &code, &verifier).await).await,
+        (400, "invalid_grant".into())
+    );
+}
+
+#[tokio::test]
+async fn an_expired_code_is_invalid_grant() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let (code, auth) = app.code_for(&client, "openid", "ada").await;
+    app.clock.advance(TimeDelta::seconds(61));
+    assert_eq!(
+        error_of(app.redeem_raw(&client, &code, &auth.verifier).await).await,
+        (400, "invalid_grant".into())
+    );
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_grant() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let tokens = app.tokens(&client, "openid offline_access", "ada").await;
+    let first = tokens["refresh_token"].as_str().unwrap();
+    let res = refresh(&app, &client, first, None).await;
+    assert_eq!(res.status(), 200);
+    let second: Value = res.json().await.unwrap();
+    let second_token = second["refresh_token"].as_str().unwrap();
+    assert_ne!(first, second_token);
+    let id = jwt_claims(second["id_token"].as_str().unwrap());
+    assert!(id["nonce"].is_null(), "no nonce on refresh (OIDC Core §12.2)");
+    let reuse = refresh(&app, &client, first, None).await;
+    assert_eq!(error_of(reuse).await, (400, "invalid_grant".into()));
+    let res = refresh(&app, &client, second_token, None).await;
+    assert_eq!(
+        error_of(res).await,
+        (400, "invalid_grant".into()),
+        "the whole family is revoked"
+    );
+    assert_eq!(
+        app.userinfo(second["access_token"].as_str().unwrap()).await.status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn a_narrower_refresh_scope_narrows_only_the_access_token_and_a_wider_one_is_invalid_scope() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let tokens = app.tokens(&client, "openid email offline_access", "ada").await;
+    let res = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), Some("openid")).await;
+    let narrowed: Value = res.json().await.unwrap();
+    assert_eq!(narrowed["scope"], "openid");
+    assert_eq!(
+        jwt_claims(narrowed["access_token"].as_str().unwrap())["scope"],
+        "openid"
+    );
+    // The new refresh token keeps the grant's scope (RFC 6749 §6).
+    let res = refresh(&app, &client, narrowed["refresh_token"].as_str().unwrap(), None).await;
+    let full: Value = res.json().await.unwrap();
+    assert_eq!(full["scope"], "openid email offline_access");
+    let res = refresh(
+        &app,
+        &client,
+        full["refresh_token"].as_str().unwrap(),
+        Some("openid phone"),
+    )
+    .await;
+    assert_eq!(error_of(res).await, (400, "invalid_scope".into()));
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_bound_to_its_client() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let other = create_client(
+        &app,
+        ClientSpec {
+            id: "other",
+            ..Default::default()
+        },
+    )
+    .await;
+    let tokens = app.tokens(&client, "openid offline_access", "ada").await;
+    let res = refresh(&app, &other, tokens["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
+}
+
+#[tokio::test]
+async fn a_disabled_user_cannot_refresh() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let tokens = app.tokens(&client, "openid offline_access", "ada").await;
+    let sub = uuid::Uuid::parse_str(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["sub"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut conn = app.pool.acquire().await.unwrap();
+    lanyard::store::users::set_disabled(&mut conn, sub, Some(chrono::Utc::now()))
+        .await
+        .unwrap();
+    let res = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
+}
+
+#[tokio::test]
+async fn without_offline_access_refresh_ends_with_the_session_and_with_it_outlives_it() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let online = app.tokens(&client, "openid", "ada").await;
+    let offline = app.tokens(&client, "openid offline_access", "ada").await;
+    let res = app
+        .visit(&format!(
+            "/logout?id_token_hint={}",
+            offline["id_token"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(res.status(), 200, "signed out");
+    let res = refresh(&app, &client, online["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
+    let res = refresh(&app, &client, offline["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(res.status(), 200, "offline_access outlives the session (OIDC Core §11)");
+}
+
+#[tokio::test]
+async fn a_refresh_token_expires_after_its_idle_lifetime() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let tokens = app.tokens(&client, "openid offline_access", "ada").await;
+    app.clock.advance(TimeDelta::seconds(2_592_001));
+    let res = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
+}
+
+#[tokio::test]
+async fn a_public_client_redeems_its_code_with_pkce_and_no_secret() {
+    let (app, client) = app_with_client(ClientSpec {
+        public: true,
+        ..Default::default()
+    })
+    .await;
+    let tokens = app.tokens(&client, "openid", "ada").await;
+    assert!(tokens["id_token"].is_string());
+}
