@@ -6,6 +6,7 @@
 mod authorize;
 mod cli;
 mod config;
+mod cors;
 mod dev;
 mod discovery;
 mod flow;
@@ -13,4 +14,7 @@ mod health;
 mod helpers;
 mod jwks;
 mod keys;
+mod logout;
+mod signin;
 mod token;
+mod userinfo;
