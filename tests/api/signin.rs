@@ -4,7 +4,7 @@
 use chrono::TimeDelta;
 
 use crate::helpers::{
-    ClientSpec, PASSWORD, TestApp, TestClient, auth_url, create_client, create_user, hidden, location, spawn_app,
+    ClientSpec, PASSWORD, TestApp, TestClient, auth_url, create_client, create_user, hidden, spawn_app,
 };
 
 async fn setup() -> (TestApp, TestClient) {

@@ -53,7 +53,8 @@ async fn token_responses_are_json_and_never_cached() {
 #[tokio::test]
 async fn the_access_token_is_an_rfc_9068_userinfo_token_and_the_id_token_carries_the_oidc_claims() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
-    let tokens = app.tokens(&client, "openid profile email", "ada").await;
+    let (code, auth) = app.code_for(&client, "openid profile email", "ada").await;
+    let tokens = app.redeem(&client, &code, &auth.verifier).await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(crate::helpers::jwt_header(access)["typ"], "at+jwt");
     assert_eq!(crate::helpers::jwt_header(access)["alg"], "ES256");
@@ -79,6 +80,7 @@ async fn the_access_token_is_an_rfc_9068_userinfo_token_and_the_id_token_carries
         assert!(!id[claim].is_null(), "id_token has {claim}: {id}");
     }
     assert_eq!(id["aud"], client.id.as_str());
+    assert_eq!(id["nonce"], auth.nonce.as_str());
     assert_eq!(id["name"], "ada Example");
     assert_eq!(id["email"], "ada@example.com");
     assert!(id["phone_number"].is_null(), "phone was not granted");
