@@ -179,13 +179,23 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_on(fresh_db().await).await
 }
 
+/// The app with a configuration change (for example trusted proxies).
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_configured(fresh_db().await, tweak).await
+}
+
 pub async fn spawn_app_on(db: TestDb) -> TestApp {
+    spawn_app_configured(db, |_| {}).await
+}
+
+async fn spawn_app_configured(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().expect("local address").port();
     let address = format!("http://127.0.0.1:{port}");
     let mut config = Config::for_tests(db.url.clone(), master_key());
     config.issuer = Issuer::parse(&address).expect("loopback issuer");
     config.bind = listener.local_addr().expect("local address");
+    tweak(&mut config);
     let clock = MockClock::new(Utc::now());
     let state = prepare(config.clone(), Arc::new(clock.clone()), 4)
         .await

@@ -209,3 +209,73 @@ async fn pages_carry_the_csp_and_are_never_cached_or_cors_readable() {
         "no inline script or style"
     );
 }
+
+#[tokio::test]
+async fn an_address_is_throttled_only_after_100_failures_and_only_through_trusted_proxies() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.trusted_proxies = vec![lanyard::config::Cidr::parse("127.0.0.1").unwrap()]
+    })
+    .await;
+    create_user(&app, "ada").await;
+    let client = create_client(&app, ClientSpec::default()).await;
+    let page = signin_page(&app, &client).await;
+    let form = |user: String, password: &str| {
+        vec![
+            ("csrf", hidden(&page, "csrf").unwrap()),
+            ("request", hidden(&page, "request").unwrap()),
+            ("username", user),
+            ("password", password.to_owned()),
+        ]
+    };
+    let from = |ip: &str, user: String, password: &str| {
+        app.client
+            .post(app.url("/signin"))
+            .header("X-Forwarded-For", ip)
+            .form(&form(user, password))
+            .send()
+    };
+    // 100 failures from one office address, each on another account (no per-account delay).
+    for i in 0..100 {
+        assert_eq!(
+            from("203.0.113.7", format!("guess{i}"), "wrong")
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        from("203.0.113.7", "ada".into(), PASSWORD).await.unwrap().status(),
+        429,
+        "that address waits"
+    );
+    assert_eq!(
+        from("198.51.100.1", "ada".into(), PASSWORD).await.unwrap().status(),
+        303,
+        "others are not locked out"
+    );
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+    let (app, client) = setup().await;
+    let page = signin_page(&app, &client).await;
+    let form = [
+        ("csrf", hidden(&page, "csrf").unwrap()),
+        ("request", hidden(&page, "request").unwrap()),
+        ("username", "nobody".into()),
+        ("password", "x".into()),
+    ];
+    app.client
+        .post(app.url("/signin"))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let ips: Vec<Option<String>> = sqlx::query_scalar("SELECT ip FROM audit_events WHERE kind = 'sign_in'")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(ips, vec![Some("127.0.0.1".to_owned())], "the peer, not the header");
+}

@@ -417,3 +417,49 @@ async fn a_public_client_redeems_its_code_with_pkce_and_no_secret() {
     let tokens = app.tokens(&client, "openid", "ada").await;
     assert!(tokens["id_token"].is_string());
 }
+
+#[tokio::test]
+async fn the_claims_parameter_brings_in_the_essential_claims_it_names() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let claims = r#"{"id_token":{"email":{"essential":true}},"userinfo":{"phone_number":{"essential":true}}}"#;
+    let auth = crate::helpers::auth_url(&app, &client, "openid", &[("claims", claims)]);
+    let res = app.authorize(&auth.url, "ada").await;
+    let code = crate::helpers::query_param(&crate::helpers::location(&res), "code").unwrap();
+    let tokens = app.redeem(&client, &code, &auth.verifier).await;
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["email"],
+        "ada@example.com"
+    );
+    let info: Value = app
+        .userinfo(tokens["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["phone_number"], "+15551234567");
+    let bad = crate::helpers::auth_url(&app, &client, "openid", &[("claims", "not json")]);
+    let res = app.visit(&bad.url).await;
+    assert_eq!(
+        crate::helpers::query_param(&crate::helpers::location(&res), "error").as_deref(),
+        Some("invalid_request")
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_or_non_form_token_request_is_a_4xx() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let huge = "x".repeat(100 * 1024);
+    let res = app
+        .token(&client, &[("grant_type", "authorization_code"), ("code", &huge)])
+        .await;
+    assert_eq!(res.status(), 413);
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .json(&serde_json::json!({"grant_type": "authorization_code"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await, (400, "invalid_request".into()));
+}
