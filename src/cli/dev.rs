@@ -217,10 +217,10 @@ fn print_banner(issuer: &crate::config::Issuer, database_url: Option<&str>, seed
         None => String::new(),
     };
     println!(
-        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  admin       {}\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {}\n  demo API        {DEMO_API} (scopes: read write)\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
+        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  sign in     {}\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {}\n  demo API        {DEMO_API} (scopes: read write)\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
         issuer.url(paths::DISCOVERY),
         issuer.url(paths::JWKS),
-        issuer.url(paths::ADMIN),
+        issuer.url(paths::SIGNIN),
         seeded.admin_password.as_deref().unwrap_or(shown_before),
         seeded.client_secret.as_deref().unwrap_or(shown_before),
     );

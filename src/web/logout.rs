@@ -12,7 +12,7 @@ use crate::protocol::logout::{self, LogoutRequest};
 use crate::protocol::params::Params;
 use crate::protocol::session;
 
-const LOGOUT_FORM: &str = "logout";
+pub(super) const LOGOUT_FORM: &str = "logout";
 
 pub async fn get(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     run(&req, &state, query(&req), false).await

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -20,6 +20,10 @@ const TEMPLATES: [(&str, &str); 7] = [
     (
         "pages/signed_out.html",
         include_str!("../../templates/pages/signed_out.html"),
+    ),
+    (
+        "pages/signed_in.html",
+        include_str!("../../templates/pages/signed_in.html"),
     ),
     ("pages/error.html", include_str!("../../templates/pages/error.html")),
 ];

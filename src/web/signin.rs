@@ -146,9 +146,22 @@ async fn carried_request(state: &AppState, params: &Params) -> Result<Option<Aut
     }
 }
 
-/// `GET /signin`: the sign-in page on its own.
+/// `GET /signin`: the sign-in page on its own, or who is signed in.
 pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
-    signin_page(&state, &req, StatusCode::OK, None, "", None)
+    match session::current(&state.provider, state.cookies.session(&req).as_deref()).await {
+        Ok(Some(s)) => {
+            // The sign-out form posts to /logout with that form's CSRF purpose.
+            let token = state.csrf.issue(&req, &state.cookies, super::logout::LOGOUT_FORM);
+            let page = serde_json::json!({ "username": s.user.username, "csrf": token.token });
+            let mut res = state.pages.render(StatusCode::OK, "pages/signed_in.html", &page);
+            if let Some(cookie) = token.set_cookie {
+                let _ = res.add_cookie(&cookie);
+            }
+            res
+        }
+        Ok(None) => signin_page(&state, &req, StatusCode::OK, None, "", None),
+        Err(e) => unavailable(&state, &e),
+    }
 }
 
 /// `POST /signin`.

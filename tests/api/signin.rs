@@ -279,3 +279,27 @@ async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
         .unwrap();
     assert_eq!(ips, vec![Some("127.0.0.1".to_owned())], "the peer, not the header");
 }
+
+#[tokio::test]
+async fn the_sign_in_page_works_on_its_own_and_then_says_who_is_signed_in() {
+    let (app, _) = setup().await;
+    let page = app.visit("/signin").await.text().await.unwrap();
+    assert!(page.contains("action=\"/signin\""));
+    let res = app.sign_in_on(&page, "ada", PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(crate::helpers::location(&res), "/signin");
+    let page = app.visit("/signin").await.text().await.unwrap();
+    assert!(page.contains("You are signed in") && page.contains("ada"), "{page}");
+    let csrf = hidden(&page, "csrf").unwrap();
+    let res = app.submit("/logout", &[("confirm", "yes"), ("csrf", &csrf)]).await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        app.visit("/signin")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("action=\"/signin\""),
+        "signed out"
+    );
+}
