@@ -15,6 +15,7 @@ use super::params::Params;
 use super::tokens::{self, AccessTokenClaims, IdTokenClaims};
 use crate::crypto::{Alg, secret};
 use crate::model::{Client, GrantType, OidcScope};
+use crate::store::audit::{self, NewEvent};
 use crate::store::grants::{self, GrantRow};
 use crate::store::refresh_tokens::{self, RefreshRow};
 use crate::store::{codes, consents, sessions, users};
@@ -82,6 +83,7 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         if let Some(used) = codes::find(&mut tx, &code_hash).await? {
             if let Some(grant_id) = used.grant_id {
                 grants::revoke(&mut tx, grant_id, "authorization code reused", now).await?;
+                reuse_event(&mut tx, "code_reuse", client, used.user_id, grant_id, now).await?;
                 tx.commit().await?;
             }
             return Err(OAuthError::invalid_grant(
@@ -165,6 +167,29 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         sid.as_deref(),
         refresh_token,
     )
+}
+
+/// Reuse detection is an audit event: the grant it revoked, and why.
+async fn reuse_event(
+    conn: &mut sqlx::PgConnection,
+    kind: &str,
+    client: &Client,
+    user_id: Uuid,
+    grant_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), OAuthError> {
+    let event = NewEvent {
+        kind,
+        outcome: "revoked",
+        actor: None,
+        client_id: Some(&client.client_id),
+        user_id: Some(user_id),
+        ip: None,
+        reason: Some("a single-use credential was used again; its grant is revoked"),
+        details: serde_json::json!({ "grant_id": grant_id }),
+    };
+    audit::insert(conn, &event, now).await?;
+    Ok(())
 }
 
 async fn new_refresh_token(
@@ -261,6 +286,7 @@ async fn refresh(p: &Provider, client: &Client, params: &Params) -> Result<Token
     if row.rotated_at.is_some() {
         // RFC 9700 §4.14.2: a rotated token used again means it leaked; revoke the family.
         grants::revoke(&mut tx, grant.id, "refresh token reused", now).await?;
+        reuse_event(&mut tx, "refresh_token_reuse", client, grant.user_id, grant.id, now).await?;
         tx.commit().await?;
         return Err(OAuthError::invalid_grant(
             "the refresh token was already used; its grant is revoked",

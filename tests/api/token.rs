@@ -213,6 +213,11 @@ async fn a_code_is_single_use_and_its_reuse_revokes_what_it_issued() {
     );
     let res = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(res.status(), 401, "the access token is revoked");
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE kind = 'code_reuse'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 1, "reuse detection is an audit event");
 }
 
 #[tokio::test]
