@@ -94,6 +94,8 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
 pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
+    /// The key refresher, stopped with the server.
+    refresher: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -109,7 +111,7 @@ impl Application {
     pub fn build_on(state: AppState, listener: TcpListener, workers: usize) -> Result<Self, StartError> {
         let address = listener.local_addr().map_err(|e| StartError::Runtime(e.to_string()))?;
         let p = &state.provider;
-        keys::spawn_refresher(p.pool.clone(), p.keys.clone(), p.clock.clone(), p.config.lifetimes);
+        let refresher = keys::spawn_refresher(p.pool.clone(), p.keys.clone(), p.clock.clone(), p.config.lifetimes);
         let state = Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
@@ -123,7 +125,11 @@ impl Application {
         .listen(listener)
         .map_err(|e| StartError::Runtime(format!("cannot start the server: {e}")))?
         .run();
-        Ok(Self { address, server })
+        Ok(Self {
+            address,
+            server,
+            refresher,
+        })
     }
 
     /// The address actually bound (with the port chosen for port 0).
@@ -133,6 +139,8 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.refresher.abort();
+        result
     }
 }

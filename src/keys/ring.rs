@@ -131,7 +131,12 @@ impl KeyRing {
 
 /// Keeps the ring fresh: reloads on every NOTIFY of `lanyard_keys`, and at least
 /// every 30 s; runs the scheduled lifecycle steps on the same beat.
-pub fn spawn_refresher(pool: PgPool, ring: Arc<KeyRing>, clock: Arc<dyn Clock>, lifetimes: Lifetimes) {
+pub fn spawn_refresher(
+    pool: PgPool,
+    ring: Arc<KeyRing>,
+    clock: Arc<dyn Clock>,
+    lifetimes: Lifetimes,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let mut listener = match PgListener::connect_with(&pool).await {
@@ -174,5 +179,5 @@ pub fn spawn_refresher(pool: PgPool, ring: Arc<KeyRing>, clock: Arc<dyn Clock>, 
                 }
             }
         }
-    });
+    })
 }
