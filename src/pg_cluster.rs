@@ -130,7 +130,11 @@ impl Cluster {
     /// once this process is gone, even after SIGKILL.
     fn watch_this_process(&self, dir: &Path) -> Result<(), ClusterError> {
         let mut script = format!(
-            "while [ -d /proc/{pid} ]; do sleep 1; done; '{pg_ctl}' -D '{data}' -m fast -w stop >/dev/null 2>&1; rm -rf '{sock}'",
+            // Only the server listening on *our* socket directory: a later
+            // `lanyard dev` may already run a new one on the same data.
+            "while [ -d /proc/{pid} ]; do sleep 1; done; \
+             if [ \"$(sed -n 5p '{data}/postmaster.pid' 2>/dev/null)\" = '{sock}' ]; then \
+               '{pg_ctl}' -D '{data}' -m fast -w stop >/dev/null 2>&1; fi; rm -rf '{sock}'",
             pid = std::process::id(),
             pg_ctl = self.bin.join("pg_ctl").display(),
             data = self.data.display(),

@@ -12,10 +12,11 @@ use tokio::sync::OnceCell;
 
 use crate::helpers::{PASSWORD, TestApp, create_user, pkce_pair, query_param, spawn_app};
 
-/// One chromedriver per test run; it stops when the test process ends.
-static DRIVER: OnceCell<String> = OnceCell::const_new();
+/// One chromedriver per test run; it stops when the test process ends, and
+/// the browser profiles under its directory go with it.
+static DRIVER: OnceCell<(String, PathBuf)> = OnceCell::const_new();
 
-async fn driver() -> &'static str {
+async fn driver() -> &'static (String, PathBuf) {
     DRIVER
         .get_or_init(|| async {
             let binary = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
@@ -27,10 +28,13 @@ async fn driver() -> &'static str {
                 .local_addr()
                 .unwrap()
                 .port();
+            let profiles = std::env::temp_dir().join(format!("lanyard-chromium-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&profiles).unwrap();
             // A watchdog ends chromedriver (and its browsers) with this process.
             let script = format!(
-                "'{binary}' --port={port} >/dev/null 2>&1 & d=$!; while [ -d /proc/{pid} ]; do sleep 1; done; kill $d",
-                pid = std::process::id()
+                "'{binary}' --port={port} >/dev/null 2>&1 & d=$!; while [ -d /proc/{pid} ]; do sleep 1; done; kill $d; sleep 1; rm -rf '{dir}'",
+                pid = std::process::id(),
+                dir = profiles.display()
             );
             tokio::process::Command::new("/bin/sh")
                 .args(["-c", &script])
@@ -40,7 +44,7 @@ async fn driver() -> &'static str {
             let url = format!("http://127.0.0.1:{port}");
             for _ in 0..100 {
                 if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                    return url;
+                    return (url, profiles);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -51,7 +55,8 @@ async fn driver() -> &'static str {
 
 /// A fresh headless Chromium (its own profile, so its own cookies).
 async fn browser() -> Client {
-    let profile = std::env::temp_dir().join(format!("lanyard-chromium-{}", uuid::Uuid::new_v4().simple()));
+    let (driver_url, profiles) = driver().await;
+    let profile = profiles.join(uuid::Uuid::new_v4().simple().to_string());
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
@@ -69,7 +74,7 @@ async fn browser() -> Client {
     };
     ClientBuilder::new(HttpConnector::new())
         .capabilities(caps)
-        .connect(driver().await)
+        .connect(driver_url)
         .await
         .expect("a browser session")
 }
