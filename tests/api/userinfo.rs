@@ -157,3 +157,22 @@ async fn a_token_without_openid_has_insufficient_scope() {
     assert_eq!(res.status(), 403);
     assert!(challenge(&res).contains("error=\"insufficient_scope\""));
 }
+
+#[tokio::test]
+async fn an_access_token_for_another_audience_is_refused() {
+    let (app, tokens) = signed_in_tokens("openid").await;
+    let mut claims = jwt_claims(tokens["access_token"].as_str().unwrap());
+    claims["aud"] = json!("https://api.example.test");
+    // Signed by Lanyard's own active key: only the audience is wrong.
+    let ring = lanyard::keys::KeyRing::load(&app.pool, crate::helpers::master_key())
+        .await
+        .unwrap();
+    let token = ring
+        .signer(lanyard::crypto::Alg::ES256)
+        .unwrap()
+        .sign("at+jwt", &claims)
+        .unwrap();
+    let res = app.userinfo(&token).await;
+    assert_eq!(res.status(), 401);
+    assert!(challenge(&res).contains("another audience"));
+}
