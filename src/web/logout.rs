@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::respond::redirect;
 use super::signin::unavailable;
-use super::{AppState, form, query};
+use super::{AppState, form, form_page, query};
 use crate::protocol::logout::{self, LogoutRequest};
 use crate::protocol::params::Params;
 use crate::protocol::session;
@@ -31,7 +31,7 @@ struct Field {
 
 #[derive(Serialize)]
 struct ConfirmPage<'a> {
-    csrf: &'a str,
+    csrf: String,
     client_name: &'a str,
     username: &'a str,
     fields: Vec<Field>,
@@ -86,7 +86,6 @@ async fn run(req: &HttpRequest, state: &AppState, mut params: Params, is_post: b
 }
 
 fn confirm_page(state: &AppState, req: &HttpRequest, request: &LogoutRequest, username: &str) -> HttpResponse {
-    let token = state.csrf.issue(req, &state.cookies, LOGOUT_FORM);
     let carried = ["id_token_hint", "client_id", "post_logout_redirect_uri", "state"];
     let fields = carried
         .into_iter()
@@ -97,15 +96,12 @@ fn confirm_page(state: &AppState, req: &HttpRequest, request: &LogoutRequest, us
             })
         })
         .collect();
-    let page = ConfirmPage {
-        csrf: &token.token,
-        client_name: request.client.as_ref().map(|c| c.name.as_str()).unwrap_or_default(),
-        username,
-        fields,
-    };
-    let mut res = state.pages.render(StatusCode::OK, "pages/logout.html", &page);
-    if let Some(cookie) = token.set_cookie {
-        let _ = res.add_cookie(&cookie);
-    }
-    res
+    form_page(state, req, LOGOUT_FORM, StatusCode::OK, "pages/logout.html", |csrf| {
+        ConfirmPage {
+            csrf,
+            client_name: request.client.as_ref().map(|c| c.name.as_str()).unwrap_or_default(),
+            username,
+            fields,
+        }
+    })
 }

@@ -82,6 +82,35 @@ fn form(body: &Bytes) -> Params {
     Params::parse(&String::from_utf8_lossy(body))
 }
 
+/// Renders a page that holds a form: issues the form's CSRF token (setting the
+/// browser's CSRF cookie if it had none) and hands it to `page`.
+fn form_page<P: serde::Serialize>(
+    state: &AppState,
+    req: &HttpRequest,
+    purpose: &str,
+    status: actix_web::http::StatusCode,
+    template: &str,
+    page: impl FnOnce(String) -> P,
+) -> HttpResponse {
+    let token = state.csrf.issue(req, &state.cookies, purpose);
+    let mut res = state.pages.render(status, template, &page(token.token));
+    if let Some(cookie) = token.set_cookie {
+        let _ = res.add_cookie(&cookie);
+    }
+    res
+}
+
+/// The refusal of a page POST sent from another site (Fetch Metadata).
+fn refuse_cross_site(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+    csrf::is_cross_site(req).then(|| {
+        state.pages.error(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form was sent from another site.",
+        )
+    })
+}
+
 fn query(req: &HttpRequest) -> Params {
     Params::parse(req.query_string())
 }

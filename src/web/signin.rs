@@ -6,9 +6,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::client_ip::client_ip;
-use super::csrf::is_cross_site;
 use super::respond::redirect;
-use super::{AppState, form};
+use super::{AppState, form, form_page, refuse_cross_site};
 use crate::model::OidcScope;
 use crate::paths;
 use crate::protocol::authorize::{self, AuthRequest, Refusal};
@@ -22,7 +21,7 @@ const CONSENT_FORM: &str = "consent";
 
 #[derive(Serialize)]
 struct SignInPage<'a> {
-    csrf: &'a str,
+    csrf: String,
     request: &'a str,
     client_name: &'a str,
     username: &'a str,
@@ -38,20 +37,16 @@ pub fn signin_page(
     username: &str,
     error: Option<&str>,
 ) -> HttpResponse {
-    let token = state.csrf.issue(req, &state.cookies, SIGNIN_FORM);
     let encoded = request.map(|r| r.params.encode()).unwrap_or_default();
-    let page = SignInPage {
-        csrf: &token.token,
-        request: &encoded,
-        client_name: request.map(|r| r.client.name.as_str()).unwrap_or_default(),
-        username,
-        error: error.unwrap_or_default(),
-    };
-    let mut res = state.pages.render(status, "pages/signin.html", &page);
-    if let Some(cookie) = token.set_cookie {
-        let _ = res.add_cookie(&cookie);
-    }
-    res
+    form_page(state, req, SIGNIN_FORM, status, "pages/signin.html", |csrf| {
+        SignInPage {
+            csrf,
+            request: &encoded,
+            client_name: request.map(|r| r.client.name.as_str()).unwrap_or_default(),
+            username,
+            error: error.unwrap_or_default(),
+        }
+    })
 }
 
 #[derive(Serialize)]
@@ -62,7 +57,7 @@ struct ScopeLine {
 
 #[derive(Serialize)]
 struct ConsentPage<'a> {
-    csrf: &'a str,
+    csrf: String,
     request: &'a str,
     client_name: &'a str,
     username: &'a str,
@@ -89,26 +84,22 @@ pub fn consent_page(
     scopes: &[String],
     username: &str,
 ) -> HttpResponse {
-    let token = state.csrf.issue(req, &state.cookies, CONSENT_FORM);
     let encoded = request.params.encode();
-    let page = ConsentPage {
-        csrf: &token.token,
-        request: &encoded,
-        client_name: &request.client.name,
-        username,
-        scopes: scopes
-            .iter()
-            .map(|s| ScopeLine {
-                name: s.clone(),
-                description: describe(s),
-            })
-            .collect(),
-    };
-    let mut res = state.pages.render(StatusCode::OK, "pages/consent.html", &page);
-    if let Some(cookie) = token.set_cookie {
-        let _ = res.add_cookie(&cookie);
-    }
-    res
+    form_page(state, req, CONSENT_FORM, StatusCode::OK, "pages/consent.html", |csrf| {
+        ConsentPage {
+            csrf,
+            request: &encoded,
+            client_name: &request.client.name,
+            username,
+            scopes: scopes
+                .iter()
+                .map(|s| ScopeLine {
+                    name: s.clone(),
+                    description: describe(s),
+                })
+                .collect(),
+        }
+    })
 }
 
 /// The error page for a database or internal failure.
@@ -151,13 +142,15 @@ pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     match session::current(&state.provider, state.cookies.session(&req).as_deref()).await {
         Ok(Some(s)) => {
             // The sign-out form posts to /logout with that form's CSRF purpose.
-            let token = state.csrf.issue(&req, &state.cookies, super::logout::LOGOUT_FORM);
-            let page = serde_json::json!({ "username": s.user.username, "csrf": token.token });
-            let mut res = state.pages.render(StatusCode::OK, "pages/signed_in.html", &page);
-            if let Some(cookie) = token.set_cookie {
-                let _ = res.add_cookie(&cookie);
-            }
-            res
+            let purpose = super::logout::LOGOUT_FORM;
+            form_page(
+                &state,
+                &req,
+                purpose,
+                StatusCode::OK,
+                "pages/signed_in.html",
+                |csrf| serde_json::json!({ "username": s.user.username, "csrf": csrf }),
+            )
         }
         Ok(None) => signin_page(&state, &req, StatusCode::OK, None, "", None),
         Err(e) => unavailable(&state, &e),
@@ -166,12 +159,8 @@ pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
 
 /// `POST /signin`.
 pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    if is_cross_site(&req) {
-        return state.pages.error(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "This form was sent from another site.",
-        );
+    if let Some(refusal) = refuse_cross_site(&req, &state) {
+        return refusal;
     }
     let params = form(&body);
     let request = match carried_request(&state, &params).await {
@@ -264,12 +253,8 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
 
 /// `POST /consent`: Allow records the consent and resumes; Deny returns `access_denied`.
 pub async fn consent(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    if is_cross_site(&req) {
-        return state.pages.error(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "This form was sent from another site.",
-        );
+    if let Some(refusal) = refuse_cross_site(&req, &state) {
+        return refusal;
     }
     let params = form(&body);
     let request = match carried_request(&state, &params).await {

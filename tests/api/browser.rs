@@ -109,6 +109,20 @@ async fn relying_party() -> String {
     address
 }
 
+async fn fill(browser: &Client, css: &str, text: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
 /// Waits (up to 10 s) until the browser is at a URL starting with `prefix`.
 async fn wait_for_url(browser: &Client, prefix: &str) -> url::Url {
     for _ in 0..100 {
@@ -162,48 +176,18 @@ async fn a_person_signs_in_consents_lands_on_the_client_and_signs_out_in_a_real_
         b.source().await.unwrap().contains("Browser RP"),
         "the page names the client"
     );
-    b.find(Locator::Css("#username"))
-        .await
-        .unwrap()
-        .send_keys("ada")
-        .await
-        .unwrap();
-    b.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys("wrong")
-        .await
-        .unwrap();
-    b.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    fill(&b, "#username", "ada").await;
+    fill(&b, "#password", "wrong").await;
+    click(&b, "button[type=submit]").await;
     b.wait().for_element(Locator::Css("#signin-error")).await.unwrap();
     screenshot(&b, "02-sign-in-error").await;
-    b.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    b.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    fill(&b, "#password", PASSWORD).await;
+    click(&b, "button[type=submit]").await;
 
     b.wait().for_element(Locator::Css("button[value=allow]")).await.unwrap();
     screenshot(&b, "03-consent").await;
     assert!(b.source().await.unwrap().contains("see your email address"));
-    b.find(Locator::Css("button[value=allow]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "button[value=allow]").await;
 
     let landed = wait_for_url(&b, &format!("{rp}/callback")).await;
     screenshot(&b, "04-client-callback").await;
@@ -224,12 +208,7 @@ async fn a_person_signs_in_consents_lands_on_the_client_and_signs_out_in_a_real_
     b.goto(logout.as_str()).await.unwrap();
     b.wait().for_element(Locator::Css("button[value=yes]")).await.unwrap();
     screenshot(&b, "05-sign-out-confirm").await;
-    b.find(Locator::Css("button[value=yes]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "button[value=yes]").await;
     let after = wait_for_url(&b, &format!("{rp}/bye")).await;
     screenshot(&b, "06-signed-out").await;
     assert_eq!(after.as_str(), format!("{rp}/bye?state=bye-state"));

@@ -4,21 +4,14 @@ use openidconnect::IssuerUrl;
 use openidconnect::core::CoreProviderMetadata;
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
-
-fn http_client() -> openidconnect::reqwest::Client {
-    openidconnect::reqwest::ClientBuilder::new()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
+use crate::helpers::{oidc_http, spawn_app};
 
 #[tokio::test]
 async fn discovery_is_accepted_by_the_openidconnect_crate() {
     let app = spawn_app().await;
     let issuer = IssuerUrl::new(app.address.clone()).unwrap();
     // The crate checks that `issuer` equals the URL it was asked about (Discovery §4.3).
-    let meta = CoreProviderMetadata::discover_async(issuer, &http_client())
+    let meta = CoreProviderMetadata::discover_async(issuer, &oidc_http())
         .await
         .expect("valid provider metadata");
     assert_eq!(meta.issuer().as_str(), app.address);

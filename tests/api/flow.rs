@@ -10,20 +10,13 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 
-use crate::helpers::{ClientSpec, create_client, create_user, location, query_param, spawn_app};
-
-fn http_client() -> openidconnect::reqwest::Client {
-    openidconnect::reqwest::ClientBuilder::new()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
+use crate::helpers::{ClientSpec, create_client, create_user, location, oidc_http, query_param, spawn_app};
 
 #[tokio::test]
 async fn the_openidconnect_crate_completes_the_code_flow_for_rs256_es256_and_eddsa_clients() {
     let app = spawn_app().await;
     let sub = create_user(&app, "ada").await;
-    let http = http_client();
+    let http = oidc_http();
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
         .await
         .expect("discovery");

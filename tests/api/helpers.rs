@@ -720,3 +720,11 @@ pub fn jwt_header(jwt: &str) -> serde_json::Value {
     let header = jwt.split('.').next().expect("a JWT");
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
 }
+
+/// The HTTP client the `openidconnect` crate uses (never follows redirects).
+pub fn oidc_http() -> openidconnect::reqwest::Client {
+    openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
