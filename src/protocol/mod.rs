@@ -3,10 +3,15 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod client_credentials;
 pub mod discovery;
 pub mod error;
+pub mod exchange;
+pub mod introspect;
 pub mod logout;
 pub mod params;
+pub mod resource;
+pub mod revoke;
 pub mod session;
 pub mod signin;
 pub mod token;

@@ -24,6 +24,9 @@ use crate::store::{codes, consents, sessions, users};
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
+    /// RFC 8693 §2.2.1, for token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
@@ -54,10 +57,8 @@ pub async fn exchange(p: &Provider, basic: &Basic, params: &Params) -> Result<To
     match grant {
         GrantType::AuthorizationCode => authorization_code(p, &client, params).await,
         GrantType::RefreshToken => refresh(p, &client, params).await,
-        GrantType::ClientCredentials | GrantType::TokenExchange => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type `{grant_type}` is not available yet"),
-        )),
+        GrantType::ClientCredentials => super::client_credentials::issue(p, &client, params).await,
+        GrantType::TokenExchange => super::exchange::exchange(p, &client, params).await,
     }
 }
 
@@ -203,6 +204,7 @@ async fn new_refresh_token(
     let token = secret::random_token(&mut rand::rng());
     let row = RefreshRow {
         grant_id: grant.id,
+        created_at: Some(now),
         scopes: scopes.to_vec(),
         idle_expires_at: (now + p.config.lifetimes.refresh_token).min(expires_at),
         expires_at,
@@ -257,6 +259,7 @@ fn respond(
     };
     Ok(TokenResponse {
         access_token: access.token,
+        issued_token_type: None,
         token_type: "Bearer",
         expires_in: access.expires_in,
         scope: access.scope,

@@ -8,7 +8,7 @@ use super::Provider;
 use super::error::{ErrorCode, OAuthError};
 use super::tokens::{self, ACCESS_TOKEN_TYP};
 use crate::model::OidcScope;
-use crate::store::{grants, users};
+use crate::store::{grants, revoked_access_tokens, users};
 
 fn invalid_token(description: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidToken, description)
@@ -54,6 +54,16 @@ pub async fn verify_access_token(p: &Provider, token: &str, audience: &str) -> R
             .await?
             .is_some_and(|g| g.revoked_at.is_none());
         if !live {
+            return Err(invalid_token("the token is revoked"));
+        }
+    }
+    if let Some(jti) = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .and_then(|j| Uuid::parse_str(j).ok())
+    {
+        let mut conn = p.pool.acquire().await?;
+        if revoked_access_tokens::is_revoked(&mut conn, jti).await? {
             return Err(invalid_token("the token is revoked"));
         }
     }

@@ -126,3 +126,26 @@ pub async fn max_access_token_ttl(conn: &mut PgConnection) -> Result<Option<i32>
         .fetch_one(conn)
         .await?)
 }
+
+/// The audiences of the APIs a client may get any scope of.
+pub async fn audiences_for_client(conn: &mut PgConnection, client_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT a.audience FROM client_api_access c JOIN apis a ON a.id = c.api_id
+         WHERE c.client_id = $1 ORDER BY a.audience",
+    )
+    .bind(client_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Whether a client is one of an API's resource servers (RFC 7662 §4).
+pub async fn is_resource_server(conn: &mut PgConnection, audience: &str, client_id: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM api_resource_servers r JOIN apis a ON a.id = r.api_id
+                        WHERE a.audience = $1 AND r.client_id = $2)",
+    )
+    .bind(audience)
+    .bind(client_id)
+    .fetch_one(conn)
+    .await?)
+}

@@ -122,3 +122,14 @@ pub async fn origin_registered(conn: &mut PgConnection, origin: &str) -> Result<
     .fetch_one(conn)
     .await?)
 }
+
+/// Whether `client_id` may exchange id_tokens issued to `other` (`client trust`).
+pub async fn trusts(conn: &mut PgConnection, client_id: &str, other: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM client_trusts WHERE client_id = $1 AND trusted_client_id = $2)",
+    )
+    .bind(client_id)
+    .bind(other)
+    .fetch_one(conn)
+    .await?)
+}

@@ -44,3 +44,21 @@ pub async fn grant_scopes(
     .fetch_one(conn)
     .await?)
 }
+
+/// The scopes of one API a user consented to for a client.
+pub async fn api_scopes(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    client_id: &str,
+    api_id: Uuid,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT s.scope FROM consent_api_scopes s JOIN consents c ON c.id = s.consent_id
+         WHERE c.user_id = $1 AND c.client_id = $2 AND s.api_id = $3 ORDER BY s.scope",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .bind(api_id)
+    .fetch_all(conn)
+    .await?)
+}

@@ -8,6 +8,7 @@ pub mod consents;
 pub mod grants;
 pub mod login_throttle;
 pub mod refresh_tokens;
+pub mod revoked_access_tokens;
 pub mod sessions;
 pub mod signing_keys;
 pub mod users;

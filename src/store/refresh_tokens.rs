@@ -9,6 +9,8 @@ use super::StoreError;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefreshRow {
     pub grant_id: Uuid,
+    #[sqlx(default)]
+    pub created_at: Option<DateTime<Utc>>,
     pub scopes: Vec<String>,
     pub idle_expires_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -40,7 +42,7 @@ pub async fn insert(
 /// The token, locked for this transaction (so two uses cannot both rotate it).
 pub async fn find_for_update(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Option<RefreshRow>, StoreError> {
     Ok(sqlx::query_as::<_, RefreshRow>(
-        "SELECT grant_id, scopes, idle_expires_at, expires_at, rotated_at, revoked_at FROM refresh_tokens
+        "SELECT grant_id, created_at, scopes, idle_expires_at, expires_at, rotated_at, revoked_at FROM refresh_tokens
          WHERE token_hash = $1 FOR UPDATE",
     )
     .bind(token_hash)

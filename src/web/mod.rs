@@ -8,6 +8,7 @@ mod csrf;
 mod discovery;
 mod headers;
 mod health;
+mod introspect;
 mod logging;
 mod logout;
 pub mod pages;
@@ -63,6 +64,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(
             paths::USERINFO,
             web::method(actix_web::http::Method::OPTIONS).to(userinfo::preflight),
+        )
+        .route(paths::INTROSPECT, web::post().to(introspect::introspect))
+        .route(paths::REVOKE, web::post().to(introspect::revoke))
+        .route(
+            paths::REVOKE,
+            web::method(actix_web::http::Method::OPTIONS).to(introspect::revoke_preflight),
         )
         .route(paths::LOGOUT, web::get().to(logout::get))
         .route(paths::LOGOUT, web::post().to(logout::post))

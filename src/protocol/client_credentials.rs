@@ -1,0 +1,46 @@
+//! The `client_credentials` grant (RFC 6749 §4.4): a service's own access token
+//! for one API. No database write on this path (DESIGN.md "Speed by design").
+
+use super::Provider;
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use super::resource::{self, Subject};
+use super::token::TokenResponse;
+use crate::model::Client;
+use crate::store::apis;
+
+pub async fn issue(p: &Provider, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    if client.is_public() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "a public client cannot use client_credentials",
+        ));
+    }
+    if let Some(name) = params.first_repeated(&["resource"]) {
+        return Err(OAuthError::invalid_request(format!(
+            "the `{name}` parameter is repeated"
+        )));
+    }
+    let mut conn = p.pool.acquire().await?;
+    let api = resource::default_target(&mut conn, client, params.all("resource")).await?;
+    let allowance = apis::allowed_scopes(&mut conn, &client.client_id, api.id).await?;
+    drop(conn);
+    let scopes = resource::downscope(params.one("scope")?, &allowance)?;
+    // `sub` is the client itself; a client_id is never a UUID, so never a user's `sub`.
+    let who = Subject {
+        sub: &client.client_id,
+        client_id: &client.client_id,
+        auth_time: None,
+        grant_id: None,
+    };
+    let token = resource::mint(p, &api, &who, &scopes)?;
+    Ok(TokenResponse {
+        access_token: token.token,
+        issued_token_type: None,
+        token_type: "Bearer",
+        expires_in: token.expires_in,
+        scope: token.scope,
+        id_token: None,
+        refresh_token: None,
+    })
+}

@@ -1,0 +1,237 @@
+//! RFC 8693 token exchange: an id_token in, an access token for one API out,
+//! downscope only (DESIGN.md "Token exchange"). Every decision is audited.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::Provider;
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use super::resource::{self, Subject};
+use super::token::TokenResponse;
+use super::tokens::ACCESS_TOKEN_TYP;
+use crate::model::Client;
+use crate::store::audit::{self, NewEvent};
+use crate::store::grants::{self, GrantRow};
+use crate::store::{apis, clients, consents, sessions, users};
+
+/// RFC 8693 §3 token type identifiers.
+pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// What the decision learned, for its audit event.
+#[derive(Default)]
+struct Decision {
+    user_id: Option<Uuid>,
+    subject_client: Option<String>,
+    api: Option<String>,
+    scopes: Vec<String>,
+}
+
+/// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, for an authenticated client.
+pub async fn exchange(p: &Provider, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    let mut decision = Decision::default();
+    let result = decide(p, client, params, &mut decision).await;
+    let (outcome, reason) = match &result {
+        Ok(_) => (
+            "allowed",
+            "the subject token, the API allowance and the grant cover the scopes".to_owned(),
+        ),
+        Err(e) => ("denied", format!("{}: {}", e.code.as_str(), e.description)),
+    };
+    let event = NewEvent {
+        kind: "token_exchange",
+        outcome,
+        actor: None,
+        client_id: Some(&client.client_id),
+        user_id: decision.user_id,
+        ip: None,
+        reason: Some(&reason),
+        details: json!({ "api": decision.api, "scopes": decision.scopes, "subject_client": decision.subject_client }),
+    };
+    let mut conn = p.pool.acquire().await?;
+    audit::insert(&mut conn, &event, p.now()).await?;
+    result
+}
+
+async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision) -> Result<TokenResponse, OAuthError> {
+    // The client must authenticate: id_tokens travel through browsers.
+    if client.is_public() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "a public client cannot exchange tokens",
+        ));
+    }
+    if let Some(name) = params.first_repeated(&["resource", "audience"]) {
+        return Err(OAuthError::invalid_request(format!(
+            "the `{name}` parameter is repeated"
+        )));
+    }
+    if params.has("actor_token") || params.has("actor_token_type") {
+        return Err(OAuthError::invalid_request("delegation (actor_token) is not supported"));
+    }
+    let token = params
+        .one("subject_token")?
+        .ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?;
+    match params.one("subject_token_type")? {
+        Some(ID_TOKEN_TYPE) => {}
+        Some(other) => {
+            return Err(OAuthError::invalid_request(format!(
+                "subject_token_type `{other}` is not supported; send an id_token"
+            )));
+        }
+        None => return Err(OAuthError::invalid_request("subject_token_type is required")),
+    }
+    if let Some(other) = params.one("requested_token_type")?.filter(|t| *t != ACCESS_TOKEN_TYPE) {
+        return Err(OAuthError::invalid_request(format!(
+            "requested_token_type `{other}` is not supported; only access tokens are issued"
+        )));
+    }
+    let mut conn = p.pool.acquire().await?;
+    let subject = verify_subject(p, &mut conn, client, token).await?;
+    d.user_id = Some(subject.user_id);
+    d.subject_client = Some(subject.client.client_id.clone());
+
+    let mut names: Vec<String> = params.all("resource").to_vec();
+    names.extend(params.all("audience").iter().cloned());
+    if names.is_empty() {
+        return Err(OAuthError::invalid_request(
+            "name the API with `resource` or `audience`",
+        ));
+    }
+    let api = resource::target(&mut conn, client, &names).await?;
+    d.api = Some(api.audience.clone());
+
+    // Scopes = requested ∩ the client's allowance ∩ what the sign-in covers.
+    let allowance = apis::allowed_scopes(&mut conn, &client.client_id, api.id).await?;
+    let covered = match subject.client.first_party {
+        true => allowance.clone(),
+        false => consents::api_scopes(&mut conn, subject.user_id, &subject.client.client_id, api.id).await?,
+    };
+    let allowed: Vec<String> = allowance.into_iter().filter(|s| covered.contains(s)).collect();
+    let scopes = resource::downscope(params.one("scope")?, &allowed).map_err(|e| {
+        if covered.is_empty() {
+            OAuthError::new(
+                ErrorCode::InvalidScope,
+                "the user has not consented to any scope of this API",
+            )
+        } else {
+            e
+        }
+    })?;
+    d.scopes = scopes.clone();
+
+    let now = p.now();
+    let grant = GrantRow {
+        id: Uuid::now_v7(),
+        user_id: subject.user_id,
+        client_id: client.client_id.clone(),
+        session_id: subject.session_id,
+        consent_id: None,
+        scopes: scopes.clone(),
+        resources: vec![api.audience.clone()],
+        claims: None,
+        auth_time: subject.auth_time,
+        offline: false,
+        created_at: now,
+        revoked_at: None,
+    };
+    grants::insert(&mut conn, &grant).await?;
+    let sub = subject.user_id.to_string();
+    let who = Subject {
+        sub: &sub,
+        client_id: &client.client_id,
+        auth_time: Some(subject.auth_time),
+        grant_id: Some(grant.id),
+    };
+    let token = resource::mint(p, &api, &who, &scopes)?;
+    // RFC 8693 §2.2.1; no refresh token.
+    Ok(TokenResponse {
+        access_token: token.token,
+        issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        token_type: "Bearer",
+        expires_in: token.expires_in,
+        scope: token.scope,
+        id_token: None,
+        refresh_token: None,
+    })
+}
+
+/// A verified id_token subject.
+struct SubjectToken {
+    user_id: Uuid,
+    /// The client the id_token was issued to.
+    client: Client,
+    session_id: Option<Uuid>,
+    auth_time: chrono::DateTime<chrono::Utc>,
+}
+
+/// The id_token verified in full: our signature (never `none`, never HS256,
+/// never an unknown `kid`), our `iss`, not expired, not an access token, issued
+/// to this client or one it may exchange for, its user enabled, its session
+/// not signed out. Any failure is `invalid_request` (RFC 8693 §2.2.2).
+async fn verify_subject(
+    p: &Provider,
+    conn: &mut sqlx::PgConnection,
+    client: &Client,
+    token: &str,
+) -> Result<SubjectToken, OAuthError> {
+    let bad = |why: &str| OAuthError::invalid_request(format!("the subject token is not acceptable: {why}"));
+    let verified = p.keys.verify(token).map_err(|e| bad(&e.to_string()))?;
+    if verified
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt"))
+    {
+        return Err(bad("it is an access token, not an id_token"));
+    }
+    let claims = verified.claims;
+    if claims.get("iss").and_then(Value::as_str) != Some(p.config.issuer.as_str()) {
+        return Err(bad("it was not issued here"));
+    }
+    match claims.get("exp").and_then(Value::as_i64) {
+        Some(exp) if exp > p.now().timestamp() => {}
+        _ => return Err(bad("it has expired")),
+    }
+    let audience = match claims.get("aud") {
+        Some(Value::String(a)) => a.clone(),
+        Some(Value::Array(list)) if list.len() == 1 => list[0].as_str().unwrap_or_default().to_owned(),
+        _ => return Err(bad("it has no single audience")),
+    };
+    if audience != client.client_id && !clients::trusts(conn, &client.client_id, &audience).await? {
+        return Err(bad("it was issued to another client"));
+    }
+    let subject_client = clients::find_client(conn, &audience)
+        .await?
+        .ok_or_else(|| bad("its client no longer exists"))?;
+    let user_id = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| bad("its sub is not a user"))?;
+    users::find(conn, user_id)
+        .await?
+        .filter(|u| u.is_enabled())
+        .ok_or_else(|| bad("the user is disabled"))?;
+    let sid = claims
+        .get("sid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("it has no sid"))?;
+    let session = sessions::find_by_sid(conn, sid)
+        .await?
+        .ok_or_else(|| bad("its session is unknown"))?;
+    if session.ended_at.is_some() {
+        return Err(bad("its session was signed out"));
+    }
+    let auth_time = claims
+        .get("auth_time")
+        .and_then(Value::as_i64)
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .unwrap_or(session.auth_time);
+    Ok(SubjectToken {
+        user_id,
+        client: subject_client,
+        session_id: Some(session.id),
+        auth_time,
+    })
+}

@@ -1,0 +1,159 @@
+//! Access tokens for APIs: which API a request targets (RFC 8707, RFC 8693
+//! `audience`), which of its scopes a client may get, and minting the token.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::Provider;
+use super::error::{ErrorCode, OAuthError};
+use super::tokens::{self, AccessToken, AccessTokenClaims};
+use crate::crypto::Alg;
+use crate::model::{Audience, Client};
+use crate::store::apis::{self, ApiRow};
+
+/// An API a token may be for.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub id: Uuid,
+    pub audience: String,
+    pub alg: Alg,
+    /// Its own token lifetime, if it overrides `LANYARD_ACCESS_TOKEN_TTL`.
+    pub access_token_ttl: Option<TimeDelta>,
+}
+
+impl TryFrom<ApiRow> for Api {
+    type Error = OAuthError;
+    fn try_from(row: ApiRow) -> Result<Self, OAuthError> {
+        let alg = row.alg.parse().map_err(|e: String| {
+            tracing::error!(api = row.audience, error = e, "corrupt API row");
+            OAuthError::new(ErrorCode::ServerError, "internal error")
+        })?;
+        Ok(Api {
+            id: row.id,
+            audience: row.audience,
+            alg,
+            access_token_ttl: row.access_token_ttl.map(|s| TimeDelta::seconds(s.into())),
+        })
+    }
+}
+
+fn invalid_target(description: impl Into<String>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidTarget, description)
+}
+
+/// The one API that `names` (the `resource` and `audience` values) denote, if the
+/// client may get any of its scopes. All names must be the same API (RFC 8707 §2).
+pub async fn target(conn: &mut PgConnection, client: &Client, names: &[String]) -> Result<Api, OAuthError> {
+    let Some(first) = names.first() else {
+        return Err(invalid_target("name the API with `resource`"));
+    };
+    if names.iter().any(|n| n != first) {
+        return Err(invalid_target("an access token is for exactly one API; name only one"));
+    }
+    let allowed = apis::audiences_for_client(conn, &client.client_id).await?;
+    if !allowed.contains(first) {
+        return Err(invalid_target(format!("this client may not get tokens for `{first}`")));
+    }
+    let row = apis::find_by_audience(conn, first)
+        .await?
+        .ok_or_else(|| invalid_target(format!("unknown API `{first}`")))?;
+    Api::try_from(row)
+}
+
+/// The API a `client_credentials` request targets: the one named by `resource`,
+/// or the client's only API when it has exactly one.
+pub async fn default_target(conn: &mut PgConnection, client: &Client, resources: &[String]) -> Result<Api, OAuthError> {
+    for r in resources {
+        Audience::parse(r).map_err(invalid_target)?;
+    }
+    if !resources.is_empty() {
+        return target(conn, client, resources).await;
+    }
+    let mut allowed = apis::audiences_for_client(conn, &client.client_id).await?;
+    match allowed.len() {
+        1 => target(conn, client, &allowed.split_off(0)).await,
+        0 => Err(invalid_target("this client may not get tokens for any API")),
+        _ => Err(invalid_target(
+            "this client may get tokens for several APIs: send `resource` to name one",
+        )),
+    }
+}
+
+/// RFC 6749 §3.3 with downscoping: no `scope` → all of `allowed`; a scope
+/// outside `allowed` → `invalid_scope`. The order follows `allowed`.
+pub fn downscope(requested: Option<&str>, allowed: &[String]) -> Result<Vec<String>, OAuthError> {
+    let granted: Vec<String> = match requested {
+        None => allowed.to_vec(),
+        Some(raw) => {
+            let asked: Vec<&str> = raw.split(' ').filter(|s| !s.is_empty()).collect();
+            if let Some(extra) = asked.iter().find(|s| !allowed.iter().any(|a| a == *s)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope `{extra}` is not allowed here"),
+                ));
+            }
+            allowed
+                .iter()
+                .filter(|a| asked.contains(&a.as_str()))
+                .cloned()
+                .collect()
+        }
+    };
+    if granted.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "no scope of this API may be granted",
+        ));
+    }
+    Ok(granted)
+}
+
+/// Who and what an API access token is for.
+pub struct Subject<'a> {
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub auth_time: Option<DateTime<Utc>>,
+    pub grant_id: Option<Uuid>,
+}
+
+/// An RFC 9068 access token for one API, signed with the API's algorithm.
+pub fn mint(p: &Provider, api: &Api, subject: &Subject<'_>, scopes: &[String]) -> Result<AccessToken, OAuthError> {
+    tokens::access_token(
+        p,
+        &AccessTokenClaims {
+            audience: &api.audience,
+            alg: api.alg,
+            lifetime: api.access_token_ttl.unwrap_or(p.config.lifetimes.access_token),
+            sub: subject.sub,
+            client_id: subject.client_id,
+            scopes,
+            auth_time: subject.auth_time,
+            grant_id: subject.grant_id,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn no_scope_means_everything_allowed() {
+        assert_eq!(downscope(None, &s(&["read", "write"])).unwrap(), s(&["read", "write"]));
+    }
+
+    #[test]
+    fn scopes_only_narrow() {
+        assert_eq!(downscope(Some("write"), &s(&["read", "write"])).unwrap(), s(&["write"]));
+        assert_eq!(
+            downscope(Some("admin"), &s(&["read"])).unwrap_err().code,
+            ErrorCode::InvalidScope
+        );
+        assert_eq!(downscope(None, &[]).unwrap_err().code, ErrorCode::InvalidScope);
+    }
+}
