@@ -728,3 +728,61 @@ pub fn oidc_http() -> openidconnect::reqwest::Client {
         .build()
         .unwrap()
 }
+
+// ---- APIs, services and token exchange ----
+
+pub const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+
+/// An API with scopes (and optionally its algorithm and resource servers).
+pub async fn create_api(app: &TestApp, audience: &str, scopes: &[&str], alg: Option<&str>, resource_servers: &[&str]) {
+    let input = lanyard::admin::apis::NewApiInput {
+        audience: audience.into(),
+        name: None,
+        scopes: scopes.iter().map(|s| format!("{s}=Lets the client {s}")).collect(),
+        access_token_ttl: None,
+        alg: alg.map(str::to_owned),
+        resource_servers: resource_servers.iter().map(|s| s.to_string()).collect(),
+    };
+    lanyard::admin::apis::create(&app.pool, &SystemClock, input)
+        .await
+        .expect("API created");
+}
+
+pub async fn allow(app: &TestApp, client: &str, audience: &str, scopes: &[&str]) {
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    lanyard::admin::clients::allow(&app.pool, &SystemClock, client, audience, &scopes)
+        .await
+        .expect("allowed");
+}
+
+impl TestApp {
+    /// A token-exchange request with the id_token as subject, plus `extra`.
+    pub async fn exchange(&self, client: &TestClient, id_token: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", EXCHANGE),
+            ("subject_token", id_token),
+            ("subject_token_type", ID_TOKEN_TYPE),
+        ];
+        form.extend_from_slice(extra);
+        self.token(client, &form).await
+    }
+
+    /// POSTs to an endpoint with a client's Basic credentials.
+    pub async fn post_as(&self, client: &TestClient, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// `(status, error code)` of an error response.
+pub async fn error_of(res: reqwest::Response) -> (u16, String) {
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    (status, body["error"].as_str().unwrap_or_default().to_owned())
+}

@@ -10,6 +10,7 @@ mod config;
 mod cors;
 mod dev;
 mod discovery;
+mod exchange;
 mod flow;
 mod health;
 mod helpers;

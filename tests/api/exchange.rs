@@ -1,0 +1,351 @@
+//! RFC 8693 token exchange: an id_token for an access token to one API.
+
+use chrono::TimeDelta;
+use serde_json::Value;
+
+use crate::helpers::{
+    ClientSpec, TestApp, TestClient, allow, create_api, create_client, create_user, error_of, jwt_claims, jwt_header,
+    spawn_app,
+};
+
+const ORDERS: &str = "https://orders.example";
+const GRANTS: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+];
+
+/// A first-party client allowed `read write` of the orders API, and ada's id_token for it.
+async fn setup() -> (TestApp, TestClient, String) {
+    let app = spawn_app().await;
+    create_user(&app, "ada").await;
+    let client = create_client(
+        &app,
+        ClientSpec {
+            grants: GRANTS,
+            ..Default::default()
+        },
+    )
+    .await;
+    create_api(&app, ORDERS, &["read", "write", "admin"], None, &[]).await;
+    allow(&app, &client.id, ORDERS, &["read", "write"]).await;
+    let tokens = app.tokens(&client, "openid", "ada").await;
+    (app, client, tokens["id_token"].as_str().unwrap().to_owned())
+}
+
+async fn audit_outcomes(app: &TestApp) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT outcome, coalesce(reason, '') FROM audit_events WHERE kind = 'token_exchange' ORDER BY occurred_at",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_id_token_is_exchanged_for_an_rfc_9068_access_token_for_one_api() {
+    let (app, client, id_token) = setup().await;
+    let res = app.exchange(&client, &id_token, &[("resource", ORDERS)]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "read write", "no scope asked: everything allowed");
+    assert_eq!(body["expires_in"], 900);
+    assert!(body["refresh_token"].is_null() && body["id_token"].is_null());
+    let token = body["access_token"].as_str().unwrap();
+    let header = jwt_header(token);
+    assert_eq!(
+        (header["typ"].as_str(), header["alg"].as_str()),
+        (Some("at+jwt"), Some("ES256"))
+    );
+    assert!(header["kid"].is_string());
+    let claims = jwt_claims(token);
+    let subject = jwt_claims(&id_token);
+    assert_eq!(claims["aud"], ORDERS, "exactly one audience");
+    assert_eq!(claims["sub"], subject["sub"]);
+    assert_eq!(claims["client_id"], client.id.as_str());
+    assert_eq!(claims["iss"], app.address.as_str());
+    for claim in ["exp", "iat", "jti", "auth_time", "grant_id"] {
+        assert!(!claims[claim].is_null(), "{claim}");
+    }
+    assert_eq!(audit_outcomes(&app).await[0].0, "allowed");
+}
+
+#[tokio::test]
+async fn audience_names_the_api_as_well_as_resource() {
+    let (app, client, id_token) = setup().await;
+    let res = app
+        .exchange(&client, &id_token, &[("audience", ORDERS), ("resource", ORDERS)])
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn scopes_only_narrow() {
+    let (app, client, id_token) = setup().await;
+    let body: Value = app
+        .exchange(&client, &id_token, &[("resource", ORDERS), ("scope", "read")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["scope"], "read");
+    // `admin` exists on the API but is not allowed to this client.
+    let res = app
+        .exchange(&client, &id_token, &[("resource", ORDERS), ("scope", "read admin")])
+        .await;
+    assert_eq!(error_of(res).await, (400, "invalid_scope".into()));
+}
+
+#[tokio::test]
+async fn client_authentication_is_checked_first() {
+    let (app, client, _) = setup().await;
+    let wrong = TestClient {
+        secret: Some("wrong".into()),
+        ..client
+    };
+    let res = app
+        .exchange(&wrong, "not-a-token", &[("resource", "https://nowhere.example")])
+        .await;
+    assert_eq!(error_of(res).await, (401, "invalid_client".into()));
+}
+
+#[tokio::test]
+async fn a_client_without_the_exchange_grant_is_unauthorized_client() {
+    let (app, _, id_token) = setup().await;
+    let plain = create_client(
+        &app,
+        ClientSpec {
+            id: "plain",
+            ..Default::default()
+        },
+    )
+    .await;
+    let res = app.exchange(&plain, &id_token, &[("resource", ORDERS)]).await;
+    assert_eq!(error_of(res).await, (400, "unauthorized_client".into()));
+}
+
+#[tokio::test]
+async fn a_public_client_cannot_exchange() {
+    let (app, client, id_token) = setup().await;
+    sqlx::query("UPDATE clients SET auth_method = 'none', secret_hash = NULL WHERE client_id = $1")
+        .bind(&client.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let public = TestClient { secret: None, ..client };
+    let res = app.exchange(&public, &id_token, &[("resource", ORDERS)]).await;
+    assert_eq!(error_of(res).await, (400, "unauthorized_client".into()));
+}
+
+#[tokio::test]
+async fn bad_parameters_are_invalid_request() {
+    let (app, client, id_token) = setup().await;
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![
+            ("grant_type", crate::helpers::EXCHANGE),
+            ("subject_token_type", crate::helpers::ID_TOKEN_TYPE),
+            ("resource", ORDERS),
+        ],
+        vec![
+            ("grant_type", crate::helpers::EXCHANGE),
+            ("subject_token", &id_token),
+            ("resource", ORDERS),
+        ],
+        vec![
+            ("grant_type", crate::helpers::EXCHANGE),
+            ("subject_token", &id_token),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+            ("resource", ORDERS),
+        ],
+    ];
+    for form in cases {
+        assert_eq!(
+            error_of(app.token(&client, &form).await).await,
+            (400, "invalid_request".into()),
+            "{form:?}"
+        );
+    }
+    for extra in [
+        [
+            ("requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token"),
+            ("resource", ORDERS),
+        ],
+        [("actor_token", id_token.as_str()), ("resource", ORDERS)],
+        [("scope", "read"), ("scope", "write")],
+    ] {
+        assert_eq!(
+            error_of(app.exchange(&client, &id_token, &extra).await).await,
+            (400, "invalid_request".into()),
+            "{extra:?}"
+        );
+    }
+    let res = app.exchange(&client, &id_token, &[]).await;
+    assert_eq!(error_of(res).await, (400, "invalid_request".into()), "no API named");
+}
+
+#[tokio::test]
+async fn unacceptable_subject_tokens_are_invalid_request() {
+    let (app, client, id_token) = setup().await;
+    let access = app.tokens(&client, "openid", "ada").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forged = format!("{}AAAA", &id_token[..id_token.len() - 4]);
+    for (subject, why) in [
+        (access.as_str(), "an access token"),
+        (forged.as_str(), "a forged signature"),
+        ("garbage", "not a JWT"),
+    ] {
+        let res = app.exchange(&client, subject, &[("resource", ORDERS)]).await;
+        assert_eq!(error_of(res).await, (400, "invalid_request".into()), "{why}");
+    }
+    app.clock.advance(TimeDelta::seconds(901));
+    let res = app.exchange(&client, &id_token, &[("resource", ORDERS)]).await;
+    assert_eq!(error_of(res).await, (400, "invalid_request".into()), "expired");
+}
+
+#[tokio::test]
+async fn an_id_token_of_another_client_needs_that_client_to_be_trusted() {
+    let (app, _, id_token) = setup().await;
+    let backend = create_client(
+        &app,
+        ClientSpec {
+            id: "backend",
+            grants: &["client_credentials", crate::helpers::EXCHANGE],
+            ..Default::default()
+        },
+    )
+    .await;
+    allow(&app, &backend.id, ORDERS, &["read"]).await;
+    let res = app.exchange(&backend, &id_token, &[("resource", ORDERS)]).await;
+    assert_eq!(
+        error_of(res).await,
+        (400, "invalid_request".into()),
+        "issued to another client"
+    );
+    lanyard::admin::clients::trust(&app.pool, &lanyard::clock::SystemClock, "backend", "rp")
+        .await
+        .unwrap();
+    let body: Value = app
+        .exchange(&backend, &id_token, &[("resource", ORDERS)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["scope"], "read");
+    assert_eq!(
+        jwt_claims(body["access_token"].as_str().unwrap())["client_id"],
+        "backend"
+    );
+}
+
+#[tokio::test]
+async fn a_signed_out_session_or_a_disabled_user_is_invalid_request() {
+    let (app, client, id_token) = setup().await;
+    let sub = uuid::Uuid::parse_str(jwt_claims(&id_token)["sub"].as_str().unwrap()).unwrap();
+    let mut conn = app.pool.acquire().await.unwrap();
+    lanyard::store::users::set_disabled(&mut conn, sub, Some(chrono::Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(app.exchange(&client, &id_token, &[("resource", ORDERS)]).await).await,
+        (400, "invalid_request".into())
+    );
+    lanyard::store::users::set_disabled(&mut conn, sub, None).await.unwrap();
+    assert_eq!(
+        app.exchange(&client, &id_token, &[("resource", ORDERS)]).await.status(),
+        200
+    );
+    app.visit(&format!("/logout?id_token_hint={id_token}")).await;
+    assert_eq!(
+        error_of(app.exchange(&client, &id_token, &[("resource", ORDERS)]).await).await,
+        (400, "invalid_request".into())
+    );
+}
+
+#[tokio::test]
+async fn an_api_the_client_may_not_target_is_invalid_target() {
+    let (app, client, id_token) = setup().await;
+    create_api(&app, "https://billing.example", &["pay"], None, &[]).await;
+    for resource in [
+        "https://billing.example",
+        "https://nowhere.example",
+        "https://orders.example/",
+    ] {
+        let res = app.exchange(&client, &id_token, &[("resource", resource)]).await;
+        assert_eq!(error_of(res).await, (400, "invalid_target".into()), "{resource}");
+    }
+    let two = app
+        .exchange(
+            &client,
+            &id_token,
+            &[("resource", ORDERS), ("audience", "https://billing.example")],
+        )
+        .await;
+    assert_eq!(error_of(two).await, (400, "invalid_target".into()), "one API per token");
+}
+
+#[tokio::test]
+async fn checks_run_in_order_so_each_failure_gets_its_code() {
+    let (app, client, id_token) = setup().await;
+    // A bad subject token and an unknown API: the subject token answers first.
+    let res = app
+        .exchange(&client, "garbage", &[("resource", "https://nowhere.example")])
+        .await;
+    assert_eq!(error_of(res).await.1, "invalid_request");
+    // An unknown API and a bad scope: the API answers first.
+    let res = app
+        .exchange(
+            &client,
+            &id_token,
+            &[("resource", "https://nowhere.example"), ("scope", "admin")],
+        )
+        .await;
+    assert_eq!(error_of(res).await.1, "invalid_target");
+}
+
+#[tokio::test]
+async fn a_third_party_sign_in_covers_only_what_the_user_consented_to() {
+    let (app, _, _) = setup().await;
+    let third = create_client(
+        &app,
+        ClientSpec {
+            id: "third",
+            first_party: false,
+            grants: GRANTS,
+            ..Default::default()
+        },
+    )
+    .await;
+    allow(&app, &third.id, ORDERS, &["read"]).await;
+    let id_token = app.tokens(&third, "openid", "ada").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app.exchange(&third, &id_token, &[("resource", ORDERS)]).await;
+    assert_eq!(
+        error_of(res).await,
+        (400, "invalid_scope".into()),
+        "no consent to the API's scopes"
+    );
+}
+
+#[tokio::test]
+async fn every_decision_allowed_or_denied_is_audited_with_its_reason() {
+    let (app, client, id_token) = setup().await;
+    app.exchange(&client, &id_token, &[("resource", ORDERS)]).await;
+    app.exchange(&client, &id_token, &[("resource", "https://nowhere.example")])
+        .await;
+    let mut events = audit_outcomes(&app).await;
+    events.sort();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].0, "allowed");
+    assert_eq!(events[1].0, "denied");
+    assert!(events[1].1.starts_with("invalid_target"), "{:?}", events[1]);
+}
