@@ -12,7 +12,7 @@ use super::tokens::scope_of_claim;
 use crate::crypto::secret;
 use crate::model::{Audience, Client, GrantType, OidcScope};
 use crate::store::codes::{self, CodeRow};
-use crate::store::{clients, consents};
+use crate::store::{apis, clients, consents};
 
 /// Longest `state` and `nonce` accepted (they travel in URLs).
 const MAX_ECHO_LEN: usize = 2048;
@@ -58,8 +58,35 @@ pub struct AuthRequest {
     pub hinted_sub: Option<String>,
     pub claims: Option<Value>,
     pub resources: Vec<String>,
+    /// The API scopes asked for, per resource (RFC 8707).
+    pub api_scopes: Vec<ApiScopes>,
     /// The parameters as received, to carry through the sign-in and consent pages.
     pub params: Params,
+}
+
+/// The scopes of one API an authorization request asks for.
+#[derive(Debug, Clone)]
+pub struct ApiScopes {
+    pub api_id: uuid::Uuid,
+    pub audience: String,
+    pub api_name: String,
+    /// `(name, description)`, as the consent page shows them.
+    pub scopes: Vec<(String, String)>,
+}
+
+impl ApiScopes {
+    pub fn names(&self) -> Vec<String> {
+        self.scopes.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// `{"<audience>": ["scope", …]}`, as codes and grants store it.
+pub fn api_scopes_json(apis: &[ApiScopes]) -> Value {
+    Value::Object(
+        apis.iter()
+            .map(|a| (a.audience.clone(), serde_json::json!(a.names())))
+            .collect(),
+    )
 }
 
 impl AuthRequest {
@@ -136,6 +163,7 @@ struct Checked {
     hinted_sub: Option<String>,
     claims: Option<Value>,
     resources: Vec<String>,
+    api_scopes: Vec<ApiScopes>,
 }
 
 impl Checked {
@@ -159,6 +187,7 @@ impl Checked {
             hinted_sub: self.hinted_sub,
             claims: self.claims,
             resources: self.resources,
+            api_scopes: self.api_scopes,
             params,
         })
     }
@@ -206,7 +235,17 @@ async fn check(p: &Provider, client: &Client, params: &Params) -> Result<Checked
         ));
     }
     let claims = parse_claims(params.one("claims")?)?;
-    let scopes = parse_scopes(client, params.one("scope")?, claims.as_ref())?;
+    let resources = params
+        .all("resource")
+        .iter()
+        .map(|r| {
+            Audience::parse(r)
+                .map(|a| a.to_string())
+                .map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (scopes, api_tokens) = parse_scopes(client, params.one("scope")?, claims.as_ref(), !resources.is_empty())?;
+    let api_scopes = resolve_api_scopes(p, client, &resources, &api_tokens).await?;
     let code_challenge = parse_pkce(client, params)?;
     let prompt = parse_prompt(params.one("prompt")?)?;
     let max_age = params
@@ -226,15 +265,6 @@ async fn check(p: &Provider, client: &Client, params: &Params) -> Result<Checked
             "state and nonce may be at most {MAX_ECHO_LEN} characters"
         )));
     }
-    let resources = params
-        .all("resource")
-        .iter()
-        .map(|r| {
-            Audience::parse(r)
-                .map(|a| a.to_string())
-                .map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(Checked {
         scopes,
         nonce,
@@ -245,7 +275,62 @@ async fn check(p: &Provider, client: &Client, params: &Params) -> Result<Checked
         hinted_sub: params.one("id_token_hint")?.and_then(|hint| verified_hint_sub(p, hint)),
         claims,
         resources,
+        api_scopes,
     })
+}
+
+/// Each resource must be an API the client may get (else `invalid_target`);
+/// the API scopes asked for are those of `tokens` it allows, or all it allows
+/// when none are named; a token no resource allows is `invalid_scope`.
+async fn resolve_api_scopes(
+    p: &Provider,
+    client: &Client,
+    resources: &[String],
+    tokens: &[String],
+) -> Result<Vec<ApiScopes>, OAuthError> {
+    let mut conn = p.pool.acquire().await?;
+    let allowed = apis::audiences_for_client(&mut conn, &client.client_id).await?;
+    let mut out: Vec<ApiScopes> = Vec::new();
+    for audience in resources {
+        if out.iter().any(|a| &a.audience == audience) {
+            continue;
+        }
+        if !allowed.contains(audience) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                format!("this client may not get tokens for `{audience}`"),
+            ));
+        }
+        let Some(api) = apis::find_by_audience(&mut conn, audience).await? else {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                format!("unknown API `{audience}`"),
+            ));
+        };
+        let allowance = apis::allowed_scopes(&mut conn, &client.client_id, api.id).await?;
+        let defined = apis::scopes(&mut conn, api.id).await?;
+        let scopes = defined
+            .into_iter()
+            .filter(|d| allowance.contains(&d.name) && (tokens.is_empty() || tokens.contains(&d.name)))
+            .map(|d| (d.name, d.description))
+            .collect();
+        out.push(ApiScopes {
+            api_id: api.id,
+            audience: api.audience,
+            api_name: api.name,
+            scopes,
+        });
+    }
+    if let Some(extra) = tokens
+        .iter()
+        .find(|t| !out.iter().any(|a| a.scopes.iter().any(|(n, _)| n == *t)))
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("scope `{extra}` is not available to this client"),
+        ));
+    }
+    Ok(out)
 }
 
 /// The `claims` parameter (OIDC Core §5.5): a JSON object with `userinfo`
@@ -263,25 +348,39 @@ fn parse_claims(raw: Option<&str>) -> Result<Option<Value>, OAuthError> {
     Ok(Some(value))
 }
 
-/// The OIDC scopes asked for: each must be registered for the client
-/// (RFC 6749 §3.3); claims asked for by name bring in their scope when the
-/// client has it, so consent covers them.
-fn parse_scopes(client: &Client, raw: Option<&str>, claims: Option<&Value>) -> Result<Vec<String>, OAuthError> {
-    let raw = raw.ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "scope is required"))?;
+/// The scopes asked for, split into OIDC scopes — each registered for the
+/// client (RFC 6749 §3.3) — and, when resources are named, API scope tokens.
+/// Claims asked for by name bring in their scope when the client has it, so
+/// consent covers them.
+fn parse_scopes(
+    client: &Client,
+    raw: Option<&str>,
+    claims: Option<&Value>,
+    has_resources: bool,
+) -> Result<(Vec<String>, Vec<String>), OAuthError> {
     let mut scopes: Vec<String> = Vec::new();
-    for token in raw.split(' ').filter(|t| !t.is_empty()) {
-        let allowed = token.parse::<OidcScope>().is_ok_and(|s| client.scopes.contains(&s));
-        if !allowed {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                format!("scope `{token}` is not available to this client"),
-            ));
-        }
-        if !scopes.iter().any(|s| s == token) {
-            scopes.push(token.to_owned());
+    let mut api_tokens: Vec<String> = Vec::new();
+    for token in raw.unwrap_or_default().split(' ').filter(|t| !t.is_empty()) {
+        match token.parse::<OidcScope>() {
+            Ok(s) if client.scopes.contains(&s) => {
+                if !scopes.iter().any(|x| x == token) {
+                    scopes.push(token.to_owned());
+                }
+            }
+            Err(_) if has_resources => {
+                if !api_tokens.iter().any(|x| x == token) {
+                    api_tokens.push(token.to_owned());
+                }
+            }
+            _ => {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope `{token}` is not available to this client"),
+                ));
+            }
         }
     }
-    if scopes.is_empty() {
+    if scopes.is_empty() && !has_resources {
         return Err(OAuthError::new(ErrorCode::InvalidScope, "scope is required"));
     }
     let requested_claims = claims
@@ -300,7 +399,7 @@ fn parse_scopes(client: &Client, raw: Option<&str>, claims: Option<&Value>) -> R
             scopes.push(scope.as_str().to_owned());
         }
     }
-    Ok(scopes)
+    Ok((scopes, api_tokens))
 }
 
 /// PKCE (RFC 7636 §4.2-4.3): only S256; `plain`, a challenge without a method
@@ -405,13 +504,15 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
     if !req.client.first_party {
         let mut conn = p.pool.acquire().await?;
         let consent = consents::find(&mut conn, session.user.id, &req.client.client_id).await?;
-        let missing: Vec<String> = req
+        let mut missing = req
             .scopes
             .iter()
-            .filter(|s| !consent.as_ref().is_some_and(|c| c.scopes.contains(s)))
-            .cloned()
-            .collect();
-        if req.prompt.consent || !missing.is_empty() {
+            .any(|s| !consent.as_ref().is_some_and(|c| c.scopes.contains(s)));
+        for api in &req.api_scopes {
+            let consented = consents::api_scopes(&mut conn, session.user.id, &req.client.client_id, api.api_id).await?;
+            missing |= api.scopes.iter().any(|(name, _)| !consented.contains(name));
+        }
+        if req.prompt.consent || missing {
             if req.prompt.none {
                 return redirect_error(ErrorCode::ConsentRequired, "the user must consent");
             }
@@ -443,6 +544,7 @@ async fn issue_code(p: &Provider, req: &AuthRequest, session: &CurrentSession) -
         code_challenge: req.code_challenge.clone(),
         code_challenge_method: req.code_challenge.as_ref().map(|_| "S256".to_owned()),
         claims: req.claims.clone(),
+        api_scopes: api_scopes_json(&req.api_scopes),
         auth_time: session.auth_time,
         created_at: now,
         expires_at: now + p.config.lifetimes.auth_code,
@@ -456,8 +558,12 @@ async fn issue_code(p: &Provider, req: &AuthRequest, session: &CurrentSession) -
 
 /// Records the user's consent to the request's scopes (the consent page's "Allow").
 pub async fn record_consent(p: &Provider, req: &AuthRequest, session: &CurrentSession) -> Result<(), OAuthError> {
-    let mut conn = p.pool.acquire().await?;
-    consents::grant_scopes(&mut conn, session.user.id, &req.client.client_id, &req.scopes, p.now()).await?;
+    let mut tx = p.pool.begin().await?;
+    let consent = consents::grant_scopes(&mut tx, session.user.id, &req.client.client_id, &req.scopes, p.now()).await?;
+    for api in &req.api_scopes {
+        consents::grant_api_scopes(&mut tx, consent, api.api_id, &api.names()).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -130,6 +130,7 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
         consent_id: None,
         scopes: scopes.clone(),
         resources: vec![api.audience.clone()],
+        api_scopes: json!({ api.audience.clone(): scopes }),
         claims: None,
         auth_time: subject.auth_time,
         offline: false,

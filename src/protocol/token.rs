@@ -12,13 +12,14 @@ use super::authorize::is_pkce_value;
 use super::client_auth::{self, Basic};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
+use super::resource::{self, Api, Subject};
 use super::tokens::{self, AccessTokenClaims, IdTokenClaims};
 use crate::crypto::{Alg, secret};
-use crate::model::{Client, GrantType, OidcScope};
+use crate::model::{Audience, Client, GrantType, OidcScope};
 use crate::store::audit::{self, NewEvent};
 use crate::store::grants::{self, GrantRow};
 use crate::store::refresh_tokens::{self, RefreshRow};
-use crate::store::{codes, consents, sessions, users};
+use crate::store::{apis, codes, consents, sessions, users};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
@@ -132,6 +133,7 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         consent_id,
         scopes: row.scopes.clone(),
         resources: row.resources.clone(),
+        api_scopes: row.api_scopes.clone(),
         claims: row.claims.clone(),
         auth_time: row.auth_time,
         offline,
@@ -157,17 +159,66 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         ),
         false => None,
     };
+    let target = api_target(&mut tx, &grant, params).await?;
+    let scopes = match &target {
+        Some((_, api_scopes)) => api_scopes.clone(),
+        None => grant.scopes.clone(),
+    };
     tx.commit().await?;
     respond(
         p,
         client,
         &user,
         &grant,
-        &grant.scopes,
+        target.as_ref().map(|(api, _)| api),
+        &scopes,
         row.nonce.as_deref(),
         sid.as_deref(),
         refresh_token,
     )
+}
+
+/// The API the access token is for (RFC 8707 §2.2): the one `resource` names
+/// at /token — it must be one the grant covers — or the only one named at
+/// /authorize; `None` means the UserInfo token. Returns the grant's scopes of it.
+async fn api_target(
+    conn: &mut sqlx::PgConnection,
+    grant: &GrantRow,
+    params: &Params,
+) -> Result<Option<(Api, Vec<String>)>, OAuthError> {
+    let named = params.all("resource");
+    for r in named {
+        Audience::parse(r).map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))?;
+    }
+    let audience = match named.first() {
+        Some(first) if named.iter().any(|n| n != first) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "an access token is for exactly one API; name only one",
+            ));
+        }
+        Some(first) if !grant.resources.contains(first) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                format!("the grant does not cover `{first}`"),
+            ));
+        }
+        Some(first) => first.clone(),
+        None if grant.resources.len() == 1 => grant.resources[0].clone(),
+        None => return Ok(None),
+    };
+    let scopes: Vec<String> = grant
+        .api_scopes
+        .get(&audience)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let row = apis::find_by_audience(conn, &audience).await?.ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::InvalidTarget,
+            format!("the API `{audience}` no longer exists"),
+        )
+    })?;
+    Ok(Some((Api::try_from(row)?, scopes)))
 }
 
 /// Reuse detection is an audit event: the grant it revoked, and why.
@@ -215,33 +266,54 @@ async fn new_refresh_token(
     Ok(token)
 }
 
-/// The UserInfo access token, the id_token (when `openid` was granted) and the refresh token.
+/// The access token (for the API, or else for UserInfo), the id_token (when
+/// `openid` was granted) and the refresh token.
 #[allow(clippy::too_many_arguments)]
 fn respond(
     p: &Provider,
     client: &Client,
     user: &users::UserRow,
     grant: &GrantRow,
+    api: Option<&Api>,
     scopes: &[String],
     nonce: Option<&str>,
     sid: Option<&str>,
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     let sub = user.id.to_string();
-    let audience = tokens::userinfo_audience(p);
-    let access = tokens::access_token(
-        p,
-        &AccessTokenClaims {
-            audience: &audience,
-            alg: Alg::ES256,
-            lifetime: p.config.lifetimes.access_token,
-            sub: &sub,
-            client_id: &client.client_id,
-            scopes,
-            auth_time: Some(grant.auth_time),
-            grant_id: Some(grant.id),
-        },
-    )?;
+    let access = match api {
+        Some(api) => {
+            if scopes.is_empty() {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "no scope of this API was granted",
+                ));
+            }
+            let who = Subject {
+                sub: &sub,
+                client_id: &client.client_id,
+                auth_time: Some(grant.auth_time),
+                grant_id: Some(grant.id),
+            };
+            resource::mint(p, api, &who, scopes)?
+        }
+        None => {
+            let audience = tokens::userinfo_audience(p);
+            tokens::access_token(
+                p,
+                &AccessTokenClaims {
+                    audience: &audience,
+                    alg: Alg::ES256,
+                    lifetime: p.config.lifetimes.access_token,
+                    sub: &sub,
+                    client_id: &client.client_id,
+                    scopes,
+                    auth_time: Some(grant.auth_time),
+                    grant_id: Some(grant.id),
+                },
+            )?
+        }
+    };
     let id_token = match grant.scopes.iter().any(|s| s == OidcScope::Openid.as_str()) {
         true => Some(tokens::id_token(
             p,
@@ -317,9 +389,11 @@ async fn refresh(p: &Provider, client: &Client, params: &Params) -> Result<Token
         }
     }
     // RFC 6749 §6: a narrower scope narrows the new access token only.
-    let scopes: Vec<String> = match params.one("scope")? {
-        None => grant.scopes.clone(),
-        Some(raw) => {
+    let target = api_target(&mut tx, &grant, params).await?;
+    let scopes: Vec<String> = match (&target, params.one("scope")?) {
+        (Some((_, api_scopes)), asked) => resource::downscope(asked, api_scopes)?,
+        (None, None) => grant.scopes.clone(),
+        (None, Some(raw)) => {
             let asked: Vec<String> = raw.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
             if let Some(extra) = asked.iter().find(|s| !grant.scopes.contains(s)) {
                 return Err(OAuthError::new(
@@ -338,5 +412,16 @@ async fn refresh(p: &Provider, client: &Client, params: &Params) -> Result<Token
     };
     tx.commit().await?;
     // OIDC Core §12.2: a new id_token with the same sub, aud, auth_time and sid; no nonce.
-    respond(p, client, &user, &grant, &scopes, None, sid.as_deref(), Some(new_token))
+    let api = target.as_ref().map(|(api, _)| api);
+    respond(
+        p,
+        client,
+        &user,
+        &grant,
+        api,
+        &scopes,
+        None,
+        sid.as_deref(),
+        Some(new_token),
+    )
 }

@@ -19,6 +19,8 @@ pub struct CodeRow {
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub claims: Option<Value>,
+    /// `{"<audience>": ["scope", …]}` for each resource asked for.
+    pub api_scopes: Value,
     pub auth_time: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -29,8 +31,8 @@ pub struct CodeRow {
 pub async fn insert(conn: &mut PgConnection, code_hash: &[u8], c: &CodeRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO authorization_codes (code_hash, client_id, user_id, session_id, redirect_uri, scopes, resources,
-            nonce, code_challenge, code_challenge_method, claims, auth_time, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            nonce, code_challenge, code_challenge_method, claims, auth_time, created_at, expires_at, api_scopes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(code_hash)
     .bind(&c.client_id)
@@ -46,13 +48,14 @@ pub async fn insert(conn: &mut PgConnection, code_hash: &[u8], c: &CodeRow) -> R
     .bind(c.auth_time)
     .bind(c.created_at)
     .bind(c.expires_at)
+    .bind(&c.api_scopes)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 const COLUMNS: &str = "client_id, user_id, session_id, redirect_uri, scopes, resources, nonce, code_challenge,
-    code_challenge_method, claims, auth_time, created_at, expires_at, redeemed_at, grant_id";
+    code_challenge_method, claims, api_scopes, auth_time, created_at, expires_at, redeemed_at, grant_id";
 
 /// Marks the code redeemed, atomically: only the first caller gets the row.
 pub async fn redeem(

@@ -62,3 +62,23 @@ pub async fn api_scopes(
     .fetch_all(conn)
     .await?)
 }
+
+/// Adds API scopes to a consent (idempotent).
+pub async fn grant_api_scopes(
+    conn: &mut PgConnection,
+    consent_id: Uuid,
+    api_id: Uuid,
+    scopes: &[String],
+) -> Result<(), StoreError> {
+    for scope in scopes {
+        sqlx::query(
+            "INSERT INTO consent_api_scopes (consent_id, api_id, scope) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(consent_id)
+        .bind(api_id)
+        .bind(scope)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

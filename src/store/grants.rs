@@ -16,6 +16,8 @@ pub struct GrantRow {
     pub consent_id: Option<Uuid>,
     pub scopes: Vec<String>,
     pub resources: Vec<String>,
+    /// `{"<audience>": ["scope", …]}`: the API scopes this grant covers.
+    pub api_scopes: Value,
     pub claims: Option<Value>,
     pub auth_time: DateTime<Utc>,
     pub offline: bool,
@@ -25,8 +27,8 @@ pub struct GrantRow {
 
 pub async fn insert(conn: &mut PgConnection, g: &GrantRow) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, api_scopes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(g.id)
     .bind(g.user_id)
@@ -39,12 +41,13 @@ pub async fn insert(conn: &mut PgConnection, g: &GrantRow) -> Result<(), StoreEr
     .bind(g.auth_time)
     .bind(g.offline)
     .bind(g.created_at)
+    .bind(&g.api_scopes)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-const COLUMNS: &str = "id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, revoked_at";
+const COLUMNS: &str = "id, user_id, client_id, session_id, consent_id, scopes, resources, api_scopes, claims, auth_time, offline, created_at, revoked_at";
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GrantRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM grants WHERE id = $1");

@@ -52,7 +52,7 @@ pub fn signin_page(
 #[derive(Serialize)]
 struct ScopeLine {
     name: String,
-    description: &'static str,
+    description: String,
 }
 
 #[derive(Serialize)]
@@ -95,8 +95,18 @@ pub fn consent_page(
                 .iter()
                 .map(|s| ScopeLine {
                     name: s.clone(),
-                    description: describe(s),
+                    description: describe(s).to_owned(),
                 })
+                .chain(request.api_scopes.iter().flat_map(|api| {
+                    api.scopes.iter().map(move |(name, description)| ScopeLine {
+                        name: format!("{}: {name}", api.api_name),
+                        description: if description.is_empty() {
+                            "use this API".to_owned()
+                        } else {
+                            description.clone()
+                        },
+                    })
+                }))
                 .collect(),
         }
     })

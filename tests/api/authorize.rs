@@ -164,6 +164,10 @@ async fn a_repeated_parameter_is_invalid_request() {
         "invalid_request"
     );
     // `resource` may repeat (RFC 8707).
+    for api in ["https://a.example", "https://b.example"] {
+        crate::helpers::create_api(&app, api, &["read"], None, &[]).await;
+        crate::helpers::allow(&app, &client.id, api, &["read"]).await;
+    }
     let mut pairs = base(&client, &challenge);
     pairs.extend([("resource", "https://a.example"), ("resource", "https://b.example")]);
     let res = app.visit(&raw_url(&app, &pairs)).await;
