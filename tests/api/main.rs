@@ -17,6 +17,7 @@ mod helpers;
 mod jwks;
 mod keys;
 mod logout;
+mod resource_server;
 mod resources;
 mod service_tokens;
 mod signin;

@@ -1,0 +1,90 @@
+//! A small API that trusts Lanyard's access tokens, knowing only the issuer URL
+//! and its own audience. It validates every token offline (see `bearer.rs`).
+//!
+//! ```sh
+//! cargo run -- dev          # Lanyard with its demo API http://localhost:9091
+//! cargo run --example resource_server   # serves GET/POST http://127.0.0.1:9091/orders
+//! ```
+//! Settings: `LANYARD_ISSUER` (http://localhost:8080), `API_AUDIENCE`
+//! (http://localhost:9091), `BIND` (127.0.0.1:9091), `JWKS_REFETCH_SECS` (30).
+
+mod bearer;
+
+use actix_web::http::header;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::json;
+
+use bearer::{Refusal, Validator};
+
+fn refuse(refusal: Refusal) -> HttpResponse {
+    match refusal {
+        Refusal::NoToken => HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+            .finish(),
+        Refusal::InvalidToken(why) => HttpResponse::Unauthorized()
+            .insert_header((
+                header::WWW_AUTHENTICATE,
+                format!("Bearer error=\"invalid_token\", error_description=\"{why}\""),
+            ))
+            .json(json!({ "error": "invalid_token", "error_description": why })),
+        Refusal::InsufficientScope(scope) => HttpResponse::Forbidden()
+            .insert_header((
+                header::WWW_AUTHENTICATE,
+                format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
+            ))
+            .json(json!({ "error": "insufficient_scope", "scope": scope })),
+    }
+}
+
+async fn guarded(
+    req: &HttpRequest,
+    api: &Validator,
+    scope: &str,
+    answer: impl FnOnce(&serde_json::Map<String, serde_json::Value>) -> HttpResponse,
+) -> HttpResponse {
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match api.check(authorization, scope).await {
+        Ok(claims) => answer(&claims),
+        Err(refusal) => refuse(refusal),
+    }
+}
+
+async fn list_orders(req: HttpRequest, api: web::Data<Validator>) -> HttpResponse {
+    guarded(&req, &api, "read", |claims| {
+        HttpResponse::Ok().json(json!({
+            "orders": [{"id": 1, "item": "lanyard", "quantity": 2}],
+            "caller": { "sub": claims.get("sub"), "client_id": claims.get("client_id"), "scope": claims.get("scope") },
+        }))
+    })
+    .await
+}
+
+async fn create_order(req: HttpRequest, api: web::Data<Validator>) -> HttpResponse {
+    guarded(&req, &api, "write", |claims| {
+        HttpResponse::Created().json(json!({ "created": true, "by": claims.get("sub") }))
+    })
+    .await
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let issuer = std::env::var("LANYARD_ISSUER").unwrap_or_else(|_| "http://localhost:8080".into());
+    let audience = std::env::var("API_AUDIENCE").unwrap_or_else(|_| "http://localhost:9091".into());
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:9091".into());
+    let validator = Validator::discover(&issuer, &audience)
+        .await
+        .map_err(std::io::Error::other)?;
+    let api = web::Data::new(validator);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(api.clone())
+            .route("/orders", web::get().to(list_orders))
+            .route("/orders", web::post().to(create_order))
+    })
+    .workers(1)
+    .bind(&bind)?;
+    for addr in server.addrs() {
+        println!("resource server for {audience} listening on {addr}");
+    }
+    server.run().await
+}

@@ -1,0 +1,182 @@
+//! The example resource server (`examples/resource_server/`) accepts Lanyard's
+//! access tokens for its audience and refuses everything else.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::{
+    ClientSpec, TestApp, TestClient, allow, binary, create_api, create_client, create_user, eventually, master_key,
+    spawn_app,
+};
+
+const ORDERS: &str = "https://orders.example";
+const BILLING: &str = "https://billing.example";
+
+/// The example's binary, built by `cargo test` beside the test binary.
+fn example_binary() -> PathBuf {
+    let path = binary().parent().unwrap().join("examples/resource_server");
+    assert!(
+        path.exists(),
+        "{} is built by `cargo test` (run the whole suite)",
+        path.display()
+    );
+    path
+}
+
+/// Starts the example for `audience` against the app; returns it and its base URL.
+async fn start_resource_server(app: &TestApp, audience: &str) -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(example_binary())
+        .env("LANYARD_ISSUER", &app.address)
+        .env("API_AUDIENCE", audience)
+        .env("BIND", "127.0.0.1:0")
+        .env("JWKS_REFETCH_SECS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the example starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let addr = line.rsplit(' ').next().unwrap().to_owned();
+    (child, format!("http://{addr}"))
+}
+
+async fn setup() -> (TestApp, TestClient, TestClient) {
+    let app = spawn_app().await;
+    create_user(&app, "ada").await;
+    let rp = create_client(
+        &app,
+        ClientSpec {
+            grants: &["authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"],
+            ..Default::default()
+        },
+    )
+    .await;
+    let service = create_client(
+        &app,
+        ClientSpec {
+            id: "svc",
+            grants: &["client_credentials"],
+            ..Default::default()
+        },
+    )
+    .await;
+    create_api(&app, ORDERS, &["read", "write"], None, &[]).await;
+    create_api(&app, BILLING, &["pay"], Some("EdDSA"), &[]).await;
+    allow(&app, &rp.id, ORDERS, &["read", "write"]).await;
+    allow(&app, &service.id, ORDERS, &["read"]).await;
+    allow(&app, &service.id, BILLING, &["pay"]).await;
+    (app, rp, service)
+}
+
+async fn service_token(app: &TestApp, service: &TestClient, resource: &str) -> String {
+    let res = app
+        .token(service, &[("grant_type", "client_credentials"), ("resource", resource)])
+        .await;
+    res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn call(base: &str, token: Option<&str>, method: reqwest::Method) -> reqwest::Response {
+    let mut req = reqwest::Client::new().request(method, format!("{base}/orders"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+fn challenge(res: &reqwest::Response) -> String {
+    res.headers()["www-authenticate"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_exchanged_access_token_is_accepted_and_the_id_token_refused() {
+    let (app, rp, _) = setup().await;
+    let (_rs, base) = start_resource_server(&app, ORDERS).await;
+    let id_token = app.tokens(&rp, "openid", "ada").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let exchanged: Value = app
+        .exchange(&rp, &id_token, &[("resource", ORDERS)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = call(&base, exchanged["access_token"].as_str(), reqwest::Method::GET).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["caller"]["sub"], crate::helpers::jwt_claims(&id_token)["sub"]);
+    let res = call(&base, Some(&id_token), reqwest::Method::GET).await;
+    assert_eq!(res.status(), 401, "an id_token is not an access token");
+    assert!(challenge(&res).contains("invalid_token"));
+}
+
+#[tokio::test]
+async fn no_token_gets_a_bare_challenge_and_too_little_scope_is_403() {
+    let (app, _, service) = setup().await;
+    let (_rs, base) = start_resource_server(&app, ORDERS).await;
+    let res = call(&base, None, reqwest::Method::GET).await;
+    assert_eq!((res.status().as_u16(), challenge(&res)), (401, "Bearer".to_owned()));
+    let token = service_token(&app, &service, ORDERS).await;
+    assert_eq!(call(&base, Some(&token), reqwest::Method::GET).await.status(), 200);
+    let res = call(&base, Some(&token), reqwest::Method::POST).await;
+    assert_eq!(res.status(), 403, "read does not allow write");
+    assert!(challenge(&res).contains("error=\"insufficient_scope\""));
+}
+
+#[tokio::test]
+async fn another_apis_token_and_an_expired_token_are_401() {
+    let (app, _, service) = setup().await;
+    let (_rs, base) = start_resource_server(&app, ORDERS).await;
+    let billing = service_token(&app, &service, BILLING).await;
+    assert_eq!(call(&base, Some(&billing), reqwest::Method::GET).await.status(), 401);
+    app.clock.advance(TimeDelta::seconds(-2000));
+    let expired = service_token(&app, &service, ORDERS).await;
+    let res = call(&base, Some(&expired), reqwest::Method::GET).await;
+    assert_eq!(res.status(), 401);
+    assert!(challenge(&res).contains("expired"));
+}
+
+#[tokio::test]
+async fn tokens_stay_valid_across_key_rotations() {
+    let (app, _, service) = setup().await;
+    let (_rs, base) = start_resource_server(&app, ORDERS).await;
+    let before = service_token(&app, &service, ORDERS).await;
+    // Twice: the second rotation's active key was never in the API's cached JWKS.
+    for _ in 0..2 {
+        let kid_before = crate::helpers::jwt_header(&service_token(&app, &service, ORDERS).await)["kid"].clone();
+        lanyard::keys::rotate(&app.pool, &lanyard::clock::SystemClock, &master_key())
+            .await
+            .unwrap();
+        let rotated = eventually(Duration::from_secs(10), || async {
+            crate::helpers::jwt_header(&service_token(&app, &service, ORDERS).await)["kid"] != kid_before
+        })
+        .await;
+        assert!(rotated, "the app signs with the new key");
+    }
+    let after = service_token(&app, &service, ORDERS).await;
+    // The API refetches for an unknown kid at most once per interval (1 s here).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        call(&base, Some(&after), reqwest::Method::GET).await.status(),
+        200,
+        "a new kid is fetched"
+    );
+    assert_eq!(
+        call(&base, Some(&before), reqwest::Method::GET).await.status(),
+        200,
+        "retired keys stay published"
+    );
+}
