@@ -2,11 +2,11 @@
 //! and its own audience. It validates every token offline (see `bearer.rs`).
 //!
 //! ```sh
-//! cargo run -- dev          # Lanyard with its demo API http://localhost:9091
-//! cargo run --example resource_server   # serves GET/POST http://127.0.0.1:9091/orders
+//! cargo run -- dev                      # Lanyard, with the demo API http://localhost:8081/api
+//! cargo run --example resource_server   # GET/POST http://127.0.0.1:8082/orders for that audience
 //! ```
 //! Settings: `LANYARD_ISSUER` (http://localhost:8080), `API_AUDIENCE`
-//! (http://localhost:9091), `BIND` (127.0.0.1:9091), `JWKS_REFETCH_SECS` (30).
+//! (http://localhost:8081/api), `BIND` (127.0.0.1:8082), `JWKS_REFETCH_SECS` (30).
 
 mod bearer;
 
@@ -69,8 +69,8 @@ async fn create_order(req: HttpRequest, api: web::Data<Validator>) -> HttpRespon
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let issuer = std::env::var("LANYARD_ISSUER").unwrap_or_else(|_| "http://localhost:8080".into());
-    let audience = std::env::var("API_AUDIENCE").unwrap_or_else(|_| "http://localhost:9091".into());
-    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:9091".into());
+    let audience = std::env::var("API_AUDIENCE").unwrap_or_else(|_| "http://localhost:8081/api".into());
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8082".into());
     let validator = Validator::discover(&issuer, &audience)
         .await
         .map_err(std::io::Error::other)?;

@@ -17,8 +17,12 @@ use crate::{paths, store};
 
 /// Where `lanyard dev` keeps its cluster and master key.
 const DEV_DIR: &str = ".lanyard";
-pub const DEMO_CLIENT: &str = "demo-app";
-pub const DEMO_API: &str = "http://localhost:9091";
+/// The first-party client of `cargo run --example demo`.
+pub const DEMO_CLIENT: &str = "demo";
+/// The demo's API, served by the demo itself.
+pub const DEMO_API: &str = "http://localhost:8081/api";
+/// Where the demo client's secret is kept for the demo to read (mode 0600).
+const DEMO_SECRET_FILE: &str = "demo.secret";
 const DATABASE: &str = "lanyard";
 
 pub async fn run(mut sources: Sources, bind: Option<String>) -> Result<(), Failure> {
@@ -66,6 +70,9 @@ async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::refused(format!("migration failed: {e}")))?;
     let seeded = seed(&pool).await?;
+    if let Some(secret) = &seeded.client_secret {
+        write_private(&Path::new(DEV_DIR).join(DEMO_SECRET_FILE), secret)?;
+    }
     pool.close().await;
 
     let state = prepare(config, Arc::new(SystemClock), 8).await?;
@@ -125,14 +132,21 @@ fn dev_master_key(path: &Path) -> Result<MasterKey, Failure> {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     let key = MasterKey::from_bytes(bytes);
+    write_private(path, &key.encode())?;
+    Ok(key)
+}
+
+/// Writes a secret to a file only its owner may read (0600).
+fn write_private(path: &Path, secret: &str) -> Result<(), Failure> {
+    let cannot = |e: std::io::Error| Failure::refused(format!("cannot write {}: {e}", path.display()));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| Failure::refused(format!("cannot write {}: {e}", path.display())))?;
-    writeln!(file, "{}", key.encode()).map_err(Failure::refused)?;
-    Ok(key)
+        .map_err(cannot)?;
+    writeln!(file, "{secret}").map_err(cannot)
 }
 
 /// What the demo seed made this time (secrets only on the run that made them).
@@ -164,12 +178,9 @@ async fn seed(pool: &sqlx::PgPool) -> Result<Seeded, Failure> {
     }
     let client = NewClientInput {
         client_id: DEMO_CLIENT.into(),
-        name: Some("Demo App".into()),
-        redirect_uris: vec![
-            "http://localhost:9090/callback".into(),
-            "http://127.0.0.1:9090/callback".into(),
-        ],
-        post_logout_redirect_uris: vec!["http://localhost:9090/".into()],
+        name: Some("Lanyard demo".into()),
+        redirect_uris: vec!["http://localhost:8081/callback".into()],
+        post_logout_redirect_uris: vec!["http://localhost:8081/".into()],
         grant_types: [
             "authorization_code",
             "refresh_token",
@@ -189,7 +200,7 @@ async fn seed(pool: &sqlx::PgPool) -> Result<Seeded, Failure> {
     let api = NewApiInput {
         audience: DEMO_API.into(),
         name: Some("Demo API".into()),
-        scopes: vec!["read=Read your demo data".into(), "write=Change your demo data".into()],
+        scopes: vec!["read=Read your demo orders".into(), "write=Place demo orders".into()],
         ..Default::default()
     };
     created(admin::apis::create(pool, &clock, api).await)?;
@@ -217,7 +228,7 @@ fn print_banner(issuer: &crate::config::Issuer, database_url: Option<&str>, seed
         None => String::new(),
     };
     println!(
-        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  sign in     {}\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {}\n  demo API        {DEMO_API} (scopes: read write)\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
+        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  sign in     {}\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {} (kept in .lanyard/{DEMO_SECRET_FILE})\n  demo API        {DEMO_API} (scopes: read write)\n  the demo        cargo run --example demo, then open http://localhost:8081\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
         issuer.url(paths::DISCOVERY),
         issuer.url(paths::JWKS),
         issuer.url(paths::SIGNIN),

@@ -81,7 +81,11 @@ async fn dev_serves_demo_data_and_a_second_run_reuses_the_cluster() {
         !password_line.contains("shown on the first run"),
         "a fresh password: {banner}"
     );
-    assert!(banner.contains("demo-app / "), "{banner}");
+    assert!(banner.contains("demo client     demo / "), "{banner}");
+    assert!(
+        dir.join(".lanyard/demo.secret").exists(),
+        "the demo can read its secret"
+    );
     let doc: serde_json::Value = fetch_json(&format!("http://127.0.0.1:{port}/.well-known/openid-configuration")).await;
     assert_eq!(doc["issuer"], issuer.as_str());
     assert_eq!(interrupt(&mut first).await, 0, "Ctrl-C stops dev cleanly");
