@@ -116,3 +116,114 @@ async fn the_openidconnect_crate_completes_the_code_flow_for_rs256_es256_and_edd
         );
     }
 }
+
+/// The product's story, end to end: sign in with the `openidconnect` crate →
+/// id_token → exchange it for an API token → the API accepts it → the API
+/// refuses the id_token → revocation → introspection says inactive.
+#[tokio::test]
+async fn the_whole_story_from_sign_in_to_revocation() {
+    use crate::helpers::{allow, create_api};
+    use serde_json::Value;
+
+    const ORDERS: &str = "https://orders.example";
+    let app = spawn_app().await;
+    create_user(&app, "ada").await;
+    let registered = create_client(
+        &app,
+        ClientSpec {
+            id: "story",
+            grants: &["authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"],
+            ..Default::default()
+        },
+    )
+    .await;
+    let api_server = create_client(
+        &app,
+        ClientSpec {
+            id: "orders-rs",
+            grants: &["client_credentials"],
+            ..Default::default()
+        },
+    )
+    .await;
+    create_api(&app, ORDERS, &["read", "write"], None, &["orders-rs"]).await;
+    allow(&app, &registered.id, ORDERS, &["read"]).await;
+    let (_api, api_base) = crate::resource_server::start_resource_server(&app, ORDERS).await;
+
+    // Sign in: the relying party gets an id_token and verifies it.
+    let http = oidc_http();
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
+        .await
+        .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(registered.id.clone()),
+        registered.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(registered.redirect_uri.clone()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = client
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge)
+        .url();
+    let code = query_param(&location(&app.authorize(url.as_str(), "ada").await), "code").unwrap();
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().unwrap();
+    id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("the id_token verifies");
+    let id_token = id_token.to_string();
+
+    // Exchange it for an access token to the API (RFC 8693).
+    let exchanged: Value = app
+        .exchange(&registered, &id_token, &[("resource", ORDERS)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = exchanged["access_token"].as_str().expect("an access token").to_owned();
+
+    // The API accepts the access token and refuses the id_token.
+    let call = |token: String| {
+        let url = format!("{api_base}/orders");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(call(access.clone()).await, 200);
+    assert_eq!(call(id_token.clone()).await, 401);
+
+    // Revocation, then introspection by the API's resource server says inactive.
+    assert_eq!(
+        app.post_as(&registered, "/revoke", &[("token", &access)])
+            .await
+            .status(),
+        200
+    );
+    let answer: Value = app
+        .post_as(&api_server, "/introspect", &[("token", &access)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer, serde_json::json!({ "active": false }));
+    // An API validating offline still accepts it until `exp`: keep access tokens short.
+    assert_eq!(call(access).await, 200);
+}

@@ -29,7 +29,7 @@ fn example_binary() -> PathBuf {
 }
 
 /// Starts the example for `audience` against the app; returns it and its base URL.
-async fn start_resource_server(app: &TestApp, audience: &str) -> (tokio::process::Child, String) {
+pub async fn start_resource_server(app: &TestApp, audience: &str) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(example_binary())
         .env("LANYARD_ISSUER", &app.address)
         .env("API_AUDIENCE", audience)
