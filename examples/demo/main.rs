@@ -27,7 +27,7 @@ use openidconnect::{
 };
 use serde_json::{Value, json};
 
-use bearer::{Refusal, Validator};
+use bearer::Validator;
 
 const HOME: &str = "http://localhost:8081";
 const API: &str = "http://localhost:8081/api";
@@ -305,13 +305,7 @@ async fn orders(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match demo.api.check(authorization, "read").await {
         Ok(claims) => HttpResponse::Ok().json(json!({ "orders": [{"id": 1, "item": "lanyard"}], "caller": claims.get("sub"), "scope": claims.get("scope") })),
-        Err(Refusal::NoToken) => HttpResponse::Unauthorized().insert_header((header::WWW_AUTHENTICATE, "Bearer")).finish(),
-        Err(Refusal::InvalidToken(why)) => HttpResponse::Unauthorized()
-            .insert_header((header::WWW_AUTHENTICATE, format!("Bearer error=\"invalid_token\", error_description=\"{why}\"")))
-            .json(json!({ "error": "invalid_token", "error_description": why })),
-        Err(Refusal::InsufficientScope(scope)) => HttpResponse::Forbidden()
-            .insert_header((header::WWW_AUTHENTICATE, format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"")))
-            .json(json!({ "error": "insufficient_scope" })),
+        Err(refusal) => refusal.response(),
     }
 }
 

@@ -35,6 +35,31 @@ pub enum Refusal {
     InsufficientScope(String),
 }
 
+impl Refusal {
+    /// The RFC 6750 §3 response: the challenge names the error and, for scope, what is needed.
+    pub fn response(self) -> actix_web::HttpResponse {
+        use actix_web::HttpResponse;
+        use actix_web::http::header::WWW_AUTHENTICATE;
+        match self {
+            Refusal::NoToken => HttpResponse::Unauthorized()
+                .insert_header((WWW_AUTHENTICATE, "Bearer"))
+                .finish(),
+            Refusal::InvalidToken(why) => HttpResponse::Unauthorized()
+                .insert_header((
+                    WWW_AUTHENTICATE,
+                    format!("Bearer error=\"invalid_token\", error_description=\"{why}\""),
+                ))
+                .json(serde_json::json!({ "error": "invalid_token", "error_description": why })),
+            Refusal::InsufficientScope(scope) => HttpResponse::Forbidden()
+                .insert_header((
+                    WWW_AUTHENTICATE,
+                    format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
+                ))
+                .json(serde_json::json!({ "error": "insufficient_scope", "scope": scope })),
+        }
+    }
+}
+
 pub struct Validator {
     issuer: String,
     audience: String,

@@ -14,27 +14,7 @@ use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::json;
 
-use bearer::{Refusal, Validator};
-
-fn refuse(refusal: Refusal) -> HttpResponse {
-    match refusal {
-        Refusal::NoToken => HttpResponse::Unauthorized()
-            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
-            .finish(),
-        Refusal::InvalidToken(why) => HttpResponse::Unauthorized()
-            .insert_header((
-                header::WWW_AUTHENTICATE,
-                format!("Bearer error=\"invalid_token\", error_description=\"{why}\""),
-            ))
-            .json(json!({ "error": "invalid_token", "error_description": why })),
-        Refusal::InsufficientScope(scope) => HttpResponse::Forbidden()
-            .insert_header((
-                header::WWW_AUTHENTICATE,
-                format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
-            ))
-            .json(json!({ "error": "insufficient_scope", "scope": scope })),
-    }
-}
+use bearer::Validator;
 
 async fn guarded(
     req: &HttpRequest,
@@ -45,7 +25,7 @@ async fn guarded(
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match api.check(authorization, scope).await {
         Ok(claims) => answer(&claims),
-        Err(refusal) => refuse(refusal),
+        Err(refusal) => refusal.response(),
     }
 }
 

@@ -42,6 +42,16 @@ pub struct Verified {
     pub claims: Map<String, Value>,
 }
 
+impl Verified {
+    /// `typ: at+jwt` (or its media type form), RFC 9068 §2.1: what tells an
+    /// access token from an id_token.
+    pub fn is_access_token(&self) -> bool {
+        self.typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"))
+    }
+}
+
 pub struct KeyRing {
     master: MasterKey,
     current: RwLock<Arc<Snapshot>>,

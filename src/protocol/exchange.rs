@@ -9,7 +9,6 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::resource::{self, Subject};
 use super::token::TokenResponse;
-use super::tokens::ACCESS_TOKEN_TYP;
 use crate::model::Client;
 use crate::store::audit::{self, NewEvent};
 use crate::store::grants::{self, GrantRow};
@@ -179,11 +178,7 @@ async fn verify_subject(
 ) -> Result<SubjectToken, OAuthError> {
     let bad = |why: &str| OAuthError::invalid_request(format!("the subject token is not acceptable: {why}"));
     let verified = p.keys.verify(token).map_err(|e| bad(&e.to_string()))?;
-    if verified
-        .typ
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt"))
-    {
+    if verified.is_access_token() {
         return Err(bad("it is an access token, not an id_token"));
     }
     let claims = verified.claims;

@@ -10,7 +10,6 @@ use super::Provider;
 use super::client_auth::{self, Basic};
 use super::error::OAuthError;
 use super::params::Params;
-use super::tokens::ACCESS_TOKEN_TYP;
 use crate::crypto::secret;
 use crate::model::Client;
 use crate::store::{apis, grants, refresh_tokens, revoked_access_tokens, sessions, users};
@@ -32,10 +31,7 @@ async fn access_token(p: &Provider, client: &Client, token: &str) -> Result<Opti
     let Ok(verified) = p.keys.verify(token) else {
         return Ok(None);
     };
-    let is_access = verified
-        .typ
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt"));
+    let is_access = verified.is_access_token();
     let claims = verified.claims;
     let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
     let (Some(aud), Some(client_id), Some(sub), Some(exp)) = (

@@ -10,7 +10,6 @@ use super::Provider;
 use super::client_auth::{self, Basic};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
-use super::tokens::ACCESS_TOKEN_TYP;
 use crate::crypto::secret;
 use crate::model::Client;
 use crate::store::{grants, refresh_tokens, revoked_access_tokens};
@@ -36,10 +35,7 @@ async fn access_token(p: &Provider, client: &Client, token: &str) -> Result<(), 
     let Ok(verified) = p.keys.verify(token) else {
         return Ok(());
     };
-    let is_access = verified
-        .typ
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt"));
+    let is_access = verified.is_access_token();
     let claims = verified.claims;
     if !is_access || claims.get("iss").and_then(Value::as_str) != Some(p.config.issuer.as_str()) {
         return Ok(());

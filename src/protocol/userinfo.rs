@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::Provider;
 use super::error::{ErrorCode, OAuthError};
-use super::tokens::{self, ACCESS_TOKEN_TYP};
+use super::tokens;
 use crate::model::OidcScope;
 use crate::store::{grants, revoked_access_tokens, users};
 
@@ -22,8 +22,7 @@ pub async fn verify_access_token(p: &Provider, token: &str, audience: &str) -> R
         .keys
         .verify(token)
         .map_err(|e| invalid_token(&format!("the token does not verify: {e}")))?;
-    let typ = verified.typ.as_deref().map(str::to_ascii_lowercase);
-    if !matches!(typ.as_deref(), Some(ACCESS_TOKEN_TYP) | Some("application/at+jwt")) {
+    if !verified.is_access_token() {
         return Err(invalid_token(
             "not an access token (typ is not at+jwt); an id_token is not an access token",
         ));
