@@ -349,3 +349,31 @@ async fn every_decision_allowed_or_denied_is_audited_with_its_reason() {
     assert_eq!(events[1].0, "denied");
     assert!(events[1].1.starts_with("invalid_target"), "{:?}", events[1]);
 }
+
+#[tokio::test]
+async fn signing_out_makes_exchanged_tokens_inactive() {
+    let (app, client, id_token) = setup().await;
+    let body: Value = app
+        .exchange(&client, &id_token, &[("resource", ORDERS)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    let active = |answer: Value| answer["active"].as_bool();
+    let answer: Value = app
+        .post_as(&client, "/introspect", &[("token", token)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(active(answer), Some(true));
+    app.visit(&format!("/logout?id_token_hint={id_token}")).await;
+    let answer: Value = app
+        .post_as(&client, "/introspect", &[("token", token)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer, serde_json::json!({"active": false}));
+}
