@@ -300,3 +300,24 @@ async fn unknown_tokens_revoke_fine_and_another_clients_token_is_refused() {
         .unwrap();
     assert_eq!(error_of(res).await, (401, "invalid_client".into()));
 }
+
+#[tokio::test]
+async fn token_type_hint_is_only_a_hint() {
+    let (app, service, _) = setup().await;
+    let token = service_token(&app, &service, &[]).await.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .post_as(
+            &service,
+            "/introspect",
+            &[("token", &token), ("token_type_hint", "refresh_token")],
+        )
+        .await;
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["active"],
+        true,
+        "a wrong hint does not matter"
+    );
+}
