@@ -71,3 +71,26 @@ pub(crate) fn optional_name(raw: Option<String>) -> Result<Option<DisplayName>, 
         .map(|n| field("name", DisplayName::parse(&n)))
         .transpose()
 }
+
+/// An admin change as an audit event: who did what, with its details.
+pub async fn record(
+    pool: &sqlx::PgPool,
+    clock: &dyn crate::clock::Clock,
+    actor: &str,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<(), AdminError> {
+    let event = crate::store::audit::NewEvent {
+        kind: "admin",
+        outcome: "ok",
+        actor: Some(actor),
+        client_id: details.get("client_id").and_then(|v| v.as_str()),
+        user_id: None,
+        ip: None,
+        reason: Some(action),
+        details: details.clone(),
+    };
+    let mut conn = pool.acquire().await?;
+    crate::store::audit::insert(&mut conn, &event, clock.now()).await?;
+    Ok(())
+}

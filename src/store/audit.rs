@@ -38,3 +38,49 @@ pub async fn insert(conn: &mut PgConnection, e: &NewEvent<'_>, now: DateTime<Utc
     .await?;
     Ok(())
 }
+
+/// An audit event as the admin page lists it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct EventRow {
+    pub occurred_at: DateTime<Utc>,
+    pub kind: String,
+    pub outcome: String,
+    pub actor: Option<String>,
+    pub client_id: Option<String>,
+    pub user_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub reason: Option<String>,
+    pub details: Value,
+}
+
+/// What to list: each filter is optional (empty matches all).
+#[derive(Debug, Default)]
+pub struct EventFilter<'a> {
+    pub kind: &'a str,
+    pub client_id: &'a str,
+    pub user_id: Option<Uuid>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// A page of events, newest first.
+pub async fn list(
+    conn: &mut PgConnection,
+    f: &EventFilter<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<EventRow>, StoreError> {
+    Ok(sqlx::query_as::<_, EventRow>(
+        "SELECT occurred_at, kind, outcome, actor, client_id, user_id, ip, reason, details FROM audit_events
+         WHERE ($1 = '' OR kind = $1) AND ($2 = '' OR client_id = $2) AND ($3::uuid IS NULL OR user_id = $3)
+           AND ($4::timestamptz IS NULL OR occurred_at >= $4)
+         ORDER BY occurred_at DESC, id DESC LIMIT $5 OFFSET $6",
+    )
+    .bind(f.kind)
+    .bind(f.client_id)
+    .bind(f.user_id)
+    .bind(f.since)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?)
+}

@@ -133,3 +133,21 @@ pub async fn trusts(conn: &mut PgConnection, client_id: &str, other: &str) -> Re
     .fetch_one(conn)
     .await?)
 }
+
+/// A page of clients, by client_id, optionally filtered by a search term.
+pub async fn list(
+    conn: &mut PgConnection,
+    search: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<ClientRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ClientRow>(
+        "SELECT * FROM clients WHERE $1 = '' OR client_id ILIKE '%' || $1 || '%' OR name ILIKE '%' || $1 || '%'
+         ORDER BY client_id LIMIT $2 OFFSET $3",
+    )
+    .bind(search)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?)
+}

@@ -165,3 +165,21 @@ pub async fn set_disabled(conn: &mut PgConnection, id: Uuid, at: Option<DateTime
         .await?;
     Ok(())
 }
+
+/// A page of users, by username, optionally filtered by a search term.
+pub async fn list(conn: &mut PgConnection, search: &str, limit: i64, offset: i64) -> Result<Vec<UserRow>, StoreError> {
+    Ok(sqlx::query_as::<_, UserRow>(
+        "SELECT * FROM users
+         WHERE $1 = '' OR username ILIKE '%' || $1 || '%' OR coalesce(email, '') ILIKE '%' || $1 || '%' OR coalesce(name, '') ILIKE '%' || $1 || '%'
+         ORDER BY lower(username) LIMIT $2 OFFSET $3",
+    )
+    .bind(search)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn count(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(conn).await?)
+}

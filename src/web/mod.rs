@@ -1,5 +1,6 @@
 //! HTTP: actix-web handlers. They parse the request, call one flow, render the result.
 
+mod admin;
 mod authorize;
 mod client_ip;
 mod cookies;
@@ -12,8 +13,8 @@ mod introspect;
 mod logging;
 mod logout;
 pub mod pages;
-mod respond;
-mod signin;
+pub(crate) mod respond;
+pub(crate) mod signin;
 mod token;
 mod userinfo;
 
@@ -74,6 +75,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::LOGOUT, web::get().to(logout::get))
         .route(paths::LOGOUT, web::post().to(logout::post))
         .route(paths::STYLESHEET, web::get().to(stylesheet))
+        .configure(admin::routes)
         .route(paths::HEALTHZ, web::get().to(health::healthz))
         .route(paths::READYZ, web::get().to(health::readyz))
         .default_service(web::to(not_found));
@@ -85,7 +87,7 @@ pub fn security_headers() -> middleware::DefaultHeaders {
 }
 
 /// The parameters of a form body (`application/x-www-form-urlencoded`).
-fn form(body: &Bytes) -> Params {
+pub(crate) fn form(body: &Bytes) -> Params {
     Params::parse(&String::from_utf8_lossy(body))
 }
 
@@ -118,7 +120,7 @@ fn refuse_cross_site(req: &HttpRequest, state: &AppState) -> Option<HttpResponse
     })
 }
 
-fn query(req: &HttpRequest) -> Params {
+pub(crate) fn query(req: &HttpRequest) -> Params {
     Params::parse(req.query_string())
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -26,6 +26,13 @@ const TEMPLATES: [(&str, &str); 8] = [
         include_str!("../../templates/pages/signed_in.html"),
     ),
     ("pages/error.html", include_str!("../../templates/pages/error.html")),
+    ("admin/layout.html", include_str!("../../templates/admin/layout.html")),
+    ("admin/pager.html", include_str!("../../templates/admin/pager.html")),
+    ("admin/home.html", include_str!("../../templates/admin/home.html")),
+    ("admin/keys.html", include_str!("../../templates/admin/keys.html")),
+    ("admin/users.html", include_str!("../../templates/admin/users.html")),
+    ("admin/clients.html", include_str!("../../templates/admin/clients.html")),
+    ("admin/audit.html", include_str!("../../templates/admin/audit.html")),
 ];
 
 /// The stylesheet served at `/static/lanyard.css`.

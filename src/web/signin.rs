@@ -23,6 +23,7 @@ const CONSENT_FORM: &str = "consent";
 struct SignInPage<'a> {
     csrf: String,
     request: &'a str,
+    return_to: &'a str,
     client_name: &'a str,
     username: &'a str,
     error: &'a str,
@@ -37,11 +38,25 @@ pub fn signin_page(
     username: &str,
     error: Option<&str>,
 ) -> HttpResponse {
+    render_signin(state, req, status, request, "", username, error)
+}
+
+/// The sign-in page; `return_to` is an admin page to go back to after it.
+fn render_signin(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    request: Option<&AuthRequest>,
+    return_to: &str,
+    username: &str,
+    error: Option<&str>,
+) -> HttpResponse {
     let encoded = request.map(|r| r.params.encode()).unwrap_or_default();
     form_page(state, req, SIGNIN_FORM, status, "pages/signin.html", |csrf| {
         SignInPage {
             csrf,
             request: &encoded,
+            return_to,
             client_name: request.map(|r| r.client.name.as_str()).unwrap_or_default(),
             username,
             error: error.unwrap_or_default(),
@@ -147,9 +162,38 @@ async fn carried_request(state: &AppState, params: &Params) -> Result<Option<Aut
     }
 }
 
-/// `GET /signin`: the sign-in page on its own, or who is signed in.
+/// Where the sign-in page may send the browser back to: an admin page of this
+/// site, never another origin.
+pub fn safe_return_to(raw: Option<&str>) -> Option<String> {
+    let raw = raw?;
+    let ok = raw.starts_with(paths::ADMIN)
+        && !raw.contains("//")
+        && !raw.contains('\\')
+        && raw.len() <= 512
+        && raw.chars().all(|c| c.is_ascii_graphic());
+    ok.then(|| raw.to_owned())
+}
+
+/// `GET /signin`: the sign-in page on its own, or who is signed in. With
+/// `return_to` (an admin page) it goes back there; `reauth=1` asks again.
 pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+    let query = super::query(&req);
+    let return_to = safe_return_to(query.one("return_to").ok().flatten());
+    let reauth = query.one("reauth").ok().flatten() == Some("1");
     match session::current(&state.provider, state.cookies.session(&req).as_deref()).await {
+        Ok(Some(s)) if reauth => {
+            let username = s.user.username.clone();
+            render_signin(
+                &state,
+                &req,
+                StatusCode::OK,
+                None,
+                return_to.as_deref().unwrap_or_default(),
+                &username,
+                None,
+            )
+        }
+        Ok(Some(_)) if return_to.is_some() => redirect(return_to.as_deref().unwrap_or(paths::SIGNIN), false),
         Ok(Some(s)) => {
             // The sign-out form posts to /logout with that form's CSRF purpose.
             let purpose = super::logout::LOGOUT_FORM;
@@ -162,7 +206,15 @@ pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
                 |csrf| serde_json::json!({ "username": s.user.username, "csrf": csrf }),
             )
         }
-        Ok(None) => signin_page(&state, &req, StatusCode::OK, None, "", None),
+        Ok(None) => render_signin(
+            &state,
+            &req,
+            StatusCode::OK,
+            None,
+            return_to.as_deref().unwrap_or_default(),
+            "",
+            None,
+        ),
         Err(e) => unavailable(&state, &e),
     }
 }
@@ -179,31 +231,29 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
     };
     let field = |name: &str| params.one(name).ok().flatten().unwrap_or_default().to_owned();
     let username = field("username");
+    let return_to = safe_return_to(params.one("return_to").ok().flatten()).unwrap_or_default();
+    let again = |status: StatusCode, message: &str| {
+        render_signin(
+            &state,
+            &req,
+            status,
+            request.as_ref(),
+            &return_to,
+            &username,
+            Some(message),
+        )
+    };
     if !state
         .csrf
         .check(&req, &state.cookies, SIGNIN_FORM, params.one("csrf").ok().flatten())
     {
         let message = "This form has expired. Please sign in again.";
-        return signin_page(
-            &state,
-            &req,
-            StatusCode::BAD_REQUEST,
-            request.as_ref(),
-            &username,
-            Some(message),
-        );
+        return again(StatusCode::BAD_REQUEST, message);
     }
     let password = field("password");
     if username.is_empty() || password.is_empty() {
         let message = "Enter your username and password.";
-        return signin_page(
-            &state,
-            &req,
-            StatusCode::BAD_REQUEST,
-            request.as_ref(),
-            &username,
-            Some(message),
-        );
+        return again(StatusCode::BAD_REQUEST, message);
     }
     let ip = client_ip(&req, &state.provider.config.trusted_proxies);
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
@@ -219,6 +269,7 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
         Ok(signed_in) => {
             let target = match &request {
                 Some(r) => format!("{}?{}", paths::AUTHORIZE, authorize::resume(&r.params, "login")),
+                None if !return_to.is_empty() => return_to.clone(),
                 None => paths::SIGNIN.to_owned(),
             };
             let mut res = redirect(&target, true);
@@ -227,25 +278,11 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
         }
         Err(SignInError::BadCredentials) => {
             let message = "Unknown username or wrong password.";
-            signin_page(
-                &state,
-                &req,
-                StatusCode::UNAUTHORIZED,
-                request.as_ref(),
-                &username,
-                Some(message),
-            )
+            again(StatusCode::UNAUTHORIZED, message)
         }
         Err(SignInError::Disabled) => {
             let message = "This account is disabled. Ask your administrator.";
-            signin_page(
-                &state,
-                &req,
-                StatusCode::FORBIDDEN,
-                request.as_ref(),
-                &username,
-                Some(message),
-            )
+            again(StatusCode::FORBIDDEN, message)
         }
         Err(SignInError::Throttled) => {
             let mut res = state.pages.error(

@@ -583,16 +583,15 @@ impl TestApp {
     pub async fn sign_in_on(&self, html: &str, username: &str, password: &str) -> reqwest::Response {
         let csrf = hidden(html, "csrf").expect("a csrf field");
         let request = hidden(html, "request").unwrap_or_default();
-        self.submit(
-            "/signin",
-            &[
-                ("csrf", &csrf),
-                ("request", &request),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await
+        let return_to = hidden(html, "return_to").unwrap_or_default();
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("request", &request),
+            ("return_to", &return_to),
+            ("username", username),
+            ("password", password),
+        ];
+        self.submit("/signin", &form).await
     }
 
     /// Opens the authorization URL, signs in if asked, allows consent if asked,

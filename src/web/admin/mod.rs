@@ -1,0 +1,141 @@
+//! The admin web page at `/admin`: for users with the admin role, through the
+//! same sign-in and session; every form has a CSRF token; sensitive changes
+//! ask for a sign-in younger than 15 minutes.
+
+mod audit;
+mod clients;
+mod keys;
+mod users;
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Data, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::TimeDelta;
+use serde::Serialize;
+
+use super::respond::redirect;
+use super::signin::unavailable;
+use super::{AppState, form_page};
+use crate::paths;
+use crate::protocol::session::{self, CurrentSession};
+use crate::store::{clients as client_store, users as user_store};
+
+/// Sensitive changes (secrets, keys, roles) need a sign-in at most this old.
+pub const RECENT_SIGN_IN: TimeDelta = TimeDelta::minutes(15);
+/// Rows per page of a list.
+pub const PAGE_SIZE: i64 = 25;
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.route(paths::ADMIN, web::get().to(home))
+        .route("/admin/keys", web::get().to(keys::page))
+        .route("/admin/keys/rotate", web::post().to(keys::rotate))
+        .route("/admin/keys/{kid}/revoke", web::post().to(keys::revoke))
+        .route("/admin/users", web::get().to(users::page))
+        .route("/admin/users", web::post().to(users::create))
+        .route("/admin/clients", web::get().to(clients::page))
+        .route("/admin/clients", web::post().to(clients::create))
+        .route("/admin/audit", web::get().to(audit::page));
+}
+
+/// The signed-in admin, or the response that stops the request: the sign-in
+/// page (coming back here afterwards) or a 403 page for non-admins.
+pub async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<CurrentSession, HttpResponse> {
+    match session::current(&state.provider, state.cookies.session(req).as_deref()).await {
+        Ok(Some(s)) if s.user.is_admin => Ok(s),
+        Ok(Some(_)) => Err(state.pages.error(
+            StatusCode::FORBIDDEN,
+            "Admins only",
+            "Your account does not have the admin role.",
+        )),
+        Ok(None) => Err(to_sign_in(req, false)),
+        Err(e) => Err(unavailable(state, &e)),
+    }
+}
+
+/// For keys, secrets and roles: the sign-in must be recent; else the redirect
+/// to sign in again (and come back to `back_to`).
+pub fn stale_sign_in(state: &AppState, admin: &CurrentSession, back_to: &str) -> Option<HttpResponse> {
+    if state.provider.now() - admin.auth_time <= RECENT_SIGN_IN {
+        return None;
+    }
+    let mut target = url::form_urlencoded::Serializer::new(String::new());
+    target.append_pair("reauth", "1").append_pair("return_to", back_to);
+    Some(redirect(&format!("{}?{}", paths::SIGNIN, target.finish()), true))
+}
+
+fn to_sign_in(req: &HttpRequest, reauth: bool) -> HttpResponse {
+    let mut back = req.path().to_owned();
+    if !req.query_string().is_empty() {
+        back = format!("{back}?{}", req.query_string());
+    }
+    let mut target = url::form_urlencoded::Serializer::new(String::new());
+    if reauth {
+        target.append_pair("reauth", "1");
+    }
+    target.append_pair("return_to", &back);
+    redirect(&format!("{}?{}", paths::SIGNIN, target.finish()), false)
+}
+
+/// Renders an admin page; `csrf` is the token of the page's forms.
+pub fn admin_page<P: Serialize>(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    template: &str,
+    page: impl FnOnce(String) -> P,
+) -> HttpResponse {
+    form_page(state, req, ADMIN_FORM, status, template, page)
+}
+
+/// The CSRF purpose of every admin form.
+pub const ADMIN_FORM: &str = "admin";
+
+/// Whether a POST carries this browser's admin CSRF token.
+pub fn csrf_ok(state: &AppState, req: &HttpRequest, params: &crate::protocol::params::Params) -> bool {
+    state
+        .csrf
+        .check(req, &state.cookies, ADMIN_FORM, params.one("csrf").ok().flatten())
+}
+
+pub fn bad_form(state: &AppState) -> HttpResponse {
+    state.pages.error(
+        StatusCode::BAD_REQUEST,
+        "This form has expired",
+        "Reload the page and try again.",
+    )
+}
+
+/// The page number of a list (`?page=N`, from 1).
+pub fn page_number(req: &HttpRequest) -> i64 {
+    super::query(req)
+        .one("page")
+        .ok()
+        .flatten()
+        .and_then(|p| p.parse().ok())
+        .filter(|p: &i64| *p >= 1)
+        .unwrap_or(1)
+}
+
+async fn home(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+    let admin = match require_admin(&req, &state).await {
+        Ok(a) => a,
+        Err(res) => return res,
+    };
+    let counts = async {
+        let mut conn = state.provider.pool.acquire().await?;
+        let users = user_store::count(&mut conn).await?;
+        let clients = client_store::list(&mut conn, "", 1000, 0).await?.len();
+        Ok::<_, crate::store::StoreError>((users, clients))
+    };
+    let (users, clients) = match counts.await {
+        Ok(c) => c,
+        Err(e) => return unavailable(&state, &e.into()),
+    };
+    admin_page(
+        &state,
+        &req,
+        StatusCode::OK,
+        "admin/home.html",
+        |csrf| serde_json::json!({ "csrf": csrf, "admin": admin.user.username, "section": "home", "users": users, "clients": clients }),
+    )
+}

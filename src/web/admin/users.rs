@@ -1,0 +1,125 @@
+//! Users: list and search; create (the same rules as `lanyard user create`).
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Bytes, Data};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::{PAGE_SIZE, admin_page, bad_form, csrf_ok, page_number, require_admin, stale_sign_in};
+use crate::admin::{AdminError, users::NewUserInput};
+use crate::model::StandardClaims;
+use crate::protocol::session::CurrentSession;
+use crate::store::users;
+use crate::web::respond::redirect;
+use crate::web::signin::unavailable;
+use crate::web::{AppState, form};
+
+async fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    admin: &CurrentSession,
+    status: StatusCode,
+    error: &str,
+    values: serde_json::Value,
+) -> HttpResponse {
+    let q = crate::web::query(req);
+    let search = q.one("q").ok().flatten().unwrap_or_default().to_owned();
+    let page = page_number(req);
+    let rows = async {
+        let mut conn = state.provider.pool.acquire().await?;
+        users::list(&mut conn, &search, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE).await
+    };
+    let mut rows = match rows.await {
+        Ok(r) => r,
+        Err(e) => return unavailable(state, &e.into()),
+    };
+    let more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE as usize);
+    let list: Vec<_> = rows
+        .iter()
+        .map(|u| json!({ "sub": u.id, "username": u.username, "name": u.name, "email": u.email, "admin": u.is_admin, "disabled": u.disabled_at.is_some() }))
+        .collect();
+    admin_page(state, req, status, "admin/users.html", |csrf| {
+        json!({
+            "csrf": csrf, "admin": admin.user.username, "section": "users", "users": list, "q": search,
+            "page": page, "previous": page - 1, "next": if more { page + 1 } else { 0 },
+            "error": error, "values": values, "notice": crate::web::query(req).one("created").ok().flatten().unwrap_or_default(),
+        })
+    })
+}
+
+pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+    match require_admin(&req, &state).await {
+        Ok(admin) => {
+            render(
+                &req,
+                &state,
+                &admin,
+                StatusCode::OK,
+                "",
+                json!({ "username": "", "name": "", "email": "" }),
+            )
+            .await
+        }
+        Err(res) => res,
+    }
+}
+
+/// Creates a user; a validation error re-renders the form with the message and saves nothing.
+pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
+    let admin = match require_admin(&req, &state).await {
+        Ok(a) => a,
+        Err(res) => return res,
+    };
+    let params = form(&body);
+    if !csrf_ok(&state, &req, &params) {
+        return bad_form(&state);
+    }
+    let field = |name: &str| params.one(name).ok().flatten().map(str::to_owned);
+    let is_admin = field("admin").as_deref() == Some("on");
+    // Granting the admin role is sensitive.
+    if is_admin && let Some(res) = stale_sign_in(&state, &admin, "/admin/users") {
+        return res;
+    }
+    let input = NewUserInput {
+        username: field("username").unwrap_or_default(),
+        password: field("password").unwrap_or_default(),
+        is_admin,
+        claims: StandardClaims {
+            name: field("name"),
+            email: field("email"),
+            email_verified: field("email_verified").is_some(),
+            ..Default::default()
+        },
+    };
+    let values = json!({
+        "username": input.username,
+        "name": input.claims.name.clone().unwrap_or_default(),
+        "email": input.claims.email.clone().unwrap_or_default(),
+    });
+    match crate::admin::users::create(&state.provider.pool, state.provider.clock.as_ref(), input).await {
+        Ok(user) => {
+            let details = json!({ "sub": user.sub, "username": user.username, "admin": user.admin });
+            let _ = crate::admin::record(
+                &state.provider.pool,
+                state.provider.clock.as_ref(),
+                &admin.user.username,
+                "created a user",
+                details,
+            )
+            .await;
+            redirect(&format!("/admin/users?created={}", user.username), true)
+        }
+        Err(e @ (AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::NotFound(_))) => {
+            render(&req, &state, &admin, StatusCode::BAD_REQUEST, &e.to_string(), values).await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "creating a user failed");
+            state.pages.error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The user was not created.",
+            )
+        }
+    }
+}

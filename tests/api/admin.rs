@@ -1,0 +1,252 @@
+//! The admin web page over HTTP: access, CSRF, escaping, secrets shown once,
+//! recent sign-in for sensitive changes.
+
+use chrono::TimeDelta;
+
+use crate::helpers::{PASSWORD, TestApp, count, create_user, hidden, location, spawn_app};
+
+/// An app with an admin `root` signed in through the sign-in page.
+async fn admin_app() -> TestApp {
+    let app = spawn_app().await;
+    let input = lanyard::admin::users::NewUserInput {
+        username: "root".into(),
+        password: PASSWORD.into(),
+        is_admin: true,
+        claims: Default::default(),
+    };
+    lanyard::admin::users::create(&app.pool, &lanyard::clock::SystemClock, input)
+        .await
+        .unwrap();
+    let page = app.visit("/signin?return_to=/admin").await.text().await.unwrap();
+    let res = app.sign_in_on(&page, "root", PASSWORD).await;
+    assert_eq!(location(&res), "/admin", "back to the admin page");
+    app
+}
+
+async fn page(app: &TestApp, path: &str) -> String {
+    let res = app.visit(path).await;
+    assert_eq!(res.status(), 200, "{path}");
+    res.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_admin_page_sends_a_stranger_to_sign_in_and_back() {
+    let app = spawn_app().await;
+    let res = app.visit("/admin/keys").await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(location(&res), "/signin?return_to=%2Fadmin%2Fkeys");
+}
+
+#[tokio::test]
+async fn a_user_without_the_admin_role_gets_403() {
+    let app = spawn_app().await;
+    create_user(&app, "ada").await;
+    let page = app.visit("/signin").await.text().await.unwrap();
+    app.sign_in_on(&page, "ada", PASSWORD).await;
+    for path in [
+        "/admin",
+        "/admin/clients",
+        "/admin/keys",
+        "/admin/users",
+        "/admin/audit",
+    ] {
+        assert_eq!(app.visit(path).await.status(), 403, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn sign_in_never_returns_to_another_site() {
+    let app = spawn_app().await;
+    create_user(&app, "ada").await;
+    for evil in ["https://evil.example/admin", "//evil.example/admin", "/admin/../\\evil"] {
+        let page = app
+            .visit(&format!("/signin?return_to={}", urlencode(evil)))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(hidden(&page, "return_to").unwrap_or_default(), "", "{evil}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn every_admin_page_renders_for_an_admin() {
+    let app = admin_app().await;
+    for path in [
+        "/admin",
+        "/admin/clients",
+        "/admin/keys",
+        "/admin/users",
+        "/admin/audit",
+    ] {
+        let html = page(&app, path).await;
+        assert!(html.contains("Lanyard admin"), "{path}");
+        assert!(!html.contains("<script"), "no inline script: {path}");
+    }
+}
+
+#[tokio::test]
+async fn a_new_clients_secret_is_shown_once_and_stored_as_its_sha256() {
+    let app = admin_app().await;
+    let html = page(&app, "/admin/clients").await;
+    let csrf = hidden(&html, "csrf").unwrap();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("client_id", "web"),
+        ("name", "Web"),
+        ("redirect_uris", "https://web.example/cb"),
+        ("grant_type", "authorization_code"),
+        ("scope", "openid"),
+    ];
+    let res = app.submit("/admin/clients", &form).await;
+    assert_eq!(res.status(), 201);
+    let html = res.text().await.unwrap();
+    let start =
+        html.find("<pre id=\"client-secret\">").expect("the secret is shown") + "<pre id=\"client-secret\">".len();
+    let secret = &html[start..start + 43];
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT secret_hash FROM clients WHERE client_id = 'web'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, lanyard::crypto::secret::sha256(secret).to_vec());
+    let again = page(&app, "/admin/clients").await;
+    assert!(!again.contains(secret), "never rendered twice");
+}
+
+#[tokio::test]
+async fn a_client_name_is_shown_escaped() {
+    let app = admin_app().await;
+    let html = page(&app, "/admin/clients").await;
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("client_id", "xss".into()),
+        ("name", "<script>alert(1)</script>".into()),
+        ("grant_type", "client_credentials".into()),
+    ];
+    let res = app
+        .client
+        .post(app.url("/admin/clients"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let html = page(&app, "/admin/clients").await;
+    assert!(!html.contains("<script>alert(1)</script>"));
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;"), "escaped");
+}
+
+#[tokio::test]
+async fn a_post_without_the_csrf_token_is_refused_and_saves_nothing() {
+    let app = admin_app().await;
+    for token in ["", "forged"] {
+        let res = app
+            .submit(
+                "/admin/clients",
+                &[
+                    ("csrf", token),
+                    ("client_id", "web"),
+                    ("grant_type", "client_credentials"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 400);
+        let res = app.submit("/admin/keys/rotate", &[("csrf", token)]).await;
+        assert_eq!(res.status(), 400);
+    }
+    assert_eq!(count(&app.db, "clients").await, 0);
+}
+
+#[tokio::test]
+async fn a_validation_error_is_shown_by_the_field_and_saves_nothing() {
+    let app = admin_app().await;
+    let html = page(&app, "/admin/clients").await;
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("client_id", "web".into()),
+        ("redirect_uris", "http://web.example/cb".into()),
+        ("grant_type", "authorization_code".into()),
+    ];
+    let res = app
+        .client
+        .post(app.url("/admin/clients"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("role=\"alert\"") && html.contains("non-loopback"),
+        "the message"
+    );
+    assert!(html.contains("value=\"web\""), "the form keeps what was typed");
+    assert_eq!(count(&app.db, "clients").await, 0);
+}
+
+#[tokio::test]
+async fn rotating_keys_needs_a_recent_sign_in_and_changes_the_jwks() {
+    let app = admin_app().await;
+    let before = app.get_json("/jwks").await["keys"].as_array().unwrap().len();
+    let html = page(&app, "/admin/keys").await;
+    let csrf = hidden(&html, "csrf").unwrap();
+    let res = app.submit("/admin/keys/rotate", &[("csrf", &csrf)]).await;
+    assert_eq!(location(&res), "/admin/keys?done=rotated");
+    assert_eq!(
+        app.get_json("/jwks").await["keys"].as_array().unwrap().len(),
+        before + 3
+    );
+    app.clock.advance(TimeDelta::minutes(16));
+    let res = app.submit("/admin/keys/rotate", &[("csrf", &csrf)]).await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        location(&res).starts_with("/signin?reauth=1&return_to=%2Fadmin%2Fkeys"),
+        "{}",
+        location(&res)
+    );
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE kind = 'admin' AND actor = 'root'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 1, "one change, audited with who made it");
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_by_type() {
+    let app = admin_app().await;
+    let html = page(&app, "/admin/audit?kind=sign_in").await;
+    assert!(html.contains("<td>sign_in</td>"));
+    let html = page(&app, "/admin/audit?kind=token_exchange").await;
+    assert!(!html.contains("<td>sign_in</td>"));
+}
+
+#[tokio::test]
+async fn creating_a_user_on_the_page_follows_the_cli_rules() {
+    let app = admin_app().await;
+    let html = page(&app, "/admin/users").await;
+    let csrf = hidden(&html, "csrf").unwrap();
+    let res = app
+        .submit(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("username", "grace"),
+                ("password", "cobol rules"),
+                ("email", "grace@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&res), "/admin/users?created=grace");
+    let res = app
+        .submit(
+            "/admin/users",
+            &[("csrf", &csrf), ("username", "GRACE"), ("password", "x")],
+        )
+        .await;
+    assert_eq!(res.status(), 400, "a duplicate, regardless of case");
+    assert_eq!(count(&app.db, "users").await, 2);
+}
