@@ -94,8 +94,8 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
 pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
-    /// The key refresher, stopped with the server.
-    refresher: tokio::task::JoinHandle<()>,
+    /// The key refresher and the housekeeping, stopped with the server.
+    background: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl Application {
@@ -111,7 +111,10 @@ impl Application {
     pub fn build_on(state: AppState, listener: TcpListener, workers: usize) -> Result<Self, StartError> {
         let address = listener.local_addr().map_err(|e| StartError::Runtime(e.to_string()))?;
         let p = &state.provider;
-        let refresher = keys::spawn_refresher(p.pool.clone(), p.keys.clone(), p.clock.clone(), p.config.lifetimes);
+        let background = [
+            keys::spawn_refresher(p.pool.clone(), p.keys.clone(), p.clock.clone(), p.config.lifetimes),
+            crate::maintenance::spawn(p.pool.clone(), p.clock.clone(), p.config.audit_retention_days),
+        ];
         let state = Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
@@ -128,7 +131,7 @@ impl Application {
         Ok(Self {
             address,
             server,
-            refresher,
+            background,
         })
     }
 
@@ -140,7 +143,9 @@ impl Application {
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.refresher.abort();
+        for task in &self.background {
+            task.abort();
+        }
         result
     }
 }

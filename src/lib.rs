@@ -29,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod keys;
+pub mod maintenance;
 pub mod model;
 pub mod paths;
 pub mod pg_cluster;

@@ -84,3 +84,12 @@ pub async fn list(
     .fetch_all(conn)
     .await?)
 }
+
+/// Deletes events older than `before`; returns how many.
+pub async fn prune(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(sqlx::query("DELETE FROM audit_events WHERE occurred_at < $1")
+        .bind(before)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}

@@ -250,3 +250,27 @@ async fn creating_a_user_on_the_page_follows_the_cli_rules() {
     assert_eq!(res.status(), 400, "a duplicate, regardless of case");
     assert_eq!(count(&app.db, "users").await, 2);
 }
+
+#[tokio::test]
+async fn audit_events_older_than_the_retention_are_pruned() {
+    let app = admin_app().await;
+    let before = count(&app.db, "audit_events").await;
+    assert!(before > 0);
+    let days = app.config.audit_retention_days;
+    let clock = lanyard::clock::MockClock::new(chrono::Utc::now() + TimeDelta::days(i64::from(days) - 1));
+    assert_eq!(
+        lanyard::maintenance::prune_audit(&app.pool, &clock, days)
+            .await
+            .unwrap(),
+        0,
+        "still within retention"
+    );
+    clock.advance(TimeDelta::days(2));
+    assert_eq!(
+        lanyard::maintenance::prune_audit(&app.pool, &clock, days)
+            .await
+            .unwrap() as i64,
+        before
+    );
+    assert_eq!(count(&app.db, "audit_events").await, 0);
+}
