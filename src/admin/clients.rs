@@ -211,3 +211,202 @@ pub async fn trust(pool: &PgPool, clock: &dyn Clock, client_id: &str, other: &st
         added,
     })
 }
+
+/// One scope of an API, and whether the client may get it.
+#[derive(Debug, serde::Serialize)]
+pub struct ScopeAccess {
+    pub name: String,
+    pub description: String,
+    pub allowed: bool,
+}
+
+/// What a client may get of one API.
+#[derive(Debug, serde::Serialize)]
+pub struct ApiAccess {
+    pub audience: String,
+    pub name: String,
+    pub scopes: Vec<ScopeAccess>,
+}
+
+/// A client as the admin page shows it (never its secret).
+#[derive(Debug, serde::Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub public: bool,
+    pub auth_method: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+    pub id_token_alg: String,
+    pub apis: Vec<ApiAccess>,
+    pub trusted: Vec<String>,
+}
+
+pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminError> {
+    let mut conn = pool.acquire().await?;
+    let c = clients::find(&mut conn, client_id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no client `{client_id}`")))?;
+    let mut api_access = Vec::new();
+    for api in apis::list(&mut conn).await? {
+        let allowed = apis::allowed_scopes(&mut conn, client_id, api.id).await?;
+        let scopes = apis::scopes(&mut conn, api.id)
+            .await?
+            .into_iter()
+            .map(|s| ScopeAccess {
+                allowed: allowed.contains(&s.name),
+                name: s.name,
+                description: s.description,
+            })
+            .collect();
+        api_access.push(ApiAccess {
+            audience: api.audience,
+            name: api.name,
+            scopes,
+        });
+    }
+    let trusted = clients::trusted(&mut conn, client_id).await?;
+    Ok(ClientView {
+        public: c.auth_method == AuthMethod::None.as_str(),
+        client_id: c.client_id,
+        name: c.name,
+        auth_method: c.auth_method,
+        redirect_uris: c.redirect_uris,
+        post_logout_redirect_uris: c.post_logout_redirect_uris,
+        grant_types: c.grant_types,
+        scopes: c.scopes,
+        first_party: c.first_party,
+        id_token_alg: c.id_token_alg,
+        apis: api_access,
+        trusted,
+    })
+}
+
+/// A client's editable settings, as the form sends them.
+#[derive(Debug, Default)]
+pub struct ClientUpdate {
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub auth_method: Option<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+    pub id_token_alg: Option<String>,
+}
+
+/// Changes a client with the same rules as `client create`; returns its
+/// settings before and after (for the audit log). Public stays public.
+pub async fn update(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    client_id: &str,
+    change: ClientUpdate,
+) -> Result<(serde_json::Value, serde_json::Value), AdminError> {
+    let mut tx = pool.begin().await?;
+    let before = clients::find(&mut tx, client_id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no client `{client_id}`")))?;
+    let public = before.auth_method == AuthMethod::None.as_str();
+    let method = change.auth_method.filter(|m| !m.is_empty());
+    if !public && method.as_deref() == Some(AuthMethod::None.as_str()) {
+        return Err(FieldError::new(
+            "auth-method",
+            "a confidential client keeps a secret method; register a public client instead",
+        )
+        .into());
+    }
+    let input = NewClientInput {
+        client_id: client_id.to_owned(),
+        name: change.name,
+        redirect_uris: change.redirect_uris,
+        post_logout_redirect_uris: change.post_logout_redirect_uris,
+        public,
+        auth_method: method.or_else(|| Some(before.auth_method.clone())),
+        grant_types: change.grant_types,
+        scopes: change.scopes,
+        first_party: change.first_party,
+        id_token_alg: change.id_token_alg,
+    };
+    let parsed = parse_new_client(input, clock)?;
+    let after = ClientRow {
+        secret_hash: before.secret_hash.clone(),
+        created_at: before.created_at,
+        ..parsed
+    };
+    clients::update(&mut tx, &after).await?;
+    tx.commit().await?;
+    Ok((settings(&before), settings(&after)))
+}
+
+/// The settings of a row, for "before" and "after" in the audit log (no secret).
+fn settings(c: &ClientRow) -> serde_json::Value {
+    serde_json::json!({
+        "name": c.name, "auth_method": c.auth_method, "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris, "grant_types": c.grant_types,
+        "scopes": c.scopes, "first_party": c.first_party, "id_token_alg": c.id_token_alg,
+    })
+}
+
+/// A new secret for a confidential client, shown once; the old one stops working.
+pub async fn rotate_secret(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    rng: &mut impl rand::CryptoRng,
+    client_id: &str,
+) -> Result<String, AdminError> {
+    let mut conn = pool.acquire().await?;
+    let c = clients::find(&mut conn, client_id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no client `{client_id}`")))?;
+    if c.auth_method == AuthMethod::None.as_str() {
+        return Err(FieldError::new("client-id", "a public client has no secret").into());
+    }
+    let secret = secret::random_token(rng);
+    clients::set_secret_hash(&mut conn, client_id, &secret::sha256(&secret), clock.now()).await?;
+    Ok(secret)
+}
+
+/// Deletes a client and everything issued to it.
+pub async fn delete(pool: &PgPool, client_id: &str) -> Result<(), AdminError> {
+    let mut conn = pool.acquire().await?;
+    if !clients::delete(&mut conn, client_id).await? {
+        return Err(AdminError::NotFound(format!("no client `{client_id}`")));
+    }
+    Ok(())
+}
+
+/// Sets exactly which scopes of an API a client may get (none removes the API).
+pub async fn set_access(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    client_id: &str,
+    audience: &str,
+    scopes: &[String],
+) -> Result<(), AdminError> {
+    let mut tx = pool.begin().await?;
+    clients::find(&mut tx, client_id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no client `{client_id}`")))?;
+    let api = apis::find_by_audience(&mut tx, audience)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no API with audience `{audience}`")))?;
+    let defined = apis::scopes(&mut tx, api.id).await?;
+    if let Some(unknown) = scopes.iter().find(|s| !defined.iter().any(|d| &d.name == *s)) {
+        return Err(AdminError::NotFound(format!(
+            "the API `{audience}` has no scope `{unknown}`"
+        )));
+    }
+    apis::set_allowed(&mut tx, client_id, api.id, scopes, clock.now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Stops `client_id` from exchanging id_tokens issued to `other`.
+pub async fn untrust(pool: &PgPool, client_id: &str, other: &str) -> Result<(), AdminError> {
+    clients::untrust(&mut *pool.acquire().await?, client_id, other).await?;
+    Ok(())
+}

@@ -149,3 +149,29 @@ pub async fn is_resource_server(conn: &mut PgConnection, audience: &str, client_
     .fetch_one(conn)
     .await?)
 }
+
+/// Every API, by audience.
+pub async fn list(conn: &mut PgConnection) -> Result<Vec<ApiRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ApiRow>("SELECT * FROM apis ORDER BY audience")
+        .fetch_all(conn)
+        .await?)
+}
+
+/// Sets exactly which scopes of an API a client may get.
+pub async fn set_allowed(
+    conn: &mut PgConnection,
+    client_id: &str,
+    api_id: Uuid,
+    scopes: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM client_api_access WHERE client_id = $1 AND api_id = $2")
+        .bind(client_id)
+        .bind(api_id)
+        .execute(&mut *conn)
+        .await?;
+    for scope in scopes {
+        allow(conn, client_id, api_id, scope, now).await?;
+    }
+    Ok(())
+}

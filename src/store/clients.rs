@@ -151,3 +151,69 @@ pub async fn list(
     .fetch_all(conn)
     .await?)
 }
+
+/// Replaces a client's settings (not its id or secret).
+pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE clients SET name = $2, auth_method = $3, redirect_uris = $4, post_logout_redirect_uris = $5,
+            grant_types = $6, scopes = $7, first_party = $8, id_token_alg = $9, updated_at = $10
+         WHERE client_id = $1",
+    )
+    .bind(&c.client_id)
+    .bind(&c.name)
+    .bind(&c.auth_method)
+    .bind(&c.redirect_uris)
+    .bind(&c.post_logout_redirect_uris)
+    .bind(&c.grant_types)
+    .bind(&c.scopes)
+    .bind(c.first_party)
+    .bind(&c.id_token_alg)
+    .bind(c.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_secret_hash(
+    conn: &mut PgConnection,
+    client_id: &str,
+    hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE clients SET secret_hash = $2, updated_at = $3 WHERE client_id = $1")
+        .bind(client_id)
+        .bind(hash)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a client; its grants, codes, consents and allowances go with it.
+pub async fn delete(conn: &mut PgConnection, client_id: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("DELETE FROM clients WHERE client_id = $1")
+        .bind(client_id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// The clients whose id_tokens `client_id` may exchange.
+pub async fn trusted(conn: &mut PgConnection, client_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT trusted_client_id FROM client_trusts WHERE client_id = $1 ORDER BY trusted_client_id",
+    )
+    .bind(client_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn untrust(conn: &mut PgConnection, client_id: &str, other: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM client_trusts WHERE client_id = $1 AND trusted_client_id = $2")
+        .bind(client_id)
+        .bind(other)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 16] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -32,6 +32,7 @@ const TEMPLATES: [(&str, &str); 15] = [
     ("admin/keys.html", include_str!("../../templates/admin/keys.html")),
     ("admin/users.html", include_str!("../../templates/admin/users.html")),
     ("admin/clients.html", include_str!("../../templates/admin/clients.html")),
+    ("admin/client.html", include_str!("../../templates/admin/client.html")),
     ("admin/audit.html", include_str!("../../templates/admin/audit.html")),
 ];
 

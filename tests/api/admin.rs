@@ -274,3 +274,219 @@ async fn audit_events_older_than_the_retention_are_pruned() {
     );
     assert_eq!(count(&app.db, "audit_events").await, 0);
 }
+
+/// Registers `web` on the page (first-party, code + exchange) and returns its secret.
+async fn register_web(app: &TestApp) -> String {
+    let html = page(app, "/admin/clients").await;
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("client_id", "web".into()),
+        ("name", "Web".into()),
+        ("redirect_uris", "https://web.example/cb".into()),
+        ("grant_type", "authorization_code".into()),
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange".into()),
+        ("scope", "openid".into()),
+        ("first_party", "on".into()),
+    ];
+    let html = app
+        .client
+        .post(app.url("/admin/clients"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = html.find("<pre id=\"client-secret\">").unwrap() + "<pre id=\"client-secret\">".len();
+    html[start..start + 43].to_owned()
+}
+
+#[tokio::test]
+async fn an_edited_redirect_uri_replaces_the_old_one_at_authorize() {
+    let app = admin_app().await;
+    register_web(&app).await;
+    let html = page(&app, "/admin/clients/web").await;
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("name", "Web".into()),
+        ("redirect_uris", "https://web.example/new-cb".into()),
+        ("grant_type", "authorization_code".into()),
+        ("scope", "openid".into()),
+        ("auth_method", "client_secret_basic".into()),
+        ("id_token_alg", "ES256".into()),
+    ];
+    let res = app
+        .client
+        .post(app.url("/admin/clients/web"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/admin/clients/web?done=saved");
+    let authorize = |uri: &str| {
+        format!(
+            "/authorize?response_type=code&client_id=web&scope=openid&redirect_uri={}",
+            urlencode(uri)
+        )
+    };
+    assert_eq!(
+        app.visit(&authorize("https://web.example/cb")).await.status(),
+        400,
+        "the old URI is refused"
+    );
+    assert_ne!(app.visit(&authorize("https://web.example/new-cb")).await.status(), 400);
+    let alg: String = sqlx::query_scalar("SELECT id_token_alg FROM clients WHERE client_id = 'web'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(alg, "ES256");
+    let details: serde_json::Value =
+        sqlx::query_scalar("SELECT details FROM audit_events WHERE reason = 'changed a client'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        details["before"]["redirect_uris"],
+        serde_json::json!(["https://web.example/cb"]),
+        "before and after are audited"
+    );
+    assert_eq!(
+        details["after"]["redirect_uris"],
+        serde_json::json!(["https://web.example/new-cb"])
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_edit_saves_nothing() {
+    let app = admin_app().await;
+    register_web(&app).await;
+    let html = page(&app, "/admin/clients/web").await;
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("redirect_uris", "http://web.example/cb".into()),
+        ("grant_type", "authorization_code".into()),
+    ];
+    let res = app
+        .client
+        .post(app.url("/admin/clients/web"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let uris: Vec<String> = sqlx::query_scalar("SELECT redirect_uris FROM clients WHERE client_id = 'web'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(uris, ["https://web.example/cb"]);
+}
+
+#[tokio::test]
+async fn allowing_an_api_scope_on_the_page_lets_the_exchange_succeed() {
+    let app = admin_app().await;
+    let secret = register_web(&app).await;
+    crate::helpers::create_api(&app, "https://orders.example", &["read", "write"], None, &[]).await;
+    create_user(&app, "ada").await;
+    let web = crate::helpers::TestClient {
+        id: "web".into(),
+        secret: Some(secret),
+        redirect_uri: "https://web.example/cb".into(),
+    };
+    let browser = app.with_browser(crate::helpers::new_browser());
+    let (code, auth) = {
+        let auth = crate::helpers::auth_url(&browser, &web, "openid", &[]);
+        let res = browser.authorize(&auth.url, "ada").await;
+        (crate::helpers::query_param(&location(&res), "code").unwrap(), auth)
+    };
+    let id_token = app.redeem(&web, &code, &auth.verifier).await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = app
+        .exchange(&web, &id_token, &[("resource", "https://orders.example")])
+        .await;
+    assert_eq!(crate::helpers::error_of(refused).await.1, "invalid_target");
+    let html = page(&app, "/admin/clients/web").await;
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("audience", "https://orders.example".into()),
+        ("scope", "read".into()),
+    ];
+    let res = app
+        .client
+        .post(app.url("/admin/clients/web/access"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let res = app
+        .exchange(&web, &id_token, &[("resource", "https://orders.example")])
+        .await;
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["scope"], "read");
+}
+
+#[tokio::test]
+async fn rotating_a_secret_shows_the_new_one_once_and_retires_the_old() {
+    let app = admin_app().await;
+    let old = register_web(&app).await;
+    let html = page(&app, "/admin/clients/web").await;
+    let res = app
+        .submit(
+            "/admin/clients/web/secret",
+            &[("csrf", &hidden(&html, "csrf").unwrap())],
+        )
+        .await;
+    let html = res.text().await.unwrap();
+    let start = html.find("<pre id=\"client-secret\">").unwrap() + "<pre id=\"client-secret\">".len();
+    let new = html[start..start + 43].to_owned();
+    assert_ne!(new, old);
+    let try_secret = |secret: String| {
+        let app = &app;
+        async move {
+            let c = crate::helpers::TestClient {
+                id: "web".into(),
+                secret: Some(secret),
+                redirect_uri: String::new(),
+            };
+            app.token(&c, &[("grant_type", "authorization_code"), ("code", "x")])
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(try_secret(old).await, 401);
+    assert_eq!(
+        try_secret(new.clone()).await,
+        400,
+        "authenticated; the code is just bad"
+    );
+    assert!(
+        !page(&app, "/admin/clients/web").await.contains(&new),
+        "never rendered twice"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_client_needs_its_id_typed() {
+    let app = admin_app().await;
+    register_web(&app).await;
+    let html = page(&app, "/admin/clients/web").await;
+    let csrf = hidden(&html, "csrf").unwrap();
+    assert_eq!(
+        app.submit("/admin/clients/web/delete", &[("csrf", &csrf), ("confirm", "nope")])
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(count(&app.db, "clients").await, 1);
+    assert_eq!(
+        location(
+            &app.submit("/admin/clients/web/delete", &[("csrf", &csrf), ("confirm", "web")])
+                .await
+        ),
+        "/admin/clients"
+    );
+    assert_eq!(count(&app.db, "clients").await, 0);
+}

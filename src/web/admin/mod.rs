@@ -3,6 +3,7 @@
 //! ask for a sign-in younger than 15 minutes.
 
 mod audit;
+mod client;
 mod clients;
 mod keys;
 mod users;
@@ -34,6 +35,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/users", web::post().to(users::create))
         .route("/admin/clients", web::get().to(clients::page))
         .route("/admin/clients", web::post().to(clients::create))
+        .route("/admin/clients/{id}", web::get().to(client::page))
+        .route("/admin/clients/{id}", web::post().to(client::update))
+        .route("/admin/clients/{id}/secret", web::post().to(client::rotate_secret))
+        .route("/admin/clients/{id}/delete", web::post().to(client::delete))
+        .route("/admin/clients/{id}/access", web::post().to(client::access))
+        .route("/admin/clients/{id}/trust", web::post().to(client::trust))
         .route("/admin/audit", web::get().to(audit::page));
 }
 
