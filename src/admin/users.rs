@@ -70,3 +70,136 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewUserInput) -> Re
         created_at: now,
     })
 }
+
+/// A user as the admin page shows it, with sessions, consents and grants.
+#[derive(Debug, serde::Serialize)]
+pub struct UserView {
+    pub sub: Uuid,
+    pub username: String,
+    pub admin: bool,
+    pub disabled: bool,
+    pub claims: StandardClaims,
+    pub failed_sign_ins: i32,
+    pub sessions: Vec<serde_json::Value>,
+    pub consents: Vec<crate::store::consents::ConsentListRow>,
+    pub grants: Vec<serde_json::Value>,
+}
+
+fn not_found(sub: Uuid) -> AdminError {
+    AdminError::NotFound(format!("no user {sub}"))
+}
+
+pub async fn view(pool: &PgPool, clock: &dyn Clock, sub: Uuid) -> Result<UserView, AdminError> {
+    use crate::store::{consents, grants, login_throttle, sessions};
+    let mut conn = pool.acquire().await?;
+    let user = users::find(&mut conn, sub).await?.ok_or_else(|| not_found(sub))?;
+    let window = clock.now() - crate::protocol::signin::THROTTLE_WINDOW;
+    let failed = login_throttle::failures(&mut conn, &format!("user:{}", user.username.to_lowercase()), window).await?;
+    let sessions = sessions::list_for_user(&mut conn, sub)
+        .await?
+        .into_iter()
+        .map(|s| serde_json::json!({ "id": s.id, "created_at": s.created_at, "last_seen_at": s.last_seen_at, "expires_at": s.expires_at }))
+        .collect();
+    let grants = grants::list_live_for_user(&mut conn, sub)
+        .await?
+        .into_iter()
+        .map(|g| serde_json::json!({ "id": g.id, "client_id": g.client_id, "scopes": g.scopes.join(" "), "resources": g.resources.join(" "), "offline": g.offline, "created_at": g.created_at }))
+        .collect();
+    Ok(UserView {
+        sub,
+        claims: user.claims(),
+        username: user.username,
+        admin: user.is_admin,
+        disabled: user.disabled_at.is_some(),
+        failed_sign_ins: failed,
+        sessions,
+        consents: consents::list_for_user(&mut conn, sub).await?,
+        grants,
+    })
+}
+
+/// Replaces the standard claims; returns them before and after.
+pub async fn update_claims(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    sub: Uuid,
+    claims: StandardClaims,
+) -> Result<(StandardClaims, StandardClaims), AdminError> {
+    let claims = claims.validated()?;
+    let mut conn = pool.acquire().await?;
+    let user = users::find(&mut conn, sub).await?.ok_or_else(|| not_found(sub))?;
+    users::update_claims(&mut conn, sub, &claims, clock.now()).await?;
+    Ok((user.claims(), claims))
+}
+
+/// Sets a new password (the same rules as `user create`).
+pub async fn reset_password(pool: &PgPool, clock: &dyn Clock, sub: Uuid, password: String) -> Result<(), AdminError> {
+    if password.is_empty() || password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(FieldError::new("password", format!("must be 1 to {MAX_PASSWORD_CHARS} characters")).into());
+    }
+    let mut conn = pool.acquire().await?;
+    users::find(&mut conn, sub).await?.ok_or_else(|| not_found(sub))?;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|e| CryptoError::Password(e.to_string()))??;
+    users::set_password_hash(&mut conn, sub, &hash, clock.now()).await?;
+    Ok(())
+}
+
+/// Disables (sign-in, refresh, exchange and UserInfo refuse the user) or enables.
+pub async fn set_disabled(pool: &PgPool, clock: &dyn Clock, sub: Uuid, disabled: bool) -> Result<(), AdminError> {
+    let mut conn = pool.acquire().await?;
+    let user = users::find(&mut conn, sub).await?.ok_or_else(|| not_found(sub))?;
+    if disabled && user.is_admin && users::other_admins(&mut conn, sub).await? == 0 {
+        return Err(FieldError::new("disabled", "the last admin cannot be disabled").into());
+    }
+    users::set_disabled(&mut conn, sub, disabled.then(|| clock.now())).await?;
+    Ok(())
+}
+
+/// Grants or takes the admin role — never from the last admin.
+pub async fn set_admin(pool: &PgPool, sub: Uuid, admin: bool) -> Result<(), AdminError> {
+    let mut tx = pool.begin().await?;
+    users::find(&mut tx, sub).await?.ok_or_else(|| not_found(sub))?;
+    if !admin && users::other_admins(&mut tx, sub).await? == 0 {
+        return Err(FieldError::new("admin", "the last admin keeps the admin role").into());
+    }
+    users::set_admin(&mut tx, sub, admin).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Clears the sign-in throttle of an account.
+pub async fn clear_throttle(pool: &PgPool, sub: Uuid) -> Result<(), AdminError> {
+    let mut conn = pool.acquire().await?;
+    let user = users::find(&mut conn, sub).await?.ok_or_else(|| not_found(sub))?;
+    crate::store::login_throttle::clear(&mut conn, &format!("user:{}", user.username.to_lowercase())).await?;
+    Ok(())
+}
+
+/// Ends a session; its grants without offline_access end with it.
+pub async fn end_session(pool: &PgPool, clock: &dyn Clock, session_id: Uuid) -> Result<(), AdminError> {
+    let mut tx = pool.begin().await?;
+    crate::store::sessions::end(&mut tx, session_id, clock.now()).await?;
+    crate::store::grants::revoke_online_of_session(&mut tx, session_id, "session ended by an admin", clock.now())
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Withdraws a consent: all its grants are revoked.
+pub async fn withdraw_consent(pool: &PgPool, clock: &dyn Clock, consent_id: Uuid) -> Result<(), AdminError> {
+    let mut tx = pool.begin().await?;
+    crate::store::grants::revoke_for_consent(&mut tx, consent_id, clock.now()).await?;
+    crate::store::consents::delete(&mut tx, consent_id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound("no such consent".into()))?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends a grant: its refresh family and access tokens are revoked.
+pub async fn end_grant(pool: &PgPool, clock: &dyn Clock, grant_id: Uuid) -> Result<(), AdminError> {
+    crate::store::grants::revoke(&mut *pool.acquire().await?, grant_id, "ended by an admin", clock.now()).await?;
+    Ok(())
+}

@@ -82,3 +82,35 @@ pub async fn grant_api_scopes(
     }
     Ok(())
 }
+
+/// A consent as the admin page lists it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct ConsentListRow {
+    pub id: Uuid,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub api_scopes: Vec<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn list_for_user(conn: &mut PgConnection, user_id: Uuid) -> Result<Vec<ConsentListRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ConsentListRow>(
+        "SELECT c.id, c.client_id, c.scopes, c.updated_at,
+                coalesce(array_agg(a.audience || ' ' || s.scope ORDER BY a.audience, s.scope) FILTER (WHERE s.scope IS NOT NULL), '{}') AS api_scopes
+         FROM consents c LEFT JOIN consent_api_scopes s ON s.consent_id = c.id LEFT JOIN apis a ON a.id = s.api_id
+         WHERE c.user_id = $1 GROUP BY c.id ORDER BY c.client_id",
+    )
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Withdraws a consent; returns its user, if it existed.
+pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<Option<Uuid>, StoreError> {
+    Ok(
+        sqlx::query_scalar("DELETE FROM consents WHERE id = $1 RETURNING user_id")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}

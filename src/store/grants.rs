@@ -90,3 +90,29 @@ pub async fn revoke_online_of_session(
     }
     Ok(())
 }
+
+/// A user's grants that are not revoked, newest first.
+pub async fn list_live_for_user(conn: &mut PgConnection, user_id: Uuid) -> Result<Vec<GrantRow>, StoreError> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM grants WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC");
+    Ok(sqlx::query_as::<_, GrantRow>(sqlx::AssertSqlSafe(sql))
+        .bind(user_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// Revokes every grant made under a consent.
+pub async fn revoke_for_consent(
+    conn: &mut PgConnection,
+    consent_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM grants WHERE consent_id = $1 AND revoked_at IS NULL")
+        .bind(consent_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    for id in ids {
+        revoke(conn, id, "consent withdrawn", now).await?;
+    }
+    Ok(())
+}

@@ -119,3 +119,14 @@ pub async fn find_sid(conn: &mut PgConnection, id: Uuid) -> Result<Option<String
         .fetch_optional(conn)
         .await?)
 }
+
+/// A user's sessions that have not ended, newest first.
+pub async fn list_for_user(conn: &mut PgConnection, user_id: Uuid) -> Result<Vec<SessionRow>, StoreError> {
+    Ok(sqlx::query_as::<_, SessionRow>(
+        "SELECT id, sid, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ended_at FROM sessions
+         WHERE user_id = $1 AND ended_at IS NULL ORDER BY created_at DESC",
+    )
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?)
+}

@@ -183,3 +183,81 @@ pub async fn list(conn: &mut PgConnection, search: &str, limit: i64, offset: i64
 pub async fn count(conn: &mut PgConnection) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(conn).await?)
 }
+
+pub async fn update_claims(
+    conn: &mut PgConnection,
+    id: Uuid,
+    c: &StandardClaims,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE users SET name = $2, given_name = $3, family_name = $4, middle_name = $5, nickname = $6,
+            preferred_username = $7, profile = $8, picture = $9, website = $10, email = $11, email_verified = $12,
+            gender = $13, birthdate = $14, zoneinfo = $15, locale = $16, phone_number = $17, phone_number_verified = $18,
+            address_formatted = $19, address_street_address = $20, address_locality = $21, address_region = $22,
+            address_postal_code = $23, address_country = $24, updated_at = $25
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&c.name)
+    .bind(&c.given_name)
+    .bind(&c.family_name)
+    .bind(&c.middle_name)
+    .bind(&c.nickname)
+    .bind(&c.preferred_username)
+    .bind(&c.profile)
+    .bind(&c.picture)
+    .bind(&c.website)
+    .bind(&c.email)
+    .bind(c.email_verified)
+    .bind(&c.gender)
+    .bind(&c.birthdate)
+    .bind(&c.zoneinfo)
+    .bind(&c.locale)
+    .bind(&c.phone_number)
+    .bind(c.phone_number_verified)
+    .bind(&c.address.formatted)
+    .bind(&c.address.street_address)
+    .bind(&c.address.locality)
+    .bind(&c.address.region)
+    .bind(&c.address.postal_code)
+    .bind(&c.address.country)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_password_hash(
+    conn: &mut PgConnection,
+    id: Uuid,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(hash)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_admin(conn: &mut PgConnection, id: Uuid, admin: bool) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET is_admin = $2 WHERE id = $1")
+        .bind(id)
+        .bind(admin)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Enabled admins other than `except`.
+pub async fn other_admins(conn: &mut PgConnection, except: Uuid) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE is_admin AND disabled_at IS NULL AND id <> $1")
+            .bind(except)
+            .fetch_one(conn)
+            .await?,
+    )
+}

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 16] = [
+const TEMPLATES: [(&str, &str); 17] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -31,6 +31,7 @@ const TEMPLATES: [(&str, &str); 16] = [
     ("admin/home.html", include_str!("../../templates/admin/home.html")),
     ("admin/keys.html", include_str!("../../templates/admin/keys.html")),
     ("admin/users.html", include_str!("../../templates/admin/users.html")),
+    ("admin/user.html", include_str!("../../templates/admin/user.html")),
     ("admin/clients.html", include_str!("../../templates/admin/clients.html")),
     ("admin/client.html", include_str!("../../templates/admin/client.html")),
     ("admin/audit.html", include_str!("../../templates/admin/audit.html")),

@@ -490,3 +490,142 @@ async fn deleting_a_client_needs_its_id_typed() {
     );
     assert_eq!(count(&app.db, "clients").await, 0);
 }
+
+/// ada, signed in once through a third-party client (so she has a consent and a grant).
+async fn ada_with_a_grant(app: &TestApp) -> (uuid::Uuid, serde_json::Value) {
+    let sub = create_user(app, "ada").await;
+    let rp = crate::helpers::create_client(
+        app,
+        crate::helpers::ClientSpec {
+            first_party: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let browser = app.with_browser(crate::helpers::new_browser());
+    let tokens = browser.tokens(&rp, "openid offline_access", "ada").await;
+    (sub, tokens)
+}
+
+async fn act(app: &TestApp, sub: uuid::Uuid, action: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+    let html = page(app, &format!("/admin/users/{sub}")).await;
+    let csrf = hidden(&html, "csrf").unwrap();
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(extra);
+    app.submit(&format!("/admin/users/{sub}/{action}"), &form).await
+}
+
+#[tokio::test]
+async fn a_disabled_user_cannot_sign_in_until_enabled() {
+    let app = admin_app().await;
+    let (sub, _) = ada_with_a_grant(&app).await;
+    assert_eq!(
+        location(&act(&app, sub, "disable", &[]).await),
+        format!("/admin/users/{sub}?done=disable")
+    );
+    let other = app.with_browser(crate::helpers::new_browser());
+    let html = other.visit("/signin").await.text().await.unwrap();
+    assert_eq!(other.sign_in_on(&html, "ada", PASSWORD).await.status(), 403);
+    act(&app, sub, "enable", &[]).await;
+    let html = other.visit("/signin").await.text().await.unwrap();
+    assert_eq!(other.sign_in_on(&html, "ada", PASSWORD).await.status(), 303);
+}
+
+#[tokio::test]
+async fn the_last_admin_keeps_the_role_and_cannot_be_disabled() {
+    let app = admin_app().await;
+    let root: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE username = 'root'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(act(&app, root, "unadmin", &[]).await.status(), 400);
+    assert_eq!(act(&app, root, "disable", &[]).await.status(), 400);
+    let (ada, _) = ada_with_a_grant(&app).await;
+    act(&app, ada, "admin", &[]).await;
+    assert_eq!(
+        act(&app, root, "unadmin", &[]).await.status(),
+        303,
+        "now another admin exists"
+    );
+}
+
+#[tokio::test]
+async fn withdrawing_a_consent_revokes_its_grants() {
+    let app = admin_app().await;
+    let (sub, tokens) = ada_with_a_grant(&app).await;
+    let html = page(&app, &format!("/admin/users/{sub}")).await;
+    assert!(html.contains("<code>rp</code>"), "the consent and grant are listed");
+    let consent: uuid::Uuid = sqlx::query_scalar("SELECT id FROM consents WHERE user_id = $1")
+        .bind(sub)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    act(&app, sub, "consent", &[("consent", &consent.to_string())]).await;
+    assert_eq!(
+        app.userinfo(tokens["access_token"].as_str().unwrap()).await.status(),
+        401
+    );
+    assert_eq!(count(&app.db, "consents").await, 0);
+}
+
+#[tokio::test]
+async fn ending_a_grant_revokes_its_tokens() {
+    let app = admin_app().await;
+    let (sub, tokens) = ada_with_a_grant(&app).await;
+    let grant: uuid::Uuid = sqlx::query_scalar("SELECT id FROM grants WHERE user_id = $1")
+        .bind(sub)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    act(&app, sub, "grant", &[("grant", &grant.to_string())]).await;
+    assert_eq!(
+        app.userinfo(tokens["access_token"].as_str().unwrap()).await.status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn an_admin_resets_a_password_and_clears_a_throttle() {
+    let app = admin_app().await;
+    let (sub, _) = ada_with_a_grant(&app).await;
+    let other = app.with_browser(crate::helpers::new_browser());
+    for _ in 0..5 {
+        let html = other.visit("/signin").await.text().await.unwrap();
+        other.sign_in_on(&html, "ada", "wrong").await;
+    }
+    assert!(
+        page(&app, &format!("/admin/users/{sub}"))
+            .await
+            .contains("Clear 5 failed sign-ins")
+    );
+    act(&app, sub, "throttle", &[]).await;
+    act(&app, sub, "password", &[("password", "a new password")]).await;
+    let html = other.visit("/signin").await.text().await.unwrap();
+    assert_eq!(other.sign_in_on(&html, "ada", "a new password").await.status(), 303);
+}
+
+#[tokio::test]
+async fn edited_claims_reach_the_id_token_and_bad_ones_save_nothing() {
+    let app = admin_app().await;
+    let (sub, _) = ada_with_a_grant(&app).await;
+    let res = act(
+        &app,
+        sub,
+        "claims",
+        &[
+            ("name", "Ada King"),
+            ("email", "ada@king.example"),
+            ("birthdate", "1815-12-10"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let res = act(&app, sub, "claims", &[("birthdate", "someday")]).await;
+    assert_eq!(res.status(), 400);
+    let name: Option<String> = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+        .bind(sub)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("Ada King"));
+}

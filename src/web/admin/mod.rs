@@ -6,6 +6,7 @@ mod audit;
 mod client;
 mod clients;
 mod keys;
+mod user;
 mod users;
 
 use actix_web::http::StatusCode;
@@ -41,6 +42,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/clients/{id}/delete", web::post().to(client::delete))
         .route("/admin/clients/{id}/access", web::post().to(client::access))
         .route("/admin/clients/{id}/trust", web::post().to(client::trust))
+        .route("/admin/users/{sub}", web::get().to(user::page))
+        .route("/admin/users/{sub}/{action}", web::post().to(user::act))
         .route("/admin/audit", web::get().to(audit::page));
 }
 
