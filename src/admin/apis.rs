@@ -73,16 +73,7 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Res
         return Err(AdminError::Conflict(format!("an API with audience `{audience}`")));
     }
     for client_id in &input.resource_servers {
-        let client = clients::find(&mut tx, client_id)
-            .await?
-            .ok_or_else(|| AdminError::NotFound(format!("no client `{client_id}` (--resource-server)")))?;
-        if client.auth_method == AuthMethod::None.as_str() {
-            return Err(FieldError::new(
-                "resource-server",
-                format!("`{client_id}` is a public client; introspection needs a client that authenticates"),
-            )
-            .into());
-        }
+        check_resource_server(&mut tx, client_id).await?;
     }
     apis::insert(&mut tx, &row).await?;
     for scope in &scopes {
@@ -110,7 +101,7 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Res
     })
 }
 
-fn parse_scopes(raws: &[String]) -> Result<Vec<ApiScopeRow>, AdminError> {
+pub(crate) fn parse_scopes(raws: &[String]) -> Result<Vec<ApiScopeRow>, AdminError> {
     if raws.is_empty() {
         return Err(FieldError::new("scope", "an API needs at least one scope (NAME or NAME=DESCRIPTION)").into());
     }
@@ -135,4 +126,127 @@ fn parse_scopes(raws: &[String]) -> Result<Vec<ApiScopeRow>, AdminError> {
         });
     }
     Ok(scopes)
+}
+
+/// An API with who may get what, for the admin page.
+#[derive(Debug, serde::Serialize)]
+pub struct ApiDetail {
+    #[serde(flatten)]
+    pub api: ApiView,
+    /// `client_id: scope scope …` lines.
+    pub allowances: Vec<String>,
+}
+
+pub async fn list(pool: &PgPool) -> Result<Vec<ApiDetail>, AdminError> {
+    let mut conn = pool.acquire().await?;
+    let mut out = Vec::new();
+    for row in apis::list(&mut conn).await? {
+        out.push(detail(&mut conn, row).await?);
+    }
+    Ok(out)
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<ApiDetail, AdminError> {
+    let mut conn = pool.acquire().await?;
+    let row = apis::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no API {id}")))?;
+    detail(&mut conn, row).await
+}
+
+async fn detail(conn: &mut sqlx::PgConnection, row: ApiRow) -> Result<ApiDetail, AdminError> {
+    let scopes = apis::scopes(conn, row.id)
+        .await?
+        .into_iter()
+        .map(|s| ApiScope {
+            name: s.name,
+            description: s.description,
+        })
+        .collect();
+    let resource_servers = apis::resource_servers(conn, row.id).await?;
+    let mut allowances: Vec<String> = Vec::new();
+    for (client, scope) in apis::allowances(conn, row.id).await? {
+        match allowances.last_mut() {
+            Some(line) if line.starts_with(&format!("{client}:")) => line.push_str(&format!(" {scope}")),
+            _ => allowances.push(format!("{client}: {scope}")),
+        }
+    }
+    let api = ApiView {
+        id: row.id,
+        audience: row.audience,
+        name: row.name,
+        scopes,
+        access_token_ttl: row.access_token_ttl,
+        alg: row.alg,
+        resource_servers,
+    };
+    Ok(ApiDetail { api, allowances })
+}
+
+/// An API's editable settings (its audience never changes).
+#[derive(Debug, Default)]
+pub struct ApiUpdate {
+    pub name: Option<String>,
+    pub scopes: Vec<String>,
+    pub access_token_ttl: Option<i64>,
+    pub alg: Option<String>,
+    pub resource_servers: Vec<String>,
+}
+
+/// Changes an API with the rules of `api create`; returns it before and after.
+pub async fn update(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    id: Uuid,
+    change: ApiUpdate,
+) -> Result<(ApiView, ApiView), AdminError> {
+    let before = get(pool, id).await?.api;
+    let name = optional_name(change.name)?;
+    let scopes = parse_scopes(&change.scopes)?;
+    let ttl = match change.access_token_ttl {
+        None => None,
+        Some(secs) if (1..=MAX_ACCESS_TOKEN_TTL).contains(&secs) => Some(secs as i32),
+        Some(secs) => {
+            return Err(FieldError::new(
+                "access-token-ttl",
+                format!("{secs} is outside 1..={MAX_ACCESS_TOKEN_TTL} seconds"),
+            )
+            .into());
+        }
+    };
+    let alg = field("alg", change.alg.as_deref().unwrap_or("ES256").parse::<Alg>())?;
+    let mut tx = pool.begin().await?;
+    for client_id in &change.resource_servers {
+        check_resource_server(&mut tx, client_id).await?;
+    }
+    let row = ApiRow {
+        id,
+        audience: before.audience.clone(),
+        name: name.map_or_else(|| before.audience.clone(), |n| n.to_string()),
+        access_token_ttl: ttl,
+        alg: alg.as_str().to_owned(),
+        created_at: clock.now(),
+        updated_at: clock.now(),
+    };
+    apis::update(&mut tx, &row).await?;
+    apis::replace_scopes(&mut tx, id, &scopes).await?;
+    apis::set_resource_servers(&mut tx, id, &change.resource_servers).await?;
+    tx.commit().await?;
+    let after = get(pool, id).await?.api;
+    Ok((before, after))
+}
+
+/// A resource server must exist and authenticate (introspection needs it).
+async fn check_resource_server(conn: &mut sqlx::PgConnection, client_id: &str) -> Result<(), AdminError> {
+    let client = clients::find(conn, client_id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no client `{client_id}` (--resource-server)")))?;
+    if client.auth_method == AuthMethod::None.as_str() {
+        return Err(FieldError::new(
+            "resource-server",
+            format!("`{client_id}` is a public client; introspection needs a client that authenticates"),
+        )
+        .into());
+    }
+    Ok(())
 }

@@ -175,3 +175,66 @@ pub async fn set_allowed(
     }
     Ok(())
 }
+
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<ApiRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ApiRow>("SELECT * FROM apis WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn update(conn: &mut PgConnection, api: &ApiRow) -> Result<(), StoreError> {
+    sqlx::query("UPDATE apis SET name = $2, access_token_ttl = $3, alg = $4, updated_at = $5 WHERE id = $1")
+        .bind(api.id)
+        .bind(&api.name)
+        .bind(api.access_token_ttl)
+        .bind(&api.alg)
+        .bind(api.updated_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Makes the API's scopes exactly `scopes`: descriptions updated, new ones
+/// added, missing ones removed (with the allowances that named them).
+pub async fn replace_scopes(conn: &mut PgConnection, api_id: Uuid, scopes: &[ApiScopeRow]) -> Result<(), StoreError> {
+    let names: Vec<&str> = scopes.iter().map(|s| s.name.as_str()).collect();
+    sqlx::query("DELETE FROM api_scopes WHERE api_id = $1 AND NOT (name = ANY($2))")
+        .bind(api_id)
+        .bind(&names)
+        .execute(&mut *conn)
+        .await?;
+    for s in scopes {
+        sqlx::query(
+            "INSERT INTO api_scopes (api_id, name, description) VALUES ($1, $2, $3)
+             ON CONFLICT (api_id, name) DO UPDATE SET description = EXCLUDED.description",
+        )
+        .bind(api_id)
+        .bind(&s.name)
+        .bind(&s.description)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn set_resource_servers(conn: &mut PgConnection, api_id: Uuid, clients: &[String]) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM api_resource_servers WHERE api_id = $1")
+        .bind(api_id)
+        .execute(&mut *conn)
+        .await?;
+    for c in clients {
+        insert_resource_server(conn, api_id, c).await?;
+    }
+    Ok(())
+}
+
+/// `client_id scope` pairs: which clients may get which scopes of the API.
+pub async fn allowances(conn: &mut PgConnection, api_id: Uuid) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT client_id, scope FROM client_api_access WHERE api_id = $1 ORDER BY client_id, scope")
+            .bind(api_id)
+            .fetch_all(conn)
+            .await?,
+    )
+}

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 17] = [
+const TEMPLATES: [(&str, &str); 19] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -35,6 +35,8 @@ const TEMPLATES: [(&str, &str); 17] = [
     ("admin/clients.html", include_str!("../../templates/admin/clients.html")),
     ("admin/client.html", include_str!("../../templates/admin/client.html")),
     ("admin/audit.html", include_str!("../../templates/admin/audit.html")),
+    ("admin/apis.html", include_str!("../../templates/admin/apis.html")),
+    ("admin/api.html", include_str!("../../templates/admin/api.html")),
 ];
 
 /// The stylesheet served at `/static/lanyard.css`.

@@ -629,3 +629,46 @@ async fn edited_claims_reach_the_id_token_and_bad_ones_save_nothing() {
         .unwrap();
     assert_eq!(name.as_deref(), Some("Ada King"));
 }
+
+#[tokio::test]
+async fn an_api_is_registered_and_edited_on_the_page() {
+    let app = admin_app().await;
+    let html = page(&app, "/admin/apis").await;
+    let csrf = hidden(&html, "csrf").unwrap();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("audience", "https://orders.example"),
+        ("name", "Orders"),
+        ("scopes", "read=Read your orders\nwrite"),
+        ("alg", "EdDSA"),
+    ];
+    let res = app.submit("/admin/apis", &form).await;
+    assert_eq!(res.status(), 303);
+    let edit = location(&res);
+    let html = page(&app, &edit).await;
+    assert!(html.contains("read=Read your orders"));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "Orders"),
+        ("scopes", "read=Read orders\nadmin"),
+        ("access_token_ttl", "120"),
+        ("alg", "ES256"),
+    ];
+    assert_eq!(location(&app.submit(&edit, &form).await), format!("{edit}?done=saved"));
+    let scopes: Vec<String> = sqlx::query_scalar("SELECT name FROM api_scopes ORDER BY name")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(scopes, ["admin", "read"], "write is gone, admin is new");
+    let ttl: Option<i32> = sqlx::query_scalar("SELECT access_token_ttl FROM apis")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(ttl, Some(120));
+    // The same validation as the CLI: not an absolute URI.
+    let form = [("csrf", csrf.as_str()), ("audience", "orders"), ("scopes", "read")];
+    let res = app.submit("/admin/apis", &form).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("absolute URI"));
+    assert_eq!(count(&app.db, "apis").await, 1);
+}

@@ -2,6 +2,7 @@
 //! same sign-in and session; every form has a CSRF token; sensitive changes
 //! ask for a sign-in younger than 15 minutes.
 
+mod apis;
 mod audit;
 mod client;
 mod clients;
@@ -44,6 +45,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/clients/{id}/trust", web::post().to(client::trust))
         .route("/admin/users/{sub}", web::get().to(user::page))
         .route("/admin/users/{sub}/{action}", web::post().to(user::act))
+        .route("/admin/apis", web::get().to(apis::page))
+        .route("/admin/apis", web::post().to(apis::create))
+        .route("/admin/apis/{id}", web::get().to(apis::one))
+        .route("/admin/apis/{id}", web::post().to(apis::update))
         .route("/admin/audit", web::get().to(audit::page));
 }
 
