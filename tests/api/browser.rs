@@ -54,7 +54,7 @@ async fn driver() -> &'static (String, PathBuf) {
 }
 
 /// A fresh headless Chromium (its own profile, so its own cookies).
-async fn browser() -> Client {
+pub async fn browser() -> Client {
     let (driver_url, profiles) = driver().await;
     let profile = profiles.join(uuid::Uuid::new_v4().simple().to_string());
     let caps = json!({
@@ -79,7 +79,7 @@ async fn browser() -> Client {
         .expect("a browser session")
 }
 
-async fn screenshot(browser: &Client, name: &str) {
+pub async fn screenshot(browser: &Client, name: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     let png = browser.screenshot().await.expect("a screenshot");
@@ -87,7 +87,7 @@ async fn screenshot(browser: &Client, name: &str) {
 }
 
 /// A tiny relying party: the pages a client would show after the redirect.
-async fn relying_party() -> String {
+pub async fn relying_party() -> String {
     use actix_web::{App, HttpResponse, HttpServer, web};
     let page = |title: &'static str| {
         move || async move {
@@ -109,7 +109,7 @@ async fn relying_party() -> String {
     address
 }
 
-async fn fill(browser: &Client, css: &str, text: &str) {
+pub async fn fill(browser: &Client, css: &str, text: &str) {
     browser
         .find(Locator::Css(css))
         .await
@@ -119,12 +119,12 @@ async fn fill(browser: &Client, css: &str, text: &str) {
         .unwrap();
 }
 
-async fn click(browser: &Client, css: &str) {
+pub async fn click(browser: &Client, css: &str) {
     browser.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
 }
 
 /// Waits (up to 10 s) until the browser is at a URL starting with `prefix`.
-async fn wait_for_url(browser: &Client, prefix: &str) -> url::Url {
+pub async fn wait_for_url(browser: &Client, prefix: &str) -> url::Url {
     for _ in 0..100 {
         let url = browser.current_url().await.unwrap();
         if url.as_str().starts_with(prefix) {

@@ -429,6 +429,7 @@ pub async fn create_user(app: &TestApp, username: &str) -> uuid::Uuid {
 }
 
 /// A registered test client.
+#[derive(Clone)]
 pub struct TestClient {
     pub id: String,
     pub secret: Option<String>,
