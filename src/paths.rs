@@ -16,3 +16,4 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
 pub const STYLESHEET: &str = "/static/lanyard.css";
+pub const ADMIN_SCRIPT: &str = "/static/admin.js";

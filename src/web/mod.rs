@@ -75,6 +75,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::LOGOUT, web::get().to(logout::get))
         .route(paths::LOGOUT, web::post().to(logout::post))
         .route(paths::STYLESHEET, web::get().to(stylesheet))
+        .route(paths::ADMIN_SCRIPT, web::get().to(admin_script))
         .configure(admin::routes)
         .route(paths::HEALTHZ, web::get().to(health::healthz))
         .route(paths::READYZ, web::get().to(health::readyz))
@@ -129,6 +130,13 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(pages::STYLESHEET)
+}
+
+async fn admin_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(pages::ADMIN_SCRIPT)
 }
 
 async fn not_found() -> HttpResponse {

@@ -41,6 +41,8 @@ const TEMPLATES: [(&str, &str); 19] = [
 
 /// The stylesheet served at `/static/lanyard.css`.
 pub const STYLESHEET: &str = include_str!("../../static/lanyard.css");
+/// The admin pages' optional script, served at `/static/admin.js`.
+pub const ADMIN_SCRIPT: &str = include_str!("../../static/admin.js");
 
 pub struct Pages {
     tera: Tera,

@@ -85,7 +85,16 @@ async fn every_admin_page_renders_for_an_admin() {
     ] {
         let html = page(&app, path).await;
         assert!(html.contains("Lanyard admin"), "{path}");
-        assert!(!html.contains("<script"), "no inline script: {path}");
+        let scripts: Vec<&str> = html
+            .match_indices("<script")
+            .map(|(i, _)| &html[i..i + 60.min(html.len() - i)])
+            .collect();
+        assert!(
+            scripts
+                .iter()
+                .all(|s| s.starts_with("<script src=\"/static/admin.js\" defer>")),
+            "no inline script: {path}"
+        );
     }
 }
 
@@ -671,4 +680,49 @@ async fn an_api_is_registered_and_edited_on_the_page() {
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("absolute URI"));
     assert_eq!(count(&app.db, "apis").await, 1);
+}
+
+#[tokio::test]
+async fn a_hostile_client_name_is_escaped_on_every_page_that_shows_it() {
+    let app = admin_app().await;
+    let evil = "<script>alert(1)</script>";
+    let html = page(&app, "/admin/clients").await;
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("client_id", "evil".into()),
+        ("name", evil.into()),
+        ("redirect_uris", "https://evil.example/cb".into()),
+        ("grant_type", "authorization_code".into()),
+        ("scope", "openid".into()),
+        ("auth_method", "client_secret_post".into()),
+    ];
+    app.client
+        .post(app.url("/admin/clients"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let method: String = sqlx::query_scalar("SELECT auth_method FROM clients WHERE client_id = 'evil'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(method, "client_secret_post", "the method chosen on the form");
+    let stranger = app.with_browser(crate::helpers::new_browser());
+    create_user(&app, "ada").await;
+    let authorize =
+        "/authorize?response_type=code&client_id=evil&scope=openid&redirect_uri=https%3A%2F%2Fevil.example%2Fcb";
+    let signin = stranger.visit(authorize).await.text().await.unwrap();
+    let res = stranger.sign_in_on(&signin, "ada", PASSWORD).await;
+    let consent = stranger.visit(&location(&res)).await.text().await.unwrap();
+    let logout = stranger.visit("/logout?client_id=evil").await.text().await.unwrap();
+    for (name, html) in [
+        ("clients", page(&app, "/admin/clients").await),
+        ("client", page(&app, "/admin/clients/evil").await),
+        ("sign-in", signin),
+        ("consent", consent),
+        ("logout", logout),
+    ] {
+        assert!(!html.contains(evil), "{name} shows it raw");
+        assert!(html.contains("&lt;script&gt;"), "{name} shows it escaped");
+    }
 }

@@ -158,6 +158,8 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
     // Disable a user and see her sign-in refused.
     b.goto(&app.url(&format!("/admin/users/{ada}"))).await.unwrap();
     submit_first(&b, &format!("/admin/users/{ada}/disable")).await;
+    // admin.js asks before a destructive change.
+    b.accept_alert().await.unwrap();
     b.wait().for_element(Locator::Css(".notice")).await.unwrap();
     screenshot(&b, "admin-07-user-disabled").await;
     let her = browser().await;

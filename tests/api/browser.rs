@@ -32,7 +32,7 @@ async fn driver() -> &'static (String, PathBuf) {
             std::fs::create_dir_all(&profiles).unwrap();
             // A watchdog ends chromedriver (and its browsers) with this process.
             let script = format!(
-                "'{binary}' --port={port} >/dev/null 2>&1 & d=$!; while [ -d /proc/{pid} ]; do sleep 1; done; kill $d; sleep 1; rm -rf '{dir}'",
+                "setsid '{binary}' --port={port} >/dev/null 2>&1 & d=$!; while [ -d /proc/{pid} ]; do sleep 1; done; kill -- -$d; sleep 1; rm -rf '{dir}'",
                 pid = std::process::id(),
                 dir = profiles.display()
             );

@@ -90,7 +90,12 @@ pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
         redirect_uris: lines("redirect_uris"),
         post_logout_redirect_uris: lines("post_logout_redirect_uris"),
         public: field("public").is_some(),
-        auth_method: None,
+        // A public client authenticates with `none`; the select names the secret methods.
+        auth_method: if field("public").is_some() {
+            None
+        } else {
+            field("auth_method")
+        },
         grant_types: params.all("grant_type").to_vec(),
         scopes: params.all("scope").to_vec(),
         first_party: field("first_party").is_some(),
