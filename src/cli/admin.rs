@@ -213,6 +213,12 @@ pub async fn user(cmd: UserCommand, config: &Config) -> Result<(), Failure> {
     let user = admin::users::create(&pool, &SystemClock, input)
         .await
         .map_err(Failure::refused)?;
+    audit(
+        &pool,
+        "created a user",
+        serde_json::json!({ "sub": user.sub, "username": user.username, "admin": user.admin }),
+    )
+    .await;
     print(args.out.json, &user, |u| {
         let role = if u.admin { " (admin)" } else { "" };
         format!("created user {}{role} with sub {}", u.username, u.sub)
@@ -263,6 +269,12 @@ pub async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> 
             let created = admin::clients::create(&pool, &SystemClock, &mut rand::rng(), input)
                 .await
                 .map_err(Failure::refused)?;
+            audit(
+                &pool,
+                "created a client",
+                serde_json::json!({ "client_id": created.client_id }),
+            )
+            .await;
             print(a.out.json, &created, |c| match &c.client_secret {
                 Some(secret) => format!(
                     "created client {}\nclient_secret: {secret}\n(shown this once: Lanyard keeps only its SHA-256)",
@@ -275,6 +287,12 @@ pub async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> 
             let allowance = admin::clients::allow(&pool, &SystemClock, &a.client_id, &a.audience, &a.scopes)
                 .await
                 .map_err(Failure::refused)?;
+            audit(
+                &pool,
+                "changed a client's API access",
+                serde_json::to_value(&allowance).unwrap_or_default(),
+            )
+            .await;
             print(a.out.json, &allowance, |x| {
                 format!("{} may get {} of {}", x.client_id, x.scopes.join(" "), x.audience)
             })
@@ -283,6 +301,12 @@ pub async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> 
             let trust = admin::clients::trust(&pool, &SystemClock, &a.client_id, &a.other_client_id)
                 .await
                 .map_err(Failure::refused)?;
+            audit(
+                &pool,
+                "let a client exchange another's id_tokens",
+                serde_json::to_value(&trust).unwrap_or_default(),
+            )
+            .await;
             print(a.out.json, &trust, |t| {
                 let already = if t.added { "" } else { " (already allowed)" };
                 format!(
@@ -318,6 +342,7 @@ pub async fn api(cmd: ApiCommand, config: &Config) -> Result<(), Failure> {
     let api = admin::apis::create(&pool, &SystemClock, input)
         .await
         .map_err(Failure::refused)?;
+    audit(&pool, "created an API", serde_json::json!({ "api": api })).await;
     print(a.out.json, &api, |x| {
         let scopes: Vec<&str> = x.scopes.iter().map(|s| s.name.as_str()).collect();
         format!(
@@ -328,4 +353,12 @@ pub async fn api(cmd: ApiCommand, config: &Config) -> Result<(), Failure> {
             x.alg
         )
     })
+}
+
+/// CLI changes are audit events too, with `cli` as the actor; a failure to
+/// record is a warning on stderr, not a failed command.
+pub(super) async fn audit(pool: &sqlx::PgPool, action: &str, details: serde_json::Value) {
+    if let Err(e) = admin::record(pool, &SystemClock, "cli", action, details).await {
+        eprintln!("warning: could not record the audit event: {e}");
+    }
 }

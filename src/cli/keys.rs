@@ -73,6 +73,12 @@ pub async fn run(cmd: KeysCommand, config: &Config) -> Result<(), Failure> {
             )
         }
     };
+    super::admin::audit(
+        &pool,
+        "changed the signing keys",
+        serde_json::json!({ "changes": changes }),
+    )
+    .await;
     print(json, &Changes { changes }, |c| {
         c.changes
             .iter()

@@ -759,3 +759,29 @@ async fn an_unknown_flag_is_one_line_and_exit_2() {
     assert_eq!(run.code, 2);
     run.assert_refused("--colour");
 }
+
+#[tokio::test]
+async fn cli_changes_are_audit_events_with_cli_as_the_actor() {
+    let db = fresh_db().await;
+    create_api(&db, "https://orders.example", &["read"]).await;
+    create_service(&db, "svc").await;
+    lanyard(&["client", "allow", "svc", "https://orders.example", "--scope", "read"])
+        .run_on(&db)
+        .await
+        .assert_ok();
+    lanyard(&["keys", "rotate"]).run_on(&db).await.assert_ok();
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT reason FROM audit_events WHERE kind = 'admin' AND actor = 'cli' ORDER BY reason")
+            .fetch_all(&pool(&db).await)
+            .await
+            .unwrap();
+    assert_eq!(
+        actions,
+        [
+            "changed a client's API access",
+            "changed the signing keys",
+            "created a client",
+            "created an API"
+        ]
+    );
+}
