@@ -46,18 +46,8 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Res
     let audience = field("audience", Audience::parse(&input.audience))?;
     let name = optional_name(input.name)?;
     let scopes = parse_scopes(&input.scopes)?;
-    let ttl = match input.access_token_ttl {
-        None => None,
-        Some(secs) if (1..=MAX_ACCESS_TOKEN_TTL).contains(&secs) => Some(secs as i32),
-        Some(secs) => {
-            return Err(FieldError::new(
-                "access-token-ttl",
-                format!("{secs} is outside 1..={MAX_ACCESS_TOKEN_TTL} seconds"),
-            )
-            .into());
-        }
-    };
-    let alg = field("alg", input.alg.as_deref().unwrap_or("ES256").parse::<Alg>())?;
+    let ttl = parse_ttl(input.access_token_ttl)?;
+    let alg = parse_alg(input.alg.as_deref())?;
     let now = clock.now();
     let row = ApiRow {
         id: Uuid::now_v7(),
@@ -203,18 +193,8 @@ pub async fn update(
     let before = get(pool, id).await?.api;
     let name = optional_name(change.name)?;
     let scopes = parse_scopes(&change.scopes)?;
-    let ttl = match change.access_token_ttl {
-        None => None,
-        Some(secs) if (1..=MAX_ACCESS_TOKEN_TTL).contains(&secs) => Some(secs as i32),
-        Some(secs) => {
-            return Err(FieldError::new(
-                "access-token-ttl",
-                format!("{secs} is outside 1..={MAX_ACCESS_TOKEN_TTL} seconds"),
-            )
-            .into());
-        }
-    };
-    let alg = field("alg", change.alg.as_deref().unwrap_or("ES256").parse::<Alg>())?;
+    let ttl = parse_ttl(change.access_token_ttl)?;
+    let alg = parse_alg(change.alg.as_deref())?;
     let mut tx = pool.begin().await?;
     for client_id in &change.resource_servers {
         check_resource_server(&mut tx, client_id).await?;
@@ -249,4 +229,22 @@ async fn check_resource_server(conn: &mut sqlx::PgConnection, client_id: &str) -
         .into());
     }
     Ok(())
+}
+
+/// An API's own access-token lifetime: 1 s to a day, or none (the default).
+fn parse_ttl(secs: Option<i64>) -> Result<Option<i32>, AdminError> {
+    match secs {
+        None => Ok(None),
+        Some(secs) if (1..=MAX_ACCESS_TOKEN_TTL).contains(&secs) => Ok(Some(secs as i32)),
+        Some(secs) => Err(FieldError::new(
+            "access-token-ttl",
+            format!("{secs} is outside 1..={MAX_ACCESS_TOKEN_TTL} seconds"),
+        )
+        .into()),
+    }
+}
+
+/// An API's signing algorithm, ES256 unless named.
+fn parse_alg(raw: Option<&str>) -> Result<Alg, AdminError> {
+    field("alg", raw.unwrap_or("ES256").parse::<Alg>())
 }

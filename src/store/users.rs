@@ -18,7 +18,7 @@ pub struct NewUser<'a> {
 
 pub async fn insert(conn: &mut PgConnection, user: &NewUser<'_>) -> Result<(), StoreError> {
     let c = user.claims;
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO users (id, username, password_hash, is_admin, name, given_name, family_name, middle_name,
             nickname, preferred_username, profile, picture, website, email, email_verified, gender, birthdate,
             zoneinfo, locale, phone_number, phone_number_verified, address_formatted, address_street_address,
@@ -29,34 +29,12 @@ pub async fn insert(conn: &mut PgConnection, user: &NewUser<'_>) -> Result<(), S
     .bind(user.id)
     .bind(user.username.as_str())
     .bind(user.password_hash)
-    .bind(user.is_admin)
-    .bind(&c.name)
-    .bind(&c.given_name)
-    .bind(&c.family_name)
-    .bind(&c.middle_name)
-    .bind(&c.nickname)
-    .bind(&c.preferred_username)
-    .bind(&c.profile)
-    .bind(&c.picture)
-    .bind(&c.website)
-    .bind(&c.email)
-    .bind(c.email_verified)
-    .bind(&c.gender)
-    .bind(&c.birthdate)
-    .bind(&c.zoneinfo)
-    .bind(&c.locale)
-    .bind(&c.phone_number)
-    .bind(c.phone_number_verified)
-    .bind(&c.address.formatted)
-    .bind(&c.address.street_address)
-    .bind(&c.address.locality)
-    .bind(&c.address.region)
-    .bind(&c.address.postal_code)
-    .bind(&c.address.country)
-    .bind(user.now)
-    .execute(conn)
-    .await
-    .map_err(StoreError::conflict_as(|| format!("a user named `{}`", user.username)))?;
+    .bind(user.is_admin);
+    bind_claims(query, c)
+        .bind(user.now)
+        .execute(conn)
+        .await
+        .map_err(StoreError::conflict_as(|| format!("a user named `{}`", user.username)))?;
     Ok(())
 }
 
@@ -190,7 +168,7 @@ pub async fn update_claims(
     c: &StandardClaims,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    let query = sqlx::query(
         "UPDATE users SET name = $2, given_name = $3, family_name = $4, middle_name = $5, nickname = $6,
             preferred_username = $7, profile = $8, picture = $9, website = $10, email = $11, email_verified = $12,
             gender = $13, birthdate = $14, zoneinfo = $15, locale = $16, phone_number = $17, phone_number_verified = $18,
@@ -198,33 +176,8 @@ pub async fn update_claims(
             address_postal_code = $23, address_country = $24, updated_at = $25
          WHERE id = $1",
     )
-    .bind(id)
-    .bind(&c.name)
-    .bind(&c.given_name)
-    .bind(&c.family_name)
-    .bind(&c.middle_name)
-    .bind(&c.nickname)
-    .bind(&c.preferred_username)
-    .bind(&c.profile)
-    .bind(&c.picture)
-    .bind(&c.website)
-    .bind(&c.email)
-    .bind(c.email_verified)
-    .bind(&c.gender)
-    .bind(&c.birthdate)
-    .bind(&c.zoneinfo)
-    .bind(&c.locale)
-    .bind(&c.phone_number)
-    .bind(c.phone_number_verified)
-    .bind(&c.address.formatted)
-    .bind(&c.address.street_address)
-    .bind(&c.address.locality)
-    .bind(&c.address.region)
-    .bind(&c.address.postal_code)
-    .bind(&c.address.country)
-    .bind(now)
-    .execute(conn)
-    .await?;
+    .bind(id);
+    bind_claims(query, c).bind(now).execute(conn).await?;
     Ok(())
 }
 
@@ -260,4 +213,34 @@ pub async fn other_admins(conn: &mut PgConnection, except: Uuid) -> Result<i64, 
             .fetch_one(conn)
             .await?,
     )
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds the 23 claim columns, in the order both statements above name them.
+fn bind_claims<'q>(query: PgQuery<'q>, c: &'q StandardClaims) -> PgQuery<'q> {
+    query
+        .bind(&c.name)
+        .bind(&c.given_name)
+        .bind(&c.family_name)
+        .bind(&c.middle_name)
+        .bind(&c.nickname)
+        .bind(&c.preferred_username)
+        .bind(&c.profile)
+        .bind(&c.picture)
+        .bind(&c.website)
+        .bind(&c.email)
+        .bind(c.email_verified)
+        .bind(&c.gender)
+        .bind(&c.birthdate)
+        .bind(&c.zoneinfo)
+        .bind(&c.locale)
+        .bind(&c.phone_number)
+        .bind(c.phone_number_verified)
+        .bind(&c.address.formatted)
+        .bind(&c.address.street_address)
+        .bind(&c.address.locality)
+        .bind(&c.address.region)
+        .bind(&c.address.postal_code)
+        .bind(&c.address.country)
 }

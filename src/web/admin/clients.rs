@@ -6,7 +6,7 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{PAGE_SIZE, admin_page, bad_form, csrf_ok, page_number, require_admin};
+use super::{Paging, admin_page, bad_form, csrf_ok, require_admin};
 use crate::admin::{AdminError, clients::NewClientInput};
 use crate::protocol::session::CurrentSession;
 use crate::store::clients;
@@ -22,19 +22,16 @@ async fn render(
     values: serde_json::Value,
     created: serde_json::Value,
 ) -> HttpResponse {
-    let q = crate::web::query(req);
-    let search = q.one("q").ok().flatten().unwrap_or_default().to_owned();
-    let page = page_number(req);
+    let paging = Paging::of(req);
     let rows = async {
         let mut conn = state.provider.pool.acquire().await?;
-        clients::list(&mut conn, &search, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE).await
+        clients::list(&mut conn, &paging.search, paging.limit(), paging.offset()).await
     };
     let mut rows = match rows.await {
         Ok(r) => r,
         Err(e) => return unavailable(state, &e.into()),
     };
-    let more = rows.len() as i64 > PAGE_SIZE;
-    rows.truncate(PAGE_SIZE as usize);
+    let pager = paging.finish(&mut rows);
     let list: Vec<_> = rows
         .iter()
         .map(|c| {
@@ -46,8 +43,7 @@ async fn render(
         .collect();
     admin_page(state, req, status, "admin/clients.html", |csrf| {
         json!({
-            "csrf": csrf, "admin": admin.user.username, "section": "clients", "clients": list, "q": search,
-            "page": page, "previous": page - 1, "next": if more { page + 1 } else { 0 },
+            "csrf": csrf, "admin": admin.user.username, "section": "clients", "clients": list, "pager": pager,
             "error": error, "values": values, "created": created,
         })
     })

@@ -131,6 +131,41 @@ pub fn page_number(req: &HttpRequest) -> i64 {
         .unwrap_or(1)
 }
 
+/// One page of a searchable list (`?q=…&page=N`): ask the store for
+/// `limit()` rows from `offset()`, then `finish` keeps a page and says what links.
+pub struct Paging {
+    pub search: String,
+    pub page: i64,
+}
+
+impl Paging {
+    pub fn of(req: &HttpRequest) -> Self {
+        let search = super::query(req).one("q").ok().flatten().unwrap_or_default().to_owned();
+        Self {
+            search,
+            page: page_number(req),
+        }
+    }
+
+    /// One row more than a page, to know whether there is a next one.
+    pub fn limit(&self) -> i64 {
+        PAGE_SIZE + 1
+    }
+
+    pub fn offset(&self) -> i64 {
+        (self.page - 1) * PAGE_SIZE
+    }
+
+    /// Trims `rows` to a page; returns `page`, `previous` and `next` (0: none) for the pager.
+    pub fn finish<T>(&self, rows: &mut Vec<T>) -> serde_json::Value {
+        let more = rows.len() as i64 > PAGE_SIZE;
+        rows.truncate(PAGE_SIZE as usize);
+        serde_json::json!({
+            "page": self.page, "previous": self.page - 1, "next": if more { self.page + 1 } else { 0 }, "q": self.search,
+        })
+    }
+}
+
 async fn home(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     let admin = match require_admin(&req, &state).await {
         Ok(a) => a,

@@ -5,7 +5,7 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{PAGE_SIZE, admin_page, bad_form, csrf_ok, page_number, require_admin, stale_sign_in};
+use super::{Paging, admin_page, bad_form, csrf_ok, require_admin, stale_sign_in};
 use crate::admin::{AdminError, users::NewUserInput};
 use crate::model::StandardClaims;
 use crate::protocol::session::CurrentSession;
@@ -22,27 +22,23 @@ async fn render(
     error: &str,
     values: serde_json::Value,
 ) -> HttpResponse {
-    let q = crate::web::query(req);
-    let search = q.one("q").ok().flatten().unwrap_or_default().to_owned();
-    let page = page_number(req);
+    let paging = Paging::of(req);
     let rows = async {
         let mut conn = state.provider.pool.acquire().await?;
-        users::list(&mut conn, &search, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE).await
+        users::list(&mut conn, &paging.search, paging.limit(), paging.offset()).await
     };
     let mut rows = match rows.await {
         Ok(r) => r,
         Err(e) => return unavailable(state, &e.into()),
     };
-    let more = rows.len() as i64 > PAGE_SIZE;
-    rows.truncate(PAGE_SIZE as usize);
+    let pager = paging.finish(&mut rows);
     let list: Vec<_> = rows
         .iter()
         .map(|u| json!({ "sub": u.id, "username": u.username, "name": u.name, "email": u.email, "admin": u.is_admin, "disabled": u.disabled_at.is_some() }))
         .collect();
     admin_page(state, req, status, "admin/users.html", |csrf| {
         json!({
-            "csrf": csrf, "admin": admin.user.username, "section": "users", "users": list, "q": search,
-            "page": page, "previous": page - 1, "next": if more { page + 1 } else { 0 },
+            "csrf": csrf, "admin": admin.user.username, "section": "users", "users": list, "pager": pager,
             "error": error, "values": values, "notice": crate::web::query(req).one("created").ok().flatten().unwrap_or_default(),
         })
     })
