@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod error;
 pub mod exchange;
 pub mod introspect;
+pub mod lab;
 pub mod logout;
 pub mod params;
 pub mod resource;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 19] = [
+const TEMPLATES: [(&str, &str); 20] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -36,6 +36,7 @@ const TEMPLATES: [(&str, &str); 19] = [
     ("admin/client.html", include_str!("../../templates/admin/client.html")),
     ("admin/audit.html", include_str!("../../templates/admin/audit.html")),
     ("admin/apis.html", include_str!("../../templates/admin/apis.html")),
+    ("admin/lab.html", include_str!("../../templates/admin/lab.html")),
     ("admin/api.html", include_str!("../../templates/admin/api.html")),
 ];
 

@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use crate::helpers::{PASSWORD, TestApp, count, create_user, hidden, location, spawn_app};
 
 /// An app with an admin `root` signed in through the sign-in page.
-async fn admin_app() -> TestApp {
+pub async fn admin_app() -> TestApp {
     let app = spawn_app().await;
     let input = lanyard::admin::users::NewUserInput {
         username: "root".into(),

@@ -18,6 +18,7 @@ mod health;
 mod helpers;
 mod jwks;
 mod keys;
+mod lab;
 mod logout;
 mod resource_server;
 mod resources;

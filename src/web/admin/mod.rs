@@ -7,6 +7,7 @@ mod audit;
 mod client;
 mod clients;
 mod keys;
+mod lab;
 mod user;
 mod users;
 
@@ -49,6 +50,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/apis", web::post().to(apis::create))
         .route("/admin/apis/{id}", web::get().to(apis::one))
         .route("/admin/apis/{id}", web::post().to(apis::update))
+        .route("/admin/lab", web::get().to(lab::page))
+        .route("/admin/lab", web::post().to(lab::explain))
         .route("/admin/audit", web::get().to(audit::page));
 }
 

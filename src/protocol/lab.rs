@@ -1,0 +1,243 @@
+//! The token lab: any JWT explained — whether it verifies against Lanyard's
+//! keys and exactly why not, what kind of token it is and where it may be
+//! used, who and what it names, and whether it is still live. Nothing pasted
+//! is stored or logged.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::Provider;
+use super::error::OAuthError;
+use crate::crypto::jwt::JwtError;
+use crate::model::KeyState;
+use crate::store::{apis, clients, grants, revoked_access_tokens, sessions, signing_keys, users};
+
+/// What the lab says about one token.
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    /// The signature verifies with one of Lanyard's keys, the issuer is ours and it has not expired.
+    pub valid: bool,
+    /// One line: the verdict in words.
+    pub verdict: String,
+    /// `id_token`, `access token`, or `unknown`.
+    pub kind: String,
+    /// Facts in plain words, one per line.
+    pub facts: Vec<String>,
+    pub header: String,
+    pub claims: String,
+}
+
+fn time(ts: i64) -> String {
+    DateTime::<Utc>::from_timestamp(ts, 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_else(|| ts.to_string())
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// Decodes a JWT part without trusting it.
+fn decode(part: Option<&str>) -> Option<Value> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part?).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+pub async fn explain(p: &Provider, token: &str) -> Result<Explanation, OAuthError> {
+    let token = token.trim();
+    let mut parts = token.split('.');
+    let (header, claims) = (decode(parts.next()), decode(parts.next()));
+    let (Some(header), Some(claims_value)) = (header, claims) else {
+        return Ok(Explanation {
+            valid: false,
+            verdict: "Not a JWT: Lanyard's tokens are three base64url parts (header.claims.signature).".into(),
+            kind: "unknown".into(),
+            facts: vec![],
+            header: String::new(),
+            claims: String::new(),
+        });
+    };
+    let claims = claims_value.as_object().cloned().unwrap_or_default();
+    let mut facts = Vec::new();
+    let now = p.now();
+    let kid = header.get("kid").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default().to_owned();
+
+    // The key the header names, whatever its state.
+    let mut conn = p.pool.acquire().await?;
+    let stored = signing_keys::list(&mut conn).await?.into_iter().find(|k| k.kid == kid);
+    match &stored {
+        Some(k) => facts.push(format!("Signed (it says) with key {kid} ({}, {}).", k.alg, k.state)),
+        None => facts.push(format!(
+            "The header names kid {kid:?}, which is not one of Lanyard's keys."
+        )),
+    }
+
+    // The signature, with the keys every node verifies with.
+    let signature = match p.keys.verify(token) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(why_not(
+            &e,
+            &alg,
+            &kid,
+            stored.as_ref().map(|k| (k.state, k.revoked_at)),
+        )),
+    };
+    let issuer_ok = claims.get("iss").and_then(Value::as_str) == Some(p.config.issuer.as_str());
+    if !issuer_ok {
+        facts.push(format!(
+            "Its issuer {} is not this Lanyard ({}).",
+            claims.get("iss").unwrap_or(&Value::Null),
+            p.config.issuer
+        ));
+    }
+    let exp = claims.get("exp").and_then(Value::as_i64);
+    let expired = exp.is_none_or(|e| e <= now.timestamp());
+    match exp {
+        Some(e) if e <= now.timestamp() => facts.push(format!(
+            "Expired at {} ({} s ago; now is {}).",
+            time(e),
+            now.timestamp() - e,
+            now.to_rfc3339()
+        )),
+        Some(e) => facts.push(format!("Expires at {} (in {} s).", time(e), e - now.timestamp())),
+        None => facts.push("It has no exp.".into()),
+    }
+    if let Some(iat) = claims.get("iat").and_then(Value::as_i64) {
+        facts.push(format!("Issued at {}.", time(iat)));
+    }
+
+    let typ = header
+        .get("typ")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let is_access = typ == "at+jwt" || typ == "application/at+jwt";
+    let kind = describe_kind(&mut conn, &claims, is_access, &mut facts).await?;
+    describe_liveness(&mut conn, &claims, &mut facts).await?;
+
+    let valid = signature.is_ok() && issuer_ok && !expired;
+    let verdict = match (&signature, issuer_ok, expired) {
+        (Err(why), _, _) => format!("Does not verify: {why}"),
+        (Ok(()), false, _) => "The signature is Lanyard's, but the issuer is foreign.".into(),
+        (Ok(()), true, true) => "A genuine Lanyard token, but expired.".into(),
+        (Ok(()), true, false) => format!("Valid: a genuine, unexpired Lanyard {kind}."),
+    };
+    Ok(Explanation {
+        valid,
+        verdict,
+        kind,
+        facts,
+        header: pretty(&header),
+        claims: pretty(&claims_value),
+    })
+}
+
+/// Why a signature check failed, in words an admin can act on.
+fn why_not(e: &JwtError, alg: &str, kid: &str, key: Option<(KeyState, Option<DateTime<Utc>>)>) -> String {
+    match (e, key) {
+        _ if alg.eq_ignore_ascii_case("none") => "alg `none` (an unsigned token) is never accepted.".into(),
+        _ if alg.starts_with("HS") => {
+            format!("alg `{alg}` (a shared-secret MAC, e.g. keyed with a public key) is never accepted.")
+        }
+        (JwtError::UnknownKey(_), Some((KeyState::Revoked, at))) => {
+            format!(
+                "key {kid} was revoked{}.",
+                at.map(|t| format!(" at {}", t.to_rfc3339())).unwrap_or_default()
+            )
+        }
+        (JwtError::UnknownKey(_), _) => format!("unknown kid {kid:?}: no published or retained key has it."),
+        (JwtError::AlgorithmNotAllowed(a), _) => format!("alg `{a}` is not the algorithm of key {kid}."),
+        (JwtError::BadSignature, _) => "bad signature: the token was changed or signed by someone else.".into(),
+        (other, _) => other.to_string(),
+    }
+}
+
+/// Which kind of token, where it may be used, and who and what it names.
+async fn describe_kind(
+    conn: &mut sqlx::PgConnection,
+    claims: &Map<String, Value>,
+    is_access: bool,
+    facts: &mut Vec<String>,
+) -> Result<String, OAuthError> {
+    let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
+    let aud = text("aud")
+        .or_else(|| claims.get("aud")?.as_array()?.first()?.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let kind = if is_access {
+        facts.push(format!(
+            "An access token (typ at+jwt) for exactly one audience: {aud}. Send it as a Bearer token to that API only."
+        ));
+        match apis::find_by_audience(conn, &aud).await? {
+            Some(api) => facts.push(format!("The audience is the API \"{}\".", api.name)),
+            None if aud.ends_with("/userinfo") => facts.push("The audience is Lanyard's UserInfo endpoint.".into()),
+            None => facts.push("No registered API has that audience.".into()),
+        }
+        if let Some(scope) = text("scope") {
+            facts.push(format!("Scopes: {scope}."));
+        }
+        "access token".to_owned()
+    } else {
+        facts.push(format!(
+            "An id_token: it proves who signed in to the client {aud}. It is never an access token: APIs must refuse it (its aud is a client and it has no typ at+jwt). The client may exchange it at /token for an API token."
+        ));
+        "id_token".to_owned()
+    };
+    let client_id = text("client_id").unwrap_or(aud);
+    if let Some(c) = clients::find(conn, &client_id).await? {
+        facts.push(format!("Client: {} ({}).", c.name, c.client_id));
+    }
+    if let Some(sub) = text("sub") {
+        match Uuid::parse_str(&sub).ok() {
+            Some(id) => match users::find(conn, id).await? {
+                Some(u) => facts.push(format!(
+                    "User: {} (sub {sub}){}.",
+                    u.username,
+                    if u.is_enabled() { "" } else { ", disabled" }
+                )),
+                None => facts.push(format!("sub {sub} is no user of this Lanyard.")),
+            },
+            None => facts.push(format!("sub {sub}: a service (client_credentials), not a person.")),
+        }
+    }
+    Ok(kind)
+}
+
+/// Whether its grant, jti and session are still live.
+async fn describe_liveness(
+    conn: &mut sqlx::PgConnection,
+    claims: &Map<String, Value>,
+    facts: &mut Vec<String>,
+) -> Result<(), OAuthError> {
+    let uuid = |k: &str| {
+        claims
+            .get(k)
+            .and_then(Value::as_str)
+            .and_then(|v| Uuid::parse_str(v).ok())
+    };
+    if let Some(id) = uuid("grant_id") {
+        match grants::find(conn, id).await? {
+            Some(g) if g.revoked_at.is_some() => facts.push(format!(
+                "Its grant {id} is revoked: the token is no longer honoured by Lanyard."
+            )),
+            Some(_) => facts.push(format!("Its grant {id} is live.")),
+            None => facts.push(format!("Its grant {id} no longer exists.")),
+        }
+    }
+    if let Some(jti) = uuid("jti")
+        && revoked_access_tokens::is_revoked(conn, jti).await?
+    {
+        facts.push(format!("Its jti {jti} is on the revocation list."));
+    }
+    if let Some(sid) = claims.get("sid").and_then(Value::as_str) {
+        match sessions::find_by_sid(conn, sid).await? {
+            Some(s) if s.ended_at.is_some() => facts.push("Its sign-in session was signed out.".into()),
+            Some(_) => facts.push("Its sign-in session has not been signed out.".into()),
+            None => facts.push("Its sign-in session is unknown.".into()),
+        }
+    }
+    Ok(())
+}

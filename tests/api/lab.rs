@@ -1,0 +1,128 @@
+//! The token lab explains genuine, expired, forged and revoked tokens.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::TimeDelta;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+
+use crate::admin::admin_app;
+use crate::helpers::{ClientSpec, TestApp, create_client, create_user, hidden, jwt_claims};
+
+async fn explain(app: &TestApp, token: &str) -> String {
+    let page = app.visit("/admin/lab").await.text().await.unwrap();
+    let res = app
+        .submit(
+            "/admin/lab",
+            &[("csrf", &hidden(&page, "csrf").unwrap()), ("token", token)],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    res.text()
+        .await
+        .unwrap()
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2F;", "/")
+}
+
+async fn setup() -> (TestApp, Value) {
+    let app = admin_app().await;
+    create_user(&app, "ada").await;
+    let rp = create_client(&app, ClientSpec::default()).await;
+    let tokens = app
+        .with_browser(crate::helpers::new_browser())
+        .tokens(&rp, "openid offline_access", "ada")
+        .await;
+    (app, tokens)
+}
+
+#[tokio::test]
+async fn a_valid_id_token_is_explained_as_proof_of_sign_in_not_an_access_token() {
+    let (app, tokens) = setup().await;
+    let html = explain(&app, tokens["id_token"].as_str().unwrap()).await;
+    assert!(html.contains("Valid: a genuine, unexpired Lanyard id_token."), "{html}");
+    assert!(html.contains("never an access token") && html.contains("User: ada"));
+}
+
+#[tokio::test]
+async fn a_valid_access_token_names_its_one_audience_and_scopes() {
+    let (app, tokens) = setup().await;
+    let html = explain(&app, tokens["access_token"].as_str().unwrap()).await;
+    assert!(
+        html.contains("Valid: a genuine, unexpired Lanyard access token."),
+        "{html}"
+    );
+    assert!(html.contains("UserInfo endpoint") && html.contains("Scopes: openid offline_access."));
+    assert!(html.contains("is live"), "its grant");
+}
+
+#[tokio::test]
+async fn an_expired_token_says_when() {
+    let (app, tokens) = setup().await;
+    app.clock.advance(TimeDelta::seconds(901));
+    let html = explain(&app, tokens["access_token"].as_str().unwrap()).await;
+    assert!(
+        html.contains("A genuine Lanyard token, but expired.") && html.contains("Expired at"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn forged_tokens_say_exactly_why() {
+    let (app, tokens) = setup().await;
+    let claims = jwt_claims(tokens["access_token"].as_str().unwrap());
+    let jwks = app.get_json("/jwks").await;
+    let rsa = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["alg"] == "RS256")
+        .unwrap()
+        .clone();
+    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "at+jwt"})), b64(&claims));
+    let input = format!(
+        "{}.{}",
+        b64(&json!({"alg": "HS256", "typ": "at+jwt", "kid": rsa["kid"]})),
+        b64(&claims)
+    );
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(rsa.to_string().as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    let hs256 = format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+    let unknown = format!(
+        "{}.{}.AAAA",
+        b64(&json!({"alg": "ES256", "typ": "at+jwt", "kid": "nobody"})),
+        b64(&claims)
+    );
+    for (token, why) in [(none, "alg `none`"), (hs256, "alg `HS256`"), (unknown, "unknown kid")] {
+        let html = explain(&app, &token).await;
+        assert!(html.contains("Does not verify") && html.contains(why), "{why}: {html}");
+    }
+    assert!(explain(&app, "not a token").await.contains("Not a JWT"));
+}
+
+#[tokio::test]
+async fn a_revoked_token_says_its_grant_is_revoked() {
+    let (app, tokens) = setup().await;
+    sqlx::query("UPDATE grants SET revoked_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let html = explain(&app, tokens["access_token"].as_str().unwrap()).await;
+    assert!(html.contains("is revoked"), "{html}");
+}
+
+#[tokio::test]
+async fn the_lab_is_for_admins_and_keeps_nothing() {
+    let (app, tokens) = setup().await;
+    let before = crate::helpers::count(&app.db, "audit_events").await;
+    explain(&app, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(
+        crate::helpers::count(&app.db, "audit_events").await,
+        before,
+        "nothing recorded"
+    );
+    let stranger = app.with_browser(crate::helpers::new_browser());
+    assert_eq!(stranger.visit("/admin/lab").await.status(), 302);
+}
