@@ -53,7 +53,30 @@ pub async fn exchange(p: &Provider, client: &Client, params: &Params) -> Result<
     result
 }
 
-async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision) -> Result<TokenResponse, OAuthError> {
+/// Who the exchange is for: the id_token in the request, or — for the admin
+/// dry run — a user as if they had just signed in to the client.
+#[derive(Debug, Clone, Copy)]
+pub enum SubjectSource {
+    Token,
+    SignedIn(Uuid),
+}
+
+/// What an exchange would issue.
+pub struct Evaluated {
+    subject: SubjectToken,
+    api: resource::Api,
+    scopes: Vec<String>,
+}
+
+/// The checks of DESIGN.md "Token exchange" after client authentication, in
+/// order; the first failure answers. Shared by the exchange and its dry run.
+async fn evaluate(
+    p: &Provider,
+    client: &Client,
+    params: &Params,
+    source: SubjectSource,
+    d: &mut Decision,
+) -> Result<Evaluated, OAuthError> {
     // The client must authenticate: id_tokens travel through browsers.
     if client.is_public() {
         return Err(OAuthError::new(
@@ -69,17 +92,21 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
     if params.has("actor_token") || params.has("actor_token_type") {
         return Err(OAuthError::invalid_request("delegation (actor_token) is not supported"));
     }
-    let token = params
-        .one("subject_token")?
-        .ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?;
-    match params.one("subject_token_type")? {
-        Some(ID_TOKEN_TYPE) => {}
-        Some(other) => {
+    let token = match source {
+        SubjectSource::Token => params
+            .one("subject_token")?
+            .ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?,
+        SubjectSource::SignedIn(_) => "",
+    };
+    match (source, params.one("subject_token_type")?) {
+        (SubjectSource::SignedIn(_), _) => {}
+        (_, Some(ID_TOKEN_TYPE)) => {}
+        (_, Some(other)) => {
             return Err(OAuthError::invalid_request(format!(
                 "subject_token_type `{other}` is not supported; send an id_token"
             )));
         }
-        None => return Err(OAuthError::invalid_request("subject_token_type is required")),
+        (_, None) => return Err(OAuthError::invalid_request("subject_token_type is required")),
     }
     if let Some(other) = params.one("requested_token_type")?.filter(|t| *t != ACCESS_TOKEN_TYPE) {
         return Err(OAuthError::invalid_request(format!(
@@ -87,7 +114,23 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
         )));
     }
     let mut conn = p.pool.acquire().await?;
-    let subject = verify_subject(p, &mut conn, client, token).await?;
+    let subject = match source {
+        SubjectSource::Token => verify_subject(p, &mut conn, client, token).await?,
+        SubjectSource::SignedIn(user_id) => {
+            users::find(&mut conn, user_id)
+                .await?
+                .filter(|u| u.is_enabled())
+                .ok_or_else(|| {
+                    OAuthError::invalid_request("the subject token is not acceptable: the user is disabled or unknown")
+                })?;
+            SubjectToken {
+                user_id,
+                client: client.clone(),
+                session_id: None,
+                auth_time: p.now(),
+            }
+        }
+    };
     d.user_id = Some(subject.user_id);
     d.subject_client = Some(subject.client.client_id.clone());
 
@@ -119,6 +162,12 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
         }
     })?;
     d.scopes = scopes.clone();
+    Ok(Evaluated { subject, api, scopes })
+}
+
+async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision) -> Result<TokenResponse, OAuthError> {
+    let Evaluated { subject, api, scopes } = evaluate(p, client, params, SubjectSource::Token, d).await?;
+    let mut conn = p.pool.acquire().await?;
 
     let now = p.now();
     let grant = GrantRow {
@@ -230,4 +279,67 @@ async fn verify_subject(
         session_id: Some(session.id),
         auth_time,
     })
+}
+
+/// What the admin page's dry run shows: the claims an exchange would put in
+/// the access token, or the error and the rule that decided.
+#[derive(Debug, serde::Serialize)]
+pub struct DryRun {
+    pub allowed: bool,
+    pub outcome: String,
+    pub claims: Value,
+}
+
+/// Evaluates an exchange for `client_id` exactly as `/token` would after
+/// authenticating the client — minting nothing, auditing nothing.
+pub async fn dry_run(
+    p: &Provider,
+    client_id: &str,
+    params: &Params,
+    source: SubjectSource,
+) -> Result<DryRun, OAuthError> {
+    let client = {
+        let mut conn = p.pool.acquire().await?;
+        crate::store::clients::find_client(&mut conn, client_id).await?
+    };
+    let Some(client) = client else {
+        return Ok(DryRun {
+            allowed: false,
+            outcome: format!("invalid_client: no client `{client_id}`"),
+            claims: Value::Null,
+        });
+    };
+    if !client.has_grant(crate::model::GrantType::TokenExchange) {
+        return Ok(DryRun {
+            allowed: false,
+            outcome: "unauthorized_client: this client may not use token exchange".into(),
+            claims: Value::Null,
+        });
+    }
+    let mut decision = Decision::default();
+    match evaluate(p, &client, params, source, &mut decision).await {
+        Ok(Evaluated { subject, api, scopes }) => {
+            let now = p.now();
+            let lifetime = api.access_token_ttl.unwrap_or(p.config.lifetimes.access_token);
+            let claims = json!({
+                "iss": p.config.issuer.as_str(), "sub": subject.user_id.to_string(), "aud": api.audience,
+                "client_id": client.client_id, "scope": scopes.join(" "), "iat": now.timestamp(),
+                "exp": (now + lifetime).timestamp(), "auth_time": subject.auth_time.timestamp(),
+                "jti": "(minted at issuance)", "grant_id": "(made at issuance)",
+            });
+            Ok(DryRun {
+                allowed: true,
+                outcome: format!(
+                    "allowed: an access token for {} ({}, {lifetime})",
+                    api.audience, api.alg
+                ),
+                claims,
+            })
+        }
+        Err(e) => Ok(DryRun {
+            allowed: false,
+            outcome: format!("{}: {}", e.code.as_str(), e.description),
+            claims: Value::Null,
+        }),
+    }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 20] = [
+const TEMPLATES: [(&str, &str); 21] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -37,6 +37,7 @@ const TEMPLATES: [(&str, &str); 20] = [
     ("admin/audit.html", include_str!("../../templates/admin/audit.html")),
     ("admin/apis.html", include_str!("../../templates/admin/apis.html")),
     ("admin/lab.html", include_str!("../../templates/admin/lab.html")),
+    ("admin/dry_run.html", include_str!("../../templates/admin/dry_run.html")),
     ("admin/api.html", include_str!("../../templates/admin/api.html")),
 ];
 

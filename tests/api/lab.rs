@@ -126,3 +126,108 @@ async fn the_lab_is_for_admins_and_keeps_nothing() {
     let stranger = app.with_browser(crate::helpers::new_browser());
     assert_eq!(stranger.visit("/admin/lab").await.status(), 302);
 }
+
+/// Evaluates a dry run on the page; returns (outcome line, page).
+async fn dry_run(app: &TestApp, form: &[(&str, &str)]) -> (String, String) {
+    let page = app.visit("/admin/dry-run").await.text().await.unwrap();
+    let mut fields = vec![("csrf", hidden(&page, "csrf").unwrap())];
+    fields.extend(form.iter().map(|(k, v)| (*k, v.to_string())));
+    let html = app
+        .client
+        .post(app.url("/admin/dry-run"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = html.find("id=\"outcome\">").expect("an outcome") + "id=\"outcome\">".len();
+    let outcome = html[start..].split('<').next().unwrap().to_owned();
+    (outcome, html)
+}
+
+#[tokio::test]
+async fn the_dry_run_agrees_with_the_real_exchange_and_mints_nothing() {
+    let app = admin_app().await;
+    create_user(&app, "ada").await;
+    let grants = &["authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"];
+    let rp = create_client(
+        &app,
+        ClientSpec {
+            grants,
+            ..Default::default()
+        },
+    )
+    .await;
+    crate::helpers::create_api(&app, "https://orders.example", &["read", "write"], None, &[]).await;
+    crate::helpers::allow(&app, &rp.id, "https://orders.example", &["read"]).await;
+    let id_token = app
+        .with_browser(crate::helpers::new_browser())
+        .tokens(&rp, "openid", "ada")
+        .await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = (
+        crate::helpers::count(&app.db, "grants").await,
+        crate::helpers::count(&app.db, "audit_events").await,
+    );
+
+    // Allowed, from the id_token and from "ada just signed in".
+    let (allowed, html) = dry_run(
+        &app,
+        &[
+            ("client_id", "rp"),
+            ("resource", "https://orders.example"),
+            ("id_token", &id_token),
+        ],
+    )
+    .await;
+    assert!(allowed.starts_with("allowed"), "{allowed}");
+    assert!(html.contains("read") && html.contains("https://orders.example"));
+    let (by_user, _) = dry_run(
+        &app,
+        &[
+            ("client_id", "rp"),
+            ("resource", "https://orders.example"),
+            ("username", "ada"),
+        ],
+    )
+    .await;
+    assert!(by_user.starts_with("allowed"), "{by_user}");
+    // Denied: write is not allowed to this client.
+    let (denied, _) = dry_run(
+        &app,
+        &[
+            ("client_id", "rp"),
+            ("resource", "https://orders.example"),
+            ("scope", "write"),
+            ("id_token", &id_token),
+        ],
+    )
+    .await;
+    assert!(denied.starts_with("invalid_scope"), "{denied}");
+    assert_eq!(
+        (
+            crate::helpers::count(&app.db, "grants").await,
+            crate::helpers::count(&app.db, "audit_events").await
+        ),
+        before,
+        "nothing minted or audited"
+    );
+
+    // The real exchange answers the same.
+    let real = app
+        .exchange(&rp, &id_token, &[("resource", "https://orders.example")])
+        .await;
+    assert_eq!(real.json::<Value>().await.unwrap()["scope"], "read");
+    let real = app
+        .exchange(
+            &rp,
+            &id_token,
+            &[("resource", "https://orders.example"), ("scope", "write")],
+        )
+        .await;
+    assert_eq!(crate::helpers::error_of(real).await.1, "invalid_scope");
+}

@@ -46,3 +46,76 @@ pub async fn explain(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Ht
         |csrf| json!({ "csrf": csrf, "admin": admin.user.username, "section": "lab", "token": token, "result": result }),
     )
 }
+
+/// `/admin/dry-run`: what an exchange would issue, or why not — the same
+/// checks as `/token`, minting and auditing nothing.
+pub async fn dry_run_page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+    match require_admin(&req, &state).await {
+        Ok(admin) => admin_page(
+            &state,
+            &req,
+            StatusCode::OK,
+            "admin/dry_run.html",
+            |csrf| json!({ "csrf": csrf, "admin": admin.user.username, "section": "lab", "form": blank_form(), "result": null }),
+        ),
+        Err(res) => res,
+    }
+}
+
+fn blank_form() -> serde_json::Value {
+    json!({ "client_id": "", "resource": "", "scope": "", "id_token": "", "username": "" })
+}
+
+pub async fn dry_run(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
+    use crate::protocol::exchange::{self, ID_TOKEN_TYPE, SubjectSource};
+    use crate::protocol::params::Params;
+    let admin = match require_admin(&req, &state).await {
+        Ok(a) => a,
+        Err(res) => return res,
+    };
+    let params = form(&body);
+    if !csrf_ok(&state, &req, &params) {
+        return bad_form(&state);
+    }
+    let field = |name: &str| params.one(name).ok().flatten().unwrap_or_default().to_owned();
+    let (client_id, username, id_token) = (field("client_id"), field("username"), field("id_token"));
+    // The request the client would send, and who it would be for.
+    let mut request = url::form_urlencoded::Serializer::new(String::new());
+    request
+        .append_pair("resource", &field("resource"))
+        .append_pair("scope", &field("scope"));
+    let source = if username.is_empty() {
+        request
+            .append_pair("subject_token", &id_token)
+            .append_pair("subject_token_type", ID_TOKEN_TYPE);
+        Ok(SubjectSource::Token)
+    } else {
+        let found = async {
+            let mut conn = state.provider.pool.acquire().await?;
+            crate::store::users::find_by_username(&mut conn, &username).await
+        };
+        match found.await {
+            Ok(Some(u)) => Ok(SubjectSource::SignedIn(u.id)),
+            Ok(None) => Err(format!("no user `{username}`")),
+            Err(e) => return unavailable(&state, &e.into()),
+        }
+    };
+    let result = match source {
+        Ok(source) => {
+            match exchange::dry_run(&state.provider, &client_id, &Params::parse(&request.finish()), source).await {
+                Ok(r) => serde_json::to_value(r).unwrap_or_default(),
+                Err(e) => return unavailable(&state, &e),
+            }
+        }
+        Err(message) => json!({ "allowed": false, "outcome": message, "claims": null }),
+    };
+    let claims = serde_json::to_string_pretty(&result["claims"]).unwrap_or_default();
+    let form_values = json!({ "client_id": client_id, "resource": field("resource"), "scope": field("scope"), "id_token": id_token, "username": username });
+    admin_page(
+        &state,
+        &req,
+        StatusCode::OK,
+        "admin/dry_run.html",
+        |csrf| json!({ "csrf": csrf, "admin": admin.user.username, "section": "lab", "form": form_values, "result": result, "claims": claims }),
+    )
+}

@@ -52,6 +52,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/apis/{id}", web::post().to(apis::update))
         .route("/admin/lab", web::get().to(lab::page))
         .route("/admin/lab", web::post().to(lab::explain))
+        .route("/admin/dry-run", web::get().to(lab::dry_run_page))
+        .route("/admin/dry-run", web::post().to(lab::dry_run))
         .route("/admin/audit", web::get().to(audit::page));
 }
 
