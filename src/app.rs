@@ -95,7 +95,9 @@ pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
     /// The key refresher and the housekeeping, stopped with the server.
-    background: [tokio::task::JoinHandle<()>; 2],
+    background: [tokio::task::JoinHandle<()>; 3],
+    /// Counts still in memory are written when the server stops.
+    provider: crate::protocol::Provider,
 }
 
 impl Application {
@@ -114,7 +116,9 @@ impl Application {
         let background = [
             keys::spawn_refresher(p.pool.clone(), p.keys.clone(), p.clock.clone(), p.config.lifetimes),
             crate::maintenance::spawn(p.pool.clone(), p.clock.clone(), p.config.audit_retention_days),
+            crate::maintenance::spawn_counter_flush(p.clone()),
         ];
+        let provider = p.clone();
         let state = Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
@@ -132,6 +136,7 @@ impl Application {
             address,
             server,
             background,
+            provider,
         })
     }
 
@@ -145,6 +150,9 @@ impl Application {
         let result = self.server.await;
         for task in &self.background {
             task.abort();
+        }
+        if let Err(e) = self.provider.counters.flush(&self.provider.pool).await {
+            tracing::warn!(error = %e, "could not write the last token counts");
         }
         result
     }

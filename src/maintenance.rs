@@ -1,5 +1,6 @@
 //! Housekeeping every node runs: audit events older than
-//! `LANYARD_AUDIT_RETENTION_DAYS` are pruned (deleting twice is harmless).
+//! `LANYARD_AUDIT_RETENTION_DAYS` are pruned (deleting twice is harmless), and
+//! token counts are written every few seconds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,20 @@ pub fn spawn(pool: PgPool, clock: Arc<dyn Clock>, retention_days: u32) -> tokio:
                 Err(e) => tracing::warn!(error = %e, "audit pruning failed"),
             }
             tokio::time::sleep(EVERY).await;
+        }
+    })
+}
+
+/// How often the token counts are written.
+const FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+pub fn spawn_counter_flush(provider: crate::protocol::Provider) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(FLUSH_EVERY).await;
+            if let Err(e) = provider.counters.flush(&provider.pool).await {
+                tracing::warn!(error = %e, "could not write token counts; kept for the next try");
+            }
         }
     })
 }

@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod client_credentials;
+pub mod counters;
 pub mod discovery;
 pub mod error;
 pub mod exchange;
@@ -42,6 +43,8 @@ pub struct Provider {
     hashing: Arc<Semaphore>,
     /// A hash verified for unknown users, so they cost what a wrong password costs.
     dummy_hash: Arc<str>,
+    /// Tokens issued, counted in memory and written in batches.
+    pub counters: Arc<counters::Counters>,
 }
 
 impl Provider {
@@ -62,6 +65,7 @@ impl Provider {
             clock,
             hashing: Arc::new(Semaphore::new(cores * 2)),
             dummy_hash: dummy.into(),
+            counters: Arc::default(),
         })
     }
 

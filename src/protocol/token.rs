@@ -55,12 +55,14 @@ pub async fn exchange(p: &Provider, basic: &Basic, params: &Params) -> Result<To
             format!("this client may not use {grant}"),
         ));
     }
-    match grant {
+    let response = match grant {
         GrantType::AuthorizationCode => authorization_code(p, &client, params).await,
         GrantType::RefreshToken => refresh(p, &client, params).await,
         GrantType::ClientCredentials => super::client_credentials::issue(p, &client, params).await,
         GrantType::TokenExchange => super::exchange::exchange(p, &client, params).await,
-    }
+    }?;
+    p.counters.count(p.now(), grant.as_str(), &client.client_id);
+    Ok(response)
 }
 
 /// RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge.

@@ -93,3 +93,18 @@ pub async fn prune(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<u64
         .await?
         .rows_affected())
 }
+
+/// How many events of a kind had each outcome since `since`.
+pub async fn outcomes(
+    conn: &mut PgConnection,
+    kind: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT outcome, count(*) FROM audit_events WHERE kind = $1 AND occurred_at >= $2 GROUP BY outcome ORDER BY outcome",
+    )
+    .bind(kind)
+    .bind(since)
+    .fetch_all(conn)
+    .await?)
+}

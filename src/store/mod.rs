@@ -11,6 +11,7 @@ pub mod refresh_tokens;
 pub mod revoked_access_tokens;
 pub mod sessions;
 pub mod signing_keys;
+pub mod token_counters;
 pub mod users;
 
 use std::time::Duration;

@@ -130,3 +130,13 @@ pub async fn list_for_user(conn: &mut PgConnection, user_id: Uuid) -> Result<Vec
     .fetch_all(conn)
     .await?)
 }
+
+/// Sessions not ended and not past their absolute expiry.
+pub async fn count_active(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > $1")
+            .bind(now)
+            .fetch_one(conn)
+            .await?,
+    )
+}

@@ -231,3 +231,44 @@ async fn the_dry_run_agrees_with_the_real_exchange_and_mints_nothing() {
         .await;
     assert_eq!(crate::helpers::error_of(real).await.1, "invalid_scope");
 }
+
+#[tokio::test]
+async fn the_dashboard_counts_tokens_from_the_counters_and_exchanges_from_the_audit() {
+    let app = admin_app().await;
+    let service = create_client(
+        &app,
+        ClientSpec {
+            id: "svc",
+            grants: &["client_credentials"],
+            ..Default::default()
+        },
+    )
+    .await;
+    crate::helpers::create_api(&app, "https://orders.example", &["read"], None, &[]).await;
+    crate::helpers::allow(&app, "svc", "https://orders.example", &["read"]).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.token(&service, &[("grant_type", "client_credentials")])
+                .await
+                .status(),
+            200
+        );
+    }
+    let html = app.visit("/admin").await.text().await.unwrap();
+    assert!(
+        html.contains("<strong id=\"count-clients\">1</strong>")
+            && html.contains("<strong id=\"count-apis\">1</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("<span id=\"issued\">3</span>"), "three tokens counted");
+    assert!(
+        html.contains("<svg") && html.contains("3 client_credentials"),
+        "the chart"
+    );
+    assert!(!html.contains("<script>"), "no inline script");
+    let counted: i64 = sqlx::query_scalar("SELECT sum(count)::bigint FROM token_counters")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(counted, 3, "from the counters table, written in a batch");
+}

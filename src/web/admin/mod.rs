@@ -6,13 +6,14 @@ mod apis;
 mod audit;
 mod client;
 mod clients;
+mod dashboard;
 mod keys;
 mod lab;
 mod user;
 mod users;
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data, ServiceConfig};
+use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::TimeDelta;
 use serde::Serialize;
@@ -22,7 +23,6 @@ use super::signin::unavailable;
 use super::{AppState, form_page};
 use crate::paths;
 use crate::protocol::session::{self, CurrentSession};
-use crate::store::{clients as client_store, users as user_store};
 
 /// Sensitive changes (secrets, keys, roles) need a sign-in at most this old.
 pub const RECENT_SIGN_IN: TimeDelta = TimeDelta::minutes(15);
@@ -30,7 +30,7 @@ pub const RECENT_SIGN_IN: TimeDelta = TimeDelta::minutes(15);
 pub const PAGE_SIZE: i64 = 25;
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.route(paths::ADMIN, web::get().to(home))
+    cfg.route(paths::ADMIN, web::get().to(dashboard::page))
         .route("/admin/keys", web::get().to(keys::page))
         .route("/admin/keys/rotate", web::post().to(keys::rotate))
         .route("/admin/keys/{kid}/revoke", web::post().to(keys::revoke))
@@ -169,28 +169,4 @@ impl Paging {
             "page": self.page, "previous": self.page - 1, "next": if more { self.page + 1 } else { 0 }, "q": self.search,
         })
     }
-}
-
-async fn home(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
-    let admin = match require_admin(&req, &state).await {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
-    let counts = async {
-        let mut conn = state.provider.pool.acquire().await?;
-        let users = user_store::count(&mut conn).await?;
-        let clients = client_store::list(&mut conn, "", 1000, 0).await?.len();
-        Ok::<_, crate::store::StoreError>((users, clients))
-    };
-    let (users, clients) = match counts.await {
-        Ok(c) => c,
-        Err(e) => return unavailable(&state, &e.into()),
-    };
-    admin_page(
-        &state,
-        &req,
-        StatusCode::OK,
-        "admin/home.html",
-        |csrf| serde_json::json!({ "csrf": csrf, "admin": admin.user.username, "section": "home", "users": users, "clients": clients }),
-    )
 }

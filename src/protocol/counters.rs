@@ -1,0 +1,52 @@
+//! Token issuance counted in memory and written in batches (DESIGN.md "Speed
+//! by design"): the token path never waits for the database to count.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use sqlx::PgPool;
+
+use crate::store::{StoreError, token_counters};
+
+type Key = (DateTime<Utc>, &'static str, String);
+
+#[derive(Default)]
+pub struct Counters {
+    pending: Mutex<HashMap<Key, i64>>,
+}
+
+impl Counters {
+    /// Counts one token of a grant type for a client, in the hour of `now`.
+    pub fn count(&self, now: DateTime<Utc>, grant_type: &'static str, client_id: &str) {
+        let hour = now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now);
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        *pending.entry((hour, grant_type, client_id.to_owned())).or_default() += 1;
+    }
+
+    /// Writes what was counted; on failure the counts go back to be written later.
+    pub async fn flush(&self, pool: &PgPool) -> Result<(), StoreError> {
+        let batch: Vec<(Key, i64)> = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+            .into_iter()
+            .collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let result = async {
+            let mut tx = pool.begin().await?;
+            for ((hour, grant, client), n) in &batch {
+                token_counters::add(&mut tx, *hour, grant, client, *n).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        if result.is_err() {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            for (key, n) in batch {
+                *pending.entry(key).or_default() += n;
+            }
+        }
+        result
+    }
+}
