@@ -190,5 +190,33 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
             && !html.contains("<td>sign_in</td>")
     );
     screenshot(&b, "admin-09-audit-filtered").await;
+
+    // The token lab explains ada's id_token; the dry run; the dashboard.
+    b.goto(&app.url("/admin/lab")).await.unwrap();
+    fill(&b, "#token", tokens["id_token"].as_str().unwrap()).await;
+    submit_first(&b, "/admin/lab").await;
+    b.wait().for_element(Locator::Css("#verdict")).await.unwrap();
+    assert!(
+        text_of(&b)
+            .await
+            .contains("Valid: a genuine, unexpired Lanyard id_token.")
+    );
+    screenshot(&b, "admin-10-token-lab").await;
+    b.goto(&app.url("/admin/dry-run")).await.unwrap();
+    fill(&b, "#client_id", "shop").await;
+    fill(&b, "#resource", "https://orders.example").await;
+    fill(&b, "#scope", "write").await;
+    // ada is disabled by now: evaluate as if root had just signed in to shop.
+    fill(&b, "#username", "root").await;
+    submit_first(&b, "/admin/dry-run").await;
+    b.wait().for_element(Locator::Css("#outcome")).await.unwrap();
+    assert!(
+        text_of(&b).await.contains("invalid_scope"),
+        "write is not allowed to shop"
+    );
+    screenshot(&b, "admin-11-dry-run-denied").await;
+    b.goto(&app.url("/admin")).await.unwrap();
+    b.wait().for_element(Locator::Css("svg.chart")).await.unwrap();
+    screenshot(&b, "admin-12-dashboard").await;
     b.close().await.unwrap();
 }
