@@ -72,6 +72,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
     for change in keys::ensure(&pool, clock.as_ref(), &master).await? {
         tracing::info!(kid = change.kid, alg = %change.alg, state = change.to, "created signing key");
     }
+    crate::admin::apis::ensure_admin_api(&pool, clock.as_ref(), &config.issuer)
+        .await
+        .map_err(|e| StartError::Runtime(format!("the built-in admin API: {e}")))?;
     let csrf = Csrf::new(master.derive("lanyard/csrf/v1"));
     let ring = KeyRing::load(&pool, master).await?;
     let discovery = serde_json::to_vec(&discovery::metadata(&config.issuer))

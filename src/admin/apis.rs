@@ -248,3 +248,26 @@ fn parse_ttl(secs: Option<i64>) -> Result<Option<i32>, AdminError> {
 fn parse_alg(raw: Option<&str>) -> Result<Alg, AdminError> {
     field("alg", raw.unwrap_or("ES256").parse::<Alg>())
 }
+
+/// The scope of the built-in admin API (`{issuer}/admin`).
+pub const ADMIN_SCOPE: &str = "admin";
+
+/// The built-in API whose tokens (scope `admin`) open the JSON admin API;
+/// made at start-up when missing. Returns its audience.
+pub async fn ensure_admin_api(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    issuer: &crate::config::Issuer,
+) -> Result<String, AdminError> {
+    let audience = issuer.url(crate::paths::ADMIN);
+    let input = NewApiInput {
+        audience: audience.clone(),
+        name: Some("Lanyard admin API".into()),
+        scopes: vec![format!("{ADMIN_SCOPE}=Manage Lanyard: clients, APIs, users, keys")],
+        ..Default::default()
+    };
+    match create(pool, clock, input).await {
+        Ok(_) | Err(AdminError::Conflict(_)) => Ok(audience),
+        Err(e) => Err(e),
+    }
+}

@@ -1,6 +1,7 @@
 //! HTTP: actix-web handlers. They parse the request, call one flow, render the result.
 
 mod admin;
+mod admin_api;
 mod authorize;
 mod client_ip;
 mod cookies;
@@ -76,6 +77,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::LOGOUT, web::post().to(logout::post))
         .route(paths::STYLESHEET, web::get().to(stylesheet))
         .route(paths::ADMIN_SCRIPT, web::get().to(admin_script))
+        .configure(admin_api::routes)
         .configure(admin::routes)
         .route(paths::HEALTHZ, web::get().to(health::healthz))
         .route(paths::READYZ, web::get().to(health::readyz))

@@ -664,22 +664,25 @@ async fn an_api_is_registered_and_edited_on_the_page() {
         ("alg", "ES256"),
     ];
     assert_eq!(location(&app.submit(&edit, &form).await), format!("{edit}?done=saved"));
-    let scopes: Vec<String> = sqlx::query_scalar("SELECT name FROM api_scopes ORDER BY name")
+    let scopes: Vec<String> = sqlx::query_scalar(
+        "SELECT s.name FROM api_scopes s JOIN apis a ON a.id = s.api_id WHERE a.audience = 'https://orders.example' ORDER BY s.name",
+    )
         .fetch_all(&app.pool)
         .await
         .unwrap();
     assert_eq!(scopes, ["admin", "read"], "write is gone, admin is new");
-    let ttl: Option<i32> = sqlx::query_scalar("SELECT access_token_ttl FROM apis")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let ttl: Option<i32> =
+        sqlx::query_scalar("SELECT access_token_ttl FROM apis WHERE audience = 'https://orders.example'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(ttl, Some(120));
     // The same validation as the CLI: not an absolute URI.
     let form = [("csrf", csrf.as_str()), ("audience", "orders"), ("scopes", "read")];
     let res = app.submit("/admin/apis", &form).await;
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("absolute URI"));
-    assert_eq!(count(&app.db, "apis").await, 1);
+    assert_eq!(count(&app.db, "apis").await, 2, "orders and the built-in admin API");
 }
 
 #[tokio::test]

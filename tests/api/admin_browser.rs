@@ -110,8 +110,9 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
 
     // Allow the client an API scope, and the exchange succeeds.
     b.goto(&app.url("/admin/clients/shop")).await.unwrap();
-    click(&b, "form[action=\"/admin/clients/shop/access\"] input[value=read]").await;
-    submit_first(&b, "/admin/clients/shop/access").await;
+    let orders = "form:has(input[value=\"https://orders.example\"])";
+    click(&b, &format!("{orders} input[value=read]")).await;
+    click(&b, &format!("{orders} button[type=submit]")).await;
     b.wait().for_element(Locator::Css(".notice")).await.unwrap();
     screenshot(&b, "admin-04-client-api-access").await;
     let other = app.with_browser(crate::helpers::new_browser());

@@ -257,7 +257,7 @@ async fn the_dashboard_counts_tokens_from_the_counters_and_exchanges_from_the_au
     let html = app.visit("/admin").await.text().await.unwrap();
     assert!(
         html.contains("<strong id=\"count-clients\">1</strong>")
-            && html.contains("<strong id=\"count-apis\">1</strong>"),
+            && html.contains("<strong id=\"count-apis\">2</strong>"),
         "{html}"
     );
     assert!(html.contains("<span id=\"issued\">3</span>"), "three tokens counted");

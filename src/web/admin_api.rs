@@ -1,0 +1,488 @@
+//! The JSON admin API at `/admin/api/v1/…`, for automation: clients (with API
+//! allowances and secret rotation), APIs, users, keys and the audit log. It
+//! shares the service layer with the pages and the CLI. A caller presents a
+//! Lanyard access token for `{issuer}/admin` with scope `admin` (a script gets
+//! one with client_credentials). Errors are `{"code", "message"}`.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes, Data, Path, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::AppState;
+use crate::admin::apis::{self, ADMIN_SCOPE, NewApiInput};
+use crate::admin::clients::{self, ClientUpdate, NewClientInput};
+use crate::admin::users::{self, NewUserInput};
+use crate::admin::{AdminError, record};
+use crate::keys;
+use crate::model::StandardClaims;
+use crate::protocol::userinfo::verify_access_token;
+use crate::store::audit::{self, EventFilter};
+
+const BASE: &str = "/admin/api/v1";
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.route("/admin/api/v1/openapi.json", web::get().to(openapi))
+        .route("/admin/api/v1/clients", web::get().to(list_clients))
+        .route("/admin/api/v1/clients", web::post().to(create_client))
+        .route("/admin/api/v1/clients/{id}", web::get().to(get_client))
+        .route("/admin/api/v1/clients/{id}", web::put().to(update_client))
+        .route("/admin/api/v1/clients/{id}", web::delete().to(delete_client))
+        .route("/admin/api/v1/clients/{id}/secret", web::post().to(rotate_secret))
+        .route("/admin/api/v1/clients/{id}/apis", web::put().to(set_access))
+        .route("/admin/api/v1/apis", web::get().to(list_apis))
+        .route("/admin/api/v1/apis", web::post().to(create_api))
+        .route("/admin/api/v1/users", web::post().to(create_user))
+        .route("/admin/api/v1/users/{sub}", web::get().to(get_user))
+        .route("/admin/api/v1/keys", web::get().to(list_keys))
+        .route("/admin/api/v1/keys/rotate", web::post().to(rotate_keys))
+        .route("/admin/api/v1/audit", web::get().to(list_audit));
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "code": code, "message": message.into() }))
+}
+
+/// Service errors with stable codes, the same rules as the pages and the CLI.
+fn refused(e: AdminError) -> HttpResponse {
+    match e {
+        AdminError::Invalid(f) => error(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            format!("{}: {}", f.field, f.message),
+        ),
+        AdminError::Conflict(what) => error(StatusCode::CONFLICT, "conflict", format!("{what} already exists")),
+        AdminError::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", m),
+        other => {
+            tracing::error!(error = %other, "admin API failure");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        }
+    }
+}
+
+fn ok(status: StatusCode, body: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(body)
+}
+
+/// The caller's `sub` (a client_id or a user), from a valid admin token.
+async fn caller(req: &HttpRequest, state: &AppState) -> Result<String, HttpResponse> {
+    let p = &state.provider;
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            HttpResponse::Unauthorized()
+                .insert_header(("WWW-Authenticate", "Bearer"))
+                .json(json!({ "code": "unauthorized", "message": "send a Lanyard access token for the admin API" }))
+        })?;
+    let audience = p.config.issuer.url(crate::paths::ADMIN);
+    let claims = verify_access_token(p, token.trim(), &audience).await.map_err(|e| {
+        HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", "Bearer error=\"invalid_token\""))
+            .json(json!({ "code": "unauthorized", "message": e.description }))
+    })?;
+    let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
+    if !scopes.split(' ').any(|s| s == ADMIN_SCOPE) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the token lacks the `admin` scope",
+        ));
+    }
+    Ok(format!(
+        "api:{}",
+        claims.get("sub").and_then(Value::as_str).unwrap_or_default()
+    ))
+}
+
+/// A JSON body, or why it is not the expected one.
+fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("the body is not the expected JSON: {e}"))
+}
+
+async fn audit(state: &AppState, actor: &str, action: &str, details: Value) {
+    if let Err(e) = record(
+        &state.provider.pool,
+        state.provider.clock.as_ref(),
+        actor,
+        action,
+        details,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, "could not audit an admin API change");
+    }
+}
+
+macro_rules! admit {
+    ($req:expr, $state:expr) => {
+        match caller(&$req, &$state).await {
+            Ok(actor) => actor,
+            Err(res) => return res,
+        }
+    };
+}
+
+macro_rules! parse {
+    ($bytes:expr) => {
+        match body(&$bytes) {
+            Ok(v) => v,
+            Err(message) => return error(StatusCode::BAD_REQUEST, "bad_request", message),
+        }
+    };
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct ClientBody {
+    client_id: String,
+    name: Option<String>,
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
+    public: bool,
+    auth_method: Option<String>,
+    grant_types: Vec<String>,
+    scopes: Vec<String>,
+    first_party: bool,
+    id_token_alg: Option<String>,
+}
+
+async fn list_clients(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+    admit!(req, state);
+    let rows = async {
+        let mut conn = state.provider.pool.acquire().await?;
+        crate::store::clients::list(&mut conn, "", 10_000, 0).await
+    };
+    match rows.await {
+        Ok(rows) => ok(
+            StatusCode::OK,
+            json!({ "clients": rows.iter().map(|c| &c.client_id).collect::<Vec<_>>() }),
+        ),
+        Err(e) => refused(e.into()),
+    }
+}
+
+async fn create_client(req: HttpRequest, bytes: Bytes, state: Data<AppState>) -> HttpResponse {
+    let actor = admit!(req, state);
+    let b: ClientBody = parse!(bytes);
+    let input = NewClientInput {
+        client_id: b.client_id,
+        name: b.name,
+        redirect_uris: b.redirect_uris,
+        post_logout_redirect_uris: b.post_logout_redirect_uris,
+        public: b.public,
+        auth_method: b.auth_method,
+        grant_types: b.grant_types,
+        scopes: b.scopes,
+        first_party: b.first_party,
+        id_token_alg: b.id_token_alg,
+    };
+    match clients::create(
+        &state.provider.pool,
+        state.provider.clock.as_ref(),
+        &mut rand::rng(),
+        input,
+    )
+    .await
+    {
+        Ok(created) => {
+            audit(
+                &state,
+                &actor,
+                "created a client",
+                json!({ "client_id": created.client_id }),
+            )
+            .await;
+            ok(StatusCode::CREATED, created)
+        }
+        Err(e) => refused(e),
+    }
+}
+
+async fn get_client(req: HttpRequest, id: Path<String>, state: Data<AppState>) -> HttpResponse {
+    admit!(req, state);
+    match clients::view(&state.provider.pool, &id).await {
+        Ok(view) => ok(StatusCode::OK, view),
+        Err(e) => refused(e),
+    }
+}
+
+async fn update_client(req: HttpRequest, id: Path<String>, bytes: Bytes, state: Data<AppState>) -> HttpResponse {
+    let actor = admit!(req, state);
+    let b: ClientBody = parse!(bytes);
+    let change = ClientUpdate {
+        name: b.name,
+        redirect_uris: b.redirect_uris,
+        post_logout_redirect_uris: b.post_logout_redirect_uris,
+        auth_method: b.auth_method,
+        grant_types: b.grant_types,
+        scopes: b.scopes,
+        first_party: b.first_party,
+        id_token_alg: b.id_token_alg,
+    };
+    match clients::update(&state.provider.pool, state.provider.clock.as_ref(), &id, change).await {
+        Ok((before, after)) => {
+            audit(
+                &state,
+                &actor,
+                "changed a client",
+                json!({ "client_id": id.as_str(), "before": before, "after": after }),
+            )
+            .await;
+            match clients::view(&state.provider.pool, &id).await {
+                Ok(view) => ok(StatusCode::OK, view),
+                Err(e) => refused(e),
+            }
+        }
+        Err(e) => refused(e),
+    }
+}
+
+async fn delete_client(req: HttpRequest, id: Path<String>, state: Data<AppState>) -> HttpResponse {
+    let actor = admit!(req, state);
+    match clients::delete(&state.provider.pool, &id).await {
+        Ok(()) => {
+            audit(&state, &actor, "deleted a client", json!({ "client_id": id.as_str() })).await;
+            HttpResponse::NoContent().finish()
+        }
+        Err(e) => refused(e),
+    }
+}
+
+async fn rotate_secret(req: HttpRequest, id: Path<String>, state: Data<AppState>) -> HttpResponse {
+    let actor = admit!(req, state);
+    match clients::rotate_secret(
+        &state.provider.pool,
+        state.provider.clock.as_ref(),
+        &mut rand::rng(),
+        &id,
+    )
+    .await
+    {
+        Ok(secret) => {
+            audit(
+                &state,
+                &actor,
+                "rotated a client secret",
+                json!({ "client_id": id.as_str() }),
+            )
+            .await;
+            ok(
+                StatusCode::OK,
+                json!({ "client_id": id.as_str(), "client_secret": secret }),
+            )
+        }
+        Err(e) => refused(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessBody {
+    audience: String,
+    scopes: Vec<String>,
+}
+
+async fn set_access(req: HttpRequest, id: Path<String>, bytes: Bytes, state: Data<AppState>) -> HttpResponse {
+    let actor = admit!(req, state);
+    let b: AccessBody = parse!(bytes);
+    match clients::set_access(
+        &state.provider.pool,
+        state.provider.clock.as_ref(),
+        &id,
+        &b.audience,
+        &b.scopes,
+    )
+    .await
+    {
+        Ok(()) => {
+            let details = json!({ "client_id": id.as_str(), "audience": b.audience, "scopes": b.scopes });
+            audit(&state, &actor, "changed a client's API access", details.clone()).await;
+            ok(StatusCode::OK, details)
+        }
+        Err(e) => refused(e),
+    }
+}
+
+async fn list_apis(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+    admit!(req, state);
+    match apis::list(&state.provider.pool).await {
+        Ok(list) => ok(StatusCode::OK, json!({ "apis": list })),
+        Err(e) => refused(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct ApiBody {
+    audience: String,
+    name: Option<String>,
+    scopes: Vec<String>,
+    access_token_ttl: Option<i64>,
+    alg: Option<String>,
+    resource_servers: Vec<String>,
+}
+
+async fn create_api(req: HttpRequest, bytes: Bytes, state: Data<AppState>) -> HttpResponse {
+    let actor = admit!(req, state);
+    let b: ApiBody = parse!(bytes);
+    let input = NewApiInput {
+        audience: b.audience,
+        name: b.name,
+        scopes: b.scopes,
+        access_token_ttl: b.access_token_ttl,
+        alg: b.alg,
+        resource_servers: b.resource_servers,
+    };
+    match apis::create(&state.provider.pool, state.provider.clock.as_ref(), input).await {
+        Ok(api) => {
+            audit(&state, &actor, "created an API", json!({ "api": api })).await;
+            ok(StatusCode::CREATED, api)
+        }
+        Err(e) => refused(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct UserBody {
+    username: String,
+    password: String,
+    admin: bool,
+    name: Option<String>,
+    email: Option<String>,
+    email_verified: bool,
+}
+
+async fn create_user(req: HttpRequest, bytes: Bytes, state: Data<AppState>) -> HttpResponse {
+    let actor = admit!(req, state);
+    let b: UserBody = parse!(bytes);
+    let input = NewUserInput {
+        username: b.username,
+        password: b.password,
+        is_admin: b.admin,
+        claims: StandardClaims {
+            name: b.name,
+            email: b.email,
+            email_verified: b.email_verified,
+            ..Default::default()
+        },
+    };
+    match users::create(&state.provider.pool, state.provider.clock.as_ref(), input).await {
+        Ok(user) => {
+            audit(
+                &state,
+                &actor,
+                "created a user",
+                json!({ "sub": user.sub, "username": user.username }),
+            )
+            .await;
+            ok(StatusCode::CREATED, user)
+        }
+        Err(e) => refused(e),
+    }
+}
+
+async fn get_user(req: HttpRequest, sub: Path<Uuid>, state: Data<AppState>) -> HttpResponse {
+    admit!(req, state);
+    match users::view(&state.provider.pool, state.provider.clock.as_ref(), *sub).await {
+        Ok(view) => ok(StatusCode::OK, view),
+        Err(e) => refused(e),
+    }
+}
+
+async fn list_keys(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+    admit!(req, state);
+    match keys::list(&state.provider.pool).await {
+        Ok(list) => ok(StatusCode::OK, json!({ "keys": list })),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+    }
+}
+
+async fn rotate_keys(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+    let actor = admit!(req, state);
+    let Some(master) = state.provider.config.master_key.clone() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no master key");
+    };
+    match keys::rotate(&state.provider.pool, state.provider.clock.as_ref(), &master).await {
+        Ok(changes) => {
+            let _ = state.provider.keys.reload(&state.provider.pool).await;
+            audit(
+                &state,
+                &actor,
+                "rotated the signing keys",
+                json!({ "changes": changes }),
+            )
+            .await;
+            ok(StatusCode::OK, json!({ "changes": changes }))
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+    }
+}
+
+async fn list_audit(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+    admit!(req, state);
+    let q = super::query(&req);
+    let text = |name: &str| q.one(name).ok().flatten().unwrap_or_default().to_owned();
+    let (kind, client) = (text("kind"), text("client"));
+    let filter = EventFilter {
+        kind: &kind,
+        client_id: &client,
+        user_id: Uuid::parse_str(&text("user")).ok(),
+        since: None,
+    };
+    let limit = text("limit")
+        .parse()
+        .ok()
+        .filter(|n: &i64| (1..=500).contains(n))
+        .unwrap_or(100);
+    let events = async {
+        let mut conn = state.provider.pool.acquire().await?;
+        audit::list(&mut conn, &filter, limit, 0).await
+    };
+    match events.await {
+        Ok(events) => ok(StatusCode::OK, json!({ "events": events })),
+        Err(e) => refused(e.into()),
+    }
+}
+
+/// The OpenAPI 3.1 description of this API.
+async fn openapi(state: Data<AppState>) -> HttpResponse {
+    let server = state.provider.config.issuer.url(BASE);
+    let error_ref = json!({ "$ref": "#/components/schemas/Error" });
+    let op = |summary: &str| json!({ "summary": summary, "responses": { "default": { "description": "an error", "content": { "application/json": { "schema": error_ref } } } } });
+    let doc = json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Lanyard admin API", "version": "1" },
+        "servers": [{ "url": server }],
+        "security": [{ "lanyard": ["admin"] }],
+        "components": {
+            "securitySchemes": { "lanyard": { "type": "oauth2", "flows": { "clientCredentials": {
+                "tokenUrl": state.provider.config.issuer.url(crate::paths::TOKEN), "scopes": { "admin": "manage Lanyard" } } } } },
+            "schemas": { "Error": { "type": "object", "required": ["code", "message"], "properties": {
+                "code": { "type": "string", "enum": ["unauthorized", "forbidden", "bad_request", "invalid_field", "not_found", "conflict", "unavailable", "internal"] },
+                "message": { "type": "string" } } } }
+        },
+        "paths": {
+            "/clients": { "get": op("list client ids"), "post": op("register a client; the answer holds its secret once") },
+            "/clients/{id}": { "get": op("a client"), "put": op("change a client"), "delete": op("delete a client") },
+            "/clients/{id}/secret": { "post": op("rotate a client's secret (shown once)") },
+            "/clients/{id}/apis": { "put": op("set which scopes of an API the client may get") },
+            "/apis": { "get": op("list APIs"), "post": op("register an API") },
+            "/users": { "post": op("create a user") },
+            "/users/{sub}": { "get": op("a user, with sessions, consents and grants") },
+            "/keys": { "get": op("list signing keys") },
+            "/keys/rotate": { "post": op("rotate the signing keys") },
+            "/audit": { "get": op("audit events, newest first (kind, client, user, limit)") }
+        }
+    });
+    ok(StatusCode::OK, doc)
+}
