@@ -69,7 +69,7 @@ async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
     store::migrate(&pool)
         .await
         .map_err(|e| Failure::refused(format!("migration failed: {e}")))?;
-    let seeded = seed(&pool).await?;
+    let seeded = seed(&pool, &config.issuer).await?;
     if let Some(secret) = &seeded.client_secret {
         write_private(&Path::new(DEV_DIR).join(DEMO_SECRET_FILE), secret)?;
     }
@@ -154,10 +154,15 @@ fn write_private(path: &Path, secret: &str) -> Result<(), Failure> {
 struct Seeded {
     admin_password: Option<String>,
     client_secret: Option<String>,
+    /// The secret of `admin-cli`, the service that may call the JSON admin API.
+    automation_secret: Option<String>,
 }
 
+/// A service client allowed the `admin` scope of the JSON admin API.
+const AUTOMATION_CLIENT: &str = "admin-cli";
+
 /// The demo admin, client and API; each made once, kept on later runs.
-async fn seed(pool: &sqlx::PgPool) -> Result<Seeded, Failure> {
+async fn seed(pool: &sqlx::PgPool, issuer: &crate::config::Issuer) -> Result<Seeded, Failure> {
     let clock = SystemClock;
     let mut rng = rand::rng();
     let mut seeded = Seeded::default();
@@ -207,6 +212,27 @@ async fn seed(pool: &sqlx::PgPool) -> Result<Seeded, Failure> {
     admin::clients::allow(pool, &clock, DEMO_CLIENT, DEMO_API, &["read".into(), "write".into()])
         .await
         .map_err(Failure::refused)?;
+    let admin_api = admin::apis::ensure_admin_api(pool, &clock, issuer)
+        .await
+        .map_err(Failure::refused)?;
+    let automation = NewClientInput {
+        client_id: AUTOMATION_CLIENT.into(),
+        name: Some("Admin automation".into()),
+        grant_types: vec!["client_credentials".into()],
+        ..Default::default()
+    };
+    if let Some(c) = created(admin::clients::create(pool, &clock, &mut rng, automation).await)? {
+        seeded.automation_secret = c.client_secret;
+    }
+    admin::clients::allow(
+        pool,
+        &clock,
+        AUTOMATION_CLIENT,
+        &admin_api,
+        &[admin::apis::ADMIN_SCOPE.into()],
+    )
+    .await
+    .map_err(Failure::refused)?;
     Ok(seeded)
 }
 
@@ -228,11 +254,14 @@ fn print_banner(issuer: &crate::config::Issuer, database_url: Option<&str>, seed
         None => String::new(),
     };
     println!(
-        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  sign in     {}\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {} (kept in .lanyard/{DEMO_SECRET_FILE})\n  demo API        {DEMO_API} (scopes: read write)\n  the demo        cargo run --example demo, then open http://localhost:8081\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
+        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  sign in     {}\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {} (kept in .lanyard/{DEMO_SECRET_FILE})\n  demo API        {DEMO_API} (scopes: read write)\n  the demo        cargo run --example demo, then open http://localhost:8081\n  admin API       {AUTOMATION_CLIENT} / {}: curl -u {AUTOMATION_CLIENT}:SECRET -d grant_type=client_credentials {} → Bearer for {}\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
         issuer.url(paths::DISCOVERY),
         issuer.url(paths::JWKS),
         issuer.url(paths::SIGNIN),
         seeded.admin_password.as_deref().unwrap_or(shown_before),
         seeded.client_secret.as_deref().unwrap_or(shown_before),
+        seeded.automation_secret.as_deref().unwrap_or(shown_before),
+        issuer.url(paths::TOKEN),
+        issuer.url("/admin/api/v1/clients"),
     );
 }
