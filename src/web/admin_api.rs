@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/api/v1/clients/{id}/apis", web::put().to(set_access))
         .route("/admin/api/v1/apis", web::get().to(list_apis))
         .route("/admin/api/v1/apis", web::post().to(create_api))
+        .route("/admin/api/v1/users", web::get().to(list_users))
         .route("/admin/api/v1/users", web::post().to(create_user))
         .route("/admin/api/v1/users/{sub}", web::get().to(get_user))
         .route("/admin/api/v1/keys", web::get().to(list_keys))
@@ -391,6 +392,30 @@ async fn create_user(req: HttpRequest, bytes: Bytes, state: Data<AppState>) -> H
     }
 }
 
+async fn list_users(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+    admit!(req, state);
+    let search = super::query(&req)
+        .one("q")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_owned();
+    let rows = async {
+        let mut conn = state.provider.pool.acquire().await?;
+        crate::store::users::list(&mut conn, &search, 1000, 0).await
+    };
+    match rows.await {
+        Ok(rows) => {
+            let users: Vec<Value> = rows
+                .iter()
+                .map(|u| json!({ "sub": u.id, "username": u.username, "admin": u.is_admin, "disabled": u.disabled_at.is_some() }))
+                .collect();
+            ok(StatusCode::OK, json!({ "users": users }))
+        }
+        Err(e) => refused(e.into()),
+    }
+}
+
 async fn get_user(req: HttpRequest, sub: Path<Uuid>, state: Data<AppState>) -> HttpResponse {
     admit!(req, state);
     match users::view(&state.provider.pool, state.provider.clock.as_ref(), *sub).await {
@@ -477,7 +502,7 @@ async fn openapi(state: Data<AppState>) -> HttpResponse {
             "/clients/{id}/secret": { "post": op("rotate a client's secret (shown once)") },
             "/clients/{id}/apis": { "put": op("set which scopes of an API the client may get") },
             "/apis": { "get": op("list APIs"), "post": op("register an API") },
-            "/users": { "post": op("create a user") },
+            "/users": { "get": op("list users (q to search)"), "post": op("create a user") },
             "/users/{sub}": { "get": op("a user, with sessions, consents and grants") },
             "/keys": { "get": op("list signing keys") },
             "/keys/rotate": { "post": op("rotate the signing keys") },

@@ -123,3 +123,41 @@ async fn the_admin_api_is_described_by_openapi() {
         app.url("/token")
     );
 }
+
+#[tokio::test]
+async fn users_and_keys_are_managed_through_the_api() {
+    let app = spawn_app().await;
+    let token = token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
+    let t = Some(token.as_str());
+    let (status, body) = call(
+        &app,
+        reqwest::Method::POST,
+        "/users",
+        t,
+        Some(json!({ "username": "grace", "password": "cobol" })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let sub = body["sub"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        &app,
+        reqwest::Method::POST,
+        "/users",
+        t,
+        Some(json!({ "username": "GRACE", "password": "x" })),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("conflict")));
+    let (_, body) = call(&app, reqwest::Method::GET, "/users", t, None).await;
+    assert_eq!(body["users"][0]["username"], "grace");
+    assert_eq!(
+        call(&app, reqwest::Method::GET, &format!("/users/{sub}"), t, None)
+            .await
+            .0,
+        200
+    );
+    let (_, body) = call(&app, reqwest::Method::POST, "/keys/rotate", t, None).await;
+    assert_eq!(body["changes"].as_array().unwrap().len(), 9);
+    let (_, body) = call(&app, reqwest::Method::GET, "/audit?kind=admin", t, None).await;
+    assert!(body["events"].as_array().unwrap().len() >= 2);
+}
