@@ -14,6 +14,8 @@ type Key = (DateTime<Utc>, &'static str, String);
 #[derive(Default)]
 pub struct Counters {
     pending: Mutex<HashMap<Key, i64>>,
+    /// Since this process started, by grant type (for `/metrics`).
+    totals: Mutex<HashMap<&'static str, u64>>,
 }
 
 impl Counters {
@@ -22,6 +24,25 @@ impl Counters {
         let hour = now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now);
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         *pending.entry((hour, grant_type, client_id.to_owned())).or_default() += 1;
+        *self
+            .totals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(grant_type)
+            .or_default() += 1;
+    }
+
+    /// Tokens issued by this process since it started, by grant type.
+    pub fn totals(&self) -> Vec<(&'static str, u64)> {
+        let mut totals: Vec<_> = self
+            .totals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(g, n)| (*g, *n))
+            .collect();
+        totals.sort();
+        totals
     }
 
     /// Writes what was counted; on failure the counts go back to be written later.

@@ -13,6 +13,7 @@ mod health;
 mod introspect;
 mod logging;
 mod logout;
+mod metrics;
 pub mod pages;
 pub(crate) mod respond;
 pub(crate) mod signin;
@@ -81,6 +82,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .configure(admin::routes)
         .route(paths::HEALTHZ, web::get().to(health::healthz))
         .route(paths::READYZ, web::get().to(health::readyz))
+        .route(paths::METRICS, web::get().to(metrics::metrics))
         .default_service(web::to(not_found));
 }
 
