@@ -21,6 +21,7 @@ mod jwks;
 mod keys;
 mod lab;
 mod logout;
+mod nodes;
 mod resource_server;
 mod resources;
 mod service_tokens;
