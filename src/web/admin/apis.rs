@@ -7,13 +7,13 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{admin_page, bad_form, csrf_ok, require_admin};
+use super::{admin_page, admitted, require_admin};
 use crate::admin::apis::{self, ApiUpdate, NewApiInput};
 use crate::admin::{AdminError, record};
 use crate::protocol::params::Params;
 use crate::protocol::session::CurrentSession;
+use crate::web::AppState;
 use crate::web::respond::redirect;
-use crate::web::{AppState, form};
 
 fn failed(state: &AppState, e: &AdminError) -> HttpResponse {
     tracing::error!(error = %e, "admin change failed");
@@ -82,14 +82,10 @@ pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
 }
 
 pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    let admin = match require_admin(&req, &state).await {
-        Ok(a) => a,
+    let (admin, params) = match admitted(&req, &state, &body).await {
+        Ok(x) => x,
         Err(res) => return res,
     };
-    let params = form(&body);
-    if !csrf_ok(&state, &req, &params) {
-        return bad_form(&state);
-    }
     let field = |name: &str| params.one(name).ok().flatten().map(str::to_owned);
     let values = json!({
         "audience": field("audience").unwrap_or_default(), "name": field("name").unwrap_or_default(),
@@ -177,14 +173,10 @@ pub async fn one(req: HttpRequest, id: Path<Uuid>, state: Data<AppState>) -> Htt
 }
 
 pub async fn update(req: HttpRequest, id: Path<Uuid>, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    let admin = match require_admin(&req, &state).await {
-        Ok(a) => a,
+    let (admin, params) = match admitted(&req, &state, &body).await {
+        Ok(x) => x,
         Err(res) => return res,
     };
-    let params = form(&body);
-    if !csrf_ok(&state, &req, &params) {
-        return bad_form(&state);
-    }
     let result = match ttl(&params) {
         Ok(access_token_ttl) => {
             let change = ApiUpdate {

@@ -6,14 +6,13 @@ use actix_web::web::{Bytes, Data, Path};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
-use super::{admin_page, bad_form, csrf_ok, require_admin, stale_sign_in};
+use super::{admin_page, admitted, require_admin, stale_sign_in};
 use crate::admin::clients::{self, ClientUpdate};
 use crate::admin::{self as service, AdminError};
 use crate::model::{GrantType, OidcScope};
-use crate::protocol::params::Params;
 use crate::protocol::session::CurrentSession;
+use crate::web::AppState;
 use crate::web::respond::redirect;
-use crate::web::{AppState, form};
 
 fn page_of(id: &str) -> String {
     format!(
@@ -67,16 +66,6 @@ fn failed(state: &AppState, e: &AdminError) -> HttpResponse {
         "Something went wrong",
         "Nothing was changed.",
     )
-}
-
-/// The admin and the form, after the admin and CSRF checks.
-async fn admitted(req: &HttpRequest, state: &AppState, body: &Bytes) -> Result<(CurrentSession, Params), HttpResponse> {
-    let admin = require_admin(req, state).await?;
-    let params = form(body);
-    if !csrf_ok(state, req, &params) {
-        return Err(bad_form(state));
-    }
-    Ok((admin, params))
 }
 
 async fn audit(state: &AppState, admin: &CurrentSession, action: &str, details: Value) {

@@ -6,12 +6,12 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{Paging, admin_page, bad_form, csrf_ok, require_admin};
+use super::{Paging, admin_page, admitted, require_admin};
 use crate::admin::{AdminError, clients::NewClientInput};
 use crate::protocol::session::CurrentSession;
 use crate::store::clients;
+use crate::web::AppState;
 use crate::web::signin::unavailable;
-use crate::web::{AppState, form};
 
 async fn render(
     req: &HttpRequest,
@@ -64,14 +64,10 @@ pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
 /// Registers a client. The answer shows its secret this once; a validation
 /// error re-renders the form with the message and saves nothing.
 pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    let admin = match require_admin(&req, &state).await {
-        Ok(a) => a,
+    let (admin, params) = match admitted(&req, &state, &body).await {
+        Ok(x) => x,
         Err(res) => return res,
     };
-    let params = form(&body);
-    if !csrf_ok(&state, &req, &params) {
-        return bad_form(&state);
-    }
     let field = |name: &str| params.one(name).ok().flatten().map(str::to_owned);
     let lines = |name: &str| {
         field(name)

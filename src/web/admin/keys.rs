@@ -6,7 +6,7 @@ use actix_web::web::{Bytes, Data, Path};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{admin_page, bad_form, csrf_ok, require_admin, stale_sign_in};
+use super::{admin_page, admitted, bad_form, csrf_ok, require_admin, stale_sign_in};
 use crate::keys::{self, KeyError};
 use crate::web::respond::redirect;
 use crate::web::{AppState, form};
@@ -83,14 +83,10 @@ pub async fn rotate(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
 
 /// Revokes one key: it leaves the JWKS at once; tokens it signed stop validating.
 pub async fn revoke(req: HttpRequest, kid: Path<String>, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    let admin = match require_admin(&req, &state).await {
-        Ok(a) => a,
+    let (admin, params) = match admitted(&req, &state, &body).await {
+        Ok(x) => x,
         Err(res) => return res,
     };
-    let params = form(&body);
-    if !csrf_ok(&state, &req, &params) {
-        return bad_form(&state);
-    }
     if let Some(res) = stale_sign_in(&state, &admin, PAGE) {
         return res;
     }

@@ -6,10 +6,10 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{admin_page, bad_form, csrf_ok, require_admin};
+use super::{admin_page, admitted, require_admin};
 use crate::protocol::lab;
+use crate::web::AppState;
 use crate::web::signin::unavailable;
-use crate::web::{AppState, form};
 
 pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     match require_admin(&req, &state).await {
@@ -25,14 +25,10 @@ pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
 }
 
 pub async fn explain(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    let admin = match require_admin(&req, &state).await {
-        Ok(a) => a,
+    let (admin, params) = match admitted(&req, &state, &body).await {
+        Ok(x) => x,
         Err(res) => return res,
     };
-    let params = form(&body);
-    if !csrf_ok(&state, &req, &params) {
-        return bad_form(&state);
-    }
     let token = params.one("token").ok().flatten().unwrap_or_default().to_owned();
     let result = match lab::explain(&state.provider, &token).await {
         Ok(r) => r,
@@ -69,14 +65,10 @@ fn blank_form() -> serde_json::Value {
 pub async fn dry_run(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
     use crate::protocol::exchange::{self, ID_TOKEN_TYPE, SubjectSource};
     use crate::protocol::params::Params;
-    let admin = match require_admin(&req, &state).await {
-        Ok(a) => a,
+    let (admin, params) = match admitted(&req, &state, &body).await {
+        Ok(x) => x,
         Err(res) => return res,
     };
-    let params = form(&body);
-    if !csrf_ok(&state, &req, &params) {
-        return bad_form(&state);
-    }
     let field = |name: &str| params.one(name).ok().flatten().unwrap_or_default().to_owned();
     let (client_id, username, id_token) = (field("client_id"), field("username"), field("id_token"));
     // The request the client would send, and who it would be for.

@@ -117,6 +117,20 @@ pub fn csrf_ok(state: &AppState, req: &HttpRequest, params: &crate::protocol::pa
         .check(req, &state.cookies, ADMIN_FORM, params.one("csrf").ok().flatten())
 }
 
+/// The admin and the posted form, after the admin and CSRF checks.
+pub async fn admitted(
+    req: &HttpRequest,
+    state: &AppState,
+    body: &actix_web::web::Bytes,
+) -> Result<(CurrentSession, crate::protocol::params::Params), HttpResponse> {
+    let admin = require_admin(req, state).await?;
+    let params = super::form(body);
+    if !csrf_ok(state, req, &params) {
+        return Err(bad_form(state));
+    }
+    Ok((admin, params))
+}
+
 pub fn bad_form(state: &AppState) -> HttpResponse {
     state.pages.error(
         StatusCode::BAD_REQUEST,

@@ -8,14 +8,14 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{admin_page, bad_form, csrf_ok, require_admin, stale_sign_in};
+use super::{admin_page, admitted, require_admin, stale_sign_in};
 use crate::admin::users as service;
 use crate::admin::{AdminError, record};
 use crate::model::{Address, StandardClaims};
 use crate::protocol::params::Params;
 use crate::protocol::session::CurrentSession;
+use crate::web::AppState;
 use crate::web::respond::redirect;
-use crate::web::{AppState, form};
 
 async fn render(
     req: &HttpRequest,
@@ -115,14 +115,10 @@ fn claims_from(params: &Params) -> StandardClaims {
 /// `POST /admin/users/{sub}/{action}`.
 pub async fn act(req: HttpRequest, path: Path<(Uuid, String)>, body: Bytes, state: Data<AppState>) -> HttpResponse {
     let (sub, action) = path.into_inner();
-    let admin = match require_admin(&req, &state).await {
-        Ok(a) => a,
+    let (admin, params) = match admitted(&req, &state, &body).await {
+        Ok(x) => x,
         Err(res) => return res,
     };
-    let params = form(&body);
-    if !csrf_ok(&state, &req, &params) {
-        return bad_form(&state);
-    }
     let back = format!("/admin/users/{sub}");
     // Passwords and roles are sensitive: a recent sign-in is required.
     if matches!(action.as_str(), "password" | "admin" | "unadmin")

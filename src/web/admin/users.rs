@@ -5,14 +5,14 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{Paging, admin_page, bad_form, csrf_ok, require_admin, stale_sign_in};
+use super::{Paging, admin_page, admitted, require_admin, stale_sign_in};
 use crate::admin::{AdminError, users::NewUserInput};
 use crate::model::StandardClaims;
 use crate::protocol::session::CurrentSession;
 use crate::store::users;
+use crate::web::AppState;
 use crate::web::respond::redirect;
 use crate::web::signin::unavailable;
-use crate::web::{AppState, form};
 
 async fn render(
     req: &HttpRequest,
@@ -63,14 +63,10 @@ pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
 
 /// Creates a user; a validation error re-renders the form with the message and saves nothing.
 pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    let admin = match require_admin(&req, &state).await {
-        Ok(a) => a,
+    let (admin, params) = match admitted(&req, &state, &body).await {
+        Ok(x) => x,
         Err(res) => return res,
     };
-    let params = form(&body);
-    if !csrf_ok(&state, &req, &params) {
-        return bad_form(&state);
-    }
     let field = |name: &str| params.one(name).ok().flatten().map(str::to_owned);
     let is_admin = field("admin").as_deref() == Some("on");
     // Granting the admin role is sensitive.
