@@ -5,7 +5,7 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::respond::{json_no_store, oauth_error};
-use super::{AppState, cors, form};
+use super::{AppState, cors, protocol_form};
 use crate::protocol::client_auth::Basic;
 use crate::protocol::{introspect, revoke};
 
@@ -15,7 +15,11 @@ fn basic(req: &HttpRequest) -> Basic {
 
 pub async fn introspect(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
     let basic = basic(&req);
-    match introspect::introspect(&state.provider, &basic, &form(&body)).await {
+    let result = match protocol_form(&req, &body) {
+        Ok(params) => introspect::introspect(&state.provider, &basic, &params).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(answer) => json_no_store(&answer),
         Err(e) => oauth_error(&e, basic.is_used()),
     }
@@ -23,7 +27,11 @@ pub async fn introspect(req: HttpRequest, body: Bytes, state: Data<AppState>) ->
 
 pub async fn revoke(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
     let basic = basic(&req);
-    let mut res = match revoke::revoke(&state.provider, &basic, &form(&body)).await {
+    let result = match protocol_form(&req, &body) {
+        Ok(params) => revoke::revoke(&state.provider, &basic, &params).await,
+        Err(e) => Err(e),
+    };
+    let mut res = match result {
         // RFC 7009 §2.2: 200 whether or not the token was known.
         Ok(()) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))

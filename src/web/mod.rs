@@ -125,6 +125,26 @@ fn refuse_cross_site(req: &HttpRequest, state: &AppState) -> Option<HttpResponse
     })
 }
 
+/// The parameters of a protocol POST, whose body must be a form
+/// (RFC 6749 §4.1.3, RFC 7662 §2.1, RFC 7009 §2.1).
+fn protocol_form(req: &HttpRequest, body: &Bytes) -> Result<Params, crate::protocol::error::OAuthError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        });
+    match is_form {
+        true => Ok(form(body)),
+        false => Err(crate::protocol::error::OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        )),
+    }
+}
+
 pub(crate) fn query(req: &HttpRequest) -> Params {
     Params::parse(req.query_string())
 }

@@ -321,3 +321,19 @@ async fn token_type_hint_is_only_a_hint() {
         "a wrong hint does not matter"
     );
 }
+
+#[tokio::test]
+async fn introspection_and_revocation_take_only_form_bodies() {
+    let (app, service, _) = setup().await;
+    for path in ["/introspect", "/revoke"] {
+        let res = app
+            .client
+            .post(app.url(path))
+            .basic_auth(&service.id, service.secret.as_deref())
+            .json(&json!({"token": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_of(res).await, (400, "invalid_request".into()), "{path}");
+    }
+}
