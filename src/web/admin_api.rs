@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::AppState;
+use crate::admin::AdminError;
 use crate::admin::apis::{self, ADMIN_SCOPE, NewApiInput};
 use crate::admin::clients::{self, ClientUpdate, NewClientInput};
 use crate::admin::users::{self, NewUserInput};
-use crate::admin::{AdminError, record};
 use crate::keys;
 use crate::model::StandardClaims;
 use crate::protocol::userinfo::verify_access_token;
@@ -109,20 +109,6 @@ fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("the body is not the expected JSON: {e}"))
 }
 
-async fn audit(state: &AppState, actor: &str, action: &str, details: Value) {
-    if let Err(e) = record(
-        &state.provider.pool,
-        state.provider.clock.as_ref(),
-        actor,
-        action,
-        details,
-    )
-    .await
-    {
-        tracing::warn!(error = %e, "could not audit an admin API change");
-    }
-}
-
 macro_rules! admit {
     ($req:expr, $state:expr) => {
         match caller(&$req, &$state).await {
@@ -195,13 +181,9 @@ async fn create_client(req: HttpRequest, bytes: Bytes, state: Data<AppState>) ->
     .await
     {
         Ok(created) => {
-            audit(
-                &state,
-                &actor,
-                "created a client",
-                json!({ "client_id": created.client_id }),
-            )
-            .await;
+            state
+                .audit(&actor, "created a client", json!({ "client_id": created.client_id }))
+                .await;
             ok(StatusCode::CREATED, created)
         }
         Err(e) => refused(e),
@@ -231,13 +213,13 @@ async fn update_client(req: HttpRequest, id: Path<String>, bytes: Bytes, state: 
     };
     match clients::update(&state.provider.pool, state.provider.clock.as_ref(), &id, change).await {
         Ok((before, after)) => {
-            audit(
-                &state,
-                &actor,
-                "changed a client",
-                json!({ "client_id": id.as_str(), "before": before, "after": after }),
-            )
-            .await;
+            state
+                .audit(
+                    &actor,
+                    "changed a client",
+                    json!({ "client_id": id.as_str(), "before": before, "after": after }),
+                )
+                .await;
             match clients::view(&state.provider.pool, &id).await {
                 Ok(view) => ok(StatusCode::OK, view),
                 Err(e) => refused(e),
@@ -251,7 +233,9 @@ async fn delete_client(req: HttpRequest, id: Path<String>, state: Data<AppState>
     let actor = admit!(req, state);
     match clients::delete(&state.provider.pool, &id).await {
         Ok(()) => {
-            audit(&state, &actor, "deleted a client", json!({ "client_id": id.as_str() })).await;
+            state
+                .audit(&actor, "deleted a client", json!({ "client_id": id.as_str() }))
+                .await;
             HttpResponse::NoContent().finish()
         }
         Err(e) => refused(e),
@@ -269,13 +253,9 @@ async fn rotate_secret(req: HttpRequest, id: Path<String>, state: Data<AppState>
     .await
     {
         Ok(secret) => {
-            audit(
-                &state,
-                &actor,
-                "rotated a client secret",
-                json!({ "client_id": id.as_str() }),
-            )
-            .await;
+            state
+                .audit(&actor, "rotated a client secret", json!({ "client_id": id.as_str() }))
+                .await;
             ok(
                 StatusCode::OK,
                 json!({ "client_id": id.as_str(), "client_secret": secret }),
@@ -306,7 +286,9 @@ async fn set_access(req: HttpRequest, id: Path<String>, bytes: Bytes, state: Dat
     {
         Ok(()) => {
             let details = json!({ "client_id": id.as_str(), "audience": b.audience, "scopes": b.scopes });
-            audit(&state, &actor, "changed a client's API access", details.clone()).await;
+            state
+                .audit(&actor, "changed a client's API access", details.clone())
+                .await;
             ok(StatusCode::OK, details)
         }
         Err(e) => refused(e),
@@ -345,7 +327,7 @@ async fn create_api(req: HttpRequest, bytes: Bytes, state: Data<AppState>) -> Ht
     };
     match apis::create(&state.provider.pool, state.provider.clock.as_ref(), input).await {
         Ok(api) => {
-            audit(&state, &actor, "created an API", json!({ "api": api })).await;
+            state.audit(&actor, "created an API", json!({ "api": api })).await;
             ok(StatusCode::CREATED, api)
         }
         Err(e) => refused(e),
@@ -379,13 +361,13 @@ async fn create_user(req: HttpRequest, bytes: Bytes, state: Data<AppState>) -> H
     };
     match users::create(&state.provider.pool, state.provider.clock.as_ref(), input).await {
         Ok(user) => {
-            audit(
-                &state,
-                &actor,
-                "created a user",
-                json!({ "sub": user.sub, "username": user.username }),
-            )
-            .await;
+            state
+                .audit(
+                    &actor,
+                    "created a user",
+                    json!({ "sub": user.sub, "username": user.username }),
+                )
+                .await;
             ok(StatusCode::CREATED, user)
         }
         Err(e) => refused(e),
@@ -440,13 +422,9 @@ async fn rotate_keys(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     match keys::rotate(&state.provider.pool, state.provider.clock.as_ref(), &master).await {
         Ok(changes) => {
             let _ = state.provider.keys.reload(&state.provider.pool).await;
-            audit(
-                &state,
-                &actor,
-                "rotated the signing keys",
-                json!({ "changes": changes }),
-            )
-            .await;
+            state
+                .audit(&actor, "rotated the signing keys", json!({ "changes": changes }))
+                .await;
             ok(StatusCode::OK, json!({ "changes": changes }))
         }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),

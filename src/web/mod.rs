@@ -43,6 +43,24 @@ pub struct AppState {
     pub cookies: CookieJar,
 }
 
+impl AppState {
+    /// Records an admin change (`actor` from the admin page or the admin API)
+    /// in the audit log. A failure to record is a warning, not a failed change:
+    /// the change itself is already committed.
+    pub async fn audit(&self, actor: &str, action: &str, details: serde_json::Value) {
+        let recorded = crate::admin::record(
+            &self.provider.pool,
+            self.provider.clock.as_ref(),
+            actor,
+            action,
+            details,
+        );
+        if let Err(e) = recorded.await {
+            tracing::warn!(error = %e, action, "could not audit an admin change");
+        }
+    }
+}
+
 /// The largest request body accepted (forms and token requests are small).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

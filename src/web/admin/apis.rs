@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{admin_page, admitted, require_admin};
+use crate::admin::AdminError;
 use crate::admin::apis::{self, ApiUpdate, NewApiInput};
-use crate::admin::{AdminError, record};
 use crate::protocol::params::Params;
 use crate::protocol::session::CurrentSession;
 use crate::web::AppState;
@@ -108,14 +108,9 @@ pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
     };
     match result {
         Ok(api) => {
-            let _ = record(
-                &state.provider.pool,
-                state.provider.clock.as_ref(),
-                &admin.user.username,
-                "created an API",
-                json!({ "api": api }),
-            )
-            .await;
+            state
+                .audit(&admin.user.username, "created an API", json!({ "api": api }))
+                .await;
             redirect(&format!("/admin/apis/{}", api.id), true)
         }
         Err(e @ (AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::NotFound(_))) => {
@@ -193,14 +188,7 @@ pub async fn update(req: HttpRequest, id: Path<Uuid>, body: Bytes, state: Data<A
     match result {
         Ok((before, after)) => {
             let details = json!({ "api": id.to_string(), "before": before, "after": after });
-            let _ = record(
-                &state.provider.pool,
-                state.provider.clock.as_ref(),
-                &admin.user.username,
-                "changed an API",
-                details,
-            )
-            .await;
+            state.audit(&admin.user.username, "changed an API", details).await;
             redirect(&format!("/admin/apis/{}?done=saved", *id), true)
         }
         Err(e @ (AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::NotFound(_))) => {

@@ -7,8 +7,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
 use super::{admin_page, admitted, require_admin, stale_sign_in};
+use crate::admin::AdminError;
 use crate::admin::clients::{self, ClientUpdate};
-use crate::admin::{self as service, AdminError};
 use crate::model::{GrantType, OidcScope};
 use crate::protocol::session::CurrentSession;
 use crate::web::AppState;
@@ -68,20 +68,6 @@ fn failed(state: &AppState, e: &AdminError) -> HttpResponse {
     )
 }
 
-async fn audit(state: &AppState, admin: &CurrentSession, action: &str, details: Value) {
-    if let Err(e) = service::record(
-        &state.provider.pool,
-        state.provider.clock.as_ref(),
-        &admin.user.username,
-        action,
-        details,
-    )
-    .await
-    {
-        tracing::warn!(error = %e, "could not audit an admin change");
-    }
-}
-
 pub async fn page(req: HttpRequest, id: Path<String>, state: Data<AppState>) -> HttpResponse {
     match require_admin(&req, &state).await {
         Ok(admin) => render(&req, &state, &admin, &id, StatusCode::OK, "", "").await,
@@ -114,13 +100,13 @@ pub async fn update(req: HttpRequest, id: Path<String>, body: Bytes, state: Data
     };
     match clients::update(&state.provider.pool, state.provider.clock.as_ref(), &id, change).await {
         Ok((before, after)) => {
-            audit(
-                &state,
-                &admin,
-                "changed a client",
-                json!({ "client_id": id.as_str(), "before": before, "after": after }),
-            )
-            .await;
+            state
+                .audit(
+                    &admin.user.username,
+                    "changed a client",
+                    json!({ "client_id": id.as_str(), "before": before, "after": after }),
+                )
+                .await;
             redirect(&format!("{}?done=saved", page_of(&id)), true)
         }
         Err(e @ (AdminError::Invalid(_) | AdminError::NotFound(_) | AdminError::Conflict(_))) => {
@@ -148,13 +134,13 @@ pub async fn rotate_secret(req: HttpRequest, id: Path<String>, body: Bytes, stat
     .await
     {
         Ok(secret) => {
-            audit(
-                &state,
-                &admin,
-                "rotated a client secret",
-                json!({ "client_id": id.as_str() }),
-            )
-            .await;
+            state
+                .audit(
+                    &admin.user.username,
+                    "rotated a client secret",
+                    json!({ "client_id": id.as_str() }),
+                )
+                .await;
             render(&req, &state, &admin, &id, StatusCode::OK, "", &secret).await
         }
         Err(e @ (AdminError::Invalid(_) | AdminError::NotFound(_))) => {
@@ -183,7 +169,13 @@ pub async fn delete(req: HttpRequest, id: Path<String>, body: Bytes, state: Data
     }
     match clients::delete(&state.provider.pool, &id).await {
         Ok(()) => {
-            audit(&state, &admin, "deleted a client", json!({ "client_id": id.as_str() })).await;
+            state
+                .audit(
+                    &admin.user.username,
+                    "deleted a client",
+                    json!({ "client_id": id.as_str() }),
+                )
+                .await;
             redirect("/admin/clients", true)
         }
         Err(AdminError::NotFound(m)) => state.pages.error(StatusCode::NOT_FOUND, "No such client", &m),
@@ -209,13 +201,13 @@ pub async fn access(req: HttpRequest, id: Path<String>, body: Bytes, state: Data
     .await
     {
         Ok(()) => {
-            audit(
-                &state,
-                &admin,
-                "changed a client's API access",
-                json!({ "client_id": id.as_str(), "audience": audience, "scopes": scopes }),
-            )
-            .await;
+            state
+                .audit(
+                    &admin.user.username,
+                    "changed a client's API access",
+                    json!({ "client_id": id.as_str(), "audience": audience, "scopes": scopes }),
+                )
+                .await;
             redirect(&format!("{}?done=saved", page_of(&id)), true)
         }
         Err(e @ (AdminError::Invalid(_) | AdminError::NotFound(_))) => {
@@ -246,13 +238,13 @@ pub async fn trust(req: HttpRequest, id: Path<String>, body: Bytes, state: Data<
             } else {
                 "let a client exchange another's id_tokens"
             };
-            audit(
-                &state,
-                &admin,
-                action,
-                json!({ "client_id": id.as_str(), "other": other }),
-            )
-            .await;
+            state
+                .audit(
+                    &admin.user.username,
+                    action,
+                    json!({ "client_id": id.as_str(), "other": other }),
+                )
+                .await;
             redirect(&format!("{}?done=saved", page_of(&id)), true)
         }
         Err(e @ (AdminError::Invalid(_) | AdminError::NotFound(_))) => {

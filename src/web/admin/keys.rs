@@ -65,14 +65,13 @@ pub async fn rotate(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
     match keys::rotate(&state.provider.pool, state.provider.clock.as_ref(), &master).await {
         Ok(changes) => {
             let _ = state.provider.keys.reload(&state.provider.pool).await;
-            let _ = crate::admin::record(
-                &state.provider.pool,
-                state.provider.clock.as_ref(),
-                &admin.user.username,
-                "rotated the signing keys",
-                json!({ "changes": changes }),
-            )
-            .await;
+            state
+                .audit(
+                    &admin.user.username,
+                    "rotated the signing keys",
+                    json!({ "changes": changes }),
+                )
+                .await;
             redirect(&format!("{PAGE}?done=rotated"), true)
         }
         Err(e) => state
@@ -107,14 +106,13 @@ pub async fn revoke(req: HttpRequest, kid: Path<String>, body: Bytes, state: Dat
     match keys::revoke(&state.provider.pool, state.provider.clock.as_ref(), &master, &kid).await {
         Ok(changes) => {
             let _ = state.provider.keys.reload(&state.provider.pool).await;
-            let _ = crate::admin::record(
-                &state.provider.pool,
-                state.provider.clock.as_ref(),
-                &admin.user.username,
-                "revoked a signing key",
-                json!({ "kid": kid.as_str(), "changes": changes }),
-            )
-            .await;
+            state
+                .audit(
+                    &admin.user.username,
+                    "revoked a signing key",
+                    json!({ "kid": kid.as_str(), "changes": changes }),
+                )
+                .await;
             redirect(&format!("{PAGE}?done=revoked"), true)
         }
         Err(e @ (KeyError::NotFound(_) | KeyError::Refused { .. })) => {

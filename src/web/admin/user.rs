@@ -9,8 +9,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{admin_page, admitted, require_admin, stale_sign_in};
+use crate::admin::AdminError;
 use crate::admin::users as service;
-use crate::admin::{AdminError, record};
 use crate::model::{Address, StandardClaims};
 use crate::protocol::params::Params;
 use crate::protocol::session::CurrentSession;
@@ -168,9 +168,9 @@ pub async fn act(req: HttpRequest, path: Path<(Uuid, String)>, body: Bytes, stat
     match result {
         Ok(mut details) => {
             details["sub"] = json!(sub);
-            if let Err(e) = record(pool, clock, &admin.user.username, &format!("user: {action}"), details).await {
-                tracing::warn!(error = %e, "could not audit an admin change");
-            }
+            state
+                .audit(&admin.user.username, &format!("user: {action}"), details)
+                .await;
             redirect(&format!("{back}?done={action}"), true)
         }
         Err(e @ (AdminError::Invalid(_) | AdminError::NotFound(_) | AdminError::Conflict(_))) => {
