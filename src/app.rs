@@ -7,6 +7,7 @@ use actix_web::dev::Server;
 use actix_web::web::{Bytes, Data};
 use actix_web::{App, HttpServer, middleware};
 
+use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::keys::{self, KeyError, KeyRing};
@@ -77,11 +78,14 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
         .map_err(|e| StartError::Runtime(format!("the built-in admin API: {e}")))?;
     let csrf = Csrf::new(master.derive("lanyard/csrf/v1"));
     let ring = KeyRing::load(&pool, master).await?;
+    let catalog = Catalog::load(&pool)
+        .await
+        .map_err(|e| StartError::Runtime(format!("cannot load clients and APIs: {e}")))?;
     let discovery = serde_json::to_vec(&discovery::metadata(&config.issuer))
         .map_err(|e| StartError::Runtime(format!("cannot serialise discovery: {e}")))?;
     let pages = Pages::load().map_err(|e| StartError::Runtime(format!("templates: {e}")))?;
     let cookies = CookieJar::new(config.issuer.is_https());
-    let provider = Provider::new(Arc::new(config), pool, Arc::new(ring), clock)
+    let provider = Provider::new(Arc::new(config), pool, Arc::new(ring), Arc::new(catalog), clock)
         .await
         .map_err(|e| StartError::Runtime(e.to_string()))?;
     Ok(AppState {
@@ -117,7 +121,7 @@ impl Application {
         let address = listener.local_addr().map_err(|e| StartError::Runtime(e.to_string()))?;
         let p = &state.provider;
         let background = [
-            keys::spawn_refresher(p.pool.clone(), p.keys.clone(), p.clock.clone(), p.config.lifetimes),
+            crate::refresher::spawn(p.clone()),
             crate::maintenance::spawn(p.pool.clone(), p.clock.clone(), p.config.audit_retention_days),
             crate::maintenance::spawn_counter_flush(p.clone()),
         ];

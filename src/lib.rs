@@ -24,6 +24,7 @@ macro_rules! protocol_names {
 
 pub mod admin;
 pub mod app;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -34,6 +35,7 @@ pub mod model;
 pub mod paths;
 pub mod pg_cluster;
 pub mod protocol;
+pub mod refresher;
 pub mod store;
 pub mod telemetry;
 pub mod web;

@@ -5,4 +5,4 @@ mod lifecycle;
 mod ring;
 
 pub use lifecycle::{KeyChange, KeyError, KeyInfo, ensure, list, maintain, revoke, rotate, verify_master_key};
-pub use ring::{JWKS_MAX_AGE_SECS, KeyRing, Verified, spawn_refresher};
+pub use ring::{JWKS_MAX_AGE_SECS, KeyRing, Verified};

@@ -3,16 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 
 use super::lifecycle::{KeyError, open, state_rank};
-use crate::clock::Clock;
-use crate::config::Lifetimes;
 use crate::crypto::jwt::{JwtError, Verifier, peek_header};
 use crate::crypto::{Alg, MasterKey, SigningKey};
 use crate::model::KeyState;
@@ -21,9 +17,6 @@ use crate::store::signing_keys;
 /// How long clients may cache the JWKS (`Cache-Control: max-age`). A new key is
 /// published at least twice this long before it signs.
 pub const JWKS_MAX_AGE_SECS: i64 = 300;
-
-/// How often a node reloads keys even without a NOTIFY (a missed one, a new connection).
-const RELOAD_EVERY: Duration = Duration::from_secs(30);
 
 /// One consistent view of the keys.
 struct Snapshot {
@@ -55,6 +48,9 @@ impl Verified {
 pub struct KeyRing {
     master: MasterKey,
     current: RwLock<Arc<Snapshot>>,
+    /// One reload at a time, so a slow read begun before a change can never
+    /// replace the snapshot of a read begun after it.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl KeyRing {
@@ -64,10 +60,12 @@ impl KeyRing {
         Ok(Self {
             master,
             current: RwLock::new(Arc::new(snapshot)),
+            reloading: tokio::sync::Mutex::new(()),
         })
     }
 
     pub async fn reload(&self, pool: &PgPool) -> Result<(), KeyError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let snapshot = Arc::new(Self::snapshot(pool, &self.master).await?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
         Ok(())
@@ -137,57 +135,4 @@ impl KeyRing {
             verifiers,
         })
     }
-}
-
-/// Keeps the ring fresh: reloads on every NOTIFY of `lanyard_keys`, and at least
-/// every 30 s; runs the scheduled lifecycle steps on the same beat.
-pub fn spawn_refresher(
-    pool: PgPool,
-    ring: Arc<KeyRing>,
-    clock: Arc<dyn Clock>,
-    lifetimes: Lifetimes,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let mut listener = match PgListener::connect_with(&pool).await {
-                Ok(mut l) => match l.listen(signing_keys::CHANNEL).await {
-                    Ok(()) => Some(l),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot LISTEN for key changes; polling");
-                        None
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot connect to LISTEN for key changes; polling");
-                    None
-                }
-            };
-            loop {
-                let notified = match listener.as_mut() {
-                    Some(l) => match tokio::time::timeout(RELOAD_EVERY, l.recv()).await {
-                        Ok(Ok(_)) => true,
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "lost the key-change listener; reconnecting");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                            break;
-                        }
-                        Err(_timeout) => false,
-                    },
-                    None => {
-                        tokio::time::sleep(RELOAD_EVERY).await;
-                        false
-                    }
-                };
-                if !notified && let Err(e) = super::maintain(&pool, clock.as_ref(), &lifetimes).await {
-                    tracing::warn!(error = %e, "scheduled key maintenance failed");
-                }
-                if let Err(e) = ring.reload(&pool).await {
-                    tracing::warn!(error = %e, "cannot reload signing keys; serving the ones in memory");
-                }
-                if listener.is_none() {
-                    break;
-                }
-            }
-        }
-    })
 }

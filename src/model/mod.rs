@@ -1,6 +1,7 @@
 //! The vocabulary every layer shares: parsed, always-valid values
 //! (a value that exists is valid — "parse, don't validate").
 
+mod api;
 mod audience;
 mod client;
 mod display_name;
@@ -9,6 +10,7 @@ mod redirect_uri;
 mod scope;
 mod user;
 
+pub use api::Api;
 pub use audience::Audience;
 pub use client::{AuthMethod, Client, ClientId, GrantType};
 pub use display_name::DisplayName;

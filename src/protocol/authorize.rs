@@ -12,7 +12,7 @@ use super::tokens::scope_of_claim;
 use crate::crypto::secret;
 use crate::model::{Audience, Client, GrantType, OidcScope};
 use crate::store::codes::{self, CodeRow};
-use crate::store::{apis, clients, consents};
+use crate::store::{apis, consents};
 
 /// Longest `state` and `nonce` accepted (they travel in URLs).
 const MAX_ECHO_LEN: usize = 2048;
@@ -130,12 +130,10 @@ pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal>
         .one("client_id")
         .map_err(|_| page("The request repeats client_id."))?
         .ok_or_else(|| page("The request names no client (client_id is missing)."))?;
-    let mut conn = p.pool.acquire().await.map_err(OAuthError::from)?;
-    let client = clients::find_client(&mut conn, client_id)
-        .await
-        .map_err(OAuthError::from)?
+    let client = p
+        .catalog
+        .client(client_id)
         .ok_or_else(|| page("This application is not registered with Lanyard (unknown client_id)."))?;
-    drop(conn);
     let redirect_uri = params
         .one("redirect_uri")
         .map_err(|_| page("The request repeats redirect_uri."))?
@@ -149,7 +147,7 @@ pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal>
     check(p, &client, &params)
         .await
         .map_err(fail)?
-        .into_request(client, redirect_uri, state, params)
+        .into_request(client.as_ref().clone(), redirect_uri, state, params)
 }
 
 /// The checks after the redirect URI is trusted; each failure is redirected.

@@ -1,6 +1,8 @@
 //! Client authentication at the token, introspection and revocation endpoints
 //! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, or `none`.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
@@ -9,7 +11,6 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use crate::crypto::secret;
 use crate::model::{AuthMethod, Client};
-use crate::store::clients;
 
 /// The `Authorization: Basic` credentials of a request, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +60,8 @@ fn invalid_client(description: &str) -> OAuthError {
 }
 
 /// Authenticates the client before anything else of the request is looked at.
-pub async fn authenticate(p: &Provider, basic: &Basic, params: &Params) -> Result<Client, OAuthError> {
+/// The client comes from the in-memory catalog: no database read.
+pub fn authenticate(p: &Provider, basic: &Basic, params: &Params) -> Result<Arc<Client>, OAuthError> {
     let body_id = params.one("client_id")?;
     let body_secret = params.one("client_secret")?;
     let (client_id, secret, method) = match basic {
@@ -81,9 +83,9 @@ pub async fn authenticate(p: &Provider, basic: &Basic, params: &Params) -> Resul
             (None, _) => return Err(invalid_client("client authentication is required")),
         },
     };
-    let mut conn = p.pool.acquire().await?;
-    let client = clients::find_client(&mut conn, client_id)
-        .await?
+    let client = p
+        .catalog
+        .client(client_id)
         .ok_or_else(|| invalid_client("unknown client or bad credentials"))?;
     if client.auth_method != method {
         return Err(invalid_client(&format!(

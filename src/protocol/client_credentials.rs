@@ -7,9 +7,8 @@ use super::params::Params;
 use super::resource::{self, Subject};
 use super::token::TokenResponse;
 use crate::model::Client;
-use crate::store::apis;
 
-pub async fn issue(p: &Provider, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+pub fn issue(p: &Provider, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
     if client.is_public() {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -21,10 +20,8 @@ pub async fn issue(p: &Provider, client: &Client, params: &Params) -> Result<Tok
             "the `{name}` parameter is repeated"
         )));
     }
-    let mut conn = p.pool.acquire().await?;
-    let api = resource::default_target(&mut conn, client, params.all("resource")).await?;
-    let allowance = apis::allowed_scopes(&mut conn, &client.client_id, api.id).await?;
-    drop(conn);
+    let api = resource::default_target(p, client, params.all("resource"))?;
+    let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
     let scopes = resource::downscope(params.one("scope")?, &allowance)?;
     // `sub` is the client itself; a client_id is never a UUID, so never a user's `sub`.
     let who = Subject {

@@ -1,6 +1,8 @@
 //! RFC 8693 token exchange: an id_token in, an access token for one API out,
 //! downscope only (DESIGN.md "Token exchange"). Every decision is audited.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -12,7 +14,7 @@ use super::token::TokenResponse;
 use crate::model::Client;
 use crate::store::audit::{self, NewEvent};
 use crate::store::grants::{self, GrantRow};
-use crate::store::{apis, clients, consents, sessions, users};
+use crate::store::{consents, sessions, users};
 
 /// RFC 8693 §3 token type identifiers.
 pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
@@ -125,7 +127,7 @@ async fn evaluate(
                 })?;
             SubjectToken {
                 user_id,
-                client: client.clone(),
+                client: Arc::new(client.clone()),
                 session_id: None,
                 auth_time: p.now(),
             }
@@ -141,11 +143,11 @@ async fn evaluate(
             "name the API with `resource` or `audience`",
         ));
     }
-    let api = resource::target(&mut conn, client, &names).await?;
+    let api = resource::target(p, client, &names)?;
     d.api = Some(api.audience.clone());
 
     // Scopes = requested ∩ the client's allowance ∩ what the sign-in covers.
-    let allowance = apis::allowed_scopes(&mut conn, &client.client_id, api.id).await?;
+    let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
     let covered = match subject.client.first_party {
         true => allowance.clone(),
         false => consents::api_scopes(&mut conn, subject.user_id, &subject.client.client_id, api.id).await?,
@@ -210,7 +212,7 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
 struct SubjectToken {
     user_id: Uuid,
     /// The client the id_token was issued to.
-    client: Client,
+    client: Arc<Client>,
     session_id: Option<Uuid>,
     auth_time: chrono::DateTime<chrono::Utc>,
 }
@@ -243,11 +245,12 @@ async fn verify_subject(
         Some(Value::Array(list)) if list.len() == 1 => list[0].as_str().unwrap_or_default().to_owned(),
         _ => return Err(bad("it has no single audience")),
     };
-    if audience != client.client_id && !clients::trusts(conn, &client.client_id, &audience).await? {
+    if audience != client.client_id && !p.catalog.trusts(&client.client_id, &audience) {
         return Err(bad("it was issued to another client"));
     }
-    let subject_client = clients::find_client(conn, &audience)
-        .await?
+    let subject_client = p
+        .catalog
+        .client(&audience)
         .ok_or_else(|| bad("its client no longer exists"))?;
     let user_id = claims
         .get("sub")
@@ -298,11 +301,7 @@ pub async fn dry_run(
     params: &Params,
     source: SubjectSource,
 ) -> Result<DryRun, OAuthError> {
-    let client = {
-        let mut conn = p.pool.acquire().await?;
-        crate::store::clients::find_client(&mut conn, client_id).await?
-    };
-    let Some(client) = client else {
+    let Some(client) = p.catalog.client(client_id) else {
         return Ok(DryRun {
             allowed: false,
             outcome: format!("invalid_client: no client `{client_id}`"),

@@ -12,10 +12,10 @@ use super::error::OAuthError;
 use super::params::Params;
 use crate::crypto::secret;
 use crate::model::Client;
-use crate::store::{apis, grants, refresh_tokens, revoked_access_tokens, sessions, users};
+use crate::store::{grants, refresh_tokens, revoked_access_tokens, sessions, users};
 
 pub async fn introspect(p: &Provider, basic: &Basic, params: &Params) -> Result<Value, OAuthError> {
-    let client = client_auth::authenticate(p, basic, params).await?;
+    let client = client_auth::authenticate(p, basic, params)?;
     let token = params
         .one("token")?
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -45,11 +45,11 @@ async fn access_token(p: &Provider, client: &Client, token: &str) -> Result<Opti
     if !is_access || text("iss").as_deref() != Some(p.config.issuer.as_str()) || exp <= p.now().timestamp() {
         return Ok(None);
     }
-    let mut conn = p.pool.acquire().await?;
-    let may = client_id == client.client_id || apis::is_resource_server(&mut conn, &aud, &client.client_id).await?;
+    let may = client_id == client.client_id || p.catalog.is_resource_server(&aud, &client.client_id);
     if !may {
         return Ok(None);
     }
+    let mut conn = p.pool.acquire().await?;
     if let Some(grant) = text("grant_id") {
         let Ok(id) = Uuid::parse_str(&grant) else {
             return Ok(None);

@@ -9,7 +9,6 @@ use super::error::OAuthError;
 use super::params::Params;
 use super::session::{self, CurrentSession};
 use crate::model::Client;
-use crate::store::clients;
 
 /// A checked logout request.
 #[derive(Debug, Clone)]
@@ -53,15 +52,11 @@ pub async fn parse(p: &Provider, params: Params) -> Result<LogoutRequest, String
         return Err("The client_id does not match the id_token_hint.".into());
     }
     let client = match client_id.or(hinted_client) {
-        Some(id) => {
-            let mut conn = p.pool.acquire().await.map_err(|e| OAuthError::from(e).description)?;
-            Some(
-                clients::find_client(&mut conn, &id)
-                    .await
-                    .map_err(|e| OAuthError::from(e).description)?
-                    .ok_or("This application is not registered with Lanyard.")?,
-            )
-        }
+        Some(id) => Some(
+            p.catalog
+                .client(&id)
+                .ok_or("This application is not registered with Lanyard.")?,
+        ),
         None => None,
     };
     if let Some(uri) = &post_logout {
@@ -73,7 +68,7 @@ pub async fn parse(p: &Provider, params: Params) -> Result<LogoutRequest, String
         }
     }
     Ok(LogoutRequest {
-        client,
+        client: client.map(|c| c.as_ref().clone()),
         post_logout_redirect_uri: post_logout,
         state,
         hinted_sid,

@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
+use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::CryptoError;
@@ -38,6 +39,8 @@ pub struct Provider {
     pub config: Arc<Config>,
     pub pool: PgPool,
     pub keys: Arc<KeyRing>,
+    /// Clients, APIs and allowances, in memory.
+    pub catalog: Arc<Catalog>,
     pub clock: Arc<dyn Clock>,
     /// Caps concurrent argon2id hashes so memory stays bounded (19 MiB each).
     hashing: Arc<Semaphore>,
@@ -52,6 +55,7 @@ impl Provider {
         config: Arc<Config>,
         pool: PgPool,
         keys: Arc<KeyRing>,
+        catalog: Arc<Catalog>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CryptoError> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -62,6 +66,7 @@ impl Provider {
             config,
             pool,
             keys,
+            catalog,
             clock,
             hashing: Arc::new(Semaphore::new(cores * 2)),
             dummy_hash: dummy.into(),

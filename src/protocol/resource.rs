@@ -1,42 +1,14 @@
 //! Access tokens for APIs: which API a request targets (RFC 8707, RFC 8693
 //! `audience`), which of its scopes a client may get, and minting the token.
 
-use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::PgConnection;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Provider;
 use super::error::{ErrorCode, OAuthError};
 use super::tokens::{self, AccessToken, AccessTokenClaims};
-use crate::crypto::Alg;
+pub use crate::model::Api;
 use crate::model::{Audience, Client};
-use crate::store::apis::{self, ApiRow};
-
-/// An API a token may be for.
-#[derive(Debug, Clone)]
-pub struct Api {
-    pub id: Uuid,
-    pub audience: String,
-    pub alg: Alg,
-    /// Its own token lifetime, if it overrides `LANYARD_ACCESS_TOKEN_TTL`.
-    pub access_token_ttl: Option<TimeDelta>,
-}
-
-impl TryFrom<ApiRow> for Api {
-    type Error = OAuthError;
-    fn try_from(row: ApiRow) -> Result<Self, OAuthError> {
-        let alg = row.alg.parse().map_err(|e: String| {
-            tracing::error!(api = row.audience, error = e, "corrupt API row");
-            OAuthError::new(ErrorCode::ServerError, "internal error")
-        })?;
-        Ok(Api {
-            id: row.id,
-            audience: row.audience,
-            alg,
-            access_token_ttl: row.access_token_ttl.map(|s| TimeDelta::seconds(s.into())),
-        })
-    }
-}
 
 fn invalid_target(description: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidTarget, description)
@@ -44,35 +16,34 @@ fn invalid_target(description: impl Into<String>) -> OAuthError {
 
 /// The one API that `names` (the `resource` and `audience` values) denote, if the
 /// client may get any of its scopes. All names must be the same API (RFC 8707 §2).
-pub async fn target(conn: &mut PgConnection, client: &Client, names: &[String]) -> Result<Api, OAuthError> {
+pub fn target(p: &Provider, client: &Client, names: &[String]) -> Result<Api, OAuthError> {
     let Some(first) = names.first() else {
         return Err(invalid_target("name the API with `resource`"));
     };
     if names.iter().any(|n| n != first) {
         return Err(invalid_target("an access token is for exactly one API; name only one"));
     }
-    let allowed = apis::audiences_for_client(conn, &client.client_id).await?;
-    if !allowed.contains(first) {
+    if !p.catalog.audiences_for(&client.client_id).contains(first) {
         return Err(invalid_target(format!("this client may not get tokens for `{first}`")));
     }
-    let row = apis::find_by_audience(conn, first)
-        .await?
-        .ok_or_else(|| invalid_target(format!("unknown API `{first}`")))?;
-    Api::try_from(row)
+    p.catalog
+        .api(first)
+        .map(|api| api.as_ref().clone())
+        .ok_or_else(|| invalid_target(format!("unknown API `{first}`")))
 }
 
 /// The API a `client_credentials` request targets: the one named by `resource`,
 /// or the client's only API when it has exactly one.
-pub async fn default_target(conn: &mut PgConnection, client: &Client, resources: &[String]) -> Result<Api, OAuthError> {
+pub fn default_target(p: &Provider, client: &Client, resources: &[String]) -> Result<Api, OAuthError> {
     for r in resources {
         Audience::parse(r).map_err(invalid_target)?;
     }
     if !resources.is_empty() {
-        return target(conn, client, resources).await;
+        return target(p, client, resources);
     }
-    let mut allowed = apis::audiences_for_client(conn, &client.client_id).await?;
+    let allowed = p.catalog.audiences_for(&client.client_id);
     match allowed.len() {
-        1 => target(conn, client, &allowed.split_off(0)).await,
+        1 => target(p, client, &allowed),
         0 => Err(invalid_target("this client may not get tokens for any API")),
         _ => Err(invalid_target(
             "this client may get tokens for several APIs: send `resource` to name one",

@@ -19,7 +19,7 @@ use crate::model::{Audience, Client, GrantType, OidcScope};
 use crate::store::audit::{self, NewEvent};
 use crate::store::grants::{self, GrantRow};
 use crate::store::refresh_tokens::{self, RefreshRow};
-use crate::store::{apis, codes, consents, sessions, users};
+use crate::store::{codes, consents, sessions, users};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
@@ -39,7 +39,7 @@ pub struct TokenResponse {
 
 /// `POST /token`: authenticate the client first, then the grant.
 pub async fn exchange(p: &Provider, basic: &Basic, params: &Params) -> Result<TokenResponse, OAuthError> {
-    let client = client_auth::authenticate(p, basic, params).await?;
+    let client = client_auth::authenticate(p, basic, params)?;
     let grant_type = params
         .one("grant_type")?
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
@@ -58,7 +58,7 @@ pub async fn exchange(p: &Provider, basic: &Basic, params: &Params) -> Result<To
     let response = match grant {
         GrantType::AuthorizationCode => authorization_code(p, &client, params).await,
         GrantType::RefreshToken => refresh(p, &client, params).await,
-        GrantType::ClientCredentials => super::client_credentials::issue(p, &client, params).await,
+        GrantType::ClientCredentials => super::client_credentials::issue(p, &client, params),
         GrantType::TokenExchange => super::exchange::exchange(p, &client, params).await,
     }?;
     p.counters.count(p.now(), grant.as_str(), &client.client_id);
@@ -161,7 +161,7 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         ),
         false => None,
     };
-    let target = api_target(&mut tx, &grant, params).await?;
+    let target = api_target(p, &grant, params)?;
     let scopes = match &target {
         Some((_, api_scopes)) => api_scopes.clone(),
         None => grant.scopes.clone(),
@@ -183,8 +183,8 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
 /// The API the access token is for (RFC 8707 §2.2): the one `resource` names
 /// at /token — it must be one the grant covers — or the only one named at
 /// /authorize; `None` means the UserInfo token. Returns the grant's scopes of it.
-async fn api_target(
-    conn: &mut sqlx::PgConnection,
+fn api_target(
+    p: &Provider,
     grant: &GrantRow,
     params: &Params,
 ) -> Result<Option<(Api, Vec<String>)>, OAuthError> {
@@ -214,13 +214,13 @@ async fn api_target(
         .get(&audience)
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
-    let row = apis::find_by_audience(conn, &audience).await?.ok_or_else(|| {
+    let api = p.catalog.api(&audience).ok_or_else(|| {
         OAuthError::new(
             ErrorCode::InvalidTarget,
             format!("the API `{audience}` no longer exists"),
         )
     })?;
-    Ok(Some((Api::try_from(row)?, scopes)))
+    Ok(Some((api.as_ref().clone(), scopes)))
 }
 
 /// Reuse detection is an audit event: the grant it revoked, and why.
@@ -391,7 +391,7 @@ async fn refresh(p: &Provider, client: &Client, params: &Params) -> Result<Token
         }
     }
     // RFC 6749 §6: a narrower scope narrows the new access token only.
-    let target = api_target(&mut tx, &grant, params).await?;
+    let target = api_target(p, &grant, params)?;
     let scopes: Vec<String> = match (&target, params.one("scope")?) {
         (Some((_, api_scopes)), asked) => resource::downscope(asked, api_scopes)?,
         (None, None) => grant.scopes.clone(),

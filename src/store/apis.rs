@@ -5,6 +5,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::StoreError;
+use crate::model::Api;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiRow {
@@ -15,6 +16,21 @@ pub struct ApiRow {
     pub alg: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<ApiRow> for Api {
+    type Error = StoreError;
+    fn try_from(row: ApiRow) -> Result<Self, StoreError> {
+        Ok(Api {
+            alg: row
+                .alg
+                .parse()
+                .map_err(|e: String| StoreError::Corrupt(format!("API {}: {e}", row.audience)))?,
+            id: row.id,
+            audience: row.audience,
+            access_token_ttl: row.access_token_ttl.map(|s| chrono::TimeDelta::seconds(s.into())),
+        })
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -120,6 +136,25 @@ pub async fn allowed_scopes(conn: &mut PgConnection, client_id: &str, api_id: Uu
     )
 }
 
+/// Every (client_id, audience, scope) allowance, sorted, for the in-memory catalog.
+pub async fn all_allowances(conn: &mut PgConnection) -> Result<Vec<(String, String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT c.client_id, a.audience, c.scope FROM client_api_access c JOIN apis a ON a.id = c.api_id
+         ORDER BY c.client_id, a.audience, c.scope",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Every (audience, client_id) resource-server pair, for the in-memory catalog.
+pub async fn all_resource_servers(conn: &mut PgConnection) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT a.audience, r.client_id FROM api_resource_servers r JOIN apis a ON a.id = r.api_id",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
 /// The longest access-token lifetime any API overrides to, in seconds.
 pub async fn max_access_token_ttl(conn: &mut PgConnection) -> Result<Option<i32>, StoreError> {
     Ok(sqlx::query_scalar("SELECT max(access_token_ttl) FROM apis")
@@ -135,18 +170,6 @@ pub async fn audiences_for_client(conn: &mut PgConnection, client_id: &str) -> R
     )
     .bind(client_id)
     .fetch_all(conn)
-    .await?)
-}
-
-/// Whether a client is one of an API's resource servers (RFC 7662 §4).
-pub async fn is_resource_server(conn: &mut PgConnection, audience: &str, client_id: &str) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM api_resource_servers r JOIN apis a ON a.id = r.api_id
-                        WHERE a.audience = $1 AND r.client_id = $2)",
-    )
-    .bind(audience)
-    .bind(client_id)
-    .fetch_one(conn)
     .await?)
 }
 

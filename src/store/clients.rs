@@ -56,6 +56,18 @@ pub async fn find(conn: &mut PgConnection, client_id: &str) -> Result<Option<Cli
     )
 }
 
+/// Every client, for the in-memory catalog.
+pub async fn all(conn: &mut PgConnection) -> Result<Vec<ClientRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ClientRow>("SELECT * FROM clients").fetch_all(conn).await?)
+}
+
+/// Every (client_id, trusted_client_id) pair, for the in-memory catalog.
+pub async fn all_trusts(conn: &mut PgConnection) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as("SELECT client_id, trusted_client_id FROM client_trusts")
+        .fetch_all(conn)
+        .await?)
+}
+
 /// Lets `client_id` exchange id_tokens issued to `trusted`. False if it already could.
 pub async fn insert_trust(
     conn: &mut PgConnection,
@@ -102,36 +114,6 @@ impl TryFrom<ClientRow> for Client {
             first_party: r.first_party,
         })
     }
-}
-
-/// A client as the protocol flows use it.
-pub async fn find_client(conn: &mut PgConnection, client_id: &str) -> Result<Option<Client>, StoreError> {
-    find(conn, client_id).await?.map(Client::try_from).transpose()
-}
-
-/// Whether any client registered a redirect URI with this origin (`scheme://host[:port]`),
-/// for CORS on /token, /userinfo and /revoke.
-pub async fn origin_registered(conn: &mut PgConnection, origin: &str) -> Result<bool, StoreError> {
-    let escaped = origin.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM clients, unnest(redirect_uris) AS uri
-                        WHERE uri = $1 OR uri LIKE $2 || '/%' OR uri LIKE $2 || '?%')",
-    )
-    .bind(origin)
-    .bind(escaped)
-    .fetch_one(conn)
-    .await?)
-}
-
-/// Whether `client_id` may exchange id_tokens issued to `other` (`client trust`).
-pub async fn trusts(conn: &mut PgConnection, client_id: &str, other: &str) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM client_trusts WHERE client_id = $1 AND trusted_client_id = $2)",
-    )
-    .bind(client_id)
-    .bind(other)
-    .fetch_one(conn)
-    .await?)
 }
 
 /// A page of clients, by client_id, optionally filtered by a search term.

@@ -182,7 +182,7 @@ async fn create_client(req: HttpRequest, bytes: Bytes, state: Data<AppState>) ->
     {
         Ok(created) => {
             state
-                .audit(&actor, "created a client", json!({ "client_id": created.client_id }))
+                .changed(&actor, "created a client", json!({ "client_id": created.client_id }))
                 .await;
             ok(StatusCode::CREATED, created)
         }
@@ -214,7 +214,7 @@ async fn update_client(req: HttpRequest, id: Path<String>, bytes: Bytes, state: 
     match clients::update(&state.provider.pool, state.provider.clock.as_ref(), &id, change).await {
         Ok((before, after)) => {
             state
-                .audit(
+                .changed(
                     &actor,
                     "changed a client",
                     json!({ "client_id": id.as_str(), "before": before, "after": after }),
@@ -234,7 +234,7 @@ async fn delete_client(req: HttpRequest, id: Path<String>, state: Data<AppState>
     match clients::delete(&state.provider.pool, &id).await {
         Ok(()) => {
             state
-                .audit(&actor, "deleted a client", json!({ "client_id": id.as_str() }))
+                .changed(&actor, "deleted a client", json!({ "client_id": id.as_str() }))
                 .await;
             HttpResponse::NoContent().finish()
         }
@@ -254,7 +254,7 @@ async fn rotate_secret(req: HttpRequest, id: Path<String>, state: Data<AppState>
     {
         Ok(secret) => {
             state
-                .audit(&actor, "rotated a client secret", json!({ "client_id": id.as_str() }))
+                .changed(&actor, "rotated a client secret", json!({ "client_id": id.as_str() }))
                 .await;
             ok(
                 StatusCode::OK,
@@ -287,7 +287,7 @@ async fn set_access(req: HttpRequest, id: Path<String>, bytes: Bytes, state: Dat
         Ok(()) => {
             let details = json!({ "client_id": id.as_str(), "audience": b.audience, "scopes": b.scopes });
             state
-                .audit(&actor, "changed a client's API access", details.clone())
+                .changed(&actor, "changed a client's API access", details.clone())
                 .await;
             ok(StatusCode::OK, details)
         }
@@ -327,7 +327,7 @@ async fn create_api(req: HttpRequest, bytes: Bytes, state: Data<AppState>) -> Ht
     };
     match apis::create(&state.provider.pool, state.provider.clock.as_ref(), input).await {
         Ok(api) => {
-            state.audit(&actor, "created an API", json!({ "api": api })).await;
+            state.changed(&actor, "created an API", json!({ "api": api })).await;
             ok(StatusCode::CREATED, api)
         }
         Err(e) => refused(e),
@@ -362,7 +362,7 @@ async fn create_user(req: HttpRequest, bytes: Bytes, state: Data<AppState>) -> H
     match users::create(&state.provider.pool, state.provider.clock.as_ref(), input).await {
         Ok(user) => {
             state
-                .audit(
+                .changed(
                     &actor,
                     "created a user",
                     json!({ "sub": user.sub, "username": user.username }),
@@ -421,9 +421,8 @@ async fn rotate_keys(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     };
     match keys::rotate(&state.provider.pool, state.provider.clock.as_ref(), &master).await {
         Ok(changes) => {
-            let _ = state.provider.keys.reload(&state.provider.pool).await;
             state
-                .audit(&actor, "rotated the signing keys", json!({ "changes": changes }))
+                .changed(&actor, "rotated the signing keys", json!({ "changes": changes }))
                 .await;
             ok(StatusCode::OK, json!({ "changes": changes }))
         }

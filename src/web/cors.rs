@@ -5,7 +5,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::AppState;
-use crate::store::clients;
 
 fn origin(req: &HttpRequest) -> Option<&str> {
     req.headers()
@@ -14,19 +13,13 @@ fn origin(req: &HttpRequest) -> Option<&str> {
         .filter(|o| o.len() <= 300)
 }
 
-async fn is_registered(state: &AppState, origin: &str) -> bool {
-    let Ok(mut conn) = state.provider.pool.acquire().await else {
-        return false;
-    };
-    clients::origin_registered(&mut conn, origin).await.unwrap_or(false)
-}
 
 /// Adds `Access-Control-Allow-Origin` when the request's origin is registered.
 pub async fn allow_registered_origin(req: &HttpRequest, state: &AppState, res: &mut HttpResponse) {
     res.headers_mut()
         .append(header::VARY, HeaderValue::from_static("Origin"));
     if let Some(origin) = origin(req)
-        && is_registered(state, origin).await
+        && state.provider.catalog.origin_registered(origin)
         && let Ok(value) = HeaderValue::from_str(origin)
     {
         res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);

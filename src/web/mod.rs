@@ -44,17 +44,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Records an admin change (`actor` from the admin page or the admin API)
-    /// in the audit log. A failure to record is a warning, not a failed change:
-    /// the change itself is already committed.
-    pub async fn audit(&self, actor: &str, action: &str, details: serde_json::Value) {
-        let recorded = crate::admin::record(
-            &self.provider.pool,
-            self.provider.clock.as_ref(),
-            actor,
-            action,
-            details,
-        );
+    /// After an admin change (`actor` from the admin page or the admin API):
+    /// puts it in force on this node at once — reloads the catalog and the
+    /// keys, so the next request sees it (other nodes follow on the NOTIFY) —
+    /// and records it in the audit log. A failure here is a warning, not a
+    /// failed change: the change itself is already committed.
+    pub async fn changed(&self, actor: &str, action: &str, details: serde_json::Value) {
+        let p = &self.provider;
+        if let Err(e) = p.catalog.reload(&p.pool).await {
+            tracing::warn!(error = %e, action, "could not reload the catalog after an admin change");
+        }
+        if let Err(e) = p.keys.reload(&p.pool).await {
+            tracing::warn!(error = %e, action, "could not reload the keys after an admin change");
+        }
+        let recorded = crate::admin::record(&p.pool, p.clock.as_ref(), actor, action, details);
         if let Err(e) = recorded.await {
             tracing::warn!(error = %e, action, "could not audit an admin change");
         }

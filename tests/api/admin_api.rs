@@ -61,6 +61,7 @@ async fn the_admin_api_refuses_no_token_another_apis_token_and_a_token_without_a
         .execute(&app.pool)
         .await
         .unwrap();
+    app.settle().await;
     let reader = token_with(&app, "reader", &admin_api, &["read"]).await;
     let (status, body) = call(&app, reqwest::Method::GET, "/clients", Some(&reader), None).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));

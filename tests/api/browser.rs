@@ -144,10 +144,12 @@ async fn register_client(app: &TestApp, rp: &str) -> String {
         scopes: vec!["openid".into(), "email".into()],
         ..Default::default()
     };
-    lanyard::admin::clients::create(&app.pool, &lanyard::clock::SystemClock, &mut rand::rng(), input)
+    let id = lanyard::admin::clients::create(&app.pool, &lanyard::clock::SystemClock, &mut rand::rng(), input)
         .await
         .unwrap()
-        .client_id
+        .client_id;
+    app.settle().await;
+    id
 }
 
 #[tokio::test]

@@ -138,6 +138,7 @@ async fn a_public_client_cannot_exchange() {
         .execute(&app.pool)
         .await
         .unwrap();
+    app.settle().await;
     let public = TestClient { secret: None, ..client };
     let res = app.exchange(&public, &id_token, &[("resource", ORDERS)]).await;
     assert_eq!(error_of(res).await, (400, "unauthorized_client".into()));
@@ -232,6 +233,7 @@ async fn an_id_token_of_another_client_needs_that_client_to_be_trusted() {
     lanyard::admin::clients::trust(&app.pool, &lanyard::clock::SystemClock, "backend", "rp")
         .await
         .unwrap();
+    app.settle().await;
     let body: Value = app
         .exchange(&backend, &id_token, &[("resource", ORDERS)])
         .await

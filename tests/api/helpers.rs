@@ -168,6 +168,9 @@ pub struct TestApp {
     pub address: String,
     pub db: TestDb,
     pub pool: PgPool,
+    /// The app's in-memory catalog: tests that change clients or APIs behind
+    /// the app's back call `settle` rather than wait for the NOTIFY.
+    pub catalog: Arc<lanyard::catalog::Catalog>,
     pub config: Config,
     /// The app's clock: tests move it to expire things.
     pub clock: MockClock,
@@ -201,12 +204,14 @@ async fn spawn_app_configured(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Te
         .await
         .expect("the app prepares");
     let pool = state.provider.pool.clone();
+    let catalog = state.provider.catalog.clone();
     let app = Application::build_on(state, listener, 1).expect("the app builds");
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         db,
         pool,
+        catalog,
         config,
         clock,
         client: new_browser(),
@@ -223,6 +228,11 @@ pub fn new_browser() -> reqwest::Client {
 }
 
 impl TestApp {
+    /// Puts catalog changes made directly in the database in force in the app now.
+    pub async fn settle(&self) {
+        self.catalog.reload(&self.pool).await.expect("the catalog reloads");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -475,6 +485,7 @@ pub async fn create_client(app: &TestApp, spec: ClientSpec<'_>) -> TestClient {
     let created = lanyard::admin::clients::create(&app.pool, &SystemClock, &mut rand::rng(), input)
         .await
         .expect("client created");
+    app.settle().await;
     TestClient {
         id: created.client_id,
         secret: created.client_secret,
@@ -687,6 +698,7 @@ impl TestApp {
                 url: self.db.url.clone(),
             },
             pool: self.pool.clone(),
+            catalog: self.catalog.clone(),
             config: self.config.clone(),
             clock: self.clock.clone(),
             client,
@@ -747,6 +759,7 @@ pub async fn create_api(app: &TestApp, audience: &str, scopes: &[&str], alg: Opt
     lanyard::admin::apis::create(&app.pool, &SystemClock, input)
         .await
         .expect("API created");
+    app.settle().await;
 }
 
 pub async fn allow(app: &TestApp, client: &str, audience: &str, scopes: &[&str]) {
@@ -754,6 +767,7 @@ pub async fn allow(app: &TestApp, client: &str, audience: &str, scopes: &[&str])
     lanyard::admin::clients::allow(&app.pool, &SystemClock, client, audience, &scopes)
         .await
         .expect("allowed");
+    app.settle().await;
 }
 
 impl TestApp {

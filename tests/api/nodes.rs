@@ -143,6 +143,31 @@ async fn two_nodes_on_one_database_behave_as_one_provider() {
     })
     .await;
     assert!(seen, "both nodes publish the rotated keys");
+
+    // A client edit (here a new secret, as `lanyard client rotate-secret` makes)
+    // is in force on both nodes: the old secret stops working, the new one works.
+    let fresh = lanyard::admin::clients::rotate_secret(&pool, &clock, &mut rand::rng(), "web")
+        .await
+        .unwrap();
+    let probe = |node: String, secret: String| async move {
+        reqwest::Client::new()
+            .post(format!("{node}/revoke"))
+            .basic_auth("web", Some(secret))
+            .form(&[("token", "nothing")])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let old = web.secret.clone().unwrap();
+    let seen = eventually(Duration::from_secs(10), || async {
+        probe(a.clone(), old.clone()).await == 401
+            && probe(b.clone(), old.clone()).await == 401
+            && probe(a.clone(), fresh.clone()).await == 200
+            && probe(b.clone(), fresh.clone()).await == 200
+    })
+    .await;
+    assert!(seen, "both nodes know the client's new secret");
     a_proc.kill().await.ok();
     b_proc.kill().await.ok();
 }

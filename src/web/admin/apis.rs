@@ -109,7 +109,7 @@ pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
     match result {
         Ok(api) => {
             state
-                .audit(&admin.user.username, "created an API", json!({ "api": api }))
+                .changed(&admin.user.username, "created an API", json!({ "api": api }))
                 .await;
             redirect(&format!("/admin/apis/{}", api.id), true)
         }
@@ -188,7 +188,7 @@ pub async fn update(req: HttpRequest, id: Path<Uuid>, body: Bytes, state: Data<A
     match result {
         Ok((before, after)) => {
             let details = json!({ "api": id.to_string(), "before": before, "after": after });
-            state.audit(&admin.user.username, "changed an API", details).await;
+            state.changed(&admin.user.username, "changed an API", details).await;
             redirect(&format!("/admin/apis/{}?done=saved", *id), true)
         }
         Err(e @ (AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::NotFound(_))) => {

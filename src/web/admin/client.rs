@@ -101,7 +101,7 @@ pub async fn update(req: HttpRequest, id: Path<String>, body: Bytes, state: Data
     match clients::update(&state.provider.pool, state.provider.clock.as_ref(), &id, change).await {
         Ok((before, after)) => {
             state
-                .audit(
+                .changed(
                     &admin.user.username,
                     "changed a client",
                     json!({ "client_id": id.as_str(), "before": before, "after": after }),
@@ -135,7 +135,7 @@ pub async fn rotate_secret(req: HttpRequest, id: Path<String>, body: Bytes, stat
     {
         Ok(secret) => {
             state
-                .audit(
+                .changed(
                     &admin.user.username,
                     "rotated a client secret",
                     json!({ "client_id": id.as_str() }),
@@ -170,7 +170,7 @@ pub async fn delete(req: HttpRequest, id: Path<String>, body: Bytes, state: Data
     match clients::delete(&state.provider.pool, &id).await {
         Ok(()) => {
             state
-                .audit(
+                .changed(
                     &admin.user.username,
                     "deleted a client",
                     json!({ "client_id": id.as_str() }),
@@ -202,7 +202,7 @@ pub async fn access(req: HttpRequest, id: Path<String>, body: Bytes, state: Data
     {
         Ok(()) => {
             state
-                .audit(
+                .changed(
                     &admin.user.username,
                     "changed a client's API access",
                     json!({ "client_id": id.as_str(), "audience": audience, "scopes": scopes }),
@@ -239,7 +239,7 @@ pub async fn trust(req: HttpRequest, id: Path<String>, body: Bytes, state: Data<
                 "let a client exchange another's id_tokens"
             };
             state
-                .audit(
+                .changed(
                     &admin.user.username,
                     action,
                     json!({ "client_id": id.as_str(), "other": other }),

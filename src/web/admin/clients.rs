@@ -107,7 +107,7 @@ pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
     {
         Ok(created) => {
             let details = json!({ "client_id": created.client_id });
-            state.audit(&admin.user.username, "created a client", details).await;
+            state.changed(&admin.user.username, "created a client", details).await;
             // Shown once, in this response only: it is not stored, only its SHA-256.
             let created = json!({ "client_id": created.client_id, "client_secret": created.client_secret });
             render(&req, &state, &admin, StatusCode::CREATED, "", empty_values(), created).await

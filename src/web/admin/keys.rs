@@ -64,9 +64,8 @@ pub async fn rotate(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
     };
     match keys::rotate(&state.provider.pool, state.provider.clock.as_ref(), &master).await {
         Ok(changes) => {
-            let _ = state.provider.keys.reload(&state.provider.pool).await;
             state
-                .audit(
+                .changed(
                     &admin.user.username,
                     "rotated the signing keys",
                     json!({ "changes": changes }),
@@ -105,9 +104,8 @@ pub async fn revoke(req: HttpRequest, kid: Path<String>, body: Bytes, state: Dat
     };
     match keys::revoke(&state.provider.pool, state.provider.clock.as_ref(), &master, &kid).await {
         Ok(changes) => {
-            let _ = state.provider.keys.reload(&state.provider.pool).await;
             state
-                .audit(
+                .changed(
                     &admin.user.username,
                     "revoked a signing key",
                     json!({ "kid": kid.as_str(), "changes": changes }),

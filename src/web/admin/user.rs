@@ -169,7 +169,7 @@ pub async fn act(req: HttpRequest, path: Path<(Uuid, String)>, body: Bytes, stat
         Ok(mut details) => {
             details["sub"] = json!(sub);
             state
-                .audit(&admin.user.username, &format!("user: {action}"), details)
+                .changed(&admin.user.username, &format!("user: {action}"), details)
                 .await;
             redirect(&format!("{back}?done={action}"), true)
         }

@@ -92,7 +92,7 @@ pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
     match crate::admin::users::create(&state.provider.pool, state.provider.clock.as_ref(), input).await {
         Ok(user) => {
             let details = json!({ "sub": user.sub, "username": user.username, "admin": user.admin });
-            state.audit(&admin.user.username, "created a user", details).await;
+            state.changed(&admin.user.username, "created a user", details).await;
             redirect(&format!("/admin/users?created={}", user.username), true)
         }
         Err(e @ (AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::NotFound(_))) => {
