@@ -101,9 +101,11 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
 pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
-    /// The key refresher and the housekeeping, stopped with the server.
-    background: [tokio::task::JoinHandle<()>; 3],
-    /// Counts still in memory are written when the server stops.
+    /// The refresher and the housekeeping, stopped with the server.
+    background: [tokio::task::JoinHandle<()>; 2],
+    /// Writes buffered audit events and counts; told to finish when the server stops.
+    writer: tokio::task::JoinHandle<()>,
+    stop_writer: Arc<tokio::sync::Notify>,
     provider: crate::protocol::Provider,
 }
 
@@ -120,11 +122,12 @@ impl Application {
     pub fn build_on(state: AppState, listener: TcpListener, workers: usize) -> Result<Self, StartError> {
         let address = listener.local_addr().map_err(|e| StartError::Runtime(e.to_string()))?;
         let p = &state.provider;
+        let stop_writer = Arc::new(tokio::sync::Notify::new());
         let background = [
             crate::refresher::spawn(p.clone()),
             crate::maintenance::spawn(p.pool.clone(), p.clock.clone(), p.config.audit_retention_days),
-            crate::maintenance::spawn_counter_flush(p.clone()),
         ];
+        let writer = crate::maintenance::spawn_writer(p.clone(), stop_writer.clone());
         let provider = p.clone();
         let state = Data::new(state);
         let server = HttpServer::new(move || {
@@ -143,6 +146,8 @@ impl Application {
             address,
             server,
             background,
+            writer,
+            stop_writer,
             provider,
         })
     }
@@ -152,15 +157,26 @@ impl Application {
         self.address
     }
 
-    /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+    /// Serves until SIGINT or SIGTERM: stops accepting, lets in-flight
+    /// requests finish (up to 5 s), then writes the buffered audit events and
+    /// token counts (up to 10 s more) before returning.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         for task in &self.background {
             task.abort();
         }
-        if let Err(e) = self.provider.counters.flush(&self.provider.pool).await {
-            tracing::warn!(error = %e, "could not write the last token counts");
+        self.stop_writer.notify_one();
+        if tokio::time::timeout(SHUTDOWN_WRITE_TIMEOUT, self.writer).await.is_err() {
+            tracing::warn!(
+                waiting = self.provider.audit.depth(),
+                "stopped before every audit event was written (the database is unreachable)"
+            );
+        } else {
+            tracing::info!("buffered audit events and token counts written; stopped");
         }
         result
     }
 }
+
+/// How long shutdown waits for the last audit events and counts to be written.
+const SHUTDOWN_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

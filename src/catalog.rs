@@ -125,7 +125,8 @@ impl Catalog {
         for row in client_rows {
             match Client::try_from(row) {
                 Ok(client) => {
-                    s.origins.extend(client.redirect_uris.iter().filter_map(|u| origin_of(u)));
+                    s.origins
+                        .extend(client.redirect_uris.iter().filter_map(|u| origin_of(u)));
                     s.clients.insert(client.client_id.clone(), Arc::new(client));
                 }
                 Err(e) => tracing::warn!(error = %e, "left a client out of the catalog"),
@@ -165,9 +166,18 @@ mod tests {
 
     #[test]
     fn an_origin_is_scheme_host_and_a_non_default_port() {
-        assert_eq!(origin_of("https://app.example/cb?x=1").as_deref(), Some("https://app.example"));
-        assert_eq!(origin_of("https://app.example:443/cb").as_deref(), Some("https://app.example"));
-        assert_eq!(origin_of("http://127.0.0.1:8081/cb").as_deref(), Some("http://127.0.0.1:8081"));
+        assert_eq!(
+            origin_of("https://app.example/cb?x=1").as_deref(),
+            Some("https://app.example")
+        );
+        assert_eq!(
+            origin_of("https://app.example:443/cb").as_deref(),
+            Some("https://app.example")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8081/cb").as_deref(),
+            Some("http://127.0.0.1:8081")
+        );
         assert_eq!(origin_of("com.example.app:/cb"), None);
     }
 }

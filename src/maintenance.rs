@@ -1,6 +1,6 @@
 //! Housekeeping every node runs: audit events older than
-//! `LANYARD_AUDIT_RETENTION_DAYS` are pruned (deleting twice is harmless), and
-//! token counts are written every few seconds.
+//! `LANYARD_AUDIT_RETENTION_DAYS` are pruned (deleting twice is harmless);
+//! buffered audit events and token counts are written.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,12 +36,36 @@ pub fn spawn(pool: PgPool, clock: Arc<dyn Clock>, retention_days: u32) -> tokio:
 /// How often the token counts are written.
 const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
-pub fn spawn_counter_flush(provider: crate::protocol::Provider) -> tokio::task::JoinHandle<()> {
+/// How soon a failed audit write is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The writer: audit events as they arrive (in batches: whatever accumulated
+/// while the last insert ran), token counts every few seconds. On `stop` it
+/// writes what is left and ends — the server's graceful shutdown waits for it.
+pub fn spawn_writer(p: crate::protocol::Provider, stop: Arc<tokio::sync::Notify>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut counts_due = tokio::time::Instant::now() + FLUSH_EVERY;
         loop {
-            tokio::time::sleep(FLUSH_EVERY).await;
-            if let Err(e) = provider.counters.flush(&provider.pool).await {
-                tracing::warn!(error = %e, "could not write token counts; kept for the next try");
+            let stopping = tokio::select! {
+                _ = stop.notified() => true,
+                _ = p.audit.arrived.notified() => false,
+                _ = tokio::time::sleep_until(counts_due) => false,
+            };
+            if let Err(e) = p.audit.write(&p.pool).await {
+                tracing::warn!(error = %e, waiting = p.audit.depth(), "could not write audit events; kept for the next try");
+                if !stopping {
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    p.audit.arrived.notify_one();
+                }
+            }
+            if stopping || tokio::time::Instant::now() >= counts_due {
+                if let Err(e) = p.counters.flush(&p.pool).await {
+                    tracing::warn!(error = %e, "could not write token counts; kept for the next try");
+                }
+                counts_due = tokio::time::Instant::now() + FLUSH_EVERY;
+            }
+            if stopping {
+                return;
             }
         }
     })

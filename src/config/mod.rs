@@ -63,6 +63,24 @@ pub const SETTINGS: &[Setting] = &[
         help: "days audit events are kept",
     },
     Setting {
+        env: "LANYARD_AUDIT_BUFFER",
+        toml: "audit_buffer",
+        default: Some("10000"),
+        help: "audit events held in memory while PostgreSQL is slow or down",
+    },
+    Setting {
+        env: "LANYARD_KEY_ROTATION_DAYS",
+        toml: "key_rotation_days",
+        default: Some("30"),
+        help: "days a signing key signs before the schedule promotes the next one",
+    },
+    Setting {
+        env: "LANYARD_METRICS_BIND",
+        toml: "metrics_bind",
+        default: Some(""),
+        help: "address and port for /metrics alone (empty: served on LANYARD_BIND)",
+    },
+    Setting {
         env: "LANYARD_LOG",
         toml: "log",
         default: Some("info"),
@@ -167,6 +185,11 @@ pub struct Config {
     pub master_key: Option<MasterKey>,
     pub trusted_proxies: Vec<Cidr>,
     pub audit_retention_days: u32,
+    /// How many audit events may wait in memory for the database.
+    pub audit_buffer: usize,
+    pub key_rotation_days: u32,
+    /// Where /metrics is served on its own, if anywhere.
+    pub metrics_bind: Option<SocketAddr>,
     pub log: String,
     pub log_format: LogFormat,
     pub lifetimes: Lifetimes,
@@ -340,6 +363,27 @@ impl Sources {
                     .filter(|d| (1..=36500).contains(d))
                     .ok_or_else(|| format!("`{raw}` is not a whole number of days in 1..=36500"))
             })?,
+            audit_buffer: self.parsed("LANYARD_AUDIT_BUFFER", |raw| {
+                raw.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=10_000_000).contains(n))
+                    .ok_or_else(|| format!("`{raw}` is not a whole number of events in 1..=10000000"))
+            })?,
+            key_rotation_days: self.parsed("LANYARD_KEY_ROTATION_DAYS", |raw| {
+                raw.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| (1..=3650).contains(d))
+                    .ok_or_else(|| format!("`{raw}` is not a whole number of days in 1..=3650"))
+            })?,
+            metrics_bind: self.parsed("LANYARD_METRICS_BIND", |raw| match raw.trim() {
+                "" => Ok(None),
+                addr => addr
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("`{raw}` is not an IP address and port, such as 127.0.0.1:9090")),
+            })?,
             log: self.parsed("LANYARD_LOG", |raw| {
                 tracing_subscriber::EnvFilter::builder()
                     .parse(raw)
@@ -406,6 +450,9 @@ mod tests {
         assert_eq!(c.issuer.as_str(), "http://localhost:8080");
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.audit_retention_days, 90);
+        assert_eq!(c.audit_buffer, 10_000);
+        assert_eq!(c.key_rotation_days, 30);
+        assert_eq!(c.metrics_bind, None);
         assert_eq!(c.lifetimes.auth_code, TimeDelta::seconds(60));
         assert_eq!(c.lifetimes.access_token, TimeDelta::seconds(900));
         assert_eq!(c.lifetimes.id_token, TimeDelta::seconds(900));
@@ -452,6 +499,9 @@ mod tests {
             ("LANYARD_MASTER_KEY", "short"),
             ("LANYARD_TRUSTED_PROXIES", "10.0.0.0/99"),
             ("LANYARD_AUDIT_RETENTION_DAYS", "0"),
+            ("LANYARD_AUDIT_BUFFER", "0"),
+            ("LANYARD_KEY_ROTATION_DAYS", "0"),
+            ("LANYARD_METRICS_BIND", "9090"),
             ("LANYARD_LOG_FORMAT", "xml"),
             ("LANYARD_AUTH_CODE_TTL", "601"),
             ("LANYARD_ACCESS_TOKEN_TTL", "0"),

@@ -130,6 +130,18 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+/// The audit buffer is full (the database has been away a while): refuse
+/// rather than act unaudited.
+impl From<super::audit_buffer::BufferFull> for OAuthError {
+    fn from(e: super::audit_buffer::BufferFull) -> Self {
+        tracing::warn!(error = %e, "refused a request that would add an audit event");
+        OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the service is briefly unavailable; retry shortly",
+        )
+    }
+}
+
 impl From<sqlx::Error> for OAuthError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::Db(e).into()

@@ -12,7 +12,7 @@ use super::params::Params;
 use super::resource::{self, Subject};
 use super::token::TokenResponse;
 use crate::model::Client;
-use crate::store::audit::{self, NewEvent};
+use crate::store::audit::NewEvent;
 use crate::store::grants::{self, GrantRow};
 use crate::store::{consents, sessions, users};
 
@@ -50,8 +50,7 @@ pub async fn exchange(p: &Provider, client: &Client, params: &Params) -> Result<
         reason: Some(&reason),
         details: json!({ "api": decision.api, "scopes": decision.scopes, "subject_client": decision.subject_client }),
     };
-    let mut conn = p.pool.acquire().await?;
-    audit::insert(&mut conn, &event, p.now()).await?;
+    p.audit(&event)?;
     result
 }
 

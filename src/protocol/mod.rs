@@ -1,6 +1,7 @@
 //! Protocol flows: the rules of the RFCs as plain functions over typed inputs
 //! (the provider's pool, clock, keys and configuration) — no HTTP types here.
 
+pub mod audit_buffer;
 pub mod authorize;
 pub mod client_auth;
 pub mod client_credentials;
@@ -32,6 +33,7 @@ use crate::config::Config;
 use crate::crypto::CryptoError;
 use crate::crypto::password;
 use crate::keys::KeyRing;
+use crate::store::audit::NewEvent;
 
 /// Everything a flow needs: the database, the clock, the keys, the settings.
 #[derive(Clone)]
@@ -48,6 +50,8 @@ pub struct Provider {
     dummy_hash: Arc<str>,
     /// Tokens issued, counted in memory and written in batches.
     pub counters: Arc<counters::Counters>,
+    /// Audit events waiting to be written in batches.
+    pub audit: Arc<audit_buffer::AuditBuffer>,
 }
 
 impl Provider {
@@ -62,7 +66,9 @@ impl Provider {
         let dummy = tokio::task::spawn_blocking(|| password::hash("lanyard: no such user"))
             .await
             .map_err(|e| CryptoError::Password(e.to_string()))??;
+        let audit = Arc::new(audit_buffer::AuditBuffer::new(config.audit_buffer));
         Ok(Self {
+            audit,
             config,
             pool,
             keys,
@@ -76,6 +82,12 @@ impl Provider {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Queues an audit event (written in batches by the audit writer); refused
+    /// when the buffer is full.
+    pub fn audit(&self, event: &NewEvent<'_>) -> Result<(), audit_buffer::BufferFull> {
+        self.audit.push(event.at(self.now()))
     }
 
     /// Verifies a password off the async threads, at most `2 × cores` at a time.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::Provider;
 use super::error::OAuthError;
 use super::session;
-use crate::store::audit::{self, NewEvent};
+use crate::store::audit::NewEvent;
 use crate::store::{login_throttle, users};
 
 /// Failures count within this window; it never locks the real user out for longer.
@@ -80,7 +80,7 @@ pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<SignedIn, SignInEr
     let user = users::find_by_username(&mut conn, a.username).await?;
     let user_id = user.as_ref().map(|u| u.id);
     if account_failures >= ACCOUNT_LIMIT || address_failures >= ADDRESS_LIMIT {
-        record(p, &mut conn, "throttled", user_id, a.ip, "too many failed attempts").await?;
+        record(p, "throttled", user_id, a.ip, "too many failed attempts")?;
         return Err(SignInError::Throttled);
     }
     drop(conn);
@@ -97,15 +97,15 @@ pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<SignedIn, SignInEr
         if let Some(k) = &address_key {
             login_throttle::record_failure(&mut conn, k, now, window_opened_after).await?;
         }
-        record(p, &mut conn, "failed", user_id, a.ip, "unknown user or wrong password").await?;
+        record(p, "failed", user_id, a.ip, "unknown user or wrong password")?;
         return Err(SignInError::BadCredentials);
     };
     if !user.is_enabled() {
-        record(p, &mut conn, "disabled", Some(user.id), a.ip, "the account is disabled").await?;
+        record(p, "disabled", Some(user.id), a.ip, "the account is disabled")?;
         return Err(SignInError::Disabled);
     }
     login_throttle::clear(&mut conn, &account_key).await?;
-    record(p, &mut conn, "ok", Some(user.id), a.ip, "signed in").await?;
+    record(p, "ok", Some(user.id), a.ip, "signed in")?;
     drop(conn);
     let cookie = session::start(p, user.id, a.previous_cookie, a.ip, a.user_agent).await?;
     Ok(SignedIn {
@@ -114,9 +114,8 @@ pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<SignedIn, SignInEr
     })
 }
 
-async fn record(
+fn record(
     p: &Provider,
-    conn: &mut sqlx::PgConnection,
     outcome: &str,
     user_id: Option<Uuid>,
     ip: Option<&str>,
@@ -132,6 +131,6 @@ async fn record(
         reason: Some(reason),
         details: json!({}),
     };
-    audit::insert(conn, &event, p.now()).await?;
+    p.audit(&event).map_err(OAuthError::from)?;
     Ok(())
 }

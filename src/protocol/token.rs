@@ -183,11 +183,7 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
 /// The API the access token is for (RFC 8707 §2.2): the one `resource` names
 /// at /token — it must be one the grant covers — or the only one named at
 /// /authorize; `None` means the UserInfo token. Returns the grant's scopes of it.
-fn api_target(
-    p: &Provider,
-    grant: &GrantRow,
-    params: &Params,
-) -> Result<Option<(Api, Vec<String>)>, OAuthError> {
+fn api_target(p: &Provider, grant: &GrantRow, params: &Params) -> Result<Option<(Api, Vec<String>)>, OAuthError> {
     let named = params.all("resource");
     for r in named {
         Audience::parse(r).map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))?;

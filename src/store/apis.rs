@@ -148,11 +148,11 @@ pub async fn all_allowances(conn: &mut PgConnection) -> Result<Vec<(String, Stri
 
 /// Every (audience, client_id) resource-server pair, for the in-memory catalog.
 pub async fn all_resource_servers(conn: &mut PgConnection) -> Result<Vec<(String, String)>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT a.audience, r.client_id FROM api_resource_servers r JOIN apis a ON a.id = r.api_id",
+    Ok(
+        sqlx::query_as("SELECT a.audience, r.client_id FROM api_resource_servers r JOIN apis a ON a.id = r.api_id")
+            .fetch_all(conn)
+            .await?,
     )
-    .fetch_all(conn)
-    .await?)
 }
 
 /// The longest access-token lifetime any API overrides to, in seconds.

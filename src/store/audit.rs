@@ -39,6 +39,61 @@ pub async fn insert(conn: &mut PgConnection, e: &NewEvent<'_>, now: DateTime<Utc
     Ok(())
 }
 
+/// An event waiting in the audit buffer: owned, with its id and time fixed
+/// when it happened, so writing it twice (a retried batch) stores it once.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub kind: String,
+    pub outcome: String,
+    pub client_id: Option<String>,
+    pub user_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub reason: Option<String>,
+    pub details: Value,
+}
+
+impl NewEvent<'_> {
+    /// This event as it happened now, ready to wait in a buffer.
+    pub fn at(&self, now: DateTime<Utc>) -> Event {
+        Event {
+            id: Uuid::now_v7(),
+            occurred_at: now,
+            kind: self.kind.to_owned(),
+            outcome: self.outcome.to_owned(),
+            client_id: self.client_id.map(str::to_owned),
+            user_id: self.user_id,
+            ip: self.ip.map(str::to_owned),
+            reason: self.reason.map(str::to_owned),
+            details: self.details.clone(),
+        }
+    }
+}
+
+/// Writes events in one statement; an event already stored (same id) is skipped.
+pub async fn insert_batch(conn: &mut PgConnection, events: &[Event]) -> Result<u64, StoreError> {
+    let col = |f: fn(&Event) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+    let done = sqlx::query(
+        "INSERT INTO audit_events (id, occurred_at, kind, outcome, client_id, user_id, ip, reason, details)
+         SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::uuid[],
+                              $7::text[], $8::text[], $9::jsonb[])
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+    .bind(col(|e| Some(e.kind.clone())))
+    .bind(col(|e| Some(e.outcome.clone())))
+    .bind(col(|e| e.client_id.clone()))
+    .bind(events.iter().map(|e| e.user_id).collect::<Vec<_>>())
+    .bind(col(|e| e.ip.clone()))
+    .bind(col(|e| e.reason.clone()))
+    .bind(events.iter().map(|e| e.details.clone()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// An audit event as the admin page lists it.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct EventRow {

@@ -58,7 +58,9 @@ pub async fn find(conn: &mut PgConnection, client_id: &str) -> Result<Option<Cli
 
 /// Every client, for the in-memory catalog.
 pub async fn all(conn: &mut PgConnection) -> Result<Vec<ClientRow>, StoreError> {
-    Ok(sqlx::query_as::<_, ClientRow>("SELECT * FROM clients").fetch_all(conn).await?)
+    Ok(sqlx::query_as::<_, ClientRow>("SELECT * FROM clients")
+        .fetch_all(conn)
+        .await?)
 }
 
 /// Every (client_id, trusted_client_id) pair, for the in-memory catalog.

@@ -447,6 +447,8 @@ async fn list_audit(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
         .filter(|n: &i64| (1..=500).contains(n))
         .unwrap_or(100);
     let events = async {
+        // What this node still buffers is listed too.
+        state.provider.audit.write(&state.provider.pool).await?;
         let mut conn = state.provider.pool.acquire().await?;
         audit::list(&mut conn, &filter, limit, 0).await
     };

@@ -13,7 +13,6 @@ fn origin(req: &HttpRequest) -> Option<&str> {
         .filter(|o| o.len() <= 300)
 }
 
-
 /// Adds `Access-Control-Allow-Origin` when the request's origin is registered.
 pub async fn allow_registered_origin(req: &HttpRequest, state: &AppState, res: &mut HttpResponse) {
     res.headers_mut()

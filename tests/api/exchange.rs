@@ -34,6 +34,7 @@ async fn setup() -> (TestApp, TestClient, String) {
 }
 
 async fn audit_outcomes(app: &TestApp) -> Vec<(String, String)> {
+    app.audit_written().await;
     sqlx::query_as(
         "SELECT outcome, coalesce(reason, '') FROM audit_events WHERE kind = 'token_exchange' ORDER BY occurred_at",
     )

@@ -168,9 +168,10 @@ pub struct TestApp {
     pub address: String,
     pub db: TestDb,
     pub pool: PgPool,
-    /// The app's in-memory catalog: tests that change clients or APIs behind
-    /// the app's back call `settle` rather than wait for the NOTIFY.
-    pub catalog: Arc<lanyard::catalog::Catalog>,
+    /// The app's provider: its in-memory catalog (tests that change clients or
+    /// APIs behind the app's back call `settle` rather than wait for the
+    /// NOTIFY) and its audit buffer (`audit_written`).
+    pub provider: lanyard::protocol::Provider,
     pub config: Config,
     /// The app's clock: tests move it to expire things.
     pub clock: MockClock,
@@ -204,14 +205,14 @@ async fn spawn_app_configured(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Te
         .await
         .expect("the app prepares");
     let pool = state.provider.pool.clone();
-    let catalog = state.provider.catalog.clone();
+    let provider = state.provider.clone();
     let app = Application::build_on(state, listener, 1).expect("the app builds");
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         db,
         pool,
-        catalog,
+        provider,
         config,
         clock,
         client: new_browser(),
@@ -230,7 +231,20 @@ pub fn new_browser() -> reqwest::Client {
 impl TestApp {
     /// Puts catalog changes made directly in the database in force in the app now.
     pub async fn settle(&self) {
-        self.catalog.reload(&self.pool).await.expect("the catalog reloads");
+        self.provider
+            .catalog
+            .reload(&self.pool)
+            .await
+            .expect("the catalog reloads");
+    }
+
+    /// Writes the audit events the app has buffered, so SQL sees them.
+    pub async fn audit_written(&self) {
+        self.provider
+            .audit
+            .write(&self.pool)
+            .await
+            .expect("buffered audit events written");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -698,7 +712,7 @@ impl TestApp {
                 url: self.db.url.clone(),
             },
             pool: self.pool.clone(),
-            catalog: self.catalog.clone(),
+            provider: self.provider.clone(),
             config: self.config.clone(),
             clock: self.clock.clone(),
             client,

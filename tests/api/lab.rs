@@ -116,6 +116,7 @@ async fn a_revoked_token_says_its_grant_is_revoked() {
 #[tokio::test]
 async fn the_lab_is_for_admins_and_keeps_nothing() {
     let (app, tokens) = setup().await;
+    app.audit_written().await;
     let before = crate::helpers::count(&app.db, "audit_events").await;
     explain(&app, tokens["id_token"].as_str().unwrap()).await;
     assert_eq!(
@@ -169,6 +170,7 @@ async fn the_dry_run_agrees_with_the_real_exchange_and_mints_nothing() {
         .as_str()
         .unwrap()
         .to_owned();
+    app.audit_written().await;
     let before = (
         crate::helpers::count(&app.db, "grants").await,
         crate::helpers::count(&app.db, "audit_events").await,

@@ -273,6 +273,7 @@ async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
         .send()
         .await
         .unwrap();
+    app.audit_written().await;
     let ips: Vec<Option<String>> = sqlx::query_scalar("SELECT ip FROM audit_events WHERE kind = 'sign_in'")
         .fetch_all(&app.pool)
         .await

@@ -33,6 +33,8 @@ pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
         since,
     };
     let events = async {
+        // What this node still buffers is shown too.
+        state.provider.audit.write(&state.provider.pool).await?;
         let mut conn = state.provider.pool.acquire().await?;
         audit::list(&mut conn, &filter, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE).await
     };

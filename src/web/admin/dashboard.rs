@@ -81,6 +81,7 @@ pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     let now = p.now();
     let day_ago = now - TimeDelta::hours(24);
     let gather = async {
+        p.audit.write(&p.pool).await?;
         let mut conn = p.pool.acquire().await?;
         let counts = json!({
             "users": users::count(&mut conn).await?,
