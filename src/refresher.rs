@@ -76,11 +76,27 @@ async fn listen(p: &Provider) -> Result<PgListener, sqlx::Error> {
     Ok(l)
 }
 
+/// The scheduled key lifecycle: rotation when due, then ageing out. Each step
+/// runs under the key lock, so any number of nodes may run it.
+async fn run_key_schedule(p: &Provider) {
+    if let Some(master) = &p.config.master_key {
+        let every = chrono::TimeDelta::days(p.config.key_rotation_days.into());
+        match crate::keys::rotate_due(&p.pool, p.clock.as_ref(), master, every).await {
+            Ok(changes) if !changes.is_empty() => tracing::info!(?changes, "rotated the signing keys on schedule"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed"),
+        }
+    }
+    match crate::keys::maintain(&p.pool, p.clock.as_ref(), &p.config.lifetimes).await {
+        Ok(changes) if !changes.is_empty() => tracing::info!(?changes, "aged out signing keys"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "scheduled key maintenance failed"),
+    }
+}
+
 async fn refresh(p: &Provider, wake: Wake) {
     if matches!(wake, Wake::Everything) {
-        if let Err(e) = crate::keys::maintain(&p.pool, p.clock.as_ref(), &p.config.lifetimes).await {
-            tracing::warn!(error = %e, "scheduled key maintenance failed");
-        }
+        run_key_schedule(p).await;
     }
     if matches!(wake, Wake::Keys | Wake::Everything)
         && let Err(e) = p.keys.reload(&p.pool).await

@@ -162,6 +162,36 @@ pub async fn revoke(
     finish(tx, changes).await
 }
 
+/// The rotation schedule (`LANYARD_KEY_ROTATION_DAYS`): per algorithm, once
+/// the active key has signed for `every`, the `next` key is promoted — but only
+/// after it has been published at least twice the JWKS cache lifetime, so
+/// every cached JWKS knows its `kid` — the active key retires and a new `next`
+/// is published. Runs under the key lock: when several nodes run it at once,
+/// the first rotates and the others find nothing due.
+pub async fn rotate_due(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    master: &MasterKey,
+    every: TimeDelta,
+) -> Result<Vec<KeyChange>, KeyError> {
+    let (mut tx, keys) = begin(pool).await?;
+    let now = clock.now();
+    let mut changes = Vec::new();
+    for alg in Alg::ALL {
+        let (Some(active), Some(next)) = (find(&keys, alg, KeyState::Active), find(&keys, alg, KeyState::Next)) else {
+            continue;
+        };
+        let signed_since = active.activated_at.unwrap_or(active.created_at);
+        let next_known = next.created_at + TimeDelta::seconds(2 * JWKS_MAX_AGE_SECS) <= now;
+        if signed_since + every <= now && next_known {
+            move_key(&mut tx, active, active.state.retire(), now, &mut changes).await?;
+            move_key(&mut tx, next, next.state.promote(), now, &mut changes).await?;
+            create(&mut tx, master, now, alg, KeyState::Next, &mut changes).await?;
+        }
+    }
+    finish(tx, changes).await
+}
+
 /// The scheduled part of the lifecycle: a `retired` key is unpublished once every
 /// token it signed has expired and every JWKS cache has turned over; a `retained`
 /// key is deleted after 30 days.

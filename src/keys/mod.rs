@@ -4,5 +4,7 @@
 mod lifecycle;
 mod ring;
 
-pub use lifecycle::{KeyChange, KeyError, KeyInfo, ensure, list, maintain, revoke, rotate, verify_master_key};
+pub use lifecycle::{
+    KeyChange, KeyError, KeyInfo, ensure, list, maintain, revoke, rotate, rotate_due, verify_master_key,
+};
 pub use ring::{JWKS_MAX_AGE_SECS, KeyRing, Verified};

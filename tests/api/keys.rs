@@ -12,7 +12,8 @@ use lanyard::keys;
 use serde_json::Value;
 
 use crate::helpers::{
-    TestDb, empty_db, eventually, fresh_db, lanyard, master_key, serve_until_listening, spawn_app, spawn_app_on,
+    TestDb, empty_db, eventually, fetch_json, fresh_db, lanyard, master_key, serve_until_listening, spawn_app,
+    spawn_app_on,
 };
 
 /// `keys list --json`, as (alg, state) → kids.
@@ -273,4 +274,147 @@ async fn two_processes_starting_at_once_make_one_active_key_per_algorithm() {
         );
     }
     assert_eq!(map.values().map(Vec::len).sum::<usize>(), 6);
+}
+
+/// Runs what the refresher runs on its beat: the rotation schedule, ageing
+/// out, then the reload of the node's key ring.
+async fn run_key_schedule(app: &crate::helpers::TestApp, every: TimeDelta) {
+    keys::rotate_due(&app.pool, &app.clock, &master_key(), every)
+        .await
+        .unwrap();
+    keys::maintain(&app.pool, &app.clock, &app.config.lifetimes)
+        .await
+        .unwrap();
+    app.provider.keys.reload(&app.pool).await.unwrap();
+}
+
+#[tokio::test]
+async fn two_scheduled_rotations_keep_every_token_verifiable_against_the_jwks_until_it_expires() {
+    use crate::helpers::{ClientSpec, allow, create_api, create_client};
+    use lanyard::clock::Clock;
+    let app = spawn_app().await;
+    let service = create_client(
+        &app,
+        ClientSpec {
+            id: "svc",
+            grants: &["client_credentials"],
+            scopes: &[],
+            ..Default::default()
+        },
+    )
+    .await;
+    let algs = ["ES256", "EdDSA", "RS256"];
+    for alg in algs {
+        let audience = format!("https://{}.example", alg.to_lowercase());
+        create_api(&app, &audience, &["read"], Some(alg), &[]).await;
+        allow(&app, "svc", &audience, &["read"]).await;
+    }
+    let every = TimeDelta::days(app.config.key_rotation_days.into());
+    let start = app.clock.now();
+    let jwks = || async { fetch_json(&app.url("/jwks")).await["keys"].as_array().unwrap().clone() };
+    let mut first_published: HashMap<String, chrono::DateTime<Utc>> = HashMap::new();
+    for key in jwks().await {
+        first_published.insert(key["kid"].as_str().unwrap().to_owned(), start);
+    }
+    let first_signers: Vec<String> = {
+        let map = states(&app.db).await;
+        algs.iter().map(|a| kid(&map, a, "active").unwrap()).collect()
+    };
+
+    // Around each due date: before, the rotation itself, tokens in flight across
+    // it, and long after (the retired key has aged out of the JWKS).
+    let minutes = |m: i64| TimeDelta::minutes(m);
+    let mut steps = Vec::new();
+    for cycle in 1..=2 {
+        let due = every * cycle;
+        for offset in [-minutes(24 * 60), -minutes(10), -minutes(5), TimeDelta::zero()] {
+            steps.push(due + offset);
+        }
+        for m in [5, 10, 15, 20, 25, 120, 24 * 60] {
+            steps.push(due + minutes(m));
+        }
+    }
+    let mut in_flight: Vec<(String, String, i64)> = Vec::new(); // (alg, token, exp)
+    let mut signers: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+    for step in steps {
+        app.clock.advance(start + step - app.clock.now());
+        run_key_schedule(&app, every).await;
+        let now = app.clock.now();
+        let published = jwks().await;
+        for key in &published {
+            first_published
+                .entry(key["kid"].as_str().unwrap().to_owned())
+                .or_insert(now);
+        }
+        in_flight.retain(|(_, _, exp)| *exp > now.timestamp());
+        for (alg, token, _) in &in_flight {
+            let kid = crate::helpers::jwt_header(token)["kid"].as_str().unwrap().to_owned();
+            let jwk = published
+                .iter()
+                .find(|k| k["kid"] == kid.as_str())
+                .unwrap_or_else(|| panic!("{alg} key {kid} of a token in flight is unpublished at {step}"));
+            let verifier = lanyard::crypto::jwt::Verifier::from_jwk(alg.parse().unwrap(), jwk).unwrap();
+            assert!(verifier.verify(token).is_ok(), "a token in flight verifies at {step}");
+        }
+        for alg in algs {
+            let audience = format!("https://{}.example", alg.to_lowercase());
+            let res = app
+                .token(
+                    &service,
+                    &[("grant_type", "client_credentials"), ("resource", &audience)],
+                )
+                .await;
+            assert_eq!(res.status(), 200);
+            let token = res.json::<Value>().await.unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let kid = crate::helpers::jwt_header(&token)["kid"].as_str().unwrap().to_owned();
+            let known_for = now - first_published[&kid];
+            assert!(
+                first_published[&kid] == start || known_for >= TimeDelta::seconds(2 * keys::JWKS_MAX_AGE_SECS),
+                "{alg} key {kid} signs only after being published twice the JWKS cache lifetime (it was {known_for})"
+            );
+            let exp = crate::helpers::jwt_claims(&token)["exp"].as_i64().unwrap();
+            signers.entry(alg.to_owned()).or_default().insert(kid);
+            in_flight.push((alg.to_owned(), token, exp));
+        }
+    }
+    for alg in algs {
+        assert_eq!(signers[alg].len(), 3, "{alg}: the first key and two rotations signed");
+    }
+    let published: Vec<String> = jwks()
+        .await
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    for old in &first_signers {
+        assert!(!published.contains(old), "the first keys have aged out of the JWKS");
+    }
+    let map = states(&app.db).await;
+    for alg in algs {
+        assert_eq!(count(&map, alg, "active"), 1, "{alg}: one active key");
+        assert_eq!(count(&map, alg, "next"), 1, "{alg}: one next key");
+    }
+}
+
+#[tokio::test]
+async fn only_one_node_rotates_when_several_run_the_schedule_at_once() {
+    let app = spawn_app().await;
+    let every = TimeDelta::days(app.config.key_rotation_days.into());
+    let clock = MockClock::new(Utc::now() + every + TimeDelta::hours(1));
+    let master = master_key();
+    let run = || keys::rotate_due(&app.pool, &clock, &master, every);
+    let (a, b, c, d) = tokio::join!(run(), run(), run(), run());
+    let rotated: usize = [a, b, c, d].iter().map(|c| c.as_ref().unwrap().len()).sum();
+    assert_eq!(
+        rotated, 9,
+        "one run retired, promoted and created for each of 3 algorithms"
+    );
+    let map = states(&app.db).await;
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert_eq!(count(&map, alg, "active"), 1, "{alg}");
+        assert_eq!(count(&map, alg, "retired"), 1, "{alg}");
+        assert_eq!(count(&map, alg, "next"), 1, "{alg}");
+    }
 }
