@@ -113,11 +113,7 @@ impl std::error::Error for OAuthError {}
 /// when the database cannot be reached, else an opaque `server_error`.
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
-        let unreachable = matches!(
-            &e,
-            StoreError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
-        );
-        if unreachable {
+        if e.is_unreachable() {
             tracing::warn!(error = %e, "database unreachable");
             OAuthError::new(
                 ErrorCode::TemporarilyUnavailable,

@@ -114,11 +114,10 @@ async fn evaluate(
             "requested_token_type `{other}` is not supported; only access tokens are issued"
         )));
     }
-    let mut conn = p.pool.acquire().await?;
     let subject = match source {
-        SubjectSource::Token => verify_subject(p, &mut conn, client, token).await?,
+        SubjectSource::Token => verify_subject(p, client, token).await?,
         SubjectSource::SignedIn(user_id) => {
-            users::find(&mut conn, user_id)
+            users::find(&mut *p.pool.acquire().await?, user_id)
                 .await?
                 .filter(|u| u.is_enabled())
                 .ok_or_else(|| {
@@ -149,7 +148,15 @@ async fn evaluate(
     let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
     let covered = match subject.client.first_party {
         true => allowance.clone(),
-        false => consents::api_scopes(&mut conn, subject.user_id, &subject.client.client_id, api.id).await?,
+        false => {
+            consents::api_scopes(
+                &mut *p.pool.acquire().await?,
+                subject.user_id,
+                &subject.client.client_id,
+                api.id,
+            )
+            .await?
+        }
     };
     let allowed: Vec<String> = allowance.into_iter().filter(|s| covered.contains(s)).collect();
     let scopes = resource::downscope(params.one("scope")?, &allowed).map_err(|e| {
@@ -220,12 +227,7 @@ struct SubjectToken {
 /// never an unknown `kid`), our `iss`, not expired, not an access token, issued
 /// to this client or one it may exchange for, its user enabled, its session
 /// not signed out. Any failure is `invalid_request` (RFC 8693 §2.2.2).
-async fn verify_subject(
-    p: &Provider,
-    conn: &mut sqlx::PgConnection,
-    client: &Client,
-    token: &str,
-) -> Result<SubjectToken, OAuthError> {
+async fn verify_subject(p: &Provider, client: &Client, token: &str) -> Result<SubjectToken, OAuthError> {
     let bad = |why: &str| OAuthError::invalid_request(format!("the subject token is not acceptable: {why}"));
     let verified = p.keys.verify(token).map_err(|e| bad(&e.to_string()))?;
     if verified.is_access_token() {
@@ -256,15 +258,17 @@ async fn verify_subject(
         .and_then(Value::as_str)
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| bad("its sub is not a user"))?;
-    users::find(conn, user_id)
-        .await?
-        .filter(|u| u.is_enabled())
-        .ok_or_else(|| bad("the user is disabled"))?;
     let sid = claims
         .get("sid")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("it has no sid"))?;
-    let session = sessions::find_by_sid(conn, sid)
+    // Only now, with everything the token itself says checked, the database.
+    let mut conn = p.pool.acquire().await?;
+    users::find(&mut conn, user_id)
+        .await?
+        .filter(|u| u.is_enabled())
+        .ok_or_else(|| bad("the user is disabled"))?;
+    let session = sessions::find_by_sid(&mut conn, sid)
         .await?
         .ok_or_else(|| bad("its session is unknown"))?;
     if session.ended_at.is_some() {

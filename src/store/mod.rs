@@ -35,6 +35,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached (down, restarting, out of
+    /// connections) rather than refusing the statement: worth a retry.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Db(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed,
+            ) => true,
+            // SQLSTATE class 08 (connection exception) and 57P (the server is
+            // shutting down or restarting: admin_shutdown, crash_shutdown, cannot_connect_now).
+            StoreError::Db(sqlx::Error::Database(db)) => {
+                db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+            }
+            _ => false,
+        }
+    }
+
     /// Maps a unique-key violation to `Conflict(what)`, anything else to `Db`.
     pub(crate) fn conflict_as(what: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |e| match &e {

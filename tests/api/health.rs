@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use lanyard::pg_cluster::Cluster;
-
-use crate::helpers::{TestDb, eventually, master_key, spawn_app, spawn_app_on, url_for};
+use crate::helpers::{eventually, own_cluster, spawn_app, spawn_app_on};
 
 #[tokio::test]
 async fn healthz_answers_while_the_process_is_up() {
@@ -22,30 +20,11 @@ async fn unknown_paths_are_404() {
 #[tokio::test]
 async fn readyz_is_503_while_the_database_is_stopped_and_200_once_it_is_back() {
     // This test stops its database, so it gets a cluster of its own.
-    let dir = std::env::temp_dir().join(format!("lanyard-own-{}", uuid::Uuid::new_v4().simple()));
-    let cluster = tokio::task::spawn_blocking(move || Cluster::start(&dir, false))
-        .await
-        .unwrap()
-        .unwrap();
-    let admin = cluster.url("postgres");
-    let pool = lanyard::store::connect(&admin, 1).await.unwrap();
-    sqlx::query("CREATE DATABASE lanyard").execute(&pool).await.unwrap();
-    pool.close().await;
-    let db = TestDb {
-        url: url_for(&admin, "lanyard"),
-    };
-    let pool = lanyard::store::connect(&db.url, 1).await.unwrap();
-    lanyard::store::migrate(&pool).await.unwrap();
-    lanyard::keys::ensure(&pool, &lanyard::clock::SystemClock, &master_key())
-        .await
-        .unwrap();
-    pool.close().await;
+    let (cluster, db) = own_cluster().await;
     let app = spawn_app_on(db).await;
     assert_eq!(app.get("/readyz").await.status(), 200);
 
-    let cluster = std::sync::Arc::new(cluster);
-    let c = cluster.clone();
-    tokio::task::spawn_blocking(move || c.stop()).await.unwrap().unwrap();
+    cluster.stop().await;
     let res = app.get("/readyz").await;
     assert_eq!(res.status(), 503);
     assert!(res.headers().contains_key("retry-after"));
@@ -54,11 +33,7 @@ async fn readyz_is_503_while_the_database_is_stopped_and_200_once_it_is_back() {
     assert_eq!(app.get("/jwks").await.status(), 200);
     assert_eq!(app.get("/healthz").await.status(), 200);
 
-    let c = cluster.clone();
-    tokio::task::spawn_blocking(move || c.start_server())
-        .await
-        .unwrap()
-        .unwrap();
+    cluster.start().await;
     let back = eventually(Duration::from_secs(20), || async {
         app.get("/readyz").await.status() == 200
     })

@@ -192,6 +192,11 @@ pub async fn spawn_app_on(db: TestDb) -> TestApp {
     spawn_app_configured(db, |_| {}).await
 }
 
+/// The app on a given database, with a configuration change.
+pub async fn spawn_app_on_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_configured(db, tweak).await
+}
+
 async fn spawn_app_configured(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().expect("local address").port();
@@ -217,6 +222,52 @@ async fn spawn_app_configured(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Te
         clock,
         client: new_browser(),
     }
+}
+
+/// A PostgreSQL cluster of a test's own, for tests that stop the database.
+pub struct OwnCluster(Arc<Cluster>);
+
+impl OwnCluster {
+    pub async fn stop(&self) {
+        let c = self.0.clone();
+        tokio::task::spawn_blocking(move || c.stop()).await.unwrap().unwrap();
+    }
+
+    pub async fn start(&self) {
+        let c = self.0.clone();
+        tokio::task::spawn_blocking(move || c.start_server())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+impl Drop for OwnCluster {
+    /// The cluster ends with its test.
+    fn drop(&mut self) {
+        let _ = self.0.stop();
+    }
+}
+
+/// A cluster of the test's own with a migrated database that has keys.
+pub async fn own_cluster() -> (OwnCluster, TestDb) {
+    let dir = std::env::temp_dir().join(format!("lanyard-own-{}", uuid::Uuid::new_v4().simple()));
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(&dir, false))
+        .await
+        .unwrap()
+        .unwrap();
+    let admin = cluster.url("postgres");
+    let pool = lanyard::store::connect(&admin, 1).await.unwrap();
+    sqlx::query("CREATE DATABASE lanyard").execute(&pool).await.unwrap();
+    pool.close().await;
+    let db = TestDb {
+        url: url_for(&admin, "lanyard"),
+    };
+    let pool = lanyard::store::connect(&db.url, 1).await.unwrap();
+    lanyard::store::migrate(&pool).await.unwrap();
+    lanyard::keys::ensure(&pool, &SystemClock, &master_key()).await.unwrap();
+    pool.close().await;
+    (OwnCluster(Arc::new(cluster)), db)
 }
 
 /// A fresh "browser": its own cookie jar, never follows redirects.

@@ -22,6 +22,7 @@ mod keys;
 mod lab;
 mod logout;
 mod nodes;
+mod outage;
 mod resource_server;
 mod resources;
 mod service_tokens;
