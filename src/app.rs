@@ -101,6 +101,8 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
 pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
+    /// `/metrics` on its own address (`LANYARD_METRICS_BIND`), if set.
+    metrics_server: Option<(std::net::SocketAddr, Server)>,
     /// The refresher and the housekeeping, stopped with the server.
     background: [tokio::task::JoinHandle<()>; 2],
     /// Writes buffered audit events and counts; told to finish when the server stops.
@@ -129,22 +131,50 @@ impl Application {
         ];
         let writer = crate::maintenance::spawn_writer(p.clone(), stop_writer.clone());
         let provider = p.clone();
+        let metrics_listener = match p.config.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .map_err(|e| StartError::Runtime(format!("LANYARD_METRICS_BIND: cannot listen on {addr} ({e})")))?,
+            ),
+            None => None,
+        };
+        let metrics_apart = metrics_listener.is_some();
         let state = Data::new(state);
+        let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
+                .app_data(app_state.clone())
                 .wrap(web::security_headers())
                 .wrap(middleware::from_fn(web::log_request))
                 .configure(web::routes)
+                .configure(|cfg| {
+                    if !metrics_apart {
+                        web::metrics_route(cfg);
+                    }
+                })
         })
         .workers(workers.max(1))
         .shutdown_timeout(5)
         .listen(listener)
         .map_err(|e| StartError::Runtime(format!("cannot start the server: {e}")))?
         .run();
+        let metrics_server = match metrics_listener {
+            Some(listener) => {
+                let metrics_address = listener.local_addr().map_err(|e| StartError::Runtime(e.to_string()))?;
+                let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(web::metrics_route))
+                    .workers(1)
+                    .shutdown_timeout(1)
+                    .listen(listener)
+                    .map_err(|e| StartError::Runtime(format!("cannot start the metrics server: {e}")))?
+                    .run();
+                Some((metrics_address, server))
+            }
+            None => None,
+        };
         Ok(Self {
             address,
             server,
+            metrics_server,
             background,
             writer,
             stop_writer,
@@ -157,11 +187,24 @@ impl Application {
         self.address
     }
 
+    /// Where `/metrics` is served on its own, if `LANYARD_METRICS_BIND` is set.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_server.as_ref().map(|(a, _)| *a)
+    }
+
     /// Serves until SIGINT or SIGTERM: stops accepting, lets in-flight
     /// requests finish (up to 5 s), then writes the buffered audit events and
     /// token counts (up to 10 s more) before returning.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let result = self.server.await;
+        if let Some((task, handle)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         for task in &self.background {
             task.abort();
         }

@@ -31,6 +31,7 @@ pub mod config;
 pub mod crypto;
 pub mod keys;
 pub mod maintenance;
+pub mod metrics;
 pub mod model;
 pub mod paths;
 pub mod pg_cluster;

@@ -14,6 +14,9 @@ pub async fn run(config: Config) -> Result<(), Failure> {
     let app = Application::build(state, workers)?;
     tracing::info!(%issuer, address = %app.address(), "listening");
     eprintln!("lanyard: listening on {} as {issuer}", app.address());
+    if let Some(metrics) = app.metrics_address() {
+        eprintln!("lanyard: /metrics on {metrics}");
+    }
     app.run_until_stopped()
         .await
         .map_err(|e| Failure::refused(format!("server error: {e}")))

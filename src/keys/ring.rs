@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 
@@ -24,6 +25,8 @@ struct Snapshot {
     signers: HashMap<Alg, Arc<SigningKey>>,
     /// Published and retained keys by kid; revoked ones are absent.
     verifiers: HashMap<String, Arc<Verifier>>,
+    /// The active keys: algorithm, kid, when each began to sign.
+    active_since: Vec<(Alg, String, DateTime<Utc>)>,
 }
 
 /// A token whose signature verified with one of Lanyard's keys.
@@ -100,6 +103,11 @@ impl KeyRing {
         })
     }
 
+    /// The active keys and when each began to sign (for /metrics).
+    pub fn active_since(&self) -> Vec<(Alg, String, DateTime<Utc>)> {
+        self.get().active_since.clone()
+    }
+
     fn get(&self) -> Arc<Snapshot> {
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -108,9 +116,11 @@ impl KeyRing {
         let mut keys = signing_keys::list(&mut *pool.acquire().await?).await?;
         keys.sort_by_key(|k| (k.alg, state_rank(k.state), std::cmp::Reverse(k.created_at)));
         let mut signers = HashMap::new();
+        let mut active_since = Vec::new();
         for key in keys.iter().filter(|k| k.state == KeyState::Active) {
             if let Some(signer) = open(master, key)? {
                 signers.insert(key.alg, Arc::new(signer));
+                active_since.push((key.alg, key.kid.clone(), key.activated_at.unwrap_or(key.created_at)));
             }
         }
         let mut verifiers = HashMap::new();
@@ -133,6 +143,7 @@ impl KeyRing {
             jwks: Bytes::from(jwks),
             signers,
             verifiers,
+            active_since,
         })
     }
 }

@@ -32,6 +32,7 @@ pub fn issue(p: &Provider, client: &Client, params: &Params) -> Result<TokenResp
     };
     let token = resource::mint(p, &api, &who, &scopes)?;
     Ok(TokenResponse {
+        signed_with: token.alg,
         access_token: token.token,
         issued_token_type: None,
         token_type: "Bearer",

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::PgPool;
 
+use crate::crypto::Alg;
 use crate::store::{StoreError, token_counters};
 
 type Key = (DateTime<Utc>, &'static str, String);
@@ -14,13 +15,13 @@ type Key = (DateTime<Utc>, &'static str, String);
 #[derive(Default)]
 pub struct Counters {
     pending: Mutex<HashMap<Key, i64>>,
-    /// Since this process started, by grant type (for `/metrics`).
-    totals: Mutex<HashMap<&'static str, u64>>,
+    /// Since this process started, by grant type and algorithm (for `/metrics`).
+    totals: Mutex<HashMap<(&'static str, Alg), u64>>,
 }
 
 impl Counters {
     /// Counts one token of a grant type for a client, in the hour of `now`.
-    pub fn count(&self, now: DateTime<Utc>, grant_type: &'static str, client_id: &str) {
+    pub fn count(&self, now: DateTime<Utc>, grant_type: &'static str, alg: Alg, client_id: &str) {
         let hour = now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now);
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         *pending.entry((hour, grant_type, client_id.to_owned())).or_default() += 1;
@@ -28,12 +29,12 @@ impl Counters {
             .totals
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry(grant_type)
+            .entry((grant_type, alg))
             .or_default() += 1;
     }
 
-    /// Tokens issued by this process since it started, by grant type.
-    pub fn totals(&self) -> Vec<(&'static str, u64)> {
+    /// Tokens issued by this process since it started, by grant type and algorithm.
+    pub fn totals(&self) -> Vec<((&'static str, Alg), u64)> {
         let mut totals: Vec<_> = self
             .totals
             .lock()

@@ -40,6 +40,8 @@ pub async fn exchange(p: &Provider, client: &Client, params: &Params) -> Result<
         ),
         Err(e) => ("denied", format!("{}: {}", e.code.as_str(), e.description)),
     };
+    let code = result.as_ref().err().map_or("", |e| e.code.as_str());
+    p.metrics.exchange(result.is_ok(), code);
     let event = NewEvent {
         kind: "token_exchange",
         outcome,
@@ -204,6 +206,7 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
     let token = resource::mint(p, &api, &who, &scopes)?;
     // RFC 8693 §2.2.1; no refresh token.
     Ok(TokenResponse {
+        signed_with: token.alg,
         access_token: token.token,
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
         token_type: "Bearer",

@@ -52,6 +52,8 @@ pub struct Provider {
     pub counters: Arc<counters::Counters>,
     /// Audit events waiting to be written in batches.
     pub audit: Arc<audit_buffer::AuditBuffer>,
+    /// Requests, decisions and sign-ins counted for /metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Provider {
@@ -77,6 +79,7 @@ impl Provider {
             hashing: Arc::new(Semaphore::new(cores * 2)),
             dummy_hash: dummy.into(),
             counters: Arc::default(),
+            metrics: Arc::default(),
         })
     }
 

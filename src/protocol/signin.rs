@@ -131,6 +131,7 @@ fn record(
         reason: Some(reason),
         details: json!({}),
     };
+    p.metrics.sign_in(outcome);
     p.audit(&event).map_err(OAuthError::from)?;
     Ok(())
 }

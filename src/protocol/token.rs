@@ -24,6 +24,9 @@ use crate::store::{codes, consents, sessions, users};
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
+    /// The access token's algorithm (for metrics; not sent).
+    #[serde(skip)]
+    pub signed_with: crate::crypto::Alg,
     pub access_token: String,
     /// RFC 8693 §2.2.1, for token exchange.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,7 +64,8 @@ pub async fn exchange(p: &Provider, basic: &Basic, params: &Params) -> Result<To
         GrantType::ClientCredentials => super::client_credentials::issue(p, &client, params),
         GrantType::TokenExchange => super::exchange::exchange(p, &client, params).await,
     }?;
-    p.counters.count(p.now(), grant.as_str(), &client.client_id);
+    p.counters
+        .count(p.now(), grant.as_str(), response.signed_with, &client.client_id);
     Ok(response)
 }
 
@@ -87,7 +91,7 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         if let Some(used) = codes::find(&mut tx, &code_hash).await? {
             if let Some(grant_id) = used.grant_id {
                 grants::revoke(&mut tx, grant_id, "authorization code reused", now).await?;
-                reuse_event(&mut tx, "code_reuse", client, used.user_id, grant_id, now).await?;
+                reuse_event(p, &mut tx, "code_reuse", client, used.user_id, grant_id, now).await?;
                 tx.commit().await?;
             }
             return Err(OAuthError::invalid_grant(
@@ -221,6 +225,7 @@ fn api_target(p: &Provider, grant: &GrantRow, params: &Params) -> Result<Option<
 
 /// Reuse detection is an audit event: the grant it revoked, and why.
 async fn reuse_event(
+    p: &Provider,
     conn: &mut sqlx::PgConnection,
     kind: &str,
     client: &Client,
@@ -239,6 +244,7 @@ async fn reuse_event(
         details: serde_json::json!({ "grant_id": grant_id }),
     };
     audit::insert(conn, &event, now).await?;
+    p.metrics.reuse(kind);
     Ok(())
 }
 
@@ -328,6 +334,7 @@ fn respond(
         false => None,
     };
     Ok(TokenResponse {
+        signed_with: access.alg,
         access_token: access.token,
         issued_token_type: None,
         token_type: "Bearer",
@@ -359,7 +366,7 @@ async fn refresh(p: &Provider, client: &Client, params: &Params) -> Result<Token
     if row.rotated_at.is_some() {
         // RFC 9700 §4.14.2: a rotated token used again means it leaked; revoke the family.
         grants::revoke(&mut tx, grant.id, "refresh token reused", now).await?;
-        reuse_event(&mut tx, "refresh_token_reuse", client, grant.user_id, grant.id, now).await?;
+        reuse_event(p, &mut tx, "refresh_token_reuse", client, grant.user_id, grant.id, now).await?;
         tx.commit().await?;
         return Err(OAuthError::invalid_grant(
             "the refresh token was already used; its grant is revoked",

@@ -120,6 +120,7 @@ pub fn id_token(p: &Provider, c: &IdTokenClaims<'_>) -> Result<String, OAuthErro
 /// An RFC 9068 access token.
 pub struct AccessToken {
     pub token: String,
+    pub alg: Alg,
     pub expires_in: i64,
     pub scope: String,
 }
@@ -157,6 +158,7 @@ pub fn access_token(p: &Provider, c: &AccessTokenClaims<'_>) -> Result<AccessTok
     let token = sign(p, c.alg, ACCESS_TOKEN_TYP, &claims)?;
     Ok(AccessToken {
         token,
+        alg: c.alg,
         expires_in: c.lifetime.num_seconds(),
         scope,
     })

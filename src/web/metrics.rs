@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use actix_web::{HttpResponse, web};
 
 use super::AppState;
+use crate::crypto::Alg;
 use crate::model::GrantType;
 use crate::store;
 
@@ -13,28 +14,87 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let up = tokio::time::timeout(std::time::Duration::from_secs(2), store::ping(&p.pool))
         .await
         .unwrap_or(false);
-    let totals = p.counters.totals();
-    let jwks: serde_json::Value = serde_json::from_slice(&p.keys.jwks()).unwrap_or_default();
-    let published = jwks["keys"].as_array().map_or(0, Vec::len);
     let mut out = String::new();
-    out.push_str("# HELP lanyard_tokens_issued_total Tokens issued by this process, by grant type.\n");
-    out.push_str("# TYPE lanyard_tokens_issued_total counter\n");
+    let mut family = |name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        name.to_owned()
+    };
+    let issued = family(
+        "lanyard_tokens_issued_total",
+        "counter",
+        "Tokens issued by this process, by grant type and the access token's algorithm.",
+    );
+    let totals = p.counters.totals();
     for grant in GrantType::ALL {
-        let n = totals.iter().find(|(g, _)| *g == grant.as_str()).map_or(0, |(_, n)| *n);
+        for alg in Alg::ALL {
+            let n = totals
+                .iter()
+                .find(|((g, a), _)| *g == grant.as_str() && *a == alg)
+                .map_or(0, |(_, n)| *n);
+            let _ = writeln!(out, "{issued}{{grant_type=\"{}\",alg=\"{alg}\"}} {n}", grant.as_str());
+        }
+    }
+    p.metrics.write(&mut out);
+    let (written, refused) = p.audit.totals();
+    let mut one_value = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    one_value(
+        "lanyard_audit_buffer_depth",
+        "gauge",
+        "Audit events waiting in memory to be written.",
+        p.audit.depth().to_string(),
+    );
+    one_value(
+        "lanyard_audit_events_written_total",
+        "counter",
+        "Buffered audit events written to PostgreSQL.",
+        written.to_string(),
+    );
+    one_value(
+        "lanyard_audit_events_refused_total",
+        "counter",
+        "Requests refused (503) because the audit buffer was full.",
+        refused.to_string(),
+    );
+    one_value(
+        "lanyard_database_up",
+        "gauge",
+        "Whether PostgreSQL answered just now.",
+        u8::from(up).to_string(),
+    );
+    one_value(
+        "lanyard_database_connections",
+        "gauge",
+        "Open connections of this process's pool.",
+        p.pool.size().to_string(),
+    );
+    one_value(
+        "lanyard_database_connections_in_use",
+        "gauge",
+        "Connections of this process's pool serving a request now.",
+        (p.pool.size() as usize).saturating_sub(p.pool.num_idle()).to_string(),
+    );
+    let jwks: serde_json::Value = serde_json::from_slice(&p.keys.jwks()).unwrap_or_default();
+    one_value(
+        "lanyard_signing_keys_published",
+        "gauge",
+        "Keys in the JWKS this process serves.",
+        jwks["keys"].as_array().map_or(0, Vec::len).to_string(),
+    );
+    let age = "lanyard_signing_key_age_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {age} How long each active signing key has signed.\n# TYPE {age} gauge"
+    );
+    let now = p.now();
+    for (alg, kid, since) in p.keys.active_since() {
         let _ = writeln!(
             out,
-            "lanyard_tokens_issued_total{{grant_type=\"{}\"}} {n}",
-            grant.as_str()
+            "{age}{{alg=\"{alg}\",kid=\"{kid}\"}} {}",
+            (now - since).num_seconds()
         );
     }
-    out.push_str(
-        "# HELP lanyard_database_up Whether PostgreSQL answered just now.\n# TYPE lanyard_database_up gauge\n",
-    );
-    let _ = writeln!(out, "lanyard_database_up {}", u8::from(up));
-    out.push_str("# HELP lanyard_signing_keys_published Keys in the JWKS this process serves.\n# TYPE lanyard_signing_keys_published gauge\n");
-    let _ = writeln!(out, "lanyard_signing_keys_published {published}");
-    out.push_str("# HELP lanyard_database_connections Open connections of this process's pool.\n# TYPE lanyard_database_connections gauge\n");
-    let _ = writeln!(out, "lanyard_database_connections {}", p.pool.size());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))

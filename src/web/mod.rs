@@ -67,7 +67,7 @@ impl AppState {
 /// The largest request body accepted (forms and token requests are small).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Registers every route.
+/// Registers every route but `/metrics`.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .route(paths::DISCOVERY, web::get().to(discovery::metadata))
@@ -103,8 +103,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .configure(admin::routes)
         .route(paths::HEALTHZ, web::get().to(health::healthz))
         .route(paths::READYZ, web::get().to(health::readyz))
-        .route(paths::METRICS, web::get().to(metrics::metrics))
         .default_service(web::to(not_found));
+}
+
+/// `/metrics`: on the main address, or alone on `LANYARD_METRICS_BIND`.
+pub fn metrics_route(cfg: &mut ServiceConfig) {
+    cfg.route(paths::METRICS, web::get().to(metrics::metrics));
 }
 
 /// The middleware every response passes through, outermost last.

@@ -40,38 +40,3 @@ async fn readyz_is_503_while_the_database_is_stopped_and_200_once_it_is_back() {
     .await;
     assert!(back, "ready again once the database is back");
 }
-
-#[tokio::test]
-async fn metrics_count_issued_tokens_in_prometheus_text() {
-    let app = spawn_app().await;
-    let svc = crate::helpers::create_client(
-        &app,
-        crate::helpers::ClientSpec {
-            id: "svc",
-            grants: &["client_credentials"],
-            ..Default::default()
-        },
-    )
-    .await;
-    crate::helpers::create_api(&app, "https://orders.example", &["read"], None, &[]).await;
-    crate::helpers::allow(&app, "svc", "https://orders.example", &["read"]).await;
-    for _ in 0..2 {
-        app.token(&svc, &[("grant_type", "client_credentials")]).await;
-    }
-    let res = app.get("/metrics").await;
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
-    let text = res.text().await.unwrap();
-    assert!(
-        text.contains("lanyard_tokens_issued_total{grant_type=\"client_credentials\"} 2"),
-        "{text}"
-    );
-    assert!(
-        text.contains("lanyard_database_up 1") && text.contains("lanyard_signing_keys_published 6"),
-        "{text}"
-    );
-}

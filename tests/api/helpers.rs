@@ -175,6 +175,8 @@ pub struct TestApp {
     pub config: Config,
     /// The app's clock: tests move it to expire things.
     pub clock: MockClock,
+    /// Where `/metrics` is served when `LANYARD_METRICS_BIND` is set.
+    pub metrics_address: Option<std::net::SocketAddr>,
     /// Keeps cookies, never follows redirects.
     pub client: reqwest::Client,
 }
@@ -212,6 +214,7 @@ async fn spawn_app_configured(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Te
     let pool = state.provider.pool.clone();
     let provider = state.provider.clone();
     let app = Application::build_on(state, listener, 1).expect("the app builds");
+    let metrics_address = app.metrics_address();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -220,6 +223,7 @@ async fn spawn_app_configured(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Te
         provider,
         config,
         clock,
+        metrics_address,
         client: new_browser(),
     }
 }
@@ -766,6 +770,7 @@ impl TestApp {
             provider: self.provider.clone(),
             config: self.config.clone(),
             clock: self.clock.clone(),
+            metrics_address: self.metrics_address,
             client,
         }
     }

@@ -1,0 +1,121 @@
+//! Graceful shutdown: SIGTERM stops accepting, finishes in-flight requests,
+//! writes the buffered audit events and token counts, and exits 0.
+
+use std::time::Duration;
+
+use crate::helpers::{PASSWORD, count, fresh_db, hidden, lanyard, serve_listening};
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_writes_buffered_events_and_counts_and_exits_0() {
+    let db = fresh_db().await;
+    let pool = lanyard::store::connect(&db.url, 1).await.unwrap();
+    let clock = lanyard::clock::SystemClock;
+    let user = lanyard::admin::users::NewUserInput {
+        username: "ada".into(),
+        password: PASSWORD.into(),
+        is_admin: false,
+        claims: Default::default(),
+    };
+    lanyard::admin::users::create(&pool, &clock, user).await.unwrap();
+    let web = lanyard::admin::clients::NewClientInput {
+        client_id: "web".into(),
+        redirect_uris: vec!["https://web.example/cb".into()],
+        grant_types: vec!["authorization_code".into()],
+        scopes: vec!["openid".into()],
+        first_party: true,
+        ..Default::default()
+    };
+    lanyard::admin::clients::create(&pool, &clock, &mut rand::rng(), web)
+        .await
+        .unwrap();
+    let svc = lanyard::admin::clients::NewClientInput {
+        client_id: "svc".into(),
+        grant_types: vec!["client_credentials".into()],
+        scopes: vec![],
+        ..Default::default()
+    };
+    let secret = lanyard::admin::clients::create(&pool, &clock, &mut rand::rng(), svc)
+        .await
+        .unwrap()
+        .client_secret
+        .unwrap();
+    let api = lanyard::admin::apis::NewApiInput {
+        audience: "https://orders.example".into(),
+        name: None,
+        scopes: vec!["read".into()],
+        access_token_ttl: None,
+        alg: None,
+        resource_servers: vec![],
+    };
+    lanyard::admin::apis::create(&pool, &clock, api).await.unwrap();
+    lanyard::admin::clients::allow(&pool, &clock, "svc", "https://orders.example", &["read".into()])
+        .await
+        .unwrap();
+
+    let cmd = lanyard(&["serve"])
+        .db(&db)
+        .env("LANYARD_BIND", "127.0.0.1:0")
+        .env("LANYARD_ISSUER", "http://localhost:9");
+    let (mut child, address) = serve_listening(cmd).await;
+    let base = format!("http://{address}");
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let res = http
+            .post(format!("{base}/token"))
+            .basic_auth("svc", Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // A sign-in (an argon2id verification: the slowest request there is) in
+    // flight when SIGTERM arrives.
+    let authorize = format!(
+        "{base}/authorize?response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+    );
+    let page = http.get(authorize).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("csrf", hidden(&page, "csrf").unwrap()),
+        ("request", hidden(&page, "request").unwrap()),
+        ("username", "ada".into()),
+        ("password", PASSWORD.into()),
+    ];
+    let sign_in = tokio::spawn(http.post(format!("{base}/signin")).form(&form).send());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    let res = sign_in.await.unwrap().expect("the in-flight sign-in is answered");
+    assert_eq!(res.status(), 303, "the in-flight sign-in completes");
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("lanyard stops within 20 s")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "exit 0");
+    assert!(
+        reqwest::get(format!("{base}/healthz")).await.is_err(),
+        "no longer accepting"
+    );
+    let counted: i64 =
+        sqlx::query_scalar("SELECT coalesce(sum(count), 0)::bigint FROM token_counters WHERE client_id = 'svc'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(counted, 3, "the counts in memory were written");
+    let sign_ins: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE kind = 'sign_in' AND outcome = 'ok'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(sign_ins, 1, "the buffered sign-in event was written");
+    assert_eq!(count(&db, "sessions").await, 1);
+}
