@@ -86,7 +86,6 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
     let pages = Pages::load().map_err(|e| StartError::Runtime(format!("templates: {e}")))?;
     let cookies = CookieJar::new(config.issuer.is_https());
     let provider = Provider::new(Arc::new(config), pool, Arc::new(ring), Arc::new(catalog), clock)
-        .await
         .map_err(|e| StartError::Runtime(e.to_string()))?;
     Ok(AppState {
         provider,

@@ -77,7 +77,9 @@ async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
 
     let state = prepare(config, Arc::new(SystemClock), 8).await?;
     let issuer = state.provider.config.issuer.clone();
-    let app = Application::build(state, 2)?;
+    // One worker per core this process may run on, as `serve` does.
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let app = Application::build(state, workers)?;
     print_banner(&issuer, show_url.then_some(url.as_str()), &seeded);
     app.run_until_stopped()
         .await

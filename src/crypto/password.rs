@@ -1,9 +1,12 @@
 //! Password hashing: argon2id at the OWASP parameters (m=19 MiB, t=2, p=1).
 
-use argon2::Argon2;
+use std::sync::{Arc, Mutex, mpsc};
+
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 
 use super::CryptoError;
+use super::secret::constant_time_eq;
 
 /// Hashes a password as a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
 /// Slow on purpose (tens of milliseconds): call it off the async threads.
@@ -19,6 +22,97 @@ pub fn verify(password: &str, hash: &str) -> bool {
     Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
 }
 
+/// The most memory a stored hash may ask for (the default is 19 MiB): a hash
+/// asking for more is refused rather than allowed to exhaust memory.
+const MAX_MEMORY_KIB: u32 = 256 * 1024;
+
+/// How long a hashing thread keeps its memory without a verification.
+const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// argon2id verification on a fixed set of threads, each keeping its own
+/// memory (19 MiB) while sign-ins keep coming (released after 30 s without). Sign-ins therefore use at
+/// most `threads × 19 MiB`, however many arrive, and no verification pays for
+/// fresh pages (a new 19 MiB allocation per hash is both page faults and, with
+/// glibc, memory kept by the allocator afterwards).
+pub struct VerifierPool {
+    jobs: mpsc::Sender<Job>,
+}
+
+struct Job {
+    password: String,
+    hash: String,
+    reply: tokio::sync::oneshot::Sender<bool>,
+}
+
+impl VerifierPool {
+    pub fn new(threads: usize) -> Result<Self, CryptoError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("lanyard-argon2-{i}"))
+                .spawn(move || {
+                    let mut memory = Vec::new();
+                    loop {
+                        let next = match queue.lock() {
+                            Ok(q) => q.recv_timeout(RELEASE_AFTER),
+                            Err(_) => return,
+                        };
+                        match next {
+                            Ok(job) => {
+                                let _ = job.reply.send(verify_in(&job.password, &job.hash, &mut memory));
+                            }
+                            // Quiet for a while: give the memory back until the next sign-in.
+                            Err(mpsc::RecvTimeoutError::Timeout) => memory = Vec::new(),
+                            // The pool is gone.
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
+                })
+                .map_err(|e| CryptoError::Password(format!("cannot start a hashing thread: {e}")))?;
+        }
+        Ok(Self { jobs })
+    }
+
+    /// Whether `password` matches the PHC string `hash`; waits its turn for a
+    /// hashing thread.
+    pub async fn verify(&self, password: String, hash: String) -> bool {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if self.jobs.send(Job { password, hash, reply }).is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
+    }
+}
+
+/// `verify`, computing in `memory` (grown to the hash's size once).
+fn verify_in(password: &str, hash: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str());
+    let version = Version::try_from(parsed.version.unwrap_or(0x13));
+    let params = Params::try_from(&parsed);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, params) else {
+        return false;
+    };
+    if params.m_cost() > MAX_MEMORY_KIB {
+        return false;
+    }
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::new());
+    }
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), &mut out, &mut memory[..])
+        .is_ok()
+        && constant_time_eq(&out, expected.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -29,5 +123,21 @@ mod tests {
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         assert!(verify("correct horse", &h));
         assert!(!verify("wrong horse", &h));
+    }
+
+    #[tokio::test]
+    async fn the_pool_verifies_as_the_library_does_reusing_its_memory() {
+        let pool = VerifierPool::new(1).unwrap();
+        let h = hash("correct horse").unwrap();
+        for _ in 0..2 {
+            assert!(pool.verify("correct horse".into(), h.clone()).await);
+            assert!(!pool.verify("wrong horse".into(), h.clone()).await);
+        }
+        assert!(!pool.verify("correct horse".into(), "not a hash".into()).await);
+        let greedy = h.replace("m=19456", "m=4000000");
+        assert!(
+            !pool.verify("correct horse".into(), greedy).await,
+            "refuses to allocate 4 GB"
+        );
     }
 }

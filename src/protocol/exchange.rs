@@ -266,14 +266,12 @@ async fn verify_subject(p: &Provider, client: &Client, token: &str) -> Result<Su
         .and_then(Value::as_str)
         .ok_or_else(|| bad("it has no sid"))?;
     // Only now, with everything the token itself says checked, the database.
-    let mut conn = p.pool.acquire().await?;
-    users::find(&mut conn, user_id)
-        .await?
-        .filter(|u| u.is_enabled())
-        .ok_or_else(|| bad("the user is disabled"))?;
-    let session = sessions::find_by_sid(&mut conn, sid)
+    let session = sessions::subject_session(&mut *p.pool.acquire().await?, sid, user_id)
         .await?
         .ok_or_else(|| bad("its session is unknown"))?;
+    if !session.user_enabled {
+        return Err(bad("the user is disabled"));
+    }
     if session.ended_at.is_some() {
         return Err(bad("its session was signed out"));
     }

@@ -25,7 +25,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
 
 use crate::catalog::Catalog;
 use crate::clock::Clock;
@@ -34,6 +33,12 @@ use crate::crypto::CryptoError;
 use crate::crypto::password;
 use crate::keys::KeyRing;
 use crate::store::audit::NewEvent;
+
+/// Verified for unknown users, so they cost what a wrong password costs: an
+/// argon2id hash of a random password nobody kept, at the parameters of every
+/// stored hash. (Whatever it verifies, an unknown user never signs in.)
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$nr2kYAAc2IgzUD1l7QrYDg$lahEZOq9cgvgR6qZ9vfvllX0l8md/Qe/wY27hNgrOJE";
 
 /// Everything a flow needs: the database, the clock, the keys, the settings.
 #[derive(Clone)]
@@ -44,10 +49,9 @@ pub struct Provider {
     /// Clients, APIs and allowances, in memory.
     pub catalog: Arc<Catalog>,
     pub clock: Arc<dyn Clock>,
-    /// Caps concurrent argon2id hashes so memory stays bounded (19 MiB each).
-    hashing: Arc<Semaphore>,
-    /// A hash verified for unknown users, so they cost what a wrong password costs.
-    dummy_hash: Arc<str>,
+    /// argon2id verification on one thread per core, so memory stays bounded
+    /// (19 MiB per thread) however many sign-ins arrive.
+    passwords: Arc<password::VerifierPool>,
     /// Tokens issued, counted in memory and written in batches.
     pub counters: Arc<counters::Counters>,
     /// Audit events waiting to be written in batches.
@@ -57,7 +61,7 @@ pub struct Provider {
 }
 
 impl Provider {
-    pub async fn new(
+    pub fn new(
         config: Arc<Config>,
         pool: PgPool,
         keys: Arc<KeyRing>,
@@ -65,9 +69,6 @@ impl Provider {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CryptoError> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let dummy = tokio::task::spawn_blocking(|| password::hash("lanyard: no such user"))
-            .await
-            .map_err(|e| CryptoError::Password(e.to_string()))??;
         let audit = Arc::new(audit_buffer::AuditBuffer::new(config.audit_buffer));
         Ok(Self {
             audit,
@@ -76,8 +77,7 @@ impl Provider {
             keys,
             catalog,
             clock,
-            hashing: Arc::new(Semaphore::new(cores * 2)),
-            dummy_hash: dummy.into(),
+            passwords: Arc::new(password::VerifierPool::new(cores)?),
             counters: Arc::default(),
             metrics: Arc::default(),
         })
@@ -93,18 +93,24 @@ impl Provider {
         self.audit.push(event.at(self.now()))
     }
 
-    /// Verifies a password off the async threads, at most `2 × cores` at a time.
-    /// `None` (unknown user) verifies against a dummy hash and fails.
+    /// Verifies a password off the async threads (the hashing pool). `None`
+    /// (unknown user) verifies against a dummy hash and fails.
     pub async fn verify_password(&self, password: &str, hash: Option<&str>) -> bool {
-        let Ok(_slot) = self.hashing.acquire().await else {
-            return false;
-        };
         let known = hash.is_some();
-        let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
-        let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
-            .await
-            .unwrap_or(false);
+        let hash = hash.unwrap_or(DUMMY_HASH).to_owned();
+        let ok = self.passwords.verify(password.to_owned(), hash).await;
         ok && known
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_stored_hash_costs() {
+        let stored = password::hash("anything").unwrap();
+        let params = |h: &str| h.split('$').take(4).collect::<Vec<_>>().join("$");
+        assert_eq!(params(DUMMY_HASH), params(&stored));
     }
 }

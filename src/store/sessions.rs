@@ -76,6 +76,31 @@ pub async fn find_by_sid(conn: &mut PgConnection, sid: &str) -> Result<Option<Se
     .await?)
 }
 
+/// The session an id_token's `sid` names, with whether its user is still
+/// enabled: what a token exchange checks, in one round trip.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SubjectSession {
+    pub id: Uuid,
+    pub auth_time: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub user_enabled: bool,
+}
+
+pub async fn subject_session(
+    conn: &mut PgConnection,
+    sid: &str,
+    user_id: Uuid,
+) -> Result<Option<SubjectSession>, StoreError> {
+    Ok(sqlx::query_as::<_, SubjectSession>(
+        "SELECT s.id, s.auth_time, s.ended_at, u.disabled_at IS NULL AS user_enabled
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.sid = $1 AND s.user_id = $2",
+    )
+    .bind(sid)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Whether a session is live now (for refresh tokens bound to it).
 pub async fn is_live(
     conn: &mut PgConnection,
