@@ -39,7 +39,8 @@ impl Family {
 
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), Histogram>>,
+    /// route → status → histogram (nested, so counting allocates nothing).
+    requests: Mutex<BTreeMap<String, BTreeMap<u16, Histogram>>>,
     exchanges: Family,
     sign_ins: Family,
     reuse: Family,
@@ -50,7 +51,11 @@ impl Metrics {
     /// tokens would make endless series), status and duration.
     pub fn request(&self, route: &str, status: u16, seconds: f64) {
         let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        let h = requests.entry((route.to_owned(), status)).or_default();
+        let by_status = match requests.get_mut(route) {
+            Some(by_status) => by_status,
+            None => requests.entry(route.to_owned()).or_default(),
+        };
+        let h = by_status.entry(status).or_default();
         if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
             h.buckets[i] += 1;
         }
@@ -81,7 +86,11 @@ impl Metrics {
             out,
             "# HELP {name} HTTP requests by route and status, and how long they took.\n# TYPE {name} histogram"
         );
-        for ((route, status), h) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        for (route, status, h) in requests
+            .iter()
+            .flat_map(|(route, by_status)| by_status.iter().map(move |(status, h)| (route, status, h)))
+        {
             let labels = format!("route=\"{}\",status=\"{status}\"", escape(route));
             let mut cumulative = 0;
             for (bound, n) in BUCKETS.iter().zip(h.buckets) {

@@ -50,6 +50,7 @@ async fn access_token(p: &Provider, client: &Client, token: &str) -> Result<Opti
         return Ok(None);
     }
     let mut conn = p.pool.acquire().await?;
+    // Revoked with its grant, or — without one — through the jti deny-list.
     if let Some(grant) = text("grant_id") {
         let Ok(id) = Uuid::parse_str(&grant) else {
             return Ok(None);
@@ -60,8 +61,7 @@ async fn access_token(p: &Provider, client: &Client, token: &str) -> Result<Opti
         {
             return Ok(None);
         }
-    }
-    if let Some(jti) = text("jti").and_then(|j| Uuid::parse_str(&j).ok())
+    } else if let Some(jti) = text("jti").and_then(|j| Uuid::parse_str(&j).ok())
         && revoked_access_tokens::is_revoked(&mut conn, jti).await?
     {
         return Ok(None);

@@ -16,7 +16,10 @@ fn invalid_token(description: &str) -> OAuthError {
 
 /// The claims of a valid access token for `audience` (RFC 9068 §4): a
 /// signature by one of our keys, `typ: at+jwt` (so an id_token never passes),
-/// our `iss`, exactly this `aud`, not expired, its grant not revoked.
+/// our `iss`, exactly this `aud`, not expired, not revoked: a token with a
+/// grant is revoked with its grant, one without (client_credentials) through
+/// the jti deny-list (RFC 7009 §2 as DESIGN.md "Tokens" applies it), so each
+/// needs only its own check.
 pub async fn verify_access_token(p: &Provider, token: &str, audience: &str) -> Result<Map<String, Value>, OAuthError> {
     let verified = p
         .keys
@@ -55,8 +58,7 @@ pub async fn verify_access_token(p: &Provider, token: &str, audience: &str) -> R
         if !live {
             return Err(invalid_token("the token is revoked"));
         }
-    }
-    if let Some(jti) = claims
+    } else if let Some(jti) = claims
         .get("jti")
         .and_then(Value::as_str)
         .and_then(|j| Uuid::parse_str(j).ok())
