@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -116,8 +118,8 @@ async fn evaluate(
             "requested_token_type `{other}` is not supported; only access tokens are issued"
         )));
     }
-    let subject = match source {
-        SubjectSource::Token => verify_subject(p, client, token).await?,
+    let mut subject = match source {
+        SubjectSource::Token => verify_subject(p, client, token)?,
         SubjectSource::SignedIn(user_id) => {
             users::find(&mut *p.pool.acquire().await?, user_id)
                 .await?
@@ -128,14 +130,39 @@ async fn evaluate(
             SubjectToken {
                 user_id,
                 client: Arc::new(client.clone()),
-                session_id: None,
-                auth_time: p.now(),
+                session: Session::Live {
+                    id: None,
+                    auth_time: p.now(),
+                },
             }
         }
     };
     d.user_id = Some(subject.user_id);
     d.subject_client = Some(subject.client.client_id.clone());
+    // A third-party sign-in's scopes come from the user's consent (a database
+    // read anyway): check the session first. A first-party one is checked as
+    // its grant is written, in the same statement (see `decide`).
+    if !subject.client.first_party {
+        subject.settle(p).await?;
+    }
+    match target_and_scopes(p, client, params, &subject, d).await {
+        Ok((api, scopes)) => Ok(Evaluated { subject, api, scopes }),
+        Err(e) => {
+            // The first failure answers: the session's, if it has one.
+            subject.settle(p).await?;
+            Err(e)
+        }
+    }
+}
 
+/// The API (`invalid_target`) and the scopes (`invalid_scope`) of an exchange.
+async fn target_and_scopes(
+    p: &Provider,
+    client: &Client,
+    params: &Params,
+    subject: &SubjectToken,
+    d: &mut Decision,
+) -> Result<(resource::Api, Vec<String>), OAuthError> {
     let mut names: Vec<String> = params.all("resource").to_vec();
     names.extend(params.all("audience").iter().cloned());
     if names.is_empty() {
@@ -172,35 +199,55 @@ async fn evaluate(
         }
     })?;
     d.scopes = scopes.clone();
-    Ok(Evaluated { subject, api, scopes })
+    Ok((api, scopes))
 }
 
 async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision) -> Result<TokenResponse, OAuthError> {
     let Evaluated { subject, api, scopes } = evaluate(p, client, params, SubjectSource::Token, d).await?;
-    let mut conn = p.pool.acquire().await?;
-
-    let now = p.now();
-    let grant = GrantRow {
+    let mut grant = GrantRow {
         id: Uuid::now_v7(),
         user_id: subject.user_id,
         client_id: client.client_id.clone(),
-        session_id: subject.session_id,
+        session_id: None,
         consent_id: None,
         scopes: scopes.clone(),
         resources: vec![api.audience.clone()],
         api_scopes: json!({ api.audience.clone(): scopes }),
         claims: None,
-        auth_time: subject.auth_time,
+        auth_time: p.now(),
         offline: false,
-        created_at: now,
+        created_at: p.now(),
         revoked_at: None,
     };
-    grants::insert(&mut conn, &grant).await?;
+    match &subject.session {
+        Session::Live { id, auth_time } => {
+            grant.session_id = *id;
+            grant.auth_time = *auth_time;
+            grants::insert(&mut *p.pool.acquire().await?, &grant).await?;
+        }
+        Session::Unchecked { sid, auth_time } => {
+            // One round trip: the grant is written only if the session is live
+            // and its user enabled; if not, the session check says why.
+            let mut conn = p.pool.acquire().await?;
+            match grants::insert_for_live_session(&mut conn, &grant, sid, *auth_time).await? {
+                Some((session_id, auth_time)) => {
+                    grant.session_id = Some(session_id);
+                    grant.auth_time = auth_time;
+                }
+                None => {
+                    drop(conn);
+                    let mut subject = subject;
+                    subject.settle(p).await?;
+                    return Err(bad_subject("its session has just ended"));
+                }
+            }
+        }
+    }
     let sub = subject.user_id.to_string();
     let who = Subject {
         sub: &sub,
         client_id: &client.client_id,
-        auth_time: Some(subject.auth_time),
+        auth_time: Some(grant.auth_time),
         grant_id: Some(grant.id),
     };
     let token = resource::mint(p, &api, &who, &scopes)?;
@@ -222,16 +269,66 @@ struct SubjectToken {
     user_id: Uuid,
     /// The client the id_token was issued to.
     client: Arc<Client>,
-    session_id: Option<Uuid>,
-    auth_time: chrono::DateTime<chrono::Utc>,
+    session: Session,
 }
 
-/// The id_token verified in full: our signature (never `none`, never HS256,
-/// never an unknown `kid`), our `iss`, not expired, not an access token, issued
-/// to this client or one it may exchange for, its user enabled, its session
-/// not signed out. Any failure is `invalid_request` (RFC 8693 §2.2.2).
-async fn verify_subject(p: &Provider, client: &Client, token: &str) -> Result<SubjectToken, OAuthError> {
-    let bad = |why: &str| OAuthError::invalid_request(format!("the subject token is not acceptable: {why}"));
+/// The sign-in session behind a subject.
+enum Session {
+    /// Checked: live, its user enabled (`id` is `None` for the dry run's
+    /// "as if signed in now").
+    Live { id: Option<Uuid>, auth_time: DateTime<Utc> },
+    /// Named by the id_token's `sid`, not checked yet; `auth_time` is the
+    /// id_token's, if it has one.
+    Unchecked {
+        sid: String,
+        auth_time: Option<DateTime<Utc>>,
+    },
+}
+
+impl SubjectToken {
+    /// Checks an unchecked session: it exists, it is not signed out, its user
+    /// is enabled (else `invalid_request`).
+    async fn settle(&mut self, p: &Provider) -> Result<(), OAuthError> {
+        let Session::Unchecked { sid, auth_time } = &self.session else {
+            return Ok(());
+        };
+        let session = sessions::subject_session(&mut *p.pool.acquire().await?, sid, self.user_id)
+            .await?
+            .ok_or_else(|| bad_subject("its session is unknown"))?;
+        if !session.user_enabled {
+            return Err(bad_subject("the user is disabled"));
+        }
+        if session.ended_at.is_some() {
+            return Err(bad_subject("its session was signed out"));
+        }
+        self.session = Session::Live {
+            id: Some(session.id),
+            auth_time: auth_time.unwrap_or(session.auth_time),
+        };
+        Ok(())
+    }
+
+    /// When the user signed in (the dry run shows it; `None` until checked
+    /// when the id_token does not say).
+    fn auth_time(&self) -> Option<DateTime<Utc>> {
+        match &self.session {
+            Session::Live { auth_time, .. } => Some(*auth_time),
+            Session::Unchecked { auth_time, .. } => *auth_time,
+        }
+    }
+}
+
+fn bad_subject(why: &str) -> OAuthError {
+    OAuthError::invalid_request(format!("the subject token is not acceptable: {why}"))
+}
+
+/// The id_token verified as far as it speaks for itself: our signature (never
+/// `none`, never HS256, never an unknown `kid`), our `iss`, not expired, not an
+/// access token, issued to this client or one it may exchange for. Its session
+/// and user are checked against the database afterwards (`settle`, or the
+/// grant's insert). Any failure is `invalid_request` (RFC 8693 §2.2.2).
+fn verify_subject(p: &Provider, client: &Client, token: &str) -> Result<SubjectToken, OAuthError> {
+    let bad = bad_subject;
     let verified = p.keys.verify(token).map_err(|e| bad(&e.to_string()))?;
     if verified.is_access_token() {
         return Err(bad("it is an access token, not an id_token"));
@@ -265,26 +362,17 @@ async fn verify_subject(p: &Provider, client: &Client, token: &str) -> Result<Su
         .get("sid")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("it has no sid"))?;
-    // Only now, with everything the token itself says checked, the database.
-    let session = sessions::subject_session(&mut *p.pool.acquire().await?, sid, user_id)
-        .await?
-        .ok_or_else(|| bad("its session is unknown"))?;
-    if !session.user_enabled {
-        return Err(bad("the user is disabled"));
-    }
-    if session.ended_at.is_some() {
-        return Err(bad("its session was signed out"));
-    }
     let auth_time = claims
         .get("auth_time")
         .and_then(Value::as_i64)
-        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .unwrap_or(session.auth_time);
+        .and_then(|t| DateTime::from_timestamp(t, 0));
     Ok(SubjectToken {
         user_id,
         client: subject_client,
-        session_id: Some(session.id),
-        auth_time,
+        session: Session::Unchecked {
+            sid: sid.to_owned(),
+            auth_time,
+        },
     })
 }
 
@@ -320,14 +408,18 @@ pub async fn dry_run(
         });
     }
     let mut decision = Decision::default();
-    match evaluate(p, &client, params, source, &mut decision).await {
+    let evaluated = match evaluate(p, &client, params, source, &mut decision).await {
+        Ok(mut e) => e.subject.settle(p).await.map(|()| e),
+        Err(e) => Err(e),
+    };
+    match evaluated {
         Ok(Evaluated { subject, api, scopes }) => {
             let now = p.now();
             let lifetime = api.access_token_ttl.unwrap_or(p.config.lifetimes.access_token);
             let claims = json!({
                 "iss": p.config.issuer.as_str(), "sub": subject.user_id.to_string(), "aud": api.audience,
                 "client_id": client.client_id, "scope": scopes.join(" "), "iat": now.timestamp(),
-                "exp": (now + lifetime).timestamp(), "auth_time": subject.auth_time.timestamp(),
+                "exp": (now + lifetime).timestamp(), "auth_time": subject.auth_time().map(|t| t.timestamp()),
                 "jti": "(minted at issuance)", "grant_id": "(made at issuance)",
             });
             Ok(DryRun {

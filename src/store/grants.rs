@@ -47,6 +47,36 @@ pub async fn insert(conn: &mut PgConnection, g: &GrantRow) -> Result<(), StoreEr
     Ok(())
 }
 
+/// Writes an exchange's grant only if the session named by `sid` is live and
+/// belongs to the grant's user, who is enabled — one round trip for the check
+/// and the write. Returns the session and the grant's `auth_time` (the given
+/// one, else the session's), or `None` when nothing was written.
+pub async fn insert_for_live_session(
+    conn: &mut PgConnection,
+    g: &GrantRow,
+    sid: &str,
+    auth_time: Option<DateTime<Utc>>,
+) -> Result<Option<(Uuid, DateTime<Utc>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, api_scopes)
+         SELECT $1, s.user_id, $3, s.id, NULL, $4, $5, NULL, coalesce($6, s.auth_time), false, $7, $8
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.sid = $9 AND s.user_id = $2 AND s.ended_at IS NULL AND u.disabled_at IS NULL
+         RETURNING session_id, auth_time",
+    )
+    .bind(g.id)
+    .bind(g.user_id)
+    .bind(&g.client_id)
+    .bind(&g.scopes)
+    .bind(&g.resources)
+    .bind(auth_time)
+    .bind(g.created_at)
+    .bind(&g.api_scopes)
+    .bind(sid)
+    .fetch_optional(conn)
+    .await?)
+}
+
 const COLUMNS: &str = "id, user_id, client_id, session_id, consent_id, scopes, resources, api_scopes, claims, auth_time, offline, created_at, revoked_at";
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GrantRow>, StoreError> {

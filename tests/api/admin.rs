@@ -263,6 +263,7 @@ async fn creating_a_user_on_the_page_follows_the_cli_rules() {
 #[tokio::test]
 async fn audit_events_older_than_the_retention_are_pruned() {
     let app = admin_app().await;
+    app.audit_written().await;
     let before = count(&app.db, "audit_events").await;
     assert!(before > 0);
     let days = app.config.audit_retention_days;

@@ -13,6 +13,22 @@ async fn text_of(b: &Client) -> String {
     b.source().await.unwrap()
 }
 
+/// Waits for an element; on failure the panic shows where the browser is and
+/// what it shows, so a failed journey explains itself.
+async fn wait_for(b: &Client, css: &str) {
+    if let Err(e) = b
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        let url = b.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        let page = b.source().await.unwrap_or_default();
+        let text: String = page.chars().take(3000).collect();
+        panic!("no `{css}` after 20 s ({e}) at {url}:\n{text}");
+    }
+}
+
 async fn submit_first(b: &Client, form_action: &str) {
     click(
         b,
@@ -54,11 +70,11 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
 
     // Sign in to the admin page.
     b.goto(&app.url("/admin")).await.unwrap();
-    b.wait().for_element(Locator::Css("#username")).await.unwrap();
+    wait_for(&b, "#username").await;
     fill(&b, "#username", "root").await;
     fill(&b, "#password", PASSWORD).await;
     click(&b, "button[type=submit]").await;
-    b.wait().for_element(Locator::Css(".tiles")).await.unwrap();
+    wait_for(&b, ".tiles").await;
     screenshot(&b, "admin-01-overview").await;
 
     // Create a client and see its secret once.
@@ -69,7 +85,7 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
     click(&b, "input[value=\"urn:ietf:params:oauth:grant-type:token-exchange\"]").await;
     click(&b, "input[name=first_party]").await;
     submit_first(&b, "/admin/clients").await;
-    b.wait().for_element(Locator::Css("#client-secret")).await.unwrap();
+    wait_for(&b, "#client-secret").await;
     screenshot(&b, "admin-02-client-secret-once").await;
     let secret = b
         .find(Locator::Css("#client-secret"))
@@ -113,7 +129,7 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
     let orders = "form:has(input[value=\"https://orders.example\"])";
     click(&b, &format!("{orders} input[value=read]")).await;
     click(&b, &format!("{orders} button[type=submit]")).await;
-    b.wait().for_element(Locator::Css(".notice")).await.unwrap();
+    wait_for(&b, ".notice").await;
     screenshot(&b, "admin-04-client-api-access").await;
     let other = app.with_browser(crate::helpers::new_browser());
     let auth = crate::helpers::auth_url(&other, &shop, "openid", &[]);
@@ -138,7 +154,7 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
     uris.clear().await.unwrap();
     uris.send_keys(&format!("{rp}/callback2")).await.unwrap();
     submit_first(&b, "/admin/clients/shop").await;
-    b.wait().for_element(Locator::Css(".notice")).await.unwrap();
+    wait_for(&b, ".notice").await;
     b.goto(&authorize_url(&app, "shop", &format!("{rp}/callback")))
         .await
         .unwrap();
@@ -149,7 +165,7 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
     let before = app.get_json("/jwks").await["keys"].as_array().unwrap().len();
     b.goto(&app.url("/admin/keys")).await.unwrap();
     submit_first(&b, "/admin/keys/rotate").await;
-    b.wait().for_element(Locator::Css(".notice")).await.unwrap();
+    wait_for(&b, ".notice").await;
     screenshot(&b, "admin-06-keys-rotated").await;
     assert_eq!(
         app.get_json("/jwks").await["keys"].as_array().unwrap().len(),
@@ -161,7 +177,7 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
     submit_first(&b, &format!("/admin/users/{ada}/disable")).await;
     // admin.js asks before a destructive change.
     b.accept_alert().await.unwrap();
-    b.wait().for_element(Locator::Css(".notice")).await.unwrap();
+    wait_for(&b, ".notice").await;
     screenshot(&b, "admin-07-user-disabled").await;
     let her = browser().await;
     her.goto(&app.url("/signin")).await.unwrap();
@@ -196,7 +212,7 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
     b.goto(&app.url("/admin/lab")).await.unwrap();
     fill(&b, "#token", tokens["id_token"].as_str().unwrap()).await;
     submit_first(&b, "/admin/lab").await;
-    b.wait().for_element(Locator::Css("#verdict")).await.unwrap();
+    wait_for(&b, "#verdict").await;
     assert!(
         text_of(&b)
             .await
@@ -210,14 +226,14 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
     // ada is disabled by now: evaluate as if root had just signed in to shop.
     fill(&b, "#username", "root").await;
     submit_first(&b, "/admin/dry-run").await;
-    b.wait().for_element(Locator::Css("#outcome")).await.unwrap();
+    wait_for(&b, "#outcome").await;
     assert!(
         text_of(&b).await.contains("invalid_scope"),
         "write is not allowed to shop"
     );
     screenshot(&b, "admin-11-dry-run-denied").await;
     b.goto(&app.url("/admin")).await.unwrap();
-    b.wait().for_element(Locator::Css("svg.chart")).await.unwrap();
+    wait_for(&b, "svg.chart").await;
     screenshot(&b, "admin-12-dashboard").await;
     b.close().await.unwrap();
 }

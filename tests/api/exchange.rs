@@ -273,6 +273,24 @@ async fn a_signed_out_session_or_a_disabled_user_is_invalid_request() {
 }
 
 #[tokio::test]
+async fn a_signed_out_session_is_invalid_request_even_when_the_target_or_scope_is_wrong_too() {
+    let (app, client, id_token) = setup().await;
+    app.visit(&format!("/logout?id_token_hint={id_token}")).await;
+    let cases: [&[(&str, &str)]; 2] = [
+        &[("resource", "https://nowhere.example")],
+        &[("resource", ORDERS), ("scope", "admin")],
+    ];
+    for extra in cases {
+        let res = app.exchange(&client, &id_token, extra).await;
+        assert_eq!(
+            error_of(res).await,
+            (400, "invalid_request".into()),
+            "the subject token's check comes first: {extra:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_api_the_client_may_not_target_is_invalid_target() {
     let (app, client, id_token) = setup().await;
     create_api(&app, "https://billing.example", &["pay"], None, &[]).await;
