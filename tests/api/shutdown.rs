@@ -73,8 +73,9 @@ async fn sigterm_finishes_in_flight_requests_writes_buffered_events_and_counts_a
             .unwrap();
         assert_eq!(res.status(), 200);
     }
-    // A sign-in (an argon2id verification: the slowest request there is) in
-    // flight when SIGTERM arrives.
+    // A sign-in in flight when SIGTERM arrives: after three failed attempts
+    // the account's next attempt is held for 800 ms (the throttle's delay)
+    // before its argon2id verification, so it is surely still running.
     let authorize = format!(
         "{base}/authorize?response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
     );
@@ -85,8 +86,14 @@ async fn sigterm_finishes_in_flight_requests_writes_buffered_events_and_counts_a
         ("username", "ada".into()),
         ("password", PASSWORD.into()),
     ];
+    for _ in 0..3 {
+        let mut wrong = form.clone();
+        wrong[3].1 = "wrong password".into();
+        let res = http.post(format!("{base}/signin")).form(&wrong).send().await.unwrap();
+        assert_eq!(res.status(), 401);
+    }
     let sign_in = tokio::spawn(http.post(format!("{base}/signin")).form(&form).send());
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = child.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
