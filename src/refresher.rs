@@ -70,11 +70,21 @@ pub fn spawn(p: Provider) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// A listener on both channels. Bounded in time: a database host that drops
+/// packets must not hold the refresher (and its 30 s beat) for a TCP timeout.
 async fn listen(p: &Provider) -> Result<PgListener, sqlx::Error> {
-    let mut l = PgListener::connect_with(&p.pool).await?;
-    l.listen_all([signing_keys::CHANNEL, catalog::CHANNEL]).await?;
-    Ok(l)
+    let connect = async {
+        let mut l = PgListener::connect_with(&p.pool).await?;
+        l.listen_all([signing_keys::CHANNEL, catalog::CHANNEL]).await?;
+        Ok(l)
+    };
+    tokio::time::timeout(LISTEN_TIMEOUT, connect)
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
 }
+
+/// How long connecting the listener may take.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The scheduled key lifecycle: rotation when due, then ageing out. Each step
 /// runs under the key lock, so any number of nodes may run it.
