@@ -4,11 +4,12 @@
 //! PostgreSQL and keeps issuing while it is down (DESIGN.md "Speed by design").
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use sqlx::PgPool;
 
 use crate::model::{Api, Client};
+use crate::reloadable::Reloadable;
 use crate::store::{StoreError, apis, clients};
 
 /// The channel the catalog tables' trigger notifies (migration 0004).
@@ -31,26 +32,19 @@ struct Snapshot {
 }
 
 pub struct Catalog {
-    current: RwLock<Arc<Snapshot>>,
-    /// One reload at a time, so a slow read begun before a change can never
-    /// replace the snapshot of a read begun after it.
-    reloading: tokio::sync::Mutex<()>,
+    current: Reloadable<Snapshot>,
 }
 
 impl Catalog {
     pub async fn load(pool: &PgPool) -> Result<Self, StoreError> {
         Ok(Self {
-            current: RwLock::new(Arc::new(Self::snapshot(pool).await?)),
-            reloading: tokio::sync::Mutex::new(()),
+            current: Reloadable::new(Self::snapshot(pool).await?),
         })
     }
 
     /// Reads the tables again; on failure the catalog in memory stays.
     pub async fn reload(&self, pool: &PgPool) -> Result<(), StoreError> {
-        let _one_at_a_time = self.reloading.lock().await;
-        let snapshot = Arc::new(Self::snapshot(pool).await?);
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
-        Ok(())
+        self.current.reload(Self::snapshot(pool)).await
     }
 
     pub fn client(&self, client_id: &str) -> Option<Arc<Client>> {
@@ -97,14 +91,8 @@ impl Catalog {
         self.get().origins.contains(origin)
     }
 
-    /// How many clients and APIs are in memory (for /metrics).
-    pub fn sizes(&self) -> (usize, usize) {
-        let s = self.get();
-        (s.clients.len(), s.apis.len())
-    }
-
     fn get(&self) -> Arc<Snapshot> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current.get()
     }
 
     /// Reads every catalog table in one read-only, repeatable-read transaction.

@@ -37,6 +37,7 @@ pub mod paths;
 pub mod pg_cluster;
 pub mod protocol;
 pub mod refresher;
+pub mod reloadable;
 pub mod store;
 pub mod telemetry;
 pub mod web;

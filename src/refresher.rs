@@ -12,7 +12,7 @@ use crate::protocol::Provider;
 use crate::store::signing_keys;
 
 /// How often a node reloads even without a NOTIFY.
-pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
+const RELOAD_EVERY: Duration = Duration::from_secs(30);
 
 /// How soon a lost listener connection is tried again (the database is back
 /// within seconds of a restart).

@@ -2,7 +2,7 @@
 //! held in memory and reloaded on NOTIFY (with a short TTL as a fallback).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -13,6 +13,7 @@ use super::lifecycle::{KeyError, open, state_rank};
 use crate::crypto::jwt::{JwtError, Verifier, peek_header};
 use crate::crypto::{Alg, MasterKey, SigningKey};
 use crate::model::KeyState;
+use crate::reloadable::Reloadable;
 use crate::store::signing_keys;
 
 /// How long clients may cache the JWKS (`Cache-Control: max-age`). A new key is
@@ -50,10 +51,7 @@ impl Verified {
 
 pub struct KeyRing {
     master: MasterKey,
-    current: RwLock<Arc<Snapshot>>,
-    /// One reload at a time, so a slow read begun before a change can never
-    /// replace the snapshot of a read begun after it.
-    reloading: tokio::sync::Mutex<()>,
+    current: Reloadable<Snapshot>,
 }
 
 impl KeyRing {
@@ -62,16 +60,12 @@ impl KeyRing {
         let snapshot = Self::snapshot(pool, &master).await?;
         Ok(Self {
             master,
-            current: RwLock::new(Arc::new(snapshot)),
-            reloading: tokio::sync::Mutex::new(()),
+            current: Reloadable::new(snapshot),
         })
     }
 
     pub async fn reload(&self, pool: &PgPool) -> Result<(), KeyError> {
-        let _one_at_a_time = self.reloading.lock().await;
-        let snapshot = Arc::new(Self::snapshot(pool, &self.master).await?);
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
-        Ok(())
+        self.current.reload(Self::snapshot(pool, &self.master)).await
     }
 
     /// The JWKS document (RFC 7517 §5) as precomputed bytes.
@@ -109,7 +103,7 @@ impl KeyRing {
     }
 
     fn get(&self) -> Arc<Snapshot> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current.get()
     }
 
     async fn snapshot(pool: &PgPool, master: &MasterKey) -> Result<Snapshot, KeyError> {
