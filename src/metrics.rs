@@ -30,7 +30,7 @@ impl Family {
     }
 
     fn write(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        write_header(out, name, "counter", help);
         for (labels, n) in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "{name}{labels} {n}");
         }
@@ -82,9 +82,11 @@ impl Metrics {
     /// Appends these families in the Prometheus text format.
     pub fn write(&self, out: &mut String) {
         let name = "lanyard_http_request_duration_seconds";
-        let _ = writeln!(
+        write_header(
             out,
-            "# HELP {name} HTTP requests by route and status, and how long they took.\n# TYPE {name} histogram"
+            name,
+            "histogram",
+            "HTTP requests by route and status, and how long they took.",
         );
         let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         for (route, status, h) in requests
@@ -114,6 +116,11 @@ impl Metrics {
             "Authorization codes and refresh tokens used again (their grants were revoked).",
         );
     }
+}
+
+/// A metric family's `# HELP` and `# TYPE` lines (`kind`: counter, gauge, histogram).
+pub fn write_header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 fn render_labels(labels: &[(&str, &str)]) -> String {

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 
 use super::AppState;
 use crate::crypto::Alg;
+use crate::metrics::write_header;
 use crate::model::GrantType;
 use crate::store;
 
@@ -15,12 +16,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .await
         .unwrap_or(false);
     let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        name.to_owned()
-    };
-    let issued = family(
-        "lanyard_tokens_issued_total",
+    let issued = "lanyard_tokens_issued_total";
+    write_header(
+        &mut out,
+        issued,
         "counter",
         "Tokens issued by this process, by grant type and the access token's algorithm.",
     );
@@ -37,7 +36,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     p.metrics.write(&mut out);
     let (written, refused) = p.audit.totals();
     let mut one_value = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        write_header(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
     };
     one_value(
         "lanyard_audit_buffer_depth",
@@ -83,10 +83,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         jwks["keys"].as_array().map_or(0, Vec::len).to_string(),
     );
     let age = "lanyard_signing_key_age_seconds";
-    let _ = writeln!(
-        out,
-        "# HELP {age} How long each active signing key has signed.\n# TYPE {age} gauge"
-    );
+    write_header(&mut out, age, "gauge", "How long each active signing key has signed.");
     let now = p.now();
     for (alg, kid, since) in p.keys.active_since() {
         let _ = writeln!(
