@@ -2,19 +2,11 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ClientSpec, TestApp, allow, create_api, create_client, spawn_app};
+use crate::helpers::{TestApp, allow, create_api, create_service, spawn_app};
 
 /// A service allowed `scopes` of the built-in admin API, and a token for it.
 async fn token_with(app: &TestApp, id: &str, audience: &str, scopes: &[&str]) -> String {
-    let svc = create_client(
-        app,
-        ClientSpec {
-            id,
-            grants: &["client_credentials"],
-            ..Default::default()
-        },
-    )
-    .await;
+    let svc = create_service(app, id).await;
     allow(app, id, audience, scopes).await;
     let res = app
         .token(&svc, &[("grant_type", "client_credentials"), ("resource", audience)])

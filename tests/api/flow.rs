@@ -10,7 +10,9 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 
-use crate::helpers::{ClientSpec, create_client, create_user, location, oidc_http, query_param, spawn_app};
+use crate::helpers::{
+    ClientSpec, create_client, create_service, create_user, location, oidc_http, query_param, spawn_app,
+};
 
 #[tokio::test]
 async fn the_openidconnect_crate_completes_the_code_flow_for_rs256_es256_and_eddsa_clients() {
@@ -137,15 +139,7 @@ async fn the_whole_story_from_sign_in_to_revocation() {
         },
     )
     .await;
-    let api_server = create_client(
-        &app,
-        ClientSpec {
-            id: "orders-rs",
-            grants: &["client_credentials"],
-            ..Default::default()
-        },
-    )
-    .await;
+    let api_server = create_service(&app, "orders-rs").await;
     create_api(&app, ORDERS, &["read", "write"], None, &["orders-rs"]).await;
     allow(&app, &registered.id, ORDERS, &["read"]).await;
     let (_api, api_base) = crate::resource_server::start_resource_server(&app, ORDERS).await;

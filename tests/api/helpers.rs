@@ -487,6 +487,11 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// A user with a few claims; returns its `sub`.
 pub async fn create_user(app: &TestApp, username: &str) -> uuid::Uuid {
+    create_user_on(&app.pool, username).await
+}
+
+/// `create_user` on a database a test's own `lanyard serve` processes use.
+pub async fn create_user_on(pool: &PgPool, username: &str) -> uuid::Uuid {
     let input = lanyard::admin::users::NewUserInput {
         username: username.into(),
         password: PASSWORD.into(),
@@ -501,10 +506,46 @@ pub async fn create_user(app: &TestApp, username: &str) -> uuid::Uuid {
             ..Default::default()
         },
     };
-    lanyard::admin::users::create(&app.pool, &SystemClock, input)
+    lanyard::admin::users::create(pool, &SystemClock, input)
         .await
         .expect("user created")
         .sub
+}
+
+/// The sign-in form `authorize_url` leads to, filled in for `username`: what a
+/// browser posts to `/signin` (for nodes running outside the test process).
+pub async fn sign_in_form(
+    browser: &reqwest::Client,
+    authorize_url: &str,
+    username: &str,
+) -> Vec<(&'static str, String)> {
+    let page = browser
+        .get(authorize_url)
+        .send()
+        .await
+        .expect("the sign-in page")
+        .text()
+        .await
+        .expect("its HTML");
+    vec![
+        ("csrf", hidden(&page, "csrf").expect("a CSRF token")),
+        ("request", hidden(&page, "request").expect("the authorization request")),
+        ("username", username.into()),
+        ("password", PASSWORD.into()),
+    ]
+}
+
+/// A service: a confidential client with only the client_credentials grant.
+pub async fn create_service(app: &TestApp, id: &str) -> TestClient {
+    create_client(
+        app,
+        ClientSpec {
+            id,
+            grants: &["client_credentials"],
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 /// A registered test client.

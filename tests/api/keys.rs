@@ -12,8 +12,8 @@ use lanyard::keys;
 use serde_json::Value;
 
 use crate::helpers::{
-    TestDb, empty_db, eventually, fetch_json, fresh_db, lanyard, master_key, serve_until_listening, spawn_app,
-    spawn_app_on,
+    TestDb, create_service, empty_db, eventually, fetch_json, fresh_db, lanyard, master_key, serve_until_listening,
+    spawn_app, spawn_app_on,
 };
 
 /// `keys list --json`, as (alg, state) → kids.
@@ -290,19 +290,10 @@ async fn run_key_schedule(app: &crate::helpers::TestApp, every: TimeDelta) {
 
 #[tokio::test]
 async fn two_scheduled_rotations_keep_every_token_verifiable_against_the_jwks_until_it_expires() {
-    use crate::helpers::{ClientSpec, allow, create_api, create_client};
+    use crate::helpers::{allow, create_api};
     use lanyard::clock::Clock;
     let app = spawn_app().await;
-    let service = create_client(
-        &app,
-        ClientSpec {
-            id: "svc",
-            grants: &["client_credentials"],
-            scopes: &[],
-            ..Default::default()
-        },
-    )
-    .await;
+    let service = create_service(&app, "svc").await;
     let algs = ["ES256", "EdDSA", "RS256"];
     for alg in algs {
         let audience = format!("https://{}.example", alg.to_lowercase());

@@ -7,7 +7,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
 use crate::admin::admin_app;
-use crate::helpers::{ClientSpec, TestApp, create_client, create_user, hidden, jwt_claims};
+use crate::helpers::{ClientSpec, TestApp, create_client, create_service, create_user, hidden, jwt_claims};
 
 async fn explain(app: &TestApp, token: &str) -> String {
     let page = app.visit("/admin/lab").await.text().await.unwrap();
@@ -237,15 +237,7 @@ async fn the_dry_run_agrees_with_the_real_exchange_and_mints_nothing() {
 #[tokio::test]
 async fn the_dashboard_counts_tokens_from_the_counters_and_exchanges_from_the_audit() {
     let app = admin_app().await;
-    let service = create_client(
-        &app,
-        ClientSpec {
-            id: "svc",
-            grants: &["client_credentials"],
-            ..Default::default()
-        },
-    )
-    .await;
+    let service = create_service(&app, "svc").await;
     crate::helpers::create_api(&app, "https://orders.example", &["read"], None, &[]).await;
     crate::helpers::allow(&app, "svc", "https://orders.example", &["read"]).await;
     for _ in 0..3 {

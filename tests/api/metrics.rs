@@ -1,7 +1,8 @@
 //! `/metrics` in the Prometheus text format (0.0.4).
 
 use crate::helpers::{
-    ClientSpec, PASSWORD, TestApp, allow, auth_url, create_api, create_client, create_user, spawn_app, spawn_app_with,
+    ClientSpec, PASSWORD, TestApp, allow, auth_url, create_api, create_client, create_service, create_user, spawn_app,
+    spawn_app_with,
 };
 
 const ORDERS: &str = "https://orders.example";
@@ -25,15 +26,7 @@ fn assert_line(text: &str, line: &str) {
 #[tokio::test]
 async fn metrics_count_issued_tokens_by_grant_type_and_algorithm() {
     let app = spawn_app().await;
-    let svc = create_client(
-        &app,
-        ClientSpec {
-            id: "svc",
-            grants: &["client_credentials"],
-            ..Default::default()
-        },
-    )
-    .await;
+    let svc = create_service(&app, "svc").await;
     create_api(&app, ORDERS, &["read"], None, &[]).await;
     create_api(&app, "https://ledger.example", &["read"], Some("EdDSA"), &[]).await;
     allow(&app, "svc", ORDERS, &["read"]).await;

@@ -5,8 +5,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::helpers::{
-    PASSWORD, TestClient, eventually, fetch_json, fresh_db, hidden, lanyard, master_key, new_browser, pkce_pair,
-    query_param, serve_listening,
+    TestClient, create_user_on, eventually, fetch_json, fresh_db, lanyard, master_key, new_browser, pkce_pair,
+    query_param, serve_listening, sign_in_form,
 };
 
 const ISSUER: &str = "http://localhost:9";
@@ -25,13 +25,7 @@ async fn two_nodes_on_one_database_behave_as_one_provider() {
     let db = fresh_db().await;
     let pool = lanyard::store::connect(&db.url, 2).await.unwrap();
     let clock = lanyard::clock::SystemClock;
-    let user = lanyard::admin::users::NewUserInput {
-        username: "ada".into(),
-        password: PASSWORD.into(),
-        is_admin: false,
-        claims: Default::default(),
-    };
-    lanyard::admin::users::create(&pool, &clock, user).await.unwrap();
+    create_user_on(&pool, "ada").await;
     let input = lanyard::admin::clients::NewClientInput {
         client_id: "web".into(),
         redirect_uris: vec!["https://web.example/cb".into()],
@@ -65,13 +59,7 @@ async fn two_nodes_on_one_database_behave_as_one_provider() {
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),
     ]);
-    let page = browser.get(url.as_str()).send().await.unwrap().text().await.unwrap();
-    let form = [
-        ("csrf", hidden(&page, "csrf").unwrap()),
-        ("request", hidden(&page, "request").unwrap()),
-        ("username", "ada".into()),
-        ("password", PASSWORD.into()),
-    ];
+    let form = sign_in_form(&browser, url.as_str(), "ada").await;
     let res = browser.post(format!("{a}/signin")).form(&form).send().await.unwrap();
     let next = res.headers()["location"].to_str().unwrap().to_owned();
     let res = browser.get(format!("{a}{next}")).send().await.unwrap();

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::helpers::{
-    ClientSpec, ID_TOKEN_TYPE, TestApp, allow, create_api, create_client, create_user, eventually, own_cluster,
-    spawn_app_on_with,
+    ClientSpec, ID_TOKEN_TYPE, TestApp, allow, create_api, create_client, create_service, create_user, eventually,
+    own_cluster, spawn_app_on_with,
 };
 
 const ORDERS: &str = "https://orders.example";
@@ -68,16 +68,7 @@ async fn a_database_outage_under_load_is_ridden_out_and_nothing_is_lost_or_doubl
     let app = spawn_app_on_with(db, |_| {}).await;
     create_user(&app, "ada").await;
     let rp = create_client(&app, ClientSpec::default()).await;
-    let svc = create_client(
-        &app,
-        ClientSpec {
-            id: "svc",
-            grants: &["client_credentials"],
-            scopes: &[],
-            ..Default::default()
-        },
-    )
-    .await;
+    let svc = create_service(&app, "svc").await;
     create_api(&app, ORDERS, &["read"], None, &[]).await;
     allow(&app, "svc", ORDERS, &["read"]).await;
     // A code issued before the outage, redeemed after it.

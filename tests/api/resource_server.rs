@@ -10,8 +10,8 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::{
-    ClientSpec, TestApp, TestClient, allow, binary, create_api, create_client, create_user, eventually, master_key,
-    spawn_app,
+    ClientSpec, TestApp, TestClient, allow, binary, create_api, create_client, create_service, create_user, eventually,
+    master_key, spawn_app,
 };
 
 const ORDERS: &str = "https://orders.example";
@@ -61,15 +61,7 @@ async fn setup() -> (TestApp, TestClient, TestClient) {
         },
     )
     .await;
-    let service = create_client(
-        &app,
-        ClientSpec {
-            id: "svc",
-            grants: &["client_credentials"],
-            ..Default::default()
-        },
-    )
-    .await;
+    let service = create_service(&app, "svc").await;
     create_api(&app, ORDERS, &["read", "write"], None, &[]).await;
     create_api(&app, BILLING, &["pay"], Some("EdDSA"), &[]).await;
     allow(&app, &rp.id, ORDERS, &["read", "write"]).await;

@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ClientSpec, TestApp, TestClient, allow, count, create_api, create_client, create_user, error_of, jwt_claims,
-    jwt_header, spawn_app,
+    ClientSpec, TestApp, TestClient, allow, count, create_api, create_client, create_service, create_user, error_of,
+    jwt_claims, jwt_header, spawn_app,
 };
 
 const ORDERS: &str = "https://orders.example";
@@ -14,24 +14,8 @@ const BILLING: &str = "https://billing.example";
 /// and an introspector that is the orders API's resource server.
 async fn setup() -> (TestApp, TestClient, TestClient) {
     let app = spawn_app().await;
-    let service = create_client(
-        &app,
-        ClientSpec {
-            id: "svc",
-            grants: &["client_credentials"],
-            ..Default::default()
-        },
-    )
-    .await;
-    let introspector = create_client(
-        &app,
-        ClientSpec {
-            id: "orders-rs",
-            grants: &["client_credentials"],
-            ..Default::default()
-        },
-    )
-    .await;
+    let service = create_service(&app, "svc").await;
+    let introspector = create_service(&app, "orders-rs").await;
     create_api(&app, ORDERS, &["read", "write", "admin"], None, &["orders-rs"]).await;
     create_api(&app, BILLING, &["pay"], Some("EdDSA"), &[]).await;
     allow(&app, &service.id, ORDERS, &["read", "write"]).await;
@@ -152,15 +136,7 @@ async fn introspection_requires_client_authentication() {
 #[tokio::test]
 async fn the_issued_to_client_and_the_apis_resource_servers_see_an_active_token() {
     let (app, service, introspector) = setup().await;
-    let other = create_client(
-        &app,
-        ClientSpec {
-            id: "other",
-            grants: &["client_credentials"],
-            ..Default::default()
-        },
-    )
-    .await;
+    let other = create_service(&app, "other").await;
     let token = service_token(&app, &service, &[]).await.json::<Value>().await.unwrap()["access_token"]
         .as_str()
         .unwrap()

@@ -3,20 +3,14 @@
 
 use std::time::Duration;
 
-use crate::helpers::{PASSWORD, count, fresh_db, hidden, lanyard, serve_listening};
+use crate::helpers::{count, create_user_on, fresh_db, lanyard, new_browser, serve_listening, sign_in_form};
 
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests_writes_buffered_events_and_counts_and_exits_0() {
     let db = fresh_db().await;
     let pool = lanyard::store::connect(&db.url, 1).await.unwrap();
     let clock = lanyard::clock::SystemClock;
-    let user = lanyard::admin::users::NewUserInput {
-        username: "ada".into(),
-        password: PASSWORD.into(),
-        is_admin: false,
-        claims: Default::default(),
-    };
-    lanyard::admin::users::create(&pool, &clock, user).await.unwrap();
+    create_user_on(&pool, "ada").await;
     let web = lanyard::admin::clients::NewClientInput {
         client_id: "web".into(),
         redirect_uris: vec!["https://web.example/cb".into()],
@@ -58,11 +52,7 @@ async fn sigterm_finishes_in_flight_requests_writes_buffered_events_and_counts_a
         .env("LANYARD_ISSUER", "http://localhost:9");
     let (mut child, address) = serve_listening(cmd).await;
     let base = format!("http://{address}");
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = new_browser();
     for _ in 0..3 {
         let res = http
             .post(format!("{base}/token"))
@@ -79,13 +69,7 @@ async fn sigterm_finishes_in_flight_requests_writes_buffered_events_and_counts_a
     let authorize = format!(
         "{base}/authorize?response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
     );
-    let page = http.get(authorize).send().await.unwrap().text().await.unwrap();
-    let form = [
-        ("csrf", hidden(&page, "csrf").unwrap()),
-        ("request", hidden(&page, "request").unwrap()),
-        ("username", "ada".into()),
-        ("password", PASSWORD.into()),
-    ];
+    let form = sign_in_form(&http, &authorize, "ada").await;
     for _ in 0..3 {
         let mut wrong = form.clone();
         wrong[3].1 = "wrong password".into();
