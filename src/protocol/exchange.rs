@@ -69,7 +69,7 @@ pub enum SubjectSource {
 /// What an exchange would issue.
 pub struct Evaluated {
     subject: SubjectToken,
-    api: resource::Api,
+    api: Arc<resource::Api>,
     scopes: Vec<String>,
 }
 
@@ -162,7 +162,7 @@ async fn target_and_scopes(
     params: &Params,
     subject: &SubjectToken,
     d: &mut Decision,
-) -> Result<(resource::Api, Vec<String>), OAuthError> {
+) -> Result<(Arc<resource::Api>, Vec<String>), OAuthError> {
     let mut names: Vec<String> = params.all("resource").to_vec();
     names.extend(params.all("audience").iter().cloned());
     if names.is_empty() {
@@ -204,6 +204,7 @@ async fn target_and_scopes(
 
 async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision) -> Result<TokenResponse, OAuthError> {
     let Evaluated { subject, api, scopes } = evaluate(p, client, params, SubjectSource::Token, d).await?;
+    let now = p.now();
     let mut grant = GrantRow {
         id: Uuid::now_v7(),
         user_id: subject.user_id,
@@ -214,9 +215,9 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
         resources: vec![api.audience.clone()],
         api_scopes: json!({ api.audience.clone(): scopes }),
         claims: None,
-        auth_time: p.now(),
+        auth_time: now,
         offline: false,
-        created_at: p.now(),
+        created_at: now,
         revoked_at: None,
     };
     match &subject.session {

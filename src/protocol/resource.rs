@@ -1,6 +1,8 @@
 //! Access tokens for APIs: which API a request targets (RFC 8707, RFC 8693
 //! `audience`), which of its scopes a client may get, and minting the token.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -16,7 +18,7 @@ fn invalid_target(description: impl Into<String>) -> OAuthError {
 
 /// The one API that `names` (the `resource` and `audience` values) denote, if the
 /// client may get any of its scopes. All names must be the same API (RFC 8707 §2).
-pub fn target(p: &Provider, client: &Client, names: &[String]) -> Result<Api, OAuthError> {
+pub fn target(p: &Provider, client: &Client, names: &[String]) -> Result<Arc<Api>, OAuthError> {
     let Some(first) = names.first() else {
         return Err(invalid_target("name the API with `resource`"));
     };
@@ -28,13 +30,12 @@ pub fn target(p: &Provider, client: &Client, names: &[String]) -> Result<Api, OA
     }
     p.catalog
         .api(first)
-        .map(|api| api.as_ref().clone())
         .ok_or_else(|| invalid_target(format!("unknown API `{first}`")))
 }
 
 /// The API a `client_credentials` request targets: the one named by `resource`,
 /// or the client's only API when it has exactly one.
-pub fn default_target(p: &Provider, client: &Client, resources: &[String]) -> Result<Api, OAuthError> {
+pub fn default_target(p: &Provider, client: &Client, resources: &[String]) -> Result<Arc<Api>, OAuthError> {
     for r in resources {
         Audience::parse(r).map_err(invalid_target)?;
     }

@@ -1,6 +1,8 @@
 //! The token endpoint's authorization_code and refresh_token grants
 //! (RFC 6749 §4.1.3 and §6, RFC 7636 §4.6, OIDC Core §3.1.3 and §12).
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
@@ -176,7 +178,7 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         client,
         &user,
         &grant,
-        target.as_ref().map(|(api, _)| api),
+        target.as_ref().map(|(api, _)| api.as_ref()),
         &scopes,
         row.nonce.as_deref(),
         sid.as_deref(),
@@ -184,10 +186,13 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
     )
 }
 
+/// An API and the scopes of it a grant covers.
+type ApiTarget = (Arc<Api>, Vec<String>);
+
 /// The API the access token is for (RFC 8707 §2.2): the one `resource` names
 /// at /token — it must be one the grant covers — or the only one named at
 /// /authorize; `None` means the UserInfo token. Returns the grant's scopes of it.
-fn api_target(p: &Provider, grant: &GrantRow, params: &Params) -> Result<Option<(Api, Vec<String>)>, OAuthError> {
+fn api_target(p: &Provider, grant: &GrantRow, params: &Params) -> Result<Option<ApiTarget>, OAuthError> {
     let named = params.all("resource");
     for r in named {
         Audience::parse(r).map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))?;
@@ -220,7 +225,7 @@ fn api_target(p: &Provider, grant: &GrantRow, params: &Params) -> Result<Option<
             format!("the API `{audience}` no longer exists"),
         )
     })?;
-    Ok(Some((api.as_ref().clone(), scopes)))
+    Ok(Some((api, scopes)))
 }
 
 /// Reuse detection is an audit event: the grant it revoked, and why.
@@ -417,7 +422,7 @@ async fn refresh(p: &Provider, client: &Client, params: &Params) -> Result<Token
     };
     tx.commit().await?;
     // OIDC Core §12.2: a new id_token with the same sub, aud, auth_time and sid; no nonce.
-    let api = target.as_ref().map(|(api, _)| api);
+    let api = target.as_ref().map(|(api, _)| api.as_ref());
     respond(
         p,
         client,
