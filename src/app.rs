@@ -69,6 +69,12 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
             ));
         }
     }
+    // Users a node of the previous release made while this one migrated.
+    let mut conn = pool.acquire().await.map_err(|e| StartError::Runtime(e.to_string()))?;
+    store::users::backfill_username_keys(&mut conn)
+        .await
+        .map_err(|e| StartError::Runtime(e.to_string()))?;
+    drop(conn);
     keys::verify_master_key(&pool, &master).await?;
     for change in keys::ensure(&pool, clock.as_ref(), &master).await? {
         tracing::info!(kid = change.kid, alg = %change.alg, state = change.to, "created signing key");
@@ -77,6 +83,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
         .await
         .map_err(|e| StartError::Runtime(format!("the built-in admin API: {e}")))?;
     let csrf = Csrf::new(master.derive("lanyard/csrf/v1"));
+    let device_key = master.derive("lanyard/device/v1");
     let ring = KeyRing::load(&pool, master).await?;
     let catalog = Catalog::load(&pool)
         .await
@@ -85,8 +92,15 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
         .map_err(|e| StartError::Runtime(format!("cannot serialise discovery: {e}")))?;
     let pages = Pages::load().map_err(|e| StartError::Runtime(format!("templates: {e}")))?;
     let cookies = CookieJar::new(config.issuer.is_https());
-    let provider = Provider::new(Arc::new(config), pool, Arc::new(ring), Arc::new(catalog), clock)
-        .map_err(|e| StartError::Runtime(e.to_string()))?;
+    let provider = Provider::new(
+        Arc::new(config),
+        pool,
+        Arc::new(ring),
+        Arc::new(catalog),
+        clock,
+        device_key,
+    )
+    .map_err(|e| StartError::Runtime(e.to_string()))?;
     Ok(AppState {
         provider,
         discovery: Bytes::from(discovery),

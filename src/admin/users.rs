@@ -8,6 +8,7 @@ use super::{AdminError, field};
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, password};
 use crate::model::{FieldError, StandardClaims, Username};
+use crate::protocol::signin::account_key;
 use crate::store::users::{self, NewUser};
 
 /// The longest password accepted (bounds the hashing work per request).
@@ -94,7 +95,7 @@ pub async fn view(pool: &PgPool, clock: &dyn Clock, sub: Uuid) -> Result<UserVie
     let mut conn = pool.acquire().await?;
     let user = users::find(&mut conn, sub).await?.ok_or_else(|| not_found(sub))?;
     let window = clock.now() - crate::protocol::signin::THROTTLE_WINDOW;
-    let failed = login_throttle::failures(&mut conn, &format!("user:{}", user.username.to_lowercase()), window).await?;
+    let failed = login_throttle::attempts(&mut conn, &account_key(&user.username), window).await?;
     let sessions = sessions::list_for_user(&mut conn, sub)
         .await?
         .into_iter()
@@ -173,7 +174,7 @@ pub async fn set_admin(pool: &PgPool, sub: Uuid, admin: bool) -> Result<(), Admi
 pub async fn clear_throttle(pool: &PgPool, sub: Uuid) -> Result<(), AdminError> {
     let mut conn = pool.acquire().await?;
     let user = users::find(&mut conn, sub).await?.ok_or_else(|| not_found(sub))?;
-    crate::store::login_throttle::clear(&mut conn, &format!("user:{}", user.username.to_lowercase())).await?;
+    crate::store::login_throttle::clear(&mut conn, &account_key(&user.username)).await?;
     Ok(())
 }
 

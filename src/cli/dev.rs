@@ -68,7 +68,7 @@ async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::refused(format!("cannot connect: {e}")))?;
     store::migrate(&pool)
         .await
-        .map_err(|e| Failure::refused(format!("migration failed: {e}")))?;
+        .map_err(|e| Failure::refused(e.to_string()))?;
     let seeded = seed(&pool, &config.issuer).await?;
     if let Some(secret) = &seeded.client_secret {
         write_private(&Path::new(DEV_DIR).join(DEMO_SECRET_FILE), secret)?;

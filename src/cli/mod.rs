@@ -158,7 +158,7 @@ async fn migrate(config: &Config) -> Result<(), Failure> {
     let before = store::schema_state(&pool).await.map_err(Failure::refused)?;
     store::migrate(&pool)
         .await
-        .map_err(|e| Failure::refused(format!("migration failed: {e}")))?;
+        .map_err(|e| Failure::refused(e.to_string()))?;
     match before {
         SchemaState::Behind { missing } => println!("applied {missing} migration(s)"),
         _ => println!("the database is up to date"),

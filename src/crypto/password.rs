@@ -36,8 +36,17 @@ const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 /// fresh pages (a new 19 MiB allocation per hash is both page faults and, with
 /// glibc, memory kept by the allocator afterwards).
 pub struct VerifierPool {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
 }
+
+/// Verifications that may wait per hashing thread (about a second's worth):
+/// beyond that, a sign-in is refused at once rather than queued without bound.
+pub const QUEUE_PER_THREAD: usize = 32;
+
+/// Every hashing thread is busy and the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("every password hashing thread is busy")]
+pub struct QueueFull;
 
 struct Job {
     password: String,
@@ -46,8 +55,9 @@ struct Job {
 }
 
 impl VerifierPool {
-    pub fn new(threads: usize) -> Result<Self, CryptoError> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+    /// `threads` hashing threads; at most `queue` verifications wait for one.
+    pub fn new(threads: usize, queue: usize) -> Result<Self, CryptoError> {
+        let (jobs, queue) = mpsc::sync_channel::<Job>(queue);
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..threads.max(1) {
             let queue = queue.clone();
@@ -77,13 +87,15 @@ impl VerifierPool {
     }
 
     /// Whether `password` matches the PHC string `hash`; waits its turn for a
-    /// hashing thread.
-    pub async fn verify(&self, password: String, hash: String) -> bool {
+    /// hashing thread, or is refused when the queue is full.
+    pub async fn verify(&self, password: String, hash: String) -> Result<bool, QueueFull> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        if self.jobs.send(Job { password, hash, reply }).is_err() {
-            return false;
+        match self.jobs.try_send(Job { password, hash, reply }) {
+            Ok(()) => Ok(answer.await.unwrap_or(false)),
+            Err(mpsc::TrySendError::Full(_)) => Err(QueueFull),
+            // The threads are gone: nothing verifies.
+            Err(mpsc::TrySendError::Disconnected(_)) => Ok(false),
         }
-        answer.await.unwrap_or(false)
     }
 }
 
@@ -128,17 +140,43 @@ mod tests {
 
     #[tokio::test]
     async fn the_pool_verifies_again_and_again_reusing_its_memory() {
-        let pool = VerifierPool::new(1).unwrap();
+        let pool = VerifierPool::new(1, 4).unwrap();
         let h = hash("correct horse").unwrap();
         for _ in 0..2 {
-            assert!(pool.verify("correct horse".into(), h.clone()).await);
-            assert!(!pool.verify("wrong horse".into(), h.clone()).await);
+            assert_eq!(pool.verify("correct horse".into(), h.clone()).await, Ok(true));
+            assert_eq!(pool.verify("wrong horse".into(), h.clone()).await, Ok(false));
         }
-        assert!(!pool.verify("correct horse".into(), "not a hash".into()).await);
+        assert_eq!(
+            pool.verify("correct horse".into(), "not a hash".into()).await,
+            Ok(false)
+        );
         let greedy = h.replace("m=19456", "m=4000000");
-        assert!(
-            !pool.verify("correct horse".into(), greedy).await,
+        assert_eq!(
+            pool.verify("correct horse".into(), greedy).await,
+            Ok(false),
             "refuses to allocate 4 GB"
         );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_instead_of_growing() {
+        let pool = std::sync::Arc::new(VerifierPool::new(1, 2).unwrap());
+        let h = hash("correct horse").unwrap();
+        let many = (0..12).map(|_| {
+            let (pool, h) = (pool.clone(), h.clone());
+            tokio::spawn(async move { pool.verify("correct horse".into(), h).await })
+        });
+        let answers: Vec<Result<bool, QueueFull>> = futures_join(many).await;
+        let refused = answers.iter().filter(|a| **a == Err(QueueFull)).count();
+        assert!(refused >= 12 - 3, "one hashing and two waiting at most: {answers:?}");
+        assert!(answers.iter().all(|a| *a != Ok(false)), "{answers:?}");
+    }
+
+    async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+        let mut out = Vec::new();
+        for h in handles.collect::<Vec<_>>() {
+            out.push(h.await.unwrap());
+        }
+        out
     }
 }

@@ -17,7 +17,7 @@ pub use display_name::DisplayName;
 pub use key_state::KeyState;
 pub use redirect_uri::RedirectUri;
 pub use scope::{OidcScope, ScopeToken};
-pub use user::{Address, StandardClaims, Username};
+pub use user::{Address, StandardClaims, Username, username_key};
 
 /// A value refused, with the field (CLI flag or form field) it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,6 +21,20 @@ impl Username {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The form this username is stored, found and throttled by.
+    pub fn key(&self) -> String {
+        username_key(&self.0)
+    }
+}
+
+/// The one normalisation of usernames — for storing, looking up and
+/// throttling: Unicode NFKC (full-width and compatibility forms fold to their
+/// plain letters), then lower case. Computed here, never by the database,
+/// whose `lower()` follows its locale.
+pub fn username_key(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    raw.nfkc().collect::<String>().to_lowercase()
 }
 
 impl fmt::Display for Username {
@@ -313,6 +327,14 @@ mod tests {
         for (field, c) in cases {
             assert_eq!(c.validated().unwrap_err().field, field);
         }
+    }
+
+    #[test]
+    fn usernames_fold_compatibility_forms_and_case_into_one_key() {
+        assert_eq!(username_key("ＡＤＡ"), "ada");
+        assert_eq!(username_key("Straẞe"), "straße");
+        assert_eq!(username_key("ﬁona"), "fiona");
+        assert_eq!(username_key("ada"), "ada");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod counters;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod exchange;
@@ -58,6 +59,8 @@ pub struct Provider {
     pub audit: Arc<audit_buffer::AuditBuffer>,
     /// Requests, decisions and sign-ins counted for /metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Issues and checks the device cookies of the sign-in throttle.
+    pub devices: Arc<device::DeviceCookies>,
 }
 
 impl Provider {
@@ -67,6 +70,7 @@ impl Provider {
         keys: Arc<KeyRing>,
         catalog: Arc<Catalog>,
         clock: Arc<dyn Clock>,
+        device_key: [u8; 32],
     ) -> Result<Self, CryptoError> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let audit = Arc::new(audit_buffer::AuditBuffer::new(config.audit_buffer));
@@ -77,7 +81,8 @@ impl Provider {
             keys,
             catalog,
             clock,
-            passwords: Arc::new(password::VerifierPool::new(cores)?),
+            passwords: Arc::new(password::VerifierPool::new(cores, password::QUEUE_PER_THREAD * cores)?),
+            devices: Arc::new(device::DeviceCookies::new(device_key)),
             counters: Arc::default(),
             metrics: Arc::default(),
         })
@@ -94,12 +99,13 @@ impl Provider {
     }
 
     /// Verifies a password off the async threads (the hashing pool). `None`
-    /// (unknown user) verifies against a dummy hash and fails.
-    pub async fn verify_password(&self, password: &str, hash: Option<&str>) -> bool {
+    /// (unknown user) verifies against a dummy hash and fails. Refused at
+    /// once when the pool's queue is full.
+    pub async fn verify_password(&self, password: &str, hash: Option<&str>) -> Result<bool, password::QueueFull> {
         let known = hash.is_some();
         let hash = hash.unwrap_or(DUMMY_HASH).to_owned();
-        let ok = self.passwords.verify(password.to_owned(), hash).await;
-        ok && known
+        let ok = self.passwords.verify(password.to_owned(), hash).await?;
+        Ok(ok && known)
     }
 }
 

@@ -1,27 +1,40 @@
 //! Signing in with a username and password: argon2id off the async threads,
 //! the same answer and cost for an unknown user as for a wrong password, and
-//! throttling per account and per client address.
+//! throttling per account (or per device cookie) and per client address.
+//!
+//! Every attempt is counted before its password is checked, in one atomic
+//! statement, and only one attempt per account (or device) is in flight at a
+//! time, so concurrent guesses cannot outrun the limit. A browser holding a
+//! device cookie for the account it names has a budget of its own and is not
+//! refused by the account-wide lockout (see `device`).
 
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::Provider;
+use super::device::DeviceId;
 use super::error::OAuthError;
 use super::session;
+use crate::model::username_key;
 use crate::store::audit::NewEvent;
+use crate::store::users::UserRow;
 use crate::store::{login_throttle, users};
 
-/// Failures count within this window; it never locks the real user out for longer.
+/// Attempts count within this window; it never locks the real user out for longer.
 pub const THROTTLE_WINDOW: TimeDelta = TimeDelta::minutes(15);
-/// Consecutive failures for one account before "too many attempts".
+/// Attempts on one account (or one device cookie) before "too many attempts".
 pub const ACCOUNT_LIMIT: i32 = 5;
-/// Failures from one address before "too many attempts" (an office shares one).
+/// Failed attempts from one address before "too many attempts" (an office shares one).
 pub const ADDRESS_LIMIT: i32 = 100;
 /// The growing delay before answering, after earlier failures, capped at 2 s.
 const MAX_DELAY_MS: u64 = 2000;
+/// How long an attempt may hold its account (or device) at most: the delay,
+/// a wait for a hashing thread and the hash. A node that dies mid-attempt
+/// frees the account after this.
+const IN_FLIGHT_FOR: TimeDelta = TimeDelta::seconds(15);
 
 #[derive(Debug)]
 pub enum SignInError {
@@ -29,8 +42,11 @@ pub enum SignInError {
     BadCredentials,
     /// The password was right but the account is disabled.
     Disabled,
-    /// Too many failures: try again after the window.
+    /// Too many attempts, or another attempt for this account is in flight:
+    /// try again later.
     Throttled,
+    /// Every hashing thread is busy and the queue is full: try again shortly.
+    Busy,
     Internal(OAuthError),
 }
 
@@ -56,6 +72,9 @@ pub struct SignedIn {
     pub user_id: Uuid,
     /// The new session cookie value.
     pub cookie: String,
+    /// The device cookie value for this browser and account (renewed at
+    /// every sign-in).
+    pub device_cookie: String,
 }
 
 pub struct Attempt<'a> {
@@ -64,54 +83,133 @@ pub struct Attempt<'a> {
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub previous_cookie: Option<&'a str>,
+    /// The device cookie the browser sent, if any (checked here).
+    pub device_cookie: Option<&'a str>,
+}
+
+/// The throttle key of an account: its username's one normalisation.
+pub fn account_key(username: &str) -> String {
+    format!("user:{}", username_key(username))
+}
+
+/// Where an attempt is counted: the device cookie that vouches for it, else
+/// the account (and, then, the address too).
+struct Budget {
+    key: String,
+    address: Option<String>,
+    device: Option<DeviceId>,
+}
+
+impl Budget {
+    fn of(p: &Provider, a: &Attempt<'_>, now: DateTime<Utc>) -> Self {
+        let account = username_key(a.username);
+        let device = a.device_cookie.and_then(|c| p.devices.verify(c, &account, now));
+        match device {
+            Some(device) => Self {
+                key: device.throttle_key(),
+                address: None,
+                device: Some(device),
+            },
+            None => Self {
+                key: format!("user:{account}"),
+                address: a.ip.map(|ip| format!("ip:{ip}")),
+                device: None,
+            },
+        }
+    }
 }
 
 pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<SignedIn, SignInError> {
     let now = p.now();
-    let window_opened_after = now - THROTTLE_WINDOW;
-    let account_key = format!("user:{}", a.username.to_lowercase());
-    let address_key = a.ip.map(|ip| format!("ip:{ip}"));
+    let budget = Budget::of(p, a, now);
+    let attempts = reserve(p, a, &budget, now).await?;
+    let outcome = evaluate(p, a, attempts).await;
     let mut conn = p.pool.acquire().await?;
-    let account_failures = login_throttle::failures(&mut conn, &account_key, window_opened_after).await?;
-    let address_failures = match &address_key {
-        Some(k) => login_throttle::failures(&mut conn, k, window_opened_after).await?,
-        None => 0,
+    let user = match outcome {
+        Ok(user) => user,
+        Err(e) => {
+            login_throttle::release(&mut conn, &budget.key).await?;
+            if matches!(e, SignInError::Busy)
+                && let Some(address) = &budget.address
+            {
+                login_throttle::refund(&mut conn, address).await?;
+            }
+            return Err(e);
+        }
     };
-    let user = users::find_by_username(&mut conn, a.username).await?;
-    let user_id = user.as_ref().map(|u| u.id);
-    if account_failures >= ACCOUNT_LIMIT || address_failures >= ADDRESS_LIMIT {
-        record(p, "throttled", user_id, a.ip, "too many failed attempts")?;
-        return Err(SignInError::Throttled);
+    // The password was right: the attempt is forgiven (the account's or
+    // device's count starts over, the address gets its attempt back).
+    login_throttle::clear(&mut conn, &budget.key).await?;
+    if let Some(address) = &budget.address {
+        login_throttle::refund(&mut conn, address).await?;
     }
     drop(conn);
-    if account_failures > 0 {
-        let delay = (200u64 << (account_failures - 1).min(10)).min(MAX_DELAY_MS);
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-    }
-    let verified = p
-        .verify_password(a.password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await;
-    let mut conn = p.pool.acquire().await?;
-    let Some(user) = user.filter(|_| verified) else {
-        login_throttle::record_failure(&mut conn, &account_key, now, window_opened_after).await?;
-        if let Some(k) = &address_key {
-            login_throttle::record_failure(&mut conn, k, now, window_opened_after).await?;
-        }
-        record(p, "failed", user_id, a.ip, "unknown user or wrong password")?;
-        return Err(SignInError::BadCredentials);
-    };
     if !user.is_enabled() {
         record(p, "disabled", Some(user.id), a.ip, "the account is disabled")?;
         return Err(SignInError::Disabled);
     }
-    login_throttle::clear(&mut conn, &account_key).await?;
     record(p, "ok", Some(user.id), a.ip, "signed in")?;
-    drop(conn);
     let cookie = session::start(p, user.id, a.previous_cookie, a.ip, a.user_agent).await?;
+    let device_cookie = p.devices.issue(&username_key(a.username), budget.device, now);
     Ok(SignedIn {
         user_id: user.id,
         cookie,
+        device_cookie,
     })
+}
+
+/// Counts the attempt before anything is checked: against the address (if
+/// it counts), then against the account or device, taking it for the time
+/// the attempt is in flight. Returns the attempts in the window, this one
+/// included; refuses when a limit is reached or another attempt is in flight.
+async fn reserve(p: &Provider, a: &Attempt<'_>, budget: &Budget, now: DateTime<Utc>) -> Result<i32, SignInError> {
+    let window_opened_after = now - THROTTLE_WINDOW;
+    let mut conn = p.pool.acquire().await?;
+    if let Some(address) = &budget.address {
+        let attempts = login_throttle::reserve(&mut conn, address, now, window_opened_after, None).await?;
+        if attempts.is_none_or(|n| n > ADDRESS_LIMIT) {
+            record(p, "throttled", None, a.ip, "too many failed attempts from this address")?;
+            return Err(SignInError::Throttled);
+        }
+    }
+    let in_flight_until = Some(now + IN_FLIGHT_FOR);
+    let attempts = login_throttle::reserve(&mut conn, &budget.key, now, window_opened_after, in_flight_until).await?;
+    let refusal = match attempts {
+        None => "another attempt for this account is in flight",
+        Some(n) if n > ACCOUNT_LIMIT => {
+            login_throttle::release(&mut conn, &budget.key).await?;
+            "too many failed attempts"
+        }
+        Some(n) => return Ok(n),
+    };
+    if let Some(address) = &budget.address {
+        login_throttle::refund(&mut conn, address).await?;
+    }
+    record(p, "throttled", None, a.ip, refusal)?;
+    Err(SignInError::Throttled)
+}
+
+/// Waits the growing delay of earlier failures, then checks the password
+/// (an unknown user costs the same). Returns the user whose password it is.
+async fn evaluate(p: &Provider, a: &Attempt<'_>, attempts: i32) -> Result<UserRow, SignInError> {
+    let user = users::find_by_username(&mut *p.pool.acquire().await?, a.username).await?;
+    let failures = attempts - 1;
+    if failures > 0 {
+        let delay = (200u64 << (failures - 1).min(10)).min(MAX_DELAY_MS);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let verified = p
+        .verify_password(a.password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await
+        .map_err(|_| SignInError::Busy)?;
+    let user_id = user.as_ref().map(|u| u.id);
+    match user.filter(|_| verified) {
+        Some(user) => Ok(user),
+        None => {
+            record(p, "failed", user_id, a.ip, "unknown user or wrong password")?;
+            Err(SignInError::BadCredentials)
+        }
+    }
 }
 
 fn record(

@@ -32,6 +32,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
 impl StoreError {
@@ -82,8 +84,12 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
         .await
 }
 
-pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(pool).await
+/// Applies the migrations, then the steps SQL cannot do (usernames' keys,
+/// computed by Lanyard's own normalisation).
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await?;
+    users::backfill_username_keys(&mut *pool.acquire().await?).await?;
+    Ok(())
 }
 
 pub async fn schema_state(pool: &PgPool) -> Result<SchemaState, sqlx::Error> {

@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::model::{StandardClaims, Username};
+use crate::model::{StandardClaims, Username, username_key};
 
 pub struct NewUser<'a> {
     pub id: Uuid,
@@ -19,15 +19,16 @@ pub struct NewUser<'a> {
 pub async fn insert(conn: &mut PgConnection, user: &NewUser<'_>) -> Result<(), StoreError> {
     let c = user.claims;
     let query = sqlx::query(
-        "INSERT INTO users (id, username, password_hash, is_admin, name, given_name, family_name, middle_name,
+        "INSERT INTO users (id, username, username_key, password_hash, is_admin, name, given_name, family_name, middle_name,
             nickname, preferred_username, profile, picture, website, email, email_verified, gender, birthdate,
             zoneinfo, locale, phone_number, phone_number_verified, address_formatted, address_street_address,
             address_locality, address_region, address_postal_code, address_country, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-            $21, $22, $23, $24, $25, $26, $27, $28, $28)",
+            $21, $22, $23, $24, $25, $26, $27, $28, $29, $29)",
     )
     .bind(user.id)
     .bind(user.username.as_str())
+    .bind(user.username.key())
     .bind(user.password_hash)
     .bind(user.is_admin);
     bind_claims(query, c)
@@ -40,8 +41,8 @@ pub async fn insert(conn: &mut PgConnection, user: &NewUser<'_>) -> Result<(), S
 
 pub async fn exists(conn: &mut PgConnection, username: &str) -> Result<bool, StoreError> {
     Ok(
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1))")
-            .bind(username)
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username_key = $1)")
+            .bind(username_key(username))
             .fetch_one(conn)
             .await?,
     )
@@ -120,8 +121,8 @@ impl UserRow {
 
 pub async fn find_by_username(conn: &mut PgConnection, username: &str) -> Result<Option<UserRow>, StoreError> {
     Ok(
-        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE lower(username) = lower($1)")
-            .bind(username)
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE username_key = $1")
+            .bind(username_key(username))
             .fetch_optional(conn)
             .await?,
     )
@@ -149,7 +150,7 @@ pub async fn list(conn: &mut PgConnection, search: &str, limit: i64, offset: i64
     Ok(sqlx::query_as::<_, UserRow>(
         "SELECT * FROM users
          WHERE $1 = '' OR username ILIKE '%' || $1 || '%' OR coalesce(email, '') ILIKE '%' || $1 || '%' OR coalesce(name, '') ILIKE '%' || $1 || '%'
-         ORDER BY lower(username) LIMIT $2 OFFSET $3",
+         ORDER BY username_key LIMIT $2 OFFSET $3",
     )
     .bind(search)
     .bind(limit)
@@ -213,6 +214,26 @@ pub async fn other_admins(conn: &mut PgConnection, except: Uuid) -> Result<i64, 
             .fetch_one(conn)
             .await?,
     )
+}
+
+/// Gives every user made before `username_key` existed its key (run by
+/// `lanyard migrate` and at start-up; a no-op once done). Two usernames that
+/// fold to one key cannot both keep it: the migration stops and names them.
+pub async fn backfill_username_keys(conn: &mut PgConnection) -> Result<u64, StoreError> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, username FROM users WHERE username_key IS NULL")
+        .fetch_all(&mut *conn)
+        .await?;
+    for (id, username) in &rows {
+        sqlx::query("UPDATE users SET username_key = $2 WHERE id = $1")
+            .bind(id)
+            .bind(username_key(username))
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::conflict_as(|| {
+                format!("a user whose name folds like `{username}` (rename one of them)")
+            }))?;
+    }
+    Ok(rows.len() as u64)
 }
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;

@@ -1,4 +1,4 @@
-//! The cookies Lanyard sets: the session and the CSRF secret. Every one is
+//! The cookies Lanyard sets: the session, the CSRF secret and the device cookie. Every one is
 //! HttpOnly with a SameSite attribute; `Secure` and `__Host-` when the issuer is https.
 
 use actix_web::HttpRequest;
@@ -31,6 +31,14 @@ impl CookieJar {
         }
     }
 
+    pub fn device_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-lanyard_device"
+        } else {
+            "lanyard_device"
+        }
+    }
+
     /// The session cookie value a request carries.
     pub fn session(&self, req: &HttpRequest) -> Option<String> {
         req.cookie(self.session_name()).map(|c| c.value().to_owned())
@@ -48,6 +56,20 @@ impl CookieJar {
     pub fn end_session(&self) -> Cookie<'static> {
         let mut cookie = self.build(self.session_name(), String::new(), SameSite::Lax);
         cookie.set_max_age(Duration::ZERO);
+        cookie
+    }
+
+    /// The device cookie value a request carries (the sign-in throttle's).
+    pub fn device(&self, req: &HttpRequest) -> Option<String> {
+        req.cookie(self.device_name()).map(|c| c.value().to_owned())
+    }
+
+    /// Long-lived: it vouches for this browser at sign-in for a year. Only the
+    /// sign-in form (same site) needs it: `SameSite=Strict`.
+    pub fn new_device(&self, value: String) -> Cookie<'static> {
+        let mut cookie = self.build(self.device_name(), value, SameSite::Strict);
+        let lifetime = crate::protocol::device::LIFETIME.num_seconds();
+        cookie.set_max_age(Duration::seconds(lifetime));
         cookie
     }
 

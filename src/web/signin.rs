@@ -258,12 +258,14 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
     let ip = client_ip(&req, &state.provider.config.trusted_proxies);
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     let previous = state.cookies.session(&req);
+    let device = state.cookies.device(&req);
     let attempt = Attempt {
         username: &username,
         password: &password,
         ip: ip.as_deref(),
         user_agent,
         previous_cookie: previous.as_deref(),
+        device_cookie: device.as_deref(),
     };
     match signin::sign_in(&state.provider, &attempt).await {
         Ok(signed_in) => {
@@ -274,6 +276,7 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
             };
             let mut res = redirect(&target, true);
             let _ = res.add_cookie(&state.cookies.new_session(signed_in.cookie));
+            let _ = res.add_cookie(&state.cookies.new_device(signed_in.device_cookie));
             res
         }
         Err(SignInError::BadCredentials) => {
@@ -288,10 +291,20 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
             let mut res = state.pages.error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
-                "Too many failed sign-ins. Try again later (within 15 minutes).",
+                "Too many sign-in attempts for this account, or another one is in progress. Try again later (within 15 minutes).",
             );
             res.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("900"));
+            res
+        }
+        Err(SignInError::Busy) => {
+            let mut res = state.pages.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy",
+                "Lanyard is checking many sign-ins right now. Try again in a few seconds.",
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
             res
         }
         Err(SignInError::Internal(e)) => unavailable(&state, &e),
