@@ -1,5 +1,5 @@
 //! The client's address: the peer, or — only behind `LANYARD_TRUSTED_PROXIES` —
-//! the last untrusted hop of `X-Forwarded-For`.
+//! the last untrusted hop of `X-Forwarded-For` (all its lines, in order).
 
 use std::net::IpAddr;
 
@@ -13,12 +13,45 @@ pub fn client_ip(req: &HttpRequest, trusted: &[Cidr]) -> Option<String> {
     if !is_trusted(peer) {
         return Some(peer.to_string());
     }
-    let forwarded = req
+    // RFC 9110 §5.3: several lines of a list header are one list, in order.
+    let hops: Vec<IpAddr> = req
         .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let hops: Vec<IpAddr> = forwarded.split(',').filter_map(|h| h.trim().parse().ok()).collect();
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|line| line.split(','))
+        .filter_map(|h| h.trim().parse().ok())
+        .collect();
     let client = hops.into_iter().rev().find(|ip| !is_trusted(*ip)).unwrap_or(peer);
     Some(client.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn trusted() -> Vec<Cidr> {
+        vec![Cidr::parse("10.0.0.0/8").unwrap()]
+    }
+
+    #[test]
+    fn several_x_forwarded_for_lines_are_one_list_read_from_the_right() {
+        // RFC 9110 §5.3: two lines are the same as one joined with a comma.
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.1:443".parse().unwrap())
+            .append_header(("X-Forwarded-For", "198.51.100.7, 10.0.0.9"))
+            .append_header(("X-Forwarded-For", "203.0.113.5, 10.0.0.2"))
+            .to_http_request();
+        assert_eq!(client_ip(&req, &trusted()).as_deref(), Some("203.0.113.5"));
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        let req = TestRequest::default()
+            .peer_addr("192.0.2.1:443".parse().unwrap())
+            .append_header(("X-Forwarded-For", "203.0.113.5"))
+            .to_http_request();
+        assert_eq!(client_ip(&req, &trusted()).as_deref(), Some("192.0.2.1"));
+    }
 }
