@@ -154,10 +154,11 @@ impl Application {
         let metrics_apart = metrics_listener.is_some();
         let state = Data::new(state);
         let app_state = state.clone();
+        let https = app_state.provider.config.issuer.is_https();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                .wrap(web::security_headers())
+                .wrap(web::security_headers(https))
                 .wrap(middleware::from_fn(web::log_request))
                 .configure(web::routes)
                 .configure(|cfg| {

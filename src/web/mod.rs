@@ -111,9 +111,9 @@ pub fn metrics_route(cfg: &mut ServiceConfig) {
     cfg.route(paths::METRICS, web::get().to(metrics::metrics));
 }
 
-/// The middleware every response passes through, outermost last.
-pub fn security_headers() -> middleware::DefaultHeaders {
-    headers::security_headers()
+/// The security headers every response carries (HSTS when `https`).
+pub fn security_headers(https: bool) -> middleware::DefaultHeaders {
+    headers::security_headers(https)
 }
 
 /// The parameters of a form body (`application/x-www-form-urlencoded`).

@@ -179,11 +179,26 @@ async fn every_response_carries_the_security_headers() {
         let res = app.get(path).await;
         let h = res.headers();
         assert_eq!(
-            h["content-security-policy"], "default-src 'self'; frame-ancestors 'none'",
+            h["content-security-policy"],
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
             "{path}"
         );
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["cross-origin-opener-policy"], "same-origin", "{path}");
+        assert!(h.get("strict-transport-security").is_none(), "not over http: {path}");
+    }
+}
+
+#[tokio::test]
+async fn an_https_issuer_sends_strict_transport_security() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.issuer = lanyard::config::Issuer::parse("https://id.example.test").unwrap();
+    })
+    .await;
+    for path in ["/.well-known/openid-configuration", "/signin", "/no-such-page"] {
+        let res = app.get(path).await;
+        assert_eq!(res.headers()["strict-transport-security"], "max-age=63072000", "{path}");
     }
 }

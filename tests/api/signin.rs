@@ -198,7 +198,7 @@ async fn pages_carry_the_csp_and_are_never_cached_or_cors_readable() {
     let h = res.headers();
     assert_eq!(
         h["content-security-policy"],
-        "default-src 'self'; frame-ancestors 'none'"
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     );
     assert!(!h["content-security-policy"].to_str().unwrap().contains("form-action"));
     assert_eq!(h["cache-control"], "no-store");
