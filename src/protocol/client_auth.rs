@@ -55,8 +55,12 @@ impl Basic {
     }
 }
 
-fn invalid_client(description: &str) -> OAuthError {
-    OAuthError::new(ErrorCode::InvalidClient, description)
+/// The one answer to every failed client authentication — an unknown id, a
+/// wrong secret, a method the client did not register, malformed
+/// credentials — so that none tells which client ids exist or how they
+/// authenticate (RFC 6749 §5.2 `invalid_client`).
+fn failed() -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClient, "client authentication failed")
 }
 
 /// Authenticates the client before anything else of the request is looked at.
@@ -65,7 +69,7 @@ pub fn authenticate(p: &Provider, basic: &Basic, params: &Params) -> Result<Arc<
     let body_id = params.one("client_id")?;
     let body_secret = params.one("client_secret")?;
     let (client_id, secret, method) = match basic {
-        Basic::Malformed => return Err(invalid_client("malformed Basic credentials")),
+        Basic::Malformed => return Err(failed()),
         Basic::Given { client_id, secret } => {
             if body_secret.is_some() {
                 return Err(OAuthError::invalid_request(
@@ -80,26 +84,30 @@ pub fn authenticate(p: &Provider, basic: &Basic, params: &Params) -> Result<Arc<
         Basic::Absent => match (body_id, body_secret) {
             (Some(id), Some(secret)) => (id, Some(secret), AuthMethod::ClientSecretPost),
             (Some(id), None) => (id, None, AuthMethod::None),
-            (None, _) => return Err(invalid_client("client authentication is required")),
+            (None, _) => return Err(failed()),
         },
     };
-    let client = p
-        .catalog
-        .client(client_id)
-        .ok_or_else(|| invalid_client("unknown client or bad credentials"))?;
-    if client.auth_method != method {
-        return Err(invalid_client(&format!(
-            "this client authenticates with {}",
-            client.auth_method
-        )));
+    let client = p.catalog.client(client_id);
+    // The secret is hashed and compared whether or not the client exists, so
+    // the time taken says nothing either.
+    let expected = client
+        .as_ref()
+        .and_then(|c| c.secret_hash.as_deref())
+        .unwrap_or(&[0; 32]);
+    let secret_ok = secret.is_none_or(|s| secret::constant_time_eq(&secret::sha256(s), expected));
+    match client {
+        Some(client) if client.auth_method == method && secret_ok => Ok(client),
+        _ => Err(failed()),
     }
-    if let Some(secret) = secret {
-        let expected = client.secret_hash.as_deref().unwrap_or_default();
-        if !secret::constant_time_eq(&secret::sha256(secret), expected) {
-            return Err(invalid_client("unknown client or bad credentials"));
-        }
-    }
-    Ok(client)
+}
+
+/// `authenticate`, for endpoints only confidential clients may call
+/// (introspection, RFC 7662 §2.1): a public client fails like a bad secret.
+pub fn authenticate_confidential(p: &Provider, basic: &Basic, params: &Params) -> Result<Arc<Client>, OAuthError> {
+    authenticate(p, basic, params)
+        .ok()
+        .filter(|c| !c.is_public())
+        .ok_or_else(failed)
 }
 
 #[cfg(test)]

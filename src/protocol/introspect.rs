@@ -15,7 +15,8 @@ use crate::model::Client;
 use crate::store::{grants, refresh_tokens, revoked_access_tokens, sessions, users};
 
 pub async fn introspect(p: &Provider, basic: &Basic, params: &Params) -> Result<Value, OAuthError> {
-    let client = client_auth::authenticate(p, basic, params)?;
+    // RFC 7662 §2.1: the caller authenticates; a public client cannot.
+    let client = client_auth::authenticate_confidential(p, basic, params)?;
     let token = params
         .one("token")?
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;

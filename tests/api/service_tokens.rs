@@ -313,3 +313,30 @@ async fn introspection_and_revocation_take_only_form_bodies() {
         assert_eq!(error_of(res).await, (400, "invalid_request".into()), "{path}");
     }
 }
+
+/// RFC 7662 §2.1: the caller of the introspection endpoint authenticates;
+/// a public client cannot, so it is refused like a bad secret.
+#[tokio::test]
+async fn a_public_client_cannot_introspect() {
+    let app = spawn_app().await;
+    create_user(&app, "ada").await;
+    let spa = create_client(
+        &app,
+        ClientSpec {
+            id: "spa",
+            public: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let tokens = app.tokens(&spa, "openid", "ada").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let res = app
+        .client
+        .post(app.url("/introspect"))
+        .form(&[("token", access), ("client_id", "spa")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await, (401, "invalid_client".into()));
+}

@@ -468,3 +468,58 @@ async fn an_oversized_or_non_form_token_request_is_a_4xx() {
         .unwrap();
     assert_eq!(error_of(res).await, (400, "invalid_request".into()));
 }
+
+/// Every failed client authentication, whatever failed, answers the same:
+/// nothing tells an attacker which client ids exist or how they authenticate.
+#[tokio::test]
+async fn every_failed_client_authentication_gets_one_answer() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    create_client(
+        &app,
+        ClientSpec {
+            id: "spa",
+            public: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let secret = client.secret.clone().unwrap();
+    let basic = |id: &str, secret: &str| {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        )
+    };
+    let grant = ("grant_type", "client_credentials");
+    let attempts: Vec<(&str, Option<String>, Vec<(&str, &str)>)> = vec![
+        ("unknown client", Some(basic("nobody", "x")), vec![grant]),
+        ("wrong secret", Some(basic(&client.id, "wrong")), vec![grant]),
+        ("public client with a secret", Some(basic("spa", "x")), vec![grant]),
+        ("malformed Basic", Some("Basic !!!".into()), vec![grant]),
+        (
+            "unregistered method",
+            None,
+            vec![grant, ("client_id", &client.id), ("client_secret", &secret)],
+        ),
+        ("no secret", None, vec![grant, ("client_id", &client.id)]),
+        ("unknown id in the body", None, vec![grant, ("client_id", "nobody")]),
+        ("no credentials at all", None, vec![grant]),
+    ];
+    let mut answers = Vec::new();
+    for (what, authorization, form) in attempts {
+        let mut req = app.client.post(app.url("/token")).form(&form);
+        if let Some(a) = authorization {
+            req = req.header("Authorization", a);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401, "{what}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client", "{what}");
+        answers.push((what, body["error_description"].clone()));
+    }
+    let first = answers[0].1.clone();
+    for (what, description) in &answers {
+        assert_eq!(*description, first, "{what} answers like the others");
+    }
+}
