@@ -52,7 +52,8 @@ pub struct AuthRequest {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub prompt: Prompt,
-    pub max_age: Option<i64>,
+    /// `None`: no `max_age`, or one too large to matter.
+    pub max_age: Option<TimeDelta>,
     pub login_hint: Option<String>,
     /// The `sub` of a verified `id_token_hint` (one that does not verify is ignored).
     pub hinted_sub: Option<String>,
@@ -156,7 +157,7 @@ struct Checked {
     nonce: Option<String>,
     code_challenge: Option<String>,
     prompt: Prompt,
-    max_age: Option<i64>,
+    max_age: Option<TimeDelta>,
     login_hint: Option<String>,
     hinted_sub: Option<String>,
     claims: Option<Value>,
@@ -246,15 +247,12 @@ async fn check(p: &Provider, client: &Client, params: &Params) -> Result<Checked
     let api_scopes = resolve_api_scopes(p, client, &resources, &api_tokens).await?;
     let code_challenge = parse_pkce(client, params)?;
     let prompt = parse_prompt(params.one("prompt")?)?;
-    let max_age = params
-        .one("max_age")?
-        .map(|raw| {
-            raw.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| OAuthError::invalid_request("max_age must be a whole number of seconds"))
-        })
-        .transpose()?;
+    // OIDC Core §3.1.2.1: seconds since the last active authentication.
+    let max_age = match params.one("max_age")? {
+        Some(raw) => super::params::duration(raw, TimeDelta::seconds(1))
+            .map_err(|()| OAuthError::invalid_request("max_age must be a whole number of seconds"))?,
+        None => None,
+    };
     let nonce = params.one("nonce")?.map(str::to_owned);
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHO_LEN)
         || params.one("state")?.is_some_and(|s| s.len() > MAX_ECHO_LEN)
@@ -475,9 +473,7 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
     let needs_login = match session {
         None => true,
         Some(s) => {
-            let too_old = req
-                .max_age
-                .is_some_and(|max| now - s.auth_time > TimeDelta::seconds(max));
+            let too_old = req.max_age.is_some_and(|max| now - s.auth_time > max);
             let other_user = req.hinted_sub.as_ref().is_some_and(|sub| *sub != s.user.id.to_string());
             req.prompt.login || too_old || other_user
         }

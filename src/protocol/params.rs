@@ -3,7 +3,26 @@
 
 use std::collections::BTreeMap;
 
+use chrono::TimeDelta;
+
 use super::error::OAuthError;
+
+/// A request's count of `unit`s (seconds, hours) as a duration. Digits only;
+/// `Ok(None)` when it is too large for any clock to reach — no limit — so no
+/// number a request carries can overflow (and panic) later arithmetic.
+/// `Err(())` when it is not a whole number.
+#[allow(clippy::result_unit_err)]
+pub fn duration(raw: &str, unit: TimeDelta) -> Result<Option<TimeDelta>, ()> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(());
+    }
+    Ok(raw
+        .parse::<i32>()
+        .ok()
+        .and_then(|n| unit.checked_mul(n))
+        // Beyond ten thousand years nothing a token or a log holds is older.
+        .filter(|d| *d <= TimeDelta::days(3_652_500)))
+}
 
 /// The parameters of one request (query string or form body).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +96,19 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_too_large_to_matter_is_no_limit_and_never_overflows() {
+        let s = TimeDelta::seconds(1);
+        assert_eq!(duration("600", s), Ok(Some(TimeDelta::seconds(600))));
+        assert_eq!(duration("0", s), Ok(Some(TimeDelta::zero())));
+        assert_eq!(duration("9223372036854775807", s), Ok(None));
+        assert_eq!(duration("99999999999999999999999", TimeDelta::hours(1)), Ok(None));
+        assert_eq!(duration("2147483647", TimeDelta::hours(1)), Ok(None));
+        for bad in ["", "-1", "+5", "1.5", "1e3", " 5", "٣"] {
+            assert_eq!(duration(bad, s), Err(()), "{bad:?}");
+        }
+    }
 
     #[test]
     fn empty_values_count_as_absent() {

@@ -730,3 +730,20 @@ async fn a_hostile_client_name_is_escaped_on_every_page_that_shows_it() {
         assert!(html.contains("&lt;script&gt;"), "{name} shows it escaped");
     }
 }
+
+/// Numbers in admin URLs go through checked arithmetic: too large means
+/// "no limit" (or an empty page), never a panic.
+#[tokio::test]
+async fn huge_numbers_in_admin_queries_answer_normally() {
+    let app = admin_app().await;
+    for path in [
+        "/admin/audit?hours=9223372036854775807",
+        "/admin/audit?hours=99999999999999999999",
+        "/admin/audit?page=9223372036854775807",
+        "/admin/users?page=9223372036854775807",
+        "/admin/clients?page=9223372036854775807",
+        "/admin/apis?page=9223372036854775807",
+    ] {
+        page(&app, path).await;
+    }
+}

@@ -452,3 +452,25 @@ async fn the_sign_in_page_prefills_login_hint_and_names_the_client() {
     assert!(html.contains("value=\"ada@example.com\""), "{html}");
     assert!(html.contains("rp app"));
 }
+
+/// No number in a request may panic a handler: a `max_age` too large to
+/// matter means no limit (OIDC Core §3.1.2.1), one that is not a number is
+/// `invalid_request`.
+#[tokio::test]
+async fn a_huge_max_age_means_no_limit() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    app.code_for(&client, "openid", "ada").await;
+    app.clock.advance(TimeDelta::seconds(120));
+    for huge in ["9223372036854775807", "9223372036854775", "99999999999999999999999999"] {
+        let auth = auth_url(&app, &client, "openid", &[("max_age", huge)]);
+        let res = app.visit(&auth.url).await;
+        assert_eq!(res.status(), 302, "{huge}");
+        assert!(query_param(&location(&res), "code").is_some(), "{huge}");
+    }
+    let auth = auth_url(&app, &client, "openid", &[("max_age", "-1")]);
+    let res = app.visit(&auth.url).await;
+    assert_eq!(
+        query_param(&location(&res), "error").as_deref(),
+        Some("invalid_request")
+    );
+}

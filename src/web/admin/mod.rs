@@ -171,8 +171,9 @@ impl Paging {
         PAGE_SIZE + 1
     }
 
+    /// Saturates for a page number far beyond the last page (an empty page).
     pub fn offset(&self) -> i64 {
-        (self.page - 1) * PAGE_SIZE
+        (self.page - 1).saturating_mul(PAGE_SIZE)
     }
 
     /// Trims `rows` to a page; returns `page`, `previous` and `next` (0: none) for the pager.
@@ -180,7 +181,7 @@ impl Paging {
         let more = rows.len() as i64 > PAGE_SIZE;
         rows.truncate(PAGE_SIZE as usize);
         serde_json::json!({
-            "page": self.page, "previous": self.page - 1, "next": if more { self.page + 1 } else { 0 }, "q": self.search,
+            "page": self.page, "previous": self.page - 1, "next": if more { self.page.saturating_add(1) } else { 0 }, "q": self.search,
         })
     }
 }
