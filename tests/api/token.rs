@@ -492,7 +492,9 @@ async fn every_failed_client_authentication_gets_one_answer() {
         )
     };
     let grant = ("grant_type", "client_credentials");
-    let attempts: Vec<(&str, Option<String>, Vec<(&str, &str)>)> = vec![
+    // (what fails, the Authorization header, the form)
+    type Attempt<'a> = (&'a str, Option<String>, Vec<(&'a str, &'a str)>);
+    let attempts: Vec<Attempt> = vec![
         ("unknown client", Some(basic("nobody", "x")), vec![grant]),
         ("wrong secret", Some(basic(&client.id, "wrong")), vec![grant]),
         ("public client with a secret", Some(basic("spa", "x")), vec![grant]),
