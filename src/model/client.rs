@@ -2,18 +2,19 @@
 
 use std::fmt;
 
-/// A client identifier (RFC 6749 §2.2): 1 to 128 visible ASCII characters.
-/// A UUID is refused, so a client_credentials `sub` (the client_id) never
-/// collides with a user's `sub`.
+/// A client identifier (RFC 6749 §2.2): 1 to 64 characters, each an RFC 3986
+/// §2.3 unreserved character (`A–Z a–z 0–9 - . _ ~`), so an id is the same
+/// wherever it goes — a URL path or query, Basic credentials, a form. A UUID
+/// is refused, so a client_credentials `sub` (the client_id) never collides
+/// with a user's `sub`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientId(String);
 
 impl ClientId {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.is_empty() || raw.len() > 128 || !raw.chars().all(|c| ('\x21'..='\x7e').contains(&c)) {
-            return Err(format!(
-                "`{raw}` is not a client id (1 to 128 visible ASCII characters, no space)"
-            ));
+        let unreserved = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+        if raw.is_empty() || raw.len() > 64 || !raw.chars().all(unreserved) {
+            return Err(format!("`{raw}` is not a client id (1 to 64 of A-Z a-z 0-9 - . _ ~)"));
         }
         if uuid::Uuid::try_parse(raw).is_ok() {
             return Err(format!(
@@ -95,10 +96,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_ids_are_visible_ascii_and_never_uuids() {
-        assert!(ClientId::parse("demo-app").is_ok());
-        assert!(ClientId::parse("https://rp.example/app").is_ok());
-        for bad in ["", "has space", "é", "6f1c2a8e-4b7d-4c55-9a3e-0d2b9f1e7c11"] {
+    fn client_ids_are_unreserved_characters_and_never_uuids() {
+        for good in ["demo-app", "a", "A.b_c~d-9", &"x".repeat(64)] {
+            assert!(ClientId::parse(good).is_ok(), "{good}");
+        }
+        let too_long = "x".repeat(65);
+        for bad in [
+            "",
+            "has space",
+            "é",
+            "https://rp.example/app",
+            "a/b",
+            "a?b",
+            "a#b",
+            "..%2F",
+            "a:b",
+            "a@b",
+            "a+b",
+            &too_long,
+            "6f1c2a8e-4b7d-4c55-9a3e-0d2b9f1e7c11",
+        ] {
             assert!(ClientId::parse(bad).is_err(), "{bad}");
         }
     }

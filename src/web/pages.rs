@@ -46,6 +46,19 @@ pub const STYLESHEET: &str = include_str!("../../static/lanyard.css");
 /// The admin pages' optional script, served at `/static/admin.js`.
 pub const ADMIN_SCRIPT: &str = include_str!("../../static/admin.js");
 
+/// Percent-encodes every byte but RFC 3986 §2.3's unreserved characters, so
+/// a value is one path segment or one query value whatever it holds.
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 pub struct Pages {
     tera: Tera,
 }
@@ -54,6 +67,9 @@ impl Pages {
     /// Parses every template (autoescaping stays on for `.html`).
     pub fn load() -> Result<Self, tera::Error> {
         let mut tera = Tera::new();
+        tera.register_filter("urlencode", |s: &str, _: tera::Kwargs, _: &tera::State| {
+            percent_encode(s)
+        });
         tera.add_raw_templates(TEMPLATES)?;
         Ok(Self { tera })
     }

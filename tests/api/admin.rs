@@ -747,3 +747,44 @@ async fn huge_numbers_in_admin_queries_answer_normally() {
         page(&app, path).await;
     }
 }
+
+/// Client ids are unreserved characters only; one made before that rule (or
+/// by hand in SQL) still gets percent-encoded links that lead to its page.
+#[tokio::test]
+async fn a_client_id_is_percent_encoded_in_every_admin_url() {
+    let app = admin_app().await;
+    let refused = lanyard::admin::clients::create(
+        &app.pool,
+        &lanyard::clock::SystemClock,
+        &mut rand::rng(),
+        lanyard::admin::clients::NewClientInput {
+            client_id: "../admin?x#y".into(),
+            grant_types: vec!["client_credentials".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(lanyard::admin::AdminError::Invalid(_))),
+        "{refused:?}"
+    );
+    let legacy = "legacy/app?x=1#y";
+    sqlx::query(
+        "INSERT INTO clients (client_id, name, auth_method, grant_types, scopes, created_at, updated_at)
+         VALUES ($1, 'Legacy', 'none', '{authorization_code}', '{openid}', now(), now())",
+    )
+    .bind(legacy)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.settle().await;
+    let encoded = "legacy%2Fapp%3Fx%3D1%23y";
+    let list = page(&app, "/admin/clients").await;
+    assert!(list.contains(&format!("href=\"/admin/clients/{encoded}\"")), "{list}");
+    let one = page(&app, &format!("/admin/clients/{encoded}")).await;
+    assert!(
+        one.contains(&format!("action=\"/admin/clients/{encoded}/delete\"")),
+        "{one}"
+    );
+    assert!(!one.contains("action=\"/admin/clients/legacy/app"), "{one}");
+}

@@ -15,10 +15,7 @@ use crate::web::AppState;
 use crate::web::respond::redirect;
 
 fn page_of(id: &str) -> String {
-    format!(
-        "/admin/clients/{}",
-        url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-    )
+    format!("/admin/clients/{}", crate::web::pages::percent_encode(id))
 }
 
 /// Renders the client page, with an error for a form or a secret just made.

@@ -93,7 +93,13 @@ pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
         Ok(user) => {
             let details = json!({ "sub": user.sub, "username": user.username, "admin": user.admin });
             state.changed(&admin.user.username, "created a user", details).await;
-            redirect(&format!("/admin/users?created={}", user.username), true)
+            redirect(
+                &format!(
+                    "/admin/users?created={}",
+                    crate::web::pages::percent_encode(&user.username)
+                ),
+                true,
+            )
         }
         Err(e @ (AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::NotFound(_))) => {
             render(&req, &state, &admin, StatusCode::BAD_REQUEST, &e.to_string(), values).await
