@@ -14,6 +14,11 @@ pub struct RedirectUri(String);
 impl RedirectUri {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let url = absolute_uri_without_fragment(raw, "RFC 6749 §3.1.2")?;
+        // `https://app.example@evil.example/` is evil.example: user
+        // information (RFC 3986 §3.2.1) only disguises where a URI goes.
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("`{raw}` has user information (`…@`); a redirect URI cannot"));
+        }
         match url.scheme() {
             "https" => {}
             "http" => {
@@ -72,6 +77,20 @@ mod tests {
             "javascript:alert(1)",
             "data:text/html,hi",
             "",
+        ] {
+            assert!(RedirectUri::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_user_information() {
+        // `https://app.example.com@evil.example/` goes to evil.example, not
+        // app.example.com; RFC 3986 §3.2.1 user information has no place here.
+        for bad in [
+            "https://app.example.com@evil.example/cb",
+            "https://user:pass@app.example.com/cb",
+            "https://:pass@app.example.com/cb",
+            "http://me@localhost/cb",
         ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad}");
         }

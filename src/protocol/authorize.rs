@@ -15,7 +15,7 @@ use crate::store::codes::{self, CodeRow};
 use crate::store::{apis, consents};
 
 /// Longest `state` and `nonce` accepted (they travel in URLs).
-const MAX_ECHO_LEN: usize = 2048;
+pub const MAX_ECHO_LEN: usize = 2048;
 
 /// Why a request cannot proceed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +144,12 @@ pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal>
         return Err(page("The redirect_uri is not registered for this application."));
     }
     let state = params.one("state").ok().flatten().map(str::to_owned);
+    // An oversized state is never echoed, not even in an error redirect.
+    if state.as_ref().is_some_and(|s| s.len() > MAX_ECHO_LEN) {
+        return Err(page(&format!(
+            "The state parameter is longer than {MAX_ECHO_LEN} characters."
+        )));
+    }
     let fail = |e: OAuthError| error_redirect(p, &redirect_uri, state.as_deref(), &e);
     check(p, &client, &params)
         .await
@@ -254,11 +260,9 @@ async fn check(p: &Provider, client: &Client, params: &Params) -> Result<Checked
         None => None,
     };
     let nonce = params.one("nonce")?.map(str::to_owned);
-    if nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHO_LEN)
-        || params.one("state")?.is_some_and(|s| s.len() > MAX_ECHO_LEN)
-    {
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHO_LEN) {
         return Err(OAuthError::invalid_request(format!(
-            "state and nonce may be at most {MAX_ECHO_LEN} characters"
+            "nonce may be at most {MAX_ECHO_LEN} characters"
         )));
     }
     Ok(Checked {

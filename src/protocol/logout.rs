@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::Provider;
-use super::authorize::redirect_url;
+use super::authorize::{MAX_ECHO_LEN, redirect_url};
 use super::error::OAuthError;
 use super::params::Params;
 use super::session::{self, CurrentSession};
@@ -33,6 +33,9 @@ pub async fn parse(p: &Provider, params: Params) -> Result<LogoutRequest, String
     let client_id = one("client_id")?;
     let post_logout = one("post_logout_redirect_uri")?;
     let state = one("state")?;
+    if state.as_ref().is_some_and(|s| s.len() > MAX_ECHO_LEN) {
+        return Err(format!("The state parameter is longer than {MAX_ECHO_LEN} characters."));
+    }
     // A hint that does not verify is treated as absent: its claims are never used (§2).
     let hint_claims = hint.and_then(|h| {
         let v = p.keys.verify(&h).ok()?;

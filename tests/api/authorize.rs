@@ -474,3 +474,21 @@ async fn a_huge_max_age_means_no_limit() {
         Some("invalid_request")
     );
 }
+
+/// A `state` over the limit is not echoed to the client: the error page
+/// answers instead of a redirect carrying it.
+#[tokio::test]
+async fn an_oversized_state_gets_the_error_page_not_a_redirect() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let huge = "s".repeat(2049);
+    let mut auth = auth_url(&app, &client, "openid", &[]);
+    auth.url = auth.url.replace("state=st%26te%3D1+%7E%21", &format!("state={huge}"));
+    assert!(auth.url.contains(&huge));
+    let res = app.visit(&auth.url).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("state"));
+    let fits = auth.url.replace(&huge, &"s".repeat(2048));
+    let res = app.visit(&fits).await;
+    assert_eq!(res.status(), 200, "the sign-in page");
+}

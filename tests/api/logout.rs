@@ -137,3 +137,23 @@ async fn an_expired_hint_still_identifies_the_session() {
     assert_eq!(res.status(), 302);
     assert!(!signed_in_still(&app, &client).await);
 }
+
+/// Like at /authorize, an oversized `state` is never echoed: the error page
+/// answers, and the session is left alone.
+#[tokio::test]
+async fn an_oversized_state_gets_the_error_page_and_signs_nobody_out() {
+    let (app, client, id_token) = signed_in().await;
+    let huge = "s".repeat(2049);
+    let url = logout_url(
+        &app,
+        &[
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", "https://rp.example/bye"),
+            ("state", &huge),
+        ],
+    );
+    let res = app.visit(&url).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    assert!(signed_in_still(&app, &client).await);
+}
