@@ -110,7 +110,10 @@ const MAX_CLAIM_LEN: usize = 512;
 impl StandardClaims {
     /// Checks each claim's form (OIDC Core §5.1); empty strings become absent.
     pub fn validated(mut self) -> Result<Self, FieldError> {
-        let text_fields: [(&'static str, &mut Option<String>); 20] = [
+        // OIDC Core §5.1.1: these two may hold several lines.
+        normalise("address-formatted", &mut self.address.formatted, Lines::Many)?;
+        normalise("address-street-address", &mut self.address.street_address, Lines::Many)?;
+        let one_line_fields: [(&'static str, &mut Option<String>); 19] = [
             ("name", &mut self.name),
             ("given-name", &mut self.given_name),
             ("family-name", &mut self.family_name),
@@ -126,16 +129,14 @@ impl StandardClaims {
             ("zoneinfo", &mut self.zoneinfo),
             ("locale", &mut self.locale),
             ("phone-number", &mut self.phone_number),
-            ("address-formatted", &mut self.address.formatted),
-            ("address-street-address", &mut self.address.street_address),
             ("address-locality", &mut self.address.locality),
             ("address-region", &mut self.address.region),
             ("address-postal-code", &mut self.address.postal_code),
+            ("address-country", &mut self.address.country),
         ];
-        for (field, value) in text_fields {
-            normalise(field, value)?;
+        for (field, value) in one_line_fields {
+            normalise(field, value, Lines::One)?;
         }
-        normalise("address-country", &mut self.address.country)?;
         for (field, value) in [
             ("profile", &self.profile),
             ("picture", &self.picture),
@@ -158,10 +159,7 @@ impl StandardClaims {
             return Err(FieldError::new("phone-number-verified", "needs a phone number"));
         }
         if let Some(date) = &self.birthdate {
-            chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
-                .ok()
-                .filter(|_| date.len() == 10)
-                .ok_or_else(|| FieldError::new("birthdate", format!("`{date}` is not a date written YYYY-MM-DD")))?;
+            check_birthdate(date).map_err(|m| FieldError::new("birthdate", m))?;
         }
         if let Some(zone) = &self.zoneinfo {
             let ok = zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
@@ -180,17 +178,50 @@ impl StandardClaims {
     }
 }
 
-fn normalise(field: &'static str, value: &mut Option<String>) -> Result<(), FieldError> {
+/// Whether a claim may hold several lines.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    One,
+    /// Separated by "\r\n" or "\n" (OIDC Core §5.1.1), kept as given.
+    Many,
+}
+
+fn normalise(field: &'static str, value: &mut Option<String>, lines: Lines) -> Result<(), FieldError> {
     if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
         *value = None;
     }
-    match value {
-        Some(v) if v.chars().count() > MAX_CLAIM_LEN => Err(FieldError::new(
+    let Some(v) = value else { return Ok(()) };
+    if v.chars().count() > MAX_CLAIM_LEN {
+        return Err(FieldError::new(
             field,
             format!("is longer than {MAX_CLAIM_LEN} characters"),
-        )),
-        Some(v) if v.chars().any(char::is_control) => Err(FieldError::new(field, "contains control characters")),
-        _ => Ok(()),
+        ));
+    }
+    let text = match lines {
+        Lines::One => v.as_str().into(),
+        Lines::Many => v.replace("\r\n", "").replace('\n', ""),
+    };
+    if text.chars().any(char::is_control) {
+        let message = match lines {
+            Lines::One => "contains control characters (one line only)",
+            Lines::Many => "contains control characters other than line breaks",
+        };
+        return Err(FieldError::new(field, message));
+    }
+    Ok(())
+}
+
+/// OIDC Core §5.1 `birthdate`: `YYYY-MM-DD` (the year `0000` when omitted)
+/// or `YYYY` alone.
+fn check_birthdate(date: &str) -> Result<(), String> {
+    let year_only = date.len() == 4 && date.bytes().all(|b| b.is_ascii_digit());
+    let full = date.len() == 10 && chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok();
+    if year_only || full {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{date}` is not a date written YYYY-MM-DD (0000 for no year) or YYYY"
+        ))
     }
 }
 
@@ -219,12 +250,16 @@ fn check_email(raw: &str) -> Result<(), String> {
     }
 }
 
-/// E.164 is recommended (OIDC Core §5.1): `+` and digits, with an optional `;ext=`.
+/// OIDC Core §5.1 recommends E.164, written as in its examples — `+1 (425)
+/// 555-1212`, `+56 (2) 687 2400` — with an RFC 3966 `;ext=` extension: an
+/// optional `+`, digits grouped by spaces, parentheses and hyphens.
 fn check_phone(raw: &str) -> Result<(), String> {
     let (number, ext) = raw.split_once(";ext=").unwrap_or((raw, "0"));
-    let digits = number.strip_prefix('+').unwrap_or(number);
-    let ok = (3..=20).contains(&digits.len())
-        && digits.chars().all(|c| c.is_ascii_digit())
+    let rest = number.strip_prefix('+').unwrap_or(number);
+    let digits = rest.chars().filter(char::is_ascii_digit).count();
+    let ok = (3..=20).contains(&digits)
+        && rest.chars().all(|c| c.is_ascii_digit() || " ()-".contains(c))
+        && rest.starts_with(|c: char| c.is_ascii_digit() || c == '(')
         && !ext.is_empty()
         && ext.chars().all(|c| c.is_ascii_digit());
     if ok {
@@ -326,6 +361,76 @@ mod tests {
         ];
         for (field, c) in cases {
             assert_eq!(c.validated().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn address_lines_may_be_separated_by_newlines() {
+        // OIDC Core §5.1.1: `formatted` and `street_address` may hold several
+        // lines, separated by "\r\n" or "\n".
+        for lines in [
+            "12 St James's Square\nLondon",
+            "12 St James's Square\r\nLondon\r\nSW1Y 4JH",
+        ] {
+            let mut c = claims();
+            c.address.formatted = Some(lines.into());
+            c.address.street_address = Some(lines.into());
+            let ok = c.validated().expect("multi-line address");
+            assert_eq!(ok.address.formatted.as_deref(), Some(lines), "kept intact");
+        }
+        for (bad, field) in [
+            ("a\rb", "address-formatted"),
+            ("a\u{0}b", "address-formatted"),
+            ("a\tb", "address-formatted"),
+        ] {
+            let mut c = claims();
+            c.address.formatted = Some(bad.into());
+            assert_eq!(c.validated().unwrap_err().field, field, "{bad:?}");
+        }
+        let mut c = claims();
+        c.address.locality = Some("London\nUK".into());
+        assert_eq!(c.validated().unwrap_err().field, "address-locality", "one line only");
+    }
+
+    #[test]
+    fn a_birthdate_may_omit_its_year_or_be_only_a_year() {
+        // OIDC Core §5.1: YYYY-MM-DD, the year 0000 meaning omitted, or YYYY.
+        for ok in ["1815-12-10", "0000-12-10", "0000-02-29", "1815"] {
+            let c = StandardClaims {
+                birthdate: Some(ok.into()),
+                ..claims()
+            };
+            assert!(c.validated().is_ok(), "{ok}");
+        }
+        for bad in ["18150", "1815-13-01", "1815-12", "10/12/1815", "1815-12-10T00:00"] {
+            let c = StandardClaims {
+                birthdate: Some(bad.into()),
+                ..claims()
+            };
+            assert_eq!(c.validated().unwrap_err().field, "birthdate", "{bad}");
+        }
+    }
+
+    #[test]
+    fn phone_numbers_written_as_oidc_cores_examples_are_accepted() {
+        for ok in [
+            "+1 (425) 555-1212",
+            "+56 (2) 687 2400",
+            "+1 (604) 555-1234;ext=5678",
+            "+441234567890",
+        ] {
+            let c = StandardClaims {
+                phone_number: Some(ok.into()),
+                ..claims()
+            };
+            assert!(c.validated().is_ok(), "{ok}");
+        }
+        for bad in ["call me", "+", "((()))", "+1 555 1212;ext=", "+1 555 1212 ext 5"] {
+            let c = StandardClaims {
+                phone_number: Some(bad.into()),
+                ..claims()
+            };
+            assert_eq!(c.validated().unwrap_err().field, "phone-number", "{bad}");
         }
     }
 

@@ -788,3 +788,46 @@ async fn a_client_id_is_percent_encoded_in_every_admin_url() {
     );
     assert!(!one.contains("action=\"/admin/clients/legacy/app"), "{one}");
 }
+
+/// OIDC Core §5.1.1: the formatted address and the street address may hold
+/// several lines. The page edits every member of the address, and keeps
+/// the lines exactly as typed (a browser's textarea sends "\r\n").
+#[tokio::test]
+async fn the_admin_page_edits_every_address_member_and_keeps_its_lines() {
+    let app = admin_app().await;
+    let (sub, _) = ada_with_a_grant(&app).await;
+    let html = page(&app, &format!("/admin/users/{sub}")).await;
+    assert!(html.contains("<textarea id=\"address_formatted\""), "{html}");
+    let formatted = "12 St James's Square\r\nLondon SW1Y 4JH\r\nUnited Kingdom";
+    let res = act(
+        &app,
+        sub,
+        "claims",
+        &[
+            ("address_formatted", formatted),
+            ("address_street_address", "12 St James's Square\r\nFlat 2"),
+            ("address_locality", "London"),
+            ("address_region", "Westminster"),
+            ("address_postal_code", "SW1Y 4JH"),
+            ("address_country", "GB"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let row: (String, String, String, String, String) = sqlx::query_as(
+        "SELECT address_formatted, address_street_address, address_locality, address_region, address_postal_code
+         FROM users WHERE id = $1",
+    )
+    .bind(sub)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(row.0, formatted);
+    assert_eq!(row.1, "12 St James's Square\r\nFlat 2");
+    assert_eq!(
+        (row.2.as_str(), row.3.as_str(), row.4.as_str()),
+        ("London", "Westminster", "SW1Y 4JH")
+    );
+    let html = page(&app, &format!("/admin/users/{sub}")).await;
+    assert!(html.contains("London SW1Y 4JH"), "shown again for the next edit");
+}

@@ -785,3 +785,30 @@ async fn cli_changes_are_audit_events_with_cli_as_the_actor() {
         ]
     );
 }
+
+#[tokio::test]
+async fn user_create_accepts_a_multi_line_address_and_keeps_it_intact() {
+    let db = fresh_db().await;
+    let formatted = "12 St James's Square\nLondon SW1Y 4JH\nUnited Kingdom";
+    let run = lanyard(&[
+        "user",
+        "create",
+        "ada",
+        "--password-stdin",
+        "--address-formatted",
+        formatted,
+        "--address-street-address",
+        "12 St James's Square\r\nFlat 2",
+        "--json",
+    ])
+    .db(&db)
+    .stdin("analytical engine\n")
+    .run()
+    .await;
+    run.assert_ok();
+    assert_eq!(run.json()["address"]["formatted"], formatted);
+    assert_eq!(
+        run.json()["address"]["street_address"],
+        "12 St James's Square\r\nFlat 2"
+    );
+}

@@ -52,6 +52,16 @@ async fn render(
     .iter()
     .map(|k| json!({ "name": k, "value": text(k) }))
     .collect();
+    let address = &user.claims.address;
+    let address_lines: Vec<_> = [
+        ("address_locality", "locality", &address.locality),
+        ("address_region", "region", &address.region),
+        ("address_postal_code", "postal code", &address.postal_code),
+        ("address_country", "country", &address.country),
+    ]
+    .iter()
+    .map(|(name, label, value)| json!({ "name": name, "label": label, "value": value.as_deref().unwrap_or_default() }))
+    .collect();
     let notice = crate::web::query(req)
         .one("done")
         .ok()
@@ -61,8 +71,9 @@ async fn render(
     admin_page(state, req, status, "admin/user.html", |csrf| {
         json!({
             "csrf": csrf, "admin": admin.user.username, "section": "users", "user": user, "fields": fields,
-            "country": user.claims.address.country.clone().unwrap_or_default(),
-            "formatted": user.claims.address.formatted.clone().unwrap_or_default(),
+            "address_formatted": address.formatted.as_deref().unwrap_or_default(),
+            "address_street": address.street_address.as_deref().unwrap_or_default(),
+            "address_lines": address_lines,
             "error": error, "notice": notice,
         })
     })
@@ -106,8 +117,11 @@ fn claims_from(params: &Params) -> StandardClaims {
         phone_number_verified: f("phone_number_verified").is_some(),
         address: Address {
             formatted: f("address_formatted"),
+            street_address: f("address_street_address"),
+            locality: f("address_locality"),
+            region: f("address_region"),
+            postal_code: f("address_postal_code"),
             country: f("address_country"),
-            ..Default::default()
         },
     }
 }
