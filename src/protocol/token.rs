@@ -172,8 +172,7 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         Some((_, api_scopes)) => api_scopes.clone(),
         None => grant.scopes.clone(),
     };
-    tx.commit().await?;
-    respond(
+    let response = respond(
         p,
         client,
         &user,
@@ -183,7 +182,11 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         row.nonce.as_deref(),
         sid.as_deref(),
         refresh_token,
-    )
+    )?;
+    // The code is spent only with the tokens in hand: if signing failed, the
+    // transaction rolls back and a retry redeems it (no false reuse).
+    tx.commit().await?;
+    Ok(response)
 }
 
 /// An API and the scopes of it a grant covers.
@@ -420,10 +423,9 @@ async fn refresh(p: &Provider, client: &Client, params: &Params) -> Result<Token
         Some(id) => sessions::find_sid(&mut tx, id).await?,
         None => None,
     };
-    tx.commit().await?;
     // OIDC Core §12.2: a new id_token with the same sub, aud, auth_time and sid; no nonce.
     let api = target.as_ref().map(|(api, _)| api.as_ref());
-    respond(
+    let response = respond(
         p,
         client,
         &user,
@@ -433,5 +435,8 @@ async fn refresh(p: &Provider, client: &Client, params: &Params) -> Result<Token
         None,
         sid.as_deref(),
         Some(new_token),
-    )
+    )?;
+    // Rotated only with the new tokens in hand (as for the code).
+    tx.commit().await?;
+    Ok(response)
 }

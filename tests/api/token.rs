@@ -525,3 +525,55 @@ async fn every_failed_client_authentication_gets_one_answer() {
         assert_eq!(*description, first, "{what} answers like the others");
     }
 }
+
+/// Takes the RS256 keys away from the app (its id_tokens cannot be signed),
+/// then gives new ones back.
+async fn without_rs256_keys(app: &TestApp) {
+    sqlx::query("DELETE FROM signing_keys WHERE alg = 'RS256'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.provider.keys.reload(&app.pool).await.unwrap();
+}
+
+async fn rs256_keys_back(app: &TestApp) {
+    lanyard::keys::ensure(&app.pool, &lanyard::clock::SystemClock, &crate::helpers::master_key())
+        .await
+        .unwrap();
+    app.provider.keys.reload(&app.pool).await.unwrap();
+}
+
+/// Redeeming a code and answering with its tokens are one unit: when the
+/// tokens cannot be signed the code stays unspent, so the retry gets them —
+/// not a reuse verdict that revokes the grant.
+#[tokio::test]
+async fn a_code_whose_tokens_cannot_be_signed_is_not_spent() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let (code, auth) = app.code_for(&client, "openid offline_access", "ada").await;
+    without_rs256_keys(&app).await;
+    let res = app.redeem_raw(&client, &code, &auth.verifier).await;
+    assert_eq!(crate::helpers::error_of(res).await, (500, "server_error".into()));
+    rs256_keys_back(&app).await;
+    let tokens = app.redeem(&client, &code, &auth.verifier).await;
+    assert!(tokens["id_token"].is_string() && tokens["refresh_token"].is_string());
+    let revoked: i64 = sqlx::query_scalar("SELECT count(*) FROM grants WHERE revoked_at IS NOT NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(revoked, 0);
+}
+
+/// The same for a refresh token: it is rotated only when the new tokens go out.
+#[tokio::test]
+async fn a_refresh_token_whose_tokens_cannot_be_signed_is_not_rotated() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let tokens = app.tokens(&client, "openid offline_access", "ada").await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    without_rs256_keys(&app).await;
+    let res = app.token(&client, &form).await;
+    assert_eq!(crate::helpers::error_of(res).await, (500, "server_error".into()));
+    rs256_keys_back(&app).await;
+    let res = app.token(&client, &form).await;
+    assert_eq!(res.status(), 200, "the same refresh token still works");
+}
