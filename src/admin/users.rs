@@ -138,23 +138,47 @@ pub async fn reset_password(pool: &PgPool, clock: &dyn Clock, sub: Uuid, passwor
     if password.is_empty() || password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(FieldError::new("password", format!("must be 1 to {MAX_PASSWORD_CHARS} characters")).into());
     }
-    let mut conn = pool.acquire().await?;
-    users::find(&mut conn, sub).await?.ok_or_else(|| not_found(sub))?;
+    users::find(&mut *pool.acquire().await?, sub)
+        .await?
+        .ok_or_else(|| not_found(sub))?;
     let hash = tokio::task::spawn_blocking(move || password::hash(&password))
         .await
         .map_err(|e| CryptoError::Password(e.to_string()))??;
-    users::set_password_hash(&mut conn, sub, &hash, clock.now()).await?;
+    let now = clock.now();
+    let mut tx = pool.begin().await?;
+    users::set_password_hash(&mut tx, sub, &hash, now).await?;
+    end_everything(&mut tx, sub, "password reset", now).await?;
+    tx.commit().await?;
     Ok(())
 }
 
-/// Disables (sign-in, refresh, exchange and UserInfo refuse the user) or enables.
+/// Disables (sign-in, refresh, exchange and UserInfo refuse the user, and
+/// every session and grant ends, so enabling again revives none) or enables.
 pub async fn set_disabled(pool: &PgPool, clock: &dyn Clock, sub: Uuid, disabled: bool) -> Result<(), AdminError> {
-    let mut conn = pool.acquire().await?;
-    let user = users::find(&mut conn, sub).await?.ok_or_else(|| not_found(sub))?;
-    if disabled && user.is_admin && users::other_admins(&mut conn, sub).await? == 0 {
+    let now = clock.now();
+    let mut tx = pool.begin().await?;
+    let user = users::find(&mut tx, sub).await?.ok_or_else(|| not_found(sub))?;
+    if disabled && user.is_admin && users::other_admins(&mut tx, sub).await? == 0 {
         return Err(FieldError::new("disabled", "the last admin cannot be disabled").into());
     }
-    users::set_disabled(&mut conn, sub, disabled.then(|| clock.now())).await?;
+    users::set_disabled(&mut tx, sub, disabled.then_some(now)).await?;
+    if disabled {
+        end_everything(&mut tx, sub, "account disabled", now).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends a user's sessions and revokes their grants — refresh tokens and every
+/// access token with a grant, exchanged ones included.
+async fn end_everything(
+    conn: &mut sqlx::PgConnection,
+    sub: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AdminError> {
+    crate::store::sessions::end_all_of_user(conn, sub, now).await?;
+    crate::store::grants::revoke_all_of_user(conn, sub, reason, now).await?;
     Ok(())
 }
 

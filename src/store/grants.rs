@@ -103,6 +103,31 @@ pub async fn revoke(conn: &mut PgConnection, id: Uuid, reason: &str, now: DateTi
     Ok(())
 }
 
+/// Revokes every grant of a user, with their refresh families (a password
+/// reset, a disabled account).
+pub async fn revoke_all_of_user(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL")
+        .bind(user_id)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $2
+         WHERE grant_id IN (SELECT id FROM grants WHERE user_id = $1) AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Revokes the grants of a session that do not outlive it (no `offline_access`).
 pub async fn revoke_online_of_session(
     conn: &mut PgConnection,

@@ -137,6 +137,16 @@ pub async fn end(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Resul
     Ok(())
 }
 
+/// Ends every session of a user.
+pub async fn end_all_of_user(conn: &mut PgConnection, user_id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL")
+        .bind(user_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The public `sid` of a session.
 pub async fn find_sid(conn: &mut PgConnection, id: Uuid) -> Result<Option<String>, StoreError> {
     Ok(sqlx::query_scalar("SELECT sid FROM sessions WHERE id = $1")

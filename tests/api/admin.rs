@@ -831,3 +831,91 @@ async fn the_admin_page_edits_every_address_member_and_keeps_its_lines() {
     let html = page(&app, &format!("/admin/users/{sub}")).await;
     assert!(html.contains("London SW1Y 4JH"), "shown again for the next edit");
 }
+
+/// What a user holds: a signed-in browser, a refresh token, a UserInfo token
+/// and an API token from an exchange.
+struct Holdings {
+    browser: TestApp,
+    client: crate::helpers::TestClient,
+    refresh: String,
+    userinfo_token: String,
+    api_token: String,
+}
+
+async fn ada_holding_everything(app: &TestApp) -> (uuid::Uuid, Holdings) {
+    let sub = create_user(app, "ada").await;
+    let client = crate::helpers::create_client(
+        app,
+        crate::helpers::ClientSpec {
+            grants: &[
+                "authorization_code",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    crate::helpers::create_api(app, "https://orders.example", &["read"], None, &[]).await;
+    crate::helpers::allow(app, &client.id, "https://orders.example", &["read"]).await;
+    let browser = app.with_browser(crate::helpers::new_browser());
+    let tokens = browser.tokens(&client, "openid offline_access", "ada").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let res = app
+        .exchange(&client, id_token, &[("resource", "https://orders.example")])
+        .await;
+    let exchanged: serde_json::Value = res.json().await.unwrap();
+    let holdings = Holdings {
+        browser,
+        refresh: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        userinfo_token: tokens["access_token"].as_str().unwrap().to_owned(),
+        api_token: exchanged["access_token"].as_str().unwrap().to_owned(),
+        client,
+    };
+    (sub, holdings)
+}
+
+/// Asserts that nothing the user held works any more.
+async fn assert_all_ended(app: &TestApp, h: &Holdings) {
+    let auth = crate::helpers::auth_url(app, &h.client, "openid", &[("prompt", "none")]);
+    let res = h.browser.visit(&auth.url).await;
+    let to = location(&res);
+    assert_eq!(
+        crate::helpers::query_param(&to, "error").as_deref(),
+        Some("login_required"),
+        "{to}"
+    );
+    let res = app
+        .token(
+            &h.client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &h.refresh)],
+        )
+        .await;
+    assert_eq!(crate::helpers::error_of(res).await, (400, "invalid_grant".into()));
+    assert_eq!(app.userinfo(&h.userinfo_token).await.status(), 401);
+    let res = app.post_as(&h.client, "/introspect", &[("token", &h.api_token)]).await;
+    let answer: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(answer, serde_json::json!({ "active": false }), "the exchanged token");
+}
+
+#[tokio::test]
+async fn resetting_a_password_ends_every_session_and_grant() {
+    let app = admin_app().await;
+    let (sub, holdings) = ada_holding_everything(&app).await;
+    let res = app
+        .post_as(&holdings.client, "/introspect", &[("token", &holdings.api_token)])
+        .await;
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["active"], true);
+    let res = act(&app, sub, "password", &[("password", "a new password")]).await;
+    assert_eq!(res.status(), 303);
+    assert_all_ended(&app, &holdings).await;
+}
+
+#[tokio::test]
+async fn disabling_ends_every_session_and_grant_for_good() {
+    let app = admin_app().await;
+    let (sub, holdings) = ada_holding_everything(&app).await;
+    act(&app, sub, "disable", &[]).await;
+    act(&app, sub, "enable", &[]).await;
+    assert_all_ended(&app, &holdings).await;
+}
