@@ -16,7 +16,12 @@ pub enum KeysCommand {
         out: JsonFlag,
     },
     /// Promote each `next` key now, retire the `active` one, publish a new `next`.
+    /// Refused while a `next` key has been published for less than twice the
+    /// JWKS cache lifetime (600 s), unless forced.
     Rotate {
+        /// Rotate even if relying parties' cached JWKS may not know the next key yet.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -37,6 +42,7 @@ pub async fn run(cmd: KeysCommand, config: &Config) -> Result<(), Failure> {
     let pool = connect_migrated(config).await?;
     let failure = |e: KeyError| match e {
         KeyError::WrongMasterKey { .. } => Failure::setup(e),
+        KeyError::TooSoon { .. } => Failure::refused(format!("{e} (rotate anyway with --force)")),
         other => Failure::refused(other),
     };
     let (json, changes) = match cmd {
@@ -56,12 +62,14 @@ pub async fn run(cmd: KeysCommand, config: &Config) -> Result<(), Failure> {
                 lines.join("\n")
             });
         }
-        KeysCommand::Rotate { out } => {
+        KeysCommand::Rotate { force, out } => {
             let master = config.require_master_key().map_err(Failure::setup)?;
             keys::verify_master_key(&pool, master).await.map_err(failure)?;
             (
                 out.json,
-                keys::rotate(&pool, &SystemClock, master).await.map_err(failure)?,
+                keys::rotate(&pool, &SystemClock, master, force)
+                    .await
+                    .map_err(failure)?,
             )
         }
         KeysCommand::Revoke { kid, out } => {

@@ -27,6 +27,16 @@ pub enum KeyError {
     NotFound(String),
     #[error("key {kid}: {reason}")]
     Refused { kid: String, reason: String },
+    /// Rotating now would sign with a key some cached JWKS may not hold yet.
+    #[error(
+        "the next {alg} key has been published for {published_secs} s, less than twice the JWKS cache lifetime ({needed_secs} s): relying parties that cached the JWKS may not know its kid yet; it is safe in {wait_secs} s"
+    )]
+    TooSoon {
+        alg: Alg,
+        published_secs: i64,
+        needed_secs: i64,
+        wait_secs: i64,
+    },
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error(transparent)]
@@ -121,12 +131,25 @@ pub async fn ensure(pool: &PgPool, clock: &dyn Clock, master: &MasterKey) -> Res
     finish(tx, changes).await
 }
 
-/// `keys rotate`: per algorithm, `active` → `retired`, `next` → `active` at once
-/// (it has been published since it was made), and a new `next`. On a database
-/// with no keys it creates them.
-pub async fn rotate(pool: &PgPool, clock: &dyn Clock, master: &MasterKey) -> Result<Vec<KeyChange>, KeyError> {
+/// How long a `next` key must have been published before it may sign: twice
+/// the JWKS cache lifetime, so every relying party's cached JWKS holds it.
+pub const PUBLISH_BEFORE_SIGNING: TimeDelta = TimeDelta::seconds(2 * JWKS_MAX_AGE_SECS);
+
+/// `keys rotate`: per algorithm, `active` → `retired`, `next` → `active`, and
+/// a new `next`. Refused (`TooSoon`, nothing changes) while a `next` key has
+/// been published for less than `PUBLISH_BEFORE_SIGNING`, unless `force`d.
+/// On a database with no keys it creates them.
+pub async fn rotate(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    master: &MasterKey,
+    force: bool,
+) -> Result<Vec<KeyChange>, KeyError> {
     let (mut tx, keys) = begin(pool).await?;
     let now = clock.now();
+    if !force {
+        too_soon(&keys, now)?;
+    }
     let mut changes = Vec::new();
     for alg in Alg::ALL {
         if let Some(active) = find(&keys, alg, KeyState::Active) {
@@ -139,6 +162,23 @@ pub async fn rotate(pool: &PgPool, clock: &dyn Clock, master: &MasterKey) -> Res
         create(&mut tx, master, now, alg, KeyState::Next, &mut changes).await?;
     }
     finish(tx, changes).await
+}
+
+/// Refuses when a `next` key is too new to be in every cached JWKS.
+fn too_soon(keys: &[StoredKey], now: DateTime<Utc>) -> Result<(), KeyError> {
+    let fresh = keys
+        .iter()
+        .filter(|k| k.state == KeyState::Next)
+        .find(|k| k.created_at + PUBLISH_BEFORE_SIGNING > now);
+    match fresh {
+        Some(k) => Err(KeyError::TooSoon {
+            alg: k.alg,
+            published_secs: (now - k.created_at).num_seconds().max(0),
+            needed_secs: PUBLISH_BEFORE_SIGNING.num_seconds(),
+            wait_secs: (k.created_at + PUBLISH_BEFORE_SIGNING - now).num_seconds().max(1),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// `keys revoke`: unpublishes a key at once. A revoked `active` key is replaced
@@ -182,7 +222,7 @@ pub async fn rotate_due(
             continue;
         };
         let signed_since = active.activated_at.unwrap_or(active.created_at);
-        let next_known = next.created_at + TimeDelta::seconds(2 * JWKS_MAX_AGE_SECS) <= now;
+        let next_known = next.created_at + PUBLISH_BEFORE_SIGNING <= now;
         if signed_since + every <= now && next_known {
             move_key(&mut tx, active, active.state.retire(), now, &mut changes).await?;
             move_key(&mut tx, next, next.state.promote(), now, &mut changes).await?;

@@ -419,13 +419,19 @@ async fn rotate_keys(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     let Some(master) = state.provider.config.master_key.clone() else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no master key");
     };
-    match keys::rotate(&state.provider.pool, state.provider.clock.as_ref(), &master).await {
+    let force = super::query(&req).one("force").ok().flatten() == Some("true");
+    match keys::rotate(&state.provider.pool, state.provider.clock.as_ref(), &master, force).await {
         Ok(changes) => {
             state
                 .changed(&actor, "rotated the signing keys", json!({ "changes": changes }))
                 .await;
             ok(StatusCode::OK, json!({ "changes": changes }))
         }
+        Err(e @ keys::KeyError::TooSoon { .. }) => error(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{e} (rotate anyway with ?force=true)"),
+        ),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
     }
 }

@@ -203,7 +203,20 @@ async fn rotating_keys_needs_a_recent_sign_in_and_changes_the_jwks() {
     let before = app.get_json("/jwks").await["keys"].as_array().unwrap().len();
     let html = page(&app, "/admin/keys").await;
     let csrf = hidden(&html, "csrf").unwrap();
+    sqlx::query("UPDATE signing_keys SET created_at = $1 WHERE state = 'next'")
+        .bind(lanyard::clock::Clock::now(&app.clock))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // Too soon for cached JWKS: the page explains and asks a second time.
     let res = app.submit("/admin/keys/rotate", &[("csrf", &csrf)]).await;
+    assert_eq!(res.status(), 409);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("name=\"force\""), "{html}");
+    assert_eq!(app.get_json("/jwks").await["keys"].as_array().unwrap().len(), before);
+    let res = app
+        .submit("/admin/keys/rotate", &[("csrf", &csrf), ("force", "yes")])
+        .await;
     assert_eq!(location(&res), "/admin/keys?done=rotated");
     assert_eq!(
         app.get_json("/jwks").await["keys"].as_array().unwrap().len(),

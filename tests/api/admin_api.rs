@@ -149,7 +149,17 @@ async fn users_and_keys_are_managed_through_the_api() {
             .0,
         200
     );
-    let (_, body) = call(&app, reqwest::Method::POST, "/keys/rotate", t, None).await;
+    sqlx::query("UPDATE signing_keys SET created_at = now() WHERE state = 'next'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, body) = call(&app, reqwest::Method::POST, "/keys/rotate", t, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "too soon: {body}"
+    );
+    let (_, body) = call(&app, reqwest::Method::POST, "/keys/rotate?force=true", t, None).await;
     assert_eq!(body["changes"].as_array().unwrap().len(), 9);
     let (_, body) = call(&app, reqwest::Method::GET, "/audit?kind=admin", t, None).await;
     assert!(body["events"].as_array().unwrap().len() >= 2);

@@ -161,9 +161,18 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
     assert!(text_of(&b).await.contains("not registered for this application"));
     screenshot(&b, "admin-05-old-redirect-refused").await;
 
-    // Rotate keys and see the JWKS change.
+    // Rotate keys: the next keys were just published, so the page explains
+    // and asks again; rotating anyway changes the JWKS.
+    sqlx::query("UPDATE signing_keys SET created_at = now() WHERE state = 'next'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let before = app.get_json("/jwks").await["keys"].as_array().unwrap().len();
     b.goto(&app.url("/admin/keys")).await.unwrap();
+    submit_first(&b, "/admin/keys/rotate").await;
+    wait_for(&b, "input[name=force]").await;
+    assert!(text_of(&b).await.contains("Not rotated"));
+    screenshot(&b, "admin-06-keys-rotate-too-soon").await;
     submit_first(&b, "/admin/keys/rotate").await;
     wait_for(&b, ".notice").await;
     screenshot(&b, "admin-06-keys-rotated").await;

@@ -769,7 +769,7 @@ async fn cli_changes_are_audit_events_with_cli_as_the_actor() {
         .run_on(&db)
         .await
         .assert_ok();
-    lanyard(&["keys", "rotate"]).run_on(&db).await.assert_ok();
+    lanyard(&["keys", "rotate", "--force"]).run_on(&db).await.assert_ok();
     let actions: Vec<String> =
         sqlx::query_scalar("SELECT reason FROM audit_events WHERE kind = 'admin' AND actor = 'cli' ORDER BY reason")
             .fetch_all(&pool(&db).await)

@@ -98,7 +98,10 @@ async fn jwks_follows_a_rotation_made_by_another_process() {
         .iter()
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect();
-    lanyard(&["keys", "rotate", "--json"]).run_on(&app.db).await.assert_ok();
+    lanyard(&["keys", "rotate", "--force", "--json"])
+        .run_on(&app.db)
+        .await
+        .assert_ok();
     // LISTEN/NOTIFY carries the change; the test polls generously.
     let changed = eventually(Duration::from_secs(10), || async {
         let after: HashSet<String> = keys_of(&app.get_json("/jwks").await)

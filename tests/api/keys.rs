@@ -57,7 +57,7 @@ async fn first_start_creates_one_active_and_one_next_key_per_algorithm() {
 async fn rotate_promotes_next_retires_active_and_publishes_a_new_next() {
     let db = fresh_db().await;
     let before = states(&db).await;
-    let run = lanyard(&["keys", "rotate", "--json"]).run_on(&db).await;
+    let run = lanyard(&["keys", "rotate", "--force", "--json"]).run_on(&db).await;
     run.assert_ok();
     assert_eq!(
         run.json()["changes"].as_array().unwrap().len(),
@@ -82,6 +82,34 @@ async fn rotate_promotes_next_retires_active_and_publishes_a_new_next() {
             "{alg}: a new next key"
         );
     }
+}
+
+/// Makes every `next` key look published `ago` before now.
+async fn next_keys_published(db: &TestDb, ago: TimeDelta) {
+    let pool = lanyard::store::connect(&db.url, 1).await.unwrap();
+    sqlx::query("UPDATE signing_keys SET created_at = $1 WHERE state = 'next'")
+        .bind(Utc::now() - ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+/// A `next` key published for less than twice the JWKS cache lifetime may
+/// not be in every relying party's cached JWKS yet: rotating now would sign
+/// with a `kid` they do not know. Refused, and nothing changes, unless forced.
+#[tokio::test]
+async fn rotate_refuses_a_next_key_not_yet_in_every_cached_jwks_unless_forced() {
+    let db = fresh_db().await;
+    next_keys_published(&db, TimeDelta::minutes(3)).await;
+    let before = states(&db).await;
+    let run = lanyard(&["keys", "rotate"]).run_on(&db).await;
+    run.assert_refused("--force");
+    assert!(run.stderr.contains("600 s"), "{}", run.stderr);
+    assert_eq!(states(&db).await, before, "nothing changed");
+    next_keys_published(&db, TimeDelta::minutes(11)).await;
+    lanyard(&["keys", "rotate"]).run_on(&db).await.assert_ok();
+    assert_ne!(states(&db).await, before);
 }
 
 #[tokio::test]
@@ -141,7 +169,10 @@ async fn revoke_refuses_an_unknown_or_already_revoked_kid() {
 #[tokio::test]
 async fn retired_keys_stay_published_until_tokens_and_caches_expire_then_are_deleted_after_30_days() {
     let app = spawn_app().await;
-    lanyard(&["keys", "rotate"]).run_on(&app.db).await.assert_ok();
+    lanyard(&["keys", "rotate", "--force"])
+        .run_on(&app.db)
+        .await
+        .assert_ok();
     let lifetimes = app.config.lifetimes;
     // Longest token (900 s) + JWKS cache (300 s).
     let publish_for = TimeDelta::seconds(900 + 300);
@@ -184,7 +215,10 @@ async fn an_api_with_a_longer_token_lifetime_keeps_retired_keys_published_longer
     .run_on(&app.db)
     .await
     .assert_ok();
-    lanyard(&["keys", "rotate"]).run_on(&app.db).await.assert_ok();
+    lanyard(&["keys", "rotate", "--force"])
+        .run_on(&app.db)
+        .await
+        .assert_ok();
     let clock = MockClock::new(Utc::now() + TimeDelta::seconds(2000));
     assert!(
         keys::maintain(&app.pool, &clock, &app.config.lifetimes)
@@ -205,7 +239,10 @@ async fn an_api_with_a_longer_token_lifetime_keeps_retired_keys_published_longer
 #[tokio::test]
 async fn private_keys_are_sealed_with_the_master_key_and_dropped_after_retirement() {
     let app = spawn_app().await;
-    lanyard(&["keys", "rotate"]).run_on(&app.db).await.assert_ok();
+    lanyard(&["keys", "rotate", "--force"])
+        .run_on(&app.db)
+        .await
+        .assert_ok();
     let rows: Vec<(String, String, Option<String>)> =
         sqlx::query_as("SELECT kid, state, private_key_jwe FROM signing_keys")
             .fetch_all(&app.pool)

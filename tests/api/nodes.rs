@@ -124,7 +124,7 @@ async fn two_nodes_on_one_database_behave_as_one_provider() {
 
     // A key rotation made through one node is in force on the other.
     let before = fetch_json(&format!("{b}/jwks")).await["keys"].as_array().unwrap().len();
-    lanyard::keys::rotate(&pool, &clock, &master_key()).await.unwrap();
+    lanyard::keys::rotate(&pool, &clock, &master_key(), true).await.unwrap();
     let seen = eventually(Duration::from_secs(10), || async {
         fetch_json(&format!("{b}/jwks")).await["keys"].as_array().unwrap().len() == before + 3
             && fetch_json(&format!("{a}/jwks")).await["keys"].as_array().unwrap().len() == before + 3

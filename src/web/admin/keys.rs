@@ -8,16 +8,27 @@ use serde_json::json;
 
 use super::{admin_page, admitted, bad_form, csrf_ok, require_admin, stale_sign_in};
 use crate::keys::{self, KeyError};
+use crate::protocol::session::CurrentSession;
 use crate::web::respond::redirect;
 use crate::web::{AppState, form};
 
 const PAGE: &str = "/admin/keys";
 
 pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
-    let admin = match require_admin(&req, &state).await {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    match require_admin(&req, &state).await {
+        Ok(admin) => render(&req, &state, &admin, StatusCode::OK, None).await,
+        Err(res) => res,
+    }
+}
+
+/// The keys page; `too_soon` explains why "rotate now" asks a second time.
+async fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    admin: &CurrentSession,
+    status: StatusCode,
+    too_soon: Option<String>,
+) -> HttpResponse {
     let list = match keys::list(&state.provider.pool).await {
         Ok(l) => l,
         Err(e) => {
@@ -28,19 +39,16 @@ pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     };
     let jwks: serde_json::Value = serde_json::from_slice(&state.provider.keys.jwks()).unwrap_or_default();
     let jwks = serde_json::to_string_pretty(&jwks).unwrap_or_default();
-    let notice = super::super::query(&req)
+    let notice = super::super::query(req)
         .one("done")
         .ok()
         .flatten()
         .map(str::to_owned)
         .unwrap_or_default();
-    admin_page(
-        &state,
-        &req,
-        StatusCode::OK,
-        "admin/keys.html",
-        |csrf| json!({ "csrf": csrf, "admin": admin.user.username, "section": "keys", "keys": list, "jwks": jwks, "notice": notice }),
-    )
+    admin_page(state, req, status, "admin/keys.html", |csrf| {
+        json!({ "csrf": csrf, "admin": admin.user.username, "section": "keys", "keys": list, "jwks": jwks,
+                "notice": notice, "too_soon": too_soon.unwrap_or_default() })
+    })
 }
 
 /// "Rotate now": `next` → `active` at once, `active` → `retired`, a new `next`.
@@ -62,7 +70,9 @@ pub async fn rotate(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
             "The server has no master key.",
         );
     };
-    match keys::rotate(&state.provider.pool, state.provider.clock.as_ref(), &master).await {
+    // A second confirmation forces a rotation that cached JWKS may not follow.
+    let force = form(&body).one("force").ok().flatten() == Some("yes");
+    match keys::rotate(&state.provider.pool, state.provider.clock.as_ref(), &master, force).await {
         Ok(changes) => {
             state
                 .changed(
@@ -72,6 +82,9 @@ pub async fn rotate(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
                 )
                 .await;
             redirect(&format!("{PAGE}?done=rotated"), true)
+        }
+        Err(e @ KeyError::TooSoon { .. }) => {
+            render(&req, &state, &admin, StatusCode::CONFLICT, Some(e.to_string())).await
         }
         Err(e) => state
             .pages
