@@ -401,6 +401,8 @@ pub async fn set_access(
         )));
     }
     apis::set_allowed(&mut tx, client_id, api.id, scopes, clock.now()).await?;
+    // Exchanges rest on the allowance: what it no longer covers ends now.
+    crate::store::grants::revoke_exchanges_beyond_allowance(&mut tx, client_id, audience, scopes, clock.now()).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -507,7 +507,10 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
             .iter()
             .any(|s| !consent.as_ref().is_some_and(|c| c.scopes.contains(s)));
         for api in &req.api_scopes {
-            let consented = consents::api_scopes(&mut conn, session.user.id, &req.client.client_id, api.api_id).await?;
+            let consented = consents::api_scopes(&mut conn, session.user.id, &req.client.client_id, api.api_id)
+                .await?
+                .map(|(_, scopes)| scopes)
+                .unwrap_or_default();
             missing |= api.scopes.iter().any(|(name, _)| !consented.contains(name));
         }
         if req.prompt.consent || missing {

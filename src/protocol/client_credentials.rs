@@ -29,6 +29,7 @@ pub fn issue(p: &Provider, client: &Client, params: &Params) -> Result<TokenResp
         client_id: &client.client_id,
         auth_time: None,
         grant_id: None,
+        not_after: None,
     };
     let token = resource::mint(p, &api, &who, &scopes)?;
     Ok(TokenResponse {

@@ -13,7 +13,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::resource::{self, Subject};
 use super::token::TokenResponse;
-use crate::model::Client;
+use crate::model::{Client, GrantType};
 use crate::store::audit::NewEvent;
 use crate::store::grants::{self, GrantRow};
 use crate::store::{consents, sessions, users};
@@ -71,6 +71,9 @@ pub struct Evaluated {
     subject: SubjectToken,
     api: Arc<resource::Api>,
     scopes: Vec<String>,
+    /// The user's consent it rests on (a third-party sign-in); a first-party
+    /// one rests on the client's allowance.
+    consent_id: Option<Uuid>,
 }
 
 /// The checks of DESIGN.md "Token exchange" after client authentication, in
@@ -130,10 +133,12 @@ async fn evaluate(
             SubjectToken {
                 user_id,
                 client: Arc::new(client.clone()),
-                session: Session::Live {
-                    id: None,
+                session: Session::Live(Standing {
+                    session_id: None,
                     auth_time: p.now(),
-                },
+                    until: None,
+                    parent_grant_id: None,
+                }),
             }
         }
     };
@@ -146,7 +151,12 @@ async fn evaluate(
         subject.settle(p).await?;
     }
     match target_and_scopes(p, client, params, &subject, d).await {
-        Ok((api, scopes)) => Ok(Evaluated { subject, api, scopes }),
+        Ok((api, scopes, consent_id)) => Ok(Evaluated {
+            subject,
+            api,
+            scopes,
+            consent_id,
+        }),
         Err(e) => {
             // The first failure answers: the session's, if it has one.
             subject.settle(p).await?;
@@ -155,14 +165,15 @@ async fn evaluate(
     }
 }
 
-/// The API (`invalid_target`) and the scopes (`invalid_scope`) of an exchange.
+/// The API (`invalid_target`) and the scopes (`invalid_scope`) of an
+/// exchange, with the consent they rest on (third-party sign-ins).
 async fn target_and_scopes(
     p: &Provider,
     client: &Client,
     params: &Params,
     subject: &SubjectToken,
     d: &mut Decision,
-) -> Result<(Arc<resource::Api>, Vec<String>), OAuthError> {
+) -> Result<(Arc<resource::Api>, Vec<String>, Option<Uuid>), OAuthError> {
     let mut names: Vec<String> = params.all("resource").to_vec();
     names.extend(params.all("audience").iter().cloned());
     if names.is_empty() {
@@ -175,16 +186,20 @@ async fn target_and_scopes(
 
     // Scopes = requested ∩ the client's allowance ∩ what the sign-in covers.
     let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
-    let covered = match subject.client.first_party {
-        true => allowance.clone(),
+    let (consent_id, covered) = match subject.client.first_party {
+        true => (None, allowance.clone()),
         false => {
-            consents::api_scopes(
+            let consent = consents::api_scopes(
                 &mut *p.pool.acquire().await?,
                 subject.user_id,
                 &subject.client.client_id,
                 api.id,
             )
-            .await?
+            .await?;
+            match consent {
+                Some((id, scopes)) => (Some(id), scopes),
+                None => (None, Vec::new()),
+            }
         }
     };
     let allowed: Vec<String> = allowance.into_iter().filter(|s| covered.contains(s)).collect();
@@ -199,18 +214,23 @@ async fn target_and_scopes(
         }
     })?;
     d.scopes = scopes.clone();
-    Ok((api, scopes))
+    Ok((api, scopes, consent_id))
 }
 
 async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision) -> Result<TokenResponse, OAuthError> {
-    let Evaluated { subject, api, scopes } = evaluate(p, client, params, SubjectSource::Token, d).await?;
+    let Evaluated {
+        mut subject,
+        api,
+        scopes,
+        consent_id,
+    } = evaluate(p, client, params, SubjectSource::Token, d).await?;
     let now = p.now();
     let mut grant = GrantRow {
         id: Uuid::now_v7(),
         user_id: subject.user_id,
         client_id: client.client_id.clone(),
         session_id: None,
-        consent_id: None,
+        consent_id,
         scopes: scopes.clone(),
         resources: vec![api.audience.clone()],
         api_scopes: json!({ api.audience.clone(): scopes }),
@@ -219,30 +239,36 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
         offline: false,
         created_at: now,
         revoked_at: None,
+        grant_type: GrantType::TokenExchange.as_str().to_owned(),
+        parent_grant_id: None,
+        expires_at: None,
     };
-    match &subject.session {
-        Session::Live { id, auth_time } => {
-            grant.session_id = *id;
-            grant.auth_time = *auth_time;
-            grants::insert(&mut *p.pool.acquire().await?, &grant).await?;
-        }
-        Session::Unchecked { sid, auth_time } => {
-            // One round trip: the grant is written only if the session is live
-            // and its user enabled; if not, the session check says why.
-            let mut conn = p.pool.acquire().await?;
-            match grants::insert_for_live_session(&mut conn, &grant, sid, *auth_time).await? {
-                Some((session_id, auth_time)) => {
-                    grant.session_id = Some(session_id);
-                    grant.auth_time = auth_time;
-                }
-                None => {
-                    drop(conn);
-                    let mut subject = subject;
-                    subject.settle(p).await?;
-                    return Err(bad_subject("its session has just ended"));
-                }
+    let idle = p.config.lifetimes.session_idle.num_seconds();
+    if let Session::Unchecked { sid, auth_time } = &subject.session {
+        // One round trip: the grant is written only if the session is live
+        // and its user enabled; if not, the session check says why (or finds
+        // the offline grant the id_token stands for).
+        let mut conn = p.pool.acquire().await?;
+        match grants::insert_for_live_session(&mut conn, &grant, sid, *auth_time, idle).await? {
+            Some((session_id, auth_time, until)) => {
+                subject.session = Session::Live(Standing {
+                    session_id: Some(session_id),
+                    auth_time,
+                    until: Some(until),
+                    parent_grant_id: None,
+                });
+                grant.session_id = Some(session_id);
+                grant.auth_time = auth_time;
+                grant.expires_at = Some(until);
+            }
+            None => {
+                drop(conn);
+                subject.settle(p).await?;
+                write_grant(p, &mut grant, &subject).await?;
             }
         }
+    } else {
+        write_grant(p, &mut grant, &subject).await?;
     }
     let sub = subject.user_id.to_string();
     let who = Subject {
@@ -250,6 +276,7 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
         client_id: &client.client_id,
         auth_time: Some(grant.auth_time),
         grant_id: Some(grant.id),
+        not_after: grant.expires_at,
     };
     let token = resource::mint(p, &api, &who, &scopes)?;
     // RFC 8693 §2.2.1; no refresh token.
@@ -265,6 +292,20 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
     })
 }
 
+/// Writes an exchange's grant for a subject whose standing is checked: it
+/// rests on that session (or offline grant) and ends with it.
+async fn write_grant(p: &Provider, grant: &mut GrantRow, subject: &SubjectToken) -> Result<(), OAuthError> {
+    let Session::Live(standing) = &subject.session else {
+        return Err(bad_subject("its session is unchecked"));
+    };
+    grant.session_id = standing.session_id;
+    grant.auth_time = standing.auth_time;
+    grant.expires_at = standing.until;
+    grant.parent_grant_id = standing.parent_grant_id;
+    grants::insert(&mut *p.pool.acquire().await?, grant).await?;
+    Ok(())
+}
+
 /// A verified id_token subject.
 struct SubjectToken {
     user_id: Uuid,
@@ -275,9 +316,8 @@ struct SubjectToken {
 
 /// The sign-in session behind a subject.
 enum Session {
-    /// Checked: live, its user enabled (`id` is `None` for the dry run's
-    /// "as if signed in now").
-    Live { id: Option<Uuid>, auth_time: DateTime<Utc> },
+    /// Checked: what the id_token stands for is live and its user enabled.
+    Live(Standing),
     /// Named by the id_token's `sid`, not checked yet; `auth_time` is the
     /// id_token's, if it has one.
     Unchecked {
@@ -286,26 +326,55 @@ enum Session {
     },
 }
 
+/// What a checked subject stands for, and until when.
+struct Standing {
+    /// Its sign-in session (`None` for the dry run's "as if signed in now").
+    session_id: Option<Uuid>,
+    auth_time: DateTime<Utc>,
+    /// The session's absolute expiry, or the offline grant's refresh
+    /// lifetime: no token of the exchange outlives it.
+    until: Option<DateTime<Utc>>,
+    /// The offline grant whose refresh issued the id_token, when its
+    /// session is no longer live.
+    parent_grant_id: Option<Uuid>,
+}
+
 impl SubjectToken {
-    /// Checks an unchecked session: it exists, it is not signed out, its user
-    /// is enabled (else `invalid_request`).
+    /// Checks an unchecked session: its user is enabled, and it is live —
+    /// not signed out, not past its absolute or idle expiry — or, once it is
+    /// not, the sign-in's offline grant for the id_token's client still has
+    /// a live refresh token (a refreshed id_token stands for that grant).
+    /// Else `invalid_request`.
     async fn settle(&mut self, p: &Provider) -> Result<(), OAuthError> {
         let Session::Unchecked { sid, auth_time } = &self.session else {
             return Ok(());
         };
-        let session = sessions::subject_session(&mut *p.pool.acquire().await?, sid, self.user_id)
+        let idle = p.config.lifetimes.session_idle.num_seconds();
+        let mut conn = p.pool.acquire().await?;
+        let session = sessions::subject_session(&mut conn, sid, self.user_id, &self.client.client_id, p.now(), idle)
             .await?
             .ok_or_else(|| bad_subject("its session is unknown"))?;
         if !session.user_enabled {
             return Err(bad_subject("the user is disabled"));
         }
-        if session.ended_at.is_some() {
-            return Err(bad_subject("its session was signed out"));
-        }
-        self.session = Session::Live {
-            id: Some(session.id),
-            auth_time: auth_time.unwrap_or(session.auth_time),
+        let auth_time = auth_time.unwrap_or(session.auth_time);
+        let standing = match (session.live, session.offline_grant_id) {
+            (true, _) => Standing {
+                session_id: Some(session.id),
+                auth_time,
+                until: Some(session.expires_at),
+                parent_grant_id: None,
+            },
+            (false, Some(grant)) => Standing {
+                session_id: Some(session.id),
+                auth_time,
+                until: session.offline_until,
+                parent_grant_id: Some(grant),
+            },
+            (false, None) if session.signed_out => return Err(bad_subject("its session was signed out")),
+            (false, None) => return Err(bad_subject("its session has expired")),
         };
+        self.session = Session::Live(standing);
         Ok(())
     }
 
@@ -313,8 +382,16 @@ impl SubjectToken {
     /// when the id_token does not say).
     fn auth_time(&self) -> Option<DateTime<Utc>> {
         match &self.session {
-            Session::Live { auth_time, .. } => Some(*auth_time),
+            Session::Live(standing) => Some(standing.auth_time),
             Session::Unchecked { auth_time, .. } => *auth_time,
+        }
+    }
+
+    /// When what the subject stands for ends, once checked.
+    fn until(&self) -> Option<DateTime<Utc>> {
+        match &self.session {
+            Session::Live(standing) => standing.until,
+            Session::Unchecked { .. } => None,
         }
     }
 }
@@ -414,9 +491,11 @@ pub async fn dry_run(
         Err(e) => Err(e),
     };
     match evaluated {
-        Ok(Evaluated { subject, api, scopes }) => {
+        Ok(Evaluated {
+            subject, api, scopes, ..
+        }) => {
             let now = p.now();
-            let lifetime = api.access_token_ttl.unwrap_or(p.config.lifetimes.access_token);
+            let lifetime = resource::lifetime(p, &api, now, subject.until());
             let claims = json!({
                 "iss": p.config.issuer.as_str(), "sub": subject.user_id.to_string(), "aud": api.audience,
                 "client_id": client.client_id, "scope": scopes.join(" "), "iat": now.timestamp(),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::Provider;
@@ -87,6 +87,19 @@ pub struct Subject<'a> {
     pub client_id: &'a str,
     pub auth_time: Option<DateTime<Utc>>,
     pub grant_id: Option<Uuid>,
+    /// The token expires by then at the latest (the end of the session or
+    /// grant it rests on).
+    pub not_after: Option<DateTime<Utc>>,
+}
+
+/// An API token's lifetime: the API's own (or the default), cut short so it
+/// ends by `not_after`.
+pub fn lifetime(p: &Provider, api: &Api, now: DateTime<Utc>, not_after: Option<DateTime<Utc>>) -> TimeDelta {
+    let own = api.access_token_ttl.unwrap_or(p.config.lifetimes.access_token);
+    match not_after {
+        Some(end) => own.min(end - now).max(TimeDelta::seconds(1)),
+        None => own,
+    }
 }
 
 /// An RFC 9068 access token for one API, signed with the API's algorithm.
@@ -96,7 +109,7 @@ pub fn mint(p: &Provider, api: &Api, subject: &Subject<'_>, scopes: &[String]) -
         &AccessTokenClaims {
             audience: &api.audience,
             alg: api.alg,
-            lifetime: api.access_token_ttl.unwrap_or(p.config.lifetimes.access_token),
+            lifetime: lifetime(p, api, p.now(), subject.not_after),
             sub: subject.sub,
             client_id: subject.client_id,
             scopes,

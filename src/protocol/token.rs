@@ -133,6 +133,10 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         .ok_or_else(|| OAuthError::invalid_grant("the user is disabled"))?;
     let consent_id = consents::find(&mut tx, user.id, &client.client_id).await?.map(|c| c.id);
     let offline = row.scopes.iter().any(|s| s == OidcScope::OfflineAccess.as_str());
+    let refreshable = client.has_grant(GrantType::RefreshToken);
+    // The last moment it can issue a token: its refresh family's absolute
+    // expiry, or now when it issues only this once.
+    let refresh_until = now + p.config.lifetimes.refresh_token_max;
     let grant = GrantRow {
         id: Uuid::now_v7(),
         user_id: user.id,
@@ -147,6 +151,9 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         offline,
         created_at: now,
         revoked_at: None,
+        grant_type: GrantType::AuthorizationCode.as_str().to_owned(),
+        parent_grant_id: None,
+        expires_at: Some(if refreshable { refresh_until } else { now }),
     };
     grants::insert(&mut tx, &grant).await?;
     codes::set_grant(&mut tx, &code_hash, grant.id).await?;
@@ -154,17 +161,8 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         Some(id) => sessions::find_sid(&mut tx, id).await?,
         None => None,
     };
-    let refresh_token = match client.has_grant(GrantType::RefreshToken) {
-        true => Some(
-            new_refresh_token(
-                p,
-                &mut tx,
-                &grant,
-                &grant.scopes,
-                now + p.config.lifetimes.refresh_token_max,
-            )
-            .await?,
-        ),
+    let refresh_token = match refreshable {
+        true => Some(new_refresh_token(p, &mut tx, &grant, &grant.scopes, refresh_until).await?),
         false => None,
     };
     let target = api_target(p, &grant, params)?;
@@ -217,11 +215,17 @@ fn api_target(p: &Provider, grant: &GrantRow, params: &Params) -> Result<Option<
         None if grant.resources.len() == 1 => grant.resources[0].clone(),
         None => return Ok(None),
     };
+    // What the grant covers, within what the client may still get: an
+    // allowance withdrawn since narrows every later token.
+    let allowance = p.catalog.allowed_scopes(&grant.client_id, &audience);
     let scopes: Vec<String> = grant
         .api_scopes
         .get(&audience)
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default();
+        .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| allowance.contains(s))
+        .collect();
     let api = p.catalog.api(&audience).ok_or_else(|| {
         OAuthError::new(
             ErrorCode::InvalidTarget,
@@ -306,6 +310,7 @@ fn respond(
                 client_id: &client.client_id,
                 auth_time: Some(grant.auth_time),
                 grant_id: Some(grant.id),
+                not_after: None,
             };
             resource::mint(p, api, &who, scopes)?
         }

@@ -45,21 +45,23 @@ pub async fn grant_scopes(
     .await?)
 }
 
-/// The scopes of one API a user consented to for a client.
+/// The consent of a user to a client, with the scopes of one API in it
+/// (none when the consent covers none of them).
 pub async fn api_scopes(
     conn: &mut PgConnection,
     user_id: Uuid,
     client_id: &str,
     api_id: Uuid,
-) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT s.scope FROM consent_api_scopes s JOIN consents c ON c.id = s.consent_id
-         WHERE c.user_id = $1 AND c.client_id = $2 AND s.api_id = $3 ORDER BY s.scope",
+) -> Result<Option<(Uuid, Vec<String>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT c.id, coalesce(array_agg(s.scope ORDER BY s.scope) FILTER (WHERE s.scope IS NOT NULL), '{}')
+         FROM consents c LEFT JOIN consent_api_scopes s ON s.consent_id = c.id AND s.api_id = $3
+         WHERE c.user_id = $1 AND c.client_id = $2 GROUP BY c.id",
     )
     .bind(user_id)
     .bind(client_id)
     .bind(api_id)
-    .fetch_all(conn)
+    .fetch_optional(conn)
     .await?)
 }
 

@@ -23,12 +23,19 @@ pub struct GrantRow {
     pub offline: bool,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// `authorization_code`, or the token-exchange grant type.
+    pub grant_type: String,
+    /// The offline grant whose refreshed id_token an exchange stands on.
+    pub parent_grant_id: Option<Uuid>,
+    /// When what the grant rests on is over at the latest.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 pub async fn insert(conn: &mut PgConnection, g: &GrantRow) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, api_scopes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, api_scopes,
+            grant_type, parent_grant_id, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(g.id)
     .bind(g.user_id)
@@ -42,27 +49,35 @@ pub async fn insert(conn: &mut PgConnection, g: &GrantRow) -> Result<(), StoreEr
     .bind(g.offline)
     .bind(g.created_at)
     .bind(&g.api_scopes)
+    .bind(&g.grant_type)
+    .bind(g.parent_grant_id)
+    .bind(g.expires_at)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Writes an exchange's grant only if the session named by `sid` is live and
-/// belongs to the grant's user, who is enabled — one round trip for the check
-/// and the write. Returns the session and the grant's `auth_time` (the given
-/// one, else the session's), or `None` when nothing was written.
+/// Writes an exchange's grant only if the session named by `sid` is live (not
+/// ended, not past its absolute or idle expiry) and belongs to the grant's
+/// user, who is enabled — one round trip for the check and the write. The
+/// grant ends with the session's absolute expiry. Returns the session, the
+/// grant's `auth_time` (the given one, else the session's) and its expiry, or
+/// `None` when nothing was written.
 pub async fn insert_for_live_session(
     conn: &mut PgConnection,
     g: &GrantRow,
     sid: &str,
     auth_time: Option<DateTime<Utc>>,
-) -> Result<Option<(Uuid, DateTime<Utc>)>, StoreError> {
+    idle_secs: i64,
+) -> Result<Option<(Uuid, DateTime<Utc>, DateTime<Utc>)>, StoreError> {
     Ok(sqlx::query_as(
-        "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, api_scopes)
-         SELECT $1, s.user_id, $3, s.id, NULL, $4, $5, NULL, coalesce($6, s.auth_time), false, $7, $8
+        "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, api_scopes,
+            grant_type, expires_at)
+         SELECT $1, s.user_id, $3, s.id, NULL, $4, $5, NULL, coalesce($6, s.auth_time), false, $7, $8, $11, s.expires_at
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.sid = $9 AND s.user_id = $2 AND s.ended_at IS NULL AND u.disabled_at IS NULL
-         RETURNING session_id, auth_time",
+           AND s.expires_at > $7 AND s.last_seen_at + make_interval(secs => $10) > $7
+         RETURNING session_id, auth_time, expires_at",
     )
     .bind(g.id)
     .bind(g.user_id)
@@ -73,11 +88,13 @@ pub async fn insert_for_live_session(
     .bind(g.created_at)
     .bind(&g.api_scopes)
     .bind(sid)
+    .bind(idle_secs as f64)
+    .bind(&g.grant_type)
     .fetch_optional(conn)
     .await?)
 }
 
-const COLUMNS: &str = "id, user_id, client_id, session_id, consent_id, scopes, resources, api_scopes, claims, auth_time, offline, created_at, revoked_at";
+const COLUMNS: &str = "id, user_id, client_id, session_id, consent_id, scopes, resources, api_scopes, claims, auth_time, offline, created_at, revoked_at, grant_type, parent_grant_id, expires_at";
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GrantRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM grants WHERE id = $1");
@@ -87,9 +104,12 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GrantRow>,
         .await?)
 }
 
-/// Revokes a grant and its refresh family (its access tokens are refused by grant id).
+/// Revokes a grant and its refresh family (its access tokens are refused by
+/// grant id), and the exchanges that stand on it.
 pub async fn revoke(conn: &mut PgConnection, id: Uuid, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
+    sqlx::query(
+        "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE (id = $1 OR parent_grant_id = $1) AND revoked_at IS NULL",
+    )
         .bind(id)
         .bind(now)
         .bind(reason)
@@ -154,6 +174,30 @@ pub async fn list_live_for_user(conn: &mut PgConnection, user_id: Uuid) -> Resul
         .bind(user_id)
         .fetch_all(conn)
         .await?)
+}
+
+/// Revokes the exchanges of `client_id` for `audience` whose scopes are no
+/// longer all within its allowance `allowed` (they rested on it).
+pub async fn revoke_exchanges_beyond_allowance(
+    conn: &mut PgConnection,
+    client_id: &str,
+    audience: &str,
+    allowed: &[String],
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE grants SET revoked_at = $4, revoked_reason = 'allowance withdrawn'
+         WHERE client_id = $1 AND grant_type = $5 AND revoked_at IS NULL
+           AND api_scopes ? $2 AND NOT (api_scopes -> $2) <@ to_jsonb($3::text[])",
+    )
+    .bind(client_id)
+    .bind(audience)
+    .bind(allowed)
+    .bind(now)
+    .bind(crate::model::GrantType::TokenExchange.as_str())
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// Revokes every grant made under a consent.

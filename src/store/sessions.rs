@@ -77,26 +77,50 @@ pub async fn find_by_sid(conn: &mut PgConnection, sid: &str) -> Result<Option<Se
 }
 
 /// The session an id_token's `sid` names, with whether its user is still
-/// enabled: what a token exchange checks, in one round trip.
+/// enabled and whether the session is live: what a token exchange checks, in
+/// one round trip. When the session is not live, the offline grant of that
+/// sign-in and `client_id` that still has a live refresh token (an id_token
+/// refreshed from it stands for it), with when that refresh token ends.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SubjectSession {
     pub id: Uuid,
     pub auth_time: DateTime<Utc>,
-    pub ended_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+    pub signed_out: bool,
+    /// Not ended, not past its absolute or idle expiry.
+    pub live: bool,
     pub user_enabled: bool,
+    pub offline_grant_id: Option<Uuid>,
+    pub offline_until: Option<DateTime<Utc>>,
 }
 
 pub async fn subject_session(
     conn: &mut PgConnection,
     sid: &str,
     user_id: Uuid,
+    client_id: &str,
+    now: DateTime<Utc>,
+    idle_secs: i64,
 ) -> Result<Option<SubjectSession>, StoreError> {
     Ok(sqlx::query_as::<_, SubjectSession>(
-        "SELECT s.id, s.auth_time, s.ended_at, u.disabled_at IS NULL AS user_enabled
-         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.sid = $1 AND s.user_id = $2",
+        "SELECT s.id, s.auth_time, s.expires_at, s.ended_at IS NOT NULL AS signed_out,
+                (s.ended_at IS NULL AND s.expires_at > $4 AND s.last_seen_at + make_interval(secs => $5) > $4) AS live,
+                u.disabled_at IS NULL AS user_enabled, o.id AS offline_grant_id, o.until AS offline_until
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         LEFT JOIN LATERAL (
+           SELECT g.id, max(least(r.idle_expires_at, r.expires_at)) AS until
+           FROM grants g JOIN refresh_tokens r ON r.grant_id = g.id
+           WHERE g.session_id = s.id AND g.client_id = $3 AND g.offline AND g.revoked_at IS NULL
+             AND r.rotated_at IS NULL AND r.revoked_at IS NULL AND r.idle_expires_at > $4 AND r.expires_at > $4
+           GROUP BY g.id ORDER BY until DESC LIMIT 1
+         ) o ON true
+         WHERE s.sid = $1 AND s.user_id = $2",
     )
     .bind(sid)
     .bind(user_id)
+    .bind(client_id)
+    .bind(now)
+    .bind(idle_secs as f64)
     .fetch_optional(conn)
     .await?)
 }

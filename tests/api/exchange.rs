@@ -5,7 +5,6 @@ use serde_json::Value;
 
 use crate::helpers::{
     ClientSpec, TestApp, TestClient, allow, create_api, create_client, create_user, error_of, jwt_claims, jwt_header,
-    spawn_app,
 };
 
 const ORDERS: &str = "https://orders.example";
@@ -17,7 +16,12 @@ const GRANTS: &[&str] = &[
 
 /// A first-party client allowed `read write` of the orders API, and ada's id_token for it.
 async fn setup() -> (TestApp, TestClient, String) {
-    let app = spawn_app().await;
+    setup_with(|_| {}).await
+}
+
+/// `setup` on an app with its configuration changed (lifetimes).
+async fn setup_with(tweak: impl FnOnce(&mut lanyard::config::Config)) -> (TestApp, TestClient, String) {
+    let app = crate::helpers::spawn_app_with(tweak).await;
     create_user(&app, "ada").await;
     let client = create_client(
         &app,
@@ -397,4 +401,147 @@ async fn signing_out_makes_exchanged_tokens_inactive() {
         .await
         .unwrap();
     assert_eq!(answer, serde_json::json!({"active": false}));
+}
+
+/// The exchanged access token of a successful exchange.
+async fn exchanged(app: &TestApp, client: &TestClient, id_token: &str) -> Value {
+    let res = app.exchange(client, id_token, &[("resource", ORDERS)]).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+async fn is_active(app: &TestApp, client: &TestClient, token: &str) -> bool {
+    let answer: Value = app
+        .post_as(client, "/introspect", &[("token", token)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    answer["active"] == true
+}
+
+#[tokio::test]
+async fn an_id_token_whose_session_idled_out_is_not_exchanged() {
+    let (app, client, id_token) = setup_with(|c| c.lifetimes.session_idle = TimeDelta::seconds(300)).await;
+    app.clock.advance(TimeDelta::seconds(301));
+    let res = app.exchange(&client, &id_token, &[("resource", ORDERS)]).await;
+    assert_eq!(error_of(res).await, (400, "invalid_request".into()));
+}
+
+#[tokio::test]
+async fn an_id_token_whose_session_passed_its_absolute_lifetime_is_not_exchanged() {
+    let (app, client, id_token) = setup_with(|c| {
+        c.lifetimes.session_idle = TimeDelta::seconds(600);
+        c.lifetimes.session = TimeDelta::seconds(700);
+    })
+    .await;
+    app.clock.advance(TimeDelta::seconds(500));
+    assert_eq!(
+        app.visit("/signin").await.status(),
+        200,
+        "the session is used, so not idle"
+    );
+    app.clock.advance(TimeDelta::seconds(201));
+    let res = app.exchange(&client, &id_token, &[("resource", ORDERS)]).await;
+    assert_eq!(error_of(res).await, (400, "invalid_request".into()));
+}
+
+#[tokio::test]
+async fn an_exchanged_token_never_outlives_its_session() {
+    let (app, client, id_token) = setup_with(|c| {
+        c.lifetimes.session_idle = TimeDelta::seconds(600);
+        c.lifetimes.session = TimeDelta::seconds(600);
+    })
+    .await;
+    app.clock.advance(TimeDelta::seconds(100));
+    let body = exchanged(&app, &client, &id_token).await;
+    assert!(body["expires_in"].as_i64().unwrap() <= 500, "{body}");
+    let claims = jwt_claims(body["access_token"].as_str().unwrap());
+    let signed_in_at = jwt_claims(&id_token)["auth_time"].as_i64().unwrap();
+    assert!(claims["exp"].as_i64().unwrap() <= signed_in_at + 600, "{claims}");
+}
+
+/// OIDC Core §12.2: refreshing an offline grant gives a new id_token with the
+/// sign-in's `sid` after the session is gone. It stands for that grant: it is
+/// exchanged while the grant lives, its tokens end with it.
+#[tokio::test]
+async fn an_id_token_from_refreshing_an_offline_grant_is_exchanged_while_that_grant_lives() {
+    let (app, client, _) = setup_with(|c| {
+        c.lifetimes.session_idle = TimeDelta::seconds(600);
+        c.lifetimes.session = TimeDelta::seconds(600);
+    })
+    .await;
+    let tokens = app.tokens(&client, "openid offline_access", "ada").await;
+    app.clock.advance(TimeDelta::seconds(700));
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
+    let refreshed: Value = app.token(&client, &form).await.json().await.unwrap();
+    let id_token = refreshed["id_token"].as_str().unwrap();
+    let body = exchanged(&app, &client, id_token).await;
+    let token = body["access_token"].as_str().unwrap();
+    assert!(is_active(&app, &client, token).await);
+    // The grant ends (its refresh token revoked): so do its exchanges.
+    let refresh = refreshed["refresh_token"].as_str().unwrap();
+    let res = app.post_as(&client, "/revoke", &[("token", refresh)]).await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        !is_active(&app, &client, token).await,
+        "the exchanged token ended with its grant"
+    );
+    let res = app.exchange(&client, id_token, &[("resource", ORDERS)]).await;
+    assert_eq!(error_of(res).await, (400, "invalid_request".into()));
+}
+
+#[tokio::test]
+async fn withdrawing_an_allowance_ends_the_tokens_exchanged_under_it() {
+    let (app, client, id_token) = setup().await;
+    let body = exchanged(&app, &client, &id_token).await;
+    let token = body["access_token"].as_str().unwrap();
+    assert!(is_active(&app, &client, token).await);
+    lanyard::admin::clients::set_access(
+        &app.pool,
+        &lanyard::clock::SystemClock,
+        &client.id,
+        ORDERS,
+        &["read".to_owned()],
+    )
+    .await
+    .unwrap();
+    app.settle().await;
+    assert!(!is_active(&app, &client, token).await, "`write` is no longer allowed");
+    let narrower = exchanged(&app, &client, &id_token).await;
+    assert_eq!(narrower["scope"], "read");
+}
+
+#[tokio::test]
+async fn withdrawing_consent_ends_the_tokens_exchanged_under_it() {
+    let (app, _, _) = setup().await;
+    let third = create_client(
+        &app,
+        ClientSpec {
+            id: "third",
+            first_party: false,
+            grants: GRANTS,
+            ..Default::default()
+        },
+    )
+    .await;
+    allow(&app, &third.id, ORDERS, &["read"]).await;
+    let auth = crate::helpers::auth_url(&app, &third, "openid read", &[("resource", ORDERS)]);
+    let res = app.authorize(&auth.url, "ada").await;
+    let code = crate::helpers::query_param(&crate::helpers::location(&res), "code").unwrap();
+    let tokens = app.redeem(&third, &code, &auth.verifier).await;
+    let body = exchanged(&app, &third, tokens["id_token"].as_str().unwrap()).await;
+    let token = body["access_token"].as_str().unwrap();
+    assert!(is_active(&app, &third, token).await);
+    let consent: uuid::Uuid = sqlx::query_scalar("SELECT id FROM consents WHERE client_id = 'third'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    lanyard::admin::users::withdraw_consent(&app.pool, &lanyard::clock::SystemClock, consent)
+        .await
+        .unwrap();
+    assert!(!is_active(&app, &third, token).await);
 }

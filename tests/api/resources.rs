@@ -230,3 +230,39 @@ async fn a_third_party_user_consents_to_api_scopes_which_then_cover_an_exchange(
         .await;
     assert_eq!(error_of(res).await, (400, "invalid_scope".into()));
 }
+
+/// A grant's API scopes rest on the client's allowance too: once the
+/// allowance narrows, a refresh for that API gets only what is still allowed.
+#[tokio::test]
+async fn a_refresh_for_an_api_gets_only_what_the_allowance_still_covers() {
+    let (app, client) = setup(true).await;
+    let body: Value = tokens(
+        &app,
+        &client,
+        "openid offline_access read write",
+        &[("resource", ORDERS)],
+        &[],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(body["scope"], "read write");
+    lanyard::admin::clients::set_access(
+        &app.pool,
+        &lanyard::clock::SystemClock,
+        &client.id,
+        ORDERS,
+        &["read".to_owned()],
+    )
+    .await
+    .unwrap();
+    app.settle().await;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", body["refresh_token"].as_str().unwrap()),
+        ("resource", ORDERS),
+    ];
+    let refreshed: Value = app.token(&client, &form).await.json().await.unwrap();
+    assert_eq!(refreshed["scope"], "read", "{refreshed}");
+}
