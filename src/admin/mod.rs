@@ -2,6 +2,7 @@
 //! pages and API) call, so each rule of what may be created is written once.
 
 pub mod apis;
+pub mod caller;
 pub mod clients;
 pub mod users;
 

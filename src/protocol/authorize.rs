@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::Provider;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
+use super::resource;
 use super::session::CurrentSession;
 use super::tokens::scope_of_claim;
 use crate::crypto::secret;
@@ -498,6 +499,10 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
         _ if req.prompt.none => return redirect_error(ErrorCode::LoginRequired, "the user must sign in"),
         _ => return Ok(Outcome::SignIn),
     };
+    // The admin API is for administrators only, whatever a client may get.
+    if !session.user.is_admin && req.resources.iter().any(|r| resource::is_admin_api(p, r)) {
+        return redirect_error(ErrorCode::InvalidTarget, &resource::not_an_administrator().description);
+    }
     // First-party clients: the organisation vouches, no consent page (not even for prompt=consent).
     if !req.client.first_party {
         let mut conn = p.pool.acquire().await?;

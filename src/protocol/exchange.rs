@@ -183,6 +183,12 @@ async fn target_and_scopes(
     }
     let api = resource::target(p, client, &names)?;
     d.api = Some(api.audience.clone());
+    if resource::is_admin_api(p, &api.audience) {
+        let user = users::find(&mut *p.pool.acquire().await?, subject.user_id).await?;
+        if !user.is_some_and(|u| u.is_admin) {
+            return Err(resource::not_an_administrator());
+        }
+    }
 
     // Scopes = requested ∩ the client's allowance ∩ what the sign-in covers.
     let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);

@@ -33,6 +33,17 @@ pub fn target(p: &Provider, client: &Client, names: &[String]) -> Result<Arc<Api
         .ok_or_else(|| invalid_target(format!("unknown API `{first}`")))
 }
 
+/// Whether `audience` is Lanyard's own admin API (`{issuer}/admin`), whose
+/// tokens go to administrators and services only, never to other users.
+pub fn is_admin_api(p: &Provider, audience: &str) -> bool {
+    audience == p.config.issuer.url(crate::paths::ADMIN)
+}
+
+/// The refusal of an admin-API token for a user who is not an administrator.
+pub fn not_an_administrator() -> OAuthError {
+    invalid_target("only administrators may get tokens for the admin API")
+}
+
 /// The API a `client_credentials` request targets: the one named by `resource`,
 /// or the client's only API when it has exactly one.
 pub fn default_target(p: &Provider, client: &Client, resources: &[String]) -> Result<Arc<Api>, OAuthError> {

@@ -299,6 +299,9 @@ fn respond(
     let sub = user.id.to_string();
     let access = match api {
         Some(api) => {
+            if resource::is_admin_api(p, &api.audience) && !user.is_admin {
+                return Err(resource::not_an_administrator());
+            }
             if scopes.is_empty() {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidScope,

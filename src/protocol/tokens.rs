@@ -147,7 +147,7 @@ pub fn access_token(p: &Provider, c: &AccessTokenClaims<'_>) -> Result<AccessTok
         "scope": scope,
         "iat": now.timestamp(),
         "exp": (now + c.lifetime).timestamp(),
-        "jti": Uuid::now_v7().to_string(),
+        "jti": new_jti(now).to_string(),
     });
     if let Some(at) = c.auth_time {
         claims["auth_time"] = json!(at.timestamp());
@@ -162,6 +162,25 @@ pub fn access_token(p: &Provider, c: &AccessTokenClaims<'_>) -> Result<AccessTok
         expires_in: c.lifetime.num_seconds(),
         scope,
     })
+}
+
+/// An access token's `jti`: a UUID v7 (RFC 9562 §5.7), unique, whose
+/// timestamp is the moment of issuance to the millisecond by the provider's
+/// clock — finer than `iat`, so a credential changed in the same second as
+/// the issuance still tells older tokens from newer ones.
+pub fn new_jti(now: DateTime<Utc>) -> Uuid {
+    let secs = u64::try_from(now.timestamp()).unwrap_or_default();
+    Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        secs,
+        now.timestamp_subsec_nanos(),
+    ))
+}
+
+/// When a token with this `jti` was issued, if the `jti` is one of ours.
+pub fn issued_at(jti: &str) -> Option<DateTime<Utc>> {
+    let (secs, nanos) = Uuid::parse_str(jti).ok()?.get_timestamp()?.to_unix();
+    DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
 }
 
 /// The audience of the UserInfo access token.
@@ -188,6 +207,17 @@ mod tests {
             at_hash(Alg::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
+    }
+
+    #[test]
+    fn a_jti_tells_when_its_token_was_issued_to_the_millisecond() {
+        let now = DateTime::from_timestamp(1_795_000_000, 123_456_789).unwrap();
+        let jti = new_jti(now).to_string();
+        let at = issued_at(&jti).unwrap();
+        assert_eq!(at.timestamp_millis(), now.timestamp_millis());
+        assert_ne!(new_jti(now), new_jti(now), "unique even in one millisecond");
+        assert_eq!(issued_at("not a uuid"), None);
+        assert_eq!(issued_at(&Uuid::new_v4().to_string()), None);
     }
 
     #[test]

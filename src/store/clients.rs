@@ -26,8 +26,8 @@ pub struct ClientRow {
 pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO clients (client_id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris,
-            grant_types, scopes, first_party, id_token_alg, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            grant_types, scopes, first_party, id_token_alg, created_at, updated_at, secret_changed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11)",
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -164,13 +164,35 @@ pub async fn set_secret_hash(
     hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE clients SET secret_hash = $2, updated_at = $3 WHERE client_id = $1")
+    sqlx::query("UPDATE clients SET secret_hash = $2, updated_at = $3, secret_changed_at = $3 WHERE client_id = $1")
         .bind(client_id)
         .bind(hash)
         .bind(now)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// For a client holding the `scope` of the API `audience`, when its secret
+/// last changed; `None` when there is no such client or it lacks the scope
+/// (what the admin API asks of a service's token, at every request).
+pub async fn secret_changed_if_allowed(
+    conn: &mut PgConnection,
+    client_id: &str,
+    audience: &str,
+    scope: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT c.secret_changed_at FROM clients c
+         JOIN client_api_access a ON a.client_id = c.client_id AND a.scope = $3
+         JOIN apis ON apis.id = a.api_id AND apis.audience = $2
+         WHERE c.client_id = $1",
+    )
+    .bind(client_id)
+    .bind(audience)
+    .bind(scope)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Deletes a client; its grants, codes, consents and allowances go with it.

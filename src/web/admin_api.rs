@@ -13,12 +13,12 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::admin::AdminError;
-use crate::admin::apis::{self, ADMIN_SCOPE, NewApiInput};
+use crate::admin::apis::{self, NewApiInput};
+use crate::admin::caller::CallerError;
 use crate::admin::clients::{self, ClientUpdate, NewClientInput};
 use crate::admin::users::{self, NewUserInput};
 use crate::keys;
 use crate::model::StandardClaims;
-use crate::protocol::userinfo::verify_access_token;
 use crate::store::audit::{self, EventFilter};
 
 const BASE: &str = "/admin/api/v1";
@@ -71,37 +71,34 @@ fn ok(status: StatusCode, body: impl serde::Serialize) -> HttpResponse {
         .json(body)
 }
 
-/// The caller's `sub` (a client_id or a user), from a valid admin token.
+/// The caller, as the audit log names it, if `admin::caller` admits it.
 async fn caller(req: &HttpRequest, state: &AppState) -> Result<String, HttpResponse> {
-    let p = &state.provider;
+    let unauthorized = |challenge: &'static str, message: String| {
+        HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", challenge))
+            .insert_header(("Cache-Control", "no-store"))
+            .json(json!({ "code": "unauthorized", "message": message }))
+    };
     let token = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            HttpResponse::Unauthorized()
-                .insert_header(("WWW-Authenticate", "Bearer"))
-                .json(json!({ "code": "unauthorized", "message": "send a Lanyard access token for the admin API" }))
-        })?;
-    let audience = p.config.issuer.url(crate::paths::ADMIN);
-    let claims = verify_access_token(p, token.trim(), &audience).await.map_err(|e| {
-        HttpResponse::Unauthorized()
-            .insert_header(("WWW-Authenticate", "Bearer error=\"invalid_token\""))
-            .json(json!({ "code": "unauthorized", "message": e.description }))
-    })?;
-    let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
-    if !scopes.split(' ').any(|s| s == ADMIN_SCOPE) {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the token lacks the `admin` scope",
-        ));
+        .ok_or_else(|| unauthorized("Bearer", "send a Lanyard access token for the admin API".into()))?;
+    match crate::admin::caller::admit(&state.provider, token.trim()).await {
+        Ok(caller) => Ok(caller.actor()),
+        Err(CallerError::Unauthenticated(m)) => Err(unauthorized("Bearer error=\"invalid_token\"", m)),
+        Err(CallerError::Forbidden(m)) => Err(error(StatusCode::FORBIDDEN, "forbidden", m)),
+        Err(CallerError::Unavailable(e)) => {
+            tracing::warn!(error = %e.description, "could not check an admin API caller");
+            let mut res = error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly");
+            res.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("5"),
+            );
+            Err(res)
+        }
     }
-    Ok(format!(
-        "api:{}",
-        claims.get("sub").and_then(Value::as_str).unwrap_or_default()
-    ))
 }
 
 /// A JSON body, or why it is not the expected one.

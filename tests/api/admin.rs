@@ -932,3 +932,27 @@ async fn disabling_ends_every_session_and_grant_for_good() {
     act(&app, sub, "enable", &[]).await;
     assert_all_ended(&app, &holdings).await;
 }
+
+/// Allowing the admin API to a client makes it an administrator: like
+/// rotating a secret, it needs a sign-in younger than 15 minutes.
+#[tokio::test]
+async fn allowing_the_admin_api_to_a_client_needs_a_recent_sign_in() {
+    let app = admin_app().await;
+    crate::helpers::create_service(&app, "ops").await;
+    let html = page(&app, "/admin/clients/ops").await;
+    let csrf = hidden(&html, "csrf").unwrap();
+    let admin_api = app.url("/admin");
+    app.clock.advance(TimeDelta::minutes(16));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("audience", admin_api.as_str()),
+        ("scope", "admin"),
+    ];
+    let res = app.submit("/admin/clients/ops/access", &form).await;
+    assert!(location(&res).starts_with("/signin?reauth=1"), "{}", location(&res));
+    let allowed: i64 = sqlx::query_scalar("SELECT count(*) FROM client_api_access WHERE client_id = 'ops'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(allowed, 0, "nothing allowed");
+}

@@ -164,3 +164,138 @@ async fn users_and_keys_are_managed_through_the_api() {
     let (_, body) = call(&app, reqwest::Method::GET, "/audit?kind=admin", t, None).await;
     assert!(body["events"].as_array().unwrap().len() >= 2);
 }
+
+/// A first-party client that signs users in and (by mistake, say) holds the
+/// `admin` scope of the admin API.
+async fn sign_in_client_with_admin(app: &TestApp) -> crate::helpers::TestClient {
+    let client = crate::helpers::create_client(
+        app,
+        crate::helpers::ClientSpec {
+            grants: &[
+                "authorization_code",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    allow(app, &client.id, &app.url("/admin"), &["admin"]).await;
+    client
+}
+
+/// A code flow for `username` naming the admin API as its resource.
+async fn code_flow_for_admin(app: &TestApp, client: &crate::helpers::TestClient, username: &str) -> reqwest::Response {
+    let browser = app.with_browser(crate::helpers::new_browser());
+    let admin_api = app.url("/admin");
+    let auth = crate::helpers::auth_url(app, client, "openid admin", &[("resource", &admin_api)]);
+    let res = browser.authorize(&auth.url, username).await;
+    let to = crate::helpers::location(&res);
+    match crate::helpers::query_param(&to, "code") {
+        Some(code) => browser.redeem_raw(client, &code, &auth.verifier).await,
+        None => res,
+    }
+}
+
+async fn create_admin(app: &TestApp, username: &str) -> uuid::Uuid {
+    let sub = crate::helpers::create_user(app, username).await;
+    lanyard::admin::users::set_admin(&app.pool, sub, true).await.unwrap();
+    sub
+}
+
+#[tokio::test]
+async fn a_code_flow_or_an_exchange_never_gives_a_user_who_is_not_an_administrator_the_admin_api() {
+    let app = spawn_app().await;
+    crate::helpers::create_user(&app, "ada").await;
+    let client = sign_in_client_with_admin(&app).await;
+    let res = code_flow_for_admin(&app, &client, "ada").await;
+    let to = crate::helpers::location(&res);
+    assert_eq!(
+        crate::helpers::query_param(&to, "error").as_deref(),
+        Some("invalid_target"),
+        "ada is not an administrator: {to}"
+    );
+    let tokens = app.tokens(&client, "openid", "ada").await;
+    let res = app
+        .exchange(
+            &client,
+            tokens["id_token"].as_str().unwrap(),
+            &[("resource", &app.url("/admin"))],
+        )
+        .await;
+    assert_eq!(crate::helpers::error_of(res).await, (400, "invalid_target".into()));
+}
+
+#[tokio::test]
+async fn a_users_admin_token_works_only_while_the_user_is_an_enabled_administrator() {
+    let app = spawn_app().await;
+    let root = create_admin(&app, "root").await;
+    create_admin(&app, "other-admin").await;
+    let client = sign_in_client_with_admin(&app).await;
+    let res = code_flow_for_admin(&app, &client, "root").await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        call(&app, reqwest::Method::GET, "/clients", Some(token), None).await.0,
+        200
+    );
+    lanyard::admin::users::set_admin(&app.pool, root, false).await.unwrap();
+    let (status, body) = call(&app, reqwest::Method::GET, "/clients", Some(token), None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("forbidden")),
+        "no longer an administrator"
+    );
+}
+
+#[tokio::test]
+async fn a_services_admin_token_ends_when_its_allowance_is_withdrawn_its_secret_rotated_or_it_is_deleted() {
+    let app = spawn_app().await;
+    let admin_api = app.url("/admin");
+    let svc = create_service(&app, "ops").await;
+    allow(&app, "ops", &admin_api, &["admin"]).await;
+    let fresh_token = |svc: crate::helpers::TestClient| {
+        let app = &app;
+        let admin_api = admin_api.clone();
+        async move {
+            let res = app
+                .token(&svc, &[("grant_type", "client_credentials"), ("resource", &admin_api)])
+                .await;
+            res.json::<Value>().await.unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let works = |token: String| {
+        let app = &app;
+        async move { call(app, reqwest::Method::GET, "/clients", Some(&token), None).await.0 == 200 }
+    };
+    // Withdrawn allowance.
+    let token = fresh_token(svc.clone()).await;
+    assert!(works(token.clone()).await);
+    let clock = &app.clock;
+    lanyard::admin::clients::set_access(&app.pool, clock, "ops", &admin_api, &[])
+        .await
+        .unwrap();
+    assert!(!works(token).await, "the allowance was withdrawn");
+    // Rotated secret: tokens issued before (even a millisecond) stop working.
+    allow(&app, "ops", &admin_api, &["admin"]).await;
+    let token = fresh_token(svc.clone()).await;
+    assert!(works(token.clone()).await);
+    clock.advance(chrono::TimeDelta::milliseconds(1));
+    let secret = lanyard::admin::clients::rotate_secret(&app.pool, clock, &mut rand::rng(), "ops")
+        .await
+        .unwrap();
+    assert!(!works(token).await, "the secret was rotated");
+    let svc = crate::helpers::TestClient {
+        secret: Some(secret),
+        ..svc
+    };
+    let token = fresh_token(svc).await;
+    assert!(works(token.clone()).await, "a token from the new secret works");
+    // Deleted.
+    lanyard::admin::clients::delete(&app.pool, "ops").await.unwrap();
+    assert!(!works(token).await, "the client is gone");
+}

@@ -592,7 +592,7 @@ pub async fn create_client(app: &TestApp, spec: ClientSpec<'_>) -> TestClient {
         id_token_alg: Some(spec.alg.into()),
         ..Default::default()
     };
-    let created = lanyard::admin::clients::create(&app.pool, &SystemClock, &mut rand::rng(), input)
+    let created = lanyard::admin::clients::create(&app.pool, &app.clock, &mut rand::rng(), input)
         .await
         .expect("client created");
     app.settle().await;
@@ -867,7 +867,7 @@ pub async fn create_api(app: &TestApp, audience: &str, scopes: &[&str], alg: Opt
         alg: alg.map(str::to_owned),
         resource_servers: resource_servers.iter().map(|s| s.to_string()).collect(),
     };
-    lanyard::admin::apis::create(&app.pool, &SystemClock, input)
+    lanyard::admin::apis::create(&app.pool, &app.clock, input)
         .await
         .expect("API created");
     app.settle().await;
@@ -875,7 +875,7 @@ pub async fn create_api(app: &TestApp, audience: &str, scopes: &[&str], alg: Opt
 
 pub async fn allow(app: &TestApp, client: &str, audience: &str, scopes: &[&str]) {
     let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    lanyard::admin::clients::allow(&app.pool, &SystemClock, client, audience, &scopes)
+    lanyard::admin::clients::allow(&app.pool, &app.clock, client, audience, &scopes)
         .await
         .expect("allowed");
     app.settle().await;
