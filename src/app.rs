@@ -138,10 +138,7 @@ impl Application {
         let address = listener.local_addr().map_err(|e| StartError::Runtime(e.to_string()))?;
         let p = &state.provider;
         let stop_writer = Arc::new(tokio::sync::Notify::new());
-        let background = [
-            crate::refresher::spawn(p.clone()),
-            crate::maintenance::spawn(p.pool.clone(), p.clock.clone(), p.config.audit_retention_days),
-        ];
+        let background = [crate::refresher::spawn(p.clone()), crate::maintenance::spawn(p.clone())];
         let writer = crate::maintenance::spawn_writer(p.clone(), stop_writer.clone());
         let provider = p.clone();
         let metrics_listener = match p.config.metrics_bind {

@@ -1,34 +1,101 @@
-//! Housekeeping every node runs: audit events older than
-//! `LANYARD_AUDIT_RETENTION_DAYS` are pruned (deleting twice is harmless);
-//! buffered audit events and token counts are written.
+//! Housekeeping every node runs, one node at a time: what has expired is
+//! deleted — codes, refresh tokens, grants, sessions, throttle rows, revoked
+//! token ids, audit events past `LANYARD_AUDIT_RETENTION_DAYS` and their
+//! token counts — in bounded batches; and the writer of buffered audit events
+//! and token counts.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::protocol::Provider;
+use crate::store::housekeeping::{self, Horizons};
+use crate::store::{StoreError, apis};
 use chrono::TimeDelta;
-use sqlx::PgPool;
 
-use crate::clock::Clock;
-use crate::store::{StoreError, audit};
+/// How often housekeeping runs.
+const EVERY: Duration = Duration::from_secs(60);
 
-/// How often the housekeeping runs.
-const EVERY: Duration = Duration::from_secs(3600);
+/// The advisory lock that lets one node at a time do housekeeping.
+pub const HOUSEKEEPING_LOCK: i64 = 0x4c61_6e79_6172_6401;
 
-/// Prunes audit events past the retention; returns how many went.
-pub async fn prune_audit(pool: &PgPool, clock: &dyn Clock, retention_days: u32) -> Result<u64, StoreError> {
-    let before = clock.now() - TimeDelta::days(retention_days.into());
-    audit::prune(&mut *pool.acquire().await?, before).await
+/// How much one housekeeping run deletes at most: `max_batches` statements
+/// of `batch` rows per table; the rest waits for the next run.
+#[derive(Debug, Clone, Copy)]
+pub struct Housekeeping {
+    pub batch: i64,
+    pub max_batches: u32,
 }
 
-pub fn spawn(pool: PgPool, clock: Arc<dyn Clock>, retention_days: u32) -> tokio::task::JoinHandle<()> {
+impl Default for Housekeeping {
+    fn default() -> Self {
+        Self {
+            batch: 1000,
+            max_batches: 50,
+        }
+    }
+}
+
+/// Rows deleted per table.
+pub type Pruned = BTreeMap<&'static str, u64>;
+
+/// One housekeeping run, or `None` when another node holds the lock.
+pub async fn housekeep(p: &Provider, limits: &Housekeeping) -> Result<Option<Pruned>, StoreError> {
+    let mut conn = p.pool.acquire().await?;
+    // The lock is the connection's: closing it (not returning it to the
+    // pool) releases the lock whatever happens below.
+    conn.close_on_drop();
+    if !housekeeping::try_lock(&mut conn, HOUSEKEEPING_LOCK).await? {
+        return Ok(None);
+    }
+    let h = horizons(p, &mut conn).await?;
+    let mut pruned = Pruned::new();
+    for table in housekeeping::TABLES {
+        let mut total = 0;
+        for _ in 0..limits.max_batches {
+            let n = housekeeping::prune_batch(&mut conn, table, &h, limits.batch).await?;
+            total += n;
+            if n < limits.batch as u64 {
+                break;
+            }
+        }
+        pruned.insert(table, total);
+    }
+    housekeeping::unlock(&mut conn, HOUSEKEEPING_LOCK).await?;
+    Ok(Some(pruned))
+}
+
+async fn horizons(p: &Provider, conn: &mut sqlx::PgConnection) -> Result<Horizons, StoreError> {
+    let now = p.now();
+    let lifetimes = &p.config.lifetimes;
+    let api_max = apis::max_access_token_ttl(conn)
+        .await?
+        .map(|s| TimeDelta::seconds(s.into()));
+    let longest_access_token = api_max.map_or(lifetimes.access_token, |a| a.max(lifetimes.access_token));
+    Ok(Horizons {
+        now,
+        keep_expired_codes: TimeDelta::hours(1),
+        keep_ended: TimeDelta::days(1),
+        longest_access_token,
+        session_idle: lifetimes.session_idle,
+        refresh_token_max: lifetimes.refresh_token_max,
+        throttle_window: crate::protocol::signin::THROTTLE_WINDOW,
+        audit_before: now - TimeDelta::days(p.config.audit_retention_days.into()),
+    })
+}
+
+/// Runs housekeeping every minute, the first a minute after start.
+pub fn spawn(p: Provider) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match prune_audit(&pool, clock.as_ref(), retention_days).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(pruned = n, "pruned old audit events"),
-                Err(e) => tracing::warn!(error = %e, "audit pruning failed"),
-            }
             tokio::time::sleep(EVERY).await;
+            match housekeep(&p, &Housekeeping::default()).await {
+                Ok(Some(pruned)) if pruned.values().any(|n| *n > 0) => {
+                    tracing::info!(?pruned, "housekeeping deleted expired rows");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed; it runs again in a minute"),
+            }
         }
     })
 }
@@ -46,7 +113,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The writer: audit events within 100 ms of their arrival (in batches: what
 /// gathered meanwhile), token counts every few seconds. On `stop` it
 /// writes what is left and ends — the server's graceful shutdown waits for it.
-pub fn spawn_writer(p: crate::protocol::Provider, stop: Arc<tokio::sync::Notify>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_writer(p: Provider, stop: Arc<tokio::sync::Notify>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut counts_due = tokio::time::Instant::now() + FLUSH_EVERY;
         loop {

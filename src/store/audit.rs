@@ -140,15 +140,6 @@ pub async fn list(
     .await?)
 }
 
-/// Deletes events older than `before`; returns how many.
-pub async fn prune(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<u64, StoreError> {
-    Ok(sqlx::query("DELETE FROM audit_events WHERE occurred_at < $1")
-        .bind(before)
-        .execute(conn)
-        .await?
-        .rows_affected())
-}
-
 /// How many events of a kind had each outcome since `since`.
 pub async fn outcomes(
     conn: &mut PgConnection,

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod grants;
+pub mod housekeeping;
 pub mod login_throttle;
 pub mod refresh_tokens;
 pub mod revoked_access_tokens;

@@ -280,21 +280,19 @@ async fn audit_events_older_than_the_retention_are_pruned() {
     let before = count(&app.db, "audit_events").await;
     assert!(before > 0);
     let days = app.config.audit_retention_days;
-    let clock = lanyard::clock::MockClock::new(chrono::Utc::now() + TimeDelta::days(i64::from(days) - 1));
-    assert_eq!(
-        lanyard::maintenance::prune_audit(&app.pool, &clock, days)
-            .await
-            .unwrap(),
-        0,
-        "still within retention"
-    );
-    clock.advance(TimeDelta::days(2));
-    assert_eq!(
-        lanyard::maintenance::prune_audit(&app.pool, &clock, days)
-            .await
-            .unwrap() as i64,
-        before
-    );
+    let limits = lanyard::maintenance::Housekeeping::default();
+    app.clock.advance(TimeDelta::days(i64::from(days) - 1));
+    let pruned = lanyard::maintenance::housekeep(&app.provider, &limits)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pruned["audit_events"], 0, "still within retention");
+    app.clock.advance(TimeDelta::days(2));
+    let pruned = lanyard::maintenance::housekeep(&app.provider, &limits)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pruned["audit_events"] as i64, before);
     assert_eq!(count(&app.db, "audit_events").await, 0);
 }
 

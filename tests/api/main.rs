@@ -18,6 +18,7 @@ mod exchange;
 mod flow;
 mod health;
 mod helpers;
+mod housekeeping;
 mod jwks;
 mod keys;
 mod lab;

@@ -1,0 +1,102 @@
+//! Deleting what has expired, table by table, one bounded batch per
+//! statement (so no statement holds many row locks or runs long).
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::PgConnection;
+
+use super::StoreError;
+
+/// When each kind of row is past keeping.
+pub struct Horizons {
+    pub now: DateTime<Utc>,
+    /// Codes are kept this long after they expire, so a reused one is still
+    /// recognised (and its grant revoked) for a while.
+    pub keep_expired_codes: TimeDelta,
+    /// Ended sessions and revoked grants are kept this long (the admin page
+    /// shows them; nothing accepts them).
+    pub keep_ended: TimeDelta,
+    /// The longest access token lifetime: a grant stays until every token it
+    /// may have issued has expired.
+    pub longest_access_token: TimeDelta,
+    /// Sessions idle for longer than this are over.
+    pub session_idle: TimeDelta,
+    /// Refresh families last at most this long (for grants made before
+    /// grants had an expiry).
+    pub refresh_token_max: TimeDelta,
+    /// The sign-in throttle's window.
+    pub throttle_window: TimeDelta,
+    /// Audit events and token counts older than this go.
+    pub audit_before: DateTime<Utc>,
+}
+
+/// The tables housekeeping prunes, in the order it prunes them.
+pub const TABLES: [&str; 8] = [
+    "authorization_codes",
+    "refresh_tokens",
+    "grants",
+    "sessions",
+    "login_throttle",
+    "revoked_access_tokens",
+    "audit_events",
+    "token_counters",
+];
+
+/// Deletes at most `batch` rows of `table` past keeping; returns how many.
+pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, batch: i64) -> Result<u64, StoreError> {
+    let condition = match table {
+        "authorization_codes" => "expires_at < $1 - $2 * interval '1 second'",
+        "refresh_tokens" => "idle_expires_at < $1 OR expires_at < $1 OR revoked_at < $1 - $3 * interval '1 second'",
+        "grants" => {
+            "revoked_at < $1 - $3 * interval '1 second'
+             OR coalesce(expires_at, created_at + $6 * interval '1 second') < $1 - $4 * interval '1 second'"
+        }
+        // A session whose sign-in an offline grant still stands on stays:
+        // that grant's refreshed id_tokens name it (`sid`).
+        "sessions" => {
+            "(ended_at < $1 - $3 * interval '1 second'
+              OR expires_at < $1 - $3 * interval '1 second'
+              OR last_seen_at < $1 - ($3 + $5) * interval '1 second')
+             AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.session_id = t.id AND g.revoked_at IS NULL AND g.offline)"
+        }
+        "login_throttle" => {
+            "window_started_at < $1 - $7 * interval '1 second' AND (in_flight_until IS NULL OR in_flight_until < $1)"
+        }
+        "revoked_access_tokens" => "expires_at < $1",
+        "audit_events" => "occurred_at < $8",
+        "token_counters" => "hour < $8",
+        other => return Err(StoreError::Corrupt(format!("no housekeeping for table `{other}`"))),
+    };
+    let sql =
+        format!("DELETE FROM {table} WHERE ctid = ANY (ARRAY(SELECT ctid FROM {table} t WHERE {condition} LIMIT $9))");
+    let secs = |d: TimeDelta| d.num_seconds() as f64;
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(h.now)
+        .bind(secs(h.keep_expired_codes))
+        .bind(secs(h.keep_ended))
+        .bind(secs(h.longest_access_token))
+        .bind(secs(h.session_idle))
+        .bind(secs(h.refresh_token_max))
+        .bind(secs(h.throttle_window))
+        .bind(h.audit_before)
+        .bind(batch)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+/// Takes the housekeeping lock for this connection's session, if no other
+/// node holds it.
+pub async fn try_lock(conn: &mut PgConnection, key: i64) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(conn)
+        .await?)
+}
+
+pub async fn unlock(conn: &mut PgConnection, key: i64) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Housekeeping: every table with a lifetime shrinks once its rows expire,
+//! in bounded batches, on one node at a time.
+
+use chrono::TimeDelta;
+use lanyard::maintenance::{Housekeeping, housekeep};
+
+use crate::helpers::{
+    ClientSpec, PASSWORD, TestApp, allow, count, create_api, create_client, create_service, create_user, hidden,
+    new_browser, spawn_app,
+};
+
+const TABLES: [&str; 6] = [
+    "authorization_codes",
+    "sessions",
+    "refresh_tokens",
+    "grants",
+    "login_throttle",
+    "revoked_access_tokens",
+];
+
+async fn counts(app: &TestApp) -> Vec<i64> {
+    let mut out = Vec::new();
+    for t in TABLES {
+        out.push(count(&app.db, t).await);
+    }
+    out
+}
+
+/// Sign-ins, code flows with refresh tokens, an exchange, failed sign-ins and
+/// a revoked service token: a row in every table with a lifetime.
+async fn busy_day(app: &TestApp) {
+    let client = create_client(
+        app,
+        ClientSpec {
+            grants: &[
+                "authorization_code",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    create_api(app, "https://orders.example", &["read"], None, &[]).await;
+    allow(app, &client.id, "https://orders.example", &["read"]).await;
+    for _ in 0..3 {
+        let browser = app.with_browser(new_browser());
+        let tokens = browser.tokens(&client, "openid offline_access", "ada").await;
+        let res = app
+            .exchange(
+                &client,
+                tokens["id_token"].as_str().unwrap(),
+                &[("resource", "https://orders.example")],
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let stranger = app.with_browser(new_browser());
+    let page = stranger.visit("/signin").await.text().await.unwrap();
+    assert_eq!(stranger.sign_in_on(&page, "ada", "wrong").await.status(), 401);
+    let svc = create_service(app, "svc").await;
+    allow(app, "svc", "https://orders.example", &["read"]).await;
+    let res = app.token(&svc, &[("grant_type", "client_credentials")]).await;
+    let token: serde_json::Value = res.json().await.unwrap();
+    let res = app
+        .post_as(&svc, "/revoke", &[("token", token["access_token"].as_str().unwrap())])
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn housekeeping_deletes_what_has_expired_in_bounded_batches_on_one_node_at_a_time() {
+    let app = spawn_app().await;
+    create_user(&app, "ada").await;
+    busy_day(&app).await;
+    let before = counts(&app).await;
+    assert!(before.iter().all(|n| *n > 0), "{TABLES:?} {before:?}");
+    let unbounded = Housekeeping {
+        batch: 1000,
+        max_batches: 100,
+    };
+    // Nothing has expired yet: nothing goes.
+    housekeep(&app.provider, &unbounded).await.unwrap().expect("ran");
+    assert_eq!(counts(&app).await, before);
+
+    // A hundred days later: past every lifetime (sessions 12 h, refresh
+    // tokens 90 d, throttle windows 15 min, service tokens 15 min).
+    app.clock.advance(TimeDelta::days(100));
+    let live = app.with_browser(new_browser());
+    let page = live.visit("/signin").await.text().await.unwrap();
+    assert_eq!(live.sign_in_on(&page, "ada", PASSWORD).await.status(), 303);
+    assert!(hidden(&page, "csrf").is_some());
+
+    // While another node holds the housekeeping lock, this one skips.
+    let mut other_node = <sqlx::PgConnection as sqlx::Connection>::connect(&app.db.url)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(lanyard::maintenance::HOUSEKEEPING_LOCK)
+        .execute(&mut other_node)
+        .await
+        .unwrap();
+    assert!(
+        housekeep(&app.provider, &unbounded).await.unwrap().is_none(),
+        "another node runs it"
+    );
+    sqlx::Connection::close(other_node).await.unwrap();
+
+    // Bounded: one batch of two rows per table per run.
+    let small = Housekeeping {
+        batch: 2,
+        max_batches: 1,
+    };
+    let first = housekeep(&app.provider, &small).await.unwrap().expect("ran");
+    assert!(first.values().all(|n| *n <= 2), "{first:?}");
+    assert!(first.values().sum::<u64>() > 0, "{first:?}");
+    while housekeep(&app.provider, &small)
+        .await
+        .unwrap()
+        .expect("ran")
+        .values()
+        .sum::<u64>()
+        > 0
+    {}
+    let after = counts(&app).await;
+    let by_table: Vec<(&str, i64, i64)> = TABLES
+        .iter()
+        .zip(before.iter().zip(&after))
+        .map(|(t, (b, a))| (*t, *b, *a))
+        .collect();
+    assert_eq!(
+        count(&app.db, "sessions").await,
+        1,
+        "only the live session stays: {by_table:?}"
+    );
+    for (table, b, a) in &by_table {
+        assert!(a < b, "{table} shrinks: {by_table:?}");
+    }
+    for table in [
+        "authorization_codes",
+        "refresh_tokens",
+        "grants",
+        "revoked_access_tokens",
+    ] {
+        assert_eq!(count(&app.db, table).await, 0, "{table}: {by_table:?}");
+    }
+    // The live sign-in's address row (its window still open) stays.
+    let now = lanyard::clock::Clock::now(&app.clock);
+    let stale: i64 = sqlx::query_scalar("SELECT count(*) FROM login_throttle WHERE window_started_at < $1")
+        .bind(now - lanyard::protocol::signin::THROTTLE_WINDOW)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stale, 0, "{by_table:?}");
+}
