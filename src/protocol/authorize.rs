@@ -200,6 +200,43 @@ impl Checked {
 }
 
 async fn check(p: &Provider, client: &Client, params: &Params) -> Result<Checked, OAuthError> {
+    let read = read(client, params)?;
+    let api_scopes = resolve_api_scopes(p, client, &read.resources, &read.api_tokens).await?;
+    Ok(Checked {
+        hinted_sub: read.id_token_hint.and_then(|hint| verified_hint_sub(p, &hint)),
+        scopes: read.scopes,
+        nonce: read.nonce,
+        code_challenge: read.code_challenge,
+        prompt: read.prompt,
+        max_age: read.max_age,
+        login_hint: read.login_hint,
+        claims: read.claims,
+        resources: read.resources,
+        api_scopes,
+    })
+}
+
+/// An authorization request as its parameters say it, for a known client:
+/// every check that needs nothing but the two (no keys, no database).
+#[derive(Debug)]
+pub struct Read {
+    pub scopes: Vec<String>,
+    /// API scopes named in `scope` (with `resource`).
+    pub api_tokens: Vec<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<TimeDelta>,
+    pub login_hint: Option<String>,
+    /// Not verified yet.
+    pub id_token_hint: Option<String>,
+    pub claims: Option<Value>,
+    pub resources: Vec<String>,
+}
+
+/// Reads and checks an authorization request's parameters for `client`;
+/// each failure is the error the client is redirected with.
+pub fn read(client: &Client, params: &Params) -> Result<Read, OAuthError> {
     // OIDC Core §6: request objects are not supported.
     if params.has("request") {
         return Err(OAuthError::new(
@@ -251,7 +288,6 @@ async fn check(p: &Provider, client: &Client, params: &Params) -> Result<Checked
         })
         .collect::<Result<Vec<_>, _>>()?;
     let (scopes, api_tokens) = parse_scopes(client, params.one("scope")?, claims.as_ref(), !resources.is_empty())?;
-    let api_scopes = resolve_api_scopes(p, client, &resources, &api_tokens).await?;
     let code_challenge = parse_pkce(client, params)?;
     let prompt = parse_prompt(params.one("prompt")?)?;
     // OIDC Core §3.1.2.1: seconds since the last active authentication.
@@ -266,19 +302,20 @@ async fn check(p: &Provider, client: &Client, params: &Params) -> Result<Checked
             "nonce may be at most {MAX_ECHO_LEN} characters"
         )));
     }
-    Ok(Checked {
+    Ok(Read {
         scopes,
+        api_tokens,
         nonce,
         code_challenge,
         prompt,
         max_age,
         login_hint: params.one("login_hint")?.map(|h| h.chars().take(64).collect()),
-        hinted_sub: params.one("id_token_hint")?.and_then(|hint| verified_hint_sub(p, hint)),
+        id_token_hint: params.one("id_token_hint")?.map(str::to_owned),
         claims,
         resources,
-        api_scopes,
     })
 }
+
 
 /// Each resource must be an API the client may get (else `invalid_target`);
 /// the API scopes asked for are those of `tokens` it allows, or all it allows
