@@ -74,8 +74,7 @@ async fn horizons(p: &Provider, conn: &mut sqlx::PgConnection) -> Result<Horizon
     let longest_access_token = api_max.map_or(lifetimes.access_token, |a| a.max(lifetimes.access_token));
     Ok(Horizons {
         now,
-        keep_expired_codes: TimeDelta::hours(1),
-        keep_ended: TimeDelta::days(1),
+        keep_expired: lifetimes.expired_retention,
         longest_access_token,
         session_idle: lifetimes.session_idle,
         refresh_token_max: lifetimes.refresh_token_max,

@@ -129,6 +129,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "sign-in session idle lifetime (s)",
     },
     Setting {
+        env: "LANYARD_EXPIRED_RETENTION",
+        toml: "expired_retention",
+        default: Some("86400"),
+        help: "how long housekeeping keeps expired codes, ended sessions, revoked grants and refresh tokens (s)",
+    },
+    Setting {
         env: "LANYARD_SESSION_TTL",
         toml: "session_ttl",
         default: Some("43200"),
@@ -174,6 +180,9 @@ pub struct Lifetimes {
     pub refresh_token_max: TimeDelta,
     pub session_idle: TimeDelta,
     pub session: TimeDelta,
+    /// How long expired codes, ended sessions and revoked grants are kept
+    /// (reuse detection, the admin page) before housekeeping deletes them.
+    pub expired_retention: TimeDelta,
 }
 
 /// The resolved, valid configuration.
@@ -325,6 +334,7 @@ impl Sources {
             refresh_token_max: lifetime("LANYARD_REFRESH_TOKEN_MAX_TTL", MAX_LIFETIME_SECS)?,
             session_idle: lifetime("LANYARD_SESSION_IDLE_TTL", MAX_LIFETIME_SECS)?,
             session: lifetime("LANYARD_SESSION_TTL", MAX_LIFETIME_SECS)?,
+            expired_retention: lifetime("LANYARD_EXPIRED_RETENTION", MAX_LIFETIME_SECS)?,
         };
         if lifetimes.refresh_token > lifetimes.refresh_token_max {
             return Err(ConfigError::new(

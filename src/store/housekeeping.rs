@@ -9,12 +9,10 @@ use super::StoreError;
 /// When each kind of row is past keeping.
 pub struct Horizons {
     pub now: DateTime<Utc>,
-    /// Codes are kept this long after they expire, so a reused one is still
-    /// recognised (and its grant revoked) for a while.
-    pub keep_expired_codes: TimeDelta,
-    /// Ended sessions and revoked grants are kept this long (the admin page
-    /// shows them; nothing accepts them).
-    pub keep_ended: TimeDelta,
+    /// Expired codes, ended sessions, revoked grants and refresh tokens are
+    /// kept this long: a reused code or refresh token is still recognised
+    /// (and its grant revoked), the admin page still shows them.
+    pub keep_expired: TimeDelta,
     /// The longest access token lifetime: a grant stays until every token it
     /// may have issued has expired.
     pub longest_access_token: TimeDelta,
@@ -43,36 +41,41 @@ pub const TABLES: [&str; 8] = [
 
 /// Deletes at most `batch` rows of `table` past keeping; returns how many.
 pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, batch: i64) -> Result<u64, StoreError> {
+    // $1 now, $2 keep expired (s), $3 longest access token (s), $4 session
+    // idle (s), $5 refresh family (s), $6 throttle window (s), $7 audit
+    // horizon, $8 batch.
     let condition = match table {
         "authorization_codes" => "expires_at < $1 - $2 * interval '1 second'",
-        "refresh_tokens" => "idle_expires_at < $1 OR expires_at < $1 OR revoked_at < $1 - $3 * interval '1 second'",
+        "refresh_tokens" => {
+            "least(idle_expires_at, expires_at) < $1 - $2 * interval '1 second'
+             OR revoked_at < $1 - $2 * interval '1 second'"
+        }
         "grants" => {
-            "revoked_at < $1 - $3 * interval '1 second'
-             OR coalesce(expires_at, created_at + $6 * interval '1 second') < $1 - $4 * interval '1 second'"
+            "revoked_at < $1 - $2 * interval '1 second'
+             OR coalesce(expires_at, created_at + $5 * interval '1 second') < $1 - $3 * interval '1 second'"
         }
         // A session whose sign-in an offline grant still stands on stays:
         // that grant's refreshed id_tokens name it (`sid`).
         "sessions" => {
-            "(ended_at < $1 - $3 * interval '1 second'
-              OR expires_at < $1 - $3 * interval '1 second'
-              OR last_seen_at < $1 - ($3 + $5) * interval '1 second')
+            "(ended_at < $1 - $2 * interval '1 second'
+              OR expires_at < $1 - $2 * interval '1 second'
+              OR last_seen_at < $1 - ($2 + $4) * interval '1 second')
              AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.session_id = t.id AND g.revoked_at IS NULL AND g.offline)"
         }
         "login_throttle" => {
-            "window_started_at < $1 - $7 * interval '1 second' AND (in_flight_until IS NULL OR in_flight_until < $1)"
+            "window_started_at < $1 - $6 * interval '1 second' AND (in_flight_until IS NULL OR in_flight_until < $1)"
         }
         "revoked_access_tokens" => "expires_at < $1",
-        "audit_events" => "occurred_at < $8",
-        "token_counters" => "hour < $8",
+        "audit_events" => "occurred_at < $7",
+        "token_counters" => "hour < $7",
         other => return Err(StoreError::Corrupt(format!("no housekeeping for table `{other}`"))),
     };
     let sql =
-        format!("DELETE FROM {table} WHERE ctid = ANY (ARRAY(SELECT ctid FROM {table} t WHERE {condition} LIMIT $9))");
+        format!("DELETE FROM {table} WHERE ctid = ANY (ARRAY(SELECT ctid FROM {table} t WHERE {condition} LIMIT $8))");
     let secs = |d: TimeDelta| d.num_seconds() as f64;
     Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(h.now)
-        .bind(secs(h.keep_expired_codes))
-        .bind(secs(h.keep_ended))
+        .bind(secs(h.keep_expired))
         .bind(secs(h.longest_access_token))
         .bind(secs(h.session_idle))
         .bind(secs(h.refresh_token_max))
