@@ -275,8 +275,8 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
                 None => paths::SIGNIN.to_owned(),
             };
             let mut res = redirect(&target, true);
-            let _ = res.add_cookie(&state.cookies.new_session(signed_in.cookie));
             let _ = res.add_cookie(&state.cookies.new_device(signed_in.device_cookie));
+            let _ = res.add_cookie(&state.cookies.new_session(signed_in.cookie));
             res
         }
         Err(SignInError::BadCredentials) => {
