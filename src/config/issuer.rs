@@ -114,4 +114,32 @@ mod tests {
             assert!(Issuer::parse(bad).is_err(), "{bad} should be refused");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn any_text_is_an_issuer_in_canonical_form_or_refused(raw in ".{0,60}") {
+                if let Ok(issuer) = Issuer::parse(&raw) {
+                    let s = issuer.as_str();
+                    prop_assert_eq!(s, raw.as_str(), "byte-identical to what was configured");
+                    prop_assert!(!s.ends_with('/') && !s.contains('?') && !s.contains('#') && !s.contains('@'));
+                }
+            }
+
+            #[test]
+            fn an_https_host_and_port_is_an_issuer(host in "[a-z][a-z0-9-]{0,15}\\.[a-z]{2,6}", port in proptest::option::of(1u16..=65535)) {
+                prop_assume!(port != Some(443));
+                let raw = match port {
+                    Some(p) => format!("https://{host}:{p}"),
+                    None => format!("https://{host}"),
+                };
+                let issuer = Issuer::parse(&raw).unwrap();
+                prop_assert_eq!(issuer.as_str(), raw.as_str());
+            }
+        }
+    }
 }

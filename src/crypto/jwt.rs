@@ -117,6 +117,23 @@ mod tests {
         assert_eq!(verifier.verify(&parts.join(".")), Err(JwtError::BadSignature));
     }
 
+    /// Found by fuzzing (fuzz/seeds/jwt_verify/regression-float-exp): a time
+    /// claim too large for an integer reads back as a float, not the number
+    /// signed. Every reader takes `exp` as an integer, so such a token has
+    /// no usable `exp` and is refused as expired or without one.
+    #[test]
+    fn a_time_claim_beyond_an_integer_is_no_time_at_all() {
+        let key = generate_key(Alg::ES256).unwrap();
+        let signer = SigningKey::from_der(Alg::ES256, &key.kid, &key.private_der).unwrap();
+        let verifier = Verifier::from_jwk(Alg::ES256, &key.public_jwk).unwrap();
+        let claims: Value =
+            serde_json::from_str(r#"{"sub":"ada","exp":1877777777777777777777777777777777777700000000}"#).unwrap();
+        let jwt = signer.sign("at+jwt", &claims).unwrap();
+        let verified = verifier.verify(&jwt).unwrap();
+        assert_eq!(verified["sub"], "ada");
+        assert_eq!(verified["exp"].as_i64(), None, "not a time Lanyard reads");
+    }
+
     #[test]
     fn refuses_alg_none_and_hs256() {
         let key = generate_key(Alg::RS256).unwrap();

@@ -228,4 +228,27 @@ mod redirect_tests {
         assert!(!client(false, &["http://127.0.0.1/cb"]).redirect_uri_matches("http://127.0.0.1:5/cb"));
         assert!(!client(true, &["http://localhost/cb"]).redirect_uri_matches("http://localhost:5/cb"));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn unreserved_characters_make_a_client_id(raw in "[A-Za-z0-9._~-]{1,64}") {
+                prop_assume!(uuid::Uuid::try_parse(&raw).is_err());
+                let id = ClientId::parse(&raw).unwrap();
+                prop_assert_eq!(id.as_str(), raw.as_str());
+            }
+
+            #[test]
+            fn one_reserved_character_refuses_a_client_id(
+                before in "[a-z]{0,10}", bad in "[^A-Za-z0-9._~-]", after in "[a-z]{0,10}"
+            ) {
+                let raw = format!("{before}{bad}{after}");
+                prop_assert!(ClientId::parse(&raw).is_err(), "{}", raw);
+            }
+        }
+    }
 }

@@ -95,4 +95,44 @@ mod tests {
             assert!(RedirectUri::parse(bad).is_err(), "{bad}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// An https URL with a host, a path and a query, as an RP registers one.
+        fn https_url() -> impl Strategy<Value = String> {
+            (
+                "[a-z][a-z0-9-]{0,20}(\\.[a-z]{2,6}){1,2}",
+                "(/[A-Za-z0-9._~-]{0,10}){0,3}",
+                "(\\?[a-z]{1,5}=[A-Za-z0-9]{0,5})?",
+            )
+                .prop_map(|(host, path, query)| format!("https://{host}{path}{query}"))
+        }
+
+        proptest! {
+            #[test]
+            fn an_https_url_is_kept_as_the_exact_string(url in https_url()) {
+                let uri = RedirectUri::parse(&url).unwrap();
+                prop_assert_eq!(uri.as_str(), url.as_str());
+            }
+
+            #[test]
+            fn user_information_or_a_fragment_is_always_refused(url in https_url(), user in "[a-z]{1,8}", frag in "[a-z]{0,8}") {
+                let with_user = url.replacen("https://", &format!("https://{user}@"), 1);
+                prop_assert!(RedirectUri::parse(&with_user).is_err());
+                let with_fragment = format!("{url}#{frag}");
+                prop_assert!(RedirectUri::parse(&with_fragment).is_err());
+            }
+
+            #[test]
+            fn any_text_is_accepted_or_refused_never_a_panic(raw in ".{0,100}") {
+                if let Ok(uri) = RedirectUri::parse(&raw) {
+                    let url = url::Url::parse(uri.as_str()).unwrap();
+                    prop_assert!(url.fragment().is_none() && url.username().is_empty() && url.password().is_none());
+                }
+            }
+        }
+    }
 }

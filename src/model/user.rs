@@ -449,4 +449,36 @@ mod tests {
         assert!(Username::parse("").is_err());
         assert!(Username::parse("ada lovelace").is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn a_username_key_is_its_own_key(raw in "[a-zA-Z0-9ÀÖØöø-ÿĀ-ſＡ-Ｚａ-ｚ０-９ẞß._@-]{1,30}") {
+                let key = username_key(&raw);
+                prop_assert_eq!(username_key(&key), key.clone(), "stable: storing, finding and throttling agree");
+                prop_assert_eq!(username_key(&raw.to_lowercase()), key, "case never makes another account");
+            }
+
+            #[test]
+            fn claims_validate_or_name_a_field_never_a_panic(
+                text in ".{0,40}", email in ".{0,20}", phone in "[+0-9 ()-]{0,20}", birthdate in "[0-9-]{0,12}"
+            ) {
+                let c = StandardClaims {
+                    name: Some(text.clone()),
+                    email: Some(email),
+                    phone_number: Some(phone),
+                    birthdate: Some(birthdate),
+                    address: Address { formatted: Some(text), ..Default::default() },
+                    ..Default::default()
+                };
+                if let Err(e) = c.validated() {
+                    prop_assert!(!e.field.is_empty());
+                }
+            }
+        }
+    }
 }

@@ -316,7 +316,6 @@ pub fn read(client: &Client, params: &Params) -> Result<Read, OAuthError> {
     })
 }
 
-
 /// Each resource must be an API the client may get (else `invalid_target`);
 /// the API scopes asked for are those of `tokens` it allows, or all it allows
 /// when none are named; a token no resource allows is `invalid_scope`.
@@ -630,4 +629,73 @@ pub fn resume(params: &Params, satisfied: &str) -> String {
     });
     params.set("prompt", prompt);
     params.encode()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::crypto::Alg;
+    use crate::model::AuthMethod;
+
+    fn client(public: bool) -> Client {
+        Client {
+            client_id: "rp".into(),
+            name: "RP".into(),
+            auth_method: if public {
+                AuthMethod::None
+            } else {
+                AuthMethod::ClientSecretBasic
+            },
+            secret_hash: None,
+            redirect_uris: vec!["https://rp.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: OidcScope::ALL.to_vec(),
+            first_party: true,
+            id_token_alg: Alg::RS256,
+        }
+    }
+
+    /// A parameter an authorization request may carry, with any value.
+    fn parameter() -> impl Strategy<Value = (String, String)> {
+        let names = prop::sample::select(vec![
+            "response_type",
+            "scope",
+            "state",
+            "nonce",
+            "code_challenge",
+            "code_challenge_method",
+            "prompt",
+            "max_age",
+            "claims",
+            "resource",
+            "response_mode",
+            "login_hint",
+            "id_token_hint",
+            "request",
+        ]);
+        (
+            names,
+            prop_oneof![".{0,30}", Just("code".to_owned()), Just("openid".to_owned())],
+        )
+            .prop_map(|(n, v)| (n.to_owned(), v))
+    }
+
+    proptest! {
+        #[test]
+        fn any_request_is_read_or_refused_never_a_panic(pairs in prop::collection::vec(parameter(), 0..12), public in any::<bool>()) {
+            let mut out = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &pairs {
+                out.append_pair(k, v);
+            }
+            let params = Params::parse(&out.finish());
+            if let Ok(read) = read(&client(public), &params) {
+                prop_assert_eq!(params.one("response_type").ok().flatten(), Some("code"));
+                prop_assert!(!public || read.code_challenge.is_some(), "PKCE for public clients");
+                prop_assert!(!(read.prompt.none && (read.prompt.login || read.prompt.consent)));
+            }
+        }
+    }
 }

@@ -133,4 +133,24 @@ mod tests {
             Basic::Malformed
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn form_urlencoded_credentials_inside_basic_round_trip(id in ".{1,30}", secret in ".{0,40}") {
+                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let header = format!("Basic {}", STANDARD.encode(format!("{}:{}", enc(&id), enc(&secret))));
+                prop_assert_eq!(Basic::parse(Some(&header)), Basic::Given { client_id: id, secret });
+            }
+
+            #[test]
+            fn any_header_is_given_or_malformed_never_a_panic(header in ".{0,80}") {
+                prop_assert_ne!(Basic::parse(Some(&header)), Basic::Absent);
+            }
+        }
+    }
 }

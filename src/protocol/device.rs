@@ -123,4 +123,25 @@ mod tests {
             assert_eq!(cookies().verify(&forged, "ada", now), None, "{forged}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn a_cookie_vouches_for_exactly_the_account_it_was_issued_for(a in ".{1,30}", b in ".{1,30}") {
+                let now = Utc::now();
+                let value = cookies().issue(&a, None, now);
+                prop_assert!(cookies().verify(&value, &a, now).is_some());
+                prop_assert_eq!(cookies().verify(&value, &b, now).is_some(), a == b);
+            }
+
+            #[test]
+            fn any_cookie_value_is_refused_unless_issued(value in ".{0,120}", user in ".{1,20}") {
+                prop_assert!(cookies().verify(&value, &user, Utc::now()).is_none());
+            }
+        }
+    }
 }

@@ -130,4 +130,46 @@ mod tests {
         let p = Params::parse("state=a%20b%26c&x=%C3%A9");
         assert_eq!(Params::parse(&p.encode()), p);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn any_text_parses_and_encodes_back_to_the_same(text in ".{0,200}") {
+                let p = Params::parse(&text);
+                prop_assert_eq!(Params::parse(&p.encode()), p);
+            }
+
+            #[test]
+            fn any_names_and_values_round_trip(pairs in proptest::collection::vec((".{1,12}", ".{1,40}"), 0..8)) {
+                let mut out = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in &pairs {
+                    out.append_pair(k, v);
+                }
+                let p = Params::parse(&out.finish());
+                for (k, _) in &pairs {
+                    let all: Vec<&String> = pairs.iter().filter(|(n, _)| n == k).map(|(_, v)| v).collect();
+                    prop_assert_eq!(p.all(k).iter().collect::<Vec<_>>(), all);
+                }
+            }
+
+            #[test]
+            fn a_duration_is_refused_or_bounded_never_a_panic(raw in ".{0,30}", hours in any::<bool>()) {
+                let unit = if hours { TimeDelta::hours(1) } else { TimeDelta::seconds(1) };
+                match duration(&raw, unit) {
+                    Ok(Some(d)) => prop_assert!(d >= TimeDelta::zero() && d <= TimeDelta::days(3_652_500)),
+                    Ok(None) => prop_assert!(raw.bytes().all(|b| b.is_ascii_digit())),
+                    Err(()) => prop_assert!(raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit())),
+                }
+            }
+
+            #[test]
+            fn a_small_number_of_seconds_is_that_many_seconds(n in 0u32..315_360_000) {
+                prop_assert_eq!(duration(&n.to_string(), TimeDelta::seconds(1)), Ok(Some(TimeDelta::seconds(n.into()))));
+            }
+        }
+    }
 }
