@@ -153,3 +153,49 @@ async fn housekeeping_deletes_what_has_expired_in_bounded_batches_on_one_node_at
         .unwrap();
     assert_eq!(stale, 0, "{by_table:?}");
 }
+
+/// A rotated refresh token is kept only to recognise its reuse, for
+/// `LANYARD_EXPIRED_RETENTION`; a grant without offline_access goes once its
+/// session is over and its last token expired.
+#[tokio::test]
+async fn rotated_refresh_tokens_and_grants_of_sessions_that_are_over_go_after_the_retention() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.lifetimes.session = TimeDelta::seconds(600);
+        c.lifetimes.session_idle = TimeDelta::seconds(600);
+        c.lifetimes.expired_retention = TimeDelta::seconds(60);
+    })
+    .await;
+    create_user(&app, "ada").await;
+    let client = create_client(&app, ClientSpec::default()).await;
+    let offline = app.tokens(&client, "openid offline_access", "ada").await;
+    let online = app.with_browser(new_browser()).tokens(&client, "openid", "ada").await;
+    assert!(online["refresh_token"].is_string());
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", offline["refresh_token"].as_str().unwrap()),
+    ];
+    let refreshed: serde_json::Value = app.token(&client, &form).await.json().await.unwrap();
+    let live = refreshed["refresh_token"].as_str().unwrap().to_owned();
+    let limits = Housekeeping {
+        batch: 1000,
+        max_batches: 100,
+    };
+    // The sessions end (600 s); 61 s after that, past the retention and the
+    // UserInfo token's 900 s: the rotated token and the online grant go.
+    app.clock.advance(TimeDelta::seconds(600 + 900 + 61));
+    housekeep(&app.provider, &limits).await.unwrap().expect("ran");
+    assert_eq!(count(&app.db, "grants").await, 1, "the offline grant stays");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE rotated_at IS NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (count(&app.db, "refresh_tokens").await, rows),
+        (1, 1),
+        "only the live refresh token"
+    );
+    let res = app
+        .token(&client, &[("grant_type", "refresh_token"), ("refresh_token", &live)])
+        .await;
+    assert_eq!(res.status(), 200, "the offline grant still refreshes");
+}
