@@ -855,18 +855,7 @@ struct Holdings {
 
 async fn ada_holding_everything(app: &TestApp) -> (uuid::Uuid, Holdings) {
     let sub = create_user(app, "ada").await;
-    let client = crate::helpers::create_client(
-        app,
-        crate::helpers::ClientSpec {
-            grants: &[
-                "authorization_code",
-                "refresh_token",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ],
-            ..Default::default()
-        },
-    )
-    .await;
+    let client = crate::helpers::create_client(app, crate::helpers::ClientSpec::exchanging()).await;
     crate::helpers::create_api(app, "https://orders.example", &["read"], None, &[]).await;
     crate::helpers::allow(app, &client.id, "https://orders.example", &["read"]).await;
     let browser = app.with_browser(crate::helpers::new_browser());

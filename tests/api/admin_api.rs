@@ -168,18 +168,7 @@ async fn users_and_keys_are_managed_through_the_api() {
 /// A first-party client that signs users in and (by mistake, say) holds the
 /// `admin` scope of the admin API.
 async fn sign_in_client_with_admin(app: &TestApp) -> crate::helpers::TestClient {
-    let client = crate::helpers::create_client(
-        app,
-        crate::helpers::ClientSpec {
-            grants: &[
-                "authorization_code",
-                "refresh_token",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ],
-            ..Default::default()
-        },
-    )
-    .await;
+    let client = crate::helpers::create_client(app, crate::helpers::ClientSpec::exchanging()).await;
     allow(app, &client.id, &app.url("/admin"), &["admin"]).await;
     client
 }
@@ -262,9 +251,10 @@ async fn a_services_admin_token_ends_when_its_allowance_is_withdrawn_its_secret_
             let res = app
                 .token(&svc, &[("grant_type", "client_credentials"), ("resource", &admin_api)])
                 .await;
-            res.json::<Value>().await.unwrap()["access_token"]
+            let body = res.json::<Value>().await.unwrap();
+            body["access_token"]
                 .as_str()
-                .unwrap()
+                .unwrap_or_else(|| panic!("{body}"))
                 .to_owned()
         }
     };
@@ -289,6 +279,7 @@ async fn a_services_admin_token_ends_when_its_allowance_is_withdrawn_its_secret_
         .await
         .unwrap();
     assert!(!works(token).await, "the secret was rotated");
+    app.settle().await;
     let svc = crate::helpers::TestClient {
         secret: Some(secret),
         ..svc

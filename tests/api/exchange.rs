@@ -8,11 +8,6 @@ use crate::helpers::{
 };
 
 const ORDERS: &str = "https://orders.example";
-const GRANTS: &[&str] = &[
-    "authorization_code",
-    "refresh_token",
-    "urn:ietf:params:oauth:grant-type:token-exchange",
-];
 
 /// A first-party client allowed `read write` of the orders API, and ada's id_token for it.
 async fn setup() -> (TestApp, TestClient, String) {
@@ -23,14 +18,7 @@ async fn setup() -> (TestApp, TestClient, String) {
 async fn setup_with(tweak: impl FnOnce(&mut lanyard::config::Config)) -> (TestApp, TestClient, String) {
     let app = crate::helpers::spawn_app_with(tweak).await;
     create_user(&app, "ada").await;
-    let client = create_client(
-        &app,
-        ClientSpec {
-            grants: GRANTS,
-            ..Default::default()
-        },
-    )
-    .await;
+    let client = create_client(&app, ClientSpec::exchanging()).await;
     create_api(&app, ORDERS, &["read", "write", "admin"], None, &[]).await;
     allow(&app, &client.id, ORDERS, &["read", "write"]).await;
     let tokens = app.tokens(&client, "openid", "ada").await;
@@ -335,20 +323,26 @@ async fn checks_run_in_order_so_each_failure_gets_its_code() {
     assert_eq!(error_of(res).await.1, "invalid_target");
 }
 
-#[tokio::test]
-async fn a_third_party_sign_in_covers_only_what_the_user_consented_to() {
-    let (app, _, _) = setup().await;
+/// A third-party client allowed `read` of the orders API.
+async fn third_party_allowed_read(app: &TestApp) -> TestClient {
     let third = create_client(
-        &app,
+        app,
         ClientSpec {
             id: "third",
             first_party: false,
-            grants: GRANTS,
+            grants: crate::helpers::EXCHANGE_GRANTS,
             ..Default::default()
         },
     )
     .await;
-    allow(&app, &third.id, ORDERS, &["read"]).await;
+    allow(app, &third.id, ORDERS, &["read"]).await;
+    third
+}
+
+#[tokio::test]
+async fn a_third_party_sign_in_covers_only_what_the_user_consented_to() {
+    let (app, _, _) = setup().await;
+    let third = third_party_allowed_read(&app).await;
     let id_token = app.tokens(&third, "openid", "ada").await["id_token"]
         .as_str()
         .unwrap()
@@ -500,16 +494,7 @@ async fn withdrawing_an_allowance_ends_the_tokens_exchanged_under_it() {
     let body = exchanged(&app, &client, &id_token).await;
     let token = body["access_token"].as_str().unwrap();
     assert!(is_active(&app, &client, token).await);
-    lanyard::admin::clients::set_access(
-        &app.pool,
-        &lanyard::clock::SystemClock,
-        &client.id,
-        ORDERS,
-        &["read".to_owned()],
-    )
-    .await
-    .unwrap();
-    app.settle().await;
+    crate::helpers::set_access(&app, &client.id, ORDERS, &["read"]).await;
     assert!(!is_active(&app, &client, token).await, "`write` is no longer allowed");
     let narrower = exchanged(&app, &client, &id_token).await;
     assert_eq!(narrower["scope"], "read");
@@ -518,17 +503,7 @@ async fn withdrawing_an_allowance_ends_the_tokens_exchanged_under_it() {
 #[tokio::test]
 async fn withdrawing_consent_ends_the_tokens_exchanged_under_it() {
     let (app, _, _) = setup().await;
-    let third = create_client(
-        &app,
-        ClientSpec {
-            id: "third",
-            first_party: false,
-            grants: GRANTS,
-            ..Default::default()
-        },
-    )
-    .await;
-    allow(&app, &third.id, ORDERS, &["read"]).await;
+    let third = third_party_allowed_read(&app).await;
     let auth = crate::helpers::auth_url(&app, &third, "openid read", &[("resource", ORDERS)]);
     let res = app.authorize(&auth.url, "ada").await;
     let code = crate::helpers::query_param(&crate::helpers::location(&res), "code").unwrap();

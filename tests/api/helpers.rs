@@ -556,6 +556,13 @@ pub struct TestClient {
     pub redirect_uri: String,
 }
 
+/// The grants of a client that signs users in and exchanges their id_tokens.
+pub const EXCHANGE_GRANTS: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+];
+
 pub struct ClientSpec<'a> {
     pub id: &'a str,
     pub public: bool,
@@ -576,6 +583,29 @@ impl Default for ClientSpec<'_> {
             grants: &["authorization_code", "refresh_token"],
         }
     }
+}
+
+impl ClientSpec<'_> {
+    /// The default first-party client, also allowed token exchange.
+    pub fn exchanging() -> Self {
+        Self {
+            grants: EXCHANGE_GRANTS,
+            ..Default::default()
+        }
+    }
+}
+
+/// A public client (a single-page app): no secret, PKCE.
+pub async fn create_public_client(app: &TestApp, id: &str) -> TestClient {
+    create_client(
+        app,
+        ClientSpec {
+            id,
+            public: true,
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 pub async fn create_client(app: &TestApp, spec: ClientSpec<'_>) -> TestClient {
@@ -870,6 +900,16 @@ pub async fn create_api(app: &TestApp, audience: &str, scopes: &[&str], alg: Opt
     lanyard::admin::apis::create(&app.pool, &app.clock, input)
         .await
         .expect("API created");
+    app.settle().await;
+}
+
+/// Sets exactly which scopes of an API a client may get, as an admin does,
+/// and puts it in force in the app.
+pub async fn set_access(app: &TestApp, client: &str, audience: &str, scopes: &[&str]) {
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    lanyard::admin::clients::set_access(&app.pool, &app.clock, client, audience, &scopes)
+        .await
+        .expect("access set");
     app.settle().await;
 }
 

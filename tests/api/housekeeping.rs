@@ -29,18 +29,7 @@ async fn counts(app: &TestApp) -> Vec<i64> {
 /// Sign-ins, code flows with refresh tokens, an exchange, failed sign-ins and
 /// a revoked service token: a row in every table with a lifetime.
 async fn busy_day(app: &TestApp) {
-    let client = create_client(
-        app,
-        ClientSpec {
-            grants: &[
-                "authorization_code",
-                "refresh_token",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ],
-            ..Default::default()
-        },
-    )
-    .await;
+    let client = create_client(app, ClientSpec::exchanging()).await;
     create_api(app, "https://orders.example", &["read"], None, &[]).await;
     allow(app, &client.id, "https://orders.example", &["read"]).await;
     for _ in 0..3 {

@@ -248,16 +248,7 @@ async fn a_refresh_for_an_api_gets_only_what_the_allowance_still_covers() {
     .await
     .unwrap();
     assert_eq!(body["scope"], "read write");
-    lanyard::admin::clients::set_access(
-        &app.pool,
-        &lanyard::clock::SystemClock,
-        &client.id,
-        ORDERS,
-        &["read".to_owned()],
-    )
-    .await
-    .unwrap();
-    app.settle().await;
+    crate::helpers::set_access(&app, &client.id, ORDERS, &["read"]).await;
     let form = [
         ("grant_type", "refresh_token"),
         ("refresh_token", body["refresh_token"].as_str().unwrap()),

@@ -320,15 +320,7 @@ async fn introspection_and_revocation_take_only_form_bodies() {
 async fn a_public_client_cannot_introspect() {
     let app = spawn_app().await;
     create_user(&app, "ada").await;
-    let spa = create_client(
-        &app,
-        ClientSpec {
-            id: "spa",
-            public: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    let spa = crate::helpers::create_public_client(&app, "spa").await;
     let tokens = app.tokens(&spa, "openid", "ada").await;
     let access = tokens["access_token"].as_str().unwrap();
     let res = app

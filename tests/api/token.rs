@@ -474,15 +474,7 @@ async fn an_oversized_or_non_form_token_request_is_a_4xx() {
 #[tokio::test]
 async fn every_failed_client_authentication_gets_one_answer() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
-    create_client(
-        &app,
-        ClientSpec {
-            id: "spa",
-            public: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    crate::helpers::create_public_client(&app, "spa").await;
     let secret = client.secret.clone().unwrap();
     let basic = |id: &str, secret: &str| {
         use base64::Engine as _;
