@@ -24,22 +24,85 @@ use crate::store::audit::{self, EventFilter};
 const BASE: &str = "/admin/api/v1";
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.route("/admin/api/v1/openapi.json", web::get().to(openapi))
-        .route("/admin/api/v1/clients", web::get().to(list_clients))
-        .route("/admin/api/v1/clients", web::post().to(create_client))
-        .route("/admin/api/v1/clients/{id}", web::get().to(get_client))
-        .route("/admin/api/v1/clients/{id}", web::put().to(update_client))
-        .route("/admin/api/v1/clients/{id}", web::delete().to(delete_client))
-        .route("/admin/api/v1/clients/{id}/secret", web::post().to(rotate_secret))
-        .route("/admin/api/v1/clients/{id}/apis", web::put().to(set_access))
-        .route("/admin/api/v1/apis", web::get().to(list_apis))
-        .route("/admin/api/v1/apis", web::post().to(create_api))
-        .route("/admin/api/v1/users", web::get().to(list_users))
-        .route("/admin/api/v1/users", web::post().to(create_user))
-        .route("/admin/api/v1/users/{sub}", web::get().to(get_user))
-        .route("/admin/api/v1/keys", web::get().to(list_keys))
-        .route("/admin/api/v1/keys/rotate", web::post().to(rotate_keys))
-        .route("/admin/api/v1/audit", web::get().to(list_audit));
+    use actix_web::http::Method;
+    let resource = |path: &str, methods: Vec<(Method, actix_web::Route)>| {
+        let allow = methods.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ");
+        let mut r = web::resource(path);
+        for (_, route) in methods {
+            r = r.route(route);
+        }
+        // RFC 9110 §15.5.6: another method is 405, with the ones allowed.
+        r.default_service(web::to(move || not_allowed(allow.clone())))
+    };
+    cfg.service(resource(
+        "/admin/api/v1/openapi.json",
+        vec![(Method::GET, web::get().to(openapi))],
+    ))
+    .service(resource(
+        "/admin/api/v1/clients",
+        vec![
+            (Method::GET, web::get().to(list_clients)),
+            (Method::POST, web::post().to(create_client)),
+        ],
+    ))
+    .service(resource(
+        "/admin/api/v1/clients/{id}",
+        vec![
+            (Method::GET, web::get().to(get_client)),
+            (Method::PUT, web::put().to(update_client)),
+            (Method::DELETE, web::delete().to(delete_client)),
+        ],
+    ))
+    .service(resource(
+        "/admin/api/v1/clients/{id}/secret",
+        vec![(Method::POST, web::post().to(rotate_secret))],
+    ))
+    .service(resource(
+        "/admin/api/v1/clients/{id}/apis",
+        vec![(Method::PUT, web::put().to(set_access))],
+    ))
+    .service(resource(
+        "/admin/api/v1/apis",
+        vec![
+            (Method::GET, web::get().to(list_apis)),
+            (Method::POST, web::post().to(create_api)),
+        ],
+    ))
+    .service(resource(
+        "/admin/api/v1/users",
+        vec![
+            (Method::GET, web::get().to(list_users)),
+            (Method::POST, web::post().to(create_user)),
+        ],
+    ))
+    .service(resource(
+        "/admin/api/v1/users/{sub}",
+        vec![(Method::GET, web::get().to(get_user))],
+    ))
+    .service(resource(
+        "/admin/api/v1/keys",
+        vec![(Method::GET, web::get().to(list_keys))],
+    ))
+    .service(resource(
+        "/admin/api/v1/keys/rotate",
+        vec![(Method::POST, web::post().to(rotate_keys))],
+    ))
+    .service(resource(
+        "/admin/api/v1/audit",
+        vec![(Method::GET, web::get().to(list_audit))],
+    ));
+}
+
+async fn not_allowed(allow: String) -> HttpResponse {
+    let mut res = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this resource takes {allow}"),
+    );
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(actix_web::http::header::ALLOW, value);
+    }
+    res
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> HttpResponse {
@@ -58,11 +121,22 @@ fn refused(e: AdminError) -> HttpResponse {
         ),
         AdminError::Conflict(what) => error(StatusCode::CONFLICT, "conflict", format!("{what} already exists")),
         AdminError::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", m),
+        AdminError::Store(e) if e.is_unreachable() => unavailable(),
         other => {
             tracing::error!(error = %other, "admin API failure");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
         }
     }
+}
+
+/// The database is unreachable: 503 with `Retry-After`.
+fn unavailable() -> HttpResponse {
+    let mut res = error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly");
+    res.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("5"),
+    );
+    res
 }
 
 fn ok(status: StatusCode, body: impl serde::Serialize) -> HttpResponse {
@@ -91,12 +165,7 @@ async fn caller(req: &HttpRequest, state: &AppState) -> Result<String, HttpRespo
         Err(CallerError::Forbidden(m)) => Err(error(StatusCode::FORBIDDEN, "forbidden", m)),
         Err(CallerError::Unavailable(e)) => {
             tracing::warn!(error = %e.description, "could not check an admin API caller");
-            let mut res = error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly");
-            res.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static("5"),
-            );
-            Err(res)
+            Err(unavailable())
         }
     }
 }
@@ -332,7 +401,7 @@ async fn create_api(req: HttpRequest, bytes: Bytes, state: Data<AppState>) -> Ht
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct UserBody {
     username: String,
     password: String,
@@ -395,9 +464,12 @@ async fn list_users(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn get_user(req: HttpRequest, sub: Path<Uuid>, state: Data<AppState>) -> HttpResponse {
+async fn get_user(req: HttpRequest, sub: Path<String>, state: Data<AppState>) -> HttpResponse {
     admit!(req, state);
-    match users::view(&state.provider.pool, state.provider.clock.as_ref(), *sub).await {
+    let Ok(sub) = Uuid::parse_str(&sub) else {
+        return error(StatusCode::NOT_FOUND, "not_found", "a user's sub is a UUID");
+    };
+    match users::view(&state.provider.pool, state.provider.clock.as_ref(), sub).await {
         Ok(view) => ok(StatusCode::OK, view),
         Err(e) => refused(e),
     }
@@ -416,7 +488,11 @@ async fn rotate_keys(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     let Some(master) = state.provider.config.master_key.clone() else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no master key");
     };
-    let force = super::query(&req).one("force").ok().flatten() == Some("true");
+    let force = match super::query(&req).one("force") {
+        Ok(None | Some("false")) => false,
+        Ok(Some("true")) => true,
+        _ => return error(StatusCode::BAD_REQUEST, "bad_request", "force is `true` or `false`"),
+    };
     match keys::rotate(&state.provider.pool, state.provider.clock.as_ref(), &master, force).await {
         Ok(changes) => {
             state
@@ -437,18 +513,33 @@ async fn list_audit(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     admit!(req, state);
     let q = super::query(&req);
     let text = |name: &str| q.one(name).ok().flatten().unwrap_or_default().to_owned();
-    let (kind, client) = (text("kind"), text("client"));
+    let (kind, client, user, limit) = (text("kind"), text("client"), text("user"), text("limit"));
+    let user_id = match user.as_str() {
+        "" => None,
+        raw => match Uuid::parse_str(raw) {
+            Ok(id) => Some(id),
+            Err(_) => return error(StatusCode::BAD_REQUEST, "bad_request", "user is a user's sub (a UUID)"),
+        },
+    };
+    let limit = match limit.as_str() {
+        "" => 100,
+        raw => match raw.parse::<i64>() {
+            Ok(n) if (1..=500).contains(&n) => n,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "limit is a whole number from 1 to 500",
+                );
+            }
+        },
+    };
     let filter = EventFilter {
         kind: &kind,
         client_id: &client,
-        user_id: Uuid::parse_str(&text("user")).ok(),
+        user_id,
         since: None,
     };
-    let limit = text("limit")
-        .parse()
-        .ok()
-        .filter(|n: &i64| (1..=500).contains(n))
-        .unwrap_or(100);
     let events = async {
         // What this node still buffers is listed too.
         state.provider.audit.write(&state.provider.pool).await?;
@@ -461,35 +552,17 @@ async fn list_audit(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     }
 }
 
-/// The OpenAPI 3.1 description of this API.
+/// The OpenAPI 3.1 description of this API (`admin_api.openapi.json`, with
+/// this issuer's URLs).
 async fn openapi(state: Data<AppState>) -> HttpResponse {
-    let server = state.provider.config.issuer.url(BASE);
-    let error_ref = json!({ "$ref": "#/components/schemas/Error" });
-    let op = |summary: &str| json!({ "summary": summary, "responses": { "default": { "description": "an error", "content": { "application/json": { "schema": error_ref } } } } });
-    let doc = json!({
-        "openapi": "3.1.0",
-        "info": { "title": "Lanyard admin API", "version": "1" },
-        "servers": [{ "url": server }],
-        "security": [{ "lanyard": ["admin"] }],
-        "components": {
-            "securitySchemes": { "lanyard": { "type": "oauth2", "flows": { "clientCredentials": {
-                "tokenUrl": state.provider.config.issuer.url(crate::paths::TOKEN), "scopes": { "admin": "manage Lanyard" } } } } },
-            "schemas": { "Error": { "type": "object", "required": ["code", "message"], "properties": {
-                "code": { "type": "string", "enum": ["unauthorized", "forbidden", "bad_request", "invalid_field", "not_found", "conflict", "unavailable", "internal"] },
-                "message": { "type": "string" } } } }
-        },
-        "paths": {
-            "/clients": { "get": op("list client ids"), "post": op("register a client; the answer holds its secret once") },
-            "/clients/{id}": { "get": op("a client"), "put": op("change a client"), "delete": op("delete a client") },
-            "/clients/{id}/secret": { "post": op("rotate a client's secret (shown once)") },
-            "/clients/{id}/apis": { "put": op("set which scopes of an API the client may get") },
-            "/apis": { "get": op("list APIs"), "post": op("register an API") },
-            "/users": { "get": op("list users (q to search)"), "post": op("create a user") },
-            "/users/{sub}": { "get": op("a user, with sessions, consents and grants") },
-            "/keys": { "get": op("list signing keys") },
-            "/keys/rotate": { "post": op("rotate the signing keys") },
-            "/audit": { "get": op("audit events, newest first (kind, client, user, limit)") }
-        }
-    });
-    ok(StatusCode::OK, doc)
+    let issuer = &state.provider.config.issuer;
+    let doc = OPENAPI
+        .replace("{server}", &issuer.url(BASE))
+        .replace("{token_url}", &issuer.url(crate::paths::TOKEN));
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(doc)
 }
+
+const OPENAPI: &str = include_str!("admin_api.openapi.json");

@@ -290,3 +290,58 @@ async fn a_services_admin_token_ends_when_its_allowance_is_withdrawn_its_secret_
     lanyard::admin::clients::delete(&app.pool, "ops").await.unwrap();
     assert!(!works(token).await, "the client is gone");
 }
+
+/// What schemathesis checks against the description, as single rules: an
+/// undocumented method is 405 with `Allow`, a malformed parameter is 400, an
+/// id that cannot exist is 404 — each as the described JSON error.
+#[tokio::test]
+async fn bad_input_gets_the_described_json_error() {
+    let app = spawn_app().await;
+    let token = token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
+    let t = Some(token.as_str());
+    let doc: Value = app.get_json("/admin/api/v1/openapi.json").await;
+    for path in [
+        "/clients",
+        "/clients/{id}",
+        "/clients/{id}/secret",
+        "/clients/{id}/apis",
+        "/apis",
+        "/users",
+        "/users/{sub}",
+        "/keys",
+        "/keys/rotate",
+        "/audit",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is described");
+    }
+    let res = app
+        .client
+        .patch(app.url("/admin/api/v1/clients"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET, POST");
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "method_not_allowed");
+    for (path, status, code) in [
+        ("/users/not-a-uuid", 404, "not_found"),
+        ("/audit?limit=0", 400, "bad_request"),
+        ("/audit?limit=lots", 400, "bad_request"),
+        ("/audit?user=nobody", 400, "bad_request"),
+    ] {
+        let (got, body) = call(&app, reqwest::Method::GET, path, t, None).await;
+        assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{path}");
+    }
+    let (got, body) = call(&app, reqwest::Method::POST, "/keys/rotate?force=yes", t, None).await;
+    assert_eq!((got, body["code"].as_str()), (400, Some("bad_request")));
+    let (got, _) = call(
+        &app,
+        reqwest::Method::POST,
+        "/users",
+        t,
+        Some(json!({ "username": "x", "nope": 1 })),
+    )
+    .await;
+    assert_eq!(got, 400, "unknown fields are refused, as described");
+}
