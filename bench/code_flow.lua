@@ -11,17 +11,23 @@ local redirect_uri = os.getenv("BENCH_REDIRECT_URI")
 local token_tail = "&redirect_uri=" .. os.getenv("BENCH_REDIRECT_URI_ENCODED")
   .. "&code_verifier=" .. os.getenv("BENCH_VERIFIER")
 local client_auth = os.getenv("BENCH_AUTH")
+-- Lanyard lets one sign-in per account be in flight: flows rotate over
+-- bench-user-0 … bench-user-(BENCH_USERS - 1), more accounts than connections.
+local users = tonumber(os.getenv("BENCH_USERS") or "1")
 
 function init(args)
   bad = 0
   flows = 0
   pending = {}
+  next_user = 0
 end
 
 function request()
   local step = table.remove(pending, 1)
   if step == nil then
-    return wrk.format("POST", "/signin", { ["Content-Type"] = form, ["Cookie"] = cookie }, signin_body)
+    local body = string.gsub(signin_body, "USERNAME", "bench-user-" .. next_user)
+    next_user = (next_user + 1) % users
+    return wrk.format("POST", "/signin", { ["Content-Type"] = form, ["Cookie"] = cookie }, body)
   elseif step.code == nil then
     return wrk.format("GET", step.path, { ["Cookie"] = cookie .. "; " .. step.session })
   end
@@ -36,6 +42,8 @@ end
 function response(status, headers, body)
   local location = header(headers, "Location") or ""
   if status == 303 and string.sub(location, 1, 10) == "/authorize" then
+    -- wrk keeps one Set-Cookie per response, the last: Lanyard sets the
+    -- session cookie last.
     local session = string.match(header(headers, "Set-Cookie") or "", "^([^;]+)")
     if session == nil then
       bad = bad + 1

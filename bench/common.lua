@@ -4,6 +4,17 @@
 -- (whole flows completed, for multi-request workloads) in init().
 threads = {}
 
+-- The non-empty lines of a file (a pool of tokens).
+function read_lines(file)
+  local lines = {}
+  for line in io.lines(file) do
+    if line ~= "" then
+      table.insert(lines, line)
+    end
+  end
+  return lines
+end
+
 function setup(thread)
   table.insert(threads, thread)
 end

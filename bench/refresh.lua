@@ -13,12 +13,7 @@ local headers = {
 function init(args)
   bad = 0
   flows = 0
-  pool = {}
-  for line in io.lines(file) do
-    if line ~= "" then
-      table.insert(pool, line)
-    end
-  end
+  pool = read_lines(file)
 end
 
 function request()

@@ -95,6 +95,8 @@ pub fn account_key(username: &str) -> String {
 /// Where an attempt is counted: the device cookie that vouches for it, else
 /// the account (and, then, the address too).
 struct Budget {
+    /// The username's one normalisation.
+    username_key: String,
     key: String,
     address: Option<String>,
     device: Option<DeviceId>,
@@ -102,18 +104,20 @@ struct Budget {
 
 impl Budget {
     fn of(p: &Provider, a: &Attempt<'_>, now: DateTime<Utc>) -> Self {
-        let account = username_key(a.username);
-        let device = a.device_cookie.and_then(|c| p.devices.verify(c, &account, now));
+        let username_key = username_key(a.username);
+        let device = a.device_cookie.and_then(|c| p.devices.verify(c, &username_key, now));
         match device {
             Some(device) => Self {
                 key: device.throttle_key(),
                 address: None,
                 device: Some(device),
+                username_key,
             },
             None => Self {
-                key: format!("user:{account}"),
+                key: account_key(a.username),
                 address: a.ip.map(|ip| format!("ip:{ip}")),
                 device: None,
+                username_key,
             },
         }
     }
@@ -150,7 +154,7 @@ pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<SignedIn, SignInEr
     }
     record(p, "ok", Some(user.id), a.ip, "signed in")?;
     let cookie = session::start(p, user.id, a.previous_cookie, a.ip, a.user_agent).await?;
-    let device_cookie = p.devices.issue(&username_key(a.username), budget.device, now);
+    let device_cookie = p.devices.issue(&budget.username_key, budget.device, now);
     Ok(SignedIn {
         user_id: user.id,
         cookie,
