@@ -71,9 +71,10 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
     }
     // Users a node of the previous release made while this one migrated.
     let mut conn = pool.acquire().await.map_err(|e| StartError::Runtime(e.to_string()))?;
-    store::users::backfill_username_keys(&mut conn)
+    let unkeyed = store::users::backfill_username_keys(&mut conn)
         .await
         .map_err(|e| StartError::Runtime(e.to_string()))?;
+    store::warn_unkeyed(&unkeyed);
     drop(conn);
     keys::verify_master_key(&pool, &master).await?;
     for change in keys::ensure(&pool, clock.as_ref(), &master).await? {

@@ -1,8 +1,8 @@
 //! Who may call the JSON admin API, decided at every request: a Lanyard
-//! access token for `{issuer}/admin` with scope `admin`, and behind it either
-//! a service (client_credentials) that still holds that allowance with the
-//! secret the token was issued under, or a user who is an enabled
-//! administrator now. A token outlives none of these.
+//! access token for `{issuer}/admin` with scope `admin`, issued through a
+//! client that still holds that allowance, under its current secret; behind
+//! it either that client itself (client_credentials) or a user who is an
+//! enabled administrator now. A token outlives none of these.
 
 use uuid::Uuid;
 
@@ -70,40 +70,42 @@ pub async fn admit(p: &Provider, token: &str) -> Result<Caller, CallerError> {
         return Err(CallerError::Forbidden("the token lacks the `admin` scope".into()));
     }
     let mut conn = p.pool.acquire().await?;
-    if claims.contains_key("grant_id") {
-        // A user is behind it: an administrator, enabled, now.
-        let user = match Uuid::parse_str(text("sub")) {
-            Ok(sub) => users::find(&mut conn, sub).await?,
-            Err(_) => None,
-        };
-        return match user {
-            Some(u) if u.is_admin && u.is_enabled() => Ok(Caller::User {
-                sub: u.id,
-                username: u.username,
-            }),
-            _ => Err(CallerError::Forbidden(
-                "the token's user is not an enabled administrator".into(),
-            )),
-        };
-    }
-    // A service's own token: it still holds the allowance, and the token was
-    // issued under its current secret.
+    // Whoever holds it, the token came through a client that must still
+    // exist and hold the admin allowance, and was issued under its current
+    // secret.
     let client_id = text("client_id");
-    if client_id.is_empty() || client_id != text("sub") {
-        return Err(CallerError::Forbidden("the token names no service".into()));
-    }
     let Some(secret_changed) = clients::secret_changed_if_allowed(&mut conn, client_id, &audience, ADMIN_SCOPE).await?
     else {
         return Err(CallerError::Forbidden(
-            "the client no longer exists or no longer holds the admin API".into(),
+            "the token's client no longer exists or no longer holds the admin API".into(),
         ));
     };
-    match tokens::issued_at(text("jti")) {
-        Some(issued) if issued.timestamp_millis() >= secret_changed.timestamp_millis() => Ok(Caller::Service {
-            client_id: client_id.to_owned(),
+    if tokens::issued_at(text("jti")).is_none_or(|t| t.timestamp_millis() < secret_changed.timestamp_millis()) {
+        return Err(CallerError::Unauthenticated(
+            "the token was issued before its client's secret changed".into(),
+        ));
+    }
+    if !claims.contains_key("grant_id") {
+        // A service's own token (client_credentials): `sub` is the client.
+        return match text("sub") == client_id {
+            true => Ok(Caller::Service {
+                client_id: client_id.to_owned(),
+            }),
+            false => Err(CallerError::Forbidden("the token names no service".into())),
+        };
+    }
+    // A user is behind it: an administrator, enabled, now.
+    let user = match Uuid::parse_str(text("sub")) {
+        Ok(sub) => users::find(&mut conn, sub).await?,
+        Err(_) => None,
+    };
+    match user {
+        Some(u) if u.is_admin && u.is_enabled() => Ok(Caller::User {
+            sub: u.id,
+            username: u.username,
         }),
-        _ => Err(CallerError::Unauthenticated(
-            "the token was issued before the client's secret changed".into(),
+        _ => Err(CallerError::Forbidden(
+            "the token's user is not an enabled administrator".into(),
         )),
     }
 }

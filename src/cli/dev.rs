@@ -66,9 +66,10 @@ async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
     let pool = store::connect(&url, 2)
         .await
         .map_err(|e| Failure::refused(format!("cannot connect: {e}")))?;
-    store::migrate(&pool)
+    let unkeyed = store::migrate(&pool)
         .await
         .map_err(|e| Failure::refused(e.to_string()))?;
+    store::warn_unkeyed(&unkeyed);
     let seeded = seed(&pool, &config.issuer).await?;
     if let Some(secret) = &seeded.client_secret {
         write_private(&Path::new(DEV_DIR).join(DEMO_SECRET_FILE), secret)?;

@@ -156,9 +156,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 async fn migrate(config: &Config) -> Result<(), Failure> {
     let pool = connect(config).await?;
     let before = store::schema_state(&pool).await.map_err(Failure::refused)?;
-    store::migrate(&pool)
+    let unkeyed = store::migrate(&pool)
         .await
         .map_err(|e| Failure::refused(e.to_string()))?;
+    store::warn_unkeyed(&unkeyed);
     match before {
         SchemaState::Behind { missing } => println!("applied {missing} migration(s)"),
         _ => println!("the database is up to date"),

@@ -51,10 +51,15 @@ impl DeviceCookies {
         Self { key }
     }
 
+    /// The MAC of a cookie's fields, each length-prefixed so that no two
+    /// field lists share an input (a username may hold any character).
     fn mac(&self, device: &str, expires: i64, username_key: &str) -> String {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("any key length"));
-        mac.update(format!("{VERSION}|{device}|{expires}|{username_key}").as_bytes());
+        for field in [VERSION, device, &expires.to_string(), username_key] {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field.as_bytes());
+        }
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
@@ -76,6 +81,16 @@ impl DeviceCookies {
         else {
             return None;
         };
+        // A device id is 128 bits in base64url, an expiry digits only.
+        let well_formed = device.len() == 22
+            && device
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !expires.is_empty()
+            && expires.bytes().all(|b| b.is_ascii_digit());
+        if !well_formed {
+            return None;
+        }
         let expires: i64 = expires.parse().ok()?;
         let expected = self.mac(device, expires, username_key);
         let genuine = secret::constant_time_eq(expected.as_bytes(), mac.as_bytes());
@@ -105,6 +120,19 @@ mod tests {
         );
         let renewed = cookies().issue("ada", Some(device.clone()), now);
         assert_eq!(cookies().verify(&renewed, "ada", now), Some(device), "the same device");
+    }
+
+    /// Found in review: with the fields joined by a separator, a user named
+    /// `9999999999|bob` could turn their own cookie into one for `bob`.
+    #[test]
+    fn a_cookie_for_one_username_never_reads_as_one_for_another() {
+        let now = Utc::now();
+        let mallory = format!("{}|bob", (now + LIFETIME * 2).timestamp());
+        let value = cookies().issue(&mallory, None, now);
+        let parts: Vec<&str> = value.split('.').collect();
+        let (device, expires, mac) = (parts[1], parts[2], parts[3]);
+        let shifted = format!("v1.{device}|{expires}.{}.{mac}", (now + LIFETIME * 2).timestamp());
+        assert_eq!(cookies().verify(&shifted, "bob", now), None);
     }
 
     #[test]

@@ -299,7 +299,8 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
 }
 
 /// Writes an exchange's grant for a subject whose standing is checked: it
-/// rests on that session (or offline grant) and ends with it.
+/// rests on that session (or offline grant) and ends with it — written only
+/// if that still stands at the moment of writing.
 async fn write_grant(p: &Provider, grant: &mut GrantRow, subject: &SubjectToken) -> Result<(), OAuthError> {
     let Session::Live(standing) = &subject.session else {
         return Err(bad_subject("its session is unchecked"));
@@ -308,8 +309,11 @@ async fn write_grant(p: &Provider, grant: &mut GrantRow, subject: &SubjectToken)
     grant.auth_time = standing.auth_time;
     grant.expires_at = standing.until;
     grant.parent_grant_id = standing.parent_grant_id;
-    grants::insert(&mut *p.pool.acquire().await?, grant).await?;
-    Ok(())
+    let idle = p.config.lifetimes.session_idle.num_seconds();
+    match grants::insert_if_standing(&mut *p.pool.acquire().await?, grant, idle).await? {
+        true => Ok(()),
+        false => Err(bad_subject("its session or grant has just ended")),
+    }
 }
 
 /// A verified id_token subject.

@@ -42,9 +42,11 @@ pub enum SignInError {
     BadCredentials,
     /// The password was right but the account is disabled.
     Disabled,
-    /// Too many attempts, or another attempt for this account is in flight:
-    /// try again later.
+    /// Too many attempts: try again after the window.
     Throttled,
+    /// Another attempt for this account (or device) is in flight: try again
+    /// in a moment.
+    InFlight,
     /// Every hashing thread is busy and the queue is full: try again shortly.
     Busy,
     Internal(OAuthError),
@@ -87,9 +89,16 @@ pub struct Attempt<'a> {
     pub device_cookie: Option<&'a str>,
 }
 
-/// The throttle key of an account: its username's one normalisation.
+/// The throttle key of an account: the SHA-256 of its username's one
+/// normalisation — a key of fixed size whatever was typed (and no username,
+/// which may be a mistyped password, stored in the clear).
 pub fn account_key(username: &str) -> String {
-    format!("user:{}", username_key(username))
+    use base64::Engine as _;
+    let digest = crate::crypto::secret::sha256(&username_key(username));
+    format!(
+        "user:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+    )
 }
 
 /// Where an attempt is counted: the device cookie that vouches for it, else
@@ -178,11 +187,11 @@ async fn reserve(p: &Provider, a: &Attempt<'_>, budget: &Budget, now: DateTime<U
     }
     let in_flight_until = Some(now + IN_FLIGHT_FOR);
     let attempts = login_throttle::reserve(&mut conn, &budget.key, now, window_opened_after, in_flight_until).await?;
-    let refusal = match attempts {
-        None => "another attempt for this account is in flight",
+    let (refusal, error) = match attempts {
+        None => ("another attempt for this account is in flight", SignInError::InFlight),
         Some(n) if n > ACCOUNT_LIMIT => {
             login_throttle::release(&mut conn, &budget.key).await?;
-            "too many failed attempts"
+            ("too many failed attempts", SignInError::Throttled)
         }
         Some(n) => return Ok(n),
     };
@@ -190,7 +199,7 @@ async fn reserve(p: &Provider, a: &Attempt<'_>, budget: &Budget, now: DateTime<U
         login_throttle::refund(&mut conn, address).await?;
     }
     record(p, "throttled", None, a.ip, refusal)?;
-    Err(SignInError::Throttled)
+    Err(error)
 }
 
 /// Waits the growing delay of earlier failures, then checks the password

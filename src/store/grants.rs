@@ -60,7 +60,9 @@ pub async fn insert(conn: &mut PgConnection, g: &GrantRow) -> Result<(), StoreEr
 /// Writes an exchange's grant only if the session named by `sid` is live (not
 /// ended, not past its absolute or idle expiry) and belongs to the grant's
 /// user, who is enabled — one round trip for the check and the write. The
-/// grant ends with the session's absolute expiry. Returns the session, the
+/// grant ends with the session's absolute expiry. The session row is share-
+/// locked: a sign-out committing meanwhile waits for this grant and then
+/// revokes it, or ends the session first and no grant is written. Returns the session, the
 /// grant's `auth_time` (the given one, else the session's) and its expiry, or
 /// `None` when nothing was written.
 pub async fn insert_for_live_session(
@@ -77,6 +79,7 @@ pub async fn insert_for_live_session(
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.sid = $9 AND s.user_id = $2 AND s.ended_at IS NULL AND u.disabled_at IS NULL
            AND s.expires_at > $7 AND s.last_seen_at + make_interval(secs => $10) > $7
+         FOR SHARE OF s
          RETURNING session_id, auth_time, expires_at",
     )
     .bind(g.id)
@@ -94,6 +97,43 @@ pub async fn insert_for_live_session(
     .await?)
 }
 
+/// Writes an exchange's grant only if what it rests on is still there when
+/// it is written: its parent grant not revoked, or else its session live
+/// (share-locked, as in `insert_for_live_session`, so a revocation or a
+/// sign-out racing it either waits for it and revokes it too, or wins).
+/// Returns whether it was written.
+pub async fn insert_if_standing(conn: &mut PgConnection, g: &GrantRow, idle_secs: i64) -> Result<bool, StoreError> {
+    let written = sqlx::query(
+        "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, api_scopes,
+            grant_type, parent_grant_id, expires_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+         WHERE CASE WHEN $14::uuid IS NULL THEN
+                 EXISTS (SELECT 1 FROM sessions s WHERE s.id = $4 AND s.ended_at IS NULL AND s.expires_at > $11
+                           AND s.last_seen_at + make_interval(secs => $16) > $11 FOR SHARE)
+               ELSE EXISTS (SELECT 1 FROM grants p WHERE p.id = $14 AND p.revoked_at IS NULL FOR SHARE)
+               END",
+    )
+    .bind(g.id)
+    .bind(g.user_id)
+    .bind(&g.client_id)
+    .bind(g.session_id)
+    .bind(g.consent_id)
+    .bind(&g.scopes)
+    .bind(&g.resources)
+    .bind(&g.claims)
+    .bind(g.auth_time)
+    .bind(g.offline)
+    .bind(g.created_at)
+    .bind(&g.api_scopes)
+    .bind(&g.grant_type)
+    .bind(g.parent_grant_id)
+    .bind(g.expires_at)
+    .bind(idle_secs as f64)
+    .execute(conn)
+    .await?;
+    Ok(written.rows_affected() == 1)
+}
+
 const COLUMNS: &str = "id, user_id, client_id, session_id, consent_id, scopes, resources, api_scopes, claims, auth_time, offline, created_at, revoked_at, grant_type, parent_grant_id, expires_at";
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GrantRow>, StoreError> {
@@ -107,14 +147,19 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GrantRow>,
 /// Revokes a grant and its refresh family (its access tokens are refused by
 /// grant id), and the exchanges that stand on it.
 pub async fn revoke(conn: &mut PgConnection, id: Uuid, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE (id = $1 OR parent_grant_id = $1) AND revoked_at IS NULL",
-    )
-        .bind(id)
-        .bind(now)
-        .bind(reason)
-        .execute(&mut *conn)
-        .await?;
+    // The grant first, its exchanges in a statement of their own: one being
+    // written meanwhile (share-locking this grant) is then seen and revoked.
+    for sql in [
+        "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
+        "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE parent_grant_id = $1 AND revoked_at IS NULL",
+    ] {
+        sqlx::query(sql)
+            .bind(id)
+            .bind(now)
+            .bind(reason)
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
         .bind(id)
         .bind(now)

@@ -72,7 +72,9 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
         "login_throttle" => {
             "window_started_at < $1 - $6 * interval '1 second' AND (in_flight_until IS NULL OR in_flight_until < $1)"
         }
-        "revoked_access_tokens" => "expires_at < $1",
+        // Kept past `exp` by the retention too: a node whose clock runs
+        // behind must still find the token revoked.
+        "revoked_access_tokens" => "expires_at < $1 - $2 * interval '1 second'",
         "audit_events" => "occurred_at < $7",
         "token_counters" => "hour < $7",
         other => return Err(StoreError::Corrupt(format!("no housekeeping for table `{other}`"))),

@@ -86,11 +86,21 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
 }
 
 /// Applies the migrations, then the steps SQL cannot do (usernames' keys,
-/// computed by Lanyard's own normalisation).
-pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+/// computed by Lanyard's own normalisation). Returns the usernames that fold
+/// to another's key and were left without one (they cannot sign in).
+pub async fn migrate(pool: &PgPool) -> Result<Vec<String>, StoreError> {
     MIGRATOR.run(pool).await?;
-    users::backfill_username_keys(&mut *pool.acquire().await?).await?;
-    Ok(())
+    users::backfill_username_keys(&mut *pool.acquire().await?).await
+}
+
+/// The warning for users a migration left without a username key.
+pub fn warn_unkeyed(usernames: &[String]) {
+    if !usernames.is_empty() {
+        tracing::warn!(
+            ?usernames,
+            "these users' names fold (Unicode NFKC, lower case) to another user's; they cannot sign in until renamed"
+        );
+    }
 }
 
 pub async fn schema_state(pool: &PgPool) -> Result<SchemaState, sqlx::Error> {

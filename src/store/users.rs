@@ -218,22 +218,28 @@ pub async fn other_admins(conn: &mut PgConnection, except: Uuid) -> Result<i64, 
 
 /// Gives every user made before `username_key` existed its key (run by
 /// `lanyard migrate` and at start-up; a no-op once done). Two usernames that
-/// fold to one key cannot both keep it: the migration stops and names them.
-pub async fn backfill_username_keys(conn: &mut PgConnection) -> Result<u64, StoreError> {
-    let rows: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, username FROM users WHERE username_key IS NULL")
-        .fetch_all(&mut *conn)
+/// fold to one key cannot both have it: the later keeps none (it cannot sign
+/// in until renamed) and is returned, for the operator to hear of.
+pub async fn backfill_username_keys(conn: &mut PgConnection) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, username FROM users WHERE username_key IS NULL ORDER BY created_at")
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut left_without = Vec::new();
+    for (id, username) in rows {
+        let keyed = sqlx::query(
+            "UPDATE users SET username_key = $2 WHERE id = $1
+               AND NOT EXISTS (SELECT 1 FROM users WHERE username_key = $2)",
+        )
+        .bind(id)
+        .bind(username_key(&username))
+        .execute(&mut *conn)
         .await?;
-    for (id, username) in &rows {
-        sqlx::query("UPDATE users SET username_key = $2 WHERE id = $1")
-            .bind(id)
-            .bind(username_key(username))
-            .execute(&mut *conn)
-            .await
-            .map_err(StoreError::conflict_as(|| {
-                format!("a user whose name folds like `{username}` (rename one of them)")
-            }))?;
+        if keyed.rows_affected() == 0 {
+            left_without.push(username);
+        }
     }
-    Ok(rows.len() as u64)
+    Ok(left_without)
 }
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;

@@ -440,14 +440,29 @@ async fn create_user(req: HttpRequest, bytes: Bytes, state: Data<AppState>) -> H
     }
 }
 
+/// The query parameters `names` of a request, each empty when absent; a
+/// repeated one is 400 (RFC 6749 §3.1's rule, here too).
+fn query_texts<const N: usize>(req: &HttpRequest, names: [&str; N]) -> Result<[String; N], String> {
+    let q = super::query(req);
+    let mut out: [String; N] = std::array::from_fn(|_| String::new());
+    for (slot, name) in out.iter_mut().zip(names) {
+        *slot = q.one(name).map_err(|e| e.description)?.unwrap_or_default().to_owned();
+    }
+    Ok(out)
+}
+
+macro_rules! query {
+    ($req:expr, $names:expr) => {
+        match query_texts(&$req, $names) {
+            Ok(values) => values,
+            Err(message) => return error(StatusCode::BAD_REQUEST, "bad_request", message),
+        }
+    };
+}
+
 async fn list_users(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     admit!(req, state);
-    let search = super::query(&req)
-        .one("q")
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-        .to_owned();
+    let [search] = query!(req, ["q"]);
     let rows = async {
         let mut conn = state.provider.pool.acquire().await?;
         crate::store::users::list(&mut conn, &search, 1000, 0).await
@@ -488,9 +503,10 @@ async fn rotate_keys(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     let Some(master) = state.provider.config.master_key.clone() else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no master key");
     };
-    let force = match super::query(&req).one("force") {
-        Ok(None | Some("false")) => false,
-        Ok(Some("true")) => true,
+    let [force] = query!(req, ["force"]);
+    let force = match force.as_str() {
+        "" | "false" => false,
+        "true" => true,
         _ => return error(StatusCode::BAD_REQUEST, "bad_request", "force is `true` or `false`"),
     };
     match keys::rotate(&state.provider.pool, state.provider.clock.as_ref(), &master, force).await {
@@ -511,9 +527,7 @@ async fn rotate_keys(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
 
 async fn list_audit(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     admit!(req, state);
-    let q = super::query(&req);
-    let text = |name: &str| q.one(name).ok().flatten().unwrap_or_default().to_owned();
-    let (kind, client, user, limit) = (text("kind"), text("client"), text("user"), text("limit"));
+    let [kind, client, user, limit] = query!(req, ["kind", "client", "user", "limit"]);
     let user_id = match user.as_str() {
         "" => None,
         raw => match Uuid::parse_str(raw) {

@@ -14,15 +14,29 @@ pub fn client_ip(req: &HttpRequest, trusted: &[Cidr]) -> Option<String> {
         return Some(peer.to_string());
     }
     // RFC 9110 §5.3: several lines of a list header are one list, in order.
-    let hops: Vec<IpAddr> = req
+    // Each line is read byte by byte, so a stray byte spoils only its own
+    // element (never a whole line, which would hand the proxy's own address
+    // to whoever sent it).
+    let hops: Vec<String> = req
         .headers()
         .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|line| line.split(','))
-        .filter_map(|h| h.trim().parse().ok())
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(',')
+                .map(|h| h.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
         .collect();
-    let client = hops.into_iter().rev().find(|ip| !is_trusted(*ip)).unwrap_or(peer);
-    Some(client.to_string())
+    // From the right, the first hop that is not a trusted proxy is the
+    // client; one a trusted proxy wrote that does not parse leaves only the peer.
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(ip) => continue,
+            Ok(ip) => return Some(ip.to_string()),
+            Err(_) => break,
+        }
+    }
+    Some(peer.to_string())
 }
 
 #[cfg(test)]
@@ -42,6 +56,19 @@ mod tests {
             .peer_addr("10.0.0.1:443".parse().unwrap())
             .append_header(("X-Forwarded-For", "198.51.100.7, 10.0.0.9"))
             .append_header(("X-Forwarded-For", "203.0.113.5, 10.0.0.2"))
+            .to_http_request();
+        assert_eq!(client_ip(&req, &trusted()).as_deref(), Some("203.0.113.5"));
+    }
+
+    /// Found in review: a byte that is not visible ASCII in the client's
+    /// part of the line used to drop the whole line, and the proxy became the
+    /// client (its address throttled for everyone behind it).
+    #[test]
+    fn a_stray_byte_spoils_only_its_own_element() {
+        let line = actix_web::http::header::HeaderValue::from_bytes(b"\x80evil, 203.0.113.5").unwrap();
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.1:443".parse().unwrap())
+            .append_header(("X-Forwarded-For", line))
             .to_http_request();
         assert_eq!(client_ip(&req, &trusted()).as_deref(), Some("203.0.113.5"));
     }

@@ -287,16 +287,16 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
             let message = "This account is disabled. Ask your administrator.";
             again(StatusCode::FORBIDDEN, message)
         }
-        Err(SignInError::Throttled) => {
-            let mut res = state.pages.error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                "Too many sign-in attempts for this account, or another one is in progress. Try again later (within 15 minutes).",
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("900"));
-            res
-        }
+        Err(SignInError::Throttled) => too_many(
+            &state,
+            "Too many sign-in attempts for this account. Try again later (within 15 minutes).",
+            "900",
+        ),
+        Err(SignInError::InFlight) => too_many(
+            &state,
+            "Another sign-in to this account is being checked. Try again in a moment.",
+            "2",
+        ),
         Err(SignInError::Busy) => {
             let mut res = state.pages.error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -309,6 +309,16 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
         }
         Err(SignInError::Internal(e)) => unavailable(&state, &e),
     }
+}
+
+/// 429 with the page saying why and `Retry-After` saying when.
+fn too_many(state: &AppState, message: &str, retry_after: &'static str) -> HttpResponse {
+    let mut res = state
+        .pages
+        .error(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message);
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static(retry_after));
+    res
 }
 
 /// `POST /consent`: Allow records the consent and resumes; Deny returns `access_denied`.

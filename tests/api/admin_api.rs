@@ -329,6 +329,8 @@ async fn bad_input_gets_the_described_json_error() {
         ("/audit?limit=0", 400, "bad_request"),
         ("/audit?limit=lots", 400, "bad_request"),
         ("/audit?user=nobody", 400, "bad_request"),
+        ("/audit?kind=admin&kind=admin", 400, "bad_request"),
+        ("/users?q=a&q=b", 400, "bad_request"),
     ] {
         let (got, body) = call(&app, reqwest::Method::GET, path, t, None).await;
         assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{path}");
@@ -344,4 +346,23 @@ async fn bad_input_gets_the_described_json_error() {
     )
     .await;
     assert_eq!(got, 400, "unknown fields are refused, as described");
+}
+
+/// Found in review: a user's admin token must also end when the client it
+/// came through loses the admin allowance (a compromised sign-in client).
+#[tokio::test]
+async fn a_users_admin_token_ends_when_its_client_loses_the_admin_allowance() {
+    let app = spawn_app().await;
+    create_admin(&app, "root").await;
+    let client = sign_in_client_with_admin(&app).await;
+    let res = code_flow_for_admin(&app, &client, "root").await;
+    let body: Value = res.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        call(&app, reqwest::Method::GET, "/clients", Some(token), None).await.0,
+        200
+    );
+    crate::helpers::set_access(&app, &client.id, &app.url("/admin"), &[]).await;
+    let (status, body) = call(&app, reqwest::Method::GET, "/clients", Some(token), None).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
 }

@@ -117,3 +117,30 @@ async fn ten_concurrent_uses_of_one_refresh_token_give_at_most_one_200_and_revok
         .unwrap();
     assert!(revoked);
 }
+
+/// Found in review: an exchange checked its session, then wrote its grant; a
+/// sign-out between the two left that grant alive. Exchanges racing a
+/// sign-out now either fail or are revoked with the session.
+#[tokio::test]
+async fn exchanges_racing_a_sign_out_leave_no_live_exchange_behind() {
+    let app = spawn_app().await;
+    create_user(&app, "ada").await;
+    let client = create_client(&app, crate::helpers::ClientSpec::exchanging()).await;
+    crate::helpers::create_api(&app, "https://orders.example", &["read"], None, &[]).await;
+    crate::helpers::allow(&app, &client.id, "https://orders.example", &["read"]).await;
+    let tokens = app.tokens(&client, "openid", "ada").await;
+    let id_token = tokens["id_token"].as_str().unwrap().to_owned();
+    let exchanges = (0..20).map(|_| app.exchange(&client, &id_token, &[("resource", "https://orders.example")]));
+    let logout_url = format!("/logout?id_token_hint={id_token}");
+    let logout = app.visit(&logout_url);
+    let (statuses, signed_out) = tokio::join!(join_all(exchanges), logout);
+    assert!(signed_out.status().is_redirection() || signed_out.status() == 200);
+    assert!(statuses.iter().all(|r| r.status() == 200 || r.status() == 400));
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM grants WHERE grant_type <> 'authorization_code' AND revoked_at IS NULL",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(live, 0, "every exchange grant ended with the session");
+}
