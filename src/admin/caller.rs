@@ -74,9 +74,11 @@ pub async fn admit(p: &Provider, token: &str) -> Result<Caller, CallerError> {
     // exist and hold the admin allowance, and was issued under its current
     // secret.
     let client_id = text("client_id");
+    // A token whose client is gone or lost the allowance is revoked, as one
+    // issued before the secret changed (RFC 6750 §3.1 `invalid_token`).
     let Some(secret_changed) = clients::secret_changed_if_allowed(&mut conn, client_id, &audience, ADMIN_SCOPE).await?
     else {
-        return Err(CallerError::Forbidden(
+        return Err(CallerError::Unauthenticated(
             "the token's client no longer exists or no longer holds the admin API".into(),
         ));
     };

@@ -113,6 +113,10 @@ impl std::error::Error for OAuthError {}
 /// when the database cannot be reached, else an opaque `server_error`.
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
+        if e.is_bad_input() {
+            tracing::warn!(error = %e, "the database refused a value of the request");
+            return OAuthError::invalid_request("a parameter holds a value that cannot be stored");
+        }
         if e.is_unreachable() {
             tracing::warn!(error = %e, "database unreachable");
             OAuthError::new(

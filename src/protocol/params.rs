@@ -42,10 +42,15 @@ impl Params {
         Self { values }
     }
 
-    /// The single value of `name`; repeated → `invalid_request` (RFC 6749 §3.1, §3.2).
+    /// The single value of `name`; repeated → `invalid_request` (RFC 6749
+    /// §3.1, §3.2), and so is a value holding a NUL character, which no
+    /// parameter may hold (nor PostgreSQL store).
     pub fn one(&self, name: &str) -> Result<Option<&str>, OAuthError> {
         match self.values.get(name).map(Vec::as_slice) {
             None | Some([]) => Ok(None),
+            Some([v]) if v.contains('\0') => Err(OAuthError::invalid_request(format!(
+                "the `{name}` parameter holds a NUL character"
+            ))),
             Some([v]) => Ok(Some(v.as_str())),
             Some(_) => Err(OAuthError::invalid_request(format!(
                 "the `{name}` parameter is repeated"
@@ -108,6 +113,13 @@ mod tests {
         for bad in ["", "-1", "+5", "1.5", "1e3", " 5", "٣"] {
             assert_eq!(duration(bad, s), Err(()), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_nul_character_is_invalid_request() {
+        let p = Params::parse("state=a%00b&ok=1");
+        assert!(p.one("state").is_err());
+        assert_eq!(p.one("ok").unwrap(), Some("1"));
     }
 
     #[test]

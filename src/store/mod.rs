@@ -54,6 +54,13 @@ impl StoreError {
         }
     }
 
+    /// Whether the database refused a value it cannot hold (SQLSTATE class
+    /// 22, data exception: a NUL in text, a number out of range): bad input,
+    /// not a failure of Lanyard's.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(db)) if db.code().is_some_and(|c| c.starts_with("22")))
+    }
+
     /// Maps a unique-key violation to `Conflict(what)`, anything else to `Db`.
     pub(crate) fn conflict_as(what: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |e| match &e {

@@ -122,6 +122,11 @@ fn refused(e: AdminError) -> HttpResponse {
         AdminError::Conflict(what) => error(StatusCode::CONFLICT, "conflict", format!("{what} already exists")),
         AdminError::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", m),
         AdminError::Store(e) if e.is_unreachable() => unavailable(),
+        AdminError::Store(e) if e.is_bad_input() => error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "a value cannot be stored (a NUL character, a number out of range)",
+        ),
         other => {
             tracing::error!(error = %other, "admin API failure");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")

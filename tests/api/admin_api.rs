@@ -364,5 +364,40 @@ async fn a_users_admin_token_ends_when_its_client_loses_the_admin_allowance() {
     );
     crate::helpers::set_access(&app, &client.id, &app.url("/admin"), &[]).await;
     let (status, body) = call(&app, reqwest::Method::GET, "/clients", Some(token), None).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "revoked");
+}
+
+/// Found by schemathesis: a NUL character in a parameter reached PostgreSQL,
+/// which refuses it in text — a 500. Now it is refused as bad input first.
+#[tokio::test]
+async fn a_nul_character_anywhere_is_bad_input_not_a_server_error() {
+    let app = spawn_app().await;
+    let token = token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
+    let t = Some(token.as_str());
+    for path in ["/users?q=a%00b", "/audit?kind=%00", "/audit?client=x%00"] {
+        let (status, body) = call(&app, reqwest::Method::GET, path, t, None).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")), "{path}");
+    }
+    for path in ["/clients/a%00b", "/users/a%00b"] {
+        let (status, _) = call(&app, reqwest::Method::GET, path, t, None).await;
+        assert!((400..500).contains(&status), "{path}: {status}");
+    }
+    let (status, _) = call(
+        &app,
+        reqwest::Method::PUT,
+        "/clients/ops/apis",
+        t,
+        Some(json!({ "audience": "https://a.example/\u{0}", "scopes": [] })),
+    )
+    .await;
+    assert!((400..500).contains(&status), "{status}");
+    let (status, _) = call(
+        &app,
+        reqwest::Method::POST,
+        "/apis",
+        t,
+        Some(json!({ "audience": "https://a.example/x\u{0}y", "scopes": ["read"] })),
+    )
+    .await;
+    assert!((400..500).contains(&status), "{status}");
 }

@@ -492,3 +492,19 @@ async fn an_oversized_state_gets_the_error_page_not_a_redirect() {
     let res = app.visit(&fits).await;
     assert_eq!(res.status(), 200, "the sign-in page");
 }
+
+/// Found by schemathesis (on the admin API, and then looked for here): a
+/// NUL character in a parameter is refused as `invalid_request`, never
+/// carried to the database (which refuses it: a 500).
+#[tokio::test]
+async fn a_nul_character_in_a_parameter_is_invalid_request() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let auth = auth_url(&app, &client, "openid", &[]);
+    let url = format!("{}&nonce=n%00", auth.url.replace("&nonce=", "&x="));
+    let res = app.authorize(&url, "ada").await;
+    let to = location(&res);
+    assert_eq!(query_param(&to, "error").as_deref(), Some("invalid_request"), "{to}");
+    let page = app.visit("/signin").await.text().await.unwrap();
+    let res = app.sign_in_on(&page, "ada\u{0}", crate::helpers::PASSWORD).await;
+    assert!(res.status().is_client_error(), "{}", res.status());
+}

@@ -7,22 +7,13 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{admin_page, admitted, require_admin};
+use super::{admin_page, admitted, failed, require_admin};
 use crate::admin::AdminError;
 use crate::admin::apis::{self, ApiUpdate, NewApiInput};
 use crate::protocol::params::Params;
 use crate::protocol::session::CurrentSession;
 use crate::web::AppState;
 use crate::web::respond::redirect;
-
-fn failed(state: &AppState, e: &AdminError) -> HttpResponse {
-    tracing::error!(error = %e, "admin change failed");
-    state.pages.error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Nothing was changed.",
-    )
-}
 
 fn lines(params: &Params, name: &str) -> Vec<String> {
     params

@@ -6,7 +6,7 @@ use actix_web::web::{Bytes, Data, Path};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
-use super::{admin_page, admitted, require_admin, stale_sign_in};
+use super::{admin_page, admitted, failed, require_admin, stale_sign_in};
 use crate::admin::AdminError;
 use crate::admin::clients::{self, ClientUpdate};
 use crate::model::{GrantType, OidcScope};
@@ -54,15 +54,6 @@ async fn render(
             "grants": grants, "scopes": scopes, "error": error, "secret": secret, "notice": notice,
         })
     })
-}
-
-fn failed(state: &AppState, e: &AdminError) -> HttpResponse {
-    tracing::error!(error = %e, "admin change failed");
-    state.pages.error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Nothing was changed.",
-    )
 }
 
 pub async fn page(req: HttpRequest, id: Path<String>, state: Data<AppState>) -> HttpResponse {

@@ -21,6 +21,7 @@ use serde::Serialize;
 use super::respond::redirect;
 use super::signin::unavailable;
 use super::{AppState, form_page};
+use crate::admin::AdminError;
 use crate::paths;
 use crate::protocol::session::{self, CurrentSession};
 
@@ -129,6 +130,35 @@ pub async fn admitted(
         return Err(bad_form(state));
     }
     Ok((admin, params))
+}
+
+/// The page for an admin change that failed: 400 for a value the database
+/// cannot hold (a NUL character), 503 while it is unreachable, else 500
+/// (logged).
+pub fn failed(state: &AppState, e: &AdminError) -> HttpResponse {
+    match e {
+        AdminError::Store(s) if s.is_bad_input() => state.pages.error(
+            StatusCode::BAD_REQUEST,
+            "This value cannot be stored",
+            "A field holds a character Lanyard does not keep (such as NUL). Nothing was changed.",
+        ),
+        AdminError::Store(s) if s.is_unreachable() => {
+            use crate::protocol::error::{ErrorCode, OAuthError};
+            let e = OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the database is unreachable; try again",
+            );
+            unavailable(state, &e)
+        }
+        _ => {
+            tracing::error!(error = %e, "admin change failed");
+            state.pages.error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Nothing was changed.",
+            )
+        }
+    }
 }
 
 pub fn bad_form(state: &AppState) -> HttpResponse {

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{admin_page, admitted, require_admin, stale_sign_in};
+use super::{admin_page, admitted, failed, require_admin, stale_sign_in};
 use crate::admin::AdminError;
 use crate::admin::users as service;
 use crate::model::{Address, StandardClaims};
@@ -77,15 +77,6 @@ async fn render(
             "error": error, "notice": notice,
         })
     })
-}
-
-fn failed(state: &AppState, e: &AdminError) -> HttpResponse {
-    tracing::error!(error = %e, "admin change failed");
-    state.pages.error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Nothing was changed.",
-    )
 }
 
 pub async fn page(req: HttpRequest, sub: Path<Uuid>, state: Data<AppState>) -> HttpResponse {
