@@ -4,15 +4,17 @@ use std::fmt;
 
 use super::FieldError;
 
-/// A username: 1 to 64 characters, no white space or control characters.
-/// Unique regardless of case.
+/// A username: 1 to 64 characters, no white space, control or invisible
+/// formatting characters (zero-width, bidirectional overrides: they make
+/// look-alike names). Unique after `username_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let len = raw.chars().count();
-        if len == 0 || len > 64 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        let invisible = |c: char| matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}');
+        if len == 0 || len > 64 || raw.chars().any(|c| c.is_whitespace() || c.is_control() || invisible(c)) {
             return Err(format!("`{raw}` is not a username (1 to 64 characters, no spaces)"));
         }
         Ok(Self(raw.to_owned()))
@@ -448,6 +450,9 @@ mod tests {
         assert!(Username::parse("ada@example.com").is_ok());
         assert!(Username::parse("").is_err());
         assert!(Username::parse("ada lovelace").is_err());
+        for look_alike in ["ad\u{200B}a", "\u{202E}ada", "ada\u{FEFF}", "a\u{00AD}da"] {
+            assert!(Username::parse(look_alike).is_err(), "{look_alike:?}");
+        }
     }
 
     mod properties {
