@@ -53,10 +53,12 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
              OR rotated_at < $1 - $2 * interval '1 second'"
         }
         // Past what it rests on, plus the life of the last token it issued;
-        // a grant without offline_access also once its session is over.
+        // a grant without offline_access also once its session is over; an
+        // exchange once its one token has expired.
         "grants" => {
             "revoked_at < $1 - $2 * interval '1 second'
              OR coalesce(expires_at, created_at + $5 * interval '1 second') < $1 - $3 * interval '1 second'
+             OR (grant_type <> 'authorization_code' AND created_at < $1 - $3 * interval '1 second')
              OR (NOT offline AND grant_type = 'authorization_code' AND created_at < $1 - $3 * interval '1 second'
                  AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = t.session_id
                                    AND coalesce(s.ended_at, s.expires_at) > $1 - $3 * interval '1 second'))"

@@ -188,3 +188,33 @@ async fn rotated_refresh_tokens_and_grants_of_sessions_that_are_over_go_after_th
         .await;
     assert_eq!(res.status(), 200, "the offline grant still refreshes");
 }
+
+/// An exchange's grant issues one token: once that has expired, the grant
+/// goes, whatever it rested on (an offline grant lives for months).
+#[tokio::test]
+async fn an_exchange_grant_goes_once_its_one_token_has_expired() {
+    let app = spawn_app().await;
+    create_user(&app, "ada").await;
+    let client = create_client(&app, ClientSpec::exchanging()).await;
+    create_api(&app, "https://orders.example", &["read"], None, &[]).await;
+    allow(&app, &client.id, "https://orders.example", &["read"]).await;
+    let tokens = app.tokens(&client, "openid offline_access", "ada").await;
+    let res = app
+        .exchange(
+            &client,
+            tokens["id_token"].as_str().unwrap(),
+            &[("resource", "https://orders.example")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let limits = Housekeeping {
+        batch: 1000,
+        max_batches: 100,
+    };
+    app.clock.advance(TimeDelta::seconds(899));
+    housekeep(&app.provider, &limits).await.unwrap().expect("ran");
+    assert_eq!(count(&app.db, "grants").await, 2, "its token is still valid");
+    app.clock.advance(TimeDelta::seconds(2));
+    housekeep(&app.provider, &limits).await.unwrap().expect("ran");
+    assert_eq!(count(&app.db, "grants").await, 1, "only the offline grant stays");
+}
