@@ -39,9 +39,10 @@ pub struct VerifierPool {
     jobs: mpsc::SyncSender<Job>,
 }
 
-/// Verifications that may wait per hashing thread (about a second's worth):
-/// beyond that, a sign-in is refused at once rather than queued without bound.
-pub const QUEUE_PER_THREAD: usize = 32;
+/// Verifications that may wait per hashing thread (about two seconds'
+/// worth at 36 ms a hash): beyond that, a sign-in is refused at once rather
+/// than queued without bound.
+pub const QUEUE_PER_THREAD: usize = 64;
 
 /// Every hashing thread is busy and the queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
