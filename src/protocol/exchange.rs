@@ -249,33 +249,7 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
         parent_grant_id: None,
         expires_at: None,
     };
-    let idle = p.config.lifetimes.session_idle.num_seconds();
-    if let Session::Unchecked { sid, auth_time } = &subject.session {
-        // One round trip: the grant is written only if the session is live
-        // and its user enabled; if not, the session check says why (or finds
-        // the offline grant the id_token stands for).
-        let mut conn = p.pool.acquire().await?;
-        match grants::insert_for_live_session(&mut conn, &grant, sid, *auth_time, idle).await? {
-            Some((session_id, auth_time, until)) => {
-                subject.session = Session::Live(Standing {
-                    session_id: Some(session_id),
-                    auth_time,
-                    until: Some(until),
-                    parent_grant_id: None,
-                });
-                grant.session_id = Some(session_id);
-                grant.auth_time = auth_time;
-                grant.expires_at = Some(until);
-            }
-            None => {
-                drop(conn);
-                subject.settle(p).await?;
-                write_grant(p, &mut grant, &subject).await?;
-            }
-        }
-    } else {
-        write_grant(p, &mut grant, &subject).await?;
-    }
+    write_grant(p, &mut grant, &mut subject).await?;
     let sub = subject.user_id.to_string();
     let who = Subject {
         sub: &sub,
@@ -298,10 +272,26 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
     })
 }
 
-/// Writes an exchange's grant for a subject whose standing is checked: it
-/// rests on that session (or offline grant) and ends with it — written only
-/// if that still stands at the moment of writing.
-async fn write_grant(p: &Provider, grant: &mut GrantRow, subject: &SubjectToken) -> Result<(), OAuthError> {
+/// Writes an exchange's grant, resting on the subject's session (or offline
+/// grant) and ending with it — only if that still stands at the moment of
+/// writing. A session not checked yet is checked by the insert itself (one
+/// round trip); when that writes nothing, the session check says why, or
+/// finds the offline grant the id_token stands for.
+async fn write_grant(p: &Provider, grant: &mut GrantRow, subject: &mut SubjectToken) -> Result<(), OAuthError> {
+    let idle = p.config.lifetimes.session_idle.num_seconds();
+    if let Session::Unchecked { sid, auth_time } = &subject.session {
+        let mut conn = p.pool.acquire().await?;
+        if let Some((session_id, auth_time, until)) =
+            grants::insert_for_live_session(&mut conn, grant, sid, *auth_time, idle).await?
+        {
+            grant.session_id = Some(session_id);
+            grant.auth_time = auth_time;
+            grant.expires_at = Some(until);
+            return Ok(());
+        }
+        drop(conn);
+        subject.settle(p).await?;
+    }
     let Session::Live(standing) = &subject.session else {
         return Err(bad_subject("its session is unchecked"));
     };
@@ -309,7 +299,6 @@ async fn write_grant(p: &Provider, grant: &mut GrantRow, subject: &SubjectToken)
     grant.auth_time = standing.auth_time;
     grant.expires_at = standing.until;
     grant.parent_grant_id = standing.parent_grant_id;
-    let idle = p.config.lifetimes.session_idle.num_seconds();
     match grants::insert_if_standing(&mut *p.pool.acquire().await?, grant, idle).await? {
         true => Ok(()),
         false => Err(bad_subject("its session or grant has just ended")),
