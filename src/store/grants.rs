@@ -31,29 +31,38 @@ pub struct GrantRow {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// The columns a grant is written with, in the order `bind_columns` binds them.
+const INSERT_COLUMNS: &str =
+    "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims,
+    auth_time, offline, created_at, api_scopes, grant_type, parent_grant_id, expires_at)";
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds `INSERT_COLUMNS` as $1 … $15.
+fn bind_columns<'q>(query: PgQuery<'q>, g: &'q GrantRow) -> PgQuery<'q> {
+    query
+        .bind(g.id)
+        .bind(g.user_id)
+        .bind(&g.client_id)
+        .bind(g.session_id)
+        .bind(g.consent_id)
+        .bind(&g.scopes)
+        .bind(&g.resources)
+        .bind(&g.claims)
+        .bind(g.auth_time)
+        .bind(g.offline)
+        .bind(g.created_at)
+        .bind(&g.api_scopes)
+        .bind(&g.grant_type)
+        .bind(g.parent_grant_id)
+        .bind(g.expires_at)
+}
+
 pub async fn insert(conn: &mut PgConnection, g: &GrantRow) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, api_scopes,
-            grant_type, parent_grant_id, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(g.id)
-    .bind(g.user_id)
-    .bind(&g.client_id)
-    .bind(g.session_id)
-    .bind(g.consent_id)
-    .bind(&g.scopes)
-    .bind(&g.resources)
-    .bind(&g.claims)
-    .bind(g.auth_time)
-    .bind(g.offline)
-    .bind(g.created_at)
-    .bind(&g.api_scopes)
-    .bind(&g.grant_type)
-    .bind(g.parent_grant_id)
-    .bind(g.expires_at)
-    .execute(conn)
-    .await?;
+    let sql = format!("{INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)");
+    bind_columns(sqlx::query(sqlx::AssertSqlSafe(sql)), g)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -103,34 +112,19 @@ pub async fn insert_for_live_session(
 /// sign-out racing it either waits for it and revokes it too, or wins).
 /// Returns whether it was written.
 pub async fn insert_if_standing(conn: &mut PgConnection, g: &GrantRow, idle_secs: i64) -> Result<bool, StoreError> {
-    let written = sqlx::query(
-        "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, api_scopes,
-            grant_type, parent_grant_id, expires_at)
+    let sql = format!(
+        "{INSERT_COLUMNS}
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
          WHERE CASE WHEN $14::uuid IS NULL THEN
                  EXISTS (SELECT 1 FROM sessions s WHERE s.id = $4 AND s.ended_at IS NULL AND s.expires_at > $11
                            AND s.last_seen_at + make_interval(secs => $16) > $11 FOR SHARE)
                ELSE EXISTS (SELECT 1 FROM grants p WHERE p.id = $14 AND p.revoked_at IS NULL FOR SHARE)
-               END",
-    )
-    .bind(g.id)
-    .bind(g.user_id)
-    .bind(&g.client_id)
-    .bind(g.session_id)
-    .bind(g.consent_id)
-    .bind(&g.scopes)
-    .bind(&g.resources)
-    .bind(&g.claims)
-    .bind(g.auth_time)
-    .bind(g.offline)
-    .bind(g.created_at)
-    .bind(&g.api_scopes)
-    .bind(&g.grant_type)
-    .bind(g.parent_grant_id)
-    .bind(g.expires_at)
-    .bind(idle_secs as f64)
-    .execute(conn)
-    .await?;
+               END"
+    );
+    let written = bind_columns(sqlx::query(sqlx::AssertSqlSafe(sql)), g)
+        .bind(idle_secs as f64)
+        .execute(conn)
+        .await?;
     Ok(written.rows_affected() == 1)
 }
 

@@ -5,8 +5,8 @@ use chrono::TimeDelta;
 use lanyard::maintenance::{Housekeeping, housekeep};
 
 use crate::helpers::{
-    ClientSpec, PASSWORD, TestApp, allow, count, create_api, create_client, create_service, create_user, hidden,
-    new_browser, spawn_app,
+    ClientSpec, PASSWORD, TestApp, TestClient, allow, count, create_api, create_client, create_service, create_user,
+    hidden, new_browser, spawn_app,
 };
 
 const TABLES: [&str; 6] = [
@@ -26,23 +26,30 @@ async fn counts(app: &TestApp) -> Vec<i64> {
     out
 }
 
-/// Sign-ins, code flows with refresh tokens, an exchange, failed sign-ins and
-/// a revoked service token: a row in every table with a lifetime.
-async fn busy_day(app: &TestApp) {
+/// A first-party client that exchanges id_tokens for the orders API (`read`).
+async fn exchanging_client(app: &TestApp) -> TestClient {
     let client = create_client(app, ClientSpec::exchanging()).await;
     create_api(app, "https://orders.example", &["read"], None, &[]).await;
     allow(app, &client.id, "https://orders.example", &["read"]).await;
+    client
+}
+
+/// ada signs in with `browser` (offline_access) and the client exchanges her id_token.
+async fn offline_sign_in_and_exchange(browser: &TestApp, client: &TestClient) {
+    let tokens = browser.tokens(client, "openid offline_access", "ada").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let res = browser
+        .exchange(client, id_token, &[("resource", "https://orders.example")])
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+/// Sign-ins, code flows with refresh tokens, an exchange, failed sign-ins and
+/// a revoked service token: a row in every table with a lifetime.
+async fn busy_day(app: &TestApp) {
+    let client = exchanging_client(app).await;
     for _ in 0..3 {
-        let browser = app.with_browser(new_browser());
-        let tokens = browser.tokens(&client, "openid offline_access", "ada").await;
-        let res = app
-            .exchange(
-                &client,
-                tokens["id_token"].as_str().unwrap(),
-                &[("resource", "https://orders.example")],
-            )
-            .await;
-        assert_eq!(res.status(), 200);
+        offline_sign_in_and_exchange(&app.with_browser(new_browser()), &client).await;
     }
     let stranger = app.with_browser(new_browser());
     let page = stranger.visit("/signin").await.text().await.unwrap();
@@ -195,18 +202,8 @@ async fn rotated_refresh_tokens_and_grants_of_sessions_that_are_over_go_after_th
 async fn an_exchange_grant_goes_once_its_one_token_has_expired() {
     let app = spawn_app().await;
     create_user(&app, "ada").await;
-    let client = create_client(&app, ClientSpec::exchanging()).await;
-    create_api(&app, "https://orders.example", &["read"], None, &[]).await;
-    allow(&app, &client.id, "https://orders.example", &["read"]).await;
-    let tokens = app.tokens(&client, "openid offline_access", "ada").await;
-    let res = app
-        .exchange(
-            &client,
-            tokens["id_token"].as_str().unwrap(),
-            &[("resource", "https://orders.example")],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    let client = exchanging_client(&app).await;
+    offline_sign_in_and_exchange(&app, &client).await;
     let limits = Housekeeping {
         batch: 1000,
         max_batches: 100,
