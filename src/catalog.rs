@@ -1,7 +1,7 @@
 //! The catalog: clients, APIs and who may get what, held in memory on every
 //! node and reloaded on NOTIFY `lanyard_catalog` (a trigger on its tables), with
 //! a short TTL as a fallback — so the token path reads no configuration from
-//! PostgreSQL and keeps issuing while it is down (DESIGN.md "Speed by design").
+//! PostgreSQL and keeps issuing while it is down (README "Running in production").
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The key lifecycle of DESIGN.md "Tokens": every change runs in one transaction
+//! The key lifecycle of the README's "Signing keys": every change runs in one transaction
 //! under an advisory lock, so concurrent processes never make two active keys,
 //! and ends with a NOTIFY so every node reloads.
 

@@ -1,4 +1,4 @@
-//! The audit buffer (DESIGN.md "Speed by design"): events wait in memory and a
+//! The audit buffer (README "Running in production"): events wait in memory and a
 //! writer inserts them in batches, so a request never waits on an audit insert
 //! and events outlive a database outage. The buffer is bounded: when it is
 //! full the request that would add an event is refused (503), never silently

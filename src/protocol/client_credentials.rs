@@ -1,5 +1,5 @@
 //! The `client_credentials` grant (RFC 6749 §4.4): a service's own access token
-//! for one API. No database write on this path (DESIGN.md "Speed by design").
+//! for one API. No database write on this path (README "Performance").
 
 use super::Provider;
 use super::error::{ErrorCode, OAuthError};

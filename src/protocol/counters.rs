@@ -1,5 +1,5 @@
-//! Token issuance counted in memory and written in batches (DESIGN.md "Speed
-//! by design"): the token path never waits for the database to count.
+//! Token issuance counted in memory and written in batches (README
+//! "Performance"): the token path never waits for the database to count.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -1,5 +1,5 @@
 //! RFC 8693 token exchange: an id_token in, an access token for one API out,
-//! downscope only (DESIGN.md "Token exchange"). Every decision is audited.
+//! downscope only (README "Token exchange"). Every decision is audited.
 
 use std::sync::Arc;
 
@@ -76,7 +76,7 @@ pub struct Evaluated {
     consent_id: Option<Uuid>,
 }
 
-/// The checks of DESIGN.md "Token exchange" after client authentication, in
+/// The checks of the README's "Token exchange" after client authentication, in
 /// order; the first failure answers. Shared by the exchange and its dry run.
 async fn evaluate(
     p: &Provider,

@@ -102,31 +102,7 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
         }
         return Err(OAuthError::invalid_grant("unknown code"));
     };
-    if row.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant("the code was issued to another client"));
-    }
-    if row.expires_at <= now {
-        return Err(OAuthError::invalid_grant("the code has expired"));
-    }
-    if row.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri differs from the authorization request's",
-        ));
-    }
-    match (&row.code_challenge, verifier) {
-        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
-        (Some(challenge), Some(v)) if !is_pkce_value(v) || !pkce_matches(v, challenge) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier does not match the code_challenge",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "the code was issued without a code_challenge",
-            ));
-        }
-        _ => {}
-    }
+    check_redemption(&row, client, redirect_uri, verifier, now)?;
     let user = users::find(&mut tx, row.user_id)
         .await?
         .filter(|u| u.is_enabled())
@@ -185,6 +161,39 @@ async fn authorization_code(p: &Provider, client: &Client, params: &Params) -> R
     // transaction rolls back and a retry redeems it (no false reuse).
     tx.commit().await?;
     Ok(response)
+}
+
+/// RFC 6749 §4.1.3: the code is this client's, not expired, redeemed with
+/// the authorization request's `redirect_uri`; RFC 7636 §4.6: with the
+/// verifier of its challenge, if it has one, and only then.
+fn check_redemption(
+    row: &codes::CodeRow,
+    client: &Client,
+    redirect_uri: &str,
+    verifier: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), OAuthError> {
+    if row.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+    }
+    if row.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    if row.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request's",
+        ));
+    }
+    match (&row.code_challenge, verifier) {
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
+        (Some(challenge), Some(v)) if !is_pkce_value(v) || !pkce_matches(v, challenge) => Err(
+            OAuthError::invalid_grant("code_verifier does not match the code_challenge"),
+        ),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "the code was issued without a code_challenge",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// An API and the scopes of it a grant covers.

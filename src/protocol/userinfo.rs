@@ -18,7 +18,7 @@ fn invalid_token(description: &str) -> OAuthError {
 /// signature by one of our keys, `typ: at+jwt` (so an id_token never passes),
 /// our `iss`, exactly this `aud`, not expired, not revoked: a token with a
 /// grant is revoked with its grant, one without (client_credentials) through
-/// the jti deny-list (RFC 7009 §2 as DESIGN.md "Tokens" applies it), so each
+/// the jti deny-list (RFC 7009 §2 as the README's "Revocation" applies it), so each
 /// needs only its own check.
 pub async fn verify_access_token(p: &Provider, token: &str, audience: &str) -> Result<Map<String, Value>, OAuthError> {
     let verified = p

@@ -23,7 +23,7 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     )
 }
 
-/// Public, cacheable, readable from any origin (DESIGN.md "Browser-facing rules").
+/// Public, cacheable, readable from any origin (README "The code flow", browser rules).
 fn public_json(body: web::Bytes, max_age: i64, content_type: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)

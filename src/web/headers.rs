@@ -1,4 +1,4 @@
-//! Security headers on every response (DESIGN.md "Browser-facing rules").
+//! Security headers on every response (README "Security", "Pages").
 
 use actix_web::middleware::DefaultHeaders;
 

@@ -279,43 +279,48 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
             let _ = res.add_cookie(&state.cookies.new_session(signed_in.cookie));
             res
         }
-        Err(SignInError::BadCredentials) => {
-            let message = "Unknown username or wrong password.";
-            again(StatusCode::UNAUTHORIZED, message)
-        }
-        Err(SignInError::Disabled) => {
-            let message = "This account is disabled. Ask your administrator.";
-            again(StatusCode::FORBIDDEN, message)
-        }
-        Err(SignInError::Throttled) => too_many(
-            &state,
-            "Too many sign-in attempts for this account. Try again later (within 15 minutes).",
-            "900",
-        ),
-        Err(SignInError::InFlight) => too_many(
-            &state,
-            "Another sign-in to this account is being checked. Try again in a moment.",
-            "2",
-        ),
-        Err(SignInError::Busy) => {
-            let mut res = state.pages.error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Busy",
-                "Lanyard is checking many sign-ins right now. Try again in a few seconds.",
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
-            res
-        }
-        Err(SignInError::Internal(e)) => unavailable(&state, &e),
+        Err(e) => refusal(&state, e, again),
     }
 }
 
-/// 429 with the page saying why and `Retry-After` saying when.
-fn too_many(state: &AppState, message: &str, retry_after: &'static str) -> HttpResponse {
-    let mut res = state
-        .pages
-        .error(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message);
+/// The answer to a refused attempt; `again` shows the form with a message.
+fn refusal(state: &AppState, e: SignInError, again: impl Fn(StatusCode, &str) -> HttpResponse) -> HttpResponse {
+    let too_many = StatusCode::TOO_MANY_REQUESTS;
+    match e {
+        SignInError::BadCredentials => again(StatusCode::UNAUTHORIZED, "Unknown username or wrong password."),
+        SignInError::Disabled => again(
+            StatusCode::FORBIDDEN,
+            "This account is disabled. Ask your administrator.",
+        ),
+        SignInError::Throttled => retry_later(
+            state,
+            too_many,
+            "Too many sign-in attempts for this account. Try again later (within 15 minutes).",
+            "900",
+        ),
+        SignInError::InFlight => retry_later(
+            state,
+            too_many,
+            "Another sign-in to this account is being checked. Try again in a moment.",
+            "2",
+        ),
+        SignInError::Busy => retry_later(
+            state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Lanyard is checking many sign-ins right now. Try again in a few seconds.",
+            "2",
+        ),
+        SignInError::Internal(e) => unavailable(state, &e),
+    }
+}
+
+/// A page saying why (429 or 503) and `Retry-After` saying when to try again.
+fn retry_later(state: &AppState, status: StatusCode, message: &str, retry_after: &'static str) -> HttpResponse {
+    let title = match status {
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        _ => "Busy",
+    };
+    let mut res = state.pages.error(status, title, message);
     res.headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static(retry_after));
     res
