@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use super::apis::ADMIN_SCOPE;
 use crate::protocol::Provider;
+use crate::protocol::bearer::verify_access_token;
 use crate::protocol::error::{ErrorCode, OAuthError};
-use crate::protocol::tokens;
-use crate::protocol::userinfo::verify_access_token;
+use crate::protocol::mint;
 use crate::store::{clients, users};
 
 /// An admitted caller of the admin API.
@@ -65,15 +65,14 @@ pub async fn admit(p: &Provider, token: &str) -> Result<Caller, CallerError> {
             ErrorCode::InvalidToken => CallerError::Unauthenticated(e.description),
             _ => CallerError::Unavailable(e),
         })?;
-    let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).unwrap_or_default();
-    if !text("scope").split(' ').any(|s| s == ADMIN_SCOPE) {
+    if !claims.has_scope(ADMIN_SCOPE) {
         return Err(CallerError::Forbidden("the token lacks the `admin` scope".into()));
     }
     let mut conn = p.pool.acquire().await?;
     // Whoever holds it, the token came through a client that must still
     // exist and hold the admin allowance, and was issued under its current
     // secret.
-    let client_id = text("client_id");
+    let client_id = claims.client_id.as_str();
     // A token whose client is gone or lost the allowance is revoked, as one
     // issued before the secret changed (RFC 6750 §3.1 `invalid_token`).
     let Some(secret_changed) = clients::secret_changed_if_allowed(&mut conn, client_id, &audience, ADMIN_SCOPE).await?
@@ -82,14 +81,14 @@ pub async fn admit(p: &Provider, token: &str) -> Result<Caller, CallerError> {
             "the token's client no longer exists or no longer holds the admin API".into(),
         ));
     };
-    if tokens::issued_at(text("jti")).is_none_or(|t| t.timestamp_millis() < secret_changed.timestamp_millis()) {
+    if mint::issued_at(claims.jti).is_none_or(|t| t.timestamp_millis() < secret_changed.timestamp_millis()) {
         return Err(CallerError::Unauthenticated(
             "the token was issued before its client's secret changed".into(),
         ));
     }
-    if !claims.contains_key("grant_id") {
+    if claims.grant_id.is_none() {
         // A service's own token (client_credentials): `sub` is the client.
-        return match text("sub") == client_id {
+        return match claims.sub == client_id {
             true => Ok(Caller::Service {
                 client_id: client_id.to_owned(),
             }),
@@ -97,9 +96,9 @@ pub async fn admit(p: &Provider, token: &str) -> Result<Caller, CallerError> {
         };
     }
     // A user is behind it: an administrator, enabled, now.
-    let user = match Uuid::parse_str(text("sub")) {
-        Ok(sub) => users::find(&mut conn, sub).await?,
-        Err(_) => None,
+    let user = match claims.user_id() {
+        Some(sub) => users::find(&mut conn, sub).await?,
+        None => None,
     };
     match user {
         Some(u) if u.is_admin && u.is_enabled() => Ok(Caller::User {

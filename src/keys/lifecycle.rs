@@ -5,7 +5,6 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use super::ring::JWKS_MAX_AGE_SECS;
 use crate::clock::Clock;
 use crate::config::Lifetimes;
 use crate::crypto::{Alg, CryptoError, MasterKey, SigningKey, generate_key};
@@ -130,6 +129,10 @@ pub async fn ensure(pool: &PgPool, clock: &dyn Clock, master: &MasterKey) -> Res
     }
     finish(tx, changes).await
 }
+
+/// How long clients may cache the JWKS (`Cache-Control: max-age`). A new key is
+/// published at least twice this long before it signs.
+pub const JWKS_MAX_AGE_SECS: i64 = 300;
 
 /// How long a `next` key must have been published before it may sign: twice
 /// the JWKS cache lifetime, so every relying party's cached JWKS holds it.

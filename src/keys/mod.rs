@@ -3,8 +3,11 @@
 
 mod lifecycle;
 mod ring;
+mod verify;
 
 pub use lifecycle::{
-    KeyChange, KeyError, KeyInfo, ensure, list, maintain, revoke, rotate, rotate_due, verify_master_key,
+    JWKS_MAX_AGE_SECS, KeyChange, KeyError, KeyInfo, ensure, list, maintain, revoke, rotate, rotate_due,
+    verify_master_key,
 };
-pub use ring::{JWKS_MAX_AGE_SECS, KeyRing, Verified};
+pub use ring::KeyRing;
+pub use verify::{Expect, VerifyError};

@@ -10,15 +10,13 @@ use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 
 use super::lifecycle::{KeyError, open, state_rank};
+use super::verify::{self, Expect, VerifyError};
 use crate::crypto::jwt::{JwtError, Verifier, peek_header};
 use crate::crypto::{Alg, MasterKey, SigningKey};
 use crate::model::KeyState;
+use crate::model::claims::TokenClaims;
 use crate::reloadable::Reloadable;
 use crate::store::signing_keys;
-
-/// How long clients may cache the JWKS (`Cache-Control: max-age`). A new key is
-/// published at least twice this long before it signs.
-pub const JWKS_MAX_AGE_SECS: i64 = 300;
 
 /// One consistent view of the keys.
 struct Snapshot {
@@ -28,25 +26,6 @@ struct Snapshot {
     verifiers: HashMap<String, Arc<Verifier>>,
     /// The active keys: algorithm, kid, when each began to sign.
     active_since: Vec<(Alg, String, DateTime<Utc>)>,
-}
-
-/// A token whose signature verified with one of Lanyard's keys.
-#[derive(Debug, Clone)]
-pub struct Verified {
-    pub kid: String,
-    pub alg: Alg,
-    pub typ: Option<String>,
-    pub claims: Map<String, Value>,
-}
-
-impl Verified {
-    /// `typ: at+jwt` (or its media type form), RFC 9068 §2.1: what tells an
-    /// access token from an id_token.
-    pub fn is_access_token(&self) -> bool {
-        self.typ
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"))
-    }
 }
 
 pub struct KeyRing {
@@ -78,9 +57,16 @@ impl KeyRing {
         self.get().signers.get(&alg).cloned()
     }
 
-    /// Verifies a JWT's signature with the key its `kid` names (published or
-    /// retained). Claims are not checked here: that is the caller's rule.
-    pub fn verify(&self, jwt: &str) -> Result<Verified, JwtError> {
+    /// Verifies a token of kind `T` (the one verifier every caller uses): the
+    /// signature with the key its `kid` names (published or retained), then
+    /// what `expect` says — `typ`, claims, `iss`, `exp`, `aud`.
+    pub fn verify_as<T: TokenClaims>(&self, jwt: &str, expect: &Expect<'_>) -> Result<T, VerifyError> {
+        let (typ, claims) = self.verify_signature(jwt)?;
+        verify::check(typ.as_deref(), claims, expect)
+    }
+
+    /// The header's `typ` and the claims of a token whose signature verifies.
+    fn verify_signature(&self, jwt: &str) -> Result<(Option<String>, Map<String, Value>), JwtError> {
         let header = peek_header(jwt)?;
         let snapshot = self.get();
         let verifier = header
@@ -88,13 +74,7 @@ impl KeyRing {
             .as_ref()
             .and_then(|kid| snapshot.verifiers.get(kid))
             .ok_or_else(|| JwtError::UnknownKey(header.kid.clone()))?;
-        let claims = verifier.verify(jwt)?;
-        Ok(Verified {
-            kid: header.kid.unwrap_or_default(),
-            alg: verifier.alg,
-            typ: header.typ,
-            claims,
-        })
+        Ok((header.typ, verifier.verify(jwt)?))
     }
 
     /// The active keys and when each began to sign (for /metrics).

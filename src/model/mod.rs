@@ -3,9 +3,11 @@
 
 mod api;
 mod audience;
+pub mod claims;
 mod client;
 mod display_name;
 mod key_state;
+pub mod lifecycle;
 mod redirect_uri;
 mod scope;
 mod user;

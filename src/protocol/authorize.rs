@@ -4,13 +4,13 @@
 use chrono::TimeDelta;
 use serde_json::Value;
 
-use super::Provider;
 use super::error::{ErrorCode, OAuthError};
+use super::mint::scope_of_claim;
 use super::params::Params;
-use super::resource;
 use super::session::CurrentSession;
-use super::tokens::scope_of_claim;
+use super::{Provider, api_tokens};
 use crate::crypto::secret;
+use crate::model::claims::IdTokenClaims;
 use crate::model::{Audience, Client, GrantType, OidcScope};
 use crate::store::codes::{self, CodeRow};
 use crate::store::{apis, consents};
@@ -492,9 +492,8 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, OAuthError> {
 /// The `sub` of an id_token_hint whose signature verifies with a published or
 /// retained key and whose `iss` is ours; it may be expired (RP-Initiated Logout §2).
 pub fn verified_hint_sub(p: &Provider, hint: &str) -> Option<String> {
-    let verified = p.keys.verify(hint).ok()?;
-    (verified.claims.get("iss")?.as_str()? == p.config.issuer.as_str()).then_some(())?;
-    verified.claims.get("sub")?.as_str().map(str::to_owned)
+    let claims: IdTokenClaims = p.keys.verify_as(hint, &p.expect().at_any_time()).ok()?;
+    Some(claims.sub)
 }
 
 /// What happens next for a checked request.
@@ -536,8 +535,11 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
         _ => return Ok(Outcome::SignIn),
     };
     // The admin API is for administrators only, whatever a client may get.
-    if !session.user.is_admin && req.resources.iter().any(|r| resource::is_admin_api(p, r)) {
-        return redirect_error(ErrorCode::InvalidTarget, &resource::not_an_administrator().description);
+    if !session.user.is_admin && req.resources.iter().any(|r| api_tokens::is_admin_api(p, r)) {
+        return redirect_error(
+            ErrorCode::InvalidTarget,
+            &api_tokens::not_an_administrator().description,
+        );
     }
     // First-party clients: the organisation vouches, no consent page (not even for prompt=consent).
     if !req.client.first_party {

@@ -4,15 +4,16 @@
 //! yours, an id_token — answers `{"active": false}` and nothing else (§2.2, §4).
 
 use serde_json::{Map, Value, json};
-use uuid::Uuid;
 
-use super::Provider;
 use super::client_auth::{self, Basic};
 use super::error::OAuthError;
 use super::params::Params;
+use super::{Provider, bearer};
 use crate::crypto::secret;
 use crate::model::Client;
-use crate::store::{grants, refresh_tokens, revoked_access_tokens, sessions, users};
+use crate::model::claims::AccessTokenClaims;
+use crate::model::lifecycle::RefreshState;
+use crate::store::{grants, refresh_tokens, sessions, users};
 
 pub async fn introspect(p: &Provider, basic: &Basic, params: &Params) -> Result<Value, OAuthError> {
     // RFC 7662 §2.1: the caller authenticates; a public client cannot.
@@ -29,58 +30,44 @@ pub async fn introspect(p: &Provider, basic: &Basic, params: &Params) -> Result<
 }
 
 async fn access_token(p: &Provider, client: &Client, token: &str) -> Result<Option<Map<String, Value>>, OAuthError> {
-    let Ok(verified) = p.keys.verify(token) else {
+    let Ok(claims) = p.keys.verify_as::<AccessTokenClaims>(token, &p.expect()) else {
         return Ok(None);
     };
-    let is_access = verified.is_access_token();
-    let claims = verified.claims;
-    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
-    let (Some(aud), Some(client_id), Some(sub), Some(exp)) = (
-        text("aud"),
-        text("client_id"),
-        text("sub"),
-        claims.get("exp").and_then(Value::as_i64),
-    ) else {
-        return Ok(None);
-    };
-    if !is_access || text("iss").as_deref() != Some(p.config.issuer.as_str()) || exp <= p.now().timestamp() {
-        return Ok(None);
-    }
-    let may = client_id == client.client_id || p.catalog.is_resource_server(&aud, &client.client_id);
-    if !may {
-        return Ok(None);
-    }
-    let mut conn = p.pool.acquire().await?;
-    // Revoked with its grant, or — without one — through the jti deny-list.
-    if let Some(grant) = text("grant_id") {
-        let Ok(id) = Uuid::parse_str(&grant) else {
-            return Ok(None);
-        };
-        if grants::find(&mut conn, id)
-            .await?
-            .is_none_or(|g| g.revoked_at.is_some())
-        {
-            return Ok(None);
-        }
-    } else if let Some(jti) = text("jti").and_then(|j| Uuid::parse_str(&j).ok())
-        && revoked_access_tokens::is_revoked(&mut conn, jti).await?
-    {
+    let may = claims.client_id == client.client_id || p.catalog.is_resource_server(&claims.aud, &client.client_id);
+    if !may || bearer::is_revoked(p, &claims).await? {
         return Ok(None);
     }
     let mut out = Map::new();
-    if let Ok(user_id) = Uuid::parse_str(&sub) {
+    if let Some(user_id) = claims.user_id() {
+        let mut conn = p.pool.acquire().await?;
         let Some(user) = users::find(&mut conn, user_id).await?.filter(|u| u.is_enabled()) else {
             return Ok(None);
         };
         out.insert("username".into(), json!(user.username));
     }
     out.insert("active".into(), json!(true));
-    for name in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti"] {
-        if let Some(v) = claims.get(name) {
-            out.insert(name.into(), v.clone());
-        }
-    }
-    out.insert("token_type".into(), json!("Bearer"));
+    let AccessTokenClaims {
+        scope,
+        client_id,
+        sub,
+        aud,
+        iss,
+        exp,
+        iat,
+        jti,
+        ..
+    } = claims;
+    out.extend([
+        ("scope".into(), json!(scope)),
+        ("client_id".into(), json!(client_id)),
+        ("sub".into(), json!(sub)),
+        ("aud".into(), json!(aud)),
+        ("iss".into(), json!(iss)),
+        ("exp".into(), json!(exp)),
+        ("iat".into(), json!(iat)),
+        ("jti".into(), json!(jti)),
+        ("token_type".into(), json!("Bearer")),
+    ]);
     Ok(Some(out))
 }
 
@@ -94,12 +81,7 @@ async fn refresh_token(p: &Provider, client: &Client, token: &str) -> Result<Opt
         return Ok(None);
     };
     // Only the client it was issued to: resource servers never see refresh tokens.
-    let live = grant.client_id == client.client_id
-        && row.rotated_at.is_none()
-        && row.revoked_at.is_none()
-        && grant.revoked_at.is_none()
-        && row.idle_expires_at > now
-        && row.expires_at > now;
+    let live = grant.client_id == client.client_id && row.state(&grant, now) == RefreshState::Live;
     if !live {
         return Ok(None);
     }

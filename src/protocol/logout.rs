@@ -1,14 +1,13 @@
 //! RP-Initiated Logout 1.0: `id_token_hint`, `client_id`,
 //! `post_logout_redirect_uri` (exactly as registered) and `state`.
 
-use serde_json::Value;
-
 use super::Provider;
 use super::authorize::{MAX_ECHO_LEN, redirect_url};
 use super::error::OAuthError;
 use super::params::Params;
 use super::session::{self, CurrentSession};
 use crate::model::Client;
+use crate::model::claims::IdTokenClaims;
 
 /// A checked logout request.
 #[derive(Debug, Clone)]
@@ -36,19 +35,11 @@ pub async fn parse(p: &Provider, params: Params) -> Result<LogoutRequest, String
     if state.as_ref().is_some_and(|s| s.len() > MAX_ECHO_LEN) {
         return Err(format!("The state parameter is longer than {MAX_ECHO_LEN} characters."));
     }
-    // A hint that does not verify is treated as absent: its claims are never used (§2).
-    let hint_claims = hint.and_then(|h| {
-        let v = p.keys.verify(&h).ok()?;
-        (v.claims.get("iss").and_then(Value::as_str) == Some(p.config.issuer.as_str())).then_some(v.claims)
-    });
-    let hinted_client = hint_claims.as_ref().and_then(|c| match c.get("aud") {
-        Some(Value::String(a)) => Some(a.clone()),
-        Some(Value::Array(list)) => list.first().and_then(Value::as_str).map(str::to_owned),
-        _ => None,
-    });
-    let hinted_sid = hint_claims
-        .as_ref()
-        .and_then(|c| c.get("sid")?.as_str().map(str::to_owned));
+    // A hint that does not verify is treated as absent: its claims are never
+    // used (§2). It may have expired.
+    let hint_claims = hint.and_then(|h| p.keys.verify_as::<IdTokenClaims>(&h, &p.expect().at_any_time()).ok());
+    let hinted_client = hint_claims.as_ref().map(|c| c.aud.clone());
+    let hinted_sid = hint_claims.and_then(|c| c.sid);
     if let (Some(a), Some(b)) = (&client_id, &hinted_client)
         && a != b
     {

@@ -1,25 +1,24 @@
 //! Protocol flows: the rules of the RFCs as plain functions over typed inputs
 //! (the provider's pool, clock, keys and configuration) — no HTTP types here.
 
+pub mod api_tokens;
 pub mod audit_buffer;
 pub mod authorize;
+pub mod bearer;
 pub mod client_auth;
-pub mod client_credentials;
 pub mod counters;
 pub mod device;
 pub mod discovery;
 pub mod error;
-pub mod exchange;
 pub mod introspect;
 pub mod lab;
 pub mod logout;
+pub mod mint;
 pub mod params;
-pub mod resource;
 pub mod revoke;
 pub mod session;
 pub mod signin;
 pub mod token;
-pub mod tokens;
 pub mod userinfo;
 
 use std::sync::Arc;
@@ -32,7 +31,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::CryptoError;
 use crate::crypto::password;
-use crate::keys::KeyRing;
+use crate::keys::{Expect, KeyRing};
 use crate::store::audit::NewEvent;
 
 /// Verified for unknown users, so they cost what a wrong password costs: an
@@ -90,6 +89,12 @@ impl Provider {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// What every verifier expects of a token by default: our issuer, not
+    /// expired now (`KeyRing::verify_as`).
+    pub fn expect(&self) -> Expect<'_> {
+        Expect::new(self.config.issuer.as_str(), self.now())
     }
 
     /// Queues an audit event (written in batches by the audit writer); refused

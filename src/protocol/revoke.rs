@@ -3,8 +3,6 @@
 //! else); an access token without one goes on the jti deny-list until `exp`.
 
 use chrono::DateTime;
-use serde_json::Value;
-use uuid::Uuid;
 
 use super::Provider;
 use super::client_auth::{self, Basic};
@@ -12,6 +10,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use crate::crypto::secret;
 use crate::model::Client;
+use crate::model::claims::AccessTokenClaims;
 use crate::store::{grants, refresh_tokens, revoked_access_tokens};
 
 fn not_yours() -> OAuthError {
@@ -32,40 +31,18 @@ pub async fn revoke(p: &Provider, basic: &Basic, params: &Params) -> Result<(), 
 
 async fn access_token(p: &Provider, client: &Client, token: &str) -> Result<(), OAuthError> {
     // The signature must be ours; expiry does not matter (revoking is then a no-op).
-    let Ok(verified) = p.keys.verify(token) else {
+    let Ok(claims) = p.keys.verify_as::<AccessTokenClaims>(token, &p.expect().at_any_time()) else {
         return Ok(());
     };
-    let is_access = verified.is_access_token();
-    let claims = verified.claims;
-    if !is_access || claims.get("iss").and_then(Value::as_str) != Some(p.config.issuer.as_str()) {
-        return Ok(());
-    }
-    if claims.get("client_id").and_then(Value::as_str) != Some(client.client_id.as_str()) {
+    if claims.client_id != client.client_id {
         return Err(not_yours());
     }
     let now = p.now();
     let mut conn = p.pool.acquire().await?;
-    match claims
-        .get("grant_id")
-        .and_then(Value::as_str)
-        .and_then(|g| Uuid::parse_str(g).ok())
-    {
-        Some(grant) => grants::revoke(&mut conn, grant, "access token revoked", now).await?,
-        None => {
-            let jti = claims
-                .get("jti")
-                .and_then(Value::as_str)
-                .and_then(|j| Uuid::parse_str(j).ok());
-            let exp = claims
-                .get("exp")
-                .and_then(Value::as_i64)
-                .and_then(|e| DateTime::from_timestamp(e, 0));
-            if let (Some(jti), Some(exp)) = (jti, exp)
-                && exp > now
-            {
-                revoked_access_tokens::insert(&mut conn, jti, exp, now).await?;
-            }
-        }
+    match (claims.grant_id, DateTime::from_timestamp(claims.exp, 0)) {
+        (Some(grant), _) => grants::revoke(&mut conn, grant, "access token revoked", now).await?,
+        (None, Some(exp)) if exp > now => revoked_access_tokens::insert(&mut conn, claims.jti, exp, now).await?,
+        (None, _) => {}
     }
     Ok(())
 }

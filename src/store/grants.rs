@@ -6,6 +6,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::StoreError;
+use crate::model::lifecycle::GrantState;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GrantRow {
@@ -29,6 +30,12 @@ pub struct GrantRow {
     pub parent_grant_id: Option<Uuid>,
     /// When what the grant rests on is over at the latest.
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl GrantRow {
+    pub fn state(&self) -> GrantState {
+        GrantState::of(self.revoked_at)
+    }
 }
 
 /// The columns a grant is written with, in the order `bind_columns` binds them.

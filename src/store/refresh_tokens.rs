@@ -5,6 +5,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::StoreError;
+use super::grants::GrantRow;
+use crate::model::lifecycle::RefreshState;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefreshRow {
@@ -16,6 +18,18 @@ pub struct RefreshRow {
     pub expires_at: DateTime<Utc>,
     pub rotated_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl RefreshRow {
+    /// Its state now, with its grant's (revoking a grant revokes its family).
+    pub fn state(&self, grant: &GrantRow, now: DateTime<Utc>) -> RefreshState {
+        RefreshState::of(
+            self.rotated_at.is_some(),
+            self.revoked_at.is_some() || grant.revoked_at.is_some(),
+            self.idle_expires_at.min(self.expires_at),
+            now,
+        )
+    }
 }
 
 pub async fn insert(
@@ -50,7 +64,9 @@ pub async fn find_for_update(conn: &mut PgConnection, token_hash: &[u8]) -> Resu
     .await?)
 }
 
-pub async fn mark_rotated(conn: &mut PgConnection, token_hash: &[u8], now: DateTime<Utc>) -> Result<(), StoreError> {
+/// live → rotated: the one transition a live token makes (reuse is the
+/// rotated state presented again).
+pub async fn rotate(conn: &mut PgConnection, token_hash: &[u8], now: DateTime<Utc>) -> Result<(), StoreError> {
     sqlx::query("UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1")
         .bind(token_hash)
         .bind(now)

@@ -12,7 +12,7 @@ use crate::protocol::token;
 pub async fn post(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
     let basic = Basic::parse(req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
     let result = match protocol_form(&req, &body) {
-        Ok(params) => token::exchange(&state.provider, &basic, &params).await,
+        Ok(params) => token::issue(&state.provider, &basic, &params).await,
         Err(e) => Err(e),
     };
     let mut res = match result {

@@ -181,7 +181,7 @@ pub async fn access(req: HttpRequest, id: Path<String>, body: Bytes, state: Data
     let scopes = params.all("scope").to_vec();
     // Allowing the admin API makes the client an administrator: a recent
     // sign-in, as for a secret.
-    if crate::protocol::resource::is_admin_api(&state.provider, &audience)
+    if crate::protocol::api_tokens::is_admin_api(&state.provider, &audience)
         && !scopes.is_empty()
         && let Some(res) = stale_sign_in(&state, &admin, &page_of(&id))
     {

@@ -63,8 +63,9 @@ fn blank_form() -> serde_json::Value {
 }
 
 pub async fn dry_run(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    use crate::protocol::exchange::{self, ID_TOKEN_TYPE, SubjectSource};
+    use crate::protocol::lab::dry_run;
     use crate::protocol::params::Params;
+    use crate::protocol::token::{ID_TOKEN_TYPE, SubjectSource};
     let (admin, params) = match admitted(&req, &state, &body).await {
         Ok(x) => x,
         Err(res) => return res,
@@ -94,7 +95,7 @@ pub async fn dry_run(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Ht
     };
     let result = match source {
         Ok(source) => {
-            match exchange::dry_run(&state.provider, &client_id, &Params::parse(&request.finish()), source).await {
+            match dry_run::dry_run(&state.provider, &client_id, &Params::parse(&request.finish()), source).await {
                 Ok(r) => serde_json::to_value(r).unwrap_or_default(),
                 Err(e) => return unavailable(&state, &e),
             }

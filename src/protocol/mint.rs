@@ -1,4 +1,5 @@
-//! Minting tokens: id_tokens (OIDC Core §2) and RFC 9068 access tokens.
+//! Minting tokens: id_tokens (OIDC Core §2) and RFC 9068 access tokens, from
+//! the typed claim sets they are verified by, and the claims scopes release.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,12 +11,10 @@ use uuid::Uuid;
 use super::Provider;
 use super::error::{ErrorCode, OAuthError};
 use crate::crypto::Alg;
+use crate::model::claims::{AccessTokenClaims, IdTokenClaims, TokenClaims};
 use crate::model::{Client, OidcScope};
 use crate::paths;
 use crate::store::users::UserRow;
-
-/// The `typ` of an access token (RFC 9068 §2.1).
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// The claims each OIDC scope releases (OIDC Core §5.4).
 pub fn claims_of_scope(scope: OidcScope) -> &'static [&'static str] {
@@ -79,8 +78,8 @@ pub fn at_hash(alg: Alg, access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
-/// What an id_token says.
-pub struct IdTokenClaims<'a> {
+/// Who an id_token is for and what it carries besides the user's claims.
+pub struct IdTokenFor<'a> {
     pub client: &'a Client,
     pub user: &'a UserRow,
     pub scopes: &'a [String],
@@ -91,33 +90,27 @@ pub struct IdTokenClaims<'a> {
 }
 
 /// An id_token for the client, signed with its registered algorithm.
-pub fn id_token(p: &Provider, c: &IdTokenClaims<'_>) -> Result<String, OAuthError> {
+pub fn id_token(p: &Provider, c: &IdTokenFor<'_>) -> Result<String, OAuthError> {
     let now = p.now();
     let alg = c.client.id_token_alg;
-    let mut claims = user_claims(c.user, c.scopes);
-    claims.extend([
-        ("iss".to_owned(), json!(p.config.issuer.as_str())),
-        ("sub".to_owned(), json!(c.user.id.to_string())),
-        ("aud".to_owned(), json!(c.client.client_id)),
-        ("azp".to_owned(), json!(c.client.client_id)),
-        ("iat".to_owned(), json!(now.timestamp())),
-        ("exp".to_owned(), json!((now + p.config.lifetimes.id_token).timestamp())),
-        ("auth_time".to_owned(), json!(c.auth_time.timestamp())),
-        ("amr".to_owned(), json!(["pwd"])),
-    ]);
-    if let Some(nonce) = c.nonce {
-        claims.insert("nonce".into(), json!(nonce));
-    }
-    if let Some(sid) = c.sid {
-        claims.insert("sid".into(), json!(sid));
-    }
-    if let Some(token) = c.access_token {
-        claims.insert("at_hash".into(), json!(at_hash(alg, token)));
-    }
-    sign(p, alg, "JWT", &Value::Object(claims))
+    let claims = IdTokenClaims {
+        iss: p.config.issuer.as_str().to_owned(),
+        sub: c.user.id.to_string(),
+        aud: c.client.client_id.clone(),
+        azp: Some(c.client.client_id.clone()),
+        iat: now.timestamp(),
+        exp: (now + p.config.lifetimes.id_token).timestamp(),
+        auth_time: Some(c.auth_time.timestamp()),
+        amr: vec!["pwd".into()],
+        nonce: c.nonce.map(str::to_owned),
+        sid: c.sid.map(str::to_owned),
+        at_hash: c.access_token.map(|token| at_hash(alg, token)),
+        profile: user_claims(c.user, c.scopes),
+    };
+    sign(p, alg, &claims)
 }
 
-/// An RFC 9068 access token.
+/// An RFC 9068 access token, signed.
 pub struct AccessToken {
     pub token: String,
     pub alg: Alg,
@@ -125,10 +118,11 @@ pub struct AccessToken {
     pub scope: String,
 }
 
-pub struct AccessTokenClaims<'a> {
+/// Who and what an access token is for; `iss`, `iat`, `exp` and `jti` are
+/// stamped when it is minted.
+#[derive(Clone, Copy)]
+pub struct AccessTokenFor<'a> {
     pub audience: &'a str,
-    pub alg: Alg,
-    pub lifetime: chrono::TimeDelta,
     pub sub: &'a str,
     pub client_id: &'a str,
     pub scopes: &'a [String],
@@ -136,31 +130,34 @@ pub struct AccessTokenClaims<'a> {
     pub grant_id: Option<Uuid>,
 }
 
-pub fn access_token(p: &Provider, c: &AccessTokenClaims<'_>) -> Result<AccessToken, OAuthError> {
+/// An RFC 9068 access token (§2.2) living `lifetime`, signed with `alg`.
+pub fn access_token(
+    p: &Provider,
+    alg: Alg,
+    lifetime: chrono::TimeDelta,
+    c: &AccessTokenFor<'_>,
+) -> Result<AccessToken, OAuthError> {
     let now = p.now();
-    let scope = c.scopes.join(" ");
-    let mut claims = json!({
-        "iss": p.config.issuer.as_str(),
-        "sub": c.sub,
-        "aud": c.audience,
-        "client_id": c.client_id,
-        "scope": scope,
-        "iat": now.timestamp(),
-        "exp": (now + c.lifetime).timestamp(),
-        "jti": new_jti(now).to_string(),
-    });
-    if let Some(at) = c.auth_time {
-        claims["auth_time"] = json!(at.timestamp());
-    }
-    if let Some(grant) = c.grant_id {
-        claims["grant_id"] = json!(grant.to_string());
-    }
-    let token = sign(p, c.alg, ACCESS_TOKEN_TYP, &claims)?;
+    let claims = AccessTokenClaims {
+        iss: p.config.issuer.as_str().to_owned(),
+        sub: c.sub.to_owned(),
+        aud: c.audience.to_owned(),
+        client_id: c.client_id.to_owned(),
+        scope: c.scopes.join(" "),
+        iat: now.timestamp(),
+        exp: (now + lifetime).timestamp(),
+        jti: new_jti(now),
+        auth_time: c.auth_time.map(|t| t.timestamp()),
+        grant_id: c.grant_id,
+        cnf: None,
+        act: None,
+    };
+    let token = sign(p, alg, &claims)?;
     Ok(AccessToken {
         token,
-        alg: c.alg,
-        expires_in: c.lifetime.num_seconds(),
-        scope,
+        alg,
+        expires_in: lifetime.num_seconds(),
+        scope: claims.scope,
     })
 }
 
@@ -178,8 +175,8 @@ pub fn new_jti(now: DateTime<Utc>) -> Uuid {
 }
 
 /// When a token with this `jti` was issued, if the `jti` is one of ours.
-pub fn issued_at(jti: &str) -> Option<DateTime<Utc>> {
-    let (secs, nanos) = Uuid::parse_str(jti).ok()?.get_timestamp()?.to_unix();
+pub fn issued_at(jti: Uuid) -> Option<DateTime<Utc>> {
+    let (secs, nanos) = jti.get_timestamp()?.to_unix();
     DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
 }
 
@@ -188,12 +185,16 @@ pub fn userinfo_audience(p: &Provider) -> String {
     p.config.issuer.url(paths::USERINFO)
 }
 
-fn sign(p: &Provider, alg: Alg, typ: &str, claims: &Value) -> Result<String, OAuthError> {
+/// Signs a claim set with the active key of `alg`, its header `typ` the
+/// claim set's own.
+fn sign<T: TokenClaims>(p: &Provider, alg: Alg, claims: &T) -> Result<String, OAuthError> {
     let key = p
         .keys
         .signer(alg)
         .ok_or_else(|| OAuthError::new(ErrorCode::ServerError, format!("no active {alg} signing key")))?;
-    Ok(key.sign(typ, claims)?)
+    let claims = serde_json::to_value(claims)
+        .map_err(|e| OAuthError::new(ErrorCode::ServerError, format!("cannot serialise claims: {e}")))?;
+    Ok(key.sign(T::TYP.as_str(), &claims)?)
 }
 
 #[cfg(test)]
@@ -212,12 +213,10 @@ mod tests {
     #[test]
     fn a_jti_tells_when_its_token_was_issued_to_the_millisecond() {
         let now = DateTime::from_timestamp(1_795_000_000, 123_456_789).unwrap();
-        let jti = new_jti(now).to_string();
-        let at = issued_at(&jti).unwrap();
+        let at = issued_at(new_jti(now)).unwrap();
         assert_eq!(at.timestamp_millis(), now.timestamp_millis());
         assert_ne!(new_jti(now), new_jti(now), "unique even in one millisecond");
-        assert_eq!(issued_at("not a uuid"), None);
-        assert_eq!(issued_at(&Uuid::new_v4().to_string()), None);
+        assert_eq!(issued_at(Uuid::new_v4()), None);
     }
 
     #[test]

@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
-use super::Provider;
-use super::error::{ErrorCode, OAuthError};
-use super::params::Params;
-use super::resource::{self, Subject};
-use super::token::TokenResponse;
+use super::TokenResponse;
+use crate::model::claims::IdTokenClaims;
 use crate::model::{Client, GrantType};
+use crate::protocol::Provider;
+use crate::protocol::api_tokens;
+use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::mint::AccessTokenFor;
+use crate::protocol::params::Params;
 use crate::store::audit::NewEvent;
 use crate::store::grants::{self, GrantRow};
 use crate::store::{consents, sessions, users};
@@ -24,17 +26,26 @@ pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_tok
 
 /// What the decision learned, for its audit event.
 #[derive(Default)]
-struct Decision {
+pub(crate) struct Decision {
     user_id: Option<Uuid>,
     subject_client: Option<String>,
     api: Option<String>,
     scopes: Vec<String>,
 }
 
-/// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, for an authenticated client.
-pub async fn exchange(p: &Provider, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+/// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, for an
+/// authenticated client: decided and audited — a request that did not
+/// parse is a denied decision too.
+pub async fn exchange(
+    p: &Provider,
+    client: &Client,
+    req: Result<&ExchangeRequest, OAuthError>,
+) -> Result<TokenResponse, OAuthError> {
     let mut decision = Decision::default();
-    let result = decide(p, client, params, &mut decision).await;
+    let result = match req {
+        Ok(req) => decide(p, client, req, &mut decision).await,
+        Err(e) => Err(e),
+    };
     let (outcome, reason) = match &result {
         Ok(_) => (
             "allowed",
@@ -66,81 +77,83 @@ pub enum SubjectSource {
     SignedIn(Uuid),
 }
 
+/// An RFC 8693 §2.1 request, as Lanyard reads it: an id_token subject (or,
+/// for the dry run, a user as if just signed in), the API named by
+/// `resource` and `audience`, and the scopes asked for.
+#[derive(Debug)]
+pub struct ExchangeRequest {
+    pub source: SubjectSource,
+    /// The id_token, for `SubjectSource::Token`.
+    pub subject_token: String,
+    /// Every `resource` and then every `audience` value.
+    pub api_names: Vec<String>,
+    pub scope: Option<String>,
+}
+
+impl ExchangeRequest {
+    /// Reads the request; what it cannot carry is `invalid_request` (§2.2.2).
+    pub fn parse(params: &Params, source: SubjectSource) -> Result<Self, OAuthError> {
+        if let Some(name) = params.first_repeated(&["resource", "audience"]) {
+            return Err(OAuthError::invalid_request(format!(
+                "the `{name}` parameter is repeated"
+            )));
+        }
+        if params.has("actor_token") || params.has("actor_token_type") {
+            return Err(OAuthError::invalid_request("delegation (actor_token) is not supported"));
+        }
+        let subject_token = match source {
+            SubjectSource::Token => params
+                .one("subject_token")?
+                .ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?,
+            SubjectSource::SignedIn(_) => "",
+        };
+        match (source, params.one("subject_token_type")?) {
+            (SubjectSource::SignedIn(_), _) | (_, Some(ID_TOKEN_TYPE)) => {}
+            (_, Some(other)) => {
+                return Err(OAuthError::invalid_request(format!(
+                    "subject_token_type `{other}` is not supported; send an id_token"
+                )));
+            }
+            (_, None) => return Err(OAuthError::invalid_request("subject_token_type is required")),
+        }
+        if let Some(other) = params.one("requested_token_type")?.filter(|t| *t != ACCESS_TOKEN_TYPE) {
+            return Err(OAuthError::invalid_request(format!(
+                "requested_token_type `{other}` is not supported; only access tokens are issued"
+            )));
+        }
+        let mut api_names = params.all("resource").to_vec();
+        api_names.extend(params.all("audience").iter().cloned());
+        Ok(Self {
+            source,
+            subject_token: subject_token.to_owned(),
+            api_names,
+            scope: params.one("scope")?.map(str::to_owned),
+        })
+    }
+}
+
 /// What an exchange would issue.
-pub struct Evaluated {
-    subject: SubjectToken,
-    api: Arc<resource::Api>,
-    scopes: Vec<String>,
+pub(crate) struct Evaluated {
+    pub subject: SubjectToken,
+    pub api: Arc<api_tokens::Api>,
+    pub scopes: Vec<String>,
     /// The user's consent it rests on (a third-party sign-in); a first-party
     /// one rests on the client's allowance.
     consent_id: Option<Uuid>,
 }
 
-/// The checks of the README's "Token exchange" after client authentication, in
-/// order; the first failure answers. Shared by the exchange and its dry run.
-async fn evaluate(
+/// The checks of the README's "Token exchange" after client authentication
+/// and parsing, in order; the first failure answers. Shared by the exchange
+/// and its dry run.
+pub(crate) async fn evaluate(
     p: &Provider,
     client: &Client,
-    params: &Params,
-    source: SubjectSource,
+    req: &ExchangeRequest,
     d: &mut Decision,
 ) -> Result<Evaluated, OAuthError> {
-    // The client must authenticate: id_tokens travel through browsers.
-    if client.is_public() {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "a public client cannot exchange tokens",
-        ));
-    }
-    if let Some(name) = params.first_repeated(&["resource", "audience"]) {
-        return Err(OAuthError::invalid_request(format!(
-            "the `{name}` parameter is repeated"
-        )));
-    }
-    if params.has("actor_token") || params.has("actor_token_type") {
-        return Err(OAuthError::invalid_request("delegation (actor_token) is not supported"));
-    }
-    let token = match source {
-        SubjectSource::Token => params
-            .one("subject_token")?
-            .ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?,
-        SubjectSource::SignedIn(_) => "",
-    };
-    match (source, params.one("subject_token_type")?) {
-        (SubjectSource::SignedIn(_), _) => {}
-        (_, Some(ID_TOKEN_TYPE)) => {}
-        (_, Some(other)) => {
-            return Err(OAuthError::invalid_request(format!(
-                "subject_token_type `{other}` is not supported; send an id_token"
-            )));
-        }
-        (_, None) => return Err(OAuthError::invalid_request("subject_token_type is required")),
-    }
-    if let Some(other) = params.one("requested_token_type")?.filter(|t| *t != ACCESS_TOKEN_TYPE) {
-        return Err(OAuthError::invalid_request(format!(
-            "requested_token_type `{other}` is not supported; only access tokens are issued"
-        )));
-    }
-    let mut subject = match source {
-        SubjectSource::Token => verify_subject(p, client, token)?,
-        SubjectSource::SignedIn(user_id) => {
-            users::find(&mut *p.pool.acquire().await?, user_id)
-                .await?
-                .filter(|u| u.is_enabled())
-                .ok_or_else(|| {
-                    OAuthError::invalid_request("the subject token is not acceptable: the user is disabled or unknown")
-                })?;
-            SubjectToken {
-                user_id,
-                client: Arc::new(client.clone()),
-                session: Session::Live(Standing {
-                    session_id: None,
-                    auth_time: p.now(),
-                    until: None,
-                    parent_grant_id: None,
-                }),
-            }
-        }
+    let mut subject = match req.source {
+        SubjectSource::Token => verify_subject(p, client, &req.subject_token)?,
+        SubjectSource::SignedIn(user_id) => signed_in_now(p, client, user_id).await?,
     };
     d.user_id = Some(subject.user_id);
     d.subject_client = Some(subject.client.client_id.clone());
@@ -150,7 +163,7 @@ async fn evaluate(
     if !subject.client.first_party {
         subject.settle(p).await?;
     }
-    match target_and_scopes(p, client, params, &subject, d).await {
+    match target_and_scopes(p, client, req, &subject, d).await {
         Ok((api, scopes, consent_id)) => Ok(Evaluated {
             subject,
             api,
@@ -170,23 +183,21 @@ async fn evaluate(
 async fn target_and_scopes(
     p: &Provider,
     client: &Client,
-    params: &Params,
+    req: &ExchangeRequest,
     subject: &SubjectToken,
     d: &mut Decision,
-) -> Result<(Arc<resource::Api>, Vec<String>, Option<Uuid>), OAuthError> {
-    let mut names: Vec<String> = params.all("resource").to_vec();
-    names.extend(params.all("audience").iter().cloned());
-    if names.is_empty() {
+) -> Result<(Arc<api_tokens::Api>, Vec<String>, Option<Uuid>), OAuthError> {
+    if req.api_names.is_empty() {
         return Err(OAuthError::invalid_request(
             "name the API with `resource` or `audience`",
         ));
     }
-    let api = resource::target(p, client, &names)?;
+    let api = api_tokens::target(p, client, &req.api_names)?;
     d.api = Some(api.audience.clone());
-    if resource::is_admin_api(p, &api.audience) {
+    if api_tokens::is_admin_api(p, &api.audience) {
         let user = users::find(&mut *p.pool.acquire().await?, subject.user_id).await?;
         if !user.is_some_and(|u| u.is_admin) {
-            return Err(resource::not_an_administrator());
+            return Err(api_tokens::not_an_administrator());
         }
     }
 
@@ -209,7 +220,7 @@ async fn target_and_scopes(
         }
     };
     let allowed: Vec<String> = allowance.into_iter().filter(|s| covered.contains(s)).collect();
-    let scopes = resource::downscope(params.one("scope")?, &allowed).map_err(|e| {
+    let scopes = api_tokens::downscope(req.scope.as_deref(), &allowed).map_err(|e| {
         if covered.is_empty() {
             OAuthError::new(
                 ErrorCode::InvalidScope,
@@ -223,13 +234,18 @@ async fn target_and_scopes(
     Ok((api, scopes, consent_id))
 }
 
-async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision) -> Result<TokenResponse, OAuthError> {
+async fn decide(
+    p: &Provider,
+    client: &Client,
+    req: &ExchangeRequest,
+    d: &mut Decision,
+) -> Result<TokenResponse, OAuthError> {
     let Evaluated {
         mut subject,
         api,
         scopes,
         consent_id,
-    } = evaluate(p, client, params, SubjectSource::Token, d).await?;
+    } = evaluate(p, client, req, d).await?;
     let now = p.now();
     let mut grant = GrantRow {
         id: Uuid::now_v7(),
@@ -251,24 +267,19 @@ async fn decide(p: &Provider, client: &Client, params: &Params, d: &mut Decision
     };
     write_grant(p, &mut grant, &mut subject).await?;
     let sub = subject.user_id.to_string();
-    let who = Subject {
+    let holder = AccessTokenFor {
+        audience: &api.audience,
         sub: &sub,
         client_id: &client.client_id,
+        scopes: &scopes,
         auth_time: Some(grant.auth_time),
         grant_id: Some(grant.id),
-        not_after: grant.expires_at,
     };
-    let token = resource::mint(p, &api, &who, &scopes)?;
+    let token = api_tokens::mint(p, &api, &holder, grant.expires_at)?;
     // RFC 8693 §2.2.1; no refresh token.
     Ok(TokenResponse {
-        signed_with: token.alg,
-        access_token: token.token,
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
-        token_type: "Bearer",
-        expires_in: token.expires_in,
-        scope: token.scope,
-        id_token: None,
-        refresh_token: None,
+        ..TokenResponse::bearer(token)
     })
 }
 
@@ -306,8 +317,8 @@ async fn write_grant(p: &Provider, grant: &mut GrantRow, subject: &mut SubjectTo
 }
 
 /// A verified id_token subject.
-struct SubjectToken {
-    user_id: Uuid,
+pub(crate) struct SubjectToken {
+    pub user_id: Uuid,
     /// The client the id_token was issued to.
     client: Arc<Client>,
     session: Session,
@@ -344,7 +355,7 @@ impl SubjectToken {
     /// not, the sign-in's offline grant for the id_token's client still has
     /// a live refresh token (a refreshed id_token stands for that grant).
     /// Else `invalid_request`.
-    async fn settle(&mut self, p: &Provider) -> Result<(), OAuthError> {
+    pub(crate) async fn settle(&mut self, p: &Provider) -> Result<(), OAuthError> {
         let Session::Unchecked { sid, auth_time } = &self.session else {
             return Ok(());
         };
@@ -379,7 +390,7 @@ impl SubjectToken {
 
     /// When the user signed in (the dry run shows it; `None` until checked
     /// when the id_token does not say).
-    fn auth_time(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn auth_time(&self) -> Option<DateTime<Utc>> {
         match &self.session {
             Session::Live(standing) => Some(standing.auth_time),
             Session::Unchecked { auth_time, .. } => *auth_time,
@@ -387,7 +398,7 @@ impl SubjectToken {
     }
 
     /// When what the subject stands for ends, once checked.
-    fn until(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn until(&self) -> Option<DateTime<Utc>> {
         match &self.session {
             Session::Live(standing) => standing.until,
             Session::Unchecked { .. } => None,
@@ -399,121 +410,48 @@ fn bad_subject(why: &str) -> OAuthError {
     OAuthError::invalid_request(format!("the subject token is not acceptable: {why}"))
 }
 
-/// The id_token verified as far as it speaks for itself: our signature (never
-/// `none`, never HS256, never an unknown `kid`), our `iss`, not expired, not an
-/// access token, issued to this client or one it may exchange for. Its session
-/// and user are checked against the database afterwards (`settle`, or the
-/// grant's insert). Any failure is `invalid_request` (RFC 8693 §2.2.2).
+/// The id_token verified as far as it speaks for itself (`KeyRing::verify_as`:
+/// our signature — never `none`, never HS256, never an unknown `kid` — an
+/// id_token's `typ`, our `iss`, not expired), issued to this client or one it
+/// may exchange for. Its session and user are checked against the database
+/// afterwards (`settle`, or the grant's insert). Any failure is
+/// `invalid_request` (RFC 8693 §2.2.2).
 fn verify_subject(p: &Provider, client: &Client, token: &str) -> Result<SubjectToken, OAuthError> {
     let bad = bad_subject;
-    let verified = p.keys.verify(token).map_err(|e| bad(&e.to_string()))?;
-    if verified.is_access_token() {
-        return Err(bad("it is an access token, not an id_token"));
-    }
-    let claims = verified.claims;
-    if claims.get("iss").and_then(Value::as_str) != Some(p.config.issuer.as_str()) {
-        return Err(bad("it was not issued here"));
-    }
-    match claims.get("exp").and_then(Value::as_i64) {
-        Some(exp) if exp > p.now().timestamp() => {}
-        _ => return Err(bad("it has expired")),
-    }
-    let audience = match claims.get("aud") {
-        Some(Value::String(a)) => a.clone(),
-        Some(Value::Array(list)) if list.len() == 1 => list[0].as_str().unwrap_or_default().to_owned(),
-        _ => return Err(bad("it has no single audience")),
-    };
-    if audience != client.client_id && !p.catalog.trusts(&client.client_id, &audience) {
+    let claims: IdTokenClaims = p.keys.verify_as(token, &p.expect()).map_err(|e| bad(&e.to_string()))?;
+    if claims.aud != client.client_id && !p.catalog.trusts(&client.client_id, &claims.aud) {
         return Err(bad("it was issued to another client"));
     }
     let subject_client = p
         .catalog
-        .client(&audience)
+        .client(&claims.aud)
         .ok_or_else(|| bad("its client no longer exists"))?;
-    let user_id = claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .and_then(|s| Uuid::parse_str(s).ok())
-        .ok_or_else(|| bad("its sub is not a user"))?;
-    let sid = claims
-        .get("sid")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("it has no sid"))?;
-    let auth_time = claims
-        .get("auth_time")
-        .and_then(Value::as_i64)
-        .and_then(|t| DateTime::from_timestamp(t, 0));
+    let user_id = claims.user_id().ok_or_else(|| bad("its sub is not a user"))?;
+    let auth_time = claims.auth_time();
+    let sid = claims.sid.ok_or_else(|| bad("it has no sid"))?;
     Ok(SubjectToken {
         user_id,
         client: subject_client,
-        session: Session::Unchecked {
-            sid: sid.to_owned(),
-            auth_time,
-        },
+        session: Session::Unchecked { sid, auth_time },
     })
 }
 
-/// What the admin page's dry run shows: the claims an exchange would put in
-/// the access token, or the error and the rule that decided.
-#[derive(Debug, serde::Serialize)]
-pub struct DryRun {
-    pub allowed: bool,
-    pub outcome: String,
-    pub claims: Value,
-}
-
-/// Evaluates an exchange for `client_id` exactly as `/token` would after
-/// authenticating the client — minting nothing, auditing nothing.
-pub async fn dry_run(
-    p: &Provider,
-    client_id: &str,
-    params: &Params,
-    source: SubjectSource,
-) -> Result<DryRun, OAuthError> {
-    let Some(client) = p.catalog.client(client_id) else {
-        return Ok(DryRun {
-            allowed: false,
-            outcome: format!("invalid_client: no client `{client_id}`"),
-            claims: Value::Null,
-        });
-    };
-    if !client.has_grant(crate::model::GrantType::TokenExchange) {
-        return Ok(DryRun {
-            allowed: false,
-            outcome: "unauthorized_client: this client may not use token exchange".into(),
-            claims: Value::Null,
-        });
-    }
-    let mut decision = Decision::default();
-    let evaluated = match evaluate(p, &client, params, source, &mut decision).await {
-        Ok(mut e) => e.subject.settle(p).await.map(|()| e),
-        Err(e) => Err(e),
-    };
-    match evaluated {
-        Ok(Evaluated {
-            subject, api, scopes, ..
-        }) => {
-            let now = p.now();
-            let lifetime = resource::lifetime(p, &api, now, subject.until());
-            let claims = json!({
-                "iss": p.config.issuer.as_str(), "sub": subject.user_id.to_string(), "aud": api.audience,
-                "client_id": client.client_id, "scope": scopes.join(" "), "iat": now.timestamp(),
-                "exp": (now + lifetime).timestamp(), "auth_time": subject.auth_time().map(|t| t.timestamp()),
-                "jti": "(minted at issuance)", "grant_id": "(made at issuance)",
-            });
-            Ok(DryRun {
-                allowed: true,
-                outcome: format!(
-                    "allowed: an access token for {} ({}, {lifetime})",
-                    api.audience, api.alg
-                ),
-                claims,
-            })
-        }
-        Err(e) => Ok(DryRun {
-            allowed: false,
-            outcome: format!("{}: {}", e.code.as_str(), e.description),
-            claims: Value::Null,
+/// The dry run's subject: the user, enabled, as if just signed in to `client`.
+async fn signed_in_now(p: &Provider, client: &Client, user_id: Uuid) -> Result<SubjectToken, OAuthError> {
+    users::find(&mut *p.pool.acquire().await?, user_id)
+        .await?
+        .filter(|u| u.is_enabled())
+        .ok_or_else(|| {
+            OAuthError::invalid_request("the subject token is not acceptable: the user is disabled or unknown")
+        })?;
+    Ok(SubjectToken {
+        user_id,
+        client: Arc::new(client.clone()),
+        session: Session::Live(Standing {
+            session_id: None,
+            auth_time: p.now(),
+            until: None,
+            parent_grant_id: None,
         }),
-    }
+    })
 }

@@ -1,14 +1,14 @@
-//! Access tokens for APIs: which API a request targets (RFC 8707, RFC 8693
+//! Access tokens for APIs (the one name for what RFC 8707 calls a resource
+//! and RFC 8693 an audience): which API a request targets (RFC 8707, RFC 8693
 //! `audience`), which of its scopes a client may get, and minting the token.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use uuid::Uuid;
 
 use super::Provider;
 use super::error::{ErrorCode, OAuthError};
-use super::tokens::{self, AccessToken, AccessTokenClaims};
+use super::mint::{self, AccessToken, AccessTokenFor};
 pub use crate::model::Api;
 use crate::model::{Audience, Client};
 
@@ -92,17 +92,6 @@ pub fn downscope(requested: Option<&str>, allowed: &[String]) -> Result<Vec<Stri
     Ok(granted)
 }
 
-/// Who and what an API access token is for.
-pub struct Subject<'a> {
-    pub sub: &'a str,
-    pub client_id: &'a str,
-    pub auth_time: Option<DateTime<Utc>>,
-    pub grant_id: Option<Uuid>,
-    /// The token expires by then at the latest (the end of the session or
-    /// grant it rests on).
-    pub not_after: Option<DateTime<Utc>>,
-}
-
 /// An API token's lifetime: the API's own (or the default), cut short so it
 /// ends by `not_after`.
 pub fn lifetime(p: &Provider, api: &Api, now: DateTime<Utc>, not_after: Option<DateTime<Utc>>) -> TimeDelta {
@@ -113,21 +102,19 @@ pub fn lifetime(p: &Provider, api: &Api, now: DateTime<Utc>, not_after: Option<D
     }
 }
 
-/// An RFC 9068 access token for one API, signed with the API's algorithm.
-pub fn mint(p: &Provider, api: &Api, subject: &Subject<'_>, scopes: &[String]) -> Result<AccessToken, OAuthError> {
-    tokens::access_token(
-        p,
-        &AccessTokenClaims {
-            audience: &api.audience,
-            alg: api.alg,
-            lifetime: lifetime(p, api, p.now(), subject.not_after),
-            sub: subject.sub,
-            client_id: subject.client_id,
-            scopes,
-            auth_time: subject.auth_time,
-            grant_id: subject.grant_id,
-        },
-    )
+/// An RFC 9068 access token for one API, signed with the API's algorithm,
+/// ending by `not_after` (the end of the session or grant it rests on).
+pub fn mint(
+    p: &Provider,
+    api: &Api,
+    holder: &AccessTokenFor<'_>,
+    not_after: Option<DateTime<Utc>>,
+) -> Result<AccessToken, OAuthError> {
+    let holder = AccessTokenFor {
+        audience: &api.audience,
+        ..*holder
+    };
+    mint::access_token(p, api.alg, lifetime(p, api, p.now(), not_after), &holder)
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! The token lab: any JWT explained — whether it verifies against Lanyard's
 //! keys and exactly why not, what kind of token it is and where it may be
 //! used, who and what it names, and whether it is still live. Nothing pasted
-//! is stored or logged.
+//! is stored or logged. The verdict is the verifier's own
+//! (`KeyRing::verify_as`), put in words.
+
+pub mod dry_run;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,7 +14,9 @@ use uuid::Uuid;
 use super::Provider;
 use super::error::OAuthError;
 use crate::crypto::jwt::JwtError;
+use crate::keys::VerifyError;
 use crate::model::KeyState;
+use crate::model::claims::{AccessTokenClaims, IdTokenClaims, Typ};
 use crate::store::{apis, clients, grants, revoked_access_tokens, sessions, signing_keys, users};
 
 /// What the lab says about one token.
@@ -76,27 +81,18 @@ pub async fn explain(p: &Provider, token: &str) -> Result<Explanation, OAuthErro
         )),
     }
 
-    // The signature, with the keys every node verifies with.
-    let signature = match p.keys.verify(token) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(why_not(
-            &e,
-            &alg,
-            &kid,
-            stored.as_ref().map(|k| (k.state, k.revoked_at)),
-        )),
+    let typ = header.get("typ").and_then(Value::as_str);
+    let is_access = Typ::AccessToken.admits(typ);
+    // The verdict, from the one verifier every endpoint uses (any audience).
+    let expect = p.expect();
+    let verdict = match is_access {
+        true => p.keys.verify_as::<AccessTokenClaims>(token, &expect).map(drop),
+        false => p.keys.verify_as::<IdTokenClaims>(token, &expect).map(drop),
     };
-    let issuer_ok = claims.get("iss").and_then(Value::as_str) == Some(p.config.issuer.as_str());
-    if !issuer_ok {
-        facts.push(format!(
-            "Its issuer {} is not this Lanyard ({}).",
-            claims.get("iss").unwrap_or(&Value::Null),
-            p.config.issuer
-        ));
+    if let Err(VerifyError::ForeignIssuer(iss)) = &verdict {
+        facts.push(format!("Its issuer {iss:?} is not this Lanyard ({}).", p.config.issuer));
     }
-    let exp = claims.get("exp").and_then(Value::as_i64);
-    let expired = exp.is_none_or(|e| e <= now.timestamp());
-    match exp {
+    match claims.get("exp").and_then(Value::as_i64) {
         Some(e) if e <= now.timestamp() => facts.push(format!(
             "Expired at {} ({} s ago; now is {}).",
             time(e),
@@ -110,25 +106,20 @@ pub async fn explain(p: &Provider, token: &str) -> Result<Explanation, OAuthErro
         facts.push(format!("Issued at {}.", time(iat)));
     }
 
-    let typ = header
-        .get("typ")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let is_access = typ == "at+jwt" || typ == "application/at+jwt";
     let kind = describe_kind(&mut conn, &claims, is_access, &mut facts).await?;
     describe_liveness(&mut conn, &claims, &mut facts).await?;
 
-    let valid = signature.is_ok() && issuer_ok && !expired;
-    let verdict = match (&signature, issuer_ok, expired) {
-        (Err(why), _, _) => format!("Does not verify: {why}"),
-        (Ok(()), false, _) => "The signature is Lanyard's, but the issuer is foreign.".into(),
-        (Ok(()), true, true) => "A genuine Lanyard token, but expired.".into(),
-        (Ok(()), true, false) => format!("Valid: a genuine, unexpired Lanyard {kind}."),
+    let stored_state = stored.as_ref().map(|k| (k.state, k.revoked_at));
+    let verdict_text = match &verdict {
+        Ok(()) => format!("Valid: a genuine, unexpired Lanyard {kind}."),
+        Err(VerifyError::Signature(e)) => format!("Does not verify: {}", why_not(e, &alg, &kid, stored_state)),
+        Err(VerifyError::ForeignIssuer(_)) => "The signature is Lanyard's, but the issuer is foreign.".into(),
+        Err(VerifyError::Expired { .. }) => "A genuine Lanyard token, but expired.".into(),
+        Err(other) => format!("Not a token Lanyard accepts: {other}."),
     };
     Ok(Explanation {
-        valid,
-        verdict,
+        valid: verdict.is_ok(),
+        verdict: verdict_text,
         kind,
         facts,
         header: pretty(&header),

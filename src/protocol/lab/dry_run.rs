@@ -1,0 +1,82 @@
+//! The exchange dry run of the admin page: what `/token` would answer to an
+//! RFC 8693 exchange for a client — the same evaluation, minting nothing,
+//! auditing nothing.
+
+use serde_json::{Value, json};
+
+use crate::model::GrantType;
+use crate::protocol::Provider;
+use crate::protocol::api_tokens;
+use crate::protocol::error::OAuthError;
+use crate::protocol::params::Params;
+use crate::protocol::token::exchange::{self, Decision, Evaluated, ExchangeRequest, SubjectSource};
+use crate::protocol::token::may_use;
+
+/// What the admin page's dry run shows: the claims an exchange would put in
+/// the access token, or the error and the rule that decided.
+#[derive(Debug, serde::Serialize)]
+pub struct DryRun {
+    pub allowed: bool,
+    pub outcome: String,
+    pub claims: Value,
+}
+
+impl DryRun {
+    fn refused(e: &OAuthError) -> Self {
+        Self {
+            allowed: false,
+            outcome: format!("{}: {}", e.code.as_str(), e.description),
+            claims: Value::Null,
+        }
+    }
+}
+
+/// Evaluates an exchange for `client_id` exactly as `/token` would after
+/// authenticating the client.
+pub async fn dry_run(
+    p: &Provider,
+    client_id: &str,
+    params: &Params,
+    source: SubjectSource,
+) -> Result<DryRun, OAuthError> {
+    let Some(client) = p.catalog.client(client_id) else {
+        return Ok(DryRun {
+            allowed: false,
+            outcome: format!("invalid_client: no client `{client_id}`"),
+            claims: Value::Null,
+        });
+    };
+    if let Err(e) = may_use(&client, GrantType::TokenExchange) {
+        return Ok(DryRun::refused(&e));
+    }
+    let mut decision = Decision::default();
+    let evaluated = match ExchangeRequest::parse(params, source) {
+        Ok(req) => match exchange::evaluate(p, &client, &req, &mut decision).await {
+            Ok(mut e) => e.subject.settle(p).await.map(|()| e),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let Evaluated {
+        subject, api, scopes, ..
+    } = match evaluated {
+        Ok(evaluated) => evaluated,
+        Err(e) => return Ok(DryRun::refused(&e)),
+    };
+    let now = p.now();
+    let lifetime = api_tokens::lifetime(p, &api, now, subject.until());
+    let claims = json!({
+        "iss": p.config.issuer.as_str(), "sub": subject.user_id.to_string(), "aud": api.audience,
+        "client_id": client.client_id, "scope": scopes.join(" "), "iat": now.timestamp(),
+        "exp": (now + lifetime).timestamp(), "auth_time": subject.auth_time().map(|t| t.timestamp()),
+        "jti": "(minted at issuance)", "grant_id": "(made at issuance)",
+    });
+    Ok(DryRun {
+        allowed: true,
+        outcome: format!(
+            "allowed: an access token for {} ({}, {lifetime})",
+            api.audience, api.alg
+        ),
+        claims,
+    })
+}

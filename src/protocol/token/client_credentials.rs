@@ -1,0 +1,25 @@
+//! The `client_credentials` grant (RFC 6749 §4.4): a service's own access token
+//! for one API. No database write on this path (README "Performance").
+
+use super::{ClientCredentialsRequest, TokenResponse};
+use crate::model::Client;
+use crate::protocol::Provider;
+use crate::protocol::api_tokens;
+use crate::protocol::error::OAuthError;
+use crate::protocol::mint::AccessTokenFor;
+
+pub fn issue(p: &Provider, client: &Client, req: &ClientCredentialsRequest) -> Result<TokenResponse, OAuthError> {
+    let api = api_tokens::default_target(p, client, &req.resources)?;
+    let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
+    let scopes = api_tokens::downscope(req.scope.as_deref(), &allowance)?;
+    // `sub` is the client itself; a client_id is never a UUID, so never a user's `sub`.
+    let holder = AccessTokenFor {
+        audience: &api.audience,
+        sub: &client.client_id,
+        client_id: &client.client_id,
+        scopes: &scopes,
+        auth_time: None,
+        grant_id: None,
+    };
+    Ok(TokenResponse::bearer(api_tokens::mint(p, &api, &holder, None)?))
+}
