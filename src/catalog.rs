@@ -10,7 +10,7 @@ use sqlx::PgPool;
 
 use crate::model::{Api, Client};
 use crate::reloadable::Reloadable;
-use crate::store::{StoreError, apis, clients};
+use crate::store::{self, StoreError, apis, clients};
 
 /// The channel the catalog tables' trigger notifies (migration 0004).
 pub const CHANNEL: &str = "lanyard_catalog";
@@ -98,10 +98,7 @@ impl Catalog {
     /// Reads every catalog table in one read-only, repeatable-read transaction.
     /// A corrupt row is left out with a warning rather than failing the rest.
     async fn snapshot(pool: &PgPool) -> Result<Snapshot, StoreError> {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = store::begin_consistent_read(pool).await?;
         let client_rows = clients::all(&mut tx).await?;
         let api_rows = apis::list(&mut tx).await?;
         let allowance_rows = apis::all_allowances(&mut tx).await?;

@@ -36,6 +36,7 @@ pub mod model;
 pub mod paths;
 pub mod pg_cluster;
 pub mod protocol;
+pub mod random;
 pub mod refresher;
 pub mod reloadable;
 pub mod store;

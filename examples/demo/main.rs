@@ -10,6 +10,10 @@
 //! Settings: `LANYARD_ISSUER` (http://localhost:8080), `CLIENT_SECRET` (default:
 //! read from `.lanyard/demo.secret`, which `lanyard dev` writes).
 
+// An example program, not the server: the injected clock and random source
+// (clippy.toml) do not apply.
+#![allow(clippy::disallowed_methods)]
+
 #[path = "../resource_server/bearer.rs"]
 mod bearer;
 

@@ -8,6 +8,10 @@
 //! Settings: `LANYARD_ISSUER` (http://localhost:8080), `API_AUDIENCE`
 //! (http://localhost:8081/api), `BIND` (127.0.0.1:8082), `JWKS_REFETCH_SECS` (30).
 
+// An example program, not the server: the injected clock and random source
+// (clippy.toml) do not apply.
+#![allow(clippy::disallowed_methods)]
+
 mod bearer;
 
 use actix_web::http::header;

@@ -266,7 +266,7 @@ pub async fn client(cmd: ClientCommand, config: &Config) -> Result<(), Failure> 
                 first_party: a.first_party,
                 id_token_alg: a.id_token_alg,
             };
-            let created = admin::clients::create(&pool, &SystemClock, &mut rand::rng(), input)
+            let created = admin::clients::create(&pool, &SystemClock, &mut crate::random::rng(), input)
                 .await
                 .map_err(Failure::refused)?;
             audit(

@@ -23,6 +23,7 @@ pub const DEMO_CLIENT: &str = "demo";
 pub const DEMO_API: &str = "http://localhost:8081/api";
 /// Where the demo client's secret is kept for the demo to read (mode 0600).
 const DEMO_SECRET_FILE: &str = "demo.secret";
+/// The database `lanyard dev` uses (`store::create_dev_database_if_missing`).
 const DATABASE: &str = "lanyard";
 
 pub async fn run(mut sources: Sources, bind: Option<String>) -> Result<(), Failure> {
@@ -112,17 +113,9 @@ async fn create_database(cluster: &Cluster) -> Result<(), Failure> {
     let pool = store::connect(&cluster.url("postgres"), 1)
         .await
         .map_err(|e| Failure::refused(format!("cannot connect to the private PostgreSQL: {e}")))?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(DATABASE)
-        .fetch_one(&pool)
+    store::create_dev_database_if_missing(&pool)
         .await
         .map_err(Failure::refused)?;
-    if !exists {
-        sqlx::query("CREATE DATABASE lanyard")
-            .execute(&pool)
-            .await
-            .map_err(Failure::refused)?;
-    }
     pool.close().await;
     Ok(())
 }
@@ -132,9 +125,7 @@ fn dev_master_key(path: &Path) -> Result<MasterKey, Failure> {
     if let Ok(text) = std::fs::read_to_string(path) {
         return MasterKey::parse(&text).map_err(|m| Failure::setup(format!("{}: {m}", path.display())));
     }
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    let key = MasterKey::from_bytes(bytes);
+    let key = MasterKey::from_bytes(crate::random::bytes());
     write_private(path, &key.encode())?;
     Ok(key)
 }
@@ -167,7 +158,7 @@ const AUTOMATION_CLIENT: &str = "admin-cli";
 /// The demo admin, client and API; each made once, kept on later runs.
 async fn seed(pool: &sqlx::PgPool, issuer: &crate::config::Issuer) -> Result<Seeded, Failure> {
     let clock = SystemClock;
-    let mut rng = rand::rng();
+    let mut rng = crate::random::rng();
     let mut seeded = Seeded::default();
     let password = secret::random_token(&mut rng)[..20].to_owned();
     let admin = NewUserInput {

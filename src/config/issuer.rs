@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::model::is_loopback_host;
+
 /// The issuer identifier (OIDC Discovery §3, RFC 8414 §2): `https`, or `http`
 /// on a loopback host; a host and an optional port; no path, query, fragment,
 /// user information or trailing slash. It is kept as written, so it is
@@ -60,11 +62,6 @@ impl Issuer {
     pub fn is_https(&self) -> bool {
         self.0.starts_with("https://")
     }
-}
-
-/// `localhost`, `127.0.0.1` or `[::1]` (RFC 8252 §7.3 and §8.3).
-pub fn is_loopback_host(host: &str) -> bool {
-    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
 
 impl fmt::Display for Issuer {

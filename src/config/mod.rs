@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::TimeDelta;
 
+pub use crate::model::is_loopback_host;
 pub use cidr::Cidr;
-pub use issuer::{Issuer, is_loopback_host};
+pub use issuer::Issuer;
 
 use crate::crypto::MasterKey;
 

@@ -28,7 +28,7 @@ mod tests {
 
     #[test]
     fn tokens_are_256_bits_and_distinct() {
-        let mut rng = rand::rng();
+        let mut rng = crate::random::rng();
         let (a, b) = (random_token(&mut rng), random_token(&mut rng));
         assert_eq!(a.len(), 43);
         assert_ne!(a, b);

@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn a_rotated_refresh_token_is_reuse_whatever_else_is_true_of_it() {
-        let now = Utc::now();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let past = now - TimeDelta::seconds(1);
         assert_eq!(RefreshState::of(true, true, past, now), RefreshState::Rotated);
         assert_eq!(RefreshState::of(false, true, past, now), RefreshState::Revoked);
@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn a_session_is_signed_out_before_it_is_expired_or_idle() {
-        let now = Utc::now();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let idle = TimeDelta::minutes(30);
         let long_ago = now - TimeDelta::hours(2);
         assert_eq!(

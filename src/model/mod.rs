@@ -21,6 +21,11 @@ pub use redirect_uri::RedirectUri;
 pub use scope::{OidcScope, ScopeToken};
 pub use user::{Address, StandardClaims, Username, username_key};
 
+/// `localhost`, `127.0.0.1` or `[::1]` (RFC 8252 §7.3 and §8.3).
+pub fn is_loopback_host(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
 /// A value refused, with the field (CLI flag or form field) it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {

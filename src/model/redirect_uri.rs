@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::absolute_uri_without_fragment;
-use crate::config::is_loopback_host;
+use super::is_loopback_host;
 
 /// A registered redirect URI (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §4.1):
 /// absolute, no fragment, `http` only on a loopback host, never a scheme that

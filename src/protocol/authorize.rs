@@ -237,7 +237,45 @@ pub struct Read {
 /// Reads and checks an authorization request's parameters for `client`;
 /// each failure is the error the client is redirected with.
 pub fn read(client: &Client, params: &Params) -> Result<Read, OAuthError> {
-    // OIDC Core §6: request objects are not supported.
+    check_request_form(client, params)?;
+    let claims = parse_claims(params.one("claims")?)?;
+    let resources = params
+        .all("resource")
+        .iter()
+        .map(|r| {
+            Audience::parse(r)
+                .map(|a| a.to_string())
+                .map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (scopes, api_tokens) = parse_scopes(client, params.one("scope")?, claims.as_ref(), !resources.is_empty())?;
+    let code_challenge = parse_pkce(client, params)?;
+    let prompt = parse_prompt(params.one("prompt")?)?;
+    // OIDC Core §3.1.2.1: seconds since the last active authentication.
+    let max_age = match params.one("max_age")? {
+        Some(raw) => super::params::duration(raw, TimeDelta::seconds(1))
+            .map_err(|()| OAuthError::invalid_request("max_age must be a whole number of seconds"))?,
+        None => None,
+    };
+    Ok(Read {
+        scopes,
+        api_tokens,
+        nonce: parse_nonce(params)?,
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: params.one("login_hint")?.map(|h| h.chars().take(64).collect()),
+        id_token_hint: params.one("id_token_hint")?.map(str::to_owned),
+        claims,
+        resources,
+    })
+}
+
+/// The request's form, before its values: no request objects (OIDC Core
+/// §6), no repeated parameter but `resource` (RFC 6749 §3.1, RFC 8707 §2),
+/// `response_type=code` in the query response mode, for a client of the
+/// code flow.
+fn check_request_form(client: &Client, params: &Params) -> Result<(), OAuthError> {
     if params.has("request") {
         return Err(OAuthError::new(
             ErrorCode::RequestNotSupported,
@@ -250,7 +288,6 @@ pub fn read(client: &Client, params: &Params) -> Result<Read, OAuthError> {
             "request_uri is not supported",
         ));
     }
-    // RFC 6749 §3.1: parameters must not repeat; RFC 8707 lets `resource` repeat.
     if let Some(name) = params.first_repeated(&["resource"]) {
         return Err(OAuthError::invalid_request(format!(
             "the `{name}` parameter is repeated"
@@ -277,43 +314,18 @@ pub fn read(client: &Client, params: &Params) -> Result<Read, OAuthError> {
             "this client may not use the authorization code flow",
         ));
     }
-    let claims = parse_claims(params.one("claims")?)?;
-    let resources = params
-        .all("resource")
-        .iter()
-        .map(|r| {
-            Audience::parse(r)
-                .map(|a| a.to_string())
-                .map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (scopes, api_tokens) = parse_scopes(client, params.one("scope")?, claims.as_ref(), !resources.is_empty())?;
-    let code_challenge = parse_pkce(client, params)?;
-    let prompt = parse_prompt(params.one("prompt")?)?;
-    // OIDC Core §3.1.2.1: seconds since the last active authentication.
-    let max_age = match params.one("max_age")? {
-        Some(raw) => super::params::duration(raw, TimeDelta::seconds(1))
-            .map_err(|()| OAuthError::invalid_request("max_age must be a whole number of seconds"))?,
-        None => None,
-    };
+    Ok(())
+}
+
+/// `nonce` (OIDC Core §3.1.2.1), echoed in the id_token, so bounded.
+fn parse_nonce(params: &Params) -> Result<Option<String>, OAuthError> {
     let nonce = params.one("nonce")?.map(str::to_owned);
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHO_LEN) {
         return Err(OAuthError::invalid_request(format!(
             "nonce may be at most {MAX_ECHO_LEN} characters"
         )));
     }
-    Ok(Read {
-        scopes,
-        api_tokens,
-        nonce,
-        code_challenge,
-        prompt,
-        max_age,
-        login_hint: params.one("login_hint")?.map(|h| h.chars().take(64).collect()),
-        id_token_hint: params.one("id_token_hint")?.map(str::to_owned),
-        claims,
-        resources,
-    })
+    Ok(nonce)
 }
 
 /// Each resource must be an API the client may get (else `invalid_target`);
@@ -496,6 +508,25 @@ pub fn verified_hint_sub(p: &Provider, hint: &str) -> Option<String> {
     Some(claims.sub)
 }
 
+/// Whether the user has not yet consented to some scope the request asks
+/// of this (third-party) client, an API's scopes included.
+async fn lacks_consent(p: &Provider, req: &AuthRequest, session: &CurrentSession) -> Result<bool, OAuthError> {
+    let mut conn = p.pool.acquire().await?;
+    let consent = consents::find(&mut conn, session.user.id, &req.client.client_id).await?;
+    let mut missing = req
+        .scopes
+        .iter()
+        .any(|s| !consent.as_ref().is_some_and(|c| c.scopes.contains(s)));
+    for api in &req.api_scopes {
+        let consented = consents::api_scopes(&mut conn, session.user.id, &req.client.client_id, api.api_id)
+            .await?
+            .map(|(_, scopes)| scopes)
+            .unwrap_or_default();
+        missing |= api.scopes.iter().any(|(name, _)| !consented.contains(name));
+    }
+    Ok(missing)
+}
+
 /// What happens next for a checked request.
 #[derive(Debug)]
 pub enum Outcome {
@@ -542,28 +573,13 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
         );
     }
     // First-party clients: the organisation vouches, no consent page (not even for prompt=consent).
-    if !req.client.first_party {
-        let mut conn = p.pool.acquire().await?;
-        let consent = consents::find(&mut conn, session.user.id, &req.client.client_id).await?;
-        let mut missing = req
-            .scopes
-            .iter()
-            .any(|s| !consent.as_ref().is_some_and(|c| c.scopes.contains(s)));
-        for api in &req.api_scopes {
-            let consented = consents::api_scopes(&mut conn, session.user.id, &req.client.client_id, api.api_id)
-                .await?
-                .map(|(_, scopes)| scopes)
-                .unwrap_or_default();
-            missing |= api.scopes.iter().any(|(name, _)| !consented.contains(name));
+    if !req.client.first_party && (req.prompt.consent || lacks_consent(p, req, session).await?) {
+        if req.prompt.none {
+            return redirect_error(ErrorCode::ConsentRequired, "the user must consent");
         }
-        if req.prompt.consent || missing {
-            if req.prompt.none {
-                return redirect_error(ErrorCode::ConsentRequired, "the user must consent");
-            }
-            return Ok(Outcome::Consent {
-                scopes: req.scopes.clone(),
-            });
-        }
+        return Ok(Outcome::Consent {
+            scopes: req.scopes.clone(),
+        });
     }
     let code = issue_code(p, req, session).await?;
     let mut pairs = vec![("code", code.as_str())];
@@ -576,7 +592,7 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
 
 async fn issue_code(p: &Provider, req: &AuthRequest, session: &CurrentSession) -> Result<String, OAuthError> {
     let now = p.now();
-    let code = secret::random_token(&mut rand::rng());
+    let code = secret::random_token(&mut crate::random::rng());
     let row = CodeRow {
         client_id: req.client.client_id.clone(),
         user_id: session.user.id,

@@ -57,7 +57,7 @@ pub async fn start(
     user_agent: Option<&str>,
 ) -> Result<String, OAuthError> {
     let now = p.now();
-    let mut rng = rand::rng();
+    let mut rng = crate::random::rng();
     let cookie = secret::random_token(&mut rng);
     let sid = secret::random_token(&mut rng);
     let mut tx = p.pool.begin().await?;

@@ -133,6 +133,28 @@ pub async fn schema_state(pool: &PgPool) -> Result<SchemaState, sqlx::Error> {
     })
 }
 
+/// A read-only transaction that sees one snapshot of every table it reads
+/// (REPEATABLE READ), for loading several tables consistently.
+pub async fn begin_consistent_read(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// Creates the database `lanyard` on the server `pool` is connected to,
+/// unless it exists (`lanyard dev`'s private PostgreSQL).
+pub async fn create_dev_database_if_missing(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'lanyard')")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        sqlx::query("CREATE DATABASE lanyard").execute(pool).await?;
+    }
+    Ok(())
+}
+
 /// Whether the database answers (for `/readyz`).
 pub async fn ping(pool: &PgPool) -> bool {
     sqlx::query("SELECT 1").execute(pool).await.is_ok()

@@ -246,7 +246,7 @@ async fn create_client(req: HttpRequest, bytes: Bytes, state: Data<AppState>) ->
     match clients::create(
         &state.provider.pool,
         state.provider.clock.as_ref(),
-        &mut rand::rng(),
+        &mut crate::random::rng(),
         input,
     )
     .await
@@ -318,7 +318,7 @@ async fn rotate_secret(req: HttpRequest, id: Path<String>, state: Data<AppState>
     match clients::rotate_secret(
         &state.provider.pool,
         state.provider.clock.as_ref(),
-        &mut rand::rng(),
+        &mut crate::random::rng(),
         &id,
     )
     .await

@@ -44,7 +44,7 @@ impl Csrf {
                 set_cookie: None,
             },
             None => {
-                let fresh = secret::random_token(&mut rand::rng());
+                let fresh = secret::random_token(&mut crate::random::rng());
                 FormToken {
                     token: self.mac(&fresh, purpose),
                     set_cookie: Some(cookies.new_csrf(fresh)),

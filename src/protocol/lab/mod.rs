@@ -74,12 +74,10 @@ pub async fn explain(p: &Provider, token: &str) -> Result<Explanation, OAuthErro
     // The key the header names, whatever its state.
     let mut conn = p.pool.acquire().await?;
     let stored = signing_keys::list(&mut conn).await?.into_iter().find(|k| k.kid == kid);
-    match &stored {
-        Some(k) => facts.push(format!("Signed (it says) with key {kid} ({}, {}).", k.alg, k.state)),
-        None => facts.push(format!(
-            "The header names kid {kid:?}, which is not one of Lanyard's keys."
-        )),
-    }
+    facts.push(match &stored {
+        Some(k) => format!("Signed (it says) with key {kid} ({}, {}).", k.alg, k.state),
+        None => format!("The header names kid {kid:?}, which is not one of Lanyard's keys."),
+    });
 
     let typ = header.get("typ").and_then(Value::as_str);
     let is_access = Typ::AccessToken.admits(typ);
@@ -92,6 +90,28 @@ pub async fn explain(p: &Provider, token: &str) -> Result<Explanation, OAuthErro
     if let Err(VerifyError::ForeignIssuer(iss)) = &verdict {
         facts.push(format!("Its issuer {iss:?} is not this Lanyard ({}).", p.config.issuer));
     }
+    describe_times(&claims, now, &mut facts);
+
+    let kind = describe_kind(&mut conn, &claims, is_access, &mut facts).await?;
+    describe_liveness(&mut conn, &claims, &mut facts).await?;
+
+    let stored_state = stored.as_ref().map(|k| (k.state, k.revoked_at));
+    let verdict_text = match &verdict {
+        Ok(()) => format!("Valid: a genuine, unexpired Lanyard {kind}."),
+        Err(e) => refusal(e, &alg, &kid, stored_state),
+    };
+    Ok(Explanation {
+        valid: verdict.is_ok(),
+        verdict: verdict_text,
+        kind,
+        facts,
+        header: pretty(&header),
+        claims: pretty(&claims_value),
+    })
+}
+
+/// When it expires (or expired) and was issued, by the provider's clock.
+fn describe_times(claims: &Map<String, Value>, now: DateTime<Utc>, facts: &mut Vec<String>) {
     match claims.get("exp").and_then(Value::as_i64) {
         Some(e) if e <= now.timestamp() => facts.push(format!(
             "Expired at {} ({} s ago; now is {}).",
@@ -105,26 +125,16 @@ pub async fn explain(p: &Provider, token: &str) -> Result<Explanation, OAuthErro
     if let Some(iat) = claims.get("iat").and_then(Value::as_i64) {
         facts.push(format!("Issued at {}.", time(iat)));
     }
+}
 
-    let kind = describe_kind(&mut conn, &claims, is_access, &mut facts).await?;
-    describe_liveness(&mut conn, &claims, &mut facts).await?;
-
-    let stored_state = stored.as_ref().map(|k| (k.state, k.revoked_at));
-    let verdict_text = match &verdict {
-        Ok(()) => format!("Valid: a genuine, unexpired Lanyard {kind}."),
-        Err(VerifyError::Signature(e)) => format!("Does not verify: {}", why_not(e, &alg, &kid, stored_state)),
-        Err(VerifyError::ForeignIssuer(_)) => "The signature is Lanyard's, but the issuer is foreign.".into(),
-        Err(VerifyError::Expired { .. }) => "A genuine Lanyard token, but expired.".into(),
-        Err(other) => format!("Not a token Lanyard accepts: {other}."),
-    };
-    Ok(Explanation {
-        valid: verdict.is_ok(),
-        verdict: verdict_text,
-        kind,
-        facts,
-        header: pretty(&header),
-        claims: pretty(&claims_value),
-    })
+/// The verifier's refusal, as the lab's verdict.
+fn refusal(e: &VerifyError, alg: &str, kid: &str, key: Option<(KeyState, Option<DateTime<Utc>>)>) -> String {
+    match e {
+        VerifyError::Signature(e) => format!("Does not verify: {}", why_not(e, alg, kid, key)),
+        VerifyError::ForeignIssuer(_) => "The signature is Lanyard's, but the issuer is foreign.".into(),
+        VerifyError::Expired { .. } => "A genuine Lanyard token, but expired.".into(),
+        other => format!("Not a token Lanyard accepts: {other}."),
+    }
 }
 
 /// Why a signature check failed, in words an admin can act on.

@@ -17,7 +17,7 @@ use crate::protocol::authorize::is_pkce_value;
 use crate::protocol::error::OAuthError;
 use crate::store::codes::{self, CodeRow};
 use crate::store::grants::{self, GrantRow};
-use crate::store::{consents, sessions, users};
+use crate::store::{consents, users};
 
 /// Redeems the code: the grant it becomes, an access token (for the API it
 /// names, or UserInfo), the id_token and — if the client refreshes — a
@@ -56,19 +56,13 @@ pub async fn redeem(p: &Provider, client: &Client, req: &CodeRequest) -> Result<
     );
     grants::insert(&mut tx, &grant).await?;
     codes::set_grant(&mut tx, &code_hash, grant.id).await?;
-    let sid = match row.session_id {
-        Some(id) => sessions::find_sid(&mut tx, id).await?,
-        None => None,
-    };
+    let sid = user_grant::sid_of(&mut tx, row.session_id).await?;
     let refresh_token = match refreshable {
         true => Some(user_grant::new_refresh_token(p, &mut tx, &grant, &grant.scopes, refresh_until).await?),
         false => None,
     };
     let target = user_grant::api_target(p, &grant, &req.resources)?;
-    let scopes = match &target {
-        Some((_, api_scopes)) => api_scopes.clone(),
-        None => grant.scopes.clone(),
-    };
+    let scopes = target.as_ref().map_or(&grant.scopes, |(_, api_scopes)| api_scopes);
     let response = user_grant::respond(
         p,
         &Issue {
@@ -76,7 +70,7 @@ pub async fn redeem(p: &Provider, client: &Client, req: &CodeRequest) -> Result<
             user: &user,
             grant: &grant,
             api: target.as_ref().map(|(api, _)| api.as_ref()),
-            scopes: &scopes,
+            scopes,
             nonce: row.nonce.as_deref(),
             sid: sid.as_deref(),
             refresh_token,

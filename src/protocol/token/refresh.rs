@@ -50,10 +50,7 @@ pub async fn refresh(p: &Provider, client: &Client, req: &RefreshRequest) -> Res
     let scopes = narrowed_scopes(&grant, target.as_ref().map(|(_, s)| s.as_slice()), req.scope.as_deref())?;
     refresh_tokens::rotate(&mut tx, &hash, now).await?;
     let new_token = user_grant::new_refresh_token(p, &mut tx, &grant, &grant.scopes, row.expires_at).await?;
-    let sid = match grant.session_id {
-        Some(id) => sessions::find_sid(&mut tx, id).await?,
-        None => None,
-    };
+    let sid = user_grant::sid_of(&mut tx, grant.session_id).await?;
     // OIDC Core §12.2: a new id_token with the same sub, aud, auth_time and sid; no nonce.
     let api: Option<&Arc<Api>> = target.as_ref().map(|(api, _)| api);
     let response = user_grant::respond(

@@ -17,6 +17,7 @@ use crate::protocol::mint::{self, AccessTokenFor, IdTokenFor};
 use crate::store::audit::{self, NewEvent};
 use crate::store::grants::GrantRow;
 use crate::store::refresh_tokens::{self, RefreshRow};
+use crate::store::sessions;
 use crate::store::users::UserRow;
 
 /// An API and the scopes of it a grant covers.
@@ -91,6 +92,14 @@ pub async fn reuse_event(
     Ok(())
 }
 
+/// The `sid` of the sign-in session a grant rests on, for its id_tokens.
+pub async fn sid_of(conn: &mut sqlx::PgConnection, session_id: Option<Uuid>) -> Result<Option<String>, OAuthError> {
+    Ok(match session_id {
+        Some(id) => sessions::find_sid(conn, id).await?,
+        None => None,
+    })
+}
+
 /// A new refresh token of the grant's family, stored hashed.
 pub async fn new_refresh_token(
     p: &Provider,
@@ -100,7 +109,7 @@ pub async fn new_refresh_token(
     expires_at: DateTime<Utc>,
 ) -> Result<String, OAuthError> {
     let now = p.now();
-    let token = secret::random_token(&mut rand::rng());
+    let token = secret::random_token(&mut crate::random::rng());
     let row = RefreshRow {
         grant_id: grant.id,
         created_at: Some(now),

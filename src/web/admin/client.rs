@@ -116,7 +116,7 @@ pub async fn rotate_secret(req: HttpRequest, id: Path<String>, body: Bytes, stat
     match clients::rotate_secret(
         &state.provider.pool,
         state.provider.clock.as_ref(),
-        &mut rand::rng(),
+        &mut crate::random::rng(),
         &id,
     )
     .await

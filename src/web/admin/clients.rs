@@ -100,7 +100,7 @@ pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
     match crate::admin::clients::create(
         &state.provider.pool,
         state.provider.clock.as_ref(),
-        &mut rand::rng(),
+        &mut crate::random::rng(),
         input,
     )
     .await

@@ -124,7 +124,7 @@ mod tests {
 
     #[test]
     fn the_chart_stacks_each_hours_grants() {
-        let now = Utc::now();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let hour = now.duration_trunc(TimeDelta::hours(1)).unwrap();
         let rows = vec![
             (hour, "client_credentials".to_owned(), 3),
