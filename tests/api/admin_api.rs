@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, allow, create_api, create_service, spawn_app};
+use crate::support::{TestApp, allow, create_api, create_service, spawn_app};
 
 /// A service allowed `scopes` of the built-in admin API, and a token for it.
 async fn token_with(app: &TestApp, id: &str, audience: &str, scopes: &[&str]) -> String {
@@ -167,27 +167,27 @@ async fn users_and_keys_are_managed_through_the_api() {
 
 /// A first-party client that signs users in and (by mistake, say) holds the
 /// `admin` scope of the admin API.
-async fn sign_in_client_with_admin(app: &TestApp) -> crate::helpers::TestClient {
-    let client = crate::helpers::create_client(app, crate::helpers::ClientSpec::exchanging()).await;
+async fn sign_in_client_with_admin(app: &TestApp) -> crate::support::TestClient {
+    let client = crate::support::create_client(app, crate::support::ClientSpec::exchanging()).await;
     allow(app, &client.id, &app.url("/admin"), &["admin"]).await;
     client
 }
 
 /// A code flow for `username` naming the admin API as its resource.
-async fn code_flow_for_admin(app: &TestApp, client: &crate::helpers::TestClient, username: &str) -> reqwest::Response {
-    let browser = app.with_browser(crate::helpers::new_browser());
+async fn code_flow_for_admin(app: &TestApp, client: &crate::support::TestClient, username: &str) -> reqwest::Response {
+    let browser = app.with_browser(crate::support::new_browser());
     let admin_api = app.url("/admin");
-    let auth = crate::helpers::auth_url(app, client, "openid admin", &[("resource", &admin_api)]);
+    let auth = crate::support::auth_url(app, client, "openid admin", &[("resource", &admin_api)]);
     let res = browser.authorize(&auth.url, username).await;
-    let to = crate::helpers::location(&res);
-    match crate::helpers::query_param(&to, "code") {
-        Some(code) => browser.redeem_raw(client, &code, &auth.verifier).await,
+    let to = crate::support::location(&res);
+    match crate::support::query_param(&to, "code") {
+        Some(code) => browser.try_redeem(client, &code, &auth.verifier).await,
         None => res,
     }
 }
 
 async fn create_admin(app: &TestApp, username: &str) -> uuid::Uuid {
-    let sub = crate::helpers::create_user(app, username).await;
+    let sub = crate::support::create_user(app, username).await;
     lanyard::admin::users::set_admin(&app.pool, sub, true).await.unwrap();
     sub
 }
@@ -195,12 +195,12 @@ async fn create_admin(app: &TestApp, username: &str) -> uuid::Uuid {
 #[tokio::test]
 async fn a_code_flow_or_an_exchange_never_gives_a_user_who_is_not_an_administrator_the_admin_api() {
     let app = spawn_app().await;
-    crate::helpers::create_user(&app, "ada").await;
+    crate::support::create_user(&app, "ada").await;
     let client = sign_in_client_with_admin(&app).await;
     let res = code_flow_for_admin(&app, &client, "ada").await;
-    let to = crate::helpers::location(&res);
+    let to = crate::support::location(&res);
     assert_eq!(
-        crate::helpers::query_param(&to, "error").as_deref(),
+        crate::support::query_param(&to, "error").as_deref(),
         Some("invalid_target"),
         "ada is not an administrator: {to}"
     );
@@ -212,7 +212,7 @@ async fn a_code_flow_or_an_exchange_never_gives_a_user_who_is_not_an_administrat
             &[("resource", &app.url("/admin"))],
         )
         .await;
-    assert_eq!(crate::helpers::error_of(res).await, (400, "invalid_target".into()));
+    assert_eq!(crate::support::error_of(res).await, (400, "invalid_target".into()));
 }
 
 #[tokio::test]
@@ -244,7 +244,7 @@ async fn a_services_admin_token_ends_when_its_allowance_is_withdrawn_its_secret_
     let admin_api = app.url("/admin");
     let svc = create_service(&app, "ops").await;
     allow(&app, "ops", &admin_api, &["admin"]).await;
-    let fresh_token = |svc: crate::helpers::TestClient| {
+    let fresh_token = |svc: crate::support::TestClient| {
         let app = &app;
         let admin_api = admin_api.clone();
         async move {
@@ -280,7 +280,7 @@ async fn a_services_admin_token_ends_when_its_allowance_is_withdrawn_its_secret_
         .unwrap();
     assert!(!works(token).await, "the secret was rotated");
     app.settle().await;
-    let svc = crate::helpers::TestClient {
+    let svc = crate::support::TestClient {
         secret: Some(secret),
         ..svc
     };
@@ -362,7 +362,7 @@ async fn a_users_admin_token_ends_when_its_client_loses_the_admin_allowance() {
         call(&app, reqwest::Method::GET, "/clients", Some(token), None).await.0,
         200
     );
-    crate::helpers::set_access(&app, &client.id, &app.url("/admin"), &[]).await;
+    crate::support::set_access(&app, &client.id, &app.url("/admin"), &[]).await;
     let (status, body) = call(&app, reqwest::Method::GET, "/clients", Some(token), None).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "revoked");
 }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::helpers::{TestDb, count, empty_db, fresh_db, lanyard};
+use crate::support::{TestDb, count_rows, empty_db, fresh_db, lanyard};
 
 async fn create_api(db: &TestDb, audience: &str, scopes: &[&str]) {
     let mut args = vec!["api", "create", audience];
@@ -35,7 +35,7 @@ async fn migrate_applies_the_schema_once() {
     let again = lanyard(&["migrate"]).run_on(&db).await;
     again.assert_ok();
     assert!(again.stdout.contains("up to date"), "{again:?}");
-    assert_eq!(count(&db, "users").await, 0);
+    assert_eq!(count_rows(&db, "users").await, 0);
 }
 
 #[tokio::test]
@@ -187,7 +187,7 @@ async fn user_create_without_a_terminal_says_to_use_password_stdin() {
         .run_on(&db)
         .await
         .assert_refused("--password-stdin");
-    assert_eq!(count(&db, "users").await, 0);
+    assert_eq!(count_rows(&db, "users").await, 0);
 }
 
 #[tokio::test]
@@ -205,7 +205,7 @@ async fn user_create_refuses_a_duplicate_username_regardless_of_case() {
         .run()
         .await
         .assert_refused("already exists");
-    assert_eq!(count(&db, "users").await, 1);
+    assert_eq!(count_rows(&db, "users").await, 1);
 }
 
 #[tokio::test]
@@ -217,7 +217,7 @@ async fn user_create_refuses_an_empty_password() {
         .run()
         .await
         .assert_refused("password");
-    assert_eq!(count(&db, "users").await, 0);
+    assert_eq!(count_rows(&db, "users").await, 0);
 }
 
 #[tokio::test]
@@ -249,7 +249,7 @@ async fn user_create_refuses_malformed_claims() {
         .run()
         .await
         .assert_refused("username");
-    assert_eq!(count(&db, "users").await, 0);
+    assert_eq!(count_rows(&db, "users").await, 0);
 }
 
 // ---- client create ----
@@ -399,7 +399,7 @@ async fn public_with_a_secret_method_is_refused() {
     .run_on(&db)
     .await
     .assert_refused("auth-method");
-    assert_eq!(count(&db, "clients").await, 0);
+    assert_eq!(count_rows(&db, "clients").await, 0);
 }
 
 #[tokio::test]
@@ -409,9 +409,9 @@ async fn a_code_flow_client_needs_a_redirect_uri_but_a_service_does_not() {
         .run_on(&db)
         .await
         .assert_refused("redirect-uri");
-    assert_eq!(count(&db, "clients").await, 0);
+    assert_eq!(count_rows(&db, "clients").await, 0);
     create_service(&db, "svc").await;
-    assert_eq!(count(&db, "clients").await, 1);
+    assert_eq!(count_rows(&db, "clients").await, 1);
 }
 
 #[tokio::test]
@@ -440,7 +440,7 @@ async fn malformed_redirect_uris_are_refused() {
         .await
         .assert_refused(needle);
     }
-    assert_eq!(count(&db, "clients").await, 0);
+    assert_eq!(count_rows(&db, "clients").await, 0);
 }
 
 #[tokio::test]
@@ -457,7 +457,7 @@ async fn unknown_grant_types_scopes_and_algorithms_are_refused() {
         let args: Vec<&str> = base.iter().copied().chain(extra).collect();
         lanyard(&args).run_on(&db).await.assert_refused(needle);
     }
-    assert_eq!(count(&db, "clients").await, 0);
+    assert_eq!(count_rows(&db, "clients").await, 0);
 }
 
 #[tokio::test]
@@ -469,7 +469,7 @@ async fn a_public_client_cannot_have_grants_that_need_authentication() {
             .await
             .assert_refused("public");
     }
-    assert_eq!(count(&db, "clients").await, 0);
+    assert_eq!(count_rows(&db, "clients").await, 0);
 }
 
 #[tokio::test]
@@ -480,7 +480,7 @@ async fn a_client_id_that_is_a_uuid_is_refused() {
         .run_on(&db)
         .await
         .assert_refused("UUID");
-    assert_eq!(count(&db, "clients").await, 0);
+    assert_eq!(count_rows(&db, "clients").await, 0);
 }
 
 #[tokio::test]
@@ -491,7 +491,7 @@ async fn a_duplicate_client_id_is_refused() {
         .run_on(&db)
         .await
         .assert_refused("already exists");
-    assert_eq!(count(&db, "clients").await, 1);
+    assert_eq!(count_rows(&db, "clients").await, 1);
 }
 
 // ---- client allow / trust ----
@@ -521,7 +521,7 @@ async fn client_allow_adds_api_scopes_to_the_clients_allowance() {
         run.json(),
         serde_json::json!({"client_id": "svc", "audience": "https://orders.example", "scopes": ["read", "write"]})
     );
-    assert_eq!(count(&db, "client_api_access").await, 2);
+    assert_eq!(count_rows(&db, "client_api_access").await, 2);
 }
 
 #[tokio::test]
@@ -550,7 +550,7 @@ async fn client_allow_refuses_an_unknown_client_api_or_scope() {
         .run_on(&db)
         .await
         .assert_refused("scope");
-    assert_eq!(count(&db, "client_api_access").await, 0);
+    assert_eq!(count_rows(&db, "client_api_access").await, 0);
 }
 
 #[tokio::test]
@@ -589,7 +589,7 @@ async fn client_trust_refuses_unknown_clients_and_itself() {
         .run_on(&db)
         .await
         .assert_refused("own");
-    assert_eq!(count(&db, "client_trusts").await, 0);
+    assert_eq!(count_rows(&db, "client_trusts").await, 0);
 }
 
 // ---- api create ----
@@ -629,7 +629,7 @@ async fn api_create_stores_scopes_lifetime_algorithm_and_resource_servers() {
     assert_eq!(out["access_token_ttl"], 300);
     assert_eq!(out["alg"], "EdDSA");
     assert_eq!(out["resource_servers"], serde_json::json!(["introspector"]));
-    assert_eq!(count(&db, "api_scopes").await, 2);
+    assert_eq!(count_rows(&db, "api_scopes").await, 2);
 }
 
 #[tokio::test]
@@ -711,8 +711,8 @@ async fn api_create_refuses_bad_audiences_scopes_and_duplicates() {
     .run_on(&db)
     .await
     .assert_refused("ghost");
-    assert_eq!(count(&db, "apis").await, 1);
-    assert_eq!(count(&db, "api_scopes").await, 1);
+    assert_eq!(count_rows(&db, "apis").await, 1);
+    assert_eq!(count_rows(&db, "api_scopes").await, 1);
 }
 
 // ---- keys and help ----

@@ -3,7 +3,7 @@
 use chrono::TimeDelta;
 use serde_json::Value;
 
-use crate::helpers::{
+use crate::support::{
     ClientSpec, TestApp, TestClient, allow, create_api, create_client, create_user, error_of, jwt_claims, jwt_header,
 };
 
@@ -15,8 +15,10 @@ async fn setup() -> (TestApp, TestClient, String) {
 }
 
 /// `setup` on an app with its configuration changed (lifetimes).
-async fn setup_with(tweak: impl FnOnce(&mut lanyard::config::Config)) -> (TestApp, TestClient, String) {
-    let app = crate::helpers::spawn_app_with(tweak).await;
+async fn setup_with(
+    tweak: impl FnOnce(&mut lanyard::config::Config) + Send + 'static,
+) -> (TestApp, TestClient, String) {
+    let app = TestApp::builder().config(tweak).spawn().await;
     create_user(&app, "ada").await;
     let client = create_client(&app, ClientSpec::exchanging()).await;
     create_api(&app, ORDERS, &["read", "write", "admin"], None, &[]).await;
@@ -142,17 +144,17 @@ async fn bad_parameters_are_invalid_request() {
     let (app, client, id_token) = setup().await;
     let cases: Vec<Vec<(&str, &str)>> = vec![
         vec![
-            ("grant_type", crate::helpers::EXCHANGE),
-            ("subject_token_type", crate::helpers::ID_TOKEN_TYPE),
+            ("grant_type", crate::support::EXCHANGE),
+            ("subject_token_type", crate::support::ID_TOKEN_TYPE),
             ("resource", ORDERS),
         ],
         vec![
-            ("grant_type", crate::helpers::EXCHANGE),
+            ("grant_type", crate::support::EXCHANGE),
             ("subject_token", &id_token),
             ("resource", ORDERS),
         ],
         vec![
-            ("grant_type", crate::helpers::EXCHANGE),
+            ("grant_type", crate::support::EXCHANGE),
             ("subject_token", &id_token),
             ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
             ("resource", ORDERS),
@@ -211,7 +213,7 @@ async fn an_id_token_of_another_client_needs_that_client_to_be_trusted() {
         &app,
         ClientSpec {
             id: "backend",
-            grants: &["client_credentials", crate::helpers::EXCHANGE],
+            grants: &["client_credentials", crate::support::EXCHANGE],
             ..Default::default()
         },
     )
@@ -330,7 +332,7 @@ async fn third_party_allowed_read(app: &TestApp) -> TestClient {
         ClientSpec {
             id: "third",
             first_party: false,
-            grants: crate::helpers::EXCHANGE_GRANTS,
+            grants: crate::support::EXCHANGE_GRANTS,
             ..Default::default()
         },
     )
@@ -494,7 +496,7 @@ async fn withdrawing_an_allowance_ends_the_tokens_exchanged_under_it() {
     let body = exchanged(&app, &client, &id_token).await;
     let token = body["access_token"].as_str().unwrap();
     assert!(is_active(&app, &client, token).await);
-    crate::helpers::set_access(&app, &client.id, ORDERS, &["read"]).await;
+    crate::support::set_access(&app, &client.id, ORDERS, &["read"]).await;
     assert!(!is_active(&app, &client, token).await, "`write` is no longer allowed");
     let narrower = exchanged(&app, &client, &id_token).await;
     assert_eq!(narrower["scope"], "read");
@@ -504,9 +506,9 @@ async fn withdrawing_an_allowance_ends_the_tokens_exchanged_under_it() {
 async fn withdrawing_consent_ends_the_tokens_exchanged_under_it() {
     let (app, _, _) = setup().await;
     let third = third_party_allowed_read(&app).await;
-    let auth = crate::helpers::auth_url(&app, &third, "openid read", &[("resource", ORDERS)]);
+    let auth = crate::support::auth_url(&app, &third, "openid read", &[("resource", ORDERS)]);
     let res = app.authorize(&auth.url, "ada").await;
-    let code = crate::helpers::query_param(&crate::helpers::location(&res), "code").unwrap();
+    let code = crate::support::query_param(&crate::support::location(&res), "code").unwrap();
     let tokens = app.redeem(&third, &code, &auth.verifier).await;
     let body = exchanged(&app, &third, tokens["id_token"].as_str().unwrap()).await;
     let token = body["access_token"].as_str().unwrap();

@@ -17,7 +17,7 @@ mod discovery;
 mod exchange;
 mod flow;
 mod health;
-mod helpers;
+
 mod housekeeping;
 mod jwks;
 mod keys;
@@ -31,6 +31,7 @@ mod resources;
 mod service_tokens;
 mod shutdown;
 mod signin;
+mod support;
 mod throttle;
 mod token;
 mod userinfo;

@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 
-use crate::helpers::{
+use crate::support::{
     ClientSpec, PASSWORD, TestApp, TestClient, allow, auth_url, create_api, create_client, create_user, error_of,
-    hidden, jwt_claims, location, query_param, spawn_app,
+    hidden_field, jwt_claims, location, query_param, spawn_app,
 };
 
 const ORDERS: &str = "https://orders.example";
@@ -81,7 +81,7 @@ async fn the_token_request_picks_one_of_the_resources_and_refresh_another() {
         (Some(BILLING), Some("pay"))
     );
     assert_eq!(
-        crate::helpers::jwt_header(body["access_token"].as_str().unwrap())["alg"],
+        crate::support::jwt_header(body["access_token"].as_str().unwrap())["alg"],
         "RS256",
         "the API's algorithm"
     );
@@ -210,8 +210,8 @@ async fn a_third_party_user_consents_to_api_scopes_which_then_cover_an_exchange(
         .submit(
             "/consent",
             &[
-                ("csrf", &hidden(&consent, "csrf").unwrap()),
-                ("request", &hidden(&consent, "request").unwrap()),
+                ("csrf", &hidden_field(&consent, "csrf").unwrap()),
+                ("request", &hidden_field(&consent, "request").unwrap()),
                 ("decision", "allow"),
             ],
         )
@@ -248,7 +248,7 @@ async fn a_refresh_for_an_api_gets_only_what_the_allowance_still_covers() {
     .await
     .unwrap();
     assert_eq!(body["scope"], "read write");
-    crate::helpers::set_access(&app, &client.id, ORDERS, &["read"]).await;
+    crate::support::set_access(&app, &client.id, ORDERS, &["read"]).await;
     let form = [
         ("grant_type", "refresh_token"),
         ("refresh_token", body["refresh_token"].as_str().unwrap()),
