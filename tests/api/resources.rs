@@ -140,6 +140,18 @@ async fn several_resources_and_none_named_at_token_gives_the_userinfo_token() {
 #[tokio::test]
 async fn a_resource_not_allowed_or_not_granted_is_invalid_target() {
     let (app, client) = setup(true).await;
+    // Positive controls: a resource named at /authorize and allowed is granted,
+    // one at a time, at /token.
+    for (named, picked) in [
+        (&[("resource", ORDERS)][..], &[][..]),
+        (
+            &[("resource", ORDERS), ("resource", BILLING)][..],
+            &[("resource", BILLING)][..],
+        ),
+    ] {
+        let res = tokens(&app, &client, "openid", named, picked).await;
+        assert_eq!(res.status(), 200, "positive control: {named:?} then {picked:?}");
+    }
     create_api(&app, "https://hr.example", &["read"], None, &[]).await;
     let auth = auth_url(&app, &client, "openid", &[("resource", "https://hr.example")]);
     let res = app.visit(&auth.url).await;
@@ -171,6 +183,14 @@ async fn a_resource_not_allowed_or_not_granted_is_invalid_target() {
 #[tokio::test]
 async fn an_api_scope_without_its_resource_is_invalid_scope() {
     let (app, client) = setup(true).await;
+    // Positive control: an allowed API scope with its resource gets a code.
+    let auth = auth_url(&app, &client, "openid read", &[("resource", ORDERS)]);
+    let res = app.authorize(&auth.url, "ada").await;
+    assert!(
+        query_param(&location(&res), "code").is_some(),
+        "positive control: {}",
+        location(&res)
+    );
     let auth = auth_url(&app, &client, "openid read", &[]);
     let res = app.visit(&auth.url).await;
     assert_eq!(query_param(&location(&res), "error").as_deref(), Some("invalid_scope"));

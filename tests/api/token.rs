@@ -189,17 +189,27 @@ async fn a_code_is_single_use_and_its_reuse_revokes_what_it_issued() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let (code, auth) = app.code_for(&client, "openid offline_access", "ada").await;
     let tokens = app.redeem(&client, &code, &auth.verifier).await;
+    // Positive controls: what the reuse must revoke works until then.
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.userinfo(access).await.status(),
+        200,
+        "positive control: the access token works"
+    );
+    let rotated = app
+        .assert_refreshes(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
     let res = app.try_redeem(&client, &code, &auth.verifier).await;
     assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
     let res = app
-        .refresh(&client, tokens["refresh_token"].as_str().unwrap(), None)
+        .refresh(&client, rotated["refresh_token"].as_str().unwrap(), None)
         .await;
     assert_eq!(
         error_of(res).await,
         (400, "invalid_grant".into()),
         "the refresh family is revoked"
     );
-    let res = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    let res = app.userinfo(access).await;
     assert_eq!(res.status(), 401, "the access token is revoked");
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE kind = 'code_reuse'")
         .fetch_one(&app.pool)
@@ -219,6 +229,9 @@ async fn a_code_is_bound_to_its_redirect_uri_verifier_and_client() {
         },
     )
     .await;
+    // Positive controls: both clients redeem codes of their own.
+    app.assert_redeemable(&client, "openid", "ada").await;
+    app.assert_redeemable(&other, "openid", "ada").await;
     let (code, auth) = app.code_for(&client, "openid", "ada").await;
     let wrong_redirect = [
         ("grant_type", "authorization_code"),
@@ -268,8 +281,23 @@ async fn a_verifier_for_a_code_issued_without_a_challenge_is_invalid_grant() {
         ("redirect_uri", client.redirect_uri.as_str()),
         ("scope", "openid"),
     ]);
-    let res = app.authorize(url.as_str(), "ada").await;
-    let code = crate::support::query_param(&crate::support::location(&res), "code").unwrap();
+    let code_without_challenge = || async {
+        let res = app.authorize(url.as_str(), "ada").await;
+        crate::support::query_param(&crate::support::location(&res), "code").unwrap()
+    };
+    // Positive control: such a code redeems without a verifier.
+    let code = code_without_challenge().await;
+    let without_verifier = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+    ];
+    assert_eq!(
+        app.token(&client, &without_verifier).await.status(),
+        200,
+        "positive control: no challenge, no verifier"
+    );
+    let code = code_without_challenge().await;
     let (verifier, _) = crate::support::pkce_pair();
     assert_eq!(
         error_of(app.try_redeem(&client, &code, &verifier).await).await,
@@ -280,8 +308,12 @@ async fn a_verifier_for_a_code_issued_without_a_challenge_is_invalid_grant() {
 #[tokio::test]
 async fn an_expired_code_is_invalid_grant() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
+    let (young, young_auth) = app.code_for(&client, "openid", "ada").await;
     let (code, auth) = app.code_for(&client, "openid", "ada").await;
-    app.clock.advance(TimeDelta::seconds(61));
+    // Positive control: a code of the same age still within its lifetime redeems.
+    app.clock.advance(TimeDelta::seconds(59));
+    app.redeem(&client, &young, &young_auth.verifier).await;
+    app.clock.advance(TimeDelta::seconds(2));
     assert_eq!(
         error_of(app.try_redeem(&client, &code, &auth.verifier).await).await,
         (400, "invalid_grant".into())
@@ -351,8 +383,12 @@ async fn a_refresh_token_is_bound_to_its_client() {
     )
     .await;
     let tokens = app.tokens(&client, "openid offline_access", "ada").await;
+    let rotated = app
+        .assert_refreshes(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
+    app.assert_redeemable(&other, "openid offline_access", "ada").await;
     let res = app
-        .refresh(&other, tokens["refresh_token"].as_str().unwrap(), None)
+        .refresh(&other, rotated["refresh_token"].as_str().unwrap(), None)
         .await;
     assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
 }
@@ -367,12 +403,15 @@ async fn a_disabled_user_cannot_refresh() {
             .unwrap(),
     )
     .unwrap();
+    let rotated = app
+        .assert_refreshes(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
     let mut conn = app.pool.acquire().await.unwrap();
     lanyard::store::users::set_disabled(&mut conn, sub, Some(chrono::Utc::now()))
         .await
         .unwrap();
     let res = app
-        .refresh(&client, tokens["refresh_token"].as_str().unwrap(), None)
+        .refresh(&client, rotated["refresh_token"].as_str().unwrap(), None)
         .await;
     assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
 }
@@ -382,6 +421,9 @@ async fn without_offline_access_refresh_ends_with_the_session_and_with_it_outliv
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let online = app.tokens(&client, "openid", "ada").await;
     let offline = app.tokens(&client, "openid offline_access", "ada").await;
+    let online = app
+        .assert_refreshes(&client, online["refresh_token"].as_str().unwrap())
+        .await;
     let res = app
         .visit(&format!(
             "/logout?id_token_hint={}",
@@ -403,9 +445,12 @@ async fn without_offline_access_refresh_ends_with_the_session_and_with_it_outliv
 async fn a_refresh_token_expires_after_its_idle_lifetime() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let tokens = app.tokens(&client, "openid offline_access", "ada").await;
+    let rotated = app
+        .assert_refreshes(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
     app.clock.advance(TimeDelta::seconds(2_592_001));
     let res = app
-        .refresh(&client, tokens["refresh_token"].as_str().unwrap(), None)
+        .refresh(&client, rotated["refresh_token"].as_str().unwrap(), None)
         .await;
     assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
 }

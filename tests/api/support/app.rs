@@ -344,6 +344,49 @@ impl TestApp {
         self.token(client, &form).await
     }
 
+    // ---- positive controls: the request without the defect succeeds ----
+
+    /// The positive control of a code-grant refusal: a code got and redeemed
+    /// the ordinary way by this client succeeds, so a refusal that follows is
+    /// the rule's, not a broken flow or a misconfigured client.
+    pub async fn assert_redeemable(&self, client: &TestClient, scope: &str, username: &str) -> serde_json::Value {
+        let (code, auth) = self.code_for(client, scope, username).await;
+        let res = self.try_redeem(client, &code, &auth.verifier).await;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        assert_eq!(
+            status, 200,
+            "positive control: {} redeems a code of its own: {body}",
+            client.id
+        );
+        body
+    }
+
+    /// The positive control of a refresh refusal: this refresh token works
+    /// now. Returns the answer, whose rotated `refresh_token` the negative
+    /// assertion then uses.
+    pub async fn assert_refreshes(&self, client: &TestClient, refresh_token: &str) -> serde_json::Value {
+        let res = self.refresh(client, refresh_token, None).await;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        assert_eq!(status, 200, "positive control: the refresh token works: {body}");
+        body
+    }
+
+    /// The positive control of an exchange refusal: this exchange succeeds.
+    pub async fn assert_exchanges(
+        &self,
+        client: &TestClient,
+        id_token: &str,
+        extra: &[(&str, &str)],
+    ) -> serde_json::Value {
+        let res = self.exchange(client, id_token, extra).await;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        assert_eq!(status, 200, "positive control: the exchange {extra:?} succeeds: {body}");
+        body
+    }
+
     /// A token-exchange request with the id_token as subject, plus `extra`.
     pub async fn exchange(&self, client: &TestClient, id_token: &str, extra: &[(&str, &str)]) -> reqwest::Response {
         let mut form = vec![
