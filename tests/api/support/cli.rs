@@ -32,10 +32,19 @@ impl Run {
     /// Refused: a non-zero exit and exactly one line on stderr that mentions `needle`.
     #[track_caller]
     pub fn assert_refused(&self, needle: &str) {
-        assert_ne!(self.code, 0, "{self:?}");
+        self.assert_refused_in("the command", needle);
+    }
+
+    /// `assert_refused` for one case of a table: each failure names its case.
+    #[track_caller]
+    pub fn assert_refused_in(&self, case: &str, needle: &str) {
+        assert_ne!(self.code, 0, "{case}: refused: {self:?}");
         let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "one line on stderr: {self:?}");
-        assert!(lines[0].contains(needle), "stderr mentions `{needle}`: {self:?}");
+        assert_eq!(lines.len(), 1, "{case}: one line on stderr: {self:?}");
+        assert!(
+            lines[0].contains(needle),
+            "{case}: stderr mentions `{needle}`: {self:?}"
+        );
     }
 }
 
