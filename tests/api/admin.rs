@@ -3,7 +3,7 @@
 
 use chrono::TimeDelta;
 
-use crate::helpers::{PASSWORD, TestApp, count, create_user, hidden, location, spawn_app};
+use crate::support::{PASSWORD, TestApp, count_rows, create_user, hidden_field, location, spawn_app};
 
 /// An app with an admin `root` signed in through the sign-in page.
 pub async fn admin_app() -> TestApp {
@@ -65,7 +65,7 @@ async fn sign_in_never_returns_to_another_site() {
             .text()
             .await
             .unwrap();
-        assert_eq!(hidden(&page, "return_to").unwrap_or_default(), "", "{evil}");
+        assert_eq!(hidden_field(&page, "return_to").unwrap_or_default(), "", "{evil}");
     }
 }
 
@@ -102,7 +102,7 @@ async fn every_admin_page_renders_for_an_admin() {
 async fn a_new_clients_secret_is_shown_once_and_stored_as_its_sha256() {
     let app = admin_app().await;
     let html = page(&app, "/admin/clients").await;
-    let csrf = hidden(&html, "csrf").unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
     let form = [
         ("csrf", csrf.as_str()),
         ("client_id", "web"),
@@ -131,7 +131,7 @@ async fn a_client_name_is_shown_escaped() {
     let app = admin_app().await;
     let html = page(&app, "/admin/clients").await;
     let form = [
-        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("csrf", hidden_field(&html, "csrf").unwrap()),
         ("client_id", "xss".into()),
         ("name", "<script>alert(1)</script>".into()),
         ("grant_type", "client_credentials".into()),
@@ -149,52 +149,77 @@ async fn a_client_name_is_shown_escaped() {
     assert!(html.contains("&lt;script&gt;alert(1)&lt;"), "escaped");
 }
 
+/// Bad posts to the admin pages: a missing or forged CSRF token, a value the
+/// rules refuse. Each is a 400 that saves nothing; a validation error is shown
+/// by its field and keeps what was typed.
 #[tokio::test]
-async fn a_post_without_the_csrf_token_is_refused_and_saves_nothing() {
-    let app = admin_app().await;
-    for token in ["", "forged"] {
-        let res = app
-            .submit(
-                "/admin/clients",
-                &[
-                    ("csrf", token),
-                    ("client_id", "web"),
-                    ("grant_type", "client_credentials"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 400);
-        let res = app.submit("/admin/keys/rotate", &[("csrf", token)]).await;
-        assert_eq!(res.status(), 400);
-    }
-    assert_eq!(count(&app.db, "clients").await, 0);
-}
-
-#[tokio::test]
-async fn a_validation_error_is_shown_by_the_field_and_saves_nothing() {
+async fn the_admin_pages_refuse_bad_posts_and_save_nothing() {
     let app = admin_app().await;
     let html = page(&app, "/admin/clients").await;
-    let form = [
-        ("csrf", hidden(&html, "csrf").unwrap()),
-        ("client_id", "web".into()),
-        ("redirect_uris", "http://web.example/cb".into()),
-        ("grant_type", "authorization_code".into()),
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let web = |csrf| {
+        vec![
+            ("csrf", csrf),
+            ("client_id", "web"),
+            ("grant_type", "client_credentials"),
+        ]
+    };
+    // (case, path, form, what the page shows)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a [&'a str]);
+    let cases: Vec<Case> = vec![
+        ("no CSRF token on a new client", "/admin/clients", web(""), &[]),
+        (
+            "a forged CSRF token on a new client",
+            "/admin/clients",
+            web("forged"),
+            &[],
+        ),
+        (
+            "no CSRF token on key rotation",
+            "/admin/keys/rotate",
+            vec![("csrf", "")],
+            &[],
+        ),
+        (
+            "a forged CSRF token on key rotation",
+            "/admin/keys/rotate",
+            vec![("csrf", "forged")],
+            &[],
+        ),
+        (
+            "a non-loopback http redirect URI",
+            "/admin/clients",
+            vec![
+                ("csrf", csrf.as_str()),
+                ("client_id", "web"),
+                ("redirect_uris", "http://web.example/cb"),
+                ("grant_type", "authorization_code"),
+            ],
+            &["role=\"alert\"", "non-loopback", "value=\"web\""],
+        ),
     ];
-    let res = app
-        .client
-        .post(app.url("/admin/clients"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    let html = res.text().await.unwrap();
-    assert!(
-        html.contains("role=\"alert\"") && html.contains("non-loopback"),
-        "the message"
+    for (case, path, form, shows) in &cases {
+        let res = app.submit(path, form).await;
+        assert_eq!(res.status(), 400, "{case}");
+        let html = res.text().await.unwrap();
+        for needle in *shows {
+            assert!(html.contains(needle), "{case}: the page shows {needle}");
+        }
+    }
+    assert_eq!(count_rows(&app.db, "clients").await, 0);
+    // Positive control: the client form with the page's token and a good URI saves.
+    let good = [
+        ("csrf", csrf.as_str()),
+        ("client_id", "web"),
+        ("redirect_uris", "https://web.example/cb"),
+        ("grant_type", "authorization_code"),
+    ];
+    assert_eq!(
+        app.submit("/admin/clients", &good).await.status(),
+        201,
+        "positive control"
     );
-    assert!(html.contains("value=\"web\""), "the form keeps what was typed");
-    assert_eq!(count(&app.db, "clients").await, 0);
+    assert_eq!(count_rows(&app.db, "clients").await, 1);
 }
 
 #[tokio::test]
@@ -202,7 +227,7 @@ async fn rotating_keys_needs_a_recent_sign_in_and_changes_the_jwks() {
     let app = admin_app().await;
     let before = app.get_json("/jwks").await["keys"].as_array().unwrap().len();
     let html = page(&app, "/admin/keys").await;
-    let csrf = hidden(&html, "csrf").unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
     sqlx::query("UPDATE signing_keys SET created_at = $1 WHERE state = 'next'")
         .bind(lanyard::clock::Clock::now(&app.clock))
         .execute(&app.pool)
@@ -250,7 +275,7 @@ async fn the_audit_log_filters_by_type() {
 async fn creating_a_user_on_the_page_follows_the_cli_rules() {
     let app = admin_app().await;
     let html = page(&app, "/admin/users").await;
-    let csrf = hidden(&html, "csrf").unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
     let res = app
         .submit(
             "/admin/users",
@@ -270,14 +295,14 @@ async fn creating_a_user_on_the_page_follows_the_cli_rules() {
         )
         .await;
     assert_eq!(res.status(), 400, "a duplicate, regardless of case");
-    assert_eq!(count(&app.db, "users").await, 2);
+    assert_eq!(count_rows(&app.db, "users").await, 2);
 }
 
 #[tokio::test]
 async fn audit_events_older_than_the_retention_are_pruned() {
     let app = admin_app().await;
     app.audit_written().await;
-    let before = count(&app.db, "audit_events").await;
+    let before = count_rows(&app.db, "audit_events").await;
     assert!(before > 0);
     let days = app.config.audit_retention_days;
     let limits = lanyard::maintenance::Housekeeping::default();
@@ -293,14 +318,14 @@ async fn audit_events_older_than_the_retention_are_pruned() {
         .unwrap()
         .unwrap();
     assert_eq!(pruned["audit_events"] as i64, before);
-    assert_eq!(count(&app.db, "audit_events").await, 0);
+    assert_eq!(count_rows(&app.db, "audit_events").await, 0);
 }
 
 /// Registers `web` on the page (first-party, code + exchange) and returns its secret.
 async fn register_web(app: &TestApp) -> String {
     let html = page(app, "/admin/clients").await;
     let form = [
-        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("csrf", hidden_field(&html, "csrf").unwrap()),
         ("client_id", "web".into()),
         ("name", "Web".into()),
         ("redirect_uris", "https://web.example/cb".into()),
@@ -329,7 +354,7 @@ async fn an_edited_redirect_uri_replaces_the_old_one_at_authorize() {
     register_web(&app).await;
     let html = page(&app, "/admin/clients/web").await;
     let form = [
-        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("csrf", hidden_field(&html, "csrf").unwrap()),
         ("name", "Web".into()),
         ("redirect_uris", "https://web.example/new-cb".into()),
         ("grant_type", "authorization_code".into()),
@@ -384,7 +409,7 @@ async fn an_invalid_edit_saves_nothing() {
     register_web(&app).await;
     let html = page(&app, "/admin/clients/web").await;
     let form = [
-        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("csrf", hidden_field(&html, "csrf").unwrap()),
         ("redirect_uris", "http://web.example/cb".into()),
         ("grant_type", "authorization_code".into()),
     ];
@@ -407,18 +432,18 @@ async fn an_invalid_edit_saves_nothing() {
 async fn allowing_an_api_scope_on_the_page_lets_the_exchange_succeed() {
     let app = admin_app().await;
     let secret = register_web(&app).await;
-    crate::helpers::create_api(&app, "https://orders.example", &["read", "write"], None, &[]).await;
+    crate::support::create_api(&app, "https://orders.example", &["read", "write"], None, &[]).await;
     create_user(&app, "ada").await;
-    let web = crate::helpers::TestClient {
+    let web = crate::support::TestClient {
         id: "web".into(),
         secret: Some(secret),
         redirect_uri: "https://web.example/cb".into(),
     };
-    let browser = app.with_browser(crate::helpers::new_browser());
+    let browser = app.with_browser(crate::support::new_browser());
     let (code, auth) = {
-        let auth = crate::helpers::auth_url(&browser, &web, "openid", &[]);
+        let auth = crate::support::auth_url(&browser, &web, "openid", &[]);
         let res = browser.authorize(&auth.url, "ada").await;
-        (crate::helpers::query_param(&location(&res), "code").unwrap(), auth)
+        (crate::support::query_param(&location(&res), "code").unwrap(), auth)
     };
     let id_token = app.redeem(&web, &code, &auth.verifier).await["id_token"]
         .as_str()
@@ -427,10 +452,10 @@ async fn allowing_an_api_scope_on_the_page_lets_the_exchange_succeed() {
     let refused = app
         .exchange(&web, &id_token, &[("resource", "https://orders.example")])
         .await;
-    assert_eq!(crate::helpers::error_of(refused).await.1, "invalid_target");
+    assert_eq!(crate::support::error_of(refused).await.1, "invalid_target");
     let html = page(&app, "/admin/clients/web").await;
     let form = [
-        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("csrf", hidden_field(&html, "csrf").unwrap()),
         ("audience", "https://orders.example".into()),
         ("scope", "read".into()),
     ];
@@ -456,7 +481,7 @@ async fn rotating_a_secret_shows_the_new_one_once_and_retires_the_old() {
     let res = app
         .submit(
             "/admin/clients/web/secret",
-            &[("csrf", &hidden(&html, "csrf").unwrap())],
+            &[("csrf", &hidden_field(&html, "csrf").unwrap())],
         )
         .await;
     let html = res.text().await.unwrap();
@@ -466,7 +491,7 @@ async fn rotating_a_secret_shows_the_new_one_once_and_retires_the_old() {
     let try_secret = |secret: String| {
         let app = &app;
         async move {
-            let c = crate::helpers::TestClient {
+            let c = crate::support::TestClient {
                 id: "web".into(),
                 secret: Some(secret),
                 redirect_uri: String::new(),
@@ -494,14 +519,14 @@ async fn deleting_a_client_needs_its_id_typed() {
     let app = admin_app().await;
     register_web(&app).await;
     let html = page(&app, "/admin/clients/web").await;
-    let csrf = hidden(&html, "csrf").unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
     assert_eq!(
         app.submit("/admin/clients/web/delete", &[("csrf", &csrf), ("confirm", "nope")])
             .await
             .status(),
         400
     );
-    assert_eq!(count(&app.db, "clients").await, 1);
+    assert_eq!(count_rows(&app.db, "clients").await, 1);
     assert_eq!(
         location(
             &app.submit("/admin/clients/web/delete", &[("csrf", &csrf), ("confirm", "web")])
@@ -509,28 +534,28 @@ async fn deleting_a_client_needs_its_id_typed() {
         ),
         "/admin/clients"
     );
-    assert_eq!(count(&app.db, "clients").await, 0);
+    assert_eq!(count_rows(&app.db, "clients").await, 0);
 }
 
 /// ada, signed in once through a third-party client (so she has a consent and a grant).
 async fn ada_with_a_grant(app: &TestApp) -> (uuid::Uuid, serde_json::Value) {
     let sub = create_user(app, "ada").await;
-    let rp = crate::helpers::create_client(
+    let rp = crate::support::create_client(
         app,
-        crate::helpers::ClientSpec {
+        crate::support::ClientSpec {
             first_party: false,
             ..Default::default()
         },
     )
     .await;
-    let browser = app.with_browser(crate::helpers::new_browser());
+    let browser = app.with_browser(crate::support::new_browser());
     let tokens = browser.tokens(&rp, "openid offline_access", "ada").await;
     (sub, tokens)
 }
 
 async fn act(app: &TestApp, sub: uuid::Uuid, action: &str, extra: &[(&str, &str)]) -> reqwest::Response {
     let html = page(app, &format!("/admin/users/{sub}")).await;
-    let csrf = hidden(&html, "csrf").unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
     let mut form = vec![("csrf", csrf.as_str())];
     form.extend_from_slice(extra);
     app.submit(&format!("/admin/users/{sub}/{action}"), &form).await
@@ -544,7 +569,7 @@ async fn a_disabled_user_cannot_sign_in_until_enabled() {
         location(&act(&app, sub, "disable", &[]).await),
         format!("/admin/users/{sub}?done=disable")
     );
-    let other = app.with_browser(crate::helpers::new_browser());
+    let other = app.with_browser(crate::support::new_browser());
     let html = other.visit("/signin").await.text().await.unwrap();
     assert_eq!(other.sign_in_on(&html, "ada", PASSWORD).await.status(), 403);
     act(&app, sub, "enable", &[]).await;
@@ -586,7 +611,7 @@ async fn withdrawing_a_consent_revokes_its_grants() {
         app.userinfo(tokens["access_token"].as_str().unwrap()).await.status(),
         401
     );
-    assert_eq!(count(&app.db, "consents").await, 0);
+    assert_eq!(count_rows(&app.db, "consents").await, 0);
 }
 
 #[tokio::test]
@@ -609,7 +634,7 @@ async fn ending_a_grant_revokes_its_tokens() {
 async fn an_admin_resets_a_password_and_clears_a_throttle() {
     let app = admin_app().await;
     let (sub, _) = ada_with_a_grant(&app).await;
-    let other = app.with_browser(crate::helpers::new_browser());
+    let other = app.with_browser(crate::support::new_browser());
     for _ in 0..5 {
         let html = other.visit("/signin").await.text().await.unwrap();
         other.sign_in_on(&html, "ada", "wrong").await;
@@ -655,7 +680,7 @@ async fn edited_claims_reach_the_id_token_and_bad_ones_save_nothing() {
 async fn an_api_is_registered_and_edited_on_the_page() {
     let app = admin_app().await;
     let html = page(&app, "/admin/apis").await;
-    let csrf = hidden(&html, "csrf").unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
     let form = [
         ("csrf", csrf.as_str()),
         ("audience", "https://orders.example"),
@@ -694,7 +719,11 @@ async fn an_api_is_registered_and_edited_on_the_page() {
     let res = app.submit("/admin/apis", &form).await;
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("absolute URI"));
-    assert_eq!(count(&app.db, "apis").await, 2, "orders and the built-in admin API");
+    assert_eq!(
+        count_rows(&app.db, "apis").await,
+        2,
+        "orders and the built-in admin API"
+    );
 }
 
 #[tokio::test]
@@ -703,7 +732,7 @@ async fn a_hostile_client_name_is_escaped_on_every_page_that_shows_it() {
     let evil = "<script>alert(1)</script>";
     let html = page(&app, "/admin/clients").await;
     let form = [
-        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("csrf", hidden_field(&html, "csrf").unwrap()),
         ("client_id", "evil".into()),
         ("name", evil.into()),
         ("redirect_uris", "https://evil.example/cb".into()),
@@ -722,7 +751,7 @@ async fn a_hostile_client_name_is_escaped_on_every_page_that_shows_it() {
         .await
         .unwrap();
     assert_eq!(method, "client_secret_post", "the method chosen on the form");
-    let stranger = app.with_browser(crate::helpers::new_browser());
+    let stranger = app.with_browser(crate::support::new_browser());
     create_user(&app, "ada").await;
     let authorize =
         "/authorize?response_type=code&client_id=evil&scope=openid&redirect_uri=https%3A%2F%2Fevil.example%2Fcb";
@@ -847,7 +876,7 @@ async fn the_admin_page_edits_every_address_member_and_keeps_its_lines() {
 /// and an API token from an exchange.
 struct Holdings {
     browser: TestApp,
-    client: crate::helpers::TestClient,
+    client: crate::support::TestClient,
     refresh: String,
     userinfo_token: String,
     api_token: String,
@@ -855,10 +884,10 @@ struct Holdings {
 
 async fn ada_holding_everything(app: &TestApp) -> (uuid::Uuid, Holdings) {
     let sub = create_user(app, "ada").await;
-    let client = crate::helpers::create_client(app, crate::helpers::ClientSpec::exchanging()).await;
-    crate::helpers::create_api(app, "https://orders.example", &["read"], None, &[]).await;
-    crate::helpers::allow(app, &client.id, "https://orders.example", &["read"]).await;
-    let browser = app.with_browser(crate::helpers::new_browser());
+    let client = crate::support::create_client(app, crate::support::ClientSpec::exchanging()).await;
+    crate::support::create_api(app, "https://orders.example", &["read"], None, &[]).await;
+    crate::support::allow(app, &client.id, "https://orders.example", &["read"]).await;
+    let browser = app.with_browser(crate::support::new_browser());
     let tokens = browser.tokens(&client, "openid offline_access", "ada").await;
     let id_token = tokens["id_token"].as_str().unwrap();
     let res = app
@@ -877,11 +906,11 @@ async fn ada_holding_everything(app: &TestApp) -> (uuid::Uuid, Holdings) {
 
 /// Asserts that nothing the user held works any more.
 async fn assert_all_ended(app: &TestApp, h: &Holdings) {
-    let auth = crate::helpers::auth_url(app, &h.client, "openid", &[("prompt", "none")]);
+    let auth = crate::support::auth_url(app, &h.client, "openid", &[("prompt", "none")]);
     let res = h.browser.visit(&auth.url).await;
     let to = location(&res);
     assert_eq!(
-        crate::helpers::query_param(&to, "error").as_deref(),
+        crate::support::query_param(&to, "error").as_deref(),
         Some("login_required"),
         "{to}"
     );
@@ -891,7 +920,7 @@ async fn assert_all_ended(app: &TestApp, h: &Holdings) {
             &[("grant_type", "refresh_token"), ("refresh_token", &h.refresh)],
         )
         .await;
-    assert_eq!(crate::helpers::error_of(res).await, (400, "invalid_grant".into()));
+    assert_eq!(crate::support::error_of(res).await, (400, "invalid_grant".into()));
     assert_eq!(app.userinfo(&h.userinfo_token).await.status(), 401);
     let res = app.post_as(&h.client, "/introspect", &[("token", &h.api_token)]).await;
     let answer: serde_json::Value = res.json().await.unwrap();
@@ -925,9 +954,9 @@ async fn disabling_ends_every_session_and_grant_for_good() {
 #[tokio::test]
 async fn allowing_the_admin_api_to_a_client_needs_a_recent_sign_in() {
     let app = admin_app().await;
-    crate::helpers::create_service(&app, "ops").await;
+    crate::support::create_service(&app, "ops").await;
     let html = page(&app, "/admin/clients/ops").await;
-    let csrf = hidden(&html, "csrf").unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
     let admin_api = app.url("/admin");
     app.clock.advance(TimeDelta::minutes(16));
     let form = [

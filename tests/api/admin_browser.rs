@@ -7,7 +7,7 @@ use fantoccini::{Client, Locator};
 use serde_json::Value;
 
 use crate::browser::{browser, click, fill, relying_party, screenshot, wait_for_url};
-use crate::helpers::{PASSWORD, TestClient, create_api, create_user, pkce_pair, query_param, spawn_app};
+use crate::support::{PASSWORD, TestClient, create_api, create_user, pkce_pair, query_param, spawn_app};
 
 async fn text_of(b: &Client) -> String {
     b.source().await.unwrap()
@@ -37,7 +37,7 @@ async fn submit_first(b: &Client, form_action: &str) {
     .await;
 }
 
-fn authorize_url(app: &crate::helpers::TestApp, client_id: &str, redirect_uri: &str) -> String {
+fn authorize_url(app: &crate::support::TestApp, client_id: &str, redirect_uri: &str) -> String {
     let (_, challenge) = pkce_pair();
     let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
     url.query_pairs_mut().extend_pairs([
@@ -131,10 +131,10 @@ async fn an_admin_manages_lanyard_in_a_real_browser() {
     click(&b, &format!("{orders} button[type=submit]")).await;
     wait_for(&b, ".notice").await;
     screenshot(&b, "admin-04-client-api-access").await;
-    let other = app.with_browser(crate::helpers::new_browser());
-    let auth = crate::helpers::auth_url(&other, &shop, "openid", &[]);
+    let other = app.with_browser(crate::support::new_browser());
+    let auth = crate::support::auth_url(&other, &shop, "openid", &[]);
     let res = other.authorize(&auth.url, "ada").await;
-    let code = query_param(&crate::helpers::location(&res), "code").unwrap();
+    let code = query_param(&crate::support::location(&res), "code").unwrap();
     let tokens = other.redeem(&shop, &code, &auth.verifier).await;
     let exchanged: Value = app
         .exchange(

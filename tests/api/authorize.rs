@@ -2,9 +2,9 @@
 
 use chrono::TimeDelta;
 
-use crate::helpers::{
-    ClientSpec, TestApp, TestClient, auth_url, create_client, create_user, hidden, location, pkce_pair, query_param,
-    spawn_app,
+use crate::support::{
+    ClientSpec, TestApp, TestClient, auth_url, create_client, create_user, hidden_field, location, pkce_pair,
+    query_param, spawn_app,
 };
 
 async fn app_with_client(spec: ClientSpec<'_>) -> (TestApp, TestClient) {
@@ -165,8 +165,8 @@ async fn a_repeated_parameter_is_invalid_request() {
     );
     // `resource` may repeat (RFC 8707).
     for api in ["https://a.example", "https://b.example"] {
-        crate::helpers::create_api(&app, api, &["read"], None, &[]).await;
-        crate::helpers::allow(&app, &client.id, api, &["read"]).await;
+        crate::support::create_api(&app, api, &["read"], None, &[]).await;
+        crate::support::allow(&app, &client.id, api, &["read"]).await;
     }
     let mut pairs = base(&client, &challenge);
     pairs.extend([("resource", "https://a.example"), ("resource", "https://b.example")]);
@@ -248,10 +248,10 @@ async fn prompt_login_signs_in_again_with_a_newer_auth_time() {
     let res = app.authorize(&auth.url, "ada").await;
     let code = query_param(&location(&res), "code").unwrap();
     let second = app.redeem(&client, &code, &auth.verifier).await;
-    let t1 = crate::helpers::jwt_claims(first["id_token"].as_str().unwrap())["auth_time"]
+    let t1 = crate::support::jwt_claims(first["id_token"].as_str().unwrap())["auth_time"]
         .as_i64()
         .unwrap();
-    let t2 = crate::helpers::jwt_claims(second["id_token"].as_str().unwrap())["auth_time"]
+    let t2 = crate::support::jwt_claims(second["id_token"].as_str().unwrap())["auth_time"]
         .as_i64()
         .unwrap();
     assert!(t2 >= t1 + 30, "auth_time {t1} -> {t2}");
@@ -275,7 +275,7 @@ async fn max_age_asks_to_sign_in_again_when_the_sign_in_is_older() {
     let res = app.authorize(&too_old.url, "ada").await;
     let code = query_param(&location(&res), "code").unwrap();
     let tokens = app.redeem(&client, &code, &too_old.verifier).await;
-    let claims = crate::helpers::jwt_claims(tokens["id_token"].as_str().unwrap());
+    let claims = crate::support::jwt_claims(tokens["id_token"].as_str().unwrap());
     assert!(claims["auth_time"].is_i64(), "auth_time in the id_token");
 }
 
@@ -289,7 +289,7 @@ async fn a_third_party_client_asks_consent_once_and_again_for_prompt_consent() {
     let auth = auth_url(&app, &client, "openid email", &[]);
     let res = app.visit(&auth.url).await;
     let html = res.text().await.unwrap();
-    let res = app.sign_in_on(&html, "ada", crate::helpers::PASSWORD).await;
+    let res = app.sign_in_on(&html, "ada", crate::support::PASSWORD).await;
     let res = app.visit(&location(&res)).await;
     let html = res.text().await.unwrap();
     assert!(html.contains("action=\"/consent\""), "consent page: {html}");
@@ -317,14 +317,14 @@ async fn denying_consent_returns_access_denied() {
     .await;
     let auth = auth_url(&app, &client, "openid", &[]);
     let html = app.visit(&auth.url).await.text().await.unwrap();
-    let res = app.sign_in_on(&html, "ada", crate::helpers::PASSWORD).await;
+    let res = app.sign_in_on(&html, "ada", crate::support::PASSWORD).await;
     let html = app.visit(&location(&res)).await.text().await.unwrap();
     let res = app
         .submit(
             "/consent",
             &[
-                ("csrf", &hidden(&html, "csrf").unwrap()),
-                ("request", &hidden(&html, "request").unwrap()),
+                ("csrf", &hidden_field(&html, "csrf").unwrap()),
+                ("request", &hidden_field(&html, "request").unwrap()),
                 ("decision", "deny"),
             ],
         )
@@ -374,8 +374,8 @@ async fn an_id_token_hint_for_another_user_with_prompt_none_is_login_required() 
     let (app, client) = app_with_client(ClientSpec::default()).await;
     create_user(&app, "bob").await;
     let bobs = {
-        let other = crate::helpers::new_browser();
-        let (code, auth) = crate::helpers::TestApp::code_for(&app.with_browser(other), &client, "openid", "bob").await;
+        let other = crate::support::new_browser();
+        let (code, auth) = crate::support::TestApp::code_for(&app.with_browser(other), &client, "openid", "bob").await;
         app.redeem(&client, &code, &auth.verifier).await["id_token"]
             .as_str()
             .unwrap()
@@ -505,6 +505,6 @@ async fn a_nul_character_in_a_parameter_is_invalid_request() {
     let to = location(&res);
     assert_eq!(query_param(&to, "error").as_deref(), Some("invalid_request"), "{to}");
     let page = app.visit("/signin").await.text().await.unwrap();
-    let res = app.sign_in_on(&page, "ada\u{0}", crate::helpers::PASSWORD).await;
+    let res = app.sign_in_on(&page, "ada\u{0}", crate::support::PASSWORD).await;
     assert!(res.status().is_client_error(), "{}", res.status());
 }

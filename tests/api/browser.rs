@@ -10,7 +10,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tokio::sync::OnceCell;
 
-use crate::helpers::{PASSWORD, TestApp, create_user, pkce_pair, query_param, spawn_app};
+use crate::support::{PASSWORD, TestApp, create_user, pkce_pair, query_param, spawn_app};
 
 /// One chromedriver per test run; it stops when the test process ends, and
 /// the browser profiles under its directory go with it.

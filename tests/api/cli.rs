@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::helpers::{TestDb, count, empty_db, fresh_db, lanyard};
+use crate::support::{TestDb, count_rows, empty_db, fresh_db, lanyard};
 
 async fn create_api(db: &TestDb, audience: &str, scopes: &[&str]) {
     let mut args = vec!["api", "create", audience];
@@ -24,6 +24,44 @@ async fn pool(db: &TestDb) -> sqlx::PgPool {
     lanyard::store::connect(&db.url, 1).await.unwrap()
 }
 
+/// One case of a refusal table: what it checks, the command, its stdin, and
+/// what the one line on stderr must name.
+struct Refusal<'a> {
+    case: &'a str,
+    args: Vec<&'a str>,
+    stdin: Option<&'a str>,
+    names: &'a str,
+}
+
+fn refusal<'a>(case: &'a str, args: &[&'a str], names: &'a str) -> Refusal<'a> {
+    Refusal {
+        case,
+        args: args.to_vec(),
+        stdin: None,
+        names,
+    }
+}
+
+impl<'a> Refusal<'a> {
+    fn stdin(self, input: &'a str) -> Self {
+        Refusal {
+            stdin: Some(input),
+            ..self
+        }
+    }
+}
+
+/// Runs each case against `db`: each is refused with one line naming what is wrong.
+async fn assert_each_refused(db: &TestDb, cases: &[Refusal<'_>]) {
+    for r in cases {
+        let mut cmd = lanyard(&r.args).db(db);
+        if let Some(input) = r.stdin {
+            cmd = cmd.stdin(input);
+        }
+        cmd.run().await.assert_refused_in(r.case, r.names);
+    }
+}
+
 // ---- migrate and serve ----
 
 #[tokio::test]
@@ -35,7 +73,7 @@ async fn migrate_applies_the_schema_once() {
     let again = lanyard(&["migrate"]).run_on(&db).await;
     again.assert_ok();
     assert!(again.stdout.contains("up to date"), "{again:?}");
-    assert_eq!(count(&db, "users").await, 0);
+    assert_eq!(count_rows(&db, "users").await, 0);
 }
 
 #[tokio::test]
@@ -181,13 +219,50 @@ async fn user_create_prints_a_human_summary_without_json() {
 }
 
 #[tokio::test]
-async fn user_create_without_a_terminal_says_to_use_password_stdin() {
+async fn user_create_refuses_invalid_input_and_stores_nothing() {
     let db = fresh_db().await;
-    lanyard(&["user", "create", "ada"])
-        .run_on(&db)
-        .await
-        .assert_refused("--password-stdin");
-    assert_eq!(count(&db, "users").await, 0);
+    let create = ["user", "create", "ada", "--password-stdin"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> { create.iter().chain(extra).copied().collect() };
+    let cases = [
+        refusal(
+            "no terminal and no --password-stdin",
+            &["user", "create", "ada"],
+            "--password-stdin",
+        ),
+        refusal("an empty password", &create, "password").stdin("\n"),
+        refusal(
+            "a malformed birthdate",
+            &with(&["--birthdate", "10/12/1815"]),
+            "birthdate",
+        )
+        .stdin("pw\n"),
+        refusal("a malformed email", &with(&["--email", "not-an-email"]), "email").stdin("pw\n"),
+        refusal(
+            "a javascript: website",
+            &with(&["--website", "javascript:alert(1)"]),
+            "website",
+        )
+        .stdin("pw\n"),
+        refusal(
+            "a malformed phone number",
+            &with(&["--phone-number", "call me"]),
+            "phone-number",
+        )
+        .stdin("pw\n"),
+        refusal("a malformed locale", &with(&["--locale", "english please"]), "locale").stdin("pw\n"),
+        refusal("email_verified without an email", &with(&["--email-verified"]), "email").stdin("pw\n"),
+        refusal(
+            "a space in the username",
+            &["user", "create", "a b", "--password-stdin"],
+            "username",
+        )
+        .stdin("pw\n"),
+    ];
+    assert_each_refused(&db, &cases).await;
+    assert_eq!(count_rows(&db, "users").await, 0);
+    // Positive control: the same command without a defect creates the user.
+    lanyard(&create).db(&db).stdin("pw\n").run().await.assert_ok();
+    assert_eq!(count_rows(&db, "users").await, 1);
 }
 
 #[tokio::test]
@@ -205,51 +280,7 @@ async fn user_create_refuses_a_duplicate_username_regardless_of_case() {
         .run()
         .await
         .assert_refused("already exists");
-    assert_eq!(count(&db, "users").await, 1);
-}
-
-#[tokio::test]
-async fn user_create_refuses_an_empty_password() {
-    let db = fresh_db().await;
-    lanyard(&["user", "create", "ada", "--password-stdin"])
-        .db(&db)
-        .stdin("\n")
-        .run()
-        .await
-        .assert_refused("password");
-    assert_eq!(count(&db, "users").await, 0);
-}
-
-#[tokio::test]
-async fn user_create_refuses_malformed_claims() {
-    let db = fresh_db().await;
-    for (flag, value, needle) in [
-        ("--birthdate", "10/12/1815", "birthdate"),
-        ("--email", "not-an-email", "email"),
-        ("--website", "javascript:alert(1)", "website"),
-        ("--phone-number", "call me", "phone-number"),
-        ("--locale", "english please", "locale"),
-    ] {
-        lanyard(&["user", "create", "ada", "--password-stdin", flag, value])
-            .db(&db)
-            .stdin("pw\n")
-            .run()
-            .await
-            .assert_refused(needle);
-    }
-    lanyard(&["user", "create", "ada", "--password-stdin", "--email-verified"])
-        .db(&db)
-        .stdin("pw\n")
-        .run()
-        .await
-        .assert_refused("email");
-    lanyard(&["user", "create", "a b", "--password-stdin"])
-        .db(&db)
-        .stdin("pw\n")
-        .run()
-        .await
-        .assert_refused("username");
-    assert_eq!(count(&db, "users").await, 0);
+    assert_eq!(count_rows(&db, "users").await, 1);
 }
 
 // ---- client create ----
@@ -384,103 +415,103 @@ async fn a_public_client_gets_no_secret() {
 }
 
 #[tokio::test]
-async fn public_with_a_secret_method_is_refused() {
-    let db = fresh_db().await;
-    lanyard(&[
-        "client",
-        "create",
-        "spa",
-        "--public",
-        "--auth-method",
-        "client_secret_post",
-        "--redirect-uri",
-        "https://a.example/cb",
-    ])
-    .run_on(&db)
-    .await
-    .assert_refused("auth-method");
-    assert_eq!(count(&db, "clients").await, 0);
-}
-
-#[tokio::test]
 async fn a_code_flow_client_needs_a_redirect_uri_but_a_service_does_not() {
     let db = fresh_db().await;
     lanyard(&["client", "create", "web"])
         .run_on(&db)
         .await
         .assert_refused("redirect-uri");
-    assert_eq!(count(&db, "clients").await, 0);
+    assert_eq!(count_rows(&db, "clients").await, 0);
     create_service(&db, "svc").await;
-    assert_eq!(count(&db, "clients").await, 1);
+    assert_eq!(count_rows(&db, "clients").await, 1);
 }
 
 #[tokio::test]
-async fn malformed_redirect_uris_are_refused() {
+async fn client_create_refuses_invalid_input_and_stores_nothing() {
     let db = fresh_db().await;
-    for (uri, needle) in [
+    let create = ["client", "create", "web", "--redirect-uri", "https://web.example/cb"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> { create.iter().chain(extra).copied().collect() };
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let mut cases = vec![
+        refusal(
+            "public with a secret method",
+            &[
+                "client",
+                "create",
+                "spa",
+                "--public",
+                "--auth-method",
+                "client_secret_post",
+                "--redirect-uri",
+                "https://a.example/cb",
+            ],
+            "auth-method",
+        ),
+        refusal("grant type implicit", &with(&["--grant-type", "implicit"]), "implicit"),
+        refusal("grant type password", &with(&["--grant-type", "password"]), "password"),
+        refusal("an unknown scope", &with(&["--scope", "admin"]), "admin"),
+        refusal("id_token alg HS256", &with(&["--id-token-alg", "HS256"]), "HS256"),
+        refusal(
+            "auth method private_key_jwt",
+            &with(&["--auth-method", "private_key_jwt"]),
+            "private_key_jwt",
+        ),
+        refusal(
+            "a public client with client_credentials",
+            &[
+                "client",
+                "create",
+                "pub",
+                "--public",
+                "--grant-type",
+                "client_credentials",
+            ],
+            "public",
+        ),
+        refusal(
+            "a public client with token exchange",
+            &[
+                "client",
+                "create",
+                "pub",
+                "--public",
+                "--grant-type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ],
+            "public",
+        ),
+        refusal(
+            "a client id that is a UUID",
+            &["client", "create", &uuid, "--grant-type", "client_credentials"],
+            "UUID",
+        ),
+    ];
+    for (uri, names) in [
         ("/relative/cb", "absolute"),
         ("https://web.example/cb#frag", "fragment"),
         ("http://web.example/cb", "http"),
         ("javascript:alert(1)", "scheme"),
     ] {
-        lanyard(&["client", "create", "web", "--redirect-uri", uri])
-            .run_on(&db)
-            .await
-            .assert_refused(needle);
-        lanyard(&[
-            "client",
-            "create",
-            "web",
-            "--redirect-uri",
-            "https://ok.example/cb",
-            "--post-logout-redirect-uri",
+        cases.push(refusal(uri, &["client", "create", "web", "--redirect-uri", uri], names));
+        cases.push(refusal(
             uri,
-        ])
-        .run_on(&db)
-        .await
-        .assert_refused(needle);
+            &[
+                "client",
+                "create",
+                "web",
+                "--redirect-uri",
+                "https://ok.example/cb",
+                "--post-logout-redirect-uri",
+                uri,
+            ],
+            names,
+        ));
     }
-    assert_eq!(count(&db, "clients").await, 0);
-}
-
-#[tokio::test]
-async fn unknown_grant_types_scopes_and_algorithms_are_refused() {
-    let db = fresh_db().await;
-    let base = ["client", "create", "web", "--redirect-uri", "https://web.example/cb"];
-    for (extra, needle) in [
-        (["--grant-type", "implicit"], "implicit"),
-        (["--grant-type", "password"], "password"),
-        (["--scope", "admin"], "admin"),
-        (["--id-token-alg", "HS256"], "HS256"),
-        (["--auth-method", "private_key_jwt"], "private_key_jwt"),
-    ] {
-        let args: Vec<&str> = base.iter().copied().chain(extra).collect();
-        lanyard(&args).run_on(&db).await.assert_refused(needle);
-    }
-    assert_eq!(count(&db, "clients").await, 0);
-}
-
-#[tokio::test]
-async fn a_public_client_cannot_have_grants_that_need_authentication() {
-    let db = fresh_db().await;
-    for grant in ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"] {
-        lanyard(&["client", "create", "pub", "--public", "--grant-type", grant])
-            .run_on(&db)
-            .await
-            .assert_refused("public");
-    }
-    assert_eq!(count(&db, "clients").await, 0);
-}
-
-#[tokio::test]
-async fn a_client_id_that_is_a_uuid_is_refused() {
-    let db = fresh_db().await;
-    let id = uuid::Uuid::new_v4().to_string();
-    lanyard(&["client", "create", &id, "--grant-type", "client_credentials"])
-        .run_on(&db)
-        .await
-        .assert_refused("UUID");
-    assert_eq!(count(&db, "clients").await, 0);
+    assert_each_refused(&db, &cases).await;
+    assert_eq!(count_rows(&db, "clients").await, 0);
+    // Positive control: the command without a defect creates the client.
+    lanyard(&create).run_on(&db).await.assert_ok();
+    assert_eq!(count_rows(&db, "clients").await, 1);
 }
 
 #[tokio::test]
@@ -491,7 +522,7 @@ async fn a_duplicate_client_id_is_refused() {
         .run_on(&db)
         .await
         .assert_refused("already exists");
-    assert_eq!(count(&db, "clients").await, 1);
+    assert_eq!(count_rows(&db, "clients").await, 1);
 }
 
 // ---- client allow / trust ----
@@ -521,7 +552,7 @@ async fn client_allow_adds_api_scopes_to_the_clients_allowance() {
         run.json(),
         serde_json::json!({"client_id": "svc", "audience": "https://orders.example", "scopes": ["read", "write"]})
     );
-    assert_eq!(count(&db, "client_api_access").await, 2);
+    assert_eq!(count_rows(&db, "client_api_access").await, 2);
 }
 
 #[tokio::test]
@@ -529,28 +560,46 @@ async fn client_allow_refuses_an_unknown_client_api_or_scope() {
     let db = fresh_db().await;
     create_api(&db, "https://orders.example", &["read"]).await;
     create_service(&db, "svc").await;
-    lanyard(&["client", "allow", "nobody", "https://orders.example", "--scope", "read"])
+    let allow = |client, audience, scope: &[&'static str]| -> Vec<&'static str> {
+        ["client", "allow", client, audience]
+            .iter()
+            .chain(scope)
+            .copied()
+            .collect()
+    };
+    let read = &["--scope", "read"][..];
+    let cases = [
+        refusal(
+            "an unknown client",
+            &allow("nobody", "https://orders.example", read),
+            "nobody",
+        ),
+        refusal(
+            "an unknown API",
+            &allow("svc", "https://other.example", read),
+            "other.example",
+        ),
+        // Audiences are exact strings: a trailing slash is another API.
+        refusal(
+            "a trailing slash",
+            &allow("svc", "https://orders.example/", read),
+            "no API",
+        ),
+        refusal(
+            "a scope the API lacks",
+            &allow("svc", "https://orders.example", &["--scope", "write"]),
+            "write",
+        ),
+        refusal("no scope", &allow("svc", "https://orders.example", &[]), "scope"),
+    ];
+    assert_each_refused(&db, &cases).await;
+    assert_eq!(count_rows(&db, "client_api_access").await, 0);
+    // Positive control: the command without a defect allows the scope.
+    lanyard(&allow("svc", "https://orders.example", read))
         .run_on(&db)
         .await
-        .assert_refused("nobody");
-    lanyard(&["client", "allow", "svc", "https://other.example", "--scope", "read"])
-        .run_on(&db)
-        .await
-        .assert_refused("other.example");
-    // Audiences are exact strings: a trailing slash is another API.
-    lanyard(&["client", "allow", "svc", "https://orders.example/", "--scope", "read"])
-        .run_on(&db)
-        .await
-        .assert_refused("no API");
-    lanyard(&["client", "allow", "svc", "https://orders.example", "--scope", "write"])
-        .run_on(&db)
-        .await
-        .assert_refused("write");
-    lanyard(&["client", "allow", "svc", "https://orders.example"])
-        .run_on(&db)
-        .await
-        .assert_refused("scope");
-    assert_eq!(count(&db, "client_api_access").await, 0);
+        .assert_ok();
+    assert_eq!(count_rows(&db, "client_api_access").await, 1);
 }
 
 #[tokio::test]
@@ -577,19 +626,28 @@ async fn client_trust_lets_a_client_exchange_another_clients_id_tokens() {
 async fn client_trust_refuses_unknown_clients_and_itself() {
     let db = fresh_db().await;
     create_service(&db, "backend").await;
-    lanyard(&["client", "trust", "backend", "ghost"])
+    create_service(&db, "web").await;
+    let cases = [
+        refusal(
+            "an unknown trusted client",
+            &["client", "trust", "backend", "ghost"],
+            "ghost",
+        ),
+        refusal(
+            "an unknown trusting client",
+            &["client", "trust", "ghost", "backend"],
+            "ghost",
+        ),
+        refusal("trusting itself", &["client", "trust", "backend", "backend"], "own"),
+    ];
+    assert_each_refused(&db, &cases).await;
+    assert_eq!(count_rows(&db, "client_trusts").await, 0);
+    // Positive control: two known clients.
+    lanyard(&["client", "trust", "backend", "web"])
         .run_on(&db)
         .await
-        .assert_refused("ghost");
-    lanyard(&["client", "trust", "ghost", "backend"])
-        .run_on(&db)
-        .await
-        .assert_refused("ghost");
-    lanyard(&["client", "trust", "backend", "backend"])
-        .run_on(&db)
-        .await
-        .assert_refused("own");
-    assert_eq!(count(&db, "client_trusts").await, 0);
+        .assert_ok();
+    assert_eq!(count_rows(&db, "client_trusts").await, 1);
 }
 
 // ---- api create ----
@@ -629,7 +687,7 @@ async fn api_create_stores_scopes_lifetime_algorithm_and_resource_servers() {
     assert_eq!(out["access_token_ttl"], 300);
     assert_eq!(out["alg"], "EdDSA");
     assert_eq!(out["resource_servers"], serde_json::json!(["introspector"]));
-    assert_eq!(count(&db, "api_scopes").await, 2);
+    assert_eq!(count_rows(&db, "api_scopes").await, 2);
 }
 
 #[tokio::test]
@@ -647,72 +705,55 @@ async fn api_create_defaults_to_es256_and_the_global_lifetime() {
 async fn api_create_refuses_bad_audiences_scopes_and_duplicates() {
     let db = fresh_db().await;
     create_api(&db, "https://orders.example", &["read"]).await;
-    lanyard(&["api", "create", "orders", "--scope", "read"])
-        .run_on(&db)
-        .await
-        .assert_refused("absolute URI");
-    lanyard(&["api", "create", "https://x.example#f", "--scope", "read"])
-        .run_on(&db)
-        .await
-        .assert_refused("fragment");
-    lanyard(&["api", "create", "https://orders.example", "--scope", "read"])
-        .run_on(&db)
-        .await
-        .assert_refused("already exists");
-    lanyard(&["api", "create", "https://y.example"])
-        .run_on(&db)
-        .await
-        .assert_refused("scope");
-    lanyard(&["api", "create", "https://y.example", "--scope", "bad scope"])
-        .run_on(&db)
-        .await
-        .assert_refused("scope");
-    lanyard(&["api", "create", "https://y.example", "--scope", "a", "--scope", "a"])
-        .run_on(&db)
-        .await
-        .assert_refused("twice");
-    lanyard(&["api", "create", "https://y.example", "--scope", "a", "--alg", "none"])
-        .run_on(&db)
-        .await
-        .assert_refused("none");
-    lanyard(&[
-        "api",
-        "create",
-        "https://y.example",
-        "--scope",
-        "a",
-        "--access-token-ttl",
-        "0",
-    ])
-    .run_on(&db)
-    .await
-    .assert_refused("access-token-ttl");
-    lanyard(&[
-        "api",
-        "create",
-        "https://y.example",
-        "--scope",
-        "a",
-        "--access-token-ttl",
-        "soon",
-    ])
-    .run_on(&db)
-    .await
-    .assert_refused("access-token-ttl");
-    lanyard(&[
-        "api",
-        "create",
-        "https://y.example",
-        "--scope",
-        "a",
-        "--resource-server",
-        "ghost",
-    ])
-    .run_on(&db)
-    .await
-    .assert_refused("ghost");
-    assert_eq!(count(&db, "apis").await, 1);
-    assert_eq!(count(&db, "api_scopes").await, 1);
+    let y = |extra: &[&'static str]| -> Vec<&'static str> {
+        ["api", "create", "https://y.example"]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect()
+    };
+    let cases = [
+        refusal(
+            "a relative audience",
+            &["api", "create", "orders", "--scope", "read"],
+            "absolute URI",
+        ),
+        refusal(
+            "a fragment",
+            &["api", "create", "https://x.example#f", "--scope", "read"],
+            "fragment",
+        ),
+        refusal(
+            "a duplicate audience",
+            &["api", "create", "https://orders.example", "--scope", "read"],
+            "already exists",
+        ),
+        refusal("no scope", &y(&[]), "scope"),
+        refusal("a space in a scope", &y(&["--scope", "bad scope"]), "scope"),
+        refusal("a scope twice", &y(&["--scope", "a", "--scope", "a"]), "twice"),
+        refusal("alg none", &y(&["--scope", "a", "--alg", "none"]), "none"),
+        refusal(
+            "a zero lifetime",
+            &y(&["--scope", "a", "--access-token-ttl", "0"]),
+            "access-token-ttl",
+        ),
+        refusal(
+            "a lifetime that is not a number",
+            &y(&["--scope", "a", "--access-token-ttl", "soon"]),
+            "access-token-ttl",
+        ),
+        refusal(
+            "an unknown resource server",
+            &y(&["--scope", "a", "--resource-server", "ghost"]),
+            "ghost",
+        ),
+    ];
+    assert_each_refused(&db, &cases).await;
+    assert_eq!(count_rows(&db, "apis").await, 1);
+    assert_eq!(count_rows(&db, "api_scopes").await, 1);
+    // Positive control: the command without a defect creates the API.
+    lanyard(&y(&["--scope", "a"])).run_on(&db).await.assert_ok();
+    assert_eq!(count_rows(&db, "apis").await, 2);
 }
 
 // ---- keys and help ----

@@ -3,12 +3,12 @@
 
 use futures_util::future::join_all;
 
-use crate::helpers::{PASSWORD, TestApp, create_client, create_user, hidden, spawn_app, spawn_app_with};
+use crate::support::{PASSWORD, TestApp, create_client, create_user, hidden_field, spawn_app};
 
 /// Statuses of `n` sign-in attempts sent at once from one browser.
 async fn concurrent_sign_ins(app: &TestApp, n: usize, attempt: impl Fn(usize) -> (String, Option<String>)) -> Vec<u16> {
     let page = app.visit("/signin").await.text().await.unwrap();
-    let csrf = hidden(&page, "csrf").unwrap();
+    let csrf = hidden_field(&page, "csrf").unwrap();
     let requests = (0..n).map(|i| {
         let (username, forwarded_for) = attempt(i);
         let mut req = app.client.post(app.url("/signin")).form(&[
@@ -53,7 +53,10 @@ async fn fifty_concurrent_wrong_passwords_evaluate_at_most_five_for_an_account_o
 
 #[tokio::test]
 async fn the_address_limit_holds_under_concurrent_attempts() {
-    let app = spawn_app_with(|c| c.trusted_proxies = vec![lanyard::config::Cidr::parse("127.0.0.1").unwrap()]).await;
+    let app = TestApp::builder()
+        .config(|c| c.trusted_proxies = vec![lanyard::config::Cidr::parse("127.0.0.1").unwrap()])
+        .spawn()
+        .await;
     let statuses = concurrent_sign_ins(&app, 130, |i| (format!("guess{i}"), Some("203.0.113.7".into()))).await;
     let evaluated = tally(&statuses, 401);
     assert!(evaluated <= 100, "{evaluated} evaluated from one address: {statuses:?}");
@@ -73,7 +76,7 @@ async fn twenty_concurrent_redemptions_of_one_code_give_exactly_one_200() {
     create_user(&app, "ada").await;
     let client = create_client(&app, Default::default()).await;
     let (code, auth) = app.code_for(&client, "openid offline_access", "ada").await;
-    let redemptions = (0..20).map(|_| app.redeem_raw(&client, &code, &auth.verifier));
+    let redemptions = (0..20).map(|_| app.try_redeem(&client, &code, &auth.verifier));
     let statuses: Vec<u16> = join_all(redemptions)
         .await
         .into_iter()
@@ -125,9 +128,9 @@ async fn ten_concurrent_uses_of_one_refresh_token_give_at_most_one_200_and_revok
 async fn exchanges_racing_a_sign_out_leave_no_live_exchange_behind() {
     let app = spawn_app().await;
     create_user(&app, "ada").await;
-    let client = create_client(&app, crate::helpers::ClientSpec::exchanging()).await;
-    crate::helpers::create_api(&app, "https://orders.example", &["read"], None, &[]).await;
-    crate::helpers::allow(&app, &client.id, "https://orders.example", &["read"]).await;
+    let client = create_client(&app, crate::support::ClientSpec::exchanging()).await;
+    crate::support::create_api(&app, "https://orders.example", &["read"], None, &[]).await;
+    crate::support::allow(&app, &client.id, "https://orders.example", &["read"]).await;
     let tokens = app.tokens(&client, "openid", "ada").await;
     let id_token = tokens["id_token"].as_str().unwrap().to_owned();
     let exchanges = (0..20).map(|_| app.exchange(&client, &id_token, &[("resource", "https://orders.example")]));

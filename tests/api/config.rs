@@ -1,6 +1,6 @@
 //! Configuration errors stop start-up with exit code 2 and one line naming the setting.
 
-use crate::helpers::{empty_db, fetch_json, fresh_db, lanyard, serve_listening};
+use crate::support::{empty_db, fetch_json, fresh_db, lanyard, serve_listening};
 
 #[tokio::test]
 async fn invalid_settings_stop_serve_with_exit_2_and_one_line_naming_the_setting() {
@@ -33,7 +33,7 @@ async fn invalid_settings_stop_serve_with_exit_2_and_one_line_naming_the_setting
 async fn serve_without_database_url_or_master_key_exits_2() {
     let db = fresh_db().await;
     let run = lanyard(&["serve"])
-        .env("LANYARD_MASTER_KEY", &crate::helpers::master_key().encode())
+        .env("LANYARD_MASTER_KEY", &crate::support::master_key().encode())
         .run()
         .await;
     assert_eq!(run.code, 2);

@@ -1,6 +1,6 @@
 //! CORS: registered redirect origins may call /token and /userinfo.
 
-use crate::helpers::{ClientSpec, create_client, spawn_app};
+use crate::support::{ClientSpec, create_client, spawn_app};
 
 #[tokio::test]
 async fn token_and_userinfo_answer_cors_only_for_registered_origins() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{binary, fetch_json};
+use crate::support::{binary, fetch_json};
 
 /// Runs `lanyard dev` in `dir` until its banner is out; returns the child and the banner.
 async fn start_dev(dir: &Path, port: u16) -> (tokio::process::Child, String) {

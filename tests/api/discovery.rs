@@ -4,7 +4,7 @@ use openidconnect::IssuerUrl;
 use openidconnect::core::CoreProviderMetadata;
 use serde_json::{Value, json};
 
-use crate::helpers::{oidc_http, spawn_app};
+use crate::support::{TestApp, oidc_http, spawn_app};
 
 #[tokio::test]
 async fn discovery_is_accepted_by_the_openidconnect_crate() {
@@ -193,10 +193,12 @@ async fn every_response_carries_the_security_headers() {
 
 #[tokio::test]
 async fn an_https_issuer_sends_strict_transport_security() {
-    let app = crate::helpers::spawn_app_with(|c| {
-        c.issuer = lanyard::config::Issuer::parse("https://id.example.test").unwrap();
-    })
-    .await;
+    let app = TestApp::builder()
+        .config(|c| {
+            c.issuer = lanyard::config::Issuer::parse("https://id.example.test").unwrap();
+        })
+        .spawn()
+        .await;
     for path in ["/.well-known/openid-configuration", "/signin", "/no-such-page"] {
         let res = app.get(path).await;
         assert_eq!(res.headers()["strict-transport-security"], "max-age=63072000", "{path}");

@@ -3,7 +3,7 @@
 use chrono::TimeDelta;
 use serde_json::Value;
 
-use crate::helpers::{
+use crate::support::{
     ClientSpec, TestApp, TestClient, allow, create_api, create_client, create_user, error_of, jwt_claims, jwt_header,
 };
 
@@ -15,8 +15,10 @@ async fn setup() -> (TestApp, TestClient, String) {
 }
 
 /// `setup` on an app with its configuration changed (lifetimes).
-async fn setup_with(tweak: impl FnOnce(&mut lanyard::config::Config)) -> (TestApp, TestClient, String) {
-    let app = crate::helpers::spawn_app_with(tweak).await;
+async fn setup_with(
+    tweak: impl FnOnce(&mut lanyard::config::Config) + Send + 'static,
+) -> (TestApp, TestClient, String) {
+    let app = TestApp::builder().config(tweak).spawn().await;
     create_user(&app, "ada").await;
     let client = create_client(&app, ClientSpec::exchanging()).await;
     create_api(&app, ORDERS, &["read", "write", "admin"], None, &[]).await;
@@ -110,7 +112,9 @@ async fn client_authentication_is_checked_first() {
 
 #[tokio::test]
 async fn a_client_without_the_exchange_grant_is_unauthorized_client() {
-    let (app, _, id_token) = setup().await;
+    let (app, client, id_token) = setup().await;
+    app.assert_exchanges(&client, &id_token, &[("resource", ORDERS)]).await;
+
     let plain = create_client(
         &app,
         ClientSpec {
@@ -126,6 +130,7 @@ async fn a_client_without_the_exchange_grant_is_unauthorized_client() {
 #[tokio::test]
 async fn a_public_client_cannot_exchange() {
     let (app, client, id_token) = setup().await;
+    app.assert_exchanges(&client, &id_token, &[("resource", ORDERS)]).await;
     sqlx::query("UPDATE clients SET auth_method = 'none', secret_hash = NULL WHERE client_id = $1")
         .bind(&client.id)
         .execute(&app.pool)
@@ -140,19 +145,27 @@ async fn a_public_client_cannot_exchange() {
 #[tokio::test]
 async fn bad_parameters_are_invalid_request() {
     let (app, client, id_token) = setup().await;
+    // Positive control: the whole request, each case below lacks or spoils one part.
+    let whole = [
+        ("grant_type", crate::support::EXCHANGE),
+        ("subject_token", id_token.as_str()),
+        ("subject_token_type", crate::support::ID_TOKEN_TYPE),
+        ("resource", ORDERS),
+    ];
+    assert_eq!(app.token(&client, &whole).await.status(), 200, "positive control");
     let cases: Vec<Vec<(&str, &str)>> = vec![
         vec![
-            ("grant_type", crate::helpers::EXCHANGE),
-            ("subject_token_type", crate::helpers::ID_TOKEN_TYPE),
+            ("grant_type", crate::support::EXCHANGE),
+            ("subject_token_type", crate::support::ID_TOKEN_TYPE),
             ("resource", ORDERS),
         ],
         vec![
-            ("grant_type", crate::helpers::EXCHANGE),
+            ("grant_type", crate::support::EXCHANGE),
             ("subject_token", &id_token),
             ("resource", ORDERS),
         ],
         vec![
-            ("grant_type", crate::helpers::EXCHANGE),
+            ("grant_type", crate::support::EXCHANGE),
             ("subject_token", &id_token),
             ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
             ("resource", ORDERS),
@@ -186,6 +199,7 @@ async fn bad_parameters_are_invalid_request() {
 #[tokio::test]
 async fn unacceptable_subject_tokens_are_invalid_request() {
     let (app, client, id_token) = setup().await;
+    app.assert_exchanges(&client, &id_token, &[("resource", ORDERS)]).await;
     let access = app.tokens(&client, "openid", "ada").await["access_token"]
         .as_str()
         .unwrap()
@@ -206,17 +220,22 @@ async fn unacceptable_subject_tokens_are_invalid_request() {
 
 #[tokio::test]
 async fn an_id_token_of_another_client_needs_that_client_to_be_trusted() {
-    let (app, _, id_token) = setup().await;
+    let (app, client, id_token) = setup().await;
     let backend = create_client(
         &app,
         ClientSpec {
             id: "backend",
-            grants: &["client_credentials", crate::helpers::EXCHANGE],
+            grants: &["client_credentials", crate::support::EXCHANGE],
             ..Default::default()
         },
     )
     .await;
     allow(&app, &backend.id, ORDERS, &["read"]).await;
+    let rp = TestClient {
+        id: "rp".into(),
+        ..client
+    };
+    app.assert_exchanges(&rp, &id_token, &[("resource", ORDERS)]).await;
     let res = app.exchange(&backend, &id_token, &[("resource", ORDERS)]).await;
     assert_eq!(
         error_of(res).await,
@@ -244,6 +263,7 @@ async fn an_id_token_of_another_client_needs_that_client_to_be_trusted() {
 async fn a_signed_out_session_or_a_disabled_user_is_invalid_request() {
     let (app, client, id_token) = setup().await;
     let sub = uuid::Uuid::parse_str(jwt_claims(&id_token)["sub"].as_str().unwrap()).unwrap();
+    app.assert_exchanges(&client, &id_token, &[("resource", ORDERS)]).await;
     let mut conn = app.pool.acquire().await.unwrap();
     lanyard::store::users::set_disabled(&mut conn, sub, Some(chrono::Utc::now()))
         .await
@@ -267,12 +287,18 @@ async fn a_signed_out_session_or_a_disabled_user_is_invalid_request() {
 #[tokio::test]
 async fn a_signed_out_session_is_invalid_request_even_when_the_target_or_scope_is_wrong_too() {
     let (app, client, id_token) = setup().await;
-    app.visit(&format!("/logout?id_token_hint={id_token}")).await;
-    let cases: [&[(&str, &str)]; 2] = [
-        &[("resource", "https://nowhere.example")],
-        &[("resource", ORDERS), ("scope", "admin")],
+    let cases: [(&[(&str, &str)], &str); 2] = [
+        (&[("resource", "https://nowhere.example")], "invalid_target"),
+        (&[("resource", ORDERS), ("scope", "admin")], "invalid_scope"),
     ];
-    for extra in cases {
+    // Positive controls: while signed in, each case gets its own code.
+    app.assert_exchanges(&client, &id_token, &[("resource", ORDERS)]).await;
+    for (extra, own) in cases {
+        let res = app.exchange(&client, &id_token, extra).await;
+        assert_eq!(error_of(res).await, (400, own.into()), "signed in: {extra:?}");
+    }
+    app.visit(&format!("/logout?id_token_hint={id_token}")).await;
+    for (extra, _) in cases {
         let res = app.exchange(&client, &id_token, extra).await;
         assert_eq!(
             error_of(res).await,
@@ -285,6 +311,7 @@ async fn a_signed_out_session_is_invalid_request_even_when_the_target_or_scope_i
 #[tokio::test]
 async fn an_api_the_client_may_not_target_is_invalid_target() {
     let (app, client, id_token) = setup().await;
+    app.assert_exchanges(&client, &id_token, &[("resource", ORDERS)]).await;
     create_api(&app, "https://billing.example", &["pay"], None, &[]).await;
     for resource in [
         "https://billing.example",
@@ -307,6 +334,7 @@ async fn an_api_the_client_may_not_target_is_invalid_target() {
 #[tokio::test]
 async fn checks_run_in_order_so_each_failure_gets_its_code() {
     let (app, client, id_token) = setup().await;
+    app.assert_exchanges(&client, &id_token, &[("resource", ORDERS)]).await;
     // A bad subject token and an unknown API: the subject token answers first.
     let res = app
         .exchange(&client, "garbage", &[("resource", "https://nowhere.example")])
@@ -330,7 +358,7 @@ async fn third_party_allowed_read(app: &TestApp) -> TestClient {
         ClientSpec {
             id: "third",
             first_party: false,
-            grants: crate::helpers::EXCHANGE_GRANTS,
+            grants: crate::support::EXCHANGE_GRANTS,
             ..Default::default()
         },
     )
@@ -343,6 +371,15 @@ async fn third_party_allowed_read(app: &TestApp) -> TestClient {
 async fn a_third_party_sign_in_covers_only_what_the_user_consented_to() {
     let (app, _, _) = setup().await;
     let third = third_party_allowed_read(&app).await;
+    // Positive control: grace consents to `read` of the API; her sign-in is exchanged.
+    create_user(&app, "grace").await;
+    let consented = app.with_browser(crate::support::new_browser());
+    let auth = crate::support::auth_url(&app, &third, "openid read", &[("resource", ORDERS)]);
+    let res = consented.authorize(&auth.url, "grace").await;
+    let code = crate::support::query_param(&crate::support::location(&res), "code").unwrap();
+    let tokens = consented.redeem(&third, &code, &auth.verifier).await;
+    app.assert_exchanges(&third, tokens["id_token"].as_str().unwrap(), &[("resource", ORDERS)])
+        .await;
     let id_token = app.tokens(&third, "openid", "ada").await["id_token"]
         .as_str()
         .unwrap()
@@ -417,6 +454,7 @@ async fn is_active(app: &TestApp, client: &TestClient, token: &str) -> bool {
 #[tokio::test]
 async fn an_id_token_whose_session_idled_out_is_not_exchanged() {
     let (app, client, id_token) = setup_with(|c| c.lifetimes.session_idle = TimeDelta::seconds(300)).await;
+    app.assert_exchanges(&client, &id_token, &[("resource", ORDERS)]).await;
     app.clock.advance(TimeDelta::seconds(301));
     let res = app.exchange(&client, &id_token, &[("resource", ORDERS)]).await;
     assert_eq!(error_of(res).await, (400, "invalid_request".into()));
@@ -435,6 +473,7 @@ async fn an_id_token_whose_session_passed_its_absolute_lifetime_is_not_exchanged
         200,
         "the session is used, so not idle"
     );
+    app.assert_exchanges(&client, &id_token, &[("resource", ORDERS)]).await;
     app.clock.advance(TimeDelta::seconds(201));
     let res = app.exchange(&client, &id_token, &[("resource", ORDERS)]).await;
     assert_eq!(error_of(res).await, (400, "invalid_request".into()));
@@ -494,7 +533,7 @@ async fn withdrawing_an_allowance_ends_the_tokens_exchanged_under_it() {
     let body = exchanged(&app, &client, &id_token).await;
     let token = body["access_token"].as_str().unwrap();
     assert!(is_active(&app, &client, token).await);
-    crate::helpers::set_access(&app, &client.id, ORDERS, &["read"]).await;
+    crate::support::set_access(&app, &client.id, ORDERS, &["read"]).await;
     assert!(!is_active(&app, &client, token).await, "`write` is no longer allowed");
     let narrower = exchanged(&app, &client, &id_token).await;
     assert_eq!(narrower["scope"], "read");
@@ -504,9 +543,9 @@ async fn withdrawing_an_allowance_ends_the_tokens_exchanged_under_it() {
 async fn withdrawing_consent_ends_the_tokens_exchanged_under_it() {
     let (app, _, _) = setup().await;
     let third = third_party_allowed_read(&app).await;
-    let auth = crate::helpers::auth_url(&app, &third, "openid read", &[("resource", ORDERS)]);
+    let auth = crate::support::auth_url(&app, &third, "openid read", &[("resource", ORDERS)]);
     let res = app.authorize(&auth.url, "ada").await;
-    let code = crate::helpers::query_param(&crate::helpers::location(&res), "code").unwrap();
+    let code = crate::support::query_param(&crate::support::location(&res), "code").unwrap();
     let tokens = app.redeem(&third, &code, &auth.verifier).await;
     let body = exchanged(&app, &third, tokens["id_token"].as_str().unwrap()).await;
     let token = body["access_token"].as_str().unwrap();

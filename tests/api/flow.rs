@@ -10,7 +10,7 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 
-use crate::helpers::{
+use crate::support::{
     ClientSpec, create_client, create_service, create_user, location, oidc_http, query_param, spawn_app,
 };
 
@@ -124,7 +124,7 @@ async fn the_openidconnect_crate_completes_the_code_flow_for_rs256_es256_and_edd
 /// refuses the id_token → revocation → introspection says inactive.
 #[tokio::test]
 async fn the_whole_story_from_sign_in_to_revocation() {
-    use crate::helpers::{allow, create_api};
+    use crate::support::{allow, create_api};
     use serde_json::Value;
 
     const ORDERS: &str = "https://orders.example";

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{eventually, own_cluster, spawn_app, spawn_app_on};
+use crate::support::{TestApp, eventually, own_cluster, spawn_app};
 
 #[tokio::test]
 async fn healthz_answers_while_the_process_is_up() {
@@ -21,7 +21,7 @@ async fn unknown_paths_are_404() {
 async fn readyz_is_503_while_the_database_is_stopped_and_200_once_it_is_back() {
     // This test stops its database, so it gets a cluster of its own.
     let (cluster, db) = own_cluster().await;
-    let app = spawn_app_on(db).await;
+    let app = TestApp::builder().on(db).spawn().await;
     assert_eq!(app.get("/readyz").await.status(), 200);
 
     cluster.stop().await;

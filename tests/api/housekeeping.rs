@@ -4,9 +4,9 @@
 use chrono::TimeDelta;
 use lanyard::maintenance::{Housekeeping, housekeep};
 
-use crate::helpers::{
-    ClientSpec, PASSWORD, TestApp, TestClient, allow, count, create_api, create_client, create_service, create_user,
-    hidden, new_browser, spawn_app,
+use crate::support::{
+    ClientSpec, PASSWORD, TestApp, TestClient, allow, count_rows, create_api, create_client, create_service,
+    create_user, hidden_field, new_browser, spawn_app,
 };
 
 const TABLES: [&str; 6] = [
@@ -21,7 +21,7 @@ const TABLES: [&str; 6] = [
 async fn counts(app: &TestApp) -> Vec<i64> {
     let mut out = Vec::new();
     for t in TABLES {
-        out.push(count(&app.db, t).await);
+        out.push(count_rows(&app.db, t).await);
     }
     out
 }
@@ -85,7 +85,7 @@ async fn housekeeping_deletes_what_has_expired_in_bounded_batches_on_one_node_at
     let live = app.with_browser(new_browser());
     let page = live.visit("/signin").await.text().await.unwrap();
     assert_eq!(live.sign_in_on(&page, "ada", PASSWORD).await.status(), 303);
-    assert!(hidden(&page, "csrf").is_some());
+    assert!(hidden_field(&page, "csrf").is_some());
 
     // While another node holds the housekeeping lock, this one skips.
     let mut other_node = <sqlx::PgConnection as sqlx::Connection>::connect(&app.db.url)
@@ -125,7 +125,7 @@ async fn housekeeping_deletes_what_has_expired_in_bounded_batches_on_one_node_at
         .map(|(t, (b, a))| (*t, *b, *a))
         .collect();
     assert_eq!(
-        count(&app.db, "sessions").await,
+        count_rows(&app.db, "sessions").await,
         1,
         "only the live session stays: {by_table:?}"
     );
@@ -138,7 +138,7 @@ async fn housekeeping_deletes_what_has_expired_in_bounded_batches_on_one_node_at
         "grants",
         "revoked_access_tokens",
     ] {
-        assert_eq!(count(&app.db, table).await, 0, "{table}: {by_table:?}");
+        assert_eq!(count_rows(&app.db, table).await, 0, "{table}: {by_table:?}");
     }
     // The live sign-in's address row (its window still open) stays.
     let now = lanyard::clock::Clock::now(&app.clock);
@@ -155,12 +155,14 @@ async fn housekeeping_deletes_what_has_expired_in_bounded_batches_on_one_node_at
 /// session is over and its last token expired.
 #[tokio::test]
 async fn rotated_refresh_tokens_and_grants_of_sessions_that_are_over_go_after_the_retention() {
-    let app = crate::helpers::spawn_app_with(|c| {
-        c.lifetimes.session = TimeDelta::seconds(600);
-        c.lifetimes.session_idle = TimeDelta::seconds(600);
-        c.lifetimes.expired_retention = TimeDelta::seconds(60);
-    })
-    .await;
+    let app = TestApp::builder()
+        .config(|c| {
+            c.lifetimes.session = TimeDelta::seconds(600);
+            c.lifetimes.session_idle = TimeDelta::seconds(600);
+            c.lifetimes.expired_retention = TimeDelta::seconds(60);
+        })
+        .spawn()
+        .await;
     create_user(&app, "ada").await;
     let client = create_client(&app, ClientSpec::default()).await;
     let offline = app.tokens(&client, "openid offline_access", "ada").await;
@@ -180,13 +182,13 @@ async fn rotated_refresh_tokens_and_grants_of_sessions_that_are_over_go_after_th
     // UserInfo token's 900 s: the rotated token and the online grant go.
     app.clock.advance(TimeDelta::seconds(600 + 900 + 61));
     housekeep(&app.provider, &limits).await.unwrap().expect("ran");
-    assert_eq!(count(&app.db, "grants").await, 1, "the offline grant stays");
+    assert_eq!(count_rows(&app.db, "grants").await, 1, "the offline grant stays");
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE rotated_at IS NULL")
         .fetch_one(&app.pool)
         .await
         .unwrap();
     assert_eq!(
-        (count(&app.db, "refresh_tokens").await, rows),
+        (count_rows(&app.db, "refresh_tokens").await, rows),
         (1, 1),
         "only the live refresh token"
     );
@@ -210,8 +212,8 @@ async fn an_exchange_grant_goes_once_its_one_token_has_expired() {
     };
     app.clock.advance(TimeDelta::seconds(899));
     housekeep(&app.provider, &limits).await.unwrap().expect("ran");
-    assert_eq!(count(&app.db, "grants").await, 2, "its token is still valid");
+    assert_eq!(count_rows(&app.db, "grants").await, 2, "its token is still valid");
     app.clock.advance(TimeDelta::seconds(2));
     housekeep(&app.provider, &limits).await.unwrap().expect("ran");
-    assert_eq!(count(&app.db, "grants").await, 1, "only the offline grant stays");
+    assert_eq!(count_rows(&app.db, "grants").await, 1, "only the offline grant stays");
 }

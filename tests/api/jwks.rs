@@ -9,7 +9,7 @@ use lanyard::crypto::{Alg, thumbprint};
 use lanyard::keys::KeyRing;
 use serde_json::Value;
 
-use crate::helpers::{eventually, lanyard, master_key, spawn_app};
+use crate::support::{eventually, lanyard, master_key, spawn_app};
 
 fn keys_of(jwks: &Value) -> Vec<Value> {
     jwks["keys"].as_array().expect("a `keys` array").clone()

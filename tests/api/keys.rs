@@ -11,9 +11,9 @@ use lanyard::crypto::MasterKey;
 use lanyard::keys;
 use serde_json::Value;
 
-use crate::helpers::{
-    TestDb, create_service, empty_db, eventually, fetch_json, fresh_db, lanyard, master_key, serve_until_listening,
-    spawn_app, spawn_app_on,
+use crate::support::{
+    TestApp, TestDb, create_service, empty_db, eventually, fetch_json, fresh_db, lanyard, master_key,
+    serve_until_listening, spawn_app,
 };
 
 /// `keys list --json`, as (alg, state) → kids.
@@ -44,7 +44,7 @@ fn count(map: &HashMap<(String, String), Vec<String>>, alg: &str, state: &str) -
 async fn first_start_creates_one_active_and_one_next_key_per_algorithm() {
     let db = empty_db().await;
     lanyard(&["migrate"]).run_on(&db).await.assert_ok();
-    let _app = spawn_app_on(db).await;
+    let _app = TestApp::builder().on(db).spawn().await;
     let map = states(&_app.db).await;
     for alg in ["RS256", "ES256", "EdDSA"] {
         assert_eq!(count(&map, alg, "active"), 1, "{alg}");
@@ -315,7 +315,7 @@ async fn two_processes_starting_at_once_make_one_active_key_per_algorithm() {
 
 /// Runs what the refresher runs on its beat: the rotation schedule, ageing
 /// out, then the reload of the node's key ring.
-async fn run_key_schedule(app: &crate::helpers::TestApp, every: TimeDelta) {
+async fn run_key_schedule(app: &crate::support::TestApp, every: TimeDelta) {
     keys::rotate_due(&app.pool, &app.clock, &master_key(), every)
         .await
         .unwrap();
@@ -327,7 +327,7 @@ async fn run_key_schedule(app: &crate::helpers::TestApp, every: TimeDelta) {
 
 #[tokio::test]
 async fn two_scheduled_rotations_keep_every_token_verifiable_against_the_jwks_until_it_expires() {
-    use crate::helpers::{allow, create_api};
+    use crate::support::{allow, create_api};
     use lanyard::clock::Clock;
     let app = spawn_app().await;
     let service = create_service(&app, "svc").await;
@@ -376,7 +376,7 @@ async fn two_scheduled_rotations_keep_every_token_verifiable_against_the_jwks_un
         }
         in_flight.retain(|(_, _, exp)| *exp > now.timestamp());
         for (alg, token, _) in &in_flight {
-            let kid = crate::helpers::jwt_header(token)["kid"].as_str().unwrap().to_owned();
+            let kid = crate::support::jwt_header(token)["kid"].as_str().unwrap().to_owned();
             let jwk = published
                 .iter()
                 .find(|k| k["kid"] == kid.as_str())
@@ -397,13 +397,13 @@ async fn two_scheduled_rotations_keep_every_token_verifiable_against_the_jwks_un
                 .as_str()
                 .unwrap()
                 .to_owned();
-            let kid = crate::helpers::jwt_header(&token)["kid"].as_str().unwrap().to_owned();
+            let kid = crate::support::jwt_header(&token)["kid"].as_str().unwrap().to_owned();
             let known_for = now - first_published[&kid];
             assert!(
                 first_published[&kid] == start || known_for >= TimeDelta::seconds(2 * keys::JWKS_MAX_AGE_SECS),
                 "{alg} key {kid} signs only after being published twice the JWKS cache lifetime (it was {known_for})"
             );
-            let exp = crate::helpers::jwt_claims(&token)["exp"].as_i64().unwrap();
+            let exp = crate::support::jwt_claims(&token)["exp"].as_i64().unwrap();
             signers.entry(alg.to_owned()).or_default().insert(kid);
             in_flight.push((alg.to_owned(), token, exp));
         }

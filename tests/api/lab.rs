@@ -7,14 +7,14 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
 use crate::admin::admin_app;
-use crate::helpers::{ClientSpec, TestApp, create_client, create_service, create_user, hidden, jwt_claims};
+use crate::support::{ClientSpec, TestApp, create_client, create_service, create_user, hidden_field, jwt_claims};
 
 async fn explain(app: &TestApp, token: &str) -> String {
     let page = app.visit("/admin/lab").await.text().await.unwrap();
     let res = app
         .submit(
             "/admin/lab",
-            &[("csrf", &hidden(&page, "csrf").unwrap()), ("token", token)],
+            &[("csrf", &hidden_field(&page, "csrf").unwrap()), ("token", token)],
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -31,7 +31,7 @@ async fn setup() -> (TestApp, Value) {
     create_user(&app, "ada").await;
     let rp = create_client(&app, ClientSpec::default()).await;
     let tokens = app
-        .with_browser(crate::helpers::new_browser())
+        .with_browser(crate::support::new_browser())
         .tokens(&rp, "openid offline_access", "ada")
         .await;
     (app, tokens)
@@ -117,21 +117,21 @@ async fn a_revoked_token_says_its_grant_is_revoked() {
 async fn the_lab_is_for_admins_and_keeps_nothing() {
     let (app, tokens) = setup().await;
     app.audit_written().await;
-    let before = crate::helpers::count(&app.db, "audit_events").await;
+    let before = crate::support::count_rows(&app.db, "audit_events").await;
     explain(&app, tokens["id_token"].as_str().unwrap()).await;
     assert_eq!(
-        crate::helpers::count(&app.db, "audit_events").await,
+        crate::support::count_rows(&app.db, "audit_events").await,
         before,
         "nothing recorded"
     );
-    let stranger = app.with_browser(crate::helpers::new_browser());
+    let stranger = app.with_browser(crate::support::new_browser());
     assert_eq!(stranger.visit("/admin/lab").await.status(), 302);
 }
 
 /// Evaluates a dry run on the page; returns (outcome line, page).
 async fn dry_run(app: &TestApp, form: &[(&str, &str)]) -> (String, String) {
     let page = app.visit("/admin/dry-run").await.text().await.unwrap();
-    let mut fields = vec![("csrf", hidden(&page, "csrf").unwrap())];
+    let mut fields = vec![("csrf", hidden_field(&page, "csrf").unwrap())];
     fields.extend(form.iter().map(|(k, v)| (*k, v.to_string())));
     let html = app
         .client
@@ -161,10 +161,10 @@ async fn the_dry_run_agrees_with_the_real_exchange_and_mints_nothing() {
         },
     )
     .await;
-    crate::helpers::create_api(&app, "https://orders.example", &["read", "write"], None, &[]).await;
-    crate::helpers::allow(&app, &rp.id, "https://orders.example", &["read"]).await;
+    crate::support::create_api(&app, "https://orders.example", &["read", "write"], None, &[]).await;
+    crate::support::allow(&app, &rp.id, "https://orders.example", &["read"]).await;
     let id_token = app
-        .with_browser(crate::helpers::new_browser())
+        .with_browser(crate::support::new_browser())
         .tokens(&rp, "openid", "ada")
         .await["id_token"]
         .as_str()
@@ -172,8 +172,8 @@ async fn the_dry_run_agrees_with_the_real_exchange_and_mints_nothing() {
         .to_owned();
     app.audit_written().await;
     let before = (
-        crate::helpers::count(&app.db, "grants").await,
-        crate::helpers::count(&app.db, "audit_events").await,
+        crate::support::count_rows(&app.db, "grants").await,
+        crate::support::count_rows(&app.db, "audit_events").await,
     );
 
     // Allowed, from the id_token and from "ada just signed in".
@@ -212,8 +212,8 @@ async fn the_dry_run_agrees_with_the_real_exchange_and_mints_nothing() {
     assert!(denied.starts_with("invalid_scope"), "{denied}");
     assert_eq!(
         (
-            crate::helpers::count(&app.db, "grants").await,
-            crate::helpers::count(&app.db, "audit_events").await
+            crate::support::count_rows(&app.db, "grants").await,
+            crate::support::count_rows(&app.db, "audit_events").await
         ),
         before,
         "nothing minted or audited"
@@ -231,15 +231,15 @@ async fn the_dry_run_agrees_with_the_real_exchange_and_mints_nothing() {
             &[("resource", "https://orders.example"), ("scope", "write")],
         )
         .await;
-    assert_eq!(crate::helpers::error_of(real).await.1, "invalid_scope");
+    assert_eq!(crate::support::error_of(real).await.1, "invalid_scope");
 }
 
 #[tokio::test]
 async fn the_dashboard_counts_tokens_from_the_counters_and_exchanges_from_the_audit() {
     let app = admin_app().await;
     let service = create_service(&app, "svc").await;
-    crate::helpers::create_api(&app, "https://orders.example", &["read"], None, &[]).await;
-    crate::helpers::allow(&app, "svc", "https://orders.example", &["read"]).await;
+    crate::support::create_api(&app, "https://orders.example", &["read"], None, &[]).await;
+    crate::support::allow(&app, "svc", "https://orders.example", &["read"]).await;
     for _ in 0..3 {
         assert_eq!(
             app.token(&service, &[("grant_type", "client_credentials")])

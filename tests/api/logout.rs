@@ -1,7 +1,8 @@
 //! RP-initiated logout.
 
-use crate::helpers::{
-    ClientSpec, TestApp, TestClient, auth_url, create_client, create_user, hidden, location, query_param, spawn_app,
+use crate::support::{
+    ClientSpec, TestApp, TestClient, auth_url, create_client, create_user, hidden_field, location, query_param,
+    spawn_app,
 };
 
 async fn signed_in() -> (TestApp, TestClient, String) {
@@ -62,7 +63,7 @@ async fn without_a_matching_hint_logout_asks_for_confirmation_with_csrf() {
         .await;
     assert_eq!(forged.status(), 400);
     assert!(signed_in_still(&app, &client).await);
-    let csrf = hidden(&html, "csrf").unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
     let res = app
         .submit(
             "/logout",

@@ -19,7 +19,7 @@ mod discovery;
 mod exchange;
 mod flow;
 mod health;
-mod helpers;
+
 mod housekeeping;
 mod jwks;
 mod keys;
@@ -33,6 +33,7 @@ mod resources;
 mod service_tokens;
 mod shutdown;
 mod signin;
+mod support;
 mod throttle;
 mod token;
 mod userinfo;

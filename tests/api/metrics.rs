@@ -1,8 +1,7 @@
 //! `/metrics` in the Prometheus text format (0.0.4).
 
-use crate::helpers::{
+use crate::support::{
     ClientSpec, PASSWORD, TestApp, allow, auth_url, create_api, create_client, create_service, create_user, spawn_app,
-    spawn_app_with,
 };
 
 const ORDERS: &str = "https://orders.example";
@@ -133,8 +132,8 @@ async fn metrics_count_reuse_detection() {
     create_user(&app, "ada").await;
     let rp = create_client(&app, ClientSpec::default()).await;
     let (code, auth) = app.code_for(&rp, "openid", "ada").await;
-    assert_eq!(app.redeem_raw(&rp, &code, &auth.verifier).await.status(), 200);
-    assert_eq!(app.redeem_raw(&rp, &code, &auth.verifier).await.status(), 400);
+    assert_eq!(app.try_redeem(&rp, &code, &auth.verifier).await.status(), 200);
+    assert_eq!(app.try_redeem(&rp, &code, &auth.verifier).await.status(), 400);
     let text = metrics(&app).await;
     assert_line(&text, "lanyard_reuse_detected_total{kind=\"code_reuse\"} 1");
 }
@@ -164,7 +163,10 @@ async fn metrics_report_the_audit_buffer_the_pool_and_active_key_ages() {
 
 #[tokio::test]
 async fn metrics_can_have_an_address_of_their_own() {
-    let app = spawn_app_with(|c| c.metrics_bind = Some("127.0.0.1:0".parse().unwrap())).await;
+    let app = TestApp::builder()
+        .config(|c| c.metrics_bind = Some("127.0.0.1:0".parse().unwrap()))
+        .spawn()
+        .await;
     assert_eq!(app.get("/metrics").await.status(), 404, "not on the main address");
     let address = app.metrics_address.expect("a metrics address");
     let res = reqwest::get(format!("http://{address}/metrics")).await.unwrap();

@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{
+use crate::support::{
     TestClient, create_user_on, eventually, fetch_json, fresh_db, lanyard, master_key, new_browser, pkce_pair,
     query_param, serve_listening, sign_in_form,
 };
 
 const ISSUER: &str = "http://localhost:9";
 
-async fn node(db: &crate::helpers::TestDb) -> (tokio::process::Child, String) {
+async fn node(db: &crate::support::TestDb) -> (tokio::process::Child, String) {
     let cmd = lanyard(&["serve"])
         .db(db)
         .env("LANYARD_BIND", "127.0.0.1:0")
@@ -91,7 +91,7 @@ async fn two_nodes_on_one_database_behave_as_one_provider() {
     assert_eq!(res.status(), 200, "a code from A redeems on B");
     let tokens: Value = res.json().await.unwrap();
     assert_eq!(
-        crate::helpers::jwt_claims(tokens["id_token"].as_str().unwrap())["iss"],
+        crate::support::jwt_claims(tokens["id_token"].as_str().unwrap())["iss"],
         ISSUER
     );
     let refresh = vec![

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{
+use crate::support::{
     ClientSpec, ID_TOKEN_TYPE, TestApp, allow, create_api, create_client, create_service, create_user, eventually,
-    own_cluster, spawn_app_on_with,
+    own_cluster,
 };
 
 const ORDERS: &str = "https://orders.example";
@@ -24,7 +24,7 @@ struct Load {
 }
 
 /// `client_credentials` requests back to back on 4 connections until stopped.
-fn start_load(app: &TestApp, svc: &crate::helpers::TestClient) -> (Arc<Load>, Vec<tokio::task::JoinHandle<()>>) {
+fn start_load(app: &TestApp, svc: &crate::support::TestClient) -> (Arc<Load>, Vec<tokio::task::JoinHandle<()>>) {
     let load = Arc::new(Load::default());
     let tasks = (0..4)
         .map(|_| {
@@ -65,7 +65,7 @@ async fn assert_quick_503(res: reqwest::Response, started: Instant, what: &str) 
 #[tokio::test]
 async fn a_database_outage_under_load_is_ridden_out_and_nothing_is_lost_or_doubled() {
     let (cluster, db) = own_cluster().await;
-    let app = spawn_app_on_with(db, |_| {}).await;
+    let app = TestApp::builder().on(db).spawn().await;
     create_user(&app, "ada").await;
     let rp = create_client(&app, ClientSpec::default()).await;
     let svc = create_service(&app, "svc").await;
@@ -88,7 +88,7 @@ async fn a_database_outage_under_load_is_ridden_out_and_nothing_is_lost_or_doubl
     assert_eq!(app.get("/.well-known/openid-configuration").await.status(), 200);
     assert_eq!(app.get("/jwks").await.status(), 200);
     let started = Instant::now();
-    let res = app.redeem_raw(&rp, &code, &auth.verifier).await;
+    let res = app.try_redeem(&rp, &code, &auth.verifier).await;
     assert_quick_503(res, started, "redeeming a code").await;
     let remaining = Duration::from_secs(10).saturating_sub(down.elapsed());
     tokio::time::sleep(remaining).await;
@@ -112,8 +112,8 @@ async fn a_database_outage_under_load_is_ridden_out_and_nothing_is_lost_or_doubl
     );
 
     // The code issued before the outage redeems once, and only once.
-    assert_eq!(app.redeem_raw(&rp, &code, &auth.verifier).await.status(), 200);
-    assert_eq!(app.redeem_raw(&rp, &code, &auth.verifier).await.status(), 400);
+    assert_eq!(app.try_redeem(&rp, &code, &auth.verifier).await.status(), 200);
+    assert_eq!(app.try_redeem(&rp, &code, &auth.verifier).await.status(), 400);
 
     // Every token issued (before, during and after the outage) is counted exactly once.
     let issued = load.issued.load(Ordering::Relaxed) as i64;
@@ -134,7 +134,7 @@ async fn a_database_outage_under_load_is_ridden_out_and_nothing_is_lost_or_doubl
 #[tokio::test]
 async fn buffered_audit_events_survive_an_outage_and_a_full_buffer_answers_503() {
     let (cluster, db) = own_cluster().await;
-    let app = spawn_app_on_with(db, |c| c.audit_buffer = 3).await;
+    let app = TestApp::builder().on(db).config(|c| c.audit_buffer = 3).spawn().await;
     create_user(&app, "ada").await;
     let rp = create_client(
         &app,

@@ -9,7 +9,7 @@ use chrono::TimeDelta;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{
+use crate::support::{
     ClientSpec, TestApp, TestClient, allow, binary, create_api, create_client, create_service, create_user, eventually,
     master_key, spawn_app,
 };
@@ -109,7 +109,7 @@ async fn an_exchanged_access_token_is_accepted_and_the_id_token_refused() {
     let res = call(&base, exchanged["access_token"].as_str(), reqwest::Method::GET).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["caller"]["sub"], crate::helpers::jwt_claims(&id_token)["sub"]);
+    assert_eq!(body["caller"]["sub"], crate::support::jwt_claims(&id_token)["sub"]);
     let res = call(&base, Some(&id_token), reqwest::Method::GET).await;
     assert_eq!(res.status(), 401, "an id_token is not an access token");
     assert!(challenge(&res).contains("invalid_token"));
@@ -148,13 +148,13 @@ async fn tokens_stay_valid_across_key_rotations() {
     let before = service_token(&app, &service, ORDERS).await;
     // Twice: the second rotation's active key was never in the API's cached JWKS.
     for _ in 0..2 {
-        let kid_before = crate::helpers::jwt_header(&service_token(&app, &service, ORDERS).await)["kid"].clone();
+        let kid_before = crate::support::jwt_header(&service_token(&app, &service, ORDERS).await)["kid"].clone();
         // Forced: the point is an API meeting a kid it has not cached.
         lanyard::keys::rotate(&app.pool, &lanyard::clock::SystemClock, &master_key(), true)
             .await
             .unwrap();
         let rotated = eventually(Duration::from_secs(10), || async {
-            crate::helpers::jwt_header(&service_token(&app, &service, ORDERS).await)["kid"] != kid_before
+            crate::support::jwt_header(&service_token(&app, &service, ORDERS).await)["kid"] != kid_before
         })
         .await;
         assert!(rotated, "the app signs with the new key");

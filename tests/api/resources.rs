@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 
-use crate::helpers::{
+use crate::support::{
     ClientSpec, PASSWORD, TestApp, TestClient, allow, auth_url, create_api, create_client, create_user, error_of,
-    hidden, jwt_claims, location, query_param, spawn_app,
+    hidden_field, jwt_claims, location, query_param, spawn_app,
 };
 
 const ORDERS: &str = "https://orders.example";
@@ -81,7 +81,7 @@ async fn the_token_request_picks_one_of_the_resources_and_refresh_another() {
         (Some(BILLING), Some("pay"))
     );
     assert_eq!(
-        crate::helpers::jwt_header(body["access_token"].as_str().unwrap())["alg"],
+        crate::support::jwt_header(body["access_token"].as_str().unwrap())["alg"],
         "RS256",
         "the API's algorithm"
     );
@@ -140,6 +140,18 @@ async fn several_resources_and_none_named_at_token_gives_the_userinfo_token() {
 #[tokio::test]
 async fn a_resource_not_allowed_or_not_granted_is_invalid_target() {
     let (app, client) = setup(true).await;
+    // Positive controls: a resource named at /authorize and allowed is granted,
+    // one at a time, at /token.
+    for (named, picked) in [
+        (&[("resource", ORDERS)][..], &[][..]),
+        (
+            &[("resource", ORDERS), ("resource", BILLING)][..],
+            &[("resource", BILLING)][..],
+        ),
+    ] {
+        let res = tokens(&app, &client, "openid", named, picked).await;
+        assert_eq!(res.status(), 200, "positive control: {named:?} then {picked:?}");
+    }
     create_api(&app, "https://hr.example", &["read"], None, &[]).await;
     let auth = auth_url(&app, &client, "openid", &[("resource", "https://hr.example")]);
     let res = app.visit(&auth.url).await;
@@ -171,6 +183,14 @@ async fn a_resource_not_allowed_or_not_granted_is_invalid_target() {
 #[tokio::test]
 async fn an_api_scope_without_its_resource_is_invalid_scope() {
     let (app, client) = setup(true).await;
+    // Positive control: an allowed API scope with its resource gets a code.
+    let auth = auth_url(&app, &client, "openid read", &[("resource", ORDERS)]);
+    let res = app.authorize(&auth.url, "ada").await;
+    assert!(
+        query_param(&location(&res), "code").is_some(),
+        "positive control: {}",
+        location(&res)
+    );
     let auth = auth_url(&app, &client, "openid read", &[]);
     let res = app.visit(&auth.url).await;
     assert_eq!(query_param(&location(&res), "error").as_deref(), Some("invalid_scope"));
@@ -210,8 +230,8 @@ async fn a_third_party_user_consents_to_api_scopes_which_then_cover_an_exchange(
         .submit(
             "/consent",
             &[
-                ("csrf", &hidden(&consent, "csrf").unwrap()),
-                ("request", &hidden(&consent, "request").unwrap()),
+                ("csrf", &hidden_field(&consent, "csrf").unwrap()),
+                ("request", &hidden_field(&consent, "request").unwrap()),
                 ("decision", "allow"),
             ],
         )
@@ -248,7 +268,7 @@ async fn a_refresh_for_an_api_gets_only_what_the_allowance_still_covers() {
     .await
     .unwrap();
     assert_eq!(body["scope"], "read write");
-    crate::helpers::set_access(&app, &client.id, ORDERS, &["read"]).await;
+    crate::support::set_access(&app, &client.id, ORDERS, &["read"]).await;
     let form = [
         ("grant_type", "refresh_token"),
         ("refresh_token", body["refresh_token"].as_str().unwrap()),

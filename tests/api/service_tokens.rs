@@ -2,9 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    ClientSpec, TestApp, TestClient, allow, count, create_api, create_client, create_service, create_user, error_of,
-    jwt_claims, jwt_header, spawn_app,
+use crate::support::{
+    ClientSpec, TestApp, TestClient, allow, count_rows, create_api, create_client, create_service, create_user,
+    error_of, jwt_claims, jwt_header, spawn_app,
 };
 
 const ORDERS: &str = "https://orders.example";
@@ -104,13 +104,13 @@ async fn client_credentials_writes_nothing_to_the_database() {
     ];
     let mut before = Vec::new();
     for t in tables {
-        before.push(count(&app.db, t).await);
+        before.push(count_rows(&app.db, t).await);
     }
     for _ in 0..3 {
         assert_eq!(service_token(&app, &service, &[]).await.status(), 200);
     }
     for (t, n) in tables.iter().zip(before) {
-        assert_eq!(count(&app.db, t).await, n, "{t}");
+        assert_eq!(count_rows(&app.db, t).await, n, "{t}");
     }
 }
 
@@ -248,7 +248,7 @@ async fn revoking_a_service_token_deny_lists_its_jti_only() {
     assert_eq!(app.post_as(&service, "/revoke", &[("token", &a)]).await.status(), 200);
     assert_eq!(introspect(&app, &service, &a).await, json!({"active": false}));
     assert_eq!(introspect(&app, &service, &b).await["active"], true);
-    assert_eq!(count(&app.db, "revoked_access_tokens").await, 1);
+    assert_eq!(count_rows(&app.db, "revoked_access_tokens").await, 1);
 }
 
 #[tokio::test]
@@ -320,7 +320,7 @@ async fn introspection_and_revocation_take_only_form_bodies() {
 async fn a_public_client_cannot_introspect() {
     let app = spawn_app().await;
     create_user(&app, "ada").await;
-    let spa = crate::helpers::create_public_client(&app, "spa").await;
+    let spa = crate::support::create_public_client(&app, "spa").await;
     let tokens = app.tokens(&spa, "openid", "ada").await;
     let access = tokens["access_token"].as_str().unwrap();
     let res = app

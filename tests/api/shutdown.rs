@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{count, create_user_on, fresh_db, lanyard, new_browser, serve_listening, sign_in_form};
+use crate::support::{count_rows, create_user_on, fresh_db, lanyard, new_browser, serve_listening, sign_in_form};
 
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests_writes_buffered_events_and_counts_and_exits_0() {
@@ -108,5 +108,5 @@ async fn sigterm_finishes_in_flight_requests_writes_buffered_events_and_counts_a
             .await
             .unwrap();
     assert_eq!(sign_ins, 1, "the buffered sign-in event was written");
-    assert_eq!(count(&db, "sessions").await, 1);
+    assert_eq!(count_rows(&db, "sessions").await, 1);
 }

@@ -3,8 +3,8 @@
 
 use chrono::TimeDelta;
 
-use crate::helpers::{
-    ClientSpec, PASSWORD, TestApp, TestClient, auth_url, create_client, create_user, hidden, spawn_app,
+use crate::support::{
+    ClientSpec, PASSWORD, TestApp, TestClient, auth_url, create_client, create_user, hidden_field, spawn_app,
 };
 
 async fn setup() -> (TestApp, TestClient) {
@@ -76,7 +76,7 @@ async fn a_disabled_user_is_refused() {
 async fn a_sign_in_without_the_forms_csrf_token_is_refused() {
     let (app, client) = setup().await;
     let page = signin_page(&app, &client).await;
-    let request = hidden(&page, "request").unwrap();
+    let request = hidden_field(&page, "request").unwrap();
     for token in ["", "forged-token"] {
         let res = app
             .submit(
@@ -98,7 +98,7 @@ async fn a_sign_in_without_the_forms_csrf_token_is_refused() {
         );
     }
     // A token from another browser does not fit this one.
-    let other = app.with_browser(crate::helpers::new_browser());
+    let other = app.with_browser(crate::support::new_browser());
     let res = other.sign_in_on(&page, "ada", PASSWORD).await;
     assert_eq!(res.status(), 400);
 }
@@ -108,8 +108,8 @@ async fn a_cross_site_post_to_the_sign_in_form_is_refused() {
     let (app, client) = setup().await;
     let page = signin_page(&app, &client).await;
     let form = [
-        ("csrf", hidden(&page, "csrf").unwrap()),
-        ("request", hidden(&page, "request").unwrap()),
+        ("csrf", hidden_field(&page, "csrf").unwrap()),
+        ("request", hidden_field(&page, "request").unwrap()),
         ("username", "ada".into()),
         ("password", PASSWORD.into()),
     ];
@@ -212,17 +212,17 @@ async fn pages_carry_the_csp_and_are_never_cached_or_cors_readable() {
 
 #[tokio::test]
 async fn an_address_is_throttled_only_after_100_failures_and_only_through_trusted_proxies() {
-    let app = crate::helpers::spawn_app_with(|c| {
-        c.trusted_proxies = vec![lanyard::config::Cidr::parse("127.0.0.1").unwrap()]
-    })
-    .await;
+    let app = TestApp::builder()
+        .config(|c| c.trusted_proxies = vec![lanyard::config::Cidr::parse("127.0.0.1").unwrap()])
+        .spawn()
+        .await;
     create_user(&app, "ada").await;
     let client = create_client(&app, ClientSpec::default()).await;
     let page = signin_page(&app, &client).await;
     let form = |user: String, password: &str| {
         vec![
-            ("csrf", hidden(&page, "csrf").unwrap()),
-            ("request", hidden(&page, "request").unwrap()),
+            ("csrf", hidden_field(&page, "csrf").unwrap()),
+            ("request", hidden_field(&page, "request").unwrap()),
             ("username", user),
             ("password", password.to_owned()),
         ]
@@ -261,8 +261,8 @@ async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
     let (app, client) = setup().await;
     let page = signin_page(&app, &client).await;
     let form = [
-        ("csrf", hidden(&page, "csrf").unwrap()),
-        ("request", hidden(&page, "request").unwrap()),
+        ("csrf", hidden_field(&page, "csrf").unwrap()),
+        ("request", hidden_field(&page, "request").unwrap()),
         ("username", "nobody".into()),
         ("password", "x".into()),
     ];
@@ -288,10 +288,10 @@ async fn the_sign_in_page_works_on_its_own_and_then_says_who_is_signed_in() {
     assert!(page.contains("action=\"/signin\""));
     let res = app.sign_in_on(&page, "ada", PASSWORD).await;
     assert_eq!(res.status(), 303);
-    assert_eq!(crate::helpers::location(&res), "/signin");
+    assert_eq!(crate::support::location(&res), "/signin");
     let page = app.visit("/signin").await.text().await.unwrap();
     assert!(page.contains("You are signed in") && page.contains("ada"), "{page}");
-    let csrf = hidden(&page, "csrf").unwrap();
+    let csrf = hidden_field(&page, "csrf").unwrap();
     let res = app.submit("/logout", &[("confirm", "yes"), ("csrf", &csrf)]).await;
     assert_eq!(res.status(), 200);
     assert!(

@@ -4,7 +4,7 @@
 //! cookies"), and one normalisation of usernames serves storing, looking up and
 //! throttling.
 
-use crate::helpers::{PASSWORD, TestApp, create_user, new_browser, spawn_app};
+use crate::support::{PASSWORD, TestApp, create_user, new_browser, spawn_app};
 
 /// A browser of its own on the app, its sign-in page loaded.
 async fn browser(app: &TestApp) -> (TestApp, String) {
@@ -141,7 +141,7 @@ async fn attempt_with_device_cookie(app: &TestApp, username: &str, device: &str)
         .unwrap();
     let page = res.text().await.unwrap();
     let form = [
-        ("csrf", crate::helpers::hidden(&page, "csrf").unwrap()),
+        ("csrf", crate::support::hidden_field(&page, "csrf").unwrap()),
         ("username", username.to_owned()),
         ("password", PASSWORD.to_owned()),
     ];

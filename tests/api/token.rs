@@ -3,7 +3,7 @@
 use chrono::TimeDelta;
 use serde_json::Value;
 
-use crate::helpers::{ClientSpec, TestApp, TestClient, create_client, create_user, jwt_claims, spawn_app};
+use crate::support::{ClientSpec, TestApp, TestClient, create_client, create_user, error_of, jwt_claims, spawn_app};
 
 async fn app_with_client(spec: ClientSpec<'_>) -> (TestApp, TestClient) {
     let app = spawn_app().await;
@@ -12,25 +12,11 @@ async fn app_with_client(spec: ClientSpec<'_>) -> (TestApp, TestClient) {
     (app, client)
 }
 
-async fn error_of(res: reqwest::Response) -> (u16, String) {
-    let status = res.status().as_u16();
-    let body: Value = res.json().await.unwrap();
-    (status, body["error"].as_str().unwrap_or_default().to_owned())
-}
-
-async fn refresh(app: &TestApp, client: &TestClient, token: &str, scope: Option<&str>) -> reqwest::Response {
-    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
-    if let Some(scope) = scope {
-        form.push(("scope", scope));
-    }
-    app.token(client, &form).await
-}
-
 #[tokio::test]
 async fn token_responses_are_json_and_never_cached() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let (code, auth) = app.code_for(&client, "openid email offline_access", "ada").await;
-    let res = app.redeem_raw(&client, &code, &auth.verifier).await;
+    let res = app.try_redeem(&client, &code, &auth.verifier).await;
     assert_eq!(res.headers()["cache-control"], "no-store");
     assert_eq!(res.headers()["pragma"], "no-cache");
     assert!(
@@ -56,8 +42,8 @@ async fn the_access_token_is_an_rfc_9068_userinfo_token_and_the_id_token_carries
     let (code, auth) = app.code_for(&client, "openid profile email", "ada").await;
     let tokens = app.redeem(&client, &code, &auth.verifier).await;
     let access = tokens["access_token"].as_str().unwrap();
-    assert_eq!(crate::helpers::jwt_header(access)["typ"], "at+jwt");
-    assert_eq!(crate::helpers::jwt_header(access)["alg"], "ES256");
+    assert_eq!(crate::support::jwt_header(access)["typ"], "at+jwt");
+    assert_eq!(crate::support::jwt_header(access)["alg"], "ES256");
     let at = jwt_claims(access);
     assert_eq!(at["aud"], app.url("/userinfo"));
     assert_eq!(at["client_id"], client.id.as_str());
@@ -203,15 +189,27 @@ async fn a_code_is_single_use_and_its_reuse_revokes_what_it_issued() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let (code, auth) = app.code_for(&client, "openid offline_access", "ada").await;
     let tokens = app.redeem(&client, &code, &auth.verifier).await;
-    let res = app.redeem_raw(&client, &code, &auth.verifier).await;
+    // Positive controls: what the reuse must revoke works until then.
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.userinfo(access).await.status(),
+        200,
+        "positive control: the access token works"
+    );
+    let rotated = app
+        .assert_refreshes(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
+    let res = app.try_redeem(&client, &code, &auth.verifier).await;
     assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
-    let res = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), None).await;
+    let res = app
+        .refresh(&client, rotated["refresh_token"].as_str().unwrap(), None)
+        .await;
     assert_eq!(
         error_of(res).await,
         (400, "invalid_grant".into()),
         "the refresh family is revoked"
     );
-    let res = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    let res = app.userinfo(access).await;
     assert_eq!(res.status(), 401, "the access token is revoked");
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE kind = 'code_reuse'")
         .fetch_one(&app.pool)
@@ -231,6 +229,9 @@ async fn a_code_is_bound_to_its_redirect_uri_verifier_and_client() {
         },
     )
     .await;
+    // Positive controls: both clients redeem codes of their own.
+    app.assert_redeemable(&client, "openid", "ada").await;
+    app.assert_redeemable(&other, "openid", "ada").await;
     let (code, auth) = app.code_for(&client, "openid", "ada").await;
     let wrong_redirect = [
         ("grant_type", "authorization_code"),
@@ -242,9 +243,9 @@ async fn a_code_is_bound_to_its_redirect_uri_verifier_and_client() {
         error_of(app.token(&client, &wrong_redirect).await).await,
         (400, "invalid_grant".into())
     );
-    let (other_verifier, _) = crate::helpers::pkce_pair();
+    let (other_verifier, _) = crate::support::pkce_pair();
     assert_eq!(
-        error_of(app.redeem_raw(&client, &code, &other_verifier).await).await,
+        error_of(app.try_redeem(&client, &code, &other_verifier).await).await,
         (400, "invalid_grant".into())
     );
     let no_verifier = [
@@ -280,11 +281,26 @@ async fn a_verifier_for_a_code_issued_without_a_challenge_is_invalid_grant() {
         ("redirect_uri", client.redirect_uri.as_str()),
         ("scope", "openid"),
     ]);
-    let res = app.authorize(url.as_str(), "ada").await;
-    let code = crate::helpers::query_param(&crate::helpers::location(&res), "code").unwrap();
-    let (verifier, _) = crate::helpers::pkce_pair();
+    let code_without_challenge = || async {
+        let res = app.authorize(url.as_str(), "ada").await;
+        crate::support::query_param(&crate::support::location(&res), "code").unwrap()
+    };
+    // Positive control: such a code redeems without a verifier.
+    let code = code_without_challenge().await;
+    let without_verifier = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+    ];
     assert_eq!(
-        error_of(app.redeem_raw(&client, &code, &verifier).await).await,
+        app.token(&client, &without_verifier).await.status(),
+        200,
+        "positive control: no challenge, no verifier"
+    );
+    let code = code_without_challenge().await;
+    let (verifier, _) = crate::support::pkce_pair();
+    assert_eq!(
+        error_of(app.try_redeem(&client, &code, &verifier).await).await,
         (400, "invalid_grant".into())
     );
 }
@@ -292,10 +308,14 @@ async fn a_verifier_for_a_code_issued_without_a_challenge_is_invalid_grant() {
 #[tokio::test]
 async fn an_expired_code_is_invalid_grant() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
+    let (young, young_auth) = app.code_for(&client, "openid", "ada").await;
     let (code, auth) = app.code_for(&client, "openid", "ada").await;
-    app.clock.advance(TimeDelta::seconds(61));
+    // Positive control: a code of the same age still within its lifetime redeems.
+    app.clock.advance(TimeDelta::seconds(59));
+    app.redeem(&client, &young, &young_auth.verifier).await;
+    app.clock.advance(TimeDelta::seconds(2));
     assert_eq!(
-        error_of(app.redeem_raw(&client, &code, &auth.verifier).await).await,
+        error_of(app.try_redeem(&client, &code, &auth.verifier).await).await,
         (400, "invalid_grant".into())
     );
 }
@@ -305,16 +325,16 @@ async fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_grant() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let tokens = app.tokens(&client, "openid offline_access", "ada").await;
     let first = tokens["refresh_token"].as_str().unwrap();
-    let res = refresh(&app, &client, first, None).await;
+    let res = app.refresh(&client, first, None).await;
     assert_eq!(res.status(), 200);
     let second: Value = res.json().await.unwrap();
     let second_token = second["refresh_token"].as_str().unwrap();
     assert_ne!(first, second_token);
     let id = jwt_claims(second["id_token"].as_str().unwrap());
     assert!(id["nonce"].is_null(), "no nonce on refresh (OIDC Core §12.2)");
-    let reuse = refresh(&app, &client, first, None).await;
+    let reuse = app.refresh(&client, first, None).await;
     assert_eq!(error_of(reuse).await, (400, "invalid_grant".into()));
-    let res = refresh(&app, &client, second_token, None).await;
+    let res = app.refresh(&client, second_token, None).await;
     assert_eq!(
         error_of(res).await,
         (400, "invalid_grant".into()),
@@ -330,7 +350,9 @@ async fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_grant() {
 async fn a_narrower_refresh_scope_narrows_only_the_access_token_and_a_wider_one_is_invalid_scope() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let tokens = app.tokens(&client, "openid email offline_access", "ada").await;
-    let res = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), Some("openid")).await;
+    let res = app
+        .refresh(&client, tokens["refresh_token"].as_str().unwrap(), Some("openid"))
+        .await;
     let narrowed: Value = res.json().await.unwrap();
     assert_eq!(narrowed["scope"], "openid");
     assert_eq!(
@@ -338,16 +360,14 @@ async fn a_narrower_refresh_scope_narrows_only_the_access_token_and_a_wider_one_
         "openid"
     );
     // The new refresh token keeps the grant's scope (RFC 6749 §6).
-    let res = refresh(&app, &client, narrowed["refresh_token"].as_str().unwrap(), None).await;
+    let res = app
+        .refresh(&client, narrowed["refresh_token"].as_str().unwrap(), None)
+        .await;
     let full: Value = res.json().await.unwrap();
     assert_eq!(full["scope"], "openid email offline_access");
-    let res = refresh(
-        &app,
-        &client,
-        full["refresh_token"].as_str().unwrap(),
-        Some("openid phone"),
-    )
-    .await;
+    let res = app
+        .refresh(&client, full["refresh_token"].as_str().unwrap(), Some("openid phone"))
+        .await;
     assert_eq!(error_of(res).await, (400, "invalid_scope".into()));
 }
 
@@ -363,7 +383,13 @@ async fn a_refresh_token_is_bound_to_its_client() {
     )
     .await;
     let tokens = app.tokens(&client, "openid offline_access", "ada").await;
-    let res = refresh(&app, &other, tokens["refresh_token"].as_str().unwrap(), None).await;
+    let rotated = app
+        .assert_refreshes(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
+    app.assert_redeemable(&other, "openid offline_access", "ada").await;
+    let res = app
+        .refresh(&other, rotated["refresh_token"].as_str().unwrap(), None)
+        .await;
     assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
 }
 
@@ -377,11 +403,16 @@ async fn a_disabled_user_cannot_refresh() {
             .unwrap(),
     )
     .unwrap();
+    let rotated = app
+        .assert_refreshes(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
     let mut conn = app.pool.acquire().await.unwrap();
     lanyard::store::users::set_disabled(&mut conn, sub, Some(chrono::Utc::now()))
         .await
         .unwrap();
-    let res = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), None).await;
+    let res = app
+        .refresh(&client, rotated["refresh_token"].as_str().unwrap(), None)
+        .await;
     assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
 }
 
@@ -390,6 +421,9 @@ async fn without_offline_access_refresh_ends_with_the_session_and_with_it_outliv
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let online = app.tokens(&client, "openid", "ada").await;
     let offline = app.tokens(&client, "openid offline_access", "ada").await;
+    let online = app
+        .assert_refreshes(&client, online["refresh_token"].as_str().unwrap())
+        .await;
     let res = app
         .visit(&format!(
             "/logout?id_token_hint={}",
@@ -397,9 +431,13 @@ async fn without_offline_access_refresh_ends_with_the_session_and_with_it_outliv
         ))
         .await;
     assert_eq!(res.status(), 200, "signed out");
-    let res = refresh(&app, &client, online["refresh_token"].as_str().unwrap(), None).await;
+    let res = app
+        .refresh(&client, online["refresh_token"].as_str().unwrap(), None)
+        .await;
     assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
-    let res = refresh(&app, &client, offline["refresh_token"].as_str().unwrap(), None).await;
+    let res = app
+        .refresh(&client, offline["refresh_token"].as_str().unwrap(), None)
+        .await;
     assert_eq!(res.status(), 200, "offline_access outlives the session (OIDC Core §11)");
 }
 
@@ -407,8 +445,13 @@ async fn without_offline_access_refresh_ends_with_the_session_and_with_it_outliv
 async fn a_refresh_token_expires_after_its_idle_lifetime() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let tokens = app.tokens(&client, "openid offline_access", "ada").await;
+    let rotated = app
+        .assert_refreshes(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
     app.clock.advance(TimeDelta::seconds(2_592_001));
-    let res = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), None).await;
+    let res = app
+        .refresh(&client, rotated["refresh_token"].as_str().unwrap(), None)
+        .await;
     assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
 }
 
@@ -427,9 +470,9 @@ async fn a_public_client_redeems_its_code_with_pkce_and_no_secret() {
 async fn the_claims_parameter_brings_in_the_essential_claims_it_names() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let claims = r#"{"id_token":{"email":{"essential":true}},"userinfo":{"phone_number":{"essential":true}}}"#;
-    let auth = crate::helpers::auth_url(&app, &client, "openid", &[("claims", claims)]);
+    let auth = crate::support::auth_url(&app, &client, "openid", &[("claims", claims)]);
     let res = app.authorize(&auth.url, "ada").await;
-    let code = crate::helpers::query_param(&crate::helpers::location(&res), "code").unwrap();
+    let code = crate::support::query_param(&crate::support::location(&res), "code").unwrap();
     let tokens = app.redeem(&client, &code, &auth.verifier).await;
     assert_eq!(
         jwt_claims(tokens["id_token"].as_str().unwrap())["email"],
@@ -442,10 +485,10 @@ async fn the_claims_parameter_brings_in_the_essential_claims_it_names() {
         .await
         .unwrap();
     assert_eq!(info["phone_number"], "+15551234567");
-    let bad = crate::helpers::auth_url(&app, &client, "openid", &[("claims", "not json")]);
+    let bad = crate::support::auth_url(&app, &client, "openid", &[("claims", "not json")]);
     let res = app.visit(&bad.url).await;
     assert_eq!(
-        crate::helpers::query_param(&crate::helpers::location(&res), "error").as_deref(),
+        crate::support::query_param(&crate::support::location(&res), "error").as_deref(),
         Some("invalid_request")
     );
 }
@@ -474,7 +517,7 @@ async fn an_oversized_or_non_form_token_request_is_a_4xx() {
 #[tokio::test]
 async fn every_failed_client_authentication_gets_one_answer() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
-    crate::helpers::create_public_client(&app, "spa").await;
+    crate::support::create_public_client(&app, "spa").await;
     let secret = client.secret.clone().unwrap();
     let basic = |id: &str, secret: &str| {
         use base64::Engine as _;
@@ -529,7 +572,7 @@ async fn without_rs256_keys(app: &TestApp) {
 }
 
 async fn rs256_keys_back(app: &TestApp) {
-    lanyard::keys::ensure(&app.pool, &lanyard::clock::SystemClock, &crate::helpers::master_key())
+    lanyard::keys::ensure(&app.pool, &lanyard::clock::SystemClock, &crate::support::master_key())
         .await
         .unwrap();
     app.provider.keys.reload(&app.pool).await.unwrap();
@@ -543,8 +586,8 @@ async fn a_code_whose_tokens_cannot_be_signed_is_not_spent() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let (code, auth) = app.code_for(&client, "openid offline_access", "ada").await;
     without_rs256_keys(&app).await;
-    let res = app.redeem_raw(&client, &code, &auth.verifier).await;
-    assert_eq!(crate::helpers::error_of(res).await, (500, "server_error".into()));
+    let res = app.try_redeem(&client, &code, &auth.verifier).await;
+    assert_eq!(error_of(res).await, (500, "server_error".into()));
     rs256_keys_back(&app).await;
     let tokens = app.redeem(&client, &code, &auth.verifier).await;
     assert!(tokens["id_token"].is_string() && tokens["refresh_token"].is_string());
@@ -564,7 +607,7 @@ async fn a_refresh_token_whose_tokens_cannot_be_signed_is_not_rotated() {
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
     without_rs256_keys(&app).await;
     let res = app.token(&client, &form).await;
-    assert_eq!(crate::helpers::error_of(res).await, (500, "server_error".into()));
+    assert_eq!(error_of(res).await, (500, "server_error".into()));
     rs256_keys_back(&app).await;
     let res = app.token(&client, &form).await;
     assert_eq!(res.status(), 200, "the same refresh token still works");

@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
-use crate::helpers::{ClientSpec, TestApp, create_client, create_user, jwt_claims, jwt_header, spawn_app};
+use crate::support::{ClientSpec, TestApp, create_client, create_user, jwt_claims, jwt_header, spawn_app};
 
 async fn signed_in_tokens(scope: &str) -> (TestApp, Value) {
     let app = spawn_app().await;
@@ -164,7 +164,7 @@ async fn an_access_token_for_another_audience_is_refused() {
     let mut claims = jwt_claims(tokens["access_token"].as_str().unwrap());
     claims["aud"] = json!("https://api.example.test");
     // Signed by Lanyard's own active key: only the audience is wrong.
-    let ring = lanyard::keys::KeyRing::load(&app.pool, crate::helpers::master_key())
+    let ring = lanyard::keys::KeyRing::load(&app.pool, crate::support::master_key())
         .await
         .unwrap();
     let token = ring

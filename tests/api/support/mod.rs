@@ -1,0 +1,44 @@
+//! The test harness, one file per job; everything a test needs is re-exported
+//! here, so a test file says `use crate::support::{…}`.
+//!
+//! - `db`: the private PostgreSQL, the migrated template, a fresh or empty
+//!   database per test, a cluster of a test's own.
+//! - `app`: `TestApp`, its builder, and the HTTP helpers on it.
+//! - `cli`: the `lanyard` binary as the CLI tests run it.
+//! - `flow`: the code flow's free functions (auth URL, PKCE, forms, redirects).
+//! - `fixtures`: users, clients, APIs and allowances put in place before a test acts.
+//! - `jwt`: a JWT's header and claims, unverified.
+
+mod app;
+mod cli;
+mod db;
+mod fixtures;
+mod flow;
+mod jwt;
+
+use std::time::Duration;
+
+pub use app::*;
+pub use cli::*;
+pub use db::*;
+pub use fixtures::*;
+pub use flow::*;
+pub use jwt::*;
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
