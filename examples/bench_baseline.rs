@@ -26,7 +26,7 @@ fn rate<T, E>(window: Duration, mut op: impl FnMut() -> Result<T, E>) -> Result<
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let window = Duration::from_secs(2);
-    // A typical access token's claims (DESIGN.md "Tokens").
+    // A typical access token's claims (RFC 9068 §2.2, as Lanyard mints them).
     let claims = json!({
         "iss": "http://127.0.0.1:18080", "sub": "bench-service", "aud": "https://bench.example/es256",
         "client_id": "bench-service", "scope": "read", "iat": 1_800_000_000, "nbf": 1_800_000_000,

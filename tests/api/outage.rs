@@ -1,6 +1,7 @@
-//! A database outage under load (DESIGN.md "Speed by design"): tokens keep
-//! coming from the in-memory catalog, requests that need PostgreSQL get a quick
-//! 503 with `Retry-After`, and after the restart nothing is lost or doubled.
+//! A database outage under load (README "Running in production", "Database
+//! outages"): tokens keep coming from the in-memory catalog, requests that
+//! need PostgreSQL get a quick 503 with `Retry-After`, and after the restart
+//! nothing is lost or doubled.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
