@@ -108,6 +108,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
         pages,
         csrf,
         cookies,
+        random: web::Random::from_os(),
     })
 }
 
@@ -156,6 +157,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap(middleware::from_fn(web::render_error_pages))
                 .wrap(web::security_headers(https))
                 .wrap(middleware::from_fn(web::log_request))
                 .configure(web::routes)

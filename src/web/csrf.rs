@@ -10,6 +10,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::cookies::CookieJar;
+use super::random::Random;
 use crate::crypto::secret;
 
 pub struct Csrf {
@@ -37,14 +38,14 @@ impl Csrf {
     }
 
     /// The token a form with this purpose carries.
-    pub fn issue(&self, req: &HttpRequest, cookies: &CookieJar, purpose: &str) -> FormToken {
+    pub fn issue(&self, req: &HttpRequest, cookies: &CookieJar, random: &Random, purpose: &str) -> FormToken {
         match cookies.csrf(req) {
             Some(existing) => FormToken {
                 token: self.mac(&existing, purpose),
                 set_cookie: None,
             },
             None => {
-                let fresh = secret::random_token(&mut rand::rng());
+                let fresh = secret::random_token(&mut random.rng());
                 FormToken {
                     token: self.mac(&fresh, purpose),
                     set_cookie: Some(cookies.new_csrf(fresh)),
