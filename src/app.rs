@@ -156,6 +156,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap(middleware::from_fn(web::render_error_pages))
                 .wrap(web::security_headers(https))
                 .wrap(middleware::from_fn(web::log_request))
                 .configure(web::routes)

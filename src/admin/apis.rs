@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{AdminError, field, optional_name};
+use super::{Actor, AdminError, field, optional_name};
 use crate::clock::Clock;
 use crate::crypto::Alg;
 use crate::model::{Audience, AuthMethod, FieldError, ScopeToken};
@@ -270,4 +270,22 @@ pub async fn ensure_admin_api(
         Ok(_) | Err(AdminError::Conflict(_)) => Ok(audience),
         Err(e) => Err(e),
     }
+}
+
+// The flows of the admin pages and the admin API: the same rules, and each
+// records its audit event and puts the change in force.
+
+pub async fn create_by(actor: &Actor<'_>, input: NewApiInput) -> Result<ApiView, AdminError> {
+    let p = actor.provider();
+    let api = create(&p.pool, p.clock.as_ref(), input).await?;
+    actor.changed("created an API", serde_json::json!({ "api": api })).await;
+    Ok(api)
+}
+
+pub async fn update_by(actor: &Actor<'_>, id: Uuid, change: ApiUpdate) -> Result<(), AdminError> {
+    let p = actor.provider();
+    let (before, after) = update(&p.pool, p.clock.as_ref(), id, change).await?;
+    let details = serde_json::json!({ "api": id.to_string(), "before": before, "after": after });
+    actor.changed("changed an API", details).await;
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use sqlx::PgPool;
 
-use super::{AdminError, each, field, optional_name};
+use super::{Actor, AdminError, each, field, optional_name};
 use crate::clock::Clock;
 use crate::crypto::{Alg, secret};
 use crate::model::{Audience, AuthMethod, ClientId, FieldError, GrantType, OidcScope, RedirectUri, ScopeToken};
@@ -410,5 +410,109 @@ pub async fn set_access(
 /// Stops `client_id` from exchanging id_tokens issued to `other`.
 pub async fn untrust(pool: &PgPool, client_id: &str, other: &str) -> Result<(), AdminError> {
     clients::untrust(&mut *pool.acquire().await?, client_id, other).await?;
+    Ok(())
+}
+
+// The flows of the admin pages and the admin API: the same rules, and each
+// records its audit event and puts the change in force.
+
+/// Every client id, in order (the admin API's list).
+pub async fn list_ids(pool: &PgPool) -> Result<Vec<String>, AdminError> {
+    let rows = clients::list(&mut *pool.acquire().await?, "", 10_000, 0).await?;
+    Ok(rows.into_iter().map(|c| c.client_id).collect())
+}
+
+/// One line of the admin page's list of clients.
+#[derive(Debug, serde::Serialize)]
+pub struct ClientLine {
+    pub client_id: String,
+    pub name: String,
+    pub public: bool,
+    pub first_party: bool,
+    pub grant_types: String,
+    pub redirect_uris: String,
+}
+
+/// Up to `limit` clients matching `search`, from `offset`.
+pub async fn search(pool: &PgPool, search: &str, limit: i64, offset: i64) -> Result<Vec<ClientLine>, AdminError> {
+    let rows = clients::list(&mut *pool.acquire().await?, search, limit, offset).await?;
+    Ok(rows
+        .into_iter()
+        .map(|c| ClientLine {
+            public: c.auth_method == AuthMethod::None.as_str(),
+            client_id: c.client_id,
+            name: c.name,
+            first_party: c.first_party,
+            grant_types: c.grant_types.join(", "),
+            redirect_uris: c.redirect_uris.join(" "),
+        })
+        .collect())
+}
+
+pub async fn create_by(
+    actor: &Actor<'_>,
+    rng: &mut impl rand::CryptoRng,
+    input: NewClientInput,
+) -> Result<CreatedClient, AdminError> {
+    let p = actor.provider();
+    let created = create(&p.pool, p.clock.as_ref(), rng, input).await?;
+    let details = serde_json::json!({ "client_id": created.client_id });
+    actor.changed("created a client", details).await;
+    Ok(created)
+}
+
+pub async fn update_by(actor: &Actor<'_>, client_id: &str, change: ClientUpdate) -> Result<(), AdminError> {
+    let p = actor.provider();
+    let (before, after) = update(&p.pool, p.clock.as_ref(), client_id, change).await?;
+    let details = serde_json::json!({ "client_id": client_id, "before": before, "after": after });
+    actor.changed("changed a client", details).await;
+    Ok(())
+}
+
+pub async fn delete_by(actor: &Actor<'_>, client_id: &str) -> Result<(), AdminError> {
+    delete(&actor.provider().pool, client_id).await?;
+    let details = serde_json::json!({ "client_id": client_id });
+    actor.changed("deleted a client", details).await;
+    Ok(())
+}
+
+pub async fn rotate_secret_by(
+    actor: &Actor<'_>,
+    rng: &mut impl rand::CryptoRng,
+    client_id: &str,
+) -> Result<String, AdminError> {
+    let p = actor.provider();
+    let secret = rotate_secret(&p.pool, p.clock.as_ref(), rng, client_id).await?;
+    let details = serde_json::json!({ "client_id": client_id });
+    actor.changed("rotated a client secret", details).await;
+    Ok(secret)
+}
+
+/// [`set_access`], audited; returns the audit event's details.
+pub async fn set_access_by(
+    actor: &Actor<'_>,
+    client_id: &str,
+    audience: &str,
+    scopes: &[String],
+) -> Result<serde_json::Value, AdminError> {
+    let p = actor.provider();
+    set_access(&p.pool, p.clock.as_ref(), client_id, audience, scopes).await?;
+    let details = serde_json::json!({ "client_id": client_id, "audience": audience, "scopes": scopes });
+    actor.changed("changed a client's API access", details.clone()).await;
+    Ok(details)
+}
+
+/// [`trust`] (or, with `remove`, [`untrust`]), audited.
+pub async fn trust_by(actor: &Actor<'_>, client_id: &str, other: &str, remove: bool) -> Result<(), AdminError> {
+    let p = actor.provider();
+    let action = if remove {
+        untrust(&p.pool, client_id, other).await?;
+        "stopped a client exchanging another's id_tokens"
+    } else {
+        trust(&p.pool, p.clock.as_ref(), client_id, other).await?;
+        "let a client exchange another's id_tokens"
+    };
+    let details = serde_json::json!({ "client_id": client_id, "other": other });
+    actor.changed(action, details).await;
     Ok(())
 }

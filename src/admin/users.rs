@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{AdminError, field};
+use super::{Actor, AdminError, field};
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, password};
 use crate::model::{FieldError, StandardClaims, Username};
@@ -227,4 +227,128 @@ pub async fn withdraw_consent(pool: &PgPool, clock: &dyn Clock, consent_id: Uuid
 pub async fn end_grant(pool: &PgPool, clock: &dyn Clock, grant_id: Uuid) -> Result<(), AdminError> {
     crate::store::grants::revoke(&mut *pool.acquire().await?, grant_id, "ended by an admin", clock.now()).await?;
     Ok(())
+}
+
+// The flows of the admin pages and the admin API: the same rules, and each
+// records its audit event.
+
+/// One line of a list of users.
+#[derive(Debug, serde::Serialize)]
+pub struct UserLine {
+    pub sub: Uuid,
+    pub username: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub admin: bool,
+    pub disabled: bool,
+}
+
+/// Up to `limit` users whose username, email or name holds `search`, from `offset`.
+pub async fn search(pool: &PgPool, search: &str, limit: i64, offset: i64) -> Result<Vec<UserLine>, AdminError> {
+    let rows = users::list(&mut *pool.acquire().await?, search, limit, offset).await?;
+    Ok(rows
+        .into_iter()
+        .map(|u| UserLine {
+            sub: u.id,
+            disabled: u.disabled_at.is_some(),
+            username: u.username,
+            name: u.name,
+            email: u.email,
+            admin: u.is_admin,
+        })
+        .collect())
+}
+
+/// The `sub` of the user named `username`, if there is one.
+pub async fn find_by_username(pool: &PgPool, username: &str) -> Result<Option<Uuid>, AdminError> {
+    let user = users::find_by_username(&mut *pool.acquire().await?, username).await?;
+    Ok(user.map(|u| u.id))
+}
+
+pub async fn create_by(actor: &Actor<'_>, input: NewUserInput) -> Result<CreatedUser, AdminError> {
+    let p = actor.provider();
+    let user = create(&p.pool, p.clock.as_ref(), input).await?;
+    let details = serde_json::json!({ "sub": user.sub, "username": user.username, "admin": user.admin });
+    actor.changed("created a user", details).await;
+    Ok(user)
+}
+
+/// What an admin does to one user from the user's page.
+#[derive(Debug)]
+pub enum UserAction {
+    Claims(Box<StandardClaims>),
+    Password(String),
+    Disable,
+    Enable,
+    Admin,
+    Unadmin,
+    /// Clears the sign-in throttle.
+    Throttle,
+    EndSession(Uuid),
+    WithdrawConsent(Uuid),
+    EndGrant(Uuid),
+}
+
+impl UserAction {
+    /// The action's name in the page's URL and in the audit log (`user: NAME`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            UserAction::Claims(_) => "claims",
+            UserAction::Password(_) => "password",
+            UserAction::Disable => "disable",
+            UserAction::Enable => "enable",
+            UserAction::Admin => "admin",
+            UserAction::Unadmin => "unadmin",
+            UserAction::Throttle => "throttle",
+            UserAction::EndSession(_) => "session",
+            UserAction::WithdrawConsent(_) => "consent",
+            UserAction::EndGrant(_) => "grant",
+        }
+    }
+
+    /// Passwords and roles are sensitive: they need a recent sign-in.
+    pub fn is_sensitive(&self) -> bool {
+        matches!(self, UserAction::Password(_) | UserAction::Admin | UserAction::Unadmin)
+    }
+}
+
+/// Does `action` to the user `sub`, and records it.
+pub async fn act_by(actor: &Actor<'_>, sub: Uuid, action: UserAction) -> Result<(), AdminError> {
+    let p = actor.provider();
+    let (pool, clock) = (&p.pool, p.clock.as_ref());
+    let name = action.name();
+    let mut details = match action {
+        UserAction::Claims(claims) => {
+            let claims = *claims;
+            let (before, after) = update_claims(pool, clock, sub, claims).await?;
+            serde_json::json!({ "before": before, "after": after })
+        }
+        UserAction::Password(password) => reset_password(pool, clock, sub, password)
+            .await
+            .map(|()| json_empty())?,
+        UserAction::Disable => set_disabled(pool, clock, sub, true).await.map(|()| json_empty())?,
+        UserAction::Enable => set_disabled(pool, clock, sub, false).await.map(|()| json_empty())?,
+        UserAction::Admin => set_admin(pool, sub, true).await.map(|()| json_empty())?,
+        UserAction::Unadmin => set_admin(pool, sub, false).await.map(|()| json_empty())?,
+        UserAction::Throttle => clear_throttle(pool, sub).await.map(|()| json_empty())?,
+        UserAction::EndSession(id) => {
+            end_session(pool, clock, id).await?;
+            serde_json::json!({ "session": id })
+        }
+        UserAction::WithdrawConsent(id) => {
+            withdraw_consent(pool, clock, id).await?;
+            serde_json::json!({ "consent": id })
+        }
+        UserAction::EndGrant(id) => {
+            end_grant(pool, clock, id).await?;
+            serde_json::json!({ "grant": id })
+        }
+    };
+    details["sub"] = serde_json::json!(sub);
+    actor.changed(&format!("user: {name}"), details).await;
+    Ok(())
+}
+
+fn json_empty() -> serde_json::Value {
+    serde_json::json!({})
 }

@@ -1,49 +1,45 @@
-//! `GET` and `POST /authorize`: check the request, then sign in, consent, or redirect.
+//! `GET` and `POST /authorize` (RFC 6749 §3.1, OIDC Core §3.1.2.1): check the
+//! request, then sign in, consent, or redirect.
 
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 
+use super::error::WebError;
 use super::respond::redirect;
-use super::signin::{consent_page, signin_page, unavailable};
+use super::signin::{consent_page, signin_page};
 use super::{AppState, form, query};
 use crate::protocol::authorize::{self, Outcome, Refusal};
 use crate::protocol::params::Params;
 use crate::protocol::session;
 
-pub async fn get(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+pub async fn get(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, WebError> {
     run(&req, &state, query(&req), false).await
 }
 
-pub async fn post(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
+pub async fn post(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Result<HttpResponse, WebError> {
     run(&req, &state, form(&body), true).await
 }
 
-async fn run(req: &HttpRequest, state: &AppState, params: Params, is_post: bool) -> HttpResponse {
+async fn run(req: &HttpRequest, state: &AppState, params: Params, is_post: bool) -> Result<HttpResponse, WebError> {
     let p = &state.provider;
-    let request = match authorize::parse(p, params).await {
-        Ok(r) => r,
-        Err(Refusal::Page(message)) => {
-            return state
-                .pages
-                .error(StatusCode::BAD_REQUEST, "This sign-in link is not valid", &message);
-        }
-        Err(Refusal::Redirect(url)) => return redirect(&url, is_post),
-    };
-    let session = match session::current(p, state.cookies.session(req).as_deref()).await {
-        Ok(s) => s,
-        Err(e) => return unavailable(state, &e),
-    };
-    match authorize::decide(p, &request, session.as_ref()).await {
-        Ok(Outcome::Redirect(url)) => redirect(&url, is_post),
-        Ok(Outcome::SignIn) => {
+    let request = authorize::parse(p, params).await.map_err(|refusal| match refusal {
+        Refusal::Page(message) => WebError::page(StatusCode::BAD_REQUEST, "This sign-in link is not valid", message),
+        Refusal::Redirect(url) => WebError::redirect(url, is_post),
+    })?;
+    let session = session::current(p, state.cookies.session(req).as_deref())
+        .await
+        .map_err(WebError::unavailable_page)?;
+    let outcome = authorize::decide(p, &request, session.as_ref())
+        .await
+        .map_err(WebError::unavailable_page)?;
+    Ok(match (outcome, &session) {
+        (Outcome::Redirect(url), _) => redirect(&url, is_post),
+        (Outcome::SignIn, _) => {
             let username = request.login_hint.clone().unwrap_or_default();
             signin_page(state, req, StatusCode::OK, Some(&request), &username, None)
         }
-        Ok(Outcome::Consent { scopes }) => match &session {
-            Some(s) => consent_page(state, req, &request, &scopes, &s.user.username),
-            None => signin_page(state, req, StatusCode::OK, Some(&request), "", None),
-        },
-        Err(e) => unavailable(state, &e),
-    }
+        (Outcome::Consent { scopes }, Some(s)) => consent_page(state, req, &request, &scopes, &s.user.username),
+        (Outcome::Consent { .. }, None) => signin_page(state, req, StatusCode::OK, Some(&request), "", None),
+    })
 }

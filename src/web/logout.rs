@@ -5,21 +5,22 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
+use super::error::WebError;
 use super::respond::redirect;
-use super::signin::unavailable;
 use super::{AppState, form, form_page, query};
 use crate::protocol::logout::{self, LogoutRequest};
 use crate::protocol::params::Params;
 use crate::protocol::session;
 
+/// The CSRF purpose of the sign-out forms (this confirmation and the signed-in page's).
 pub(super) const LOGOUT_FORM: &str = "logout";
 
-pub async fn get(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+pub async fn get(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, WebError> {
     run(&req, &state, query(&req), false).await
 }
 
 /// A POST is either an RP's logout request or our confirmation form (`confirm=yes`).
-pub async fn post(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
+pub async fn post(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Result<HttpResponse, WebError> {
     run(&req, &state, form(&body), true).await
 }
 
@@ -37,52 +38,40 @@ struct ConfirmPage<'a> {
     fields: Vec<Field>,
 }
 
-async fn run(req: &HttpRequest, state: &AppState, mut params: Params, is_post: bool) -> HttpResponse {
+async fn run(req: &HttpRequest, state: &AppState, mut params: Params, is_post: bool) -> Result<HttpResponse, WebError> {
     let p = &state.provider;
     let confirmed = is_post && params.one("confirm").ok().flatten() == Some("yes");
     let csrf = params.one("csrf").ok().flatten().map(str::to_owned);
     params.set("confirm", None);
     params.set("csrf", None);
-    let request = match logout::parse(p, params).await {
-        Ok(r) => r,
-        Err(message) => {
-            return state
-                .pages
-                .error(StatusCode::BAD_REQUEST, "Cannot sign out here", &message);
-        }
-    };
-    let session = match session::current(p, state.cookies.session(req).as_deref()).await {
-        Ok(s) => s,
-        Err(e) => return unavailable(state, &e),
-    };
+    let request = logout::parse(p, params)
+        .await
+        .map_err(|m| WebError::page(StatusCode::BAD_REQUEST, "Cannot sign out here", m))?;
+    let session = session::current(p, state.cookies.session(req).as_deref())
+        .await
+        .map_err(WebError::unavailable_page)?;
     if confirmed && !state.csrf.check(req, &state.cookies, LOGOUT_FORM, csrf.as_deref()) {
-        return state.pages.error(
+        return Err(WebError::page(
             StatusCode::BAD_REQUEST,
             "This form has expired",
             "Go back and try signing out again.",
-        );
+        ));
     }
     if !confirmed && logout::needs_confirmation(&request, session.as_ref(), !is_post) {
-        return confirm_page(
-            state,
-            req,
-            &request,
-            session.as_ref().map(|s| s.user.username.as_str()).unwrap_or_default(),
-        );
+        let username = session.as_ref().map(|s| s.user.username.as_str()).unwrap_or_default();
+        return Ok(confirm_page(state, req, &request, username));
     }
-    match logout::finish(p, &request, session.as_ref()).await {
-        Ok(target) => {
-            let mut res = match target {
-                Some(url) => redirect(&url, is_post),
-                None => state
-                    .pages
-                    .render(StatusCode::OK, "pages/signed_out.html", &serde_json::json!({})),
-            };
-            let _ = res.add_cookie(&state.cookies.end_session());
-            res
-        }
-        Err(e) => unavailable(state, &e),
-    }
+    let target = logout::finish(p, &request, session.as_ref())
+        .await
+        .map_err(WebError::unavailable_page)?;
+    let mut res = match target {
+        Some(url) => redirect(&url, is_post),
+        None => state
+            .pages
+            .render(StatusCode::OK, "pages/signed_out.html", &serde_json::json!({})),
+    };
+    let _ = res.add_cookie(&state.cookies.end_session());
+    Ok(res)
 }
 
 fn confirm_page(state: &AppState, req: &HttpRequest, request: &LogoutRequest, username: &str) -> HttpResponse {

@@ -8,6 +8,7 @@ use super::AppState;
 use crate::crypto::Alg;
 use crate::metrics::write_header;
 use crate::model::GrantType;
+use crate::protocol::Provider;
 use crate::store;
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
@@ -16,9 +17,21 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .await
         .unwrap_or(false);
     let mut out = String::new();
+    tokens_issued(p, &mut out);
+    p.metrics.write(&mut out);
+    audit_and_database(p, up, &mut out);
+    signing_keys(p, &mut out);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(out)
+}
+
+/// Tokens issued, by grant type and algorithm (every pair, zeros too).
+fn tokens_issued(p: &Provider, out: &mut String) {
     let issued = "lanyard_tokens_issued_total";
     write_header(
-        &mut out,
+        out,
         issued,
         "counter",
         "Tokens issued by this process, by grant type and the access token's algorithm.",
@@ -33,67 +46,56 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             let _ = writeln!(out, "{issued}{{grant_type=\"{}\",alg=\"{alg}\"}} {n}", grant.as_str());
         }
     }
-    p.metrics.write(&mut out);
+}
+
+/// One metric with one value.
+fn one_value(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    write_header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// The audit buffer, and the database with this process's pool.
+fn audit_and_database(p: &Provider, up: bool, out: &mut String) {
     let (written, refused) = p.audit.totals();
-    let mut one_value = |name: &str, kind: &str, help: &str, value: String| {
-        write_header(&mut out, name, kind, help);
-        let _ = writeln!(out, "{name} {value}");
-    };
+    let (gauge, counter) = ("gauge", "counter");
+    let depth_help = "Audit events waiting in memory to be written.";
+    one_value(out, "lanyard_audit_buffer_depth", gauge, depth_help, p.audit.depth());
+    let written_help = "Buffered audit events written to PostgreSQL.";
     one_value(
-        "lanyard_audit_buffer_depth",
-        "gauge",
-        "Audit events waiting in memory to be written.",
-        p.audit.depth().to_string(),
-    );
-    one_value(
+        out,
         "lanyard_audit_events_written_total",
-        "counter",
-        "Buffered audit events written to PostgreSQL.",
-        written.to_string(),
+        counter,
+        written_help,
+        written,
     );
+    let refused_help = "Requests refused (503) because the audit buffer was full.";
     one_value(
+        out,
         "lanyard_audit_events_refused_total",
-        "counter",
-        "Requests refused (503) because the audit buffer was full.",
-        refused.to_string(),
+        counter,
+        refused_help,
+        refused,
     );
-    one_value(
-        "lanyard_database_up",
-        "gauge",
-        "Whether PostgreSQL answered just now.",
-        u8::from(up).to_string(),
-    );
-    one_value(
-        "lanyard_database_connections",
-        "gauge",
-        "Open connections of this process's pool.",
-        p.pool.size().to_string(),
-    );
-    one_value(
-        "lanyard_database_connections_in_use",
-        "gauge",
-        "Connections of this process's pool serving a request now.",
-        (p.pool.size() as usize).saturating_sub(p.pool.num_idle()).to_string(),
-    );
+    let up_help = "Whether PostgreSQL answered just now.";
+    one_value(out, "lanyard_database_up", gauge, up_help, u8::from(up));
+    let size_help = "Open connections of this process's pool.";
+    one_value(out, "lanyard_database_connections", gauge, size_help, p.pool.size());
+    let in_use = (p.pool.size() as usize).saturating_sub(p.pool.num_idle());
+    let in_use_help = "Connections of this process's pool serving a request now.";
+    one_value(out, "lanyard_database_connections_in_use", gauge, in_use_help, in_use);
+}
+
+/// The published keys, and how long each active key has signed.
+fn signing_keys(p: &Provider, out: &mut String) {
     let jwks: serde_json::Value = serde_json::from_slice(&p.keys.jwks()).unwrap_or_default();
-    one_value(
-        "lanyard_signing_keys_published",
-        "gauge",
-        "Keys in the JWKS this process serves.",
-        jwks["keys"].as_array().map_or(0, Vec::len).to_string(),
-    );
+    let published = jwks["keys"].as_array().map_or(0, Vec::len);
+    let help = "Keys in the JWKS this process serves.";
+    one_value(out, "lanyard_signing_keys_published", "gauge", help, published);
     let age = "lanyard_signing_key_age_seconds";
-    write_header(&mut out, age, "gauge", "How long each active signing key has signed.");
+    write_header(out, age, "gauge", "How long each active signing key has signed.");
     let now = p.now();
     for (alg, kid, since) in p.keys.active_since() {
-        let _ = writeln!(
-            out,
-            "{age}{{alg=\"{alg}\",kid=\"{kid}\"}} {}",
-            (now - since).num_seconds()
-        );
+        let secs = (now - since).num_seconds();
+        let _ = writeln!(out, "{age}{{alg=\"{alg}\",kid=\"{kid}\"}} {secs}");
     }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(out)
 }

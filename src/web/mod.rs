@@ -8,6 +8,8 @@ mod cookies;
 mod cors;
 mod csrf;
 mod discovery;
+pub mod error;
+mod extract;
 mod headers;
 mod health;
 mod introspect;
@@ -26,6 +28,7 @@ use actix_web::{HttpRequest, HttpResponse, middleware};
 
 pub use cookies::CookieJar;
 pub use csrf::Csrf;
+pub use error::{WebError, render_error_pages};
 pub use logging::log_request;
 pub use pages::Pages;
 
@@ -41,27 +44,6 @@ pub struct AppState {
     pub pages: Pages,
     pub csrf: Csrf,
     pub cookies: CookieJar,
-}
-
-impl AppState {
-    /// After an admin change (`actor` from the admin page or the admin API):
-    /// puts it in force on this node at once — reloads the catalog and the
-    /// keys, so the next request sees it (other nodes follow on the NOTIFY) —
-    /// and records it in the audit log. A failure here is a warning, not a
-    /// failed change: the change itself is already committed.
-    pub async fn changed(&self, actor: &str, action: &str, details: serde_json::Value) {
-        let p = &self.provider;
-        if let Err(e) = p.catalog.reload(&p.pool).await {
-            tracing::warn!(error = %e, action, "could not reload the catalog after an admin change");
-        }
-        if let Err(e) = p.keys.reload(&p.pool).await {
-            tracing::warn!(error = %e, action, "could not reload the keys after an admin change");
-        }
-        let recorded = crate::admin::record(&p.pool, p.clock.as_ref(), actor, action, details);
-        if let Err(e) = recorded.await {
-            tracing::warn!(error = %e, action, "could not audit an admin change");
-        }
-    }
 }
 
 /// The largest request body accepted (forms and token requests are small).
@@ -139,15 +121,16 @@ fn form_page<P: serde::Serialize>(
     res
 }
 
-/// The refusal of a page POST sent from another site (Fetch Metadata).
-fn refuse_cross_site(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
-    csrf::is_cross_site(req).then(|| {
-        state.pages.error(
+/// Refuses a page POST sent from another site (Fetch Metadata).
+fn refuse_cross_site(req: &HttpRequest) -> Result<(), WebError> {
+    match csrf::is_cross_site(req) {
+        true => Err(WebError::page(
             actix_web::http::StatusCode::FORBIDDEN,
             "Request refused",
             "This form was sent from another site.",
-        )
-    })
+        )),
+        false => Ok(()),
+    }
 }
 
 /// The parameters of a protocol POST, whose body must be a form

@@ -6,12 +6,13 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::client_ip::client_ip;
+use super::error::WebError;
+use super::logout::LOGOUT_FORM;
 use super::respond::redirect;
 use super::{AppState, form, form_page, refuse_cross_site};
 use crate::model::OidcScope;
 use crate::paths;
 use crate::protocol::authorize::{self, AuthRequest, Refusal};
-use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::params::Params;
 use crate::protocol::session;
 use crate::protocol::signin::{self, Attempt, SignInError};
@@ -127,38 +128,19 @@ pub fn consent_page(
     })
 }
 
-/// The error page for a database or internal failure.
-pub fn unavailable(state: &AppState, e: &OAuthError) -> HttpResponse {
-    match e.code {
-        ErrorCode::TemporarilyUnavailable => {
-            let mut res = state.pages.error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                &e.description,
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            res
-        }
-        _ => state.pages.error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Lanyard could not finish this request.",
-        ),
-    }
-}
-
 /// The authorization request a form carries, checked again from scratch.
-async fn carried_request(state: &AppState, params: &Params) -> Result<Option<AuthRequest>, HttpResponse> {
+async fn carried_request(state: &AppState, params: &Params) -> Result<Option<AuthRequest>, WebError> {
     let Some(raw) = params.one("request").ok().flatten() else {
         return Ok(None);
     };
     match authorize::parse(&state.provider, Params::parse(raw)).await {
         Ok(r) => Ok(Some(r)),
-        Err(Refusal::Page(m)) => Err(state
-            .pages
-            .error(StatusCode::BAD_REQUEST, "This sign-in link is not valid", &m)),
-        Err(Refusal::Redirect(url)) => Err(redirect(&url, true)),
+        Err(Refusal::Page(m)) => Err(WebError::page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is not valid",
+            m,
+        )),
+        Err(Refusal::Redirect(url)) => Err(WebError::redirect(url, true)),
     }
 }
 
@@ -176,196 +158,172 @@ pub fn safe_return_to(raw: Option<&str>) -> Option<String> {
 
 /// `GET /signin`: the sign-in page on its own, or who is signed in. With
 /// `return_to` (an admin page) it goes back there; `reauth=1` asks again.
-pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
+pub async fn page(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, WebError> {
     let query = super::query(&req);
     let return_to = safe_return_to(query.one("return_to").ok().flatten());
+    let return_to = return_to.as_deref().unwrap_or_default();
     let reauth = query.one("reauth").ok().flatten() == Some("1");
-    match session::current(&state.provider, state.cookies.session(&req).as_deref()).await {
-        Ok(Some(s)) if reauth => {
-            let username = s.user.username.clone();
-            render_signin(
-                &state,
-                &req,
-                StatusCode::OK,
-                None,
-                return_to.as_deref().unwrap_or_default(),
-                &username,
-                None,
-            )
-        }
-        Ok(Some(_)) if return_to.is_some() => redirect(return_to.as_deref().unwrap_or(paths::SIGNIN), false),
-        Ok(Some(s)) => {
-            // The sign-out form posts to /logout with that form's CSRF purpose.
-            let purpose = super::logout::LOGOUT_FORM;
-            form_page(
-                &state,
-                &req,
-                purpose,
-                StatusCode::OK,
-                "pages/signed_in.html",
-                |csrf| serde_json::json!({ "username": s.user.username, "csrf": csrf }),
-            )
-        }
-        Ok(None) => render_signin(
+    let session = session::current(&state.provider, state.cookies.session(&req).as_deref())
+        .await
+        .map_err(WebError::unavailable_page)?;
+    Ok(match session {
+        Some(s) if reauth => render_signin(&state, &req, StatusCode::OK, None, return_to, &s.user.username, None),
+        Some(_) if !return_to.is_empty() => redirect(return_to, false),
+        // The sign-out form posts to /logout with that form's CSRF purpose.
+        Some(s) => form_page(
             &state,
             &req,
+            LOGOUT_FORM,
             StatusCode::OK,
-            None,
-            return_to.as_deref().unwrap_or_default(),
-            "",
-            None,
+            "pages/signed_in.html",
+            |csrf| serde_json::json!({ "username": s.user.username, "csrf": csrf }),
         ),
-        Err(e) => unavailable(&state, &e),
+        None => render_signin(&state, &req, StatusCode::OK, None, return_to, "", None),
+    })
+}
+
+/// What a sign-in form carries besides the credentials.
+struct Carried {
+    request: Option<AuthRequest>,
+    return_to: String,
+    username: String,
+}
+
+impl Carried {
+    /// The form again, with a message.
+    fn again(&self, state: &AppState, req: &HttpRequest, status: StatusCode, message: &str) -> HttpResponse {
+        let request = self.request.as_ref();
+        render_signin(
+            state,
+            req,
+            status,
+            request,
+            &self.return_to,
+            &self.username,
+            Some(message),
+        )
+    }
+
+    /// Where a successful sign-in goes: back to the authorization request, or
+    /// to the admin page it came from, or to the signed-in page.
+    fn target(&self) -> String {
+        match &self.request {
+            Some(r) => format!("{}?{}", paths::AUTHORIZE, authorize::resume(&r.params, "login")),
+            None if !self.return_to.is_empty() => self.return_to.clone(),
+            None => paths::SIGNIN.to_owned(),
+        }
     }
 }
 
 /// `POST /signin`.
-pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    if let Some(refusal) = refuse_cross_site(&req, &state) {
-        return refusal;
-    }
+pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+    refuse_cross_site(&req)?;
     let params = form(&body);
-    let request = match carried_request(&state, &params).await {
-        Ok(r) => r,
-        Err(res) => return res,
-    };
     let field = |name: &str| params.one(name).ok().flatten().unwrap_or_default().to_owned();
-    let username = field("username");
-    let return_to = safe_return_to(params.one("return_to").ok().flatten()).unwrap_or_default();
-    let again = |status: StatusCode, message: &str| {
-        render_signin(
-            &state,
-            &req,
-            status,
-            request.as_ref(),
-            &return_to,
-            &username,
-            Some(message),
-        )
+    let carried = Carried {
+        request: carried_request(&state, &params).await?,
+        return_to: safe_return_to(params.one("return_to").ok().flatten()).unwrap_or_default(),
+        username: field("username"),
     };
     if !state
         .csrf
         .check(&req, &state.cookies, SIGNIN_FORM, params.one("csrf").ok().flatten())
     {
         let message = "This form has expired. Please sign in again.";
-        return again(StatusCode::BAD_REQUEST, message);
+        return Ok(carried.again(&state, &req, StatusCode::BAD_REQUEST, message));
     }
     let password = field("password");
-    if username.is_empty() || password.is_empty() {
+    if carried.username.is_empty() || password.is_empty() {
         let message = "Enter your username and password.";
-        return again(StatusCode::BAD_REQUEST, message);
+        return Ok(carried.again(&state, &req, StatusCode::BAD_REQUEST, message));
     }
     let ip = client_ip(&req, &state.provider.config.trusted_proxies);
-    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-    let previous = state.cookies.session(&req);
-    let device = state.cookies.device(&req);
+    let (previous, device) = (state.cookies.session(&req), state.cookies.device(&req));
     let attempt = Attempt {
-        username: &username,
+        username: &carried.username,
         password: &password,
         ip: ip.as_deref(),
-        user_agent,
+        user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()),
         previous_cookie: previous.as_deref(),
         device_cookie: device.as_deref(),
     };
     match signin::sign_in(&state.provider, &attempt).await {
         Ok(signed_in) => {
-            let target = match &request {
-                Some(r) => format!("{}?{}", paths::AUTHORIZE, authorize::resume(&r.params, "login")),
-                None if !return_to.is_empty() => return_to.clone(),
-                None => paths::SIGNIN.to_owned(),
-            };
-            let mut res = redirect(&target, true);
+            let mut res = redirect(&carried.target(), true);
             let _ = res.add_cookie(&state.cookies.new_device(signed_in.device_cookie));
             let _ = res.add_cookie(&state.cookies.new_session(signed_in.cookie));
-            res
+            Ok(res)
         }
-        Err(e) => refusal(&state, e, again),
+        Err(e) => refusal(e, |status, message| carried.again(&state, &req, status, message)),
     }
 }
 
 /// The answer to a refused attempt; `again` shows the form with a message.
-fn refusal(state: &AppState, e: SignInError, again: impl Fn(StatusCode, &str) -> HttpResponse) -> HttpResponse {
-    let too_many = StatusCode::TOO_MANY_REQUESTS;
-    match e {
-        SignInError::BadCredentials => again(StatusCode::UNAUTHORIZED, "Unknown username or wrong password."),
-        SignInError::Disabled => again(
-            StatusCode::FORBIDDEN,
-            "This account is disabled. Ask your administrator.",
-        ),
-        SignInError::Throttled => retry_later(
-            state,
+fn refusal(e: SignInError, again: impl Fn(StatusCode, &str) -> HttpResponse) -> Result<HttpResponse, WebError> {
+    let (too_many, busy) = (StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE);
+    Err(match e {
+        SignInError::BadCredentials => {
+            return Ok(again(StatusCode::UNAUTHORIZED, "Unknown username or wrong password."));
+        }
+        SignInError::Disabled => {
+            let message = "This account is disabled. Ask your administrator.";
+            return Ok(again(StatusCode::FORBIDDEN, message));
+        }
+        SignInError::Throttled => WebError::retry_later(
             too_many,
+            "Too many attempts",
             "Too many sign-in attempts for this account. Try again later (within 15 minutes).",
             "900",
         ),
-        SignInError::InFlight => retry_later(
-            state,
+        SignInError::InFlight => WebError::retry_later(
             too_many,
+            "Too many attempts",
             "Another sign-in to this account is being checked. Try again in a moment.",
             "2",
         ),
-        SignInError::Busy => retry_later(
-            state,
-            StatusCode::SERVICE_UNAVAILABLE,
+        SignInError::Busy => WebError::retry_later(
+            busy,
+            "Busy",
             "Lanyard is checking many sign-ins right now. Try again in a few seconds.",
             "2",
         ),
-        SignInError::Internal(e) => unavailable(state, &e),
-    }
-}
-
-/// A page saying why (429 or 503) and `Retry-After` saying when to try again.
-fn retry_later(state: &AppState, status: StatusCode, message: &str, retry_after: &'static str) -> HttpResponse {
-    let title = match status {
-        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
-        _ => "Busy",
-    };
-    let mut res = state.pages.error(status, title, message);
-    res.headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from_static(retry_after));
-    res
+        SignInError::Internal(e) => WebError::unavailable_page(e),
+    })
 }
 
 /// `POST /consent`: Allow records the consent and resumes; Deny returns `access_denied`.
-pub async fn consent(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    if let Some(refusal) = refuse_cross_site(&req, &state) {
-        return refusal;
-    }
+pub async fn consent(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+    refuse_cross_site(&req)?;
     let params = form(&body);
-    let request = match carried_request(&state, &params).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return state.pages.error(
-                StatusCode::BAD_REQUEST,
-                "Nothing to consent to",
-                "The form carries no request.",
-            );
-        }
-        Err(res) => return res,
-    };
+    let request = carried_request(&state, &params).await?.ok_or_else(|| {
+        WebError::page(
+            StatusCode::BAD_REQUEST,
+            "Nothing to consent to",
+            "The form carries no request.",
+        )
+    })?;
     if !state
         .csrf
         .check(&req, &state.cookies, CONSENT_FORM, params.one("csrf").ok().flatten())
     {
-        return state.pages.error(
+        return Err(WebError::page(
             StatusCode::BAD_REQUEST,
             "This form has expired",
             "Go back to the application and start again.",
-        );
+        ));
     }
-    let session = match session::current(&state.provider, state.cookies.session(&req).as_deref()).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return signin_page(&state, &req, StatusCode::OK, Some(&request), "", None),
-        Err(e) => return unavailable(&state, &e),
+    let session = session::current(&state.provider, state.cookies.session(&req).as_deref())
+        .await
+        .map_err(WebError::unavailable_page)?;
+    let Some(session) = session else {
+        return Ok(signin_page(&state, &req, StatusCode::OK, Some(&request), "", None));
     };
-    match params.one("decision").ok().flatten() {
-        Some("allow") => match authorize::record_consent(&state.provider, &request, &session).await {
-            Ok(()) => redirect(
-                &format!("{}?{}", paths::AUTHORIZE, authorize::resume(&request.params, "consent")),
-                true,
-            ),
-            Err(e) => unavailable(&state, &e),
-        },
-        _ => redirect(&authorize::denied(&state.provider, &request), true),
+    if params.one("decision").ok().flatten() != Some("allow") {
+        return Ok(redirect(&authorize::denied(&state.provider, &request), true));
     }
+    authorize::record_consent(&state.provider, &request, &session)
+        .await
+        .map_err(WebError::unavailable_page)?;
+    let resume = authorize::resume(&request.params, "consent");
+    Ok(redirect(&format!("{}?{resume}", paths::AUTHORIZE), true))
 }

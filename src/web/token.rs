@@ -1,26 +1,32 @@
-//! `POST /token`.
+//! `POST /token` (RFC 6749 §3.2).
 
-use actix_web::http::header;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 
-use super::respond::{json_no_store, oauth_error};
+use super::error::WebError;
+use super::extract::ClientBasic;
+use super::respond::{json_no_store, with_cors};
 use super::{AppState, cors, protocol_form};
-use crate::protocol::client_auth::Basic;
 use crate::protocol::token;
 
-pub async fn post(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    let basic = Basic::parse(req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
-    let result = match protocol_form(&req, &body) {
-        Ok(params) => token::issue(&state.provider, &basic, &params).await,
-        Err(e) => Err(e),
+pub async fn post(
+    req: HttpRequest,
+    ClientBasic(basic): ClientBasic,
+    body: Bytes,
+    state: Data<AppState>,
+) -> HttpResponse {
+    let result = async {
+        let params = protocol_form(&req, &body)?;
+        token::issue(&state.provider, &basic, &params).await
     };
-    let mut res = match result {
-        Ok(response) => json_no_store(&response),
-        Err(e) => oauth_error(&e, basic.is_used()),
-    };
-    cors::allow_registered_origin(&req, &state, &mut res).await;
-    res
+    let result = result
+        .await
+        .map(|r| json_no_store(&r))
+        .map_err(|error| WebError::OAuth {
+            error,
+            basic: basic.is_used(),
+        });
+    with_cors(&req, &state, result).await
 }
 
 pub async fn preflight(req: HttpRequest, state: Data<AppState>) -> HttpResponse {

@@ -2,17 +2,19 @@
 //! resource-server clients, and which clients may get which scopes.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Bytes, Data, Path};
+use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{admin_page, admitted, failed, require_admin};
+use super::{actor, admin_page, missing, notice};
 use crate::admin::AdminError;
 use crate::admin::apis::{self, ApiUpdate, NewApiInput};
 use crate::protocol::params::Params;
 use crate::protocol::session::CurrentSession;
 use crate::web::AppState;
+use crate::web::error::WebError;
+use crate::web::extract::{Admin, AdminForm};
 use crate::web::respond::redirect;
 
 fn lines(params: &Params, name: &str) -> Vec<String> {
@@ -47,67 +49,52 @@ async fn render_list(
     status: StatusCode,
     error: &str,
     values: Value,
-) -> HttpResponse {
-    let list = match apis::list(&state.provider.pool).await {
-        Ok(l) => l,
-        Err(e) => return failed(state, &e),
-    };
-    admin_page(
+) -> Result<HttpResponse, WebError> {
+    let list = apis::list(&state.provider.pool)
+        .await
+        .map_err(WebError::from_admin_page)?;
+    Ok(admin_page(
         state,
         req,
         status,
         "admin/apis.html",
         |csrf| json!({ "csrf": csrf, "admin": admin.user.username, "section": "apis", "apis": list, "error": error, "values": values }),
-    )
+    ))
 }
 
 fn blank() -> Value {
     json!({ "audience": "", "name": "", "scopes": "", "access_token_ttl": "", "resource_servers": "" })
 }
 
-pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
-    match require_admin(&req, &state).await {
-        Ok(admin) => render_list(&req, &state, &admin, StatusCode::OK, "", blank()).await,
-        Err(res) => res,
-    }
+pub async fn page(req: HttpRequest, Admin(admin): Admin, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+    render_list(&req, &state, &admin, StatusCode::OK, "", blank()).await
 }
 
-pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    let (admin, params) = match admitted(&req, &state, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+pub async fn create(req: HttpRequest, form: AdminForm, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+    let AdminForm { admin, params } = form;
     let field = |name: &str| params.one(name).ok().flatten().map(str::to_owned);
     let values = json!({
         "audience": field("audience").unwrap_or_default(), "name": field("name").unwrap_or_default(),
         "scopes": field("scopes").unwrap_or_default(), "access_token_ttl": field("access_token_ttl").unwrap_or_default(),
         "resource_servers": field("resource_servers").unwrap_or_default(),
     });
-    let result = match ttl(&params) {
-        Ok(access_token_ttl) => {
-            let input = NewApiInput {
-                audience: field("audience").unwrap_or_default(),
-                name: field("name"),
-                scopes: lines(&params, "scopes"),
-                access_token_ttl,
-                alg: field("alg"),
-                resource_servers: lines(&params, "resource_servers"),
-            };
-            apis::create(&state.provider.pool, state.provider.clock.as_ref(), input).await
-        }
-        Err(e) => Err(e),
+    let result = async {
+        let input = NewApiInput {
+            audience: field("audience").unwrap_or_default(),
+            name: field("name"),
+            scopes: lines(&params, "scopes"),
+            access_token_ttl: ttl(&params)?,
+            alg: field("alg"),
+            resource_servers: lines(&params, "resource_servers"),
+        };
+        apis::create_by(&actor(&state, &admin), input).await
     };
-    match result {
-        Ok(api) => {
-            state
-                .changed(&admin.user.username, "created an API", json!({ "api": api }))
-                .await;
-            redirect(&format!("/admin/apis/{}", api.id), true)
-        }
-        Err(e @ (AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::NotFound(_))) => {
+    match result.await {
+        Ok(api) => Ok(redirect(&format!("/admin/apis/{}", api.id), true)),
+        Err(e) if e.is_refusal() => {
             render_list(&req, &state, &admin, StatusCode::BAD_REQUEST, &e.to_string(), values).await
         }
-        Err(e) => failed(&state, &e),
+        Err(e) => Err(WebError::from_admin_page(e)),
     }
 }
 
@@ -118,12 +105,10 @@ async fn render_one(
     id: Uuid,
     status: StatusCode,
     error: &str,
-) -> HttpResponse {
-    let detail = match apis::get(&state.provider.pool, id).await {
-        Ok(d) => d,
-        Err(AdminError::NotFound(m)) => return state.pages.error(StatusCode::NOT_FOUND, "No such API", &m),
-        Err(e) => return failed(state, &e),
-    };
+) -> Result<HttpResponse, WebError> {
+    let detail = apis::get(&state.provider.pool, id)
+        .await
+        .map_err(missing("No such API"))?;
     let scopes: Vec<String> = detail
         .api
         .scopes
@@ -136,55 +121,47 @@ async fn render_one(
             }
         })
         .collect();
-    let notice = crate::web::query(req)
-        .one("done")
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-        .to_owned();
-    admin_page(state, req, status, "admin/api.html", |csrf| {
+    let notice = notice(req);
+    Ok(admin_page(state, req, status, "admin/api.html", |csrf| {
         json!({
             "csrf": csrf, "admin": admin.user.username, "section": "apis", "api": detail, "scopes": scopes.join("\n"),
             "ttl": detail.api.access_token_ttl.map(|t| t.to_string()).unwrap_or_default(),
             "resource_servers": detail.api.resource_servers.join("\n"), "error": error, "notice": notice,
         })
-    })
+    }))
 }
 
-pub async fn one(req: HttpRequest, id: Path<Uuid>, state: Data<AppState>) -> HttpResponse {
-    match require_admin(&req, &state).await {
-        Ok(admin) => render_one(&req, &state, &admin, *id, StatusCode::OK, "").await,
-        Err(res) => res,
-    }
+pub async fn one(
+    req: HttpRequest,
+    Admin(admin): Admin,
+    id: Path<Uuid>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    render_one(&req, &state, &admin, *id, StatusCode::OK, "").await
 }
 
-pub async fn update(req: HttpRequest, id: Path<Uuid>, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    let (admin, params) = match admitted(&req, &state, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
+pub async fn update(
+    req: HttpRequest,
+    form: AdminForm,
+    id: Path<Uuid>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let AdminForm { admin, params } = form;
+    let result = async {
+        let change = ApiUpdate {
+            name: params.one("name").ok().flatten().map(str::to_owned),
+            scopes: lines(&params, "scopes"),
+            access_token_ttl: ttl(&params)?,
+            alg: params.one("alg").ok().flatten().map(str::to_owned),
+            resource_servers: lines(&params, "resource_servers"),
+        };
+        apis::update_by(&actor(&state, &admin), *id, change).await
     };
-    let result = match ttl(&params) {
-        Ok(access_token_ttl) => {
-            let change = ApiUpdate {
-                name: params.one("name").ok().flatten().map(str::to_owned),
-                scopes: lines(&params, "scopes"),
-                access_token_ttl,
-                alg: params.one("alg").ok().flatten().map(str::to_owned),
-                resource_servers: lines(&params, "resource_servers"),
-            };
-            apis::update(&state.provider.pool, state.provider.clock.as_ref(), *id, change).await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok((before, after)) => {
-            let details = json!({ "api": id.to_string(), "before": before, "after": after });
-            state.changed(&admin.user.username, "changed an API", details).await;
-            redirect(&format!("/admin/apis/{}?done=saved", *id), true)
-        }
-        Err(e @ (AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::NotFound(_))) => {
+    match result.await {
+        Ok(()) => Ok(redirect(&format!("/admin/apis/{}?done=saved", *id), true)),
+        Err(e) if e.is_refusal() => {
             render_one(&req, &state, &admin, *id, StatusCode::BAD_REQUEST, &e.to_string()).await
         }
-        Err(e) => failed(&state, &e),
+        Err(e) => Err(WebError::from_admin_page(e)),
     }
 }

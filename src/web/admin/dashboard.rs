@@ -10,12 +10,12 @@ use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::json;
 
-use super::{admin_page, require_admin};
+use super::admin_page;
+use crate::admin::dashboard::overview;
 use crate::model::GrantType;
-use crate::store::audit::{self, EventFilter};
-use crate::store::{StoreError, apis, clients, sessions, token_counters, users};
 use crate::web::AppState;
-use crate::web::signin::unavailable;
+use crate::web::error::WebError;
+use crate::web::extract::Admin;
 
 /// One colour per grant type, in `GrantType::ALL` order.
 const COLOURS: [&str; 4] = ["#2f5bd3", "#7a4fd1", "#1f8a5b", "#d17a22"];
@@ -68,54 +68,21 @@ fn chart(rows: &[(DateTime<Utc>, String, i64)], now: DateTime<Utc>) -> String {
     svg
 }
 
-pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
-    let admin = match require_admin(&req, &state).await {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
-    let p = &state.provider;
-    // What this node counted but has not written yet.
-    if let Err(e) = p.counters.flush(&p.pool).await {
-        tracing::warn!(error = %e, "could not write token counts");
-    }
-    let now = p.now();
-    let day_ago = now - TimeDelta::hours(24);
-    let gather = async {
-        p.audit.write(&p.pool).await?;
-        let mut conn = p.pool.acquire().await?;
-        let counts = json!({
-            "users": users::count(&mut conn).await?,
-            "clients": clients::list(&mut conn, "", 10_000, 0).await?.len(),
-            "apis": apis::list(&mut conn).await?.len(),
-            "sessions": sessions::count_active(&mut conn, now).await?,
-        });
-        let per_hour = token_counters::per_hour(&mut conn, day_ago - TimeDelta::hours(1)).await?;
-        let exchanges = audit::outcomes(&mut conn, "token_exchange", day_ago).await?;
-        let latest = audit::list(&mut conn, &EventFilter::default(), 10, 0).await?;
-        Ok::<_, StoreError>((counts, per_hour, exchanges, latest))
-    };
-    let (counts, per_hour, exchanges, latest) = match gather.await {
-        Ok(x) => x,
-        Err(e) => return unavailable(&state, &e.into()),
-    };
-    let issued: i64 = per_hour
-        .iter()
-        .filter(|(h, _, _)| *h >= day_ago - TimeDelta::hours(1))
-        .map(|(_, _, n)| n)
-        .sum();
-    let of = |outcome: &str| exchanges.iter().find(|(o, _)| o == outcome).map_or(0, |(_, n)| *n);
+pub async fn page(req: HttpRequest, Admin(admin): Admin, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+    let o = overview(&state.provider).await.map_err(WebError::from_admin_page)?;
     let legend: Vec<_> = GrantType::ALL
         .iter()
         .zip(COLOURS)
         .map(|(g, c)| json!({ "grant": g.as_str(), "colour": c }))
         .collect();
-    let svg = chart(&per_hour, now);
-    admin_page(&state, &req, StatusCode::OK, "admin/home.html", |csrf| {
+    let svg = chart(&o.per_hour, o.now);
+    Ok(admin_page(&state, &req, StatusCode::OK, "admin/home.html", |csrf| {
         json!({
-            "csrf": csrf, "admin": admin.user.username, "section": "home", "counts": counts, "chart": svg,
-            "legend": legend, "issued": issued, "allowed": of("allowed"), "denied": of("denied"), "latest": latest,
+            "csrf": csrf, "admin": admin.user.username, "section": "home", "counts": o.counts, "chart": svg,
+            "legend": legend, "issued": o.issued, "allowed": o.exchanges_allowed, "denied": o.exchanges_denied,
+            "latest": o.latest,
         })
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -124,7 +91,7 @@ mod tests {
 
     #[test]
     fn the_chart_stacks_each_hours_grants() {
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-03-01T10:20:00Z").unwrap().to_utc();
         let hour = now.duration_trunc(TimeDelta::hours(1)).unwrap();
         let rows = vec![
             (hour, "client_credentials".to_owned(), 3),

@@ -18,12 +18,12 @@ use actix_web::{HttpRequest, HttpResponse};
 use chrono::TimeDelta;
 use serde::Serialize;
 
-use super::respond::redirect;
-use super::signin::unavailable;
+use super::error::WebError;
+use super::extract::ADMIN_FORM;
 use super::{AppState, form_page};
-use crate::admin::AdminError;
+use crate::admin::{Actor, AdminError};
 use crate::paths;
-use crate::protocol::session::{self, CurrentSession};
+use crate::protocol::session::CurrentSession;
 
 /// Sensitive changes (secrets, keys, roles) need a sign-in at most this old.
 pub const RECENT_SIGN_IN: TimeDelta = TimeDelta::minutes(15);
@@ -58,43 +58,41 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/audit", web::get().to(audit::page));
 }
 
-/// The signed-in admin, or the response that stops the request: the sign-in
-/// page (coming back here afterwards) or a 403 page for non-admins.
-pub async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<CurrentSession, HttpResponse> {
-    match session::current(&state.provider, state.cookies.session(req).as_deref()).await {
-        Ok(Some(s)) if s.user.is_admin => Ok(s),
-        Ok(Some(_)) => Err(state.pages.error(
-            StatusCode::FORBIDDEN,
-            "Admins only",
-            "Your account does not have the admin role.",
-        )),
-        Ok(None) => Err(to_sign_in(req, false)),
-        Err(e) => Err(unavailable(state, &e)),
-    }
-}
-
 /// For keys, secrets and roles: the sign-in must be recent; else the redirect
 /// to sign in again (and come back to `back_to`).
-pub fn stale_sign_in(state: &AppState, admin: &CurrentSession, back_to: &str) -> Option<HttpResponse> {
+pub fn stale_sign_in(state: &AppState, admin: &CurrentSession, back_to: &str) -> Result<(), WebError> {
     if state.provider.now() - admin.auth_time <= RECENT_SIGN_IN {
-        return None;
+        return Ok(());
     }
     let mut target = url::form_urlencoded::Serializer::new(String::new());
     target.append_pair("reauth", "1").append_pair("return_to", back_to);
-    Some(redirect(&format!("{}?{}", paths::SIGNIN, target.finish()), true))
+    Err(WebError::redirect(
+        format!("{}?{}", paths::SIGNIN, target.finish()),
+        true,
+    ))
 }
 
-fn to_sign_in(req: &HttpRequest, reauth: bool) -> HttpResponse {
-    let mut back = req.path().to_owned();
-    if !req.query_string().is_empty() {
-        back = format!("{back}?{}", req.query_string());
+/// The admin as the actor of the changes they make.
+pub fn actor<'a>(state: &'a AppState, admin: &CurrentSession) -> Actor<'a> {
+    Actor::new(&state.provider, admin.user.username.clone())
+}
+
+/// A page's `?done=…` notice.
+pub fn notice(req: &HttpRequest) -> String {
+    super::query(req)
+        .one("done")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The 404 page of a thing that is not there (its title names the kind).
+pub fn missing(title: &'static str) -> impl FnOnce(AdminError) -> WebError {
+    move |e| match e {
+        AdminError::NotFound(m) => WebError::page(StatusCode::NOT_FOUND, title, m),
+        e => WebError::from_admin_page(e),
     }
-    let mut target = url::form_urlencoded::Serializer::new(String::new());
-    if reauth {
-        target.append_pair("reauth", "1");
-    }
-    target.append_pair("return_to", &back);
-    redirect(&format!("{}?{}", paths::SIGNIN, target.finish()), false)
 }
 
 /// Renders an admin page; `csrf` is the token of the page's forms.
@@ -106,67 +104,6 @@ pub fn admin_page<P: Serialize>(
     page: impl FnOnce(String) -> P,
 ) -> HttpResponse {
     form_page(state, req, ADMIN_FORM, status, template, page)
-}
-
-/// The CSRF purpose of every admin form.
-pub const ADMIN_FORM: &str = "admin";
-
-/// Whether a POST carries this browser's admin CSRF token.
-pub fn csrf_ok(state: &AppState, req: &HttpRequest, params: &crate::protocol::params::Params) -> bool {
-    state
-        .csrf
-        .check(req, &state.cookies, ADMIN_FORM, params.one("csrf").ok().flatten())
-}
-
-/// The admin and the posted form, after the admin and CSRF checks.
-pub async fn admitted(
-    req: &HttpRequest,
-    state: &AppState,
-    body: &actix_web::web::Bytes,
-) -> Result<(CurrentSession, crate::protocol::params::Params), HttpResponse> {
-    let admin = require_admin(req, state).await?;
-    let params = super::form(body);
-    if !csrf_ok(state, req, &params) {
-        return Err(bad_form(state));
-    }
-    Ok((admin, params))
-}
-
-/// The page for an admin change that failed: 400 for a value the database
-/// cannot hold (a NUL character), 503 while it is unreachable, else 500
-/// (logged).
-pub fn failed(state: &AppState, e: &AdminError) -> HttpResponse {
-    match e {
-        AdminError::Store(s) if s.is_bad_input() => state.pages.error(
-            StatusCode::BAD_REQUEST,
-            "This value cannot be stored",
-            "A field holds a character Lanyard does not keep (such as NUL). Nothing was changed.",
-        ),
-        AdminError::Store(s) if s.is_unreachable() => {
-            use crate::protocol::error::{ErrorCode, OAuthError};
-            let e = OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "the database is unreachable; try again",
-            );
-            unavailable(state, &e)
-        }
-        _ => {
-            tracing::error!(error = %e, "admin change failed");
-            state.pages.error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Nothing was changed.",
-            )
-        }
-    }
-}
-
-pub fn bad_form(state: &AppState) -> HttpResponse {
-    state.pages.error(
-        StatusCode::BAD_REQUEST,
-        "This form has expired",
-        "Reload the page and try again.",
-    )
 }
 
 /// The page number of a list (`?page=N`, from 1).

@@ -3,18 +3,19 @@
 //! admin), and end sessions, consents and grants.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Bytes, Data, Path};
+use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{admin_page, admitted, failed, require_admin, stale_sign_in};
-use crate::admin::AdminError;
-use crate::admin::users as service;
+use super::{actor, admin_page, missing, notice, stale_sign_in};
+use crate::admin::users::{self as service, UserAction};
 use crate::model::{Address, StandardClaims};
 use crate::protocol::params::Params;
 use crate::protocol::session::CurrentSession;
 use crate::web::AppState;
+use crate::web::error::WebError;
+use crate::web::extract::{Admin, AdminForm};
 use crate::web::respond::redirect;
 
 async fn render(
@@ -24,12 +25,10 @@ async fn render(
     sub: Uuid,
     status: StatusCode,
     error: &str,
-) -> HttpResponse {
-    let user = match service::view(&state.provider.pool, state.provider.clock.as_ref(), sub).await {
-        Ok(u) => u,
-        Err(AdminError::NotFound(m)) => return state.pages.error(StatusCode::NOT_FOUND, "No such user", &m),
-        Err(e) => return failed(state, &e),
-    };
+) -> Result<HttpResponse, WebError> {
+    let user = service::view(&state.provider.pool, state.provider.clock.as_ref(), sub)
+        .await
+        .map_err(missing("No such user"))?;
     let claims = serde_json::to_value(&user.claims).unwrap_or_default();
     let text = |k: &str| claims.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
     let fields: Vec<_> = [
@@ -62,13 +61,8 @@ async fn render(
     .iter()
     .map(|(name, label, value)| json!({ "name": name, "label": label, "value": value.as_deref().unwrap_or_default() }))
     .collect();
-    let notice = crate::web::query(req)
-        .one("done")
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-        .to_owned();
-    admin_page(state, req, status, "admin/user.html", |csrf| {
+    let notice = notice(req);
+    Ok(admin_page(state, req, status, "admin/user.html", |csrf| {
         json!({
             "csrf": csrf, "admin": admin.user.username, "section": "users", "user": user, "fields": fields,
             "address_formatted": address.formatted.as_deref().unwrap_or_default(),
@@ -76,14 +70,16 @@ async fn render(
             "address_lines": address_lines,
             "error": error, "notice": notice,
         })
-    })
+    }))
 }
 
-pub async fn page(req: HttpRequest, sub: Path<Uuid>, state: Data<AppState>) -> HttpResponse {
-    match require_admin(&req, &state).await {
-        Ok(admin) => render(&req, &state, &admin, *sub, StatusCode::OK, "").await,
-        Err(res) => res,
-    }
+pub async fn page(
+    req: HttpRequest,
+    Admin(admin): Admin,
+    sub: Path<Uuid>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    render(&req, &state, &admin, *sub, StatusCode::OK, "").await
 }
 
 fn claims_from(params: &Params) -> StandardClaims {
@@ -117,70 +113,47 @@ fn claims_from(params: &Params) -> StandardClaims {
     }
 }
 
+/// The action a form names, with what it needs from the form; `None` for an unknown one.
+fn action_of(name: &str, params: &Params) -> Option<UserAction> {
+    let id = |field: &str| {
+        let raw = params.one(field).ok().flatten();
+        raw.and_then(|v| Uuid::parse_str(v).ok()).unwrap_or_default()
+    };
+    Some(match name {
+        "claims" => UserAction::Claims(Box::new(claims_from(params))),
+        "password" => UserAction::Password(params.one("password").ok().flatten().unwrap_or_default().to_owned()),
+        "disable" => UserAction::Disable,
+        "enable" => UserAction::Enable,
+        "admin" => UserAction::Admin,
+        "unadmin" => UserAction::Unadmin,
+        "throttle" => UserAction::Throttle,
+        "session" => UserAction::EndSession(id("session")),
+        "consent" => UserAction::WithdrawConsent(id("consent")),
+        "grant" => UserAction::EndGrant(id("grant")),
+        _ => return None,
+    })
+}
+
 /// `POST /admin/users/{sub}/{action}`.
-pub async fn act(req: HttpRequest, path: Path<(Uuid, String)>, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    let (sub, action) = path.into_inner();
-    let (admin, params) = match admitted(&req, &state, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+pub async fn act(
+    req: HttpRequest,
+    form: AdminForm,
+    path: Path<(Uuid, String)>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let (sub, name) = path.into_inner();
+    let AdminForm { admin, params } = form;
     let back = format!("/admin/users/{sub}");
+    let action = action_of(&name, &params);
     // Passwords and roles are sensitive: a recent sign-in is required.
-    if matches!(action.as_str(), "password" | "admin" | "unadmin")
-        && let Some(res) = stale_sign_in(&state, &admin, &back)
-    {
-        return res;
+    if action.as_ref().is_some_and(UserAction::is_sensitive) {
+        stale_sign_in(&state, &admin, &back)?;
     }
-    let (pool, clock) = (&state.provider.pool, state.provider.clock.as_ref());
-    let id = |name: &str| {
-        params
-            .one(name)
-            .ok()
-            .flatten()
-            .and_then(|v| Uuid::parse_str(v).ok())
-            .unwrap_or_default()
-    };
-    let result: Result<serde_json::Value, AdminError> = match action.as_str() {
-        "claims" => service::update_claims(pool, clock, sub, claims_from(&params))
-            .await
-            .map(|(b, a)| json!({ "before": b, "after": a })),
-        "password" => {
-            let password = params.one("password").ok().flatten().unwrap_or_default().to_owned();
-            service::reset_password(pool, clock, sub, password)
-                .await
-                .map(|()| json!({}))
-        }
-        "disable" => service::set_disabled(pool, clock, sub, true).await.map(|()| json!({})),
-        "enable" => service::set_disabled(pool, clock, sub, false).await.map(|()| json!({})),
-        "admin" => service::set_admin(pool, sub, true).await.map(|()| json!({})),
-        "unadmin" => service::set_admin(pool, sub, false).await.map(|()| json!({})),
-        "throttle" => service::clear_throttle(pool, sub).await.map(|()| json!({})),
-        "session" => service::end_session(pool, clock, id("session"))
-            .await
-            .map(|()| json!({ "session": id("session") })),
-        "consent" => service::withdraw_consent(pool, clock, id("consent"))
-            .await
-            .map(|()| json!({ "consent": id("consent") })),
-        "grant" => service::end_grant(pool, clock, id("grant"))
-            .await
-            .map(|()| json!({ "grant": id("grant") })),
-        _ => {
-            return state
-                .pages
-                .error(StatusCode::NOT_FOUND, "No such action", "Go back and try again.");
-        }
-    };
-    match result {
-        Ok(mut details) => {
-            details["sub"] = json!(sub);
-            state
-                .changed(&admin.user.username, &format!("user: {action}"), details)
-                .await;
-            redirect(&format!("{back}?done={action}"), true)
-        }
-        Err(e @ (AdminError::Invalid(_) | AdminError::NotFound(_) | AdminError::Conflict(_))) => {
-            render(&req, &state, &admin, sub, StatusCode::BAD_REQUEST, &e.to_string()).await
-        }
-        Err(e) => failed(&state, &e),
+    let action =
+        action.ok_or_else(|| WebError::page(StatusCode::NOT_FOUND, "No such action", "Go back and try again."))?;
+    match service::act_by(&actor(&state, &admin), sub, action).await {
+        Ok(()) => Ok(redirect(&format!("{back}?done={name}"), true)),
+        Err(e) if e.is_refusal() => render(&req, &state, &admin, sub, StatusCode::BAD_REQUEST, &e.to_string()).await,
+        Err(e) => Err(WebError::from_admin_page(e)),
     }
 }

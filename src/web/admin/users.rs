@@ -1,18 +1,18 @@
 //! Users: list and search; create (the same rules as `lanyard user create`).
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Bytes, Data};
+use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{Paging, admin_page, admitted, require_admin, stale_sign_in};
-use crate::admin::{AdminError, users::NewUserInput};
+use super::{Paging, actor, admin_page, stale_sign_in};
+use crate::admin::users::{self, NewUserInput};
 use crate::model::StandardClaims;
 use crate::protocol::session::CurrentSession;
-use crate::store::users;
 use crate::web::AppState;
+use crate::web::error::WebError;
+use crate::web::extract::{Admin, AdminForm};
 use crate::web::respond::redirect;
-use crate::web::signin::unavailable;
 
 async fn render(
     req: &HttpRequest,
@@ -20,58 +20,40 @@ async fn render(
     admin: &CurrentSession,
     status: StatusCode,
     error: &str,
-    values: serde_json::Value,
-) -> HttpResponse {
+    values: Value,
+) -> Result<HttpResponse, WebError> {
     let paging = Paging::of(req);
-    let rows = async {
-        let mut conn = state.provider.pool.acquire().await?;
-        users::list(&mut conn, &paging.search, paging.limit(), paging.offset()).await
-    };
-    let mut rows = match rows.await {
-        Ok(r) => r,
-        Err(e) => return unavailable(state, &e.into()),
-    };
+    let mut rows = users::search(&state.provider.pool, &paging.search, paging.limit(), paging.offset())
+        .await
+        .map_err(WebError::from_admin_page)?;
     let pager = paging.finish(&mut rows);
-    let list: Vec<_> = rows
-        .iter()
-        .map(|u| json!({ "sub": u.id, "username": u.username, "name": u.name, "email": u.email, "admin": u.is_admin, "disabled": u.disabled_at.is_some() }))
-        .collect();
-    admin_page(state, req, status, "admin/users.html", |csrf| {
+    let created = crate::web::query(req)
+        .one("created")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_owned();
+    Ok(admin_page(state, req, status, "admin/users.html", |csrf| {
         json!({
-            "csrf": csrf, "admin": admin.user.username, "section": "users", "users": list, "pager": pager,
-            "error": error, "values": values, "notice": crate::web::query(req).one("created").ok().flatten().unwrap_or_default(),
+            "csrf": csrf, "admin": admin.user.username, "section": "users", "users": rows, "pager": pager,
+            "error": error, "values": values, "notice": created,
         })
-    })
+    }))
 }
 
-pub async fn page(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
-    match require_admin(&req, &state).await {
-        Ok(admin) => {
-            render(
-                &req,
-                &state,
-                &admin,
-                StatusCode::OK,
-                "",
-                json!({ "username": "", "name": "", "email": "" }),
-            )
-            .await
-        }
-        Err(res) => res,
-    }
+pub async fn page(req: HttpRequest, Admin(admin): Admin, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+    let values = json!({ "username": "", "name": "", "email": "" });
+    render(&req, &state, &admin, StatusCode::OK, "", values).await
 }
 
 /// Creates a user; a validation error re-renders the form with the message and saves nothing.
-pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> HttpResponse {
-    let (admin, params) = match admitted(&req, &state, &body).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+pub async fn create(req: HttpRequest, form: AdminForm, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+    let AdminForm { admin, params } = form;
     let field = |name: &str| params.one(name).ok().flatten().map(str::to_owned);
     let is_admin = field("admin").as_deref() == Some("on");
     // Granting the admin role is sensitive.
-    if is_admin && let Some(res) = stale_sign_in(&state, &admin, "/admin/users") {
-        return res;
+    if is_admin {
+        stale_sign_in(&state, &admin, "/admin/users")?;
     }
     let input = NewUserInput {
         username: field("username").unwrap_or_default(),
@@ -89,28 +71,12 @@ pub async fn create(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Htt
         "name": input.claims.name.clone().unwrap_or_default(),
         "email": input.claims.email.clone().unwrap_or_default(),
     });
-    match crate::admin::users::create(&state.provider.pool, state.provider.clock.as_ref(), input).await {
+    match users::create_by(&actor(&state, &admin), input).await {
         Ok(user) => {
-            let details = json!({ "sub": user.sub, "username": user.username, "admin": user.admin });
-            state.changed(&admin.user.username, "created a user", details).await;
-            redirect(
-                &format!(
-                    "/admin/users?created={}",
-                    crate::web::pages::percent_encode(&user.username)
-                ),
-                true,
-            )
+            let name = crate::web::pages::percent_encode(&user.username);
+            Ok(redirect(&format!("/admin/users?created={name}"), true))
         }
-        Err(e @ (AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::NotFound(_))) => {
-            render(&req, &state, &admin, StatusCode::BAD_REQUEST, &e.to_string(), values).await
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "creating a user failed");
-            state.pages.error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "The user was not created.",
-            )
-        }
+        Err(e) if e.is_refusal() => render(&req, &state, &admin, StatusCode::BAD_REQUEST, &e.to_string(), values).await,
+        Err(e) => Err(WebError::from_admin_page(e)),
     }
 }

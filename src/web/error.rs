@@ -1,0 +1,355 @@
+//! The one error type of the HTTP layer: every refusal a handler returns with
+//! `?` knows its status, headers and body here, for each of the three kinds of
+//! answer — RFC error JSON (protocol endpoints), `{"code","message"}` JSON (the
+//! admin API) and the HTML error page. Unexpected failures are logged with their
+//! cause where they are made and answered opaquely: no library error's text
+//! reaches a client.
+
+use std::fmt;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::admin::AdminError;
+use crate::keys::KeyError;
+use crate::protocol::error::{ErrorCode, OAuthError};
+
+/// How long a client waits before retrying while the database is away.
+const RETRY_SECS: &str = "5";
+
+/// Why a request stops, and how it is answered.
+#[derive(Debug)]
+pub enum WebError {
+    /// An RFC 6749 §5.2 error; `basic` when the client sent HTTP Basic
+    /// credentials (a 401 `invalid_client` then challenges `Basic`).
+    OAuth { error: OAuthError, basic: bool },
+    /// A Bearer-protected resource's refusal (RFC 6750 §3); `None` when the
+    /// request carried no token (a bare challenge, RFC 6750 §3.1).
+    Bearer(Option<OAuthError>),
+    /// An admin API refusal: `{"code", "message"}`.
+    Api(ApiError),
+    /// The HTML error page.
+    Page(PageError),
+    /// Not an error for the user: go elsewhere first (sign in, sign in again).
+    Redirect { location: String, after_post: bool },
+}
+
+/// An admin API refusal.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// `WWW-Authenticate` of a 401 (RFC 6750 §3).
+    pub challenge: Option<&'static str>,
+    /// `Allow` of a 405 (RFC 9110 §15.5.6).
+    pub allow: Option<String>,
+}
+
+/// An error page: a title, a message for the user, and a `Retry-After` for
+/// 429 and 503.
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub message: String,
+    pub retry_after: Option<&'static str>,
+}
+
+impl WebError {
+    /// The HTML error page.
+    pub fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+        WebError::Page(PageError {
+            status,
+            title,
+            message: message.into(),
+            retry_after: None,
+        })
+    }
+
+    /// A page saying why (429 or 503) and `Retry-After` saying when to try again.
+    pub fn retry_later(status: StatusCode, title: &'static str, message: &str, retry_after: &'static str) -> Self {
+        WebError::Page(PageError {
+            status,
+            title,
+            message: message.to_owned(),
+            retry_after: Some(retry_after),
+        })
+    }
+
+    /// The page for a database or internal failure of a protocol flow: 503
+    /// (with its description) while the database is away, else an opaque 500.
+    pub fn unavailable_page(e: OAuthError) -> Self {
+        match e.code {
+            ErrorCode::TemporarilyUnavailable => Self::retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                &e.description,
+                RETRY_SECS,
+            ),
+            _ => Self::page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Lanyard could not finish this request.",
+            ),
+        }
+    }
+
+    /// 302 after a GET, 303 after a POST.
+    pub fn redirect(location: impl Into<String>, after_post: bool) -> Self {
+        WebError::Redirect {
+            location: location.into(),
+            after_post,
+        }
+    }
+
+    /// An admin API refusal without extra headers.
+    pub fn api(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        WebError::Api(ApiError {
+            status,
+            code,
+            message: message.into(),
+            challenge: None,
+            allow: None,
+        })
+    }
+
+    /// A malformed admin API request.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::api(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// The admin API's 503 while the database is unreachable.
+    pub fn api_unavailable() -> Self {
+        Self::api(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly")
+    }
+
+    /// The admin API's opaque 500; the cause is logged here.
+    pub fn api_internal(cause: &dyn fmt::Display) -> Self {
+        tracing::error!(error = %cause, "admin API failure");
+        Self::api(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
+
+    /// An admin flow's failure as the admin API answers it: stable codes for
+    /// refusals, 503 while the database is away, else an opaque 500.
+    pub fn from_admin_api(e: AdminError) -> Self {
+        match e {
+            AdminError::Invalid(f) => Self::api(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                format!("{}: {}", f.field, f.message),
+            ),
+            AdminError::Conflict(what) => Self::api(StatusCode::CONFLICT, "conflict", format!("{what} already exists")),
+            AdminError::NotFound(m) => Self::api(StatusCode::NOT_FOUND, "not_found", m),
+            AdminError::Keys(e @ KeyError::TooSoon { .. }) => Self::api(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("{e} (rotate anyway with ?force=true)"),
+            ),
+            AdminError::Keys(e @ (KeyError::NotFound(_) | KeyError::Refused { .. })) => {
+                Self::api(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+            }
+            e if e.is_unreachable() => {
+                tracing::warn!(error = %e, "admin API: database unreachable");
+                Self::api_unavailable()
+            }
+            e if e.is_bad_input() => {
+                Self::bad_request("a value cannot be stored (a NUL character, a number out of range)")
+            }
+            other => Self::api_internal(&other),
+        }
+    }
+
+    /// An admin flow's failure as an admin page answers it when there is no
+    /// form to show again: 400 for a value the database cannot hold, 503
+    /// while it is unreachable, else an opaque 500 (logged).
+    pub fn from_admin_page(e: AdminError) -> Self {
+        match e {
+            AdminError::NotFound(m) => Self::page(StatusCode::NOT_FOUND, "Not found", m),
+            AdminError::Keys(e @ (KeyError::NotFound(_) | KeyError::Refused { .. })) => {
+                Self::page(StatusCode::BAD_REQUEST, "Cannot revoke", e.to_string())
+            }
+            e if e.is_bad_input() => Self::page(
+                StatusCode::BAD_REQUEST,
+                "This value cannot be stored",
+                "A field holds a character Lanyard does not keep (such as NUL). Nothing was changed.",
+            ),
+            e if e.is_unreachable() => {
+                tracing::warn!(error = %e, "admin page: database unreachable");
+                Self::unavailable_page(OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the database is unreachable; try again",
+                ))
+            }
+            other => {
+                tracing::error!(error = %other, "admin change failed");
+                Self::page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Nothing was changed.",
+                )
+            }
+        }
+    }
+}
+
+/// A protocol flow's error, answered as RFC error JSON.
+impl From<OAuthError> for WebError {
+    fn from(error: OAuthError) -> Self {
+        WebError::OAuth { error, basic: false }
+    }
+}
+
+impl fmt::Display for WebError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WebError::OAuth { error, .. } | WebError::Bearer(Some(error)) => write!(f, "{error}"),
+            WebError::Bearer(None) => f.write_str("no bearer token"),
+            WebError::Api(e) => write!(f, "{}: {}", e.code, e.message),
+            WebError::Page(e) => write!(f, "{}: {}", e.title, e.message),
+            WebError::Redirect { location, .. } => write!(f, "redirect to {location}"),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct OAuthBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+#[derive(Serialize)]
+struct ApiBody<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebError::OAuth { error, .. } | WebError::Bearer(Some(error)) => oauth_status(error.code),
+            WebError::Bearer(None) => StatusCode::UNAUTHORIZED,
+            WebError::Api(e) => e.status,
+            WebError::Page(e) => e.status,
+            WebError::Redirect { after_post: true, .. } => StatusCode::SEE_OTHER,
+            WebError::Redirect { after_post: false, .. } => StatusCode::FOUND,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            WebError::OAuth { error, basic } => oauth_response(error, *basic),
+            WebError::Bearer(e) => bearer_response(e.as_ref()),
+            WebError::Api(e) => api_response(e),
+            // `render_error_pages` puts the page around it.
+            WebError::Page(e) => {
+                let mut res = HttpResponse::build(e.status);
+                res.insert_header((header::CACHE_CONTROL, "no-store"));
+                if let Some(secs) = e.retry_after {
+                    res.insert_header((header::RETRY_AFTER, secs));
+                }
+                res.content_type("text/plain; charset=utf-8")
+                    .body(format!("{}\n\n{}\n", e.title, e.message))
+            }
+            WebError::Redirect { location, after_post } => super::respond::redirect(location, *after_post),
+        }
+    }
+}
+
+fn oauth_status(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// `{"error", "error_description"}` with the RFC's status; 401 `invalid_client`
+/// carries `WWW-Authenticate: Basic` when the client used Basic (RFC 6749 §5.2);
+/// `temporarily_unavailable` carries `Retry-After` (RFC 9110 §10.2.3).
+fn oauth_response(e: &OAuthError, basic_used: bool) -> HttpResponse {
+    let mut res = HttpResponse::build(oauth_status(e.code));
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    if e.code == ErrorCode::InvalidClient && basic_used {
+        res.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"lanyard\""));
+    }
+    if e.code == ErrorCode::TemporarilyUnavailable {
+        res.insert_header((header::RETRY_AFTER, RETRY_SECS));
+    }
+    res.json(OAuthBody {
+        error: e.code.as_str(),
+        error_description: &e.description,
+    })
+}
+
+/// RFC 6750 §3: the challenge names the error; a request with no token gets
+/// a bare `Bearer` challenge and no body (§3.1).
+fn bearer_response(e: Option<&OAuthError>) -> HttpResponse {
+    let Some(e) = e else {
+        return HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"lanyard\""))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish();
+    };
+    let challenge = format!(
+        "Bearer realm=\"lanyard\", error=\"{}\", error_description=\"{}\"",
+        e.code.as_str(),
+        e.description.replace(['"', '\\'], "'")
+    );
+    let mut res = oauth_response(e, false);
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_str(&challenge).unwrap_or_else(|_| header::HeaderValue::from_static("Bearer")),
+    );
+    res
+}
+
+/// The admin API's `{"code", "message"}`, never cached; 503 carries
+/// `Retry-After`, 401 its challenge, 405 the methods allowed.
+fn api_response(e: &ApiError) -> HttpResponse {
+    let mut res = HttpResponse::build(e.status);
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    if e.status == StatusCode::SERVICE_UNAVAILABLE {
+        res.insert_header((header::RETRY_AFTER, RETRY_SECS));
+    }
+    if let Some(challenge) = e.challenge {
+        res.insert_header((header::WWW_AUTHENTICATE, challenge));
+    }
+    if let Some(allow) = &e.allow {
+        res.insert_header((header::ALLOW, allow.as_str()));
+    }
+    res.json(ApiBody {
+        code: e.code,
+        message: &e.message,
+    })
+}
+
+/// Middleware: a response made from a [`WebError::Page`] becomes Lanyard's
+/// error page (the templates live in the app state, which `error_response`
+/// cannot reach), keeping its status and `Retry-After`.
+pub async fn render_error_pages(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let page = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<WebError>())
+        .and_then(|e| match e {
+            WebError::Page(p) => Some(p),
+            _ => None,
+        });
+    let state = res.request().app_data::<actix_web::web::Data<super::AppState>>();
+    let (Some(page), Some(state)) = (page, state) else {
+        return Ok(res.map_into_left_body());
+    };
+    let mut rendered = state.pages.error(page.status, page.title, &page.message);
+    if let Some(secs) = page.retry_after {
+        rendered
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static(secs));
+    }
+    Ok(res.into_response(rendered).map_into_right_body())
+}
