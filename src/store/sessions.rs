@@ -5,6 +5,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::StoreError;
+use crate::model::lifecycle::SessionState;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
@@ -17,6 +18,13 @@ pub struct SessionRow {
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl SessionRow {
+    /// Its state now, given the idle timeout.
+    pub fn state(&self, idle: chrono::TimeDelta, now: DateTime<Utc>) -> SessionState {
+        SessionState::of(self.ended_at.is_some(), self.expires_at, self.last_seen_at, idle, now)
+    }
 }
 
 pub struct NewSession<'a> {

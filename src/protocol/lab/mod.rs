@@ -17,6 +17,7 @@ use crate::crypto::jwt::JwtError;
 use crate::keys::VerifyError;
 use crate::model::KeyState;
 use crate::model::claims::{AccessTokenClaims, IdTokenClaims, Typ};
+use crate::model::lifecycle::{GrantState, SessionState};
 use crate::store::{apis, clients, grants, revoked_access_tokens, sessions, signing_keys, users};
 
 /// What the lab says about one token.
@@ -93,7 +94,8 @@ pub async fn explain(p: &Provider, token: &str) -> Result<Explanation, OAuthErro
     describe_times(&claims, now, &mut facts);
 
     let kind = describe_kind(&mut conn, &claims, is_access, &mut facts).await?;
-    describe_liveness(&mut conn, &claims, &mut facts).await?;
+    let idle = p.config.lifetimes.session_idle;
+    describe_liveness(&mut conn, &claims, (idle, now), &mut facts).await?;
 
     let stored_state = stored.as_ref().map(|k| (k.state, k.revoked_at));
     let verdict_text = match &verdict {
@@ -211,6 +213,7 @@ async fn describe_kind(
 async fn describe_liveness(
     conn: &mut sqlx::PgConnection,
     claims: &Map<String, Value>,
+    (idle, now): (chrono::TimeDelta, DateTime<Utc>),
     facts: &mut Vec<String>,
 ) -> Result<(), OAuthError> {
     let uuid = |k: &str| {
@@ -221,7 +224,7 @@ async fn describe_liveness(
     };
     if let Some(id) = uuid("grant_id") {
         match grants::find(conn, id).await? {
-            Some(g) if g.revoked_at.is_some() => facts.push(format!(
+            Some(g) if g.state() == GrantState::Revoked => facts.push(format!(
                 "Its grant {id} is revoked: the token is no longer honoured by Lanyard."
             )),
             Some(_) => facts.push(format!("Its grant {id} is live.")),
@@ -234,11 +237,15 @@ async fn describe_liveness(
         facts.push(format!("Its jti {jti} is on the revocation list."));
     }
     if let Some(sid) = claims.get("sid").and_then(Value::as_str) {
-        match sessions::find_by_sid(conn, sid).await? {
-            Some(s) if s.ended_at.is_some() => facts.push("Its sign-in session was signed out.".into()),
-            Some(_) => facts.push("Its sign-in session has not been signed out.".into()),
-            None => facts.push("Its sign-in session is unknown.".into()),
-        }
+        facts.push(
+            match sessions::find_by_sid(conn, sid).await?.map(|s| s.state(idle, now)) {
+                Some(SessionState::SignedOut) => "Its sign-in session was signed out.".into(),
+                Some(SessionState::Expired) => "Its sign-in session has expired.".into(),
+                Some(SessionState::IdledOut) => "Its sign-in session idled out.".into(),
+                Some(SessionState::Live) => "Its sign-in session is live.".into(),
+                None => "Its sign-in session is unknown.".into(),
+            },
+        );
     }
     Ok(())
 }
