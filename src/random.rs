@@ -2,7 +2,11 @@
 //! is drawn from `rng()` — a cryptographically secure generator seeded from
 //! the operating system (rand's thread-local ChaCha, reseeded periodically).
 //! `clippy.toml` forbids drawing from anywhere else, as it forbids reading
-//! the time anywhere but the injected `Clock`.
+//! the time anywhere but the injected `Clock`. (Row ids are UUID v7s the
+//! `uuid` crate stamps with its own clock and randomness: they order rows
+//! and decide nothing. An access token's `jti` decides — the admin API
+//! compares it with a secret's change — so `mint::new_jti` stamps it with
+//! the injected clock.)
 
 use rand::rngs::ThreadRng;
 

@@ -64,19 +64,7 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
         &input.post_logout_redirect_uris,
         RedirectUri::parse,
     )?;
-    let requested_method = input.auth_method.as_deref().map(str::parse::<AuthMethod>).transpose();
-    let auth_method = match (input.public, field("auth-method", requested_method)?) {
-        (true, None | Some(AuthMethod::None)) => AuthMethod::None,
-        (true, Some(other)) => {
-            return Err(FieldError::new(
-                "auth-method",
-                format!("a public client authenticates with `none`, not `{other}`"),
-            )
-            .into());
-        }
-        (false, Some(method)) => method,
-        (false, None) => AuthMethod::ClientSecretBasic,
-    };
+    let auth_method = parse_auth_method(input.public, input.auth_method.as_deref())?;
     let mut grant_types = each("grant-type", &input.grant_types, str::parse::<GrantType>)?;
     if grant_types.is_empty() {
         grant_types = DEFAULT_GRANT_TYPES.to_vec();
@@ -90,8 +78,52 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
         input.id_token_alg.as_deref().unwrap_or("RS256").parse::<Alg>(),
     )?;
 
+    check_grants_fit(&grant_types, auth_method, !redirect_uris.is_empty())?;
+    let now = clock.now();
+    Ok(ClientRow {
+        name: name.map_or_else(|| client_id.to_string(), |n| n.to_string()),
+        client_id: client_id.to_string(),
+        secret_hash: None,
+        auth_method: auth_method.as_str().to_owned(),
+        redirect_uris: redirect_uris.iter().map(ToString::to_string).collect(),
+        post_logout_redirect_uris: post_logout.iter().map(ToString::to_string).collect(),
+        grant_types: grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
+        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        first_party: input.first_party,
+        id_token_alg: id_token_alg.as_str().to_owned(),
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// The authentication method: `none` for a public client, else the one
+/// asked for (`client_secret_basic` by default).
+fn parse_auth_method(public: bool, requested: Option<&str>) -> Result<AuthMethod, AdminError> {
+    let requested = requested.map(str::parse::<AuthMethod>).transpose();
+    Ok(match (public, field("auth-method", requested)?) {
+        (true, None | Some(AuthMethod::None)) => AuthMethod::None,
+        (true, Some(other)) => {
+            return Err(FieldError::new(
+                "auth-method",
+                format!("a public client authenticates with `none`, not `{other}`"),
+            )
+            .into());
+        }
+        (false, Some(method)) => method,
+        (false, None) => AuthMethod::ClientSecretBasic,
+    })
+}
+
+/// The grant types fit the rest of the client: the code flow needs a
+/// redirect URI, refresh tokens come from sign-ins, and a public client
+/// cannot use the grants that rest on client authentication.
+fn check_grants_fit(
+    grant_types: &[GrantType],
+    auth_method: AuthMethod,
+    has_redirect_uri: bool,
+) -> Result<(), AdminError> {
     let has = |g| grant_types.contains(&g);
-    if has(GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+    if has(GrantType::AuthorizationCode) && !has_redirect_uri {
         return Err(FieldError::new(
             "redirect-uri",
             "a client with the authorization_code grant needs at least one",
@@ -116,21 +148,7 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
             }
         }
     }
-    let now = clock.now();
-    Ok(ClientRow {
-        name: name.map_or_else(|| client_id.to_string(), |n| n.to_string()),
-        client_id: client_id.to_string(),
-        secret_hash: None,
-        auth_method: auth_method.as_str().to_owned(),
-        redirect_uris: redirect_uris.iter().map(ToString::to_string).collect(),
-        post_logout_redirect_uris: post_logout.iter().map(ToString::to_string).collect(),
-        grant_types: grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
-        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-        first_party: input.first_party,
-        id_token_alg: id_token_alg.as_str().to_owned(),
-        created_at: now,
-        updated_at: now,
-    })
+    Ok(())
 }
 
 /// A client's allowance for one API after `allow`.

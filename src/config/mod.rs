@@ -315,6 +315,47 @@ impl Sources {
 
     /// Checks every value and builds the configuration.
     pub fn resolve(&self) -> Result<Config, ConfigError> {
+        Ok(Config {
+            database_url: self.values.get("DATABASE_URL").map(|(v, _)| v.clone()),
+            issuer: self.parsed("LANYARD_ISSUER", Issuer::parse)?,
+            bind: self.parsed("LANYARD_BIND", |raw| socket_address(raw, "127.0.0.1:8080"))?,
+            master_key: match self.values.contains_key("LANYARD_MASTER_KEY") {
+                true => Some(self.parsed("LANYARD_MASTER_KEY", MasterKey::parse)?),
+                false => None,
+            },
+            trusted_proxies: self.parsed("LANYARD_TRUSTED_PROXIES", |raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(Cidr::parse)
+                    .collect()
+            })?,
+            audit_retention_days: self.parsed("LANYARD_AUDIT_RETENTION_DAYS", |raw| whole(raw, 1..=36500, "days"))?,
+            audit_buffer: self.parsed("LANYARD_AUDIT_BUFFER", |raw| whole(raw, 1..=10_000_000, "events"))?,
+            key_rotation_days: self.parsed("LANYARD_KEY_ROTATION_DAYS", |raw| whole(raw, 1..=3650, "days"))?,
+            metrics_bind: self.parsed("LANYARD_METRICS_BIND", |raw| match raw.trim() {
+                "" => Ok(None),
+                addr => socket_address(addr, "127.0.0.1:9090").map(Some),
+            })?,
+            log: self.parsed("LANYARD_LOG", |raw| {
+                tracing_subscriber::EnvFilter::builder()
+                    .parse(raw)
+                    .map(|_| raw.to_owned())
+                    .map_err(|e| format!("`{raw}` is not a log filter ({e})"))
+            })?,
+            log_format: self.parsed("LANYARD_LOG_FORMAT", |raw| match raw {
+                "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                _ => Err(format!("`{raw}` is neither `text` nor `json`")),
+            })?,
+            lifetimes: self.lifetimes()?,
+        })
+    }
+
+    /// The `LANYARD_*_TTL` settings, each a whole number of seconds within
+    /// its bound; a refresh token's idle lifetime within its absolute one,
+    /// and a session's likewise.
+    fn lifetimes(&self) -> Result<Lifetimes, ConfigError> {
         let lifetime = |env: &'static str, max: i64| {
             self.parsed(env, |raw| {
                 let secs: i64 = raw
@@ -349,65 +390,7 @@ impl Sources {
                 "must not be longer than LANYARD_SESSION_TTL",
             ));
         }
-        Ok(Config {
-            database_url: self.values.get("DATABASE_URL").map(|(v, _)| v.clone()),
-            issuer: self.parsed("LANYARD_ISSUER", Issuer::parse)?,
-            bind: self.parsed("LANYARD_BIND", |raw| {
-                raw.parse()
-                    .map_err(|_| format!("`{raw}` is not an IP address and port, such as 127.0.0.1:8080"))
-            })?,
-            master_key: match self.values.contains_key("LANYARD_MASTER_KEY") {
-                true => Some(self.parsed("LANYARD_MASTER_KEY", MasterKey::parse)?),
-                false => None,
-            },
-            trusted_proxies: self.parsed("LANYARD_TRUSTED_PROXIES", |raw| {
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(Cidr::parse)
-                    .collect()
-            })?,
-            audit_retention_days: self.parsed("LANYARD_AUDIT_RETENTION_DAYS", |raw| {
-                raw.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|d| (1..=36500).contains(d))
-                    .ok_or_else(|| format!("`{raw}` is not a whole number of days in 1..=36500"))
-            })?,
-            audit_buffer: self.parsed("LANYARD_AUDIT_BUFFER", |raw| {
-                raw.trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=10_000_000).contains(n))
-                    .ok_or_else(|| format!("`{raw}` is not a whole number of events in 1..=10000000"))
-            })?,
-            key_rotation_days: self.parsed("LANYARD_KEY_ROTATION_DAYS", |raw| {
-                raw.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|d| (1..=3650).contains(d))
-                    .ok_or_else(|| format!("`{raw}` is not a whole number of days in 1..=3650"))
-            })?,
-            metrics_bind: self.parsed("LANYARD_METRICS_BIND", |raw| match raw.trim() {
-                "" => Ok(None),
-                addr => addr
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| format!("`{raw}` is not an IP address and port, such as 127.0.0.1:9090")),
-            })?,
-            log: self.parsed("LANYARD_LOG", |raw| {
-                tracing_subscriber::EnvFilter::builder()
-                    .parse(raw)
-                    .map(|_| raw.to_owned())
-                    .map_err(|e| format!("`{raw}` is not a log filter ({e})"))
-            })?,
-            log_format: self.parsed("LANYARD_LOG_FORMAT", |raw| match raw {
-                "text" => Ok(LogFormat::Text),
-                "json" => Ok(LogFormat::Json),
-                _ => Err(format!("`{raw}` is neither `text` nor `json`")),
-            })?,
-            lifetimes,
-        })
+        Ok(lifetimes)
     }
 }
 
@@ -441,6 +424,30 @@ impl Config {
             )
         })
     }
+}
+
+/// An IP address and port; `example` shows the form in the error.
+fn socket_address(raw: &str, example: &str) -> Result<std::net::SocketAddr, String> {
+    raw.parse()
+        .map_err(|_| format!("`{raw}` is not an IP address and port, such as {example}"))
+}
+
+/// A whole number of `unit`s within `range`.
+fn whole<T>(raw: &str, range: std::ops::RangeInclusive<T>, unit: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    raw.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            format!(
+                "`{raw}` is not a whole number of {unit} in {}..={}",
+                range.start(),
+                range.end()
+            )
+        })
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! The one set of rules a Lanyard token is verified by, after its signature:
-//! the header's `typ`, the claims' shape, `iss`, `exp` and `aud` — in that
+//! the header's `typ`, the claims' shape, `iss`, `aud` and `exp` — in that
 //! order, the first failure answering (RFC 7519 §7.2, RFC 9068 §4, OIDC
 //! Core §3.1.3.7). Callers say what they expect; they never re-check.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::crypto::jwt::JwtError;
@@ -18,21 +18,19 @@ pub struct Expect<'a> {
     /// from the audience itself (the exchange's "this client or one it
     /// trusts", introspection's "yours or your API's").
     pub audience: Option<&'a str>,
-    /// The moment `exp` is checked against; `None` where expiry does not
-    /// matter (revoking a token, a logout's `id_token_hint`).
+    /// The moment `exp` is checked against (no leeway: every node reads
+    /// one clock's tokens); `None` where expiry does not matter (revoking a
+    /// token, a logout's `id_token_hint`).
     pub now: Option<DateTime<Utc>>,
-    /// Clock skew tolerated past `exp`.
-    pub leeway: TimeDelta,
 }
 
 impl<'a> Expect<'a> {
-    /// Our issuer, any audience, unexpired now, no leeway.
+    /// Our issuer, any audience, unexpired now.
     pub fn new(issuer: &'a str, now: DateTime<Utc>) -> Self {
         Self {
             issuer,
             audience: None,
             now: Some(now),
-            leeway: TimeDelta::zero(),
         }
     }
 
@@ -104,15 +102,15 @@ pub fn check<T: TokenClaims>(
     if claims.iss() != expect.issuer {
         return Err(VerifyError::ForeignIssuer(claims.iss().to_owned()));
     }
-    if let Some(now) = expect.now
-        && claims.exp() + expect.leeway.num_seconds() <= now.timestamp()
-    {
-        return Err(VerifyError::Expired { exp: claims.exp() });
-    }
     if let Some(audience) = expect.audience
         && claims.aud() != audience
     {
         return Err(VerifyError::WrongAudience(claims.aud().to_owned()));
+    }
+    if let Some(now) = expect.now
+        && claims.exp() <= now.timestamp()
+    {
+        return Err(VerifyError::Expired { exp: claims.exp() });
     }
     Ok(claims)
 }
@@ -120,6 +118,8 @@ pub fn check<T: TokenClaims>(
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    use chrono::TimeDelta;
 
     use super::*;
     use crate::model::claims::{AccessTokenClaims, IdTokenClaims};

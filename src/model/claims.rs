@@ -19,7 +19,7 @@ pub enum Typ {
 }
 
 impl Typ {
-    /// What a header `typ` of this kind looks like, in words (for errors).
+    /// The header `typ` a token of this kind is minted with.
     pub fn as_str(self) -> &'static str {
         match self {
             Typ::AccessToken => "at+jwt",

@@ -110,11 +110,7 @@ pub fn mint(
     holder: &AccessTokenFor<'_>,
     not_after: Option<DateTime<Utc>>,
 ) -> Result<AccessToken, OAuthError> {
-    let holder = AccessTokenFor {
-        audience: &api.audience,
-        ..*holder
-    };
-    mint::access_token(p, api.alg, lifetime(p, api, p.now(), not_after), &holder)
+    mint::access_token(p, &api.audience, api.alg, lifetime(p, api, p.now(), not_after), holder)
 }
 
 #[cfg(test)]

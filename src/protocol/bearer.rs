@@ -23,6 +23,11 @@ pub async fn verify_access_token(p: &Provider, token: &str, audience: &str) -> R
         .keys
         .verify_as(token, &p.expect().audience(audience))
         .map_err(|e| invalid_token(&e.to_string()))?;
+    // A key-bound token (RFC 9449 §6, RFC 7800) is honoured only with a
+    // proof of possession, which Lanyard does not check yet: never as a bearer.
+    if claims.cnf.is_some() {
+        return Err(invalid_token("the token is bound to a key; a bearer cannot use it"));
+    }
     if is_revoked(p, &claims).await? {
         return Err(invalid_token("the token is revoked"));
     }

@@ -118,11 +118,10 @@ pub struct AccessToken {
     pub scope: String,
 }
 
-/// Who and what an access token is for; `iss`, `iat`, `exp` and `jti` are
-/// stamped when it is minted.
+/// Who an access token is for and what it lets them do; `iss`, `aud`,
+/// `iat`, `exp` and `jti` are stamped when it is minted.
 #[derive(Clone, Copy)]
 pub struct AccessTokenFor<'a> {
-    pub audience: &'a str,
     pub sub: &'a str,
     pub client_id: &'a str,
     pub scopes: &'a [String],
@@ -130,9 +129,11 @@ pub struct AccessTokenFor<'a> {
     pub grant_id: Option<Uuid>,
 }
 
-/// An RFC 9068 access token (§2.2) living `lifetime`, signed with `alg`.
+/// An RFC 9068 access token (§2.2) for `audience`, living `lifetime`,
+/// signed with `alg`.
 pub fn access_token(
     p: &Provider,
+    audience: &str,
     alg: Alg,
     lifetime: chrono::TimeDelta,
     c: &AccessTokenFor<'_>,
@@ -141,7 +142,7 @@ pub fn access_token(
     let claims = AccessTokenClaims {
         iss: p.config.issuer.as_str().to_owned(),
         sub: c.sub.to_owned(),
-        aud: c.audience.to_owned(),
+        aud: audience.to_owned(),
         client_id: c.client_id.to_owned(),
         scope: c.scopes.join(" "),
         iat: now.timestamp(),

@@ -24,6 +24,21 @@ pub fn duration(raw: &str, unit: TimeDelta) -> Result<Option<TimeDelta>, ()> {
         .filter(|d| *d <= TimeDelta::days(3_652_500)))
 }
 
+/// The single value among `values` of the parameter `name` (as `Params::one`
+/// reads it, for values kept to be read later).
+pub fn single<'a>(name: &str, values: &'a [String]) -> Result<Option<&'a str>, OAuthError> {
+    match values {
+        [] => Ok(None),
+        [v] if v.contains('\0') => Err(OAuthError::invalid_request(format!(
+            "the `{name}` parameter holds a NUL character"
+        ))),
+        [v] => Ok(Some(v.as_str())),
+        _ => Err(OAuthError::invalid_request(format!(
+            "the `{name}` parameter is repeated"
+        ))),
+    }
+}
+
 /// The parameters of one request (query string or form body).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params {
@@ -46,16 +61,7 @@ impl Params {
     /// §3.1, §3.2), and so is a value holding a NUL character, which no
     /// parameter may hold (nor PostgreSQL store).
     pub fn one(&self, name: &str) -> Result<Option<&str>, OAuthError> {
-        match self.values.get(name).map(Vec::as_slice) {
-            None | Some([]) => Ok(None),
-            Some([v]) if v.contains('\0') => Err(OAuthError::invalid_request(format!(
-                "the `{name}` parameter holds a NUL character"
-            ))),
-            Some([v]) => Ok(Some(v.as_str())),
-            Some(_) => Err(OAuthError::invalid_request(format!(
-                "the `{name}` parameter is repeated"
-            ))),
-        }
+        single(name, self.all(name))
     }
 
     /// Every value of a parameter that may repeat (`resource`, `audience`).

@@ -36,6 +36,9 @@ pub enum WebError {
     Page(PageError),
     /// Not an error for the user: go elsewhere first (sign in, sign in again).
     Redirect { location: String, after_post: bool },
+    /// A body actix could not read, with actix's own status (413 too large,
+    /// 400 malformed).
+    Unreadable(StatusCode),
 }
 
 /// An admin API refusal.
@@ -153,6 +156,7 @@ impl WebError {
             AdminError::Keys(e @ (KeyError::NotFound(_) | KeyError::Refused { .. })) => {
                 Self::api(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
             }
+            AdminError::NoMasterKey => Self::api(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no master key"),
             e if e.is_unreachable() => {
                 tracing::warn!(error = %e, "admin API: database unreachable");
                 Self::api_unavailable()
@@ -171,8 +175,13 @@ impl WebError {
         match e {
             AdminError::NotFound(m) => Self::page(StatusCode::NOT_FOUND, "Not found", m),
             AdminError::Keys(e @ (KeyError::NotFound(_) | KeyError::Refused { .. })) => {
-                Self::page(StatusCode::BAD_REQUEST, "Cannot revoke", e.to_string())
+                Self::page(StatusCode::BAD_REQUEST, "Refused", e.to_string())
             }
+            AdminError::NoMasterKey => Self::page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "No master key",
+                "The server has no master key.",
+            ),
             e if e.is_bad_input() => Self::page(
                 StatusCode::BAD_REQUEST,
                 "This value cannot be stored",
@@ -212,6 +221,7 @@ impl fmt::Display for WebError {
             WebError::Api(e) => write!(f, "{}: {}", e.code, e.message),
             WebError::Page(e) => write!(f, "{}: {}", e.title, e.message),
             WebError::Redirect { location, .. } => write!(f, "redirect to {location}"),
+            WebError::Unreadable(status) => write!(f, "unreadable body ({status})"),
         }
     }
 }
@@ -237,6 +247,7 @@ impl ResponseError for WebError {
             WebError::Page(e) => e.status,
             WebError::Redirect { after_post: true, .. } => StatusCode::SEE_OTHER,
             WebError::Redirect { after_post: false, .. } => StatusCode::FOUND,
+            WebError::Unreadable(status) => *status,
         }
     }
 
@@ -256,6 +267,7 @@ impl ResponseError for WebError {
                     .body(format!("{}\n\n{}\n", e.title, e.message))
             }
             WebError::Redirect { location, after_post } => super::respond::redirect(location, *after_post),
+            WebError::Unreadable(status) => HttpResponse::build(*status).finish(),
         }
     }
 }

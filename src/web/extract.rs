@@ -94,16 +94,16 @@ impl FromRequest for Bearer {
         let body = (req.method() == Method::POST).then(|| Bytes::from_request(&req, payload));
         Box::pin(async move {
             let form = match body {
-                Some(bytes) => Some(super::form(&bytes.await.map_err(|_| body_refused())?)),
+                Some(bytes) => {
+                    Some(super::form(&bytes.await.map_err(|e| {
+                        WebError::Unreadable(e.as_response_error().status_code())
+                    })?))
+                }
                 None => None,
             };
             Bearer::read(&req, form.as_ref()).map_err(|e| WebError::Bearer(Some(e)))
         })
     }
-}
-
-fn body_refused() -> WebError {
-    WebError::Bearer(Some(OAuthError::invalid_request("the body cannot be read")))
 }
 
 /// The admin API's caller, as the audit log names them, once

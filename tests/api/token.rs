@@ -346,6 +346,33 @@ async fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_grant() {
     );
 }
 
+/// A rotated token replayed is reuse whatever else the request says: a
+/// repeated `scope` (itself `invalid_request`) must not let the replay slip
+/// past reuse detection.
+#[tokio::test]
+async fn a_replayed_refresh_token_revokes_its_grant_even_in_a_malformed_request() {
+    let (app, client) = app_with_client(ClientSpec::default()).await;
+    let tokens = app.tokens(&client, "openid offline_access", "ada").await;
+    let first = tokens["refresh_token"].as_str().unwrap();
+    let rotated = app.assert_refreshes(&client, first).await;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", first),
+        ("scope", "openid"),
+        ("scope", "openid"),
+    ];
+    let replay = app.token(&client, &form).await;
+    assert_eq!(error_of(replay).await, (400, "invalid_grant".into()));
+    let res = app
+        .refresh(&client, rotated["refresh_token"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(
+        error_of(res).await,
+        (400, "invalid_grant".into()),
+        "the family is revoked"
+    );
+}
+
 #[tokio::test]
 async fn a_narrower_refresh_scope_narrows_only_the_access_token_and_a_wider_one_is_invalid_scope() {
     let (app, client) = app_with_client(ClientSpec::default()).await;

@@ -176,3 +176,17 @@ async fn an_access_token_for_another_audience_is_refused() {
     assert_eq!(res.status(), 401);
     assert!(challenge(&res).contains("another audience"));
 }
+
+#[tokio::test]
+async fn an_oversized_userinfo_body_is_413() {
+    let app = spawn_app().await;
+    let huge = "x".repeat(100 * 1024);
+    let res = app
+        .client
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", huge.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+}

@@ -14,7 +14,6 @@ pub fn issue(p: &Provider, client: &Client, req: &ClientCredentialsRequest) -> R
     let scopes = api_tokens::downscope(req.scope.as_deref(), &allowance)?;
     // `sub` is the client itself; a client_id is never a UUID, so never a user's `sub`.
     let holder = AccessTokenFor {
-        audience: &api.audience,
         sub: &client.client_id,
         client_id: &client.client_id,
         scopes: &scopes,

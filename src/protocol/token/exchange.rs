@@ -268,7 +268,6 @@ async fn decide(
     write_grant(p, &mut grant, &mut subject).await?;
     let sub = subject.user_id.to_string();
     let holder = AccessTokenFor {
-        audience: &api.audience,
         sub: &sub,
         client_id: &client.client_id,
         scopes: &scopes,

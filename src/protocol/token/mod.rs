@@ -78,7 +78,9 @@ pub struct CodeRequest {
 #[derive(Debug)]
 pub struct RefreshRequest {
     pub refresh_token: String,
-    pub scope: Option<String>,
+    /// Every `scope` value, read (`params::single`) only once the token is
+    /// known live: a replayed token is reuse whatever else the request says.
+    pub scope: Vec<String>,
     pub resources: Vec<String>,
 }
 
@@ -122,7 +124,7 @@ impl TokenRequest {
             }),
             GrantType::RefreshToken => Self::RefreshToken(RefreshRequest {
                 refresh_token: required(params, "refresh_token")?,
-                scope: optional(params, "scope")?,
+                scope: params.all("scope").to_vec(),
                 resources: params.all("resource").to_vec(),
             }),
             GrantType::ClientCredentials => {
@@ -176,13 +178,13 @@ pub fn may_use(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
 pub async fn issue(p: &Provider, basic: &Basic, params: &Params) -> Result<TokenResponse, OAuthError> {
     let client = client_auth::authenticate(p, basic, params)?;
     let grant = grant_type(params)?;
-    may_use(&client, grant)?;
-    let response = match TokenRequest::parse(grant, params) {
+    let request = may_use(&client, grant).and_then(|()| TokenRequest::parse(grant, params));
+    let response = match request {
         Ok(TokenRequest::AuthorizationCode(req)) => authorization_code::redeem(p, &client, &req).await,
         Ok(TokenRequest::RefreshToken(req)) => refresh::refresh(p, &client, &req).await,
         Ok(TokenRequest::ClientCredentials(req)) => client_credentials::issue(p, &client, &req),
         Ok(TokenRequest::TokenExchange(req)) => exchange::exchange(p, &client, Ok(&req)).await,
-        // Every exchange decision is audited, a malformed request's too.
+        // Every exchange decision is audited, a refused or malformed request's too.
         Err(e) if grant == GrantType::TokenExchange => exchange::exchange(p, &client, Err(e)).await,
         Err(e) => Err(e),
     }?;

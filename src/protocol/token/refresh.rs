@@ -14,6 +14,7 @@ use crate::model::lifecycle::RefreshState;
 use crate::protocol::Provider;
 use crate::protocol::api_tokens::{self, Api};
 use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::params;
 use crate::store::grants::{self, GrantRow};
 use crate::store::refresh_tokens::{self, RefreshRow};
 use crate::store::{sessions, users};
@@ -47,7 +48,8 @@ pub async fn refresh(p: &Provider, client: &Client, req: &RefreshRequest) -> Res
         }
     }
     let target = user_grant::api_target(p, &grant, &req.resources)?;
-    let scopes = narrowed_scopes(&grant, target.as_ref().map(|(_, s)| s.as_slice()), req.scope.as_deref())?;
+    let asked = params::single("scope", &req.scope)?;
+    let scopes = narrowed_scopes(&grant, target.as_ref().map(|(_, s)| s.as_slice()), asked)?;
     refresh_tokens::rotate(&mut tx, &hash, now).await?;
     let new_token = user_grant::new_refresh_token(p, &mut tx, &grant, &grant.scopes, row.expires_at).await?;
     let sid = user_grant::sid_of(&mut tx, grant.session_id).await?;

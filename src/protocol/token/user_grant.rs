@@ -142,7 +142,6 @@ pub struct Issue<'a> {
 pub fn respond(p: &Provider, i: &Issue<'_>) -> Result<TokenResponse, OAuthError> {
     let sub = i.user.id.to_string();
     let holder = AccessTokenFor {
-        audience: "",
         sub: &sub,
         client_id: &i.client.client_id,
         scopes: i.scopes,
@@ -164,11 +163,7 @@ pub fn respond(p: &Provider, i: &Issue<'_>) -> Result<TokenResponse, OAuthError>
         }
         None => {
             let audience = mint::userinfo_audience(p);
-            let holder = AccessTokenFor {
-                audience: &audience,
-                ..holder
-            };
-            mint::access_token(p, Alg::ES256, p.config.lifetimes.access_token, &holder)?
+            mint::access_token(p, &audience, Alg::ES256, p.config.lifetimes.access_token, &holder)?
         }
     };
     let id_token = match i.grant.scopes.iter().any(|s| s == OidcScope::Openid.as_str()) {

@@ -70,6 +70,11 @@ pub async fn revoke(form: AdminForm, kid: Path<String>, state: Data<AppState>) -
     }
     keys::revoke_by(&actor(&state, &admin), &kid)
         .await
-        .map_err(WebError::from_admin_page)?;
+        .map_err(|e| match e {
+            AdminError::Keys(e @ (KeyError::NotFound(_) | KeyError::Refused { .. })) => {
+                WebError::page(StatusCode::BAD_REQUEST, "Cannot revoke", e.to_string())
+            }
+            other => WebError::from_admin_page(other),
+        })?;
     Ok(redirect(&format!("{PAGE}?done=revoked"), true))
 }

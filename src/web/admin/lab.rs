@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::admin_page;
 use crate::protocol::lab;
-use crate::protocol::lab::dry_run as exchange;
+use crate::protocol::lab::dry_run;
 use crate::protocol::params::Params;
 use crate::protocol::token::{ID_TOKEN_TYPE, SubjectSource};
 use crate::web::AppState;
@@ -81,7 +81,7 @@ async fn try_exchange(state: &AppState, params: &Params) -> Result<Value, WebErr
         }
     };
     let request = Params::parse(&request.finish());
-    let result = exchange::dry_run(&state.provider, &field("client_id"), &request, source)
+    let result = dry_run::dry_run(&state.provider, &field("client_id"), &request, source)
         .await
         .map_err(WebError::unavailable_page)?;
     Ok(serde_json::to_value(result).unwrap_or_default())
