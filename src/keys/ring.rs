@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use sqlx::PgPool;
 
 use super::lifecycle::{KeyError, open, state_rank};
@@ -61,12 +61,12 @@ impl KeyRing {
     /// signature with the key its `kid` names (published or retained), then
     /// what `expect` says — `typ`, claims, `iss`, `exp`, `aud`.
     pub fn verify_as<T: TokenClaims>(&self, jwt: &str, expect: &Expect<'_>) -> Result<T, VerifyError> {
-        let (typ, claims) = self.verify_signature(jwt)?;
-        verify::check(typ.as_deref(), claims, expect)
+        let (typ, payload) = self.verify_signature(jwt)?;
+        verify::check(typ.as_deref(), &payload, expect)
     }
 
-    /// The header's `typ` and the claims of a token whose signature verifies.
-    fn verify_signature(&self, jwt: &str) -> Result<(Option<String>, Map<String, Value>), JwtError> {
+    /// The header's `typ` and the payload of a token whose signature verifies.
+    fn verify_signature(&self, jwt: &str) -> Result<(Option<String>, Vec<u8>), JwtError> {
         let header = peek_header(jwt)?;
         let snapshot = self.get();
         let verifier = header
@@ -74,7 +74,7 @@ impl KeyRing {
             .as_ref()
             .and_then(|kid| snapshot.verifiers.get(kid))
             .ok_or_else(|| JwtError::UnknownKey(header.kid.clone()))?;
-        Ok((header.typ, verifier.verify(jwt)?))
+        Ok((header.typ, verifier.verify_payload(jwt)?))
     }
 
     /// The active keys and when each began to sign (for /metrics).

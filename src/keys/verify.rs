@@ -4,7 +4,6 @@
 //! Core §3.1.3.7). Callers say what they expect; they never re-check.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
 
 use crate::crypto::jwt::JwtError;
 use crate::model::claims::{TokenClaims, Typ};
@@ -84,18 +83,14 @@ fn wrong_type(expected: Typ, found: Option<&str>) -> String {
 
 /// Checks a signature-verified token's header `typ` and claims against
 /// `expect`, and reads them as `T`.
-pub fn check<T: TokenClaims>(
-    typ: Option<&str>,
-    claims: Map<String, Value>,
-    expect: &Expect<'_>,
-) -> Result<T, VerifyError> {
+pub fn check<T: TokenClaims>(typ: Option<&str>, payload: &[u8], expect: &Expect<'_>) -> Result<T, VerifyError> {
     if !T::TYP.admits(typ) {
         return Err(VerifyError::WrongType {
             expected: T::TYP,
             found: typ.map(str::to_owned),
         });
     }
-    let claims: T = serde_json::from_value(Value::Object(claims)).map_err(|e| VerifyError::Claims {
+    let claims: T = serde_json::from_slice(payload).map_err(|e| VerifyError::Claims {
         expected: T::TYP,
         reason: e.to_string(),
     })?;
@@ -120,6 +115,7 @@ mod tests {
     use serde_json::json;
 
     use chrono::TimeDelta;
+    use serde_json::{Map, Value};
 
     use super::*;
     use crate::model::claims::{AccessTokenClaims, IdTokenClaims};
@@ -143,7 +139,7 @@ mod tests {
         claims: Map<String, Value>,
         expect: &Expect<'_>,
     ) -> Result<AccessTokenClaims, VerifyError> {
-        check(typ, claims, expect)
+        check(typ, &serde_json::to_vec(&claims).unwrap(), expect)
     }
 
     #[test]
@@ -160,7 +156,7 @@ mod tests {
             read(Some("JWT"), access(), &expect),
             Err(VerifyError::WrongType { .. })
         ));
-        let as_id: Result<IdTokenClaims, _> = check(Some("at+jwt"), access(), &expect);
+        let as_id: Result<IdTokenClaims, _> = check(Some("at+jwt"), &serde_json::to_vec(&access()).unwrap(), &expect);
         assert!(matches!(as_id, Err(VerifyError::WrongType { .. })));
     }
 
