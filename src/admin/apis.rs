@@ -173,6 +173,36 @@ async fn detail(conn: &mut sqlx::PgConnection, row: ApiRow) -> Result<ApiDetail,
     Ok(ApiDetail { api, allowances })
 }
 
+/// The API registered under `audience`.
+pub async fn get_by_audience(pool: &PgPool, audience: &str) -> Result<ApiDetail, AdminError> {
+    let mut conn = pool.acquire().await?;
+    let row = apis::find_by_audience(&mut conn, audience)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no API `{audience}`")))?;
+    detail(&mut conn, row).await
+}
+
+/// Deletes an API: no token is issued for it any more, its allowances and
+/// consents go, and the exchanges for it are revoked. (Tokens already
+/// issued from sign-ins name an API that no longer exists; they expire.)
+/// Lanyard's own admin API (`{issuer}/admin`) cannot be deleted.
+pub async fn delete(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    issuer: &crate::config::Issuer,
+    audience: &str,
+) -> Result<ApiView, AdminError> {
+    if audience == issuer.url(crate::paths::ADMIN) {
+        return Err(FieldError::new("audience", "Lanyard's own admin API cannot be deleted").into());
+    }
+    let api = get_by_audience(pool, audience).await?.api;
+    let mut tx = pool.begin().await?;
+    crate::store::grants::revoke_exchanges_for_api(&mut tx, audience, clock.now()).await?;
+    apis::delete(&mut tx, api.id).await?;
+    tx.commit().await?;
+    Ok(api)
+}
+
 /// An API's editable settings (its audience never changes).
 #[derive(Debug, Default)]
 pub struct ApiUpdate {

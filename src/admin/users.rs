@@ -182,6 +182,29 @@ async fn end_everything(
     Ok(())
 }
 
+/// Deletes a user and everything issued to them (sessions, consents, grants
+/// and with them every token that names a grant) — never the last admin.
+pub async fn delete(pool: &PgPool, sub: Uuid) -> Result<(), AdminError> {
+    let mut tx = pool.begin().await?;
+    let user = users::find(&mut tx, sub).await?.ok_or_else(|| not_found(sub))?;
+    if user.is_admin && users::other_admins(&mut tx, sub).await? == 0 {
+        return Err(FieldError::new("user", "the last admin cannot be deleted").into());
+    }
+    users::delete(&mut tx, sub).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The user a command names: their `sub`, or else their username.
+pub async fn resolve(pool: &PgPool, user: &str) -> Result<Uuid, AdminError> {
+    if let Ok(sub) = Uuid::parse_str(user) {
+        return Ok(sub);
+    }
+    find_by_username(pool, user)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no user `{user}`")))
+}
+
 /// Grants or takes the admin role — never from the last admin.
 pub async fn set_admin(pool: &PgPool, sub: Uuid, admin: bool) -> Result<(), AdminError> {
     let mut tx = pool.begin().await?;

@@ -1,10 +1,13 @@
 //! The command line: `lanyard serve | dev | migrate | user | client | api | keys`.
 
 mod admin;
+mod apis;
+mod clients;
 mod dev;
 mod keys;
 mod output;
 mod serve;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,13 +46,13 @@ enum Command {
     Migrate,
     /// Manage users.
     #[command(subcommand)]
-    User(admin::UserCommand),
+    User(users::UserCommand),
     /// Manage clients (relying parties and services).
     #[command(subcommand)]
-    Client(admin::ClientCommand),
+    Client(clients::ClientCommand),
     /// Manage APIs (resource servers) and their scopes.
     #[command(subcommand)]
-    Api(admin::ApiCommand),
+    Api(apis::ApiCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -143,9 +146,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             match command {
                 Command::Serve => serve::run(config).await,
                 Command::Migrate => migrate(&config).await,
-                Command::User(cmd) => admin::user(cmd, &config).await,
-                Command::Client(cmd) => admin::client(cmd, &config).await,
-                Command::Api(cmd) => admin::api(cmd, &config).await,
+                Command::User(cmd) => users::run(cmd, &config).await,
+                Command::Client(cmd) => clients::run(cmd, &config).await,
+                Command::Api(cmd) => apis::run(cmd, &config).await,
                 Command::Keys(cmd) => keys::run(cmd, &config).await,
                 Command::Dev { .. } => unreachable!("handled above"),
             }

@@ -261,3 +261,13 @@ pub async fn allowances(conn: &mut PgConnection, api_id: Uuid) -> Result<Vec<(St
             .await?,
     )
 }
+
+/// Deletes an API; its scopes, allowances and consented scopes go with it.
+pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
+    Ok(sqlx::query("DELETE FROM apis WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
+}

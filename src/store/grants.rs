@@ -261,3 +261,21 @@ pub async fn revoke_for_consent(
     }
     Ok(())
 }
+
+/// Revokes every live exchange for `audience` (the API is going away).
+pub async fn revoke_exchanges_for_api(
+    conn: &mut PgConnection,
+    audience: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE grants SET revoked_at = $2, revoked_reason = 'API deleted'
+         WHERE grant_type = $3 AND revoked_at IS NULL AND $1 = ANY(resources)",
+    )
+    .bind(audience)
+    .bind(now)
+    .bind(crate::model::GrantType::TokenExchange.as_str())
+    .execute(conn)
+    .await?
+    .rows_affected())
+}

@@ -271,3 +271,13 @@ fn bind_claims<'q>(query: PgQuery<'q>, c: &'q StandardClaims) -> PgQuery<'q> {
         .bind(&c.address.postal_code)
         .bind(&c.address.country)
 }
+
+/// Deletes a user; their sessions, consents, codes and grants go with them.
+pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
+    Ok(sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
+}

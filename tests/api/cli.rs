@@ -853,3 +853,281 @@ async fn user_create_accepts_a_multi_line_address_and_keeps_it_intact() {
         "12 St James's Square\r\nFlat 2"
     );
 }
+
+/// Runs a command that must succeed with `--json` and returns its document.
+async fn json_of(db: &TestDb, args: &[&str]) -> serde_json::Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let run = lanyard(&args).db(db).run().await;
+    run.assert_ok();
+    run.json()
+}
+
+/// The newest admin change in the audit log: its actor, its action and details.
+async fn last_audit(db: &TestDb) -> (String, String, serde_json::Value) {
+    let row = sqlx::query(
+        "SELECT actor, reason, details FROM audit_events WHERE kind = 'admin' ORDER BY occurred_at DESC, id DESC LIMIT 1",
+    )
+    .fetch_one(&pool(db).await)
+    .await
+    .unwrap();
+    (row.get("actor"), row.get("reason"), row.get("details"))
+}
+
+#[tokio::test]
+async fn client_list_show_update_and_delete_manage_what_create_made() {
+    let db = fresh_db().await;
+    lanyard(&[
+        "client",
+        "create",
+        "web",
+        "--redirect-uri",
+        "https://web.example/cb",
+        "--name",
+        "Web",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_ok();
+    let list = json_of(&db, &["client", "list"]).await;
+    assert!(
+        list.as_array().unwrap().iter().any(|c| c["client_id"] == "web"),
+        "{list}"
+    );
+    let shown = json_of(&db, &["client", "show", "web"]).await;
+    assert_eq!(
+        (shown["name"].as_str(), shown["first_party"].as_bool()),
+        (Some("Web"), Some(false))
+    );
+    assert!(shown.get("client_secret").is_none() && !shown.to_string().contains("secret_hash"));
+
+    // Only what is given changes: the name and redirect URIs stay.
+    let updated = json_of(
+        &db,
+        &["client", "update", "web", "--first-party", "--id-token-alg", "ES256"],
+    )
+    .await;
+    assert_eq!(updated["first_party"], true);
+    assert_eq!(updated["id_token_alg"], "ES256");
+    assert_eq!(updated["name"], "Web");
+    assert_eq!(updated["redirect_uris"], serde_json::json!(["https://web.example/cb"]));
+    let (actor, kind, details) = last_audit(&db).await;
+    assert_eq!((actor.as_str(), kind.as_str()), ("cli", "changed a client"));
+    assert_eq!(details["before"]["first_party"], false);
+    assert_eq!(details["after"]["first_party"], true);
+    let undone = json_of(&db, &["client", "update", "web", "--first-party=false"]).await;
+    assert_eq!(undone["first_party"], false);
+
+    let deleted = json_of(&db, &["client", "delete", "web"]).await;
+    assert_eq!(deleted["deleted"], true);
+    lanyard(&["client", "show", "web"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("no client `web`");
+    assert_eq!(last_audit(&db).await.1, "deleted a client");
+}
+
+#[tokio::test]
+async fn client_update_keeps_the_rules_of_create() {
+    let db = fresh_db().await;
+    create_service(&db, "svc").await;
+    lanyard(&["client", "update", "svc", "--auth-method", "none"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("auth-method");
+    lanyard(&["client", "update", "svc", "--grant-type", "refresh_token"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("refresh_token needs authorization_code");
+    lanyard(&["client", "update", "nobody", "--name", "X"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("no client `nobody`");
+    let unchanged = json_of(&db, &["client", "show", "svc"]).await;
+    assert_eq!(unchanged["grant_types"], serde_json::json!(["client_credentials"]));
+}
+
+#[tokio::test]
+async fn api_list_show_update_and_delete_manage_what_create_made() {
+    let db = fresh_db().await;
+    create_api(&db, "https://orders.example", &["read=Read orders", "write"]).await;
+    create_service(&db, "svc").await;
+    lanyard(&["client", "allow", "svc", "https://orders.example", "--scope", "read"])
+        .db(&db)
+        .run()
+        .await
+        .assert_ok();
+    let list = json_of(&db, &["api", "list"]).await;
+    let orders = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["audience"] == "https://orders.example")
+        .unwrap()
+        .clone();
+    assert_eq!(orders["allowances"], serde_json::json!(["svc: read"]));
+    let shown = json_of(&db, &["api", "show", "https://orders.example"]).await;
+    assert_eq!(shown["alg"], "ES256");
+
+    // Only what is given changes: the scopes and their descriptions stay.
+    let updated = json_of(
+        &db,
+        &[
+            "api",
+            "update",
+            "https://orders.example",
+            "--alg",
+            "EdDSA",
+            "--access-token-ttl",
+            "120",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (updated["alg"].as_str(), updated["access_token_ttl"].as_i64()),
+        (Some("EdDSA"), Some(120))
+    );
+    assert_eq!(updated["scopes"][0]["description"], "Read orders");
+    assert_eq!(updated["scopes"].as_array().unwrap().len(), 2);
+    assert_eq!(last_audit(&db).await.1, "changed an API");
+    lanyard(&[
+        "api",
+        "update",
+        "https://orders.example",
+        "--access-token-ttl",
+        "999999",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("access-token-ttl");
+
+    json_of(&db, &["api", "delete", "https://orders.example"]).await;
+    lanyard(&["api", "show", "https://orders.example"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("no API");
+    assert_eq!(
+        count_rows(&db, "client_api_access").await,
+        0,
+        "its allowances went with it"
+    );
+    assert_eq!(last_audit(&db).await.1, "deleted an API");
+}
+
+#[tokio::test]
+async fn the_admin_api_cannot_be_deleted_from_the_cli() {
+    let db = fresh_db().await;
+    let issuer = "http://localhost:8080";
+    // The admin API exists once the server has started; create it as start-up does.
+    lanyard::admin::apis::ensure_admin_api(
+        &pool(&db).await,
+        &lanyard::clock::SystemClock,
+        &lanyard::config::Issuer::parse(issuer).unwrap(),
+    )
+    .await
+    .unwrap();
+    let admin_api = format!("{issuer}/admin");
+    json_of(&db, &["api", "show", &admin_api]).await;
+    lanyard(&["api", "delete", &admin_api])
+        .db(&db)
+        .env("LANYARD_ISSUER", issuer)
+        .run()
+        .await
+        .assert_refused("cannot be deleted");
+}
+
+#[tokio::test]
+async fn user_list_show_update_disable_enable_and_delete_manage_what_create_made() {
+    let db = fresh_db().await;
+    // Another administrator, so grace may be promoted and then disabled.
+    lanyard(&["user", "create", "root", "--password-stdin", "--admin"])
+        .db(&db)
+        .stdin("correct horse battery staple\n")
+        .run()
+        .await
+        .assert_ok();
+    lanyard(&[
+        "user",
+        "create",
+        "grace",
+        "--password-stdin",
+        "--name",
+        "Grace",
+        "--email",
+        "g@example.com",
+    ])
+    .db(&db)
+    .stdin("correct horse battery staple\n")
+    .run()
+    .await
+    .assert_ok();
+    let list = json_of(&db, &["user", "list", "--search", "grace"]).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let shown = json_of(&db, &["user", "show", "grace"]).await;
+    let sub = shown["sub"].as_str().unwrap().to_owned();
+    assert_eq!(
+        json_of(&db, &["user", "show", &sub]).await["username"],
+        "grace",
+        "by sub too"
+    );
+
+    // Only what is given changes; an empty value removes a claim.
+    let updated = json_of(
+        &db,
+        &[
+            "user",
+            "update",
+            "grace",
+            "--locale",
+            "en-GB",
+            "--email",
+            "",
+            "--email-verified=false",
+        ],
+    )
+    .await;
+    assert_eq!(updated["claims"]["locale"], "en-GB");
+    assert_eq!(updated["claims"]["name"], "Grace");
+    assert!(updated["claims"]["email"].is_null(), "{updated}");
+    assert_eq!(last_audit(&db).await.1, "user: claims");
+    let promoted = json_of(&db, &["user", "update", "grace", "--admin"]).await;
+    assert_eq!(promoted["admin"], true);
+    assert_eq!(last_audit(&db).await.1, "user: admin");
+
+    assert_eq!(json_of(&db, &["user", "disable", "grace"]).await["disabled"], true);
+    assert_eq!(last_audit(&db).await.1, "user: disable");
+    assert_eq!(json_of(&db, &["user", "enable", "grace"]).await["disabled"], false);
+    json_of(&db, &["user", "delete", "grace"]).await;
+    lanyard(&["user", "show", "grace"])
+        .db(&db)
+        .run()
+        .await
+        .assert_refused("no user `grace`");
+    assert_eq!(last_audit(&db).await.1, "deleted a user");
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_deleted_disabled_or_demoted() {
+    let db = fresh_db().await;
+    lanyard(&["user", "create", "root", "--password-stdin", "--admin"])
+        .db(&db)
+        .stdin("correct horse battery staple\n")
+        .run()
+        .await
+        .assert_ok();
+    for (case, args, names) in [
+        ("delete", vec!["user", "delete", "root"], "last admin"),
+        ("disable", vec!["user", "disable", "root"], "last admin"),
+        ("demote", vec!["user", "update", "root", "--admin=false"], "last admin"),
+    ] {
+        lanyard(&args).db(&db).run().await.assert_refused_in(case, names);
+    }
+    assert_eq!(json_of(&db, &["user", "show", "root"]).await["admin"], true);
+}

@@ -1,0 +1,255 @@
+//! `lanyard client create | list | show | update | delete | allow | trust`:
+//! thin wrappers over the admin flows, audited with `cli` as the actor.
+
+use clap::{Args, Subcommand};
+
+use super::admin::audit;
+use super::output::print;
+use super::{Failure, JsonFlag, connect_migrated};
+use crate::admin::{
+    self,
+    clients::{ClientUpdate, ClientView, NewClientInput},
+};
+use crate::clock::SystemClock;
+use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; a confidential client's secret is printed this once.
+    Create(ClientCreate),
+    /// List the clients.
+    List(JsonOnly),
+    /// Show one client: its settings, API allowances and trusts (never its secret).
+    Show(ClientRef),
+    /// Change a client: only the flags given (a repeatable flag given replaces its list).
+    Update(ClientUpdateArgs),
+    /// Delete a client and everything issued to it.
+    Delete(ClientRef),
+    /// Let a client get scopes of an API.
+    Allow(ClientAllow),
+    /// Let CLIENT_ID exchange id_tokens issued to OTHER_CLIENT_ID.
+    Trust(ClientTrust),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonOnly {
+    #[command(flatten)]
+    out: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientRef {
+    client_id: String,
+    #[command(flatten)]
+    out: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientCreate {
+    client_id: String,
+    /// A public client (no secret; implies --auth-method none).
+    #[arg(long)]
+    public: bool,
+    #[command(flatten)]
+    settings: ClientFlags,
+    #[command(flatten)]
+    out: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientUpdateArgs {
+    client_id: String,
+    #[command(flatten)]
+    settings: ClientFlags,
+    #[command(flatten)]
+    out: JsonFlag,
+}
+
+/// A client's settings, the flags of `create` and `update`.
+#[derive(Debug, Args)]
+pub struct ClientFlags {
+    /// Display name (default: the client id).
+    #[arg(long, value_name = "N")]
+    name: Option<String>,
+    /// Exact redirect URI (repeatable); required with authorization_code.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// Exact post-logout redirect URI (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
+    /// client_secret_basic (default), client_secret_post or none.
+    #[arg(long, value_name = "METHOD")]
+    auth_method: Option<String>,
+    /// authorization_code, refresh_token, client_credentials or
+    /// urn:ietf:params:oauth:grant-type:token-exchange (repeatable; default authorization_code and refresh_token).
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<String>,
+    /// openid, profile, email, phone, address or offline_access (repeatable; default openid profile email).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// First-party: the organisation vouches, no consent page (`--first-party=false` to undo).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    first_party: Option<bool>,
+    /// RS256 (default), ES256 or EdDSA.
+    #[arg(long, value_name = "ALG")]
+    id_token_alg: Option<String>,
+}
+
+impl ClientFlags {
+    /// These flags over the client as it is: what a flag names changes.
+    fn apply_to(self, c: ClientView) -> ClientUpdate {
+        let or = |new: Vec<String>, old: Vec<String>| if new.is_empty() { old } else { new };
+        ClientUpdate {
+            name: Some(self.name.unwrap_or(c.name)),
+            redirect_uris: or(self.redirect_uris, c.redirect_uris),
+            post_logout_redirect_uris: or(self.post_logout_redirect_uris, c.post_logout_redirect_uris),
+            auth_method: Some(self.auth_method.unwrap_or(c.auth_method)),
+            grant_types: or(self.grant_types, c.grant_types),
+            scopes: or(self.scopes, c.scopes),
+            first_party: self.first_party.unwrap_or(c.first_party),
+            id_token_alg: Some(self.id_token_alg.unwrap_or(c.id_token_alg)),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ClientAllow {
+    client_id: String,
+    audience: String,
+    /// A scope of the API (repeatable; at least one).
+    #[arg(long = "scope", value_name = "S", num_args = 1..)]
+    scopes: Vec<String>,
+    #[command(flatten)]
+    out: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientTrust {
+    client_id: String,
+    other_client_id: String,
+    #[command(flatten)]
+    out: JsonFlag,
+}
+
+pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
+    let pool = connect_migrated(config).await?;
+    match cmd {
+        ClientCommand::Create(a) => create(&pool, a).await,
+        ClientCommand::List(a) => {
+            let clients = admin::clients::search(&pool, "", 10_000, 0)
+                .await
+                .map_err(Failure::refused)?;
+            print(a.out.json, &clients, |list| {
+                let lines: Vec<String> = list
+                    .iter()
+                    .map(|c| serde_json::to_string(c).unwrap_or_default())
+                    .collect();
+                format!("{} client(s)\n{}", list.len(), lines.join("\n"))
+            })
+        }
+        ClientCommand::Show(a) => {
+            let client = admin::clients::view(&pool, &a.client_id)
+                .await
+                .map_err(Failure::refused)?;
+            print(a.out.json, &client, |c| {
+                serde_json::to_string_pretty(c).unwrap_or_default()
+            })
+        }
+        ClientCommand::Update(a) => {
+            let current = admin::clients::view(&pool, &a.client_id)
+                .await
+                .map_err(Failure::refused)?;
+            let change = a.settings.apply_to(current);
+            let (before, after) = admin::clients::update(&pool, &SystemClock, &a.client_id, change)
+                .await
+                .map_err(Failure::refused)?;
+            let details = serde_json::json!({ "client_id": a.client_id, "before": before, "after": after });
+            audit(&pool, "changed a client", details).await;
+            let client = admin::clients::view(&pool, &a.client_id)
+                .await
+                .map_err(Failure::refused)?;
+            print(a.out.json, &client, |c| format!("updated client {}", c.client_id))
+        }
+        ClientCommand::Delete(a) => {
+            admin::clients::delete(&pool, &a.client_id)
+                .await
+                .map_err(Failure::refused)?;
+            audit(
+                &pool,
+                "deleted a client",
+                serde_json::json!({ "client_id": a.client_id }),
+            )
+            .await;
+            let done = serde_json::json!({ "client_id": a.client_id, "deleted": true });
+            print(a.out.json, &done, |_| format!("deleted client {}", a.client_id))
+        }
+        ClientCommand::Allow(a) => allow(&pool, a).await,
+        ClientCommand::Trust(a) => trust(&pool, a).await,
+    }
+}
+
+async fn create(pool: &sqlx::PgPool, a: ClientCreate) -> Result<(), Failure> {
+    let s = a.settings;
+    let input = NewClientInput {
+        client_id: a.client_id,
+        name: s.name,
+        redirect_uris: s.redirect_uris,
+        post_logout_redirect_uris: s.post_logout_redirect_uris,
+        public: a.public,
+        auth_method: s.auth_method,
+        grant_types: s.grant_types,
+        scopes: s.scopes,
+        first_party: s.first_party.unwrap_or(false),
+        id_token_alg: s.id_token_alg,
+    };
+    let created = admin::clients::create(pool, &SystemClock, &mut crate::random::rng(), input)
+        .await
+        .map_err(Failure::refused)?;
+    audit(
+        pool,
+        "created a client",
+        serde_json::json!({ "client_id": created.client_id }),
+    )
+    .await;
+    print(a.out.json, &created, |c| match &c.client_secret {
+        Some(secret) => format!(
+            "created client {}\nclient_secret: {secret}\n(shown this once: Lanyard keeps only its SHA-256)",
+            c.client_id
+        ),
+        None => format!("created public client {}", c.client_id),
+    })
+}
+
+async fn allow(pool: &sqlx::PgPool, a: ClientAllow) -> Result<(), Failure> {
+    let allowance = admin::clients::allow(pool, &SystemClock, &a.client_id, &a.audience, &a.scopes)
+        .await
+        .map_err(Failure::refused)?;
+    audit(
+        pool,
+        "changed a client's API access",
+        serde_json::to_value(&allowance).unwrap_or_default(),
+    )
+    .await;
+    print(a.out.json, &allowance, |x| {
+        format!("{} may get {} of {}", x.client_id, x.scopes.join(" "), x.audience)
+    })
+}
+
+async fn trust(pool: &sqlx::PgPool, a: ClientTrust) -> Result<(), Failure> {
+    let trust = admin::clients::trust(pool, &SystemClock, &a.client_id, &a.other_client_id)
+        .await
+        .map_err(Failure::refused)?;
+    audit(
+        pool,
+        "let a client exchange another's id_tokens",
+        serde_json::to_value(&trust).unwrap_or_default(),
+    )
+    .await;
+    print(a.out.json, &trust, |t| {
+        let already = if t.added { "" } else { " (already allowed)" };
+        format!(
+            "{} may exchange id_tokens issued to {}{already}",
+            t.client_id, t.trusted_client_id
+        )
+    })
+}
