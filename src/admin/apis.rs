@@ -319,3 +319,12 @@ pub async fn update_by(actor: &Actor<'_>, id: Uuid, change: ApiUpdate) -> Result
     actor.changed("changed an API", details).await;
     Ok(())
 }
+
+/// [`delete`] by id, audited.
+pub async fn delete_by(actor: &Actor<'_>, id: Uuid) -> Result<(), AdminError> {
+    let p = actor.provider();
+    let audience = get(&p.pool, id).await?.api.audience;
+    let api = delete(&p.pool, p.clock.as_ref(), &p.config.issuer, &audience).await?;
+    actor.changed("deleted an API", serde_json::json!({ "api": api })).await;
+    Ok(())
+}

@@ -375,3 +375,10 @@ pub async fn act_by(actor: &Actor<'_>, sub: Uuid, action: UserAction) -> Result<
 fn json_empty() -> serde_json::Value {
     serde_json::json!({})
 }
+
+/// [`delete`], audited.
+pub async fn delete_by(actor: &Actor<'_>, sub: Uuid) -> Result<(), AdminError> {
+    delete(&actor.provider().pool, sub).await?;
+    actor.changed("deleted a user", serde_json::json!({ "sub": sub })).await;
+    Ok(())
+}

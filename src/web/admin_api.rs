@@ -4,7 +4,7 @@
 //! Lanyard access token for `{issuer}/admin` with scope `admin` (a script gets
 //! one with client_credentials). Errors are `{"code", "message"}`.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::web::{self, Bytes, Data, Path, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -14,67 +14,107 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, WebError};
 use super::extract::AdminCaller;
-use crate::admin::apis::{self, NewApiInput};
+use crate::admin::apis::{self, ApiUpdate, NewApiInput};
 use crate::admin::audit::{self, Filter};
 use crate::admin::clients::{self, ClientUpdate, NewClientInput};
-use crate::admin::users::{self, NewUserInput};
+use crate::admin::users::{self, NewUserInput, UserAction};
 use crate::admin::{Actor, AdminError, keys};
 use crate::model::StandardClaims;
 
 const BASE: &str = "/admin/api/v1";
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    use actix_web::http::Method;
-    let (get, post, put, delete) = (Method::GET, Method::POST, Method::PUT, Method::DELETE);
-    let table: [(&str, Vec<(Method, actix_web::Route)>); 11] = [
-        ("/openapi.json", vec![(get.clone(), web::get().to(openapi))]),
+    let groups = [client_routes(), api_routes(), user_routes(), other_routes()];
+    for (path, methods) in groups.into_iter().flatten() {
+        cfg.service(resource(&format!("{BASE}{path}"), methods));
+    }
+}
+
+/// A path under the API's base and the methods it answers.
+type Entry = (&'static str, Vec<(Method, actix_web::Route)>);
+
+fn client_routes() -> Vec<Entry> {
+    vec![
         (
             "/clients",
             vec![
-                (get.clone(), web::get().to(list_clients)),
-                (post.clone(), web::post().to(create_client)),
+                (Method::GET, web::get().to(list_clients)),
+                (Method::POST, web::post().to(create_client)),
             ],
         ),
         (
             "/clients/{id}",
             vec![
-                (get.clone(), web::get().to(get_client)),
-                (put.clone(), web::put().to(update_client)),
-                (delete, web::delete().to(delete_client)),
+                (Method::GET, web::get().to(get_client)),
+                (Method::PUT, web::put().to(update_client)),
+                (Method::DELETE, web::delete().to(delete_client)),
             ],
         ),
         (
             "/clients/{id}/secret",
-            vec![(post.clone(), web::post().to(rotate_secret))],
+            vec![(Method::POST, web::post().to(rotate_secret))],
         ),
-        ("/clients/{id}/apis", vec![(put, web::put().to(set_access))]),
+        ("/clients/{id}/apis", vec![(Method::PUT, web::put().to(set_access))]),
+    ]
+}
+
+fn api_routes() -> Vec<Entry> {
+    vec![
         (
             "/apis",
             vec![
-                (get.clone(), web::get().to(list_apis)),
-                (post.clone(), web::post().to(create_api)),
+                (Method::GET, web::get().to(list_apis)),
+                (Method::POST, web::post().to(create_api)),
             ],
         ),
         (
-            "/users",
+            "/apis/{id}",
             vec![
-                (get.clone(), web::get().to(list_users)),
-                (post.clone(), web::post().to(create_user)),
+                (Method::GET, web::get().to(get_api)),
+                (Method::PUT, web::put().to(update_api)),
+                (Method::DELETE, web::delete().to(delete_api)),
             ],
         ),
-        ("/users/{sub}", vec![(get.clone(), web::get().to(get_user))]),
-        ("/keys", vec![(get.clone(), web::get().to(list_keys))]),
-        ("/keys/rotate", vec![(post, web::post().to(rotate_keys))]),
-        ("/audit", vec![(get, web::get().to(list_audit))]),
-    ];
-    for (path, methods) in table {
-        cfg.service(resource(&format!("{BASE}{path}"), methods));
-    }
+    ]
+}
+
+fn user_routes() -> Vec<Entry> {
+    vec![
+        (
+            "/users",
+            vec![
+                (Method::GET, web::get().to(list_users)),
+                (Method::POST, web::post().to(create_user)),
+            ],
+        ),
+        (
+            "/users/{sub}",
+            vec![
+                (Method::GET, web::get().to(get_user)),
+                (Method::PUT, web::put().to(update_user)),
+                (Method::DELETE, web::delete().to(delete_user)),
+            ],
+        ),
+        (
+            "/users/{sub}/disable",
+            vec![(Method::POST, web::post().to(disable_user))],
+        ),
+        ("/users/{sub}/enable", vec![(Method::POST, web::post().to(enable_user))]),
+    ]
+}
+
+fn other_routes() -> Vec<Entry> {
+    vec![
+        ("/openapi.json", vec![(Method::GET, web::get().to(openapi))]),
+        ("/keys", vec![(Method::GET, web::get().to(list_keys))]),
+        ("/keys/rotate", vec![(Method::POST, web::post().to(rotate_keys))]),
+        ("/audit", vec![(Method::GET, web::get().to(list_audit))]),
+    ]
 }
 
 /// One resource with its methods; another method is 405 with the ones
 /// allowed (RFC 9110 §15.5.6).
-fn resource(path: &str, methods: Vec<(actix_web::http::Method, actix_web::Route)>) -> actix_web::Resource {
+fn resource(path: &str, methods: Vec<(Method, actix_web::Route)>) -> actix_web::Resource {
     let allow = methods.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ");
     let mut r = web::resource(path);
     for (_, route) in methods {
@@ -326,8 +366,171 @@ async fn list_users(_: AdminCaller, req: HttpRequest, state: Data<AppState>) -> 
 }
 
 async fn get_user(_: AdminCaller, sub: Path<String>, state: Data<AppState>) -> Result<HttpResponse, WebError> {
-    let sub = Uuid::parse_str(&sub)
-        .map_err(|_| WebError::api(StatusCode::NOT_FOUND, "not_found", "a user's sub is a UUID"))?;
+    view_user(&state, user_sub(&sub)?).await
+}
+
+/// An API's id in a path: a UUID, else no such API.
+fn api_id(id: &str) -> Result<Uuid, WebError> {
+    Uuid::parse_str(id).map_err(|_| WebError::api(StatusCode::NOT_FOUND, "not_found", "an API's id is a UUID"))
+}
+
+/// A user's sub in a path: a UUID, else no such user.
+fn user_sub(sub: &str) -> Result<Uuid, WebError> {
+    Uuid::parse_str(sub).map_err(|_| WebError::api(StatusCode::NOT_FOUND, "not_found", "a user's sub is a UUID"))
+}
+
+async fn get_api(_: AdminCaller, id: Path<String>, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+    let api = apis::get(&state.provider.pool, api_id(&id)?).await.map_err(refused)?;
+    Ok(ok(StatusCode::OK, api))
+}
+
+/// `PUT /apis/{id}`: the API's settings, replaced whole (its audience never changes).
+async fn update_api(
+    AdminCaller(actor): AdminCaller,
+    id: Path<String>,
+    bytes: Bytes,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let id = api_id(&id)?;
+    let b: ApiBody = body(&bytes)?;
+    let change = ApiUpdate {
+        name: b.name,
+        scopes: b.scopes,
+        access_token_ttl: b.access_token_ttl,
+        alg: b.alg,
+        resource_servers: b.resource_servers,
+    };
+    apis::update_by(&Actor::new(&state.provider, actor), id, change)
+        .await
+        .map_err(refused)?;
+    let api = apis::get(&state.provider.pool, id).await.map_err(refused)?;
+    Ok(ok(StatusCode::OK, api))
+}
+
+async fn delete_api(
+    AdminCaller(actor): AdminCaller,
+    id: Path<String>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    apis::delete_by(&Actor::new(&state.provider, actor), api_id(&id)?)
+        .await
+        .map_err(refused)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `PUT /users/{sub}`: the standard claims replaced whole, and — when given —
+/// the admin role.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct UserUpdateBody {
+    admin: Option<bool>,
+    claims: Option<StandardClaimsBody>,
+}
+
+/// The standard claims as the admin API takes them (OIDC Core §5.1).
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct StandardClaimsBody {
+    name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    middle_name: Option<String>,
+    nickname: Option<String>,
+    preferred_username: Option<String>,
+    profile: Option<String>,
+    picture: Option<String>,
+    website: Option<String>,
+    email: Option<String>,
+    email_verified: bool,
+    gender: Option<String>,
+    birthdate: Option<String>,
+    zoneinfo: Option<String>,
+    locale: Option<String>,
+    phone_number: Option<String>,
+    phone_number_verified: bool,
+}
+
+impl StandardClaimsBody {
+    fn into_claims(self) -> StandardClaims {
+        StandardClaims {
+            name: self.name,
+            given_name: self.given_name,
+            family_name: self.family_name,
+            middle_name: self.middle_name,
+            nickname: self.nickname,
+            preferred_username: self.preferred_username,
+            profile: self.profile,
+            picture: self.picture,
+            website: self.website,
+            email: self.email,
+            email_verified: self.email_verified,
+            gender: self.gender,
+            birthdate: self.birthdate,
+            zoneinfo: self.zoneinfo,
+            locale: self.locale,
+            phone_number: self.phone_number,
+            phone_number_verified: self.phone_number_verified,
+            ..Default::default()
+        }
+    }
+}
+
+async fn update_user(
+    AdminCaller(actor): AdminCaller,
+    sub: Path<String>,
+    bytes: Bytes,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let sub = user_sub(&sub)?;
+    let b: UserUpdateBody = body(&bytes)?;
+    let actor = Actor::new(&state.provider, actor);
+    if let Some(claims) = b.claims {
+        let action = UserAction::Claims(Box::new(claims.into_claims()));
+        users::act_by(&actor, sub, action).await.map_err(refused)?;
+    }
+    if let Some(admin) = b.admin {
+        let action = if admin { UserAction::Admin } else { UserAction::Unadmin };
+        users::act_by(&actor, sub, action).await.map_err(refused)?;
+    }
+    view_user(&state, sub).await
+}
+
+async fn disable_user(
+    AdminCaller(actor): AdminCaller,
+    sub: Path<String>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let sub = user_sub(&sub)?;
+    users::act_by(&Actor::new(&state.provider, actor), sub, UserAction::Disable)
+        .await
+        .map_err(refused)?;
+    view_user(&state, sub).await
+}
+
+async fn enable_user(
+    AdminCaller(actor): AdminCaller,
+    sub: Path<String>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let sub = user_sub(&sub)?;
+    users::act_by(&Actor::new(&state.provider, actor), sub, UserAction::Enable)
+        .await
+        .map_err(refused)?;
+    view_user(&state, sub).await
+}
+
+async fn delete_user(
+    AdminCaller(actor): AdminCaller,
+    sub: Path<String>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    users::delete_by(&Actor::new(&state.provider, actor), user_sub(&sub)?)
+        .await
+        .map_err(refused)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn view_user(state: &AppState, sub: Uuid) -> Result<HttpResponse, WebError> {
     let view = users::view(&state.provider.pool, state.provider.clock.as_ref(), sub)
         .await
         .map_err(refused)?;

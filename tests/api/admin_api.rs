@@ -166,6 +166,81 @@ async fn users_and_keys_are_managed_through_the_api() {
     assert!(body["events"].as_array().unwrap().len() >= 2);
 }
 
+#[tokio::test]
+async fn apis_and_users_are_changed_disabled_and_deleted_through_the_api() {
+    let app = spawn_app().await;
+    let token = token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
+    let t = Some(token.as_str());
+    let api = json!({ "audience": "https://orders.example", "scopes": ["read=Read orders", "write"] });
+    let (status, created) = call(&app, Method::POST, "/apis", t, Some(api)).await;
+    assert_eq!(status, 201, "positive control: {created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let change = json!({ "scopes": ["read=Read orders"], "alg": "EdDSA" });
+    let (status, changed) = call(&app, Method::PUT, &format!("/apis/{id}"), t, Some(change)).await;
+    assert_eq!((status, changed["alg"].as_str()), (200, Some("EdDSA")), "{changed}");
+    assert_eq!(
+        changed["audience"], "https://orders.example",
+        "the audience never changes"
+    );
+    assert_eq!(call(&app, Method::DELETE, &format!("/apis/{id}"), t, None).await.0, 204);
+    assert_eq!(call(&app, Method::GET, &format!("/apis/{id}"), t, None).await.0, 404);
+    let (_, apis) = call(&app, Method::GET, "/apis", t, None).await;
+    let admin_api = apis["apis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["audience"] == app.url("/admin"))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = call(&app, Method::DELETE, &format!("/apis/{admin_api}"), t, None).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_field")), "{body}");
+
+    // Another administrator, so grace may be promoted and then disabled.
+    let root = json!({ "username": "root", "password": "x", "admin": true });
+    assert_eq!(call(&app, Method::POST, "/users", t, Some(root)).await.0, 201);
+    let user = json!({ "username": "grace", "password": "cobol" });
+    let sub = call(&app, Method::POST, "/users", t, Some(user)).await.1["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let change = json!({ "claims": { "name": "Grace Hopper", "locale": "en-US" }, "admin": true });
+    let (status, changed) = call(&app, Method::PUT, &format!("/users/{sub}"), t, Some(change)).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        (changed["claims"]["name"].as_str(), changed["admin"].as_bool()),
+        (Some("Grace Hopper"), Some(true))
+    );
+    let (_, disabled) = call(&app, Method::POST, &format!("/users/{sub}/disable"), t, None).await;
+    assert_eq!(disabled["disabled"], true);
+    let (_, enabled) = call(&app, Method::POST, &format!("/users/{sub}/enable"), t, None).await;
+    assert_eq!(enabled["disabled"], false);
+    assert_eq!(
+        call(&app, Method::DELETE, &format!("/users/{sub}"), t, None).await.0,
+        204
+    );
+    assert_eq!(call(&app, Method::GET, &format!("/users/{sub}"), t, None).await.0, 404);
+    let (_, audit) = call(&app, Method::GET, "/audit?kind=admin", t, None).await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    for action in [
+        "changed an API",
+        "deleted an API",
+        "user: claims",
+        "user: admin",
+        "user: disable",
+        "user: enable",
+        "deleted a user",
+    ] {
+        assert!(actions.contains(&action), "{action} is audited: {actions:?}");
+    }
+}
+
 /// A first-party client that signs users in and (by mistake, say) holds the
 /// `admin` scope of the admin API.
 async fn sign_in_client_with_admin(app: &TestApp) -> crate::support::TestClient {
@@ -313,8 +388,11 @@ async fn bad_input_is_the_described_json_error_never_a_server_error() {
         "/clients/{id}/secret",
         "/clients/{id}/apis",
         "/apis",
+        "/apis/{id}",
         "/users",
         "/users/{sub}",
+        "/users/{sub}/disable",
+        "/users/{sub}/enable",
         "/keys",
         "/keys/rotate",
         "/audit",

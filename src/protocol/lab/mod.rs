@@ -35,6 +35,19 @@ pub struct Explanation {
     pub claims: String,
 }
 
+impl Explanation {
+    fn not_a_jwt() -> Self {
+        Self {
+            valid: false,
+            verdict: "Not a JWT: Lanyard's tokens are three base64url parts (header.claims.signature).".into(),
+            kind: "unknown".into(),
+            facts: vec![],
+            header: String::new(),
+            claims: String::new(),
+        }
+    }
+}
+
 fn time(ts: i64) -> String {
     DateTime::<Utc>::from_timestamp(ts, 0)
         .map(|t| t.to_rfc3339())
@@ -57,14 +70,7 @@ pub async fn explain(p: &Provider, token: &str) -> Result<Explanation, OAuthErro
     let mut parts = token.split('.');
     let (header, claims) = (decode(parts.next()), decode(parts.next()));
     let (Some(header), Some(claims_value)) = (header, claims) else {
-        return Ok(Explanation {
-            valid: false,
-            verdict: "Not a JWT: Lanyard's tokens are three base64url parts (header.claims.signature).".into(),
-            kind: "unknown".into(),
-            facts: vec![],
-            header: String::new(),
-            claims: String::new(),
-        });
+        return Ok(Explanation::not_a_jwt());
     };
     let claims = claims_value.as_object().cloned().unwrap_or_default();
     let mut facts = Vec::new();
