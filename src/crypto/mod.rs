@@ -5,6 +5,7 @@ pub mod jwt;
 mod keys;
 mod master_key;
 pub mod password;
+pub mod proof;
 pub mod secret;
 
 pub use keys::{Alg, GeneratedKey, SigningKey, generate_key, thumbprint};

@@ -71,6 +71,8 @@ pub fn metadata(issuer: &Issuer) -> Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "code_challenge_methods_supported": ["S256"],
+        // RFC 9449 §5.1.
+        "dpop_signing_alg_values_supported": super::dpop::SIGNING_ALGS,
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
         "display_values_supported": ["page"],

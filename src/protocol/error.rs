@@ -40,6 +40,8 @@ pub enum ErrorCode {
     ServerError,
     /// The database is unreachable: 503.
     TemporarilyUnavailable,
+    /// The `DPoP` proof is missing where required, malformed or invalid (RFC 9449 §5, §12.2).
+    InvalidDpopProof,
 }
 
 impl ErrorCode {
@@ -62,6 +64,7 @@ impl ErrorCode {
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
         }
     }
 

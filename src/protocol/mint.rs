@@ -116,6 +116,8 @@ pub struct AccessToken {
     pub alg: Alg,
     pub expires_in: i64,
     pub scope: String,
+    /// `Bearer`, or `DPoP` for a key-bound token (RFC 9449 §5).
+    pub token_type: &'static str,
 }
 
 /// Who an access token is for and what it lets them do; `iss`, `aud`,
@@ -127,6 +129,9 @@ pub struct AccessTokenFor<'a> {
     pub scopes: &'a [String],
     pub auth_time: Option<DateTime<Utc>>,
     pub grant_id: Option<Uuid>,
+    /// The thumbprint of the key a DPoP proof showed (RFC 9449 §6.1): the
+    /// token is bound to it (`cnf.jkt`).
+    pub jkt: Option<&'a str>,
 }
 
 /// An RFC 9068 access token (§2.2) for `audience`, living `lifetime`,
@@ -150,7 +155,7 @@ pub fn access_token(
         jti: new_jti(now),
         auth_time: c.auth_time.map(|t| t.timestamp()),
         grant_id: c.grant_id,
-        cnf: None,
+        cnf: c.jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
         act: None,
     };
     let token = sign(p, alg, &claims)?;
@@ -159,6 +164,7 @@ pub fn access_token(
         alg,
         expires_in: lifetime.num_seconds(),
         scope: claims.scope,
+        token_type: if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
     })
 }
 

@@ -9,6 +9,7 @@ pub mod client_auth;
 pub mod counters;
 pub mod device;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod introspect;
 pub mod lab;

@@ -28,13 +28,14 @@ pub struct Horizons {
 }
 
 /// The tables housekeeping prunes, in the order it prunes them.
-pub const TABLES: [&str; 8] = [
+pub const TABLES: [&str; 9] = [
     "authorization_codes",
     "refresh_tokens",
     "grants",
     "sessions",
     "login_throttle",
     "revoked_access_tokens",
+    "dpop_proof_jtis",
     "audit_events",
     "token_counters",
 ];
@@ -77,6 +78,8 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
         // Kept past `exp` by the retention too: a node whose clock runs
         // behind must still find the token revoked.
         "revoked_access_tokens" => "expires_at < $1 - $2 * interval '1 second'",
+        // Past its window a replayed proof is refused for its `iat` anyway.
+        "dpop_proof_jtis" => "expires_at < $1",
         "audit_events" => "occurred_at < $7",
         "token_counters" => "hour < $7",
         other => return Err(StoreError::Corrupt(format!("no housekeeping for table `{other}`"))),

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod dpop_proof_jtis;
 pub mod grants;
 pub mod housekeeping;
 pub mod login_throttle;

@@ -29,7 +29,10 @@ pub async fn allow_registered_origin(req: &HttpRequest, state: &AppState, res: &
 pub async fn preflight(req: &HttpRequest, state: &AppState, methods: &'static str) -> HttpResponse {
     let mut res = HttpResponse::NoContent()
         .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, methods))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Authorization, Content-Type, DPoP",
+        ))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
         .finish();
     allow_registered_origin(req, state, &mut res).await;

@@ -7,6 +7,7 @@ use super::error::WebError;
 use super::extract::ClientBasic;
 use super::respond::{json_no_store, with_cors};
 use super::{AppState, cors, protocol_form};
+use crate::protocol::dpop::DpopHeader;
 use crate::protocol::token;
 
 pub async fn post(
@@ -17,7 +18,7 @@ pub async fn post(
 ) -> HttpResponse {
     let result = async {
         let params = protocol_form(&req, &body)?;
-        token::issue(&state.provider, &basic, &params).await
+        token::issue(&state.provider, &basic, &params, &dpop_header(&req)).await
     };
     let result = result
         .await
@@ -27,6 +28,17 @@ pub async fn post(
             basic: basic.is_used(),
         });
     with_cors(&req, &state, result).await
+}
+
+/// Every `DPoP` header field as received (RFC 9449 §4.1); a field that is
+/// not visible ASCII is kept as an empty, invalid proof.
+fn dpop_header(req: &HttpRequest) -> DpopHeader {
+    DpopHeader(
+        req.headers()
+            .get_all("dpop")
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+            .collect(),
+    )
 }
 
 pub async fn preflight(req: HttpRequest, state: Data<AppState>) -> HttpResponse {

@@ -16,6 +16,7 @@ mod config;
 mod cors;
 mod dev;
 mod discovery;
+mod dpop;
 mod exchange;
 mod flow;
 mod health;

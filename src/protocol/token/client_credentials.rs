@@ -5,10 +5,18 @@ use super::{ClientCredentialsRequest, TokenResponse};
 use crate::model::Client;
 use crate::protocol::Provider;
 use crate::protocol::api_tokens;
+use crate::protocol::dpop::Proof;
 use crate::protocol::error::OAuthError;
 use crate::protocol::mint::AccessTokenFor;
 
-pub fn issue(p: &Provider, client: &Client, req: &ClientCredentialsRequest) -> Result<TokenResponse, OAuthError> {
+/// The token for the API the request names, bound to the DPoP `proof`'s key
+/// when there is one (RFC 9449 §5).
+pub fn issue(
+    p: &Provider,
+    client: &Client,
+    req: &ClientCredentialsRequest,
+    proof: Option<&Proof>,
+) -> Result<TokenResponse, OAuthError> {
     let api = api_tokens::default_target(p, client, &req.resources)?;
     let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
     let scopes = api_tokens::downscope(req.scope.as_deref(), &allowance)?;
@@ -19,6 +27,7 @@ pub fn issue(p: &Provider, client: &Client, req: &ClientCredentialsRequest) -> R
         scopes: &scopes,
         auth_time: None,
         grant_id: None,
+        jkt: proof.map(|p| p.jkt.as_str()),
     };
-    Ok(TokenResponse::bearer(api_tokens::mint(p, &api, &holder, None)?))
+    Ok(TokenResponse::of(api_tokens::mint(p, &api, &holder, None)?))
 }

@@ -13,6 +13,7 @@ use crate::model::claims::IdTokenClaims;
 use crate::model::{Client, GrantType};
 use crate::protocol::Provider;
 use crate::protocol::api_tokens;
+use crate::protocol::dpop::Proof;
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::mint::AccessTokenFor;
 use crate::protocol::params::Params;
@@ -39,11 +40,11 @@ pub(crate) struct Decision {
 pub async fn exchange(
     p: &Provider,
     client: &Client,
-    req: Result<&ExchangeRequest, OAuthError>,
+    req: Result<(&ExchangeRequest, Option<&Proof>), OAuthError>,
 ) -> Result<TokenResponse, OAuthError> {
     let mut decision = Decision::default();
     let result = match req {
-        Ok(req) => decide(p, client, req, &mut decision).await,
+        Ok((req, proof)) => decide(p, client, req, proof, &mut decision).await,
         Err(e) => Err(e),
     };
     let (outcome, reason) = match &result {
@@ -238,6 +239,7 @@ async fn decide(
     p: &Provider,
     client: &Client,
     req: &ExchangeRequest,
+    proof: Option<&Proof>,
     d: &mut Decision,
 ) -> Result<TokenResponse, OAuthError> {
     let Evaluated {
@@ -273,12 +275,13 @@ async fn decide(
         scopes: &scopes,
         auth_time: Some(grant.auth_time),
         grant_id: Some(grant.id),
+        jkt: proof.map(|p| p.jkt.as_str()),
     };
     let token = api_tokens::mint(p, &api, &holder, grant.expires_at)?;
     // RFC 8693 §2.2.1; no refresh token.
     Ok(TokenResponse {
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
-        ..TokenResponse::bearer(token)
+        ..TokenResponse::of(token)
     })
 }
 

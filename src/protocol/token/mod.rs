@@ -11,11 +11,13 @@ use serde::Serialize;
 
 use super::Provider;
 use super::client_auth::{self, Basic};
+use super::dpop::{self, DpopHeader};
 use super::error::{ErrorCode, OAuthError};
 use super::mint::AccessToken;
 use super::params::Params;
 use crate::crypto::Alg;
 use crate::model::{Client, GrantType};
+use crate::paths;
 
 pub use exchange::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, SubjectSource};
 
@@ -39,13 +41,13 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
-    /// A response carrying one bearer access token and nothing else.
-    fn bearer(token: AccessToken) -> Self {
+    /// A response carrying one access token and nothing else.
+    fn of(token: AccessToken) -> Self {
         Self {
             signed_with: token.alg,
             access_token: token.token,
             issued_token_type: None,
-            token_type: "Bearer",
+            token_type: token.token_type,
             expires_in: token.expires_in,
             scope: token.scope,
             id_token: None,
@@ -174,16 +176,32 @@ pub fn may_use(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
     }
 }
 
-/// `POST /token`: authenticate the client first, then the grant.
-pub async fn issue(p: &Provider, basic: &Basic, params: &Params) -> Result<TokenResponse, OAuthError> {
+/// `POST /token`: authenticate the client first, then the grant, then the
+/// DPoP proof if there is one (RFC 9449 §5). The access tokens of
+/// `client_credentials` and of an exchange are bound to the proof's key.
+pub async fn issue(
+    p: &Provider,
+    basic: &Basic,
+    params: &Params,
+    dpop: &DpopHeader,
+) -> Result<TokenResponse, OAuthError> {
     let client = client_auth::authenticate(p, basic, params)?;
     let grant = grant_type(params)?;
-    let request = may_use(&client, grant).and_then(|()| TokenRequest::parse(grant, params));
+    let request = match may_use(&client, grant).and_then(|()| TokenRequest::parse(grant, params)) {
+        Ok(request) => dpop::check(p, dpop, "POST", &p.config.issuer.url(paths::TOKEN))
+            .await
+            .map(|proof| (request, proof)),
+        Err(e) => Err(e),
+    };
     let response = match request {
-        Ok(TokenRequest::AuthorizationCode(req)) => authorization_code::redeem(p, &client, &req).await,
-        Ok(TokenRequest::RefreshToken(req)) => refresh::refresh(p, &client, &req).await,
-        Ok(TokenRequest::ClientCredentials(req)) => client_credentials::issue(p, &client, &req),
-        Ok(TokenRequest::TokenExchange(req)) => exchange::exchange(p, &client, Ok(&req)).await,
+        Ok((TokenRequest::AuthorizationCode(req), _)) => authorization_code::redeem(p, &client, &req).await,
+        Ok((TokenRequest::RefreshToken(req), _)) => refresh::refresh(p, &client, &req).await,
+        Ok((TokenRequest::ClientCredentials(req), proof)) => {
+            client_credentials::issue(p, &client, &req, proof.as_ref())
+        }
+        Ok((TokenRequest::TokenExchange(req), proof)) => {
+            exchange::exchange(p, &client, Ok((&req, proof.as_ref()))).await
+        }
         // Every exchange decision is audited, a refused or malformed request's too.
         Err(e) if grant == GrantType::TokenExchange => exchange::exchange(p, &client, Err(e)).await,
         Err(e) => Err(e),

@@ -147,6 +147,7 @@ pub fn respond(p: &Provider, i: &Issue<'_>) -> Result<TokenResponse, OAuthError>
         scopes: i.scopes,
         auth_time: Some(i.grant.auth_time),
         grant_id: Some(i.grant.id),
+        jkt: None,
     };
     let access = match i.api {
         Some(api) => {
@@ -184,6 +185,6 @@ pub fn respond(p: &Provider, i: &Issue<'_>) -> Result<TokenResponse, OAuthError>
     Ok(TokenResponse {
         id_token,
         refresh_token: i.refresh_token.clone(),
-        ..TokenResponse::bearer(access)
+        ..TokenResponse::of(access)
     })
 }

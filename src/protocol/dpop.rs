@@ -1,0 +1,157 @@
+//! DPoP proofs at the token endpoint (RFC 9449 §4.3): a request carrying a
+//! `DPoP` header proves possession of a key, and the access token it gets
+//! is bound to that key (`cnf.jkt`, `token_type` `DPoP`, §5 and §6.1).
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value;
+
+use super::Provider;
+use super::error::{ErrorCode, OAuthError};
+use crate::crypto::proof::{self, SelfSigned};
+use crate::crypto::secret;
+use crate::store::dpop_proof_jtis;
+
+/// The algorithms advertised in `dpop_signing_alg_values_supported`.
+pub use crate::crypto::proof::PROOF_ALGS as SIGNING_ALGS;
+
+/// How far a proof's `iat` may be from now, either way (RFC 9449 §11.1):
+/// proofs are made just before they are sent.
+pub const IAT_WINDOW: TimeDelta = TimeDelta::seconds(60);
+
+/// The longest `jti` accepted (RFC 9449 §4.2 asks for enough entropy, not
+/// for a length; a bound keeps the replay store's keys small).
+const MAX_JTI_LEN: usize = 256;
+
+/// A checked proof: the key it proves, as the token will name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    /// The RFC 7638 thumbprint of the proof's key (`cnf.jkt`).
+    pub jkt: String,
+}
+
+/// The `DPoP` header fields of a request, as received.
+#[derive(Debug, Clone, Default)]
+pub struct DpopHeader(pub Vec<String>);
+
+fn invalid(description: impl Into<String>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidDpopProof, description)
+}
+
+/// Checks the request's proof, if it has one, for a request with method
+/// `htm` to `htu`; `Ok(None)` without a `DPoP` header. Every rule of
+/// RFC 9449 §4.3 but the server nonce, and the `jti` once across nodes.
+pub async fn check(p: &Provider, header: &DpopHeader, htm: &str, htu: &str) -> Result<Option<Proof>, OAuthError> {
+    let jwt = match header.0.as_slice() {
+        [] => return Ok(None),
+        [one] => one,
+        // §4.3 (1): not more than one DPoP header.
+        _ => return Err(invalid("more than one DPoP header")),
+    };
+    let now = p.now();
+    let proof = proof::verify_self_signed(jwt).map_err(|e| invalid(format!("the DPoP proof is refused: {e}")))?;
+    let jti = check_claims(&proof, htm, htu, now)?;
+    // §11.1: each proof is accepted once, across every node, within its window.
+    let seen = secret::sha256(&format!("{}.{jti}", proof.thumbprint));
+    let expires_at = now + IAT_WINDOW + IAT_WINDOW;
+    if !dpop_proof_jtis::first_use(&mut *p.pool.acquire().await?, &seen, expires_at).await? {
+        return Err(invalid("the DPoP proof was used before (its jti is replayed)"));
+    }
+    Ok(Some(Proof { jkt: proof.thumbprint }))
+}
+
+/// §4.3 (3)–(11) on a proof whose signature verified: `typ`, the claims,
+/// `htm`, `htu` and `iat`. Returns its `jti`.
+fn check_claims<'a>(proof: &'a SelfSigned, htm: &str, htu: &str, now: DateTime<Utc>) -> Result<&'a str, OAuthError> {
+    if proof.header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
+        return Err(invalid("the DPoP proof's typ is not dpop+jwt"));
+    }
+    let text = |name: &str| proof.claims.get(name).and_then(Value::as_str);
+    let jti = text("jti")
+        .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
+        .ok_or_else(|| invalid("the DPoP proof has no usable jti"))?;
+    if text("htm") != Some(htm) {
+        return Err(invalid(format!("the DPoP proof's htm is not {htm}")));
+    }
+    match text("htu").map(without_query_and_fragment) {
+        Some(u) if u == htu => {}
+        _ => return Err(invalid(format!("the DPoP proof's htu is not {htu}"))),
+    }
+    let iat = proof
+        .claims
+        .get("iat")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| invalid("the DPoP proof has no iat"))?;
+    if (iat - now.timestamp()).abs() > IAT_WINDOW.num_seconds() {
+        return Err(invalid(format!(
+            "the DPoP proof's iat is more than {} s from now",
+            IAT_WINDOW.num_seconds()
+        )));
+    }
+    Ok(jti)
+}
+
+/// `htu` compared "without query and fragment parts" (RFC 9449 §4.3 (9)).
+fn without_query_and_fragment(uri: &str) -> &str {
+    let end = uri.find(['?', '#']).unwrap_or(uri.len());
+    &uri[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn proof(header: Value, claims: Value) -> SelfSigned {
+        SelfSigned {
+            header: header.as_object().cloned().unwrap(),
+            claims: claims.as_object().cloned().unwrap(),
+            thumbprint: "t".into(),
+        }
+    }
+
+    const HTU: &str = "https://id.example/token";
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn good() -> Value {
+        json!({"jti": "j1", "htm": "POST", "htu": HTU, "iat": 1_800_000_000})
+    }
+
+    fn refused(header: Value, claims: Value) -> String {
+        check_claims(&proof(header, claims), "POST", HTU, now())
+            .unwrap_err()
+            .description
+    }
+
+    #[test]
+    fn a_proof_for_this_request_now_passes() {
+        let typ = json!({"typ": "dpop+jwt"});
+        assert_eq!(
+            check_claims(&proof(typ.clone(), good()), "POST", HTU, now()).unwrap(),
+            "j1"
+        );
+        let mut with_query = good();
+        with_query["htu"] = json!(format!("{HTU}?x=1#f"));
+        assert!(check_claims(&proof(typ, with_query), "POST", HTU, now()).is_ok());
+    }
+
+    #[test]
+    fn each_claim_of_the_proof_is_checked() {
+        let typ = json!({"typ": "dpop+jwt"});
+        assert!(refused(json!({"typ": "JWT"}), good()).contains("typ"));
+        for (name, value, says) in [
+            ("htm", json!("GET"), "htm"),
+            ("htu", json!("https://id.example/userinfo"), "htu"),
+            ("iat", json!(1_800_000_000 - 61), "iat"),
+            ("iat", json!(1_800_000_000 + 61), "iat"),
+            ("jti", json!(""), "jti"),
+        ] {
+            let mut claims = good();
+            claims[name] = value;
+            assert!(refused(typ.clone(), claims).contains(says), "{name}");
+        }
+    }
+}
