@@ -1,6 +1,9 @@
 //! Verifying a JWS signed by the key it carries in its header (`jwk`), as a
 //! DPoP proof is (RFC 9449 §4.2), and that key's RFC 7638 thumbprint.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
@@ -49,9 +52,55 @@ fn decode_object(part: &str) -> Result<Map<String, Value>, ProofError> {
     }
 }
 
+/// Verifiers of the keys proofs were signed with, by `alg` and thumbprint:
+/// building one from a JWK costs more than verifying a signature (an EC
+/// point is decoded and checked), and a client signs every proof with the
+/// same key. Bounded: when full it starts again empty.
+#[derive(Default)]
+pub struct VerifierCache(Mutex<HashMap<String, Arc<dyn JwsVerifier>>>);
+
+/// How many keys the cache holds at most.
+const CACHED_KEYS: usize = 10_000;
+
+impl VerifierCache {
+    fn get_or_build(
+        &self,
+        alg: &str,
+        thumbprint: &str,
+        jwk: &Map<String, Value>,
+    ) -> Result<Arc<dyn JwsVerifier>, ProofError> {
+        let id = format!("{alg}.{thumbprint}");
+        if let Some(v) = self.lock().get(&id) {
+            return Ok(v.clone());
+        }
+        let verifier = build_verifier(alg, jwk)?;
+        let mut map = self.lock();
+        if map.len() >= CACHED_KEYS {
+            map.clear();
+        }
+        map.insert(id, verifier.clone());
+        Ok(verifier)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<dyn JwsVerifier>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn build_verifier(alg: &str, jwk: &Map<String, Value>) -> Result<Arc<dyn JwsVerifier>, ProofError> {
+    let key = Jwk::from_map(jwk.clone()).map_err(|e| ProofError::BadKey(e.to_string()))?;
+    let bad = |e: josekit::JoseError| ProofError::BadKey(e.to_string());
+    Ok(match alg {
+        "ES256" => Arc::new(ES256.verifier_from_jwk(&key).map_err(bad)?),
+        "EdDSA" => Arc::new(EdDSA.verifier_from_jwk(&key).map_err(bad)?),
+        "RS256" => Arc::new(RS256.verifier_from_jwk(&key).map_err(bad)?),
+        _ => Arc::new(PS256.verifier_from_jwk(&key).map_err(bad)?),
+    })
+}
+
 /// Verifies `jwt` with the public key of its header's `jwk`: the `alg` one
 /// of `PROOF_ALGS` (never `none`, never a MAC), the key public only.
-pub fn verify_self_signed(jwt: &str) -> Result<SelfSigned, ProofError> {
+pub fn verify_self_signed(jwt: &str, cache: &VerifierCache) -> Result<SelfSigned, ProofError> {
     let mut parts = jwt.split('.');
     let (Some(header), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(ProofError::Malformed);
@@ -66,14 +115,7 @@ pub fn verify_self_signed(jwt: &str) -> Result<SelfSigned, ProofError> {
         return Err(ProofError::PrivateKey);
     }
     let thumbprint = thumbprint(jwk)?;
-    let key = Jwk::from_map(jwk.clone()).map_err(|e| ProofError::BadKey(e.to_string()))?;
-    let bad = |e: josekit::JoseError| ProofError::BadKey(e.to_string());
-    let verifier: Box<dyn JwsVerifier> = match alg {
-        "ES256" => Box::new(ES256.verifier_from_jwk(&key).map_err(bad)?),
-        "EdDSA" => Box::new(EdDSA.verifier_from_jwk(&key).map_err(bad)?),
-        "RS256" => Box::new(RS256.verifier_from_jwk(&key).map_err(bad)?),
-        _ => Box::new(PS256.verifier_from_jwk(&key).map_err(bad)?),
-    };
+    let verifier = cache.get_or_build(alg, &thumbprint, jwk)?;
     let (payload, _) = jws::deserialize_compact(jwt, verifier.as_ref()).map_err(|_| ProofError::BadSignature)?;
     let claims = match serde_json::from_slice(&payload) {
         Ok(Value::Object(map)) => map,
@@ -142,7 +184,7 @@ mod tests {
             ),
         ] {
             let jwt = format!("{}.{claims}.AAAA", b64(header));
-            let refused = verify_self_signed(&jwt).unwrap_err();
+            let refused = verify_self_signed(&jwt, &VerifierCache::default()).unwrap_err();
             let matched = match why {
                 "none" | "HS256" => matches!(refused, ProofError::AlgorithmNotAllowed(_)),
                 "no jwk" => refused == ProofError::NoKey,
@@ -150,6 +192,9 @@ mod tests {
             };
             assert!(matched, "{why}: {refused:?}");
         }
-        assert!(matches!(verify_self_signed("a.b"), Err(ProofError::Malformed)));
+        assert!(matches!(
+            verify_self_signed("a.b", &VerifierCache::default()),
+            Err(ProofError::Malformed)
+        ));
     }
 }

@@ -48,7 +48,8 @@ pub async fn check(p: &Provider, header: &DpopHeader, htm: &str, htu: &str) -> R
         _ => return Err(invalid("more than one DPoP header")),
     };
     let now = p.now();
-    let proof = proof::verify_self_signed(jwt).map_err(|e| invalid(format!("the DPoP proof is refused: {e}")))?;
+    let proof =
+        proof::verify_self_signed(jwt, &p.dpop_keys).map_err(|e| invalid(format!("the DPoP proof is refused: {e}")))?;
     let jti = check_claims(&proof, htm, htu, now)?;
     // §11.1: each proof is accepted once, across every node, within its window.
     let seen = secret::sha256(&format!("{}.{jti}", proof.thumbprint));

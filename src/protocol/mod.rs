@@ -61,6 +61,8 @@ pub struct Provider {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Issues and checks the device cookies of the sign-in throttle.
     pub devices: Arc<device::DeviceCookies>,
+    /// The keys DPoP proofs were signed with, ready to verify.
+    pub dpop_keys: Arc<crate::crypto::proof::VerifierCache>,
 }
 
 impl Provider {
@@ -85,6 +87,7 @@ impl Provider {
             devices: Arc::new(device::DeviceCookies::new(device_key)),
             counters: Arc::default(),
             metrics: Arc::default(),
+            dpop_keys: Arc::default(),
         })
     }
 
