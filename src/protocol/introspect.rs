@@ -55,8 +55,14 @@ async fn access_token(p: &Provider, client: &Client, token: &str) -> Result<Opti
         exp,
         iat,
         jti,
+        cnf,
         ..
     } = claims;
+    // RFC 9449 §6.2: a key-bound token says so, and names its key.
+    let token_type = if cnf.is_some() { "DPoP" } else { "Bearer" };
+    if let Some(cnf) = cnf {
+        out.insert("cnf".into(), cnf);
+    }
     out.extend([
         ("scope".into(), json!(scope)),
         ("client_id".into(), json!(client_id)),
@@ -66,7 +72,7 @@ async fn access_token(p: &Provider, client: &Client, token: &str) -> Result<Opti
         ("exp".into(), json!(exp)),
         ("iat".into(), json!(iat)),
         ("jti".into(), json!(jti)),
-        ("token_type".into(), json!("Bearer")),
+        ("token_type".into(), json!(token_type)),
     ]);
     Ok(Some(out))
 }

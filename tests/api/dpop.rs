@@ -260,3 +260,38 @@ async fn an_exchanged_token_with_a_dpop_proof_is_bound_to_its_key() {
     let (status, error) = error_of(exchange(Some(bad)).await.unwrap()).await;
     assert_eq!((status, error.as_str()), (400, "invalid_dpop_proof"));
 }
+
+#[tokio::test]
+async fn introspection_says_a_token_is_bound_and_to_which_key() {
+    let app = spawn_app().await;
+    let svc = service(&app).await;
+    let introspect = |token: String| {
+        app.client
+            .post(app.url("/introspect"))
+            .basic_auth(&svc.id, svc.secret.as_deref())
+            .form(&[("token", token)])
+            .send()
+    };
+    let bearer: Value = cc(&app, &svc, &[]).await.json().await.unwrap();
+    let plain: Value = introspect(bearer["access_token"].as_str().unwrap().to_owned())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (plain["active"].as_bool(), plain["token_type"].as_str()),
+        (Some(true), Some("Bearer"))
+    );
+    assert!(plain["cnf"].is_null(), "positive control: {plain}");
+    let key = Key::new();
+    let bound: Value = cc(&app, &svc, &[&key.proof(&app)]).await.json().await.unwrap();
+    let answer: Value = introspect(bound["access_token"].as_str().unwrap().to_owned())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["token_type"], "DPoP", "RFC 9449 §6.2");
+    assert_eq!(answer["cnf"]["jkt"], key.thumbprint());
+}
