@@ -214,15 +214,21 @@ pub struct ApiUpdate {
 }
 
 /// Changes an API with the rules of `api create`; returns it before and after.
+/// Lanyard's own admin API keeps its `admin` scope (without it nobody could
+/// reach the JSON admin API again).
 pub async fn update(
     pool: &PgPool,
     clock: &dyn Clock,
+    issuer: &crate::config::Issuer,
     id: Uuid,
     change: ApiUpdate,
 ) -> Result<(ApiView, ApiView), AdminError> {
     let before = get(pool, id).await?.api;
     let name = optional_name(change.name)?;
     let scopes = parse_scopes(&change.scopes)?;
+    if before.audience == issuer.url(crate::paths::ADMIN) && !scopes.iter().any(|s| s.name == ADMIN_SCOPE) {
+        return Err(FieldError::new("scope", "Lanyard's own admin API keeps its `admin` scope").into());
+    }
     let ttl = parse_ttl(change.access_token_ttl)?;
     let alg = parse_alg(change.alg.as_deref())?;
     let mut tx = pool.begin().await?;
@@ -314,7 +320,7 @@ pub async fn create_by(actor: &Actor<'_>, input: NewApiInput) -> Result<ApiView,
 
 pub async fn update_by(actor: &Actor<'_>, id: Uuid, change: ApiUpdate) -> Result<(), AdminError> {
     let p = actor.provider();
-    let (before, after) = update(&p.pool, p.clock.as_ref(), id, change).await?;
+    let (before, after) = update(&p.pool, p.clock.as_ref(), &p.config.issuer, id, change).await?;
     let details = serde_json::json!({ "api": id.to_string(), "before": before, "after": after });
     actor.changed("changed an API", details).await;
     Ok(())

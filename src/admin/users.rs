@@ -157,6 +157,7 @@ pub async fn reset_password(pool: &PgPool, clock: &dyn Clock, sub: Uuid, passwor
 pub async fn set_disabled(pool: &PgPool, clock: &dyn Clock, sub: Uuid, disabled: bool) -> Result<(), AdminError> {
     let now = clock.now();
     let mut tx = pool.begin().await?;
+    users::lock_admins(&mut tx).await?;
     let user = users::find(&mut tx, sub).await?.ok_or_else(|| not_found(sub))?;
     if disabled && user.is_admin && users::other_admins(&mut tx, sub).await? == 0 {
         return Err(FieldError::new("disabled", "the last admin cannot be disabled").into());
@@ -184,15 +185,17 @@ async fn end_everything(
 
 /// Deletes a user and everything issued to them (sessions, consents, grants
 /// and with them every token that names a grant) — never the last admin.
-pub async fn delete(pool: &PgPool, sub: Uuid) -> Result<(), AdminError> {
+/// Returns the username, for the audit log.
+pub async fn delete(pool: &PgPool, sub: Uuid) -> Result<String, AdminError> {
     let mut tx = pool.begin().await?;
+    users::lock_admins(&mut tx).await?;
     let user = users::find(&mut tx, sub).await?.ok_or_else(|| not_found(sub))?;
     if user.is_admin && users::other_admins(&mut tx, sub).await? == 0 {
         return Err(FieldError::new("user", "the last admin cannot be deleted").into());
     }
     users::delete(&mut tx, sub).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(user.username)
 }
 
 /// The user a command names: their `sub`, or else their username.
@@ -208,6 +211,7 @@ pub async fn resolve(pool: &PgPool, user: &str) -> Result<Uuid, AdminError> {
 /// Grants or takes the admin role — never from the last admin.
 pub async fn set_admin(pool: &PgPool, sub: Uuid, admin: bool) -> Result<(), AdminError> {
     let mut tx = pool.begin().await?;
+    users::lock_admins(&mut tx).await?;
     users::find(&mut tx, sub).await?.ok_or_else(|| not_found(sub))?;
     if !admin && users::other_admins(&mut tx, sub).await? == 0 {
         return Err(FieldError::new("admin", "the last admin keeps the admin role").into());
@@ -378,7 +382,12 @@ fn json_empty() -> serde_json::Value {
 
 /// [`delete`], audited.
 pub async fn delete_by(actor: &Actor<'_>, sub: Uuid) -> Result<(), AdminError> {
-    delete(&actor.provider().pool, sub).await?;
-    actor.changed("deleted a user", serde_json::json!({ "sub": sub })).await;
+    let username = delete(&actor.provider().pool, sub).await?;
+    actor
+        .changed(
+            "deleted a user",
+            serde_json::json!({ "sub": sub, "username": username }),
+        )
+        .await;
     Ok(())
 }

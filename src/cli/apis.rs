@@ -142,7 +142,7 @@ pub async fn run(cmd: ApiCommand, config: &Config) -> Result<(), Failure> {
                 .map_err(Failure::refused)?;
             let id = current.api.id;
             let change = a.settings.apply_to(current.api)?;
-            let (before, after) = admin::apis::update(&pool, &SystemClock, id, change)
+            let (before, after) = admin::apis::update(&pool, &SystemClock, &config.issuer, id, change)
                 .await
                 .map_err(Failure::refused)?;
             let details = serde_json::json!({ "api": id.to_string(), "before": before, "after": after });

@@ -208,8 +208,13 @@ pub async fn run(cmd: UserCommand, config: &Config) -> Result<(), Failure> {
         UserCommand::Delete(a) => {
             let pool = connect_migrated(config).await?;
             let sub = admin::users::resolve(&pool, &a.user).await.map_err(Failure::refused)?;
-            admin::users::delete(&pool, sub).await.map_err(Failure::refused)?;
-            audit(&pool, "deleted a user", serde_json::json!({ "sub": sub })).await;
+            let username = admin::users::delete(&pool, sub).await.map_err(Failure::refused)?;
+            audit(
+                &pool,
+                "deleted a user",
+                serde_json::json!({ "sub": sub, "username": username }),
+            )
+            .await;
             let done = serde_json::json!({ "sub": sub, "deleted": true });
             print(a.out.json, &done, |_| format!("deleted user {sub}"))
         }

@@ -63,23 +63,18 @@ pub struct VerifierCache(Mutex<HashMap<String, Arc<dyn JwsVerifier>>>);
 const CACHED_KEYS: usize = 10_000;
 
 impl VerifierCache {
-    fn get_or_build(
-        &self,
-        alg: &str,
-        thumbprint: &str,
-        jwk: &Map<String, Value>,
-    ) -> Result<Arc<dyn JwsVerifier>, ProofError> {
-        let id = format!("{alg}.{thumbprint}");
-        if let Some(v) = self.lock().get(&id) {
-            return Ok(v.clone());
-        }
-        let verifier = build_verifier(alg, jwk)?;
+    fn get(&self, id: &str) -> Option<Arc<dyn JwsVerifier>> {
+        self.lock().get(id).cloned()
+    }
+
+    /// Keeps a verifier that has just verified a signature (never one that
+    /// did not: a forged proof must not decide how the next one is read).
+    fn keep(&self, id: String, verifier: Arc<dyn JwsVerifier>) {
         let mut map = self.lock();
         if map.len() >= CACHED_KEYS {
             map.clear();
         }
-        map.insert(id, verifier.clone());
-        Ok(verifier)
+        map.insert(id, verifier);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<dyn JwsVerifier>>> {
@@ -87,8 +82,11 @@ impl VerifierCache {
     }
 }
 
-fn build_verifier(alg: &str, jwk: &Map<String, Value>) -> Result<Arc<dyn JwsVerifier>, ProofError> {
-    let key = Jwk::from_map(jwk.clone()).map_err(|e| ProofError::BadKey(e.to_string()))?;
+/// A verifier of the key alone: built from the members the thumbprint
+/// covers, so nothing else in the `jwk` (a `kid`, `use`, `key_ops`) bears on
+/// verification — keys with one thumbprint verify alike.
+fn build_verifier(alg: &str, key_members: Map<String, Value>) -> Result<Arc<dyn JwsVerifier>, ProofError> {
+    let key = Jwk::from_map(key_members).map_err(|e| ProofError::BadKey(e.to_string()))?;
     let bad = |e: josekit::JoseError| ProofError::BadKey(e.to_string());
     Ok(match alg {
         "ES256" => Arc::new(ES256.verifier_from_jwk(&key).map_err(bad)?),
@@ -108,15 +106,22 @@ pub fn verify_self_signed(jwt: &str, cache: &VerifierCache) -> Result<SelfSigned
     let header = decode_object(header)?;
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default();
     if !PROOF_ALGS.contains(&alg) {
-        return Err(ProofError::AlgorithmNotAllowed(alg.to_owned()));
+        return Err(ProofError::AlgorithmNotAllowed(alg.chars().take(16).collect()));
     }
     let jwk = header.get("jwk").and_then(Value::as_object).ok_or(ProofError::NoKey)?;
     if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
         return Err(ProofError::PrivateKey);
     }
-    let thumbprint = thumbprint(jwk)?;
-    let verifier = cache.get_or_build(alg, &thumbprint, jwk)?;
+    let (members, thumbprint) = key_of(jwk)?;
+    let id = format!("{alg}.{thumbprint}");
+    let (verifier, cached) = match cache.get(&id) {
+        Some(v) => (v, true),
+        None => (build_verifier(alg, members)?, false),
+    };
     let (payload, _) = jws::deserialize_compact(jwt, verifier.as_ref()).map_err(|_| ProofError::BadSignature)?;
+    if !cached {
+        cache.keep(id, verifier);
+    }
     let claims = match serde_json::from_slice(&payload) {
         Ok(Value::Object(map)) => map,
         _ => return Err(ProofError::Malformed),
@@ -131,6 +136,11 @@ pub fn verify_self_signed(jwt: &str, cache: &VerifierCache) -> Result<SelfSigned
 /// The JWK SHA-256 thumbprint (RFC 7638 §3): the required members of its
 /// key type, in lexicographic order, without whitespace, hashed, base64url.
 pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, ProofError> {
+    key_of(jwk).map(|(_, thumbprint)| thumbprint)
+}
+
+/// The required members of a JWK's key type, and their thumbprint.
+fn key_of(jwk: &Map<String, Value>) -> Result<(Map<String, Value>, String), ProofError> {
     let members: &[&str] = match jwk.get("kty").and_then(Value::as_str) {
         Some("EC") => &["crv", "kty", "x", "y"],
         Some("OKP") => &["crv", "kty", "x"],
@@ -147,7 +157,7 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, ProofError> {
     }
     // serde_json's Map keeps keys sorted, so this is the lexicographic order.
     let json = serde_json::to_vec(&canonical).map_err(|e| ProofError::BadKey(e.to_string()))?;
-    Ok(URL_SAFE_NO_PAD.encode(Sha256::digest(&json)))
+    Ok((canonical, URL_SAFE_NO_PAD.encode(Sha256::digest(&json))))
 }
 
 #[cfg(test)]

@@ -50,10 +50,11 @@ pub async fn check(p: &Provider, header: &DpopHeader, htm: &str, htu: &str) -> R
     let now = p.now();
     let proof =
         proof::verify_self_signed(jwt, &p.dpop_keys).map_err(|e| invalid(format!("the DPoP proof is refused: {e}")))?;
-    let jti = check_claims(&proof, htm, htu, now)?;
-    // §11.1: each proof is accepted once, across every node, within its window.
+    let (jti, iat) = check_claims(&proof, htm, htu, now)?;
+    // §11.1: each proof is accepted once, across every node, within its
+    // window: remembered until its `iat` is out of the window for good.
     let seen = secret::sha256(&format!("{}.{jti}", proof.thumbprint));
-    let expires_at = now + IAT_WINDOW + IAT_WINDOW;
+    let expires_at = now.max(iat) + IAT_WINDOW + TimeDelta::seconds(1);
     if !dpop_proof_jtis::first_use(&mut *p.pool.acquire().await?, &seen, expires_at).await? {
         return Err(invalid("the DPoP proof was used before (its jti is replayed)"));
     }
@@ -61,8 +62,13 @@ pub async fn check(p: &Provider, header: &DpopHeader, htm: &str, htu: &str) -> R
 }
 
 /// §4.3 (3)–(11) on a proof whose signature verified: `typ`, the claims,
-/// `htm`, `htu` and `iat`. Returns its `jti`.
-fn check_claims<'a>(proof: &'a SelfSigned, htm: &str, htu: &str, now: DateTime<Utc>) -> Result<&'a str, OAuthError> {
+/// `htm`, `htu` and `iat`. Returns its `jti` and `iat`.
+fn check_claims<'a>(
+    proof: &'a SelfSigned,
+    htm: &str,
+    htu: &str,
+    now: DateTime<Utc>,
+) -> Result<(&'a str, DateTime<Utc>), OAuthError> {
     if proof.header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
         return Err(invalid("the DPoP proof's typ is not dpop+jwt"));
     }
@@ -73,28 +79,38 @@ fn check_claims<'a>(proof: &'a SelfSigned, htm: &str, htu: &str, now: DateTime<U
     if text("htm") != Some(htm) {
         return Err(invalid(format!("the DPoP proof's htm is not {htm}")));
     }
-    match text("htu").map(without_query_and_fragment) {
-        Some(u) if u == htu => {}
-        _ => return Err(invalid(format!("the DPoP proof's htu is not {htu}"))),
+    if !text("htu").is_some_and(|u| same_target(u, htu)) {
+        return Err(invalid(format!("the DPoP proof's htu is not {htu}")));
     }
+    // A NumericDate may have a fraction (RFC 7519 §2).
     let iat = proof
         .claims
         .get("iat")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| invalid("the DPoP proof has no iat"))?;
-    if (iat - now.timestamp()).abs() > IAT_WINDOW.num_seconds() {
+        .and_then(|v| {
+            v.as_i64()
+                .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+        })
+        .and_then(|secs| DateTime::from_timestamp(secs, 0))
+        .ok_or_else(|| invalid("the DPoP proof has no usable iat"))?;
+    if iat.timestamp().abs_diff(now.timestamp()) > IAT_WINDOW.num_seconds().unsigned_abs() {
         return Err(invalid(format!(
             "the DPoP proof's iat is more than {} s from now",
             IAT_WINDOW.num_seconds()
         )));
     }
-    Ok(jti)
+    Ok((jti, iat))
 }
 
-/// `htu` compared "without query and fragment parts" (RFC 9449 §4.3 (9)).
-fn without_query_and_fragment(uri: &str) -> &str {
-    let end = uri.find(['?', '#']).unwrap_or(uri.len());
-    &uri[..end]
+/// `htu` compared with the endpoint "without query and fragment parts",
+/// after RFC 3986 §6.2.2–6.2.3 normalisation (the case of scheme and host,
+/// the default port) (RFC 9449 §4.3 (9)).
+fn same_target(htu: &str, endpoint: &str) -> bool {
+    let (Ok(mut htu), Ok(endpoint)) = (url::Url::parse(htu), url::Url::parse(endpoint)) else {
+        return false;
+    };
+    htu.set_query(None);
+    htu.set_fragment(None);
+    htu == endpoint
 }
 
 #[cfg(test)]
@@ -130,13 +146,22 @@ mod tests {
     #[test]
     fn a_proof_for_this_request_now_passes() {
         let typ = json!({"typ": "dpop+jwt"});
-        assert_eq!(
-            check_claims(&proof(typ.clone(), good()), "POST", HTU, now()).unwrap(),
-            "j1"
+        let checked = proof(typ.clone(), good());
+        assert_eq!(check_claims(&checked, "POST", HTU, now()).unwrap(), ("j1", now()));
+        for htu in [format!("{HTU}?x=1#f"), "HTTPS://ID.example:443/token".to_owned()] {
+            let mut claims = good();
+            claims["htu"] = json!(htu);
+            assert!(
+                check_claims(&proof(typ.clone(), claims), "POST", HTU, now()).is_ok(),
+                "{htu}"
+            );
+        }
+        let mut fractional = good();
+        fractional["iat"] = json!(1_800_000_000.5);
+        assert!(
+            check_claims(&proof(typ, fractional), "POST", HTU, now()).is_ok(),
+            "a fractional iat"
         );
-        let mut with_query = good();
-        with_query["htu"] = json!(format!("{HTU}?x=1#f"));
-        assert!(check_claims(&proof(typ, with_query), "POST", HTU, now()).is_ok());
     }
 
     #[test]
@@ -149,6 +174,8 @@ mod tests {
             ("iat", json!(1_800_000_000 - 61), "iat"),
             ("iat", json!(1_800_000_000 + 61), "iat"),
             ("jti", json!(""), "jti"),
+            ("iat", json!(i64::MIN + 1_800_000_000), "iat"),
+            ("htu", json!("https://id.example/token/"), "htu"),
         ] {
             let mut claims = good();
             claims[name] = value;

@@ -79,7 +79,7 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
         // behind must still find the token revoked.
         "revoked_access_tokens" => "expires_at < $1 - $2 * interval '1 second'",
         // Past its window a replayed proof is refused for its `iat` anyway.
-        "dpop_proof_jtis" => "expires_at < $1",
+        "dpop_proof_jtis" => "expires_at < $1 - $2 * interval '1 second'",
         "audit_events" => "occurred_at < $7",
         "token_counters" => "hour < $7",
         other => return Err(StoreError::Corrupt(format!("no housekeeping for table `{other}`"))),

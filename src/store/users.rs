@@ -207,6 +207,16 @@ pub async fn set_admin(conn: &mut PgConnection, id: Uuid, admin: bool) -> Result
 }
 
 /// Enabled admins other than `except`.
+/// Serialises changes that may remove an administrator for the rest of the
+/// transaction, so two of them cannot both see "another admin remains".
+pub async fn lock_admins(conn: &mut PgConnection) -> Result<(), StoreError> {
+    // An arbitrary constant of Lanyard's (ASCII "LYADMINS").
+    sqlx::query("SELECT pg_advisory_xact_lock(5499424116437208403)")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn other_admins(conn: &mut PgConnection, except: Uuid) -> Result<i64, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT count(*) FROM users WHERE is_admin AND disabled_at IS NULL AND id <> $1")

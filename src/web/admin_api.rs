@@ -19,7 +19,7 @@ use crate::admin::audit::{self, Filter};
 use crate::admin::clients::{self, ClientUpdate, NewClientInput};
 use crate::admin::users::{self, NewUserInput, UserAction};
 use crate::admin::{Actor, AdminError, keys};
-use crate::model::StandardClaims;
+use crate::model::{Address, StandardClaims};
 
 const BASE: &str = "/admin/api/v1";
 
@@ -448,6 +448,19 @@ struct StandardClaimsBody {
     locale: Option<String>,
     phone_number: Option<String>,
     phone_number_verified: bool,
+    address: AddressBody,
+}
+
+/// The address claim (OIDC Core §5.1.1).
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct AddressBody {
+    formatted: Option<String>,
+    street_address: Option<String>,
+    locality: Option<String>,
+    region: Option<String>,
+    postal_code: Option<String>,
+    country: Option<String>,
 }
 
 impl StandardClaimsBody {
@@ -470,7 +483,14 @@ impl StandardClaimsBody {
             locale: self.locale,
             phone_number: self.phone_number,
             phone_number_verified: self.phone_number_verified,
-            ..Default::default()
+            address: Address {
+                formatted: self.address.formatted,
+                street_address: self.address.street_address,
+                locality: self.address.locality,
+                region: self.address.region,
+                postal_code: self.address.postal_code,
+                country: self.address.country,
+            },
         }
     }
 }
@@ -484,12 +504,13 @@ async fn update_user(
     let sub = user_sub(&sub)?;
     let b: UserUpdateBody = body(&bytes)?;
     let actor = Actor::new(&state.provider, actor);
-    if let Some(claims) = b.claims {
-        let action = UserAction::Claims(Box::new(claims.into_claims()));
-        users::act_by(&actor, sub, action).await.map_err(refused)?;
-    }
+    // The role first: a refused demotion changes nothing else.
     if let Some(admin) = b.admin {
         let action = if admin { UserAction::Admin } else { UserAction::Unadmin };
+        users::act_by(&actor, sub, action).await.map_err(refused)?;
+    }
+    if let Some(claims) = b.claims {
+        let action = UserAction::Claims(Box::new(claims.into_claims()));
         users::act_by(&actor, sub, action).await.map_err(refused)?;
     }
     view_user(&state, sub).await

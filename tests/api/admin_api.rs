@@ -196,6 +196,13 @@ async fn apis_and_users_are_changed_disabled_and_deleted_through_the_api() {
         .to_owned();
     let (status, body) = call(&app, Method::DELETE, &format!("/apis/{admin_api}"), t, None).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("invalid_field")), "{body}");
+    let without_admin = json!({ "scopes": ["read"] });
+    let (status, body) = call(&app, Method::PUT, &format!("/apis/{admin_api}"), t, Some(without_admin)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_field")),
+        "the admin API keeps `admin`: {body}"
+    );
 
     // Another administrator, so grace may be promoted and then disabled.
     let root = json!({ "username": "root", "password": "x", "admin": true });
@@ -205,13 +212,17 @@ async fn apis_and_users_are_changed_disabled_and_deleted_through_the_api() {
         .as_str()
         .unwrap()
         .to_owned();
-    let change = json!({ "claims": { "name": "Grace Hopper", "locale": "en-US" }, "admin": true });
+    let change = json!({
+        "claims": { "name": "Grace Hopper", "locale": "en-US", "address": { "locality": "Arlington" } },
+        "admin": true
+    });
     let (status, changed) = call(&app, Method::PUT, &format!("/users/{sub}"), t, Some(change)).await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(
         (changed["claims"]["name"].as_str(), changed["admin"].as_bool()),
         (Some("Grace Hopper"), Some(true))
     );
+    assert_eq!(changed["claims"]["address"]["locality"], "Arlington");
     let (_, disabled) = call(&app, Method::POST, &format!("/users/{sub}/disable"), t, None).await;
     assert_eq!(disabled["disabled"], true);
     let (_, enabled) = call(&app, Method::POST, &format!("/users/{sub}/enable"), t, None).await;

@@ -295,3 +295,34 @@ async fn introspection_says_a_token_is_bound_and_to_which_key() {
     assert_eq!(answer["token_type"], "DPoP", "RFC 9449 §6.2");
     assert_eq!(answer["cnf"]["jkt"], key.thumbprint());
 }
+
+/// A forged proof naming someone's public key (with a `kid`, and a bad
+/// signature) must not change how that key's genuine proofs are verified:
+/// a verifier is kept only after it verified a signature, and is built from
+/// the key alone.
+#[tokio::test]
+async fn a_forged_proof_cannot_lock_a_key_out() {
+    let app = spawn_app().await;
+    let svc = service(&app).await;
+    let victim = Key::new();
+    let mut with_kid: Map<String, Value> = victim.public.as_ref().clone();
+    with_kid.insert("kid".into(), json!("x"));
+    let genuine = victim.proof(&app);
+    let mut parts = genuine.split('.');
+    let (_, claims, signature) = (parts.next(), parts.next().unwrap(), parts.next().unwrap());
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": with_kid});
+    let forged = format!("{}.{claims}.{signature}", URL_SAFE_NO_PAD.encode(header.to_string()));
+    let (status, error) = error_of(cc(&app, &svc, &[&forged]).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_dpop_proof"), "the forgery");
+    assert_eq!(
+        cc(&app, &svc, &[&genuine]).await.status(),
+        200,
+        "the genuine proof still verifies"
+    );
+    let kid_in_jwk = victim.proof_with(&app, &[("jwk", Value::Object(with_kid))], &[]);
+    assert_eq!(
+        cc(&app, &svc, &[&kid_in_jwk]).await.status(),
+        200,
+        "a jwk with a kid is the same key"
+    );
+}
