@@ -39,3 +39,13 @@ pub(super) async fn audit(pool: &sqlx::PgPool, action: &str, details: serde_json
         eprintln!("warning: could not record the audit event: {e}");
     }
 }
+
+/// A repeatable flag of `update`: not given keeps `old`; given once with an
+/// empty value (`--resource-server ""`) empties the list; else replaces it.
+pub(super) fn replaced_list(new: Vec<String>, old: Vec<String>) -> Vec<String> {
+    match new.as_slice() {
+        [] => old,
+        [only] if only.is_empty() => Vec::new(),
+        _ => new,
+    }
+}

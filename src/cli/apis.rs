@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::admin::audit;
+use super::admin::{audit, replaced_list};
 use super::output::print;
 use super::{Failure, JsonFlag, connect_migrated};
 use crate::admin::{
@@ -67,7 +67,7 @@ pub struct ApiFlags {
     /// NAME or NAME=DESCRIPTION (repeatable; at least one at creation).
     #[arg(long = "scope", value_name = "NAME[=DESCRIPTION]", num_args = 1..)]
     scopes: Vec<String>,
-    /// Access-token lifetime in seconds (default LANYARD_ACCESS_TOKEN_TTL).
+    /// Access-token lifetime in seconds, or `default` (LANYARD_ACCESS_TOKEN_TTL).
     #[arg(long, value_name = "SECS")]
     access_token_ttl: Option<String>,
     /// ES256 (default), RS256 or EdDSA.
@@ -79,13 +79,17 @@ pub struct ApiFlags {
 }
 
 impl ApiFlags {
-    fn ttl(&self) -> Result<Option<i64>, Failure> {
+    /// `--access-token-ttl`: not given (`None`), `default` (`Some(None)`:
+    /// LANYARD_ACCESS_TOKEN_TTL), or seconds.
+    fn ttl(&self) -> Result<Option<Option<i64>>, Failure> {
         self.access_token_ttl
             .as_deref()
-            .map(|raw| {
-                raw.trim()
+            .map(|raw| match raw.trim() {
+                "default" => Ok(None),
+                secs => secs
                     .parse::<i64>()
-                    .map_err(|_| format!("`{raw}` is not a whole number of seconds"))
+                    .map(Some)
+                    .map_err(|_| format!("`{raw}` is not a whole number of seconds or `default`")),
             })
             .transpose()
             .map_err(|m| Failure::refused(format!("invalid access-token-ttl: {m}")))
@@ -93,7 +97,7 @@ impl ApiFlags {
 
     /// These flags over the API as it is: what a flag names changes.
     fn apply_to(self, api: ApiView) -> Result<ApiUpdate, Failure> {
-        let ttl = self.ttl()?.or(api.access_token_ttl.map(i64::from));
+        let ttl = self.ttl()?.unwrap_or(api.access_token_ttl.map(i64::from));
         let scopes = match self.scopes.is_empty() {
             true => api
                 .scopes
@@ -107,10 +111,7 @@ impl ApiFlags {
             scopes,
             access_token_ttl: ttl,
             alg: Some(self.alg.unwrap_or(api.alg)),
-            resource_servers: match self.resource_servers.is_empty() {
-                true => api.resource_servers,
-                false => self.resource_servers,
-            },
+            resource_servers: replaced_list(self.resource_servers, api.resource_servers),
         })
     }
 }
@@ -162,7 +163,7 @@ pub async fn run(cmd: ApiCommand, config: &Config) -> Result<(), Failure> {
 }
 
 async fn create(a: ApiCreate, config: &Config) -> Result<(), Failure> {
-    let ttl = a.settings.ttl()?;
+    let ttl = a.settings.ttl()?.flatten();
     let pool = connect_migrated(config).await?;
     let s = a.settings;
     let input = NewApiInput {

@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::admin::audit;
+use super::admin::{audit, replaced_list};
 use super::output::print;
 use super::{Failure, JsonFlag, connect_migrated};
 use crate::admin::{
@@ -98,7 +98,7 @@ pub struct ClientFlags {
 impl ClientFlags {
     /// These flags over the client as it is: what a flag names changes.
     fn apply_to(self, c: ClientView) -> ClientUpdate {
-        let or = |new: Vec<String>, old: Vec<String>| if new.is_empty() { old } else { new };
+        let or = replaced_list;
         ClientUpdate {
             name: Some(self.name.unwrap_or(c.name)),
             redirect_uris: or(self.redirect_uris, c.redirect_uris),

@@ -1131,3 +1131,66 @@ async fn the_last_admin_cannot_be_deleted_disabled_or_demoted() {
     }
     assert_eq!(json_of(&db, &["user", "show", "root"]).await["admin"], true);
 }
+
+/// `update` can take back what it gave: an empty value empties a list, and
+/// `--access-token-ttl default` returns to LANYARD_ACCESS_TOKEN_TTL.
+#[tokio::test]
+async fn update_can_empty_a_list_and_restore_a_default() {
+    let db = fresh_db().await;
+    create_service(&db, "rs").await;
+    lanyard(&[
+        "client",
+        "create",
+        "web",
+        "--redirect-uri",
+        "https://web.example/cb",
+        "--post-logout-redirect-uri",
+        "https://web.example/bye",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_ok();
+    let api = json_of(
+        &db,
+        &[
+            "api",
+            "create",
+            "https://orders.example",
+            "--scope",
+            "read",
+            "--access-token-ttl",
+            "120",
+            "--resource-server",
+            "rs",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (api["access_token_ttl"].as_i64(), api["resource_servers"][0].as_str()),
+        (Some(120), Some("rs")),
+        "positive control"
+    );
+    let api = json_of(
+        &db,
+        &[
+            "api",
+            "update",
+            "https://orders.example",
+            "--access-token-ttl",
+            "default",
+            "--resource-server",
+            "",
+        ],
+    )
+    .await;
+    assert!(api["access_token_ttl"].is_null(), "{api}");
+    assert_eq!(api["resource_servers"], serde_json::json!([]));
+    let web = json_of(&db, &["client", "update", "web", "--post-logout-redirect-uri", ""]).await;
+    assert_eq!(web["post_logout_redirect_uris"], serde_json::json!([]));
+    assert_eq!(
+        web["redirect_uris"],
+        serde_json::json!(["https://web.example/cb"]),
+        "the rest stays"
+    );
+}
