@@ -18,6 +18,18 @@ const TABLES: [&str; 6] = [
     "revoked_access_tokens",
 ];
 
+/// Runs housekeeping now, waiting while another run holds its lock (the
+/// app's own, every minute, may be running at that moment).
+async fn housekeep_now(app: &TestApp, limits: &Housekeeping) -> lanyard::maintenance::Pruned {
+    for _ in 0..100 {
+        if let Some(pruned) = housekeep(&app.provider, limits).await.unwrap() {
+            return pruned;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("housekeeping never got its lock");
+}
+
 async fn counts(app: &TestApp) -> Vec<i64> {
     let mut out = Vec::new();
     for t in TABLES {
@@ -76,7 +88,7 @@ async fn housekeeping_deletes_what_has_expired_in_bounded_batches_on_one_node_at
         max_batches: 100,
     };
     // Nothing has expired yet: nothing goes.
-    housekeep(&app.provider, &unbounded).await.unwrap().expect("ran");
+    housekeep_now(&app, &unbounded).await;
     assert_eq!(counts(&app).await, before);
 
     // A hundred days later: past every lifetime (sessions 12 h, refresh
@@ -100,6 +112,13 @@ async fn housekeeping_deletes_what_has_expired_in_bounded_batches_on_one_node_at
         housekeep(&app.provider, &unbounded).await.unwrap().is_none(),
         "another node runs it"
     );
+    // Released explicitly: a closed connection's lock goes only once its
+    // backend has exited, which may be a moment later.
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(lanyard::maintenance::HOUSEKEEPING_LOCK)
+        .execute(&mut other_node)
+        .await
+        .unwrap();
     sqlx::Connection::close(other_node).await.unwrap();
 
     // Bounded: one batch of two rows per table per run.
@@ -107,17 +126,10 @@ async fn housekeeping_deletes_what_has_expired_in_bounded_batches_on_one_node_at
         batch: 2,
         max_batches: 1,
     };
-    let first = housekeep(&app.provider, &small).await.unwrap().expect("ran");
+    let first = housekeep_now(&app, &small).await;
     assert!(first.values().all(|n| *n <= 2), "{first:?}");
     assert!(first.values().sum::<u64>() > 0, "{first:?}");
-    while housekeep(&app.provider, &small)
-        .await
-        .unwrap()
-        .expect("ran")
-        .values()
-        .sum::<u64>()
-        > 0
-    {}
+    while housekeep_now(&app, &small).await.values().sum::<u64>() > 0 {}
     let after = counts(&app).await;
     let by_table: Vec<(&str, i64, i64)> = TABLES
         .iter()
@@ -181,7 +193,7 @@ async fn rotated_refresh_tokens_and_grants_of_sessions_that_are_over_go_after_th
     // The sessions end (600 s); 61 s after that, past the retention and the
     // UserInfo token's 900 s: the rotated token and the online grant go.
     app.clock.advance(TimeDelta::seconds(600 + 900 + 61));
-    housekeep(&app.provider, &limits).await.unwrap().expect("ran");
+    housekeep_now(&app, &limits).await;
     assert_eq!(count_rows(&app.db, "grants").await, 1, "the offline grant stays");
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE rotated_at IS NULL")
         .fetch_one(&app.pool)
@@ -211,9 +223,9 @@ async fn an_exchange_grant_goes_once_its_one_token_has_expired() {
         max_batches: 100,
     };
     app.clock.advance(TimeDelta::seconds(899));
-    housekeep(&app.provider, &limits).await.unwrap().expect("ran");
+    housekeep_now(&app, &limits).await;
     assert_eq!(count_rows(&app.db, "grants").await, 2, "its token is still valid");
     app.clock.advance(TimeDelta::seconds(2));
-    housekeep(&app.provider, &limits).await.unwrap().expect("ran");
+    housekeep_now(&app, &limits).await;
     assert_eq!(count_rows(&app.db, "grants").await, 1, "only the offline grant stays");
 }
