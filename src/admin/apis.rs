@@ -185,22 +185,22 @@ pub async fn get_by_audience(pool: &PgPool, audience: &str) -> Result<ApiDetail,
 /// Deletes an API: no token is issued for it any more, its allowances and
 /// consents go, and the exchanges for it are revoked. (Tokens already
 /// issued from sign-ins name an API that no longer exists; they expire.)
-/// Lanyard's own admin API (`{issuer}/admin`) cannot be deleted.
+/// Lanyard's own admin API (`{issuer}/admin`) cannot be deleted. `api` is
+/// the API as the caller found it (by audience or by id).
 pub async fn delete(
     pool: &PgPool,
     clock: &dyn Clock,
     issuer: &crate::config::Issuer,
-    audience: &str,
-) -> Result<ApiView, AdminError> {
-    if audience == issuer.url(crate::paths::ADMIN) {
+    api: &ApiView,
+) -> Result<(), AdminError> {
+    if api.audience == issuer.url(crate::paths::ADMIN) {
         return Err(FieldError::new("audience", "Lanyard's own admin API cannot be deleted").into());
     }
-    let api = get_by_audience(pool, audience).await?.api;
     let mut tx = pool.begin().await?;
-    crate::store::grants::revoke_exchanges_for_api(&mut tx, audience, clock.now()).await?;
+    crate::store::grants::revoke_exchanges_for_api(&mut tx, &api.audience, clock.now()).await?;
     apis::delete(&mut tx, api.id).await?;
     tx.commit().await?;
-    Ok(api)
+    Ok(())
 }
 
 /// An API's editable settings (its audience never changes).
@@ -329,8 +329,8 @@ pub async fn update_by(actor: &Actor<'_>, id: Uuid, change: ApiUpdate) -> Result
 /// [`delete`] by id, audited.
 pub async fn delete_by(actor: &Actor<'_>, id: Uuid) -> Result<(), AdminError> {
     let p = actor.provider();
-    let audience = get(&p.pool, id).await?.api.audience;
-    let api = delete(&p.pool, p.clock.as_ref(), &p.config.issuer, &audience).await?;
+    let api = get(&p.pool, id).await?.api;
+    delete(&p.pool, p.clock.as_ref(), &p.config.issuer, &api).await?;
     actor.changed("deleted an API", serde_json::json!({ "api": api })).await;
     Ok(())
 }

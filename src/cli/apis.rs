@@ -152,7 +152,11 @@ pub async fn run(cmd: ApiCommand, config: &Config) -> Result<(), Failure> {
         }
         ApiCommand::Delete(a) => {
             let pool = connect_migrated(config).await?;
-            let api = admin::apis::delete(&pool, &SystemClock, &config.issuer, &a.audience)
+            let api = admin::apis::get_by_audience(&pool, &a.audience)
+                .await
+                .map_err(Failure::refused)?
+                .api;
+            admin::apis::delete(&pool, &SystemClock, &config.issuer, &api)
                 .await
                 .map_err(Failure::refused)?;
             audit(&pool, "deleted an API", serde_json::json!({ "api": api })).await;

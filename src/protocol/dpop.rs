@@ -38,9 +38,10 @@ fn invalid(description: impl Into<String>) -> OAuthError {
 }
 
 /// Checks the request's proof, if it has one, for a request with method
-/// `htm` to `htu`; `Ok(None)` without a `DPoP` header. Every rule of
-/// RFC 9449 §4.3 but the server nonce, and the `jti` once across nodes.
-pub async fn check(p: &Provider, header: &DpopHeader, htm: &str, htu: &str) -> Result<Option<Proof>, OAuthError> {
+/// `htm` to the issuer's `path`; `Ok(None)` without a `DPoP` header (at no
+/// cost). Every rule of RFC 9449 §4.3 but the server nonce, and the `jti`
+/// once across nodes.
+pub async fn check(p: &Provider, header: &DpopHeader, htm: &str, path: &str) -> Result<Option<Proof>, OAuthError> {
     let jwt = match header.0.as_slice() {
         [] => return Ok(None),
         [one] => one,
@@ -48,9 +49,10 @@ pub async fn check(p: &Provider, header: &DpopHeader, htm: &str, htu: &str) -> R
         _ => return Err(invalid("more than one DPoP header")),
     };
     let now = p.now();
+    let htu = p.config.issuer.url(path);
     let proof =
         proof::verify_self_signed(jwt, &p.dpop_keys).map_err(|e| invalid(format!("the DPoP proof is refused: {e}")))?;
-    let (jti, iat) = check_claims(&proof, htm, htu, now)?;
+    let (jti, iat) = check_claims(&proof, htm, &htu, now)?;
     // §11.1: each proof is accepted once, across every node, within its
     // window: remembered until its `iat` is out of the window for good.
     let seen = secret::sha256(&format!("{}.{jti}", proof.thumbprint));

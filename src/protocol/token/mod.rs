@@ -188,7 +188,7 @@ pub async fn issue(
     let client = client_auth::authenticate(p, basic, params)?;
     let grant = grant_type(params)?;
     let request = match may_use(&client, grant).and_then(|()| TokenRequest::parse(grant, params)) {
-        Ok(request) => dpop::check(p, dpop, "POST", &p.config.issuer.url(paths::TOKEN))
+        Ok(request) => dpop::check(p, dpop, "POST", paths::TOKEN)
             .await
             .map(|proof| (request, proof)),
         Err(e) => Err(e),
