@@ -15,6 +15,18 @@ function read_lines(file)
   return lines
 end
 
+-- Writes every thread's `pool` back to `file`, one item a line: what a
+-- single-use pool has left for the next run.
+function save_pool(file)
+  local f = assert(io.open(file, "w"))
+  for _, t in ipairs(threads) do
+    for _, item in ipairs(t:get("pool")) do
+      f:write(item, "\n")
+    end
+  end
+  f:close()
+end
+
 function setup(thread)
   table.insert(threads, thread)
 end

@@ -30,12 +30,6 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local f = assert(io.open(file, "w"))
-  for _, t in ipairs(threads) do
-    for _, proof in ipairs(t:get("pool")) do
-      f:write(proof, "\n")
-    end
-  end
-  f:close()
+  save_pool(file)
   report(summary, latency)
 end

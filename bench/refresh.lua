@@ -34,12 +34,6 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local f = assert(io.open(file, "w"))
-  for _, t in ipairs(threads) do
-    for _, token in ipairs(t:get("pool")) do
-      f:write(token, "\n")
-    end
-  end
-  f:close()
+  save_pool(file)
   report(summary, latency)
 end
