@@ -61,7 +61,7 @@ async fn access_token(p: &Provider, client: &Client, token: &str) -> Result<Opti
     // RFC 9449 §6.2: a key-bound token says so, and names its key.
     let token_type = if cnf.is_some() { "DPoP" } else { "Bearer" };
     if let Some(cnf) = cnf {
-        out.insert("cnf".into(), cnf);
+        out.insert("cnf".into(), json!(cnf));
     }
     out.extend([
         ("scope".into(), json!(scope)),

@@ -13,7 +13,7 @@ use crate::model::claims::IdTokenClaims;
 use crate::model::{Client, GrantType};
 use crate::protocol::Provider;
 use crate::protocol::api_tokens;
-use crate::protocol::dpop::Proof;
+use crate::protocol::dpop::{self, Proof};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::mint::AccessTokenFor;
 use crate::protocol::params::Params;
@@ -32,6 +32,7 @@ pub(crate) struct Decision {
     subject_client: Option<String>,
     api: Option<String>,
     scopes: Vec<String>,
+    jkt: Option<String>,
 }
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, for an
@@ -64,7 +65,10 @@ pub async fn exchange(
         user_id: decision.user_id,
         ip: None,
         reason: Some(&reason),
-        details: json!({ "api": decision.api, "scopes": decision.scopes, "subject_client": decision.subject_client }),
+        details: json!({
+            "api": decision.api, "scopes": decision.scopes, "subject_client": decision.subject_client,
+            "jkt": decision.jkt,
+        }),
     };
     p.audit(&event)?;
     result
@@ -133,11 +137,22 @@ impl ExchangeRequest {
     }
 }
 
+/// The DPoP proof an exchange is evaluated with.
+#[derive(Clone, Copy)]
+pub(crate) enum Possession<'a> {
+    /// The request's proof, if it sent one.
+    Proof(Option<&'a Proof>),
+    /// The dry run's: a proof of the key the subject is bound to, if any.
+    AssumedForDryRun,
+}
+
 /// What an exchange would issue.
 pub(crate) struct Evaluated {
     pub subject: SubjectToken,
     pub api: Arc<api_tokens::Api>,
     pub scopes: Vec<String>,
+    /// The DPoP key the token is bound to.
+    pub jkt: Option<String>,
     /// The user's consent it rests on (a third-party sign-in); a first-party
     /// one rests on the client's allowance.
     consent_id: Option<Uuid>,
@@ -150,6 +165,7 @@ pub(crate) async fn evaluate(
     p: &Provider,
     client: &Client,
     req: &ExchangeRequest,
+    possession: Possession<'_>,
     d: &mut Decision,
 ) -> Result<Evaluated, OAuthError> {
     let mut subject = match req.source {
@@ -158,6 +174,8 @@ pub(crate) async fn evaluate(
     };
     d.user_id = Some(subject.user_id);
     d.subject_client = Some(subject.client.client_id.clone());
+    let jkt = bound_key(client, &subject, possession)?;
+    d.jkt = jkt.clone();
     // A third-party sign-in's scopes come from the user's consent (a database
     // read anyway): check the session first. A first-party one is checked as
     // its grant is written, in the same statement (see `decide`).
@@ -169,6 +187,7 @@ pub(crate) async fn evaluate(
             subject,
             api,
             scopes,
+            jkt,
             consent_id,
         }),
         Err(e) => {
@@ -176,6 +195,29 @@ pub(crate) async fn evaluate(
             subject.settle(p).await?;
             Err(e)
         }
+    }
+}
+
+/// The key the exchanged token is bound to: a bound id_token (its grant's
+/// key, `cnf.jkt`) is exchanged only with a proof of that key — a copied
+/// one is worth nothing (`dpop::binding`). A public client cannot
+/// authenticate, so it may exchange only such an id_token, the proof
+/// standing in for its authentication (README "Proof of possession").
+fn bound_key(
+    client: &Client,
+    subject: &SubjectToken,
+    possession: Possession<'_>,
+) -> Result<Option<String>, OAuthError> {
+    let bound = subject.jkt.as_deref();
+    if client.is_public() && bound.is_none() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "a public client may exchange only an id_token bound to its DPoP key",
+        ));
+    }
+    match possession {
+        Possession::Proof(proof) => Ok(dpop::binding(bound, proof, "the subject token")?.map(str::to_owned)),
+        Possession::AssumedForDryRun => Ok(bound.map(str::to_owned)),
     }
 }
 
@@ -246,8 +288,9 @@ async fn decide(
         mut subject,
         api,
         scopes,
+        jkt,
         consent_id,
-    } = evaluate(p, client, req, d).await?;
+    } = evaluate(p, client, req, Possession::Proof(proof), d).await?;
     let now = p.now();
     let mut grant = GrantRow {
         id: Uuid::now_v7(),
@@ -266,6 +309,7 @@ async fn decide(
         grant_type: GrantType::TokenExchange.as_str().to_owned(),
         parent_grant_id: None,
         expires_at: None,
+        dpop_jkt: jkt.clone(),
     };
     write_grant(p, &mut grant, &mut subject).await?;
     let sub = subject.user_id.to_string();
@@ -275,7 +319,8 @@ async fn decide(
         scopes: &scopes,
         auth_time: Some(grant.auth_time),
         grant_id: Some(grant.id),
-        jkt: proof.map(|p| p.jkt.as_str()),
+        jkt: jkt.as_deref(),
+        act: None,
     };
     let token = api_tokens::mint(p, &api, &holder, grant.expires_at)?;
     // RFC 8693 §2.2.1; no refresh token.
@@ -323,6 +368,8 @@ pub(crate) struct SubjectToken {
     pub user_id: Uuid,
     /// The client the id_token was issued to.
     client: Arc<Client>,
+    /// The DPoP key the id_token's grant is bound to (its `cnf.jkt`).
+    pub jkt: Option<String>,
     session: Session,
 }
 
@@ -434,6 +481,7 @@ fn verify_subject(p: &Provider, client: &Client, token: &str) -> Result<SubjectT
     Ok(SubjectToken {
         user_id,
         client: subject_client,
+        jkt: claims.cnf.map(|c| c.jkt),
         session: Session::Unchecked { sid, auth_time },
     })
 }
@@ -449,6 +497,7 @@ async fn signed_in_now(p: &Provider, client: &Client, user_id: Uuid) -> Result<S
     Ok(SubjectToken {
         user_id,
         client: Arc::new(client.clone()),
+        jkt: None,
         session: Session::Live(Standing {
             session_id: None,
             auth_time: p.now(),
