@@ -152,27 +152,55 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GrantRow>,
 }
 
 /// Revokes a grant and its refresh family (its access tokens are refused by
-/// grant id), and the exchanges that stand on it.
+/// grant id), and every grant that stands on it, down the chain.
 pub async fn revoke(conn: &mut PgConnection, id: Uuid, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-    // The grant first, its exchanges in a statement of their own: one being
-    // written meanwhile (share-locking this grant) is then seen and revoked.
-    for sql in [
-        "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
-        "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE parent_grant_id = $1 AND revoked_at IS NULL",
-    ] {
-        sqlx::query(sql)
-            .bind(id)
-            .bind(now)
-            .bind(reason)
-            .execute(&mut *conn)
-            .await?;
-    }
+    sqlx::query("UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+    revoke_descendants(conn, &[id], reason, now).await?;
     sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
         .bind(id)
         .bind(now)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Revokes every grant standing on one of `roots`, however far down (an
+/// exchange on a refreshed id_token, a delegation on an exchange, …). In
+/// statements of their own, after the roots': a grant being written
+/// meanwhile share-locks its parent, so it is either refused or committed
+/// before the update reaches the parent — then the next round sees it. The
+/// rounds end when one revokes nothing.
+pub async fn revoke_descendants(
+    conn: &mut PgConnection,
+    roots: &[Uuid],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if roots.is_empty() {
+        return Ok(());
+    }
+    loop {
+        let revoked = sqlx::query(
+            "WITH RECURSIVE chain(id) AS (
+                 SELECT id FROM grants WHERE parent_grant_id = ANY($1)
+                 UNION SELECT g.id FROM grants g JOIN chain c ON g.parent_grant_id = c.id)
+             UPDATE grants SET revoked_at = $2, revoked_reason = $3
+             WHERE id IN (SELECT id FROM chain) AND revoked_at IS NULL",
+        )
+        .bind(roots)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+        if revoked.rows_affected() == 0 {
+            return Ok(());
+        }
+    }
 }
 
 /// Revokes every grant of a user, with their refresh families (a password
@@ -237,19 +265,21 @@ pub async fn revoke_exchanges_beyond_allowance(
     allowed: &[String],
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
+    let revoked: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE grants SET revoked_at = $4, revoked_reason = 'allowance withdrawn'
          WHERE client_id = $1 AND grant_type = $5 AND revoked_at IS NULL
-           AND api_scopes ? $2 AND NOT (api_scopes -> $2) <@ to_jsonb($3::text[])",
+           AND api_scopes ? $2 AND NOT (api_scopes -> $2) <@ to_jsonb($3::text[])
+         RETURNING id",
     )
     .bind(client_id)
     .bind(audience)
     .bind(allowed)
     .bind(now)
     .bind(crate::model::GrantType::TokenExchange.as_str())
-    .execute(conn)
-    .await?
-    .rows_affected())
+    .fetch_all(&mut *conn)
+    .await?;
+    revoke_descendants(conn, &revoked, "the grant it rests on was revoked", now).await?;
+    Ok(revoked.len() as u64)
 }
 
 /// Revokes every grant made under a consent.
@@ -274,14 +304,16 @@ pub async fn revoke_exchanges_for_api(
     audience: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
+    let revoked: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE grants SET revoked_at = $2, revoked_reason = 'API deleted'
-         WHERE grant_type = $3 AND revoked_at IS NULL AND $1 = ANY(resources)",
+         WHERE grant_type = $3 AND revoked_at IS NULL AND $1 = ANY(resources)
+         RETURNING id",
     )
     .bind(audience)
     .bind(now)
     .bind(crate::model::GrantType::TokenExchange.as_str())
-    .execute(conn)
-    .await?
-    .rows_affected())
+    .fetch_all(&mut *conn)
+    .await?;
+    revoke_descendants(conn, &revoked, "the grant it rests on was revoked", now).await?;
+    Ok(revoked.len() as u64)
 }

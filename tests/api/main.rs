@@ -14,6 +14,7 @@ mod cli;
 mod concurrency;
 mod config;
 mod cors;
+mod delegation;
 mod dev;
 mod discovery;
 mod dpop;

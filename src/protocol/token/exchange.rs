@@ -9,6 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::TokenResponse;
+use super::delegation;
 use crate::model::claims::IdTokenClaims;
 use crate::model::{Client, GrantType};
 use crate::protocol::Provider;
@@ -28,11 +29,13 @@ pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_tok
 /// What the decision learned, for its audit event.
 #[derive(Default)]
 pub(crate) struct Decision {
-    user_id: Option<Uuid>,
-    subject_client: Option<String>,
-    api: Option<String>,
-    scopes: Vec<String>,
-    jkt: Option<String>,
+    pub user_id: Option<Uuid>,
+    pub subject_client: Option<String>,
+    pub api: Option<String>,
+    pub scopes: Vec<String>,
+    pub jkt: Option<String>,
+    /// An access token delegated down a chain of APIs.
+    pub delegated: bool,
 }
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, for an
@@ -45,10 +48,19 @@ pub async fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     let mut decision = Decision::default();
     let result = match req {
+        Ok((req, proof)) if req.subject_type == SubjectType::AccessToken => {
+            decision.delegated = true;
+            delegation::delegate(p, client, req, proof, &mut decision).await
+        }
         Ok((req, proof)) => decide(p, client, req, proof, &mut decision).await,
         Err(e) => Err(e),
     };
     let (outcome, reason) = match &result {
+        Ok(_) if decision.delegated => (
+            "allowed",
+            "the subject token's API has this client as a resource server, and its allowance covers the scopes"
+                .to_owned(),
+        ),
         Ok(_) => (
             "allowed",
             "the subject token, the API allowance and the grant cover the scopes".to_owned(),
@@ -67,7 +79,7 @@ pub async fn exchange(
         reason: Some(&reason),
         details: json!({
             "api": decision.api, "scopes": decision.scopes, "subject_client": decision.subject_client,
-            "jkt": decision.jkt,
+            "jkt": decision.jkt, "delegated": decision.delegated,
         }),
     };
     p.audit(&event)?;
@@ -82,12 +94,22 @@ pub enum SubjectSource {
     SignedIn(Uuid),
 }
 
-/// An RFC 8693 §2.1 request, as Lanyard reads it: an id_token subject (or,
-/// for the dry run, a user as if just signed in), the API named by
-/// `resource` and `audience`, and the scopes asked for.
+/// The kind of subject token (RFC 8693 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectType {
+    /// An id_token: a sign-in, exchanged by its client for an API token.
+    IdToken,
+    /// An API's access token, delegated by that API's resource server.
+    AccessToken,
+}
+
+/// An RFC 8693 §2.1 request, as Lanyard reads it: an id_token or access
+/// token subject (or, for the dry run, a user as if just signed in), the API
+/// named by `resource` and `audience`, and the scopes asked for.
 #[derive(Debug)]
 pub struct ExchangeRequest {
     pub source: SubjectSource,
+    pub subject_type: SubjectType,
     /// The id_token, for `SubjectSource::Token`.
     pub subject_token: String,
     /// Every `resource` and then every `audience` value.
@@ -112,15 +134,16 @@ impl ExchangeRequest {
                 .ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?,
             SubjectSource::SignedIn(_) => "",
         };
-        match (source, params.one("subject_token_type")?) {
-            (SubjectSource::SignedIn(_), _) | (_, Some(ID_TOKEN_TYPE)) => {}
+        let subject_type = match (source, params.one("subject_token_type")?) {
+            (SubjectSource::SignedIn(_), _) | (_, Some(ID_TOKEN_TYPE)) => SubjectType::IdToken,
+            (_, Some(ACCESS_TOKEN_TYPE)) => SubjectType::AccessToken,
             (_, Some(other)) => {
                 return Err(OAuthError::invalid_request(format!(
-                    "subject_token_type `{other}` is not supported; send an id_token"
+                    "subject_token_type `{other}` is not supported; send an id_token or an access token"
                 )));
             }
             (_, None) => return Err(OAuthError::invalid_request("subject_token_type is required")),
-        }
+        };
         if let Some(other) = params.one("requested_token_type")?.filter(|t| *t != ACCESS_TOKEN_TYPE) {
             return Err(OAuthError::invalid_request(format!(
                 "requested_token_type `{other}` is not supported; only access tokens are issued"
@@ -130,6 +153,7 @@ impl ExchangeRequest {
         api_names.extend(params.all("audience").iter().cloned());
         Ok(Self {
             source,
+            subject_type,
             subject_token: subject_token.to_owned(),
             api_names,
             scope: params.one("scope")?.map(str::to_owned),

@@ -3,6 +3,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod delegation;
 pub(crate) mod exchange;
 mod refresh;
 mod user_grant;
@@ -19,7 +20,7 @@ use crate::crypto::Alg;
 use crate::model::{Client, GrantType};
 use crate::paths;
 
-pub use exchange::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, SubjectSource};
+pub use exchange::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, SubjectSource, SubjectType};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
