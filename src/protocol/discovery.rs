@@ -73,6 +73,10 @@ pub fn metadata(issuer: &Issuer) -> Value {
         "code_challenge_methods_supported": ["S256"],
         // RFC 9449 §5.1.
         "dpop_signing_alg_values_supported": super::dpop::SIGNING_ALGS,
+        // No metadata is registered for RFC 8693's token types: Lanyard's own
+        // names, for the subject types its exchange accepts (README).
+        "token_exchange_subject_token_types_supported": [super::token::ID_TOKEN_TYPE, super::token::ACCESS_TOKEN_TYPE],
+        "token_exchange_requested_token_types_supported": [super::token::ACCESS_TOKEN_TYPE],
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
         "display_values_supported": ["page"],

@@ -204,3 +204,20 @@ async fn an_https_issuer_sends_strict_transport_security() {
         assert_eq!(res.headers()["strict-transport-security"], "max-age=63072000", "{path}");
     }
 }
+
+#[tokio::test]
+async fn discovery_names_the_token_types_the_exchange_accepts() {
+    let app = spawn_app().await;
+    let doc = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(
+        doc["token_exchange_subject_token_types_supported"],
+        serde_json::json!([
+            "urn:ietf:params:oauth:token-type:id_token",
+            "urn:ietf:params:oauth:token-type:access_token"
+        ])
+    );
+    assert_eq!(
+        doc["token_exchange_requested_token_types_supported"],
+        serde_json::json!(["urn:ietf:params:oauth:token-type:access_token"])
+    );
+}
