@@ -85,6 +85,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
         .map_err(|e| StartError::Runtime(format!("the built-in admin API: {e}")))?;
     let csrf = Csrf::new(master.derive("lanyard/csrf/v1"));
     let device_key = master.derive("lanyard/device/v1");
+    let dpop_nonce_key = master.derive("lanyard/dpop-nonce/v1");
     let ring = KeyRing::load(&pool, master).await?;
     let catalog = Catalog::load(&pool)
         .await
@@ -99,7 +100,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
         Arc::new(ring),
         Arc::new(catalog),
         clock,
-        device_key,
+        (device_key, dpop_nonce_key),
     )
     .map_err(|e| StartError::Runtime(e.to_string()))?;
     Ok(AppState {

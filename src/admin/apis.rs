@@ -22,6 +22,10 @@ pub struct NewApiInput {
     pub access_token_ttl: Option<i64>,
     pub alg: Option<String>,
     pub resource_servers: Vec<String>,
+    /// Tokens for it are issued only DPoP-bound (RFC 9449).
+    pub require_dpop: bool,
+    /// DPoP proofs for its tokens carry a server nonce (RFC 9449 §8).
+    pub dpop_nonce: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -40,6 +44,8 @@ pub struct ApiView {
     pub access_token_ttl: Option<i32>,
     pub alg: String,
     pub resource_servers: Vec<String>,
+    pub require_dpop: bool,
+    pub dpop_nonce: bool,
 }
 
 pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Result<ApiView, AdminError> {
@@ -55,6 +61,8 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Res
         audience: audience.to_string(),
         access_token_ttl: ttl,
         alg: alg.as_str().to_owned(),
+        require_dpop: input.require_dpop,
+        dpop_nonce: input.dpop_nonce,
         created_at: now,
         updated_at: now,
     };
@@ -88,6 +96,8 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Res
         access_token_ttl: row.access_token_ttl,
         alg: row.alg,
         resource_servers,
+        require_dpop: row.require_dpop,
+        dpop_nonce: row.dpop_nonce,
     })
 }
 
@@ -169,6 +179,8 @@ async fn detail(conn: &mut sqlx::PgConnection, row: ApiRow) -> Result<ApiDetail,
         access_token_ttl: row.access_token_ttl,
         alg: row.alg,
         resource_servers,
+        require_dpop: row.require_dpop,
+        dpop_nonce: row.dpop_nonce,
     };
     Ok(ApiDetail { api, allowances })
 }
@@ -211,6 +223,8 @@ pub struct ApiUpdate {
     pub access_token_ttl: Option<i64>,
     pub alg: Option<String>,
     pub resource_servers: Vec<String>,
+    pub require_dpop: bool,
+    pub dpop_nonce: bool,
 }
 
 /// Changes an API with the rules of `api create`; returns it before and after.
@@ -241,6 +255,8 @@ pub async fn update(
         name: name.map_or_else(|| before.audience.clone(), |n| n.to_string()),
         access_token_ttl: ttl,
         alg: alg.as_str().to_owned(),
+        require_dpop: change.require_dpop,
+        dpop_nonce: change.dpop_nonce,
         created_at: clock.now(),
         updated_at: clock.now(),
     };

@@ -22,6 +22,10 @@ pub struct NewClientInput {
     pub scopes: Vec<String>,
     pub first_party: bool,
     pub id_token_alg: Option<String>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request carries a DPoP proof.
+    pub dpop_bound: bool,
+    /// Its DPoP proofs carry a server nonce (RFC 9449 §8).
+    pub dpop_nonce: bool,
 }
 
 /// A new client; the secret exists only for confidential clients and is shown this once.
@@ -91,6 +95,8 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
         scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
         first_party: input.first_party,
         id_token_alg: id_token_alg.as_str().to_owned(),
+        dpop_bound: input.dpop_bound,
+        dpop_nonce: input.dpop_nonce,
         created_at: now,
         updated_at: now,
     })
@@ -257,6 +263,9 @@ pub struct ClientView {
     pub scopes: Vec<String>,
     pub first_party: bool,
     pub id_token_alg: String,
+    /// RFC 9449 §5.2 metadata.
+    pub dpop_bound_access_tokens: bool,
+    pub dpop_nonce: bool,
     pub apis: Vec<ApiAccess>,
     pub trusted: Vec<String>,
 }
@@ -296,6 +305,8 @@ pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminErr
         scopes: c.scopes,
         first_party: c.first_party,
         id_token_alg: c.id_token_alg,
+        dpop_bound_access_tokens: c.dpop_bound,
+        dpop_nonce: c.dpop_nonce,
         apis: api_access,
         trusted,
     })
@@ -312,6 +323,8 @@ pub struct ClientUpdate {
     pub scopes: Vec<String>,
     pub first_party: bool,
     pub id_token_alg: Option<String>,
+    pub dpop_bound: bool,
+    pub dpop_nonce: bool,
 }
 
 /// Changes a client with the same rules as `client create`; returns its
@@ -346,6 +359,8 @@ pub async fn update(
         scopes: change.scopes,
         first_party: change.first_party,
         id_token_alg: change.id_token_alg,
+        dpop_bound: change.dpop_bound,
+        dpop_nonce: change.dpop_nonce,
     };
     let parsed = parse_new_client(input, clock)?;
     let after = ClientRow {
@@ -364,6 +379,7 @@ fn settings(c: &ClientRow) -> serde_json::Value {
         "name": c.name, "auth_method": c.auth_method, "redirect_uris": c.redirect_uris,
         "post_logout_redirect_uris": c.post_logout_redirect_uris, "grant_types": c.grant_types,
         "scopes": c.scopes, "first_party": c.first_party, "id_token_alg": c.id_token_alg,
+        "dpop_bound_access_tokens": c.dpop_bound, "dpop_nonce": c.dpop_nonce,
     })
 }
 

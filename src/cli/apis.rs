@@ -76,6 +76,12 @@ pub struct ApiFlags {
     /// A client that may introspect this API's tokens (repeatable).
     #[arg(long = "resource-server", value_name = "CLIENT_ID")]
     resource_servers: Vec<String>,
+    /// Tokens for this API are issued only DPoP-bound (RFC 9449).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    require_dpop: Option<bool>,
+    /// DPoP proofs for this API's tokens must carry a server nonce (RFC 9449 §8).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    dpop_nonce: Option<bool>,
 }
 
 impl ApiFlags {
@@ -112,6 +118,8 @@ impl ApiFlags {
             access_token_ttl: ttl,
             alg: Some(self.alg.unwrap_or(api.alg)),
             resource_servers: replaced_list(self.resource_servers, api.resource_servers),
+            require_dpop: self.require_dpop.unwrap_or(api.require_dpop),
+            dpop_nonce: self.dpop_nonce.unwrap_or(api.dpop_nonce),
         })
     }
 }
@@ -177,6 +185,8 @@ async fn create(a: ApiCreate, config: &Config) -> Result<(), Failure> {
         access_token_ttl: ttl,
         alg: s.alg,
         resource_servers: s.resource_servers,
+        require_dpop: s.require_dpop.unwrap_or(false),
+        dpop_nonce: s.dpop_nonce.unwrap_or(false),
     };
     let api = admin::apis::create(&pool, &SystemClock, input)
         .await

@@ -93,6 +93,12 @@ pub struct ClientFlags {
     /// RS256 (default), ES256 or EdDSA.
     #[arg(long, value_name = "ALG")]
     id_token_alg: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2 `dpop_bound_access_tokens`).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    dpop_bound: Option<bool>,
+    /// Its DPoP proofs must carry a server nonce (RFC 9449 §8).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    dpop_nonce: Option<bool>,
 }
 
 impl ClientFlags {
@@ -108,6 +114,8 @@ impl ClientFlags {
             scopes: or(self.scopes, c.scopes),
             first_party: self.first_party.unwrap_or(c.first_party),
             id_token_alg: Some(self.id_token_alg.unwrap_or(c.id_token_alg)),
+            dpop_bound: self.dpop_bound.unwrap_or(c.dpop_bound_access_tokens),
+            dpop_nonce: self.dpop_nonce.unwrap_or(c.dpop_nonce),
         }
     }
 }
@@ -201,6 +209,8 @@ async fn create(pool: &sqlx::PgPool, a: ClientCreate) -> Result<(), Failure> {
         scopes: s.scopes,
         first_party: s.first_party.unwrap_or(false),
         id_token_alg: s.id_token_alg,
+        dpop_bound: s.dpop_bound.unwrap_or(false),
+        dpop_nonce: s.dpop_nonce.unwrap_or(false),
     };
     let created = admin::clients::create(pool, &SystemClock, &mut crate::random::rng(), input)
         .await

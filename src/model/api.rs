@@ -14,4 +14,16 @@ pub struct Api {
     pub alg: Alg,
     /// Its own token lifetime, if it overrides `LANYARD_ACCESS_TOKEN_TTL`.
     pub access_token_ttl: Option<TimeDelta>,
+    /// Whether its tokens are issued only bound, and proofs need a nonce.
+    pub dpop: DpopPolicy,
+}
+
+/// What a client or an API asks of DPoP (RFC 9449): a proof with every
+/// token request — for a client, RFC 9449 §5.2 `dpop_bound_access_tokens`;
+/// for an API, tokens issued only bound — and a server nonce in the proofs
+/// (§8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DpopPolicy {
+    pub required: bool,
+    pub nonce: bool,
 }

@@ -145,6 +145,8 @@ pub struct Client {
     pub scopes: Vec<super::OidcScope>,
     pub first_party: bool,
     pub id_token_alg: crate::crypto::Alg,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2), and server nonces (§8).
+    pub dpop: super::DpopPolicy,
 }
 
 impl Client {
@@ -206,6 +208,7 @@ mod redirect_tests {
             scopes: vec![],
             first_party: false,
             id_token_alg: crate::crypto::Alg::RS256,
+            dpop: Default::default(),
         }
     }
 

@@ -12,7 +12,7 @@ mod redirect_uri;
 mod scope;
 mod user;
 
-pub use api::Api;
+pub use api::{Api, DpopPolicy};
 pub use audience::Audience;
 pub use client::{AuthMethod, Client, ClientId, GrantType};
 pub use display_name::DisplayName;

@@ -694,6 +694,7 @@ mod tests {
             scopes: OidcScope::ALL.to_vec(),
             first_party: true,
             id_token_alg: Alg::RS256,
+            dpop: Default::default(),
         }
     }
 

@@ -2,14 +2,21 @@
 //! `DPoP` header proves possession of a key, and the access token it gets
 //! is bound to that key (`cnf.jkt`, `token_type` `DPoP`, §5 and §6.1).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
+use hmac::{Hmac, Mac};
 use serde_json::Value;
 
 use super::Provider;
 use super::error::{ErrorCode, OAuthError};
 use crate::crypto::proof::{self, SelfSigned};
 use crate::crypto::secret;
+use crate::model::DpopPolicy;
 use crate::store::dpop_proof_jtis;
+
+/// The response header that carries a server nonce (RFC 9449 §8.1).
+pub const DPOP_NONCE: &str = "DPoP-Nonce";
 
 /// The algorithms advertised in `dpop_signing_alg_values_supported`.
 pub use crate::crypto::proof::PROOF_ALGS as SIGNING_ALGS;
@@ -27,6 +34,55 @@ const MAX_JTI_LEN: usize = 256;
 pub struct Proof {
     /// The RFC 7638 thumbprint of the proof's key (`cnf.jkt`).
     pub jkt: String,
+    /// Whether it carries a server nonce, and a current one.
+    pub nonce: NonceState,
+}
+
+/// A proof's `nonce` claim (RFC 9449 §4.2, §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceState {
+    Absent,
+    /// One of the current or the previous window's nonces.
+    Fresh,
+    /// Any other value: an old nonce, or none of ours.
+    Stale,
+}
+
+/// Server nonces (RFC 9449 §8) that every node computes alike with no
+/// database round trip: the HMAC-SHA256, under a key derived from the master
+/// key, of the number of the current five-minute window. A nonce is
+/// accepted during its window and the next, so it lives 5 to 10 minutes.
+pub struct Nonces {
+    key: [u8; 32],
+}
+
+impl Nonces {
+    /// The length of a nonce's window, in seconds.
+    pub const WINDOW_SECS: i64 = 300;
+
+    pub fn new(key: [u8; 32]) -> Self {
+        Self { key }
+    }
+
+    fn of_window(&self, window: i64) -> String {
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(&window.to_be_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// The nonce to hand out now.
+    pub fn current(&self, now: DateTime<Utc>) -> String {
+        self.of_window(now.timestamp().div_euclid(Self::WINDOW_SECS))
+    }
+
+    /// Whether `nonce` is the current window's or the previous one's.
+    pub fn accepts(&self, nonce: &str, now: DateTime<Utc>) -> bool {
+        let window = now.timestamp().div_euclid(Self::WINDOW_SECS);
+        [window, window - 1]
+            .into_iter()
+            .any(|w| secret::constant_time_eq(self.of_window(w).as_bytes(), nonce.as_bytes()))
+    }
 }
 
 /// The `DPoP` header fields of a request, as received.
@@ -60,7 +116,37 @@ pub async fn check(p: &Provider, header: &DpopHeader, htm: &str, path: &str) -> 
     if !dpop_proof_jtis::first_use(&mut *p.pool.acquire().await?, &seen, expires_at).await? {
         return Err(invalid("the DPoP proof was used before (its jti is replayed)"));
     }
-    Ok(Some(Proof { jkt: proof.thumbprint }))
+    let nonce = match proof.claims.get("nonce").and_then(Value::as_str) {
+        None => NonceState::Absent,
+        Some(n) if p.dpop_nonces.accepts(n, now) => NonceState::Fresh,
+        Some(_) => NonceState::Stale,
+    };
+    Ok(Some(Proof {
+        jkt: proof.thumbprint,
+        nonce,
+    }))
+}
+
+/// What a client (RFC 9449 §5.2 `dpop_bound_access_tokens`) or an API asks
+/// of a token request: no proof where one is required is
+/// `invalid_dpop_proof`; a proof without a current server nonce where one is
+/// asked for is `use_dpop_nonce`, naming a fresh nonce in `DPoP-Nonce`
+/// (§8). A request without a proof where none is required is a bearer's,
+/// and nonces are only asked of proofs.
+pub fn enforce(p: &Provider, policy: DpopPolicy, proof: Option<&Proof>, whose: &str) -> Result<(), OAuthError> {
+    match proof {
+        None if policy.required => Err(invalid(format!(
+            "{whose} accepts only DPoP-bound tokens: send a DPoP proof"
+        ))),
+        Some(proof) if policy.nonce && proof.nonce != NonceState::Fresh => Err(OAuthError {
+            dpop_nonce: Some(p.dpop_nonces.current(p.now())),
+            ..OAuthError::new(
+                ErrorCode::UseDpopNonce,
+                format!("{whose} asks for a server nonce in the DPoP proof: use the one in DPoP-Nonce"),
+            )
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The key a token request's tokens are bound to, when what it presents —
@@ -171,14 +257,32 @@ mod tests {
 
     #[test]
     fn binding_needs_a_proof_of_the_bound_key() {
-        let mine = Proof { jkt: "k1".into() };
-        let other = Proof { jkt: "k2".into() };
+        let proof = |jkt: &str| Proof {
+            jkt: jkt.into(),
+            nonce: NonceState::Absent,
+        };
+        let (mine, other) = (proof("k1"), proof("k2"));
         assert_eq!(binding(Some("k1"), Some(&mine), "it").unwrap(), Some("k1"));
         assert_eq!(binding(None, Some(&other), "it").unwrap(), Some("k2"));
         assert_eq!(binding(None, None, "it").unwrap(), None);
         let code = |r: Result<Option<&str>, OAuthError>| r.unwrap_err().code;
         assert_eq!(code(binding(Some("k1"), None, "it")), ErrorCode::InvalidDpopProof);
         assert_eq!(code(binding(Some("k1"), Some(&other), "it")), ErrorCode::InvalidGrant);
+    }
+
+    #[test]
+    fn a_nonce_lives_in_its_window_and_the_next() {
+        let nonces = Nonces::new([7; 32]);
+        let start = DateTime::from_timestamp(1_800_000_000 / 300 * 300, 0).unwrap();
+        let nonce = nonces.current(start);
+        assert_eq!(nonce.len(), 43);
+        let later = |secs| start + TimeDelta::seconds(secs);
+        assert!(nonces.accepts(&nonce, later(299)), "same window");
+        assert!(nonces.accepts(&nonce, later(599)), "the next window");
+        assert!(!nonces.accepts(&nonce, later(600)), "two windows on");
+        assert!(!nonces.accepts(&nonce, later(-1)), "the window before");
+        assert!(!Nonces::new([8; 32]).accepts(&nonce, start), "another master key");
+        assert!(!nonces.accepts("", start));
     }
 
     #[test]

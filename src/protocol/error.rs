@@ -42,6 +42,9 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// The `DPoP` proof is missing where required, malformed or invalid (RFC 9449 §5, §12.2).
     InvalidDpopProof,
+    /// The `DPoP` proof lacks the server's current nonce (RFC 9449 §8): the
+    /// answer carries one in `DPoP-Nonce`.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -65,6 +68,7 @@ impl ErrorCode {
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -85,6 +89,8 @@ impl ErrorCode {
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: String,
+    /// A fresh server nonce to send in `DPoP-Nonce` (RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -92,6 +98,7 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            dpop_nonce: None,
         }
     }
 

@@ -63,6 +63,8 @@ pub struct Provider {
     pub devices: Arc<device::DeviceCookies>,
     /// The keys DPoP proofs were signed with, ready to verify.
     pub dpop_keys: Arc<crate::crypto::proof::VerifierCache>,
+    /// Server nonces for DPoP proofs (RFC 9449 §8).
+    pub dpop_nonces: Arc<dpop::Nonces>,
 }
 
 impl Provider {
@@ -72,7 +74,7 @@ impl Provider {
         keys: Arc<KeyRing>,
         catalog: Arc<Catalog>,
         clock: Arc<dyn Clock>,
-        device_key: [u8; 32],
+        (device_key, dpop_nonce_key): ([u8; 32], [u8; 32]),
     ) -> Result<Self, CryptoError> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let audit = Arc::new(audit_buffer::AuditBuffer::new(config.audit_buffer));
@@ -88,6 +90,7 @@ impl Provider {
             counters: Arc::default(),
             metrics: Arc::default(),
             dpop_keys: Arc::default(),
+            dpop_nonces: Arc::new(dpop::Nonces::new(dpop_nonce_key)),
         })
     }
 

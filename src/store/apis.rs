@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::model::Api;
+use crate::model::{Api, DpopPolicy};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiRow {
@@ -14,6 +14,8 @@ pub struct ApiRow {
     pub name: String,
     pub access_token_ttl: Option<i32>,
     pub alg: String,
+    pub require_dpop: bool,
+    pub dpop_nonce: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -29,6 +31,10 @@ impl TryFrom<ApiRow> for Api {
             id: row.id,
             audience: row.audience,
             access_token_ttl: row.access_token_ttl.map(|s| chrono::TimeDelta::seconds(s.into())),
+            dpop: DpopPolicy {
+                required: row.require_dpop,
+                nonce: row.dpop_nonce,
+            },
         })
     }
 }
@@ -41,8 +47,8 @@ pub struct ApiScopeRow {
 
 pub async fn insert(conn: &mut PgConnection, api: &ApiRow) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO apis (id, audience, name, access_token_ttl, alg, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO apis (id, audience, name, access_token_ttl, alg, created_at, updated_at, require_dpop, dpop_nonce)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(api.id)
     .bind(&api.audience)
@@ -51,6 +57,8 @@ pub async fn insert(conn: &mut PgConnection, api: &ApiRow) -> Result<(), StoreEr
     .bind(&api.alg)
     .bind(api.created_at)
     .bind(api.updated_at)
+    .bind(api.require_dpop)
+    .bind(api.dpop_nonce)
     .execute(conn)
     .await
     .map_err(StoreError::conflict_as(|| {
@@ -207,14 +215,19 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<ApiRow>, S
 }
 
 pub async fn update(conn: &mut PgConnection, api: &ApiRow) -> Result<(), StoreError> {
-    sqlx::query("UPDATE apis SET name = $2, access_token_ttl = $3, alg = $4, updated_at = $5 WHERE id = $1")
-        .bind(api.id)
-        .bind(&api.name)
-        .bind(api.access_token_ttl)
-        .bind(&api.alg)
-        .bind(api.updated_at)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE apis SET name = $2, access_token_ttl = $3, alg = $4, updated_at = $5, require_dpop = $6,
+            dpop_nonce = $7 WHERE id = $1",
+    )
+    .bind(api.id)
+    .bind(&api.name)
+    .bind(api.access_token_ttl)
+    .bind(&api.alg)
+    .bind(api.updated_at)
+    .bind(api.require_dpop)
+    .bind(api.dpop_nonce)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

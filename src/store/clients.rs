@@ -19,6 +19,9 @@ pub struct ClientRow {
     pub scopes: Vec<String>,
     pub first_party: bool,
     pub id_token_alg: String,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`.
+    pub dpop_bound: bool,
+    pub dpop_nonce: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -26,8 +29,9 @@ pub struct ClientRow {
 pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO clients (client_id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris,
-            grant_types, scopes, first_party, id_token_alg, created_at, updated_at, secret_changed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11)",
+            grant_types, scopes, first_party, id_token_alg, created_at, updated_at, secret_changed_at, dpop_bound,
+            dpop_nonce)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14)",
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -41,6 +45,8 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     .bind(&c.id_token_alg)
     .bind(c.created_at)
     .bind(c.updated_at)
+    .bind(c.dpop_bound)
+    .bind(c.dpop_nonce)
     .execute(conn)
     .await
     .map_err(StoreError::conflict_as(|| format!("a client `{}`", c.client_id)))?;
@@ -114,6 +120,10 @@ impl TryFrom<ClientRow> for Client {
             redirect_uris: r.redirect_uris,
             post_logout_redirect_uris: r.post_logout_redirect_uris,
             first_party: r.first_party,
+            dpop: crate::model::DpopPolicy {
+                required: r.dpop_bound,
+                nonce: r.dpop_nonce,
+            },
         })
     }
 }
@@ -140,7 +150,8 @@ pub async fn list(
 pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE clients SET name = $2, auth_method = $3, redirect_uris = $4, post_logout_redirect_uris = $5,
-            grant_types = $6, scopes = $7, first_party = $8, id_token_alg = $9, updated_at = $10
+            grant_types = $6, scopes = $7, first_party = $8, id_token_alg = $9, updated_at = $10, dpop_bound = $11,
+            dpop_nonce = $12
          WHERE client_id = $1",
     )
     .bind(&c.client_id)
@@ -153,6 +164,8 @@ pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     .bind(c.first_party)
     .bind(&c.id_token_alg)
     .bind(c.updated_at)
+    .bind(c.dpop_bound)
+    .bind(c.dpop_nonce)
     .execute(conn)
     .await?;
     Ok(())

@@ -162,6 +162,9 @@ struct ClientBody {
     scopes: Vec<String>,
     first_party: bool,
     id_token_alg: Option<String>,
+    /// RFC 9449 §5.2 client metadata.
+    dpop_bound_access_tokens: bool,
+    dpop_nonce: bool,
 }
 
 async fn list_clients(_: AdminCaller, state: Data<AppState>) -> Result<HttpResponse, WebError> {
@@ -186,6 +189,8 @@ async fn create_client(
         scopes: b.scopes,
         first_party: b.first_party,
         id_token_alg: b.id_token_alg,
+        dpop_bound: b.dpop_bound_access_tokens,
+        dpop_nonce: b.dpop_nonce,
     };
     let actor = Actor::new(&state.provider, actor);
     let created = clients::create_by(&actor, &mut crate::random::rng(), input)
@@ -219,6 +224,8 @@ async fn update_client(
         scopes: b.scopes,
         first_party: b.first_party,
         id_token_alg: b.id_token_alg,
+        dpop_bound: b.dpop_bound_access_tokens,
+        dpop_nonce: b.dpop_nonce,
     };
     let actor = Actor::new(&state.provider, actor);
     clients::update_by(&actor, &id, change).await.map_err(refused)?;
@@ -285,6 +292,8 @@ struct ApiBody {
     access_token_ttl: Option<i64>,
     alg: Option<String>,
     resource_servers: Vec<String>,
+    require_dpop: bool,
+    dpop_nonce: bool,
 }
 
 async fn create_api(
@@ -300,6 +309,8 @@ async fn create_api(
         access_token_ttl: b.access_token_ttl,
         alg: b.alg,
         resource_servers: b.resource_servers,
+        require_dpop: b.require_dpop,
+        dpop_nonce: b.dpop_nonce,
     };
     let api = apis::create_by(&Actor::new(&state.provider, actor), input)
         .await
@@ -399,6 +410,8 @@ async fn update_api(
         access_token_ttl: b.access_token_ttl,
         alg: b.alg,
         resource_servers: b.resource_servers,
+        require_dpop: b.require_dpop,
+        dpop_nonce: b.dpop_nonce,
     };
     apis::update_by(&Actor::new(&state.provider, actor), id, change)
         .await

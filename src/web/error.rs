@@ -289,6 +289,10 @@ fn oauth_response(e: &OAuthError, basic_used: bool) -> HttpResponse {
     if e.code == ErrorCode::TemporarilyUnavailable {
         res.insert_header((header::RETRY_AFTER, RETRY_SECS));
     }
+    // RFC 9449 §8: `use_dpop_nonce` names the nonce to use.
+    if let Some(nonce) = &e.dpop_nonce {
+        res.insert_header((crate::protocol::dpop::DPOP_NONCE, nonce.as_str()));
+    }
     res.json(OAuthBody {
         error: e.code.as_str(),
         error_description: &e.description,

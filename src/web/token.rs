@@ -1,5 +1,6 @@
 //! `POST /token` (RFC 6749 §3.2).
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 
@@ -22,7 +23,14 @@ pub async fn post(
     };
     let result = result
         .await
-        .map(|r| json_no_store(&r))
+        .map(|r| {
+            let mut res = json_no_store(&r);
+            // RFC 9449 §8.2: the next nonce, for a client that uses them.
+            if let Some(nonce) = r.dpop_nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+                res.headers_mut().insert(HeaderName::from_static("dpop-nonce"), nonce);
+            }
+            res
+        })
         .map_err(|error| WebError::OAuth {
             error,
             basic: basic.is_used(),

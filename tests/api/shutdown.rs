@@ -40,6 +40,7 @@ async fn sigterm_finishes_in_flight_requests_writes_buffered_events_and_counts_a
         access_token_ttl: None,
         alg: None,
         resource_servers: vec![],
+        ..Default::default()
     };
     lanyard::admin::apis::create(&pool, &clock, api).await.unwrap();
     lanyard::admin::clients::allow(&pool, &clock, "svc", "https://orders.example", &["read".into()])

@@ -86,7 +86,7 @@ pub async fn redeem(
             nonce: row.nonce.as_deref(),
             sid: sid.as_deref(),
             refresh_token,
-            jkt,
+            proof,
         },
     )?;
     // The code is spent only with the tokens in hand: if signing failed, the

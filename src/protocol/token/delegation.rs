@@ -12,7 +12,7 @@ use crate::model::lifecycle::GrantState;
 use crate::model::{Client, GrantType};
 use crate::protocol::Provider;
 use crate::protocol::api_tokens;
-use crate::protocol::dpop::Proof;
+use crate::protocol::dpop::{self, Proof};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::mint::AccessTokenFor;
 use crate::store::grants::{self, GrantRow};
@@ -71,6 +71,7 @@ pub async fn delegate(
             "the admin API is not reachable by delegation",
         ));
     }
+    dpop::enforce(p, api.dpop, proof, &format!("the API {}", api.audience))?;
     let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
     let scopes = api_tokens::downscope(req.scope.as_deref(), &allowance)?;
     d.scopes = scopes.clone();

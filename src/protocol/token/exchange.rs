@@ -315,6 +315,7 @@ async fn decide(
         jkt,
         consent_id,
     } = evaluate(p, client, req, Possession::Proof(proof), d).await?;
+    dpop::enforce(p, api.dpop, proof, &format!("the API {}", api.audience))?;
     let now = p.now();
     let mut grant = GrantRow {
         id: Uuid::now_v7(),

@@ -39,6 +39,10 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// A fresh server nonce for the `DPoP-Nonce` header (RFC 9449 §8.2),
+    /// for a client whose proofs carry nonces.
+    #[serde(skip)]
+    pub dpop_nonce: Option<String>,
 }
 
 impl TokenResponse {
@@ -53,6 +57,7 @@ impl TokenResponse {
             scope: token.scope,
             id_token: None,
             refresh_token: None,
+            dpop_nonce: None,
         }
     }
 }
@@ -190,11 +195,13 @@ pub async fn issue(
     let client = client_auth::authenticate(p, basic, params)?;
     let grant = grant_type(params)?;
     let request = match may_use(&client, grant).and_then(|()| TokenRequest::parse(grant, params)) {
-        Ok(request) => dpop::check(p, dpop, "POST", paths::TOKEN)
-            .await
-            .map(|proof| (request, proof)),
+        Ok(request) => dpop::check(p, dpop, "POST", paths::TOKEN).await.and_then(|proof| {
+            dpop::enforce(p, client.dpop, proof.as_ref(), "this client")?;
+            Ok((request, proof))
+        }),
         Err(e) => Err(e),
     };
+    let nonce_used = matches!(&request, Ok((_, Some(proof))) if proof.nonce != dpop::NonceState::Absent);
     let response = match request {
         Ok((TokenRequest::AuthorizationCode(req), proof)) => {
             authorization_code::redeem(p, &client, &req, proof.as_ref()).await
@@ -212,5 +219,8 @@ pub async fn issue(
     }?;
     p.counters
         .count(p.now(), grant.as_str(), response.signed_with, &client.client_id);
-    Ok(response)
+    Ok(TokenResponse {
+        dpop_nonce: nonce_used.then(|| p.dpop_nonces.current(p.now())),
+        ..response
+    })
 }

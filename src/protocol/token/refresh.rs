@@ -40,7 +40,7 @@ pub async fn refresh(
             ));
         }
     };
-    let jkt = dpop::binding(grant.dpop_jkt.as_deref(), proof, "the refresh token")?;
+    dpop::binding(grant.dpop_jkt.as_deref(), proof, "the refresh token")?;
     let user = users::find(&mut tx, grant.user_id)
         .await?
         .filter(|u| u.is_enabled())
@@ -75,7 +75,7 @@ pub async fn refresh(
             nonce: None,
             sid: sid.as_deref(),
             refresh_token: Some(new_token),
-            jkt,
+            proof,
         },
     )?;
     // Rotated only with the new tokens in hand (as for the code).

@@ -12,6 +12,7 @@ use crate::crypto::{Alg, secret};
 use crate::model::{Audience, Client, OidcScope};
 use crate::protocol::Provider;
 use crate::protocol::api_tokens::{self, Api};
+use crate::protocol::dpop::{self, Proof};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::mint::{self, AccessTokenFor, IdTokenFor};
 use crate::store::audit::{self, NewEvent};
@@ -135,9 +136,9 @@ pub struct Issue<'a> {
     pub nonce: Option<&'a str>,
     pub sid: Option<&'a str>,
     pub refresh_token: Option<String>,
-    /// The DPoP key the access token is bound to (the grant's, or the
-    /// request's proof's for an unbound grant).
-    pub jkt: Option<&'a str>,
+    /// The request's DPoP proof, checked against the grant's binding
+    /// (`dpop::binding`): the access token is bound to its key.
+    pub proof: Option<&'a Proof>,
 }
 
 /// The access token (for the API, or else for UserInfo), the id_token (when
@@ -150,11 +151,12 @@ pub fn respond(p: &Provider, i: &Issue<'_>) -> Result<TokenResponse, OAuthError>
         scopes: i.scopes,
         auth_time: Some(i.grant.auth_time),
         grant_id: Some(i.grant.id),
-        jkt: i.jkt,
+        jkt: i.proof.map(|p| p.jkt.as_str()),
         act: None,
     };
     let access = match i.api {
         Some(api) => {
+            dpop::enforce(p, api.dpop, i.proof, &format!("the API {}", api.audience))?;
             if api_tokens::is_admin_api(p, &api.audience) && !i.user.is_admin {
                 return Err(api_tokens::not_an_administrator());
             }

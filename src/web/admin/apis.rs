@@ -86,6 +86,8 @@ pub async fn create(req: HttpRequest, form: AdminForm, state: Data<AppState>) ->
             access_token_ttl: ttl(&params)?,
             alg: field("alg"),
             resource_servers: lines(&params, "resource_servers"),
+            require_dpop: field("require_dpop").is_some(),
+            dpop_nonce: field("dpop_nonce").is_some(),
         };
         apis::create_by(&actor(&state, &admin), input).await
     };
@@ -154,6 +156,8 @@ pub async fn update(
             access_token_ttl: ttl(&params)?,
             alg: params.one("alg").ok().flatten().map(str::to_owned),
             resource_servers: lines(&params, "resource_servers"),
+            require_dpop: params.has("require_dpop"),
+            dpop_nonce: params.has("dpop_nonce"),
         };
         apis::update_by(&actor(&state, &admin), *id, change).await
     };

@@ -76,6 +76,8 @@ fn new_client(params: &Params) -> NewClientInput {
         scopes: params.all("scope").to_vec(),
         first_party: field("first_party").is_some(),
         id_token_alg: field("id_token_alg"),
+        dpop_bound: field("dpop_bound").is_some(),
+        dpop_nonce: field("dpop_nonce").is_some(),
     }
 }
 

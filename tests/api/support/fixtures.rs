@@ -146,6 +146,7 @@ pub async fn create_api(app: &TestApp, audience: &str, scopes: &[&str], alg: Opt
         access_token_ttl: None,
         alg: alg.map(str::to_owned),
         resource_servers: resource_servers.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
     };
     lanyard::admin::apis::create(&app.pool, &app.clock, input)
         .await
