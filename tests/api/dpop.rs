@@ -16,14 +16,14 @@ use crate::support::{
 
 const API: &str = "https://orders.example";
 
-/// A client's DPoP key pair.
-struct Key {
+/// A client's DPoP key pair (also used by `dpop_resources`).
+pub struct Key {
     private: Jwk,
     public: Jwk,
 }
 
 impl Key {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let pair = ES256.generate_key_pair().unwrap();
         Key {
             private: pair.to_jwk_private_key(),
@@ -32,7 +32,7 @@ impl Key {
     }
 
     /// The RFC 7638 thumbprint, computed here independently of Lanyard.
-    fn thumbprint(&self) -> String {
+    pub fn thumbprint(&self) -> String {
         let p = |m: &str| self.public.parameter(m).unwrap().as_str().unwrap().to_owned();
         let canonical = format!(
             r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
@@ -44,7 +44,7 @@ impl Key {
     }
 
     /// A proof with these header and claim changes over a good one.
-    fn proof_with(&self, app: &TestApp, header: &[(&str, Value)], claims: &[(&str, Value)]) -> String {
+    pub fn proof_with(&self, app: &TestApp, header: &[(&str, Value)], claims: &[(&str, Value)]) -> String {
         let mut h = JwsHeader::new();
         h.set_token_type("dpop+jwt");
         h.set_jwk(self.public.clone());

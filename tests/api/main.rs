@@ -17,6 +17,7 @@ mod cors;
 mod dev;
 mod discovery;
 mod dpop;
+mod dpop_resources;
 mod exchange;
 mod flow;
 mod health;
