@@ -116,7 +116,9 @@ fn parse_auth_method(public: bool, requested: Option<&str>) -> Result<AuthMethod
 
 /// The grant types fit the rest of the client: the code flow needs a
 /// redirect URI, refresh tokens come from sign-ins, and a public client
-/// cannot use the grants that rest on client authentication.
+/// cannot use client_credentials, which rests on client authentication
+/// alone. (It may exchange id_tokens bound to its DPoP key: the proof
+/// stands in for authentication, `protocol::token::exchange`.)
 fn check_grants_fit(
     grant_types: &[GrantType],
     auth_method: AuthMethod,
@@ -137,16 +139,12 @@ fn check_grants_fit(
         )
         .into());
     }
-    if auth_method == AuthMethod::None {
-        for g in [GrantType::ClientCredentials, GrantType::TokenExchange] {
-            if has(g) {
-                return Err(FieldError::new(
-                    "grant-type",
-                    format!("a public client cannot use {g}: it cannot authenticate"),
-                )
-                .into());
-            }
-        }
+    if auth_method == AuthMethod::None && has(GrantType::ClientCredentials) {
+        return Err(FieldError::new(
+            "grant-type",
+            "a public client cannot use client_credentials: it cannot authenticate",
+        )
+        .into());
     }
     Ok(())
 }

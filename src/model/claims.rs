@@ -71,6 +71,10 @@ pub struct IdTokenClaims {
     pub sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
+    /// The DPoP key its grant is bound to: exchanging this id_token needs a
+    /// proof of that key (README "Proof of possession").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// The standard claims the granted scopes release (OIDC Core §5.4).
     #[serde(flatten)]
     pub profile: Map<String, Value>,
@@ -122,13 +126,29 @@ pub struct AccessTokenClaims {
     /// own token, which is revoked through its `jti`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<Uuid>,
-    /// Proof-of-possession confirmation (RFC 7800 §3.1, RFC 9449 §6): room
-    /// for key-bound tokens; Lanyard issues bearer tokens today.
+    /// The key the token is bound to (RFC 7800 §3.1, RFC 9449 §6.1): it is
+    /// honoured only with a DPoP proof of that key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cnf: Option<Value>,
-    /// The acting party of a delegation (RFC 8693 §4.1): room for delegation.
+    pub cnf: Option<Confirmation>,
+    /// Who acts for the subject, in a delegation (RFC 8693 §4.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub act: Option<Value>,
+    pub act: Option<Actor>,
+}
+
+/// A key confirmation (RFC 7800 §3.1): the RFC 7638 SHA-256 thumbprint of
+/// the key a token is bound to (RFC 9449 §6.1 `jkt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
+}
+
+/// The acting party of a delegation (RFC 8693 §4.1): the client that acts
+/// now, and — nested — the one that acted before it, down the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
 }
 
 impl AccessTokenClaims {
@@ -143,6 +163,11 @@ impl AccessTokenClaims {
     /// The user behind the token, when there is one.
     pub fn user_id(&self) -> Option<Uuid> {
         Uuid::parse_str(&self.sub).ok()
+    }
+
+    /// The thumbprint of the key the token is bound to, if it is.
+    pub fn jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|c| c.jkt.as_str())
     }
 }
 

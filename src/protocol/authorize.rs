@@ -62,6 +62,8 @@ pub struct AuthRequest {
     pub resources: Vec<String>,
     /// The API scopes asked for, per resource (RFC 8707).
     pub api_scopes: Vec<ApiScopes>,
+    /// The DPoP key the code will be bound to (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
     /// The parameters as received, to carry through the sign-in and consent pages.
     pub params: Params,
 }
@@ -170,6 +172,7 @@ struct Checked {
     claims: Option<Value>,
     resources: Vec<String>,
     api_scopes: Vec<ApiScopes>,
+    dpop_jkt: Option<String>,
 }
 
 impl Checked {
@@ -194,6 +197,7 @@ impl Checked {
             claims: self.claims,
             resources: self.resources,
             api_scopes: self.api_scopes,
+            dpop_jkt: self.dpop_jkt,
             params,
         })
     }
@@ -213,6 +217,7 @@ async fn check(p: &Provider, client: &Client, params: &Params) -> Result<Checked
         claims: read.claims,
         resources: read.resources,
         api_scopes,
+        dpop_jkt: read.dpop_jkt,
     })
 }
 
@@ -232,6 +237,7 @@ pub struct Read {
     pub id_token_hint: Option<String>,
     pub claims: Option<Value>,
     pub resources: Vec<String>,
+    pub dpop_jkt: Option<String>,
 }
 
 /// Reads and checks an authorization request's parameters for `client`;
@@ -268,6 +274,7 @@ pub fn read(client: &Client, params: &Params) -> Result<Read, OAuthError> {
         id_token_hint: params.one("id_token_hint")?.map(str::to_owned),
         claims,
         resources,
+        dpop_jkt: parse_dpop_jkt(params)?,
     })
 }
 
@@ -326,6 +333,19 @@ fn parse_nonce(params: &Params) -> Result<Option<String>, OAuthError> {
         )));
     }
     Ok(nonce)
+}
+
+/// `dpop_jkt` (RFC 9449 §10): the base64url SHA-256 thumbprint (RFC 7638)
+/// of the key the code is to be bound to — 43 characters.
+fn parse_dpop_jkt(params: &Params) -> Result<Option<String>, OAuthError> {
+    let jkt = params.one("dpop_jkt")?;
+    let base64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    match jkt {
+        Some(j) if j.len() != 43 || !j.chars().all(base64url) => Err(OAuthError::invalid_request(
+            "dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters)",
+        )),
+        _ => Ok(jkt.map(str::to_owned)),
+    }
 }
 
 /// Each resource must be an API the client may get (else `invalid_target`);
@@ -610,6 +630,7 @@ async fn issue_code(p: &Provider, req: &AuthRequest, session: &CurrentSession) -
         expires_at: now + p.config.lifetimes.auth_code,
         redeemed_at: None,
         grant_id: None,
+        dpop_jkt: req.dpop_jkt.clone(),
     };
     let mut conn = p.pool.acquire().await?;
     codes::insert(&mut conn, &secret::sha256(&code), &row).await?;

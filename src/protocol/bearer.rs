@@ -3,8 +3,6 @@
 //! (RFC 9449 §7): verified for that audience (RFC 9068 §4), presented with
 //! the scheme its binding asks for, and not revoked.
 
-use serde_json::Value;
-
 use super::Provider;
 use super::dpop::{self, DpopHeader, ProofFor};
 use super::error::{ErrorCode, OAuthError};
@@ -85,7 +83,7 @@ pub async fn verify_access_token(
 /// a bearer (§7.2). An unbound token is a bearer's: the `DPoP` scheme
 /// asserts a binding it does not have.
 async fn bound(p: &Provider, presented: &Presented, claims: &AccessTokenClaims) -> Result<(), OAuthError> {
-    let jkt = claims.cnf.as_ref().map(|cnf| cnf.get("jkt").and_then(Value::as_str));
+    let jkt = claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str());
     match (presented, jkt) {
         (Presented::Bearer(_), None) => Ok(()),
         (Presented::Bearer(_), Some(_)) => Err(invalid_token(
@@ -94,7 +92,6 @@ async fn bound(p: &Provider, presented: &Presented, claims: &AccessTokenClaims) 
         (Presented::Dpop { .. }, None) => Err(invalid_token(
             "the token is not bound to a key: present it with the Bearer scheme",
         )),
-        (Presented::Dpop { .. }, Some(None)) => Err(invalid_token("the token is bound to a key DPoP cannot prove")),
         (
             Presented::Dpop {
                 token,
@@ -102,7 +99,7 @@ async fn bound(p: &Provider, presented: &Presented, claims: &AccessTokenClaims) 
                 htm,
                 path,
             },
-            Some(Some(jkt)),
+            Some(jkt),
         ) => {
             let proof = dpop::check(p, proof, &ProofFor::resource(htm, path, token))
                 .await?

@@ -108,6 +108,30 @@ pub async fn check(p: &Provider, header: &DpopHeader, req: &ProofFor<'_>) -> Res
     Ok(Some(Proof { jkt: proof.thumbprint }))
 }
 
+/// The key a token request's tokens are bound to, when what it presents —
+/// a code issued with `dpop_jkt` or redeemed with a proof, a refresh token
+/// or an id_token of a bound grant — is `bound` to a key (RFC 9449 §5,
+/// §10): a proof of that very key is required. No proof is
+/// `invalid_dpop_proof`; a proof of another key is `invalid_grant`, since
+/// the credential is not that key holder's. Something unbound is bound to
+/// the proof's key, if the request sends one.
+pub fn binding<'a>(
+    bound: Option<&'a str>,
+    proof: Option<&'a Proof>,
+    presented: &str,
+) -> Result<Option<&'a str>, OAuthError> {
+    match (bound, proof) {
+        (Some(_), None) => Err(invalid(format!(
+            "{presented} is bound to a DPoP key: send a DPoP proof of that key"
+        ))),
+        (Some(jkt), Some(proof)) if proof.jkt != jkt => Err(OAuthError::invalid_grant(format!(
+            "{presented} is bound to another DPoP key than the proof's"
+        ))),
+        (Some(jkt), Some(_)) => Ok(Some(jkt)),
+        (None, proof) => Ok(proof.map(|p| p.jkt.as_str())),
+    }
+}
+
 /// §4.3 (3)–(11) on a proof whose signature verified: `typ`, the claims,
 /// `htm`, `htu` and `iat`. Returns its `jti` and `iat`.
 fn check_claims<'a>(
@@ -199,6 +223,18 @@ mod tests {
         check_claims(&proof(header, claims), "POST", HTU, now())
             .unwrap_err()
             .description
+    }
+
+    #[test]
+    fn binding_needs_a_proof_of_the_bound_key() {
+        let mine = Proof { jkt: "k1".into() };
+        let other = Proof { jkt: "k2".into() };
+        assert_eq!(binding(Some("k1"), Some(&mine), "it").unwrap(), Some("k1"));
+        assert_eq!(binding(None, Some(&other), "it").unwrap(), Some("k2"));
+        assert_eq!(binding(None, None, "it").unwrap(), None);
+        let code = |r: Result<Option<&str>, OAuthError>| r.unwrap_err().code;
+        assert_eq!(code(binding(Some("k1"), None, "it")), ErrorCode::InvalidDpopProof);
+        assert_eq!(code(binding(Some("k1"), Some(&other), "it")), ErrorCode::InvalidGrant);
     }
 
     #[test]

@@ -56,12 +56,17 @@ async fn access_token(p: &Provider, client: &Client, token: &str) -> Result<Opti
         iat,
         jti,
         cnf,
+        act,
         ..
     } = claims;
     // RFC 9449 §6.2: a key-bound token says so, and names its key.
     let token_type = if cnf.is_some() { "DPoP" } else { "Bearer" };
     if let Some(cnf) = cnf {
-        out.insert("cnf".into(), cnf);
+        out.insert("cnf".into(), json!(cnf));
+    }
+    // RFC 8693 §4.1: a delegated token's actors, as in the token.
+    if let Some(act) = act {
+        out.insert("act".into(), json!(act));
     }
     out.extend([
         ("scope".into(), json!(scope)),

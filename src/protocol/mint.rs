@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::Provider;
 use super::error::{ErrorCode, OAuthError};
 use crate::crypto::Alg;
-use crate::model::claims::{AccessTokenClaims, IdTokenClaims, TokenClaims};
+use crate::model::claims::{AccessTokenClaims, Actor, Confirmation, IdTokenClaims, TokenClaims};
 use crate::model::{Client, OidcScope};
 use crate::paths;
 use crate::store::users::UserRow;
@@ -87,6 +87,9 @@ pub struct IdTokenFor<'a> {
     pub nonce: Option<&'a str>,
     pub sid: Option<&'a str>,
     pub access_token: Option<&'a str>,
+    /// The DPoP key the grant is bound to, named in `cnf` so that exchanging
+    /// the id_token needs a proof of it.
+    pub jkt: Option<&'a str>,
 }
 
 /// An id_token for the client, signed with its registered algorithm.
@@ -105,6 +108,7 @@ pub fn id_token(p: &Provider, c: &IdTokenFor<'_>) -> Result<String, OAuthError> 
         nonce: c.nonce.map(str::to_owned),
         sid: c.sid.map(str::to_owned),
         at_hash: c.access_token.map(|token| at_hash(alg, token)),
+        cnf: c.jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
         profile: user_claims(c.user, c.scopes),
     };
     sign(p, alg, &claims)
@@ -132,6 +136,8 @@ pub struct AccessTokenFor<'a> {
     /// The thumbprint of the key a DPoP proof showed (RFC 9449 §6.1): the
     /// token is bound to it (`cnf.jkt`).
     pub jkt: Option<&'a str>,
+    /// Who acts for `sub`, in a delegation (RFC 8693 §4.1).
+    pub act: Option<&'a Actor>,
 }
 
 /// An RFC 9068 access token (§2.2) for `audience`, living `lifetime`,
@@ -155,8 +161,8 @@ pub fn access_token(
         jti: new_jti(now),
         auth_time: c.auth_time.map(|t| t.timestamp()),
         grant_id: c.grant_id,
-        cnf: c.jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
-        act: None,
+        cnf: c.jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
+        act: c.act.cloned(),
     };
     let token = sign(p, alg, &claims)?;
     Ok(AccessToken {

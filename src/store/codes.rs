@@ -26,13 +26,15 @@ pub struct CodeRow {
     pub expires_at: DateTime<Utc>,
     pub redeemed_at: Option<DateTime<Utc>>,
     pub grant_id: Option<Uuid>,
+    /// The DPoP key the authorization request named (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 pub async fn insert(conn: &mut PgConnection, code_hash: &[u8], c: &CodeRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO authorization_codes (code_hash, client_id, user_id, session_id, redirect_uri, scopes, resources,
-            nonce, code_challenge, code_challenge_method, claims, auth_time, created_at, expires_at, api_scopes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            nonce, code_challenge, code_challenge_method, claims, auth_time, created_at, expires_at, api_scopes, dpop_jkt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(code_hash)
     .bind(&c.client_id)
@@ -49,13 +51,14 @@ pub async fn insert(conn: &mut PgConnection, code_hash: &[u8], c: &CodeRow) -> R
     .bind(c.created_at)
     .bind(c.expires_at)
     .bind(&c.api_scopes)
+    .bind(&c.dpop_jkt)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 const COLUMNS: &str = "client_id, user_id, session_id, redirect_uri, scopes, resources, nonce, code_challenge,
-    code_challenge_method, claims, api_scopes, auth_time, created_at, expires_at, redeemed_at, grant_id";
+    code_challenge_method, claims, api_scopes, auth_time, created_at, expires_at, redeemed_at, grant_id, dpop_jkt";
 
 /// Marks the code redeemed, atomically: only the first caller gets the row.
 pub async fn redeem(

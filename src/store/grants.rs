@@ -30,6 +30,9 @@ pub struct GrantRow {
     pub parent_grant_id: Option<Uuid>,
     /// When what the grant rests on is over at the latest.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The DPoP key the grant is bound to (RFC 9449 §5, §10): its refresh
+    /// tokens, and the id_tokens it issued, need a proof of it.
+    pub dpop_jkt: Option<String>,
 }
 
 impl GrantRow {
@@ -41,11 +44,11 @@ impl GrantRow {
 /// The columns a grant is written with, in the order `bind_columns` binds them.
 const INSERT_COLUMNS: &str =
     "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims,
-    auth_time, offline, created_at, api_scopes, grant_type, parent_grant_id, expires_at)";
+    auth_time, offline, created_at, api_scopes, grant_type, parent_grant_id, expires_at, dpop_jkt)";
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds `INSERT_COLUMNS` as $1 … $15.
+/// Binds `INSERT_COLUMNS` as $1 … $16.
 fn bind_columns<'q>(query: PgQuery<'q>, g: &'q GrantRow) -> PgQuery<'q> {
     query
         .bind(g.id)
@@ -63,10 +66,12 @@ fn bind_columns<'q>(query: PgQuery<'q>, g: &'q GrantRow) -> PgQuery<'q> {
         .bind(&g.grant_type)
         .bind(g.parent_grant_id)
         .bind(g.expires_at)
+        .bind(&g.dpop_jkt)
 }
 
 pub async fn insert(conn: &mut PgConnection, g: &GrantRow) -> Result<(), StoreError> {
-    let sql = format!("{INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)");
+    let sql =
+        format!("{INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)");
     bind_columns(sqlx::query(sqlx::AssertSqlSafe(sql)), g)
         .execute(conn)
         .await?;
@@ -90,8 +95,8 @@ pub async fn insert_for_live_session(
 ) -> Result<Option<(Uuid, DateTime<Utc>, DateTime<Utc>)>, StoreError> {
     Ok(sqlx::query_as(
         "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, api_scopes,
-            grant_type, expires_at)
-         SELECT $1, s.user_id, $3, s.id, NULL, $4, $5, NULL, coalesce($6, s.auth_time), false, $7, $8, $11, s.expires_at
+            grant_type, expires_at, dpop_jkt)
+         SELECT $1, s.user_id, $3, s.id, NULL, $4, $5, NULL, coalesce($6, s.auth_time), false, $7, $8, $11, s.expires_at, $12
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.sid = $9 AND s.user_id = $2 AND s.ended_at IS NULL AND u.disabled_at IS NULL
            AND s.expires_at > $7 AND s.last_seen_at + make_interval(secs => $10) > $7
@@ -109,6 +114,7 @@ pub async fn insert_for_live_session(
     .bind(sid)
     .bind(idle_secs as f64)
     .bind(&g.grant_type)
+    .bind(&g.dpop_jkt)
     .fetch_optional(conn)
     .await?)
 }
@@ -121,10 +127,10 @@ pub async fn insert_for_live_session(
 pub async fn insert_if_standing(conn: &mut PgConnection, g: &GrantRow, idle_secs: i64) -> Result<bool, StoreError> {
     let sql = format!(
         "{INSERT_COLUMNS}
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
          WHERE CASE WHEN $14::uuid IS NULL THEN
                  EXISTS (SELECT 1 FROM sessions s WHERE s.id = $4 AND s.ended_at IS NULL AND s.expires_at > $11
-                           AND s.last_seen_at + make_interval(secs => $16) > $11 FOR SHARE)
+                           AND s.last_seen_at + make_interval(secs => $17) > $11 FOR SHARE)
                ELSE EXISTS (SELECT 1 FROM grants p WHERE p.id = $14 AND p.revoked_at IS NULL FOR SHARE)
                END"
     );
@@ -135,7 +141,7 @@ pub async fn insert_if_standing(conn: &mut PgConnection, g: &GrantRow, idle_secs
     Ok(written.rows_affected() == 1)
 }
 
-const COLUMNS: &str = "id, user_id, client_id, session_id, consent_id, scopes, resources, api_scopes, claims, auth_time, offline, created_at, revoked_at, grant_type, parent_grant_id, expires_at";
+const COLUMNS: &str = "id, user_id, client_id, session_id, consent_id, scopes, resources, api_scopes, claims, auth_time, offline, created_at, revoked_at, grant_type, parent_grant_id, expires_at, dpop_jkt";
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GrantRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM grants WHERE id = $1");
@@ -146,27 +152,55 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GrantRow>,
 }
 
 /// Revokes a grant and its refresh family (its access tokens are refused by
-/// grant id), and the exchanges that stand on it.
+/// grant id), and every grant that stands on it, down the chain.
 pub async fn revoke(conn: &mut PgConnection, id: Uuid, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-    // The grant first, its exchanges in a statement of their own: one being
-    // written meanwhile (share-locking this grant) is then seen and revoked.
-    for sql in [
-        "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
-        "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE parent_grant_id = $1 AND revoked_at IS NULL",
-    ] {
-        sqlx::query(sql)
-            .bind(id)
-            .bind(now)
-            .bind(reason)
-            .execute(&mut *conn)
-            .await?;
-    }
+    sqlx::query("UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+    revoke_descendants(conn, &[id], reason, now).await?;
     sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
         .bind(id)
         .bind(now)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Revokes every grant standing on one of `roots`, however far down (an
+/// exchange on a refreshed id_token, a delegation on an exchange, …). In
+/// statements of their own, after the roots': a grant being written
+/// meanwhile share-locks its parent, so it is either refused or committed
+/// before the update reaches the parent — then the next round sees it. The
+/// rounds end when one revokes nothing.
+pub async fn revoke_descendants(
+    conn: &mut PgConnection,
+    roots: &[Uuid],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if roots.is_empty() {
+        return Ok(());
+    }
+    loop {
+        let revoked = sqlx::query(
+            "WITH RECURSIVE chain(id) AS (
+                 SELECT id FROM grants WHERE parent_grant_id = ANY($1)
+                 UNION SELECT g.id FROM grants g JOIN chain c ON g.parent_grant_id = c.id)
+             UPDATE grants SET revoked_at = $2, revoked_reason = $3
+             WHERE id IN (SELECT id FROM chain) AND revoked_at IS NULL",
+        )
+        .bind(roots)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+        if revoked.rows_affected() == 0 {
+            return Ok(());
+        }
+    }
 }
 
 /// Revokes every grant of a user, with their refresh families (a password
@@ -231,19 +265,21 @@ pub async fn revoke_exchanges_beyond_allowance(
     allowed: &[String],
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
+    let revoked: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE grants SET revoked_at = $4, revoked_reason = 'allowance withdrawn'
          WHERE client_id = $1 AND grant_type = $5 AND revoked_at IS NULL
-           AND api_scopes ? $2 AND NOT (api_scopes -> $2) <@ to_jsonb($3::text[])",
+           AND api_scopes ? $2 AND NOT (api_scopes -> $2) <@ to_jsonb($3::text[])
+         RETURNING id",
     )
     .bind(client_id)
     .bind(audience)
     .bind(allowed)
     .bind(now)
     .bind(crate::model::GrantType::TokenExchange.as_str())
-    .execute(conn)
-    .await?
-    .rows_affected())
+    .fetch_all(&mut *conn)
+    .await?;
+    revoke_descendants(conn, &revoked, "the grant it rests on was revoked", now).await?;
+    Ok(revoked.len() as u64)
 }
 
 /// Revokes every grant made under a consent.
@@ -268,14 +304,16 @@ pub async fn revoke_exchanges_for_api(
     audience: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
+    let revoked: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE grants SET revoked_at = $2, revoked_reason = 'API deleted'
-         WHERE grant_type = $3 AND revoked_at IS NULL AND $1 = ANY(resources)",
+         WHERE grant_type = $3 AND revoked_at IS NULL AND $1 = ANY(resources)
+         RETURNING id",
     )
     .bind(audience)
     .bind(now)
     .bind(crate::model::GrantType::TokenExchange.as_str())
-    .execute(conn)
-    .await?
-    .rows_affected())
+    .fetch_all(&mut *conn)
+    .await?;
+    revoke_descendants(conn, &revoked, "the grant it rests on was revoked", now).await?;
+    Ok(revoked.len() as u64)
 }

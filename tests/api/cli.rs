@@ -469,18 +469,6 @@ async fn client_create_refuses_invalid_input_and_stores_nothing() {
             "public",
         ),
         refusal(
-            "a public client with token exchange",
-            &[
-                "client",
-                "create",
-                "pub",
-                "--public",
-                "--grant-type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ],
-            "public",
-        ),
-        refusal(
             "a client id that is a UUID",
             &["client", "create", &uuid, "--grant-type", "client_credentials"],
             "UUID",

@@ -16,7 +16,7 @@ use crate::support::{
 
 const API: &str = "https://orders.example";
 
-/// A client's DPoP key pair (also used by `dpop_resources`).
+/// A client's DPoP key pair (also used by `dpop_grants` and `dpop_resources`).
 pub struct Key {
     private: Jwk,
     public: Jwk,
@@ -62,7 +62,7 @@ impl Key {
         josekit::jws::serialize_compact(c.to_string().as_bytes(), &h, &signer).unwrap()
     }
 
-    fn proof(&self, app: &TestApp) -> String {
+    pub fn proof(&self, app: &TestApp) -> String {
         self.proof_with(app, &[], &[])
     }
 }

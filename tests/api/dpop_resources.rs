@@ -7,13 +7,13 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lanyard::clock::Clock as _;
-use lanyard::protocol::mint::{self, AccessTokenFor};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::dpop::Key;
 use crate::support::{
-    ClientSpec, TestApp, TestClient, allow, create_client, create_service, create_user, error_of, jwt_claims, spawn_app,
+    ClientSpec, TestApp, TestClient, allow, auth_url, create_client, create_service, create_user, error_of, jwt_claims,
+    location, query_param, spawn_app,
 };
 
 /// The algorithms every `DPoP` challenge lists.
@@ -24,17 +24,15 @@ fn ath(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A signed-in user's grant and a UserInfo token of it bound to `key`.
-/// (The code flow binds nothing yet — that is the grant-binding part of
-/// issue 13 — so the bound token is minted by Lanyard's own `mint` for the
-/// real grant, as the code flow would.)
+/// A signed-in user, a bound grant and its UserInfo token.
 struct Bound {
     app: TestApp,
     client: TestClient,
     key: Key,
-    /// The grant's bearer UserInfo token, as the code flow returned it.
+    /// An unbound UserInfo token of another grant of the same user.
     bearer: String,
-    /// A UserInfo token of the same grant, bound to `key`.
+    /// The UserInfo token of a code flow redeemed with a proof of `key`
+    /// (RFC 9449 §5): bound to it.
     token: String,
 }
 
@@ -42,10 +40,31 @@ async fn bound(scope: &str) -> Bound {
     let app = spawn_app().await;
     create_user(&app, "ada").await;
     let client = create_client(&app, ClientSpec::default()).await;
-    let tokens = app.tokens(&client, scope, "ada").await;
-    let bearer = tokens["access_token"].as_str().unwrap().to_owned();
+    let bearer = app.tokens(&client, scope, "ada").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let key = Key::new();
-    let token = bind(&app, &bearer, &key.thumbprint());
+    let auth = auth_url(&app, &client, scope, &[]);
+    let code = query_param(&location(&app.authorize(&auth.url, "ada").await), "code").unwrap();
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .header("DPoP", key.proof(&app))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("code_verifier", auth.verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = res.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "DPoP", "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(jwt_claims(&token)["cnf"]["jkt"], key.thumbprint());
     Bound {
         app,
         client,
@@ -53,34 +72,6 @@ async fn bound(scope: &str) -> Bound {
         bearer,
         token,
     }
-}
-
-/// A copy of `bearer` (same subject, client, scopes and grant) bound to `jkt`.
-fn bind(app: &TestApp, bearer: &str, jkt: &str) -> String {
-    let claims = jwt_claims(bearer);
-    let scopes: Vec<String> = claims["scope"]
-        .as_str()
-        .unwrap()
-        .split(' ')
-        .map(str::to_owned)
-        .collect();
-    let grant = claims["grant_id"].as_str().unwrap().parse().unwrap();
-    mint::access_token(
-        &app.provider,
-        &mint::userinfo_audience(&app.provider),
-        lanyard::crypto::Alg::ES256,
-        chrono::TimeDelta::seconds(900),
-        &AccessTokenFor {
-            sub: claims["sub"].as_str().unwrap(),
-            client_id: claims["client_id"].as_str().unwrap(),
-            scopes: &scopes,
-            auth_time: None,
-            grant_id: Some(grant),
-            jkt: Some(jkt),
-        },
-    )
-    .unwrap()
-    .token
 }
 
 impl Bound {

@@ -266,3 +266,35 @@ async fn the_dashboard_counts_tokens_from_the_counters_and_exchanges_from_the_au
         .unwrap();
     assert_eq!(counted, 3, "from the counters table, written in a batch");
 }
+
+#[tokio::test]
+async fn the_lab_and_the_dry_run_show_a_bound_grants_key() {
+    let app = admin_app().await;
+    create_user(&app, "ada").await;
+    let rp = create_client(&app, ClientSpec::exchanging()).await;
+    crate::support::create_api(&app, "https://orders.example", &["read"], None, &[]).await;
+    crate::support::allow(&app, &rp.id, "https://orders.example", &["read"]).await;
+    let key = crate::dpop::Key::new();
+    let rp_app = app.with_browser(crate::support::new_browser());
+    let tokens = crate::dpop_grants::bound_tokens(&rp_app, &rp, &key).await;
+    let jkt = key.thumbprint();
+
+    let html = explain(&app, tokens["id_token"].as_str().unwrap()).await;
+    assert!(html.contains(&format!("bound to the DPoP key {jkt}")), "{html}");
+    assert!(html.contains("without one /token answers invalid_dpop_proof"));
+    let html = explain(&app, tokens["access_token"].as_str().unwrap()).await;
+    assert!(html.contains(&format!("Bound to the DPoP key {jkt}")), "{html}");
+    assert!(html.contains("As a Bearer token it is refused"));
+
+    let (outcome, html) = dry_run(
+        &app,
+        &[
+            ("client_id", "rp"),
+            ("resource", "https://orders.example"),
+            ("id_token", tokens["id_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert!(outcome.contains(&format!("bound to the DPoP key {jkt}")), "{outcome}");
+    assert!(html.contains(&jkt) && html.contains("cnf"), "the claims show cnf.jkt");
+}

@@ -9,7 +9,7 @@ use crate::protocol::Provider;
 use crate::protocol::api_tokens;
 use crate::protocol::error::OAuthError;
 use crate::protocol::params::Params;
-use crate::protocol::token::exchange::{self, Decision, Evaluated, ExchangeRequest, SubjectSource};
+use crate::protocol::token::exchange::{self, Decision, Evaluated, ExchangeRequest, Possession, SubjectSource};
 use crate::protocol::token::may_use;
 
 /// What the admin page's dry run shows: the claims an exchange would put in
@@ -51,32 +51,44 @@ pub async fn dry_run(
     }
     let mut decision = Decision::default();
     let evaluated = match ExchangeRequest::parse(params, source) {
-        Ok(req) => match exchange::evaluate(p, &client, &req, &mut decision).await {
+        Ok(req) => match exchange::evaluate(p, &client, &req, Possession::AssumedForDryRun, &mut decision).await {
             Ok(mut e) => e.subject.settle(p).await.map(|()| e),
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
     };
     let Evaluated {
-        subject, api, scopes, ..
+        subject,
+        api,
+        scopes,
+        jkt,
+        ..
     } = match evaluated {
         Ok(evaluated) => evaluated,
         Err(e) => return Ok(DryRun::refused(&e)),
     };
     let now = p.now();
     let lifetime = api_tokens::lifetime(p, &api, now, subject.until());
-    let claims = json!({
+    let mut claims = json!({
         "iss": p.config.issuer.as_str(), "sub": subject.user_id.to_string(), "aud": api.audience,
         "client_id": client.client_id, "scope": scopes.join(" "), "iat": now.timestamp(),
         "exp": (now + lifetime).timestamp(), "auth_time": subject.auth_time().map(|t| t.timestamp()),
         "jti": "(minted at issuance)", "grant_id": "(made at issuance)",
     });
+    let mut outcome = format!(
+        "allowed: an access token for {} ({}, {lifetime})",
+        api.audience, api.alg
+    );
+    // RFC 9449 §6.1: the subject's key binds the token; /token needs its proof.
+    if let Some(jkt) = jkt {
+        claims["cnf"] = json!({ "jkt": jkt });
+        outcome.push_str(&format!(
+            ", bound to the DPoP key {jkt} of the subject token: /token needs a DPoP proof of that key"
+        ));
+    }
     Ok(DryRun {
         allowed: true,
-        outcome: format!(
-            "allowed: an access token for {} ({}, {lifetime})",
-            api.audience, api.alg
-        ),
+        outcome,
         claims,
     })
 }

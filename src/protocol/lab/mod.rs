@@ -104,6 +104,7 @@ pub async fn explain(p: &Provider, token: &str) -> Result<Explanation, OAuthErro
     describe_times(&claims, now, &mut facts);
 
     let kind = describe_kind(&mut conn, &claims, is_access, &mut facts).await?;
+    describe_binding(&claims, is_access, &mut facts);
     let idle = p.config.lifetimes.session_idle;
     describe_liveness(&mut conn, &claims, (idle, now), &mut facts).await?;
 
@@ -217,6 +218,38 @@ async fn describe_kind(
         }
     }
     Ok(kind)
+}
+
+/// The key it is bound to (RFC 9449 §6.1 `cnf.jkt`) and what that asks of
+/// whoever presents it, and who acts in a delegation (RFC 8693 §4.1 `act`).
+fn describe_binding(claims: &Map<String, Value>, is_access: bool, facts: &mut Vec<String>) {
+    let jkt = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(Value::as_str);
+    match (jkt, is_access) {
+        (Some(jkt), true) => facts.push(format!(
+            "Bound to the DPoP key {jkt} (cnf.jkt): send it as `Authorization: DPoP` with a DPoP proof signed by that key, carrying its ath. As a Bearer token it is refused."
+        )),
+        (Some(jkt), false) => facts.push(format!(
+            "Its grant is bound to the DPoP key {jkt} (cnf.jkt): exchanging it needs a DPoP proof of that key — without one /token answers invalid_dpop_proof, with another key invalid_grant. A copy is worth nothing without the key."
+        )),
+        (None, true) => facts.push("A bearer token: whoever holds it can use it.".into()),
+        (None, false) => {}
+    }
+    let mut actors = Vec::new();
+    let mut act = claims.get("act");
+    while let Some(a) = act {
+        actors.push(a.get("sub").and_then(Value::as_str).unwrap_or("?").to_owned());
+        act = a.get("act");
+    }
+    if !actors.is_empty() {
+        facts.push(format!(
+            "Delegated (act): {} acts for the subject{}.",
+            actors[0],
+            match actors.len() {
+                1 => String::new(),
+                _ => format!(", after {}", actors[1..].join(", then ")),
+            }
+        ));
+    }
 }
 
 /// Whether its grant, jti and session are still live.

@@ -14,6 +14,7 @@ use crate::crypto::secret;
 use crate::model::{Client, GrantType, OidcScope};
 use crate::protocol::Provider;
 use crate::protocol::authorize::is_pkce_value;
+use crate::protocol::dpop::{self, Proof};
 use crate::protocol::error::OAuthError;
 use crate::store::codes::{self, CodeRow};
 use crate::store::grants::{self, GrantRow};
@@ -22,7 +23,14 @@ use crate::store::{consents, users};
 /// Redeems the code: the grant it becomes, an access token (for the API it
 /// names, or UserInfo), the id_token and — if the client refreshes — a
 /// refresh token.
-pub async fn redeem(p: &Provider, client: &Client, req: &CodeRequest) -> Result<TokenResponse, OAuthError> {
+/// A code issued with `dpop_jkt`, or redeemed with a DPoP proof, binds the
+/// grant to that key (RFC 9449 §10, §5).
+pub async fn redeem(
+    p: &Provider,
+    client: &Client,
+    req: &CodeRequest,
+    proof: Option<&Proof>,
+) -> Result<TokenResponse, OAuthError> {
     let now = p.now();
     let code_hash = secret::sha256(&req.code);
     let mut tx = p.pool.begin().await?;
@@ -37,6 +45,7 @@ pub async fn redeem(p: &Provider, client: &Client, req: &CodeRequest) -> Result<
         Spent::Unknown => return Err(OAuthError::invalid_grant("unknown code")),
     };
     check_redemption(&row, client, &req.redirect_uri, req.code_verifier.as_deref(), now)?;
+    let jkt = dpop::binding(row.dpop_jkt.as_deref(), proof, "the code")?;
     let user = users::find(&mut tx, row.user_id)
         .await?
         .filter(|u| u.is_enabled())
@@ -46,14 +55,17 @@ pub async fn redeem(p: &Provider, client: &Client, req: &CodeRequest) -> Result<
     // The last moment it can issue a token: its refresh family's absolute
     // expiry, or now when it issues only this once.
     let refresh_until = now + p.config.lifetimes.refresh_token_max;
-    let grant = grant_of(
-        &row,
-        client,
-        user.id,
-        consent_id,
-        now,
-        if refreshable { refresh_until } else { now },
-    );
+    let grant = GrantRow {
+        dpop_jkt: jkt.map(str::to_owned),
+        ..grant_of(
+            &row,
+            client,
+            user.id,
+            consent_id,
+            now,
+            if refreshable { refresh_until } else { now },
+        )
+    };
     grants::insert(&mut tx, &grant).await?;
     codes::set_grant(&mut tx, &code_hash, grant.id).await?;
     let sid = user_grant::sid_of(&mut tx, row.session_id).await?;
@@ -74,6 +86,7 @@ pub async fn redeem(p: &Provider, client: &Client, req: &CodeRequest) -> Result<
             nonce: row.nonce.as_deref(),
             sid: sid.as_deref(),
             refresh_token,
+            jkt,
         },
     )?;
     // The code is spent only with the tokens in hand: if signing failed, the
@@ -179,5 +192,6 @@ fn grant_of(
         grant_type: GrantType::AuthorizationCode.as_str().to_owned(),
         parent_grant_id: None,
         expires_at: Some(expires_at),
+        dpop_jkt: None,
     }
 }

@@ -28,6 +28,7 @@ pub fn issue(
         auth_time: None,
         grant_id: None,
         jkt: proof.map(|p| p.jkt.as_str()),
+        act: None,
     };
     Ok(TokenResponse::of(api_tokens::mint(p, &api, &holder, None)?))
 }

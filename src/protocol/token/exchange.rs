@@ -9,11 +9,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::TokenResponse;
+use super::delegation;
 use crate::model::claims::IdTokenClaims;
 use crate::model::{Client, GrantType};
 use crate::protocol::Provider;
 use crate::protocol::api_tokens;
-use crate::protocol::dpop::Proof;
+use crate::protocol::dpop::{self, Proof};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::mint::AccessTokenFor;
 use crate::protocol::params::Params;
@@ -28,10 +29,13 @@ pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_tok
 /// What the decision learned, for its audit event.
 #[derive(Default)]
 pub(crate) struct Decision {
-    user_id: Option<Uuid>,
-    subject_client: Option<String>,
-    api: Option<String>,
-    scopes: Vec<String>,
+    pub user_id: Option<Uuid>,
+    pub subject_client: Option<String>,
+    pub api: Option<String>,
+    pub scopes: Vec<String>,
+    pub jkt: Option<String>,
+    /// An access token delegated down a chain of APIs.
+    pub delegated: bool,
 }
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, for an
@@ -44,10 +48,19 @@ pub async fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     let mut decision = Decision::default();
     let result = match req {
+        Ok((req, proof)) if req.subject_type == SubjectType::AccessToken => {
+            decision.delegated = true;
+            delegation::delegate(p, client, req, proof, &mut decision).await
+        }
         Ok((req, proof)) => decide(p, client, req, proof, &mut decision).await,
         Err(e) => Err(e),
     };
     let (outcome, reason) = match &result {
+        Ok(_) if decision.delegated => (
+            "allowed",
+            "the subject token's API has this client as a resource server, and its allowance covers the scopes"
+                .to_owned(),
+        ),
         Ok(_) => (
             "allowed",
             "the subject token, the API allowance and the grant cover the scopes".to_owned(),
@@ -64,7 +77,10 @@ pub async fn exchange(
         user_id: decision.user_id,
         ip: None,
         reason: Some(&reason),
-        details: json!({ "api": decision.api, "scopes": decision.scopes, "subject_client": decision.subject_client }),
+        details: json!({
+            "api": decision.api, "scopes": decision.scopes, "subject_client": decision.subject_client,
+            "jkt": decision.jkt, "delegated": decision.delegated,
+        }),
     };
     p.audit(&event)?;
     result
@@ -78,12 +94,22 @@ pub enum SubjectSource {
     SignedIn(Uuid),
 }
 
-/// An RFC 8693 §2.1 request, as Lanyard reads it: an id_token subject (or,
-/// for the dry run, a user as if just signed in), the API named by
-/// `resource` and `audience`, and the scopes asked for.
+/// The kind of subject token (RFC 8693 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectType {
+    /// An id_token: a sign-in, exchanged by its client for an API token.
+    IdToken,
+    /// An API's access token, delegated by that API's resource server.
+    AccessToken,
+}
+
+/// An RFC 8693 §2.1 request, as Lanyard reads it: an id_token or access
+/// token subject (or, for the dry run, a user as if just signed in), the API
+/// named by `resource` and `audience`, and the scopes asked for.
 #[derive(Debug)]
 pub struct ExchangeRequest {
     pub source: SubjectSource,
+    pub subject_type: SubjectType,
     /// The id_token, for `SubjectSource::Token`.
     pub subject_token: String,
     /// Every `resource` and then every `audience` value.
@@ -108,15 +134,16 @@ impl ExchangeRequest {
                 .ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?,
             SubjectSource::SignedIn(_) => "",
         };
-        match (source, params.one("subject_token_type")?) {
-            (SubjectSource::SignedIn(_), _) | (_, Some(ID_TOKEN_TYPE)) => {}
+        let subject_type = match (source, params.one("subject_token_type")?) {
+            (SubjectSource::SignedIn(_), _) | (_, Some(ID_TOKEN_TYPE)) => SubjectType::IdToken,
+            (_, Some(ACCESS_TOKEN_TYPE)) => SubjectType::AccessToken,
             (_, Some(other)) => {
                 return Err(OAuthError::invalid_request(format!(
-                    "subject_token_type `{other}` is not supported; send an id_token"
+                    "subject_token_type `{other}` is not supported; send an id_token or an access token"
                 )));
             }
             (_, None) => return Err(OAuthError::invalid_request("subject_token_type is required")),
-        }
+        };
         if let Some(other) = params.one("requested_token_type")?.filter(|t| *t != ACCESS_TOKEN_TYPE) {
             return Err(OAuthError::invalid_request(format!(
                 "requested_token_type `{other}` is not supported; only access tokens are issued"
@@ -126,6 +153,7 @@ impl ExchangeRequest {
         api_names.extend(params.all("audience").iter().cloned());
         Ok(Self {
             source,
+            subject_type,
             subject_token: subject_token.to_owned(),
             api_names,
             scope: params.one("scope")?.map(str::to_owned),
@@ -133,11 +161,22 @@ impl ExchangeRequest {
     }
 }
 
+/// The DPoP proof an exchange is evaluated with.
+#[derive(Clone, Copy)]
+pub(crate) enum Possession<'a> {
+    /// The request's proof, if it sent one.
+    Proof(Option<&'a Proof>),
+    /// The dry run's: a proof of the key the subject is bound to, if any.
+    AssumedForDryRun,
+}
+
 /// What an exchange would issue.
 pub(crate) struct Evaluated {
     pub subject: SubjectToken,
     pub api: Arc<api_tokens::Api>,
     pub scopes: Vec<String>,
+    /// The DPoP key the token is bound to.
+    pub jkt: Option<String>,
     /// The user's consent it rests on (a third-party sign-in); a first-party
     /// one rests on the client's allowance.
     consent_id: Option<Uuid>,
@@ -150,6 +189,7 @@ pub(crate) async fn evaluate(
     p: &Provider,
     client: &Client,
     req: &ExchangeRequest,
+    possession: Possession<'_>,
     d: &mut Decision,
 ) -> Result<Evaluated, OAuthError> {
     let mut subject = match req.source {
@@ -158,6 +198,8 @@ pub(crate) async fn evaluate(
     };
     d.user_id = Some(subject.user_id);
     d.subject_client = Some(subject.client.client_id.clone());
+    let jkt = bound_key(client, &subject, possession)?;
+    d.jkt = jkt.clone();
     // A third-party sign-in's scopes come from the user's consent (a database
     // read anyway): check the session first. A first-party one is checked as
     // its grant is written, in the same statement (see `decide`).
@@ -169,6 +211,7 @@ pub(crate) async fn evaluate(
             subject,
             api,
             scopes,
+            jkt,
             consent_id,
         }),
         Err(e) => {
@@ -176,6 +219,29 @@ pub(crate) async fn evaluate(
             subject.settle(p).await?;
             Err(e)
         }
+    }
+}
+
+/// The key the exchanged token is bound to: a bound id_token (its grant's
+/// key, `cnf.jkt`) is exchanged only with a proof of that key — a copied
+/// one is worth nothing (`dpop::binding`). A public client cannot
+/// authenticate, so it may exchange only such an id_token, the proof
+/// standing in for its authentication (README "Proof of possession").
+fn bound_key(
+    client: &Client,
+    subject: &SubjectToken,
+    possession: Possession<'_>,
+) -> Result<Option<String>, OAuthError> {
+    let bound = subject.jkt.as_deref();
+    if client.is_public() && bound.is_none() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "a public client may exchange only an id_token bound to its DPoP key",
+        ));
+    }
+    match possession {
+        Possession::Proof(proof) => Ok(dpop::binding(bound, proof, "the subject token")?.map(str::to_owned)),
+        Possession::AssumedForDryRun => Ok(bound.map(str::to_owned)),
     }
 }
 
@@ -246,8 +312,9 @@ async fn decide(
         mut subject,
         api,
         scopes,
+        jkt,
         consent_id,
-    } = evaluate(p, client, req, d).await?;
+    } = evaluate(p, client, req, Possession::Proof(proof), d).await?;
     let now = p.now();
     let mut grant = GrantRow {
         id: Uuid::now_v7(),
@@ -266,6 +333,7 @@ async fn decide(
         grant_type: GrantType::TokenExchange.as_str().to_owned(),
         parent_grant_id: None,
         expires_at: None,
+        dpop_jkt: jkt.clone(),
     };
     write_grant(p, &mut grant, &mut subject).await?;
     let sub = subject.user_id.to_string();
@@ -275,7 +343,8 @@ async fn decide(
         scopes: &scopes,
         auth_time: Some(grant.auth_time),
         grant_id: Some(grant.id),
-        jkt: proof.map(|p| p.jkt.as_str()),
+        jkt: jkt.as_deref(),
+        act: None,
     };
     let token = api_tokens::mint(p, &api, &holder, grant.expires_at)?;
     // RFC 8693 §2.2.1; no refresh token.
@@ -323,6 +392,8 @@ pub(crate) struct SubjectToken {
     pub user_id: Uuid,
     /// The client the id_token was issued to.
     client: Arc<Client>,
+    /// The DPoP key the id_token's grant is bound to (its `cnf.jkt`).
+    pub jkt: Option<String>,
     session: Session,
 }
 
@@ -434,6 +505,7 @@ fn verify_subject(p: &Provider, client: &Client, token: &str) -> Result<SubjectT
     Ok(SubjectToken {
         user_id,
         client: subject_client,
+        jkt: claims.cnf.map(|c| c.jkt),
         session: Session::Unchecked { sid, auth_time },
     })
 }
@@ -449,6 +521,7 @@ async fn signed_in_now(p: &Provider, client: &Client, user_id: Uuid) -> Result<S
     Ok(SubjectToken {
         user_id,
         client: Arc::new(client.clone()),
+        jkt: None,
         session: Session::Live(Standing {
             session_id: None,
             auth_time: p.now(),

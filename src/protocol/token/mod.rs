@@ -3,6 +3,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod delegation;
 pub(crate) mod exchange;
 mod refresh;
 mod user_grant;
@@ -18,7 +19,7 @@ use super::params::Params;
 use crate::crypto::Alg;
 use crate::model::{Client, GrantType};
 
-pub use exchange::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, SubjectSource};
+pub use exchange::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, SubjectSource, SubjectType};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
@@ -165,9 +166,9 @@ pub fn may_use(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
     }
     let public_refusal = match grant {
         GrantType::ClientCredentials => Some("a public client cannot use client_credentials"),
-        // The client must authenticate: id_tokens travel through browsers.
-        GrantType::TokenExchange => Some("a public client cannot exchange tokens"),
-        GrantType::AuthorizationCode | GrantType::RefreshToken => None,
+        // A public client may exchange only an id_token bound to its DPoP
+        // key: the proof stands in for client authentication (`exchange`).
+        GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::TokenExchange => None,
     };
     match public_refusal {
         Some(refusal) if client.is_public() => Err(OAuthError::new(ErrorCode::UnauthorizedClient, refusal)),
@@ -176,8 +177,9 @@ pub fn may_use(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
 }
 
 /// `POST /token`: authenticate the client first, then the grant, then the
-/// DPoP proof if there is one (RFC 9449 §5). The access tokens of
-/// `client_credentials` and of an exchange are bound to the proof's key.
+/// DPoP proof if there is one (RFC 9449 §5). The access tokens are bound to
+/// the proof's key; a code redeemed with one binds its whole grant
+/// (`dpop::binding`).
 pub async fn issue(
     p: &Provider,
     basic: &Basic,
@@ -193,8 +195,10 @@ pub async fn issue(
         Err(e) => Err(e),
     };
     let response = match request {
-        Ok((TokenRequest::AuthorizationCode(req), _)) => authorization_code::redeem(p, &client, &req).await,
-        Ok((TokenRequest::RefreshToken(req), _)) => refresh::refresh(p, &client, &req).await,
+        Ok((TokenRequest::AuthorizationCode(req), proof)) => {
+            authorization_code::redeem(p, &client, &req, proof.as_ref()).await
+        }
+        Ok((TokenRequest::RefreshToken(req), proof)) => refresh::refresh(p, &client, &req, proof.as_ref()).await,
         Ok((TokenRequest::ClientCredentials(req), proof)) => {
             client_credentials::issue(p, &client, &req, proof.as_ref())
         }

@@ -13,13 +13,21 @@ use crate::model::Client;
 use crate::model::lifecycle::RefreshState;
 use crate::protocol::Provider;
 use crate::protocol::api_tokens::{self, Api};
+use crate::protocol::dpop::{self, Proof};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::params;
 use crate::store::grants::{self, GrantRow};
 use crate::store::refresh_tokens::{self, RefreshRow};
 use crate::store::{sessions, users};
 
-pub async fn refresh(p: &Provider, client: &Client, req: &RefreshRequest) -> Result<TokenResponse, OAuthError> {
+/// A bound grant's refresh token needs a proof of its key, whatever the
+/// client (RFC 9449 §5 asks it of public clients; Lanyard of every one).
+pub async fn refresh(
+    p: &Provider,
+    client: &Client,
+    req: &RefreshRequest,
+    proof: Option<&Proof>,
+) -> Result<TokenResponse, OAuthError> {
     let now = p.now();
     let hash = secret::sha256(&req.refresh_token);
     let mut tx = p.pool.begin().await?;
@@ -32,6 +40,7 @@ pub async fn refresh(p: &Provider, client: &Client, req: &RefreshRequest) -> Res
             ));
         }
     };
+    let jkt = dpop::binding(grant.dpop_jkt.as_deref(), proof, "the refresh token")?;
     let user = users::find(&mut tx, grant.user_id)
         .await?
         .filter(|u| u.is_enabled())
@@ -66,6 +75,7 @@ pub async fn refresh(p: &Provider, client: &Client, req: &RefreshRequest) -> Res
             nonce: None,
             sid: sid.as_deref(),
             refresh_token: Some(new_token),
+            jkt,
         },
     )?;
     // Rotated only with the new tokens in hand (as for the code).

@@ -135,6 +135,9 @@ pub struct Issue<'a> {
     pub nonce: Option<&'a str>,
     pub sid: Option<&'a str>,
     pub refresh_token: Option<String>,
+    /// The DPoP key the access token is bound to (the grant's, or the
+    /// request's proof's for an unbound grant).
+    pub jkt: Option<&'a str>,
 }
 
 /// The access token (for the API, or else for UserInfo), the id_token (when
@@ -147,7 +150,8 @@ pub fn respond(p: &Provider, i: &Issue<'_>) -> Result<TokenResponse, OAuthError>
         scopes: i.scopes,
         auth_time: Some(i.grant.auth_time),
         grant_id: Some(i.grant.id),
-        jkt: None,
+        jkt: i.jkt,
+        act: None,
     };
     let access = match i.api {
         Some(api) => {
@@ -178,6 +182,7 @@ pub fn respond(p: &Provider, i: &Issue<'_>) -> Result<TokenResponse, OAuthError>
                 nonce: i.nonce,
                 sid: i.sid,
                 access_token: Some(&access.token),
+                jkt: i.grant.dpop_jkt.as_deref(),
             },
         )?),
         false => None,
