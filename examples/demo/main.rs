@@ -16,6 +16,8 @@
 
 #[path = "../resource_server/bearer.rs"]
 mod bearer;
+#[path = "../resource_server/dpop.rs"]
+mod dpop;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,7 +33,7 @@ use openidconnect::{
 };
 use serde_json::{Value, json};
 
-use bearer::Validator;
+use bearer::{Request, Validator};
 
 const HOME: &str = "http://localhost:8081";
 const API: &str = "http://localhost:8081/api";
@@ -307,7 +309,18 @@ async fn logout(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
 /// The demo's API: `GET /api/orders` needs an access token for it with `read`.
 async fn orders(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match demo.api.check(authorization, "read").await {
+    let dpop: Vec<&str> = req
+        .headers()
+        .get_all("dpop")
+        .map(|v| v.to_str().unwrap_or_default())
+        .collect();
+    let request = Request {
+        authorization,
+        dpop: &dpop,
+        method: req.method().as_str(),
+        path: req.path(),
+    };
+    match demo.api.check(&request, "read").await {
         Ok(claims) => HttpResponse::Ok().json(json!({ "orders": [{"id": 1, "item": "lanyard"}], "caller": claims.get("sub"), "scope": claims.get("scope") })),
         Err(refusal) => refusal.response(),
     }
@@ -341,7 +354,9 @@ async fn main() -> std::io::Result<()> {
         Some(ClientSecret::new(secret.clone())),
     )
     .set_redirect_uri(RedirectUrl::new(format!("{HOME}/callback")).map_err(std::io::Error::other)?);
-    let api = Validator::discover(&issuer, API).await.map_err(std::io::Error::other)?;
+    let api = Validator::discover(&issuer, API, HOME)
+        .await
+        .map_err(std::io::Error::other)?;
     let demo = web::Data::new(Demo {
         client,
         secret,

@@ -1,7 +1,9 @@
 //! Offline validation of Lanyard access tokens, as any API would do it:
 //! discovery → JWKS (cached, refetched on an unknown `kid` at most once per
-//! interval) → signature, `typ: at+jwt`, `iss`, `aud`, `exp`/`nbf`, `scope`
-//! (RFC 9068 §4, RFC 6750 §3).
+//! interval) → signature, `typ: at+jwt`, `iss`, `aud`, `exp`/`nbf`; then the
+//! scheme its binding asks for — a bearer token as `Bearer`, a DPoP-bound
+//! one (`cnf.jkt`) as `DPoP` with a proof (RFC 9449 §7, `dpop.rs`) — and
+//! `scope` (RFC 9068 §4, RFC 6750 §3).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,6 +14,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
 use josekit::jws::{ES256, EdDSA, JwsVerifier, RS256};
 use serde_json::{Map, Value};
+
+use crate::dpop::{self, ProofChecker, ProofError, ProofRequest};
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: i64 = 30;
@@ -24,40 +28,91 @@ fn refetch_every() -> Duration {
     Duration::from_secs(secs)
 }
 
-/// Why a request is refused, as RFC 6750 §3 answers it.
+/// The authentication scheme of a request (RFC 6750, RFC 9449 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// Why a request is refused, as RFC 6750 §3 and RFC 9449 §7.1 answer it:
+/// the challenge names the scheme the client used.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// No token at all: 401 with a bare `Bearer` challenge.
+    /// No token at all: 401 with a bare challenge for each scheme.
     NoToken,
     /// 401 `invalid_token`.
-    InvalidToken(String),
+    InvalidToken(Scheme, String),
+    /// 401 `invalid_dpop_proof`: a DPoP-bound token without a good proof.
+    InvalidProof(String),
     /// 403 `insufficient_scope`, naming the scope needed.
-    InsufficientScope(String),
+    InsufficientScope(Scheme, String),
+    /// 503: too many recent proofs to remember another one.
+    Busy,
+}
+
+/// A challenge for `scheme` with these auth-params; `DPoP` also lists the
+/// proof algorithms (`algs`, RFC 9449 §7.1).
+fn challenge(scheme: Scheme, params: &[(&str, &str)]) -> String {
+    let mut params: Vec<String> = params
+        .iter()
+        .map(|(name, value)| format!("{name}=\"{}\"", value.replace(['"', '\\'], "'")))
+        .collect();
+    let name = match scheme {
+        Scheme::Bearer => "Bearer",
+        Scheme::Dpop => {
+            params.push(format!("algs=\"{}\"", dpop::ALGS.join(" ")));
+            "DPoP"
+        }
+    };
+    match params.is_empty() {
+        true => name.to_owned(),
+        false => format!("{name} {}", params.join(", ")),
+    }
 }
 
 impl Refusal {
-    /// The RFC 6750 §3 response: the challenge names the error and, for scope, what is needed.
+    /// The response: one `WWW-Authenticate` field per challenge.
     pub fn response(self) -> actix_web::HttpResponse {
         use actix_web::HttpResponse;
-        use actix_web::http::header::WWW_AUTHENTICATE;
+        use actix_web::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+        use serde_json::json;
+        let error = |scheme, code: &str, why: &str| {
+            HttpResponse::Unauthorized()
+                .insert_header((
+                    WWW_AUTHENTICATE,
+                    challenge(scheme, &[("error", code), ("error_description", why)]),
+                ))
+                .json(json!({ "error": code, "error_description": why }))
+        };
         match self {
             Refusal::NoToken => HttpResponse::Unauthorized()
-                .insert_header((WWW_AUTHENTICATE, "Bearer"))
+                .append_header((WWW_AUTHENTICATE, challenge(Scheme::Bearer, &[])))
+                .append_header((WWW_AUTHENTICATE, challenge(Scheme::Dpop, &[])))
                 .finish(),
-            Refusal::InvalidToken(why) => HttpResponse::Unauthorized()
+            Refusal::InvalidToken(scheme, why) => error(scheme, "invalid_token", &why),
+            Refusal::InvalidProof(why) => error(Scheme::Dpop, "invalid_dpop_proof", &why),
+            Refusal::InsufficientScope(scheme, scope) => HttpResponse::Forbidden()
                 .insert_header((
                     WWW_AUTHENTICATE,
-                    format!("Bearer error=\"invalid_token\", error_description=\"{why}\""),
+                    challenge(scheme, &[("error", "insufficient_scope"), ("scope", &scope)]),
                 ))
-                .json(serde_json::json!({ "error": "invalid_token", "error_description": why })),
-            Refusal::InsufficientScope(scope) => HttpResponse::Forbidden()
-                .insert_header((
-                    WWW_AUTHENTICATE,
-                    format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
-                ))
-                .json(serde_json::json!({ "error": "insufficient_scope", "scope": scope })),
+                .json(json!({ "error": "insufficient_scope", "scope": scope })),
+            Refusal::Busy => HttpResponse::ServiceUnavailable()
+                .insert_header((RETRY_AFTER, "5"))
+                .finish(),
         }
     }
+}
+
+/// What the validator needs of a request.
+pub struct Request<'a> {
+    /// The `Authorization` header, if any.
+    pub authorization: Option<&'a str>,
+    /// Every `DPoP` header field.
+    pub dpop: &'a [&'a str],
+    pub method: &'a str,
+    pub path: &'a str,
 }
 
 pub struct Validator {
@@ -65,12 +120,14 @@ pub struct Validator {
     audience: String,
     jwks_uri: String,
     http: reqwest::Client,
+    proofs: ProofChecker,
     keys: Mutex<(HashMap<String, Value>, Option<Instant>)>,
 }
 
 impl Validator {
-    /// Reads the issuer's discovery document and its JWKS.
-    pub async fn discover(issuer: &str, audience: &str) -> Result<Self, String> {
+    /// Reads the issuer's discovery document and its JWKS; `public_url` is
+    /// this server's own URL as clients call it (DPoP proofs name it).
+    pub async fn discover(issuer: &str, audience: &str, public_url: &str) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
@@ -93,6 +150,7 @@ impl Validator {
             audience: audience.to_owned(),
             jwks_uri,
             http,
+            proofs: ProofChecker::new(public_url),
             keys: Mutex::new((HashMap::new(), None)),
         };
         validator.refetch().await?;
@@ -134,16 +192,18 @@ impl Validator {
         self.keys.lock().unwrap_or_else(|e| e.into_inner()).0.get(kid).cloned()
     }
 
-    /// Validates an `Authorization` header for a route that needs `scope`.
-    pub async fn check(&self, authorization: Option<&str>, scope: &str) -> Result<Map<String, Value>, Refusal> {
-        let bad = |why: &str| Refusal::InvalidToken(why.to_owned());
-        let token = match authorization {
-            None => return Err(Refusal::NoToken),
-            Some(h) => h
-                .strip_prefix("Bearer ")
-                .ok_or_else(|| bad("not a Bearer token"))?
-                .trim(),
+    /// Validates a request's credentials for a route that needs `scope`.
+    pub async fn check(&self, req: &Request<'_>, scope: &str) -> Result<Map<String, Value>, Refusal> {
+        let Some(authorization) = req.authorization else {
+            return Err(Refusal::NoToken);
         };
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        let (scheme, token) = match authorization.split_once(' ') {
+            Some((s, token)) if s.eq_ignore_ascii_case("Bearer") => (Scheme::Bearer, token.trim()),
+            Some((s, token)) if s.eq_ignore_ascii_case("DPoP") => (Scheme::Dpop, token.trim()),
+            _ => return Err(Refusal::NoToken),
+        };
+        let bad = |why: &str| Refusal::InvalidToken(scheme, why.to_owned());
         let header: Value = token
             .split('.')
             .next()
@@ -205,10 +265,45 @@ impl Validator {
         {
             return Err(bad("the token is not valid yet"));
         }
+        self.check_binding(req, scheme, token, &claims)?;
         let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
         if !scopes.split(' ').any(|s| s == scope) {
-            return Err(Refusal::InsufficientScope(scope.to_owned()));
+            return Err(Refusal::InsufficientScope(scheme, scope.to_owned()));
         }
         Ok(claims)
+    }
+
+    /// RFC 9449 §7: a token bound to a key (`cnf.jkt`) only under the `DPoP`
+    /// scheme, with a proof for this request by that key — never as a
+    /// bearer (§7.2); an unbound token only as a bearer.
+    fn check_binding(
+        &self,
+        req: &Request<'_>,
+        scheme: Scheme,
+        token: &str,
+        claims: &Map<String, Value>,
+    ) -> Result<(), Refusal> {
+        let bad = |why: &str| Refusal::InvalidToken(scheme, why.to_owned());
+        let jkt = claims.get("cnf").map(|cnf| cnf.get("jkt").and_then(Value::as_str));
+        match (scheme, jkt) {
+            (Scheme::Bearer, None) => Ok(()),
+            (Scheme::Bearer, Some(_)) => Err(bad("the token is bound to a key: use the DPoP scheme with a proof")),
+            (Scheme::Dpop, None) => Err(bad("the token is not bound to a key: use the Bearer scheme")),
+            (Scheme::Dpop, Some(None)) => Err(bad("the token is bound to a key DPoP cannot prove")),
+            (Scheme::Dpop, Some(Some(jkt))) => self
+                .proofs
+                .check(&ProofRequest {
+                    proofs: req.dpop,
+                    method: req.method,
+                    path: req.path,
+                    access_token: token,
+                    jkt,
+                })
+                .map_err(|e| match e {
+                    ProofError::Invalid(why) => Refusal::InvalidProof(why),
+                    ProofError::WrongKey => bad("the DPoP proof's key is not the key the token is bound to"),
+                    ProofError::Busy => Refusal::Busy,
+                }),
+        }
     }
 }

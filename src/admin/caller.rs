@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::apis::ADMIN_SCOPE;
 use crate::protocol::Provider;
-use crate::protocol::bearer::verify_access_token;
+use crate::protocol::bearer::{Presented, verify_access_token};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::mint;
 use crate::store::{clients, users};
@@ -34,9 +34,13 @@ impl Caller {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallerError {
-    /// No valid admin-API token: 401.
+    /// No valid admin-API token: 401 `invalid_token`.
     #[error("{0}")]
     Unauthenticated(String),
+    /// A DPoP-bound token without a valid proof for this request: 401
+    /// `invalid_dpop_proof` (RFC 9449 §7.1).
+    #[error("{0}")]
+    BadProof(String),
     /// A valid token whose holder may not administer: 403.
     #[error("{0}")]
     Forbidden(String),
@@ -56,13 +60,15 @@ impl From<sqlx::Error> for CallerError {
     }
 }
 
-/// Admits the holder of `token`, or says why not.
-pub async fn admit(p: &Provider, token: &str) -> Result<Caller, CallerError> {
+/// Admits the holder of the token presented (a bearer's, or a DPoP-bound
+/// one with its proof for this request), or says why not.
+pub async fn admit(p: &Provider, presented: &Presented) -> Result<Caller, CallerError> {
     let audience = p.config.issuer.url(crate::paths::ADMIN);
-    let claims = verify_access_token(p, token, &audience)
+    let claims = verify_access_token(p, presented, &audience)
         .await
         .map_err(|e| match e.code {
             ErrorCode::InvalidToken => CallerError::Unauthenticated(e.description),
+            ErrorCode::InvalidDpopProof => CallerError::BadProof(e.description),
             _ => CallerError::Unavailable(e),
         })?;
     if !claims.has_scope(ADMIN_SCOPE) {

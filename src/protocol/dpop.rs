@@ -1,18 +1,22 @@
-//! DPoP proofs at the token endpoint (RFC 9449 §4.3): a request carrying a
+//! DPoP proofs (RFC 9449 §4.3): at the token endpoint a request carrying a
 //! `DPoP` header proves possession of a key, and the access token it gets
-//! is bound to that key (`cnf.jkt`, `token_type` `DPoP`, §5 and §6.1).
+//! is bound to that key (`cnf.jkt`, `token_type` `DPoP`, §5 and §6.1); at a
+//! protected resource the proof also names the access token it comes with
+//! (`ath`, §7).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::Provider;
 use super::error::{ErrorCode, OAuthError};
 use crate::crypto::proof::{self, SelfSigned};
 use crate::crypto::secret;
 use crate::model::DpopPolicy;
+use crate::paths;
 use crate::store::dpop_proof_jtis;
 
 /// The response header that carries a server nonce (RFC 9449 §8.1).
@@ -89,15 +93,51 @@ impl Nonces {
 #[derive(Debug, Clone, Default)]
 pub struct DpopHeader(pub Vec<String>);
 
+/// The request a proof must have been made for. Built by its constructors,
+/// so that what a proof is checked against can grow without changing
+/// their callers.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofFor<'a> {
+    /// The request's method (`htm`, §4.3 (8)).
+    htm: &'a str,
+    /// The request's path under the issuer (`htu`, §4.3 (9)).
+    path: &'a str,
+    /// The access token presented with the proof to a protected resource:
+    /// the proof's `ath` must be its hash (§4.3 (12), §7).
+    access_token: Option<&'a str>,
+}
+
+impl<'a> ProofFor<'a> {
+    /// A token request: `POST {issuer}/token`, no access token.
+    pub fn token() -> Self {
+        ProofFor {
+            htm: "POST",
+            path: paths::TOKEN,
+            access_token: None,
+        }
+    }
+
+    /// A request with method `htm` to Lanyard's protected resource at
+    /// `path`, presenting `access_token` (RFC 9449 §7).
+    pub fn resource(htm: &'a str, path: &'a str, access_token: &'a str) -> Self {
+        ProofFor {
+            htm,
+            path,
+            access_token: Some(access_token),
+        }
+    }
+}
+
 fn invalid(description: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidDpopProof, description)
 }
 
-/// Checks the request's proof, if it has one, for a request with method
-/// `htm` to the issuer's `path`; `Ok(None)` without a `DPoP` header (at no
-/// cost). Every rule of RFC 9449 §4.3 but the server nonce, and the `jti`
-/// once across nodes.
-pub async fn check(p: &Provider, header: &DpopHeader, htm: &str, path: &str) -> Result<Option<Proof>, OAuthError> {
+/// Checks the request's proof, if it has one, for the request `req`;
+/// `Ok(None)` without a `DPoP` header (at no cost). Every rule of RFC 9449
+/// §4.3 but the server nonce, and the `jti` once across nodes. That the
+/// proof's key is the one an access token is bound to (§4.3 (12)) is the
+/// caller's to compare with the returned `jkt`.
+pub async fn check(p: &Provider, header: &DpopHeader, req: &ProofFor<'_>) -> Result<Option<Proof>, OAuthError> {
     let jwt = match header.0.as_slice() {
         [] => return Ok(None),
         [one] => one,
@@ -105,10 +145,13 @@ pub async fn check(p: &Provider, header: &DpopHeader, htm: &str, path: &str) -> 
         _ => return Err(invalid("more than one DPoP header")),
     };
     let now = p.now();
-    let htu = p.config.issuer.url(path);
+    let htu = p.config.issuer.url(req.path);
     let proof =
         proof::verify_self_signed(jwt, &p.dpop_keys).map_err(|e| invalid(format!("the DPoP proof is refused: {e}")))?;
-    let (jti, iat) = check_claims(&proof, htm, &htu, now)?;
+    let (jti, iat) = check_claims(&proof, req.htm, &htu, now)?;
+    if let Some(token) = req.access_token {
+        check_ath(&proof, token)?;
+    }
     // §11.1: each proof is accepted once, across every node, within its
     // window: remembered until its `iat` is out of the window for good.
     let seen = secret::sha256(&format!("{}.{jti}", proof.thumbprint));
@@ -211,6 +254,17 @@ fn check_claims<'a>(
         )));
     }
     Ok((jti, iat))
+}
+
+/// §4.3 (12), §4.2: at a protected resource the proof's `ath` is the
+/// base64url SHA-256 of the ASCII access token it comes with.
+fn check_ath(proof: &SelfSigned, access_token: &str) -> Result<(), OAuthError> {
+    let expected = URL_SAFE_NO_PAD.encode(Sha256::digest(access_token.as_bytes()));
+    match proof.claims.get("ath").and_then(Value::as_str) {
+        Some(ath) if secret::constant_time_eq(ath.as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(_) => Err(invalid("the DPoP proof's ath is not the hash of this access token")),
+        None => Err(invalid("the DPoP proof has no ath (the hash of the access token)")),
+    }
 }
 
 /// `htu` compared with the endpoint "without query and fragment parts",
@@ -323,5 +377,19 @@ mod tests {
             claims[name] = value;
             assert!(refused(typ.clone(), claims).contains(says), "{name}");
         }
+    }
+
+    #[test]
+    fn ath_is_the_hash_of_the_access_token() {
+        // RFC 9449 §7.1's example: the token and the `ath` of its proof.
+        let token = "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU";
+        let mut claims = good();
+        claims["ath"] = json!("fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo");
+        let typ = json!({"typ": "dpop+jwt"});
+        assert!(check_ath(&proof(typ.clone(), claims.clone()), token).is_ok());
+        let other = check_ath(&proof(typ.clone(), claims), "another token").unwrap_err();
+        assert!(other.description.contains("ath"), "{other:?}");
+        let missing = check_ath(&proof(typ, good()), token).unwrap_err();
+        assert!(missing.description.contains("no ath"), "{missing:?}");
     }
 }

@@ -1,18 +1,19 @@
-//! The UserInfo endpoint (OIDC Core §5.3).
+//! The UserInfo endpoint (OIDC Core §5.3), a protected resource taking
+//! bearer and DPoP-bound access tokens (RFC 6750, RFC 9449 §7).
 
 use serde_json::{Value, json};
 
 use super::Provider;
-use super::bearer::{invalid_token, verify_access_token};
+use super::bearer::{Presented, invalid_token, verify_access_token};
 use super::error::{ErrorCode, OAuthError};
 use super::mint;
 use crate::model::OidcScope;
 use crate::store::users;
 
 /// `GET/POST /userinfo`: the user's claims for the token's scopes.
-pub async fn userinfo(p: &Provider, token: &str) -> Result<Value, OAuthError> {
+pub async fn userinfo(p: &Provider, presented: &Presented) -> Result<Value, OAuthError> {
     let audience = mint::userinfo_audience(p);
-    let claims = verify_access_token(p, token, &audience).await?;
+    let claims = verify_access_token(p, presented, &audience).await?;
     if !claims.has_scope(OidcScope::Openid.as_str()) {
         return Err(OAuthError::new(
             ErrorCode::InsufficientScope,

@@ -128,7 +128,7 @@ async fn not_allowed(allow: String) -> Result<HttpResponse, WebError> {
         status: StatusCode::METHOD_NOT_ALLOWED,
         code: "method_not_allowed",
         message: format!("this resource takes {allow}"),
-        challenge: None,
+        challenges: Vec::new(),
         allow: Some(allow),
     }))
 }

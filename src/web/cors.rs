@@ -13,7 +13,10 @@ fn origin(req: &HttpRequest) -> Option<&str> {
         .filter(|o| o.len() <= 300)
 }
 
-/// Adds `Access-Control-Allow-Origin` when the request's origin is registered.
+/// Adds `Access-Control-Allow-Origin` when the request's origin is
+/// registered, and lets the page read `WWW-Authenticate` (not a
+/// CORS-safelisted response header): a refusal's challenge says why, and
+/// which DPoP algorithms to use (RFC 9449 §7.1).
 pub async fn allow_registered_origin(req: &HttpRequest, state: &AppState, res: &mut HttpResponse) {
     res.headers_mut()
         .append(header::VARY, HeaderValue::from_static("Origin"));
@@ -22,6 +25,10 @@ pub async fn allow_registered_origin(req: &HttpRequest, state: &AppState, res: &
         && let Ok(value) = HeaderValue::from_str(origin)
     {
         res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        res.headers_mut().insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("WWW-Authenticate, DPoP-Nonce"),
+        );
     }
 }
 

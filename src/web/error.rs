@@ -16,6 +16,8 @@ use serde::Serialize;
 
 use crate::admin::AdminError;
 use crate::keys::KeyError;
+use crate::protocol::bearer::Scheme;
+use crate::protocol::dpop;
 use crate::protocol::error::{ErrorCode, OAuthError};
 
 /// How long a client waits before retrying while the database is away.
@@ -27,9 +29,14 @@ pub enum WebError {
     /// An RFC 6749 §5.2 error; `basic` when the client sent HTTP Basic
     /// credentials (a 401 `invalid_client` then challenges `Basic`).
     OAuth { error: OAuthError, basic: bool },
-    /// A Bearer-protected resource's refusal (RFC 6750 §3); `None` when the
-    /// request carried no token (a bare challenge, RFC 6750 §3.1).
-    Bearer(Option<OAuthError>),
+    /// A protected resource's refusal (RFC 6750 §3, RFC 9449 §7.1): the
+    /// challenge names the scheme the request used (`None`: no readable
+    /// `Authorization`, so both schemes); `error` is `None` when the request
+    /// carried no token (bare challenges, RFC 6750 §3.1).
+    Resource {
+        scheme: Option<Scheme>,
+        error: Option<OAuthError>,
+    },
     /// An admin API refusal: `{"code", "message"}`.
     Api(ApiError),
     /// The HTML error page.
@@ -47,8 +54,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// `WWW-Authenticate` of a 401 (RFC 6750 §3).
-    pub challenge: Option<&'static str>,
+    /// `WWW-Authenticate` of a 401, one field per challenge (RFC 6750 §3,
+    /// RFC 9449 §7.1).
+    pub challenges: Vec<String>,
     /// `Allow` of a 405 (RFC 9110 §15.5.6).
     pub allow: Option<String>,
 }
@@ -116,7 +124,7 @@ impl WebError {
             status,
             code,
             message: message.into(),
-            challenge: None,
+            challenges: Vec::new(),
             allow: None,
         })
     }
@@ -216,8 +224,8 @@ impl From<OAuthError> for WebError {
 impl fmt::Display for WebError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WebError::OAuth { error, .. } | WebError::Bearer(Some(error)) => write!(f, "{error}"),
-            WebError::Bearer(None) => f.write_str("no bearer token"),
+            WebError::OAuth { error, .. } | WebError::Resource { error: Some(error), .. } => write!(f, "{error}"),
+            WebError::Resource { error: None, .. } => f.write_str("no access token"),
             WebError::Api(e) => write!(f, "{}: {}", e.code, e.message),
             WebError::Page(e) => write!(f, "{}: {}", e.title, e.message),
             WebError::Redirect { location, .. } => write!(f, "redirect to {location}"),
@@ -241,8 +249,9 @@ struct ApiBody<'a> {
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
-            WebError::OAuth { error, .. } | WebError::Bearer(Some(error)) => oauth_status(error.code),
-            WebError::Bearer(None) => StatusCode::UNAUTHORIZED,
+            WebError::OAuth { error, .. } => oauth_status(error.code),
+            WebError::Resource { error: Some(error), .. } => resource_status(error.code),
+            WebError::Resource { error: None, .. } => StatusCode::UNAUTHORIZED,
             WebError::Api(e) => e.status,
             WebError::Page(e) => e.status,
             WebError::Redirect { after_post: true, .. } => StatusCode::SEE_OTHER,
@@ -254,7 +263,7 @@ impl ResponseError for WebError {
     fn error_response(&self) -> HttpResponse {
         match self {
             WebError::OAuth { error, basic } => oauth_response(error, *basic),
-            WebError::Bearer(e) => bearer_response(e.as_ref()),
+            WebError::Resource { scheme, error } => resource_response(*scheme, error.as_ref()),
             WebError::Api(e) => api_response(e),
             // `render_error_pages` puts the page around it.
             WebError::Page(e) => {
@@ -299,25 +308,64 @@ fn oauth_response(e: &OAuthError, basic_used: bool) -> HttpResponse {
     })
 }
 
-/// RFC 6750 §3: the challenge names the error; a request with no token gets
-/// a bare `Bearer` challenge and no body (§3.1).
-fn bearer_response(e: Option<&OAuthError>) -> HttpResponse {
-    let Some(e) = e else {
-        return HttpResponse::Unauthorized()
-            .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"lanyard\""))
+/// A protected resource's status: RFC 6750 §3.1's, and 401 for
+/// `invalid_dpop_proof` (RFC 9449 §7.1: the credentials are not valid).
+fn resource_status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidDpopProof => StatusCode::UNAUTHORIZED,
+        code => oauth_status(code),
+    }
+}
+
+/// The `WWW-Authenticate` challenges of a protected resource taking both
+/// schemes, one header field each: the scheme the request used, naming the
+/// error (RFC 6750 §3, RFC 9449 §7.1); without a usable scheme, both (RFC
+/// 9449 §7.2). The `DPoP` challenge lists the proof algorithms (`algs`).
+/// Quoted-string values lose `"` and `\` (RFC 6750 §3's character set).
+pub fn challenges(scheme: Option<Scheme>, error: Option<&OAuthError>) -> Vec<String> {
+    let mut params = vec![r#"realm="lanyard""#.to_owned()];
+    if let Some(e) = error {
+        params.push(format!(r#"error="{}""#, e.code.as_str()));
+        params.push(format!(
+            r#"error_description="{}""#,
+            e.description.replace(['"', '\\'], "'")
+        ));
+    }
+    let bearer = || format!("Bearer {}", params.join(", "));
+    let dpop = || format!(r#"DPoP {}, algs="{}""#, params.join(", "), dpop::SIGNING_ALGS.join(" "));
+    match scheme {
+        Some(Scheme::Bearer) => vec![bearer()],
+        Some(Scheme::Dpop) => vec![dpop()],
+        None => vec![bearer(), dpop()],
+    }
+}
+
+/// Appends each challenge as its own `WWW-Authenticate` field.
+fn add_challenges(res: &mut HttpResponse, challenges: &[String]) {
+    for challenge in challenges {
+        if let Ok(value) = header::HeaderValue::from_str(challenge) {
+            res.headers_mut().append(header::WWW_AUTHENTICATE, value);
+        }
+    }
+}
+
+/// RFC 6750 §3 and RFC 9449 §7.1: the challenge names the error; a request
+/// with no token gets bare challenges and no body (RFC 6750 §3.1).
+fn resource_response(scheme: Option<Scheme>, e: Option<&OAuthError>) -> HttpResponse {
+    let mut res = match e {
+        None => HttpResponse::Unauthorized()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish();
+            .finish(),
+        Some(e) => {
+            let mut res = oauth_response(e, false);
+            *res.status_mut() = resource_status(e.code);
+            res
+        }
     };
-    let challenge = format!(
-        "Bearer realm=\"lanyard\", error=\"{}\", error_description=\"{}\"",
-        e.code.as_str(),
-        e.description.replace(['"', '\\'], "'")
-    );
-    let mut res = oauth_response(e, false);
-    res.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_str(&challenge).unwrap_or_else(|_| header::HeaderValue::from_static("Bearer")),
-    );
+    // A 503 or 500 is no verdict on the credentials: no challenge.
+    if matches!(res.status().as_u16(), 400 | 401 | 403) {
+        add_challenges(&mut res, &challenges(scheme, e));
+    }
     res
 }
 
@@ -329,16 +377,15 @@ fn api_response(e: &ApiError) -> HttpResponse {
     if e.status == StatusCode::SERVICE_UNAVAILABLE {
         res.insert_header((header::RETRY_AFTER, RETRY_SECS));
     }
-    if let Some(challenge) = e.challenge {
-        res.insert_header((header::WWW_AUTHENTICATE, challenge));
-    }
     if let Some(allow) = &e.allow {
         res.insert_header((header::ALLOW, allow.as_str()));
     }
-    res.json(ApiBody {
+    let mut res = res.json(ApiBody {
         code: e.code,
         message: &e.message,
-    })
+    });
+    add_challenges(&mut res, &e.challenges);
+    res
 }
 
 /// Middleware: a response made from a [`WebError::Page`] becomes Lanyard's

@@ -1,6 +1,8 @@
 //! Extractors for the credentials handlers would otherwise parse themselves:
-//! HTTP Basic client credentials (RFC 6749 §2.3.1), Bearer tokens (RFC 6750
-//! §2.1, §2.2), the admin API's caller and the admin pages' signed-in admin.
+//! HTTP Basic client credentials (RFC 6749 §2.3.1), access tokens presented
+//! as Bearer (RFC 6750 §2.1, §2.2) or DPoP-bound (RFC 9449 §7.1) with the
+//! `DPoP` proof header (§4.1), the admin API's caller and the admin pages'
+//! signed-in admin.
 
 use std::future::{Ready, ready};
 use std::pin::Pin;
@@ -11,10 +13,12 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{FromRequest, HttpRequest};
 
 use super::AppState;
-use super::error::{ApiError, WebError};
+use super::error::{ApiError, WebError, challenges};
 use crate::admin::caller::{self, CallerError};
+use crate::protocol::bearer::{Presented, Scheme};
 use crate::protocol::client_auth::Basic;
-use crate::protocol::error::OAuthError;
+use crate::protocol::dpop::DpopHeader;
+use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::params::Params;
 use crate::protocol::session::{self, CurrentSession};
 
@@ -40,52 +44,100 @@ impl FromRequest for ClientBasic {
     }
 }
 
-/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1; the scheme
-/// is case-insensitive, RFC 9110 §11.1): `None` without the header, an error
-/// for another scheme or an empty token.
-pub fn bearer_header(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
+/// Every `DPoP` header field as received (RFC 9449 §4.1); a field that is
+/// not visible ASCII is kept as an empty, invalid proof.
+pub fn dpop_header(req: &HttpRequest) -> DpopHeader {
+    DpopHeader(
+        req.headers()
+            .get_all("dpop")
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+            .collect(),
+    )
+}
+
+/// The access token of an `Authorization` header, as presented: `Bearer`
+/// (RFC 6750 §2.1) or `DPoP` (RFC 9449 §7.1) with the request's proof, its
+/// method and path; the scheme is case-insensitive (RFC 9110 §11.1). `None`
+/// without the header; another scheme or an empty token is
+/// `invalid_request`, with the scheme when it was one of these two.
+fn authorization(req: &HttpRequest) -> Result<Option<Presented>, (Option<Scheme>, OAuthError)> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let token = value.to_str().ok().and_then(|v| {
-        let (scheme, token) = v.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-    });
-    match token {
-        Some(t) if !t.is_empty() => Ok(Some(t.to_owned())),
-        _ => Err(OAuthError::invalid_request(
-            "the Authorization header is not a Bearer token",
-        )),
+    let (scheme, token) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(scheme, token)| {
+            let scheme = match scheme {
+                s if s.eq_ignore_ascii_case("bearer") => Scheme::Bearer,
+                s if s.eq_ignore_ascii_case("dpop") => Scheme::Dpop,
+                _ => return None,
+            };
+            Some((scheme, token.trim()))
+        })
+        .ok_or_else(|| {
+            (
+                None,
+                OAuthError::invalid_request("the Authorization header is not a Bearer or DPoP token"),
+            )
+        })?;
+    if token.is_empty() {
+        return Err((
+            Some(scheme),
+            OAuthError::invalid_request("the Authorization header has no token"),
+        ));
     }
+    Ok(Some(match scheme {
+        Scheme::Bearer => Presented::Bearer(token.to_owned()),
+        Scheme::Dpop => Presented::Dpop {
+            token: token.to_owned(),
+            proof: dpop_header(req),
+            htm: req.method().as_str().to_owned(),
+            path: req.path().to_owned(),
+        },
+    }))
 }
 
-/// The access token of a request to a Bearer-protected resource that also
-/// takes it in a form body (RFC 6750 §2.2, POST only): `None` when none was
-/// sent. One in the URL (§2.3) or sent more than one way is `invalid_request`.
-pub struct Bearer(pub Option<String>);
+/// The access token of a request to one of Lanyard's protected resources:
+/// from the `Authorization` header (Bearer or DPoP), or as a bearer in a
+/// POSTed form body (RFC 6750 §2.2; a DPoP-bound token travels only in the
+/// header, RFC 9449 §7.1). `None` when none was sent. One in the URL
+/// (RFC 6750 §2.3) or sent more than one way is `invalid_request`.
+pub struct AccessToken(pub Option<Presented>);
 
-impl Bearer {
-    fn read(req: &HttpRequest, form: Option<&Params>) -> Result<Self, OAuthError> {
-        let from_header = bearer_header(req)?;
+impl AccessToken {
+    fn read(req: &HttpRequest, form: Option<&Params>) -> Result<Self, WebError> {
+        let refuse = |scheme, error| WebError::Resource {
+            scheme,
+            error: Some(error),
+        };
+        let from_header = authorization(req).map_err(|(scheme, e)| refuse(scheme, e))?;
+        let scheme = from_header.as_ref().map(Presented::scheme);
         let from_body = match form {
-            Some(params) => params.one("access_token")?.map(str::to_owned),
+            Some(params) => params
+                .one("access_token")
+                .map_err(|e| refuse(scheme.or(Some(Scheme::Bearer)), e))?
+                .map(|t| Presented::Bearer(t.to_owned())),
             None => None,
         };
         if super::query(req).has("access_token") {
-            return Err(OAuthError::invalid_request(
-                "send the access token in the Authorization header, not the URL",
+            return Err(refuse(
+                scheme,
+                OAuthError::invalid_request("send the access token in the Authorization header, not the URL"),
             ));
         }
         match (from_header, from_body) {
-            (Some(_), Some(_)) => Err(OAuthError::invalid_request(
-                "the access token was sent more than one way",
+            (Some(_), Some(_)) => Err(refuse(
+                scheme,
+                OAuthError::invalid_request("the access token was sent more than one way"),
             )),
-            (h, b) => Ok(Bearer(h.or(b))),
+            (h, b) => Ok(AccessToken(h.or(b))),
         }
     }
 }
 
-impl FromRequest for Bearer {
+impl FromRequest for AccessToken {
     type Error = WebError;
     type Future = Boxed<Self>;
 
@@ -101,13 +153,14 @@ impl FromRequest for Bearer {
                 }
                 None => None,
             };
-            Bearer::read(&req, form.as_ref()).map_err(|e| WebError::Bearer(Some(e)))
+            AccessToken::read(&req, form.as_ref())
         })
     }
 }
 
 /// The admin API's caller, as the audit log names them, once
-/// `admin::caller::admit` has admitted their token.
+/// `admin::caller::admit` has admitted their token (Bearer, or DPoP-bound
+/// with a proof for this request).
 pub struct AdminCaller(pub String);
 
 impl FromRequest for AdminCaller {
@@ -118,15 +171,23 @@ impl FromRequest for AdminCaller {
         let req = req.clone();
         Box::pin(async move {
             let state = state(&req)?;
-            let Ok(Some(token)) = bearer_header(&req) else {
+            let Ok(Some(presented)) = authorization(&req) else {
                 return Err(unauthorized(
-                    "Bearer",
+                    challenges(None, None),
                     "send a Lanyard access token for the admin API".into(),
                 ));
             };
-            match caller::admit(&state.provider, &token).await {
+            let scheme = Some(presented.scheme());
+            match caller::admit(&state.provider, &presented).await {
                 Ok(caller) => Ok(AdminCaller(caller.actor())),
-                Err(CallerError::Unauthenticated(m)) => Err(unauthorized("Bearer error=\"invalid_token\"", m)),
+                Err(CallerError::Unauthenticated(m)) => {
+                    let error = OAuthError::new(ErrorCode::InvalidToken, m.clone());
+                    Err(unauthorized(challenges(scheme, Some(&error)), m))
+                }
+                Err(CallerError::BadProof(m)) => {
+                    let error = OAuthError::new(ErrorCode::InvalidDpopProof, m.clone());
+                    Err(unauthorized(challenges(scheme, Some(&error)), m))
+                }
                 Err(CallerError::Forbidden(m)) => Err(WebError::api(StatusCode::FORBIDDEN, "forbidden", m)),
                 Err(CallerError::Unavailable(e)) => {
                     tracing::warn!(error = %e.description, "could not check an admin API caller");
@@ -137,13 +198,13 @@ impl FromRequest for AdminCaller {
     }
 }
 
-/// 401 with the challenge of RFC 6750 §3.
-fn unauthorized(challenge: &'static str, message: String) -> WebError {
+/// 401 with the challenges of RFC 6750 §3 and RFC 9449 §7.1.
+fn unauthorized(challenges: Vec<String>, message: String) -> WebError {
     WebError::Api(ApiError {
         status: StatusCode::UNAUTHORIZED,
         code: "unauthorized",
         message,
-        challenge: Some(challenge),
+        challenges,
         allow: None,
     })
 }

@@ -5,10 +5,9 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::error::WebError;
-use super::extract::ClientBasic;
+use super::extract::{ClientBasic, dpop_header};
 use super::respond::{json_no_store, with_cors};
 use super::{AppState, cors, protocol_form};
-use crate::protocol::dpop::DpopHeader;
 use crate::protocol::token;
 
 pub async fn post(
@@ -36,17 +35,6 @@ pub async fn post(
             basic: basic.is_used(),
         });
     with_cors(&req, &state, result).await
-}
-
-/// Every `DPoP` header field as received (RFC 9449 §4.1); a field that is
-/// not visible ASCII is kept as an empty, invalid proof.
-fn dpop_header(req: &HttpRequest) -> DpopHeader {
-    DpopHeader(
-        req.headers()
-            .get_all("dpop")
-            .map(|v| v.to_str().unwrap_or_default().to_owned())
-            .collect(),
-    )
 }
 
 pub async fn preflight(req: HttpRequest, state: Data<AppState>) -> HttpResponse {

@@ -16,7 +16,7 @@ use crate::support::{
 
 const API: &str = "https://orders.example";
 
-/// A client's DPoP key pair.
+/// A client's DPoP key pair (also used by `dpop_grants` and `dpop_resources`).
 pub struct Key {
     private: Jwk,
     public: Jwk,

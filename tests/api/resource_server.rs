@@ -1,13 +1,17 @@
 //! The example resource server (`examples/resource_server/`) accepts Lanyard's
-//! access tokens for its audience and refuses everything else.
+//! access tokens for its audience — bearer tokens, and DPoP-bound ones with a
+//! proof for the request (RFC 9449 §7) — and refuses everything else.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use serde_json::Value;
+use lanyard::clock::Clock as _;
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::dpop::Key;
 
 use crate::support::{
     ClientSpec, TestApp, TestClient, allow, binary, create_api, create_client, create_service, create_user, eventually,
@@ -171,5 +175,218 @@ async fn tokens_stay_valid_across_key_rotations() {
         call(&base, Some(&before), reqwest::Method::GET).await.status(),
         200,
         "retired keys stay published"
+    );
+}
+
+// ---- DPoP-bound tokens (RFC 9449 §7), verified offline by the example ----
+
+/// RFC 9449 §4.2: `ath` is the base64url SHA-256 of the access token.
+fn ath(token: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// The service's token for ORDERS bound to `key` (a proof at /token).
+async fn bound_service_token(app: &TestApp, service: &TestClient, key: &Key) -> String {
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .basic_auth(&service.id, service.secret.as_deref())
+        .header("DPoP", key.proof_with(app, &[], &[]))
+        .form(&[("grant_type", "client_credentials"), ("resource", ORDERS)])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A proof by `key` for `GET {base}/orders` with `token`, with these changes.
+fn orders_proof(app: &TestApp, key: &Key, base: &str, token: &str, changes: &[(&str, Value)]) -> String {
+    let mut claims = vec![
+        ("htm", json!("GET")),
+        ("htu", json!(format!("{base}/orders"))),
+        ("ath", json!(ath(token))),
+    ];
+    claims.extend(changes.iter().cloned());
+    key.proof_with(app, &[], &claims)
+}
+
+/// `GET {base}/orders` with `Authorization: <scheme> <token>` and these proofs.
+async fn call_with(base: &str, scheme: &str, token: &str, proofs: &[&str]) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .get(format!("{base}/orders"))
+        .header("Authorization", format!("{scheme} {token}"));
+    for proof in proofs {
+        req = req.header("DPoP", *proof);
+    }
+    req.send().await.unwrap()
+}
+
+/// The status and the challenges of a response.
+fn answer(res: &reqwest::Response) -> (u16, Vec<String>) {
+    let challenges = res
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    (res.status().as_u16(), challenges)
+}
+
+const ALGS: &str = r#"algs="ES256 EdDSA RS256 PS256""#;
+
+#[tokio::test]
+async fn the_example_accepts_a_bound_token_with_a_good_proof() {
+    let (app, _, service) = setup().await;
+    let (_rs, base) = start_resource_server(&app, ORDERS).await;
+    let key = Key::new();
+    let token = bound_service_token(&app, &service, &key).await;
+    let res = call_with(&base, "DPoP", &token, &[&orders_proof(&app, &key, &base, &token, &[])]).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["caller"]["client_id"], service.id);
+    // An unbound token keeps working as a bearer's.
+    let bearer = service_token(&app, &service, ORDERS).await;
+    assert_eq!(call(&base, Some(&bearer), reqwest::Method::GET).await.status(), 200);
+    // No token: a challenge for each scheme.
+    let res = call(&base, None, reqwest::Method::GET).await;
+    assert_eq!(answer(&res), (401, vec!["Bearer".to_owned(), format!("DPoP {ALGS}")]));
+}
+
+#[tokio::test]
+async fn the_example_refuses_a_proof_with_a_wrong_ath() {
+    let (app, _, service) = setup().await;
+    let (_rs, base) = start_resource_server(&app, ORDERS).await;
+    let key = Key::new();
+    let token = bound_service_token(&app, &service, &key).await;
+    let good = orders_proof(&app, &key, &base, &token, &[]);
+    assert_eq!(
+        call_with(&base, "DPoP", &token, &[&good]).await.status(),
+        200,
+        "positive control"
+    );
+    let wrong = orders_proof(&app, &key, &base, &token, &[("ath", json!(ath("another token")))]);
+    let (status, challenges) = answer(&call_with(&base, "DPoP", &token, &[&wrong]).await);
+    assert_eq!(
+        (status, challenges),
+        (
+            401,
+            vec![format!(
+                r#"DPoP error="invalid_dpop_proof", error_description="the DPoP proof's ath is not the hash of this access token", {ALGS}"#
+            )]
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_example_refuses_a_proof_by_another_key() {
+    let (app, _, service) = setup().await;
+    let (_rs, base) = start_resource_server(&app, ORDERS).await;
+    let key = Key::new();
+    let token = bound_service_token(&app, &service, &key).await;
+    let good = orders_proof(&app, &key, &base, &token, &[]);
+    assert_eq!(
+        call_with(&base, "DPoP", &token, &[&good]).await.status(),
+        200,
+        "positive control"
+    );
+    let thief = orders_proof(&app, &Key::new(), &base, &token, &[]);
+    let (status, challenges) = answer(&call_with(&base, "DPoP", &token, &[&thief]).await);
+    assert_eq!(status, 401);
+    assert!(
+        challenges.len() == 1 && challenges[0].starts_with(r#"DPoP error="invalid_token""#),
+        "{challenges:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_example_refuses_a_replayed_proof() {
+    let (app, _, service) = setup().await;
+    let (_rs, base) = start_resource_server(&app, ORDERS).await;
+    let key = Key::new();
+    let token = bound_service_token(&app, &service, &key).await;
+    let proof = orders_proof(&app, &key, &base, &token, &[]);
+    assert_eq!(
+        call_with(&base, "DPoP", &token, &[&proof]).await.status(),
+        200,
+        "first use"
+    );
+    let (status, challenges) = answer(&call_with(&base, "DPoP", &token, &[&proof]).await);
+    assert_eq!(status, 401);
+    assert!(
+        challenges[0].contains(r#"error="invalid_dpop_proof""#) && challenges[0].contains("replayed"),
+        "{challenges:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_example_refuses_a_proof_for_another_request() {
+    let (app, _, service) = setup().await;
+    let (_rs, base) = start_resource_server(&app, ORDERS).await;
+    let key = Key::new();
+    let token = bound_service_token(&app, &service, &key).await;
+    let now = app.clock.now().timestamp();
+    for (case, proof) in [
+        (
+            "htm POST",
+            orders_proof(&app, &key, &base, &token, &[("htm", json!("POST"))]),
+        ),
+        (
+            "htu of another path",
+            orders_proof(&app, &key, &base, &token, &[("htu", json!(format!("{base}/other")))]),
+        ),
+        (
+            "a stale iat",
+            orders_proof(&app, &key, &base, &token, &[("iat", json!(now - 120))]),
+        ),
+        (
+            "typ JWT",
+            key.proof_with(&app, &[("typ", json!("JWT"))], &[("htm", json!("GET"))]),
+        ),
+    ] {
+        let (status, challenges) = answer(&call_with(&base, "DPoP", &token, &[&proof]).await);
+        assert_eq!(status, 401, "{case}");
+        assert!(
+            challenges[0].contains(r#"error="invalid_dpop_proof""#),
+            "{case}: {challenges:?}"
+        );
+    }
+    let (status, _) = answer(&call_with(&base, "DPoP", &token, &[]).await);
+    assert_eq!(status, 401, "no proof");
+}
+
+#[tokio::test]
+async fn the_example_refuses_a_bound_token_as_bearer_and_an_unbound_one_as_dpop() {
+    let (app, _, service) = setup().await;
+    let (_rs, base) = start_resource_server(&app, ORDERS).await;
+    let key = Key::new();
+    let token = bound_service_token(&app, &service, &key).await;
+    let good = orders_proof(&app, &key, &base, &token, &[]);
+    assert_eq!(
+        call_with(&base, "DPoP", &token, &[&good]).await.status(),
+        200,
+        "positive control"
+    );
+    let (status, challenges) = answer(&call_with(&base, "Bearer", &token, &[]).await);
+    assert_eq!(
+        (status, challenges),
+        (
+            401,
+            vec![
+                r#"Bearer error="invalid_token", error_description="the token is bound to a key: use the DPoP scheme with a proof""#
+                    .to_owned()
+            ]
+        )
+    );
+    let bearer = service_token(&app, &service, ORDERS).await;
+    let proof = orders_proof(&app, &key, &base, &bearer, &[]);
+    let (status, challenges) = answer(&call_with(&base, "DPoP", &bearer, &[&proof]).await);
+    assert_eq!(status, 401);
+    assert!(
+        challenges[0].starts_with(r#"DPoP error="invalid_token""#),
+        "{challenges:?}"
     );
 }

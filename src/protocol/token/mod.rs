@@ -12,13 +12,12 @@ use serde::Serialize;
 
 use super::Provider;
 use super::client_auth::{self, Basic};
-use super::dpop::{self, DpopHeader};
+use super::dpop::{self, DpopHeader, ProofFor};
 use super::error::{ErrorCode, OAuthError};
 use super::mint::AccessToken;
 use super::params::Params;
 use crate::crypto::Alg;
 use crate::model::{Client, GrantType};
-use crate::paths;
 
 pub use exchange::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, SubjectSource, SubjectType};
 
@@ -195,7 +194,7 @@ pub async fn issue(
     let client = client_auth::authenticate(p, basic, params)?;
     let grant = grant_type(params)?;
     let request = match may_use(&client, grant).and_then(|()| TokenRequest::parse(grant, params)) {
-        Ok(request) => dpop::check(p, dpop, "POST", paths::TOKEN).await.and_then(|proof| {
+        Ok(request) => dpop::check(p, dpop, &ProofFor::token()).await.and_then(|proof| {
             dpop::enforce(p, client.dpop, proof.as_ref(), "this client")?;
             Ok((request, proof))
         }),
