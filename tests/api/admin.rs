@@ -972,3 +972,28 @@ async fn allowing_the_admin_api_to_a_client_needs_a_recent_sign_in() {
         .unwrap();
     assert_eq!(allowed, 0, "nothing allowed");
 }
+
+#[tokio::test]
+async fn what_an_api_asks_of_dpop_is_set_on_its_page() {
+    let app = admin_app().await;
+    let html = page(&app, "/admin/apis").await;
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("audience", "https://orders.example"),
+        ("scopes", "read"),
+        ("require_dpop", "on"),
+    ];
+    let edit = location(&app.submit("/admin/apis", &form).await);
+    let html = page(&app, &edit).await;
+    assert!(html.contains(r#"name="require_dpop" checked"#), "shown as set");
+    assert!(!html.contains(r#"name="dpop_nonce" checked"#));
+    let form = [("csrf", csrf.as_str()), ("scopes", "read"), ("dpop_nonce", "on")];
+    assert_eq!(location(&app.submit(&edit, &form).await), format!("{edit}?done=saved"));
+    let (required, nonce): (bool, bool) =
+        sqlx::query_as("SELECT require_dpop, dpop_nonce FROM apis WHERE audience = 'https://orders.example'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((required, nonce), (false, true), "an unchecked box is off");
+}

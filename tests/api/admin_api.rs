@@ -558,3 +558,25 @@ async fn a_users_admin_token_ends_when_its_client_loses_the_admin_allowance() {
     let (status, body) = call(&app, reqwest::Method::GET, "/clients", Some(token), None).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "revoked");
 }
+
+#[tokio::test]
+async fn the_admin_api_sets_what_clients_and_apis_ask_of_dpop() {
+    let app = spawn_app().await;
+    let token = token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
+    let t = Some(token.as_str());
+    let client = json!({ "client_id": "svc", "grant_types": ["client_credentials"], "dpop_bound_access_tokens": true });
+    assert_eq!(call(&app, Method::POST, "/clients", t, Some(client)).await.0, 201);
+    let (_, shown) = call(&app, Method::GET, "/clients/svc", t, None).await;
+    assert_eq!(
+        (shown["dpop_bound_access_tokens"].clone(), shown["dpop_nonce"].clone()),
+        (json!(true), json!(false)),
+        "RFC 9449 §5.2 metadata: {shown}"
+    );
+    let api =
+        json!({ "audience": "https://orders.example", "scopes": ["read"], "require_dpop": true, "dpop_nonce": true });
+    let (status, created) = call(&app, Method::POST, "/apis", t, Some(api)).await;
+    assert_eq!(
+        (status, created["require_dpop"].clone(), created["dpop_nonce"].clone()),
+        (201, json!(true), json!(true))
+    );
+}

@@ -338,7 +338,10 @@ async fn userinfo_challenges_are_exactly_these() {
         .await
         .unwrap();
     assert_eq!(res.headers()["access-control-allow-origin"], "https://rp.example");
-    assert_eq!(res.headers()["access-control-expose-headers"], "WWW-Authenticate, DPoP-Nonce");
+    assert_eq!(
+        res.headers()["access-control-expose-headers"],
+        "WWW-Authenticate, DPoP-Nonce"
+    );
 }
 
 #[tokio::test]

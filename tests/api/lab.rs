@@ -297,4 +297,21 @@ async fn the_lab_and_the_dry_run_show_a_bound_grants_key() {
     .await;
     assert!(outcome.contains(&format!("bound to the DPoP key {jkt}")), "{outcome}");
     assert!(html.contains(&jkt) && html.contains("cnf"), "the claims show cnf.jkt");
+
+    // An API that requires DPoP: the dry run says no bearer token is issued.
+    sqlx::query("UPDATE apis SET require_dpop = true WHERE audience = 'https://orders.example'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.settle().await;
+    let (outcome, _) = dry_run(
+        &app,
+        &[
+            ("client_id", "rp"),
+            ("resource", "https://orders.example"),
+            ("username", "ada"),
+        ],
+    )
+    .await;
+    assert!(outcome.contains("only DPoP-bound"), "{outcome}");
 }

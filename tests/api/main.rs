@@ -19,6 +19,7 @@ mod dev;
 mod discovery;
 mod dpop;
 mod dpop_grants;
+mod dpop_policy;
 mod dpop_resources;
 mod exchange;
 mod flow;

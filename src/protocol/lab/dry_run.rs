@@ -86,6 +86,10 @@ pub async fn dry_run(
             ", bound to the DPoP key {jkt} of the subject token: /token needs a DPoP proof of that key"
         ));
     }
+    // RFC 9449 §5.2 and the API's own rule: no bearer token here.
+    if claims.get("cnf").is_none() && (api.dpop.required || client.dpop.required) {
+        outcome.push_str(", only DPoP-bound: /token needs a DPoP proof, and the token names its key (cnf.jkt)");
+    }
     Ok(DryRun {
         allowed: true,
         outcome,
