@@ -1,14 +1,20 @@
 //! The Lanyard demo: a relying party on http://localhost:8081 built with the
-//! `openidconnect` crate, with its own API at http://localhost:8081/api.
-//! Sign in → the id_token's claims → exchange it (RFC 8693) for an access
-//! token for the API → call the API → try the API with the id_token (refused).
+//! `openidconnect` crate, with its own API at http://localhost:8081/api and
+//! a second API at http://localhost:8081/shipping.
+//! Sign in with DPoP (RFC 9449: the grant is bound to the demo's key) → the
+//! id_token's claims → exchange it (RFC 8693) for a DPoP-bound access token
+//! for the API → call the API → try the exchange without the key, and the API
+//! with the id_token (both refused) → the API calls the shipping API for the
+//! user with a delegated token, and the shipping API shows `act`.
 //!
 //! ```sh
 //! cargo run -- dev              # registers the `demo` client and the demo API
 //! cargo run --example demo      # then open http://localhost:8081
 //! ```
 //! Settings: `LANYARD_ISSUER` (http://localhost:8080), `CLIENT_SECRET` (default:
-//! read from `.lanyard/demo.secret`, which `lanyard dev` writes).
+//! read from `.lanyard/demo.secret`, which `lanyard dev` writes),
+//! `API_CLIENT_SECRET` (the demo API's own client, `demo-api`; default: read
+//! from `.lanyard/demo-api.secret`).
 
 // An example program, not the server: the injected clock and random source
 // (clippy.toml) do not apply.
@@ -16,8 +22,10 @@
 
 #[path = "../resource_server/bearer.rs"]
 mod bearer;
+mod chain;
 #[path = "../resource_server/dpop.rs"]
 mod dpop;
+mod dpop_key;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -28,15 +36,18 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AsyncHttpClient, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, HttpRequest as OidcRequest, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::{Value, json};
 
 use bearer::{Request, Validator};
+use dpop_key::DpopKey;
 
 const HOME: &str = "http://localhost:8081";
 const API: &str = "http://localhost:8081/api";
+const SHIPPING: &str = "http://localhost:8081/shipping";
 const CLIENT_ID: &str = "demo";
 
 type Client =
@@ -58,6 +69,11 @@ struct Demo {
     http: openidconnect::reqwest::Client,
     api: Validator,
     visits: Mutex<HashMap<String, Visit>>,
+    /// The relying party's DPoP key: its grant, and so its tokens, are bound to it.
+    key: DpopKey,
+    /// The demo API's side of the chain: its client's secret and DPoP key,
+    /// and the shipping API's validator.
+    chain: chain::Chain,
 }
 
 fn escape(s: &str) -> String {
@@ -118,12 +134,13 @@ async fn home(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
     };
     let mut body = format!(
         "<h1>Signed in</h1><p>The <b>id_token</b> proves who signed in. Its audience is this client (<code>{CLIENT_ID}</code>), so it is not for the API.</p><pre>{}</pre>\
-         <p><a href=\"/exchange\">Exchange it for an API token</a> · <a href=\"/call-with-id-token\">Try the API with the id_token</a> · <a href=\"/logout\">Sign out</a></p>",
+         <p>The sign-in was bound to this demo's DPoP key (<code>dpop_jkt</code>, RFC 9449 §10), so the id_token names it in <code>cnf.jkt</code>: a copy is worth nothing without the key.</p>\
+         <p><a href=\"/exchange\">Exchange it for an API token</a> (with a DPoP proof) · <a href=\"/exchange-without-key\">Exchange a copy of it without the key</a> · <a href=\"/call-with-id-token\">Try the API with the id_token</a> · <a href=\"/logout\">Sign out</a></p>",
         pretty(&decode(&id_token))
     );
     if let Some(access) = visit.access_token {
         body.push_str(&format!(
-            "<h2>Access token for {API}</h2><p>One audience, <code>typ: at+jwt</code>, a <code>scope</code>.</p><pre>{}</pre><p><a href=\"/call\">Call the API</a></p>",
+            "<h2>Access token for {API}</h2><p>One audience, <code>typ: at+jwt</code>, a <code>scope</code>, bound to the demo's key (<code>cnf.jkt</code>).</p><pre>{}</pre><p><a href=\"/call\">Call the API</a> (<code>Authorization: DPoP</code> with a proof) · <a href=\"/ship\">Ask the API to ship</a> (it calls the shipping API for you, with a delegated token)</p>",
             pretty(&decode(&access))
         ));
     }
@@ -141,6 +158,8 @@ async fn login(demo: web::Data<Demo>) -> HttpResponse {
         )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
+        // RFC 9449 §10: the code, and the grant it becomes, are bound to this key.
+        .add_extra_param("dpop_jkt", demo.key.thumbprint.clone())
         .set_pkce_challenge(challenge)
         .url();
     let id = uuid::Uuid::new_v4().to_string();
@@ -180,10 +199,20 @@ async fn callback(req: HttpRequest, demo: web::Data<Demo>, query: web::Query<Has
             escape(query.get("error").map(String::as_str).unwrap_or("no code"))
         ));
     };
+    // The code is redeemed with a DPoP proof of the key `dpop_jkt` named
+    // (RFC 9449 §10): the openidconnect crate sends the request through this
+    // HTTP client, which adds the proof.
+    let proof = demo.key.proof("POST", &demo.token_endpoint, None);
+    let with_proof = |mut request: OidcRequest| {
+        if let Ok(value) = openidconnect::http::HeaderValue::from_str(&proof) {
+            request.headers_mut().insert("DPoP", value);
+        }
+        demo.http.call(request)
+    };
     let tokens = match demo.client.exchange_code(AuthorizationCode::new(code.clone())) {
         Ok(r) => r
             .set_pkce_verifier(PkceCodeVerifier::new(verifier))
-            .request_async(&demo.http)
+            .request_async(&with_proof)
             .await
             .map_err(|e| format!("{e:?}")),
         Err(e) => Err(e.to_string()),
@@ -211,8 +240,18 @@ async fn callback(req: HttpRequest, demo: web::Data<Demo>, query: web::Query<Has
     HttpResponse::Found().insert_header((header::LOCATION, "/")).finish()
 }
 
-/// RFC 8693 token exchange: the id_token for an access token to the API.
+/// RFC 8693 token exchange: the id_token for an access token to the API,
+/// with a DPoP proof of the key the sign-in was bound to.
 async fn exchange(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
+    exchange_id_token(req, demo, true).await
+}
+
+/// What a thief who copied the id_token gets: no key, no token.
+async fn exchange_without_key(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
+    exchange_id_token(req, demo, false).await
+}
+
+async fn exchange_id_token(req: HttpRequest, demo: web::Data<Demo>, with_key: bool) -> HttpResponse {
     let mut visit = demo.visit(&req);
     let (Some(id), Some(id_token)) = (visit_id(&req), visit.id_token.clone()) else {
         return page("<h1>Sign in first</h1><p><a href=\"/login\">Sign in</a></p>".into());
@@ -224,13 +263,15 @@ async fn exchange(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
         ("resource", API),
         ("scope", "read"),
     ];
-    let res = demo
+    let mut request = demo
         .http
         .post(&demo.token_endpoint)
         .basic_auth(CLIENT_ID, Some(&demo.secret))
-        .form(&form)
-        .send()
-        .await;
+        .form(&form);
+    if with_key {
+        request = request.header("DPoP", demo.key.proof("POST", &demo.token_endpoint, None));
+    }
+    let res = request.send().await;
     let body: Value = match res {
         Ok(r) => r.json().await.unwrap_or(Value::Null),
         Err(e) => {
@@ -241,7 +282,10 @@ async fn exchange(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
         }
     };
     let Some(access) = body["access_token"].as_str() else {
-        return page(format!("<h1>The exchange was refused</h1><pre>{}</pre>", pretty(&body)));
+        return page(format!(
+            "<h1>The exchange was refused</h1><pre>{}</pre><p><a href=\"/\">Back</a></p>",
+            pretty(&body)
+        ));
     };
     visit.access_token = Some(access.to_owned());
     demo.save(&id, visit);
@@ -252,7 +296,19 @@ async fn call_api(demo: &Demo, token: Option<&str>, what: &str) -> HttpResponse 
     let Some(token) = token else {
         return page("<h1>No token yet</h1><p><a href=\"/\">Back</a></p>".into());
     };
-    let res = demo.http.get(format!("{API}/orders")).bearer_auth(token).send().await;
+    let url = format!("{API}/orders");
+    // A bound token goes with a proof of its key and of the token (`ath`, RFC 9449 §7.1).
+    let res = match decode(token)["claims"]["cnf"]["jkt"].is_string() {
+        true => {
+            demo.http
+                .get(&url)
+                .header("Authorization", format!("DPoP {token}"))
+                .header("DPoP", demo.key.proof("GET", &url, Some(token)))
+                .send()
+                .await
+        }
+        false => demo.http.get(&url).bearer_auth(token).send().await,
+    };
     match res {
         Ok(r) => {
             let status = r.status();
@@ -306,14 +362,20 @@ async fn logout(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
         .finish()
 }
 
-/// The demo's API: `GET /api/orders` needs an access token for it with `read`.
-async fn orders(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
+/// The request as a validator sees it.
+fn request_of(req: &HttpRequest) -> (Option<&str>, Vec<&str>) {
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let dpop: Vec<&str> = req
+    let dpop = req
         .headers()
         .get_all("dpop")
         .map(|v| v.to_str().unwrap_or_default())
         .collect();
+    (authorization, dpop)
+}
+
+/// The demo's API: `GET /api/orders` needs an access token for it with `read`.
+async fn orders(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
+    let (authorization, dpop) = request_of(&req);
     let request = Request {
         authorization,
         dpop: &dpop,
@@ -357,6 +419,7 @@ async fn main() -> std::io::Result<()> {
     let api = Validator::discover(&issuer, API, HOME)
         .await
         .map_err(std::io::Error::other)?;
+    let chain = chain::Chain::new(&issuer, HOME).await.map_err(std::io::Error::other)?;
     let demo = web::Data::new(Demo {
         client,
         secret,
@@ -365,6 +428,8 @@ async fn main() -> std::io::Result<()> {
         http,
         api,
         visits: Mutex::new(HashMap::new()),
+        key: DpopKey::generate().map_err(std::io::Error::other)?,
+        chain,
     });
     println!("Lanyard demo at {HOME}");
     HttpServer::new(move || {
@@ -374,6 +439,10 @@ async fn main() -> std::io::Result<()> {
             .route("/login", web::get().to(login))
             .route("/callback", web::get().to(callback))
             .route("/exchange", web::get().to(exchange))
+            .route("/exchange-without-key", web::get().to(exchange_without_key))
+            .route("/ship", web::get().to(chain::ship))
+            .route("/api/ship", web::get().to(chain::api_ship))
+            .route("/shipping/shipments", web::get().to(chain::shipments))
             .route("/call", web::get().to(call))
             .route("/call-with-id-token", web::get().to(call_with_id_token))
             .route("/logout", web::get().to(logout))

@@ -23,6 +23,13 @@ pub const DEMO_CLIENT: &str = "demo";
 pub const DEMO_API: &str = "http://localhost:8081/api";
 /// Where the demo client's secret is kept for the demo to read (mode 0600).
 const DEMO_SECRET_FILE: &str = "demo.secret";
+/// The second demo API, which the first calls for the user by delegation.
+pub const DEMO_SHIPPING_API: &str = "http://localhost:8081/shipping";
+/// The demo API's own client: its resource server, which delegates the
+/// user's token to the shipping API (RFC 8693 §4.1).
+pub const DEMO_API_CLIENT: &str = "demo-api";
+/// Where that client's secret is kept for the demo to read (mode 0600).
+const DEMO_API_SECRET_FILE: &str = "demo-api.secret";
 /// The database `lanyard dev` uses (`store::create_dev_database_if_missing`).
 const DATABASE: &str = "lanyard";
 
@@ -72,6 +79,9 @@ async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::refused(e.to_string()))?;
     store::warn_unkeyed(&unkeyed);
     let seeded = seed(&pool, &config.issuer).await?;
+    if let Some(secret) = &seeded.api_client_secret {
+        write_private(&Path::new(DEV_DIR).join(DEMO_API_SECRET_FILE), secret)?;
+    }
     if let Some(secret) = &seeded.client_secret {
         write_private(&Path::new(DEV_DIR).join(DEMO_SECRET_FILE), secret)?;
     }
@@ -148,6 +158,8 @@ fn write_private(path: &Path, secret: &str) -> Result<(), Failure> {
 struct Seeded {
     admin_password: Option<String>,
     client_secret: Option<String>,
+    /// The secret of `demo-api`, the demo API's resource-server client.
+    api_client_secret: Option<String>,
     /// The secret of `admin-cli`, the service that may call the JSON admin API.
     automation_secret: Option<String>,
 }
@@ -206,6 +218,7 @@ async fn seed(pool: &sqlx::PgPool, issuer: &crate::config::Issuer) -> Result<See
     admin::clients::allow(pool, &clock, DEMO_CLIENT, DEMO_API, &["read".into(), "write".into()])
         .await
         .map_err(Failure::refused)?;
+    seeded.api_client_secret = seed_delegation(pool, &mut rng).await?;
     let admin_api = admin::apis::ensure_admin_api(pool, &clock, issuer)
         .await
         .map_err(Failure::refused)?;
@@ -230,6 +243,41 @@ async fn seed(pool: &sqlx::PgPool, issuer: &crate::config::Issuer) -> Result<See
     Ok(seeded)
 }
 
+/// The delegation chain of the demo: the demo API's own client `demo-api`
+/// is its resource server and may get the shipping API's `ship` scope, so
+/// it can call that API for the user (RFC 8693 §4.1). Returns the client's
+/// secret when it was made now.
+async fn seed_delegation(pool: &sqlx::PgPool, rng: &mut impl rand::CryptoRng) -> Result<Option<String>, Failure> {
+    let clock = SystemClock;
+    let api_client = NewClientInput {
+        client_id: DEMO_API_CLIENT.into(),
+        name: Some("Demo API (its resource server)".into()),
+        grant_types: vec!["urn:ietf:params:oauth:grant-type:token-exchange".into()],
+        scopes: vec!["openid".into()],
+        ..Default::default()
+    };
+    let secret = created(admin::clients::create(pool, &clock, rng, api_client).await)?.and_then(|c| c.client_secret);
+    let shipping = NewApiInput {
+        audience: DEMO_SHIPPING_API.into(),
+        name: Some("Demo shipping API".into()),
+        scopes: vec!["ship=Ship your demo orders".into()],
+        ..Default::default()
+    };
+    created(admin::apis::create(pool, &clock, shipping).await)?;
+    let mut conn = pool.acquire().await.map_err(|e| Failure::refused(e.to_string()))?;
+    let orders = store::apis::find_by_audience(&mut conn, DEMO_API)
+        .await
+        .map_err(Failure::refused)?
+        .ok_or_else(|| Failure::refused("the demo API is missing"))?;
+    store::apis::insert_resource_server(&mut conn, orders.id, DEMO_API_CLIENT)
+        .await
+        .map_err(Failure::refused)?;
+    admin::clients::allow(pool, &clock, DEMO_API_CLIENT, DEMO_SHIPPING_API, &["ship".into()])
+        .await
+        .map_err(Failure::refused)?;
+    Ok(secret)
+}
+
 /// `Some` for a new row, `None` when the demo row exists from an earlier run.
 fn created<T>(result: Result<T, AdminError>) -> Result<Option<T>, Failure> {
     match result {
@@ -248,7 +296,7 @@ fn print_banner(issuer: &crate::config::Issuer, database_url: Option<&str>, seed
         None => String::new(),
     };
     println!(
-        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  sign in     {}\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {} (kept in .lanyard/{DEMO_SECRET_FILE})\n  demo API        {DEMO_API} (scopes: read write)\n  the demo        cargo run --example demo, then open http://localhost:8081\n  admin API       {AUTOMATION_CLIENT} / {}: curl -u {AUTOMATION_CLIENT}:SECRET -d grant_type=client_credentials {} → Bearer for {}\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
+        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  sign in     {}\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {} (kept in .lanyard/{DEMO_SECRET_FILE})\n  demo API        {DEMO_API} (scopes: read write), which calls {DEMO_SHIPPING_API} for the user as {DEMO_API_CLIENT}\n  the demo        cargo run --example demo, then open http://localhost:8081\n  admin API       {AUTOMATION_CLIENT} / {}: curl -u {AUTOMATION_CLIENT}:SECRET -d grant_type=client_credentials {} → Bearer for {}\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
         issuer.url(paths::DISCOVERY),
         issuer.url(paths::JWKS),
         issuer.url(paths::SIGNIN),
