@@ -1,4 +1,5 @@
--- client_credentials with a DPoP proof (RFC 9449): each proof is single-use
+-- A token request with a DPoP proof (RFC 9449) — client_credentials or an
+-- exchange, as BENCH_BODY says: each proof is single-use
 -- (its jti is accepted once), so the script takes proofs from a pool made
 -- by bench/run just before the workload (BENCH_PROOFS_FILE) and writes what
 -- is left back for the measured run. Every response must be 200 and a
