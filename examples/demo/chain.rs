@@ -64,8 +64,10 @@ pub async fn ship(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
     ))
 }
 
-/// `GET /api/ship` — the demo API (API A): checks the caller's token, then
-/// calls the shipping API for the same user with a delegated token.
+/// `GET /api/ship` — the demo API (API A): shipping places an order, so the
+/// caller's token must carry `write` (not merely `read`: the API must not
+/// do for a caller more than the caller may ask of it); then it calls the
+/// shipping API for the same user with a delegated token.
 pub async fn api_ship(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
     let (authorization, dpop) = request_of(&req);
     let request = Request {
@@ -74,7 +76,7 @@ pub async fn api_ship(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
         method: req.method().as_str(),
         path: req.path(),
     };
-    if let Err(refusal) = demo.api.check(&request, "read").await {
+    if let Err(refusal) = demo.api.check(&request, "write").await {
         return refusal.response();
     }
     let Some(token) = authorization.and_then(|a| a.split_once(' ')).map(|(_, t)| t.trim()) else {

@@ -69,7 +69,10 @@ struct Demo {
     http: openidconnect::reqwest::Client,
     api: Validator,
     visits: Mutex<HashMap<String, Visit>>,
-    /// The relying party's DPoP key: its grant, and so its tokens, are bound to it.
+    /// The relying party's DPoP key: its grant, and so its tokens, are bound
+    /// to it. One key for the demo's every visitor, in memory only: after a
+    /// restart the grants bound to the old key are of no use (sign in again).
+    /// A real client keeps one key per user session, in storage it trusts.
     key: DpopKey,
     /// The demo API's side of the chain: its client's secret and DPoP key,
     /// and the shipping API's validator.
@@ -261,7 +264,7 @@ async fn exchange_id_token(req: HttpRequest, demo: web::Data<Demo>, with_key: bo
         ("subject_token", id_token.as_str()),
         ("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
         ("resource", API),
-        ("scope", "read"),
+        ("scope", "read write"),
     ];
     let mut request = demo
         .http

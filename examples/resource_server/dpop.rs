@@ -184,9 +184,13 @@ impl ProofChecker {
         let now = now();
         let iat = claims
             .get("iat")
-            .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+            .and_then(|v| {
+                v.as_i64()
+                    .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+            })
             .ok_or_else(|| invalid("the DPoP proof has no iat"))?;
-        if (iat - now).abs() > IAT_WINDOW_SECS {
+        // abs_diff: no overflow whatever the proof says (`i64::MIN` included).
+        if iat.abs_diff(now) > IAT_WINDOW_SECS.unsigned_abs() {
             return Err(invalid("the DPoP proof's iat is not within 60 s of now"));
         }
         // (12) ath, the hash of the access token, and the key binding.

@@ -55,7 +55,9 @@ pub enum NonceState {
 /// Server nonces (RFC 9449 §8) that every node computes alike with no
 /// database round trip: the HMAC-SHA256, under a key derived from the master
 /// key, of the number of the current five-minute window. A nonce is
-/// accepted during its window and the next, so it lives 5 to 10 minutes.
+/// accepted during its window and the next, so it lives 5 to 10 minutes —
+/// and a window early, so that a node whose clock runs ahead of another's
+/// does not send clients round in `use_dpop_nonce` at a window's edge.
 pub struct Nonces {
     key: [u8; 32],
 }
@@ -80,10 +82,11 @@ impl Nonces {
         self.of_window(now.timestamp().div_euclid(Self::WINDOW_SECS))
     }
 
-    /// Whether `nonce` is the current window's or the previous one's.
+    /// Whether `nonce` is the current window's, the previous one's or the
+    /// next one's.
     pub fn accepts(&self, nonce: &str, now: DateTime<Utc>) -> bool {
         let window = now.timestamp().div_euclid(Self::WINDOW_SECS);
-        [window, window - 1]
+        [window, window - 1, window + 1]
             .into_iter()
             .any(|w| secret::constant_time_eq(self.of_window(w).as_bytes(), nonce.as_bytes()))
     }
@@ -334,7 +337,8 @@ mod tests {
         assert!(nonces.accepts(&nonce, later(299)), "same window");
         assert!(nonces.accepts(&nonce, later(599)), "the next window");
         assert!(!nonces.accepts(&nonce, later(600)), "two windows on");
-        assert!(!nonces.accepts(&nonce, later(-1)), "the window before");
+        assert!(nonces.accepts(&nonce, later(-1)), "a clock a window behind");
+        assert!(!nonces.accepts(&nonce, later(-301)), "two windows before");
         assert!(!Nonces::new([8; 32]).accepts(&nonce, start), "another master key");
         assert!(!nonces.accepts("", start));
     }

@@ -122,8 +122,8 @@ pub async fn insert_for_live_session(
 /// Writes an exchange's grant only if what it rests on is still there when
 /// it is written: its parent grant not revoked, or else its session live
 /// (share-locked, as in `insert_for_live_session`, so a revocation or a
-/// sign-out racing it either waits for it and revokes it too, or wins).
-/// Returns whether it was written.
+/// sign-out racing it either waits for it and revokes it too, or wins), and
+/// its user enabled. Returns whether it was written.
 pub async fn insert_if_standing(conn: &mut PgConnection, g: &GrantRow, idle_secs: i64) -> Result<bool, StoreError> {
     let sql = format!(
         "{INSERT_COLUMNS}
@@ -132,7 +132,8 @@ pub async fn insert_if_standing(conn: &mut PgConnection, g: &GrantRow, idle_secs
                  EXISTS (SELECT 1 FROM sessions s WHERE s.id = $4 AND s.ended_at IS NULL AND s.expires_at > $11
                            AND s.last_seen_at + make_interval(secs => $17) > $11 FOR SHARE)
                ELSE EXISTS (SELECT 1 FROM grants p WHERE p.id = $14 AND p.revoked_at IS NULL FOR SHARE)
-               END"
+               END
+           AND EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.disabled_at IS NULL)"
     );
     let written = bind_columns(sqlx::query(sqlx::AssertSqlSafe(sql)), g)
         .bind(idle_secs as f64)
@@ -149,6 +150,17 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GrantRow>,
         .bind(id)
         .fetch_optional(conn)
         .await?)
+}
+
+/// Binds an unbound grant to a DPoP key (RFC 9449 §5: a public client's
+/// refresh tokens are bound to the key it first refreshes with).
+pub async fn bind_dpop(conn: &mut PgConnection, id: Uuid, jkt: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE grants SET dpop_jkt = $2 WHERE id = $1 AND dpop_jkt IS NULL")
+        .bind(id)
+        .bind(jkt)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Revokes a grant and its refresh family (its access tokens are refused by
@@ -211,12 +223,16 @@ pub async fn revoke_all_of_user(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL")
-        .bind(user_id)
-        .bind(now)
-        .bind(reason)
-        .execute(&mut *conn)
-        .await?;
+    let revoked: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(reason)
+    .fetch_all(&mut *conn)
+    .await?;
+    // A grant written on one of them meanwhile (a delegation) is caught too.
+    revoke_descendants(conn, &revoked, reason, now).await?;
     sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = $2
          WHERE grant_id IN (SELECT id FROM grants WHERE user_id = $1) AND revoked_at IS NULL",

@@ -248,6 +248,60 @@ async fn revoking_the_users_grant_ends_the_whole_chain() {
 }
 
 #[tokio::test]
+async fn delegation_to_the_subjects_own_api_is_refused() {
+    let c = chain().await;
+    delegated(&c, &c.rs_a, &c.token_a, B).await;
+    // Even a caller allowed every scope of A cannot trade the user's A token
+    // for a wider one to A itself.
+    allow(&c.app, "rs-a", A, &["read"]).await;
+    let (status, error) = error_of(delegate(&c, &c.rs_a, &c.token_a, A, &[]).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_target"));
+}
+
+#[tokio::test]
+async fn a_bound_subject_is_delegated_only_with_a_proof() {
+    let c = chain().await;
+    // The user's token for A, bound to the app's key.
+    let id_token = c.app.tokens(&c.rp, "openid", "ada").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let app_key = Key::new();
+    let form = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", id_token.as_str()),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+        ("resource", A),
+    ];
+    let bound: Value = token_with(&c.app, &c.rp, &form, Some(app_key.proof(&c.app)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bound = bound["access_token"].as_str().unwrap();
+    let (status, error) = error_of(delegate(&c, &c.rs_a, bound, B, &[]).await).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_dpop_proof"),
+        "the binding follows the grant"
+    );
+    let rs_key = Key::new();
+    let form = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", bound),
+        ("subject_token_type", ACCESS_TOKEN_TYPE),
+        ("resource", B),
+    ];
+    let res = token_with(&c.app, &c.rs_a, &form, Some(rs_key.proof(&c.app))).await;
+    assert_eq!(res.status(), 200);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(
+        jwt_claims(answer["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        rs_key.thumbprint()
+    );
+}
+
+#[tokio::test]
 async fn a_delegated_token_is_bound_to_the_callers_dpop_key() {
     let c = chain().await;
     let key = Key::new();

@@ -157,6 +157,49 @@ async fn a_bound_grants_refresh_token_needs_a_proof_of_its_key() {
 }
 
 #[tokio::test]
+async fn a_public_clients_first_refresh_with_a_proof_binds_its_grant() {
+    let spec = ClientSpec {
+        id: "spa",
+        public: true,
+        ..Default::default()
+    };
+    let (app, spa) = setup(spec).await;
+    let tokens: Value = redeem(&app, &spa, &code(&app, &spa, &[]).await, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key = Key::new();
+    let res = token_with(
+        &app,
+        &spa,
+        &refresh_form(str_of(&tokens, "refresh_token")),
+        Some(key.proof(&app)),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let refreshed: Value = res.json().await.unwrap();
+    assert_eq!(
+        jwt_claims(str_of(&refreshed, "id_token"))["cnf"]["jkt"],
+        key.thumbprint(),
+        "RFC 9449 §5"
+    );
+    let next = str_of(&refreshed, "refresh_token");
+    let (status, error) = error_of(token_with(&app, &spa, &refresh_form(next), None).await).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_dpop_proof"),
+        "bound from then on"
+    );
+    assert_eq!(
+        token_with(&app, &spa, &refresh_form(next), Some(key.proof(&app)))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
 async fn a_stolen_id_token_of_a_bound_grant_is_refused_at_exchange_without_the_key() {
     let (app, client) = setup(ClientSpec::exchanging()).await;
     let key = Key::new();

@@ -346,6 +346,15 @@ async fn the_example_refuses_a_proof_for_another_request() {
             "typ JWT",
             key.proof_with(&app, &[("typ", json!("JWT"))], &[("htm", json!("GET"))]),
         ),
+        // Arithmetic on these must neither overflow nor wrap into "fresh".
+        (
+            "an iat of i64::MIN",
+            orders_proof(&app, &key, &base, &token, &[("iat", json!(i64::MIN))]),
+        ),
+        (
+            "an iat of i64::MIN + now",
+            orders_proof(&app, &key, &base, &token, &[("iat", json!(i64::MIN + now))]),
+        ),
     ] {
         let (status, challenges) = answer(&call_with(&base, "DPoP", &token, &[&proof]).await);
         assert_eq!(status, 401, "{case}");

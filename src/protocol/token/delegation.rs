@@ -28,7 +28,9 @@ fn bad_subject(why: &str) -> OAuthError {
 /// current actor (`act`, the subject's own `act` nested inside: RFC 8693
 /// §4.1), never outlives the subject token, rests on a grant whose parent is
 /// the subject's — revoking the user's grant ends the whole chain — and is
-/// bound to the caller's DPoP key when it sends a proof (RFC 9449 §5).
+/// bound to the caller's DPoP key when it sends a proof (RFC 9449 §5) —
+/// which it must when the subject token is bound. The target is another API
+/// than the subject's.
 pub async fn delegate(
     p: &Provider,
     client: &Client,
@@ -65,6 +67,14 @@ pub async fn delegate(
     }
     let api = api_tokens::target(p, client, &req.api_names)?;
     d.api = Some(api.audience.clone());
+    // The chain goes on to another API: back to the subject's own it would
+    // only trade the user's scopes for the caller's allowance there.
+    if api.audience == subject.aud {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "a delegation is for the next API, not the subject token's own",
+        ));
+    }
     if api_tokens::is_admin_api(p, &api.audience) {
         return Err(OAuthError::new(
             ErrorCode::InvalidTarget,
@@ -76,6 +86,15 @@ pub async fn delegate(
     let scopes = api_tokens::downscope(req.scope.as_deref(), &allowance)?;
     d.scopes = scopes.clone();
     let parent_id = subject.grant_id.ok_or_else(|| bad_subject("it rests on no grant"))?;
+    // The binding follows the grant: a bound subject is delegated only
+    // bound, to the key of the caller's proof (the caller cannot hold the
+    // key of the client it was called by).
+    if subject.cnf.is_some() && proof.is_none() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "the subject token is bound to a DPoP key: delegate it with a DPoP proof of your own key",
+        ));
+    }
     let jkt = proof.map(|p| p.jkt.clone());
     d.jkt = jkt.clone();
     let grant = write_grant(p, client, &api.audience, &scopes, parent_id, jkt.clone()).await?;

@@ -41,6 +41,18 @@ pub async fn refresh(
         }
     };
     dpop::binding(grant.dpop_jkt.as_deref(), proof, "the refresh token")?;
+    // RFC 9449 §5: a public client's refresh token presented with a proof
+    // is bound to its key from then on (the grant's later tokens with it).
+    let grant = match (client.is_public(), &grant.dpop_jkt, proof) {
+        (true, None, Some(proof)) => {
+            grants::bind_dpop(&mut tx, grant.id, &proof.jkt).await?;
+            GrantRow {
+                dpop_jkt: Some(proof.jkt.clone()),
+                ..grant
+            }
+        }
+        _ => grant,
+    };
     let user = users::find(&mut tx, grant.user_id)
         .await?
         .filter(|u| u.is_enabled())
