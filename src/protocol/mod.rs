@@ -5,7 +5,9 @@ pub mod api_tokens;
 pub mod audit_buffer;
 pub mod authorize;
 pub mod bearer;
+pub mod client_assertion;
 pub mod client_auth;
+pub mod client_keys;
 pub mod counters;
 pub mod device;
 pub mod discovery;
@@ -63,6 +65,8 @@ pub struct Provider {
     pub devices: Arc<device::DeviceCookies>,
     /// The keys DPoP proofs were signed with, ready to verify.
     pub dpop_keys: Arc<crate::crypto::proof::VerifierCache>,
+    /// The keys of `private_key_jwt` clients, ready to verify (and fetched).
+    pub client_keys: Arc<client_keys::ClientKeys>,
 }
 
 impl Provider {
@@ -88,6 +92,7 @@ impl Provider {
             counters: Arc::default(),
             metrics: Arc::default(),
             dpop_keys: Arc::default(),
+            client_keys: Arc::default(),
         })
     }
 

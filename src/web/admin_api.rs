@@ -162,6 +162,9 @@ struct ClientBody {
     scopes: Vec<String>,
     first_party: bool,
     id_token_alg: Option<String>,
+    /// private_key_jwt: the client's JWK Set of public keys, or its jwks_uri.
+    jwks: Option<Value>,
+    jwks_uri: Option<String>,
 }
 
 async fn list_clients(_: AdminCaller, state: Data<AppState>) -> Result<HttpResponse, WebError> {
@@ -186,6 +189,8 @@ async fn create_client(
         scopes: b.scopes,
         first_party: b.first_party,
         id_token_alg: b.id_token_alg,
+        jwks: b.jwks,
+        jwks_uri: b.jwks_uri,
     };
     let actor = Actor::new(&state.provider, actor);
     let created = clients::create_by(&actor, &mut crate::random::rng(), input)
@@ -219,10 +224,20 @@ async fn update_client(
         scopes: b.scopes,
         first_party: b.first_party,
         id_token_alg: b.id_token_alg,
+        jwks: b.jwks,
+        jwks_uri: b.jwks_uri,
     };
     let actor = Actor::new(&state.provider, actor);
-    clients::update_by(&actor, &id, change).await.map_err(refused)?;
-    view_client(&state, &id).await
+    let secret = clients::update_by(&actor, &mut crate::random::rng(), &id, change)
+        .await
+        .map_err(refused)?;
+    let view = clients::view(&state.provider.pool, &id).await.map_err(refused)?;
+    let mut shown = serde_json::to_value(view).map_err(|e| WebError::api_internal(&e))?;
+    // A client moved to a secret method got a secret: shown this once.
+    if let (Some(secret), Some(fields)) = (secret, shown.as_object_mut()) {
+        fields.insert("client_secret".into(), json!(secret));
+    }
+    Ok(ok(StatusCode::OK, shown))
 }
 
 async fn delete_client(

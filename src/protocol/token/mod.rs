@@ -185,7 +185,7 @@ pub async fn issue(
     params: &Params,
     dpop: &DpopHeader,
 ) -> Result<TokenResponse, OAuthError> {
-    let client = client_auth::authenticate(p, basic, params)?;
+    let client = client_auth::authenticate(p, basic, params, paths::TOKEN).await?;
     let grant = grant_type(params)?;
     let request = match may_use(&client, grant).and_then(|()| TokenRequest::parse(grant, params)) {
         Ok(request) => dpop::check(p, dpop, "POST", paths::TOKEN)
