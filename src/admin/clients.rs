@@ -35,6 +35,8 @@ pub struct NewClientInput {
 #[derive(Debug, serde::Serialize)]
 pub struct CreatedClient {
     pub client_id: String,
+    /// For the summary a person reads (the JSON stays `client_id` and the secret).
+    #[serde(skip)]
     pub auth_method: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,

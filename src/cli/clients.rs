@@ -14,6 +14,7 @@ use crate::admin::{
 };
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::model::AuthMethod;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -124,7 +125,12 @@ impl ClientFlags {
             name: Some(self.name.unwrap_or(c.name)),
             redirect_uris: or(self.redirect_uris, c.redirect_uris),
             post_logout_redirect_uris: or(self.post_logout_redirect_uris, c.post_logout_redirect_uris),
-            auth_method: Some(self.auth_method.unwrap_or(c.auth_method)),
+            // New keys without a method mean private_key_jwt, as at create.
+            auth_method: Some(match self.auth_method {
+                Some(method) => method,
+                None if jwks.is_some() || self.jwks_uri.is_some() => AuthMethod::PrivateKeyJwt.as_str().to_owned(),
+                None => c.auth_method,
+            }),
             grant_types: or(self.grant_types, c.grant_types),
             scopes: or(self.scopes, c.scopes),
             first_party: self.first_party.unwrap_or(c.first_party),
