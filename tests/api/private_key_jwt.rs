@@ -789,3 +789,31 @@ async fn a_jwk_set_with_private_or_symmetric_keys_is_refused() {
     let refused = lanyard::admin::clients::create(&app.pool, &app.clock, &mut rand::rng(), input).await;
     assert!(refused.is_err(), "http off loopback");
 }
+
+#[tokio::test]
+async fn an_accepted_assertions_jti_is_kept_until_it_expires_then_pruned() {
+    use lanyard::maintenance::{Housekeeping, housekeep};
+    let app = spawn_app().await;
+    let key = service(&app).await;
+    assert_eq!(cc(&app, &key.assertion(&app, "svc")).await.status(), 200);
+    let rows = || crate::support::count_rows(&app.db, "client_assertion_jtis");
+    assert_eq!(rows().await, 1, "the jti is remembered");
+    let limits = Housekeeping {
+        batch: 100,
+        max_batches: 10,
+    };
+    let run = || async {
+        for _ in 0..100 {
+            if housekeep(&app.provider, &limits).await.unwrap().is_some() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("housekeeping never got its lock");
+    };
+    run().await;
+    assert_eq!(rows().await, 1, "kept while the assertion could be replayed");
+    app.clock.advance(TimeDelta::days(100));
+    run().await;
+    assert_eq!(rows().await, 0, "pruned once past its exp and the retention");
+}
