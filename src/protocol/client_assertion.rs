@@ -13,7 +13,7 @@ use super::Provider;
 use crate::crypto::jwks::{ASSERTION_ALGS, Verification};
 use crate::crypto::secret;
 use crate::model::{AuthMethod, Client};
-use crate::store::{StoreError, client_assertion_jtis};
+use crate::store::StoreError;
 
 /// `client_assertion_type` for a JWT (RFC 7523 §2.2), compared exactly.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -160,9 +160,8 @@ pub async fn authenticate(
     let expires = check_claims(&claims, p.config.issuer.as_str(), endpoint, now)?;
     // §3 item 7: each assertion once, across every node, until it expires.
     let jti = claims.jti.as_deref().unwrap_or_default();
-    let seen = secret::sha256(&format!("{sub} {jti}"));
-    let mut conn = p.pool.acquire().await.map_err(StoreError::from)?;
-    if !client_assertion_jtis::first_use(&mut conn, &seen, expires + LEEWAY).await? {
+    let seen = secret::sha256(&format!("{sub} {jti}")).to_vec();
+    if !p.assertion_jtis.first_use(&p.pool, seen, expires + LEEWAY).await? {
         return Err(Refused("the jti was used before"));
     }
     Ok(client)

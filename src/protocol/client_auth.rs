@@ -137,11 +137,13 @@ pub async fn authenticate_confidential(
     params: &Params,
     endpoint: &str,
 ) -> Result<Arc<Client>, OAuthError> {
-    authenticate(p, basic, params, endpoint)
-        .await
-        .ok()
-        .filter(|c| !c.is_public())
-        .ok_or_else(failed)
+    match authenticate(p, basic, params, endpoint).await {
+        Ok(client) if !client.is_public() => Ok(client),
+        // The database away (an assertion's jti cannot be recorded) is not
+        // the client's failure: it stays a 503 or a 500.
+        Err(e) if matches!(e.code, ErrorCode::TemporarilyUnavailable | ErrorCode::ServerError) => Err(e),
+        _ => Err(failed()),
+    }
 }
 
 #[cfg(test)]

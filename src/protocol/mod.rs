@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod dpop;
 pub mod error;
 pub mod introspect;
+pub mod jti_batch;
 pub mod lab;
 pub mod logout;
 pub mod mint;
@@ -67,6 +68,8 @@ pub struct Provider {
     pub dpop_keys: Arc<crate::crypto::proof::VerifierCache>,
     /// The keys of `private_key_jwt` clients, ready to verify (and fetched).
     pub client_keys: Arc<client_keys::ClientKeys>,
+    /// Client assertions' `jti`s, recorded in batches.
+    pub assertion_jtis: Arc<jti_batch::JtiBatcher>,
 }
 
 impl Provider {
@@ -93,6 +96,7 @@ impl Provider {
             metrics: Arc::default(),
             dpop_keys: Arc::default(),
             client_keys: Arc::default(),
+            assertion_jtis: Arc::default(),
         })
     }
 

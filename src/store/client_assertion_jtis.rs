@@ -22,3 +22,21 @@ pub async fn first_use(
     .rows_affected()
         == 1)
 }
+
+/// Records many hashes in one statement (duplicates within `hashes` count
+/// once); returns those recorded now — the others were seen before.
+pub async fn first_uses(
+    conn: &mut PgConnection,
+    hashes: &[Vec<u8>],
+    expires_at: &[DateTime<Utc>],
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO client_assertion_jtis (jti_hash, expires_at)
+         SELECT * FROM unnest($1::bytea[], $2::timestamptz[])
+         ON CONFLICT (jti_hash) DO NOTHING RETURNING jti_hash",
+    )
+    .bind(hashes)
+    .bind(expires_at)
+    .fetch_all(conn)
+    .await?)
+}

@@ -817,3 +817,38 @@ async fn an_accepted_assertions_jti_is_kept_until_it_expires_then_pruned() {
     run().await;
     assert_eq!(rows().await, 0, "pruned once past its exp and the retention");
 }
+
+#[tokio::test]
+async fn while_the_database_is_away_an_assertion_answers_503_not_invalid_client() {
+    let (cluster, db) = crate::support::own_cluster().await;
+    let app = TestApp::builder().on(db).spawn().await;
+    let key = service(&app).await;
+    assert_eq!(
+        cc(&app, &key.assertion(&app, "svc")).await.status(),
+        200,
+        "positive control"
+    );
+    cluster.stop().await;
+    let (status, error) = error_of(cc(&app, &key.assertion(&app, "svc")).await).await;
+    assert_eq!((status, error.as_str()), (503, "temporarily_unavailable"), "at /token");
+    let assertion = key.assertion_with(&app, "svc", &[("aud", json!(app.url("/introspect")))]);
+    let res = post(
+        &app,
+        "/introspect",
+        &[
+            ("token", "x.y.z"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", &assertion),
+        ],
+    )
+    .await;
+    assert_eq!(error_of(res).await.0, 503, "at /introspect");
+    cluster.start().await;
+    assert!(
+        crate::support::eventually(std::time::Duration::from_secs(10), || async {
+            cc(&app, &key.assertion(&app, "svc")).await.status() == 200
+        })
+        .await,
+        "back once the database is"
+    );
+}
