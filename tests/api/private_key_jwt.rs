@@ -852,3 +852,43 @@ async fn while_the_database_is_away_an_assertion_answers_503_not_invalid_client(
         "back once the database is"
     );
 }
+
+#[tokio::test]
+async fn a_jwks_uri_that_never_answers_is_given_up_without_holding_up_other_requests() {
+    let app = spawn_app().await;
+    // A server that accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/jwks", listener.local_addr().unwrap().port());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let key = Key::es256("k1");
+    register(&app, "svc", None, Some(url)).await;
+    let other = crate::support::create_service(&app, "plain").await;
+    allow(&app, "plain", API, &["read"]).await;
+
+    let started = std::time::Instant::now();
+    let assertion = key.assertion(&app, "svc");
+    let hanging = cc(&app, &assertion);
+    let meanwhile = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let asked = std::time::Instant::now();
+        let res = app.token(&other, &[("grant_type", "client_credentials")]).await;
+        (res.status().as_u16(), asked.elapsed())
+    };
+    let (refused, (status, took)) = tokio::join!(hanging, meanwhile);
+    assert_eq!(
+        (status, took < std::time::Duration::from_secs(1)),
+        (200, true),
+        "the app's one worker kept serving ({took:?})"
+    );
+    assert_invalid_client(error_of(refused).await, "the fetch timed out");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= std::time::Duration::from_secs(4) && elapsed < std::time::Duration::from_secs(8),
+        "given up after the 5 s limit: {elapsed:?}"
+    );
+}
