@@ -4,8 +4,11 @@ use sqlx::PgPool;
 
 use super::{Actor, AdminError, each, field, optional_name};
 use crate::clock::Clock;
+use crate::crypto::jwks::KeySet;
 use crate::crypto::{Alg, secret};
-use crate::model::{Audience, AuthMethod, ClientId, FieldError, GrantType, OidcScope, RedirectUri, ScopeToken};
+use crate::model::{
+    Audience, AuthMethod, ClientId, FieldError, GrantType, JwksUri, OidcScope, RedirectUri, ScopeToken,
+};
 use crate::store::apis;
 use crate::store::clients::{self, ClientRow};
 
@@ -26,12 +29,19 @@ pub struct NewClientInput {
     pub dpop_bound: bool,
     /// Its DPoP proofs carry a server nonce (RFC 9449 §8).
     pub dpop_nonce: bool,
+    /// A `private_key_jwt` client's JWK Set of public keys…
+    pub jwks: Option<serde_json::Value>,
+    /// …or where it publishes it (one of the two).
+    pub jwks_uri: Option<String>,
 }
 
-/// A new client; the secret exists only for confidential clients and is shown this once.
+/// A new client; the secret exists only for clients of a secret method and is shown this once.
 #[derive(Debug, serde::Serialize)]
 pub struct CreatedClient {
     pub client_id: String,
+    /// For the summary a person reads (the JSON stays `client_id` and the secret).
+    #[serde(skip)]
+    pub auth_method: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
 }
@@ -46,7 +56,7 @@ pub async fn create(
     input: NewClientInput,
 ) -> Result<CreatedClient, AdminError> {
     let row = parse_new_client(input, clock)?;
-    let secret = (row.auth_method != AuthMethod::None.as_str()).then(|| secret::random_token(rng));
+    let secret = uses_secret(&row).then(|| secret::random_token(rng));
     let row = ClientRow {
         secret_hash: secret.as_deref().map(|s| secret::sha256(s).to_vec()),
         ..row
@@ -54,6 +64,7 @@ pub async fn create(
     let mut conn = pool.acquire().await?;
     clients::insert(&mut conn, &row).await?;
     Ok(CreatedClient {
+        auth_method: row.auth_method,
         client_id: row.client_id,
         client_secret: secret,
     })
@@ -68,7 +79,9 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
         &input.post_logout_redirect_uris,
         RedirectUri::parse,
     )?;
-    let auth_method = parse_auth_method(input.public, input.auth_method.as_deref())?;
+    let has_keys = input.jwks.is_some() || input.jwks_uri.is_some();
+    let auth_method = parse_auth_method(input.public, input.auth_method.as_deref(), has_keys)?;
+    let (jwks, jwks_uri) = parse_keys(auth_method, input.jwks, input.jwks_uri.as_deref())?;
     let mut grant_types = each("grant-type", &input.grant_types, str::parse::<GrantType>)?;
     if grant_types.is_empty() {
         grant_types = DEFAULT_GRANT_TYPES.to_vec();
@@ -89,6 +102,8 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
         client_id: client_id.to_string(),
         secret_hash: None,
         auth_method: auth_method.as_str().to_owned(),
+        jwks,
+        jwks_uri: jwks_uri.map(|u| u.to_string()),
         redirect_uris: redirect_uris.iter().map(ToString::to_string).collect(),
         post_logout_redirect_uris: post_logout.iter().map(ToString::to_string).collect(),
         grant_types: grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
@@ -103,8 +118,9 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
 }
 
 /// The authentication method: `none` for a public client, else the one
-/// asked for (`client_secret_basic` by default).
-fn parse_auth_method(public: bool, requested: Option<&str>) -> Result<AuthMethod, AdminError> {
+/// asked for (`private_key_jwt` when keys are given, else
+/// `client_secret_basic` by default).
+fn parse_auth_method(public: bool, requested: Option<&str>, has_keys: bool) -> Result<AuthMethod, AdminError> {
     let requested = requested.map(str::parse::<AuthMethod>).transpose();
     Ok(match (public, field("auth-method", requested)?) {
         (true, None | Some(AuthMethod::None)) => AuthMethod::None,
@@ -116,8 +132,47 @@ fn parse_auth_method(public: bool, requested: Option<&str>) -> Result<AuthMethod
             .into());
         }
         (false, Some(method)) => method,
+        (false, None) if has_keys => AuthMethod::PrivateKeyJwt,
         (false, None) => AuthMethod::ClientSecretBasic,
     })
+}
+
+/// A `private_key_jwt` client's keys: exactly one of a JWK Set of public
+/// keys (checked usable, public only) or an `https` `jwks_uri` (RFC 7591
+/// §2); any other client has none — its secret and keys never coexist.
+fn parse_keys(
+    method: AuthMethod,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<&str>,
+) -> Result<(Option<serde_json::Value>, Option<JwksUri>), AdminError> {
+    if method != AuthMethod::PrivateKeyJwt {
+        if jwks.is_some() || jwks_uri.is_some() {
+            return Err(FieldError::new(
+                "jwks",
+                format!("keys are registered only with auth method private_key_jwt, not `{method}`"),
+            )
+            .into());
+        }
+        return Ok((None, None));
+    }
+    match (jwks, jwks_uri) {
+        (Some(jwks), None) => {
+            KeySet::parse(&jwks).map_err(|e| FieldError::new("jwks", e.to_string()))?;
+            Ok((Some(jwks), None))
+        }
+        (None, Some(uri)) => Ok((None, Some(field("jwks-uri", JwksUri::parse(uri))?))),
+        (Some(_), Some(_)) => Err(FieldError::new("jwks", "give a JWK Set or a jwks_uri, not both").into()),
+        (None, None) => Err(FieldError::new(
+            "jwks",
+            "a private_key_jwt client needs its public keys: a JWK Set (--jwks-file) or a jwks_uri",
+        )
+        .into()),
+    }
+}
+
+/// Whether a client row's method presents a secret.
+fn uses_secret(row: &ClientRow) -> bool {
+    row.auth_method.parse::<AuthMethod>().is_ok_and(AuthMethod::uses_secret)
 }
 
 /// The grant types fit the rest of the client: the code flow needs a
@@ -266,6 +321,11 @@ pub struct ClientView {
     /// RFC 9449 §5.2 metadata.
     pub dpop_bound_access_tokens: bool,
     pub dpop_nonce: bool,
+    /// A `private_key_jwt` client's public keys, or where they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     pub apis: Vec<ApiAccess>,
     pub trusted: Vec<String>,
 }
@@ -307,6 +367,8 @@ pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminErr
         id_token_alg: c.id_token_alg,
         dpop_bound_access_tokens: c.dpop_bound,
         dpop_nonce: c.dpop_nonce,
+        jwks: c.jwks,
+        jwks_uri: c.jwks_uri,
         apis: api_access,
         trusted,
     })
@@ -325,16 +387,32 @@ pub struct ClientUpdate {
     pub id_token_alg: Option<String>,
     pub dpop_bound: bool,
     pub dpop_nonce: bool,
+    /// New keys for a `private_key_jwt` client (one of the two); neither
+    /// keeps the keys it has, if it stays `private_key_jwt`.
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
 }
 
-/// Changes a client with the same rules as `client create`; returns its
-/// settings before and after (for the audit log). Public stays public.
+/// A client changed: its settings before and after (for the audit log), and
+/// the secret made when it moved to a secret method (shown this once).
+#[derive(Debug)]
+pub struct Updated {
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+    pub client_secret: Option<String>,
+}
+
+/// Changes a client with the same rules as `client create`. Public stays
+/// public. Its secret and keys never coexist: moving to `private_key_jwt`
+/// drops the secret; moving to a secret method drops the keys and, when it
+/// had no secret, makes one.
 pub async fn update(
     pool: &PgPool,
     clock: &dyn Clock,
+    rng: &mut impl rand::CryptoRng,
     client_id: &str,
     change: ClientUpdate,
-) -> Result<(serde_json::Value, serde_json::Value), AdminError> {
+) -> Result<Updated, AdminError> {
     let mut tx = pool.begin().await?;
     let before = clients::find(&mut tx, client_id)
         .await?
@@ -348,29 +426,48 @@ pub async fn update(
         )
         .into());
     }
+    let method = method.unwrap_or_else(|| before.auth_method.clone());
+    let (jwks, jwks_uri) = match (change.jwks, change.jwks_uri) {
+        (None, None) if method == AuthMethod::PrivateKeyJwt.as_str() => (before.jwks.clone(), before.jwks_uri.clone()),
+        given => given,
+    };
     let input = NewClientInput {
         client_id: client_id.to_owned(),
         name: change.name,
         redirect_uris: change.redirect_uris,
         post_logout_redirect_uris: change.post_logout_redirect_uris,
         public,
-        auth_method: method.or_else(|| Some(before.auth_method.clone())),
+        auth_method: Some(method),
         grant_types: change.grant_types,
         scopes: change.scopes,
         first_party: change.first_party,
         id_token_alg: change.id_token_alg,
         dpop_bound: change.dpop_bound,
         dpop_nonce: change.dpop_nonce,
+        jwks,
+        jwks_uri,
     };
     let parsed = parse_new_client(input, clock)?;
+    let (secret_hash, client_secret) = match (uses_secret(&parsed), before.secret_hash.clone()) {
+        (true, Some(kept)) => (Some(kept), None),
+        (true, None) => {
+            let secret = secret::random_token(rng);
+            (Some(secret::sha256(&secret).to_vec()), Some(secret))
+        }
+        (false, _) => (None, None),
+    };
     let after = ClientRow {
-        secret_hash: before.secret_hash.clone(),
+        secret_hash,
         created_at: before.created_at,
         ..parsed
     };
     clients::update(&mut tx, &after).await?;
     tx.commit().await?;
-    Ok((settings(&before), settings(&after)))
+    Ok(Updated {
+        before: settings(&before),
+        after: settings(&after),
+        client_secret,
+    })
 }
 
 /// The settings of a row, for "before" and "after" in the audit log (no secret).
@@ -380,6 +477,7 @@ fn settings(c: &ClientRow) -> serde_json::Value {
         "post_logout_redirect_uris": c.post_logout_redirect_uris, "grant_types": c.grant_types,
         "scopes": c.scopes, "first_party": c.first_party, "id_token_alg": c.id_token_alg,
         "dpop_bound_access_tokens": c.dpop_bound, "dpop_nonce": c.dpop_nonce,
+        "jwks": c.jwks, "jwks_uri": c.jwks_uri, "has_secret": c.secret_hash.is_some(),
     })
 }
 
@@ -394,8 +492,12 @@ pub async fn rotate_secret(
     let c = clients::find(&mut conn, client_id)
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("no client `{client_id}`")))?;
-    if c.auth_method == AuthMethod::None.as_str() {
-        return Err(FieldError::new("client-id", "a public client has no secret").into());
+    if !uses_secret(&c) {
+        return Err(FieldError::new(
+            "client-id",
+            format!("a client authenticating with `{}` has no secret", c.auth_method),
+        )
+        .into());
     }
     let secret = secret::random_token(rng);
     clients::set_secret_hash(&mut conn, client_id, &secret::sha256(&secret), clock.now()).await?;
@@ -493,12 +595,26 @@ pub async fn create_by(
     Ok(created)
 }
 
-pub async fn update_by(actor: &Actor<'_>, client_id: &str, change: ClientUpdate) -> Result<(), AdminError> {
+/// [`update`], audited; returns the secret made, if the client moved to a secret method.
+pub async fn update_by(
+    actor: &Actor<'_>,
+    rng: &mut impl rand::CryptoRng,
+    client_id: &str,
+    change: ClientUpdate,
+) -> Result<Option<String>, AdminError> {
     let p = actor.provider();
-    let (before, after) = update(&p.pool, p.clock.as_ref(), client_id, change).await?;
-    let details = serde_json::json!({ "client_id": client_id, "before": before, "after": after });
+    let updated = update(&p.pool, p.clock.as_ref(), rng, client_id, change).await?;
+    let details = change_details(client_id, &updated);
     actor.changed("changed a client", details).await;
-    Ok(())
+    Ok(updated.client_secret)
+}
+
+/// The audit details of a change (never the secret; whether one was made).
+pub fn change_details(client_id: &str, updated: &Updated) -> serde_json::Value {
+    serde_json::json!({
+        "client_id": client_id, "before": updated.before, "after": updated.after,
+        "secret_created": updated.client_secret.is_some(),
+    })
 }
 
 pub async fn delete_by(actor: &Actor<'_>, client_id: &str) -> Result<(), AdminError> {

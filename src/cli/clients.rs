@@ -1,6 +1,8 @@
 //! `lanyard client create | list | show | update | delete | allow | trust`:
 //! thin wrappers over the admin flows, audited with `cli` as the actor.
 
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand};
 
 use super::admin::{audit, replaced_list};
@@ -12,6 +14,7 @@ use crate::admin::{
 };
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::model::AuthMethod;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -77,9 +80,16 @@ pub struct ClientFlags {
     /// Exact post-logout redirect URI (repeatable).
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     post_logout_redirect_uris: Vec<String>,
-    /// client_secret_basic (default), client_secret_post or none.
+    /// client_secret_basic (default), client_secret_post, private_key_jwt
+    /// (default with --jwks-file or --jwks-uri) or none.
     #[arg(long, value_name = "METHOD")]
     auth_method: Option<String>,
+    /// private_key_jwt: a file holding the client's JWK Set of public keys.
+    #[arg(long, value_name = "PATH", conflicts_with = "jwks_uri")]
+    jwks_file: Option<PathBuf>,
+    /// private_key_jwt: where the client publishes its JWK Set (https; http only on loopback).
+    #[arg(long, value_name = "URL")]
+    jwks_uri: Option<String>,
     /// authorization_code, refresh_token, client_credentials or
     /// urn:ietf:params:oauth:grant-type:token-exchange (repeatable; default authorization_code and refresh_token).
     #[arg(long = "grant-type", value_name = "GRANT")]
@@ -102,21 +112,40 @@ pub struct ClientFlags {
 }
 
 impl ClientFlags {
-    /// These flags over the client as it is: what a flag names changes.
-    fn apply_to(self, c: ClientView) -> ClientUpdate {
+    /// The JWK Set of `--jwks-file`, read and parsed as JSON.
+    fn jwks(&self) -> Result<Option<serde_json::Value>, Failure> {
+        let Some(path) = &self.jwks_file else { return Ok(None) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::refused(format!("jwks-file: cannot read {}: {e}", path.display())))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Failure::refused(format!("jwks-file: {} is not JSON: {e}", path.display())))
+    }
+
+    /// These flags over the client as it is: what a flag names changes
+    /// (keys not named stay, if the client stays private_key_jwt).
+    fn apply_to(self, c: ClientView) -> Result<ClientUpdate, Failure> {
+        let jwks = self.jwks()?;
         let or = replaced_list;
-        ClientUpdate {
+        Ok(ClientUpdate {
             name: Some(self.name.unwrap_or(c.name)),
             redirect_uris: or(self.redirect_uris, c.redirect_uris),
             post_logout_redirect_uris: or(self.post_logout_redirect_uris, c.post_logout_redirect_uris),
-            auth_method: Some(self.auth_method.unwrap_or(c.auth_method)),
+            // New keys without a method mean private_key_jwt, as at create.
+            auth_method: Some(match self.auth_method {
+                Some(method) => method,
+                None if jwks.is_some() || self.jwks_uri.is_some() => AuthMethod::PrivateKeyJwt.as_str().to_owned(),
+                None => c.auth_method,
+            }),
             grant_types: or(self.grant_types, c.grant_types),
             scopes: or(self.scopes, c.scopes),
             first_party: self.first_party.unwrap_or(c.first_party),
             id_token_alg: Some(self.id_token_alg.unwrap_or(c.id_token_alg)),
             dpop_bound: self.dpop_bound.unwrap_or(c.dpop_bound_access_tokens),
             dpop_nonce: self.dpop_nonce.unwrap_or(c.dpop_nonce),
-        }
+            jwks,
+            jwks_uri: self.jwks_uri,
+        })
     }
 }
 
@@ -167,16 +196,32 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             let current = admin::clients::view(&pool, &a.client_id)
                 .await
                 .map_err(Failure::refused)?;
-            let change = a.settings.apply_to(current);
-            let (before, after) = admin::clients::update(&pool, &SystemClock, &a.client_id, change)
+            let change = a.settings.apply_to(current)?;
+            let mut rng = crate::random::rng();
+            let updated = admin::clients::update(&pool, &SystemClock, &mut rng, &a.client_id, change)
                 .await
                 .map_err(Failure::refused)?;
-            let details = serde_json::json!({ "client_id": a.client_id, "before": before, "after": after });
-            audit(&pool, "changed a client", details).await;
+            audit(
+                &pool,
+                "changed a client",
+                admin::clients::change_details(&a.client_id, &updated),
+            )
+            .await;
             let client = admin::clients::view(&pool, &a.client_id)
                 .await
                 .map_err(Failure::refused)?;
-            print(a.out.json, &client, |c| format!("updated client {}", c.client_id))
+            let mut shown = serde_json::to_value(&client).map_err(Failure::refused)?;
+            // A client moved to a secret method got a secret: shown this once.
+            if let (Some(secret), Some(fields)) = (&updated.client_secret, shown.as_object_mut()) {
+                fields.insert("client_secret".into(), serde_json::json!(secret));
+            }
+            print(a.out.json, &shown, |_| match &updated.client_secret {
+                Some(secret) => format!(
+                    "updated client {}\nclient_secret: {secret}\n(shown this once: Lanyard keeps only its SHA-256)",
+                    client.client_id
+                ),
+                None => format!("updated client {}", client.client_id),
+            })
         }
         ClientCommand::Delete(a) => {
             admin::clients::delete(&pool, &a.client_id)
@@ -198,6 +243,7 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
 
 async fn create(pool: &sqlx::PgPool, a: ClientCreate) -> Result<(), Failure> {
     let s = a.settings;
+    let jwks = s.jwks()?;
     let input = NewClientInput {
         client_id: a.client_id,
         name: s.name,
@@ -211,6 +257,8 @@ async fn create(pool: &sqlx::PgPool, a: ClientCreate) -> Result<(), Failure> {
         id_token_alg: s.id_token_alg,
         dpop_bound: s.dpop_bound.unwrap_or(false),
         dpop_nonce: s.dpop_nonce.unwrap_or(false),
+        jwks,
+        jwks_uri: s.jwks_uri,
     };
     let created = admin::clients::create(pool, &SystemClock, &mut crate::random::rng(), input)
         .await
@@ -224,6 +272,10 @@ async fn create(pool: &sqlx::PgPool, a: ClientCreate) -> Result<(), Failure> {
     print(a.out.json, &created, |c| match &c.client_secret {
         Some(secret) => format!(
             "created client {}\nclient_secret: {secret}\n(shown this once: Lanyard keeps only its SHA-256)",
+            c.client_id
+        ),
+        None if c.auth_method == "private_key_jwt" => format!(
+            "created client {} (private_key_jwt: it signs with its own keys, no secret)",
             c.client_id
         ),
         None => format!("created public client {}", c.client_id),

@@ -42,7 +42,7 @@ pub struct SelfSigned {
 
 /// JWK members that hold private key material (RFC 7518 §6.2.2, §6.3.2,
 /// §6.4; RFC 8037 §2).
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+pub(crate) const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 fn decode_object(part: &str) -> Result<Map<String, Value>, ProofError> {
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| ProofError::Malformed)?;

@@ -69,21 +69,32 @@ protocol_names!(GrantType, "grant type");
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with one of the client's registered private keys
+    /// (RFC 7523 §2.2, OIDC Core §9): it holds keys, never a secret.
+    PrivateKeyJwt,
     /// A public client: it holds no secret.
     None,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 3] = [
+    pub const ALL: [AuthMethod; 4] = [
         AuthMethod::ClientSecretBasic,
         AuthMethod::ClientSecretPost,
+        AuthMethod::PrivateKeyJwt,
         AuthMethod::None,
     ];
+
+    /// The methods that present a client secret: a client with one of them
+    /// holds a secret, every other client holds none.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::None => "none",
         }
     }
@@ -139,6 +150,8 @@ pub struct Client {
     pub name: String,
     pub auth_method: AuthMethod,
     pub secret_hash: Option<Vec<u8>>,
+    /// The public keys of a `private_key_jwt` client (None for any other).
+    pub keys: Option<super::KeySource>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<GrantType>,
@@ -202,6 +215,7 @@ mod redirect_tests {
                 AuthMethod::ClientSecretBasic
             },
             secret_hash: None,
+            keys: None,
             redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
             post_logout_redirect_uris: vec![],
             grant_types: vec![GrantType::AuthorizationCode],

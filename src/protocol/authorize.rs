@@ -688,6 +688,7 @@ mod tests {
                 AuthMethod::ClientSecretBasic
             },
             secret_hash: None,
+            keys: None,
             redirect_uris: vec!["https://rp.example/cb".into()],
             post_logout_redirect_uris: vec![],
             grant_types: vec![GrantType::AuthorizationCode],

@@ -1,5 +1,6 @@
 //! Client authentication at the token, introspection and revocation endpoints
-//! (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`, or `none`.
+//! (RFC 6749 §2.3, OIDC Core §9): `client_secret_basic`, `client_secret_post`,
+//! `private_key_jwt` (`protocol::client_assertion`), or `none`.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::Provider;
+use super::client_assertion::{self, ASSERTION_TYPE, AssertionError};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use crate::crypto::secret;
@@ -63,11 +65,37 @@ fn failed() -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClient, "client authentication failed")
 }
 
-/// Authenticates the client before anything else of the request is looked at.
-/// The client comes from the in-memory catalog: no database read.
-pub fn authenticate(p: &Provider, basic: &Basic, params: &Params) -> Result<Arc<Client>, OAuthError> {
+/// Authenticates the client before anything else of the request is looked
+/// at, for a request to the issuer's `endpoint` (a path: an assertion's
+/// `aud` may name it). The client comes from the in-memory catalog: no
+/// database read, except an assertion's `jti` (written once).
+pub async fn authenticate(
+    p: &Provider,
+    basic: &Basic,
+    params: &Params,
+    endpoint: &str,
+) -> Result<Arc<Client>, OAuthError> {
     let body_id = params.one("client_id")?;
     let body_secret = params.one("client_secret")?;
+    let assertion_type = params.one("client_assertion_type")?;
+    if let Some(assertion) = params.one("client_assertion")? {
+        // RFC 6749 §2.3: one method per request — an assertion with a
+        // secret or Basic credentials is refused, whoever signed it.
+        if basic.is_used() || body_secret.is_some() || assertion_type != Some(ASSERTION_TYPE) {
+            return Err(failed());
+        }
+        return match client_assertion::authenticate(p, assertion, body_id, endpoint).await {
+            Ok(client) => Ok(client),
+            Err(AssertionError::Refused(why)) => {
+                tracing::info!(why, "refused a client assertion");
+                Err(failed())
+            }
+            Err(AssertionError::Store(e)) => Err(e.into()),
+        };
+    }
+    if assertion_type.is_some() {
+        return Err(failed());
+    }
     let (client_id, secret, method) = match basic {
         Basic::Malformed => return Err(failed()),
         Basic::Given { client_id, secret } => {
@@ -103,11 +131,19 @@ pub fn authenticate(p: &Provider, basic: &Basic, params: &Params) -> Result<Arc<
 
 /// `authenticate`, for endpoints only confidential clients may call
 /// (introspection, RFC 7662 §2.1): a public client fails like a bad secret.
-pub fn authenticate_confidential(p: &Provider, basic: &Basic, params: &Params) -> Result<Arc<Client>, OAuthError> {
-    authenticate(p, basic, params)
-        .ok()
-        .filter(|c| !c.is_public())
-        .ok_or_else(failed)
+pub async fn authenticate_confidential(
+    p: &Provider,
+    basic: &Basic,
+    params: &Params,
+    endpoint: &str,
+) -> Result<Arc<Client>, OAuthError> {
+    match authenticate(p, basic, params, endpoint).await {
+        Ok(client) if !client.is_public() => Ok(client),
+        // The database away (an assertion's jti cannot be recorded) is not
+        // the client's failure: it stays a 503 or a 500.
+        Err(e) if matches!(e.code, ErrorCode::TemporarilyUnavailable | ErrorCode::ServerError) => Err(e),
+        _ => Err(failed()),
+    }
 }
 
 #[cfg(test)]

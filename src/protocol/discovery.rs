@@ -62,8 +62,12 @@ pub fn metadata(issuer: &Issuer) -> Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": Alg::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "token_endpoint_auth_methods_supported": auth_methods,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_signing_alg_values_supported": super::client_assertion::SIGNING_ALGS,
+        // Introspection is for clients that authenticate (RFC 7662 §2.1).
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": super::client_assertion::SIGNING_ALGS,
         "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": super::client_assertion::SIGNING_ALGS,
         "claims_supported": claims,
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": true,

@@ -17,7 +17,7 @@ use crate::store::{grants, refresh_tokens, sessions, users};
 
 pub async fn introspect(p: &Provider, basic: &Basic, params: &Params) -> Result<Value, OAuthError> {
     // RFC 7662 §2.1: the caller authenticates; a public client cannot.
-    let client = client_auth::authenticate_confidential(p, basic, params)?;
+    let client = client_auth::authenticate_confidential(p, basic, params, crate::paths::INTROSPECT).await?;
     let token = params
         .one("token")?
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;

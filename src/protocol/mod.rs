@@ -5,13 +5,16 @@ pub mod api_tokens;
 pub mod audit_buffer;
 pub mod authorize;
 pub mod bearer;
+pub mod client_assertion;
 pub mod client_auth;
+pub mod client_keys;
 pub mod counters;
 pub mod device;
 pub mod discovery;
 pub mod dpop;
 pub mod error;
 pub mod introspect;
+pub mod jti_batch;
 pub mod lab;
 pub mod logout;
 pub mod mint;
@@ -65,6 +68,10 @@ pub struct Provider {
     pub dpop_keys: Arc<crate::crypto::proof::VerifierCache>,
     /// Server nonces for DPoP proofs (RFC 9449 §8).
     pub dpop_nonces: Arc<dpop::Nonces>,
+    /// The keys of `private_key_jwt` clients, ready to verify (and fetched).
+    pub client_keys: Arc<client_keys::ClientKeys>,
+    /// Client assertions' `jti`s, recorded in batches.
+    pub assertion_jtis: Arc<jti_batch::JtiBatcher>,
 }
 
 impl Provider {
@@ -91,6 +98,8 @@ impl Provider {
             metrics: Arc::default(),
             dpop_keys: Arc::default(),
             dpop_nonces: Arc::new(dpop::Nonces::new(dpop_nonce_key)),
+            client_keys: Arc::default(),
+            assertion_jtis: Arc::default(),
         })
     }
 

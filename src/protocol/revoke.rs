@@ -19,7 +19,7 @@ fn not_yours() -> OAuthError {
 
 /// Unknown or malformed tokens are answered like revoked ones (§2.2): Ok.
 pub async fn revoke(p: &Provider, basic: &Basic, params: &Params) -> Result<(), OAuthError> {
-    let client = client_auth::authenticate(p, basic, params)?;
+    let client = client_auth::authenticate(p, basic, params, crate::paths::REVOKE).await?;
     let token = params
         .one("token")?
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::StoreError;
-use crate::model::Client;
+use crate::model::{Client, JwksUri, KeySource};
 
 /// A client as stored (secret as its SHA-256).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -13,6 +13,9 @@ pub struct ClientRow {
     pub name: String,
     pub secret_hash: Option<Vec<u8>>,
     pub auth_method: String,
+    /// A `private_key_jwt` client's JWK Set of public keys, or where it is.
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
@@ -29,9 +32,9 @@ pub struct ClientRow {
 pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO clients (client_id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris,
-            grant_types, scopes, first_party, id_token_alg, created_at, updated_at, secret_changed_at, dpop_bound,
-            dpop_nonce)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14)",
+            grant_types, scopes, first_party, id_token_alg, created_at, updated_at, secret_changed_at, jwks, jwks_uri,
+            dpop_bound, dpop_nonce)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16)",
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -45,6 +48,8 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     .bind(&c.id_token_alg)
     .bind(c.created_at)
     .bind(c.updated_at)
+    .bind(&c.jwks)
+    .bind(&c.jwks_uri)
     .bind(c.dpop_bound)
     .bind(c.dpop_nonce)
     .execute(conn)
@@ -99,7 +104,14 @@ impl TryFrom<ClientRow> for Client {
     type Error = StoreError;
     fn try_from(r: ClientRow) -> Result<Self, StoreError> {
         let corrupt = |e: String| StoreError::Corrupt(format!("client {}: {e}", r.client_id));
+        let keys = match (r.jwks, r.jwks_uri) {
+            (Some(jwks), None) => Some(KeySource::Jwks(jwks)),
+            (None, Some(uri)) => Some(KeySource::JwksUri(JwksUri::parse(&uri).map_err(corrupt)?)),
+            (None, None) => None,
+            (Some(_), Some(_)) => return Err(corrupt("both jwks and jwks_uri".into())),
+        };
         Ok(Client {
+            keys,
             auth_method: r.auth_method.parse().map_err(corrupt)?,
             grant_types: r
                 .grant_types
@@ -146,12 +158,16 @@ pub async fn list(
     .await?)
 }
 
-/// Replaces a client's settings (not its id or secret).
+/// Replaces a client's settings and credentials (secret hash, keys), not
+/// its id. A change of credentials counts as a new secret: the admin-API
+/// tokens issued before it stop working (`secret_changed_at`).
 pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE clients SET name = $2, auth_method = $3, redirect_uris = $4, post_logout_redirect_uris = $5,
-            grant_types = $6, scopes = $7, first_party = $8, id_token_alg = $9, updated_at = $10, dpop_bound = $11,
-            dpop_nonce = $12
+            grant_types = $6, scopes = $7, first_party = $8, id_token_alg = $9, updated_at = $10,
+            secret_changed_at = CASE WHEN secret_hash IS DISTINCT FROM $11 OR jwks IS DISTINCT FROM $12
+                                       OR jwks_uri IS DISTINCT FROM $13 THEN $10 ELSE secret_changed_at END,
+            secret_hash = $11, jwks = $12, jwks_uri = $13, dpop_bound = $14, dpop_nonce = $15
          WHERE client_id = $1",
     )
     .bind(&c.client_id)
@@ -164,6 +180,9 @@ pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     .bind(c.first_party)
     .bind(&c.id_token_alg)
     .bind(c.updated_at)
+    .bind(&c.secret_hash)
+    .bind(&c.jwks)
+    .bind(&c.jwks_uri)
     .bind(c.dpop_bound)
     .bind(c.dpop_nonce)
     .execute(conn)

@@ -28,7 +28,7 @@ pub struct Horizons {
 }
 
 /// The tables housekeeping prunes, in the order it prunes them.
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 10] = [
     "authorization_codes",
     "refresh_tokens",
     "grants",
@@ -36,6 +36,7 @@ pub const TABLES: [&str; 9] = [
     "login_throttle",
     "revoked_access_tokens",
     "dpop_proof_jtis",
+    "client_assertion_jtis",
     "audit_events",
     "token_counters",
 ];
@@ -80,6 +81,8 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
         "revoked_access_tokens" => "expires_at < $1 - $2 * interval '1 second'",
         // Past its window a replayed proof is refused for its `iat` anyway.
         "dpop_proof_jtis" => "expires_at < $1 - $2 * interval '1 second'",
+        // Past its `exp` a replayed assertion is refused as expired anyway.
+        "client_assertion_jtis" => "expires_at < $1 - $2 * interval '1 second'",
         "audit_events" => "occurred_at < $7",
         "token_counters" => "hour < $7",
         other => return Err(StoreError::Corrupt(format!("no housekeeping for table `{other}`"))),

@@ -165,6 +165,9 @@ struct ClientBody {
     /// RFC 9449 §5.2 client metadata.
     dpop_bound_access_tokens: bool,
     dpop_nonce: bool,
+    /// private_key_jwt: the client's JWK Set of public keys, or its jwks_uri.
+    jwks: Option<Value>,
+    jwks_uri: Option<String>,
 }
 
 async fn list_clients(_: AdminCaller, state: Data<AppState>) -> Result<HttpResponse, WebError> {
@@ -191,6 +194,8 @@ async fn create_client(
         id_token_alg: b.id_token_alg,
         dpop_bound: b.dpop_bound_access_tokens,
         dpop_nonce: b.dpop_nonce,
+        jwks: b.jwks,
+        jwks_uri: b.jwks_uri,
     };
     let actor = Actor::new(&state.provider, actor);
     let created = clients::create_by(&actor, &mut crate::random::rng(), input)
@@ -226,10 +231,20 @@ async fn update_client(
         id_token_alg: b.id_token_alg,
         dpop_bound: b.dpop_bound_access_tokens,
         dpop_nonce: b.dpop_nonce,
+        jwks: b.jwks,
+        jwks_uri: b.jwks_uri,
     };
     let actor = Actor::new(&state.provider, actor);
-    clients::update_by(&actor, &id, change).await.map_err(refused)?;
-    view_client(&state, &id).await
+    let secret = clients::update_by(&actor, &mut crate::random::rng(), &id, change)
+        .await
+        .map_err(refused)?;
+    let view = clients::view(&state.provider.pool, &id).await.map_err(refused)?;
+    let mut shown = serde_json::to_value(view).map_err(|e| WebError::api_internal(&e))?;
+    // A client moved to a secret method got a secret: shown this once.
+    if let (Some(secret), Some(fields)) = (secret, shown.as_object_mut()) {
+        fields.insert("client_secret".into(), json!(secret));
+    }
+    Ok(ok(StatusCode::OK, shown))
 }
 
 async fn delete_client(

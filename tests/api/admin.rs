@@ -997,3 +997,93 @@ async fn what_an_api_asks_of_dpop_is_set_on_its_page() {
             .unwrap();
     assert_eq!((required, nonce), (false, true), "an unchecked box is off");
 }
+
+#[tokio::test]
+async fn a_clients_keys_are_set_on_the_page_and_its_secret_goes() {
+    let app = admin_app().await;
+    let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+    let public = serde_json::json!({ "keys": [serde_json::Value::Object(pair.to_jwk_public_key().as_ref().clone())] });
+    let html = page(&app, "/admin/clients").await;
+    let form = [
+        ("csrf", hidden_field(&html, "csrf").unwrap()),
+        ("client_id", "svc".into()),
+        ("grant_type", "client_credentials".into()),
+        ("auth_method", "private_key_jwt".into()),
+        ("jwks", public.to_string()),
+    ];
+    let res = app
+        .client
+        .post(app.url("/admin/clients"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let html = res.text().await.unwrap();
+    assert!(!html.contains("id=\"client-secret\""), "no secret shown: it has none");
+    let stored = || async {
+        sqlx::query_as::<_, (String, Option<Vec<u8>>, Option<serde_json::Value>, Option<String>)>(
+            "SELECT auth_method, secret_hash, jwks, jwks_uri FROM clients WHERE client_id = 'svc'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(stored().await, ("private_key_jwt".into(), None, Some(public), None));
+
+    // The page shows the keys and no secret rotation; the keys move to a jwks_uri.
+    let html = page(&app, "/admin/clients/svc").await;
+    assert!(
+        html.contains("&quot;kty&quot;") && !html.contains("Rotate the secret"),
+        "{html}"
+    );
+    let edit = |method: &str, uri: &str| {
+        [
+            ("csrf", hidden_field(&html, "csrf").unwrap()),
+            ("grant_type", "client_credentials".into()),
+            ("auth_method", method.into()),
+            ("jwks_uri", uri.into()),
+        ]
+    };
+    let res = app
+        .client
+        .post(app.url("/admin/clients/svc"))
+        .form(&edit("private_key_jwt", "https://svc.example/jwks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/admin/clients/svc?done=saved");
+    assert_eq!(
+        stored().await,
+        (
+            "private_key_jwt".into(),
+            None,
+            None,
+            Some("https://svc.example/jwks".into())
+        )
+    );
+
+    // Back to a secret: the keys go and the new secret is shown once.
+    let res = app
+        .client
+        .post(app.url("/admin/clients/svc"))
+        .form(&edit("client_secret_basic", ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let start =
+        html.find("<pre id=\"client-secret\">").expect("the secret is shown") + "<pre id=\"client-secret\">".len();
+    let secret = &html[start..start + 43];
+    let (method, hash, jwks, uri) = stored().await;
+    assert_eq!(
+        (method.as_str(), hash, jwks, uri),
+        (
+            "client_secret_basic",
+            Some(lanyard::crypto::secret::sha256(secret).to_vec()),
+            None,
+            None
+        )
+    );
+}

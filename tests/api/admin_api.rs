@@ -580,3 +580,70 @@ async fn the_admin_api_sets_what_clients_and_apis_ask_of_dpop() {
         (201, json!(true), json!(true))
     );
 }
+
+#[tokio::test]
+async fn a_clients_keys_and_auth_method_are_set_through_the_api() {
+    let app = spawn_app().await;
+    let token = token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
+    let t = Some(token.as_str());
+    let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+    let set = |jwk: josekit::jwk::Jwk| json!({ "keys": [Value::Object(jwk.as_ref().clone())] });
+    let (public, private) = (set(pair.to_jwk_public_key()), set(pair.to_jwk_private_key()));
+
+    let created = json!({ "client_id": "svc", "grant_types": ["client_credentials"], "auth_method": "private_key_jwt", "jwks": public });
+    let (status, body) = call(&app, Method::POST, "/clients", t, Some(created)).await;
+    assert_eq!((status, body.get("client_secret")), (201, None), "no secret: {body}");
+    let (_, body) = call(&app, Method::GET, "/clients/svc", t, None).await;
+    assert_eq!(
+        (body["auth_method"].as_str(), &body["jwks"]),
+        (Some("private_key_jwt"), &public)
+    );
+    let (status, body) = call(&app, Method::POST, "/clients/svc/secret", t, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_field")),
+        "no secret to rotate"
+    );
+
+    let bad = json!({ "grant_types": ["client_credentials"], "auth_method": "private_key_jwt", "jwks": private });
+    let (status, body) = call(&app, Method::PUT, "/clients/svc", t, Some(bad)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_field")),
+        "a private key"
+    );
+    let to_uri = json!({ "grant_types": ["client_credentials"], "jwks_uri": "https://svc.example/jwks" });
+    let (status, body) = call(&app, Method::PUT, "/clients/svc", t, Some(to_uri)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["jwks_uri"].as_str(), body.get("jwks"), body.get("client_secret")),
+        (Some("https://svc.example/jwks"), None, None)
+    );
+
+    let to_secret = json!({ "grant_types": ["client_credentials"], "auth_method": "client_secret_basic" });
+    let (status, body) = call(&app, Method::PUT, "/clients/svc", t, Some(to_secret)).await;
+    assert_eq!(
+        (status, body["auth_method"].as_str(), body.get("jwks_uri")),
+        (200, Some("client_secret_basic"), None)
+    );
+    let secret = body["client_secret"]
+        .as_str()
+        .expect("a secret made, shown once")
+        .to_owned();
+    let svc = crate::support::TestClient {
+        id: "svc".into(),
+        secret: Some(secret),
+        redirect_uri: String::new(),
+    };
+    create_api(&app, "https://orders.example", &["read"], None, &[]).await;
+    allow(&app, "svc", "https://orders.example", &["read"]).await;
+    let res = app.token(&svc, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(res.status(), 200, "the new secret works");
+    let changes: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE kind = 'admin' AND reason = 'changed a client' AND actor = 'api:ops'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(changes, 2, "each change audited");
+}

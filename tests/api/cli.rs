@@ -1182,3 +1182,176 @@ async fn update_can_empty_a_list_and_restore_a_default() {
         "the rest stays"
     );
 }
+
+// ---- private_key_jwt keys ----
+
+/// Writes a file for a flag that takes a path; returns the path.
+fn temp_file(text: &str) -> String {
+    let path = std::env::temp_dir().join(format!("lanyard-jwks-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// An ES256 key pair as JWKs: (private, public).
+fn es256_jwks() -> (serde_json::Value, serde_json::Value) {
+    let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+    let set = |jwk: josekit::jwk::Jwk| serde_json::json!({ "keys": [serde_json::Value::Object(jwk.as_ref().clone())] });
+    (set(pair.to_jwk_private_key()), set(pair.to_jwk_public_key()))
+}
+
+#[tokio::test]
+async fn client_create_with_a_jwks_file_registers_private_key_jwt_and_prints_no_secret() {
+    let db = fresh_db().await;
+    let (_, public) = es256_jwks();
+    let path = temp_file(&public.to_string());
+    let out = json_of(
+        &db,
+        &[
+            "client",
+            "create",
+            "svc",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            &path,
+            "--grant-type",
+            "client_credentials",
+        ],
+    )
+    .await;
+    assert_eq!(out, serde_json::json!({ "client_id": "svc" }), "no secret: {out}");
+    let (hash, jwks): (Option<Vec<u8>>, Option<serde_json::Value>) =
+        sqlx::query_as("SELECT secret_hash, jwks FROM clients WHERE client_id = 'svc'")
+            .fetch_one(&pool(&db).await)
+            .await
+            .unwrap();
+    assert_eq!((hash, jwks.as_ref()), (None, Some(&public)));
+    let shown = json_of(&db, &["client", "show", "svc"]).await;
+    assert_eq!(shown["auth_method"], "private_key_jwt");
+    assert_eq!(shown["jwks"], public);
+
+    let human = lanyard(&[
+        "client",
+        "create",
+        "svc2",
+        "--jwks-uri",
+        "https://svc.example/jwks",
+        "--grant-type",
+        "client_credentials",
+    ])
+    .run_on(&db)
+    .await;
+    human.assert_ok();
+    assert!(
+        human.stdout.contains("private_key_jwt") && !human.stdout.contains("client_secret"),
+        "{human:?}"
+    );
+    let shown = json_of(&db, &["client", "show", "svc2"]).await;
+    assert_eq!(
+        (shown["auth_method"].as_str(), shown["jwks_uri"].as_str()),
+        (Some("private_key_jwt"), Some("https://svc.example/jwks")),
+        "keys without --auth-method mean private_key_jwt"
+    );
+}
+
+#[tokio::test]
+async fn client_create_refuses_private_symmetric_or_misplaced_keys() {
+    let db = fresh_db().await;
+    let (private, public) = es256_jwks();
+    let private = temp_file(&private.to_string());
+    let public = temp_file(&public.to_string());
+    let symmetric = temp_file(r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#);
+    let not_json = temp_file("-----BEGIN PUBLIC KEY-----");
+    fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let svc = ["client", "create", "svc", "--grant-type", "client_credentials"];
+        svc.into_iter().chain(extra.iter().copied()).collect()
+    }
+    let (private, public, symmetric, not_json) = (&private[..], &public[..], &symmetric[..], &not_json[..]);
+    let cases = [
+        refusal("a private key", &with(&["--jwks-file", private]), "private"),
+        refusal("a symmetric key", &with(&["--jwks-file", symmetric]), "symmetric"),
+        refusal("not JSON", &with(&["--jwks-file", not_json]), "not JSON"),
+        refusal(
+            "no such file",
+            &with(&["--jwks-file", "/nonexistent/jwks.json"]),
+            "cannot read",
+        ),
+        refusal(
+            "http off loopback",
+            &with(&["--jwks-uri", "http://svc.example/jwks"]),
+            "jwks-uri",
+        ),
+        refusal(
+            "keys with a secret method",
+            &with(&["--auth-method", "client_secret_basic", "--jwks-file", public]),
+            "private_key_jwt",
+        ),
+        refusal(
+            "private_key_jwt without keys",
+            &with(&["--auth-method", "private_key_jwt"]),
+            "jwks",
+        ),
+        refusal(
+            "a public client with keys",
+            &with(&["--public", "--jwks-file", public]),
+            "none",
+        ),
+    ];
+    assert_each_refused(&db, &cases).await;
+    assert_eq!(count_rows(&db, "clients").await, 0, "nothing stored");
+}
+
+#[tokio::test]
+async fn client_update_switches_between_a_secret_and_keys_never_holding_both() {
+    let db = fresh_db().await;
+    create_service(&db, "svc").await;
+    let stored = || async {
+        sqlx::query_as::<_, (Option<Vec<u8>>, Option<String>)>(
+            "SELECT secret_hash, jwks_uri FROM clients WHERE client_id = 'svc'",
+        )
+        .fetch_one(&pool(&db).await)
+        .await
+        .unwrap()
+    };
+    let to_keys = json_of(
+        &db,
+        &["client", "update", "svc", "--jwks-uri", "https://svc.example/jwks"],
+    )
+    .await;
+    assert_eq!(to_keys["auth_method"], "private_key_jwt");
+    assert!(to_keys.get("client_secret").is_none(), "{to_keys}");
+    assert_eq!(
+        stored().await,
+        (None, Some("https://svc.example/jwks".into())),
+        "the secret is dropped"
+    );
+    lanyard(&[
+        "client",
+        "update",
+        "svc",
+        "--auth-method",
+        "client_secret_basic",
+        "--jwks-uri",
+        "https://x.example/j",
+    ])
+    .db(&db)
+    .run()
+    .await
+    .assert_refused("private_key_jwt");
+
+    let to_secret = json_of(&db, &["client", "update", "svc", "--auth-method", "client_secret_post"]).await;
+    let secret = to_secret["client_secret"].as_str().expect("a new secret, shown once");
+    let (hash, uri) = stored().await;
+    assert_eq!(
+        (hash, uri),
+        (Some(lanyard::crypto::secret::sha256(secret).to_vec()), None),
+        "the keys are dropped"
+    );
+    let (actor, reason, details) = last_audit(&db).await;
+    assert_eq!((actor.as_str(), reason.as_str()), ("cli", "changed a client"));
+    assert_eq!(details["secret_created"], true);
+    assert_eq!(details["before"]["jwks_uri"], "https://svc.example/jwks");
+    assert!(!details.to_string().contains(secret), "the secret is not audited");
+    let again = json_of(&db, &["client", "update", "svc", "--name", "Service"]).await;
+    assert!(again.get("client_secret").is_none(), "a kept secret is not shown again");
+}

@@ -56,7 +56,7 @@ async fn discovery_states_the_supported_values_explicitly() {
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post", "none"])
+        json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])
     );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], json!(true));
     assert_eq!(doc["claims_parameter_supported"], json!(true));

@@ -33,6 +33,7 @@ mod logout;
 mod metrics;
 mod nodes;
 mod outage;
+mod private_key_jwt;
 mod resource_server;
 mod resources;
 mod service_tokens;

@@ -18,6 +18,7 @@ use super::mint::AccessToken;
 use super::params::Params;
 use crate::crypto::Alg;
 use crate::model::{Client, GrantType};
+use crate::paths;
 
 pub use exchange::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, SubjectSource, SubjectType};
 
@@ -191,7 +192,7 @@ pub async fn issue(
     params: &Params,
     dpop: &DpopHeader,
 ) -> Result<TokenResponse, OAuthError> {
-    let client = client_auth::authenticate(p, basic, params)?;
+    let client = client_auth::authenticate(p, basic, params, paths::TOKEN).await?;
     let grant = grant_type(params)?;
     let request = match may_use(&client, grant).and_then(|()| TokenRequest::parse(grant, params)) {
         Ok(request) => dpop::check(p, dpop, &ProofFor::token()).await.and_then(|proof| {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{actor, admin_page, missing, notice, stale_sign_in};
 use crate::admin::AdminError;
 use crate::admin::clients::{self, ClientUpdate};
-use crate::model::{GrantType, OidcScope};
+use crate::model::{AuthMethod, FieldError, GrantType, OidcScope};
 use crate::protocol::params::Params;
 use crate::protocol::session::CurrentSession;
 use crate::web::AppState;
@@ -41,10 +41,16 @@ async fn render(
     let grants = checks(&mut GrantType::ALL.iter().map(|g| g.as_str()), &client.grant_types);
     let scopes = checks(&mut OidcScope::ALL.iter().map(|s| s.as_str()), &client.scopes);
     let notice = notice(req);
+    let jwks = client
+        .jwks
+        .as_ref()
+        .and_then(|j| serde_json::to_string_pretty(j).ok())
+        .unwrap_or_default();
     Ok(admin_page(state, req, status, "admin/client.html", |csrf| {
         json!({
             "csrf": csrf, "admin": admin.user.username, "section": "clients", "client": client,
             "redirect_uris": client.redirect_uris.join("\n"), "post_logout_redirect_uris": client.post_logout_redirect_uris.join("\n"),
+            "jwks": jwks,
             "grants": grants, "scopes": scopes, "error": error, "secret": secret, "notice": notice,
         })
     }))
@@ -74,13 +80,20 @@ pub async fn page(
     render(&req, &state, &admin, &id, StatusCode::OK, "", "").await
 }
 
-fn change(params: &Params) -> ClientUpdate {
+fn change(params: &Params) -> Result<ClientUpdate, AdminError> {
     let field = |name: &str| params.one(name).ok().flatten().map(str::to_owned);
     let lines = |name: &str| {
         let text = field(name).unwrap_or_default();
         text.split_whitespace().map(str::to_owned).collect::<Vec<_>>()
     };
-    ClientUpdate {
+    // The key fields belong to private_key_jwt; with a secret method they are left out.
+    let pkjwt = field("auth_method").as_deref() == Some(AuthMethod::PrivateKeyJwt.as_str());
+    let (jwks, jwks_uri) = if pkjwt {
+        (parse_jwks(field("jwks"))?, field("jwks_uri"))
+    } else {
+        (None, None)
+    };
+    Ok(ClientUpdate {
         name: field("name"),
         redirect_uris: lines("redirect_uris"),
         post_logout_redirect_uris: lines("post_logout_redirect_uris"),
@@ -91,7 +104,16 @@ fn change(params: &Params) -> ClientUpdate {
         id_token_alg: field("id_token_alg"),
         dpop_bound: field("dpop_bound").is_some(),
         dpop_nonce: field("dpop_nonce").is_some(),
-    }
+        jwks,
+        jwks_uri,
+    })
+}
+
+/// A JWK Set typed into a form, as JSON.
+pub(super) fn parse_jwks(text: Option<String>) -> Result<Option<Value>, AdminError> {
+    text.map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(|e| FieldError::new("jwks", format!("not JSON: {e}")).into())
 }
 
 pub async fn update(
@@ -101,8 +123,15 @@ pub async fn update(
     state: Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
     let AdminForm { admin, params } = form;
-    let result = clients::update_by(&actor(&state, &admin), &id, change(&params)).await;
-    answer(&req, &state, &admin, &id, result).await
+    let result = match change(&params) {
+        Ok(change) => clients::update_by(&actor(&state, &admin), &mut crate::random::rng(), &id, change).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        // Moved to a secret method: its new secret, shown in this response only.
+        Ok(Some(secret)) => render(&req, &state, &admin, &id, StatusCode::OK, "", &secret).await,
+        other => answer(&req, &state, &admin, &id, other.map(|_| ())).await,
+    }
 }
 
 /// A new secret, shown in this response only.

@@ -7,7 +7,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
 use super::{Paging, actor, admin_page};
+use crate::admin::AdminError;
 use crate::admin::clients::{self, NewClientInput};
+use crate::model::AuthMethod;
 use crate::protocol::params::Params;
 use crate::protocol::session::CurrentSession;
 use crate::web::AppState;
@@ -44,7 +46,7 @@ async fn render(
 
 /// The new-client form, blank.
 fn empty_values() -> Value {
-    json!({ "client_id": "", "name": "", "redirect_uris": "", "post_logout_redirect_uris": "" })
+    json!({ "client_id": "", "name": "", "redirect_uris": "", "post_logout_redirect_uris": "", "jwks": "", "jwks_uri": "" })
 }
 
 pub async fn page(req: HttpRequest, Admin(admin): Admin, state: Data<AppState>) -> Result<HttpResponse, WebError> {
@@ -57,14 +59,21 @@ pub async fn page(req: HttpRequest, Admin(admin): Admin, state: Data<AppState>) 
     render(&req, &state, &admin, shown).await
 }
 
-fn new_client(params: &Params) -> NewClientInput {
+fn new_client(params: &Params) -> Result<NewClientInput, AdminError> {
     let field = |name: &str| params.one(name).ok().flatten().map(str::to_owned);
     let lines = |name: &str| {
         let text = field(name).unwrap_or_default();
         text.split_whitespace().map(str::to_owned).collect::<Vec<_>>()
     };
     let public = field("public").is_some();
-    NewClientInput {
+    let pkjwt = !public && field("auth_method").as_deref() == Some(AuthMethod::PrivateKeyJwt.as_str());
+    // The key fields belong to private_key_jwt; with any other method they are left out.
+    let (jwks, jwks_uri) = if pkjwt {
+        (super::client::parse_jwks(field("jwks"))?, field("jwks_uri"))
+    } else {
+        (None, None)
+    };
+    Ok(NewClientInput {
         client_id: field("client_id").unwrap_or_default(),
         name: field("name"),
         redirect_uris: lines("redirect_uris"),
@@ -78,25 +87,33 @@ fn new_client(params: &Params) -> NewClientInput {
         id_token_alg: field("id_token_alg"),
         dpop_bound: field("dpop_bound").is_some(),
         dpop_nonce: field("dpop_nonce").is_some(),
-    }
+        jwks,
+        jwks_uri,
+    })
 }
 
 /// Registers a client. The answer shows its secret this once; a validation
 /// error re-renders the form with the message and saves nothing.
 pub async fn create(req: HttpRequest, form: AdminForm, state: Data<AppState>) -> Result<HttpResponse, WebError> {
     let AdminForm { admin, params } = form;
-    let input = new_client(&params);
+    let field = |name: &str| params.one(name).ok().flatten().unwrap_or_default().to_owned();
     let values = json!({
-        "client_id": input.client_id, "name": input.name.clone().unwrap_or_default(), "redirect_uris": input.redirect_uris.join("\n"),
-        "post_logout_redirect_uris": input.post_logout_redirect_uris.join("\n"),
+        "client_id": field("client_id"), "name": field("name"), "redirect_uris": field("redirect_uris"),
+        "post_logout_redirect_uris": field("post_logout_redirect_uris"), "jwks": field("jwks"), "jwks_uri": field("jwks_uri"),
     });
-    let shown = match clients::create_by(&actor(&state, &admin), &mut crate::random::rng(), input).await {
+    let created = match new_client(&params) {
+        Ok(input) => clients::create_by(&actor(&state, &admin), &mut crate::random::rng(), input).await,
+        Err(e) => Err(e),
+    };
+    let shown = match created {
         // Shown once, in this response only: it is not stored, only its SHA-256.
         Ok(created) => Shown {
             status: StatusCode::CREATED,
             error: "",
             values: empty_values(),
-            created: json!({ "client_id": created.client_id, "client_secret": created.client_secret }),
+            created: json!({
+                "client_id": created.client_id, "client_secret": created.client_secret, "auth_method": created.auth_method,
+            }),
         },
         Err(e) if e.is_refusal() => {
             let error = e.to_string();
