@@ -17,7 +17,6 @@ use crate::crypto::proof::{self, SelfSigned};
 use crate::crypto::secret;
 use crate::model::DpopPolicy;
 use crate::paths;
-use crate::store::dpop_proof_jtis;
 
 /// The response header that carries a server nonce (RFC 9449 §8.1).
 pub const DPOP_NONCE: &str = "DPoP-Nonce";
@@ -159,7 +158,7 @@ pub async fn check(p: &Provider, header: &DpopHeader, req: &ProofFor<'_>) -> Res
     // window: remembered until its `iat` is out of the window for good.
     let seen = secret::sha256(&format!("{}.{jti}", proof.thumbprint));
     let expires_at = now.max(iat) + IAT_WINDOW + TimeDelta::seconds(1);
-    if !dpop_proof_jtis::first_use(&mut *p.pool.acquire().await?, &seen, expires_at).await? {
+    if !p.dpop_jtis.first_use(&p.pool, seen.to_vec(), expires_at).await? {
         return Err(invalid("the DPoP proof was used before (its jti is replayed)"));
     }
     let nonce = match proof.claims.get("nonce").and_then(Value::as_str) {

@@ -1,6 +1,7 @@
-//! Accepting client assertions' `jti`s once across nodes, in batches (a group
-//! commit): the requests that arrive while one INSERT is in flight share the
-//! next, so under load one database round trip serves many of them.
+//! Accepting single-use tokens' `jti`s — DPoP proofs, client assertions —
+//! once across nodes, in batches (a group commit): the requests that arrive
+//! while one INSERT is in flight share the next, so under load one database
+//! round trip serves many of them.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
-use crate::store::{StoreError, client_assertion_jtis};
+use crate::store::StoreError;
+use crate::store::used_jtis::{self, JtiTable};
 
 /// The most `jti`s one statement records.
 const MAX_BATCH: usize = 512;
@@ -29,15 +31,22 @@ struct State {
     running: bool,
 }
 
-/// The batches of one node.
-#[derive(Default)]
+/// The batches of one node, for one table.
 pub struct JtiBatcher {
+    table: JtiTable,
     state: Mutex<State>,
 }
 
 impl JtiBatcher {
+    pub fn new(table: JtiTable) -> Self {
+        Self {
+            table,
+            state: Mutex::default(),
+        }
+    }
+
     /// Records `hash` until `expires_at`; `false` when it was seen before,
-    /// on any node (RFC 7523 §3 item 7).
+    /// on any node.
     pub async fn first_use(
         self: &Arc<Self>,
         pool: &PgPool,
@@ -60,7 +69,7 @@ impl JtiBatcher {
         match answer.await {
             Ok(Some(first)) => Ok(first),
             // A batch fails whole (one statement): nothing of it was recorded.
-            _ => client_assertion_jtis::first_use(&mut *pool.acquire().await?, &hash, expires_at).await,
+            _ => used_jtis::first_use(&mut *pool.acquire().await?, self.table, &hash, expires_at).await,
         }
     }
 
@@ -82,7 +91,7 @@ impl JtiBatcher {
             let hashes: Vec<Vec<u8>> = batch.iter().map(|w| w.hash.clone()).collect();
             let expiries: Vec<DateTime<Utc>> = batch.iter().map(|w| w.expires_at).collect();
             let recorded = match pool.acquire().await {
-                Ok(mut conn) => client_assertion_jtis::first_uses(&mut conn, &hashes, &expiries).await,
+                Ok(mut conn) => used_jtis::first_uses(&mut conn, self.table, &hashes, &expiries).await,
                 Err(e) => Err(e.into()),
             };
             match recorded {
@@ -95,7 +104,7 @@ impl JtiBatcher {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "a batch of assertion jtis was not recorded; each is tried alone");
+                    tracing::warn!(error = %e, table = ?self.table, "a batch of jtis was not recorded; each is tried alone");
                     for w in batch {
                         let _ = w.reply.send(None);
                     }

@@ -37,6 +37,7 @@ use crate::crypto::CryptoError;
 use crate::crypto::password;
 use crate::keys::{Expect, KeyRing};
 use crate::store::audit::NewEvent;
+use crate::store::used_jtis::JtiTable;
 
 /// Verified for unknown users, so they cost what a wrong password costs: an
 /// argon2id hash of a random password nobody kept, at the parameters of every
@@ -72,6 +73,8 @@ pub struct Provider {
     pub client_keys: Arc<client_keys::ClientKeys>,
     /// Client assertions' `jti`s, recorded in batches.
     pub assertion_jtis: Arc<jti_batch::JtiBatcher>,
+    /// DPoP proofs' `jti`s, recorded in batches.
+    pub dpop_jtis: Arc<jti_batch::JtiBatcher>,
 }
 
 impl Provider {
@@ -99,7 +102,8 @@ impl Provider {
             dpop_keys: Arc::default(),
             dpop_nonces: Arc::new(dpop::Nonces::new(dpop_nonce_key)),
             client_keys: Arc::default(),
-            assertion_jtis: Arc::default(),
+            assertion_jtis: Arc::new(jti_batch::JtiBatcher::new(JtiTable::ClientAssertions)),
+            dpop_jtis: Arc::new(jti_batch::JtiBatcher::new(JtiTable::DpopProofs)),
         })
     }
 

@@ -2,11 +2,9 @@
 
 pub mod apis;
 pub mod audit;
-pub mod client_assertion_jtis;
 pub mod clients;
 pub mod codes;
 pub mod consents;
-pub mod dpop_proof_jtis;
 pub mod grants;
 pub mod housekeeping;
 pub mod login_throttle;
@@ -15,6 +13,7 @@ pub mod revoked_access_tokens;
 pub mod sessions;
 pub mod signing_keys;
 pub mod token_counters;
+pub mod used_jtis;
 pub mod users;
 
 use std::time::Duration;

@@ -326,3 +326,20 @@ async fn a_forged_proof_cannot_lock_a_key_out() {
         "a jwk with a kid is the same key"
     );
 }
+
+#[tokio::test]
+async fn copies_of_a_proof_sent_at_once_are_accepted_once() {
+    let app = spawn_app().await;
+    let svc = service(&app).await;
+    let proof = Key::new().proof(&app);
+    let proofs = [proof.as_str()];
+    // Sent together, they share the batches the jtis are recorded in.
+    let answers = futures_util::future::join_all((0..6).map(|_| cc(&app, &svc, &proofs))).await;
+    let accepted = answers.iter().filter(|r| r.status() == 200).count();
+    assert_eq!(
+        accepted,
+        1,
+        "{:?}",
+        answers.iter().map(|r| r.status()).collect::<Vec<_>>()
+    );
+}
