@@ -107,24 +107,8 @@ pub async fn authenticate(
     client_id: Option<&str>,
     endpoint: &str,
 ) -> Result<Arc<Client>, AssertionError> {
-    if assertion.len() > MAX_ASSERTION_LEN {
-        return Err(Refused("the assertion is too long"));
-    }
-    // A compact JWS (RFC 7515 §7.1): header.payload.signature.
-    let (signing_input, signature) = assertion.rsplit_once('.').ok_or(Refused("not a JWS"))?;
-    let (header, payload) = signing_input.split_once('.').ok_or(Refused("not a JWS"))?;
-    let header: Header = decode(header)?;
-    let claims: Claims = decode(payload)?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| Refused("the signature is not base64url"))?;
-    if header.crit.is_some() {
-        return Err(Refused("the header has crit"));
-    }
-    // §3 item 9: signed, with an asymmetric algorithm (never `none`, never HMAC).
-    if !ASSERTION_ALGS.contains(&header.alg.as_str()) {
-        return Err(Refused("alg is not ES256, EdDSA, RS256 or PS256"));
-    }
+    let parsed = parse(assertion)?;
+    let claims = &parsed.claims;
     // §3 items 1–2 (and OIDC Core §9): `iss` and `sub` are both the client_id.
     let sub = claims.sub.as_deref().ok_or(Refused("no sub"))?;
     if claims.iss.as_deref() != Some(sub) {
@@ -137,27 +121,9 @@ pub async fn authenticate(
     if client.auth_method != AuthMethod::PrivateKeyJwt {
         return Err(Refused("the client does not use private_key_jwt"));
     }
-
     let now = p.now();
-    let keys = p
-        .client_keys
-        .current(&client, now)
-        .await
-        .ok_or(Refused("the client's keys are unavailable"))?;
-    let kid = header.kid.as_deref();
-    let mut verified = keys.verify(&header.alg, kid, signing_input.as_bytes(), &signature);
-    if verified == Verification::UnknownKey
-        && let Some(keys) = p.client_keys.refetched(&client, now).await
-    {
-        verified = keys.verify(&header.alg, kid, signing_input.as_bytes(), &signature);
-    }
-    match verified {
-        Verification::Verified => {}
-        Verification::UnknownKey => return Err(Refused("no key of the client has that kid and alg")),
-        Verification::BadSignature => return Err(Refused("the signature does not verify")),
-    }
-
-    let expires = check_claims(&claims, p.config.issuer.as_str(), endpoint, now)?;
+    verify_signature(p, &client, &parsed, now).await?;
+    let expires = check_claims(claims, p.config.issuer.as_str(), endpoint, now)?;
     // §3 item 7: each assertion once, across every node, until it expires.
     let jti = claims.jti.as_deref().unwrap_or_default();
     let seen = secret::sha256(&format!("{sub} {jti}")).to_vec();
@@ -165,6 +131,73 @@ pub async fn authenticate(
         return Err(Refused("the jti was used before"));
     }
     Ok(client)
+}
+
+/// An assertion taken apart (a compact JWS, RFC 7515 §7.1).
+struct Parsed<'a> {
+    signing_input: &'a str,
+    signature: Vec<u8>,
+    header: Header,
+    claims: Claims,
+}
+
+/// Decodes the assertion once and checks its header: bounded, no `crit`,
+/// and signed with an asymmetric algorithm — never `none`, never HMAC (§3
+/// item 9).
+fn parse(assertion: &str) -> Result<Parsed<'_>, AssertionError> {
+    if assertion.len() > MAX_ASSERTION_LEN {
+        return Err(Refused("the assertion is too long"));
+    }
+    let (signing_input, signature) = assertion.rsplit_once('.').ok_or(Refused("not a JWS"))?;
+    let (header, payload) = signing_input.split_once('.').ok_or(Refused("not a JWS"))?;
+    let header: Header = decode(header)?;
+    let claims: Claims = decode(payload)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| Refused("the signature is not base64url"))?;
+    if header.crit.is_some() {
+        return Err(Refused("the header has crit"));
+    }
+    if !ASSERTION_ALGS.contains(&header.alg.as_str()) {
+        return Err(Refused("alg is not ES256, EdDSA, RS256 or PS256"));
+    }
+    Ok(Parsed {
+        signing_input,
+        signature,
+        header,
+        claims,
+    })
+}
+
+/// The signature, by one of the client's keys; an unknown `kid` fetches a
+/// `jwks_uri` client's keys again (at most once a minute, `ClientKeys`).
+async fn verify_signature(
+    p: &Provider,
+    client: &Client,
+    parsed: &Parsed<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), AssertionError> {
+    let keys = p
+        .client_keys
+        .current(client, now)
+        .await
+        .ok_or(Refused("the client's keys are unavailable"))?;
+    let (alg, kid, input) = (
+        &parsed.header.alg,
+        parsed.header.kid.as_deref(),
+        parsed.signing_input.as_bytes(),
+    );
+    let mut verified = keys.verify(alg, kid, input, &parsed.signature);
+    if verified == Verification::UnknownKey
+        && let Some(keys) = p.client_keys.refetched(client, now).await
+    {
+        verified = keys.verify(alg, kid, input, &parsed.signature);
+    }
+    match verified {
+        Verification::Verified => Ok(()),
+        Verification::UnknownKey => Err(Refused("no key of the client has that kid and alg")),
+        Verification::BadSignature => Err(Refused("the signature does not verify")),
+    }
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, AssertionError> {

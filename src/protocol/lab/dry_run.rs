@@ -79,20 +79,28 @@ pub async fn dry_run(
         "allowed: an access token for {} ({}, {lifetime})",
         api.audience, api.alg
     );
-    // RFC 9449 §6.1: the subject's key binds the token; /token needs its proof.
-    if let Some(jkt) = jkt {
-        claims["cnf"] = json!({ "jkt": jkt });
-        outcome.push_str(&format!(
-            ", bound to the DPoP key {jkt} of the subject token: /token needs a DPoP proof of that key"
-        ));
-    }
-    // RFC 9449 §5.2 and the API's own rule: no bearer token here.
-    if claims.get("cnf").is_none() && (api.dpop.required || client.dpop.required) {
-        outcome.push_str(", only DPoP-bound: /token needs a DPoP proof, and the token names its key (cnf.jkt)");
-    }
+    outcome.push_str(&binding(&mut claims, jkt, api.dpop.required || client.dpop.required));
     Ok(DryRun {
         allowed: true,
         outcome,
         claims,
     })
+}
+
+/// What the outcome says of DPoP: the subject's key binds the token (RFC
+/// 9449 §6.1, named in `cnf.jkt`), or the client or API asks for a proof
+/// (§5.2, the API's own rule): then no bearer token is issued.
+fn binding(claims: &mut Value, jkt: Option<String>, proof_required: bool) -> String {
+    match jkt {
+        Some(jkt) => {
+            let said =
+                format!(", bound to the DPoP key {jkt} of the subject token: /token needs a DPoP proof of that key");
+            claims["cnf"] = json!({ "jkt": jkt });
+            said
+        }
+        None if proof_required => {
+            ", only DPoP-bound: /token needs a DPoP proof, and the token names its key (cnf.jkt)".to_owned()
+        }
+        None => String::new(),
+    }
 }

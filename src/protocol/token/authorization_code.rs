@@ -50,29 +50,15 @@ pub async fn redeem(
         .await?
         .filter(|u| u.is_enabled())
         .ok_or_else(|| OAuthError::invalid_grant("the user is disabled"))?;
-    let consent_id = consents::find(&mut tx, user.id, &client.client_id).await?.map(|c| c.id);
-    let refreshable = client.has_grant(GrantType::RefreshToken);
-    // The last moment it can issue a token: its refresh family's absolute
-    // expiry, or now when it issues only this once.
-    let refresh_until = now + p.config.lifetimes.refresh_token_max;
-    let grant = GrantRow {
-        dpop_jkt: jkt.map(str::to_owned),
-        ..grant_of(
-            &row,
-            client,
-            user.id,
-            consent_id,
-            now,
-            if refreshable { refresh_until } else { now },
-        )
+    let redeemed = Redeemed {
+        code_hash: &code_hash,
+        row: &row,
+        user_id: user.id,
+        jkt,
+        now,
     };
-    grants::insert(&mut tx, &grant).await?;
-    codes::set_grant(&mut tx, &code_hash, grant.id).await?;
+    let (grant, refresh_token) = start_grant(p, &mut tx, client, &redeemed).await?;
     let sid = user_grant::sid_of(&mut tx, row.session_id).await?;
-    let refresh_token = match refreshable {
-        true => Some(user_grant::new_refresh_token(p, &mut tx, &grant, &grant.scopes, refresh_until).await?),
-        false => None,
-    };
     let target = user_grant::api_target(p, &grant, &req.resources)?;
     let scopes = target.as_ref().map_or(&grant.scopes, |(_, api_scopes)| api_scopes);
     let response = user_grant::respond(
@@ -93,6 +79,42 @@ pub async fn redeem(
     // transaction rolls back and a retry redeems it (no false reuse).
     tx.commit().await?;
     Ok(response)
+}
+
+/// A code just redeemed, for its user, bound to `jkt` (or not).
+struct Redeemed<'a> {
+    code_hash: &'a [u8],
+    row: &'a CodeRow,
+    user_id: Uuid,
+    jkt: Option<&'a str>,
+    now: DateTime<Utc>,
+}
+
+/// The grant a redeemed code becomes, written with the code pointing at it,
+/// and its first refresh token if the client refreshes.
+async fn start_grant(
+    p: &Provider,
+    tx: &mut sqlx::PgConnection,
+    client: &Client,
+    r: &Redeemed<'_>,
+) -> Result<(GrantRow, Option<String>), OAuthError> {
+    let consent_id = consents::find(tx, r.user_id, &client.client_id).await?.map(|c| c.id);
+    let refreshable = client.has_grant(GrantType::RefreshToken);
+    // The last moment it can issue a token: its refresh family's absolute
+    // expiry, or now when it issues only this once.
+    let refresh_until = r.now + p.config.lifetimes.refresh_token_max;
+    let until = if refreshable { refresh_until } else { r.now };
+    let grant = GrantRow {
+        dpop_jkt: r.jkt.map(str::to_owned),
+        ..grant_of(r.row, client, r.user_id, consent_id, r.now, until)
+    };
+    grants::insert(tx, &grant).await?;
+    codes::set_grant(tx, r.code_hash, grant.id).await?;
+    let refresh_token = match refreshable {
+        true => Some(user_grant::new_refresh_token(p, tx, &grant, &grant.scopes, refresh_until).await?),
+        false => None,
+    };
+    Ok((grant, refresh_token))
 }
 
 /// A code at redemption: issued → redeemed happens once.

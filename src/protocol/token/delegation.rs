@@ -2,6 +2,8 @@
 //! as a resource server of API A exchanges an access token issued for A for
 //! one to API B, on the same user's behalf, with `act` naming who acts.
 
+use std::sync::Arc;
+
 use serde_json::json;
 use uuid::Uuid;
 
@@ -38,49 +40,8 @@ pub async fn delegate(
     proof: Option<&Proof>,
     d: &mut Decision,
 ) -> Result<TokenResponse, OAuthError> {
-    if client.is_public() {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "a public client cannot delegate: it cannot authenticate",
-        ));
-    }
-    // Any API's token of ours: signature, typ at+jwt, iss, not expired.
-    let subject: AccessTokenClaims = p
-        .keys
-        .verify_as(&req.subject_token, &p.expect())
-        .map_err(|e| bad_subject(&e.to_string()))?;
-    d.subject_client = Some(subject.client_id.clone());
-    let user_id = subject
-        .user_id()
-        .ok_or_else(|| bad_subject("it is a service's own token; only a user's token can be delegated"))?;
-    d.user_id = Some(user_id);
-    if !p.catalog.is_resource_server(&subject.aud, &client.client_id) {
-        return Err(bad_subject(&format!(
-            "this client is not a resource server of its API `{}`",
-            subject.aud
-        )));
-    }
-    if req.api_names.is_empty() {
-        return Err(OAuthError::invalid_request(
-            "name the API with `resource` or `audience`",
-        ));
-    }
-    let api = api_tokens::target(p, client, &req.api_names)?;
-    d.api = Some(api.audience.clone());
-    // The chain goes on to another API: back to the subject's own it would
-    // only trade the user's scopes for the caller's allowance there.
-    if api.audience == subject.aud {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidTarget,
-            "a delegation is for the next API, not the subject token's own",
-        ));
-    }
-    if api_tokens::is_admin_api(p, &api.audience) {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidTarget,
-            "the admin API is not reachable by delegation",
-        ));
-    }
+    let (subject, user_id) = verify_subject(p, client, req, d)?;
+    let api = next_api(p, client, req, &subject, d)?;
     dpop::enforce(p, api.dpop, proof, &format!("the API {}", api.audience))?;
     let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
     let scopes = api_tokens::downscope(req.scope.as_deref(), &allowance)?;
@@ -97,6 +58,10 @@ pub async fn delegate(
     }
     let jkt = proof.map(|p| p.jkt.clone());
     d.jkt = jkt.clone();
+    // Never outliving the subject token: at most until its `exp`.
+    let until = chrono::DateTime::from_timestamp(subject.exp, 0)
+        .filter(|&end| end - p.now() >= chrono::TimeDelta::seconds(1))
+        .ok_or_else(|| bad_subject("it expires within a second"))?;
     let grant = write_grant(p, client, &api.audience, &scopes, parent_id, jkt.clone()).await?;
     let act = Actor {
         sub: client.client_id.clone(),
@@ -112,15 +77,76 @@ pub async fn delegate(
         jkt: jkt.as_deref(),
         act: Some(&act),
     };
-    // Never outliving the subject token: at most until its `exp`.
-    let until =
-        chrono::DateTime::from_timestamp(subject.exp, 0).filter(|&end| end - p.now() >= chrono::TimeDelta::seconds(1));
-    let until = until.ok_or_else(|| bad_subject("it expires within a second"))?;
     let token = api_tokens::mint(p, &api, &holder, Some(until))?;
     Ok(TokenResponse {
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
         ..TokenResponse::of(token)
     })
+}
+
+/// The subject: any API's access token of ours (signature, `typ` at+jwt,
+/// `iss`, not expired), a user's, for an API the confidential caller is a
+/// resource server of. Returns it with its user.
+fn verify_subject(
+    p: &Provider,
+    client: &Client,
+    req: &ExchangeRequest,
+    d: &mut Decision,
+) -> Result<(AccessTokenClaims, Uuid), OAuthError> {
+    if client.is_public() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "a public client cannot delegate: it cannot authenticate",
+        ));
+    }
+    let subject: AccessTokenClaims = p
+        .keys
+        .verify_as(&req.subject_token, &p.expect())
+        .map_err(|e| bad_subject(&e.to_string()))?;
+    d.subject_client = Some(subject.client_id.clone());
+    let user_id = subject
+        .user_id()
+        .ok_or_else(|| bad_subject("it is a service's own token; only a user's token can be delegated"))?;
+    d.user_id = Some(user_id);
+    if !p.catalog.is_resource_server(&subject.aud, &client.client_id) {
+        return Err(bad_subject(&format!(
+            "this client is not a resource server of its API `{}`",
+            subject.aud
+        )));
+    }
+    Ok((subject, user_id))
+}
+
+/// The API the delegation is for: one the caller may get tokens for, other
+/// than the subject's own (back to it a delegation would only trade the
+/// user's scopes for the caller's allowance there), never the admin API.
+fn next_api(
+    p: &Provider,
+    client: &Client,
+    req: &ExchangeRequest,
+    subject: &AccessTokenClaims,
+    d: &mut Decision,
+) -> Result<Arc<api_tokens::Api>, OAuthError> {
+    if req.api_names.is_empty() {
+        return Err(OAuthError::invalid_request(
+            "name the API with `resource` or `audience`",
+        ));
+    }
+    let api = api_tokens::target(p, client, &req.api_names)?;
+    d.api = Some(api.audience.clone());
+    if api.audience == subject.aud {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "a delegation is for the next API, not the subject token's own",
+        ));
+    }
+    if api_tokens::is_admin_api(p, &api.audience) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "the admin API is not reachable by delegation",
+        ));
+    }
+    Ok(api)
 }
 
 /// The delegation's grant: the subject's grant is its parent (live at the

@@ -40,33 +40,14 @@ pub async fn refresh(
             ));
         }
     };
-    dpop::binding(grant.dpop_jkt.as_deref(), proof, "the refresh token")?;
-    // RFC 9449 §5: a public client's refresh token presented with a proof
-    // is bound to its key from then on (the grant's later tokens with it).
-    let grant = match (client.is_public(), &grant.dpop_jkt, proof) {
-        (true, None, Some(proof)) => {
-            grants::bind_dpop(&mut tx, grant.id, &proof.jkt).await?;
-            GrantRow {
-                dpop_jkt: Some(proof.jkt.clone()),
-                ..grant
-            }
-        }
-        _ => grant,
-    };
+    let grant = bound(&mut tx, client, grant, proof).await?;
     let user = users::find(&mut tx, grant.user_id)
         .await?
         .filter(|u| u.is_enabled())
         .ok_or_else(|| OAuthError::invalid_grant("the user is disabled"))?;
     // OIDC Core §11: without offline_access, refresh ends with the sign-in session.
-    if !grant.offline {
-        let idle = p.config.lifetimes.session_idle.num_seconds();
-        let live = match grant.session_id {
-            Some(id) => sessions::is_live(&mut tx, id, now, idle).await?,
-            None => false,
-        };
-        if !live {
-            return Err(OAuthError::invalid_grant("the sign-in session has ended"));
-        }
+    if !grant.offline && !session_live(p, &mut tx, &grant).await? {
+        return Err(OAuthError::invalid_grant("the sign-in session has ended"));
     }
     let target = user_grant::api_target(p, &grant, &req.resources)?;
     let asked = params::single("scope", &req.scope)?;
@@ -93,6 +74,38 @@ pub async fn refresh(
     // Rotated only with the new tokens in hand (as for the code).
     tx.commit().await?;
     Ok(response)
+}
+
+/// The grant as the proof leaves it: a bound grant needs a proof of its
+/// key (`dpop::binding`), and a public client's unbound grant is bound from
+/// now on to the key of the proof it refreshes with (RFC 9449 §5), its later
+/// tokens with it.
+async fn bound(
+    tx: &mut sqlx::PgConnection,
+    client: &Client,
+    grant: GrantRow,
+    proof: Option<&Proof>,
+) -> Result<GrantRow, OAuthError> {
+    dpop::binding(grant.dpop_jkt.as_deref(), proof, "the refresh token")?;
+    Ok(match (client.is_public(), &grant.dpop_jkt, proof) {
+        (true, None, Some(proof)) => {
+            grants::bind_dpop(tx, grant.id, &proof.jkt).await?;
+            GrantRow {
+                dpop_jkt: Some(proof.jkt.clone()),
+                ..grant
+            }
+        }
+        _ => grant,
+    })
+}
+
+/// Whether the sign-in session an online grant rests on is still live.
+async fn session_live(p: &Provider, tx: &mut sqlx::PgConnection, grant: &GrantRow) -> Result<bool, OAuthError> {
+    let idle = p.config.lifetimes.session_idle.num_seconds();
+    Ok(match grant.session_id {
+        Some(id) => sessions::is_live(tx, id, p.now(), idle).await?,
+        None => false,
+    })
 }
 
 /// A refresh token presented.
