@@ -31,7 +31,10 @@ impl Chain {
         Ok(Self {
             secret,
             key: DpopKey::generate()?,
-            shipping: Validator::discover(issuer, SHIPPING, public_url).await?,
+            // `SHIPPING_MIN_ACR`: the level of sign-in the shipping API needs (RFC 9470).
+            shipping: Validator::discover(issuer, SHIPPING, public_url)
+                .await?
+                .requiring(std::env::var("SHIPPING_MIN_ACR").ok().as_deref())?,
         })
     }
 }

@@ -14,7 +14,8 @@
 //! Settings: `LANYARD_ISSUER` (http://localhost:8080), `CLIENT_SECRET` (default:
 //! read from `.lanyard/demo.secret`, which `lanyard dev` writes),
 //! `API_CLIENT_SECRET` (the demo API's own client, `demo-api`; default: read
-//! from `.lanyard/demo-api.secret`).
+//! from `.lanyard/demo-api.secret`), `SHIPPING_MIN_ACR` (the level of sign-in
+//! the shipping API needs; none by default).
 
 // An example program, not the server: the injected clock and random source
 // (clippy.toml) do not apply.

@@ -2,8 +2,9 @@
 //! discovery → JWKS (cached, refetched on an unknown `kid` at most once per
 //! interval) → signature, `typ: at+jwt`, `iss`, `aud`, `exp`/`nbf`; then the
 //! scheme its binding asks for — a bearer token as `Bearer`, a DPoP-bound
-//! one (`cnf.jkt`) as `DPoP` with a proof (RFC 9449 §7, `dpop.rs`) — and
-//! `scope` (RFC 9068 §4, RFC 6750 §3).
+//! one (`cnf.jkt`) as `DPoP` with a proof (RFC 9449 §7, `dpop.rs`) — the
+//! level of sign-in when the API requires one (`acr`, RFC 9470) and `scope`
+//! (RFC 9068 §4, RFC 6750 §3).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,6 +17,9 @@ use josekit::jws::{ES256, EdDSA, JwsVerifier, RS256};
 use serde_json::{Map, Value};
 
 use crate::dpop::{self, ProofChecker, ProofError, ProofRequest};
+
+/// Lanyard's sign-in levels (its `acr_values_supported`), weakest first.
+pub const LEVELS: [&str; 3] = ["password", "mfa", "phishing-resistant"];
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: i64 = 30;
@@ -47,6 +51,10 @@ pub enum Refusal {
     InvalidProof(String),
     /// 403 `insufficient_scope`, naming the scope needed.
     InsufficientScope(Scheme, String),
+    /// 401 `insufficient_user_authentication` (RFC 9470 §3), naming the
+    /// level needed in `acr_values`: the client signs the person in again
+    /// asking for it.
+    InsufficientUserAuthentication(Scheme, String),
     /// 503: too many recent proofs to remember another one.
     Busy,
 }
@@ -92,6 +100,19 @@ impl Refusal {
                 .finish(),
             Refusal::InvalidToken(scheme, why) => error(scheme, "invalid_token", &why),
             Refusal::InvalidProof(why) => error(Scheme::Dpop, "invalid_dpop_proof", &why),
+            Refusal::InsufficientUserAuthentication(scheme, level) => {
+                let why = format!("this API needs a sign-in of level {level}");
+                let code = "insufficient_user_authentication";
+                HttpResponse::Unauthorized()
+                    .insert_header((
+                        WWW_AUTHENTICATE,
+                        challenge(
+                            scheme,
+                            &[("error", code), ("error_description", &why), ("acr_values", &level)],
+                        ),
+                    ))
+                    .json(json!({ "error": code, "error_description": why, "acr_values": level }))
+            }
             Refusal::InsufficientScope(scheme, scope) => HttpResponse::Forbidden()
                 .insert_header((
                     WWW_AUTHENTICATE,
@@ -122,6 +143,8 @@ pub struct Validator {
     http: reqwest::Client,
     proofs: ProofChecker,
     keys: Mutex<(HashMap<String, Value>, Option<Instant>)>,
+    /// The level of sign-in a user's token needs (an index in `LEVELS`).
+    min_acr: Option<usize>,
 }
 
 impl Validator {
@@ -152,9 +175,25 @@ impl Validator {
             http,
             proofs: ProofChecker::new(public_url),
             keys: Mutex::new((HashMap::new(), None)),
+            min_acr: None,
         };
         validator.refetch().await?;
         Ok(validator)
+    }
+
+    /// Requires a level of sign-in of a user's token (`MIN_ACR`, RFC 9470):
+    /// one of `LEVELS`, or none.
+    pub fn requiring(mut self, level: Option<&str>) -> Result<Self, String> {
+        self.min_acr = match level {
+            None => None,
+            Some(l) => Some(
+                LEVELS
+                    .iter()
+                    .position(|x| *x == l)
+                    .ok_or(format!("MIN_ACR `{l}` is not one of {LEVELS:?}"))?,
+            ),
+        };
+        Ok(self)
     }
 
     async fn refetch(&self) -> Result<(), String> {
@@ -266,11 +305,25 @@ impl Validator {
             return Err(bad("the token is not valid yet"));
         }
         self.check_binding(req, scheme, token, &claims)?;
+        self.check_level(scheme, &claims)?;
         let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
         if !scopes.split(' ').any(|s| s == scope) {
             return Err(Refusal::InsufficientScope(scheme, scope.to_owned()));
         }
         Ok(claims)
+    }
+
+    /// RFC 9470 §3: a user's token below the required level is refused with
+    /// the level to ask for. (A service's own token, without `acr`, has no
+    /// sign-in to judge.)
+    fn check_level(&self, scheme: Scheme, claims: &Map<String, Value>) -> Result<(), Refusal> {
+        let (Some(min), Some(acr)) = (self.min_acr, claims.get("acr").and_then(Value::as_str)) else {
+            return Ok(());
+        };
+        match LEVELS.iter().position(|l| *l == acr) {
+            Some(reached) if reached >= min => Ok(()),
+            _ => Err(Refusal::InsufficientUserAuthentication(scheme, LEVELS[min].to_owned())),
+        }
     }
 
     /// RFC 9449 §7: a token bound to a key (`cnf.jkt`) only under the `DPoP`

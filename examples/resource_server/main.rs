@@ -9,7 +9,8 @@
 //! Settings: `LANYARD_ISSUER` (http://localhost:8080), `API_AUDIENCE`
 //! (http://localhost:8081/api), `BIND` (127.0.0.1:8082), `PUBLIC_URL` (the
 //! URL clients call, which their DPoP proofs name; default `http://` and the
-//! address bound), `JWKS_REFETCH_SECS` (30).
+//! address bound), `JWKS_REFETCH_SECS` (30), `MIN_ACR` (the level of sign-in
+//! a user's token needs: password, mfa or phishing-resistant; none by default).
 
 // An example program, not the server: the injected clock and random source
 // (clippy.toml) do not apply.
@@ -76,6 +77,7 @@ async fn main() -> std::io::Result<()> {
     let public_url = std::env::var("PUBLIC_URL").unwrap_or_else(|_| format!("http://{addr}"));
     let validator = Validator::discover(&issuer, &audience, &public_url)
         .await
+        .and_then(|v| v.requiring(std::env::var("MIN_ACR").ok().as_deref()))
         .map_err(std::io::Error::other)?;
     let api = web::Data::new(validator);
     let server = HttpServer::new(move || {

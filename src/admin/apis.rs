@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::{Actor, AdminError, field, optional_name};
 use crate::clock::Clock;
 use crate::crypto::Alg;
-use crate::model::{Audience, AuthMethod, FieldError, ScopeToken};
+use crate::model::{Audience, AuthLevel, AuthMethod, FieldError, ScopeToken};
 use crate::store::apis::{self, ApiRow, ApiScopeRow};
 use crate::store::clients;
 
@@ -26,6 +26,8 @@ pub struct NewApiInput {
     pub require_dpop: bool,
     /// DPoP proofs for its tokens carry a server nonce (RFC 9449 §8).
     pub dpop_nonce: bool,
+    /// The level of sign-in its user tokens need (`model::AuthLevel`), if any.
+    pub min_acr: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -46,6 +48,8 @@ pub struct ApiView {
     pub resource_servers: Vec<String>,
     pub require_dpop: bool,
     pub dpop_nonce: bool,
+    /// RFC 9470: the level of sign-in a user's token needs; `null` for none.
+    pub min_acr: Option<String>,
 }
 
 pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Result<ApiView, AdminError> {
@@ -54,6 +58,7 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Res
     let scopes = parse_scopes(&input.scopes)?;
     let ttl = parse_ttl(input.access_token_ttl)?;
     let alg = parse_alg(input.alg.as_deref())?;
+    let min_acr = parse_min_acr(input.min_acr.as_deref())?;
     let now = clock.now();
     let row = ApiRow {
         id: Uuid::now_v7(),
@@ -63,6 +68,7 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Res
         alg: alg.as_str().to_owned(),
         require_dpop: input.require_dpop,
         dpop_nonce: input.dpop_nonce,
+        min_acr,
         created_at: now,
         updated_at: now,
     };
@@ -98,6 +104,7 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewApiInput) -> Res
         resource_servers,
         require_dpop: row.require_dpop,
         dpop_nonce: row.dpop_nonce,
+        min_acr: row.min_acr,
     })
 }
 
@@ -181,6 +188,7 @@ async fn detail(conn: &mut sqlx::PgConnection, row: ApiRow) -> Result<ApiDetail,
         resource_servers,
         require_dpop: row.require_dpop,
         dpop_nonce: row.dpop_nonce,
+        min_acr: row.min_acr,
     };
     Ok(ApiDetail { api, allowances })
 }
@@ -225,6 +233,7 @@ pub struct ApiUpdate {
     pub resource_servers: Vec<String>,
     pub require_dpop: bool,
     pub dpop_nonce: bool,
+    pub min_acr: Option<String>,
 }
 
 /// Changes an API with the rules of `api create`; returns it before and after.
@@ -245,6 +254,7 @@ pub async fn update(
     }
     let ttl = parse_ttl(change.access_token_ttl)?;
     let alg = parse_alg(change.alg.as_deref())?;
+    let min_acr = parse_min_acr(change.min_acr.as_deref())?;
     let mut tx = pool.begin().await?;
     for client_id in &change.resource_servers {
         check_resource_server(&mut tx, client_id).await?;
@@ -257,6 +267,7 @@ pub async fn update(
         alg: alg.as_str().to_owned(),
         require_dpop: change.require_dpop,
         dpop_nonce: change.dpop_nonce,
+        min_acr,
         created_at: clock.now(),
         updated_at: clock.now(),
     };
@@ -293,6 +304,15 @@ fn parse_ttl(secs: Option<i64>) -> Result<Option<i32>, AdminError> {
             format!("{secs} is outside 1..={MAX_ACCESS_TOKEN_TTL} seconds"),
         )
         .into()),
+    }
+}
+
+/// The level of sign-in an API requires (`model::AuthLevel`); none when
+/// absent or empty.
+fn parse_min_acr(raw: Option<&str>) -> Result<Option<String>, AdminError> {
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(raw) => Ok(Some(field("min-acr", raw.parse::<AuthLevel>())?.as_str().to_owned())),
     }
 }
 

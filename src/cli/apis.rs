@@ -82,6 +82,10 @@ pub struct ApiFlags {
     /// DPoP proofs for this API's tokens must carry a server nonce (RFC 9449 §8).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     dpop_nonce: Option<bool>,
+    /// The level of sign-in a user's token needs (RFC 9470): password, mfa,
+    /// phishing-resistant, or `none`.
+    #[arg(long, value_name = "LEVEL")]
+    min_acr: Option<String>,
 }
 
 impl ApiFlags {
@@ -120,6 +124,10 @@ impl ApiFlags {
             resource_servers: replaced_list(self.resource_servers, api.resource_servers),
             require_dpop: self.require_dpop.unwrap_or(api.require_dpop),
             dpop_nonce: self.dpop_nonce.unwrap_or(api.dpop_nonce),
+            min_acr: match self.min_acr {
+                Some(level) => level_or_none(level),
+                None => api.min_acr,
+            },
         })
     }
 }
@@ -187,6 +195,7 @@ async fn create(a: ApiCreate, config: &Config) -> Result<(), Failure> {
         resource_servers: s.resource_servers,
         require_dpop: s.require_dpop.unwrap_or(false),
         dpop_nonce: s.dpop_nonce.unwrap_or(false),
+        min_acr: s.min_acr.and_then(level_or_none),
     };
     let api = admin::apis::create(&pool, &SystemClock, input)
         .await
@@ -202,6 +211,11 @@ async fn create(a: ApiCreate, config: &Config) -> Result<(), Failure> {
             x.alg
         )
     })
+}
+
+/// `--min-acr`: a level, or `none` for no requirement.
+fn level_or_none(raw: String) -> Option<String> {
+    (raw.trim() != "none").then_some(raw)
 }
 
 /// One line per API: audience, name, scopes, algorithm.

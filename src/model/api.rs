@@ -16,6 +16,8 @@ pub struct Api {
     pub access_token_ttl: Option<TimeDelta>,
     /// Whether its tokens are issued only bound, and proofs need a nonce.
     pub dpop: DpopPolicy,
+    /// The level of sign-in a user's token for it needs (RFC 9470).
+    pub min_acr: Option<super::AuthLevel>,
 }
 
 /// What a client or an API asks of DPoP (RFC 9449): a proof with every

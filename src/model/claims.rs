@@ -64,6 +64,9 @@ pub struct IdTokenClaims {
     pub auth_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// The level the sign-in reached (`model::AuthLevel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
     /// The sign-in session (OIDC Front/Back-Channel Logout `sid`).
@@ -122,6 +125,12 @@ pub struct AccessTokenClaims {
     pub jti: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// How the user signed in (RFC 9068 §2.2.1): the level (`acr`) and the
+    /// methods (`amr`, RFC 8176); absent without a user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     /// The grant it was issued under; revoked with it. None for a service's
     /// own token, which is revoked through its `jti`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

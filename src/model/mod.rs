@@ -3,6 +3,7 @@
 
 mod api;
 mod audience;
+mod auth_level;
 pub mod claims;
 mod client;
 mod client_keys;
@@ -15,6 +16,7 @@ mod user;
 
 pub use api::{Api, DpopPolicy};
 pub use audience::Audience;
+pub use auth_level::AuthLevel;
 pub use client::{AuthMethod, Client, ClientId, GrantType};
 pub use client_keys::{JwksUri, KeySource};
 pub use display_name::DisplayName;

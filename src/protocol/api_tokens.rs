@@ -10,7 +10,7 @@ use super::Provider;
 use super::error::{ErrorCode, OAuthError};
 use super::mint::{self, AccessToken, AccessTokenFor};
 pub use crate::model::Api;
-use crate::model::{Audience, Client};
+use crate::model::{Audience, AuthLevel, Client};
 
 fn invalid_target(description: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidTarget, description)
@@ -60,6 +60,23 @@ pub fn default_target(p: &Provider, client: &Client, resources: &[String]) -> Re
         _ => Err(invalid_target(
             "this client may get tokens for several APIs: send `resource` to name one",
         )),
+    }
+}
+
+/// RFC 9470: an API that requires a level of sign-in gets a user's token
+/// only from a sign-in that reached it — else `insufficient_user_authentication`,
+/// naming the level. (A service's own token has no sign-in to judge.)
+pub fn require_level(api: &Api, amr: &[String]) -> Result<(), OAuthError> {
+    let reached = AuthLevel::of_methods(amr);
+    match api.min_acr {
+        Some(min) if reached < min => Err(OAuthError::new(
+            ErrorCode::InsufficientUserAuthentication,
+            format!(
+                "the API {} requires acr `{min}`; this sign-in reached `{reached}`",
+                api.audience
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -631,6 +631,7 @@ async fn issue_code(p: &Provider, req: &AuthRequest, session: &CurrentSession) -
         redeemed_at: None,
         grant_id: None,
         dpop_jkt: req.dpop_jkt.clone(),
+        amr: session.amr.clone(),
     };
     let mut conn = p.pool.acquire().await?;
     codes::insert(&mut conn, &secret::sha256(&code), &row).await?;

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use crate::config::Issuer;
 use crate::crypto::Alg;
-use crate::model::{AuthMethod, GrantType, OidcScope};
+use crate::model::{AuthLevel, AuthMethod, GrantType, OidcScope};
 use crate::paths;
 
 /// The claims of OIDC Core §5.1, plus the ones every id_token carries.
@@ -77,6 +77,7 @@ pub fn metadata(issuer: &Issuer) -> Value {
         "code_challenge_methods_supported": ["S256"],
         // RFC 9449 §5.1.
         "dpop_signing_alg_values_supported": super::dpop::SIGNING_ALGS,
+        "acr_values_supported": AuthLevel::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         // No metadata is registered for RFC 8693's token types: Lanyard's own
         // names, for the subject types its exchange accepts (README).
         "token_exchange_subject_token_types_supported": [super::token::ID_TOKEN_TYPE, super::token::ACCESS_TOKEN_TYPE],

@@ -45,6 +45,8 @@ pub enum ErrorCode {
     /// The `DPoP` proof lacks the server's current nonce (RFC 9449 §8): the
     /// answer carries one in `DPoP-Nonce`.
     UseDpopNonce,
+    /// The sign-in is below the level the API requires (RFC 9470 §3).
+    InsufficientUserAuthentication,
 }
 
 impl ErrorCode {
@@ -69,6 +71,7 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
+            ErrorCode::InsufficientUserAuthentication => "insufficient_user_authentication",
         }
     }
 

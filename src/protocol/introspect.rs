@@ -57,12 +57,19 @@ async fn access_token(p: &Provider, client: &Client, token: &str) -> Result<Opti
         jti,
         cnf,
         act,
+        acr,
+        amr,
         ..
     } = claims;
     // RFC 9449 §6.2: a key-bound token says so, and names its key.
     let token_type = if cnf.is_some() { "DPoP" } else { "Bearer" };
     if let Some(cnf) = cnf {
         out.insert("cnf".into(), json!(cnf));
+    }
+    // How the user signed in (RFC 9068 §2.2.1, RFC 8176), as in the token.
+    if let Some(acr) = acr {
+        out.insert("acr".into(), json!(acr));
+        out.insert("amr".into(), json!(amr));
     }
     // RFC 8693 §4.1: a delegated token's actors, as in the token.
     if let Some(act) = act {

@@ -12,7 +12,7 @@ use super::Provider;
 use super::error::{ErrorCode, OAuthError};
 use crate::crypto::Alg;
 use crate::model::claims::{AccessTokenClaims, Actor, Confirmation, IdTokenClaims, TokenClaims};
-use crate::model::{Client, OidcScope};
+use crate::model::{AuthLevel, Client, OidcScope};
 use crate::paths;
 use crate::store::users::UserRow;
 
@@ -90,6 +90,8 @@ pub struct IdTokenFor<'a> {
     /// The DPoP key the grant is bound to, named in `cnf` so that exchanging
     /// the id_token needs a proof of it.
     pub jkt: Option<&'a str>,
+    /// How the person signed in (RFC 8176); the `acr` follows from it.
+    pub amr: &'a [String],
 }
 
 /// An id_token for the client, signed with its registered algorithm.
@@ -104,7 +106,8 @@ pub fn id_token(p: &Provider, c: &IdTokenFor<'_>) -> Result<String, OAuthError> 
         iat: now.timestamp(),
         exp: (now + p.config.lifetimes.id_token).timestamp(),
         auth_time: Some(c.auth_time.timestamp()),
-        amr: vec!["pwd".into()],
+        amr: c.amr.to_vec(),
+        acr: Some(AuthLevel::of_methods(c.amr).as_str().to_owned()),
         nonce: c.nonce.map(str::to_owned),
         sid: c.sid.map(str::to_owned),
         at_hash: c.access_token.map(|token| at_hash(alg, token)),
@@ -138,6 +141,9 @@ pub struct AccessTokenFor<'a> {
     pub jkt: Option<&'a str>,
     /// Who acts for `sub`, in a delegation (RFC 8693 §4.1).
     pub act: Option<&'a Actor>,
+    /// How the user signed in (RFC 8176), for a user's token; the `acr`
+    /// follows from it.
+    pub amr: Option<&'a [String]>,
 }
 
 /// An RFC 9068 access token (§2.2) for `audience`, living `lifetime`,
@@ -160,6 +166,8 @@ pub fn access_token(
         exp: (now + lifetime).timestamp(),
         jti: new_jti(now),
         auth_time: c.auth_time.map(|t| t.timestamp()),
+        acr: c.amr.map(|amr| AuthLevel::of_methods(amr).as_str().to_owned()),
+        amr: c.amr.map(<[String]>::to_vec).unwrap_or_default(),
         grant_id: c.grant_id,
         cnf: c.jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
         act: c.act.cloned(),

@@ -21,6 +21,8 @@ pub struct CurrentSession {
     pub sid: String,
     pub user: UserRow,
     pub auth_time: DateTime<Utc>,
+    /// How the person signed in (RFC 8176 `amr` values).
+    pub amr: Vec<String>,
 }
 
 /// The live session behind a cookie value, if any (idle and absolute expiry,
@@ -44,6 +46,7 @@ pub async fn current(p: &Provider, cookie: Option<&str>) -> Result<Option<Curren
         sid: row.sid,
         user,
         auth_time: row.auth_time,
+        amr: row.amr,
     }))
 }
 

@@ -16,6 +16,8 @@ pub struct ApiRow {
     pub alg: String,
     pub require_dpop: bool,
     pub dpop_nonce: bool,
+    /// `model::AuthLevel`'s name, when the API requires one.
+    pub min_acr: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -23,11 +25,12 @@ pub struct ApiRow {
 impl TryFrom<ApiRow> for Api {
     type Error = StoreError;
     fn try_from(row: ApiRow) -> Result<Self, StoreError> {
+        let corrupt = |e: String| StoreError::Corrupt(format!("API {}: {e}", row.audience));
+        let alg = row.alg.parse().map_err(corrupt)?;
+        let min_acr = row.min_acr.as_deref().map(str::parse).transpose().map_err(corrupt)?;
         Ok(Api {
-            alg: row
-                .alg
-                .parse()
-                .map_err(|e: String| StoreError::Corrupt(format!("API {}: {e}", row.audience)))?,
+            alg,
+            min_acr,
             id: row.id,
             audience: row.audience,
             access_token_ttl: row.access_token_ttl.map(|s| chrono::TimeDelta::seconds(s.into())),
@@ -47,8 +50,9 @@ pub struct ApiScopeRow {
 
 pub async fn insert(conn: &mut PgConnection, api: &ApiRow) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO apis (id, audience, name, access_token_ttl, alg, created_at, updated_at, require_dpop, dpop_nonce)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO apis (id, audience, name, access_token_ttl, alg, created_at, updated_at, require_dpop, dpop_nonce,
+            min_acr)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(api.id)
     .bind(&api.audience)
@@ -59,6 +63,7 @@ pub async fn insert(conn: &mut PgConnection, api: &ApiRow) -> Result<(), StoreEr
     .bind(api.updated_at)
     .bind(api.require_dpop)
     .bind(api.dpop_nonce)
+    .bind(&api.min_acr)
     .execute(conn)
     .await
     .map_err(StoreError::conflict_as(|| {
@@ -217,7 +222,7 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<ApiRow>, S
 pub async fn update(conn: &mut PgConnection, api: &ApiRow) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE apis SET name = $2, access_token_ttl = $3, alg = $4, updated_at = $5, require_dpop = $6,
-            dpop_nonce = $7 WHERE id = $1",
+            dpop_nonce = $7, min_acr = $8 WHERE id = $1",
     )
     .bind(api.id)
     .bind(&api.name)
@@ -226,6 +231,7 @@ pub async fn update(conn: &mut PgConnection, api: &ApiRow) -> Result<(), StoreEr
     .bind(api.updated_at)
     .bind(api.require_dpop)
     .bind(api.dpop_nonce)
+    .bind(&api.min_acr)
     .execute(conn)
     .await?;
     Ok(())

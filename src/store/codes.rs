@@ -28,13 +28,15 @@ pub struct CodeRow {
     pub grant_id: Option<Uuid>,
     /// The DPoP key the authorization request named (RFC 9449 §10).
     pub dpop_jkt: Option<String>,
+    /// How the person signed in (RFC 8176), from the session.
+    pub amr: Vec<String>,
 }
 
 pub async fn insert(conn: &mut PgConnection, code_hash: &[u8], c: &CodeRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO authorization_codes (code_hash, client_id, user_id, session_id, redirect_uri, scopes, resources,
-            nonce, code_challenge, code_challenge_method, claims, auth_time, created_at, expires_at, api_scopes, dpop_jkt)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            nonce, code_challenge, code_challenge_method, claims, auth_time, created_at, expires_at, api_scopes, dpop_jkt, amr)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(code_hash)
     .bind(&c.client_id)
@@ -52,13 +54,14 @@ pub async fn insert(conn: &mut PgConnection, code_hash: &[u8], c: &CodeRow) -> R
     .bind(c.expires_at)
     .bind(&c.api_scopes)
     .bind(&c.dpop_jkt)
+    .bind(&c.amr)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 const COLUMNS: &str = "client_id, user_id, session_id, redirect_uri, scopes, resources, nonce, code_challenge,
-    code_challenge_method, claims, api_scopes, auth_time, created_at, expires_at, redeemed_at, grant_id, dpop_jkt";
+    code_challenge_method, claims, api_scopes, auth_time, created_at, expires_at, redeemed_at, grant_id, dpop_jkt, amr";
 
 /// Marks the code redeemed, atomically: only the first caller gets the row.
 pub async fn redeem(

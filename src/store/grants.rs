@@ -33,6 +33,8 @@ pub struct GrantRow {
     /// The DPoP key the grant is bound to (RFC 9449 §5, §10): its refresh
     /// tokens, and the id_tokens it issued, need a proof of it.
     pub dpop_jkt: Option<String>,
+    /// How the person signed in (RFC 8176), for every token it issues.
+    pub amr: Vec<String>,
 }
 
 impl GrantRow {
@@ -44,11 +46,11 @@ impl GrantRow {
 /// The columns a grant is written with, in the order `bind_columns` binds them.
 const INSERT_COLUMNS: &str =
     "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims,
-    auth_time, offline, created_at, api_scopes, grant_type, parent_grant_id, expires_at, dpop_jkt)";
+    auth_time, offline, created_at, api_scopes, grant_type, parent_grant_id, expires_at, dpop_jkt, amr)";
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds `INSERT_COLUMNS` as $1 … $16.
+/// Binds `INSERT_COLUMNS` as $1 … $17.
 fn bind_columns<'q>(query: PgQuery<'q>, g: &'q GrantRow) -> PgQuery<'q> {
     query
         .bind(g.id)
@@ -67,11 +69,12 @@ fn bind_columns<'q>(query: PgQuery<'q>, g: &'q GrantRow) -> PgQuery<'q> {
         .bind(g.parent_grant_id)
         .bind(g.expires_at)
         .bind(&g.dpop_jkt)
+        .bind(&g.amr)
 }
 
 pub async fn insert(conn: &mut PgConnection, g: &GrantRow) -> Result<(), StoreError> {
     let sql =
-        format!("{INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)");
+        format!("{INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)");
     bind_columns(sqlx::query(sqlx::AssertSqlSafe(sql)), g)
         .execute(conn)
         .await?;
@@ -95,8 +98,9 @@ pub async fn insert_for_live_session(
 ) -> Result<Option<(Uuid, DateTime<Utc>, DateTime<Utc>)>, StoreError> {
     Ok(sqlx::query_as(
         "INSERT INTO grants (id, user_id, client_id, session_id, consent_id, scopes, resources, claims, auth_time, offline, created_at, api_scopes,
-            grant_type, expires_at, dpop_jkt)
-         SELECT $1, s.user_id, $3, s.id, NULL, $4, $5, NULL, coalesce($6, s.auth_time), false, $7, $8, $11, s.expires_at, $12
+            grant_type, expires_at, dpop_jkt, amr)
+         SELECT $1, s.user_id, $3, s.id, NULL, $4, $5, NULL, coalesce($6, s.auth_time), false, $7, $8, $11, s.expires_at, $12,
+                $13
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.sid = $9 AND s.user_id = $2 AND s.ended_at IS NULL AND u.disabled_at IS NULL
            AND s.expires_at > $7 AND s.last_seen_at + make_interval(secs => $10) > $7
@@ -115,6 +119,7 @@ pub async fn insert_for_live_session(
     .bind(idle_secs as f64)
     .bind(&g.grant_type)
     .bind(&g.dpop_jkt)
+    .bind(&g.amr)
     .fetch_optional(conn)
     .await?)
 }
@@ -127,10 +132,10 @@ pub async fn insert_for_live_session(
 pub async fn insert_if_standing(conn: &mut PgConnection, g: &GrantRow, idle_secs: i64) -> Result<bool, StoreError> {
     let sql = format!(
         "{INSERT_COLUMNS}
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17
          WHERE CASE WHEN $14::uuid IS NULL THEN
                  EXISTS (SELECT 1 FROM sessions s WHERE s.id = $4 AND s.ended_at IS NULL AND s.expires_at > $11
-                           AND s.last_seen_at + make_interval(secs => $17) > $11 FOR SHARE)
+                           AND s.last_seen_at + make_interval(secs => $18) > $11 FOR SHARE)
                ELSE EXISTS (SELECT 1 FROM grants p WHERE p.id = $14 AND p.revoked_at IS NULL FOR SHARE)
                END
            AND EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.disabled_at IS NULL)"
@@ -142,7 +147,7 @@ pub async fn insert_if_standing(conn: &mut PgConnection, g: &GrantRow, idle_secs
     Ok(written.rows_affected() == 1)
 }
 
-const COLUMNS: &str = "id, user_id, client_id, session_id, consent_id, scopes, resources, api_scopes, claims, auth_time, offline, created_at, revoked_at, grant_type, parent_grant_id, expires_at, dpop_jkt";
+const COLUMNS: &str = "id, user_id, client_id, session_id, consent_id, scopes, resources, api_scopes, claims, auth_time, offline, created_at, revoked_at, grant_type, parent_grant_id, expires_at, dpop_jkt, amr";
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GrantRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM grants WHERE id = $1");

@@ -309,6 +309,7 @@ struct ApiBody {
     resource_servers: Vec<String>,
     require_dpop: bool,
     dpop_nonce: bool,
+    min_acr: Option<String>,
 }
 
 async fn create_api(
@@ -326,6 +327,7 @@ async fn create_api(
         resource_servers: b.resource_servers,
         require_dpop: b.require_dpop,
         dpop_nonce: b.dpop_nonce,
+        min_acr: b.min_acr,
     };
     let api = apis::create_by(&Actor::new(&state.provider, actor), input)
         .await
@@ -427,6 +429,7 @@ async fn update_api(
         resource_servers: b.resource_servers,
         require_dpop: b.require_dpop,
         dpop_nonce: b.dpop_nonce,
+        min_acr: b.min_acr,
     };
     apis::update_by(&Actor::new(&state.provider, actor), id, change)
         .await

@@ -983,10 +983,12 @@ async fn what_an_api_asks_of_dpop_is_set_on_its_page() {
         ("audience", "https://orders.example"),
         ("scopes", "read"),
         ("require_dpop", "on"),
+        ("min_acr", "mfa"),
     ];
     let edit = location(&app.submit("/admin/apis", &form).await);
     let html = page(&app, &edit).await;
     assert!(html.contains(r#"name="require_dpop" checked"#), "shown as set");
+    assert!(html.contains("<option selected>mfa</option>"), "the level shown as set");
     assert!(!html.contains(r#"name="dpop_nonce" checked"#));
     let form = [("csrf", csrf.as_str()), ("scopes", "read"), ("dpop_nonce", "on")];
     assert_eq!(location(&app.submit(&edit, &form).await), format!("{edit}?done=saved"));

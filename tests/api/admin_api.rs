@@ -572,13 +572,13 @@ async fn the_admin_api_sets_what_clients_and_apis_ask_of_dpop() {
         (json!(true), json!(false)),
         "RFC 9449 §5.2 metadata: {shown}"
     );
-    let api =
-        json!({ "audience": "https://orders.example", "scopes": ["read"], "require_dpop": true, "dpop_nonce": true });
+    let api = json!({ "audience": "https://orders.example", "scopes": ["read"], "require_dpop": true, "dpop_nonce": true, "min_acr": "mfa" });
     let (status, created) = call(&app, Method::POST, "/apis", t, Some(api)).await;
     assert_eq!(
         (status, created["require_dpop"].clone(), created["dpop_nonce"].clone()),
         (201, json!(true), json!(true))
     );
+    assert_eq!(created["min_acr"], "mfa", "RFC 9470 level");
 }
 
 #[tokio::test]

@@ -34,7 +34,17 @@ fn example_binary() -> PathBuf {
 
 /// Starts the example for `audience` against the app; returns it and its base URL.
 pub async fn start_resource_server(app: &TestApp, audience: &str) -> (tokio::process::Child, String) {
+    start_resource_server_with(app, audience, &[]).await
+}
+
+/// The example with these settings too.
+async fn start_resource_server_with(
+    app: &TestApp,
+    audience: &str,
+    settings: &[(&str, &str)],
+) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(example_binary())
+        .envs(settings.iter().copied())
         .env("LANYARD_ISSUER", &app.address)
         .env("API_AUDIENCE", audience)
         .env("BIND", "127.0.0.1:0")
@@ -398,4 +408,43 @@ async fn the_example_refuses_a_bound_token_as_bearer_and_an_unbound_one_as_dpop(
         challenges[0].starts_with(r#"DPoP error="invalid_token""#),
         "{challenges:?}"
     );
+}
+
+/// Ada's token for the orders API, from an exchange of the id_token of a sign-in.
+async fn user_token(app: &TestApp, rp: &TestClient) -> String {
+    let id_token = app.tokens(rp, "openid", "ada").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let exchanged: Value = app
+        .exchange(rp, &id_token, &[("resource", ORDERS)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    exchanged["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_example_asks_for_a_stronger_sign_in_when_a_token_is_below_its_level() {
+    let (app, rp, service) = setup().await;
+    let (_rs, base) = start_resource_server_with(&app, ORDERS, &[("MIN_ACR", "mfa")]).await;
+    let password = user_token(&app, &rp).await;
+    let res = call(&base, Some(&password), reqwest::Method::GET).await;
+    assert_eq!(res.status(), 401, "RFC 9470 §3");
+    let said = challenge(&res);
+    assert!(
+        said.contains(r#"error="insufficient_user_authentication""#) && said.contains(r#"acr_values="mfa""#),
+        "{said}"
+    );
+    // A service's own token has no sign-in to judge.
+    let own = service_token(&app, &service, ORDERS).await;
+    assert_eq!(call(&base, Some(&own), reqwest::Method::GET).await.status(), 200);
+    // After a second factor (the session marked so until TOTP exists), the level is reached.
+    sqlx::query("UPDATE sessions SET amr = '{pwd,otp,mfa}'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mfa = user_token(&app, &rp).await;
+    assert_eq!(call(&base, Some(&mfa), reqwest::Method::GET).await.status(), 200);
 }

@@ -215,5 +215,6 @@ fn grant_of(
         parent_grant_id: None,
         expires_at: Some(expires_at),
         dpop_jkt: None,
+        amr: row.amr.clone(),
     }
 }

@@ -30,6 +30,7 @@ pub fn issue(
         grant_id: None,
         jkt: proof.map(|p| p.jkt.as_str()),
         act: None,
+        amr: None,
     };
     Ok(TokenResponse::of(api_tokens::mint(p, &api, &holder, None)?))
 }

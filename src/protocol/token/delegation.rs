@@ -43,6 +43,7 @@ pub async fn delegate(
     let (subject, user_id) = verify_subject(p, client, req, d)?;
     let api = next_api(p, client, req, &subject, d)?;
     dpop::enforce(p, api.dpop, proof, &format!("the API {}", api.audience))?;
+    api_tokens::require_level(&api, &subject.amr)?;
     let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
     let scopes = api_tokens::downscope(req.scope.as_deref(), &allowance)?;
     d.scopes = scopes.clone();
@@ -76,6 +77,7 @@ pub async fn delegate(
         grant_id: Some(grant.id),
         jkt: jkt.as_deref(),
         act: Some(&act),
+        amr: Some(&grant.amr),
     };
     let token = api_tokens::mint(p, &api, &holder, Some(until))?;
     Ok(TokenResponse {
@@ -184,6 +186,7 @@ async fn write_grant(
         parent_grant_id: Some(parent.id),
         expires_at: parent.expires_at,
         dpop_jkt: jkt,
+        amr: parent.amr,
     };
     let idle = p.config.lifetimes.session_idle.num_seconds();
     match grants::insert_if_standing(&mut conn, &grant, idle).await? {

@@ -316,6 +316,7 @@ async fn decide(
         consent_id,
     } = evaluate(p, client, req, Possession::Proof(proof), d).await?;
     dpop::enforce(p, api.dpop, proof, &format!("the API {}", api.audience))?;
+    api_tokens::require_level(&api, &subject.amr)?;
     let now = p.now();
     let mut grant = GrantRow {
         id: Uuid::now_v7(),
@@ -335,6 +336,7 @@ async fn decide(
         parent_grant_id: None,
         expires_at: None,
         dpop_jkt: jkt.clone(),
+        amr: subject.amr.clone(),
     };
     write_grant(p, &mut grant, &mut subject).await?;
     let sub = subject.user_id.to_string();
@@ -346,6 +348,7 @@ async fn decide(
         grant_id: Some(grant.id),
         jkt: jkt.as_deref(),
         act: None,
+        amr: Some(&grant.amr),
     };
     let token = api_tokens::mint(p, &api, &holder, grant.expires_at)?;
     // RFC 8693 §2.2.1; no refresh token.
@@ -395,6 +398,8 @@ pub(crate) struct SubjectToken {
     client: Arc<Client>,
     /// The DPoP key the id_token's grant is bound to (its `cnf.jkt`).
     pub jkt: Option<String>,
+    /// How the person signed in (the id_token's `amr`, RFC 8176).
+    pub amr: Vec<String>,
     session: Session,
 }
 
@@ -507,6 +512,7 @@ fn verify_subject(p: &Provider, client: &Client, token: &str) -> Result<SubjectT
         user_id,
         client: subject_client,
         jkt: claims.cnf.map(|c| c.jkt),
+        amr: claims.amr,
         session: Session::Unchecked { sid, auth_time },
     })
 }
@@ -523,6 +529,7 @@ async fn signed_in_now(p: &Provider, client: &Client, user_id: Uuid) -> Result<S
         user_id,
         client: Arc::new(client.clone()),
         jkt: None,
+        amr: vec!["pwd".to_owned()],
         session: Session::Live(Standing {
             session_id: None,
             auth_time: p.now(),

@@ -153,10 +153,12 @@ pub fn respond(p: &Provider, i: &Issue<'_>) -> Result<TokenResponse, OAuthError>
         grant_id: Some(i.grant.id),
         jkt: i.proof.map(|p| p.jkt.as_str()),
         act: None,
+        amr: Some(&i.grant.amr),
     };
     let access = match i.api {
         Some(api) => {
             dpop::enforce(p, api.dpop, i.proof, &format!("the API {}", api.audience))?;
+            api_tokens::require_level(api, &i.grant.amr)?;
             if api_tokens::is_admin_api(p, &api.audience) && !i.user.is_admin {
                 return Err(api_tokens::not_an_administrator());
             }
@@ -185,6 +187,7 @@ pub fn respond(p: &Provider, i: &Issue<'_>) -> Result<TokenResponse, OAuthError>
                 sid: i.sid,
                 access_token: Some(&access.token),
                 jkt: i.grant.dpop_jkt.as_deref(),
+                amr: &i.grant.amr,
             },
         )?),
         false => None,

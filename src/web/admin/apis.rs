@@ -88,6 +88,7 @@ pub async fn create(req: HttpRequest, form: AdminForm, state: Data<AppState>) ->
             resource_servers: lines(&params, "resource_servers"),
             require_dpop: field("require_dpop").is_some(),
             dpop_nonce: field("dpop_nonce").is_some(),
+            min_acr: field("min_acr"),
         };
         apis::create_by(&actor(&state, &admin), input).await
     };
@@ -158,6 +159,7 @@ pub async fn update(
             resource_servers: lines(&params, "resource_servers"),
             require_dpop: params.has("require_dpop"),
             dpop_nonce: params.has("dpop_nonce"),
+            min_acr: params.one("min_acr").ok().flatten().map(str::to_owned),
         };
         apis::update_by(&actor(&state, &admin), *id, change).await
     };

@@ -1,0 +1,141 @@
+//! How a person signed in goes into the tokens: `amr` (RFC 8176) and the
+//! level it reaches, `acr` — in id_tokens, access tokens, exchanged tokens and
+//! introspection — and an API that requires a level (RFC 9470).
+
+use serde_json::{Value, json};
+
+use crate::support::{
+    ClientSpec, TestApp, TestClient, allow, create_api, create_client, create_user, error_of, jwt_claims, lanyard,
+    spawn_app,
+};
+
+const API: &str = "https://orders.example";
+
+async fn setup() -> (TestApp, TestClient) {
+    let app = spawn_app().await;
+    create_user(&app, "ada").await;
+    let rp = create_client(&app, ClientSpec::exchanging()).await;
+    create_api(&app, API, &["read"], None, &["rp"]).await;
+    allow(&app, "rp", API, &["read"]).await;
+    (app, rp)
+}
+
+async fn id_token(app: &TestApp, rp: &TestClient) -> String {
+    app.tokens(rp, "openid", "ada").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn exchange(app: &TestApp, rp: &TestClient, id_token: &str) -> reqwest::Response {
+    app.exchange(rp, id_token, &[("resource", API)]).await
+}
+
+async fn min_acr(app: &TestApp, level: &str) -> Value {
+    let run = lanyard(&["api", "update", API, "--min-acr", level, "--json"])
+        .db(&app.db)
+        .run()
+        .await;
+    run.assert_ok();
+    app.settle().await;
+    run.json()
+}
+
+#[tokio::test]
+async fn tokens_say_how_the_person_signed_in() {
+    let (app, rp) = setup().await;
+    let id_token = id_token(&app, &rp).await;
+    let claims = jwt_claims(&id_token);
+    assert_eq!(
+        (claims["amr"].clone(), claims["acr"].clone()),
+        (json!(["pwd"]), json!("password"))
+    );
+    let exchanged: Value = exchange(&app, &rp, &id_token).await.json().await.unwrap();
+    let access = exchanged["access_token"].as_str().unwrap();
+    let claims = jwt_claims(access);
+    assert_eq!(
+        (claims["amr"].clone(), claims["acr"].clone()),
+        (json!(["pwd"]), json!("password")),
+        "RFC 9068 §2.2.1"
+    );
+    let answer: Value = app
+        .post_as(&rp, "/introspect", &[("token", access)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (answer["amr"].clone(), answer["acr"].clone()),
+        (json!(["pwd"]), json!("password"))
+    );
+}
+
+#[tokio::test]
+async fn discovery_names_the_sign_in_levels() {
+    let app = spawn_app().await;
+    let doc = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(
+        doc["acr_values_supported"],
+        json!(["password", "mfa", "phishing-resistant"])
+    );
+}
+
+#[tokio::test]
+async fn an_api_that_requires_a_level_refuses_a_lower_sign_in() {
+    let (app, rp) = setup().await;
+    let id_token = id_token(&app, &rp).await;
+    assert_eq!(min_acr(&app, "password").await["min_acr"], "password");
+    assert_eq!(
+        exchange(&app, &rp, &id_token).await.status(),
+        200,
+        "positive control: the level is reached"
+    );
+    assert_eq!(min_acr(&app, "mfa").await["min_acr"], "mfa");
+    let res = exchange(&app, &rp, &id_token).await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_user_authentication", "RFC 9470 §3: {body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("`mfa`"),
+        "names the level"
+    );
+    // The code flow for that API is refused the same way, at the token endpoint.
+    let auth = crate::support::auth_url(&app, &rp, "openid", &[("resource", API)]);
+    let to = crate::support::location(&app.authorize(&auth.url, "ada").await);
+    let code = crate::support::query_param(&to, "code").expect("a code");
+    let (status, error) = error_of(app.try_redeem(&rp, &code, &auth.verifier).await).await;
+    assert_eq!((status, error.as_str()), (400, "insufficient_user_authentication"));
+    assert_eq!(
+        min_acr(&app, "none").await["min_acr"],
+        Value::Null,
+        "`none` lifts the requirement"
+    );
+    lanyard(&["api", "update", API, "--min-acr", "gold"])
+        .db(&app.db)
+        .run()
+        .await
+        .assert_refused("acr");
+}
+
+#[tokio::test]
+async fn a_multi_factor_sign_in_reaches_an_api_that_requires_it() {
+    let (app, rp) = setup().await;
+    min_acr(&app, "mfa").await;
+    // Signed in with a password and a one-time code (until TOTP enrolment
+    // exists, the session is marked so in the database): every token of the
+    // sign-in says so, and the API's level is reached.
+    app.code_for(&rp, "openid", "ada").await;
+    sqlx::query("UPDATE sessions SET amr = '{pwd,otp,mfa}'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let id_token = id_token(&app, &rp).await;
+    let claims = jwt_claims(&id_token);
+    assert_eq!(
+        (claims["amr"].clone(), claims["acr"].clone()),
+        (json!(["pwd", "otp", "mfa"]), json!("mfa"))
+    );
+    let res = exchange(&app, &rp, &id_token).await;
+    assert_eq!(res.status(), 200);
+    let exchanged: Value = res.json().await.unwrap();
+    assert_eq!(jwt_claims(exchanged["access_token"].as_str().unwrap())["acr"], "mfa");
+}
