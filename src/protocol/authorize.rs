@@ -11,7 +11,7 @@ use super::session::CurrentSession;
 use super::{Provider, api_tokens};
 use crate::crypto::secret;
 use crate::model::claims::IdTokenClaims;
-use crate::model::{Audience, Client, GrantType, OidcScope};
+use crate::model::{Audience, AuthLevel, Client, GrantType, OidcScope};
 use crate::store::codes::{self, CodeRow};
 use crate::store::{apis, consents};
 
@@ -417,6 +417,34 @@ fn parse_claims(raw: Option<&str>) -> Result<Option<Value>, OAuthError> {
     Ok(Some(value))
 }
 
+/// OIDC Core §5.5.1.1: an essential `acr` the sign-in does not reach fails
+/// the request. (`acr_values` are voluntary: the tokens say the level
+/// reached.) Until second factors exist there is no stepping up.
+fn misses_essential_acr(req: &AuthRequest, session: &CurrentSession) -> bool {
+    essential_acr(req.claims.as_ref())
+        .is_some_and(|required| required.is_none_or(|level| AuthLevel::of_methods(&session.amr) < level))
+}
+
+/// An essential `acr` of the `claims` parameter (OIDC Core §5.5.1.1): the
+/// lowest level Lanyard knows among those asked for (`value`, `values`; any
+/// level when none is named), or `Some(None)` when it knows none of them.
+fn essential_acr(claims: Option<&Value>) -> Option<Option<AuthLevel>> {
+    let acr = claims?.get("id_token")?.get("acr")?;
+    if acr.get("essential").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    let mut values: Vec<&str> = acr
+        .get("values")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    values.extend(acr.get("value").and_then(Value::as_str));
+    if values.is_empty() {
+        return Some(Some(AuthLevel::Password));
+    }
+    Some(values.iter().filter_map(|v| v.parse::<AuthLevel>().ok()).min())
+}
+
 /// The scopes asked for, split into OIDC scopes — each registered for the
 /// client (RFC 6749 §3.3) — and, when resources are named, API scope tokens.
 /// Claims asked for by name bring in their scope when the client has it, so
@@ -591,6 +619,10 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
             ErrorCode::InvalidTarget,
             &api_tokens::not_an_administrator().description,
         );
+    }
+    if misses_essential_acr(req, session) {
+        let why = "the sign-in does not reach the essential acr asked for";
+        return redirect_error(ErrorCode::UnmetAuthenticationRequirements, why);
     }
     // First-party clients: the organisation vouches, no consent page (not even for prompt=consent).
     if !req.client.first_party && (req.prompt.consent || lacks_consent(p, req, session).await?) {

@@ -47,6 +47,9 @@ pub enum ErrorCode {
     UseDpopNonce,
     /// The sign-in is below the level the API requires (RFC 9470 §3).
     InsufficientUserAuthentication,
+    /// An essential `acr` the sign-in cannot satisfy (OIDC Core §5.5.1.1;
+    /// the code is OpenID Connect Core Error Code `unmet_authentication_requirements`).
+    UnmetAuthenticationRequirements,
 }
 
 impl ErrorCode {
@@ -72,6 +75,7 @@ impl ErrorCode {
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
             ErrorCode::InsufficientUserAuthentication => "insufficient_user_authentication",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }
     }
 

@@ -139,3 +139,47 @@ async fn a_multi_factor_sign_in_reaches_an_api_that_requires_it() {
     let exchanged: Value = res.json().await.unwrap();
     assert_eq!(jwt_claims(exchanged["access_token"].as_str().unwrap())["acr"], "mfa");
 }
+
+/// The authorization response to a code flow asking for `extra`.
+async fn authorize_with(app: &TestApp, rp: &TestClient, extra: &[(&str, &str)]) -> String {
+    let auth = crate::support::auth_url(app, rp, "openid", extra);
+    crate::support::location(&app.authorize(&auth.url, "ada").await)
+}
+
+#[tokio::test]
+async fn an_essential_acr_the_sign_in_does_not_reach_fails_the_request() {
+    let (app, rp) = setup().await;
+    let essential = |values: &str| format!(r#"{{"id_token":{{"acr":{{"essential":true,"values":{values}}}}}}}"#);
+    let param = |to: &str, name: &str| crate::support::query_param(to, name);
+    let to = authorize_with(&app, &rp, &[("claims", &essential(r#"["mfa"]"#))]).await;
+    assert_eq!(
+        param(&to, "error").as_deref(),
+        Some("unmet_authentication_requirements"),
+        "{to}"
+    );
+    let to = authorize_with(&app, &rp, &[("claims", &essential(r#"["gold"]"#))]).await;
+    assert_eq!(
+        param(&to, "error").as_deref(),
+        Some("unmet_authentication_requirements"),
+        "an unknown level"
+    );
+    let to = authorize_with(&app, &rp, &[("claims", &essential(r#"["password","mfa"]"#))]).await;
+    assert!(param(&to, "code").is_some(), "any of the values satisfies: {to}");
+    // A sign-in that reached mfa satisfies it.
+    sqlx::query("UPDATE sessions SET amr = '{pwd,otp,mfa}'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let to = authorize_with(&app, &rp, &[("claims", &essential(r#"["mfa"]"#))]).await;
+    assert!(param(&to, "code").is_some(), "{to}");
+}
+
+#[tokio::test]
+async fn acr_values_are_voluntary_and_the_tokens_say_the_level_reached() {
+    let (app, rp) = setup().await;
+    let auth = crate::support::auth_url(&app, &rp, "openid", &[("acr_values", "mfa phishing-resistant")]);
+    let to = crate::support::location(&app.authorize(&auth.url, "ada").await);
+    let code = crate::support::query_param(&to, "code").expect("a code");
+    let tokens = app.redeem(&rp, &code, &auth.verifier).await;
+    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["acr"], "password");
+}
