@@ -52,8 +52,8 @@ pub enum Refusal {
     /// 403 `insufficient_scope`, naming the scope needed.
     InsufficientScope(Scheme, String),
     /// 401 `insufficient_user_authentication` (RFC 9470 §3), naming the
-    /// level needed in `acr_values`: the client signs the person in again
-    /// asking for it.
+    /// levels that would do in `acr_values` (space-separated): the client
+    /// signs the person in again asking for one.
     InsufficientUserAuthentication(Scheme, String),
     /// 503: too many recent proofs to remember another one.
     Busy,
@@ -101,7 +101,7 @@ impl Refusal {
             Refusal::InvalidToken(scheme, why) => error(scheme, "invalid_token", &why),
             Refusal::InvalidProof(why) => error(Scheme::Dpop, "invalid_dpop_proof", &why),
             Refusal::InsufficientUserAuthentication(scheme, level) => {
-                let why = format!("this API needs a sign-in of level {level}");
+                let why = format!("this API needs a sign-in of one of these levels: {level}");
                 let code = "insufficient_user_authentication";
                 HttpResponse::Unauthorized()
                     .insert_header((
@@ -313,16 +313,21 @@ impl Validator {
         Ok(claims)
     }
 
-    /// RFC 9470 §3: a user's token below the required level is refused with
-    /// the level to ask for. (A service's own token, without `acr`, has no
-    /// sign-in to judge.)
+    /// RFC 9470 §3: a user's token below the required level — or saying no
+    /// level at all — is refused with the levels that would do. (A service's
+    /// own token, whose `sub` is its `client_id`, has no sign-in to judge.)
     fn check_level(&self, scheme: Scheme, claims: &Map<String, Value>) -> Result<(), Refusal> {
-        let (Some(min), Some(acr)) = (self.min_acr, claims.get("acr").and_then(Value::as_str)) else {
+        let Some(min) = self.min_acr else { return Ok(()) };
+        if claims.get("sub").is_some() && claims.get("sub") == claims.get("client_id") {
             return Ok(());
-        };
-        match LEVELS.iter().position(|l| *l == acr) {
+        }
+        let reached = claims
+            .get("acr")
+            .and_then(Value::as_str)
+            .and_then(|acr| LEVELS.iter().position(|l| *l == acr));
+        match reached {
             Some(reached) if reached >= min => Ok(()),
-            _ => Err(Refusal::InsufficientUserAuthentication(scheme, LEVELS[min].to_owned())),
+            _ => Err(Refusal::InsufficientUserAuthentication(scheme, LEVELS[min..].join(" "))),
         }
     }
 

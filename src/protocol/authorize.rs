@@ -425,6 +425,15 @@ fn misses_essential_acr(req: &AuthRequest, session: &CurrentSession) -> bool {
         .is_some_and(|required| required.is_none_or(|level| AuthLevel::of_methods(&session.amr) < level))
 }
 
+/// The refusal of the first API the request names whose `min_acr` the
+/// sign-in does not reach (`api_tokens::require_level`).
+fn api_below_level(p: &Provider, req: &AuthRequest, session: &CurrentSession) -> Option<OAuthError> {
+    req.resources
+        .iter()
+        .filter_map(|r| p.catalog.api(r))
+        .find_map(|api| api_tokens::require_level(&api, &session.amr).err())
+}
+
 /// An essential `acr` of the `claims` parameter (OIDC Core §5.5.1.1): the
 /// lowest level Lanyard knows among those asked for (`value`, `values`; any
 /// level when none is named), or `Some(None)` when it knows none of them.
@@ -623,6 +632,11 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
     if misses_essential_acr(req, session) {
         let why = "the sign-in does not reach the essential acr asked for";
         return redirect_error(ErrorCode::UnmetAuthenticationRequirements, why);
+    }
+    // RFC 9470: an API named that requires a higher level refuses now, not
+    // after consent at /token.
+    if let Some(refusal) = api_below_level(p, req, session) {
+        return redirect_error(refusal.code, &refusal.description);
     }
     // First-party clients: the organisation vouches, no consent page (not even for prompt=consent).
     if !req.client.first_party && (req.prompt.consent || lacks_consent(p, req, session).await?) {

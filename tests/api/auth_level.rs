@@ -84,6 +84,10 @@ async fn discovery_names_the_sign_in_levels() {
 async fn an_api_that_requires_a_level_refuses_a_lower_sign_in() {
     let (app, rp) = setup().await;
     let id_token = id_token(&app, &rp).await;
+    // A code for the API, got while it asked for no more than a password.
+    let auth = crate::support::auth_url(&app, &rp, "openid", &[("resource", API)]);
+    let to = crate::support::location(&app.authorize(&auth.url, "ada").await);
+    let code = crate::support::query_param(&to, "code").expect("a code");
     assert_eq!(min_acr(&app, "password").await["min_acr"], "password");
     assert_eq!(
         exchange(&app, &rp, &id_token).await.status(),
@@ -98,10 +102,7 @@ async fn an_api_that_requires_a_level_refuses_a_lower_sign_in() {
         body["error_description"].as_str().unwrap().contains("`mfa`"),
         "names the level"
     );
-    // The code flow for that API is refused the same way, at the token endpoint.
-    let auth = crate::support::auth_url(&app, &rp, "openid", &[("resource", API)]);
-    let to = crate::support::location(&app.authorize(&auth.url, "ada").await);
-    let code = crate::support::query_param(&to, "code").expect("a code");
+    // The code, redeemed now that the API asks for more, is refused the same way.
     let (status, error) = error_of(app.try_redeem(&rp, &code, &auth.verifier).await).await;
     assert_eq!((status, error.as_str()), (400, "insufficient_user_authentication"));
     assert_eq!(
@@ -182,4 +183,23 @@ async fn acr_values_are_voluntary_and_the_tokens_say_the_level_reached() {
     let code = crate::support::query_param(&to, "code").expect("a code");
     let tokens = app.redeem(&rp, &code, &auth.verifier).await;
     assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["acr"], "password");
+}
+
+#[tokio::test]
+async fn a_code_flow_for_an_api_above_the_sign_ins_level_is_refused_before_consent() {
+    let (app, rp) = setup().await;
+    min_acr(&app, "mfa").await;
+    let to = authorize_with(&app, &rp, &[("resource", API)]).await;
+    let param = |name: &str| crate::support::query_param(&to, name);
+    assert_eq!(
+        param("error").as_deref(),
+        Some("insufficient_user_authentication"),
+        "{to}"
+    );
+    assert!(param("error_description").unwrap().contains("`mfa`"));
+    let to = authorize_with(&app, &rp, &[]).await;
+    assert!(
+        crate::support::query_param(&to, "code").is_some(),
+        "positive control: without that API: {to}"
+    );
 }

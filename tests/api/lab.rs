@@ -315,3 +315,27 @@ async fn the_lab_and_the_dry_run_show_a_bound_grants_key() {
     .await;
     assert!(outcome.contains("only DPoP-bound"), "{outcome}");
 }
+
+#[tokio::test]
+async fn the_dry_run_refuses_a_sign_in_below_the_apis_level_as_token_would() {
+    let app = admin_app().await;
+    create_user(&app, "ada").await;
+    create_client(&app, ClientSpec::exchanging()).await;
+    crate::support::create_api(&app, "https://orders.example", &["read"], None, &[]).await;
+    crate::support::allow(&app, "rp", "https://orders.example", &["read"]).await;
+    let form = [
+        ("client_id", "rp"),
+        ("resource", "https://orders.example"),
+        ("username", "ada"),
+    ];
+    let (allowed, html) = dry_run(&app, &form).await;
+    assert!(allowed.starts_with("allowed"), "positive control: {allowed}");
+    assert!(html.contains("password"), "the preview says the level: acr");
+    sqlx::query("UPDATE apis SET min_acr = 'mfa' WHERE audience = 'https://orders.example'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.settle().await;
+    let (refused, _) = dry_run(&app, &form).await;
+    assert!(refused.starts_with("insufficient_user_authentication"), "{refused}");
+}

@@ -434,7 +434,8 @@ async fn the_example_asks_for_a_stronger_sign_in_when_a_token_is_below_its_level
     assert_eq!(res.status(), 401, "RFC 9470 §3");
     let said = challenge(&res);
     assert!(
-        said.contains(r#"error="insufficient_user_authentication""#) && said.contains(r#"acr_values="mfa""#),
+        said.contains(r#"error="insufficient_user_authentication""#)
+            && said.contains(r#"acr_values="mfa phishing-resistant""#),
         "{said}"
     );
     // A service's own token has no sign-in to judge.

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::model::GrantType;
+use crate::model::{AuthLevel, GrantType};
 use crate::protocol::Provider;
 use crate::protocol::api_tokens;
 use crate::protocol::error::OAuthError;
@@ -67,12 +67,17 @@ pub async fn dry_run(
         Ok(evaluated) => evaluated,
         Err(e) => return Ok(DryRun::refused(&e)),
     };
+    // RFC 9470: as /token, a sign-in below the API's level is refused.
+    if let Err(e) = api_tokens::require_level(&api, &subject.amr) {
+        return Ok(DryRun::refused(&e));
+    }
     let now = p.now();
     let lifetime = api_tokens::lifetime(p, &api, now, subject.until());
     let mut claims = json!({
         "iss": p.config.issuer.as_str(), "sub": subject.user_id.to_string(), "aud": api.audience,
         "client_id": client.client_id, "scope": scopes.join(" "), "iat": now.timestamp(),
         "exp": (now + lifetime).timestamp(), "auth_time": subject.auth_time().map(|t| t.timestamp()),
+        "acr": AuthLevel::of_methods(&subject.amr).as_str(), "amr": subject.amr,
         "jti": "(minted at issuance)", "grant_id": "(made at issuance)",
     });
     let mut outcome = format!(

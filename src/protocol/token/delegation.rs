@@ -63,7 +63,15 @@ pub async fn delegate(
     let until = chrono::DateTime::from_timestamp(subject.exp, 0)
         .filter(|&end| end - p.now() >= chrono::TimeDelta::seconds(1))
         .ok_or_else(|| bad_subject("it expires within a second"))?;
-    let grant = write_grant(p, client, &api.audience, &scopes, parent_id, jkt.clone()).await?;
+    let grant = write_grant(
+        p,
+        client,
+        (&api.audience, &scopes),
+        parent_id,
+        jkt.clone(),
+        &subject.amr,
+    )
+    .await?;
     let act = Actor {
         sub: client.client_id.clone(),
         act: subject.act.clone().map(Box::new),
@@ -151,16 +159,18 @@ fn next_api(
     Ok(api)
 }
 
-/// The delegation's grant: the subject's grant is its parent (live at the
-/// moment of writing, share-locked: `grants::insert_if_standing`), whose
-/// user, session, consent, sign-in time and end it takes.
+/// The delegation's grant, for `(audience, scopes)`: the subject's grant is
+/// its parent (live at the moment of writing, share-locked:
+/// `grants::insert_if_standing`), whose user, session, consent, sign-in time
+/// and end it takes; how the person signed in is the subject token's `amr`,
+/// the one its level was judged by.
 async fn write_grant(
     p: &Provider,
     client: &Client,
-    audience: &str,
-    scopes: &[String],
+    (audience, scopes): (&str, &[String]),
     parent_id: Uuid,
     jkt: Option<String>,
+    amr: &[String],
 ) -> Result<GrantRow, OAuthError> {
     let mut conn = p.pool.acquire().await?;
     let parent = grants::find(&mut conn, parent_id)
@@ -186,7 +196,7 @@ async fn write_grant(
         parent_grant_id: Some(parent.id),
         expires_at: parent.expires_at,
         dpop_jkt: jkt,
-        amr: parent.amr,
+        amr: amr.to_vec(),
     };
     let idle = p.config.lifetimes.session_idle.num_seconds();
     match grants::insert_if_standing(&mut conn, &grant, idle).await? {
