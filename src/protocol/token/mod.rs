@@ -3,7 +3,6 @@
 
 mod authorization_code;
 mod client_credentials;
-mod delegation;
 pub(crate) mod exchange;
 mod refresh;
 mod user_grant;

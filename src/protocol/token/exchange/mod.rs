@@ -1,5 +1,8 @@
 //! RFC 8693 token exchange: an id_token in, an access token for one API out,
-//! downscope only (README "Token exchange"). Every decision is audited.
+//! downscope only (README "Token exchange") — or, delegated down a chain of
+//! APIs, an API's access token in (`delegation`). Every decision is audited.
+
+mod delegation;
 
 use std::sync::Arc;
 
@@ -9,7 +12,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::TokenResponse;
-use super::delegation;
 use crate::model::claims::IdTokenClaims;
 use crate::model::{Client, GrantType};
 use crate::protocol::Provider;

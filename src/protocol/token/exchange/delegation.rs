@@ -7,8 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::TokenResponse;
-use super::exchange::{ACCESS_TOKEN_TYPE, Decision, ExchangeRequest};
+use super::{ACCESS_TOKEN_TYPE, Decision, ExchangeRequest};
 use crate::model::claims::{AccessTokenClaims, Actor};
 use crate::model::lifecycle::GrantState;
 use crate::model::{Client, GrantType};
@@ -17,6 +16,7 @@ use crate::protocol::api_tokens;
 use crate::protocol::dpop::{self, Proof};
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::mint::AccessTokenFor;
+use crate::protocol::token::TokenResponse;
 use crate::store::grants::{self, GrantRow};
 
 fn bad_subject(why: &str) -> OAuthError {
