@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::Provider;
+use super::dpop::{self, Proof};
 use super::error::{ErrorCode, OAuthError};
 use super::mint::{self, AccessToken, AccessTokenFor};
 pub use crate::model::Api;
@@ -61,6 +62,15 @@ pub fn default_target(p: &Provider, client: &Client, resources: &[String]) -> Re
             "this client may get tokens for several APIs: send `resource` to name one",
         )),
     }
+}
+
+/// What an API asks of a token request before a token is minted for it:
+/// its DPoP policy (`dpop::enforce`) and, for a user's token (`amr` given),
+/// the level of sign-in (`require_level`). Every grant calls it once it
+/// knows the API.
+pub fn admit(p: &Provider, api: &Api, proof: Option<&Proof>, amr: Option<&[String]>) -> Result<(), OAuthError> {
+    dpop::enforce(p, api.dpop, proof, format_args!("the API {}", api.audience))?;
+    amr.map_or(Ok(()), |amr| require_level(api, amr))
 }
 
 /// RFC 9470: an API that requires a level of sign-in gets a user's token

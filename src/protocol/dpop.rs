@@ -178,7 +178,12 @@ pub async fn check(p: &Provider, header: &DpopHeader, req: &ProofFor<'_>) -> Res
 /// asked for is `use_dpop_nonce`, naming a fresh nonce in `DPoP-Nonce`
 /// (§8). A request without a proof where none is required is a bearer's,
 /// and nonces are only asked of proofs.
-pub fn enforce(p: &Provider, policy: DpopPolicy, proof: Option<&Proof>, whose: &str) -> Result<(), OAuthError> {
+pub fn enforce(
+    p: &Provider,
+    policy: DpopPolicy,
+    proof: Option<&Proof>,
+    whose: impl std::fmt::Display,
+) -> Result<(), OAuthError> {
     match proof {
         None if policy.required => Err(invalid(format!(
             "{whose} accepts only DPoP-bound tokens: send a DPoP proof"

@@ -5,7 +5,7 @@ use super::{ClientCredentialsRequest, TokenResponse};
 use crate::model::Client;
 use crate::protocol::Provider;
 use crate::protocol::api_tokens;
-use crate::protocol::dpop::{self, Proof};
+use crate::protocol::dpop::Proof;
 use crate::protocol::error::OAuthError;
 use crate::protocol::mint::AccessTokenFor;
 
@@ -18,7 +18,7 @@ pub fn issue(
     proof: Option<&Proof>,
 ) -> Result<TokenResponse, OAuthError> {
     let api = api_tokens::default_target(p, client, &req.resources)?;
-    dpop::enforce(p, api.dpop, proof, &format!("the API {}", api.audience))?;
+    api_tokens::admit(p, &api, proof, None)?;
     let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
     let scopes = api_tokens::downscope(req.scope.as_deref(), &allowance)?;
     // `sub` is the client itself; a client_id is never a UUID, so never a user's `sub`.

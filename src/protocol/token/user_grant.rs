@@ -12,7 +12,7 @@ use crate::crypto::{Alg, secret};
 use crate::model::{Audience, Client, OidcScope};
 use crate::protocol::Provider;
 use crate::protocol::api_tokens::{self, Api};
-use crate::protocol::dpop::{self, Proof};
+use crate::protocol::dpop::Proof;
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::mint::{self, AccessTokenFor, IdTokenFor};
 use crate::store::audit::{self, NewEvent};
@@ -157,8 +157,7 @@ pub fn respond(p: &Provider, i: &Issue<'_>) -> Result<TokenResponse, OAuthError>
     };
     let access = match i.api {
         Some(api) => {
-            dpop::enforce(p, api.dpop, i.proof, &format!("the API {}", api.audience))?;
-            api_tokens::require_level(api, &i.grant.amr)?;
+            api_tokens::admit(p, api, i.proof, Some(&i.grant.amr))?;
             if api_tokens::is_admin_api(p, &api.audience) && !i.user.is_admin {
                 return Err(api_tokens::not_an_administrator());
             }

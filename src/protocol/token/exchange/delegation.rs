@@ -13,7 +13,7 @@ use crate::model::lifecycle::GrantState;
 use crate::model::{Client, GrantType};
 use crate::protocol::Provider;
 use crate::protocol::api_tokens;
-use crate::protocol::dpop::{self, Proof};
+use crate::protocol::dpop::Proof;
 use crate::protocol::error::{ErrorCode, OAuthError};
 use crate::protocol::mint::AccessTokenFor;
 use crate::protocol::token::TokenResponse;
@@ -42,8 +42,7 @@ pub async fn delegate(
 ) -> Result<TokenResponse, OAuthError> {
     let (subject, user_id) = verify_subject(p, client, req, d)?;
     let api = next_api(p, client, req, &subject, d)?;
-    dpop::enforce(p, api.dpop, proof, &format!("the API {}", api.audience))?;
-    api_tokens::require_level(&api, &subject.amr)?;
+    api_tokens::admit(p, &api, proof, Some(&subject.amr))?;
     let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
     let scopes = api_tokens::downscope(req.scope.as_deref(), &allowance)?;
     d.scopes = scopes.clone();

@@ -317,8 +317,7 @@ async fn decide(
         jkt,
         consent_id,
     } = evaluate(p, client, req, Possession::Proof(proof), d).await?;
-    dpop::enforce(p, api.dpop, proof, &format!("the API {}", api.audience))?;
-    api_tokens::require_level(&api, &subject.amr)?;
+    api_tokens::admit(p, &api, proof, Some(&subject.amr))?;
     let now = p.now();
     let mut grant = GrantRow {
         id: Uuid::now_v7(),
