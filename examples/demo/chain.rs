@@ -6,9 +6,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::bearer::{Request, Validator};
+use super::bearer::Validator;
 use super::dpop_key::DpopKey;
-use super::{API, Demo, SHIPPING, decode, escape, page, pretty, request_of};
+use super::{API, Demo, SHIPPING, checked, decode, escape, page, pretty};
 
 /// The demo API's own client, its resource server at Lanyard.
 const API_CLIENT_ID: &str = "demo-api";
@@ -72,16 +72,10 @@ pub async fn ship(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
 /// do for a caller more than the caller may ask of it); then it calls the
 /// shipping API for the same user with a delegated token.
 pub async fn api_ship(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
-    let (authorization, dpop) = request_of(&req);
-    let request = Request {
-        authorization,
-        dpop: &dpop,
-        method: req.method().as_str(),
-        path: req.path(),
-    };
-    if let Err(refusal) = demo.api.check(&request, "write").await {
+    if let Err(refusal) = checked(&demo.api, &req, "write").await {
         return refusal.response();
     }
+    let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok());
     let Some(token) = authorization.and_then(|a| a.split_once(' ')).map(|(_, t)| t.trim()) else {
         return HttpResponse::Unauthorized().finish();
     };
@@ -136,14 +130,7 @@ async fn delegate_and_call(demo: &Demo, token: &str) -> Result<Value, Value> {
 /// `GET /shipping/shipments` — the shipping API (API B): a token for it with
 /// `ship`; it shows who the user is and who acts for them.
 pub async fn shipments(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
-    let (authorization, dpop) = request_of(&req);
-    let request = Request {
-        authorization,
-        dpop: &dpop,
-        method: req.method().as_str(),
-        path: req.path(),
-    };
-    match demo.chain.shipping.check(&request, "ship").await {
+    match checked(&demo.chain.shipping, &req, "ship").await {
         Ok(claims) => HttpResponse::Ok().json(json!({
             "shipments": [{ "order": 1, "status": "on its way" }],
             "sub": claims.get("sub"), "client_id": claims.get("client_id"), "act": claims.get("act"),

@@ -41,7 +41,7 @@ use openidconnect::{
     EndpointNotSet, EndpointSet, HttpRequest as OidcRequest, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
     RedirectUrl, Scope, TokenResponse,
 };
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use bearer::{Request, Validator};
 use dpop_key::DpopKey;
@@ -366,27 +366,27 @@ async fn logout(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
         .finish()
 }
 
-/// The request as a validator sees it.
-fn request_of(req: &HttpRequest) -> (Option<&str>, Vec<&str>) {
+/// A request's credentials checked by `api` for `scope`, as the example
+/// resource server checks them.
+async fn checked(api: &Validator, req: &HttpRequest, scope: &str) -> Result<Map<String, Value>, bearer::Refusal> {
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let dpop = req
+    let dpop: Vec<&str> = req
         .headers()
         .get_all("dpop")
         .map(|v| v.to_str().unwrap_or_default())
         .collect();
-    (authorization, dpop)
-}
-
-/// The demo's API: `GET /api/orders` needs an access token for it with `read`.
-async fn orders(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
-    let (authorization, dpop) = request_of(&req);
     let request = Request {
         authorization,
         dpop: &dpop,
         method: req.method().as_str(),
         path: req.path(),
     };
-    match demo.api.check(&request, "read").await {
+    api.check(&request, scope).await
+}
+
+/// The demo's API: `GET /api/orders` needs an access token for it with `read`.
+async fn orders(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
+    match checked(&demo.api, &req, "read").await {
         Ok(claims) => HttpResponse::Ok().json(json!({ "orders": [{"id": 1, "item": "lanyard"}], "caller": claims.get("sub"), "scope": claims.get("scope") })),
         Err(refusal) => refusal.response(),
     }
