@@ -14,7 +14,7 @@ use crate::support::{
     create_user, error_of, jwt_claims, spawn_app,
 };
 
-const API: &str = "https://orders.example";
+pub const API: &str = "https://orders.example";
 
 /// A client's DPoP key pair (also used by `dpop_grants` and `dpop_resources`).
 pub struct Key {
@@ -67,7 +67,8 @@ impl Key {
     }
 }
 
-async fn service(app: &TestApp) -> TestClient {
+/// A service allowed `read` of the API.
+pub async fn service(app: &TestApp) -> TestClient {
     create_api(app, API, &["read"], None, &[]).await;
     let svc = create_service(app, "svc").await;
     allow(app, "svc", API, &["read"]).await;
@@ -187,12 +188,7 @@ async fn a_dpop_proof_is_accepted_once_across_nodes() {
     );
 
     // A second node behind the same issuer (so the same `htu`), on the same database.
-    let issuer = app.config.issuer.clone();
-    let second = TestApp::builder()
-        .on(app.db.clone())
-        .config(move |c| c.issuer = issuer)
-        .spawn()
-        .await;
+    let second = app.second_node().await;
     let fresh = key.proof(&app);
     assert_eq!(
         cc(&second, &svc, &[&fresh]).await.status(),

@@ -4,22 +4,14 @@
 
 use serde_json::{Value, json};
 
-use crate::dpop::Key;
+use crate::dpop::{API, Key, service};
 use crate::dpop_grants::token_with;
 use crate::support::{
-    ClientSpec, EXCHANGE, ID_TOKEN_TYPE, TestApp, TestClient, allow, create_api, create_client, create_service,
-    create_user, error_of, jwt_claims, lanyard, spawn_app,
+    ClientSpec, EXCHANGE, ID_TOKEN_TYPE, TestApp, allow, create_client, create_user, error_of, jwt_claims, lanyard,
+    spawn_app,
 };
 
-const API: &str = "https://orders.example";
 const CC: [(&str, &str); 1] = [("grant_type", "client_credentials")];
-
-async fn service(app: &TestApp) -> TestClient {
-    create_api(app, API, &["read"], None, &[]).await;
-    let svc = create_service(app, "svc").await;
-    allow(app, "svc", API, &["read"]).await;
-    svc
-}
 
 /// Runs the CLI on the app's database and puts the change in force.
 async fn cli(app: &TestApp, args: &[&str]) -> Value {
@@ -136,12 +128,7 @@ async fn a_server_nonce_from_one_node_is_accepted_by_another() {
     assert_eq!(res.status(), 400, "the API asks for a nonce");
     let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_owned();
     // A second node on the same database and master key: no shared state but the key.
-    let issuer = app.config.issuer.clone();
-    let second = TestApp::builder()
-        .on(app.db.clone())
-        .config(move |c| c.issuer = issuer)
-        .spawn()
-        .await;
+    let second = app.second_node().await;
     let proof = key.proof_with(&app, &[], &[("nonce", json!(nonce))]);
     assert_eq!(token_with(&second, &svc, &CC, Some(proof)).await.status(), 200);
 }

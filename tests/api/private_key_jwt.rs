@@ -357,12 +357,7 @@ async fn a_replayed_assertion_is_refused_on_every_node() {
     assert_invalid_client(error_of(cc(&app, &assertion).await).await, "replayed to the same node");
 
     // A second node behind the same issuer (so the same `aud`), on the same database.
-    let issuer = app.config.issuer.clone();
-    let second = TestApp::builder()
-        .on(app.db.clone())
-        .config(move |c| c.issuer = issuer)
-        .spawn()
-        .await;
+    let second = app.second_node().await;
     let fresh = key.assertion(&app, "svc");
     assert_eq!(
         cc(&second, &fresh).await.status(),

@@ -157,6 +157,17 @@ impl TestApp {
         }
     }
 
+    /// A second node behind the same issuer, on the same database (and the
+    /// same master key): no shared state but what PostgreSQL holds.
+    pub async fn second_node(&self) -> TestApp {
+        let issuer = self.config.issuer.clone();
+        TestApp::builder()
+            .on(self.db.clone())
+            .config(move |c| c.issuer = issuer)
+            .spawn()
+            .await
+    }
+
     // ---- the app's state ----
 
     /// Puts catalog changes made directly in the database in force in the app now.
