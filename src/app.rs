@@ -11,8 +11,8 @@ use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::keys::{self, KeyError, KeyRing};
-use crate::protocol::Provider;
 use crate::protocol::discovery;
+use crate::protocol::{DerivedKeys, Provider};
 use crate::store::{self, SchemaState};
 use crate::web::{self, AppState, CookieJar, Csrf, Pages};
 
@@ -84,8 +84,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
         .await
         .map_err(|e| StartError::Runtime(format!("the built-in admin API: {e}")))?;
     let csrf = Csrf::new(master.derive("lanyard/csrf/v1"));
-    let device_key = master.derive("lanyard/device/v1");
-    let dpop_nonce_key = master.derive("lanyard/dpop-nonce/v1");
+    let derived = DerivedKeys::from_master(&master);
     let ring = KeyRing::load(&pool, master).await?;
     let catalog = Catalog::load(&pool)
         .await
@@ -100,7 +99,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
         Arc::new(ring),
         Arc::new(catalog),
         clock,
-        (device_key, dpop_nonce_key),
+        derived,
     )
     .map_err(|e| StartError::Runtime(e.to_string()))?;
     Ok(AppState {

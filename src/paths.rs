@@ -11,7 +11,15 @@ pub const REVOKE: &str = "/revoke";
 pub const LOGOUT: &str = "/logout";
 pub const SIGNIN: &str = "/signin";
 pub const CONSENT: &str = "/consent";
+/// The second step of a sign-in (a code), or a step-up of the current session.
+pub const SECOND_STEP: &str = "/signin/step";
 pub const ADMIN: &str = "/admin";
+/// A person's own account page.
+pub const ACCOUNT: &str = "/account";
+/// Setting up an authenticator app (TOTP) from the account page.
+pub const TWO_STEP: &str = "/account/two-step";
+pub const TWO_STEP_REMOVE: &str = "/account/two-step/remove";
+pub const RECOVERY_CODES: &str = "/account/recovery-codes";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";

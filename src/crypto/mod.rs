@@ -1,6 +1,7 @@
 //! Crypto: signing keys, JWT signing, encryption at rest, secrets and passwords.
 //! The lowest layer: it knows nothing of HTTP or the database.
 
+pub mod field_mac;
 pub mod jwks;
 pub mod jwt;
 mod keys;

@@ -5,6 +5,7 @@ use chrono::TimeDelta;
 use serde_json::Value;
 
 use super::error::{ErrorCode, OAuthError};
+use super::factors::Enrolled;
 use super::mint::scope_of_claim;
 use super::params::Params;
 use super::session::CurrentSession;
@@ -417,21 +418,55 @@ fn parse_claims(raw: Option<&str>) -> Result<Option<Value>, OAuthError> {
     Ok(Some(value))
 }
 
-/// OIDC Core §5.5.1.1: an essential `acr` the sign-in does not reach fails
-/// the request. (`acr_values` are voluntary: the tokens say the level
-/// reached.) Until second factors exist there is no stepping up.
-fn misses_essential_acr(req: &AuthRequest, session: &CurrentSession) -> bool {
-    essential_acr(req.claims.as_ref())
-        .is_some_and(|required| required.is_none_or(|level| AuthLevel::of_methods(&session.amr) < level))
+/// What a request asks of the sign-in's level.
+#[derive(Debug)]
+enum LevelCheck {
+    Enough,
+    /// The person can reach what is asked: ask them for more (a step-up).
+    StepUp,
+    /// What must be reached cannot be (the refusal to send).
+    Refused(OAuthError),
 }
 
-/// The refusal of the first API the request names whose `min_acr` the
-/// sign-in does not reach (`api_tokens::require_level`).
-fn api_below_level(p: &Provider, req: &AuthRequest, session: &CurrentSession) -> Option<OAuthError> {
-    req.resources
-        .iter()
-        .filter_map(|r| p.catalog.api(r))
-        .find_map(|api| api_tokens::require_level(&api, &session.amr).err())
+/// An essential `acr` (OIDC Core §5.5.1.1) and every API named (RFC 9470)
+/// must be reached; `acr_values` (OIDC Core §3.1.2.1) are a wish, asked for
+/// only when the person's factors can reach it. Either way a session below
+/// is stepped up, not signed in again, when the person can reach the level.
+async fn judge_level(p: &Provider, req: &AuthRequest, session: &CurrentSession) -> Result<LevelCheck, OAuthError> {
+    let have = AuthLevel::of_methods(&session.amr);
+    let unmet = |why: &str| OAuthError::new(ErrorCode::UnmetAuthenticationRequirements, why);
+    let mut must: Option<(AuthLevel, OAuthError)> = match essential_acr(req.claims.as_ref()) {
+        Some(None) => return Ok(LevelCheck::Refused(unmet("none of the essential acr values is known"))),
+        Some(Some(level)) if level > have => {
+            Some((level, unmet("the sign-in does not reach the essential acr asked for")))
+        }
+        _ => None,
+    };
+    for api in req.resources.iter().filter_map(|r| p.catalog.api(r)) {
+        if let (Err(refusal), Some(level)) = (api_tokens::require_level(&api, &session.amr), api.min_acr)
+            && must.as_ref().is_none_or(|(l, _)| level > *l)
+        {
+            must = Some((level, refusal));
+        }
+    }
+    let wish = wished_acr(&req.params).filter(|w| *w > have);
+    if must.is_none() && wish.is_none() {
+        return Ok(LevelCheck::Enough);
+    }
+    let reach = Enrolled::of(p, session.user.id).await?.reach();
+    Ok(match (must, wish) {
+        (Some((level, refusal)), _) if level > reach => LevelCheck::Refused(refusal),
+        (Some(_), _) => LevelCheck::StepUp,
+        (None, Some(wish)) if wish <= reach => LevelCheck::StepUp,
+        (None, _) => LevelCheck::Enough,
+    })
+}
+
+/// The least of the known `acr_values` (space-separated, in order of
+/// preference: any of them will do).
+fn wished_acr(params: &Params) -> Option<AuthLevel> {
+    let raw = params.one("acr_values").ok().flatten()?;
+    raw.split(' ').filter_map(|v| v.parse::<AuthLevel>().ok()).min()
 }
 
 /// An essential `acr` of the `claims` parameter (OIDC Core §5.5.1.1): the
@@ -589,6 +624,8 @@ async fn lacks_consent(p: &Provider, req: &AuthRequest, session: &CurrentSession
 pub enum Outcome {
     /// Show the sign-in page.
     SignIn,
+    /// Ask the signed-in person for a second step (a stronger sign-in).
+    StepUp,
     /// Show the consent page for these scopes.
     Consent { scopes: Vec<String> },
     /// Send the browser to the client (a code, or an error).
@@ -629,14 +666,15 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
             &api_tokens::not_an_administrator().description,
         );
     }
-    if misses_essential_acr(req, session) {
-        let why = "the sign-in does not reach the essential acr asked for";
-        return redirect_error(ErrorCode::UnmetAuthenticationRequirements, why);
-    }
-    // RFC 9470: an API named that requires a higher level refuses now, not
-    // after consent at /token.
-    if let Some(refusal) = api_below_level(p, req, session) {
-        return redirect_error(refusal.code, &refusal.description);
+    // RFC 9470: a level the request needs is judged now, not after consent
+    // at /token.
+    match judge_level(p, req, session).await? {
+        LevelCheck::Enough => {}
+        LevelCheck::StepUp if req.prompt.none => {
+            return redirect_error(ErrorCode::InteractionRequired, "a stronger sign-in is needed");
+        }
+        LevelCheck::StepUp => return Ok(Outcome::StepUp),
+        LevelCheck::Refused(refusal) => return redirect_error(refusal.code, &refusal.description),
     }
     // First-party clients: the organisation vouches, no consent page (not even for prompt=consent).
     if !req.client.first_party && (req.prompt.consent || lacks_consent(p, req, session).await?) {

@@ -12,10 +12,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
-use crate::crypto::secret;
+use crate::crypto::field_mac::FieldMac;
 
 /// How long a device cookie vouches for its browser; every sign-in renews it.
 pub const LIFETIME: TimeDelta = TimeDelta::days(365);
@@ -42,24 +40,19 @@ impl DeviceId {
 /// Issues and checks device cookies with a key derived from the master key
 /// (so every node accepts every node's cookies).
 pub struct DeviceCookies {
-    key: [u8; 32],
+    mac: FieldMac,
 }
 
 impl DeviceCookies {
     pub fn new(key: [u8; 32]) -> Self {
-        Self { key }
+        Self {
+            mac: FieldMac::new(key),
+        }
     }
 
-    /// The MAC of a cookie's fields, each length-prefixed so that no two
-    /// field lists share an input (a username may hold any character).
+    /// The MAC of a cookie's fields (a username may hold any character).
     fn mac(&self, device: &str, expires: i64, username_key: &str) -> String {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("any key length"));
-        for field in [VERSION, device, &expires.to_string(), username_key] {
-            mac.update(&(field.len() as u64).to_be_bytes());
-            mac.update(field.as_bytes());
-        }
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        self.mac.tag(&[VERSION, device, &expires.to_string(), username_key])
     }
 
     /// A cookie value for this account, keeping `device` (the browser's id
@@ -91,8 +84,9 @@ impl DeviceCookies {
             return None;
         }
         let expires: i64 = expires.parse().ok()?;
-        let expected = self.mac(device, expires, username_key);
-        let genuine = secret::constant_time_eq(expected.as_bytes(), mac.as_bytes());
+        let genuine = self
+            .mac
+            .verify(&[VERSION, device, &expires.to_string(), username_key], mac);
         (genuine && expires > now.timestamp()).then(|| DeviceId(device.to_owned()))
     }
 }

@@ -13,6 +13,7 @@ pub mod device;
 pub mod discovery;
 pub mod dpop;
 pub mod error;
+pub mod factors;
 pub mod introspect;
 pub mod jti_batch;
 pub mod lab;
@@ -33,8 +34,8 @@ use sqlx::PgPool;
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::CryptoError;
 use crate::crypto::password;
+use crate::crypto::{CryptoError, MasterKey};
 use crate::keys::{Expect, KeyRing};
 use crate::store::audit::NewEvent;
 use crate::store::used_jtis::JtiTable;
@@ -75,6 +76,30 @@ pub struct Provider {
     pub assertion_jtis: Arc<jti_batch::JtiBatcher>,
     /// DPoP proofs' `jti`s, recorded in batches.
     pub dpop_jtis: Arc<jti_batch::JtiBatcher>,
+    /// Sign-ins waiting for their second step.
+    pub pending: Arc<factors::pending::PendingSignIns>,
+    /// Seals second factors' secrets at rest.
+    pub factor_seal: Arc<MasterKey>,
+}
+
+/// The keys a provider derives from the master key, one per purpose (so
+/// every node sharing the master key derives the same ones).
+pub struct DerivedKeys {
+    pub device: [u8; 32],
+    pub dpop_nonce: [u8; 32],
+    pub pending_sign_in: [u8; 32],
+    pub factor_seal: MasterKey,
+}
+
+impl DerivedKeys {
+    pub fn from_master(master: &MasterKey) -> Self {
+        Self {
+            device: master.derive("lanyard/device/v1"),
+            dpop_nonce: master.derive("lanyard/dpop-nonce/v1"),
+            pending_sign_in: master.derive("lanyard/pending-sign-in/v1"),
+            factor_seal: MasterKey::from_bytes(master.derive("lanyard/factor-seal/v1")),
+        }
+    }
 }
 
 impl Provider {
@@ -84,7 +109,7 @@ impl Provider {
         keys: Arc<KeyRing>,
         catalog: Arc<Catalog>,
         clock: Arc<dyn Clock>,
-        (device_key, dpop_nonce_key): ([u8; 32], [u8; 32]),
+        derived: DerivedKeys,
     ) -> Result<Self, CryptoError> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let audit = Arc::new(audit_buffer::AuditBuffer::new(config.audit_buffer));
@@ -96,14 +121,16 @@ impl Provider {
             catalog,
             clock,
             passwords: Arc::new(password::VerifierPool::new(cores, password::QUEUE_PER_THREAD * cores)?),
-            devices: Arc::new(device::DeviceCookies::new(device_key)),
+            devices: Arc::new(device::DeviceCookies::new(derived.device)),
             counters: Arc::default(),
             metrics: Arc::default(),
             dpop_keys: Arc::default(),
-            dpop_nonces: Arc::new(dpop::Nonces::new(dpop_nonce_key)),
+            dpop_nonces: Arc::new(dpop::Nonces::new(derived.dpop_nonce)),
             client_keys: Arc::default(),
             assertion_jtis: Arc::new(jti_batch::JtiBatcher::new(JtiTable::ClientAssertions)),
             dpop_jtis: Arc::new(jti_batch::JtiBatcher::new(JtiTable::DpopProofs)),
+            pending: Arc::new(factors::pending::PendingSignIns::new(derived.pending_sign_in)),
+            factor_seal: Arc::new(derived.factor_seal),
         })
     }
 

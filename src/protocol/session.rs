@@ -50,15 +50,24 @@ pub async fn current(p: &Provider, cookie: Option<&str>) -> Result<Option<Curren
     }))
 }
 
-/// Starts a session for a user who just signed in; a session the browser
-/// already had ends (a new session id at every sign-in). Returns the cookie value.
-pub async fn start(
-    p: &Provider,
-    user_id: Uuid,
-    previous_cookie: Option<&str>,
-    ip: Option<&str>,
-    user_agent: Option<&str>,
-) -> Result<String, OAuthError> {
+#[derive(Debug, Clone, Copy)]
+/// Where a sign-in comes from: the browser's previous session cookie (that
+/// session ends), its address and user agent.
+pub struct Origin<'a> {
+    pub previous_cookie: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// Starts a session for a user who just signed in with `amr` (RFC 8176); a
+/// session the browser already had ends (a new session id at every
+/// sign-in). Returns the cookie value.
+pub async fn start(p: &Provider, user_id: Uuid, amr: &[String], from: &Origin<'_>) -> Result<String, OAuthError> {
+    let Origin {
+        previous_cookie,
+        ip,
+        user_agent,
+    } = *from;
     let now = p.now();
     let mut rng = crate::random::rng();
     let cookie = secret::random_token(&mut rng);
@@ -82,11 +91,22 @@ pub async fn start(
             expires_at: now + p.config.lifetimes.session,
             ip,
             user_agent: user_agent.as_deref(),
+            amr,
         },
     )
     .await?;
     tx.commit().await?;
     Ok(cookie)
+}
+
+/// Steps a live session up after the person proved more (`amr` now): the
+/// same session, with a new cookie (the old one stops working) and its
+/// authentication time now. `None` if the session ended meanwhile.
+pub async fn step_up(p: &Provider, session: &CurrentSession, amr: &[String]) -> Result<Option<String>, OAuthError> {
+    let cookie = secret::random_token(&mut crate::random::rng());
+    let mut conn = p.pool.acquire().await?;
+    let live = sessions::step_up(&mut conn, session.id, &secret::sha256(&cookie), amr, p.now()).await?;
+    Ok(live.then_some(cookie))
 }
 
 /// Ends a session; refresh tokens without `offline_access` end with it (OIDC Core §11).

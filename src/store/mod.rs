@@ -10,6 +10,7 @@ pub mod housekeeping;
 pub mod login_throttle;
 pub mod refresh_tokens;
 pub mod revoked_access_tokens;
+pub mod second_factors;
 pub mod sessions;
 pub mod signing_keys;
 pub mod token_counters;

@@ -36,12 +36,14 @@ pub struct NewSession<'a> {
     pub expires_at: DateTime<Utc>,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    /// How the person signed in (RFC 8176 `amr` values).
+    pub amr: &'a [String],
 }
 
 pub async fn insert(conn: &mut PgConnection, s: &NewSession<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO sessions (id, token_hash, sid, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent)
-         VALUES ($1, $2, $3, $4, $5, '{pwd}', $5, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $9, $5, $5, $6, $7, $8)",
     )
     .bind(s.id)
     .bind(s.token_hash)
@@ -51,6 +53,7 @@ pub async fn insert(conn: &mut PgConnection, s: &NewSession<'_>) -> Result<(), S
     .bind(s.expires_at)
     .bind(s.ip)
     .bind(s.user_agent)
+    .bind(s.amr)
     .execute(conn)
     .await?;
     Ok(())
@@ -149,6 +152,28 @@ pub async fn is_live(
     .bind(idle_secs as f64)
     .fetch_one(conn)
     .await?)
+}
+
+/// A live session proven again with more methods (a step-up): its methods,
+/// its authentication time and its cookie change; false if it ended meanwhile.
+pub async fn step_up(
+    conn: &mut PgConnection,
+    id: Uuid,
+    token_hash: &[u8],
+    amr: &[String],
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE sessions SET token_hash = $2, amr = $3, auth_time = $4, last_seen_at = $4
+         WHERE id = $1 AND ended_at IS NULL",
+    )
+    .bind(id)
+    .bind(token_hash)
+    .bind(amr)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn touch(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {

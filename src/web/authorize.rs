@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use super::error::WebError;
 use super::respond::redirect;
+use super::signin::second_step::step_up_page;
 use super::signin::{consent_page, signin_page};
 use super::{AppState, form, query};
 use crate::protocol::authorize::{self, Outcome, Refusal};
@@ -40,6 +41,9 @@ async fn run(req: &HttpRequest, state: &AppState, params: Params, is_post: bool)
             signin_page(state, req, StatusCode::OK, Some(&request), &username, None)
         }
         (Outcome::Consent { scopes }, Some(s)) => consent_page(state, req, &request, &scopes, &s.user.username),
-        (Outcome::Consent { .. }, None) => signin_page(state, req, StatusCode::OK, Some(&request), "", None),
+        (Outcome::StepUp, Some(s)) => step_up_page(state, req, &request, &s.user.username),
+        (Outcome::Consent { .. } | Outcome::StepUp, None) => {
+            signin_page(state, req, StatusCode::OK, Some(&request), "", None)
+        }
     })
 }

@@ -1,4 +1,5 @@
-//! The cookies Lanyard sets: the session, the CSRF secret and the device cookie. Every one is
+//! The cookies Lanyard sets: the session, the CSRF secret, the device cookie and
+//! a sign-in pending its second step. Every one is
 //! HttpOnly with a SameSite attribute; `Secure` and `__Host-` when the issuer is https.
 
 use actix_web::HttpRequest;
@@ -37,6 +38,34 @@ impl CookieJar {
         } else {
             "lanyard_device"
         }
+    }
+
+    pub fn pending_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-lanyard_pending"
+        } else {
+            "lanyard_pending"
+        }
+    }
+
+    /// The sign-in waiting for its second step, if any.
+    pub fn pending(&self, req: &HttpRequest) -> Option<String> {
+        req.cookie(self.pending_name()).map(|c| c.value().to_owned())
+    }
+
+    /// Lives as long as the second step may take; only Lanyard's own pages
+    /// (same site) send it.
+    pub fn new_pending(&self, value: String) -> Cookie<'static> {
+        let mut cookie = self.build(self.pending_name(), value, SameSite::Strict);
+        let lifetime = crate::protocol::factors::pending::LIFETIME.num_seconds();
+        cookie.set_max_age(Duration::seconds(lifetime));
+        cookie
+    }
+
+    pub fn end_pending(&self) -> Cookie<'static> {
+        let mut cookie = self.build(self.pending_name(), String::new(), SameSite::Strict);
+        cookie.set_max_age(Duration::ZERO);
+        cookie
     }
 
     /// The session cookie value a request carries.

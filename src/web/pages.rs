@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 21] = [
+const TEMPLATES: [(&str, &str); 24] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -16,6 +16,18 @@ const TEMPLATES: [(&str, &str); 21] = [
     ),
     ("pages/signin.html", include_str!("../../templates/pages/signin.html")),
     ("pages/consent.html", include_str!("../../templates/pages/consent.html")),
+    (
+        "pages/two_step_setup.html",
+        include_str!("../../templates/pages/two_step_setup.html"),
+    ),
+    (
+        "pages/recovery_codes.html",
+        include_str!("../../templates/pages/recovery_codes.html"),
+    ),
+    (
+        "pages/second_step.html",
+        include_str!("../../templates/pages/second_step.html"),
+    ),
     ("pages/logout.html", include_str!("../../templates/pages/logout.html")),
     (
         "pages/signed_out.html",

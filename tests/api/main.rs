@@ -43,4 +43,5 @@ mod signin;
 mod support;
 mod throttle;
 mod token;
+mod two_step;
 mod userinfo;

@@ -1,5 +1,7 @@
 //! The sign-in and consent pages and their forms.
 
+pub mod second_step;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
@@ -15,7 +17,7 @@ use crate::paths;
 use crate::protocol::authorize::{self, AuthRequest, Refusal};
 use crate::protocol::params::Params;
 use crate::protocol::session;
-use crate::protocol::signin::{self, Attempt, SignInError};
+use crate::protocol::signin::{self, Attempt, Outcome, SignInError, SignedIn};
 
 const SIGNIN_FORM: &str = "signin";
 const CONSENT_FORM: &str = "consent";
@@ -144,11 +146,11 @@ async fn carried_request(state: &AppState, params: &Params) -> Result<Option<Aut
     }
 }
 
-/// Where the sign-in page may send the browser back to: an admin page of this
-/// site, never another origin.
+/// Where the sign-in page may send the browser back to: an admin or account
+/// page of this site, never another origin.
 pub fn safe_return_to(raw: Option<&str>) -> Option<String> {
     let raw = raw?;
-    let ok = raw.starts_with(paths::ADMIN)
+    let ok = (raw.starts_with(paths::ADMIN) || raw.starts_with(paths::ACCOUNT))
         && !raw.contains("//")
         && !raw.contains('\\')
         && raw.len() <= 512
@@ -215,16 +217,38 @@ impl Carried {
     }
 }
 
+impl Carried {
+    /// What a form carries: its authorization request (checked again), its
+    /// admin page to return to, and the username typed or shown.
+    async fn read(state: &AppState, params: &Params) -> Result<Self, WebError> {
+        Ok(Self {
+            request: carried_request(state, params).await?,
+            return_to: safe_return_to(params.one("return_to").ok().flatten()).unwrap_or_default(),
+            username: field(params, "username"),
+        })
+    }
+
+    /// Signed in: on to the target with the session and device cookies (and
+    /// no sign-in pending any more).
+    fn signed_in(&self, state: &AppState, signed_in: SignedIn) -> HttpResponse {
+        let mut res = redirect(&self.target(), true);
+        let _ = res.add_cookie(&state.cookies.new_device(signed_in.device_cookie));
+        let _ = res.add_cookie(&state.cookies.new_session(signed_in.cookie));
+        let _ = res.add_cookie(&state.cookies.end_pending());
+        res
+    }
+}
+
+/// A form field, empty when absent or repeated.
+fn field(params: &Params, name: &str) -> String {
+    params.one(name).ok().flatten().unwrap_or_default().to_owned()
+}
+
 /// `POST /signin`.
 pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Result<HttpResponse, WebError> {
     refuse_cross_site(&req)?;
     let params = form(&body);
-    let field = |name: &str| params.one(name).ok().flatten().unwrap_or_default().to_owned();
-    let carried = Carried {
-        request: carried_request(&state, &params).await?,
-        return_to: safe_return_to(params.one("return_to").ok().flatten()).unwrap_or_default(),
-        username: field("username"),
-    };
+    let carried = Carried::read(&state, &params).await?;
     if !state
         .csrf
         .check(&req, &state.cookies, SIGNIN_FORM, params.one("csrf").ok().flatten())
@@ -232,7 +256,7 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
         let message = "This form has expired. Please sign in again.";
         return Ok(carried.again(&state, &req, StatusCode::BAD_REQUEST, message));
     }
-    let password = field("password");
+    let password = field(&params, "password");
     if carried.username.is_empty() || password.is_empty() {
         let message = "Enter your username and password.";
         return Ok(carried.again(&state, &req, StatusCode::BAD_REQUEST, message));
@@ -248,10 +272,10 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
         device_cookie: device.as_deref(),
     };
     match signin::sign_in(&state.provider, &attempt).await {
-        Ok(signed_in) => {
-            let mut res = redirect(&carried.target(), true);
-            let _ = res.add_cookie(&state.cookies.new_device(signed_in.device_cookie));
-            let _ = res.add_cookie(&state.cookies.new_session(signed_in.cookie));
+        Ok(Outcome::SignedIn(signed_in)) => Ok(carried.signed_in(&state, signed_in)),
+        Ok(Outcome::SecondStep { pending }) => {
+            let mut res = second_step::page(&state, &req, StatusCode::OK, &carried, false, None);
+            let _ = res.add_cookie(&state.cookies.new_pending(pending));
             Ok(res)
         }
         Err(e) => refusal(e, |status, message| carried.again(&state, &req, status, message)),
@@ -268,6 +292,10 @@ fn refusal(e: SignInError, again: impl Fn(StatusCode, &str) -> HttpResponse) -> 
         SignInError::Disabled => {
             let message = "This account is disabled. Ask your administrator.";
             return Ok(again(StatusCode::FORBIDDEN, message));
+        }
+        SignInError::Expired => {
+            let message = "Your sign-in took too long. Please sign in again.";
+            return Ok(again(StatusCode::BAD_REQUEST, message));
         }
         SignInError::Throttled => WebError::retry_later(
             too_many,

@@ -7,6 +7,11 @@
 //! time, so concurrent guesses cannot outrun the limit. A browser holding a
 //! device cookie for the account it names has a budget of its own and is not
 //! refused by the account-wide lockout (see `device`).
+//!
+//! A person with a second factor is not signed in by the password alone: the
+//! attempt ends pending, and `second_step` completes it.
+
+pub mod second_step;
 
 use std::time::Duration;
 
@@ -17,7 +22,8 @@ use uuid::Uuid;
 use super::Provider;
 use super::device::DeviceId;
 use super::error::OAuthError;
-use super::session;
+use super::factors::Enrolled;
+use super::session::{self, Origin};
 use crate::model::username_key;
 use crate::store::audit::NewEvent;
 use crate::store::users::UserRow;
@@ -42,6 +48,8 @@ pub enum SignInError {
     BadCredentials,
     /// The password was right but the account is disabled.
     Disabled,
+    /// The sign-in waiting for its second step is too old (or gone).
+    Expired,
     /// Too many attempts: try again after the window.
     Throttled,
     /// Another attempt for this account (or device) is in flight: try again
@@ -68,6 +76,16 @@ impl From<sqlx::Error> for SignInError {
     fn from(e: sqlx::Error) -> Self {
         SignInError::Internal(e.into())
     }
+}
+
+/// What a right password leads to.
+pub enum Outcome {
+    SignedIn(SignedIn),
+    /// The person has a second factor: the browser holds `pending` until
+    /// the second step (`second_step::complete`).
+    SecondStep {
+        pending: String,
+    },
 }
 
 pub struct SignedIn {
@@ -132,7 +150,7 @@ impl Budget {
     }
 }
 
-pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<SignedIn, SignInError> {
+pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<Outcome, SignInError> {
     let now = p.now();
     let budget = Budget::of(p, a, now);
     let attempts = reserve(p, a, &budget, now).await?;
@@ -161,14 +179,26 @@ pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<SignedIn, SignInEr
         record(p, "disabled", Some(user.id), a.ip, "the account is disabled")?;
         return Err(SignInError::Disabled);
     }
+    // The device cookie, too, waits for the second step: it vouches only
+    // for browsers that completed a whole sign-in.
+    if Enrolled::of(p, user.id).await?.any() {
+        record(p, "second_step", Some(user.id), a.ip, "right password; second step due")?;
+        let pending = p.pending.issue(user.id, now);
+        return Ok(Outcome::SecondStep { pending });
+    }
     record(p, "ok", Some(user.id), a.ip, "signed in")?;
-    let cookie = session::start(p, user.id, a.previous_cookie, a.ip, a.user_agent).await?;
+    let from = Origin {
+        previous_cookie: a.previous_cookie,
+        ip: a.ip,
+        user_agent: a.user_agent,
+    };
+    let cookie = session::start(p, user.id, &["pwd".to_owned()], &from).await?;
     let device_cookie = p.devices.issue(&budget.username_key, budget.device, now);
-    Ok(SignedIn {
+    Ok(Outcome::SignedIn(SignedIn {
         user_id: user.id,
         cookie,
         device_cookie,
-    })
+    }))
 }
 
 /// Counts the attempt before anything is checked: against the address (if
