@@ -7,6 +7,7 @@
 use uuid::Uuid;
 
 use super::apis::ADMIN_SCOPE;
+use crate::model::AuthLevel;
 use crate::protocol::Provider;
 use crate::protocol::bearer::{Presented, verify_access_token};
 use crate::protocol::error::{ErrorCode, OAuthError};
@@ -44,6 +45,11 @@ pub enum CallerError {
     /// A valid token whose holder may not administer: 403.
     #[error("{0}")]
     Forbidden(String),
+    /// A user's token from a sign-in below what administrators need
+    /// (`LANYARD_ADMIN_REQUIRE_MFA`): 401 `insufficient_user_authentication`
+    /// (RFC 9470 §3).
+    #[error("{0}")]
+    WeakSignIn(String),
     #[error(transparent)]
     Unavailable(OAuthError),
 }
@@ -106,6 +112,12 @@ pub async fn admit(p: &Provider, presented: &Presented) -> Result<Caller, Caller
         Some(sub) => users::find(&mut conn, sub).await?,
         None => None,
     };
+    let level = claims.acr.as_deref().and_then(|a| a.parse::<AuthLevel>().ok());
+    if p.config.admin_require_mfa && level.is_none_or(|l| l < AuthLevel::MultiFactor) {
+        return Err(CallerError::WeakSignIn(
+            "administrators must sign in with a second factor or a passkey".into(),
+        ));
+    }
     match user {
         Some(u) if u.is_admin && u.is_enabled() => Ok(Caller::User {
             sub: u.id,

@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::crypto::{CryptoError, password};
 use crate::model::{FieldError, StandardClaims, Username};
 use crate::protocol::signin::account_key;
+use crate::store::second_factors;
 use crate::store::users::{self, NewUser};
 
 /// The longest password accepted (bounds the hashing work per request).
@@ -84,6 +85,8 @@ pub struct UserView {
     pub sessions: Vec<serde_json::Value>,
     pub consents: Vec<crate::store::consents::ConsentListRow>,
     pub grants: Vec<serde_json::Value>,
+    /// Second factors (never their secrets).
+    pub two_step: second_factors::FactorSummary,
 }
 
 fn not_found(sub: Uuid) -> AdminError {
@@ -116,6 +119,7 @@ pub async fn view(pool: &PgPool, clock: &dyn Clock, sub: Uuid) -> Result<UserVie
         sessions,
         consents: consents::list_for_user(&mut conn, sub).await?,
         grants,
+        two_step: second_factors::summary(&mut conn, sub).await?,
     })
 }
 
@@ -300,6 +304,43 @@ pub async fn create_by(actor: &Actor<'_>, input: NewUserInput) -> Result<Created
     Ok(user)
 }
 
+/// A person's second factors, as an admin sees them (never their secrets).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FactorsView {
+    pub sub: Uuid,
+    pub username: String,
+    /// An authenticator app (TOTP).
+    pub totp: bool,
+    pub totp_created_at: Option<DateTime<Utc>>,
+    pub totp_last_used_at: Option<DateTime<Utc>>,
+    pub recovery_codes_left: i64,
+}
+
+pub async fn factors(pool: &PgPool, sub: Uuid) -> Result<FactorsView, AdminError> {
+    let mut conn = pool.acquire().await?;
+    let user = users::find(&mut conn, sub).await?.ok_or_else(|| not_found(sub))?;
+    let summary = second_factors::summary(&mut conn, sub).await?;
+    Ok(FactorsView {
+        sub,
+        username: user.username,
+        totp: summary.totp,
+        totp_created_at: summary.totp_created_at,
+        totp_last_used_at: summary.totp_last_used_at,
+        recovery_codes_left: summary.recovery_codes_left,
+    })
+}
+
+/// Removes every second factor of a person (a lost phone): their password
+/// alone signs them in again until they set one up. Returns what they had.
+pub async fn reset_factors(pool: &PgPool, sub: Uuid) -> Result<FactorsView, AdminError> {
+    let before = factors(pool, sub).await?;
+    let mut tx = pool.begin().await?;
+    second_factors::delete_totp(&mut tx, sub).await?;
+    second_factors::delete_recovery_codes(&mut tx, sub).await?;
+    tx.commit().await?;
+    Ok(before)
+}
+
 /// What an admin does to one user from the user's page.
 #[derive(Debug)]
 pub enum UserAction {
@@ -314,6 +355,8 @@ pub enum UserAction {
     EndSession(Uuid),
     WithdrawConsent(Uuid),
     EndGrant(Uuid),
+    /// Removes the person's second factors.
+    ResetFactors,
 }
 
 impl UserAction {
@@ -330,12 +373,16 @@ impl UserAction {
             UserAction::EndSession(_) => "session",
             UserAction::WithdrawConsent(_) => "consent",
             UserAction::EndGrant(_) => "grant",
+            UserAction::ResetFactors => "factors",
         }
     }
 
-    /// Passwords and roles are sensitive: they need a recent sign-in.
+    /// Passwords, roles and second factors are sensitive: they need a recent sign-in.
     pub fn is_sensitive(&self) -> bool {
-        matches!(self, UserAction::Password(_) | UserAction::Admin | UserAction::Unadmin)
+        matches!(
+            self,
+            UserAction::Password(_) | UserAction::Admin | UserAction::Unadmin | UserAction::ResetFactors
+        )
     }
 }
 
@@ -370,6 +417,7 @@ pub async fn act_by(actor: &Actor<'_>, sub: Uuid, action: UserAction) -> Result<
             end_grant(pool, clock, id).await?;
             serde_json::json!({ "grant": id })
         }
+        UserAction::ResetFactors => serde_json::json!({ "had": reset_factors(pool, sub).await? }),
     };
     details["sub"] = serde_json::json!(sub);
     actor.changed(&format!("user: {name}"), details).await;

@@ -44,6 +44,10 @@ pub async fn run(mut sources: Sources, bind: Option<String>) -> Result<(), Failu
         let issuer = format!("http://localhost:{}", config.bind.port());
         config.issuer = crate::config::Issuer::parse(&issuer).map_err(Failure::setup)?;
     }
+    if !sources.is_set("LANYARD_ADMIN_REQUIRE_MFA") {
+        // The demo admin signs in with a password.
+        config.admin_require_mfa = false;
+    }
     let dir = PathBuf::from(DEV_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Failure::refused(format!("cannot create {DEV_DIR}/: {e}")))?;
     // Traversable (so the server account reaches pg/), not listable; master.key is 0600.

@@ -28,6 +28,19 @@ pub enum UserCommand {
     Enable(UserRef),
     /// Delete a user and everything issued to them.
     Delete(UserRef),
+    /// List a user's second factors; --reset removes them (a lost phone).
+    Mfa(UserMfa),
+}
+
+#[derive(Debug, Args)]
+pub struct UserMfa {
+    /// Username or sub.
+    user: String,
+    /// Remove every second factor: the password alone signs in again.
+    #[arg(long)]
+    reset: bool,
+    #[command(flatten)]
+    out: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +216,7 @@ pub async fn run(cmd: UserCommand, config: &Config) -> Result<(), Failure> {
             })
         }
         UserCommand::Update(args) => update(*args, config).await,
+        UserCommand::Mfa(args) => mfa(args, config).await,
         UserCommand::Disable(a) => set_disabled(a, true, config).await,
         UserCommand::Enable(a) => set_disabled(a, false, config).await,
         UserCommand::Delete(a) => {
@@ -219,6 +233,39 @@ pub async fn run(cmd: UserCommand, config: &Config) -> Result<(), Failure> {
             print(a.out.json, &done, |_| format!("deleted user {sub}"))
         }
     }
+}
+
+/// Lists a user's second factors, or removes them (audited).
+async fn mfa(args: UserMfa, config: &Config) -> Result<(), Failure> {
+    let pool = connect_migrated(config).await?;
+    let sub = admin::users::resolve(&pool, &args.user)
+        .await
+        .map_err(Failure::refused)?;
+    let factors = match args.reset {
+        false => admin::users::factors(&pool, sub).await,
+        true => admin::users::reset_factors(&pool, sub).await,
+    }
+    .map_err(Failure::refused)?;
+    if args.reset {
+        let details = serde_json::json!({ "sub": sub, "had": factors });
+        audit(&pool, "user: factors", details).await;
+    }
+    let shown = serde_json::json!({ "sub": sub, "username": factors.username, "reset": args.reset,
+        "totp": factors.totp, "totp_created_at": factors.totp_created_at,
+        "totp_last_used_at": factors.totp_last_used_at, "recovery_codes_left": factors.recovery_codes_left });
+    print(args.out.json, &shown, |_| {
+        let what = match (factors.totp, factors.recovery_codes_left) {
+            (false, _) => "no second factor".to_owned(),
+            (true, left) => format!("an authenticator app (TOTP), {left} unused recovery code(s)"),
+        };
+        match args.reset {
+            true => format!(
+                "{}: removed {what}; the password alone signs in again",
+                factors.username
+            ),
+            false => format!("{}: {what}", factors.username),
+        }
+    })
 }
 
 async fn create(args: UserCreate, config: &Config) -> Result<(), Failure> {

@@ -52,6 +52,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "32 bytes, base64url: encrypts private signing keys at rest",
     },
     Setting {
+        env: "LANYARD_ADMIN_REQUIRE_MFA",
+        toml: "admin_require_mfa",
+        default: Some("true"),
+        help: "admin pages and user tokens for the admin API need a multi-factor or passkey sign-in (off under `lanyard dev` unless set)",
+    },
+    Setting {
         env: "LANYARD_TRUSTED_PROXIES",
         toml: "trusted_proxies",
         default: Some(""),
@@ -194,6 +200,8 @@ pub struct Config {
     pub bind: SocketAddr,
     pub master_key: Option<MasterKey>,
     pub trusted_proxies: Vec<Cidr>,
+    /// Administrators must have signed in with more than a password.
+    pub admin_require_mfa: bool,
     pub audit_retention_days: u32,
     /// How many audit events may wait in memory for the database.
     pub audit_buffer: usize,
@@ -330,6 +338,7 @@ impl Sources {
                     .map(Cidr::parse)
                     .collect()
             })?,
+            admin_require_mfa: self.parsed("LANYARD_ADMIN_REQUIRE_MFA", boolean)?,
             audit_retention_days: self.parsed("LANYARD_AUDIT_RETENTION_DAYS", |raw| whole(raw, 1..=36500, "days"))?,
             audit_buffer: self.parsed("LANYARD_AUDIT_BUFFER", |raw| whole(raw, 1..=10_000_000, "events"))?,
             key_rotation_days: self.parsed("LANYARD_KEY_ROTATION_DAYS", |raw| whole(raw, 1..=3650, "days"))?,
@@ -402,6 +411,9 @@ impl Config {
             .unwrap_or_else(|e| unreachable!("defaults are valid: {e}"));
         config.database_url = Some(database_url);
         config.master_key = Some(master_key);
+        // The tests of administrators' second factor turn it on; the others
+        // sign admins in with a password.
+        config.admin_require_mfa = false;
         config
     }
 
@@ -433,6 +445,15 @@ fn socket_address(raw: &str, example: &str) -> Result<std::net::SocketAddr, Stri
 }
 
 /// A whole number of `unit`s within `range`.
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+fn boolean(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("must be true or false".to_owned()),
+    }
+}
+
 fn whole<T>(raw: &str, range: std::ops::RangeInclusive<T>, unit: &str) -> Result<T, String>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display,

@@ -70,15 +70,22 @@ pub fn default_target(p: &Provider, client: &Client, resources: &[String]) -> Re
 /// knows the API.
 pub fn admit(p: &Provider, api: &Api, proof: Option<&Proof>, amr: Option<&[String]>) -> Result<(), OAuthError> {
     dpop::enforce(p, api.dpop, proof, format_args!("the API {}", api.audience))?;
-    amr.map_or(Ok(()), |amr| require_level(api, amr))
+    amr.map_or(Ok(()), |amr| require_level(p, api, amr))
+}
+
+/// The level of sign-in an API requires: its own `min_acr`, and for the
+/// admin API at least multi-factor when `LANYARD_ADMIN_REQUIRE_MFA` is on.
+pub fn min_level(p: &Provider, api: &Api) -> Option<AuthLevel> {
+    let admin = (p.config.admin_require_mfa && is_admin_api(p, &api.audience)).then_some(AuthLevel::MultiFactor);
+    api.min_acr.max(admin)
 }
 
 /// RFC 9470: an API that requires a level of sign-in gets a user's token
 /// only from a sign-in that reached it — else `insufficient_user_authentication`,
 /// naming the level. (A service's own token has no sign-in to judge.)
-pub fn require_level(api: &Api, amr: &[String]) -> Result<(), OAuthError> {
+pub fn require_level(p: &Provider, api: &Api, amr: &[String]) -> Result<(), OAuthError> {
     let reached = AuthLevel::of_methods(amr);
-    match api.min_acr {
+    match min_level(p, api) {
         Some(min) if reached < min => Err(OAuthError::new(
             ErrorCode::InsufficientUserAuthentication,
             format!(

@@ -443,8 +443,10 @@ async fn judge_level(p: &Provider, req: &AuthRequest, session: &CurrentSession) 
         _ => None,
     };
     for api in req.resources.iter().filter_map(|r| p.catalog.api(r)) {
-        if let (Err(refusal), Some(level)) = (api_tokens::require_level(&api, &session.amr), api.min_acr)
-            && must.as_ref().is_none_or(|(l, _)| level > *l)
+        if let (Err(refusal), Some(level)) = (
+            api_tokens::require_level(p, &api, &session.amr),
+            api_tokens::min_level(p, &api),
+        ) && must.as_ref().is_none_or(|(l, _)| level > *l)
         {
             must = Some((level, refusal));
         }

@@ -116,7 +116,7 @@ pub async fn delete_recovery_codes(conn: &mut PgConnection, user_id: Uuid) -> Re
 }
 
 /// A person's second factors at a glance.
-#[derive(Debug, Clone, Default, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, sqlx::FromRow, serde::Serialize)]
 pub struct FactorSummary {
     pub totp: bool,
     pub totp_created_at: Option<DateTime<Utc>>,

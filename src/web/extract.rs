@@ -15,10 +15,12 @@ use actix_web::{FromRequest, HttpRequest};
 use super::AppState;
 use super::error::{ApiError, WebError, challenges};
 use crate::admin::caller::{self, CallerError};
+use crate::model::AuthLevel;
 use crate::protocol::bearer::{Presented, Scheme};
 use crate::protocol::client_auth::Basic;
 use crate::protocol::dpop::DpopHeader;
 use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::factors::Enrolled;
 use crate::protocol::params::Params;
 use crate::protocol::session::{self, CurrentSession};
 
@@ -188,6 +190,13 @@ impl FromRequest for AdminCaller {
                     let error = OAuthError::new(ErrorCode::InvalidDpopProof, m.clone());
                     Err(unauthorized(challenges(scheme, Some(&error)), m))
                 }
+                Err(CallerError::WeakSignIn(m)) => {
+                    // RFC 9470 §3: the challenge names the levels that would do.
+                    let error = OAuthError::new(ErrorCode::InsufficientUserAuthentication, m.clone());
+                    let levels = r#", acr_values="mfa phishing-resistant""#;
+                    let challenges = challenges(scheme, Some(&error)).into_iter().map(|c| c + levels);
+                    Err(unauthorized(challenges.collect(), m))
+                }
                 Err(CallerError::Forbidden(m)) => Err(WebError::api(StatusCode::FORBIDDEN, "forbidden", m)),
                 Err(CallerError::Unavailable(e)) => {
                     tracing::warn!(error = %e.description, "could not check an admin API caller");
@@ -228,6 +237,7 @@ impl FromRequest for Admin {
 
 async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<CurrentSession, WebError> {
     match session::current(&state.provider, state.cookies.session(req).as_deref()).await {
+        Ok(Some(s)) if s.user.is_admin && needs_second_factor(state, &s) => Err(step_up_first(req, state, &s).await),
         Ok(Some(s)) if s.user.is_admin => Ok(s),
         Ok(Some(_)) => Err(WebError::page(
             StatusCode::FORBIDDEN,
@@ -239,15 +249,41 @@ async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<CurrentSes
     }
 }
 
+/// `LANYARD_ADMIN_REQUIRE_MFA`: an admin signed in with a password alone.
+fn needs_second_factor(state: &AppState, s: &CurrentSession) -> bool {
+    state.provider.config.admin_require_mfa && AuthLevel::of_methods(&s.amr) < AuthLevel::MultiFactor
+}
+
+/// The second step for the admin's session (coming back here), or, for an
+/// admin with no second factor yet, where to set one up.
+async fn step_up_first(req: &HttpRequest, state: &AppState, s: &CurrentSession) -> WebError {
+    match Enrolled::of(&state.provider, s.user.id).await {
+        Ok(enrolled) if enrolled.reach() >= AuthLevel::MultiFactor => {
+            WebError::redirect(back_here(req, crate::paths::SECOND_STEP), false)
+        }
+        Ok(_) => WebError::page(
+            StatusCode::FORBIDDEN,
+            "Two-step sign-in needed",
+            "Administrators sign in with a second factor. Set up an authenticator app at /account/two-step, then come back.",
+        ),
+        Err(e) => WebError::unavailable_page(e),
+    }
+}
+
 /// The sign-in page, coming back to this page afterwards.
 fn sign_in_target(req: &HttpRequest) -> String {
+    back_here(req, crate::paths::SIGNIN)
+}
+
+/// `page?return_to=<this page>`.
+fn back_here(req: &HttpRequest, page: &str) -> String {
     let mut back = req.path().to_owned();
     if !req.query_string().is_empty() {
         back = format!("{back}?{}", req.query_string());
     }
     let mut target = url::form_urlencoded::Serializer::new(String::new());
     target.append_pair("return_to", &back);
-    format!("{}?{}", crate::paths::SIGNIN, target.finish())
+    format!("{page}?{}", target.finish())
 }
 
 /// The CSRF purpose of every admin form.

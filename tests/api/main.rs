@@ -8,6 +8,7 @@
 mod admin;
 mod admin_api;
 mod admin_browser;
+mod admin_mfa;
 mod auth_level;
 mod authorize;
 mod browser;

@@ -68,7 +68,7 @@ pub async fn dry_run(
         Err(e) => return Ok(DryRun::refused(&e)),
     };
     // RFC 9470: as /token, a sign-in below the API's level is refused.
-    if let Err(e) = api_tokens::require_level(&api, &subject.amr) {
+    if let Err(e) = api_tokens::require_level(p, &api, &subject.amr) {
         return Ok(DryRun::refused(&e));
     }
     let now = p.now();

@@ -127,6 +127,7 @@ fn action_of(name: &str, params: &Params) -> Option<UserAction> {
         "admin" => UserAction::Admin,
         "unadmin" => UserAction::Unadmin,
         "throttle" => UserAction::Throttle,
+        "factors" => UserAction::ResetFactors,
         "session" => UserAction::EndSession(id("session")),
         "consent" => UserAction::WithdrawConsent(id("consent")),
         "grant" => UserAction::EndGrant(id("grant")),
