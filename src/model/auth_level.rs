@@ -45,6 +45,55 @@ impl AuthLevel {
 
 protocol_names!(AuthLevel, "acr value");
 
+/// An essential `acr` in a `claims` request (OIDC Core §5.5.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EssentialAcr {
+    /// Whether any value was named (`value` or `values`).
+    pub named: bool,
+    /// The named values that are levels Lanyard knows.
+    pub known: Vec<AuthLevel>,
+}
+
+impl EssentialAcr {
+    /// The essential `acr` of an id_token claims request, if it has one.
+    pub fn of(claims: Option<&serde_json::Value>) -> Option<Self> {
+        use serde_json::Value;
+        let acr = claims?.get("id_token")?.get("acr")?;
+        if acr.get("essential").and_then(Value::as_bool) != Some(true) {
+            return None;
+        }
+        let mut values: Vec<&str> = acr
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        values.extend(acr.get("value").and_then(Value::as_str));
+        Some(Self {
+            named: !values.is_empty(),
+            known: values.iter().filter_map(|v| v.parse().ok()).collect(),
+        })
+    }
+
+    /// The `acr` to state for a sign-in that reached `reached`: one of the
+    /// values asked for, as §5.5.1.1 requires — the strongest the sign-in
+    /// reaches — or the level reached when none was named.
+    pub fn answer(&self, reached: AuthLevel) -> AuthLevel {
+        self.known
+            .iter()
+            .copied()
+            .filter(|l| *l <= reached)
+            .max()
+            .unwrap_or(reached)
+    }
+}
+
+/// The `acr` an id_token states: the level `amr` reaches, answered in the
+/// terms of an essential `acr` when the claims request has one.
+pub fn stated_acr(amr: &[String], claims: Option<&serde_json::Value>) -> AuthLevel {
+    let reached = AuthLevel::of_methods(amr);
+    EssentialAcr::of(claims).map_or(reached, |e| e.answer(reached))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +120,24 @@ mod tests {
             "one factor"
         );
         assert_eq!(AuthLevel::of_methods(&[]), AuthLevel::Password);
+    }
+
+    #[test]
+    fn an_essential_acr_is_answered_with_one_of_its_values() {
+        let asked = serde_json::json!({"id_token": {"acr": {"essential": true, "values": ["password", "mfa"]}}});
+        let passkey = methods(&["hwk", "user", "mfa"]);
+        assert_eq!(
+            stated_acr(&passkey, Some(&asked)),
+            AuthLevel::MultiFactor,
+            "the strongest asked for"
+        );
+        assert_eq!(
+            stated_acr(&passkey, None),
+            AuthLevel::PhishingResistant,
+            "nothing asked"
+        );
+        let voluntary = serde_json::json!({"id_token": {"acr": {"values": ["mfa"]}}});
+        assert_eq!(stated_acr(&passkey, Some(&voluntary)), AuthLevel::PhishingResistant);
     }
 
     #[test]

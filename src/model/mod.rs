@@ -3,7 +3,7 @@
 
 mod api;
 mod audience;
-mod auth_level;
+pub mod auth_level;
 pub mod claims;
 mod client;
 mod client_keys;

@@ -11,6 +11,7 @@ use super::params::Params;
 use super::session::CurrentSession;
 use super::{Provider, api_tokens};
 use crate::crypto::secret;
+use crate::model::auth_level::EssentialAcr;
 use crate::model::claims::IdTokenClaims;
 use crate::model::{Audience, AuthLevel, Client, GrantType, OidcScope};
 use crate::store::codes::{self, CodeRow};
@@ -472,23 +473,14 @@ fn wished_acr(params: &Params) -> Option<AuthLevel> {
 }
 
 /// An essential `acr` of the `claims` parameter (OIDC Core §5.5.1.1): the
-/// lowest level Lanyard knows among those asked for (`value`, `values`; any
-/// level when none is named), or `Some(None)` when it knows none of them.
+/// lowest level Lanyard knows among those asked for (any level when none is
+/// named), or `Some(None)` when it knows none of them.
 fn essential_acr(claims: Option<&Value>) -> Option<Option<AuthLevel>> {
-    let acr = claims?.get("id_token")?.get("acr")?;
-    if acr.get("essential").and_then(Value::as_bool) != Some(true) {
-        return None;
+    let essential = EssentialAcr::of(claims)?;
+    match essential.named {
+        false => Some(Some(AuthLevel::Password)),
+        true => Some(essential.known.iter().min().copied()),
     }
-    let mut values: Vec<&str> = acr
-        .get("values")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    values.extend(acr.get("value").and_then(Value::as_str));
-    if values.is_empty() {
-        return Some(Some(AuthLevel::Password));
-    }
-    Some(values.iter().filter_map(|v| v.parse::<AuthLevel>().ok()).min())
 }
 
 /// The scopes asked for, split into OIDC scopes — each registered for the

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::Provider;
 use super::error::{ErrorCode, OAuthError};
 use crate::crypto::Alg;
+use crate::model::auth_level::stated_acr;
 use crate::model::claims::{AccessTokenClaims, Actor, Confirmation, IdTokenClaims, TokenClaims};
 use crate::model::{AuthLevel, Client, OidcScope};
 use crate::paths;
@@ -92,6 +93,9 @@ pub struct IdTokenFor<'a> {
     pub jkt: Option<&'a str>,
     /// How the person signed in (RFC 8176); the `acr` follows from it.
     pub amr: &'a [String],
+    /// The `claims` request of the sign-in: an essential `acr` is answered
+    /// with one of its values (OIDC Core §5.5.1.1).
+    pub claims_request: Option<&'a serde_json::Value>,
 }
 
 /// An id_token for the client, signed with its registered algorithm.
@@ -107,7 +111,7 @@ pub fn id_token(p: &Provider, c: &IdTokenFor<'_>) -> Result<String, OAuthError> 
         exp: (now + p.config.lifetimes.id_token).timestamp(),
         auth_time: Some(c.auth_time.timestamp()),
         amr: c.amr.to_vec(),
-        acr: Some(AuthLevel::of_methods(c.amr).as_str().to_owned()),
+        acr: Some(stated_acr(c.amr, c.claims_request).as_str().to_owned()),
         nonce: c.nonce.map(str::to_owned),
         sid: c.sid.map(str::to_owned),
         at_hash: c.access_token.map(|token| at_hash(alg, token)),

@@ -117,19 +117,22 @@ async fn an_api_that_requires_a_level_refuses_a_lower_sign_in() {
         .assert_refused("acr");
 }
 
+/// Ada signed in with her password and a code from her authenticator app,
+/// on a browser of her own.
+async fn multi_factor(app: &TestApp) -> TestApp {
+    crate::two_step::sign_in(app, "ada").await;
+    let authenticator = crate::two_step::set_up_authenticator(app).await;
+    crate::two_step::signed_in_with_code(app, "ada", &authenticator).await
+}
+
 #[tokio::test]
 async fn a_multi_factor_sign_in_reaches_an_api_that_requires_it() {
     let (app, rp) = setup().await;
     min_acr(&app, "mfa").await;
-    // Signed in with a password and a one-time code (until TOTP enrolment
-    // exists, the session is marked so in the database): every token of the
+    // Signed in with a password and a one-time code: every token of the
     // sign-in says so, and the API's level is reached.
-    app.code_for(&rp, "openid", "ada").await;
-    sqlx::query("UPDATE sessions SET amr = '{pwd,otp,mfa}'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let id_token = id_token(&app, &rp).await;
+    let browser = multi_factor(&app).await;
+    let id_token = id_token(&browser, &rp).await;
     let claims = jwt_claims(&id_token);
     assert_eq!(
         (claims["amr"].clone(), claims["acr"].clone()),
@@ -167,12 +170,25 @@ async fn an_essential_acr_the_sign_in_does_not_reach_fails_the_request() {
     let to = authorize_with(&app, &rp, &[("claims", &essential(r#"["password","mfa"]"#))]).await;
     assert!(param(&to, "code").is_some(), "any of the values satisfies: {to}");
     // A sign-in that reached mfa satisfies it.
-    sqlx::query("UPDATE sessions SET amr = '{pwd,otp,mfa}'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let to = authorize_with(&app, &rp, &[("claims", &essential(r#"["mfa"]"#))]).await;
+    let browser = multi_factor(&app).await;
+    let to = authorize_with(&browser, &rp, &[("claims", &essential(r#"["mfa"]"#))]).await;
     assert!(param(&to, "code").is_some(), "{to}");
+}
+
+#[tokio::test]
+async fn an_essential_acr_is_answered_with_one_of_the_values_asked_for() {
+    let (app, rp) = setup().await;
+    let browser = multi_factor(&app).await;
+    let claims = r#"{"id_token":{"acr":{"essential":true,"values":["password"]}}}"#;
+    let auth = crate::support::auth_url(&browser, &rp, "openid", &[("claims", claims)]);
+    let to = crate::support::location(&browser.authorize(&auth.url, "ada").await);
+    let code = crate::support::query_param(&to, "code").expect("a code");
+    let tokens = browser.redeem(&rp, &code, &auth.verifier).await;
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["acr"],
+        "password",
+        "OIDC Core §5.5.1.1: one of the values asked for, though the sign-in reached mfa"
+    );
 }
 
 #[tokio::test]

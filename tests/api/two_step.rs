@@ -100,6 +100,16 @@ pub async fn second_step(app: &TestApp, html: &str, code: &str) -> reqwest::Resp
     app.submit("/signin/step", &form).await
 }
 
+/// A new browser on the app, signed in with a password and a code from
+/// `authenticator` (a multi-factor session).
+pub async fn signed_in_with_code(app: &TestApp, username: &str, authenticator: &Authenticator) -> TestApp {
+    let browser = app.with_browser(new_browser());
+    let html = sign_in(&browser, username).await.text().await.unwrap();
+    let res = second_step(&browser, &html, &authenticator.next_code(app)).await;
+    assert_eq!(res.status(), 303, "signed in with the second step");
+    browser
+}
+
 /// Ada with an authenticator, signed in (with her password only) on the app's browser.
 async fn ada_with_authenticator() -> (TestApp, Authenticator) {
     let app = spawn_app().await;

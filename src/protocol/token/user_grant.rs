@@ -187,6 +187,7 @@ pub fn respond(p: &Provider, i: &Issue<'_>) -> Result<TokenResponse, OAuthError>
                 access_token: Some(&access.token),
                 jkt: i.grant.dpop_jkt.as_deref(),
                 amr: &i.grant.amr,
+                claims_request: i.grant.claims.as_ref(),
             },
         )?),
         false => None,
