@@ -61,9 +61,31 @@ pub async fn ship(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
             ));
         }
     };
+    if body["error"] == STEP_UP {
+        return step_up_page(&body);
+    }
     page(format!(
         "<h1>The API shipped through the shipping API</h1><p>Status <b>{status}</b>. The demo API exchanged the token it got for one to the shipping API (<code>subject_token_type</code> access_token): the same user (<code>sub</code>), the demo API acting (<code>act</code>), bound to the demo API's own key.</p><pre>{}</pre><p><a href=\"/\">Back</a></p>",
         pretty(&body)
+    ))
+}
+
+/// RFC 9470's error: the sign-in behind the token is below what an API needs.
+const STEP_UP: &str = "insufficient_user_authentication";
+
+/// The shipping API needs a stronger sign-in than the user's: the demo
+/// offers to sign in again asking for it (`acr_values`), which Lanyard
+/// answers with a second step on the same session (a step-up).
+fn step_up_page(body: &Value) -> HttpResponse {
+    let levels = body["acr_values"].as_str().unwrap_or("mfa phishing-resistant");
+    let login = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("acr_values", levels)
+        .finish();
+    page(format!(
+        "<h1>A stronger sign-in is needed</h1><p>The shipping API asks for a sign-in of level <code>{}</code> (RFC 9470): the demo API passed its challenge on.</p><pre>{}</pre>\
+         <p><a href=\"/login?{login}\">Sign in again with a second factor</a> (Lanyard asks for the second step on the same session; set up an authenticator app on your Lanyard account page first), then exchange and ship again.</p><p><a href=\"/\">Back</a></p>",
+        escape(levels),
+        pretty(body)
     ))
 }
 
@@ -81,6 +103,18 @@ pub async fn api_ship(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
     };
     match delegate_and_call(&demo, token).await {
         Ok(answer) => HttpResponse::Ok().json(answer),
+        // The shipping API (or Lanyard, for it) needs a stronger sign-in:
+        // the demo API passes the challenge on to its caller (RFC 9470 §3).
+        Err(why) if why["error"] == STEP_UP => {
+            let levels = why["acr_values"]
+                .as_str()
+                .unwrap_or("mfa phishing-resistant")
+                .to_owned();
+            let challenge = format!(r#"DPoP error="{STEP_UP}", acr_values="{levels}""#);
+            HttpResponse::Unauthorized()
+                .insert_header(("WWW-Authenticate", challenge))
+                .json(json!({ "error": STEP_UP, "error_description": why["error_description"], "acr_values": levels }))
+        }
         Err(why) => HttpResponse::BadGateway().json(json!({ "error": why })),
     }
 }
@@ -124,6 +158,9 @@ async fn delegate_and_call(demo: &Demo, token: &str) -> Result<Value, Value> {
         .json()
         .await
         .map_err(|e| json!(e.to_string()))?;
+    if shipped["error"] == STEP_UP {
+        return Err(shipped);
+    }
     Ok(json!({ "delegated_token": decode(delegated)["claims"], "shipping_api_answered": shipped }))
 }
 

@@ -5,7 +5,10 @@
 //! id_token's claims → exchange it (RFC 8693) for a DPoP-bound access token
 //! for the API → call the API → try the exchange without the key, and the API
 //! with the id_token (both refused) → the API calls the shipping API for the
-//! user with a delegated token, and the shipping API shows `act`.
+//! user with a delegated token, and the shipping API shows `act`. With
+//! `SHIPPING_MIN_ACR=mfa` the shipping API refuses a password sign-in; the
+//! demo then signs in again with `acr_values` and Lanyard steps the session
+//! up with a second factor (RFC 9470).
 //!
 //! ```sh
 //! cargo run -- dev              # registers the `demo` client and the demo API
@@ -151,9 +154,11 @@ async fn home(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
     page(body)
 }
 
-async fn login(demo: web::Data<Demo>) -> HttpResponse {
+/// `GET /login[?acr_values=…]`: the code flow, asking for a level of sign-in
+/// when an API needs more than the user's (OIDC Core §3.1.2.1).
+async fn login(demo: web::Data<Demo>, query: web::Query<HashMap<String, String>>) -> HttpResponse {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state, nonce) = demo
+    let mut request = demo
         .client
         .authorize_url(
             AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
@@ -164,8 +169,14 @@ async fn login(demo: web::Data<Demo>) -> HttpResponse {
         .add_scope(Scope::new("email".into()))
         // RFC 9449 §10: the code, and the grant it becomes, are bound to this key.
         .add_extra_param("dpop_jkt", demo.key.thumbprint.clone())
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    let wanted = query
+        .get("acr_values")
+        .filter(|v| v.len() < 100 && v.chars().all(|c| c.is_ascii_graphic() || c == ' '));
+    if let Some(levels) = wanted {
+        request = request.add_extra_param("acr_values", levels.clone());
+    }
+    let (url, state, nonce) = request.url();
     let id = uuid::Uuid::new_v4().to_string();
     demo.save(
         &id,

@@ -135,7 +135,7 @@ pub async fn wait_for_url(browser: &Client, prefix: &str) -> url::Url {
     browser.current_url().await.unwrap()
 }
 
-async fn register_client(app: &TestApp, rp: &str) -> String {
+pub async fn register_client(app: &TestApp, rp: &str) -> String {
     let input = lanyard::admin::clients::NewClientInput {
         client_id: "browser-rp".into(),
         name: Some("Browser RP".into()),

@@ -45,4 +45,5 @@ mod support;
 mod throttle;
 mod token;
 mod two_step;
+mod two_step_browser;
 mod userinfo;

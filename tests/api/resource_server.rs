@@ -441,11 +441,9 @@ async fn the_example_asks_for_a_stronger_sign_in_when_a_token_is_below_its_level
     // A service's own token has no sign-in to judge.
     let own = service_token(&app, &service, ORDERS).await;
     assert_eq!(call(&base, Some(&own), reqwest::Method::GET).await.status(), 200);
-    // After a second factor (the session marked so until TOTP exists), the level is reached.
-    sqlx::query("UPDATE sessions SET amr = '{pwd,otp,mfa}'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let mfa = user_token(&app, &rp).await;
+    // After the second step with an authenticator code, the level is reached.
+    let authenticator = crate::two_step::set_up_authenticator(&app).await;
+    let browser = crate::two_step::signed_in_with_code(&app, "ada", &authenticator).await;
+    let mfa = user_token(&browser, &rp).await;
     assert_eq!(call(&base, Some(&mfa), reqwest::Method::GET).await.status(), 200);
 }
