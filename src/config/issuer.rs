@@ -130,6 +130,8 @@ mod tests {
             #[test]
             fn an_https_host_and_port_is_an_issuer(host in "[a-z][a-z0-9-]{0,15}\\.[a-z]{2,6}", port in proptest::option::of(1u16..=65535)) {
                 prop_assume!(port != Some(443));
+                // `xn--…` labels are punycode (IDNA) and must decode: not plain hosts.
+                prop_assume!(!host.starts_with("xn--"));
                 let raw = match port {
                     Some(p) => format!("https://{host}:{p}"),
                     None => format!("https://{host}"),

@@ -60,8 +60,12 @@ pub struct Origin<'a> {
 }
 
 /// Starts a session for a user who just signed in with `amr` (RFC 8176); a
-/// session the browser already had ends (a new session id at every
-/// sign-in). Returns the cookie value.
+/// session the browser already had for someone else ends (a new session id
+/// at every sign-in). The same person signing in again on their own live
+/// session (a re-authentication: `prompt=login`, `max_age`, a recent
+/// sign-in for a sensitive change) keeps it — its `sid` and its grants — with
+/// a new cookie, this sign-in's methods and `auth_time`. Returns the cookie
+/// value.
 pub async fn start(p: &Provider, user_id: Uuid, amr: &[String], from: &Origin<'_>) -> Result<String, OAuthError> {
     let Origin {
         previous_cookie,
@@ -76,6 +80,12 @@ pub async fn start(p: &Provider, user_id: Uuid, amr: &[String], from: &Origin<'_
     if let Some(previous) = previous_cookie {
         let idle = p.config.lifetimes.session_idle.num_seconds();
         if let Some(old) = sessions::find_live(&mut tx, &secret::sha256(previous), now, idle).await? {
+            if old.user_id == user_id
+                && sessions::reauthenticate(&mut tx, old.id, &secret::sha256(&cookie), amr, now).await?
+            {
+                tx.commit().await?;
+                return Ok(cookie);
+            }
             end_in(&mut tx, old.id, now).await?;
         }
     }
@@ -105,7 +115,7 @@ pub async fn start(p: &Provider, user_id: Uuid, amr: &[String], from: &Origin<'_
 pub async fn step_up(p: &Provider, session: &CurrentSession, amr: &[String]) -> Result<Option<String>, OAuthError> {
     let cookie = secret::random_token(&mut crate::random::rng());
     let mut conn = p.pool.acquire().await?;
-    let live = sessions::step_up(&mut conn, session.id, &secret::sha256(&cookie), amr, p.now()).await?;
+    let live = sessions::reauthenticate(&mut conn, session.id, &secret::sha256(&cookie), amr, p.now()).await?;
     Ok(live.then_some(cookie))
 }
 

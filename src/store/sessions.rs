@@ -154,9 +154,10 @@ pub async fn is_live(
     .await?)
 }
 
-/// A live session proven again with more methods (a step-up): its methods,
-/// its authentication time and its cookie change; false if it ended meanwhile.
-pub async fn step_up(
+/// A live session proven again (a re-authentication or a step-up): its
+/// methods, its authentication time and its cookie change; false if it
+/// ended meanwhile.
+pub async fn reauthenticate(
     conn: &mut PgConnection,
     id: Uuid,
     token_hash: &[u8],

@@ -151,12 +151,49 @@ async fn the_session_cookie_is_httponly_lax_and_new_at_every_sign_in() {
         .map(|c| c.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("lanyard_session="))
         .unwrap();
-    assert_ne!(first, second.split(';').next().unwrap(), "a new session id");
+    assert_ne!(first, second.split(';').next().unwrap(), "a new cookie");
     let live: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE ended_at IS NULL")
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(live, 1, "the old session ended");
+    assert_eq!(live, 1, "one live session");
+    let old = reqwest::Client::new()
+        .get(app.url("/signin"))
+        .header("cookie", &first)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !old.text().await.unwrap().contains("form action=\"/logout\""),
+        "the old cookie no longer signs in"
+    );
+}
+
+#[tokio::test]
+async fn signing_in_again_as_the_same_person_keeps_the_session_and_its_grants() {
+    let (app, client) = setup().await;
+    let tokens = app.tokens(&client, "openid", "ada").await;
+    let sid = crate::support::jwt_claims(tokens["id_token"].as_str().unwrap())["sid"].clone();
+    // A re-authentication (prompt=login) of the same person.
+    let again = app.tokens_with(&client, "openid", "ada", &[("prompt", "login")]).await;
+    let claims = crate::support::jwt_claims(again["id_token"].as_str().unwrap());
+    assert_eq!(claims["sid"], sid, "the same session");
+    let refreshed = app
+        .refresh(&client, tokens["refresh_token"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(refreshed.status(), 200, "the first sign-in's grant lives on");
+    // Someone else signing in on this browser ends that session.
+    create_user(&app, "bob").await;
+    let other = app.tokens_with(&client, "openid", "bob", &[("prompt", "login")]).await;
+    assert_ne!(
+        crate::support::jwt_claims(other["id_token"].as_str().unwrap())["sid"],
+        sid
+    );
+    let ended: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(ended, 1, "ada's session ended when bob signed in");
 }
 
 #[tokio::test]

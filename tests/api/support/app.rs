@@ -297,7 +297,18 @@ impl TestApp {
 
     /// The code the authorization response carries, after checking `state` and `iss`.
     pub async fn code_for(&self, client: &TestClient, scope: &str, username: &str) -> (String, AuthUrl) {
-        let auth = auth_url(self, client, scope, &[]);
+        self.code_for_with(client, scope, username, &[]).await
+    }
+
+    /// `code_for`, the request carrying `extra` parameters.
+    pub async fn code_for_with(
+        &self,
+        client: &TestClient,
+        scope: &str,
+        username: &str,
+        extra: &[(&str, &str)],
+    ) -> (String, AuthUrl) {
+        let auth = auth_url(self, client, scope, extra);
         let res = self.authorize(&auth.url, username).await;
         let to = location(&res);
         assert!(
@@ -324,7 +335,18 @@ impl TestApp {
 
     /// The whole flow to a token response (JSON).
     pub async fn tokens(&self, client: &TestClient, scope: &str, username: &str) -> serde_json::Value {
-        let (code, auth) = self.code_for(client, scope, username).await;
+        self.tokens_with(client, scope, username, &[]).await
+    }
+
+    /// `tokens`, the authorization request carrying `extra` parameters.
+    pub async fn tokens_with(
+        &self,
+        client: &TestClient,
+        scope: &str,
+        username: &str,
+        extra: &[(&str, &str)],
+    ) -> serde_json::Value {
+        let (code, auth) = self.code_for_with(client, scope, username, extra).await;
         self.redeem(client, &code, &auth.verifier).await
     }
 
