@@ -21,13 +21,18 @@ impl FieldMac {
 
     /// The tag of these fields.
     pub fn tag(&self, fields: &[&str]) -> String {
+        URL_SAFE_NO_PAD.encode(self.digest(fields))
+    }
+
+    /// The tag as bytes (to store and look up).
+    pub fn digest(&self, fields: &[&str]) -> [u8; 32] {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("any key length"));
         for field in fields {
             mac.update(&(field.len() as u64).to_be_bytes());
             mac.update(field.as_bytes());
         }
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
     }
 
     /// Whether `tag` is the tag of these fields (compared in constant time).

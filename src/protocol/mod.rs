@@ -80,6 +80,9 @@ pub struct Provider {
     pub pending: Arc<factors::pending::PendingSignIns>,
     /// Seals second factors' secrets at rest.
     pub factor_seal: Arc<MasterKey>,
+    /// Keys the hashes of recovery codes (so a copy of the database alone
+    /// cannot test guesses).
+    pub recovery_codes: Arc<crate::crypto::field_mac::FieldMac>,
 }
 
 /// The keys a provider derives from the master key, one per purpose (so
@@ -88,6 +91,7 @@ pub struct DerivedKeys {
     pub device: [u8; 32],
     pub dpop_nonce: [u8; 32],
     pub pending_sign_in: [u8; 32],
+    pub recovery_code: [u8; 32],
     pub factor_seal: MasterKey,
 }
 
@@ -97,6 +101,7 @@ impl DerivedKeys {
             device: master.derive("lanyard/device/v1"),
             dpop_nonce: master.derive("lanyard/dpop-nonce/v1"),
             pending_sign_in: master.derive("lanyard/pending-sign-in/v1"),
+            recovery_code: master.derive("lanyard/recovery-code/v1"),
             factor_seal: MasterKey::from_bytes(master.derive("lanyard/factor-seal/v1")),
         }
     }
@@ -131,6 +136,7 @@ impl Provider {
             dpop_jtis: Arc::new(jti_batch::JtiBatcher::new(JtiTable::DpopProofs)),
             pending: Arc::new(factors::pending::PendingSignIns::new(derived.pending_sign_in)),
             factor_seal: Arc::new(derived.factor_seal),
+            recovery_codes: Arc::new(crate::crypto::field_mac::FieldMac::new(derived.recovery_code)),
         })
     }
 

@@ -81,7 +81,7 @@ pub async fn start(p: &Provider, user_id: Uuid, amr: &[String], from: &Origin<'_
         let idle = p.config.lifetimes.session_idle.num_seconds();
         if let Some(old) = sessions::find_live(&mut tx, &secret::sha256(previous), now, idle).await? {
             if old.user_id == user_id
-                && sessions::reauthenticate(&mut tx, old.id, &secret::sha256(&cookie), amr, now).await?
+                && sessions::reauthenticate(&mut tx, old.id, &secret::sha256(&cookie), amr, (now, now)).await?
             {
                 tx.commit().await?;
                 return Ok(cookie);
@@ -110,12 +110,15 @@ pub async fn start(p: &Provider, user_id: Uuid, amr: &[String], from: &Origin<'_
 }
 
 /// Steps a live session up after the person proved more (`amr` now): the
-/// same session, with a new cookie (the old one stops working) and its
-/// authentication time now. `None` if the session ended meanwhile.
+/// same session, with a new cookie (the old one stops working). Its
+/// authentication time stays: a second factor alone does not make the
+/// password recent again (`max_age`, the recent sign-in of sensitive
+/// changes). `None` if the session ended meanwhile.
 pub async fn step_up(p: &Provider, session: &CurrentSession, amr: &[String]) -> Result<Option<String>, OAuthError> {
     let cookie = secret::random_token(&mut crate::random::rng());
     let mut conn = p.pool.acquire().await?;
-    let live = sessions::reauthenticate(&mut conn, session.id, &secret::sha256(&cookie), amr, p.now()).await?;
+    let times = (session.auth_time, p.now());
+    let live = sessions::reauthenticate(&mut conn, session.id, &secret::sha256(&cookie), amr, times).await?;
     Ok(live.then_some(cookie))
 }
 

@@ -28,7 +28,7 @@ pub struct Horizons {
 }
 
 /// The tables housekeeping prunes, in the order it prunes them.
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 11] = [
     "authorization_codes",
     "refresh_tokens",
     "grants",
@@ -36,6 +36,7 @@ pub const TABLES: [&str; 10] = [
     "login_throttle",
     "revoked_access_tokens",
     "dpop_proof_jtis",
+    "pending_sign_in_nonces",
     "client_assertion_jtis",
     "audit_events",
     "token_counters",
@@ -79,8 +80,9 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
         // Kept past `exp` by the retention too: a node whose clock runs
         // behind must still find the token revoked.
         "revoked_access_tokens" => "expires_at < $1 - $2 * interval '1 second'",
-        // Past its window a replayed proof is refused for its `iat` anyway.
-        "dpop_proof_jtis" => "expires_at < $1 - $2 * interval '1 second'",
+        // Past its window a replayed proof is refused for its `iat` anyway
+        // (and a pending sign-in past its expiry).
+        "dpop_proof_jtis" | "pending_sign_in_nonces" => "expires_at < $1 - $2 * interval '1 second'",
         // Past its `exp` a replayed assertion is refused as expired anyway.
         "client_assertion_jtis" => "expires_at < $1 - $2 * interval '1 second'",
         "audit_events" => "occurred_at < $7",

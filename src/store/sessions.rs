@@ -162,15 +162,16 @@ pub async fn reauthenticate(
     id: Uuid,
     token_hash: &[u8],
     amr: &[String],
-    now: DateTime<Utc>,
+    (auth_time, now): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "UPDATE sessions SET token_hash = $2, amr = $3, auth_time = $4, last_seen_at = $4
+        "UPDATE sessions SET token_hash = $2, amr = $3, auth_time = $4, last_seen_at = $5
          WHERE id = $1 AND ended_at IS NULL",
     )
     .bind(id)
     .bind(token_hash)
     .bind(amr)
+    .bind(auth_time)
     .bind(now)
     .execute(conn)
     .await?;

@@ -1,6 +1,7 @@
 //! The tables of single-use tokens already accepted, so that each is
 //! accepted once across every node: DPoP proofs (`dpop_proof_jtis`, RFC 9449
-//! §11.1) and client assertions (`client_assertion_jtis`, RFC 7523 §3 item 7).
+//! §11.1), client assertions (`client_assertion_jtis`, RFC 7523 §3 item 7)
+//! and sign-ins completed after their second step (`pending_sign_in_nonces`).
 //! Each row is the SHA-256 of who signed and the `jti`, kept until it could
 //! no longer be accepted anyway; housekeeping deletes it after.
 
@@ -14,6 +15,8 @@ use super::StoreError;
 pub enum JtiTable {
     DpopProofs,
     ClientAssertions,
+    /// Sign-ins completed after their second step (each pending value once).
+    PendingSignIns,
 }
 
 impl JtiTable {
@@ -21,6 +24,7 @@ impl JtiTable {
         match self {
             JtiTable::DpopProofs => "dpop_proof_jtis",
             JtiTable::ClientAssertions => "client_assertion_jtis",
+            JtiTable::PendingSignIns => "pending_sign_in_nonces",
         }
     }
 }

@@ -1,11 +1,14 @@
 //! Recovery codes: ten single-use codes shown once when a second factor is
-//! set up (or renewed), stored as SHA-256 hashes. Each is 10 characters from
-//! an alphabet without look-alikes (50 bits), shown as `xxxxx-xxxxx`.
+//! set up (or renewed), stored as HMAC-SHA256 digests under a key derived
+//! from the master key and bound to their person (a copy of the database
+//! alone cannot test guesses). Each is 10 characters from an alphabet of 29
+//! without look-alikes (48.6 bits), shown as `xxxxx-xxxxx`.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::crypto::field_mac::FieldMac;
 use crate::protocol::Provider;
 use crate::protocol::error::OAuthError;
 use crate::store::{StoreError, second_factors};
@@ -18,9 +21,14 @@ const ALPHABET: &[u8] = b"ACDEFGHJKMNPQRSTUVWXYZ2345679";
 
 /// New codes for a person: the old ones stop working. Returns the codes to
 /// show, once.
-pub async fn renew(conn: &mut PgConnection, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+pub async fn renew(
+    conn: &mut PgConnection,
+    keys: &FieldMac,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
     let codes: Vec<String> = (0..COUNT).map(|_| generate()).collect();
-    let hashes: Vec<Vec<u8>> = codes.iter().map(|c| hash(c).to_vec()).collect();
+    let hashes: Vec<Vec<u8>> = codes.iter().map(|c| hash(keys, user_id, c).to_vec()).collect();
     second_factors::replace_recovery_codes(conn, user_id, &hashes, now).await?;
     Ok(codes)
 }
@@ -30,7 +38,7 @@ pub async fn renew(conn: &mut PgConnection, user_id: Uuid, now: DateTime<Utc>) -
 /// `renew` on a connection of its own.
 pub async fn renew_now(p: &Provider, user_id: Uuid) -> Result<Vec<String>, OAuthError> {
     let mut conn = p.pool.acquire().await?;
-    Ok(renew(&mut conn, user_id, p.now()).await?)
+    Ok(renew(&mut conn, &p.recovery_codes, user_id, p.now()).await?)
 }
 
 fn generate() -> String {
@@ -46,14 +54,14 @@ fn generate() -> String {
     format!("{}-{}", &chars[..LENGTH / 2], &chars[LENGTH / 2..])
 }
 
-/// The hash of a code as typed: case, spaces and dashes do not matter.
-pub fn hash(typed: &str) -> [u8; 32] {
+/// The digest of a person's code as typed: case, spaces and dashes do not matter.
+pub fn hash(keys: &FieldMac, user_id: Uuid, typed: &str) -> [u8; 32] {
     let normal: String = typed
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    crate::crypto::secret::sha256(&normal)
+    keys.digest(&[&user_id.to_string(), &normal])
 }
 
 /// Whether a typed value looks like a recovery code (not a six-digit code).
@@ -70,7 +78,16 @@ mod tests {
         let code = generate();
         assert_eq!(code.len(), LENGTH + 1);
         assert!(looks_like_one(&code));
-        assert_eq!(hash(&code), hash(&code.to_lowercase().replace('-', " ")));
+        let (keys, user) = (FieldMac::new([5; 32]), Uuid::now_v7());
+        assert_eq!(
+            hash(&keys, user, &code),
+            hash(&keys, user, &code.to_lowercase().replace('-', " "))
+        );
+        assert_ne!(
+            hash(&keys, user, &code),
+            hash(&keys, Uuid::now_v7(), &code),
+            "bound to its person"
+        );
         assert!(!looks_like_one("123456"));
     }
 }

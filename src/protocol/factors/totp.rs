@@ -143,7 +143,7 @@ pub async fn confirm(p: &Provider, user_id: Uuid, sealed: &str, code: &str) -> R
     let mut tx = p.pool.begin().await?;
     second_factors::save_totp(&mut tx, user_id, &stored, now).await?;
     second_factors::spend_step(&mut tx, user_id, step as i64, now).await?;
-    let codes = recovery::renew(&mut tx, user_id, now).await?;
+    let codes = recovery::renew(&mut tx, &p.recovery_codes, user_id, now).await?;
     tx.commit().await?;
     Ok(codes)
 }

@@ -119,7 +119,13 @@ async fn reserve(
 async fn prove(p: &Provider, user_id: Uuid, code: &str) -> Result<Option<&'static str>, SignInError> {
     if recovery::looks_like_one(code) {
         let mut conn = p.pool.acquire().await?;
-        let spent = second_factors::spend_recovery_code(&mut conn, user_id, &recovery::hash(code), p.now()).await?;
+        let spent = second_factors::spend_recovery_code(
+            &mut conn,
+            user_id,
+            &recovery::hash(&p.recovery_codes, user_id, code),
+            p.now(),
+        )
+        .await?;
         return Ok(spent.then_some("second step: a recovery code"));
     }
     let right = totp::check(p, user_id, code).await?;
