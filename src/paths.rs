@@ -12,6 +12,13 @@ pub const LOGOUT: &str = "/logout";
 pub const SIGNIN: &str = "/signin";
 pub const CONSENT: &str = "/consent";
 pub const ADMIN: &str = "/admin";
+/// A person's own account page, and its forms.
+pub const ACCOUNT: &str = "/account";
+pub const ACCOUNT_PROFILE: &str = "/account/profile";
+pub const ACCOUNT_PASSWORD: &str = "/account/password";
+pub const ACCOUNT_SESSION_END: &str = "/account/sessions/end";
+pub const ACCOUNT_SESSIONS_END_OTHERS: &str = "/account/sessions/end-others";
+pub const ACCOUNT_APP_WITHDRAW: &str = "/account/apps/withdraw";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
