@@ -24,7 +24,7 @@ use crate::protocol::session::{self, CurrentSession};
 
 type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, WebError>>>>;
 
-fn state(req: &HttpRequest) -> Result<Data<AppState>, WebError> {
+pub(super) fn state(req: &HttpRequest) -> Result<Data<AppState>, WebError> {
     req.app_data::<Data<AppState>>().cloned().ok_or_else(|| {
         tracing::error!("the app state is missing");
         WebError::page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "")
@@ -240,7 +240,7 @@ async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<CurrentSes
 }
 
 /// The sign-in page, coming back to this page afterwards.
-fn sign_in_target(req: &HttpRequest) -> String {
+pub(super) fn sign_in_target(req: &HttpRequest) -> String {
     let mut back = req.path().to_owned();
     if !req.query_string().is_empty() {
         back = format!("{back}?{}", req.query_string());
