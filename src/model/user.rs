@@ -609,7 +609,14 @@ mod tests {
         for claim in ProfileClaim::ALL {
             assert_eq!(ProfileClaim::parse(claim.as_str()), Ok(claim));
         }
-        for refused in ["sub", "email_verified", "phone_number_verified", "updated_at", "nope", ""] {
+        for refused in [
+            "sub",
+            "email_verified",
+            "phone_number_verified",
+            "updated_at",
+            "nope",
+            "",
+        ] {
             assert!(ProfileClaim::parse(refused).is_err(), "{refused}");
         }
     }

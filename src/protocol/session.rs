@@ -110,7 +110,11 @@ pub async fn end(p: &Provider, session_id: Uuid) -> Result<(), OAuthError> {
 
 /// Ends a session within a transaction; its grants without
 /// `offline_access` end with it (OIDC Core §11).
-pub(crate) async fn end_in(conn: &mut sqlx::PgConnection, session_id: Uuid, now: DateTime<Utc>) -> Result<(), OAuthError> {
+pub(crate) async fn end_in(
+    conn: &mut sqlx::PgConnection,
+    session_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
     sessions::end(conn, session_id, now).await?;
     grants::revoke_online_of_session(conn, session_id, "session ended", now).await?;
     Ok(())

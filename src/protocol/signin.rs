@@ -166,7 +166,12 @@ pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<SignedIn, SignInEr
 /// for it before a change), counted against the account's own sign-in
 /// budget, so that form guesses no faster than the sign-in page. A wrong
 /// password is `BadCredentials`.
-pub async fn confirm_password(p: &Provider, user: &UserRow, password: &str, ip: Option<&str>) -> Result<(), SignInError> {
+pub async fn confirm_password(
+    p: &Provider,
+    user: &UserRow,
+    password: &str,
+    ip: Option<&str>,
+) -> Result<(), SignInError> {
     let budget = Budget::account(&user.username, ip);
     counted(p, &budget, ip, Some(user.clone()), password).await.map(drop)
 }

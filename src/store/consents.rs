@@ -145,11 +145,13 @@ pub async fn given_by_user(conn: &mut PgConnection, user_id: Uuid) -> Result<Vec
 
 /// Withdraws a user's consent to a client; returns whether there was one.
 pub async fn delete_of_user(conn: &mut PgConnection, user_id: Uuid, client_id: &str) -> Result<bool, StoreError> {
-    Ok(sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
-        .bind(user_id)
-        .bind(client_id)
-        .execute(conn)
-        .await?
-        .rows_affected()
-        == 1)
+    Ok(
+        sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
 }

@@ -247,13 +247,15 @@ pub async fn open_ids_of_user_except(
 
 /// Whether session `id` is `user_id`'s and has not ended.
 pub async fn is_open_of_user(conn: &mut PgConnection, id: Uuid, user_id: Uuid) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL)",
+    Ok(
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL)",
+        )
+        .bind(id)
+        .bind(user_id)
+        .fetch_one(conn)
+        .await?,
     )
-    .bind(id)
-    .bind(user_id)
-    .fetch_one(conn)
-    .await?)
 }
 
 /// Sessions not ended and not past their absolute expiry.

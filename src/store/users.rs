@@ -138,10 +138,12 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, 
 /// A user, locked for the rest of the transaction (a change that reads
 /// the row before writing it back).
 pub async fn find_for_update(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, StoreError> {
-    Ok(sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 /// Disables or enables a user (admin page, tests).

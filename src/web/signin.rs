@@ -263,7 +263,10 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
 }
 
 /// The answer to a refused attempt; `again` shows the form with a message.
-pub(super) fn refusal(e: SignInError, again: impl Fn(StatusCode, &str) -> HttpResponse) -> Result<HttpResponse, WebError> {
+pub(super) fn refusal(
+    e: SignInError,
+    again: impl Fn(StatusCode, &str) -> HttpResponse,
+) -> Result<HttpResponse, WebError> {
     let (too_many, busy) = (StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE);
     Err(match e {
         SignInError::BadCredentials => {

@@ -74,9 +74,15 @@ async fn the_account_page_sends_a_stranger_to_sign_in_and_back() {
     sign_in(&app, "ada").await;
     let html = page(&app).await;
     assert!(html.contains("Your account") && html.contains("this browser"), "{html}");
-    assert!(html.contains("Two-step sign-in and passkeys"), "the slot for sign-in methods");
+    assert!(
+        html.contains("Two-step sign-in and passkeys"),
+        "the slot for sign-in methods"
+    );
     let signed_in = app.visit("/signin").await.text().await.unwrap();
-    assert!(signed_in.contains("href=\"/account\""), "linked from the signed-in page");
+    assert!(
+        signed_in.contains("href=\"/account\""),
+        "linked from the signed-in page"
+    );
 }
 
 #[tokio::test]
@@ -85,17 +91,40 @@ async fn a_profile_edit_reaches_the_id_token_and_userinfo() {
     let res = change(
         &app,
         "/account/profile",
-        &[("name", "Ada King"), ("website", "https://ada.example"), ("locale", "en-GB")],
+        &[
+            ("name", "Ada King"),
+            ("website", "https://ada.example"),
+            ("locale", "en-GB"),
+        ],
     )
     .await;
     assert_eq!(location(&res), done("profile"));
-    assert!(app.visit(&done("profile")).await.text().await.unwrap().contains("Your profile is saved."));
-    assert_eq!(user_claim(&app, sub, "website").await.as_deref(), Some("https://ada.example"));
-    assert_eq!(user_claim(&app, sub, "given_name").await, None, "a blank field clears its claim");
+    assert!(
+        app.visit(&done("profile"))
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Your profile is saved.")
+    );
+    assert_eq!(
+        user_claim(&app, sub, "website").await.as_deref(),
+        Some("https://ada.example")
+    );
+    assert_eq!(
+        user_claim(&app, sub, "given_name").await,
+        None,
+        "a blank field clears its claim"
+    );
     let client = create_client(&app, ClientSpec::default()).await;
     let tokens = app.tokens(&client, "openid profile", "ada").await;
     assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["name"], "Ada King");
-    let userinfo: Value = app.userinfo(tokens["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    let userinfo: Value = app
+        .userinfo(tokens["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(userinfo["name"], "Ada King");
     assert_eq!(userinfo["website"], "https://ada.example");
 }
@@ -132,7 +161,11 @@ async fn a_non_editable_claim_cannot_be_set_by_a_crafted_post() {
         assert!(res.text().await.unwrap().contains("not a claim you may edit"));
     }
     assert_eq!(user_claim(&app, sub, "email").await.as_deref(), Some("ada@example.com"));
-    assert_eq!(user_claim(&app, sub, "name").await.as_deref(), Some("ada Example"), "nothing saved");
+    assert_eq!(
+        user_claim(&app, sub, "name").await.as_deref(),
+        Some("ada Example"),
+        "nothing saved"
+    );
     let res = change(&app, "/account/profile", &[("name", "Ada")]).await;
     assert_eq!(location(&res), done("profile"), "positive control");
 }
@@ -146,7 +179,10 @@ async fn the_editable_claims_follow_the_setting_and_a_changed_email_is_unverifie
     let sub = create_user(&app, "ada").await;
     sign_in(&app, "ada").await;
     let html = page(&app).await;
-    assert!(html.contains("name=\"email\"") && !html.contains("name=\"name\""), "{html}");
+    assert!(
+        html.contains("name=\"email\"") && !html.contains("name=\"name\""),
+        "{html}"
+    );
     let res = change(&app, "/account/profile", &[("email", "ada@king.example")]).await;
     assert_eq!(location(&res), done("profile"));
     let verified: bool = sqlx::query_scalar("SELECT email_verified FROM users WHERE id = $1")
@@ -180,23 +216,42 @@ fn password_form<'a>(current: &'a str, new: &'a str, again: &'a str) -> [(&'stat
 async fn a_wrong_current_password_is_refused_and_counted_in_the_throttle() {
     let (app, _) = ada_signed_in().await;
     assert_eq!(counted_attempts(&app).await, 0);
-    let res = change(&app, "/account/password", &password_form("wrong", "new secret", "new secret")).await;
+    let res = change(
+        &app,
+        "/account/password",
+        &password_form("wrong", "new secret", "new secret"),
+    )
+    .await;
     assert_eq!(res.status(), 401);
     assert!(res.text().await.unwrap().contains("Your current password is wrong."));
     assert_eq!(counted_attempts(&app).await, 1, "counted like a failed sign-in");
     let other = app.with_browser(new_browser());
     let html = other.visit("/signin").await.text().await.unwrap();
-    assert_eq!(other.sign_in_on(&html, "ada", "new secret").await.status(), 401, "unchanged");
+    assert_eq!(
+        other.sign_in_on(&html, "ada", "new secret").await.status(),
+        401,
+        "unchanged"
+    );
 }
 
 #[tokio::test]
 async fn password_guesses_on_the_account_page_share_the_sign_in_budget() {
     let (app, _) = ada_signed_in().await;
     for _ in 0..lanyard::protocol::signin::ACCOUNT_LIMIT {
-        let res = change(&app, "/account/password", &password_form("wrong", "new secret", "new secret")).await;
+        let res = change(
+            &app,
+            "/account/password",
+            &password_form("wrong", "new secret", "new secret"),
+        )
+        .await;
         assert_eq!(res.status(), 401);
     }
-    let res = change(&app, "/account/password", &password_form(PASSWORD, "new secret", "new secret")).await;
+    let res = change(
+        &app,
+        "/account/password",
+        &password_form(PASSWORD, "new secret", "new secret"),
+    )
+    .await;
     assert_eq!(res.status(), 429, "even the right password waits out the window");
     let stranger = app.with_browser(new_browser());
     let html = stranger.visit("/signin").await.text().await.unwrap();
@@ -210,7 +265,12 @@ async fn password_guesses_on_the_account_page_share_the_sign_in_budget() {
 #[tokio::test]
 async fn a_new_password_must_be_typed_twice_alike_and_follow_the_rules() {
     let (app, _) = ada_signed_in().await;
-    let res = change(&app, "/account/password", &password_form(PASSWORD, "new secret", "new secreT")).await;
+    let res = change(
+        &app,
+        "/account/password",
+        &password_form(PASSWORD, "new secret", "new secreT"),
+    )
+    .await;
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("the two new passwords differ"));
     let long = "p".repeat(1025);
@@ -225,13 +285,31 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
     let other = another_browser(&app, "ada").await;
     let client = create_client(&app, ClientSpec::default()).await;
     let offline = other.tokens(&client, "openid offline_access", "ada").await;
-    let res = change(&app, "/account/password", &password_form(PASSWORD, "new secret", "new secret")).await;
+    let res = change(
+        &app,
+        "/account/password",
+        &password_form(PASSWORD, "new secret", "new secret"),
+    )
+    .await;
     assert_eq!(location(&res), done("password"));
     let html = app.visit(&done("password")).await.text().await.unwrap();
-    assert!(html.contains("Your other sessions have ended."), "this browser stays: {html}");
-    assert_eq!(other.visit("/account").await.status(), 302, "the other browser is signed out");
-    let res = app.refresh(&client, offline["refresh_token"].as_str().unwrap(), None).await;
-    assert_eq!(error_of(res).await, (400, "invalid_grant".into()), "its offline grant too");
+    assert!(
+        html.contains("Your other sessions have ended."),
+        "this browser stays: {html}"
+    );
+    assert_eq!(
+        other.visit("/account").await.status(),
+        302,
+        "the other browser is signed out"
+    );
+    let res = app
+        .refresh(&client, offline["refresh_token"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(
+        error_of(res).await,
+        (400, "invalid_grant".into()),
+        "its offline grant too"
+    );
     let fresh = app.with_browser(new_browser());
     let html = fresh.visit("/signin").await.text().await.unwrap();
     assert_eq!(fresh.sign_in_on(&html, "ada", PASSWORD).await.status(), 401);
@@ -241,11 +319,13 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
 
 /// The id of the session the other browser holds.
 async fn other_session(app: &TestApp, sub: Uuid) -> Uuid {
-    sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL ORDER BY created_at DESC LIMIT 1")
-        .bind(sub)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    sqlx::query_scalar(
+        "SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(sub)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -260,10 +340,23 @@ async fn ending_another_session_makes_it_unusable_and_ends_its_grants() {
     let res = change(&app, "/account/sessions/end", &[("session", &id.to_string())]).await;
     assert_eq!(location(&res), done("session"));
     assert_eq!(other.visit("/account").await.status(), 302, "signed out");
-    let res = app.refresh(&client, tokens["refresh_token"].as_str().unwrap(), None).await;
-    assert_eq!(error_of(res).await, (400, "invalid_grant".into()), "its online grant ended");
-    assert_eq!(app.userinfo(tokens["access_token"].as_str().unwrap()).await.status(), 401);
-    assert_eq!(page(&app).await.matches("class=\"badge\"").count(), 1, "this one stays, alone");
+    let res = app
+        .refresh(&client, tokens["refresh_token"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(
+        error_of(res).await,
+        (400, "invalid_grant".into()),
+        "its online grant ended"
+    );
+    assert_eq!(
+        app.userinfo(tokens["access_token"].as_str().unwrap()).await.status(),
+        401
+    );
+    assert_eq!(
+        page(&app).await.matches("class=\"badge\"").count(),
+        1,
+        "this one stays, alone"
+    );
 }
 
 #[tokio::test]
@@ -286,7 +379,11 @@ async fn another_persons_session_cannot_be_ended() {
     let bobs = other_session(&app, bob).await;
     let res = change(&app, "/account/sessions/end", &[("session", &bobs.to_string())]).await;
     assert_eq!(res.status(), 404);
-    assert_eq!(bobs_browser.visit("/account").await.status(), 200, "bob is still signed in");
+    assert_eq!(
+        bobs_browser.visit("/account").await.status(),
+        200,
+        "bob is still signed in"
+    );
 }
 
 /// A third-party client to which ada consented `openid offline_access` and
@@ -324,19 +421,34 @@ async fn withdrawing_an_app_ends_its_refresh_tokens_and_exchanged_tokens() {
         .assert_exchanges(&third, tokens["id_token"].as_str().unwrap(), &[("resource", ORDERS)])
         .await;
     let exchanged = exchanged["access_token"].as_str().unwrap();
-    assert_eq!(introspect(&app, &third, exchanged).await["active"], true, "positive control");
+    assert_eq!(
+        introspect(&app, &third, exchanged).await["active"],
+        true,
+        "positive control"
+    );
     let html = page(&app).await;
     assert!(html.contains("third app") && html.contains("offline_access"), "{html}");
-    assert!(html.contains("https://orders.example</span>: read"), "the API and its scopes: {html}");
+    assert!(
+        html.contains("https://orders.example</span>: read"),
+        "the API and its scopes: {html}"
+    );
     let res = change(&app, "/account/apps/withdraw", &[("client_id", "third")]).await;
     assert_eq!(location(&res), done("app"));
-    let res = app.refresh(&third, tokens["refresh_token"].as_str().unwrap(), None).await;
+    let res = app
+        .refresh(&third, tokens["refresh_token"].as_str().unwrap(), None)
+        .await;
     assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
-    assert_eq!(introspect(&app, &third, exchanged).await, serde_json::json!({ "active": false }));
+    assert_eq!(
+        introspect(&app, &third, exchanged).await,
+        serde_json::json!({ "active": false })
+    );
     let code_token = tokens["access_token"].as_str().unwrap();
     assert_eq!(introspect(&app, &third, code_token).await["active"], false);
     assert!(!page(&app).await.contains("third app"), "no longer listed");
-    let consents: i64 = sqlx::query_scalar("SELECT count(*) FROM consents").fetch_one(&app.pool).await.unwrap();
+    let consents: i64 = sqlx::query_scalar("SELECT count(*) FROM consents")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(consents, 0);
 }
 
@@ -381,11 +493,18 @@ async fn assert_nothing_changed(app: &TestApp, other: &TestApp) {
         .unwrap();
     assert_eq!(name.as_deref(), Some("ada Example"));
     assert_eq!(other.visit("/account").await.status(), 200, "the other session lives");
-    let consents: i64 = sqlx::query_scalar("SELECT count(*) FROM consents").fetch_one(&app.pool).await.unwrap();
+    let consents: i64 = sqlx::query_scalar("SELECT count(*) FROM consents")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(consents, 1);
     let fresh = app.with_browser(new_browser());
     let html = fresh.visit("/signin").await.text().await.unwrap();
-    assert_eq!(fresh.sign_in_on(&html, "ada", PASSWORD).await.status(), 303, "the old password");
+    assert_eq!(
+        fresh.sign_in_on(&html, "ada", PASSWORD).await.status(),
+        303,
+        "the old password"
+    );
 }
 
 #[tokio::test]
@@ -397,7 +516,11 @@ async fn every_change_needs_the_forms_csrf_token() {
         assert_eq!(res.status(), 400, "{path} without a token");
         let mut forged = fields.clone();
         forged.push(("csrf", "forged"));
-        assert_eq!(app.submit(path, &forged).await.status(), 400, "{path} with a forged token");
+        assert_eq!(
+            app.submit(path, &forged).await.status(),
+            400,
+            "{path} with a forged token"
+        );
         let csrf = hidden_field(&page(&app).await, "csrf").unwrap();
         let mut cross = fields.clone();
         cross.push(("csrf", &csrf));
@@ -430,7 +553,12 @@ async fn every_change_needs_a_recent_sign_in() {
     }
     assert_nothing_changed(&app, &other).await;
     // Signing in again (the sign-in page asks for the password) brings ada back, and the change works.
-    let html = app.visit("/signin?reauth=1&return_to=%2Faccount").await.text().await.unwrap();
+    let html = app
+        .visit("/signin?reauth=1&return_to=%2Faccount")
+        .await
+        .text()
+        .await
+        .unwrap();
     let res = app.sign_in_on(&html, "ada", PASSWORD).await;
     assert_eq!(location(&res), "/account");
     let res = change(&app, "/account/profile", &[("name", "Ada King")]).await;
@@ -456,6 +584,12 @@ async fn every_change_is_audited_with_the_person_as_actor() {
     reasons.sort();
     assert_eq!(
         reasons,
-        ["end other sessions", "end session", "password", "profile", "withdraw consent"]
+        [
+            "end other sessions",
+            "end session",
+            "password",
+            "profile",
+            "withdraw consent"
+        ]
     );
 }

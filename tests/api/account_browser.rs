@@ -39,6 +39,12 @@ async fn submit(b: &Client, app: &TestApp, action: &str, done: &str) {
     wait_for(b, ".notice").await;
 }
 
+/// Scrolls a section into view for its screenshot (the page itself needs no script).
+async fn show(b: &Client, section: &str) {
+    let script = format!("document.getElementById('{section}').scrollIntoView()");
+    b.execute(&script, vec![]).await.unwrap();
+}
+
 /// ada signs in with another (non-browser) client and connects a third-party
 /// application there: a second session and a consent to show on the page.
 async fn ada_elsewhere(app: &TestApp, password: &str) -> TestApp {
@@ -61,9 +67,17 @@ async fn a_person_manages_their_account_in_a_real_browser() {
     let planner = create_client(&app, spec).await;
     allow(&app, &planner.id, "https://orders.example", &["read"]).await;
     let elsewhere = ada_elsewhere(&app, PASSWORD).await;
-    let auth = auth_url(&app, &planner, "openid profile offline_access read", &[("resource", "https://orders.example")]);
+    let auth = auth_url(
+        &app,
+        &planner,
+        "openid profile offline_access read",
+        &[("resource", "https://orders.example")],
+    );
     let res = elsewhere.authorize(&auth.url, "ada").await;
-    assert!(query_param(&location(&res), "code").is_some(), "ada connected the planner");
+    assert!(
+        query_param(&location(&res), "code").is_some(),
+        "ada connected the planner"
+    );
     let b = browser().await;
 
     // Sign in, and land on the account page.
@@ -111,14 +125,19 @@ async fn a_person_manages_their_account_in_a_real_browser() {
     let elsewhere = ada_elsewhere(&app, NEW_PASSWORD).await;
     b.refresh().await.unwrap();
     wait_for(&b, "form[action=\"/account/sessions/end\"]").await;
+    show(&b, "sessions").await;
     screenshot(&b, "account-05-two-sessions").await;
     submit(&b, &app, "/account/sessions/end", "session").await;
     assert_eq!(elsewhere.visit("/account").await.status(), 302, "that session ended");
+    show(&b, "sessions").await;
     screenshot(&b, "account-06-session-ended").await;
 
     // Withdraw the planner's access.
+    show(&b, "apps").await;
+    screenshot(&b, "account-07-connected-app").await;
     submit(&b, &app, "/account/apps/withdraw", "app").await;
     assert!(!b.source().await.unwrap().contains("planner app"));
-    screenshot(&b, "account-07-app-withdrawn").await;
+    show(&b, "apps").await;
+    screenshot(&b, "account-08-app-withdrawn").await;
     b.close().await.unwrap();
 }

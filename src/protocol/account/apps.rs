@@ -55,6 +55,11 @@ pub async fn withdraw(person: &Person<'_>, client_id: &str) -> Result<(), Accoun
     let reason = "consent withdrawn by its owner";
     grants::revoke_of_user(&mut tx, user_id, UserGrants::OfClient(client_id), reason, p.now()).await?;
     tx.commit().await?;
-    person.audit("ok", "withdraw consent", Some(client_id), json!({ "client_id": client_id }));
+    person.audit(
+        "ok",
+        "withdraw consent",
+        Some(client_id),
+        json!({ "client_id": client_id }),
+    );
     Ok(())
 }

@@ -43,7 +43,12 @@ pub async fn change(person: &Person<'_>, form: PasswordChange) -> Result<usize, 
     match signin::confirm_password(p, user, &current, person.ip).await {
         Ok(()) => {}
         Err(SignInError::BadCredentials) => {
-            person.audit("failed", "password", None, json!({ "refused": "wrong current password" }));
+            person.audit(
+                "failed",
+                "password",
+                None,
+                json!({ "refused": "wrong current password" }),
+            );
             return Err(AccountError::WrongPassword);
         }
         Err(SignInError::Internal(e)) => return Err(AccountError::Internal(e)),

@@ -91,7 +91,10 @@ pub async fn update(person: &Person<'_>, submitted: &Submitted) -> Result<(), Ac
     let before = user.claims();
     let mut after = before.clone();
     for &claim in editable {
-        let value = submitted.iter().find(|(n, _)| n == claim.as_str()).map(|(_, v)| v.clone());
+        let value = submitted
+            .iter()
+            .find(|(n, _)| n == claim.as_str())
+            .map(|(_, v)| v.clone());
         claim.set(&mut after, value);
     }
     let after = after.validated().map_err(AccountError::Invalid)?;

@@ -79,16 +79,23 @@ pub async fn render(
         errors.insert(problem.area.as_str().into(), problem.message.into());
     }
     let notice = said(&notice(req));
-    Ok(form_page(state, req, ACCOUNT_FORM, status, "account/page.html", |csrf| {
-        json!({
-            "csrf": csrf, "account": overview, "notice": notice, "errors": errors,
-            "paths": {
-                "profile": paths::ACCOUNT_PROFILE, "password": paths::ACCOUNT_PASSWORD,
-                "end_session": paths::ACCOUNT_SESSION_END, "end_others": paths::ACCOUNT_SESSIONS_END_OTHERS,
-                "withdraw": paths::ACCOUNT_APP_WITHDRAW,
-            },
-        })
-    }))
+    Ok(form_page(
+        state,
+        req,
+        ACCOUNT_FORM,
+        status,
+        "account/page.html",
+        |csrf| {
+            json!({
+                "csrf": csrf, "account": overview, "notice": notice, "errors": errors,
+                "paths": {
+                    "profile": paths::ACCOUNT_PROFILE, "password": paths::ACCOUNT_PASSWORD,
+                    "end_session": paths::ACCOUNT_SESSION_END, "end_others": paths::ACCOUNT_SESSIONS_END_OTHERS,
+                    "withdraw": paths::ACCOUNT_APP_WITHDRAW,
+                },
+            })
+        },
+    ))
 }
 
 /// The answer to a refused change: the page again with the message in

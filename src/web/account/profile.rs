@@ -11,7 +11,11 @@ use crate::protocol::account::profile::{self, Submitted};
 use crate::web::AppState;
 use crate::web::error::WebError;
 
-pub async fn post(req: actix_web::HttpRequest, form: AccountForm, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+pub async fn post(
+    req: actix_web::HttpRequest,
+    form: AccountForm,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
     let mut submitted: Submitted = Vec::new();
     for name in form.params.names().filter(|n| *n != "csrf") {
         match form.params.one(name) {
@@ -28,4 +32,3 @@ pub async fn post(req: actix_web::HttpRequest, form: AccountForm, state: Data<Ap
         Err(e) => refused(&state, &req, &form.session, Area::Profile, e, Some(submitted)).await,
     }
 }
-

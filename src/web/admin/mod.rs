@@ -21,8 +21,8 @@ use super::error::WebError;
 use super::extract::ADMIN_FORM;
 // Keys, secrets and roles need a recent sign-in (`stale_sign_in`); every
 // page shows its `?done=…` notice.
-pub(crate) use super::{notice, stale_sign_in};
 use super::{AppState, form_page};
+pub(crate) use super::{notice, stale_sign_in};
 use crate::admin::{Actor, AdminError};
 use crate::paths;
 use crate::protocol::session::CurrentSession;
