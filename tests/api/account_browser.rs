@@ -3,10 +3,9 @@
 //! withdraw an application — screenshots under
 //! `target/screenshots/account-*.png`.
 
-use std::time::Duration;
-
 use fantoccini::{Client, Locator};
 
+use crate::admin_browser::wait_for;
 use crate::browser::{browser, click, fill, screenshot, wait_for_url};
 use crate::support::{
     ClientSpec, PASSWORD, TestApp, allow, auth_url, create_api, create_client, create_user, location, new_browser,
@@ -14,20 +13,6 @@ use crate::support::{
 };
 
 const NEW_PASSWORD: &str = "a much longer passphrase";
-
-/// Waits for an element; on failure the panic shows where the browser is.
-async fn wait_for(b: &Client, css: &str) {
-    if let Err(e) = b
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-    {
-        let url = b.current_url().await.map(|u| u.to_string()).unwrap_or_default();
-        let page: String = b.source().await.unwrap_or_default().chars().take(3000).collect();
-        panic!("no `{css}` after 20 s ({e}) at {url}:\n{page}");
-    }
-}
 
 /// Submits the account form posting to `action`, and waits for the page to
 /// come back saying `done`.

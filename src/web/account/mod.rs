@@ -12,13 +12,12 @@ mod sessions;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes, ServiceConfig};
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 
 use super::client_ip::client_ip;
 use super::error::WebError;
-use super::extract::{sign_in_target, state};
+use super::extract::{csrf_checked, sign_in_target, state, unreadable_form};
 use super::respond::redirect;
 use super::{AppState, refuse_cross_site, stale_sign_in};
 use crate::paths;
@@ -80,22 +79,11 @@ impl FromRequest for AccountForm {
         let req = req.clone();
         let body = Bytes::from_request(&req, payload);
         Box::pin(async move {
-            let body = body.await.map_err(|e| {
-                let status = e.as_response_error().status_code();
-                WebError::page(status, "This form cannot be read", "It is too large or malformed.")
-            })?;
+            let body = body.await.map_err(unreadable_form)?;
             let state = state(&req)?;
             let session = signed_in(&req, &state).await?;
             refuse_cross_site(&req)?;
-            let params = super::form(&body);
-            let csrf = params.one("csrf").ok().flatten();
-            if !state.csrf.check(&req, &state.cookies, ACCOUNT_FORM, csrf) {
-                return Err(WebError::page(
-                    StatusCode::BAD_REQUEST,
-                    "This form has expired",
-                    "Reload your account page and try again.",
-                ));
-            }
+            let params = csrf_checked(&req, &state, &body, ACCOUNT_FORM)?;
             stale_sign_in(&state, &session, paths::ACCOUNT)?;
             let ip = client_ip(&req, &state.provider.config.trusted_proxies);
             Ok(AccountForm { session, params, ip })
