@@ -78,6 +78,10 @@ async fn the_account_page_sends_a_stranger_to_sign_in_and_back() {
         html.contains("Two-step sign-in and passkeys"),
         "the slot for sign-in methods"
     );
+    let stranger = app.with_browser(new_browser());
+    let res = stranger.submit("/account/profile", &[("name", "Mallory")]).await;
+    assert_eq!(res.status(), 303, "a form without a session");
+    assert_eq!(location(&res), "/signin?return_to=%2Faccount");
     let signed_in = app.visit("/signin").await.text().await.unwrap();
     assert!(
         signed_in.contains("href=\"/account\""),

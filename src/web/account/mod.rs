@@ -37,11 +37,20 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::ACCOUNT_APP_WITHDRAW, web::post().to(apps::withdraw));
 }
 
-/// The signed-in person of a request; else the sign-in page, coming back here.
+/// The signed-in person of a request; else the sign-in page, coming back
+/// to this page (after a GET) or to the account page (after a form).
 async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<CurrentSession, WebError> {
     match session::current(&state.provider, state.cookies.session(req).as_deref()).await {
         Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(WebError::redirect(sign_in_target(req), false)),
+        Ok(None) if req.method() == actix_web::http::Method::GET => Err(WebError::redirect(sign_in_target(req), false)),
+        Ok(None) => Err(WebError::redirect(
+            format!(
+                "{}?return_to={}",
+                paths::SIGNIN,
+                super::pages::percent_encode(paths::ACCOUNT)
+            ),
+            true,
+        )),
         Err(e) => Err(WebError::unavailable_page(e)),
     }
 }
