@@ -14,8 +14,13 @@ pub const CONSENT: &str = "/consent";
 /// The second step of a sign-in (a code), or a step-up of the current session.
 pub const SECOND_STEP: &str = "/signin/step";
 pub const ADMIN: &str = "/admin";
-/// A person's own account page.
+/// A person's own account page, and its forms.
 pub const ACCOUNT: &str = "/account";
+pub const ACCOUNT_PROFILE: &str = "/account/profile";
+pub const ACCOUNT_PASSWORD: &str = "/account/password";
+pub const ACCOUNT_SESSION_END: &str = "/account/sessions/end";
+pub const ACCOUNT_SESSIONS_END_OTHERS: &str = "/account/sessions/end-others";
+pub const ACCOUNT_APP_WITHDRAW: &str = "/account/apps/withdraw";
 /// Setting up an authenticator app (TOTP) from the account page.
 pub const TWO_STEP: &str = "/account/two-step";
 pub const TWO_STEP_REMOVE: &str = "/account/two-step/remove";

@@ -6,14 +6,13 @@ use uuid::Uuid;
 
 use super::{Actor, AdminError, field};
 use crate::clock::Clock;
-use crate::crypto::{CryptoError, password};
-use crate::model::{FieldError, StandardClaims, Username};
+use crate::crypto::password;
+use crate::model::{FieldError, NewPassword, StandardClaims, Username};
 use crate::protocol::signin::account_key;
 use crate::store::second_factors;
 use crate::store::users::{self, NewUser};
 
-/// The longest password accepted (bounds the hashing work per request).
-pub const MAX_PASSWORD_CHARS: usize = 1024;
+pub use crate::model::MAX_PASSWORD_CHARS;
 
 pub struct NewUserInput {
     pub username: String,
@@ -35,20 +34,12 @@ pub struct CreatedUser {
 pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewUserInput) -> Result<CreatedUser, AdminError> {
     let username = field("username", Username::parse(&input.username))?;
     let claims = input.claims.validated()?;
-    if input.password.is_empty() {
-        return Err(FieldError::new("password", "must not be empty").into());
-    }
-    if input.password.chars().count() > MAX_PASSWORD_CHARS {
-        return Err(FieldError::new("password", format!("is longer than {MAX_PASSWORD_CHARS} characters")).into());
-    }
+    let password = field("password", NewPassword::parse(input.password))?;
     let mut conn = pool.acquire().await?;
     if users::exists(&mut conn, username.as_str()).await? {
         return Err(AdminError::Conflict(format!("a user named `{username}`")));
     }
-    let password = input.password;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(|e| CryptoError::Password(e.to_string()))??;
+    let hash = password::hash_off_thread(password.into_inner()).await?;
     // A `sub` is a random UUID v4: a v7 would tell when the account was made.
     let sub = Uuid::new_v4();
     let now = clock.now();
@@ -139,15 +130,11 @@ pub async fn update_claims(
 
 /// Sets a new password (the same rules as `user create`).
 pub async fn reset_password(pool: &PgPool, clock: &dyn Clock, sub: Uuid, password: String) -> Result<(), AdminError> {
-    if password.is_empty() || password.chars().count() > MAX_PASSWORD_CHARS {
-        return Err(FieldError::new("password", format!("must be 1 to {MAX_PASSWORD_CHARS} characters")).into());
-    }
+    let password = field("password", NewPassword::parse(password))?;
     users::find(&mut *pool.acquire().await?, sub)
         .await?
         .ok_or_else(|| not_found(sub))?;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(|e| CryptoError::Password(e.to_string()))??;
+    let hash = password::hash_off_thread(password.into_inner()).await?;
     let now = clock.now();
     let mut tx = pool.begin().await?;
     users::set_password_hash(&mut tx, sub, &hash, now).await?;

@@ -16,6 +16,7 @@ pub use cidr::Cidr;
 pub use issuer::Issuer;
 
 use crate::crypto::MasterKey;
+use crate::model::ProfileClaim;
 
 /// One setting: its environment variable, its key in the TOML file, its default.
 pub struct Setting {
@@ -142,12 +143,21 @@ pub const SETTINGS: &[Setting] = &[
         help: "how long housekeeping keeps expired codes, ended sessions, revoked grants and refresh tokens (s)",
     },
     Setting {
+        env: "LANYARD_ACCOUNT_EDITABLE_CLAIMS",
+        toml: "account_editable_claims",
+        default: Some(DEFAULT_EDITABLE_CLAIMS),
+        help: "comma-separated standard claims a person may edit on /account (`none`: none)",
+    },
+    Setting {
         env: "LANYARD_SESSION_TTL",
         toml: "session_ttl",
         default: Some("43200"),
         help: "sign-in session absolute lifetime (s)",
     },
 ];
+
+/// The profile claims a person may edit on their account page by default.
+pub const DEFAULT_EDITABLE_CLAIMS: &str = "name,given_name,family_name,nickname,picture,website,locale,zoneinfo";
 
 /// The longest lifetime accepted for any setting: ten years.
 const MAX_LIFETIME_SECS: i64 = 10 * 365 * 24 * 3600;
@@ -211,6 +221,8 @@ pub struct Config {
     pub log: String,
     pub log_format: LogFormat,
     pub lifetimes: Lifetimes,
+    /// The profile claims a person may edit on `/account`, in the setting's order.
+    pub account_editable_claims: Vec<ProfileClaim>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -358,6 +370,7 @@ impl Sources {
                 _ => Err(format!("`{raw}` is neither `text` nor `json`")),
             })?,
             lifetimes: self.lifetimes()?,
+            account_editable_claims: self.parsed("LANYARD_ACCOUNT_EDITABLE_CLAIMS", editable_claims)?,
         })
     }
 
@@ -438,6 +451,22 @@ impl Config {
     }
 }
 
+/// A comma-separated list of claims a person may edit, each once.
+fn editable_claims(raw: &str) -> Result<Vec<ProfileClaim>, String> {
+    let mut claims = Vec::new();
+    if raw.trim() == "none" {
+        return Ok(claims);
+    }
+    for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let claim = ProfileClaim::parse(name)?;
+        if claims.contains(&claim) {
+            return Err(format!("`{name}` is listed twice"));
+        }
+        claims.push(claim);
+    }
+    Ok(claims)
+}
+
 /// An IP address and port; `example` shows the form in the error.
 fn socket_address(raw: &str, example: &str) -> Result<std::net::SocketAddr, String> {
     raw.parse()
@@ -501,6 +530,8 @@ mod tests {
         assert_eq!(c.lifetimes.session, TimeDelta::seconds(43200));
         assert!(c.master_key.is_none() && c.database_url.is_none() && c.trusted_proxies.is_empty());
         assert_eq!(c.log_format, LogFormat::Text);
+        let editable: Vec<_> = c.account_editable_claims.iter().map(|c| c.as_str()).collect();
+        assert_eq!(editable.join(","), DEFAULT_EDITABLE_CLAIMS);
     }
 
     #[test]
@@ -546,6 +577,10 @@ mod tests {
             ("LANYARD_ACCESS_TOKEN_TTL", "0"),
             ("LANYARD_ID_TOKEN_TTL", "1.5"),
             ("LANYARD_SESSION_TTL", "-3"),
+            ("LANYARD_ACCOUNT_EDITABLE_CLAIMS", "name,sub"),
+            ("LANYARD_ACCOUNT_EDITABLE_CLAIMS", "email_verified"),
+            ("LANYARD_ACCOUNT_EDITABLE_CLAIMS", "name,shoe_size"),
+            ("LANYARD_ACCOUNT_EDITABLE_CLAIMS", "name,name"),
         ] {
             let err = resolve(&[(name, value)]).unwrap_err();
             assert_eq!(err.setting, name, "{value}");

@@ -17,6 +17,13 @@ pub fn hash(password: &str) -> Result<String, CryptoError> {
         .map_err(|e| CryptoError::Password(e.to_string()))
 }
 
+/// [`hash`] on a blocking thread, off the async ones.
+pub async fn hash_off_thread(password: String) -> Result<String, CryptoError> {
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|e| CryptoError::Password(e.to_string()))?
+}
+
 /// Whether `password` matches the PHC string `hash` (memory of its own; the
 /// server verifies on a `VerifierPool`).
 pub fn verify(password: &str, hash: &str) -> bool {

@@ -23,7 +23,7 @@ pub use display_name::DisplayName;
 pub use key_state::KeyState;
 pub use redirect_uri::RedirectUri;
 pub use scope::{OidcScope, ScopeToken};
-pub use user::{Address, StandardClaims, Username, username_key};
+pub use user::{Address, MAX_PASSWORD_CHARS, NewPassword, ProfileClaim, StandardClaims, Username, username_key};
 
 /// `localhost`, `127.0.0.1` or `[::1]` (RFC 8252 §7.3 and §8.3).
 pub fn is_loopback_host(host: &str) -> bool {

@@ -109,6 +109,174 @@ pub struct StandardClaims {
 
 const MAX_CLAIM_LEN: usize = 512;
 
+/// A standard claim (OIDC Core §5.1) that a person may edit on their own
+/// account page, as `LANYARD_ACCOUNT_EDITABLE_CLAIMS` names it. `sub`, the
+/// `*_verified` flags and `updated_at` are Lanyard's to say, never the
+/// person's: they have no variant. `email` and `phone_number` may be listed;
+/// a changed value loses its `*_verified` flag (the person proved nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProfileClaim {
+    Name,
+    GivenName,
+    FamilyName,
+    MiddleName,
+    Nickname,
+    PreferredUsername,
+    Profile,
+    Picture,
+    Website,
+    Email,
+    Gender,
+    Birthdate,
+    Zoneinfo,
+    Locale,
+    PhoneNumber,
+}
+
+impl ProfileClaim {
+    pub const ALL: [ProfileClaim; 15] = [
+        ProfileClaim::Name,
+        ProfileClaim::GivenName,
+        ProfileClaim::FamilyName,
+        ProfileClaim::MiddleName,
+        ProfileClaim::Nickname,
+        ProfileClaim::PreferredUsername,
+        ProfileClaim::Profile,
+        ProfileClaim::Picture,
+        ProfileClaim::Website,
+        ProfileClaim::Email,
+        ProfileClaim::Gender,
+        ProfileClaim::Birthdate,
+        ProfileClaim::Zoneinfo,
+        ProfileClaim::Locale,
+        ProfileClaim::PhoneNumber,
+    ];
+
+    /// The claim's name in tokens, forms and the setting.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileClaim::Name => "name",
+            ProfileClaim::GivenName => "given_name",
+            ProfileClaim::FamilyName => "family_name",
+            ProfileClaim::MiddleName => "middle_name",
+            ProfileClaim::Nickname => "nickname",
+            ProfileClaim::PreferredUsername => "preferred_username",
+            ProfileClaim::Profile => "profile",
+            ProfileClaim::Picture => "picture",
+            ProfileClaim::Website => "website",
+            ProfileClaim::Email => "email",
+            ProfileClaim::Gender => "gender",
+            ProfileClaim::Birthdate => "birthdate",
+            ProfileClaim::Zoneinfo => "zoneinfo",
+            ProfileClaim::Locale => "locale",
+            ProfileClaim::PhoneNumber => "phone_number",
+        }
+    }
+
+    /// A claim a person may edit; any other name (unknown, or Lanyard's own
+    /// such as `sub` and `email_verified`) is refused, saying which.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(claim) = Self::ALL.into_iter().find(|c| c.as_str() == raw) {
+            return Ok(claim);
+        }
+        let lanyards = [
+            "sub",
+            "email_verified",
+            "phone_number_verified",
+            "updated_at",
+            "address",
+        ];
+        Err(match lanyards.contains(&raw) {
+            true => format!("`{raw}` is not a claim a person may edit"),
+            false => format!("`{raw}` is not an OIDC standard claim (OIDC Core §5.1)"),
+        })
+    }
+
+    /// Its value in `claims`.
+    pub fn get(self, claims: &StandardClaims) -> Option<&str> {
+        self.slot_of(claims).as_deref()
+    }
+
+    /// Sets its value in `claims` (blank: absent). A changed email or phone
+    /// number is no longer verified.
+    pub fn set(self, claims: &mut StandardClaims, value: Option<String>) {
+        let value = value.filter(|v| !v.trim().is_empty());
+        let changed = self.get(claims) != value.as_deref();
+        match self {
+            ProfileClaim::Email if changed => claims.email_verified = false,
+            ProfileClaim::PhoneNumber if changed => claims.phone_number_verified = false,
+            _ => {}
+        }
+        *self.slot(claims) = value;
+    }
+
+    fn slot_of(self, c: &StandardClaims) -> &Option<String> {
+        match self {
+            ProfileClaim::Name => &c.name,
+            ProfileClaim::GivenName => &c.given_name,
+            ProfileClaim::FamilyName => &c.family_name,
+            ProfileClaim::MiddleName => &c.middle_name,
+            ProfileClaim::Nickname => &c.nickname,
+            ProfileClaim::PreferredUsername => &c.preferred_username,
+            ProfileClaim::Profile => &c.profile,
+            ProfileClaim::Picture => &c.picture,
+            ProfileClaim::Website => &c.website,
+            ProfileClaim::Email => &c.email,
+            ProfileClaim::Gender => &c.gender,
+            ProfileClaim::Birthdate => &c.birthdate,
+            ProfileClaim::Zoneinfo => &c.zoneinfo,
+            ProfileClaim::Locale => &c.locale,
+            ProfileClaim::PhoneNumber => &c.phone_number,
+        }
+    }
+
+    fn slot(self, c: &mut StandardClaims) -> &mut Option<String> {
+        match self {
+            ProfileClaim::Name => &mut c.name,
+            ProfileClaim::GivenName => &mut c.given_name,
+            ProfileClaim::FamilyName => &mut c.family_name,
+            ProfileClaim::MiddleName => &mut c.middle_name,
+            ProfileClaim::Nickname => &mut c.nickname,
+            ProfileClaim::PreferredUsername => &mut c.preferred_username,
+            ProfileClaim::Profile => &mut c.profile,
+            ProfileClaim::Picture => &mut c.picture,
+            ProfileClaim::Website => &mut c.website,
+            ProfileClaim::Email => &mut c.email,
+            ProfileClaim::Gender => &mut c.gender,
+            ProfileClaim::Birthdate => &mut c.birthdate,
+            ProfileClaim::Zoneinfo => &mut c.zoneinfo,
+            ProfileClaim::Locale => &mut c.locale,
+            ProfileClaim::PhoneNumber => &mut c.phone_number,
+        }
+    }
+}
+
+/// The longest password accepted (bounds the hashing work per request).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// A password to set (by an admin, the CLI or the person themselves):
+/// 1 to [`MAX_PASSWORD_CHARS`] characters. Redacted in `Debug`.
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub fn parse(raw: String) -> Result<Self, String> {
+        match raw.is_empty() || raw.chars().count() > MAX_PASSWORD_CHARS {
+            true => Err(format!("must be 1 to {MAX_PASSWORD_CHARS} characters")),
+            false => Ok(Self(raw)),
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NewPassword(…)")
+    }
+}
+
 impl StandardClaims {
     /// Checks each claim's form (OIDC Core §5.1); empty strings become absent.
     pub fn validated(mut self) -> Result<Self, FieldError> {
@@ -434,6 +602,34 @@ mod tests {
             };
             assert_eq!(c.validated().unwrap_err().field, "phone-number", "{bad}");
         }
+    }
+
+    #[test]
+    fn only_profile_claims_are_editable() {
+        for claim in ProfileClaim::ALL {
+            assert_eq!(ProfileClaim::parse(claim.as_str()), Ok(claim));
+        }
+        for refused in [
+            "sub",
+            "email_verified",
+            "phone_number_verified",
+            "updated_at",
+            "nope",
+            "",
+        ] {
+            assert!(ProfileClaim::parse(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_changed_email_is_no_longer_verified() {
+        let mut c = claims();
+        ProfileClaim::Email.set(&mut c, Some("ada@example.com".into()));
+        assert!(c.email_verified, "unchanged: still verified");
+        ProfileClaim::Email.set(&mut c, Some("ada@elsewhere.example".into()));
+        assert!(!c.email_verified);
+        ProfileClaim::Name.set(&mut c, Some("  ".into()));
+        assert_eq!(c.name, None, "blank is absent");
     }
 
     #[test]

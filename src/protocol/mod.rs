@@ -1,6 +1,7 @@
 //! Protocol flows: the rules of the RFCs as plain functions over typed inputs
 //! (the provider's pool, clock, keys and configuration) — no HTTP types here.
 
+pub mod account;
 pub mod api_tokens;
 pub mod audit_buffer;
 pub mod authorize;

@@ -69,6 +69,11 @@ impl Params {
         self.values.get(name).map(Vec::as_slice).unwrap_or_default()
     }
 
+    /// The name of every parameter given (with a non-empty value).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.values.contains_key(name)
     }

@@ -12,6 +12,10 @@ use crate::store::users::{self, UserRow};
 
 /// How stale `last_seen_at` may get before a request refreshes it (saves writes).
 const TOUCH_AFTER: TimeDelta = TimeDelta::seconds(60);
+/// Sensitive changes — an admin's to keys, secrets and roles, and every
+/// change a person makes to their own account — need a sign-in at most this
+/// old (OIDC Core §3.1.2.1 `max_age` is the same idea for relying parties).
+pub const RECENT_SIGN_IN: TimeDelta = TimeDelta::minutes(15);
 
 /// The signed-in user of a request.
 #[derive(Debug, Clone)]
@@ -23,6 +27,13 @@ pub struct CurrentSession {
     pub auth_time: DateTime<Utc>,
     /// How the person signed in (RFC 8176 `amr` values).
     pub amr: Vec<String>,
+}
+
+impl CurrentSession {
+    /// Whether the person signed in (typed their password) within [`RECENT_SIGN_IN`].
+    pub fn signed_in_recently(&self, now: DateTime<Utc>) -> bool {
+        now - self.auth_time <= RECENT_SIGN_IN
+    }
 }
 
 /// The live session behind a cookie value, if any (idle and absolute expiry,
@@ -130,7 +141,13 @@ pub async fn end(p: &Provider, session_id: Uuid) -> Result<(), OAuthError> {
     Ok(())
 }
 
-async fn end_in(conn: &mut sqlx::PgConnection, session_id: Uuid, now: DateTime<Utc>) -> Result<(), OAuthError> {
+/// Ends a session within a transaction; its grants without
+/// `offline_access` end with it (OIDC Core §11).
+pub(crate) async fn end_in(
+    conn: &mut sqlx::PgConnection,
+    session_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
     sessions::end(conn, session_id, now).await?;
     grants::revoke_online_of_session(conn, session_id, "session ended", now).await?;
     Ok(())

@@ -47,6 +47,7 @@ pub struct Event {
     pub occurred_at: DateTime<Utc>,
     pub kind: String,
     pub outcome: String,
+    pub actor: Option<String>,
     pub client_id: Option<String>,
     pub user_id: Option<Uuid>,
     pub ip: Option<String>,
@@ -62,6 +63,7 @@ impl NewEvent<'_> {
             occurred_at: now,
             kind: self.kind.to_owned(),
             outcome: self.outcome.to_owned(),
+            actor: self.actor.map(str::to_owned),
             client_id: self.client_id.map(str::to_owned),
             user_id: self.user_id,
             ip: self.ip.map(str::to_owned),
@@ -75,9 +77,9 @@ impl NewEvent<'_> {
 pub async fn insert_batch(conn: &mut PgConnection, events: &[Event]) -> Result<u64, StoreError> {
     let col = |f: fn(&Event) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
     let done = sqlx::query(
-        "INSERT INTO audit_events (id, occurred_at, kind, outcome, client_id, user_id, ip, reason, details)
+        "INSERT INTO audit_events (id, occurred_at, kind, outcome, client_id, user_id, ip, reason, details, actor)
          SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::uuid[],
-                              $7::text[], $8::text[], $9::jsonb[])
+                              $7::text[], $8::text[], $9::jsonb[], $10::text[])
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
@@ -89,6 +91,7 @@ pub async fn insert_batch(conn: &mut PgConnection, events: &[Event]) -> Result<u
     .bind(col(|e| e.ip.clone()))
     .bind(col(|e| e.reason.clone()))
     .bind(events.iter().map(|e| e.details.clone()).collect::<Vec<_>>())
+    .bind(col(|e| e.actor.clone()))
     .execute(conn)
     .await?;
     Ok(done.rows_affected())

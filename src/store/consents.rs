@@ -116,3 +116,42 @@ pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<Option<Uuid>, S
             .await?,
     )
 }
+
+/// A consent as its person sees it on the account page: the client, the
+/// OIDC scopes, and per API (`[{"audience", "name", "scopes"}]`) the API scopes.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GivenConsent {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub apis: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn given_by_user(conn: &mut PgConnection, user_id: Uuid) -> Result<Vec<GivenConsent>, StoreError> {
+    Ok(sqlx::query_as::<_, GivenConsent>(
+        "SELECT c.client_id, c.scopes, c.created_at, c.updated_at,
+                coalesce((SELECT jsonb_agg(jsonb_build_object('audience', a.audience, 'name', a.name, 'scopes', a.scopes)
+                                           ORDER BY a.audience)
+                          FROM (SELECT a.audience, a.name, array_agg(s.scope ORDER BY s.scope) AS scopes
+                                FROM consent_api_scopes s JOIN apis a ON a.id = s.api_id
+                                WHERE s.consent_id = c.id GROUP BY a.audience, a.name) a), '[]') AS apis
+         FROM consents c WHERE c.user_id = $1 ORDER BY c.updated_at DESC, c.client_id",
+    )
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Withdraws a user's consent to a client; returns whether there was one.
+pub async fn delete_of_user(conn: &mut PgConnection, user_id: Uuid, client_id: &str) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}

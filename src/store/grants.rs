@@ -220,6 +220,17 @@ pub async fn revoke_descendants(
     }
 }
 
+/// Which of a user's grants [`revoke_of_user`] revokes.
+#[derive(Debug, Clone, Copy)]
+pub enum UserGrants<'a> {
+    /// Every one (a password reset, a disabled account).
+    All,
+    /// Those issued to one client (a consent withdrawn by its person).
+    OfClient(&'a str),
+    /// Those not made in this session (a password changed in it).
+    NotOfSession(Uuid),
+}
+
 /// Revokes every grant of a user, with their refresh families (a password
 /// reset, a disabled account).
 pub async fn revoke_all_of_user(
@@ -228,24 +239,43 @@ pub async fn revoke_all_of_user(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    revoke_of_user(conn, user_id, UserGrants::All, reason, now).await
+}
+
+/// Revokes `which` of a user's grants, with their refresh families and
+/// every grant standing on them (what was exchanged or delegated from them).
+pub async fn revoke_of_user(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    which: UserGrants<'_>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (client_id, not_session) = match which {
+        UserGrants::All => (None, None),
+        UserGrants::OfClient(client_id) => (Some(client_id), None),
+        UserGrants::NotOfSession(session_id) => (None, Some(session_id)),
+    };
     let revoked: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+        "UPDATE grants SET revoked_at = $2, revoked_reason = $3
+         WHERE user_id = $1 AND revoked_at IS NULL
+           AND ($4::text IS NULL OR client_id = $4) AND ($5::uuid IS NULL OR session_id IS DISTINCT FROM $5)
+         RETURNING id",
     )
     .bind(user_id)
     .bind(now)
     .bind(reason)
+    .bind(client_id)
+    .bind(not_session)
     .fetch_all(&mut *conn)
     .await?;
     // A grant written on one of them meanwhile (a delegation) is caught too.
     revoke_descendants(conn, &revoked, reason, now).await?;
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $2
-         WHERE grant_id IN (SELECT id FROM grants WHERE user_id = $1) AND revoked_at IS NULL",
-    )
-    .bind(user_id)
-    .bind(now)
-    .execute(conn)
-    .await?;
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = ANY($1) AND revoked_at IS NULL")
+        .bind(&revoked)
+        .bind(now)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

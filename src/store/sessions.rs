@@ -225,6 +225,66 @@ pub async fn list_for_user(conn: &mut PgConnection, user_id: Uuid) -> Result<Vec
     .await?)
 }
 
+/// A live session as its person sees it on the account page.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionLine {
+    pub id: Uuid,
+    pub auth_time: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A user's live sessions (not ended, not past their absolute or idle
+/// expiry), most recently seen first.
+pub async fn list_live_of_user(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+    idle_secs: i64,
+) -> Result<Vec<SessionLine>, StoreError> {
+    Ok(sqlx::query_as::<_, SessionLine>(
+        "SELECT id, auth_time, created_at, last_seen_at, ip, user_agent FROM sessions
+         WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2
+           AND last_seen_at + make_interval(secs => $3) > $2
+         ORDER BY last_seen_at DESC, created_at DESC",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(idle_secs as f64)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The sessions of a user that have not ended, but `except`.
+pub async fn open_ids_of_user_except(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    except: Uuid,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND id <> $2")
+            .bind(user_id)
+            .bind(except)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Whether session `id` is `user_id`'s and has not ended.
+pub async fn is_open_of_user(conn: &mut PgConnection, id: Uuid, user_id: Uuid) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL)",
+        )
+        .bind(id)
+        .bind(user_id)
+        .fetch_one(conn)
+        .await?,
+    )
+}
+
 /// Sessions not ended and not past their absolute expiry.
 pub async fn count_active(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<i64, StoreError> {
     Ok(

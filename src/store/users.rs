@@ -135,6 +135,17 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, 
         .await?)
 }
 
+/// A user, locked for the rest of the transaction (a change that reads
+/// the row before writing it back).
+pub async fn find_for_update(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
 /// Disables or enables a user (admin page, tests).
 pub async fn set_disabled(conn: &mut PgConnection, id: Uuid, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
     sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")

@@ -26,7 +26,7 @@ use crate::protocol::session::{self, CurrentSession};
 
 type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, WebError>>>>;
 
-fn state(req: &HttpRequest) -> Result<Data<AppState>, WebError> {
+pub(super) fn state(req: &HttpRequest) -> Result<Data<AppState>, WebError> {
     req.app_data::<Data<AppState>>().cloned().ok_or_else(|| {
         tracing::error!("the app state is missing");
         WebError::page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "")
@@ -271,7 +271,7 @@ async fn step_up_first(req: &HttpRequest, state: &AppState, s: &CurrentSession) 
 }
 
 /// The sign-in page, coming back to this page afterwards.
-fn sign_in_target(req: &HttpRequest) -> String {
+pub(super) fn sign_in_target(req: &HttpRequest) -> String {
     back_here(req, crate::paths::SIGNIN)
 }
 
@@ -304,24 +304,38 @@ impl FromRequest for AdminForm {
         let req = req.clone();
         let body = Bytes::from_request(&req, payload);
         Box::pin(async move {
-            let body = body.await.map_err(|e| {
-                let status = e.as_response_error().status_code();
-                WebError::page(status, "This form cannot be read", "It is too large or malformed.")
-            })?;
+            let body = body.await.map_err(unreadable_form)?;
             let state = state(&req)?;
             let admin = require_admin(&req, &state).await?;
-            let params = super::form(&body);
-            if !state
-                .csrf
-                .check(&req, &state.cookies, ADMIN_FORM, params.one("csrf").ok().flatten())
-            {
-                return Err(WebError::page(
-                    StatusCode::BAD_REQUEST,
-                    "This form has expired",
-                    "Reload the page and try again.",
-                ));
-            }
+            let params = csrf_checked(&req, &state, &body, ADMIN_FORM)?;
             Ok(AdminForm { admin, params })
         })
+    }
+}
+
+/// The page for a form body actix could not read (too large, malformed).
+pub(super) fn unreadable_form(e: actix_web::Error) -> WebError {
+    let status = e.as_response_error().status_code();
+    WebError::page(status, "This form cannot be read", "It is too large or malformed.")
+}
+
+/// A page form's parameters, once it carries this browser's CSRF token for `purpose`.
+pub(super) fn csrf_checked(
+    req: &HttpRequest,
+    state: &AppState,
+    body: &Bytes,
+    purpose: &str,
+) -> Result<Params, WebError> {
+    let params = super::form(body);
+    match state
+        .csrf
+        .check(req, &state.cookies, purpose, params.one("csrf").ok().flatten())
+    {
+        true => Ok(params),
+        false => Err(WebError::page(
+            StatusCode::BAD_REQUEST,
+            "This form has expired",
+            "Reload the page and try again.",
+        )),
     }
 }

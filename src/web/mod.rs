@@ -1,5 +1,6 @@
 //! HTTP: actix-web handlers. They parse the request, call one flow, render the result.
 
+mod account;
 mod admin;
 mod admin_api;
 mod authorize;
@@ -37,6 +38,7 @@ pub use pages::Pages;
 use crate::paths;
 use crate::protocol::Provider;
 use crate::protocol::params::Params;
+use crate::protocol::session::CurrentSession;
 
 /// What every handler may reach.
 pub struct AppState {
@@ -91,6 +93,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::ADMIN_SCRIPT, web::get().to(admin_script))
         .configure(admin_api::routes)
         .configure(admin::routes)
+        .configure(account::routes)
         .route(paths::HEALTHZ, web::get().to(health::healthz))
         .route(paths::READYZ, web::get().to(health::readyz))
         .default_service(web::to(not_found));
@@ -127,6 +130,27 @@ fn form_page<P: serde::Serialize>(
         let _ = res.add_cookie(&cookie);
     }
     res
+}
+
+/// For sensitive changes (an admin's keys, secrets and roles; every change
+/// on the account page): the sign-in must be recent
+/// (`session::RECENT_SIGN_IN`); else the redirect to sign in again and come
+/// back to `back_to`.
+pub(crate) fn stale_sign_in(state: &AppState, session: &CurrentSession, back_to: &str) -> Result<(), WebError> {
+    if session.signed_in_recently(state.provider.now()) {
+        return Ok(());
+    }
+    let mut target = url::form_urlencoded::Serializer::new(String::new());
+    target.append_pair("reauth", "1").append_pair("return_to", back_to);
+    Err(WebError::redirect(
+        format!("{}?{}", paths::SIGNIN, target.finish()),
+        true,
+    ))
+}
+
+/// A page's `?done=…` notice: the change just made.
+pub(crate) fn notice(req: &HttpRequest) -> String {
+    query(req).one("done").ok().flatten().unwrap_or_default().to_owned()
 }
 
 /// Refuses a page POST sent from another site (Fetch Metadata).

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 24] = [
+const TEMPLATES: [(&str, &str); 26] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -38,6 +38,11 @@ const TEMPLATES: [(&str, &str); 24] = [
         include_str!("../../templates/pages/signed_in.html"),
     ),
     ("pages/error.html", include_str!("../../templates/pages/error.html")),
+    ("account/page.html", include_str!("../../templates/account/page.html")),
+    (
+        "account/factors.html",
+        include_str!("../../templates/account/factors.html"),
+    ),
     ("admin/layout.html", include_str!("../../templates/admin/layout.html")),
     ("admin/pager.html", include_str!("../../templates/admin/pager.html")),
     ("admin/home.html", include_str!("../../templates/admin/home.html")),

@@ -15,7 +15,7 @@ async fn text_of(b: &Client) -> String {
 
 /// Waits for an element; on failure the panic shows where the browser is and
 /// what it shows, so a failed journey explains itself.
-async fn wait_for(b: &Client, css: &str) {
+pub async fn wait_for(b: &Client, css: &str) {
     if let Err(e) = b
         .wait()
         .at_most(Duration::from_secs(20))

@@ -5,6 +5,8 @@
 // random source (clippy.toml) are rules for the server, not for its tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
+mod account;
+mod account_browser;
 mod admin;
 mod admin_api;
 mod admin_browser;

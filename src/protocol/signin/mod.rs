@@ -132,20 +132,24 @@ struct Budget {
 impl Budget {
     fn of(p: &Provider, a: &Attempt<'_>, now: DateTime<Utc>) -> Self {
         let username_key = username_key(a.username);
-        let device = a.device_cookie.and_then(|c| p.devices.verify(c, &username_key, now));
-        match device {
+        match a.device_cookie.and_then(|c| p.devices.verify(c, &username_key, now)) {
             Some(device) => Self {
                 key: device.throttle_key(),
                 address: None,
                 device: Some(device),
                 username_key,
             },
-            None => Self {
-                key: account_key(a.username),
-                address: a.ip.map(|ip| format!("ip:{ip}")),
-                device: None,
-                username_key,
-            },
+            None => Self::account(a.username, a.ip),
+        }
+    }
+
+    /// The account's own budget (and the address's, when known).
+    fn account(username: &str, ip: Option<&str>) -> Self {
+        Self {
+            key: account_key(username),
+            address: ip.map(|ip| format!("ip:{ip}")),
+            device: None,
+            username_key: username_key(username),
         }
     }
 }
@@ -153,28 +157,15 @@ impl Budget {
 pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<Outcome, SignInError> {
     let now = p.now();
     let budget = Budget::of(p, a, now);
-    let attempts = reserve(p, a, &budget, now).await?;
-    let outcome = evaluate(p, a, attempts).await;
-    let mut conn = p.pool.acquire().await?;
-    let user = match outcome {
-        Ok(user) => user,
-        Err(e) => {
-            login_throttle::release(&mut conn, &budget.key).await?;
-            if matches!(e, SignInError::Busy)
-                && let Some(address) = &budget.address
-            {
-                login_throttle::refund(&mut conn, address).await?;
-            }
-            return Err(e);
+    let user = users::find_by_username(&mut *p.pool.acquire().await?, a.username).await?;
+    let user_id = user.as_ref().map(|u| u.id);
+    let user = match counted(p, &budget, a.ip, user, a.password).await {
+        Err(SignInError::BadCredentials) => {
+            record(p, "failed", user_id, a.ip, "unknown user or wrong password")?;
+            return Err(SignInError::BadCredentials);
         }
+        outcome => outcome?,
     };
-    // The password was right: the attempt is forgiven (the account's or
-    // device's count starts over, the address gets its attempt back).
-    login_throttle::clear(&mut conn, &budget.key).await?;
-    if let Some(address) = &budget.address {
-        login_throttle::refund(&mut conn, address).await?;
-    }
-    drop(conn);
     if !user.is_enabled() {
         record(p, "disabled", Some(user.id), a.ip, "the account is disabled")?;
         return Err(SignInError::Disabled);
@@ -201,17 +192,65 @@ pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<Outcome, SignInErr
     }))
 }
 
+/// Checks the password of a person already signed in (the account page asks
+/// for it before a change), counted against the account's own sign-in
+/// budget, so that form guesses no faster than the sign-in page. A wrong
+/// password is `BadCredentials`.
+pub async fn confirm_password(
+    p: &Provider,
+    user: &UserRow,
+    password: &str,
+    ip: Option<&str>,
+) -> Result<(), SignInError> {
+    let budget = Budget::account(&user.username, ip);
+    counted(p, &budget, ip, Some(user.clone()), password).await.map(drop)
+}
+
+/// Counts an attempt against `budget`, checks `password` against `user`'s
+/// and settles the count: a right password is forgiven (the account's or
+/// device's count starts over, the address gets its attempt back), a wrong
+/// one stays counted. Returns the user whose password it is.
+async fn counted(
+    p: &Provider,
+    budget: &Budget,
+    ip: Option<&str>,
+    user: Option<UserRow>,
+    password: &str,
+) -> Result<UserRow, SignInError> {
+    let attempts = reserve(p, ip, budget, p.now()).await?;
+    let outcome = evaluate(p, attempts, user, password).await;
+    let mut conn = p.pool.acquire().await?;
+    match outcome {
+        Ok(user) => {
+            login_throttle::clear(&mut conn, &budget.key).await?;
+            if let Some(address) = &budget.address {
+                login_throttle::refund(&mut conn, address).await?;
+            }
+            Ok(user)
+        }
+        Err(e) => {
+            login_throttle::release(&mut conn, &budget.key).await?;
+            if matches!(e, SignInError::Busy)
+                && let Some(address) = &budget.address
+            {
+                login_throttle::refund(&mut conn, address).await?;
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Counts the attempt before anything is checked: against the address (if
 /// it counts), then against the account or device, taking it for the time
 /// the attempt is in flight. Returns the attempts in the window, this one
 /// included; refuses when a limit is reached or another attempt is in flight.
-async fn reserve(p: &Provider, a: &Attempt<'_>, budget: &Budget, now: DateTime<Utc>) -> Result<i32, SignInError> {
+async fn reserve(p: &Provider, ip: Option<&str>, budget: &Budget, now: DateTime<Utc>) -> Result<i32, SignInError> {
     let window_opened_after = now - THROTTLE_WINDOW;
     let mut conn = p.pool.acquire().await?;
     if let Some(address) = &budget.address {
         let attempts = login_throttle::reserve(&mut conn, address, now, window_opened_after, None).await?;
         if attempts.is_none_or(|n| n > ADDRESS_LIMIT) {
-            record(p, "throttled", None, a.ip, "too many failed attempts from this address")?;
+            record(p, "throttled", None, ip, "too many failed attempts from this address")?;
             return Err(SignInError::Throttled);
         }
     }
@@ -228,31 +267,23 @@ async fn reserve(p: &Provider, a: &Attempt<'_>, budget: &Budget, now: DateTime<U
     if let Some(address) = &budget.address {
         login_throttle::refund(&mut conn, address).await?;
     }
-    record(p, "throttled", None, a.ip, refusal)?;
+    record(p, "throttled", None, ip, refusal)?;
     Err(error)
 }
 
 /// Waits the growing delay of earlier failures, then checks the password
 /// (an unknown user costs the same). Returns the user whose password it is.
-async fn evaluate(p: &Provider, a: &Attempt<'_>, attempts: i32) -> Result<UserRow, SignInError> {
-    let user = users::find_by_username(&mut *p.pool.acquire().await?, a.username).await?;
+async fn evaluate(p: &Provider, attempts: i32, user: Option<UserRow>, password: &str) -> Result<UserRow, SignInError> {
     let failures = attempts - 1;
     if failures > 0 {
         let delay = (200u64 << (failures - 1).min(10)).min(MAX_DELAY_MS);
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let verified = p
-        .verify_password(a.password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .verify_password(password, user.as_ref().map(|u| u.password_hash.as_str()))
         .await
         .map_err(|_| SignInError::Busy)?;
-    let user_id = user.as_ref().map(|u| u.id);
-    match user.filter(|_| verified) {
-        Some(user) => Ok(user),
-        None => {
-            record(p, "failed", user_id, a.ip, "unknown user or wrong password")?;
-            Err(SignInError::BadCredentials)
-        }
-    }
+    user.filter(|_| verified).ok_or(SignInError::BadCredentials)
 }
 
 fn record(

@@ -1,6 +1,6 @@
 //! The admin web page at `/admin`: for users with the admin role, through the
 //! same sign-in and session; every form has a CSRF token; sensitive changes
-//! ask for a sign-in younger than 15 minutes.
+//! ask for a recent sign-in (`session::RECENT_SIGN_IN`, 15 minutes).
 
 mod apis;
 mod audit;
@@ -15,18 +15,18 @@ mod users;
 use actix_web::http::StatusCode;
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
-use chrono::TimeDelta;
 use serde::Serialize;
 
 use super::error::WebError;
 use super::extract::ADMIN_FORM;
+// Keys, secrets and roles need a recent sign-in (`stale_sign_in`); every
+// page shows its `?done=…` notice.
 use super::{AppState, form_page};
+pub(crate) use super::{notice, stale_sign_in};
 use crate::admin::{Actor, AdminError};
 use crate::paths;
 use crate::protocol::session::CurrentSession;
 
-/// Sensitive changes (secrets, keys, roles) need a sign-in at most this old.
-pub const RECENT_SIGN_IN: TimeDelta = TimeDelta::minutes(15);
 /// Rows per page of a list.
 pub const PAGE_SIZE: i64 = 25;
 
@@ -58,33 +58,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/audit", web::get().to(audit::page));
 }
 
-/// For keys, secrets and roles: the sign-in must be recent; else the redirect
-/// to sign in again (and come back to `back_to`).
-pub fn stale_sign_in(state: &AppState, admin: &CurrentSession, back_to: &str) -> Result<(), WebError> {
-    if state.provider.now() - admin.auth_time <= RECENT_SIGN_IN {
-        return Ok(());
-    }
-    let mut target = url::form_urlencoded::Serializer::new(String::new());
-    target.append_pair("reauth", "1").append_pair("return_to", back_to);
-    Err(WebError::redirect(
-        format!("{}?{}", paths::SIGNIN, target.finish()),
-        true,
-    ))
-}
-
 /// The admin as the actor of the changes they make.
 pub fn actor<'a>(state: &'a AppState, admin: &CurrentSession) -> Actor<'a> {
     Actor::new(&state.provider, admin.user.username.clone())
-}
-
-/// A page's `?done=…` notice.
-pub fn notice(req: &HttpRequest) -> String {
-    super::query(req)
-        .one("done")
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// The 404 page of a thing that is not there (its title names the kind).

@@ -44,7 +44,7 @@ pub fn signin_page(
     render_signin(state, req, status, request, "", username, error)
 }
 
-/// The sign-in page; `return_to` is an admin page to go back to after it.
+/// The sign-in page; `return_to` is an admin or account page to go back to after it.
 fn render_signin(
     state: &AppState,
     req: &HttpRequest,
@@ -146,11 +146,15 @@ async fn carried_request(state: &AppState, params: &Params) -> Result<Option<Aut
     }
 }
 
-/// Where the sign-in page may send the browser back to: an admin or account
-/// page of this site, never another origin.
+/// Where the sign-in page may send the browser back to: an admin page or
+/// the account page of this site, never another origin.
 pub fn safe_return_to(raw: Option<&str>) -> Option<String> {
     let raw = raw?;
-    let ok = (raw.starts_with(paths::ADMIN) || raw.starts_with(paths::ACCOUNT))
+    let under = |prefix: &str| {
+        raw.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+    };
+    let ok = (under(paths::ADMIN) || under(paths::ACCOUNT))
         && !raw.contains("//")
         && !raw.contains('\\')
         && raw.len() <= 512
@@ -159,7 +163,7 @@ pub fn safe_return_to(raw: Option<&str>) -> Option<String> {
 }
 
 /// `GET /signin`: the sign-in page on its own, or who is signed in. With
-/// `return_to` (an admin page) it goes back there; `reauth=1` asks again.
+/// `return_to` (an admin or account page) it goes back there; `reauth=1` asks again.
 pub async fn page(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, WebError> {
     let query = super::query(&req);
     let return_to = safe_return_to(query.one("return_to").ok().flatten());
@@ -207,7 +211,7 @@ impl Carried {
     }
 
     /// Where a successful sign-in goes: back to the authorization request, or
-    /// to the admin page it came from, or to the signed-in page.
+    /// to the admin or account page it came from, or to the signed-in page.
     fn target(&self) -> String {
         match &self.request {
             Some(r) => format!("{}?{}", paths::AUTHORIZE, authorize::resume(&r.params, "login")),
@@ -283,7 +287,10 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
 }
 
 /// The answer to a refused attempt; `again` shows the form with a message.
-fn refusal(e: SignInError, again: impl Fn(StatusCode, &str) -> HttpResponse) -> Result<HttpResponse, WebError> {
+pub(super) fn refusal(
+    e: SignInError,
+    again: impl Fn(StatusCode, &str) -> HttpResponse,
+) -> Result<HttpResponse, WebError> {
     let (too_many, busy) = (StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE);
     Err(match e {
         SignInError::BadCredentials => {

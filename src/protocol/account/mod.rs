@@ -1,0 +1,122 @@
+//! A person's own account (README "Your account"): what the account page
+//! shows, and the changes a signed-in person makes to their own account —
+//! each for them alone, each audited with them as the actor. The web layer
+//! checks the form's CSRF token and a recent sign-in
+//! (`session::RECENT_SIGN_IN`) before it calls a change here.
+
+pub mod apps;
+pub mod password;
+pub mod profile;
+pub mod sessions;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Provider;
+use super::error::OAuthError;
+use super::session::CurrentSession;
+use super::signin::SignInError;
+use crate::model::FieldError;
+use crate::store::audit::NewEvent;
+
+/// Why a change to an account was not made.
+#[derive(Debug)]
+pub enum AccountError {
+    /// A value refused: the form is shown again with the message.
+    Invalid(FieldError),
+    /// The current password is wrong (and the guess was counted).
+    WrongPassword,
+    /// The password could not be checked now: throttled, another check in
+    /// flight, or every hashing thread busy (the sign-in page's answers).
+    PasswordCheck(SignInError),
+    /// Not the person's: a session or an application they do not have.
+    NotFound(&'static str),
+    Internal(OAuthError),
+}
+
+impl From<OAuthError> for AccountError {
+    fn from(e: OAuthError) -> Self {
+        AccountError::Internal(e)
+    }
+}
+
+impl From<crate::store::StoreError> for AccountError {
+    fn from(e: crate::store::StoreError) -> Self {
+        AccountError::Internal(e.into())
+    }
+}
+
+impl From<sqlx::Error> for AccountError {
+    fn from(e: sqlx::Error) -> Self {
+        AccountError::Internal(e.into())
+    }
+}
+
+impl From<crate::crypto::CryptoError> for AccountError {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        AccountError::Internal(e.into())
+    }
+}
+
+impl AccountError {
+    fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        AccountError::Invalid(FieldError::new(field, message))
+    }
+}
+
+/// The signed-in person changing their own account, from an address.
+pub struct Person<'a> {
+    pub provider: &'a Provider,
+    pub session: &'a CurrentSession,
+    pub ip: Option<&'a str>,
+}
+
+impl Person<'_> {
+    /// Records a change (or a refused attempt) in the audit log: kind
+    /// `account`, the person as actor. A full audit buffer is a warning: the
+    /// change is committed already.
+    fn audit(&self, outcome: &str, action: &str, client_id: Option<&str>, details: Value) {
+        let event = NewEvent {
+            kind: "account",
+            outcome,
+            actor: Some(&self.session.user.username),
+            client_id,
+            user_id: Some(self.session.user.id),
+            ip: self.ip,
+            reason: Some(action),
+            details,
+        };
+        if let Err(e) = self.provider.audit(&event) {
+            tracing::warn!(error = %e, action, "could not audit an account change");
+        }
+    }
+}
+
+/// Everything the account page shows, built in one place. Each area is
+/// one field; a new area (sign-in methods) is one more.
+#[derive(Debug, Serialize)]
+pub struct Overview {
+    pub username: String,
+    pub profile: Vec<profile::ProfileField>,
+    pub sessions: Vec<sessions::SessionView>,
+    pub apps: Vec<apps::AppView>,
+    /// Sign-in methods (two-step sign-in and passkeys): empty until they
+    /// exist; the page's "Two-step sign-in and passkeys" section reads it.
+    pub factors: serde_json::Map<String, Value>,
+}
+
+/// What the account page shows the person of `session`.
+pub async fn overview(p: &Provider, session: &CurrentSession) -> Result<Overview, OAuthError> {
+    Ok(Overview {
+        username: session.user.username.clone(),
+        profile: profile::fields(p, &session.user.claims()),
+        sessions: sessions::list(p, session).await?,
+        apps: apps::list(p, session.user.id).await?,
+        factors: serde_json::Map::new(),
+    })
+}
+
+/// How the page writes a time: to the minute, in UTC.
+fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
