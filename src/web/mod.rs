@@ -22,7 +22,6 @@ mod qr_svg;
 pub(crate) mod respond;
 pub(crate) mod signin;
 mod token;
-mod two_step;
 mod userinfo;
 
 use actix_web::http::header;
@@ -66,10 +65,6 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::SECOND_STEP, web::get().to(signin::second_step::get))
         .route(paths::SECOND_STEP, web::post().to(signin::second_step::submit))
         .route(paths::CONSENT, web::post().to(signin::consent))
-        .route(paths::TWO_STEP, web::get().to(two_step::page))
-        .route(paths::TWO_STEP, web::post().to(two_step::confirm))
-        .route(paths::TWO_STEP_REMOVE, web::post().to(two_step::remove))
-        .route(paths::RECOVERY_CODES, web::post().to(two_step::renew_codes))
         .route(paths::TOKEN, web::post().to(token::post))
         .route(
             paths::TOKEN,

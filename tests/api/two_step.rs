@@ -94,6 +94,7 @@ pub async fn second_step(app: &TestApp, html: &str, code: &str) -> reqwest::Resp
         ("csrf", field("csrf")),
         ("request", field("request")),
         ("return_to", field("return_to")),
+        ("mode", field("mode")),
         ("code", code.to_owned()),
     ];
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -255,6 +256,53 @@ async fn each_recovery_code_signs_in_once() {
 }
 
 #[tokio::test]
+async fn a_pending_sign_in_completes_once_and_only_in_its_browser_flow() {
+    let (app, authenticator) = ada_with_authenticator().await;
+    let victim = app.with_browser(new_browser());
+    let res = sign_in(&victim, "ada").await;
+    let pending = res
+        .cookies()
+        .find(|c| c.name() == "lanyard_pending")
+        .map(|c| format!("lanyard_pending={}", c.value()))
+        .expect("a pending cookie");
+    let html = res.text().await.unwrap();
+    assert_eq!(
+        second_step(&victim, &html, &authenticator.next_code(&app))
+            .await
+            .status(),
+        303
+    );
+    // A copy of the pending cookie, after the sign-in completed.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(&pending, &app.url("/").parse().unwrap());
+    let copy = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(jar)
+        .build()
+        .unwrap();
+    let attacker = app.with_browser(copy);
+    let page = attacker.visit("/signin/step").await.text().await.unwrap();
+    let res = second_step(&attacker, &page, &authenticator.next_code(&app)).await;
+    assert_eq!(res.status(), 400, "spent: the sign-in completed once");
+    assert!(!session_cookie_set(&res));
+}
+
+#[tokio::test]
+async fn a_password_change_voids_a_pending_sign_in() {
+    let (app, authenticator) = ada_with_authenticator().await;
+    let (other, html) = password_on_new_browser(&app).await;
+    lanyard(&["user", "update", "ada", "--password-stdin"])
+        .db(&app.db)
+        .stdin("a-whole-new-password-2026\n")
+        .run()
+        .await
+        .assert_ok();
+    let res = second_step(&other, &html, &authenticator.next_code(&app)).await;
+    assert_eq!(res.status(), 400, "the sign-in under way is void");
+    assert!(!session_cookie_set(&res));
+}
+
+#[tokio::test]
 async fn a_sign_in_waits_five_minutes_at_most_for_its_second_step() {
     let (app, authenticator) = ada_with_authenticator().await;
     let (other, html) = password_on_new_browser(&app).await;
@@ -326,21 +374,101 @@ async fn acr_values_ask_a_person_with_a_second_factor_for_it() {
     assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["acr"], "mfa");
 }
 
+/// The account page's CSRF token, for its forms.
+async fn account_csrf(app: &TestApp) -> String {
+    let page = app.visit("/account").await.text().await.unwrap();
+    hidden_field(&page, "csrf").expect("the account page's forms")
+}
+
 #[tokio::test]
-async fn removing_the_authenticator_needs_a_recent_sign_in_and_a_csrf_token() {
-    let (app, _authenticator) = ada_with_authenticator().await;
+async fn removing_the_authenticator_needs_a_csrf_token_a_recent_sign_in_and_the_second_step() {
+    let (app, authenticator) = ada_with_authenticator().await;
     let res = app.submit("/account/two-step/remove", &[("csrf", "forged")]).await;
     assert_eq!(res.status(), 400, "CSRF");
-    sqlx::query("UPDATE sessions SET auth_time = auth_time - interval '1 hour'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let res = app.submit("/account/two-step/remove", &[("csrf", "forged")]).await;
-    assert_eq!(res.status(), 303);
+    let csrf = account_csrf(&app).await;
+    // This session signed in with the password alone (before the setup).
+    let res = app.submit("/account/two-step/remove", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        location(&res),
+        "/signin/step?return_to=%2Faccount",
+        "the second step first"
+    );
+    let html = app.visit(&location(&res)).await.text().await.unwrap();
+    assert_eq!(
+        second_step(&app, &html, &authenticator.next_code(&app)).await.status(),
+        303
+    );
+    app.clock.advance(TimeDelta::minutes(16));
+    let csrf = account_csrf(&app).await;
+    let res = app.submit("/account/two-step/remove", &[("csrf", &csrf)]).await;
     assert!(location(&res).starts_with("/signin?reauth=1"), "a recent sign-in first");
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM user_totp")
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(rows, 1, "nothing removed");
+    assert_eq!(rows, 1, "nothing removed yet");
+    let html = app.visit(&location(&res)).await.text().await.unwrap();
+    let res = app.sign_in_on(&html, "ada", PASSWORD).await;
+    let step = res.text().await.unwrap();
+    assert_eq!(
+        second_step(&app, &step, &authenticator.next_code(&app)).await.status(),
+        303
+    );
+    let csrf = account_csrf(&app).await;
+    let res = app.submit("/account/two-step/remove", &[("csrf", &csrf)]).await;
+    assert_eq!(location(&res), "/account?done=two-step-removed");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM user_totp")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "removed");
+}
+
+#[tokio::test]
+async fn setting_up_an_authenticator_ends_the_persons_other_sessions() {
+    let app = spawn_app().await;
+    create_user(&app, "ada").await;
+    let elsewhere = app.with_browser(new_browser());
+    assert_eq!(sign_in(&elsewhere, "ada").await.status(), 303);
+    assert_eq!(sign_in(&app, "ada").await.status(), 303);
+    set_up_authenticator(&app).await;
+    let res = elsewhere.visit("/account").await;
+    assert!(
+        location(&res).starts_with("/signin?"),
+        "the other browser is signed out"
+    );
+    assert_eq!(app.visit("/account").await.status(), 200, "this one stays");
+}
+
+#[tokio::test]
+async fn the_account_page_shows_two_step_sign_in_and_renews_recovery_codes() {
+    let (app, authenticator) = ada_with_authenticator().await;
+    let page = app.visit("/account").await.text().await.unwrap();
+    assert!(page.contains("Two-step sign-in is <strong>on</strong>"), "{page}");
+    assert!(page.contains("<strong>10 unused recovery codes</strong>"));
+    let res = app
+        .submit("/account/recovery-codes", &[("csrf", &account_csrf(&app).await)])
+        .await;
+    assert_eq!(
+        location(&res),
+        "/signin/step?return_to=%2Faccount",
+        "a password session proves the factor first"
+    );
+    let html = app.visit(&location(&res)).await.text().await.unwrap();
+    second_step(&app, &html, &authenticator.next_code(&app)).await;
+    let res = app
+        .submit("/account/recovery-codes", &[("csrf", &account_csrf(&app).await)])
+        .await;
+    assert_eq!(res.status(), 200);
+    let fresh = recovery_codes_on(&res.text().await.unwrap());
+    assert_eq!(fresh.len(), 10);
+    let (other, html) = password_on_new_browser(&app).await;
+    assert_eq!(
+        second_step(&other, &html, &authenticator.recovery_codes[0])
+            .await
+            .status(),
+        401,
+        "the old codes stopped working"
+    );
+    assert_eq!(second_step(&other, &html, &fresh[0]).await.status(), 303);
 }

@@ -8,16 +8,19 @@ pub mod apps;
 pub mod password;
 pub mod profile;
 pub mod sessions;
+pub mod two_step;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use super::Provider;
 use super::error::OAuthError;
+use super::factors::Enrolled;
 use super::session::CurrentSession;
 use super::signin::SignInError;
 use crate::model::FieldError;
 use crate::store::audit::NewEvent;
+use crate::store::second_factors::FactorSummary;
 
 /// Why a change to an account was not made.
 #[derive(Debug)]
@@ -31,6 +34,9 @@ pub enum AccountError {
     PasswordCheck(SignInError),
     /// Not the person's: a session or an application they do not have.
     NotFound(&'static str),
+    /// A change to a second factor from a session that has not proved it:
+    /// the second step first.
+    SecondStepFirst,
     Internal(OAuthError),
 }
 
@@ -100,9 +106,32 @@ pub struct Overview {
     pub profile: Vec<profile::ProfileField>,
     pub sessions: Vec<sessions::SessionView>,
     pub apps: Vec<apps::AppView>,
-    /// Sign-in methods (two-step sign-in and passkeys): empty until they
-    /// exist; the page's "Two-step sign-in and passkeys" section reads it.
-    pub factors: serde_json::Map<String, Value>,
+    /// Sign-in methods (two-step sign-in and passkeys): the page's
+    /// "Two-step sign-in and passkeys" section reads it.
+    pub factors: FactorsView,
+}
+
+/// A person's second factors as the page shows them.
+#[derive(Debug, Serialize)]
+pub struct FactorsView {
+    /// An authenticator app (TOTP) is set up.
+    pub totp: bool,
+    pub totp_since: Option<String>,
+    pub totp_last_used: Option<String>,
+    /// "10 unused recovery codes", "1 unused recovery code".
+    pub recovery_codes: String,
+}
+
+impl From<FactorSummary> for FactorsView {
+    fn from(s: FactorSummary) -> Self {
+        let plural = if s.recovery_codes_left == 1 { "" } else { "s" };
+        Self {
+            totp: s.totp,
+            totp_since: s.totp_created_at.map(when),
+            totp_last_used: s.totp_last_used_at.map(when),
+            recovery_codes: format!("{} unused recovery code{plural}", s.recovery_codes_left),
+        }
+    }
 }
 
 /// What the account page shows the person of `session`.
@@ -112,7 +141,7 @@ pub async fn overview(p: &Provider, session: &CurrentSession) -> Result<Overview
         profile: profile::fields(p, &session.user.claims()),
         sessions: sessions::list(p, session).await?,
         apps: apps::list(p, session.user.id).await?,
-        factors: serde_json::Map::new(),
+        factors: Enrolled::of(p, session.user.id).await?.summary.into(),
     })
 }
 

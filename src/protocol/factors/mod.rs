@@ -11,9 +11,7 @@ use uuid::Uuid;
 use super::Provider;
 use super::error::OAuthError;
 use crate::model::AuthLevel;
-use crate::store::audit::NewEvent;
 use crate::store::second_factors::{self, FactorSummary};
-use crate::store::users::UserRow;
 
 /// What a person has enrolled.
 #[derive(Debug, Clone, Default)]
@@ -39,21 +37,6 @@ impl Enrolled {
             false => AuthLevel::Password,
         }
     }
-}
-
-/// Audits a change a person made to their own second factors.
-pub fn record(p: &Provider, user: &UserRow, ip: Option<&str>, what: &str) -> Result<(), OAuthError> {
-    let event = NewEvent {
-        kind: "second_factor",
-        outcome: "ok",
-        actor: Some(&user.username),
-        client_id: None,
-        user_id: Some(user.id),
-        ip,
-        reason: Some(what),
-        details: serde_json::json!({}),
-    };
-    Ok(p.audit(&event)?)
 }
 
 /// The methods of a sign-in once `added` ones were proven too (RFC 8176 §2):

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::Provider;
 use super::device::DeviceId;
 use super::error::OAuthError;
-use super::factors::Enrolled;
+use super::factors::{Enrolled, pending};
 use super::session::{self, Origin};
 use crate::model::username_key;
 use crate::store::audit::NewEvent;
@@ -174,7 +174,7 @@ pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<Outcome, SignInErr
     // for browsers that completed a whole sign-in.
     if Enrolled::of(p, user.id).await?.any() {
         record(p, "second_step", Some(user.id), a.ip, "right password; second step due")?;
-        let pending = p.pending.issue(user.id, now);
+        let pending = p.pending.issue(user.id, &pending::stamp(&user.password_hash), now);
         return Ok(Outcome::SecondStep { pending });
     }
     record(p, "ok", Some(user.id), a.ip, "signed in")?;

@@ -12,8 +12,10 @@ use super::{ACCOUNT_LIMIT, IN_FLIGHT_FOR, SignInError, SignedIn, THROTTLE_WINDOW
 use crate::model::username_key;
 use crate::protocol::Provider;
 use crate::protocol::device::DeviceId;
+use crate::protocol::factors::pending::{self, Pending};
 use crate::protocol::factors::{recovery, totp, with_methods};
 use crate::protocol::session::{self, CurrentSession, Origin};
+use crate::store::used_jtis::{self, JtiTable};
 use crate::store::users::{self, UserRow};
 use crate::store::{login_throttle, second_factors};
 
@@ -35,7 +37,7 @@ pub struct StepAttempt<'a> {
 /// Completes the sign-in (the stepped-up session gets a new cookie).
 pub async fn complete(p: &Provider, whose: Whose<'_>, a: &StepAttempt<'_>) -> Result<SignedIn, SignInError> {
     let now = p.now();
-    let user = person(p, &whose, now).await?;
+    let (user, pending) = person(p, &whose, now).await?;
     if !user.is_enabled() {
         return Err(SignInError::Disabled);
     }
@@ -54,6 +56,9 @@ pub async fn complete(p: &Provider, whose: Whose<'_>, a: &StepAttempt<'_>) -> Re
         record(p, "failed", Some(user.id), a.from.ip, "wrong second-step code")?;
         return Err(SignInError::BadCredentials);
     };
+    if let Some(pending) = pending {
+        spend(p, &pending).await?;
+    }
     record(p, "ok", Some(user.id), a.from.ip, how)?;
     let cookie = match whose {
         Whose::Pending(_) => session::start(p, user.id, &with_methods(&["pwd".to_owned()], &["otp"]), &a.from).await?,
@@ -68,16 +73,33 @@ pub async fn complete(p: &Provider, whose: Whose<'_>, a: &StepAttempt<'_>) -> Re
     })
 }
 
-/// The person a step is for: the pending sign-in's (if still pending) or
-/// the session's.
-async fn person(p: &Provider, whose: &Whose<'_>, now: DateTime<Utc>) -> Result<UserRow, SignInError> {
+/// The person a step is for: the pending sign-in's (if still pending, and
+/// their password unchanged since) or the session's.
+async fn person(
+    p: &Provider,
+    whose: &Whose<'_>,
+    now: DateTime<Utc>,
+) -> Result<(UserRow, Option<Pending>), SignInError> {
     match whose {
-        Whose::Session(s) => Ok(s.user.clone()),
+        Whose::Session(s) => Ok((s.user.clone(), None)),
         Whose::Pending(value) => {
-            let id = p.pending.verify(value, now).ok_or(SignInError::Expired)?;
+            let id = p.pending.person(value).ok_or(SignInError::Expired)?;
             let mut conn = p.pool.acquire().await?;
-            users::find(&mut conn, id).await?.ok_or(SignInError::Expired)
+            let user = users::find(&mut conn, id).await?.ok_or(SignInError::Expired)?;
+            let checked = p.pending.verify(value, &pending::stamp(&user.password_hash), now);
+            let checked = checked.ok_or(SignInError::Expired)?;
+            Ok((user, Some(checked)))
         }
+    }
+}
+
+/// Spends a pending sign-in's nonce: it completes once, on one node.
+async fn spend(p: &Provider, pending: &Pending) -> Result<(), SignInError> {
+    let mut conn = p.pool.acquire().await?;
+    let nonce = crate::crypto::secret::sha256(&pending.nonce);
+    match used_jtis::first_use(&mut conn, JtiTable::PendingSignIns, &nonce, pending.expires).await? {
+        true => Ok(()),
+        false => Err(SignInError::Expired),
     }
 }
 

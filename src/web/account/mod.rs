@@ -8,6 +8,7 @@ mod page;
 mod password;
 mod profile;
 mod sessions;
+mod two_step;
 
 use std::pin::Pin;
 
@@ -34,7 +35,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::ACCOUNT_PASSWORD, web::post().to(password::post))
         .route(paths::ACCOUNT_SESSION_END, web::post().to(sessions::end_one))
         .route(paths::ACCOUNT_SESSIONS_END_OTHERS, web::post().to(sessions::end_others))
-        .route(paths::ACCOUNT_APP_WITHDRAW, web::post().to(apps::withdraw));
+        .route(paths::ACCOUNT_APP_WITHDRAW, web::post().to(apps::withdraw))
+        .route(paths::TWO_STEP, web::get().to(two_step::page))
+        .route(paths::TWO_STEP, web::post().to(two_step::confirm))
+        .route(paths::TWO_STEP_REMOVE, web::post().to(two_step::remove))
+        .route(paths::RECOVERY_CODES, web::post().to(two_step::renew_codes));
 }
 
 /// The signed-in person of a request; else the sign-in page, coming back

@@ -21,6 +21,7 @@ pub enum Area {
     Password,
     Sessions,
     Apps,
+    Factors,
 }
 
 impl Area {
@@ -30,6 +31,7 @@ impl Area {
             Area::Password => "password",
             Area::Sessions => "sessions",
             Area::Apps => "apps",
+            Area::Factors => "factors",
         }
     }
 }
@@ -55,6 +57,9 @@ fn said(done: &str) -> &'static str {
         "session" => "That session has ended.",
         "others" => "Every other session has ended.",
         "app" => "The application no longer has access to your account.",
+        "two-step-removed" => {
+            "Two-step sign-in is off: your password alone signs you in. Your other sessions have ended."
+        }
         _ => "",
     }
 }
@@ -115,6 +120,10 @@ pub async fn refused(
         AccountError::WrongPassword => (StatusCode::UNAUTHORIZED, "Your current password is wrong.".into()),
         AccountError::PasswordCheck(e) => return signin::refusal(e, |_, _| HttpResponse::BadRequest().finish()),
         AccountError::NotFound(m) => return Err(WebError::page(StatusCode::NOT_FOUND, "Not found", m)),
+        AccountError::SecondStepFirst => {
+            let message = "Confirm it is you with your second factor first (sign out and in again).";
+            (StatusCode::FORBIDDEN, message.into())
+        }
         AccountError::Internal(e) => return Err(WebError::unavailable_page(e)),
     };
     let problem = Problem {

@@ -88,7 +88,8 @@ pub async fn get(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse
         return_to,
         username,
     };
-    Ok(page(&state, &req, StatusCode::OK, &carried, !pending, None))
+    // A signed-in person is stepped up; else the sign-in under way goes on.
+    Ok(page(&state, &req, StatusCode::OK, &carried, session.is_some(), None))
 }
 
 /// `POST /signin/step`: checks the code and completes the sign-in (or the
@@ -97,14 +98,16 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
     refuse_cross_site(&req)?;
     let params = form(&body);
     let carried = Carried::read(&state, &params).await?;
-    let pending = state.cookies.pending(&req);
-    let session = match pending {
-        Some(_) => None,
-        None => session::current(&state.provider, state.cookies.session(&req).as_deref())
+    // The form says which it is: a stale pending cookie never takes over a
+    // step-up of the session (nor a session a pending sign-in).
+    let step_up = params.one("mode").ok().flatten() == Some("step-up");
+    let pending = state.cookies.pending(&req).filter(|_| !step_up);
+    let session = match step_up {
+        false => None,
+        true => session::current(&state.provider, state.cookies.session(&req).as_deref())
             .await
             .map_err(WebError::unavailable_page)?,
     };
-    let step_up = pending.is_none();
     let again = |status, message: &str| page(&state, &req, status, &carried, step_up, Some(message));
     if !state
         .csrf
