@@ -80,6 +80,8 @@ pub struct Provider {
     pub pending: Arc<factors::pending::PendingSignIns>,
     /// Seals second factors' secrets at rest.
     pub factor_seal: Arc<MasterKey>,
+    /// The WebAuthn relying party of the issuer, or why passkeys are off.
+    pub webauthn: Result<Arc<webauthn_rs::Webauthn>, factors::passkeys::PasskeysOff>,
 }
 
 /// The keys a provider derives from the master key, one per purpose (so
@@ -115,6 +117,7 @@ impl Provider {
         let audit = Arc::new(audit_buffer::AuditBuffer::new(config.audit_buffer));
         Ok(Self {
             audit,
+            webauthn: factors::passkeys::relying_party(config.issuer.as_str()),
             config,
             pool,
             keys,

@@ -20,7 +20,11 @@ const SETUP_FORM: &str = "two-step-setup";
 
 /// The signed-in person, with a recent enough sign-in for a change; else
 /// the redirect to sign in (again) and come back to `back_to`.
-async fn recent_session(state: &AppState, req: &HttpRequest, back_to: &str) -> Result<CurrentSession, WebError> {
+pub(super) async fn recent_session(
+    state: &AppState,
+    req: &HttpRequest,
+    back_to: &str,
+) -> Result<CurrentSession, WebError> {
     let session = session::current(&state.provider, state.cookies.session(req).as_deref())
         .await
         .map_err(WebError::unavailable_page)?;
@@ -155,7 +159,7 @@ fn codes_page(state: &AppState, session: &CurrentSession, codes: &[String], new_
 }
 
 /// A change with only a CSRF token: checked, or the error page.
-fn check_csrf(state: &AppState, req: &HttpRequest, body: &Bytes, purpose: &str) -> Result<(), WebError> {
+pub(super) fn check_csrf(state: &AppState, req: &HttpRequest, body: &Bytes, purpose: &str) -> Result<(), WebError> {
     let params = form(body);
     match state
         .csrf
@@ -197,7 +201,7 @@ pub async fn renew_codes(req: HttpRequest, body: Bytes, state: Data<AppState>) -
     let enrolled = Enrolled::of(p, session.user.id)
         .await
         .map_err(WebError::unavailable_page)?;
-    if !enrolled.any() {
+    if !enrolled.summary.totp {
         return Ok(redirect(paths::TWO_STEP, true));
     }
     let codes = recovery::renew_now(p, session.user.id)
