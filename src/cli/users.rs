@@ -261,8 +261,15 @@ async fn mfa(args: UserMfa, config: &Config) -> Result<(), Failure> {
             what.push(format!("an authenticator app (TOTP), {left} unused recovery code(s)"));
         }
         for k in &factors.passkeys {
-            let used = k.last_used_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".to_owned());
-            what.push(format!("passkey \"{}\" (added {}, last used {used})", k.name, k.created_at.to_rfc3339()));
+            let used = k
+                .last_used_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|| "never".to_owned());
+            what.push(format!(
+                "passkey \"{}\" (added {}, last used {used})",
+                k.name,
+                k.created_at.to_rfc3339()
+            ));
         }
         let what = match what.is_empty() {
             true => "no second factor".to_owned(),

@@ -106,7 +106,11 @@ async fn a_garbage_credential_is_refused_with_400() {
     for credential in [json!({ "nonsense": true }), json!("text"), json!(null)] {
         let body = json!({ "ceremony": ceremony, "credential": credential });
         let res = post_json(&app, "/signin/passkey", Some(&csrf), &body).await;
-        assert_eq!(json_error(res).await, (400, "invalid_request".to_owned()), "{credential}");
+        assert_eq!(
+            json_error(res).await,
+            (400, "invalid_request".to_owned()),
+            "{credential}"
+        );
     }
     let res = app
         .client
@@ -130,7 +134,10 @@ async fn passkeys_are_off_when_the_issuer_host_is_an_ip_address() {
     sign_in(&app, "ada").await;
     let html = app.visit("/account/passkeys").await.text().await.unwrap();
     assert!(html.contains("passkeys are off"), "{html}");
-    assert!(html.contains("http://localhost:PORT"), "the page says what to do: {html}");
+    assert!(
+        html.contains("http://localhost:PORT"),
+        "the page says what to do: {html}"
+    );
     assert!(!html.contains("id=\"passkey-add\""), "{html}");
 }
 
@@ -145,7 +152,10 @@ async fn adding_a_passkey_needs_a_recent_sign_in() {
     assert_eq!(res.status(), 200, "positive control");
     let options: Value = res.json().await.unwrap();
     let selection = &options["options"]["publicKey"]["authenticatorSelection"];
-    assert_eq!(selection["residentKey"], "required", "a discoverable credential: {options}");
+    assert_eq!(
+        selection["residentKey"], "required",
+        "a discoverable credential: {options}"
+    );
     assert_eq!(selection["userVerification"], "required", "{options}");
     sqlx::query("UPDATE sessions SET auth_time = auth_time - interval '1 hour'")
         .execute(&app.pool)
@@ -174,14 +184,21 @@ async fn give_passkey(app: &TestApp, user: uuid::Uuid, name: &str) {
 async fn a_person_with_a_passkey_is_asked_for_it_after_the_password() {
     let app = TestApp::builder().localhost().spawn().await;
     let ada = create_user(&app, "ada").await;
-    assert_eq!(sign_in(&app, "ada").await.status(), 303, "positive control: no factor yet");
+    assert_eq!(
+        sign_in(&app, "ada").await.status(),
+        303,
+        "positive control: no factor yet"
+    );
     give_passkey(&app, ada, "Laptop").await;
     let other = app.with_browser(crate::support::new_browser());
     let res = sign_in(&other, "ada").await;
     assert_eq!(res.status(), 200, "a second step, no session yet");
     let html = res.text().await.unwrap();
     assert!(html.contains("id=\"passkey-step\""), "Use a passkey: {html}");
-    assert!(!html.contains("action=\"/signin/step\""), "no code form without an authenticator app");
+    assert!(
+        !html.contains("action=\"/signin/step\""),
+        "no code form without an authenticator app"
+    );
 }
 
 #[tokio::test]
@@ -196,7 +213,10 @@ async fn a_phishing_resistant_step_up_offers_only_the_passkey() {
     allow(&app, "rp", API, &["open"]).await;
     let other = app.with_browser(crate::support::new_browser());
     let html = sign_in(&other, "ada").await.text().await.unwrap();
-    assert!(html.contains("id=\"passkey-step\"") && html.contains("action=\"/signin/step\""), "both: {html}");
+    assert!(
+        html.contains("id=\"passkey-step\"") && html.contains("action=\"/signin/step\""),
+        "both: {html}"
+    );
     let res = crate::two_step::second_step(&other, &html, &authenticator.next_code(&app)).await;
     assert_eq!(res.status(), 303, "signed in with a code");
     lanyard(&["api", "update", API, "--min-acr", "phishing-resistant"])
@@ -210,7 +230,10 @@ async fn a_phishing_resistant_step_up_offers_only_the_passkey() {
     let html = res.text().await.unwrap();
     assert!(html.contains("Confirm it is you"), "a step-up, not a refusal: {html}");
     assert!(html.contains("id=\"passkey-step\""), "{html}");
-    assert!(!html.contains("action=\"/signin/step\""), "a code cannot reach phishing-resistant: {html}");
+    assert!(
+        !html.contains("action=\"/signin/step\""),
+        "a code cannot reach phishing-resistant: {html}"
+    );
 }
 
 #[tokio::test]
@@ -220,14 +243,27 @@ async fn resetting_the_second_factors_removes_the_passkeys() {
     give_passkey(&app, ada, "Security key").await;
     let listed = lanyard(&["user", "mfa", "ada", "--json"]).db(&app.db).run().await;
     listed.assert_ok();
-    assert_eq!(listed.json()["passkeys"][0]["name"], "Security key", "{}", listed.stdout);
+    assert_eq!(
+        listed.json()["passkeys"][0]["name"],
+        "Security key",
+        "{}",
+        listed.stdout
+    );
     let listed = lanyard(&["user", "mfa", "ada"]).db(&app.db).run().await;
     assert!(listed.stdout.contains("passkey \"Security key\""), "{}", listed.stdout);
-    lanyard(&["user", "mfa", "ada", "--reset"]).db(&app.db).run().await.assert_ok();
+    lanyard(&["user", "mfa", "ada", "--reset"])
+        .db(&app.db)
+        .run()
+        .await
+        .assert_ok();
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM passkeys")
         .fetch_one(&app.pool)
         .await
         .unwrap();
     assert_eq!(left, 0);
-    assert_eq!(location(&sign_in(&app, "ada").await), "/signin", "the password alone signs in again");
+    assert_eq!(
+        location(&sign_in(&app, "ada").await),
+        "/signin",
+        "the password alone signs in again"
+    );
 }

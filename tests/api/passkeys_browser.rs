@@ -198,8 +198,15 @@ async fn a_passkey_added_on_the_account_page_signs_in_alone_at_the_phishing_resi
     let authenticator = register(&b, &app, "Laptop").await;
     screenshot(&b, "passkeys-01-account").await;
     assert!(b.source().await.unwrap().contains("Laptop"), "the list names it");
-    assert_eq!(count(&app, "SELECT count(*) FROM passkeys WHERE name = 'Laptop'").await, 1);
-    assert_eq!(authenticator.credentials().await[0]["isResidentCredential"], true, "discoverable");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM passkeys WHERE name = 'Laptop'").await,
+        1
+    );
+    assert_eq!(
+        authenticator.credentials().await[0]["isResidentCredential"],
+        true,
+        "discoverable"
+    );
     sign_out(&b, &app).await;
     let saved = authenticator.take_away().await;
 
@@ -212,7 +219,11 @@ async fn a_passkey_added_on_the_account_page_signs_in_alone_at_the_phishing_resi
 
     let claims = claims_at(&b, &app, &client, &auth.verifier).await;
     assert_eq!(claims["acr"], "phishing-resistant", "{claims}");
-    assert_eq!(claims["amr"], json!(["hwk", "user", "mfa"]), "a device-bound passkey (RFC 8176)");
+    assert_eq!(
+        claims["amr"],
+        json!(["hwk", "user", "mfa"]),
+        "a device-bound passkey (RFC 8176)"
+    );
     let used = "SELECT count(*) FROM passkeys WHERE last_used_at IS NOT NULL";
     assert_eq!(count(&app, used).await, 1, "its use recorded");
 }
@@ -231,7 +242,11 @@ async fn the_username_fields_autofill_signs_in_with_a_passkey() {
         .at_most(Duration::from_secs(10))
         .for_element(Locator::XPath("//h1[text()='You are signed in']"))
         .await;
-    assert!(signed_in.is_ok(), "conditional mediation signed in: {}", b.source().await.unwrap());
+    assert!(
+        signed_in.is_ok(),
+        "conditional mediation signed in: {}",
+        b.source().await.unwrap()
+    );
 }
 
 #[tokio::test]
@@ -248,7 +263,10 @@ async fn a_passkey_serves_as_the_second_step_after_a_password() {
     click(&b, "form[action='/signin'] button[type=submit]").await;
     visible(&b, "#passkey-step").await;
     screenshot(&b, "passkeys-03-second-step").await;
-    assert!(b.find(Locator::Css("#code")).await.is_err(), "no code form: no authenticator app");
+    assert!(
+        b.find(Locator::Css("#code")).await.is_err(),
+        "no code form: no authenticator app"
+    );
     let _authenticator = Authenticator::holding(&b, &saved).await;
     click(&b, "#passkey-step").await;
 
@@ -280,7 +298,13 @@ async fn a_removed_passkey_no_longer_signs_in() {
     let _authenticator = Authenticator::holding(&b, &saved).await;
     click(&b, "#passkey-signin").await;
     visible(&b, "#passkey-error").await;
-    let error = b.find(Locator::Css("#passkey-error")).await.unwrap().text().await.unwrap();
+    let error = b
+        .find(Locator::Css("#passkey-error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(error.contains("not registered"), "{error}");
     screenshot(&b, "passkeys-05-removed-refused").await;
 }
@@ -331,7 +355,13 @@ async fn a_passkey_that_does_not_verify_its_user_is_refused() {
     authenticator.set_user_verified(false).await;
     click(&b, "#passkey-signin").await;
     visible(&b, "#passkey-error").await;
-    let error = b.find(Locator::Css("#passkey-error")).await.unwrap().text().await.unwrap();
+    let error = b
+        .find(Locator::Css("#passkey-error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(error.contains("not used"), "{error}");
     let live = "SELECT count(*) FROM sessions WHERE ended_at IS NULL";
     assert_eq!(count(&app, live).await, 0, "no session");
@@ -349,12 +379,22 @@ async fn a_cloned_authenticator_is_refused_and_audited() {
     let _authenticator = Authenticator::holding(&b, &saved).await;
     click(&b, "#passkey-signin").await;
     visible(&b, "#passkey-error").await;
-    let error = b.find(Locator::Css("#passkey-error")).await.unwrap().text().await.unwrap();
+    let error = b
+        .find(Locator::Css("#passkey-error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(error.contains("signature counter"), "{error}");
     app.audit_written().await;
     let events = "SELECT count(*) FROM audit_events WHERE kind = 'security' AND outcome = 'refused'";
     assert_eq!(count(&app, events).await, 1, "a security event");
-    assert_eq!(count(&app, "SELECT count(*) FROM passkeys").await, 1, "kept: no lock-out by a clone");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM passkeys").await,
+        1,
+        "kept: no lock-out by a clone"
+    );
 }
 
 #[tokio::test]
@@ -386,12 +426,19 @@ async fn an_api_at_phishing_resistant_refuses_a_code_sign_in_and_the_session_ste
     assert_eq!(jwt_claims(&id_token)["acr"], "mfa", "password and code");
     let refused = app.exchange(&client, &id_token, &[("resource", API)]).await;
     let (status, error) = crate::support::error_of(refused).await;
-    assert_eq!((status, error.as_str()), (400, "insufficient_user_authentication"), "RFC 9470");
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "insufficient_user_authentication"),
+        "RFC 9470"
+    );
     let auth = auth_url(&app, &client, "openid", &[("resource", API)]);
     b.goto(&auth.url).await.unwrap();
     visible(&b, "#passkey-step").await;
     screenshot(&b, "passkeys-06-step-up").await;
-    assert!(b.find(Locator::Css("#code")).await.is_err(), "a code cannot reach phishing-resistant");
+    assert!(
+        b.find(Locator::Css("#code")).await.is_err(),
+        "a code cannot reach phishing-resistant"
+    );
     let _authenticator = Authenticator::holding(&b, &saved).await;
     click(&b, "#passkey-step").await;
     let id_token = id_token_at(&b, &app, &client, &auth.verifier).await;

@@ -45,7 +45,7 @@ pub enum Proof<'a> {
     /// A passkey's assertion for a ceremony of this step.
     Passkey {
         ceremony: &'a str,
-        credential: PublicKeyCredential,
+        credential: Box<PublicKeyCredential>,
     },
 }
 
@@ -54,7 +54,10 @@ impl<'a> Proof<'a> {
     /// it counts as an attempt).
     pub fn passkey(ceremony: &'a str, credential: &serde_json::Value) -> Result<Self, SignInError> {
         let credential = passkeys::parse(credential).map_err(SignInError::Passkey)?;
-        Ok(Proof::Passkey { ceremony, credential })
+        Ok(Proof::Passkey {
+            ceremony,
+            credential: Box::new(credential),
+        })
     }
 }
 
