@@ -51,31 +51,33 @@
     return asked;
   }
 
-  function attestation(cred) {
-    const r = cred.response;
+  // A credential as JSON, its binary fields in base64url.
+  function asJSON(cred, response) {
     return {
-      id: cred.id, rawId: toText(cred.rawId), type: cred.type,
-      response: {
-        attestationObject: toText(r.attestationObject),
-        clientDataJSON: toText(r.clientDataJSON),
-        transports: typeof r.getTransports === "function" ? r.getTransports() : undefined,
-      },
+      id: cred.id, rawId: toText(cred.rawId), type: cred.type, response,
       extensions: cred.getClientExtensionResults(),
     };
   }
 
+  // create()'s result -> RegisterPublicKeyCredential.
+  function attestation(cred) {
+    const r = cred.response;
+    return asJSON(cred, {
+      attestationObject: toText(r.attestationObject),
+      clientDataJSON: toText(r.clientDataJSON),
+      transports: typeof r.getTransports === "function" ? r.getTransports() : undefined,
+    });
+  }
+
+  // get()'s result -> PublicKeyCredential.
   function assertion(cred) {
     const r = cred.response;
-    return {
-      id: cred.id, rawId: toText(cred.rawId), type: cred.type,
-      response: {
-        authenticatorData: toText(r.authenticatorData),
-        clientDataJSON: toText(r.clientDataJSON),
-        signature: toText(r.signature),
-        userHandle: r.userHandle ? toText(r.userHandle) : null,
-      },
-      extensions: cred.getClientExtensionResults(),
-    };
+    return asJSON(cred, {
+      authenticatorData: toText(r.authenticatorData),
+      clientDataJSON: toText(r.clientDataJSON),
+      signature: toText(r.signature),
+      userHandle: r.userHandle ? toText(r.userHandle) : null,
+    });
   }
 
   // A same-origin JSON POST carrying the page's CSRF token.

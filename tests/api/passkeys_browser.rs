@@ -167,6 +167,21 @@ async fn ada_with_a_passkey(b: &Client, app: &TestApp) -> Vec<Value> {
     authenticator.take_away().await
 }
 
+/// The sign-in page, loaded with no authenticator (so no autofill starts),
+/// then an authenticator holding these credentials.
+async fn signin_page_holding<'a>(b: &'a Client, app: &TestApp, saved: &[Value]) -> Authenticator<'a> {
+    b.goto(&app.url("/signin")).await.unwrap();
+    visible(b, "#passkey-signin").await;
+    Authenticator::holding(b, saved).await
+}
+
+/// The error the page shows once a passkey was refused.
+async fn passkey_error(b: &Client) -> String {
+    visible(b, "#passkey-error").await;
+    let shown = b.find(Locator::Css("#passkey-error")).await.unwrap();
+    shown.text().await.unwrap()
+}
+
 async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
         .fetch_one(&app.pool)
@@ -293,18 +308,9 @@ async fn a_removed_passkey_no_longer_signs_in() {
     let saved = authenticator.take_away().await;
     assert_eq!(saved.len(), 1, "the browser still holds it");
 
-    b.goto(&app.url("/signin")).await.unwrap();
-    visible(&b, "#passkey-signin").await;
-    let _authenticator = Authenticator::holding(&b, &saved).await;
+    let _authenticator = signin_page_holding(&b, &app, &saved).await;
     click(&b, "#passkey-signin").await;
-    visible(&b, "#passkey-error").await;
-    let error = b
-        .find(Locator::Css("#passkey-error"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let error = passkey_error(&b).await;
     assert!(error.contains("not registered"), "{error}");
     screenshot(&b, "passkeys-05-removed-refused").await;
 }
@@ -335,9 +341,7 @@ async fn a_replayed_ceremony_is_refused() {
     let app = TestApp::builder().localhost().spawn().await;
     let b = browser().await;
     let saved = ada_with_a_passkey(&b, &app).await;
-    b.goto(&app.url("/signin")).await.unwrap();
-    visible(&b, "#passkey-signin").await;
-    let _authenticator = Authenticator::holding(&b, &saved).await;
+    let _authenticator = signin_page_holding(&b, &app, &saved).await;
     let answers = b.execute_async(REPLAY, vec![]).await.unwrap();
     assert_eq!(answers[0], 200, "the first answer signs in: {answers}");
     assert_eq!(answers[1], 400, "the same ceremony again: {answers}");
@@ -349,19 +353,10 @@ async fn a_passkey_that_does_not_verify_its_user_is_refused() {
     let app = TestApp::builder().localhost().spawn().await;
     let b = browser().await;
     let saved = ada_with_a_passkey(&b, &app).await;
-    b.goto(&app.url("/signin")).await.unwrap();
-    visible(&b, "#passkey-signin").await;
-    let authenticator = Authenticator::holding(&b, &saved).await;
+    let authenticator = signin_page_holding(&b, &app, &saved).await;
     authenticator.set_user_verified(false).await;
     click(&b, "#passkey-signin").await;
-    visible(&b, "#passkey-error").await;
-    let error = b
-        .find(Locator::Css("#passkey-error"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let error = passkey_error(&b).await;
     assert!(error.contains("not used"), "{error}");
     let live = "SELECT count(*) FROM sessions WHERE ended_at IS NULL";
     assert_eq!(count(&app, live).await, 0, "no session");
@@ -374,18 +369,9 @@ async fn a_cloned_authenticator_is_refused_and_audited() {
     let mut saved = ada_with_a_passkey(&b, &app).await;
     // A copy of the key made before its last use: its counter is behind.
     saved[0]["signCount"] = json!(0);
-    b.goto(&app.url("/signin")).await.unwrap();
-    visible(&b, "#passkey-signin").await;
-    let _authenticator = Authenticator::holding(&b, &saved).await;
+    let _authenticator = signin_page_holding(&b, &app, &saved).await;
     click(&b, "#passkey-signin").await;
-    visible(&b, "#passkey-error").await;
-    let error = b
-        .find(Locator::Css("#passkey-error"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let error = passkey_error(&b).await;
     assert!(error.contains("signature counter"), "{error}");
     app.audit_written().await;
     let events = "SELECT count(*) FROM audit_events WHERE kind = 'security' AND outcome = 'refused'";
