@@ -272,3 +272,57 @@ async fn resetting_the_second_factors_removes_the_passkeys() {
         "the password alone signs in again"
     );
 }
+
+#[tokio::test]
+async fn a_passkey_is_renamed_and_removed_without_javascript() {
+    let app = TestApp::builder().localhost().spawn().await;
+    let ada = create_user(&app, "ada").await;
+    sign_in(&app, "ada").await;
+    give_passkey(&app, ada, "Laptop").await;
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM passkeys")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let (id, name_of) = (id.to_string(), "SELECT name FROM passkeys");
+    let html = app.visit("/account/passkeys").await.text().await.unwrap();
+    let csrf = crate::support::hidden_field(&html, "csrf").unwrap();
+    let long = "x".repeat(65);
+    let res = app
+        .submit(
+            "/account/passkeys/rename",
+            &[("csrf", &csrf), ("id", &id), ("name", &long)],
+        )
+        .await;
+    assert_eq!(res.status(), 400, "a name of 65 characters");
+    let res = app
+        .submit(
+            "/account/passkeys/rename",
+            &[("csrf", "forged"), ("id", &id), ("name", "Work")],
+        )
+        .await;
+    assert_eq!(res.status(), 400, "CSRF");
+    let res = app
+        .submit(
+            "/account/passkeys/rename",
+            &[("csrf", &csrf), ("id", &id), ("name", " Work ")],
+        )
+        .await;
+    assert_eq!(location(&res), "/account/passkeys?done=renamed");
+    let name: String = sqlx::query_scalar(name_of).fetch_one(&app.pool).await.unwrap();
+    assert_eq!(name, "Work");
+    let res = app
+        .submit("/account/passkeys/remove", &[("csrf", &csrf), ("id", &id)])
+        .await;
+    assert_eq!(location(&res), "/account/passkeys?done=removed");
+    let res = app
+        .submit("/account/passkeys/remove", &[("csrf", &csrf), ("id", &id)])
+        .await;
+    assert_eq!(res.status(), 404, "gone");
+    app.audit_written().await;
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE kind = 'second_factor' AND reason LIKE '%passkey'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 2, "renamed and removed, audited");
+}
