@@ -102,6 +102,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
         derived,
     )
     .map_err(|e| StartError::Runtime(e.to_string()))?;
+    if let Err(off) = &provider.webauthn {
+        tracing::warn!(issuer = provider.config.issuer.as_str(), "{}", off.explain());
+    }
     Ok(AppState {
         provider,
         discovery: Bytes::from(discovery),

@@ -25,8 +25,22 @@ pub const ACCOUNT_APP_WITHDRAW: &str = "/account/apps/withdraw";
 pub const TWO_STEP: &str = "/account/two-step";
 pub const TWO_STEP_REMOVE: &str = "/account/two-step/remove";
 pub const RECOVERY_CODES: &str = "/account/recovery-codes";
+/// A person's passkeys: the list, and the forms to rename and remove one.
+pub const PASSKEYS: &str = "/account/passkeys";
+pub const PASSKEYS_RENAME: &str = "/account/passkeys/rename";
+pub const PASSKEYS_REMOVE: &str = "/account/passkeys/remove";
+/// JSON: options to create a passkey, then the new credential.
+pub const PASSKEYS_OPTIONS: &str = "/account/passkeys/options";
+pub const PASSKEYS_REGISTER: &str = "/account/passkeys/register";
+/// JSON: a passwordless sign-in's options, then its assertion.
+pub const PASSKEY_SIGNIN_OPTIONS: &str = "/signin/passkey/options";
+pub const PASSKEY_SIGNIN: &str = "/signin/passkey";
+/// JSON: a passkey as the second step (or a step-up): options, then the assertion.
+pub const PASSKEY_STEP_OPTIONS: &str = "/signin/passkey/step/options";
+pub const PASSKEY_STEP: &str = "/signin/passkey/step";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
 pub const STYLESHEET: &str = "/static/lanyard.css";
 pub const ADMIN_SCRIPT: &str = "/static/admin.js";
+pub const PASSKEYS_SCRIPT: &str = "/static/passkeys.js";

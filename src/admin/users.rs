@@ -78,6 +78,8 @@ pub struct UserView {
     pub grants: Vec<serde_json::Value>,
     /// Second factors (never their secrets).
     pub two_step: second_factors::FactorSummary,
+    /// Passkeys (names and dates, never their keys).
+    pub passkeys: Vec<crate::store::passkeys::PasskeyListRow>,
 }
 
 fn not_found(sub: Uuid) -> AdminError {
@@ -111,6 +113,7 @@ pub async fn view(pool: &PgPool, clock: &dyn Clock, sub: Uuid) -> Result<UserVie
         consents: consents::list_for_user(&mut conn, sub).await?,
         grants,
         two_step: second_factors::summary(&mut conn, sub).await?,
+        passkeys: crate::store::passkeys::list(&mut conn, sub).await?,
     })
 }
 
@@ -301,6 +304,8 @@ pub struct FactorsView {
     pub totp_created_at: Option<DateTime<Utc>>,
     pub totp_last_used_at: Option<DateTime<Utc>>,
     pub recovery_codes_left: i64,
+    /// Passkeys (names and dates, never their keys).
+    pub passkeys: Vec<crate::store::passkeys::PasskeyListRow>,
 }
 
 pub async fn factors(pool: &PgPool, sub: Uuid) -> Result<FactorsView, AdminError> {
@@ -314,16 +319,19 @@ pub async fn factors(pool: &PgPool, sub: Uuid) -> Result<FactorsView, AdminError
         totp_created_at: summary.totp_created_at,
         totp_last_used_at: summary.totp_last_used_at,
         recovery_codes_left: summary.recovery_codes_left,
+        passkeys: crate::store::passkeys::list(&mut conn, sub).await?,
     })
 }
 
-/// Removes every second factor of a person (a lost phone): their password
-/// alone signs them in again until they set one up. Returns what they had.
+/// Removes every second factor of a person (a lost phone), passkeys
+/// included: their password alone signs them in again until they set one
+/// up. Returns what they had.
 pub async fn reset_factors(pool: &PgPool, sub: Uuid) -> Result<FactorsView, AdminError> {
     let before = factors(pool, sub).await?;
     let mut tx = pool.begin().await?;
     second_factors::delete_totp(&mut tx, sub).await?;
     second_factors::delete_recovery_codes(&mut tx, sub).await?;
+    crate::store::passkeys::delete_all(&mut tx, sub).await?;
     tx.commit().await?;
     Ok(before)
 }

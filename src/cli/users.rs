@@ -252,11 +252,28 @@ async fn mfa(args: UserMfa, config: &Config) -> Result<(), Failure> {
     }
     let shown = serde_json::json!({ "sub": sub, "username": factors.username, "reset": args.reset,
         "totp": factors.totp, "totp_created_at": factors.totp_created_at,
-        "totp_last_used_at": factors.totp_last_used_at, "recovery_codes_left": factors.recovery_codes_left });
+        "totp_last_used_at": factors.totp_last_used_at, "recovery_codes_left": factors.recovery_codes_left,
+        "passkeys": factors.passkeys });
     print(args.out.json, &shown, |_| {
-        let what = match (factors.totp, factors.recovery_codes_left) {
-            (false, _) => "no second factor".to_owned(),
-            (true, left) => format!("an authenticator app (TOTP), {left} unused recovery code(s)"),
+        let mut what: Vec<String> = Vec::new();
+        if factors.totp {
+            let left = factors.recovery_codes_left;
+            what.push(format!("an authenticator app (TOTP), {left} unused recovery code(s)"));
+        }
+        for k in &factors.passkeys {
+            let used = k
+                .last_used_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|| "never".to_owned());
+            what.push(format!(
+                "passkey \"{}\" (added {}, last used {used})",
+                k.name,
+                k.created_at.to_rfc3339()
+            ));
+        }
+        let what = match what.is_empty() {
+            true => "no second factor".to_owned(),
+            false => what.join("; "),
         };
         match args.reset {
             true => format!(

@@ -423,8 +423,9 @@ fn parse_claims(raw: Option<&str>) -> Result<Option<Value>, OAuthError> {
 #[derive(Debug)]
 enum LevelCheck {
     Enough,
-    /// The person can reach what is asked: ask them for more (a step-up).
-    StepUp,
+    /// The person can reach what is asked: ask them for more (a step-up)
+    /// to this level.
+    StepUp(AuthLevel),
     /// What must be reached cannot be (the refusal to send).
     Refused(OAuthError),
 }
@@ -459,8 +460,8 @@ async fn judge_level(p: &Provider, req: &AuthRequest, session: &CurrentSession) 
     let reach = Enrolled::of(p, session.user.id).await?.reach();
     Ok(match (must, wish) {
         (Some((level, refusal)), _) if level > reach => LevelCheck::Refused(refusal),
-        (Some(_), _) => LevelCheck::StepUp,
-        (None, Some(wish)) if wish <= reach => LevelCheck::StepUp,
+        (Some((level, _)), _) => LevelCheck::StepUp(level),
+        (None, Some(wish)) if wish <= reach => LevelCheck::StepUp(wish),
         (None, _) => LevelCheck::Enough,
     })
 }
@@ -618,8 +619,9 @@ async fn lacks_consent(p: &Provider, req: &AuthRequest, session: &CurrentSession
 pub enum Outcome {
     /// Show the sign-in page.
     SignIn,
-    /// Ask the signed-in person for a second step (a stronger sign-in).
-    StepUp,
+    /// Ask the signed-in person for a second step (a stronger sign-in)
+    /// reaching this level.
+    StepUp { level: AuthLevel },
     /// Show the consent page for these scopes.
     Consent { scopes: Vec<String> },
     /// Send the browser to the client (a code, or an error).
@@ -664,10 +666,10 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
     // at /token.
     match judge_level(p, req, session).await? {
         LevelCheck::Enough => {}
-        LevelCheck::StepUp if req.prompt.none => {
+        LevelCheck::StepUp(_) if req.prompt.none => {
             return redirect_error(ErrorCode::InteractionRequired, "a stronger sign-in is needed");
         }
-        LevelCheck::StepUp => return Ok(Outcome::StepUp),
+        LevelCheck::StepUp(level) => return Ok(Outcome::StepUp { level }),
         LevelCheck::Refused(refusal) => return redirect_error(refusal.code, &refusal.description),
     }
     // First-party clients: the organisation vouches, no consent page (not even for prompt=consent).

@@ -84,6 +84,8 @@ pub struct Provider {
     /// Keys the hashes of recovery codes (so a copy of the database alone
     /// cannot test guesses).
     pub recovery_codes: Arc<crate::crypto::field_mac::FieldMac>,
+    /// The WebAuthn relying party of the issuer, or why passkeys are off.
+    pub webauthn: Result<Arc<webauthn_rs::Webauthn>, factors::passkeys::PasskeysOff>,
 }
 
 /// The keys a provider derives from the master key, one per purpose (so
@@ -121,6 +123,7 @@ impl Provider {
         let audit = Arc::new(audit_buffer::AuditBuffer::new(config.audit_buffer));
         Ok(Self {
             audit,
+            webauthn: factors::passkeys::relying_party(config.issuer.as_str()),
             config,
             pool,
             keys,

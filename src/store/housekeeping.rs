@@ -28,7 +28,7 @@ pub struct Horizons {
 }
 
 /// The tables housekeeping prunes, in the order it prunes them.
-pub const TABLES: [&str; 11] = [
+pub const TABLES: [&str; 12] = [
     "authorization_codes",
     "refresh_tokens",
     "grants",
@@ -38,6 +38,7 @@ pub const TABLES: [&str; 11] = [
     "dpop_proof_jtis",
     "pending_sign_in_nonces",
     "client_assertion_jtis",
+    "webauthn_ceremonies",
     "audit_events",
     "token_counters",
 ];
@@ -85,6 +86,8 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
         "dpop_proof_jtis" | "pending_sign_in_nonces" => "expires_at < $1 - $2 * interval '1 second'",
         // Past its `exp` a replayed assertion is refused as expired anyway.
         "client_assertion_jtis" => "expires_at < $1 - $2 * interval '1 second'",
+        // An expired ceremony can no longer finish: nothing to keep.
+        "webauthn_ceremonies" => "expires_at < $1",
         "audit_events" => "occurred_at < $7",
         "token_counters" => "hour < $7",
         other => return Err(StoreError::Corrupt(format!("no housekeeping for table `{other}`"))),

@@ -8,6 +8,7 @@ pub mod consents;
 pub mod grants;
 pub mod housekeeping;
 pub mod login_throttle;
+pub mod passkeys;
 pub mod refresh_tokens;
 pub mod revoked_access_tokens;
 pub mod second_factors;
@@ -16,6 +17,7 @@ pub mod signing_keys;
 pub mod token_counters;
 pub mod used_jtis;
 pub mod users;
+pub mod webauthn_ceremonies;
 
 use std::time::Duration;
 

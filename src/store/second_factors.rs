@@ -1,6 +1,7 @@
 //! The `user_totp` and `recovery_codes` tables: a person's TOTP authenticator
 //! (its secret sealed, the last time step accepted) and recovery codes
-//! (hashed, each spent once).
+//! (hashed, each spent once); and a summary of every second factor,
+//! passkeys included.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -123,12 +124,15 @@ pub struct FactorSummary {
     pub totp_last_used_at: Option<DateTime<Utc>>,
     /// Recovery codes not spent yet.
     pub recovery_codes_left: i64,
+    /// Passkeys (the `passkeys` table).
+    pub passkeys: i64,
 }
 
 pub async fn summary(conn: &mut PgConnection, user_id: Uuid) -> Result<FactorSummary, StoreError> {
     Ok(sqlx::query_as(
         "SELECT t.user_id IS NOT NULL AS totp, t.created_at AS totp_created_at, t.last_used_at AS totp_last_used_at,
-                (SELECT count(*) FROM recovery_codes r WHERE r.user_id = $1 AND r.used_at IS NULL) AS recovery_codes_left
+                (SELECT count(*) FROM recovery_codes r WHERE r.user_id = $1 AND r.used_at IS NULL) AS recovery_codes_left,
+                (SELECT count(*) FROM passkeys k WHERE k.user_id = $1) AS passkeys
          FROM (SELECT $1::uuid AS id) u LEFT JOIN user_totp t ON t.user_id = u.id",
     )
     .bind(user_id)

@@ -34,6 +34,9 @@ async fn run(req: &HttpRequest, state: &AppState, params: Params, is_post: bool)
     let outcome = authorize::decide(p, &request, session.as_ref())
         .await
         .map_err(WebError::unavailable_page)?;
+    if let (Outcome::StepUp { level }, Some(s)) = (&outcome, &session) {
+        return Ok(step_up_page(state, req, &request, s, *level).await);
+    }
     Ok(match (outcome, &session) {
         (Outcome::Redirect(url), _) => redirect(&url, is_post),
         (Outcome::SignIn, _) => {
@@ -41,8 +44,7 @@ async fn run(req: &HttpRequest, state: &AppState, params: Params, is_post: bool)
             signin_page(state, req, StatusCode::OK, Some(&request), &username, None)
         }
         (Outcome::Consent { scopes }, Some(s)) => consent_page(state, req, &request, &scopes, &s.user.username),
-        (Outcome::StepUp, Some(s)) => step_up_page(state, req, &request, &s.user.username),
-        (Outcome::Consent { .. } | Outcome::StepUp, None) => {
+        (Outcome::Consent { .. } | Outcome::StepUp { .. }, _) => {
             signin_page(state, req, StatusCode::OK, Some(&request), "", None)
         }
     })

@@ -19,6 +19,7 @@ use crate::keys::KeyError;
 use crate::protocol::bearer::Scheme;
 use crate::protocol::dpop;
 use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::factors::passkeys::PasskeyError;
 
 /// How long a client waits before retrying while the database is away.
 const RETRY_SECS: &str = "5";
@@ -46,6 +47,13 @@ pub enum WebError {
     /// A body actix could not read, with actix's own status (413 too large,
     /// 400 malformed).
     Unreadable(StatusCode),
+    /// A refusal of a page's own JSON endpoint (the passkey ceremonies):
+    /// `{"error", "error_description"}` with its status.
+    Json {
+        status: StatusCode,
+        error: &'static str,
+        description: String,
+    },
 }
 
 /// An admin API refusal.
@@ -107,6 +115,44 @@ impl WebError {
                 "Something went wrong",
                 "Lanyard could not finish this request.",
             ),
+        }
+    }
+
+    /// A page's JSON endpoint refusing a request.
+    pub fn json(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        WebError::Json {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+
+    /// A passkey ceremony's refusal (W3C WebAuthn §7), as its JSON endpoint
+    /// answers it: what the person or the page can do about it, never the
+    /// library's words.
+    pub fn from_passkey(e: PasskeyError) -> Self {
+        let (bad, denied) = (StatusCode::BAD_REQUEST, StatusCode::FORBIDDEN);
+        match e {
+            PasskeyError::Off(off) => Self::json(bad, "passkeys_off", off.explain()),
+            PasskeyError::Malformed(what) => Self::json(bad, "invalid_request", what),
+            PasskeyError::UnknownCeremony => Self::json(
+                bad,
+                "invalid_request",
+                "unknown, expired or finished ceremony: start again",
+            ),
+            PasskeyError::NoPasskey => Self::json(bad, "invalid_request", "you have no passkey here"),
+            PasskeyError::UnknownPasskey => Self::json(bad, "access_denied", "this passkey is not registered here"),
+            PasskeyError::Refused => Self::json(bad, "access_denied", "the passkey's answer did not verify"),
+            PasskeyError::Compromised => Self::json(
+                denied,
+                "access_denied",
+                "this passkey was refused: its signature counter went backwards (possibly a copied authenticator); sign in another way",
+            ),
+            PasskeyError::AlreadyRegistered => {
+                Self::json(StatusCode::CONFLICT, "conflict", "this passkey is registered already")
+            }
+            PasskeyError::Disabled => Self::json(denied, "access_denied", "this account is disabled"),
+            PasskeyError::Internal(e) => e.into(),
         }
     }
 
@@ -230,6 +276,7 @@ impl fmt::Display for WebError {
             WebError::Page(e) => write!(f, "{}: {}", e.title, e.message),
             WebError::Redirect { location, .. } => write!(f, "redirect to {location}"),
             WebError::Unreadable(status) => write!(f, "unreadable body ({status})"),
+            WebError::Json { error, description, .. } => write!(f, "{error}: {description}"),
         }
     }
 }
@@ -256,7 +303,7 @@ impl ResponseError for WebError {
             WebError::Page(e) => e.status,
             WebError::Redirect { after_post: true, .. } => StatusCode::SEE_OTHER,
             WebError::Redirect { after_post: false, .. } => StatusCode::FOUND,
-            WebError::Unreadable(status) => *status,
+            WebError::Unreadable(status) | WebError::Json { status, .. } => *status,
         }
     }
 
@@ -277,6 +324,16 @@ impl ResponseError for WebError {
             }
             WebError::Redirect { location, after_post } => super::respond::redirect(location, *after_post),
             WebError::Unreadable(status) => HttpResponse::build(*status).finish(),
+            WebError::Json {
+                status,
+                error,
+                description,
+            } => HttpResponse::build(*status)
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(OAuthBody {
+                    error,
+                    error_description: description,
+                }),
         }
     }
 }

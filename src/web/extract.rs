@@ -264,7 +264,7 @@ async fn step_up_first(req: &HttpRequest, state: &AppState, s: &CurrentSession) 
         Ok(_) => WebError::page(
             StatusCode::FORBIDDEN,
             "Two-step sign-in needed",
-            "Administrators sign in with a second factor. Set up an authenticator app at /account/two-step, then come back.",
+            "Administrators sign in with a second factor. Set up an authenticator app at /account/two-step or a passkey at /account/passkeys, then come back.",
         ),
         Err(e) => WebError::unavailable_page(e),
     }

@@ -65,6 +65,13 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::SECOND_STEP, web::get().to(signin::second_step::get))
         .route(paths::SECOND_STEP, web::post().to(signin::second_step::submit))
         .route(paths::CONSENT, web::post().to(signin::consent))
+        .route(paths::PASSKEY_SIGNIN_OPTIONS, web::post().to(signin::passkey::options))
+        .route(paths::PASSKEY_SIGNIN, web::post().to(signin::passkey::finish))
+        .route(
+            paths::PASSKEY_STEP_OPTIONS,
+            web::post().to(signin::second_step::passkey_options),
+        )
+        .route(paths::PASSKEY_STEP, web::post().to(signin::second_step::passkey))
         .route(paths::TOKEN, web::post().to(token::post))
         .route(
             paths::TOKEN,
@@ -86,6 +93,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::LOGOUT, web::post().to(logout::post))
         .route(paths::STYLESHEET, web::get().to(stylesheet))
         .route(paths::ADMIN_SCRIPT, web::get().to(admin_script))
+        .route(paths::PASSKEYS_SCRIPT, web::get().to(passkeys_script))
         .configure(admin_api::routes)
         .configure(admin::routes)
         .configure(account::routes)
@@ -160,6 +168,48 @@ fn refuse_cross_site(req: &HttpRequest) -> Result<(), WebError> {
     }
 }
 
+/// The header a page's script sends the page's CSRF token in.
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A page's own JSON request (the passkey ceremonies' `fetch`): refused
+/// from another site (Fetch Metadata), without the page's CSRF token in
+/// `X-CSRF-Token`, or with a body that is not the JSON expected — each a
+/// 4xx JSON answer.
+fn json_request<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &Bytes,
+    purpose: &str,
+) -> Result<T, WebError> {
+    use actix_web::http::StatusCode;
+    if csrf::is_cross_site(req) {
+        return Err(WebError::json(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "this request was sent from another site",
+        ));
+    }
+    let token = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    if !state.csrf.check(req, &state.cookies, purpose, token) {
+        return Err(WebError::json(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "missing or wrong CSRF token: reload the page",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|_| {
+        WebError::json(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body is not the JSON expected",
+        )
+    })
+}
+
+/// The body of a JSON request that carries nothing but its CSRF header: `{}`.
+#[derive(serde::Deserialize)]
+pub(crate) struct NoFields {}
+
 /// The parameters of a protocol POST, whose body must be a form
 /// (RFC 6749 §4.1.3, RFC 7662 §2.1, RFC 7009 §2.1).
 fn protocol_form(req: &HttpRequest, body: &Bytes) -> Result<Params, crate::protocol::error::OAuthError> {
@@ -192,10 +242,18 @@ async fn stylesheet() -> HttpResponse {
 }
 
 async fn admin_script() -> HttpResponse {
+    script(pages::ADMIN_SCRIPT)
+}
+
+async fn passkeys_script() -> HttpResponse {
+    script(pages::PASSKEYS_SCRIPT)
+}
+
+fn script(body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(pages::ADMIN_SCRIPT)
+        .body(body)
 }
 
 async fn not_found() -> HttpResponse {

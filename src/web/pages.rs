@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 26] = [
+const TEMPLATES: [(&str, &str); 27] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -29,6 +29,10 @@ const TEMPLATES: [(&str, &str); 26] = [
         include_str!("../../templates/pages/second_step.html"),
     ),
     ("pages/logout.html", include_str!("../../templates/pages/logout.html")),
+    (
+        "pages/passkeys.html",
+        include_str!("../../templates/pages/passkeys.html"),
+    ),
     (
         "pages/signed_out.html",
         include_str!("../../templates/pages/signed_out.html"),
@@ -62,6 +66,9 @@ const TEMPLATES: [(&str, &str); 26] = [
 pub const STYLESHEET: &str = include_str!("../../static/lanyard.css");
 /// The admin pages' optional script, served at `/static/admin.js`.
 pub const ADMIN_SCRIPT: &str = include_str!("../../static/admin.js");
+/// The passkey ceremonies' script (WebAuthn needs one), served at
+/// `/static/passkeys.js`.
+pub const PASSKEYS_SCRIPT: &str = include_str!("../../static/passkeys.js");
 
 /// Percent-encodes every byte but RFC 3986 §2.3's unreserved characters, so
 /// a value is one path segment or one query value whatever it holds.

@@ -37,6 +37,8 @@ mod logout;
 mod metrics;
 mod nodes;
 mod outage;
+mod passkeys;
+mod passkeys_browser;
 mod private_key_jwt;
 mod resource_server;
 mod resources;

@@ -78,6 +78,11 @@ pub struct Person<'a> {
 }
 
 impl Person<'_> {
+    /// Records a change the person made (outcome `ok`).
+    pub fn record(&self, action: &str) {
+        self.audit("ok", action, None, Value::Null);
+    }
+
     /// Records a change (or a refused attempt) in the audit log: kind
     /// `account`, the person as actor. A full audit buffer is a warning: the
     /// change is committed already.

@@ -15,7 +15,7 @@ use crate::protocol::factors::{Enrolled, recovery};
 
 /// Refuses a change when the person has a second factor their session has
 /// not proved.
-async fn may_change(person: &Person<'_>) -> Result<Enrolled, AccountError> {
+pub async fn may_change(person: &Person<'_>) -> Result<Enrolled, AccountError> {
     let enrolled = Enrolled::of(person.provider, person.session.user.id).await?;
     let proved = AuthLevel::of_methods(&person.session.amr);
     match enrolled.any() && proved < enrolled.reach() {
@@ -80,7 +80,8 @@ pub async fn remove(person: &Person<'_>) -> Result<(), AccountError> {
     Ok(())
 }
 
-async fn after_change(person: &Person<'_>, what: &str) -> Result<(), AccountError> {
+/// Ends the person's other sessions after a change to their factors, audited.
+pub async fn after_change(person: &Person<'_>, what: &str) -> Result<(), AccountError> {
     let ended = sessions::end_others(person).await?;
     person.audit("ok", what, None, json!({ "other_sessions_ended": ended }));
     Ok(())

@@ -1,7 +1,8 @@
-//! Second factors (issue 14): a TOTP authenticator with recovery codes; what
-//! a person has enrolled, the level that lets them reach, and the methods
-//! (RFC 8176 `amr`) a completed second step adds to a sign-in.
+//! Second factors (issue 14): a TOTP authenticator with recovery codes, and
+//! passkeys; what a person has enrolled, the level that lets them reach, and
+//! the methods (RFC 8176 `amr`) a completed second step adds to a sign-in.
 
+pub mod passkeys;
 pub mod pending;
 pub mod recovery;
 pub mod totp;
@@ -20,21 +21,34 @@ pub struct Enrolled {
 }
 
 impl Enrolled {
+    /// What the person enrolled; passkeys count only while passkeys are on
+    /// (an issuer whose host is an IP address cannot ask for them).
     pub async fn of(p: &Provider, user_id: Uuid) -> Result<Self, OAuthError> {
-        let summary = second_factors::summary(&mut *p.pool.acquire().await?, user_id).await?;
+        let mut summary = second_factors::summary(&mut *p.pool.acquire().await?, user_id).await?;
+        if p.webauthn.is_err() {
+            summary.passkeys = 0;
+        }
         Ok(Self { summary })
+    }
+
+    /// Whether the person has a passkey Lanyard can ask for.
+    pub fn passkeys(&self) -> bool {
+        self.summary.passkeys > 0
     }
 
     /// Whether a password alone no longer signs this person in.
     pub fn any(&self) -> bool {
-        self.summary.totp
+        self.summary.totp || self.passkeys()
     }
 
-    /// The highest level this person can reach with what they enrolled.
+    /// The highest level this person can reach with what they enrolled: a
+    /// passkey is phishing-resistant (W3C WebAuthn §13.4.8: bound to the RP
+    /// ID), a code multi-factor.
     pub fn reach(&self) -> AuthLevel {
-        match self.summary.totp {
-            true => AuthLevel::MultiFactor,
-            false => AuthLevel::Password,
+        match (self.passkeys(), self.summary.totp) {
+            (true, _) => AuthLevel::PhishingResistant,
+            (false, true) => AuthLevel::MultiFactor,
+            (false, false) => AuthLevel::Password,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! A person with a second factor is not signed in by the password alone: the
 //! attempt ends pending, and `second_step` completes it.
 
+pub mod passkey;
 pub mod second_step;
 
 use std::time::Duration;
@@ -57,6 +58,8 @@ pub enum SignInError {
     InFlight,
     /// Every hashing thread is busy and the queue is full: try again shortly.
     Busy,
+    /// A passkey was not accepted (second step or step-up).
+    Passkey(super::factors::passkeys::PasskeyError),
     Internal(OAuthError),
 }
 

@@ -1,5 +1,6 @@
 //! The second step of a sign-in: a code from the person's authenticator app
-//! (RFC 6238) or one of their recovery codes, after the password. Guesses
+//! (RFC 6238), one of their recovery codes, or one of their passkeys (W3C
+//! WebAuthn §7.2), after the password. Guesses
 //! are throttled like passwords: counted before they are checked, one in
 //! flight per account (or per device cookie that completed a sign-in
 //! before), `ACCOUNT_LIMIT` per window. The step completes a pending
@@ -7,13 +8,15 @@
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
+use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::{ACCOUNT_LIMIT, IN_FLIGHT_FOR, SignInError, SignedIn, THROTTLE_WINDOW, record};
-use crate::model::username_key;
+use crate::model::{AuthLevel, username_key};
 use crate::protocol::Provider;
 use crate::protocol::device::DeviceId;
+use crate::protocol::factors::passkeys::{self, Binding, Challenge, PasskeyError};
 use crate::protocol::factors::pending::{self, Pending};
-use crate::protocol::factors::{recovery, totp, with_methods};
+use crate::protocol::factors::{Enrolled, recovery, totp, with_methods};
 use crate::protocol::session::{self, CurrentSession, Origin};
 use crate::store::used_jtis::{self, JtiTable};
 use crate::store::users::{self, UserRow};
@@ -27,11 +30,74 @@ pub enum Whose<'a> {
     Session(&'a CurrentSession),
 }
 
-pub struct StepAttempt<'a> {
+impl Whose<'_> {
+    /// What a passkey ceremony for this step belongs to.
+    fn binding(&self) -> Binding<'_> {
+        match self {
+            Whose::Pending(value) => Binding::Pending(value),
+            Whose::Session(s) => Binding::Session(s.id),
+        }
+    }
+}
+
+/// What the person offers as their second step.
+pub enum Proof<'a> {
     /// An authenticator code or a recovery code, as typed.
-    pub code: &'a str,
+    Code(&'a str),
+    /// A passkey's assertion for a ceremony of this step.
+    Passkey {
+        ceremony: &'a str,
+        credential: Box<PublicKeyCredential>,
+    },
+}
+
+impl<'a> Proof<'a> {
+    /// A passkey's answer as the browser sent it (malformed: refused before
+    /// it counts as an attempt).
+    pub fn passkey(ceremony: &'a str, credential: &serde_json::Value) -> Result<Self, SignInError> {
+        let credential = passkeys::parse(credential).map_err(SignInError::Passkey)?;
+        Ok(Proof::Passkey {
+            ceremony,
+            credential: Box::new(credential),
+        })
+    }
+}
+
+pub struct StepAttempt<'a> {
+    pub proof: Proof<'a>,
     pub from: Origin<'a>,
     pub device_cookie: Option<&'a str>,
+}
+
+/// What the step's page offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offer {
+    /// The code form (an authenticator app and its recovery codes).
+    pub code: bool,
+    /// "Use a passkey".
+    pub passkey: bool,
+}
+
+/// What the person may prove for a step to `level` (if known): a passkey
+/// when they have one; a code when they have an authenticator app and the
+/// level is not phishing-resistant (a code can be phished: RFC 8176 §2).
+pub async fn offer(p: &Provider, whose: &Whose<'_>, level: Option<AuthLevel>) -> Result<Offer, SignInError> {
+    let (user, _) = person(p, whose, p.now()).await?;
+    let enrolled = Enrolled::of(p, user.id).await?;
+    let code_enough = level.is_none_or(|l| l < AuthLevel::PhishingResistant);
+    let passkey = enrolled.passkeys();
+    Ok(Offer {
+        code: (enrolled.summary.totp && code_enough) || !passkey,
+        passkey,
+    })
+}
+
+/// Options for a passkey of the person whose step this is.
+pub async fn passkey_options(p: &Provider, whose: &Whose<'_>) -> Result<Challenge, SignInError> {
+    let (user, _) = person(p, whose, p.now()).await?;
+    passkeys::second_step_options(p, user.id, whose.binding())
+        .await
+        .map_err(SignInError::Passkey)
 }
 
 /// Completes the sign-in (the stepped-up session gets a new cookie).
@@ -45,24 +111,27 @@ pub async fn complete(p: &Provider, whose: Whose<'_>, a: &StepAttempt<'_>) -> Re
     let device = a.device_cookie.and_then(|c| p.devices.verify(c, &username_key, now));
     let key = throttle_key(device.as_ref(), user.id);
     reserve(p, &key, user.id, a.from.ip, now).await?;
-    let proven = prove(p, user.id, a.code).await;
+    let proven = prove(p, user.id, &whose, &a.proof).await;
     let mut conn = p.pool.acquire().await?;
     match proven {
-        Ok(Some(_)) => login_throttle::clear(&mut conn, &key).await?,
+        Ok(Ok(_)) => login_throttle::clear(&mut conn, &key).await?,
         _ => login_throttle::release(&mut conn, &key).await?,
     }
     drop(conn);
-    let Some(how) = proven? else {
-        record(p, "failed", Some(user.id), a.from.ip, "wrong second-step code")?;
-        return Err(SignInError::BadCredentials);
+    let (how, method) = match proven? {
+        Ok(proven) => proven,
+        Err(refusal) => {
+            record(p, "failed", Some(user.id), a.from.ip, "wrong second step")?;
+            return Err(refusal);
+        }
     };
     if let Some(pending) = pending {
         spend(p, &pending).await?;
     }
     record(p, "ok", Some(user.id), a.from.ip, how)?;
     let cookie = match whose {
-        Whose::Pending(_) => session::start(p, user.id, &with_methods(&["pwd".to_owned()], &["otp"]), &a.from).await?,
-        Whose::Session(s) => session::step_up(p, s, &with_methods(&s.amr, &["otp"]))
+        Whose::Pending(_) => session::start(p, user.id, &with_methods(&["pwd".to_owned()], &[method]), &a.from).await?,
+        Whose::Session(s) => session::step_up(p, s, &with_methods(&s.amr, &[method]))
             .await?
             .ok_or(SignInError::Expired)?,
     };
@@ -136,20 +205,44 @@ async fn reserve(
     Err(error)
 }
 
-/// Checks a code: a recovery code is spent, an authenticator code's time
-/// step too. Returns how the person proved it, or `None` for a wrong code.
-async fn prove(p: &Provider, user_id: Uuid, code: &str) -> Result<Option<&'static str>, SignInError> {
-    if recovery::looks_like_one(code) {
-        let mut conn = p.pool.acquire().await?;
-        let spent = second_factors::spend_recovery_code(
-            &mut conn,
-            user_id,
-            &recovery::hash(&p.recovery_codes, user_id, code),
-            p.now(),
-        )
-        .await?;
-        return Ok(spent.then_some("second step: a recovery code"));
-    }
-    let right = totp::check(p, user_id, code).await?;
-    Ok(right.then_some("second step: an authenticator code"))
+/// How a step was proven: the audit's words and the RFC 8176 method.
+type Proven = (&'static str, &'static str);
+
+/// Checks a proof: a recovery code is spent, an authenticator code's time
+/// step too, a passkey's ceremony and counter. Returns how the person
+/// proved it, or the refusal (a wrong code, a passkey not accepted).
+async fn prove(
+    p: &Provider,
+    user_id: Uuid,
+    whose: &Whose<'_>,
+    proof: &Proof<'_>,
+) -> Result<Result<Proven, SignInError>, SignInError> {
+    let code = match proof {
+        Proof::Code(code) => *code,
+        Proof::Passkey { ceremony, credential } => {
+            return match passkeys::finish_second_step(p, user_id, whose.binding(), ceremony, credential).await {
+                Ok(used) => Ok(Ok(("second step: a passkey", used.method))),
+                Err(PasskeyError::Internal(e)) => Err(e.into()),
+                Err(refusal) => Ok(Err(SignInError::Passkey(refusal))),
+            };
+        }
+    };
+    let right = match recovery::looks_like_one(code) {
+        true => {
+            let mut conn = p.pool.acquire().await?;
+            second_factors::spend_recovery_code(
+                &mut conn,
+                user_id,
+                &recovery::hash(&p.recovery_codes, user_id, code),
+                p.now(),
+            )
+            .await?
+        }
+        false => totp::check(p, user_id, code).await?,
+    };
+    Ok(match (right, recovery::looks_like_one(code)) {
+        (true, true) => Ok(("second step: a recovery code", "otp")),
+        (true, false) => Ok(("second step: an authenticator code", "otp")),
+        (false, _) => Err(SignInError::BadCredentials),
+    })
 }

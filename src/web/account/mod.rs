@@ -5,6 +5,7 @@
 
 mod apps;
 mod page;
+mod passkeys;
 mod password;
 mod profile;
 mod sessions;
@@ -39,7 +40,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::TWO_STEP, web::get().to(two_step::page))
         .route(paths::TWO_STEP, web::post().to(two_step::confirm))
         .route(paths::TWO_STEP_REMOVE, web::post().to(two_step::remove))
-        .route(paths::RECOVERY_CODES, web::post().to(two_step::renew_codes));
+        .route(paths::RECOVERY_CODES, web::post().to(two_step::renew_codes))
+        .route(paths::PASSKEYS, web::get().to(passkeys::page))
+        .route(paths::PASSKEYS_RENAME, web::post().to(passkeys::rename))
+        .route(paths::PASSKEYS_REMOVE, web::post().to(passkeys::remove))
+        .route(paths::PASSKEYS_OPTIONS, web::post().to(passkeys::options))
+        .route(paths::PASSKEYS_REGISTER, web::post().to(passkeys::register));
 }
 
 /// The signed-in person of a request; else the sign-in page, coming back

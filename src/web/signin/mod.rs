@@ -1,5 +1,6 @@
 //! The sign-in and consent pages and their forms.
 
+pub mod passkey;
 pub mod second_step;
 
 use actix_web::http::{StatusCode, header};
@@ -17,6 +18,7 @@ use crate::paths;
 use crate::protocol::authorize::{self, AuthRequest, Refusal};
 use crate::protocol::params::Params;
 use crate::protocol::session;
+use crate::protocol::signin::second_step::Whose;
 use crate::protocol::signin::{self, Attempt, Outcome, SignInError, SignedIn};
 
 const SIGNIN_FORM: &str = "signin";
@@ -30,6 +32,8 @@ struct SignInPage<'a> {
     client_name: &'a str,
     username: &'a str,
     error: &'a str,
+    /// "Sign in with a passkey" (off when the issuer's host is an IP address).
+    passkeys: bool,
 }
 
 /// The sign-in page, carrying the authorization request (if any) to resume.
@@ -63,6 +67,7 @@ fn render_signin(
             client_name: request.map(|r| r.client.name.as_str()).unwrap_or_default(),
             username,
             error: error.unwrap_or_default(),
+            passkeys: state.provider.webauthn.is_ok(),
         }
     })
 }
@@ -131,8 +136,8 @@ pub fn consent_page(
 }
 
 /// The authorization request a form carries, checked again from scratch.
-async fn carried_request(state: &AppState, params: &Params) -> Result<Option<AuthRequest>, WebError> {
-    let Some(raw) = params.one("request").ok().flatten() else {
+async fn carried_request(state: &AppState, raw: Option<&str>) -> Result<Option<AuthRequest>, WebError> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
     match authorize::parse(&state.provider, Params::parse(raw)).await {
@@ -225,21 +230,81 @@ impl Carried {
     /// What a form carries: its authorization request (checked again), its
     /// admin page to return to, and the username typed or shown.
     async fn read(state: &AppState, params: &Params) -> Result<Self, WebError> {
+        let one = |name| params.one(name).ok().flatten();
+        let mut carried = Self::from_fields(state, one("request"), one("return_to")).await?;
+        carried.username = field(params, "username");
+        Ok(carried)
+    }
+
+    /// What a page's JSON request carries (`request`, `return_to`).
+    async fn from_fields(state: &AppState, request: Option<&str>, return_to: Option<&str>) -> Result<Self, WebError> {
         Ok(Self {
-            request: carried_request(state, params).await?,
-            return_to: safe_return_to(params.one("return_to").ok().flatten()).unwrap_or_default(),
-            username: field(params, "username"),
+            request: carried_request(state, request).await?,
+            return_to: safe_return_to(return_to).unwrap_or_default(),
+            username: String::new(),
         })
     }
 
     /// Signed in: on to the target with the session and device cookies (and
     /// no sign-in pending any more).
     fn signed_in(&self, state: &AppState, signed_in: SignedIn) -> HttpResponse {
-        let mut res = redirect(&self.target(), true);
-        let _ = res.add_cookie(&state.cookies.new_device(signed_in.device_cookie));
-        let _ = res.add_cookie(&state.cookies.new_session(signed_in.cookie));
-        let _ = res.add_cookie(&state.cookies.end_pending());
-        res
+        with_sign_in_cookies(state, redirect(&self.target(), true), signed_in)
+    }
+
+    /// Signed in, answering a page's script: `{"redirect": target}` and the
+    /// same cookies.
+    fn signed_in_json(&self, state: &AppState, signed_in: SignedIn) -> HttpResponse {
+        let body = serde_json::json!({ "redirect": self.target() });
+        with_sign_in_cookies(state, super::respond::json_no_store(&body), signed_in)
+    }
+}
+
+/// The session and device cookies of a sign-in, and no sign-in pending.
+fn with_sign_in_cookies(state: &AppState, mut res: HttpResponse, signed_in: SignedIn) -> HttpResponse {
+    let _ = res.add_cookie(&state.cookies.new_device(signed_in.device_cookie));
+    let _ = res.add_cookie(&state.cookies.new_session(signed_in.cookie));
+    let _ = res.add_cookie(&state.cookies.end_pending());
+    res
+}
+
+/// A passkey's answer, as a page's script sends it: the ceremony, the
+/// credential (`PublicKeyCredential` as JSON), and what the page carried.
+#[derive(serde::Deserialize)]
+struct PasskeyAnswer {
+    ceremony: String,
+    credential: serde_json::Value,
+    #[serde(default)]
+    request: Option<String>,
+    #[serde(default)]
+    return_to: Option<String>,
+    /// `sign-in` or `step-up` (the second step's page says which).
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+impl PasskeyAnswer {
+    /// Where the sign-in goes on to; a carried request that no longer
+    /// checks out is a 400.
+    async fn carried(&self, state: &AppState) -> Result<Carried, WebError> {
+        Carried::from_fields(state, self.request.as_deref(), self.return_to.as_deref())
+            .await
+            .map_err(|_| {
+                WebError::json(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "the sign-in request this page carries is not valid",
+                )
+            })
+    }
+}
+
+/// Where a sign-in comes from: the browser's session cookie, address and
+/// user agent.
+fn origin_of<'a>(req: &'a HttpRequest, ip: Option<&'a str>, previous_cookie: Option<&'a str>) -> session::Origin<'a> {
+    session::Origin {
+        previous_cookie,
+        ip,
+        user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()),
     }
 }
 
@@ -278,7 +343,9 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
     match signin::sign_in(&state.provider, &attempt).await {
         Ok(Outcome::SignedIn(signed_in)) => Ok(carried.signed_in(&state, signed_in)),
         Ok(Outcome::SecondStep { pending }) => {
-            let mut res = second_step::page(&state, &req, StatusCode::OK, &carried, false, None);
+            let whose = Whose::Pending(&pending);
+            let offer = second_step::offer(&state, &whose, None).await;
+            let mut res = second_step::page(&state, &req, StatusCode::OK, &carried, (false, offer), None);
             let _ = res.add_cookie(&state.cookies.new_pending(pending));
             Ok(res)
         }
@@ -322,6 +389,7 @@ pub(super) fn refusal(
             "Lanyard is checking many sign-ins right now. Try again in a few seconds.",
             "2",
         ),
+        SignInError::Passkey(e) => WebError::from_passkey(e),
         SignInError::Internal(e) => WebError::unavailable_page(e),
     })
 }
@@ -330,13 +398,15 @@ pub(super) fn refusal(
 pub async fn consent(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Result<HttpResponse, WebError> {
     refuse_cross_site(&req)?;
     let params = form(&body);
-    let request = carried_request(&state, &params).await?.ok_or_else(|| {
-        WebError::page(
-            StatusCode::BAD_REQUEST,
-            "Nothing to consent to",
-            "The form carries no request.",
-        )
-    })?;
+    let request = carried_request(&state, params.one("request").ok().flatten())
+        .await?
+        .ok_or_else(|| {
+            WebError::page(
+                StatusCode::BAD_REQUEST,
+                "Nothing to consent to",
+                "The form carries no request.",
+            )
+        })?;
     if !state
         .csrf
         .check(&req, &state.cookies, CONSENT_FORM, params.one("csrf").ok().flatten())

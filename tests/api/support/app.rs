@@ -47,6 +47,8 @@ type ConfigChange = Box<dyn FnOnce(&mut Config) + Send>;
 pub struct TestAppBuilder {
     db: Option<TestDb>,
     changes: Vec<ConfigChange>,
+    /// The issuer's host: `127.0.0.1`, or `localhost` for passkeys.
+    host: &'static str,
 }
 
 impl TestAppBuilder {
@@ -63,6 +65,14 @@ impl TestAppBuilder {
         self
     }
 
+    /// The issuer `http://localhost:PORT` (still bound to 127.0.0.1):
+    /// WebAuthn needs a domain name as its relying party id, never an IP
+    /// address, so passkeys are on only with this.
+    pub fn localhost(mut self) -> Self {
+        self.host = "localhost";
+        self
+    }
+
     /// Starts the app on a free port and returns once it is serving.
     pub async fn spawn(self) -> TestApp {
         let db = match self.db {
@@ -71,7 +81,7 @@ impl TestAppBuilder {
         };
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let port = listener.local_addr().expect("local address").port();
-        let address = format!("http://127.0.0.1:{port}");
+        let address = format!("http://{}:{port}", self.host);
         let mut config = Config::for_tests(db.url.clone(), master_key());
         config.issuer = Issuer::parse(&address).expect("loopback issuer");
         config.bind = listener.local_addr().expect("local address");
@@ -140,6 +150,7 @@ impl TestApp {
         TestAppBuilder {
             db: None,
             changes: Vec::new(),
+            host: "127.0.0.1",
         }
     }
 
