@@ -112,19 +112,21 @@ pub async fn admit(p: &Provider, presented: &Presented) -> Result<Caller, Caller
         Some(sub) => users::find(&mut conn, sub).await?,
         None => None,
     };
+    let Some(u) = user.filter(|u| u.is_admin && u.is_enabled()) else {
+        return Err(CallerError::Forbidden(
+            "the token's user is not an enabled administrator".into(),
+        ));
+    };
+    // Only an administrator is told to step up: a stronger sign-in would
+    // not make anyone else one.
     let level = claims.acr.as_deref().and_then(|a| a.parse::<AuthLevel>().ok());
     if p.config.admin_require_mfa && level.is_none_or(|l| l < AuthLevel::MultiFactor) {
         return Err(CallerError::WeakSignIn(
             "administrators must sign in with a second factor or a passkey".into(),
         ));
     }
-    match user {
-        Some(u) if u.is_admin && u.is_enabled() => Ok(Caller::User {
-            sub: u.id,
-            username: u.username,
-        }),
-        _ => Err(CallerError::Forbidden(
-            "the token's user is not an enabled administrator".into(),
-        )),
-    }
+    Ok(Caller::User {
+        sub: u.id,
+        username: u.username,
+    })
 }

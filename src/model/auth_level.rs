@@ -19,6 +19,13 @@ impl AuthLevel {
         AuthLevel::PhishingResistant,
     ];
 
+    /// `min` and every level above it, space-separated (an `acr_values`
+    /// that any of them satisfies: RFC 9470 §3).
+    pub fn at_least(min: AuthLevel) -> String {
+        let levels: Vec<&str> = Self::ALL.iter().filter(|l| **l >= min).map(|l| l.as_str()).collect();
+        levels.join(" ")
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuthLevel::Password => "password",

@@ -423,9 +423,13 @@ fn parse_claims(raw: Option<&str>) -> Result<Option<Value>, OAuthError> {
 #[derive(Debug)]
 enum LevelCheck {
     Enough,
-    /// The person can reach what is asked: ask them for more (a step-up)
-    /// to this level.
+    /// The person can reach what must be reached: ask them for more (a
+    /// step-up) to this level.
     StepUp(AuthLevel),
+    /// The person can reach what `acr_values` wish for: ask for it, unless
+    /// the client asked for no interaction (then the tokens say the level
+    /// reached).
+    WishedStepUp(AuthLevel),
     /// What must be reached cannot be (the refusal to send).
     Refused(OAuthError),
 }
@@ -461,7 +465,7 @@ async fn judge_level(p: &Provider, req: &AuthRequest, session: &CurrentSession) 
     Ok(match (must, wish) {
         (Some((level, refusal)), _) if level > reach => LevelCheck::Refused(refusal),
         (Some((level, _)), _) => LevelCheck::StepUp(level),
-        (None, Some(wish)) if wish <= reach => LevelCheck::StepUp(wish),
+        (None, Some(wish)) if wish <= reach => LevelCheck::WishedStepUp(wish),
         (None, _) => LevelCheck::Enough,
     })
 }
@@ -666,10 +670,12 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
     // at /token.
     match judge_level(p, req, session).await? {
         LevelCheck::Enough => {}
+        LevelCheck::WishedStepUp(_) if req.prompt.none => {}
+        // OIDC Core §3.1.2.6: authentication is needed, and may not be shown.
         LevelCheck::StepUp(_) if req.prompt.none => {
-            return redirect_error(ErrorCode::InteractionRequired, "a stronger sign-in is needed");
+            return redirect_error(ErrorCode::LoginRequired, "a stronger sign-in is needed");
         }
-        LevelCheck::StepUp(level) => return Ok(Outcome::StepUp { level }),
+        LevelCheck::StepUp(level) | LevelCheck::WishedStepUp(level) => return Ok(Outcome::StepUp { level }),
         LevelCheck::Refused(refusal) => return redirect_error(refusal.code, &refusal.description),
     }
     // First-party clients: the organisation vouches, no consent page (not even for prompt=consent).

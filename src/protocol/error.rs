@@ -26,9 +26,6 @@ pub enum ErrorCode {
     LoginRequired,
     /// `prompt=none` and the user must consent.
     ConsentRequired,
-    /// `prompt=none` and the user must do something else: here, a stronger
-    /// sign-in (OIDC Core §3.1.2.6).
-    InteractionRequired,
     /// The `request` parameter is not supported (OIDC Core §6).
     RequestNotSupported,
     /// The `request_uri` parameter is not supported.
@@ -68,7 +65,6 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
-            ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::InvalidTarget => "invalid_target",

@@ -14,11 +14,13 @@ pub struct TotpRow {
     pub sealed_secret: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Wrong codes since the last right one.
+    pub failures: i32,
 }
 
 pub async fn find_totp(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<TotpRow>, StoreError> {
     Ok(
-        sqlx::query_as("SELECT sealed_secret, created_at, last_used_at FROM user_totp WHERE user_id = $1")
+        sqlx::query_as("SELECT sealed_secret, created_at, last_used_at, failures FROM user_totp WHERE user_id = $1")
             .bind(user_id)
             .fetch_optional(conn)
             .await?,
@@ -35,7 +37,7 @@ pub async fn save_totp(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO user_totp (user_id, sealed_secret, last_step, created_at) VALUES ($1, $2, 0, $3)
-         ON CONFLICT (user_id) DO UPDATE SET sealed_secret = $2, last_step = 0, created_at = $3, last_used_at = NULL",
+         ON CONFLICT (user_id) DO UPDATE SET sealed_secret = $2, last_step = 0, created_at = $3, last_used_at = NULL, failures = 0",
     )
     .bind(user_id)
     .bind(sealed_secret)
@@ -54,14 +56,25 @@ pub async fn spend_step(
     step: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done =
-        sqlx::query("UPDATE user_totp SET last_step = $2, last_used_at = $3 WHERE user_id = $1 AND last_step < $2")
-            .bind(user_id)
-            .bind(step)
-            .bind(now)
-            .execute(conn)
-            .await?;
+    let done = sqlx::query(
+        "UPDATE user_totp SET last_step = $2, last_used_at = $3, failures = 0 WHERE user_id = $1 AND last_step < $2",
+    )
+    .bind(user_id)
+    .bind(step)
+    .bind(now)
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Counts a wrong code; returns the wrong codes since the last right one.
+pub async fn count_failure(conn: &mut PgConnection, user_id: Uuid) -> Result<i32, StoreError> {
+    let n: Option<i32> =
+        sqlx::query_scalar("UPDATE user_totp SET failures = failures + 1 WHERE user_id = $1 RETURNING failures")
+            .bind(user_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(n.unwrap_or(0))
 }
 
 pub async fn delete_totp(conn: &mut PgConnection, user_id: Uuid) -> Result<bool, StoreError> {

@@ -193,8 +193,8 @@ impl FromRequest for AdminCaller {
                 Err(CallerError::WeakSignIn(m)) => {
                     // RFC 9470 §3: the challenge names the levels that would do.
                     let error = OAuthError::new(ErrorCode::InsufficientUserAuthentication, m.clone());
-                    let levels = r#", acr_values="mfa phishing-resistant""#;
-                    let challenges = challenges(scheme, Some(&error)).into_iter().map(|c| c + levels);
+                    let levels = format!(r#", acr_values="{}""#, AuthLevel::at_least(AuthLevel::MultiFactor));
+                    let challenges = challenges(scheme, Some(&error)).into_iter().map(|c| c + &levels);
                     Err(unauthorized(challenges.collect(), m))
                 }
                 Err(CallerError::Forbidden(m)) => Err(WebError::api(StatusCode::FORBIDDEN, "forbidden", m)),

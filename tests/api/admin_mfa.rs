@@ -41,7 +41,8 @@ async fn a_password_only_admin_token_is_refused_by_the_admin_api_with_a_step_up_
     // A token got from a node that asks no second factor of admins, used at
     // one that does (the same issuer and database).
     let lenient = crate::support::spawn_app().await;
-    create_admin(&lenient, "root").await;
+    let root = create_admin(&lenient, "root").await;
+    create_admin(&lenient, "other-admin").await;
     let rp = create_client(&lenient, ClientSpec::exchanging()).await;
     allow(&lenient, "rp", &lenient.url("/admin"), &["admin"]).await;
     let auth = auth_url(&lenient, &rp, "openid admin", &[("resource", &lenient.url("/admin"))]);
@@ -76,6 +77,21 @@ async fn a_password_only_admin_token_is_refused_by_the_admin_api_with_a_step_up_
         challenge.contains(r#"acr_values="mfa phishing-resistant""#),
         "{challenge}"
     );
+    // Someone who is no administrator is not invited to step up: 403.
+    lanyard::admin::users::set_admin(&lenient.pool, root, false)
+        .await
+        .unwrap();
+    let res = strict
+        .client
+        .get(strict.url("/admin/api/v1/clients"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "not an administrator: no step-up offered");
+    lanyard::admin::users::set_admin(&lenient.pool, root, true)
+        .await
+        .unwrap();
     let ok = lenient
         .client
         .get(lenient.url("/admin/api/v1/clients"))

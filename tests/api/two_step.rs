@@ -357,11 +357,19 @@ async fn a_session_below_an_apis_level_is_stepped_up_not_signed_in_again() {
 async fn acr_values_ask_a_person_with_a_second_factor_for_it() {
     let (app, authenticator) = ada_with_authenticator().await;
     let rp = create_client(&app, ClientSpec::exchanging()).await;
+    // Without interaction, a wish is not asked for: the token says the level reached.
     let quiet = auth_url(&app, &rp, "openid", &[("acr_values", "mfa"), ("prompt", "none")]);
     let to = location(&app.visit(&quiet.url).await);
+    let code = query_param(&to, "code").unwrap_or_else(|| panic!("a code: {to}"));
+    let tokens = app.redeem(&rp, &code, &quiet.verifier).await;
+    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["acr"], "password");
+    // What must be reached, without interaction, is login_required.
+    let essential = r#"{"id_token":{"acr":{"essential":true,"values":["mfa"]}}}"#;
+    let must = auth_url(&app, &rp, "openid", &[("claims", essential), ("prompt", "none")]);
+    let to = location(&app.visit(&must.url).await);
     assert_eq!(
         query_param(&to, "error").as_deref(),
-        Some("interaction_required"),
+        Some("login_required"),
         "OIDC Core §3.1.2.6: {to}"
     );
     let auth = auth_url(&app, &rp, "openid", &[("acr_values", "mfa")]);
@@ -471,4 +479,34 @@ async fn the_account_page_shows_two_step_sign_in_and_renews_recovery_codes() {
         "the old codes stopped working"
     );
     assert_eq!(second_step(&other, &html, &fresh[0]).await.status(), 303);
+}
+
+#[tokio::test]
+async fn after_a_hundred_wrong_codes_in_a_row_codes_are_refused_and_a_recovery_code_still_signs_in() {
+    let (app, authenticator) = ada_with_authenticator().await;
+    // Ninety-nine wrong codes already counted (five per window would take days).
+    sqlx::query("UPDATE user_totp SET failures = 99")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (other, html) = password_on_new_browser(&app).await;
+    assert_eq!(
+        second_step(&other, &html, "000000").await.status(),
+        403,
+        "the hundredth locks codes"
+    );
+    let res = second_step(&other, &html, &authenticator.next_code(&app)).await;
+    assert_eq!(res.status(), 403, "the right code is refused now");
+    assert!(res.text().await.unwrap().contains("recovery code"));
+    let res = second_step(&other, &html, &authenticator.recovery_codes[0]).await;
+    assert_eq!(res.status(), 303, "a recovery code still signs in");
+}
+
+#[tokio::test]
+async fn a_code_is_read_with_the_space_apps_show() {
+    let (app, authenticator) = ada_with_authenticator().await;
+    let (other, html) = password_on_new_browser(&app).await;
+    let code = authenticator.next_code(&app);
+    let spaced = format!("{} {}", &code[..3], &code[3..]);
+    assert_eq!(second_step(&other, &html, &spaced).await.status(), 303);
 }

@@ -60,6 +60,16 @@ async fn a_person_sets_up_an_authenticator_signs_in_with_it_and_steps_up_in_a_re
     let codes = b.find_all(Locator::Css("#recovery-codes code")).await.unwrap();
     assert_eq!(codes.len(), 10);
     screenshot(&b, "two-step-02-recovery-codes").await;
+    b.goto(&app.url("/account#factors")).await.unwrap();
+    let state = b
+        .find(Locator::Css("#two-step-state"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(state.contains("10 unused recovery codes"), "{state}");
+    screenshot(&b, "two-step-03-account").await;
 
     // Another browser: the password, then the second step.
     let other = browser().await;
@@ -72,7 +82,7 @@ async fn a_person_sets_up_an_authenticator_signs_in_with_it_and_steps_up_in_a_re
     fill(&other, "#code", "000000").await;
     click(&other, "button[type=submit]").await;
     other.wait().for_element(Locator::Css("#step-error")).await.unwrap();
-    screenshot(&other, "two-step-03-second-step-wrong-code").await;
+    screenshot(&other, "two-step-04-second-step-wrong-code").await;
     app.clock.advance(TimeDelta::seconds(30));
     fill(&other, "#code", &code(&app, &secret)).await;
     click(&other, "button[type=submit]").await;
@@ -81,7 +91,7 @@ async fn a_person_sets_up_an_authenticator_signs_in_with_it_and_steps_up_in_a_re
         .for_element(Locator::Css("form[action='/logout']"))
         .await
         .unwrap();
-    screenshot(&other, "two-step-04-signed-in").await;
+    screenshot(&other, "two-step-05-signed-in").await;
 
     // The first browser's session was a password sign-in: a client asking
     // for `mfa` gets it stepped up, not signed in again.
@@ -105,7 +115,7 @@ async fn a_person_sets_up_an_authenticator_signs_in_with_it_and_steps_up_in_a_re
         .await
         .unwrap();
     assert!(b.source().await.unwrap().contains("Confirm it is you"));
-    screenshot(&b, "two-step-05-step-up").await;
+    screenshot(&b, "two-step-06-step-up").await;
     app.clock.advance(TimeDelta::seconds(30));
     fill(&b, "#code", &code(&app, &secret)).await;
     click(&b, "button[type=submit]").await;

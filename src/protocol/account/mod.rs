@@ -125,16 +125,25 @@ pub struct FactorsView {
     pub totp_last_used: Option<String>,
     /// "10 unused recovery codes", "1 unused recovery code".
     pub recovery_codes: String,
+    pub passkeys: i64,
+    /// "2 passkeys", "1 passkey".
+    pub passkeys_said: String,
 }
 
 impl From<FactorSummary> for FactorsView {
     fn from(s: FactorSummary) -> Self {
-        let plural = if s.recovery_codes_left == 1 { "" } else { "s" };
+        let plural = |n: i64| if n == 1 { "" } else { "s" };
         Self {
             totp: s.totp,
             totp_since: s.totp_created_at.map(when),
             totp_last_used: s.totp_last_used_at.map(when),
-            recovery_codes: format!("{} unused recovery code{plural}", s.recovery_codes_left),
+            recovery_codes: format!(
+                "{} unused recovery code{}",
+                s.recovery_codes_left,
+                plural(s.recovery_codes_left)
+            ),
+            passkeys: s.passkeys,
+            passkeys_said: format!("{} passkey{}", s.passkeys, plural(s.passkeys)),
         }
     }
 }

@@ -137,7 +137,7 @@ pub async fn confirm(p: &Provider, user_id: Uuid, sealed: &str, code: &str) -> R
     let now = p.now();
     let secret = open_enrolment(p, user_id, sealed).ok_or(ConfirmError::Expired)?;
     let step = authenticator(&secret, None)?
-        .check(code.trim(), now.timestamp().max(0) as u64)
+        .check(&digits_of(code), now.timestamp().max(0) as u64)
         .ok_or(ConfirmError::WrongCode)?;
     let stored = p.factor_seal.seal(&stored_kid(user_id), &secret)?;
     let mut tx = p.pool.begin().await?;
@@ -148,19 +148,49 @@ pub async fn confirm(p: &Provider, user_id: Uuid, sealed: &str, code: &str) -> R
     Ok(codes)
 }
 
-/// Whether `code` is a current code of the person's authenticator, not
-/// accepted before (its step is spent now). False when they have none.
-pub async fn check(p: &Provider, user_id: Uuid, code: &str) -> Result<bool, OAuthError> {
+/// Wrong codes in a row after which codes are refused for good, until a
+/// recovery code, a passkey or an administrator's reset (NIST SP 800-63B
+/// §5.2.2: at most 100 consecutive failed attempts). The throttle alone
+/// would let a holder of the password try 480 codes a day, forever.
+pub const LOCK_AFTER: i32 = 100;
+
+/// What checking a code found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// A current code, not accepted before: its step is spent now.
+    Right,
+    /// Wrong, already used, or the person has no authenticator.
+    Wrong,
+    /// Too many wrong codes in a row: codes are refused.
+    Locked,
+}
+
+/// The code as apps show it ("123 456") or as typed ("123-456").
+fn digits_of(code: &str) -> String {
+    code.chars().filter(|c| !c.is_whitespace() && *c != '-').collect()
+}
+
+/// Checks a code of the person's authenticator; a wrong one is counted.
+pub async fn check(p: &Provider, user_id: Uuid, code: &str) -> Result<CodeCheck, OAuthError> {
     let now = p.now();
     let mut conn = p.pool.acquire().await?;
     let Some(row) = second_factors::find_totp(&mut conn, user_id).await? else {
-        return Ok(false);
+        return Ok(CodeCheck::Wrong);
     };
+    if row.failures >= LOCK_AFTER {
+        return Ok(CodeCheck::Locked);
+    }
     let secret = p.factor_seal.open(&stored_kid(user_id), &row.sealed_secret)?;
-    let Some(step) = authenticator(&secret, None)?.check(code.trim(), now.timestamp().max(0) as u64) else {
-        return Ok(false);
-    };
-    Ok(second_factors::spend_step(&mut conn, user_id, step as i64, now).await?)
+    let step = authenticator(&secret, None)?.check(&digits_of(code), now.timestamp().max(0) as u64);
+    if let Some(step) = step
+        && second_factors::spend_step(&mut conn, user_id, step as i64, now).await?
+    {
+        return Ok(CodeCheck::Right);
+    }
+    match second_factors::count_failure(&mut conn, user_id).await? >= LOCK_AFTER {
+        true => Ok(CodeCheck::Locked),
+        false => Ok(CodeCheck::Wrong),
+    }
 }
 
 /// Removes a person's authenticator and their recovery codes.
@@ -184,6 +214,12 @@ mod tests {
         assert_eq!(totp.generate(59).to_string(), "287082");
         assert_eq!(totp.generate(1_111_111_109).to_string(), "081804");
         assert_eq!(totp.generate(2_000_000_000).to_string(), "279037");
+    }
+
+    #[test]
+    fn a_code_is_read_as_apps_show_it() {
+        assert_eq!(digits_of(" 123 456 "), "123456");
+        assert_eq!(digits_of("123-456"), "123456");
     }
 
     #[test]

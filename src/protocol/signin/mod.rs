@@ -60,6 +60,9 @@ pub enum SignInError {
     Busy,
     /// A passkey was not accepted (second step or step-up).
     Passkey(super::factors::passkeys::PasskeyError),
+    /// Too many wrong authenticator codes in a row: codes are refused until
+    /// a recovery code, a passkey or an administrator's reset.
+    CodesLocked,
     Internal(OAuthError),
 }
 

@@ -16,7 +16,8 @@ use crate::protocol::Provider;
 use crate::protocol::device::DeviceId;
 use crate::protocol::factors::passkeys::{self, Binding, Challenge, PasskeyError};
 use crate::protocol::factors::pending::{self, Pending};
-use crate::protocol::factors::{Enrolled, recovery, totp, with_methods};
+use crate::protocol::factors::totp::{self, CodeCheck};
+use crate::protocol::factors::{Enrolled, recovery, with_methods};
 use crate::protocol::session::{self, CurrentSession, Origin};
 use crate::store::used_jtis::{self, JtiTable};
 use crate::store::users::{self, UserRow};
@@ -121,7 +122,11 @@ pub async fn complete(p: &Provider, whose: Whose<'_>, a: &StepAttempt<'_>) -> Re
     let (how, method) = match proven? {
         Ok(proven) => proven,
         Err(refusal) => {
-            record(p, "failed", Some(user.id), a.from.ip, "wrong second step")?;
+            let why = match refusal {
+                SignInError::CodesLocked => "authenticator codes locked: too many wrong ones in a row",
+                _ => "wrong second step",
+            };
+            record(p, "failed", Some(user.id), a.from.ip, why)?;
             return Err(refusal);
         }
     };
@@ -227,22 +232,18 @@ async fn prove(
             };
         }
     };
-    let right = match recovery::looks_like_one(code) {
-        true => {
-            let mut conn = p.pool.acquire().await?;
-            second_factors::spend_recovery_code(
-                &mut conn,
-                user_id,
-                &recovery::hash(&p.recovery_codes, user_id, code),
-                p.now(),
-            )
-            .await?
-        }
-        false => totp::check(p, user_id, code).await?,
-    };
-    Ok(match (right, recovery::looks_like_one(code)) {
-        (true, true) => Ok(("second step: a recovery code", "otp")),
-        (true, false) => Ok(("second step: an authenticator code", "otp")),
-        (false, _) => Err(SignInError::BadCredentials),
+    if recovery::looks_like_one(code) {
+        let mut conn = p.pool.acquire().await?;
+        let digest = recovery::hash(&p.recovery_codes, user_id, code);
+        let spent = second_factors::spend_recovery_code(&mut conn, user_id, &digest, p.now()).await?;
+        return Ok(match spent {
+            true => Ok(("second step: a recovery code", "otp")),
+            false => Err(SignInError::BadCredentials),
+        });
+    }
+    Ok(match totp::check(p, user_id, code).await? {
+        CodeCheck::Right => Ok(("second step: an authenticator code", "otp")),
+        CodeCheck::Wrong => Err(SignInError::BadCredentials),
+        CodeCheck::Locked => Err(SignInError::CodesLocked),
     })
 }

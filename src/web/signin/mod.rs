@@ -371,6 +371,11 @@ pub(super) fn refusal(
             let message = "Your sign-in took too long. Please sign in again.";
             return Ok(again(StatusCode::BAD_REQUEST, message));
         }
+        SignInError::CodesLocked => {
+            let message = "Too many wrong codes in a row: codes from your app are refused now. \
+                           Use a recovery code or a passkey, or ask your administrator to reset your second factors.";
+            return Ok(again(StatusCode::FORBIDDEN, message));
+        }
         SignInError::Throttled => WebError::retry_later(
             too_many,
             "Too many attempts",

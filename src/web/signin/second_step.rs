@@ -268,6 +268,7 @@ fn json_refusal(e: SignInError) -> WebError {
             "your sign-in took too long: sign in again",
         ),
         SignInError::BadCredentials => json(StatusCode::BAD_REQUEST, "access_denied", "not accepted"),
+        SignInError::CodesLocked => json(StatusCode::FORBIDDEN, "access_denied", "codes are locked"),
         SignInError::Disabled => json(StatusCode::FORBIDDEN, "access_denied", "this account is disabled"),
         SignInError::Throttled | SignInError::InFlight => json(
             StatusCode::TOO_MANY_REQUESTS,
