@@ -128,6 +128,8 @@ pub struct FactorsView {
     pub passkeys: i64,
     /// "2 passkeys", "1 passkey".
     pub passkeys_said: String,
+    /// Passkeys work at this issuer (not at an IP address).
+    pub passkeys_on: bool,
 }
 
 impl From<FactorSummary> for FactorsView {
@@ -144,6 +146,7 @@ impl From<FactorSummary> for FactorsView {
             ),
             passkeys: s.passkeys,
             passkeys_said: format!("{} passkey{}", s.passkeys, plural(s.passkeys)),
+            passkeys_on: true,
         }
     }
 }
@@ -155,7 +158,10 @@ pub async fn overview(p: &Provider, session: &CurrentSession) -> Result<Overview
         profile: profile::fields(p, &session.user.claims()),
         sessions: sessions::list(p, session).await?,
         apps: apps::list(p, session.user.id).await?,
-        factors: Enrolled::of(p, session.user.id).await?.summary.into(),
+        factors: FactorsView {
+            passkeys_on: p.webauthn.is_ok(),
+            ..Enrolled::of(p, session.user.id).await?.summary.into()
+        },
     })
 }
 
