@@ -10,3 +10,6 @@ CREATE TABLE pending_sign_in_nonces (
 CREATE INDEX pending_sign_in_nonces_expiry ON pending_sign_in_nonces (expires_at);
 
 ALTER TABLE user_totp ADD COLUMN failures integer NOT NULL DEFAULT 0;
+
+-- Ceremonies of one browser are looked up (and trimmed) by their binding.
+CREATE INDEX webauthn_ceremonies_binding ON webauthn_ceremonies (binding, purpose);

@@ -24,6 +24,16 @@ pub struct NewCeremony<'a> {
 }
 
 pub async fn insert(conn: &mut PgConnection, c: &NewCeremony<'_>) -> Result<(), StoreError> {
+    // One browser (one binding) keeps at most two ceremonies of a purpose
+    // under way — the autofill's and a button's: older ones go.
+    sqlx::query(
+        "DELETE FROM webauthn_ceremonies WHERE purpose = $1 AND binding = $2 AND id NOT IN
+           (SELECT id FROM webauthn_ceremonies WHERE purpose = $1 AND binding = $2 ORDER BY created_at DESC LIMIT 1)",
+    )
+    .bind(c.purpose)
+    .bind(c.binding)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "INSERT INTO webauthn_ceremonies (id, purpose, user_id, binding, state, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -340,3 +340,111 @@ async fn a_passkey_is_renamed_and_removed_without_javascript() {
             .unwrap();
     assert_eq!(audited, 2, "renamed and removed, audited");
 }
+
+#[tokio::test]
+async fn codes_typed_for_a_passkey_person_never_hold_up_their_passkey() {
+    let app = TestApp::builder().localhost().spawn().await;
+    let ada = create_user(&app, "ada").await;
+    give_passkey(&app, ada, "Laptop").await;
+    // Whoever knows the password types codes at the second step.
+    let other = app.with_browser(crate::support::new_browser());
+    let html = sign_in(&other, "ada").await.text().await.unwrap();
+    for _ in 0..7 {
+        // No code form on the page: a crafted post, with the page's token.
+        let form = [
+            ("csrf", data_csrf(&html)),
+            ("mode", "sign-in".into()),
+            ("code", "000000".into()),
+        ];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let res = other.submit("/signin/step", &form).await;
+        let status = res.status();
+        assert_eq!(
+            status,
+            401,
+            "no code to guess: refused, never counted: {}",
+            res.text().await.unwrap()
+        );
+    }
+    let counted: i64 = sqlx::query_scalar("SELECT count(*) FROM login_throttle WHERE key LIKE 'second-step:%'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(counted, 0, "the passkey's budget is untouched");
+}
+
+#[tokio::test]
+async fn with_passkeys_off_a_passkey_person_still_needs_a_second_step() {
+    let app = spawn_app().await; // an IP-address issuer: passkeys are off
+    let ada = create_user(&app, "ada").await;
+    give_passkey(&app, ada, "Laptop").await;
+    let res = sign_in(&app, "ada").await;
+    assert_eq!(res.status(), 200, "not let in with the password alone");
+    assert!(
+        !res.cookies()
+            .any(|c| c.name() == "lanyard_session" && !c.value().is_empty())
+    );
+}
+
+#[tokio::test]
+async fn a_session_that_proved_a_code_may_change_passkeys() {
+    let app = TestApp::builder().localhost().spawn().await;
+    let ada = create_user(&app, "ada").await;
+    sign_in(&app, "ada").await;
+    let totp = set_up_authenticator(&app).await;
+    give_passkey(&app, ada, "Lost phone").await;
+    let browser = crate::two_step::signed_in_with_code(&app, "ada", &totp).await;
+    let html = browser.visit("/account/passkeys").await.text().await.unwrap();
+    let res = post_json(
+        &browser,
+        "/account/passkeys/options",
+        Some(&data_csrf(&html)),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "a code proves a second factor: no loop back to the step"
+    );
+    let csrf = crate::support::hidden_field(&html, "csrf").unwrap();
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM passkeys")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let res = browser
+        .submit("/account/passkeys/remove", &[("csrf", &csrf), ("id", &id.to_string())])
+        .await;
+    assert_eq!(
+        location(&res),
+        "/account/passkeys?done=removed",
+        "the lost passkey removed"
+    );
+}
+
+#[tokio::test]
+async fn a_passkey_name_cannot_hide_or_reverse_text() {
+    let app = TestApp::builder().localhost().spawn().await;
+    let ada = create_user(&app, "ada").await;
+    sign_in(&app, "ada").await;
+    give_passkey(&app, ada, "Laptop").await;
+    sqlx::query("UPDATE sessions SET amr = '{pwd,hwk,mfa}'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let html = app.visit("/account/passkeys").await.text().await.unwrap();
+    let csrf = crate::support::hidden_field(&html, "csrf").unwrap();
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM passkeys")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    for name in ["Work\u{202E}enohp", "Wo\u{200B}rk"] {
+        let res = app
+            .submit(
+                "/account/passkeys/rename",
+                &[("csrf", &csrf), ("id", &id.to_string()), ("name", name)],
+            )
+            .await;
+        assert_eq!(res.status(), 400, "{name:?}");
+    }
+}

@@ -1,10 +1,12 @@
 //! A person's own two-step sign-in: setting up (or replacing) an
-//! authenticator app, new recovery codes, removing it. A change to a second
-//! factor the person already has needs a session that proved as much as
-//! they can (`Enrolled::reach`): a session signed in with the password
-//! alone cannot replace or remove it. Every change ends the person's other
-//! sessions — signed in before it, perhaps by whoever knew the password —
-//! and is audited.
+//! authenticator app, new recovery codes, removing it. Once the person has a
+//! second factor, a change to their factors needs a session that proved one
+//! (multi-factor or better): a session signed in with the password alone
+//! cannot replace or remove one. (Not the highest level they can reach: a
+//! person who lost their passkey must be able to remove it with their
+//! authenticator app.) Every change ends the person's other sessions —
+//! signed in before it, perhaps by whoever knew the password — and is
+//! audited.
 
 use serde_json::json;
 
@@ -13,12 +15,12 @@ use crate::model::AuthLevel;
 use crate::protocol::factors::totp::{self, ConfirmError, Enrolment};
 use crate::protocol::factors::{Enrolled, recovery};
 
-/// Refuses a change when the person has a second factor their session has
-/// not proved.
+/// Refuses a change when the person has a second factor and their session
+/// proved none.
 pub async fn may_change(person: &Person<'_>) -> Result<Enrolled, AccountError> {
     let enrolled = Enrolled::of(person.provider, person.session.user.id).await?;
     let proved = AuthLevel::of_methods(&person.session.amr);
-    match enrolled.any() && proved < enrolled.reach() {
+    match enrolled.any() && proved < AuthLevel::MultiFactor {
         true => Err(AccountError::SecondStepFirst),
         false => Ok(enrolled),
     }

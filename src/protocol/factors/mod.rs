@@ -18,27 +18,29 @@ use crate::store::second_factors::{self, FactorSummary};
 #[derive(Debug, Clone, Default)]
 pub struct Enrolled {
     pub summary: FactorSummary,
+    /// Passkeys work at this issuer (its host is not an IP address).
+    passkeys_on: bool,
 }
 
 impl Enrolled {
-    /// What the person enrolled; passkeys count only while passkeys are on
-    /// (an issuer whose host is an IP address cannot ask for them).
     pub async fn of(p: &Provider, user_id: Uuid) -> Result<Self, OAuthError> {
-        let mut summary = second_factors::summary(&mut *p.pool.acquire().await?, user_id).await?;
-        if p.webauthn.is_err() {
-            summary.passkeys = 0;
-        }
-        Ok(Self { summary })
+        let summary = second_factors::summary(&mut *p.pool.acquire().await?, user_id).await?;
+        Ok(Self {
+            summary,
+            passkeys_on: p.webauthn.is_ok(),
+        })
     }
 
     /// Whether the person has a passkey Lanyard can ask for.
     pub fn passkeys(&self) -> bool {
-        self.summary.passkeys > 0
+        self.passkeys_on && self.summary.passkeys > 0
     }
 
-    /// Whether a password alone no longer signs this person in.
+    /// Whether a password alone no longer signs this person in. A passkey
+    /// counts even while passkeys are off (a misconfigured issuer): the
+    /// person is not quietly let in with the password alone.
     pub fn any(&self) -> bool {
-        self.summary.totp || self.passkeys()
+        self.summary.totp || self.summary.passkeys > 0
     }
 
     /// The highest level this person can reach with what they enrolled: a

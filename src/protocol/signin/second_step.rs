@@ -110,15 +110,10 @@ pub async fn complete(p: &Provider, whose: Whose<'_>, a: &StepAttempt<'_>) -> Re
     }
     let username_key = username_key(&user.username);
     let device = a.device_cookie.and_then(|c| p.devices.verify(c, &username_key, now));
-    let key = throttle_key(device.as_ref(), user.id);
-    reserve(p, &key, user.id, a.from.ip, now).await?;
-    let proven = prove(p, user.id, &whose, &a.proof).await;
-    let mut conn = p.pool.acquire().await?;
-    match proven {
-        Ok(Ok(_)) => login_throttle::clear(&mut conn, &key).await?,
-        _ => login_throttle::release(&mut conn, &key).await?,
-    }
-    drop(conn);
+    let proven = match &a.proof {
+        Proof::Code(code) => prove_code(p, &user, code, device.as_ref(), a.from.ip).await,
+        Proof::Passkey { ceremony, credential } => prove_passkey(p, user.id, &whose, (ceremony, credential)).await,
+    };
     let (how, method) = match proven? {
         Ok(proven) => proven,
         Err(refusal) => {
@@ -177,6 +172,33 @@ async fn spend(p: &Provider, pending: &Pending) -> Result<(), SignInError> {
     }
 }
 
+/// A code, counted before it is checked (a code can be guessed; a passkey
+/// cannot, and is never held up by someone guessing codes). A person with
+/// no authenticator app and no recovery code has no code to guess: refused
+/// before it counts, so codes typed by whoever knows the password do not
+/// block their passkey.
+async fn prove_code(
+    p: &Provider,
+    user: &UserRow,
+    code: &str,
+    device: Option<&DeviceId>,
+    ip: Option<&str>,
+) -> Result<Result<Proven, SignInError>, SignInError> {
+    let summary = Enrolled::of(p, user.id).await?.summary;
+    if !summary.totp && summary.recovery_codes_left == 0 {
+        return Ok(Err(SignInError::BadCredentials));
+    }
+    let key = throttle_key(device, user.id);
+    reserve(p, &key, user.id, ip, p.now()).await?;
+    let proven = check_code(p, user.id, code).await;
+    let mut conn = p.pool.acquire().await?;
+    match proven {
+        Ok(Ok(_)) => login_throttle::clear(&mut conn, &key).await?,
+        _ => login_throttle::release(&mut conn, &key).await?,
+    }
+    proven
+}
+
 /// A device that completed a sign-in to this account has its own budget;
 /// anyone else shares the account's.
 fn throttle_key(device: Option<&DeviceId>, user_id: Uuid) -> String {
@@ -213,25 +235,24 @@ async fn reserve(
 /// How a step was proven: the audit's words and the RFC 8176 method.
 type Proven = (&'static str, &'static str);
 
-/// Checks a proof: a recovery code is spent, an authenticator code's time
-/// step too, a passkey's ceremony and counter. Returns how the person
-/// proved it, or the refusal (a wrong code, a passkey not accepted).
-async fn prove(
+/// Checks a passkey's assertion for this step: its ceremony (bound to the
+/// step) and its counter.
+async fn prove_passkey(
     p: &Provider,
     user_id: Uuid,
     whose: &Whose<'_>,
-    proof: &Proof<'_>,
+    (ceremony, credential): (&str, &PublicKeyCredential),
 ) -> Result<Result<Proven, SignInError>, SignInError> {
-    let code = match proof {
-        Proof::Code(code) => *code,
-        Proof::Passkey { ceremony, credential } => {
-            return match passkeys::finish_second_step(p, user_id, whose.binding(), ceremony, credential).await {
-                Ok(used) => Ok(Ok(("second step: a passkey", used.method))),
-                Err(PasskeyError::Internal(e)) => Err(e.into()),
-                Err(refusal) => Ok(Err(SignInError::Passkey(refusal))),
-            };
-        }
-    };
+    match passkeys::finish_second_step(p, user_id, whose.binding(), ceremony, credential).await {
+        Ok(used) => Ok(Ok(("second step: a passkey", used.method))),
+        Err(PasskeyError::Internal(e)) => Err(e.into()),
+        Err(refusal) => Ok(Err(SignInError::Passkey(refusal))),
+    }
+}
+
+/// Checks a code: a recovery code is spent, an authenticator code's time
+/// step too. Returns how the person proved it, or the refusal.
+async fn check_code(p: &Provider, user_id: Uuid, code: &str) -> Result<Result<Proven, SignInError>, SignInError> {
     if recovery::looks_like_one(code) {
         let mut conn = p.pool.acquire().await?;
         let digest = recovery::hash(&p.recovery_codes, user_id, code);

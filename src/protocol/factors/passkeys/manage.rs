@@ -13,22 +13,32 @@ use crate::store::StoreError;
 use crate::store::passkeys::{self, NewPasskey, PasskeyListRow};
 use crate::store::users::UserRow;
 
+/// How many passkeys one person may have (each goes into every ceremony's
+/// list of credentials).
+pub const MAX_PER_PERSON: usize = 20;
+
 /// The longest name a passkey may have, in characters.
 pub const NAME_MAX: usize = 64;
 
 /// A passkey's name as typed: trimmed, 1 to `NAME_MAX` characters, no
-/// control characters; empty means "Passkey".
+/// control characters nor invisible or direction-changing ones (which could
+/// make one name look like another); empty means "Passkey".
 pub fn name(typed: &str) -> Result<String, PasskeyError> {
     let trimmed = typed.trim();
     if trimmed.is_empty() {
         return Ok("Passkey".to_owned());
     }
-    if trimmed.chars().count() > NAME_MAX || trimmed.chars().any(char::is_control) {
+    if trimmed.chars().count() > NAME_MAX || trimmed.chars().any(|c| c.is_control() || invisible(c)) {
         return Err(PasskeyError::Malformed(
             "a passkey's name has 1 to 64 characters and no control characters",
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+/// Zero-width and bidirectional formatting characters (Unicode Cf).
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
 /// Options to create a passkey for the signed-in person. The credential must
@@ -39,6 +49,11 @@ pub fn name(typed: &str) -> Result<String, PasskeyError> {
 pub async fn registration_options(p: &Provider, user: &UserRow, session_id: Uuid) -> Result<Challenge, PasskeyError> {
     let rp = rp(p)?;
     let existing = passkeys::of_user(&mut *p.pool.acquire().await?, user.id).await?;
+    if existing.len() >= MAX_PER_PERSON {
+        return Err(PasskeyError::Malformed(
+            "a person may have at most 20 passkeys: remove one first",
+        ));
+    }
     let exclude: Vec<CredentialID> = existing
         .iter()
         .filter_map(|row| serde_json::from_value::<webauthn_rs::prelude::Passkey>(row.credential.0.clone()).ok())
