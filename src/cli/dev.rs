@@ -300,10 +300,11 @@ fn print_banner(issuer: &crate::config::Issuer, database_url: Option<&str>, seed
         None => String::new(),
     };
     println!(
-        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  sign in     {}\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {} (kept in .lanyard/{DEMO_SECRET_FILE})\n  demo API        {DEMO_API} (scopes: read write), which calls {DEMO_SHIPPING_API} for the user as {DEMO_API_CLIENT}\n  the demo        cargo run --example demo, then open http://localhost:8081\n  admin API       {AUTOMATION_CLIENT} / {}: curl -u {AUTOMATION_CLIENT}:SECRET -d grant_type=client_credentials {} → Bearer for {}\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
+        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  sign in     {}\n  account     {} (two-step sign-in, passkeys)\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {} (kept in .lanyard/{DEMO_SECRET_FILE})\n  demo API        {DEMO_API} (scopes: read write), which calls {DEMO_SHIPPING_API} for the user as {DEMO_API_CLIENT}\n  the demo        cargo run --example demo, then open http://localhost:8081 (SHIPPING_MIN_ACR=mfa: the step-up round trip)\n  admin API       {AUTOMATION_CLIENT} / {}: curl -u {AUTOMATION_CLIENT}:SECRET -d grant_type=client_credentials {} → Bearer for {}\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
         issuer.url(paths::DISCOVERY),
         issuer.url(paths::JWKS),
         issuer.url(paths::SIGNIN),
+        issuer.url(paths::ACCOUNT),
         seeded.admin_password.as_deref().unwrap_or(shown_before),
         seeded.client_secret.as_deref().unwrap_or(shown_before),
         seeded.automation_secret.as_deref().unwrap_or(shown_before),
