@@ -117,16 +117,22 @@ pub async fn admit(p: &Provider, presented: &Presented) -> Result<Caller, Caller
             "the token's user is not an enabled administrator".into(),
         ));
     };
-    // Only an administrator is told to step up: a stronger sign-in would
-    // not make anyone else one.
-    let level = claims.acr.as_deref().and_then(|a| a.parse::<AuthLevel>().ok());
-    if p.config.admin_require_mfa && level.is_none_or(|l| l < AuthLevel::MultiFactor) {
-        return Err(CallerError::WeakSignIn(
-            "administrators must sign in with a second factor or a passkey".into(),
-        ));
-    }
+    signed_in_strongly_enough(p, claims.acr.as_deref())?;
     Ok(Caller::User {
         sub: u.id,
         username: u.username,
     })
+}
+
+/// `LANYARD_ADMIN_REQUIRE_MFA`: an administrator's token comes from a
+/// multi-factor or passkey sign-in. (Asked of administrators only: a
+/// stronger sign-in would not make anyone else one.)
+fn signed_in_strongly_enough(p: &Provider, acr: Option<&str>) -> Result<(), CallerError> {
+    let level = acr.and_then(|a| a.parse::<AuthLevel>().ok());
+    match p.config.admin_require_mfa && level.is_none_or(|l| l < AuthLevel::MultiFactor) {
+        true => Err(CallerError::WeakSignIn(
+            "administrators must sign in with a second factor or a passkey".into(),
+        )),
+        false => Ok(()),
+    }
 }

@@ -632,17 +632,24 @@ pub enum Outcome {
     Redirect(String),
 }
 
-/// Decides, given the browser's session, whether to sign in, ask consent, or issue a code.
-pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSession>) -> Result<Outcome, OAuthError> {
-    let now = p.now();
-    let needs_login = match session {
+/// Whether the request needs the person to sign in (again): no session,
+/// `prompt=login`, a `max_age` the sign-in is older than, or an
+/// `id_token_hint` naming someone else (OIDC Core §3.1.2.1).
+fn needs_login(p: &Provider, req: &AuthRequest, session: Option<&CurrentSession>) -> bool {
+    match session {
         None => true,
         Some(s) => {
-            let too_old = req.max_age.is_some_and(|max| now - s.auth_time > max);
+            let too_old = req.max_age.is_some_and(|max| p.now() - s.auth_time > max);
             let other_user = req.hinted_sub.as_ref().is_some_and(|sub| *sub != s.user.id.to_string());
             req.prompt.login || too_old || other_user
         }
-    };
+    }
+}
+
+/// Decides, given the browser's session, whether to sign in, step up, ask
+/// consent, or issue a code.
+pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSession>) -> Result<Outcome, OAuthError> {
+    let needs_login = needs_login(p, req, session);
     let redirect_error = |code: ErrorCode, description: &str| {
         let Refusal::Redirect(url) = error_redirect(
             p,
