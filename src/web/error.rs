@@ -152,6 +152,11 @@ impl WebError {
                 Self::json(StatusCode::CONFLICT, "conflict", "this passkey is registered already")
             }
             PasskeyError::Disabled => Self::json(denied, "access_denied", "this account is disabled"),
+            PasskeyError::Throttled => Self::json(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many refused sign-ins from this address: try again later",
+            ),
             PasskeyError::Internal(e) => e.into(),
         }
     }

@@ -448,3 +448,31 @@ async fn a_passkey_name_cannot_hide_or_reverse_text() {
         assert_eq!(res.status(), 400, "{name:?}");
     }
 }
+
+#[tokio::test]
+async fn refused_passkeys_count_against_their_address_as_wrong_passwords_do() {
+    let app = TestApp::builder().localhost().spawn().await;
+    let csrf = signin_page(&app).await;
+    let res = post_json(&app, "/signin/passkey/options", Some(&csrf), &json!({})).await;
+    let ceremony = res.json::<Value>().await.unwrap()["ceremony"].clone();
+    let body = json!({ "ceremony": ceremony, "credential": well_formed_assertion() });
+    assert_eq!(
+        post_json(&app, "/signin/passkey", Some(&csrf), &body).await.status(),
+        400
+    );
+    let counted: i32 = sqlx::query_scalar("SELECT attempts FROM login_throttle WHERE key = 'ip:127.0.0.1'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(counted, 1, "a refused passkey is a failure of its address");
+    sqlx::query("UPDATE login_throttle SET attempts = 100 WHERE key = 'ip:127.0.0.1'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let res = post_json(&app, "/signin/passkey", Some(&csrf), &body).await;
+    assert_eq!(
+        json_error(res).await,
+        (429, "too_many_attempts".to_owned()),
+        "past the address's budget"
+    );
+}

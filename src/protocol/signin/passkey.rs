@@ -5,12 +5,12 @@
 
 use serde_json::Value;
 
-use super::{SignInError, SignedIn};
+use super::{ADDRESS_LIMIT, SignInError, SignedIn, THROTTLE_WINDOW};
 use crate::model::username_key;
 use crate::protocol::Provider;
 use crate::protocol::factors::passkeys::{self, Challenge, PasskeyError};
 use crate::protocol::session::{self, Origin};
-use crate::store::users;
+use crate::store::{login_throttle, users};
 
 /// Options for the browser: a modal dialog, or the autofill of the
 /// username field (`conditional`, W3C WebAuthn §5.1.4.1). `browser` is the
@@ -19,7 +19,9 @@ pub async fn options(p: &Provider, browser: &str, conditional: bool) -> Result<C
     passkeys::sign_in_options(p, browser, conditional).await
 }
 
-/// Verifies the assertion and starts a session.
+/// Verifies the assertion and starts a session. Each attempt counts
+/// against its address's budget of failures, as a password's does (a
+/// success gives it back).
 pub async fn finish(
     p: &Provider,
     browser: &str,
@@ -27,6 +29,22 @@ pub async fn finish(
     credential: &Value,
     from: &Origin<'_>,
 ) -> Result<SignedIn, PasskeyError> {
+    let address = from.ip.map(|ip| format!("ip:{ip}"));
+    if let Some(address) = &address {
+        let now = p.now();
+        let mut conn = p.pool.acquire().await?;
+        let attempts = login_throttle::reserve(&mut conn, address, now, now - THROTTLE_WINDOW, None).await?;
+        if attempts.is_none_or(|n| n > ADDRESS_LIMIT) {
+            record(
+                p,
+                "throttled",
+                None,
+                from.ip,
+                "too many failed attempts from this address",
+            )?;
+            return Err(PasskeyError::Throttled);
+        }
+    }
     let used = match passkeys::finish_sign_in(p, browser, ceremony, credential).await {
         Ok(used) => used,
         Err(e) => {
@@ -45,6 +63,9 @@ pub async fn finish(
     if !user.is_enabled() {
         record(p, "disabled", Some(user.id), from.ip, "the account is disabled")?;
         return Err(PasskeyError::Disabled);
+    }
+    if let Some(address) = &address {
+        login_throttle::refund(&mut *p.pool.acquire().await?, address).await?;
     }
     record(p, "ok", Some(user.id), from.ip, "signed in with a passkey")?;
     let amr = [used.method, "user", "mfa"].map(str::to_owned);

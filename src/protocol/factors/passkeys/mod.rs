@@ -92,6 +92,8 @@ pub enum PasskeyError {
     AlreadyRegistered,
     /// The account is disabled.
     Disabled,
+    /// Too many refused passkeys from this address: try again later.
+    Throttled,
     Internal(OAuthError),
 }
 
