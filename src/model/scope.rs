@@ -33,6 +33,19 @@ impl OidcScope {
             OidcScope::OfflineAccess => "offline_access",
         }
     }
+
+    /// What the scope lets an application do, in plain words (the consent
+    /// and account pages say it).
+    pub fn in_words(self) -> &'static str {
+        match self {
+            OidcScope::Openid => "know who you are (your account identifier)",
+            OidcScope::Profile => "see your name and profile details",
+            OidcScope::Email => "see your email address",
+            OidcScope::Phone => "see your phone number",
+            OidcScope::Address => "see your postal address",
+            OidcScope::OfflineAccess => "stay connected while you are signed out",
+        }
+    }
 }
 
 protocol_names!(OidcScope, "OIDC scope");

@@ -431,7 +431,10 @@ async fn withdrawing_an_app_ends_its_refresh_tokens_and_exchanged_tokens() {
         "positive control"
     );
     let html = page(&app).await;
-    assert!(html.contains("third app") && html.contains("offline_access"), "{html}");
+    assert!(
+        html.contains("third app") && html.contains("stay connected while you are signed out"),
+        "the scopes in words: {html}"
+    );
     assert!(
         html.contains("https://orders.example</span>: read"),
         "the API and its scopes: {html}"

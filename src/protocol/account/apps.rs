@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{AccountError, Person, when};
+use crate::model::OidcScope;
 use crate::protocol::Provider;
 use crate::protocol::error::OAuthError;
 use crate::store::consents::{self, GivenConsent};
@@ -18,6 +19,8 @@ use crate::store::grants::{self, UserGrants};
 pub struct AppView {
     pub client_id: String,
     pub name: String,
+    /// The OIDC scopes consented to, in plain words (as the consent page
+    /// said them).
     pub scopes: Vec<String>,
     /// `[{"audience", "name", "scopes"}]`: the APIs it may call for the person.
     pub apis: serde_json::Value,
@@ -37,7 +40,14 @@ fn view(p: &Provider, c: GivenConsent) -> AppView {
     AppView {
         name: name.filter(|n| !n.is_empty()).unwrap_or_else(|| c.client_id.clone()),
         client_id: c.client_id,
-        scopes: c.scopes,
+        scopes: c
+            .scopes
+            .iter()
+            .map(|s| {
+                s.parse::<OidcScope>()
+                    .map_or_else(|_| s.clone(), |o| o.in_words().to_owned())
+            })
+            .collect(),
         apis: c.apis,
         since: when(c.created_at),
         updated: when(c.updated_at),

@@ -89,15 +89,9 @@ struct ConsentPage<'a> {
 
 /// What each OIDC scope lets the application do, in plain words.
 fn describe(scope: &str) -> &'static str {
-    match scope.parse::<OidcScope>() {
-        Ok(OidcScope::Openid) => "know who you are (your account identifier)",
-        Ok(OidcScope::Profile) => "see your name and profile details",
-        Ok(OidcScope::Email) => "see your email address",
-        Ok(OidcScope::Phone) => "see your phone number",
-        Ok(OidcScope::Address) => "see your postal address",
-        Ok(OidcScope::OfflineAccess) => "stay connected while you are signed out",
-        Err(_) => "access this API",
-    }
+    scope
+        .parse::<OidcScope>()
+        .map_or("access this API", OidcScope::in_words)
 }
 
 pub fn consent_page(
