@@ -444,3 +444,21 @@ async fn an_api_at_phishing_resistant_refuses_a_code_sign_in_and_the_session_ste
     let res = app.exchange(&client, &id_token, &[("resource", API)]).await;
     assert_eq!(res.status(), 200, "the API's level is reached");
 }
+
+#[tokio::test]
+async fn a_disabled_persons_passkey_is_refused_before_its_use_is_recorded() {
+    let app = TestApp::builder().localhost().spawn().await;
+    let b = browser().await;
+    let saved = ada_with_a_passkey(&b, &app).await;
+    crate::support::lanyard(&["user", "disable", "ada"])
+        .db(&app.db)
+        .run()
+        .await
+        .assert_ok();
+    let _authenticator = signin_page_holding(&b, &app, &saved).await;
+    click(&b, "#passkey-signin").await;
+    let error = passkey_error(&b).await;
+    assert!(error.contains("disabled"), "{error}");
+    let used = "SELECT count(*) FROM passkeys WHERE last_used_at IS NOT NULL";
+    assert_eq!(count(&app, used).await, 0, "nothing recorded for a disabled account");
+}

@@ -48,11 +48,12 @@ pub async fn finish(
     let used = match passkeys::finish_sign_in(p, browser, ceremony, credential).await {
         Ok(used) => used,
         Err(e) => {
-            if matches!(
-                e,
-                PasskeyError::Refused | PasskeyError::UnknownPasskey | PasskeyError::Compromised
-            ) {
-                record(p, "failed", None, from.ip, "a passkey was refused")?;
+            match e {
+                PasskeyError::Refused | PasskeyError::UnknownPasskey | PasskeyError::Compromised => {
+                    record(p, "failed", None, from.ip, "a passkey was refused")?;
+                }
+                PasskeyError::Disabled => record(p, "disabled", None, from.ip, "the account is disabled")?,
+                _ => {}
             }
             return Err(e);
         }

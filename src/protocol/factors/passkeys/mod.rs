@@ -260,7 +260,14 @@ pub async fn finish_sign_in(
     let row = passkeys::by_credential(&mut conn, user_id, credential_id, false)
         .await?
         .ok_or(PasskeyError::UnknownPasskey)?;
+    // A disabled account's passkey is refused before its use is recorded.
+    let enabled = crate::store::users::find(&mut conn, user_id)
+        .await?
+        .is_some_and(|u| u.is_enabled());
     drop(conn);
+    if !enabled {
+        return Err(PasskeyError::Disabled);
+    }
     let passkey = passkey_of(&row)?;
     let result = rp.finish_discoverable_authentication_v2(&credential, state, &passkey);
     record_use(p, user_id, result).await
