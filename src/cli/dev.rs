@@ -55,6 +55,10 @@ pub async fn run(mut sources: Sources, bind: Option<String>) -> Result<(), Failu
     if config.master_key.is_none() {
         config.master_key = Some(dev_master_key(&dir.join("master.key"))?);
     }
+    if config.smtp_url.is_none() {
+        // No mail server needed: each message lands in .lanyard/mail/, its link in the log.
+        config.mail_dir = Some(dir.join("mail"));
+    }
 
     let cluster = match config.database_url {
         Some(_) => None,
