@@ -325,3 +325,77 @@ async fn without_mail_the_reset_pages_say_it_is_unavailable() {
     assert!(forgot.text().await.unwrap().contains("not available"));
     assert!(!signin.contains("/signin/forgot"), "no link to a feature that is off");
 }
+
+#[tokio::test]
+async fn without_smtp_under_dev_each_message_is_written_to_a_file() {
+    // Arrange: no SMTP URL, a mail directory (what `lanyard dev` sets)
+    let dir = std::env::temp_dir().join(format!("lanyard-mail-{}", uuid::Uuid::new_v4()));
+    let mail_dir = dir.clone();
+    let app = TestApp::builder()
+        .config(move |c| {
+            c.mail_dir = Some(mail_dir);
+            c.mail_every = Duration::from_secs(3600);
+        })
+        .spawn()
+        .await;
+    create_user(&app, "alice").await;
+
+    // Act
+    assert_eq!(ask_for_link(&app, "alice", None).await.status(), 200);
+    let done = pass(&app).await;
+
+    // Assert: one .eml file holding the whole link
+    assert_eq!(done.sent, 1);
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.contains("To: alice@example.com"), "{text}");
+    let link = format!("{}/signin/reset?token=", app.address);
+    let at = text.find(&link).expect("the link");
+    let token: String = text[at + link.len()..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    assert_eq!(token.len(), 43, "the token is whole (no line break inside the link)");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn housekeeping_deletes_sent_mail_and_expired_links_once_their_retention_passes() {
+    // Arrange: a sent message and a mailed link
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink).await;
+    create_user(&app, "alice").await;
+    ask_for_link(&app, "alice", None).await;
+    assert_eq!(pass(&app).await.sent, 1);
+    let rows = |table: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let limits = lanyard::maintenance::Housekeeping::default();
+    lanyard::maintenance::housekeep(&app.provider, &limits).await.unwrap();
+    let kept = (rows("mail_outbox").await, rows("password_resets").await);
+
+    // Act: past the link's life and the retention
+    app.clock
+        .advance(TimeDelta::minutes(30) + app.config.lifetimes.expired_retention + TimeDelta::seconds(1));
+    let mut pruned = None;
+    for _ in 0..100 {
+        pruned = lanyard::maintenance::housekeep(&app.provider, &limits).await.unwrap();
+        if pruned.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Assert
+    assert_eq!(kept, (1, 1), "kept within the retention");
+    assert!(pruned.is_some(), "housekeeping ran");
+    assert_eq!((rows("mail_outbox").await, rows("password_resets").await), (0, 0));
+}
