@@ -399,3 +399,69 @@ async fn housekeeping_deletes_sent_mail_and_expired_links_once_their_retention_p
     assert!(pruned.is_some(), "housekeeping ran");
     assert_eq!((rows("mail_outbox").await, rows("password_resets").await), (0, 0));
 }
+
+#[tokio::test]
+async fn a_message_that_fails_for_a_day_is_given_up_and_audited() {
+    // Arrange: a server that refuses everything
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink).await;
+    sink.set_failing(true);
+    let id = queue(&app, "alice@example.com").await;
+    assert_eq!(pass(&app).await.failed, 1);
+
+    // Act: a day later it still fails
+    app.clock.advance(TimeDelta::hours(24));
+    let last = pass(&app).await;
+    app.clock.advance(TimeDelta::hours(2));
+    let after = pass(&app).await;
+
+    // Assert: given up, audited, counted, never tried again
+    assert_eq!(last, Pass { sent: 0, failed: 1 });
+    assert_eq!(after, Pass::default());
+    let failed: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT failed_at FROM mail_outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(failed.is_some());
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE kind = 'mail' AND outcome = 'failure'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(events, 1);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("lanyard_mail_total{outcome=\"gave_up\"} 1"),
+        "{metrics}"
+    );
+    assert!(sink.messages().is_empty());
+}
+
+#[tokio::test]
+async fn one_link_posted_twice_at_once_resets_once() {
+    // Arrange
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink).await;
+    create_user(&app, "alice").await;
+    ask_for_link(&app, "alice", None).await;
+    pass(&app).await;
+    let link = sink.messages().pop().and_then(|m| m.link()).expect("a link");
+    let html = app.visit(&link).await.text().await.unwrap();
+    let form = [
+        ("csrf", hidden_field(&html, "csrf").unwrap()),
+        ("token", hidden_field(&html, "token").unwrap()),
+        ("password", "raced new password".to_owned()),
+        ("password_again", "raced new password".to_owned()),
+    ];
+    let post = || app.client.post(app.url("/signin/reset")).form(&form).send();
+
+    // Act: the same form, twice at the same moment
+    let (a, b) = tokio::join!(post(), post());
+
+    // Assert
+    let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 400]);
+}
