@@ -120,8 +120,8 @@ pub struct Application {
     server: Server,
     /// `/metrics` on its own address (`LANYARD_METRICS_BIND`), if set.
     metrics_server: Option<(std::net::SocketAddr, Server)>,
-    /// The refresher and the housekeeping, stopped with the server.
-    background: [tokio::task::JoinHandle<()>; 2],
+    /// The refresher, the housekeeping and the mail worker, stopped with the server.
+    background: [tokio::task::JoinHandle<()>; 3],
     /// Writes buffered audit events and counts; told to finish when the server stops.
     writer: tokio::task::JoinHandle<()>,
     stop_writer: Arc<tokio::sync::Notify>,
@@ -142,7 +142,11 @@ impl Application {
         let address = listener.local_addr().map_err(|e| StartError::Runtime(e.to_string()))?;
         let p = &state.provider;
         let stop_writer = Arc::new(tokio::sync::Notify::new());
-        let background = [crate::refresher::spawn(p.clone()), crate::maintenance::spawn(p.clone())];
+        let background = [
+            crate::refresher::spawn(p.clone()),
+            crate::maintenance::spawn(p.clone()),
+            crate::mail::worker::spawn(p.outbox(), p.config.mail_every),
+        ];
         let writer = crate::maintenance::spawn_writer(p.clone(), stop_writer.clone());
         let provider = p.clone();
         let metrics_listener = match p.config.metrics_bind {

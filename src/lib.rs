@@ -30,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod keys;
+pub mod mail;
 pub mod maintenance;
 pub mod metrics;
 pub mod model;

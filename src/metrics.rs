@@ -44,6 +44,7 @@ pub struct Metrics {
     exchanges: Family,
     sign_ins: Family,
     reuse: Family,
+    mail: Family,
 }
 
 impl Metrics {
@@ -77,6 +78,11 @@ impl Metrics {
     /// A single-use credential used again: `code_reuse` or `refresh_token_reuse`.
     pub fn reuse(&self, kind: &str) {
         self.reuse.add(&[("kind", kind)]);
+    }
+
+    /// A message of the outbox: `sent`, `failed` (to be retried) or `gave_up`.
+    pub fn mail(&self, outcome: &str) {
+        self.mail.add(&[("outcome", outcome)]);
     }
 
     /// Appends these families in the Prometheus text format.
@@ -114,6 +120,11 @@ impl Metrics {
             out,
             "lanyard_reuse_detected_total",
             "Authorization codes and refresh tokens used again (their grants were revoked).",
+        );
+        self.mail.write(
+            out,
+            "lanyard_mail_total",
+            "Attempts to send mail from the outbox by outcome (sent, failed and retried later, gave up).",
         );
     }
 }

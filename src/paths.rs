@@ -13,6 +13,10 @@ pub const SIGNIN: &str = "/signin";
 pub const CONSENT: &str = "/consent";
 /// The second step of a sign-in (a code), or a step-up of the current session.
 pub const SECOND_STEP: &str = "/signin/step";
+/// Asking for a password reset link by email.
+pub const FORGOT: &str = "/signin/forgot";
+/// Where a password reset link leads.
+pub const RESET: &str = "/signin/reset";
 pub const ADMIN: &str = "/admin";
 /// A person's own account page, and its forms.
 pub const ACCOUNT: &str = "/account";

@@ -55,6 +55,10 @@ pub async fn run(mut sources: Sources, bind: Option<String>) -> Result<(), Failu
     if config.master_key.is_none() {
         config.master_key = Some(dev_master_key(&dir.join("master.key"))?);
     }
+    if config.smtp_url.is_none() {
+        // No mail server needed: each message lands in .lanyard/mail/, its link in the log.
+        config.mail_dir = Some(dir.join("mail"));
+    }
 
     let cluster = match config.database_url {
         Some(_) => None,
@@ -93,10 +97,14 @@ async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
 
     let state = prepare(config, Arc::new(SystemClock), 8).await?;
     let issuer = state.provider.config.issuer.clone();
+    let mail = match state.provider.config.smtp_url {
+        Some(_) => "sent through LANYARD_SMTP_URL".to_owned(),
+        None => format!("written to {DEV_DIR}/mail/ (password reset links: each printed in the log)"),
+    };
     // One worker per core this process may run on, as `serve` does.
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let app = Application::build(state, workers)?;
-    print_banner(&issuer, show_url.then_some(url.as_str()), &seeded);
+    print_banner(&issuer, show_url.then_some(url.as_str()), &seeded, &mail);
     app.run_until_stopped()
         .await
         .map_err(|e| Failure::refused(format!("server error: {e}")))
@@ -291,7 +299,7 @@ fn created<T>(result: Result<T, AdminError>) -> Result<Option<T>, Failure> {
     }
 }
 
-fn print_banner(issuer: &crate::config::Issuer, database_url: Option<&str>, seeded: &Seeded) {
+fn print_banner(issuer: &crate::config::Issuer, database_url: Option<&str>, seeded: &Seeded, mail: &str) {
     let shown_before = "(shown on the first run; delete .lanyard/ to start over)";
     let database = match database_url {
         Some(url) => format!(
@@ -300,7 +308,7 @@ fn print_banner(issuer: &crate::config::Issuer, database_url: Option<&str>, seed
         None => String::new(),
     };
     println!(
-        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  sign in     {}\n  account     {} (two-step sign-in, passkeys)\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {} (kept in .lanyard/{DEMO_SECRET_FILE})\n  demo API        {DEMO_API} (scopes: read write), which calls {DEMO_SHIPPING_API} for the user as {DEMO_API_CLIENT}\n  the demo        cargo run --example demo, then open http://localhost:8081 (SHIPPING_MIN_ACR=mfa: the step-up round trip)\n  admin API       {AUTOMATION_CLIENT} / {}: curl -u {AUTOMATION_CLIENT}:SECRET -d grant_type=client_credentials {} → Bearer for {}\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
+        "\nLanyard dev is running.\n\n  issuer      {issuer}\n  discovery   {}\n  jwks        {}\n  sign in     {}\n  account     {} (two-step sign-in, passkeys)\n  mail        {mail}\n\n  admin user      admin / {}\n  demo client     {DEMO_CLIENT} / {} (kept in .lanyard/{DEMO_SECRET_FILE})\n  demo API        {DEMO_API} (scopes: read write), which calls {DEMO_SHIPPING_API} for the user as {DEMO_API_CLIENT}\n  the demo        cargo run --example demo, then open http://localhost:8081 (SHIPPING_MIN_ACR=mfa: the step-up round trip)\n  admin API       {AUTOMATION_CLIENT} / {}: curl -u {AUTOMATION_CLIENT}:SECRET -d grant_type=client_credentials {} → Bearer for {}\n\n{database}Ctrl-C stops Lanyard and the private PostgreSQL.\n",
         issuer.url(paths::DISCOVERY),
         issuer.url(paths::JWKS),
         issuer.url(paths::SIGNIN),

@@ -89,6 +89,18 @@ pub const SETTINGS: &[Setting] = &[
         help: "address and port for /metrics alone (empty: served on LANYARD_BIND)",
     },
     Setting {
+        env: "LANYARD_SMTP_URL",
+        toml: "smtp_url",
+        default: Some(""),
+        help: "SMTP server for mail (`smtps://user:pass@host:465`, `smtp://host:25?tls=required`); empty: mail is off (`lanyard dev` writes it under .lanyard/mail/)",
+    },
+    Setting {
+        env: "LANYARD_MAIL_FROM",
+        toml: "mail_from",
+        default: Some("Lanyard <lanyard@localhost>"),
+        help: "the sender of Lanyard's mail",
+    },
+    Setting {
         env: "LANYARD_LOG",
         toml: "log",
         default: Some("info"),
@@ -223,6 +235,41 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     /// The profile claims a person may edit on `/account`, in the setting's order.
     pub account_editable_claims: Vec<ProfileClaim>,
+    /// Where mail goes out (`LANYARD_SMTP_URL`), if anywhere.
+    pub smtp_url: Option<SmtpUrl>,
+    /// The sender of Lanyard's mail.
+    pub mail_from: lettre::message::Mailbox,
+    /// Without SMTP, a directory each message is written to (`lanyard dev`).
+    pub mail_dir: Option<PathBuf>,
+    /// How often the mail worker looks for due messages (not a setting: tests shorten it).
+    pub mail_every: std::time::Duration,
+}
+
+/// An SMTP URL: it may hold a password, so `Debug` never shows it.
+#[derive(Clone)]
+pub struct SmtpUrl(String);
+
+impl SmtpUrl {
+    /// Checks the URL as the mail transport will read it.
+    pub fn parse(raw: &str) -> Result<Option<Self>, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(raw)
+            .map_err(|_| "not an SMTP URL (`smtps://user:pass@host:465` or `smtp://host:25`)".to_owned())?;
+        Ok(Some(Self(raw.to_owned())))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SmtpUrl(…)")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,6 +418,14 @@ impl Sources {
             })?,
             lifetimes: self.lifetimes()?,
             account_editable_claims: self.parsed("LANYARD_ACCOUNT_EDITABLE_CLAIMS", editable_claims)?,
+            smtp_url: self.parsed("LANYARD_SMTP_URL", SmtpUrl::parse)?,
+            mail_from: self.parsed("LANYARD_MAIL_FROM", |raw| {
+                raw.trim()
+                    .parse()
+                    .map_err(|_| format!("`{raw}` is not a mailbox (`Name <user@host>` or `user@host`)"))
+            })?,
+            mail_dir: None,
+            mail_every: std::time::Duration::from_secs(5),
         })
     }
 

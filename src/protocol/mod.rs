@@ -21,6 +21,7 @@ pub mod lab;
 pub mod logout;
 pub mod mint;
 pub mod params;
+pub mod password_reset;
 pub mod revoke;
 pub mod session;
 pub mod signin;
@@ -86,6 +87,8 @@ pub struct Provider {
     pub recovery_codes: Arc<crate::crypto::field_mac::FieldMac>,
     /// The WebAuthn relying party of the issuer, or why passkeys are off.
     pub webauthn: Result<Arc<webauthn_rs::Webauthn>, factors::passkeys::PasskeysOff>,
+    /// Where mail goes (SMTP, a directory under `lanyard dev`, or off).
+    pub mail: Arc<crate::mail::Mailer>,
 }
 
 /// The keys a provider derives from the master key, one per purpose (so
@@ -121,8 +124,13 @@ impl Provider {
     ) -> Result<Self, CryptoError> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let audit = Arc::new(audit_buffer::AuditBuffer::new(config.audit_buffer));
+        let mail = crate::mail::Mailer::from_config(&config).unwrap_or_else(|e| {
+            tracing::warn!("{e}: mail is off");
+            crate::mail::Mailer::Off
+        });
         Ok(Self {
             audit,
+            mail: Arc::new(mail),
             webauthn: factors::passkeys::relying_party(config.issuer.as_str()),
             config,
             pool,
@@ -142,6 +150,16 @@ impl Provider {
             factor_seal: Arc::new(derived.factor_seal),
             recovery_codes: Arc::new(crate::crypto::field_mac::FieldMac::new(derived.recovery_code)),
         })
+    }
+
+    /// What the mail worker needs of this provider.
+    pub fn outbox(&self) -> crate::mail::worker::Outbox {
+        crate::mail::worker::Outbox {
+            pool: self.pool.clone(),
+            clock: self.clock.clone(),
+            mailer: self.mail.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -128,6 +128,16 @@ pub async fn find_by_username(conn: &mut PgConnection, username: &str) -> Result
     )
 }
 
+/// Enabled users whose email is `email` (compared without case).
+pub async fn find_enabled_by_email(conn: &mut PgConnection, email: &str) -> Result<Vec<UserRow>, StoreError> {
+    Ok(sqlx::query_as::<_, UserRow>(
+        "SELECT * FROM users WHERE lower(email) = lower($1) AND disabled_at IS NULL ORDER BY created_at LIMIT 10",
+    )
+    .bind(email)
+    .fetch_all(conn)
+    .await?)
+}
+
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, StoreError> {
     Ok(sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1")
         .bind(id)

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 27] = [
+const TEMPLATES: [(&str, &str); 30] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -42,6 +42,12 @@ const TEMPLATES: [(&str, &str); 27] = [
         include_str!("../../templates/pages/signed_in.html"),
     ),
     ("pages/error.html", include_str!("../../templates/pages/error.html")),
+    ("pages/forgot.html", include_str!("../../templates/pages/forgot.html")),
+    ("pages/reset.html", include_str!("../../templates/pages/reset.html")),
+    (
+        "pages/reset_done.html",
+        include_str!("../../templates/pages/reset_done.html"),
+    ),
     ("account/page.html", include_str!("../../templates/account/page.html")),
     (
         "account/factors.html",

@@ -34,6 +34,7 @@ mod jwks;
 mod keys;
 mod lab;
 mod logout;
+mod mail;
 mod metrics;
 mod nodes;
 mod outage;

@@ -1,6 +1,7 @@
 //! The sign-in and consent pages and their forms.
 
 pub mod passkey;
+pub mod reset;
 pub mod second_step;
 
 use actix_web::http::{StatusCode, header};
@@ -34,6 +35,8 @@ struct SignInPage<'a> {
     error: &'a str,
     /// "Sign in with a passkey" (off when the issuer's host is an IP address).
     passkeys: bool,
+    /// "Forgot your password?" (only when mail can go out).
+    forgot: bool,
 }
 
 /// The sign-in page, carrying the authorization request (if any) to resume.
@@ -68,6 +71,7 @@ fn render_signin(
             username,
             error: error.unwrap_or_default(),
             passkeys: state.provider.webauthn.is_ok(),
+            forgot: state.provider.mail.is_on(),
         }
     })
 }

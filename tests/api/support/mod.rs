@@ -8,6 +8,7 @@
 //! - `flow`: the code flow's free functions (auth URL, PKCE, forms, redirects).
 //! - `fixtures`: users, clients, APIs and allowances put in place before a test acts.
 //! - `jwt`: a JWT's header and claims, unverified.
+//! - `smtp`: a small SMTP sink that collects the mail Lanyard sends.
 
 mod app;
 mod cli;
@@ -15,6 +16,7 @@ mod db;
 mod fixtures;
 mod flow;
 mod jwt;
+mod smtp;
 
 use std::time::Duration;
 
@@ -24,6 +26,7 @@ pub use db::*;
 pub use fixtures::*;
 pub use flow::*;
 pub use jwt::*;
+pub use smtp::*;
 
 /// Polls `check` until it returns true or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
