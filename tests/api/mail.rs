@@ -465,3 +465,39 @@ async fn one_link_posted_twice_at_once_resets_once() {
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 400]);
 }
+
+#[tokio::test]
+async fn a_queued_message_survives_a_database_restart_and_is_then_delivered() {
+    let sink = SmtpSink::start().await;
+    let (cluster, db) = own_cluster().await;
+    let url = sink.url();
+    let app = TestApp::builder()
+        .on(db)
+        .config(move |c| {
+            c.smtp_url = lanyard::config::SmtpUrl::parse(&url).unwrap();
+            c.mail_every = Duration::from_secs(3600);
+        })
+        .spawn()
+        .await;
+    queue(&app, "alice@example.com").await;
+    cluster.stop().await;
+    assert!(
+        deliver_due(&app.provider.outbox()).await.is_err(),
+        "no database: nothing can be claimed"
+    );
+    assert!(sink.messages().is_empty());
+    cluster.start().await;
+    // The pool reconnects; the message waited in the outbox.
+    let mut sent = Pass::default();
+    for _ in 0..50 {
+        if let Ok(done) = deliver_due(&app.provider.outbox()).await {
+            sent = done;
+            if done.sent == 1 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(sent, Pass { sent: 1, failed: 0 });
+    assert_eq!(sink.messages().len(), 1, "delivered once, after the restart");
+}
