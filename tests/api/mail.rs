@@ -148,23 +148,32 @@ async fn ask_for_link(app: &TestApp, who: &str, ip: Option<&str>) -> reqwest::Re
     req.send().await.expect("request")
 }
 
-/// Opens a reset link and posts a new password on its form.
-async fn reset_with(app: &TestApp, link: &str, password: &str) -> reqwest::Response {
+/// Opens a reset link: its form, filled in with a new password.
+async fn reset_form(app: &TestApp, link: &str, password: &str) -> [(&'static str, String); 4] {
     let page = app.visit(link).await;
     assert_eq!(page.status(), 200, "the link opens the form");
     let html = page.text().await.unwrap();
-    let form = [
+    [
         ("csrf", hidden_field(&html, "csrf").expect("csrf")),
         ("token", hidden_field(&html, "token").expect("token")),
         ("password", password.to_owned()),
         ("password_again", password.to_owned()),
-    ];
+    ]
+}
+
+/// Posts a filled-in reset form.
+async fn post_reset(app: &TestApp, form: &[(&str, String)]) -> reqwest::Response {
     app.client
         .post(app.url("/signin/reset"))
-        .form(&form)
+        .form(form)
         .send()
         .await
         .unwrap()
+}
+
+/// Opens a reset link and posts a new password on its form.
+async fn reset_with(app: &TestApp, link: &str, password: &str) -> reqwest::Response {
+    post_reset(app, &reset_form(app, link, password).await).await
 }
 
 async fn signs_in(app: &TestApp, username: &str, password: &str) -> bool {
@@ -228,29 +237,11 @@ async fn a_spent_link_posted_again_fails_with_a_clear_page() {
     ask_for_link(&app, "alice@example.com", None).await;
     pass(&app).await;
     let link = sink.messages().pop().and_then(|m| m.link()).expect("a link");
-    let html = app.visit(&link).await.text().await.unwrap();
-    let form = [
-        ("csrf", hidden_field(&html, "csrf").unwrap()),
-        ("token", hidden_field(&html, "token").unwrap()),
-        ("password", "first new password".to_owned()),
-        ("password_again", "first new password".to_owned()),
-    ];
+    let form = reset_form(&app, &link, "first new password").await;
 
     // Act: the same form, twice
-    let first = app
-        .client
-        .post(app.url("/signin/reset"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let second = app
-        .client
-        .post(app.url("/signin/reset"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let first = post_reset(&app, &form).await;
+    let second = post_reset(&app, &form).await;
 
     // Assert
     assert_eq!(first.status(), 200);
@@ -448,20 +439,13 @@ async fn one_link_posted_twice_at_once_resets_once() {
     ask_for_link(&app, "alice", None).await;
     pass(&app).await;
     let link = sink.messages().pop().and_then(|m| m.link()).expect("a link");
-    let html = app.visit(&link).await.text().await.unwrap();
-    let form = [
-        ("csrf", hidden_field(&html, "csrf").unwrap()),
-        ("token", hidden_field(&html, "token").unwrap()),
-        ("password", "raced new password".to_owned()),
-        ("password_again", "raced new password".to_owned()),
-    ];
-    let post = || app.client.post(app.url("/signin/reset")).form(&form).send();
+    let form = reset_form(&app, &link, "raced new password").await;
 
     // Act: the same form, twice at the same moment
-    let (a, b) = tokio::join!(post(), post());
+    let (a, b) = tokio::join!(post_reset(&app, &form), post_reset(&app, &form));
 
     // Assert
-    let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 400]);
 }
