@@ -88,14 +88,8 @@ async fn failed(o: &Outbox, mail: &MailRow, error: &str) -> Result<(), StoreErro
     }
     o.metrics.mail("gave_up");
     let event = NewEvent {
-        kind: "mail",
-        outcome: "failure",
-        actor: None,
-        client_id: None,
-        user_id: None,
-        ip: None,
-        reason: Some("gave up after a day of failed attempts"),
         details: json!({ "mail_id": mail.id, "subject": mail.subject, "attempts": mail.attempts, "error": error }),
+        ..NewEvent::about("mail", "failure", None, None, "gave up after a day of failed attempts")
     };
     audit::insert(&mut conn, &event, now).await
 }

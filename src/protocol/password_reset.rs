@@ -4,7 +4,6 @@
 //! §6.1.2.3, OWASP Forgot Password Cheat Sheet).
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::Provider;
@@ -166,16 +165,7 @@ pub async fn complete(p: &Provider, token: &str, new: String, again: &str, ip: O
 }
 
 fn audit(p: &Provider, outcome: &str, user_id: Option<Uuid>, ip: Option<&str>, reason: &str) -> Result<(), ResetError> {
-    let event = NewEvent {
-        kind: "password_reset",
-        outcome,
-        actor: None,
-        client_id: None,
-        user_id,
-        ip,
-        reason: Some(reason),
-        details: json!({}),
-    };
+    let event = NewEvent::about("password_reset", outcome, user_id, ip, reason);
     p.audit(&event).map_err(OAuthError::from)?;
     Ok(())
 }

@@ -55,7 +55,22 @@ pub struct Event {
     pub details: Value,
 }
 
-impl NewEvent<'_> {
+impl<'a> NewEvent<'a> {
+    /// An attempt or change concerning a person (if known), from an address:
+    /// no actor, no client, no details.
+    pub fn about(kind: &'a str, outcome: &'a str, user_id: Option<Uuid>, ip: Option<&'a str>, reason: &'a str) -> Self {
+        Self {
+            kind,
+            outcome,
+            actor: None,
+            client_id: None,
+            user_id,
+            ip,
+            reason: Some(reason),
+            details: Value::Object(Default::default()),
+        }
+    }
+
     /// This event as it happened now, ready to wait in a buffer.
     pub fn at(&self, now: DateTime<Utc>) -> Event {
         Event {

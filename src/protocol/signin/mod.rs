@@ -17,7 +17,6 @@ pub mod second_step;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::Provider;
@@ -299,16 +298,7 @@ fn record(
     ip: Option<&str>,
     reason: &str,
 ) -> Result<(), SignInError> {
-    let event = NewEvent {
-        kind: "sign_in",
-        outcome,
-        actor: None,
-        client_id: None,
-        user_id,
-        ip,
-        reason: Some(reason),
-        details: json!({}),
-    };
+    let event = NewEvent::about("sign_in", outcome, user_id, ip, reason);
     p.metrics.sign_in(outcome);
     p.audit(&event).map_err(OAuthError::from)?;
     Ok(())

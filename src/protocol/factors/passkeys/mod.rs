@@ -356,15 +356,10 @@ pub fn method(backup_eligible: bool) -> &'static str {
 /// passkey stays (removing it would let an attacker lock the person out).
 fn compromised(p: &Provider, user_id: Uuid, passkey: Option<Uuid>) -> PasskeyError {
     tracing::warn!(%user_id, ?passkey, "a passkey's signature counter went backwards: possibly a cloned authenticator");
+    let why = "a passkey's signature counter did not move on: possibly a cloned authenticator";
     let event = NewEvent {
-        kind: "security",
-        outcome: "refused",
-        actor: None,
-        client_id: None,
-        user_id: Some(user_id),
-        ip: None,
-        reason: Some("a passkey's signature counter did not move on: possibly a cloned authenticator"),
         details: serde_json::json!({ "passkey": passkey }),
+        ..NewEvent::about("security", "refused", Some(user_id), None, why)
     };
     match p.audit(&event) {
         Ok(()) => PasskeyError::Compromised,
