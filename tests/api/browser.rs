@@ -135,6 +135,23 @@ pub async fn wait_for_url(browser: &Client, prefix: &str) -> url::Url {
     browser.current_url().await.unwrap()
 }
 
+/// An authorization request of the registered client to the relying
+/// party `rp`, with PKCE, and `extra` parameters (`scope`, `state`, …).
+pub fn authorize_url(app: &TestApp, client_id: &str, rp: &str, extra: &[(&str, &str)]) -> url::Url {
+    let (_, challenge) = pkce_pair();
+    let mut auth = url::Url::parse(&app.url("/authorize")).unwrap();
+    auth.query_pairs_mut()
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", &format!("{rp}/callback")),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .extend_pairs(extra);
+    auth
+}
+
 pub async fn register_client(app: &TestApp, rp: &str) -> String {
     let input = lanyard::admin::clients::NewClientInput {
         client_id: "browser-rp".into(),
@@ -158,17 +175,12 @@ async fn a_person_signs_in_consents_lands_on_the_client_and_signs_out_in_a_real_
     create_user(&app, "ada").await;
     let rp = relying_party().await;
     let client_id = register_client(&app, &rp).await;
-    let (_, challenge) = pkce_pair();
-    let mut auth = url::Url::parse(&app.url("/authorize")).unwrap();
-    auth.query_pairs_mut().extend_pairs([
-        ("response_type", "code"),
-        ("client_id", client_id.as_str()),
-        ("redirect_uri", &format!("{rp}/callback")),
-        ("scope", "openid email"),
-        ("state", "browser-state"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ]);
+    let auth = authorize_url(
+        &app,
+        &client_id,
+        &rp,
+        &[("scope", "openid email"), ("state", "browser-state")],
+    );
     let b = browser().await;
 
     b.goto(auth.as_str()).await.unwrap();

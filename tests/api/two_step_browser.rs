@@ -8,8 +8,8 @@ use fantoccini::{Client, Locator};
 use lanyard::clock::Clock as _;
 use totp_rs::{Builder, Secret};
 
-use crate::browser::{browser, click, fill, register_client, relying_party, screenshot, wait_for_url};
-use crate::support::{PASSWORD, TestApp, create_user, pkce_pair, query_param, spawn_app};
+use crate::browser::{authorize_url, browser, click, fill, register_client, relying_party, screenshot, wait_for_url};
+use crate::support::{PASSWORD, TestApp, create_user, query_param, spawn_app};
 
 async fn sign_in(b: &Client, app: &TestApp) {
     b.goto(&app.url("/signin")).await.unwrap();
@@ -97,18 +97,12 @@ async fn a_person_sets_up_an_authenticator_signs_in_with_it_and_steps_up_in_a_re
     // for `mfa` gets it stepped up, not signed in again.
     let rp = relying_party().await;
     let client_id = register_client(&app, &rp).await;
-    let (_, challenge) = pkce_pair();
-    let mut auth = url::Url::parse(&app.url("/authorize")).unwrap();
-    auth.query_pairs_mut().extend_pairs([
-        ("response_type", "code"),
-        ("client_id", client_id.as_str()),
-        ("redirect_uri", &format!("{rp}/callback")),
-        ("scope", "openid"),
-        ("state", "s"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-        ("acr_values", "mfa"),
-    ]);
+    let auth = authorize_url(
+        &app,
+        &client_id,
+        &rp,
+        &[("scope", "openid"), ("state", "s"), ("acr_values", "mfa")],
+    );
     b.goto(auth.as_str()).await.unwrap();
     b.wait()
         .for_element(Locator::Css("form[action='/signin/step']"))
