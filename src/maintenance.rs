@@ -140,8 +140,26 @@ pub fn spawn_writer(p: Provider, stop: Arc<tokio::sync::Notify>) -> tokio::task:
                 counts_due = tokio::time::Instant::now() + FLUSH_EVERY;
             }
             if stopping {
+                write_the_rest(&p).await;
                 return;
             }
         }
     })
+}
+
+/// At shutdown: tries again until everything is written (a transient failure,
+/// such as no connection within the pool's timeout on a loaded machine, must
+/// not lose the counts); the caller bounds how long.
+async fn write_the_rest(p: &Provider) {
+    while p.audit.depth() > 0 || p.counters.has_pending() {
+        if let Err(e) = p.audit.write(&p.pool).await {
+            tracing::warn!(error = %e, waiting = p.audit.depth(), "could not write audit events; trying again");
+        }
+        if let Err(e) = p.counters.flush(&p.pool).await {
+            tracing::warn!(error = %e, "could not write token counts; trying again");
+        }
+        if p.audit.depth() > 0 || p.counters.has_pending() {
+            tokio::time::sleep(RETRY_AFTER).await;
+        }
+    }
 }

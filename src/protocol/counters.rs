@@ -46,6 +46,11 @@ impl Counters {
         totals
     }
 
+    /// Whether counts wait to be written.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
     /// Writes what was counted; on failure the counts go back to be written later.
     pub async fn flush(&self, pool: &PgPool) -> Result<(), StoreError> {
         let batch: Vec<(Key, i64)> = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
