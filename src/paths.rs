@@ -17,11 +17,19 @@ pub const SECOND_STEP: &str = "/signin/step";
 pub const FORGOT: &str = "/signin/forgot";
 /// Where a password reset link leads.
 pub const RESET: &str = "/signin/reset";
+/// Self-registration (`LANYARD_SIGNUP`), with `?invite=TOKEN` for an invitation.
+pub const REGISTER: &str = "/signin/register";
+/// Where an email verification link leads.
+pub const VERIFY_EMAIL: &str = "/signin/verify-email";
 pub const ADMIN: &str = "/admin";
+/// The admin page's "Invite someone" form.
+pub const ADMIN_INVITATIONS: &str = "/admin/invitations";
 /// A person's own account page, and its forms.
 pub const ACCOUNT: &str = "/account";
 pub const ACCOUNT_PROFILE: &str = "/account/profile";
 pub const ACCOUNT_PASSWORD: &str = "/account/password";
+/// A new email address, verified by a mailed link before it counts.
+pub const ACCOUNT_EMAIL: &str = "/account/email";
 pub const ACCOUNT_SESSION_END: &str = "/account/sessions/end";
 pub const ACCOUNT_SESSIONS_END_OTHERS: &str = "/account/sessions/end-others";
 pub const ACCOUNT_APP_WITHDRAW: &str = "/account/apps/withdraw";

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod caller;
 pub mod clients;
 pub mod dashboard;
+pub mod invitations;
 mod error;
 pub mod keys;
 pub mod users;

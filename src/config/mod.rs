@@ -16,7 +16,7 @@ pub use cidr::Cidr;
 pub use issuer::Issuer;
 
 use crate::crypto::MasterKey;
-use crate::model::ProfileClaim;
+use crate::model::{PasswordPolicy, ProfileClaim};
 
 /// One setting: its environment variable, its key in the TOML file, its default.
 pub struct Setting {
@@ -99,6 +99,18 @@ pub const SETTINGS: &[Setting] = &[
         toml: "mail_from",
         default: Some("Lanyard <lanyard@localhost>"),
         help: "the sender of Lanyard's mail",
+    },
+    Setting {
+        env: "LANYARD_SIGNUP",
+        toml: "signup",
+        default: Some("off"),
+        help: "self-registration: `off`, `invite` (with an invitation only) or `open`",
+    },
+    Setting {
+        env: "LANYARD_PASSWORD_MIN_LENGTH",
+        toml: "password_min_length",
+        default: Some("15"),
+        help: "the fewest characters of a password a person chooses (8-64; NIST SP 800-63B-4: 15 when it is the only factor)",
     },
     Setting {
         env: "LANYARD_LOG",
@@ -193,6 +205,29 @@ impl ConfigError {
     }
 }
 
+/// Who may register an account themselves (`LANYARD_SIGNUP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    /// Nobody: an administrator creates every account.
+    Off,
+    /// Only with an invitation (`lanyard user invite`, the admin page, the admin API).
+    Invite,
+    /// Anyone; invitations still work (for `--admin`).
+    Open,
+}
+
+impl SignupMode {
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "off" => Ok(Self::Off),
+            "invite" => Ok(Self::Invite),
+            "open" => Ok(Self::Open),
+            _ => Err(format!("`{raw}` is none of `off`, `invite`, `open`")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -241,6 +276,10 @@ pub struct Config {
     pub mail_from: lettre::message::Mailbox,
     /// Without SMTP, a directory each message is written to (`lanyard dev`).
     pub mail_dir: Option<PathBuf>,
+    /// Who may register an account (`LANYARD_SIGNUP`).
+    pub signup: SignupMode,
+    /// The rules of a password a person chooses (`LANYARD_PASSWORD_MIN_LENGTH`).
+    pub password_policy: PasswordPolicy,
     /// How often the mail worker looks for due messages (not a setting: tests shorten it).
     pub mail_every: std::time::Duration,
 }
@@ -424,6 +463,12 @@ impl Sources {
                     .parse()
                     .map_err(|_| format!("`{raw}` is not a mailbox (`Name <user@host>` or `user@host`)"))
             })?,
+            signup: self.parsed("LANYARD_SIGNUP", SignupMode::parse)?,
+            password_policy: PasswordPolicy {
+                min_chars: self.parsed("LANYARD_PASSWORD_MIN_LENGTH", |raw| {
+                    whole(raw, crate::model::password_rules::MIN_CHARS_RANGE, "characters")
+                })?,
+            },
             mail_dir: None,
             mail_every: std::time::Duration::from_secs(5),
         })
@@ -587,6 +632,8 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         let editable: Vec<_> = c.account_editable_claims.iter().map(|c| c.as_str()).collect();
         assert_eq!(editable.join(","), DEFAULT_EDITABLE_CLAIMS);
+        assert_eq!(c.signup, SignupMode::Off);
+        assert_eq!(c.password_policy.min_chars, 15);
     }
 
     #[test]
@@ -636,6 +683,9 @@ mod tests {
             ("LANYARD_ACCOUNT_EDITABLE_CLAIMS", "email_verified"),
             ("LANYARD_ACCOUNT_EDITABLE_CLAIMS", "name,shoe_size"),
             ("LANYARD_ACCOUNT_EDITABLE_CLAIMS", "name,name"),
+            ("LANYARD_SIGNUP", "yes"),
+            ("LANYARD_PASSWORD_MIN_LENGTH", "7"),
+            ("LANYARD_PASSWORD_MIN_LENGTH", "65"),
         ] {
             let err = resolve(&[(name, value)]).unwrap_err();
             assert_eq!(err.setting, name, "{value}");

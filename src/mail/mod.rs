@@ -118,6 +118,14 @@ fn message(from: &Mailbox, mail: &MailRow) -> Result<Message, MailError> {
         .map_err(|e| MailError::Build(e.to_string()))
 }
 
+/// A link a message carries: `path` on the issuer, with `token` as its
+/// `token` query parameter (built, never concatenated).
+pub fn link(issuer: &crate::config::Issuer, path: &str, token: &str) -> Result<url::Url, url::ParseError> {
+    let mut link = url::Url::parse(&format!("{}{path}", issuer.as_str()))?;
+    link.query_pairs_mut().append_pair("token", token);
+    Ok(link)
+}
+
 /// The first `http(s)://` link of a text.
 pub fn first_link(text: &str) -> Option<&str> {
     text.split_whitespace()

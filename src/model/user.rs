@@ -402,7 +402,8 @@ fn check_web_url(raw: &str) -> Result<(), String> {
     }
 }
 
-fn check_email(raw: &str) -> Result<(), String> {
+/// An email address as Lanyard accepts one: a local part, `@`, a dotted domain.
+pub fn check_email(raw: &str) -> Result<(), String> {
     let ok = match raw.rsplit_once('@') {
         Some((local, domain)) => {
             !local.is_empty()

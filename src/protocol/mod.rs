@@ -13,6 +13,7 @@ pub mod counters;
 pub mod device;
 pub mod discovery;
 pub mod dpop;
+pub mod email_verification;
 pub mod error;
 pub mod factors;
 pub mod introspect;
@@ -25,6 +26,7 @@ pub mod password_reset;
 pub mod revoke;
 pub mod session;
 pub mod signin;
+pub mod signup;
 pub mod token;
 pub mod userinfo;
 

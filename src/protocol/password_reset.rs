@@ -101,9 +101,8 @@ async fn matching(p: &Provider, who: &str) -> Result<Vec<UserRow>, ResetError> {
 /// Stores a new link's hash and queues its mail, in one transaction.
 async fn mail_link(p: &Provider, user: &UserRow, email: &str, now: DateTime<Utc>) -> Result<(), ResetError> {
     let token = secret::random_token(&mut crate::random::rng());
-    let mut link = url::Url::parse(&format!("{}{}", p.config.issuer.as_str(), paths::RESET))
+    let link = crate::mail::link(&p.config.issuer, paths::RESET, &token)
         .map_err(|e| OAuthError::internal(format!("reset link: {e}")))?;
-    link.query_pairs_mut().append_pair("token", &token);
     let body = format!(
         "Hello {name},\n\nsomeone (we hope you) asked to reset the password of your account `{name}`.\n\
          To choose a new password, open this link within 30 minutes:\n\n{link}\n\n\
@@ -124,11 +123,16 @@ async fn mail_link(p: &Provider, user: &UserRow, email: &str, now: DateTime<Utc>
 
 /// `GET /signin/reset`: whether a link still works (nothing is spent).
 pub async fn check(p: &Provider, token: &str) -> Result<(), ResetError> {
+    whose(p, token).await.map(drop)
+}
+
+/// The account a link still works for.
+async fn whose(p: &Provider, token: &str) -> Result<UserRow, ResetError> {
     let mut conn = p.pool.acquire().await.map_err(OAuthError::from)?;
-    password_resets::find_usable(&mut conn, &secret::sha256(token), p.now())
+    let user_id = password_resets::find_usable(&mut conn, &secret::sha256(token), p.now())
         .await?
-        .map(|_| ())
-        .ok_or(ResetError::InvalidLink)
+        .ok_or(ResetError::InvalidLink)?;
+    users::find(&mut conn, user_id).await?.ok_or(ResetError::InvalidLink)
 }
 
 /// `POST /signin/reset`: spends the link (one atomic UPDATE: a second use
@@ -136,11 +140,13 @@ pub async fn check(p: &Provider, token: &str) -> Result<(), ResetError> {
 /// revokes their grants. Pending second steps are void already: they are
 /// bound to the password hash.
 pub async fn complete(p: &Provider, token: &str, new: String, again: &str, ip: Option<&str>) -> Result<(), ResetError> {
-    check(p, token).await?;
+    let user = whose(p, token).await?;
     if new != again {
         return Err(ResetError::Password("The two passwords differ.".into()));
     }
-    let new = NewPassword::parse(new).map_err(|m| ResetError::Password(format!("The password {m}.")))?;
+    let refused = |m: String| ResetError::Password(format!("The password {m}."));
+    p.config.password_policy.check(&new, &user.context_words()).map_err(refused)?;
+    let new = NewPassword::parse(new).map_err(refused)?;
     let hash = password::hash_off_thread(new.into_inner())
         .await
         .map_err(OAuthError::from)?;

@@ -28,7 +28,7 @@ pub struct Horizons {
 }
 
 /// The tables housekeeping prunes, in the order it prunes them.
-pub const TABLES: [&str; 14] = [
+pub const TABLES: [&str; 16] = [
     "authorization_codes",
     "refresh_tokens",
     "grants",
@@ -41,6 +41,8 @@ pub const TABLES: [&str; 14] = [
     "webauthn_ceremonies",
     "mail_outbox",
     "password_resets",
+    "invitations",
+    "email_verifications",
     "audit_events",
     "token_counters",
 ];
@@ -94,6 +96,8 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
         "mail_outbox" => "coalesce(sent_at, failed_at) < $1 - $2 * interval '1 second'",
         // An expired reset link can no longer be used.
         "password_resets" => "expires_at < $1 - $2 * interval '1 second'",
+        // An expired invitation or verification link can no longer be used.
+        "invitations" | "email_verifications" => "expires_at < $1 - $2 * interval '1 second'",
         "audit_events" => "occurred_at < $7",
         "token_counters" => "hour < $7",
         other => return Err(StoreError::Corrupt(format!("no housekeeping for table `{other}`"))),

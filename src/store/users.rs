@@ -114,6 +114,13 @@ impl UserRow {
         }
     }
 
+    /// The words a password of this account must not contain: its
+    /// username and its email's local part (`model::password_rules`).
+    pub fn context_words(&self) -> [&str; 2] {
+        let local = self.email.as_deref().and_then(|e| e.rsplit_once('@')).map(|(l, _)| l);
+        [self.username.as_str(), local.unwrap_or_default()]
+    }
+
     pub fn is_enabled(&self) -> bool {
         self.disabled_at.is_none()
     }
@@ -136,6 +143,43 @@ pub async fn find_enabled_by_email(conn: &mut PgConnection, email: &str) -> Resu
     .bind(email)
     .fetch_all(conn)
     .await?)
+}
+
+/// Any account (enabled or not) whose email is `email`, compared without case.
+pub async fn email_taken(conn: &mut PgConnection, email: &str) -> Result<Option<UserRow>, StoreError> {
+    Ok(sqlx::query_as::<_, UserRow>(
+        "SELECT * FROM users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1",
+    )
+    .bind(email)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Serialises, for the rest of the transaction, the changes that give an
+/// account the address `email` (two registrations or verifications of one
+/// address at once: the second sees the first's).
+pub async fn lock_email(conn: &mut PgConnection, email: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('lanyard-email:' || lower($1), 0))")
+        .bind(email)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets an account's email, verified.
+pub async fn set_verified_email(
+    conn: &mut PgConnection,
+    id: Uuid,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET email = $2, email_verified = true, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(email)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, StoreError> {

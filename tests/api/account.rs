@@ -223,7 +223,7 @@ async fn a_wrong_current_password_is_refused_and_counted_in_the_throttle() {
     let res = change(
         &app,
         "/account/password",
-        &password_form("wrong", "new secret", "new secret"),
+        &password_form("wrong", "a new secret phrase", "a new secret phrase"),
     )
     .await;
     assert_eq!(res.status(), 401);
@@ -232,7 +232,7 @@ async fn a_wrong_current_password_is_refused_and_counted_in_the_throttle() {
     let other = app.with_browser(new_browser());
     let html = other.visit("/signin").await.text().await.unwrap();
     assert_eq!(
-        other.sign_in_on(&html, "ada", "new secret").await.status(),
+        other.sign_in_on(&html, "ada", "a new secret phrase").await.status(),
         401,
         "unchanged"
     );
@@ -245,7 +245,7 @@ async fn password_guesses_on_the_account_page_share_the_sign_in_budget() {
         let res = change(
             &app,
             "/account/password",
-            &password_form("wrong", "new secret", "new secret"),
+            &password_form("wrong", "a new secret phrase", "a new secret phrase"),
         )
         .await;
         assert_eq!(res.status(), 401);
@@ -253,7 +253,7 @@ async fn password_guesses_on_the_account_page_share_the_sign_in_budget() {
     let res = change(
         &app,
         "/account/password",
-        &password_form(PASSWORD, "new secret", "new secret"),
+        &password_form(PASSWORD, "a new secret phrase", "a new secret phrase"),
     )
     .await;
     assert_eq!(res.status(), 429, "even the right password waits out the window");
@@ -272,7 +272,7 @@ async fn a_new_password_must_be_typed_twice_alike_and_follow_the_rules() {
     let res = change(
         &app,
         "/account/password",
-        &password_form(PASSWORD, "new secret", "new secreT"),
+        &password_form(PASSWORD, "a new secret phrase", "a new secret phrasE"),
     )
     .await;
     assert_eq!(res.status(), 400);
@@ -292,7 +292,7 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
     let res = change(
         &app,
         "/account/password",
-        &password_form(PASSWORD, "new secret", "new secret"),
+        &password_form(PASSWORD, "a new secret phrase", "a new secret phrase"),
     )
     .await;
     assert_eq!(location(&res), done("password"));
@@ -318,7 +318,7 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
     let html = fresh.visit("/signin").await.text().await.unwrap();
     assert_eq!(fresh.sign_in_on(&html, "ada", PASSWORD).await.status(), 401);
     let html = fresh.visit("/signin").await.text().await.unwrap();
-    assert_eq!(fresh.sign_in_on(&html, "ada", "new secret").await.status(), 303);
+    assert_eq!(fresh.sign_in_on(&html, "ada", "a new secret phrase").await.status(), 303);
 }
 
 /// The id of the session the other browser holds.
@@ -475,7 +475,7 @@ fn every_change(session: &str) -> Vec<(&'static str, Vec<(&'static str, String)>
         ("/account/apps/withdraw", vec![("client_id", "third".into())]),
         (
             "/account/password",
-            password_form(PASSWORD, "new secret", "new secret")
+            password_form(PASSWORD, "a new secret phrase", "a new secret phrase")
                 .iter()
                 .map(|(k, v)| (*k, v.to_string()))
                 .collect(),

@@ -5,6 +5,7 @@
 //! (`session::RECENT_SIGN_IN`) before it calls a change here.
 
 pub mod apps;
+pub mod email;
 pub mod password;
 pub mod profile;
 pub mod sessions;

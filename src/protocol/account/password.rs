@@ -1,6 +1,7 @@
 //! A person changes their own password: the current one first (counted
 //! against the account's sign-in budget, so the form guesses no faster than
-//! the sign-in page), the new one twice, the rules of `user create`. The
+//! the sign-in page), the new one twice, by the rules of a chosen password
+//! (`model::password_rules`). The
 //! person's other sessions end, and every grant not made in this session
 //! with them (offline ones too: whoever knew the old password may hold
 //! them); this session stays.
@@ -37,9 +38,11 @@ pub async fn change(person: &Person<'_>, form: PasswordChange) -> Result<usize, 
     if new != repeated {
         return Err(AccountError::invalid("new_password", "the two new passwords differ"));
     }
-    let new = NewPassword::parse(new).map_err(|m| AccountError::invalid("new_password", m))?;
     let p = person.provider;
     let user = &person.session.user;
+    let refused = |m: String| AccountError::invalid("new_password", format!("The new password {m}."));
+    p.config.password_policy.check(&new, &user.context_words()).map_err(refused)?;
+    let new = NewPassword::parse(new).map_err(refused)?;
     match signin::confirm_password(p, user, &current, person.ip).await {
         Ok(()) => {}
         Err(SignInError::BadCredentials) => {
