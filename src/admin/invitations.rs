@@ -46,16 +46,24 @@ pub struct Inviter<'a> {
 
 /// Makes an invitation, and queues its mail in the same transaction.
 /// Refused when self-registration is off, and for an address an account has.
-pub async fn invite(pool: &PgPool, clock: &dyn Clock, who: &Inviter<'_>, input: InviteInput) -> Result<Invitation, AdminError> {
+pub async fn invite(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    who: &Inviter<'_>,
+    input: InviteInput,
+) -> Result<Invitation, AdminError> {
     if who.config.signup == SignupMode::Off {
         let message = "LANYARD_SIGNUP is off, so an invitation cannot be used: set it to `invite` or `open`";
         return Err(AdminError::Invalid(FieldError::new("signup", message)));
     }
     let email = input.email.trim().to_owned();
-    field("email", check_email(&email).and_then(|()| match email.len() > 320 {
-        true => Err("is longer than 320 characters".to_owned()),
-        false => Ok(()),
-    }))?;
+    field(
+        "email",
+        check_email(&email).and_then(|()| match email.len() > 320 {
+            true => Err("is longer than 320 characters".to_owned()),
+            false => Ok(()),
+        }),
+    )?;
     let token = secret::random_token(&mut crate::random::rng());
     let mut link = url::Url::parse(&format!("{}{}", who.config.issuer.as_str(), paths::REGISTER))
         .map_err(|e| AdminError::NotFound(format!("the issuer makes no link: {e}")))?;

@@ -8,8 +8,8 @@ pub mod audit;
 pub mod caller;
 pub mod clients;
 pub mod dashboard;
-pub mod invitations;
 mod error;
+pub mod invitations;
 pub mod keys;
 pub mod users;
 

@@ -1,4 +1,4 @@
-//! `lanyard user create | list | show | update | disable | enable | delete`:
+//! `lanyard user create | list | show | update | disable | enable | delete | invite`:
 //! thin wrappers over the admin flows, audited with `cli` as the actor.
 
 use clap::{Args, Subcommand};
@@ -30,6 +30,19 @@ pub enum UserCommand {
     Delete(UserRef),
     /// List a user's second factors; --reset removes them (a lost phone).
     Mfa(UserMfa),
+    /// Invite someone to register (LANYARD_SIGNUP invite or open): prints the link, mails it when mail is on.
+    Invite(UserInvite),
+}
+
+#[derive(Debug, Args)]
+pub struct UserInvite {
+    /// The invited address (fixed in the registration form).
+    email: String,
+    /// The registered account gets the admin role.
+    #[arg(long)]
+    admin: bool,
+    #[command(flatten)]
+    out: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +230,7 @@ pub async fn run(cmd: UserCommand, config: &Config) -> Result<(), Failure> {
         }
         UserCommand::Update(args) => update(*args, config).await,
         UserCommand::Mfa(args) => mfa(args, config).await,
+        UserCommand::Invite(args) => invite(args, config).await,
         UserCommand::Disable(a) => set_disabled(a, true, config).await,
         UserCommand::Enable(a) => set_disabled(a, false, config).await,
         UserCommand::Delete(a) => {
@@ -282,6 +296,37 @@ async fn mfa(args: UserMfa, config: &Config) -> Result<(), Failure> {
             ),
             false => format!("{}: {what}", factors.username),
         }
+    })
+}
+
+/// An invitation: mailed when `LANYARD_SMTP_URL` is set, its link printed either way.
+async fn invite(args: UserInvite, config: &Config) -> Result<(), Failure> {
+    let pool = connect_migrated(config).await?;
+    let who = admin::invitations::Inviter {
+        config,
+        mail_on: config.smtp_url.is_some(),
+        by: "cli",
+    };
+    let input = admin::invitations::InviteInput {
+        email: args.email,
+        is_admin: args.admin,
+    };
+    let invitation = admin::invitations::invite(&pool, &SystemClock, &who, input)
+        .await
+        .map_err(Failure::refused)?;
+    audit(&pool, "invited someone", admin::invitations::details(&invitation)).await;
+    print(args.out.json, &invitation, |i| {
+        let mailed = match i.mailed {
+            true => "mailed to them; ",
+            false => "not mailed (no LANYARD_SMTP_URL): hand it over; ",
+        };
+        let role = if i.admin { " (admin)" } else { "" };
+        format!(
+            "invited {}{role}: {mailed}works once, until {}\n{}",
+            i.email,
+            i.expires_at.to_rfc3339(),
+            i.invitation_url
+        )
     })
 }
 

@@ -9,8 +9,8 @@ mod client;
 mod client_keys;
 mod display_name;
 mod key_state;
-pub mod password_rules;
 pub mod lifecycle;
+pub mod password_rules;
 mod redirect_uri;
 mod scope;
 mod user;
@@ -25,7 +25,9 @@ pub use key_state::KeyState;
 pub use password_rules::PasswordPolicy;
 pub use redirect_uri::RedirectUri;
 pub use scope::{OidcScope, ScopeToken};
-pub use user::{Address, check_email, MAX_PASSWORD_CHARS, NewPassword, ProfileClaim, StandardClaims, Username, username_key};
+pub use user::{
+    Address, MAX_PASSWORD_CHARS, NewPassword, ProfileClaim, StandardClaims, Username, check_email, username_key,
+};
 
 /// `localhost`, `127.0.0.1` or `[::1]` (RFC 8252 §7.3 and §8.3).
 pub fn is_loopback_host(host: &str) -> bool {

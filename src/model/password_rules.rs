@@ -13,8 +13,13 @@ use super::user::MAX_PASSWORD_CHARS;
 /// case, deduplicated; BSD-3-Clause, see `src/model/common_passwords.LICENSE`).
 const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 
-static COMMON: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| COMMON_PASSWORDS.lines().map(str::trim).filter(|l| !l.is_empty()).collect());
+static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    COMMON_PASSWORDS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
+});
 
 /// The default minimum: 15 characters when a password is the only factor
 /// (NIST SP 800-63B-4 §3.1.1.2).
@@ -111,6 +116,10 @@ mod tests {
 
     #[test]
     fn composition_is_never_required() {
-        assert!(PasswordPolicy::default().check("only lower case letters here", &[]).is_ok());
+        assert!(
+            PasswordPolicy::default()
+                .check("only lower case letters here", &[])
+                .is_ok()
+        );
     }
 }

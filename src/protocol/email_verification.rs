@@ -81,7 +81,13 @@ pub async fn offer(
     Ok(Offered::Link)
 }
 
-async fn queue(tx: &mut PgConnection, to: &str, subject: &str, body: &str, now: DateTime<Utc>) -> Result<(), OAuthError> {
+async fn queue(
+    tx: &mut PgConnection,
+    to: &str,
+    subject: &str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
     let mail = NewMail {
         recipient: to,
         subject,
@@ -114,12 +120,18 @@ pub async fn confirm(p: &Provider, token: &str, ip: Option<&str>) -> Result<Stri
         .filter(users::UserRow::is_enabled)
         .ok_or(VerifyError::InvalidLink)?;
     users::lock_email(&mut tx, &pending.email).await?;
-    if users::email_taken(&mut tx, &pending.email).await?.is_some_and(|u| u.id != user.id) {
+    if users::email_taken(&mut tx, &pending.email)
+        .await?
+        .is_some_and(|u| u.id != user.id)
+    {
         return Err(VerifyError::InvalidLink);
     }
     users::set_verified_email(&mut tx, user.id, &pending.email, now).await?;
     email_verifications::spend_all_of_user(&mut tx, user.id, now).await?;
-    let previous = user.email.as_deref().filter(|old| !old.eq_ignore_ascii_case(&pending.email));
+    let previous = user
+        .email
+        .as_deref()
+        .filter(|old| !old.eq_ignore_ascii_case(&pending.email));
     if let Some(old) = previous {
         let body = format!(
             "Hello {name},\n\nthe email address of your account `{name}` at {issuer} is now {new}.\n\

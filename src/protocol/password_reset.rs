@@ -145,7 +145,10 @@ pub async fn complete(p: &Provider, token: &str, new: String, again: &str, ip: O
         return Err(ResetError::Password("The two passwords differ.".into()));
     }
     let refused = |m: String| ResetError::Password(format!("The password {m}."));
-    p.config.password_policy.check(&new, &user.context_words()).map_err(refused)?;
+    p.config
+        .password_policy
+        .check(&new, &user.context_words())
+        .map_err(refused)?;
     let new = NewPassword::parse(new).map_err(refused)?;
     let hash = password::hash_off_thread(new.into_inner())
         .await

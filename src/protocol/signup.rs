@@ -21,8 +21,8 @@ use crate::crypto::{password, secret};
 use crate::model::{FieldError, NewPassword, StandardClaims, Username, check_email};
 use crate::store::audit::NewEvent;
 use crate::store::invitations::{self, InvitationRow};
-use crate::store::users::{self, NewUser};
 use crate::store::login_throttle;
+use crate::store::users::{self, NewUser};
 
 /// Registrations tried from one client address per throttle window (15 minutes).
 pub const ADDRESS_BUDGET: i32 = 10;
@@ -152,7 +152,11 @@ pub async fn register(p: &Provider, r: Registration<'_>) -> Result<Registered, S
 
 /// The address of the new account: the invitation's, else the one typed
 /// (only when mail can verify it).
-fn chosen_email(p: &Provider, r: &Registration<'_>, invitation: Option<&InvitationRow>) -> Result<Option<String>, SignupError> {
+fn chosen_email(
+    p: &Provider,
+    r: &Registration<'_>,
+    invitation: Option<&InvitationRow>,
+) -> Result<Option<String>, SignupError> {
     if let Some(invitation) = invitation {
         return Ok(Some(invitation.email.clone()));
     }
@@ -177,7 +181,10 @@ fn checked_password(
     if r.password != r.password_again {
         return Err(invalid("password", "The two passwords differ."));
     }
-    let local = email.and_then(|e| e.rsplit_once('@')).map(|(l, _)| l).unwrap_or_default();
+    let local = email
+        .and_then(|e| e.rsplit_once('@'))
+        .map(|(l, _)| l)
+        .unwrap_or_default();
     p.config
         .password_policy
         .check(&r.password, &[username.as_str(), local])
@@ -218,7 +225,9 @@ async fn create(p: &Provider, a: &Account<'_>, now: DateTime<Utc>) -> Result<(Uu
         other => other.into(),
     })?;
     if let Some((_, token)) = a.invitation
-        && invitations::spend(&mut tx, &secret::sha256(token), user_id, now).await?.is_none()
+        && invitations::spend(&mut tx, &secret::sha256(token), user_id, now)
+            .await?
+            .is_none()
     {
         return Err(SignupError::InvalidInvitation);
     }
@@ -232,7 +241,10 @@ async fn create(p: &Provider, a: &Account<'_>, now: DateTime<Utc>) -> Result<(Uu
 
 /// The claims an invitation gives: its address, verified when the
 /// invitation was mailed to it — unless another account has it by now.
-async fn invited_claims(tx: &mut PgConnection, invitation: Option<&InvitationRow>) -> Result<StandardClaims, SignupError> {
+async fn invited_claims(
+    tx: &mut PgConnection,
+    invitation: Option<&InvitationRow>,
+) -> Result<StandardClaims, SignupError> {
     let Some(invitation) = invitation else {
         return Ok(StandardClaims::default());
     };
@@ -247,7 +259,13 @@ async fn invited_claims(tx: &mut PgConnection, invitation: Option<&InvitationRow
     })
 }
 
-fn audit(p: &Provider, outcome: &str, user_id: Option<Uuid>, ip: Option<&str>, reason: &str) -> Result<(), SignupError> {
+fn audit(
+    p: &Provider,
+    outcome: &str,
+    user_id: Option<Uuid>,
+    ip: Option<&str>,
+    reason: &str,
+) -> Result<(), SignupError> {
     let event = NewEvent::about("signup", outcome, user_id, ip, reason);
     p.audit(&event).map_err(OAuthError::from)?;
     Ok(())

@@ -54,7 +54,11 @@ pub async fn find_usable(
 }
 
 /// Spends a link in one statement (of two uses at once, one wins).
-pub async fn spend(conn: &mut PgConnection, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<Pending>, StoreError> {
+pub async fn spend(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<Pending>, StoreError> {
     Ok(sqlx::query_as::<_, Pending>(
         "UPDATE email_verifications SET used_at = $2
          WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2

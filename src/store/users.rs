@@ -147,12 +147,12 @@ pub async fn find_enabled_by_email(conn: &mut PgConnection, email: &str) -> Resu
 
 /// Any account (enabled or not) whose email is `email`, compared without case.
 pub async fn email_taken(conn: &mut PgConnection, email: &str) -> Result<Option<UserRow>, StoreError> {
-    Ok(sqlx::query_as::<_, UserRow>(
-        "SELECT * FROM users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1",
+    Ok(
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1")
+            .bind(email)
+            .fetch_optional(conn)
+            .await?,
     )
-    .bind(email)
-    .fetch_optional(conn)
-    .await?)
 }
 
 /// Serialises, for the rest of the transaction, the changes that give an

@@ -17,6 +17,7 @@ use super::extract::AdminCaller;
 use crate::admin::apis::{self, ApiUpdate, NewApiInput};
 use crate::admin::audit::{self, Filter};
 use crate::admin::clients::{self, ClientUpdate, NewClientInput};
+use crate::admin::invitations::{self, InviteInput};
 use crate::admin::users::{self, NewUserInput, UserAction};
 use crate::admin::{Actor, AdminError, keys};
 use crate::model::{Address, StandardClaims};
@@ -100,6 +101,7 @@ fn user_routes() -> Vec<Entry> {
             vec![(Method::POST, web::post().to(disable_user))],
         ),
         ("/users/{sub}/enable", vec![(Method::POST, web::post().to(enable_user))]),
+        ("/invitations", vec![(Method::POST, web::post().to(invite))]),
     ]
 }
 
@@ -367,6 +369,30 @@ async fn create_user(
         .await
         .map_err(refused)?;
     Ok(ok(StatusCode::CREATED, user))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct InvitationBody {
+    email: String,
+    admin: bool,
+}
+
+/// `POST /invitations`: the invitation, its link answered this once.
+async fn invite(
+    AdminCaller(actor): AdminCaller,
+    bytes: Bytes,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let b: InvitationBody = body(&bytes)?;
+    let input = InviteInput {
+        email: b.email,
+        is_admin: b.admin,
+    };
+    let invitation = invitations::invite_by(&Actor::new(&state.provider, actor), input)
+        .await
+        .map_err(refused)?;
+    Ok(ok(StatusCode::CREATED, invitation))
 }
 
 /// The query parameters `names` of a request, each empty when absent; a

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 30] = [
+const TEMPLATES: [(&str, &str); 33] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -44,6 +44,18 @@ const TEMPLATES: [(&str, &str); 30] = [
     ("pages/error.html", include_str!("../../templates/pages/error.html")),
     ("pages/forgot.html", include_str!("../../templates/pages/forgot.html")),
     ("pages/reset.html", include_str!("../../templates/pages/reset.html")),
+    (
+        "pages/register.html",
+        include_str!("../../templates/pages/register.html"),
+    ),
+    (
+        "pages/registered.html",
+        include_str!("../../templates/pages/registered.html"),
+    ),
+    (
+        "pages/verify_email.html",
+        include_str!("../../templates/pages/verify_email.html"),
+    ),
     (
         "pages/reset_done.html",
         include_str!("../../templates/pages/reset_done.html"),

@@ -318,7 +318,10 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
     let html = fresh.visit("/signin").await.text().await.unwrap();
     assert_eq!(fresh.sign_in_on(&html, "ada", PASSWORD).await.status(), 401);
     let html = fresh.visit("/signin").await.text().await.unwrap();
-    assert_eq!(fresh.sign_in_on(&html, "ada", "a new secret phrase").await.status(), 303);
+    assert_eq!(
+        fresh.sign_in_on(&html, "ada", "a new secret phrase").await.status(),
+        303
+    );
 }
 
 /// The id of the session the other browser holds.

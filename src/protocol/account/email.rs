@@ -4,11 +4,39 @@
 //! belongs to another account gets its owner a notice instead, and the
 //! person the same answer.
 
+use serde::Serialize;
 use serde_json::json;
 
 use super::{AccountError, Person};
 use crate::model::check_email;
+use crate::protocol::Provider;
 use crate::protocol::email_verification::{self, Offered};
+use crate::protocol::error::OAuthError;
+use crate::store::email_verifications;
+use crate::store::users::UserRow;
+
+/// The address as the account page shows it.
+#[derive(Debug, Serialize)]
+pub struct EmailView {
+    pub current: Option<String>,
+    pub verified: bool,
+    /// The address a link was sent to and not used yet.
+    pub pending: Option<String>,
+    /// Mail can go out (else the address cannot be changed here).
+    pub mail: bool,
+}
+
+/// The person's address, verified or not, and the one waiting.
+pub async fn view(p: &Provider, user: &UserRow) -> Result<EmailView, OAuthError> {
+    let mut conn = p.pool.acquire().await?;
+    let pending = email_verifications::pending_of_user(&mut conn, user.id, p.now()).await?;
+    Ok(EmailView {
+        current: user.email.clone(),
+        verified: user.email_verified,
+        pending,
+        mail: p.mail.is_on(),
+    })
+}
 
 /// Sends the link for `new`; returns the address it went to.
 pub async fn change(person: &Person<'_>, new: &str) -> Result<String, AccountError> {

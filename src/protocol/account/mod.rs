@@ -115,6 +115,8 @@ pub struct Overview {
     /// Sign-in methods (two-step sign-in and passkeys): the page's
     /// "Two-step sign-in and passkeys" section reads it.
     pub factors: FactorsView,
+    /// The email address and the one waiting for verification.
+    pub email: email::EmailView,
 }
 
 /// A person's second factors as the page shows them.
@@ -163,6 +165,7 @@ pub async fn overview(p: &Provider, session: &CurrentSession) -> Result<Overview
             passkeys_on: p.webauthn.is_ok(),
             ..Enrolled::of(p, session.user.id).await?.summary.into()
         },
+        email: email::view(p, &session.user).await?,
     })
 }
 

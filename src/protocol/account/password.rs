@@ -41,7 +41,10 @@ pub async fn change(person: &Person<'_>, form: PasswordChange) -> Result<usize, 
     let p = person.provider;
     let user = &person.session.user;
     let refused = |m: String| AccountError::invalid("new_password", format!("The new password {m}."));
-    p.config.password_policy.check(&new, &user.context_words()).map_err(refused)?;
+    p.config
+        .password_policy
+        .check(&new, &user.context_words())
+        .map_err(refused)?;
     let new = NewPassword::parse(new).map_err(refused)?;
     match signin::confirm_password(p, user, &current, person.ip).await {
         Ok(()) => {}

@@ -4,6 +4,7 @@
 //! a recent sign-in, and goes through one `protocol::account` flow.
 
 mod apps;
+mod email;
 mod page;
 mod passkeys;
 mod password;
@@ -34,6 +35,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.route(paths::ACCOUNT, web::get().to(page::get))
         .route(paths::ACCOUNT_PROFILE, web::post().to(profile::post))
         .route(paths::ACCOUNT_PASSWORD, web::post().to(password::post))
+        .route(paths::ACCOUNT_EMAIL, web::post().to(email::post))
         .route(paths::ACCOUNT_SESSION_END, web::post().to(sessions::end_one))
         .route(paths::ACCOUNT_SESSIONS_END_OTHERS, web::post().to(sessions::end_others))
         .route(paths::ACCOUNT_APP_WITHDRAW, web::post().to(apps::withdraw))

@@ -18,6 +18,7 @@ use crate::web::{AppState, form_page, notice, signin};
 #[derive(Debug, Clone, Copy)]
 pub enum Area {
     Profile,
+    Email,
     Password,
     Sessions,
     Apps,
@@ -28,6 +29,7 @@ impl Area {
     fn as_str(self) -> &'static str {
         match self {
             Area::Profile => "profile",
+            Area::Email => "email",
             Area::Password => "password",
             Area::Sessions => "sessions",
             Area::Apps => "apps",
@@ -54,6 +56,7 @@ fn said(done: &str) -> &'static str {
     match done {
         "profile" => "Your profile is saved.",
         "password" => "Your password is changed. Your other sessions have ended.",
+        "email" => "We sent a link to the new address: your address changes when you open it (within 24 hours).",
         "session" => "That session has ended.",
         "others" => "Every other session has ended.",
         "app" => "The application no longer has access to your account.",
@@ -94,7 +97,7 @@ pub async fn render(
             json!({
                 "csrf": csrf, "account": overview, "notice": notice, "errors": errors,
                 "paths": {
-                    "profile": paths::ACCOUNT_PROFILE, "password": paths::ACCOUNT_PASSWORD,
+                    "profile": paths::ACCOUNT_PROFILE, "password": paths::ACCOUNT_PASSWORD, "email": paths::ACCOUNT_EMAIL,
                     "end_session": paths::ACCOUNT_SESSION_END, "end_others": paths::ACCOUNT_SESSIONS_END_OTHERS,
                     "withdraw": paths::ACCOUNT_APP_WITHDRAW,
                 },

@@ -37,6 +37,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/keys/{kid}/revoke", web::post().to(keys::revoke))
         .route("/admin/users", web::get().to(users::page))
         .route("/admin/users", web::post().to(users::create))
+        .route(paths::ADMIN_INVITATIONS, web::post().to(users::invite))
         .route("/admin/clients", web::get().to(clients::page))
         .route("/admin/clients", web::post().to(clients::create))
         .route("/admin/clients/{id}", web::get().to(client::page))

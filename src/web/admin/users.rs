@@ -1,4 +1,5 @@
-//! Users: list and search; create (the same rules as `lanyard user create`).
+//! Users: list and search; create (the same rules as `lanyard user create`);
+//! invite someone (the same rules as `lanyard user invite`).
 
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
@@ -6,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
 use super::{Paging, actor, admin_page, stale_sign_in};
+use crate::admin::invitations::{self, InviteInput};
 use crate::admin::users::{self, NewUserInput};
 use crate::model::StandardClaims;
 use crate::protocol::session::CurrentSession;
@@ -22,6 +24,18 @@ async fn render(
     error: &str,
     values: Value,
 ) -> Result<HttpResponse, WebError> {
+    render_with(req, state, admin, status, json!({ "error": error, "values": values })).await
+}
+
+/// The page; `forms` holds what its forms show again (`error`, `values`,
+/// `invitation` just made, `invite_error`, `invite_values`).
+async fn render_with(
+    req: &HttpRequest,
+    state: &AppState,
+    admin: &CurrentSession,
+    status: StatusCode,
+    forms: Value,
+) -> Result<HttpResponse, WebError> {
     let paging = Paging::of(req);
     let mut rows = users::search(&state.provider.pool, &paging.search, paging.limit(), paging.offset())
         .await
@@ -33,11 +47,17 @@ async fn render(
         .flatten()
         .unwrap_or_default()
         .to_owned();
+    let signup = state.provider.config.signup;
     Ok(admin_page(state, req, status, "admin/users.html", |csrf| {
-        json!({
+        let mut page = json!({
             "csrf": csrf, "admin": admin.user.username, "section": "users", "users": rows, "pager": pager,
-            "error": error, "values": values, "notice": created,
-        })
+            "notice": created, "signup": signup, "error": "", "invite_error": "", "invitation": null,
+            "values": { "username": "", "name": "", "email": "" }, "invite_values": { "email": "" },
+        });
+        if let (Some(page), Value::Object(forms)) = (page.as_object_mut(), forms) {
+            page.extend(forms);
+        }
+        page
     }))
 }
 
@@ -77,6 +97,38 @@ pub async fn create(req: HttpRequest, form: AdminForm, state: Data<AppState>) ->
             Ok(redirect(&format!("/admin/users?created={name}"), true))
         }
         Err(e) if e.is_refusal() => render(&req, &state, &admin, StatusCode::BAD_REQUEST, &e.to_string(), values).await,
+        Err(e) => Err(WebError::from_admin_page(e)),
+    }
+}
+
+/// `POST /admin/invitations`: an invitation to register, its link shown
+/// this once (and mailed when mail is on).
+pub async fn invite(req: HttpRequest, form: AdminForm, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+    let AdminForm { admin, params } = form;
+    let email = params.one("email").ok().flatten().unwrap_or_default().to_owned();
+    let is_admin = params.one("admin").ok().flatten() == Some("on");
+    if is_admin {
+        stale_sign_in(&state, &admin, "/admin/users")?;
+    }
+    let input = InviteInput {
+        email: email.clone(),
+        is_admin,
+    };
+    match invitations::invite_by(&actor(&state, &admin), input).await {
+        Ok(invitation) => {
+            render_with(
+                &req,
+                &state,
+                &admin,
+                StatusCode::OK,
+                json!({ "invitation": invitation }),
+            )
+            .await
+        }
+        Err(e) if e.is_refusal() => {
+            let forms = json!({ "invite_error": e.to_string(), "invite_values": { "email": email } });
+            render_with(&req, &state, &admin, StatusCode::BAD_REQUEST, forms).await
+        }
         Err(e) => Err(WebError::from_admin_page(e)),
     }
 }

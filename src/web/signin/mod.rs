@@ -1,8 +1,10 @@
 //! The sign-in and consent pages and their forms.
 
 pub mod passkey;
+pub mod register;
 pub mod reset;
 pub mod second_step;
+pub mod verify_email;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::web::{Bytes, Data};
@@ -37,6 +39,8 @@ struct SignInPage<'a> {
     passkeys: bool,
     /// "Forgot your password?" (only when mail can go out).
     forgot: bool,
+    /// "Create an account" (only when `LANYARD_SIGNUP` is `open`).
+    register: bool,
 }
 
 /// The sign-in page, carrying the authorization request (if any) to resume.
@@ -72,6 +76,7 @@ fn render_signin(
             error: error.unwrap_or_default(),
             passkeys: state.provider.webauthn.is_ok(),
             forgot: state.provider.mail.is_on(),
+            register: register::offered(state),
         }
     })
 }
