@@ -87,10 +87,9 @@ pub async fn invite(
     invitations::insert(&mut tx, &new).await?;
     if who.mail_on {
         let body = format!(
-            "Hello,\n\nyou are invited to create an account at {issuer}.\n\
+            "Hello,\n\nyou are invited to create an account. \
              Open this link within 7 days to choose your username and password:\n\n{link}\n\n\
              The link works once. If you did not expect it, ignore this message.\n",
-            issuer = who.config.issuer.as_str(),
         );
         let mail = NewMail {
             recipient: &email,

@@ -46,6 +46,7 @@ mod resources;
 mod service_tokens;
 mod shutdown;
 mod signin;
+mod signup;
 mod support;
 mod throttle;
 mod token;
