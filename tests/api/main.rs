@@ -47,6 +47,7 @@ mod service_tokens;
 mod shutdown;
 mod signin;
 mod signup;
+mod signup_browser;
 mod support;
 mod throttle;
 mod token;
