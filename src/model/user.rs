@@ -410,7 +410,7 @@ pub fn check_email(raw: &str) -> Result<(), String> {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !raw.chars().any(char::is_whitespace)
+                && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
         }
         None => false,
     };

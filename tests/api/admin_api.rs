@@ -647,3 +647,48 @@ async fn a_clients_keys_and_auth_method_are_set_through_the_api() {
     .unwrap();
     assert_eq!(changes, 2, "each change audited");
 }
+
+#[tokio::test]
+async fn invitations_are_made_through_the_api_and_their_link_is_answered_once() {
+    // Positive control first: with LANYARD_SIGNUP off the API says why it refuses.
+    let off = spawn_app().await;
+    let token = token_with(&off, "ops", &off.url("/admin"), &["admin"]).await;
+    let body = json!({ "email": "lin@example.com" });
+    let (status, refused) = call(&off, Method::POST, "/invitations", Some(&token), Some(body.clone())).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("invalid_field")),
+        "{refused}"
+    );
+
+    let app = TestApp::builder()
+        .config(|c| c.signup = lanyard::config::SignupMode::Invite)
+        .spawn()
+        .await;
+    let token = token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
+    let (status, made) = call(&app, Method::POST, "/invitations", Some(&token), Some(body)).await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["email"], "lin@example.com");
+    assert_eq!(made["admin"], false);
+    assert_eq!(made["mailed"], false, "mail is off");
+    let link = made["invitation_url"].as_str().unwrap();
+    assert!(link.starts_with(&app.url("/signin/register?invite=")), "{link}");
+    let path = link.trim_start_matches(&app.address);
+    assert_eq!(
+        app.get(path).await.status(),
+        200,
+        "the link opens the registration page"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM invitations WHERE created_by = 'api:ops'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1, "made by the calling service");
+    let bad = json!({ "email": "not an address" });
+    assert_eq!(
+        call(&app, Method::POST, "/invitations", Some(&token), Some(bad))
+            .await
+            .0,
+        400
+    );
+}

@@ -625,3 +625,141 @@ async fn a_mailed_invitation_verifies_the_address() {
     assert_eq!(res.status(), 200);
     assert_eq!(email_of(&app, "mae").await, (Some("mae@example.com".into()), true));
 }
+
+#[tokio::test]
+async fn the_admin_page_invites_someone_and_shows_the_link_once() {
+    // Arrange: an admin signed in, invite mode
+    let app = app_in(SignupMode::Invite, None).await;
+    let input = lanyard::admin::users::NewUserInput {
+        username: "root".into(),
+        password: PASSWORD.into(),
+        is_admin: true,
+        claims: Default::default(),
+    };
+    lanyard::admin::users::create(&app.pool, &lanyard::clock::SystemClock, input)
+        .await
+        .unwrap();
+    let page = app.visit("/signin?return_to=/admin/users").await.text().await.unwrap();
+    app.sign_in_on(&page, "root", PASSWORD).await;
+    let html = app.get("/admin/users").await.text().await.unwrap();
+    assert!(html.contains("Invite someone"));
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let missing = app.submit("/admin/invitations", &[("email", "kay@example.com")]).await;
+    assert_eq!(missing.status(), 400, "the form needs its CSRF token");
+
+    // Act
+    let res = app
+        .submit("/admin/invitations", &[("csrf", &csrf), ("email", "kay@example.com")])
+        .await;
+
+    // Assert
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let link = html
+        .split("id=\"invitation-url\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the link is shown")
+        .replace("&amp;", "&")
+        .replace("&#x2F;", "/");
+    assert!(link.contains("/signin/register?invite="), "{link}");
+    assert!(
+        !app.get("/admin/users").await.text().await.unwrap().contains(&link),
+        "shown once"
+    );
+    let refused = app
+        .submit(
+            "/admin/invitations",
+            &[("csrf", &csrf), ("email", "root-not-an-address")],
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("invite-error"));
+    app.audit_written().await;
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE kind = 'admin' AND reason = 'invited someone' AND actor = 'root'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
+
+#[tokio::test]
+async fn one_invitation_used_twice_at_once_makes_one_account() {
+    // Arrange: two browsers holding the same invitation's filled-in form
+    let app = app_in(SignupMode::Invite, None).await;
+    let token = invitation(&app, "twin@example.com", false).await;
+    let path = format!("/signin/register?invite={token}");
+    let mut posts = Vec::new();
+    for name in ["twin1", "twin2"] {
+        let browser = app.with_browser(new_browser());
+        let html = browser.get(&path).await.text().await.unwrap();
+        let form = vec![
+            ("csrf", hidden_field(&html, "csrf").unwrap()),
+            ("invite", token.clone()),
+            ("username", name.to_owned()),
+            ("password", GOOD.to_owned()),
+            ("password_again", GOOD.to_owned()),
+        ];
+        posts.push((browser, form));
+    }
+
+    // Act: both at once
+    let (a, b) = tokio::join!(
+        posts[0]
+            .0
+            .client
+            .post(posts[0].0.url("/signin/register"))
+            .form(&posts[0].1)
+            .send(),
+        posts[1]
+            .0
+            .client
+            .post(posts[1].0.url("/signin/register"))
+            .form(&posts[1].1)
+            .send(),
+    );
+
+    // Assert
+    let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "one wins, the other finds it spent");
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE username IN ('twin1', 'twin2')")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 1);
+}
+
+#[tokio::test]
+async fn housekeeping_prunes_expired_invitations_and_verification_links() {
+    // Arrange: an invitation (7 days) and a verification link (24 hours)
+    let sink = SmtpSink::start().await;
+    let app = app_in(SignupMode::Open, Some(&sink)).await;
+    invitation(&app, "later@example.com", false).await;
+    register(&app, &Form::new("lin", "lin@example.com", GOOD)).await;
+    let limits = lanyard::maintenance::Housekeeping::default();
+    let rows = |table: &'static str| count_rows(&app.db, table);
+    let run = || async {
+        for _ in 0..100 {
+            if lanyard::maintenance::housekeep(&app.provider, &limits)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("housekeeping never got its lock");
+    };
+
+    // Act and assert: kept while usable (and the retention after), then gone
+    app.clock.advance(chrono::TimeDelta::days(2));
+    run().await;
+    assert_eq!((rows("invitations").await, rows("email_verifications").await), (1, 1));
+    app.clock.advance(chrono::TimeDelta::days(7));
+    run().await;
+    assert_eq!((rows("invitations").await, rows("email_verifications").await), (0, 0));
+}
