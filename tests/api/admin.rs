@@ -8,6 +8,13 @@ use crate::support::{PASSWORD, TestApp, count_rows, create_user, hidden_field, l
 /// An app with an admin `root` signed in through the sign-in page.
 pub async fn admin_app() -> TestApp {
     let app = spawn_app().await;
+    sign_in_admin(&app, "/admin").await;
+    app
+}
+
+/// An admin `root` made and signed in through the sign-in page, which
+/// returns to `back_to`.
+pub async fn sign_in_admin(app: &TestApp, back_to: &str) {
     let input = lanyard::admin::users::NewUserInput {
         username: "root".into(),
         password: PASSWORD.into(),
@@ -17,10 +24,14 @@ pub async fn admin_app() -> TestApp {
     lanyard::admin::users::create(&app.pool, &lanyard::clock::SystemClock, input)
         .await
         .unwrap();
-    let page = app.visit("/signin?return_to=/admin").await.text().await.unwrap();
+    let page = app
+        .visit(&format!("/signin?return_to={back_to}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     let res = app.sign_in_on(&page, "root", PASSWORD).await;
-    assert_eq!(location(&res), "/admin", "back to the admin page");
-    app
+    assert_eq!(location(&res), back_to, "back to the admin page");
 }
 
 async fn page(app: &TestApp, path: &str) -> String {
