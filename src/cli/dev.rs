@@ -99,7 +99,9 @@ async fn serve(config: Config, show_url: bool) -> Result<(), Failure> {
     let issuer = state.provider.config.issuer.clone();
     let mail = match state.provider.config.smtp_url {
         Some(_) => "sent through LANYARD_SMTP_URL".to_owned(),
-        None => format!("written to {DEV_DIR}/mail/ (password reset links: each printed in the log)"),
+        None => format!(
+            "written to {DEV_DIR}/mail/ (its links — password reset, email verification, invitations — each printed in the log)"
+        ),
     };
     // One worker per core this process may run on, as `serve` does.
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);

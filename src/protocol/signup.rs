@@ -85,7 +85,8 @@ impl std::fmt::Debug for Registration<'_> {
 /// A new account, signed in.
 pub struct Registered {
     pub signed_in: SignedIn,
-    /// The address a verification message went to, if any.
+    /// The address a verification message went to, if any (none when an
+    /// invitation mailed to it verified it already).
     pub mailed_to: Option<String>,
 }
 
@@ -146,7 +147,8 @@ pub async fn register(p: &Provider, r: Registration<'_>) -> Result<Registered, S
         cookie,
         device_cookie,
     };
-    let mailed_to = email.filter(|_| p.mail.is_on());
+    // A link, or a notice to the address's owner: the person hears the same.
+    let mailed_to = email.filter(|_| offered.is_some());
     Ok(Registered { signed_in, mailed_to })
 }
 

@@ -618,6 +618,10 @@ async fn a_mailed_invitation_verifies_the_address() {
     assert!(link.contains("/signin/register?invite="), "{link}");
     let res = register_at(&app, &link, &Form::new("mae", "", GOOD)).await;
     assert_eq!(res.status(), 200);
+    assert!(
+        !res.text().await.unwrap().contains("Check your mail"),
+        "nothing more to verify"
+    );
     assert_eq!(email_of(&app, "mae").await, (Some("mae@example.com".into()), true));
 }
 
