@@ -24,6 +24,8 @@ pub const VERIFY_EMAIL: &str = "/signin/verify-email";
 pub const ADMIN: &str = "/admin";
 /// The admin page's "Invite someone" form.
 pub const ADMIN_INVITATIONS: &str = "/admin/invitations";
+/// The admin page's "Withdraw" of a pending invitation.
+pub const ADMIN_INVITATION_WITHDRAW: &str = "/admin/invitations/withdraw";
 /// A person's own account page, and its forms.
 pub const ACCOUNT: &str = "/account";
 pub const ACCOUNT_PROFILE: &str = "/account/profile";

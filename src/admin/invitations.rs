@@ -3,20 +3,24 @@
 //! someone", and `POST /admin/api/v1/invitations`. An invitation is a
 //! single-use link (its token stored as its SHA-256) for one address, valid
 //! for seven days; it is mailed when mail is on, and the link is always
-//! shown to the administrator.
+//! shown to the administrator — so it never verifies the address by itself.
+//! Pending invitations are listed (never their links) and can be withdrawn:
+//! `lanyard user invitations`, `lanyard user uninvite`, the admin page.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use super::{Actor, AdminError, field};
 use crate::clock::Clock;
 use crate::config::{Config, SignupMode};
 use crate::crypto::secret;
-use crate::model::{FieldError, check_email};
+use crate::model::{Email, FieldError};
 use crate::paths;
+use crate::protocol::email_verification;
 use crate::protocol::signup::INVITATION_LIFETIME;
+pub use crate::store::invitations::PendingInvitation;
 use crate::store::invitations::{self, NewInvitation};
-use crate::store::mail_outbox::{self, NewMail};
 use crate::store::users;
 
 pub struct InviteInput {
@@ -32,7 +36,8 @@ pub struct Invitation {
     pub invitation_url: String,
     pub expires_at: DateTime<Utc>,
     pub admin: bool,
-    /// Whether it was mailed to `email` (then the address counts as verified).
+    /// Whether it was mailed to `email` (the address is verified only by
+    /// the link its registration mails).
     pub mailed: bool,
 }
 
@@ -45,7 +50,8 @@ pub struct Inviter<'a> {
 }
 
 /// Makes an invitation, and queues its mail in the same transaction.
-/// Refused when self-registration is off, and for an address an account has.
+/// Refused when self-registration is off, and for an address an account
+/// has verified.
 pub async fn invite(
     pool: &PgPool,
     clock: &dyn Clock,
@@ -56,23 +62,15 @@ pub async fn invite(
         let message = "LANYARD_SIGNUP is off, so an invitation cannot be used: set it to `invite` or `open`";
         return Err(AdminError::Invalid(FieldError::new("signup", message)));
     }
-    let email = input.email.trim().to_owned();
-    field(
-        "email",
-        check_email(&email).and_then(|()| match email.len() > 320 {
-            true => Err("is longer than 320 characters".to_owned()),
-            false => Ok(()),
-        }),
-    )?;
+    let email = field("email", Email::parse(&input.email))?.into_string();
     let token = secret::random_token(&mut crate::random::rng());
-    let mut link = url::Url::parse(&format!("{}{}", who.config.issuer.as_str(), paths::REGISTER))
+    let link = crate::mail::link(&who.config.issuer, paths::REGISTER, "invite", &token)
         .map_err(|e| AdminError::NotFound(format!("the issuer makes no link: {e}")))?;
-    link.query_pairs_mut().append_pair("invite", &token);
     let now = clock.now();
     let expires_at = now + INVITATION_LIFETIME;
     let mut tx = pool.begin().await?;
     users::lock_email(&mut tx, &email).await?;
-    if users::email_taken(&mut tx, &email).await?.is_some() {
+    if users::verified_holder(&mut tx, &email).await?.is_some() {
         return Err(AdminError::Conflict(format!("an account with the email `{email}`")));
     }
     let new = NewInvitation {
@@ -91,12 +89,7 @@ pub async fn invite(
              Open this link within 7 days to choose your username and password:\n\n{link}\n\n\
              The link works once. If you did not expect it, ignore this message.\n",
         );
-        let mail = NewMail {
-            recipient: &email,
-            subject: "You are invited",
-            body: &body,
-        };
-        mail_outbox::insert(&mut tx, &mail, now).await?;
+        email_verification::queue(&mut tx, &email, "You are invited", &body, now).await?;
     }
     tx.commit().await?;
     Ok(Invitation {
@@ -124,4 +117,31 @@ pub async fn invite_by(actor: &Actor<'_>, input: InviteInput) -> Result<Invitati
 /// What the audit log records of an invitation (never its link).
 pub fn details(i: &Invitation) -> serde_json::Value {
     serde_json::json!({ "email": i.email, "admin": i.admin, "mailed": i.mailed, "expires_at": i.expires_at })
+}
+
+/// The invitations still usable (never their links), the soonest to expire first.
+pub async fn pending(pool: &PgPool, clock: &dyn Clock) -> Result<Vec<PendingInvitation>, AdminError> {
+    let mut conn = pool.acquire().await?;
+    Ok(invitations::pending(&mut conn, clock.now()).await?)
+}
+
+/// Withdraws a pending invitation: its link no longer works. Returns its address.
+pub async fn withdraw(pool: &PgPool, clock: &dyn Clock, id: Uuid) -> Result<String, AdminError> {
+    let mut conn = pool.acquire().await?;
+    invitations::withdraw(&mut conn, id, clock.now())
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no pending invitation `{id}`")))
+}
+
+/// [`withdraw`] from the admin page, audited.
+pub async fn withdraw_by(actor: &Actor<'_>, id: Uuid) -> Result<String, AdminError> {
+    let p = actor.provider();
+    let email = withdraw(&p.pool, p.clock.as_ref(), id).await?;
+    actor
+        .changed(
+            "withdrew an invitation",
+            serde_json::json!({ "id": id, "email": email }),
+        )
+        .await;
+    Ok(email)
 }

@@ -1,4 +1,4 @@
-//! `lanyard user create | list | show | update | disable | enable | delete | invite`:
+//! `lanyard user create | list | show | update | disable | enable | delete | invite | invitations | uninvite`:
 //! thin wrappers over the admin flows, audited with `cli` as the actor.
 
 use clap::{Args, Subcommand};
@@ -32,6 +32,16 @@ pub enum UserCommand {
     Mfa(UserMfa),
     /// Invite someone to register (LANYARD_SIGNUP invite or open): prints the link, mails it when mail is on.
     Invite(UserInvite),
+    /// List the pending invitations (never their links): id, email, role, expiry.
+    Invitations(JsonFlag),
+    /// Withdraw a pending invitation (its id from `user invitations`): its link stops working.
+    Uninvite(InvitationRef),
+}
+
+#[derive(Debug, Args)]
+pub struct InvitationRef {
+    /// The invitation's id.
+    id: Uuid,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +180,7 @@ fn overlay(old: &mut Option<String>, new: Option<String>) {
 impl ClaimFlags {
     /// These flags over `claims`: what a flag names changes, the rest stays.
     fn apply_to(self, mut c: StandardClaims) -> StandardClaims {
+        let email_before = c.email.clone();
         let texts = [
             (&mut c.email, self.email),
             (&mut c.name, self.name),
@@ -196,7 +207,10 @@ impl ClaimFlags {
         for (old, new) in texts {
             overlay(old, new);
         }
-        c.email_verified = self.email_verified.unwrap_or(c.email_verified);
+        // A new address is not verified unless the flag says so.
+        c.email_verified = self
+            .email_verified
+            .unwrap_or(c.email_verified && c.email == email_before);
         c.phone_number_verified = self.phone_number_verified.unwrap_or(c.phone_number_verified);
         c
     }
@@ -231,6 +245,8 @@ pub async fn run(cmd: UserCommand, config: &Config) -> Result<(), Failure> {
         UserCommand::Update(args) => update(*args, config).await,
         UserCommand::Mfa(args) => mfa(args, config).await,
         UserCommand::Invite(args) => invite(args, config).await,
+        UserCommand::Invitations(out) => invitations(out, config).await,
+        UserCommand::Uninvite(args) => uninvite(args, config).await,
         UserCommand::Disable(a) => set_disabled(a, true, config).await,
         UserCommand::Enable(a) => set_disabled(a, false, config).await,
         UserCommand::Delete(a) => {
@@ -328,6 +344,45 @@ async fn invite(args: UserInvite, config: &Config) -> Result<(), Failure> {
             i.invitation_url
         )
     })
+}
+
+/// The pending invitations, the soonest to expire first.
+async fn invitations(out: JsonFlag, config: &Config) -> Result<(), Failure> {
+    let pool = connect_migrated(config).await?;
+    let list = admin::invitations::pending(&pool, &SystemClock)
+        .await
+        .map_err(Failure::refused)?;
+    print(out.json, &list, |list| {
+        let lines: Vec<String> = list
+            .iter()
+            .map(|i| {
+                let role = if i.is_admin { " (admin)" } else { "" };
+                format!(
+                    "{}  {}{role}  until {}  by {}",
+                    i.id,
+                    i.email,
+                    i.expires_at.to_rfc3339(),
+                    i.created_by
+                )
+            })
+            .collect();
+        match lines.is_empty() {
+            true => "no pending invitations".to_owned(),
+            false => lines.join("\n"),
+        }
+    })
+}
+
+/// Withdraws a pending invitation, audited.
+async fn uninvite(args: InvitationRef, config: &Config) -> Result<(), Failure> {
+    let pool = connect_migrated(config).await?;
+    let email = admin::invitations::withdraw(&pool, &SystemClock, args.id)
+        .await
+        .map_err(Failure::refused)?;
+    let details = serde_json::json!({ "id": args.id, "email": email });
+    audit(&pool, "withdrew an invitation", details).await;
+    println!("withdrew the invitation of {email}: its link no longer works");
+    Ok(())
 }
 
 async fn create(args: UserCreate, config: &Config) -> Result<(), Failure> {

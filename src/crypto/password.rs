@@ -17,8 +17,20 @@ pub fn hash(password: &str) -> Result<String, CryptoError> {
         .map_err(|e| CryptoError::Password(e.to_string()))
 }
 
-/// [`hash`] on a blocking thread, off the async ones.
+/// New passwords hashed at once (registrations, changes, resets; sign-ins
+/// verify on the `VerifierPool`): each hash takes 19 MiB, so memory stays
+/// bounded however many arrive; the others wait their turn.
+pub const HASHES_AT_ONCE: usize = 2;
+
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(HASHES_AT_ONCE);
+
+/// [`hash`] on a blocking thread, off the async ones, at most
+/// [`HASHES_AT_ONCE`] at a time.
 pub async fn hash_off_thread(password: String) -> Result<String, CryptoError> {
+    let _turn = HASHING
+        .acquire()
+        .await
+        .map_err(|e| CryptoError::Password(e.to_string()))?;
     tokio::task::spawn_blocking(move || hash(&password))
         .await
         .map_err(|e| CryptoError::Password(e.to_string()))?
@@ -178,6 +190,19 @@ mod tests {
         let refused = answers.iter().filter(|a| **a == Err(QueueFull)).count();
         assert!(refused >= 12 - 3, "one hashing and two waiting at most: {answers:?}");
         assert!(answers.iter().all(|a| *a != Ok(false)), "{answers:?}");
+    }
+
+    #[tokio::test]
+    async fn a_new_password_waits_for_a_free_hashing_turn() {
+        let held = HASHING.acquire_many(HASHES_AT_ONCE as u32).await.unwrap();
+        let waiting = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            hash_off_thread("correct horse".into()),
+        )
+        .await;
+        assert!(waiting.is_err(), "no hash while every turn is taken");
+        drop(held);
+        assert!(hash_off_thread("correct horse".into()).await.is_ok());
     }
 
     async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {

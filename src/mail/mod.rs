@@ -119,10 +119,10 @@ fn message(from: &Mailbox, mail: &MailRow) -> Result<Message, MailError> {
 }
 
 /// A link a message carries: `path` on the issuer, with `token` as its
-/// `token` query parameter (built, never concatenated).
-pub fn link(issuer: &crate::config::Issuer, path: &str, token: &str) -> Result<url::Url, url::ParseError> {
+/// `param` query parameter (built, never concatenated).
+pub fn link(issuer: &crate::config::Issuer, path: &str, param: &str, token: &str) -> Result<url::Url, url::ParseError> {
     let mut link = url::Url::parse(&format!("{}{path}", issuer.as_str()))?;
-    link.query_pairs_mut().append_pair("token", token);
+    link.query_pairs_mut().append_pair(param, token);
     Ok(link)
 }
 

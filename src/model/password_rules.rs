@@ -2,11 +2,19 @@
 //! invitations and email verification"), after NIST SP 800-63B-4 §3.1.1.2:
 //! a minimum length, no composition rules, and no password from a list of
 //! common ones or built from the context (the username, the email's local
-//! part, the service's name). Lengths count Unicode code points.
+//! part, the service's name), and none of fewer than five distinct
+//! characters (`aaaa…`, `abcabc…`). Lengths count Unicode code points. The
+//! list, context and distinct-character checks look at the password's NFKC
+//! form in lower case (so full-width `ｐａｓｓｗｏｒｄ` is `password`); the
+//! password is hashed as typed, as sign-in verifies it (normalising only new
+//! hashes would lock out whoever typed a non-NFKC password before).
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
+use unicode_normalization::UnicodeNormalization as _;
+
+use super::email::local_part;
 use super::user::MAX_PASSWORD_CHARS;
 
 /// The common passwords Lanyard refuses: Django's list of 20,000 (lower
@@ -29,6 +37,8 @@ pub const DEFAULT_MIN_CHARS: usize = 15;
 pub const MIN_CHARS_RANGE: std::ops::RangeInclusive<usize> = 8..=64;
 /// Context words shorter than this are not looked for inside a password.
 const SHORTEST_CONTEXT_WORD: usize = 4;
+/// A password needs at least this many distinct characters.
+const FEWEST_DISTINCT_CHARS: usize = 5;
 
 /// How long a chosen password must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,20 +69,31 @@ impl PasswordPolicy {
         if chars > MAX_PASSWORD_CHARS {
             return Err(format!("must be at most {MAX_PASSWORD_CHARS} characters long"));
         }
-        let lower = password.to_lowercase();
+        let lower = password.nfkc().collect::<String>().to_lowercase();
+        if lower.chars().collect::<HashSet<char>>().len() < FEWEST_DISTINCT_CHARS {
+            return Err(format!(
+                "must use at least {FEWEST_DISTINCT_CHARS} different characters (not one repeated, nor a short run over and over)"
+            ));
+        }
         if is_common(&lower) {
             return Err("is on the list of common passwords that attackers try first: choose another".into());
         }
         let used = context
             .iter()
             .chain(std::iter::once(&"lanyard"))
-            .map(|w| w.trim().to_lowercase())
+            .map(|w| w.trim().nfkc().collect::<String>().to_lowercase())
             .find(|w| w.chars().count() >= SHORTEST_CONTEXT_WORD && lower.contains(w.as_str()));
         match used {
             Some(_) => Err("must not contain your username, your email address or the name of this service".into()),
             None => Ok(()),
         }
     }
+}
+
+/// The words a password of an account must not contain: its username and
+/// its email's local part.
+pub fn context_words<'a>(username: &'a str, email: Option<&'a str>) -> [&'a str; 2] {
+    [username, email.map(local_part).unwrap_or_default()]
 }
 
 /// Whether a (lower-case) password is on the shipped list.
@@ -121,5 +142,43 @@ mod tests {
                 .check("only lower case letters here", &[])
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_password_of_fewer_than_five_distinct_characters_is_refused() {
+        let policy = PasswordPolicy::default();
+        for repeated in ["aaaaaaaaaaaaaaaa", "abcabcabcabcabca", "abcdabcdabcdabcd"] {
+            assert!(
+                policy.check(repeated, &[]).unwrap_err().contains("different"),
+                "{repeated}"
+            );
+        }
+        assert!(
+            policy.check("abcdeabcdeabcdea", &[]).is_ok(),
+            "five distinct characters"
+        );
+    }
+
+    #[test]
+    fn look_alike_characters_are_normalised_before_the_list_and_context_checks() {
+        let policy = PasswordPolicy { min_chars: 8 };
+        // Fullwidth letters are NFKC-equal to ASCII ones.
+        assert!(
+            policy
+                .check("ＰａｓｓＷｏｒｄ１２３", &[])
+                .unwrap_err()
+                .contains("common")
+        );
+        let context = ["grace"];
+        assert!(policy.check("my name is ｇｒａｃｅ and i code", &context).is_err());
+    }
+
+    #[test]
+    fn context_words_are_the_username_and_the_local_part_of_the_email() {
+        assert_eq!(
+            context_words("grace", Some("g.hopper@example.com")),
+            ["grace", "g.hopper"]
+        );
+        assert_eq!(context_words("grace", None), ["grace", ""]);
     }
 }

@@ -1,7 +1,8 @@
 //! Password reset by email (README "Email and password reset"): a link with
 //! a single-use, short-lived token (stored as its SHA-256) is mailed through
 //! the outbox; no answer says whether an account matched (NIST SP 800-63B
-//! §6.1.2.3, OWASP Forgot Password Cheat Sheet).
+//! §6.1.2.3, OWASP Forgot Password Cheat Sheet). Links go only to
+//! verified addresses; an input with an `@` is matched as an address only.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
@@ -11,6 +12,7 @@ use super::error::OAuthError;
 use super::signin::THROTTLE_WINDOW;
 use crate::crypto::{password, secret};
 use crate::model::NewPassword;
+use crate::model::password_rules::context_words;
 use crate::paths;
 use crate::store::audit::NewEvent;
 use crate::store::mail_outbox::{self, NewMail};
@@ -60,7 +62,9 @@ pub async fn request(p: &Provider, who: &str, ip: Option<&str>) -> Result<(), Re
         return Err(ResetError::Throttled);
     }
     for user in matching(p, who.trim()).await? {
-        let Some(email) = user.email.as_deref().filter(|e| !e.is_empty()) else {
+        // Only a verified address gets a link: an address typed by someone
+        // who could not open its mail proves nothing.
+        let Some(email) = user.email.as_deref().filter(|e| !e.is_empty() && user.email_verified) else {
             continue;
         };
         if over_budget(p, &format!("forgot:user:{}", user.id), ACCOUNT_BUDGET, now).await? {
@@ -80,28 +84,25 @@ async fn over_budget(p: &Provider, key: &str, budget: i32, now: DateTime<Utc>) -
     Ok(attempts.is_some_and(|n| n > budget))
 }
 
-/// The enabled accounts named `who`, or else whose email is `who`.
+/// The enabled accounts whose verified email is `who` when it holds an `@`,
+/// else the one named `who` (a username that looks like an address never
+/// takes an address's links).
 async fn matching(p: &Provider, who: &str) -> Result<Vec<UserRow>, ResetError> {
     if who.is_empty() {
         return Ok(Vec::new());
     }
     let mut conn = p.pool.acquire().await.map_err(OAuthError::from)?;
-    if let Some(user) = users::find_by_username(&mut conn, who)
-        .await?
-        .filter(UserRow::is_enabled)
-    {
-        return Ok(vec![user]);
+    if who.contains('@') {
+        return Ok(users::find_enabled_by_email(&mut conn, who).await?);
     }
-    if !who.contains('@') {
-        return Ok(Vec::new());
-    }
-    Ok(users::find_enabled_by_email(&mut conn, who).await?)
+    let user = users::find_by_username(&mut conn, who).await?;
+    Ok(user.filter(UserRow::is_enabled).into_iter().collect())
 }
 
 /// Stores a new link's hash and queues its mail, in one transaction.
 async fn mail_link(p: &Provider, user: &UserRow, email: &str, now: DateTime<Utc>) -> Result<(), ResetError> {
     let token = secret::random_token(&mut crate::random::rng());
-    let link = crate::mail::link(&p.config.issuer, paths::RESET, &token)
+    let link = crate::mail::link(&p.config.issuer, paths::RESET, "token", &token)
         .map_err(|e| OAuthError::internal(format!("reset link: {e}")))?;
     let body = format!(
         "Hello {name},\n\nsomeone (we hope you) asked to reset the password of your account `{name}`.\n\
@@ -147,7 +148,7 @@ pub async fn complete(p: &Provider, token: &str, new: String, again: &str, ip: O
     let refused = |m: String| ResetError::Password(format!("The password {m}."));
     p.config
         .password_policy
-        .check(&new, &user.context_words())
+        .check(&new, &context_words(&user.username, user.email.as_deref()))
         .map_err(refused)?;
     let new = NewPassword::parse(new).map_err(refused)?;
     let hash = password::hash_off_thread(new.into_inner())

@@ -80,3 +80,48 @@ pub async fn spend(
     .fetch_optional(conn)
     .await?)
 }
+
+/// Spends every other invitation still open for `email` (compared without
+/// case): one account per address.
+pub async fn spend_all_for_email(conn: &mut PgConnection, email: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE invitations SET used_at = $2 WHERE lower(email) = lower($1) AND used_at IS NULL")
+        .bind(email)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// An invitation not used, withdrawn or expired (never its token).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct PendingInvitation {
+    pub id: Uuid,
+    pub email: String,
+    #[serde(rename = "admin")]
+    pub is_admin: bool,
+    pub created_by: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The invitations still usable now, the soonest to expire first.
+pub async fn pending(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Vec<PendingInvitation>, StoreError> {
+    Ok(sqlx::query_as::<_, PendingInvitation>(
+        "SELECT id, email, is_admin, created_by, expires_at FROM invitations
+         WHERE used_at IS NULL AND expires_at > $1 ORDER BY expires_at LIMIT 1000",
+    )
+    .bind(now)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Withdraws a pending invitation (spent, by nobody); returns its address,
+/// or `None` when it was not pending.
+pub async fn withdraw(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE invitations SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2 RETURNING email",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?)
+}

@@ -114,13 +114,6 @@ impl UserRow {
         }
     }
 
-    /// The words a password of this account must not contain: its
-    /// username and its email's local part (`model::password_rules`).
-    pub fn context_words(&self) -> [&str; 2] {
-        let local = self.email.as_deref().and_then(|e| e.rsplit_once('@')).map(|(l, _)| l);
-        [self.username.as_str(), local.unwrap_or_default()]
-    }
-
     pub fn is_enabled(&self) -> bool {
         self.disabled_at.is_none()
     }
@@ -135,24 +128,45 @@ pub async fn find_by_username(conn: &mut PgConnection, username: &str) -> Result
     )
 }
 
-/// Enabled users whose email is `email` (compared without case).
+/// Enabled users whose verified email is `email` (compared without case).
 pub async fn find_enabled_by_email(conn: &mut PgConnection, email: &str) -> Result<Vec<UserRow>, StoreError> {
     Ok(sqlx::query_as::<_, UserRow>(
-        "SELECT * FROM users WHERE lower(email) = lower($1) AND disabled_at IS NULL ORDER BY created_at LIMIT 10",
+        "SELECT * FROM users WHERE lower(email) = lower($1) AND email_verified AND disabled_at IS NULL
+         ORDER BY created_at LIMIT 10",
     )
     .bind(email)
     .fetch_all(conn)
     .await?)
 }
 
-/// Any account (enabled or not) whose email is `email`, compared without case.
-pub async fn email_taken(conn: &mut PgConnection, email: &str) -> Result<Option<UserRow>, StoreError> {
-    Ok(
-        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1")
-            .bind(email)
-            .fetch_optional(conn)
-            .await?,
+/// The account (enabled or not) that has verified the address `email`,
+/// compared without case: only such an account holds an address.
+pub async fn verified_holder(conn: &mut PgConnection, email: &str) -> Result<Option<UserRow>, StoreError> {
+    Ok(sqlx::query_as::<_, UserRow>(
+        "SELECT * FROM users WHERE lower(email) = lower($1) AND email_verified ORDER BY created_at LIMIT 1",
     )
+    .bind(email)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Takes the unverified address `email` from every account but `keep`
+/// (which has just verified it); returns the accounts that lost it.
+pub async fn release_unverified_email(
+    conn: &mut PgConnection,
+    email: &str,
+    keep: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE users SET email = NULL, updated_at = $3
+         WHERE lower(email) = lower($1) AND NOT email_verified AND id <> $2 RETURNING id",
+    )
+    .bind(email)
+    .bind(keep)
+    .bind(now)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// Serialises, for the rest of the transaction, the changes that give an

@@ -607,7 +607,8 @@ async fn user_invite_prints_one_json_document_and_its_link_registers_an_admin() 
 }
 
 #[tokio::test]
-async fn a_mailed_invitation_verifies_the_address() {
+async fn an_invitation_does_not_verify_the_address_its_registration_mails_a_link() {
+    // Arrange: an invitation, mailed (the administrator saw its link too)
     let sink = SmtpSink::start().await;
     let app = app_in(SignupMode::Invite, Some(&sink)).await;
     invitation(&app, "mae@example.com", false).await;
@@ -616,12 +617,23 @@ async fn a_mailed_invitation_verifies_the_address() {
         .link()
         .expect("the invitation is mailed");
     assert!(link.contains("/signin/register?invite="), "{link}");
+
+    // Act
     let res = register_at(&app, &link, &Form::new("mae", "", GOOD)).await;
+
+    // Assert: nothing verified until the registration's own link is used
     assert_eq!(res.status(), 200);
     assert!(
-        !res.text().await.unwrap().contains("Check your mail"),
-        "nothing more to verify"
+        res.text().await.unwrap().contains("Check your mail"),
+        "a link to verify"
     );
+    assert_eq!(email_of(&app, "mae").await, (None, false));
+    deliver(&app).await;
+    let mail = mail_to(&sink, "mae@example.com");
+    assert_eq!(mail.len(), 2, "the invitation, then the verification link");
+    let verification = mail[1].link().expect("a verification link");
+    assert!(verification.contains("/signin/verify-email?token="), "{verification}");
+    assert_eq!(verify(&app, &verification).await.status(), 200);
     assert_eq!(email_of(&app, "mae").await, (Some("mae@example.com".into()), true));
 }
 
@@ -744,4 +756,399 @@ async fn housekeeping_prunes_expired_invitations_and_verification_links() {
     app.clock.advance(chrono::TimeDelta::days(7));
     run().await;
     assert_eq!((rows("invitations").await, rows("email_verifications").await), (0, 0));
+}
+
+/// The account page's email section, with `address` written ADDRESS (and its CSRF token CSRF).
+async fn email_section(app: &TestApp, address: &str) -> String {
+    let html = app.get("/account").await.text().await.unwrap();
+    let start = html.find("<section id=\"email\"").expect("the email section");
+    let end = start + html[start..].find("</section>").expect("its end");
+    let section = html[start..end].replace(address, "ADDRESS");
+    match hidden_field(&section, "csrf") {
+        Some(csrf) => section.replace(&csrf, "CSRF"),
+        None => section,
+    }
+}
+
+#[tokio::test]
+async fn the_account_page_looks_the_same_after_asking_for_a_taken_address() {
+    // Arrange: ada and bob signed in, each in their own browser; carol has an address
+    let sink = SmtpSink::start().await;
+    let app = app_in(SignupMode::Off, Some(&sink)).await;
+    ada_signed_in(&app, &["bob", "carol"]).await;
+    let bob = app.with_browser(new_browser());
+    let html = bob.get("/signin").await.text().await.unwrap();
+    assert_eq!(bob.sign_in_on(&html, "bob", PASSWORD).await.status(), 303);
+
+    // Act: ada asks for carol's address, bob for a free one
+    ask_email_change(&app, "carol@example.com").await;
+    ask_email_change(&bob, "bob@new.example").await;
+
+    // Assert: the same page but the names
+    let taken = email_section(&app, "carol@example.com").await.replace("ada", "NAME");
+    let free = email_section(&bob, "bob@new.example").await.replace("bob", "NAME");
+    assert!(free.contains("Waiting for you to open the link"), "control: {free}");
+    assert_eq!(taken, free);
+    deliver(&app).await;
+    assert!(
+        !mail_to(&sink, "carol@example.com")[0].data.contains("verify-email"),
+        "carol gets a notice"
+    );
+}
+
+#[tokio::test]
+async fn email_change_requests_are_capped_per_account() {
+    use lanyard::protocol::account::email::ACCOUNT_BUDGET;
+    // Arrange: ada has asked as often as she may
+    let sink = SmtpSink::start().await;
+    let app = app_in(SignupMode::Off, Some(&sink)).await;
+    ada_signed_in(&app, &[]).await;
+    for i in 0..ACCOUNT_BUDGET {
+        let res = ask_email_change(&app, &format!("ada{i}@new.example")).await;
+        assert_eq!(location(&res), "/account?done=email", "within the budget");
+    }
+
+    // Act
+    let res = ask_email_change(&app, "one-more@new.example").await;
+
+    // Assert
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("Too many"));
+    deliver(&app).await;
+    assert!(mail_to(&sink, "one-more@new.example").is_empty(), "nothing mailed");
+}
+
+#[tokio::test]
+async fn mail_to_one_address_is_capped_whoever_asks() {
+    use lanyard::protocol::email_verification::RECIPIENT_BUDGET;
+    // Arrange
+    let sink = SmtpSink::start().await;
+    let app = app_in(SignupMode::Open, Some(&sink)).await;
+
+    // Act: more registrations than the budget give one victim's address
+    let mut pages = Vec::new();
+    for i in 0..=RECIPIENT_BUDGET {
+        let browser = app.with_browser(new_browser());
+        let res = register(&browser, &Form::new(&format!("reg{i}"), "victim@example.com", GOOD)).await;
+        pages.push((
+            res.status(),
+            res.text().await.unwrap().replace(&format!("reg{i}"), "NAME"),
+        ));
+    }
+    deliver(&app).await;
+
+    // Assert: the same answer each time, and at most the budget in the mailbox
+    assert!(pages.iter().all(|p| *p == pages[0]), "the same answer");
+    assert!(pages[0].1.contains("Check your mail"));
+    assert_eq!(mail_to(&sink, "victim@example.com").len(), RECIPIENT_BUDGET as usize);
+    register(&app, &Form::new("other", "other@example.com", GOOD)).await;
+    deliver(&app).await;
+    assert_eq!(
+        mail_to(&sink, "other@example.com").len(),
+        1,
+        "another address has its own budget"
+    );
+}
+
+#[tokio::test]
+async fn a_newer_email_request_voids_the_older_link() {
+    // Arrange: ada asked for a mistyped address, then for the right one
+    let sink = SmtpSink::start().await;
+    let app = app_in(SignupMode::Off, Some(&sink)).await;
+    ada_signed_in(&app, &[]).await;
+    ask_email_change(&app, "ada@typo.example").await;
+    deliver(&app).await;
+    let first = mail_to(&sink, "ada@typo.example")[0].link().unwrap();
+
+    // Act
+    ask_email_change(&app, "ada@new.example").await;
+    deliver(&app).await;
+
+    // Assert
+    assert_eq!(app.visit(&first).await.status(), 400, "the older link is void");
+    let second = mail_to(&sink, "ada@new.example")[0].link().unwrap();
+    let page = app.visit(&second).await.text().await.unwrap();
+    assert!(
+        page.contains("<strong>ada</strong>"),
+        "the confirm page names the account: {page}"
+    );
+    assert_eq!(verify(&app, &second).await.status(), 200);
+    assert_eq!(email_of(&app, "ada").await, (Some("ada@new.example".into()), true));
+}
+
+/// Gives `username` the address `email`, not verified (as `user update --email` would).
+async fn set_unverified_email(app: &TestApp, username: &str, email: &str) {
+    sqlx::query("UPDATE users SET email = $2, email_verified = false WHERE username = $1")
+        .bind(username)
+        .bind(email)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_unverified_address_does_not_block_its_real_owner() {
+    // Arrange: mallory holds owner@example.com, never verified
+    let sink = SmtpSink::start().await;
+    let app = app_in(SignupMode::Open, Some(&sink)).await;
+    create_user(&app, "mallory").await;
+    set_unverified_email(&app, "mallory", "owner@example.com").await;
+
+    // Act: the owner registers with it and opens the link
+    register(&app, &Form::new("owner", "owner@example.com", GOOD)).await;
+    deliver(&app).await;
+    let mail = mail_to(&sink, "owner@example.com");
+    assert_eq!(mail.len(), 1, "no notice to an unverified holder");
+    let link = mail[0].link().expect("a link, not a notice");
+    assert_eq!(verify(&app, &link).await.status(), 200);
+
+    // Assert: the owner has it; the squatter no longer
+    assert_eq!(email_of(&app, "owner").await, (Some("owner@example.com".into()), true));
+    assert_eq!(email_of(&app, "mallory").await, (None, false));
+    assert_eq!(
+        events(&app, "account", "ok", "email removed: verified by another account").await,
+        1,
+        "audited"
+    );
+}
+
+/// Asks for a password reset link for `who`, as the forgot form does.
+async fn ask_reset(app: &TestApp, who: &str) {
+    let html = app.get("/signin/forgot").await.text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf").expect("a csrf field");
+    let res = app.submit("/signin/forgot", &[("csrf", &csrf), ("who", who)]).await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+}
+
+#[tokio::test]
+async fn password_reset_mails_only_verified_addresses() {
+    // Arrange: ada's address is not verified; bob's is
+    let sink = SmtpSink::start().await;
+    let app = app_in(SignupMode::Off, Some(&sink)).await;
+    create_user(&app, "ada").await;
+    create_user(&app, "bob").await;
+    set_unverified_email(&app, "ada", "ada@example.com").await;
+
+    // Act
+    ask_reset(&app, "ada").await;
+    ask_reset(&app, "ada@example.com").await;
+    ask_reset(&app, "bob").await;
+    deliver(&app).await;
+
+    // Assert
+    assert!(
+        mail_to(&sink, "ada@example.com").is_empty(),
+        "nothing to an unverified address"
+    );
+    assert_eq!(
+        mail_to(&sink, "bob@example.com").len(),
+        1,
+        "control: a verified one gets its link"
+    );
+}
+
+#[tokio::test]
+async fn an_invitation_is_refused_once_its_address_has_an_account() {
+    // Arrange: an invitation; then someone else's account verifies the address
+    let app = app_in(SignupMode::Invite, None).await;
+    let token = invitation(&app, "kim@example.com", false).await;
+    let path = format!("/signin/register?invite={token}");
+    assert_eq!(app.get(&path).await.status(), 200, "control: it works");
+    create_user(&app, "kim").await;
+
+    // Act
+    let page = app.get(&path).await;
+
+    // Assert
+    assert_eq!(page.status(), 400);
+    assert!(page.text().await.unwrap().contains("This invitation is not valid"));
+}
+
+#[tokio::test]
+async fn using_one_invitation_spends_the_others_for_the_address() {
+    // Arrange: two invitations to one address
+    let app = app_in(SignupMode::Invite, None).await;
+    let first = invitation(&app, "two@example.com", false).await;
+    let second = invitation(&app, "two@example.com", false).await;
+    let other = invitation(&app, "else@example.com", false).await;
+
+    // Act
+    let path = format!("/signin/register?invite={first}");
+    let res = register_at(&app, &path, &Form::new("two", "", GOOD)).await;
+
+    // Assert
+    assert_eq!(res.status(), 200);
+    let again = app.get(&format!("/signin/register?invite={second}")).await;
+    assert_eq!(again.status(), 400, "the other invitation for the address is spent");
+    let control = app.get(&format!("/signin/register?invite={other}")).await;
+    assert_eq!(control.status(), 200, "another address's invitation still works");
+}
+
+#[tokio::test]
+async fn invitations_are_listed_without_their_link_and_withdrawn_from_the_cli() {
+    // Arrange
+    let db = fresh_db().await;
+    let app = TestApp::builder()
+        .on(db.clone())
+        .config(|c| c.signup = SignupMode::Invite)
+        .spawn()
+        .await;
+    let token = invitation(&app, "wes@example.com", true).await;
+    let cli = |args: &[&str]| lanyard(args).env("LANYARD_SIGNUP", "invite");
+
+    // Act
+    let listed = cli(&["user", "invitations", "--json"]).run_on(&db).await;
+
+    // Assert: listed, never with its token
+    listed.assert_ok();
+    assert!(!listed.stdout.contains(&token), "no token: {}", listed.stdout);
+    let list = listed.json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["email"], "wes@example.com");
+    assert_eq!(list[0]["admin"], true);
+    assert!(list[0]["expires_at"].is_string());
+    let id = list[0]["id"].as_str().expect("an id").to_owned();
+    cli(&["user", "uninvite", &id]).run_on(&db).await.assert_ok();
+    let page = app.get(&format!("/signin/register?invite={token}")).await;
+    assert_eq!(page.status(), 400, "withdrawn");
+    let after = cli(&["user", "invitations", "--json"]).run_on(&db).await;
+    assert_eq!(after.json(), serde_json::json!([]));
+    cli(&["user", "uninvite", &id])
+        .run_on(&db)
+        .await
+        .assert_refused("no pending invitation");
+}
+
+#[tokio::test]
+async fn the_admin_page_lists_pending_invitations_and_withdraws_one() {
+    // Arrange: an admin signed in, one invitation pending
+    let app = app_in(SignupMode::Invite, None).await;
+    let token = invitation(&app, "lee@example.com", false).await;
+    crate::admin::sign_in_admin(&app, "/admin/users").await;
+    let html = app.get("/admin/users").await.text().await.unwrap();
+    assert!(html.contains("lee@example.com") && html.contains("Withdraw"), "listed");
+    assert!(!html.contains(&token), "never its link");
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let id = html
+        .split("name=\"invitation\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the withdraw form names the invitation")
+        .to_owned();
+    let missing = app.submit("/admin/invitations/withdraw", &[("invitation", &id)]).await;
+    assert_eq!(missing.status(), 400, "the form needs its CSRF token");
+
+    // Act
+    let res = app
+        .submit("/admin/invitations/withdraw", &[("csrf", &csrf), ("invitation", &id)])
+        .await;
+
+    // Assert
+    assert_eq!(res.status(), 303);
+    let page = app.get(&format!("/signin/register?invite={token}")).await;
+    assert_eq!(page.status(), 400, "withdrawn");
+    assert!(
+        !app.get("/admin/users")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("lee@example.com")
+    );
+    assert_eq!(
+        events(&app, "admin", "ok", "withdrew an invitation").await,
+        1,
+        "audited"
+    );
+}
+
+#[tokio::test]
+async fn a_username_that_looks_like_an_address_is_refused_at_registration() {
+    let app = app_in(SignupMode::Open, None).await;
+    let res = register(&app, &Form::new("ada@example.com", "", GOOD)).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("@"));
+    assert_eq!(user_count(&app, "ada@example.com").await, 0);
+    let control = register(&app, &Form::new("ada.lovelace", "", GOOD)).await;
+    assert_eq!(control.status(), 200);
+}
+
+#[tokio::test]
+async fn a_reset_asked_with_an_address_goes_to_that_address_owner_only() {
+    // Arrange: ada owns ada@example.com; an account is named after her address
+    let sink = SmtpSink::start().await;
+    let app = app_in(SignupMode::Off, Some(&sink)).await;
+    create_user(&app, "ada").await;
+    create_user(&app, "ada@example.com").await;
+
+    // Act
+    ask_reset(&app, "ada@example.com").await;
+    deliver(&app).await;
+
+    // Assert
+    let to_ada = mail_to(&sink, "ada@example.com");
+    assert_eq!(to_ada.len(), 1, "the address's owner gets the link");
+    assert!(to_ada[0].data.contains("account `ada`"), "ada's own account");
+    assert!(
+        mail_to(&sink, "ada@example.com@example.com").is_empty(),
+        "not the look-alike account"
+    );
+}
+
+#[tokio::test]
+async fn confirming_a_new_address_voids_pending_reset_links() {
+    // Arrange: a reset link went to ada's old address
+    let sink = SmtpSink::start().await;
+    let app = app_in(SignupMode::Off, Some(&sink)).await;
+    ada_signed_in(&app, &[]).await;
+    ask_reset(&app, "ada").await;
+    deliver(&app).await;
+    let reset = mail_to(&sink, "ada@example.com")[0].link().expect("a reset link");
+    assert_eq!(app.visit(&reset).await.status(), 200, "control: it works");
+
+    // Act: ada moves to a new address
+    ask_email_change(&app, "ada@new.example").await;
+    deliver(&app).await;
+    let link = mail_to(&sink, "ada@new.example")[0].link().unwrap();
+    assert_eq!(verify(&app, &link).await.status(), 200);
+
+    // Assert
+    assert_eq!(
+        app.visit(&reset).await.status(),
+        400,
+        "the old address's reset link is void"
+    );
+}
+
+#[tokio::test]
+async fn user_update_with_a_new_email_clears_its_verification() {
+    // Arrange: ada's address is verified
+    let db = fresh_db().await;
+    let app = TestApp::builder().on(db.clone()).spawn().await;
+    create_user(&app, "ada").await;
+
+    // Act
+    let update = ["user", "update", "ada", "--email", "ada@new.example"];
+    lanyard(&update).run_on(&db).await.assert_ok();
+
+    // Assert
+    assert_eq!(email_of(&app, "ada").await, (Some("ada@new.example".into()), false));
+    let verified = [
+        "user",
+        "update",
+        "ada",
+        "--email",
+        "ada@other.example",
+        "--email-verified",
+    ];
+    lanyard(&verified).run_on(&db).await.assert_ok();
+    assert_eq!(
+        email_of(&app, "ada").await,
+        (Some("ada@other.example".into()), true),
+        "unless the flag says it is verified"
+    );
 }

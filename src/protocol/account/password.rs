@@ -11,6 +11,7 @@ use serde_json::json;
 use super::{AccountError, Person};
 use crate::crypto::password;
 use crate::model::NewPassword;
+use crate::model::password_rules::context_words;
 use crate::protocol::session;
 use crate::protocol::signin::{self, SignInError};
 use crate::store::grants::{self, UserGrants};
@@ -43,7 +44,7 @@ pub async fn change(person: &Person<'_>, form: PasswordChange) -> Result<usize, 
     let refused = |m: String| AccountError::invalid("new_password", format!("The new password {m}."));
     p.config
         .password_policy
-        .check(&new, &user.context_words())
+        .check(&new, &context_words(&user.username, user.email.as_deref()))
         .map_err(refused)?;
     let new = NewPassword::parse(new).map_err(refused)?;
     match signin::confirm_password(p, user, &current, person.ip).await {

@@ -38,6 +38,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/users", web::get().to(users::page))
         .route("/admin/users", web::post().to(users::create))
         .route(paths::ADMIN_INVITATIONS, web::post().to(users::invite))
+        .route(paths::ADMIN_INVITATION_WITHDRAW, web::post().to(users::withdraw))
         .route("/admin/clients", web::get().to(clients::page))
         .route("/admin/clients", web::post().to(clients::create))
         .route("/admin/clients/{id}", web::get().to(client::page))

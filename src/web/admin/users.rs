@@ -1,5 +1,6 @@
 //! Users: list and search; create (the same rules as `lanyard user create`);
-//! invite someone (the same rules as `lanyard user invite`).
+//! invite someone (the same rules as `lanyard user invite`); the pending
+//! invitations, each with "Withdraw" (`lanyard user uninvite`).
 
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
@@ -48,10 +49,13 @@ async fn render_with(
         .unwrap_or_default()
         .to_owned();
     let signup = state.provider.config.signup;
+    let pending = invitations::pending(&state.provider.pool, state.provider.clock.as_ref())
+        .await
+        .map_err(WebError::from_admin_page)?;
     Ok(admin_page(state, req, status, "admin/users.html", |csrf| {
         let mut page = json!({
             "csrf": csrf, "admin": admin.user.username, "section": "users", "users": rows, "pager": pager,
-            "notice": created, "signup": signup, "error": "", "invite_error": "", "invitation": null,
+            "notice": created, "signup": signup, "pending": pending, "error": "", "invite_error": "", "invitation": null,
             "values": { "username": "", "name": "", "email": "" }, "invite_values": { "email": "" },
         });
         if let (Some(page), Value::Object(forms)) = (page.as_object_mut(), forms) {
@@ -129,6 +133,27 @@ pub async fn invite(req: HttpRequest, form: AdminForm, state: Data<AppState>) ->
             let forms = json!({ "invite_error": e.to_string(), "invite_values": { "email": email } });
             render_with(&req, &state, &admin, StatusCode::BAD_REQUEST, forms).await
         }
+        Err(e) => Err(WebError::from_admin_page(e)),
+    }
+}
+
+/// `POST /admin/invitations/withdraw`: a pending invitation withdrawn (a
+/// recent sign-in needed, audited); back to the list.
+pub async fn withdraw(form: AdminForm, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+    let AdminForm { admin, params } = form;
+    stale_sign_in(&state, &admin, "/admin/users")?;
+    let raw = params.one("invitation").ok().flatten().unwrap_or_default();
+    let not_found = || {
+        WebError::page(
+            StatusCode::NOT_FOUND,
+            "No such invitation",
+            "It was used, withdrawn or has expired.",
+        )
+    };
+    let id = uuid::Uuid::parse_str(raw).map_err(|_| not_found())?;
+    match invitations::withdraw_by(&actor(&state, &admin), id).await {
+        Ok(_) => Ok(redirect("/admin/users#invite", true)),
+        Err(crate::admin::AdminError::NotFound(_)) => Err(not_found()),
         Err(e) => Err(WebError::from_admin_page(e)),
     }
 }

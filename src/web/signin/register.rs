@@ -109,7 +109,7 @@ fn invite_token(raw: Option<&str>) -> Result<String, WebError> {
 pub async fn page(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, WebError> {
     let query = query(&req);
     let invite = invite_token(query.one("invite").ok().flatten())?;
-    let invitation = signup::admit(&state.provider, Some(&invite)).await.map_err(refused)?;
+    let admitted = signup::admit(&state.provider, Some(&invite)).await.map_err(refused)?;
     let carried = Carried {
         request: carried_request(&state, query.one("request").ok().flatten()).await?,
         return_to: String::new(),
@@ -118,7 +118,7 @@ pub async fn page(req: HttpRequest, state: Data<AppState>) -> Result<HttpRespons
     let shown = Shown {
         carried: &carried,
         invite: &invite,
-        invitation: invitation.as_ref(),
+        invitation: admitted.invitation(),
         email: "",
     };
     Ok(register_page(&state, &req, StatusCode::OK, &shown, ""))
@@ -130,13 +130,14 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
     refuse_cross_site(&req)?;
     let params = form(&body);
     let invite = invite_token(params.one("invite").ok().flatten())?;
-    let invitation = signup::admit(&state.provider, Some(&invite)).await.map_err(refused)?;
+    // Once per request: `register` goes by what this said.
+    let admitted = signup::admit(&state.provider, Some(&invite)).await.map_err(refused)?;
     let carried = Carried::read(&state, &params).await?;
     let email = field(&params, "email");
     let shown = Shown {
         carried: &carried,
         invite: &invite,
-        invitation: invitation.as_ref(),
+        invitation: admitted.invitation(),
         email: &email,
     };
     if !state
@@ -153,7 +154,7 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
         email: &email,
         password: field(&params, "password"),
         password_again: &field(&params, "password_again"),
-        invitation: Some(&invite),
+        admitted: &admitted,
         origin: origin_of(&req, ip.as_deref(), previous.as_deref()),
         device_cookie: device.as_deref(),
     };

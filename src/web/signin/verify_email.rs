@@ -7,7 +7,7 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::protocol::email_verification::{self, VerifyError};
+use crate::protocol::email_verification::{self, VerifyError, Waiting};
 use crate::web::client_ip::client_ip;
 use crate::web::error::WebError;
 use crate::web::{AppState, form, form_page, query, refuse_cross_site};
@@ -38,24 +38,25 @@ fn token(raw: Option<&str>) -> Result<String, WebError> {
     }
 }
 
-fn confirm_page(state: &AppState, req: &HttpRequest, status: StatusCode, token: &str, email: &str) -> HttpResponse {
+/// The button, naming the address and the account it goes to.
+fn confirm_page(state: &AppState, req: &HttpRequest, status: StatusCode, token: &str, w: &Waiting) -> HttpResponse {
     form_page(
         state,
         req,
         VERIFY_FORM,
         status,
         "pages/verify_email.html",
-        |csrf| json!({ "csrf": csrf, "token": token, "email": email, "done": false }),
+        |csrf| json!({ "csrf": csrf, "token": token, "email": w.email, "username": w.username, "done": false }),
     )
 }
 
 /// `GET /signin/verify-email?token=…`: the address and a button, if the link still works.
 pub async fn page(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, WebError> {
     let token = token(query(&req).one("token").ok().flatten())?;
-    let email = email_verification::check(&state.provider, &token)
+    let waiting = email_verification::check(&state.provider, &token)
         .await
         .map_err(refused)?;
-    Ok(confirm_page(&state, &req, StatusCode::OK, &token, &email))
+    Ok(confirm_page(&state, &req, StatusCode::OK, &token, &waiting))
 }
 
 /// `POST /signin/verify-email`: spends the link; the address is the account's, verified.
@@ -67,10 +68,10 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
         .csrf
         .check(&req, &state.cookies, VERIFY_FORM, params.one("csrf").ok().flatten())
     {
-        let email = email_verification::check(&state.provider, &token)
+        let waiting = email_verification::check(&state.provider, &token)
             .await
             .map_err(refused)?;
-        return Ok(confirm_page(&state, &req, StatusCode::BAD_REQUEST, &token, &email));
+        return Ok(confirm_page(&state, &req, StatusCode::BAD_REQUEST, &token, &waiting));
     }
     let ip = client_ip(&req, &state.provider.config.trusted_proxies);
     let email = email_verification::confirm(&state.provider, &token, ip.as_deref())
