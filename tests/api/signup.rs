@@ -183,6 +183,24 @@ async fn ada_signed_in(app: &TestApp, others: &[&str]) {
     assert_eq!(app.sign_in_on(&html, "ada", PASSWORD).await.status(), 303);
 }
 
+/// An app without self-registration that mails to a sink, ada signed in.
+async fn ada_with_mail() -> (SmtpSink, TestApp) {
+    let sink = SmtpSink::start().await;
+    let app = app_in(SignupMode::Off, Some(&sink)).await;
+    ada_signed_in(&app, &[]).await;
+    (sink, app)
+}
+
+/// Asks on ada's account page for `email` and returns the link mailed to it.
+async fn link_asked_for(app: &TestApp, sink: &SmtpSink, email: &str) -> String {
+    ask_email_change(app, email).await;
+    deliver(app).await;
+    mail_to(sink, email)
+        .last()
+        .and_then(SunkMail::link)
+        .expect("a link to the address")
+}
+
 #[tokio::test]
 async fn registration_is_refused_when_signup_is_off() {
     // Positive control: with `open` the page opens and the sign-in page links to it.
@@ -505,9 +523,7 @@ async fn ask_email_change(app: &TestApp, email: &str) -> reqwest::Response {
 #[tokio::test]
 async fn changing_the_email_on_the_account_page_takes_effect_only_through_the_mailed_link() {
     // Arrange: ada signed in
-    let sink = SmtpSink::start().await;
-    let app = app_in(SignupMode::Off, Some(&sink)).await;
-    ada_signed_in(&app, &[]).await;
+    let (sink, app) = ada_with_mail().await;
     let no_csrf = app.submit("/account/email", &[("email", "ada@new.example")]).await;
     assert_eq!(no_csrf.status(), 400, "the form needs its CSRF token");
 
@@ -800,9 +816,7 @@ async fn the_account_page_looks_the_same_after_asking_for_a_taken_address() {
 async fn email_change_requests_are_capped_per_account() {
     use lanyard::protocol::account::email::ACCOUNT_BUDGET;
     // Arrange: ada has asked as often as she may
-    let sink = SmtpSink::start().await;
-    let app = app_in(SignupMode::Off, Some(&sink)).await;
-    ada_signed_in(&app, &[]).await;
+    let (sink, app) = ada_with_mail().await;
     for i in 0..ACCOUNT_BUDGET {
         let res = ask_email_change(&app, &format!("ada{i}@new.example")).await;
         assert_eq!(location(&res), "/account?done=email", "within the budget");
@@ -853,20 +867,14 @@ async fn mail_to_one_address_is_capped_whoever_asks() {
 #[tokio::test]
 async fn a_newer_email_request_voids_the_older_link() {
     // Arrange: ada asked for a mistyped address, then for the right one
-    let sink = SmtpSink::start().await;
-    let app = app_in(SignupMode::Off, Some(&sink)).await;
-    ada_signed_in(&app, &[]).await;
-    ask_email_change(&app, "ada@typo.example").await;
-    deliver(&app).await;
-    let first = mail_to(&sink, "ada@typo.example")[0].link().unwrap();
+    let (sink, app) = ada_with_mail().await;
+    let first = link_asked_for(&app, &sink, "ada@typo.example").await;
 
     // Act
-    ask_email_change(&app, "ada@new.example").await;
-    deliver(&app).await;
+    let second = link_asked_for(&app, &sink, "ada@new.example").await;
 
     // Assert
     assert_eq!(app.visit(&first).await.status(), 400, "the older link is void");
-    let second = mail_to(&sink, "ada@new.example")[0].link().unwrap();
     let page = app.visit(&second).await.text().await.unwrap();
     assert!(
         page.contains("<strong>ada</strong>"),
@@ -1102,18 +1110,14 @@ async fn a_reset_asked_with_an_address_goes_to_that_address_owner_only() {
 #[tokio::test]
 async fn confirming_a_new_address_voids_pending_reset_links() {
     // Arrange: a reset link went to ada's old address
-    let sink = SmtpSink::start().await;
-    let app = app_in(SignupMode::Off, Some(&sink)).await;
-    ada_signed_in(&app, &[]).await;
+    let (sink, app) = ada_with_mail().await;
     ask_reset(&app, "ada").await;
     deliver(&app).await;
     let reset = mail_to(&sink, "ada@example.com")[0].link().expect("a reset link");
     assert_eq!(app.visit(&reset).await.status(), 200, "control: it works");
 
     // Act: ada moves to a new address
-    ask_email_change(&app, "ada@new.example").await;
-    deliver(&app).await;
-    let link = mail_to(&sink, "ada@new.example")[0].link().unwrap();
+    let link = link_asked_for(&app, &sink, "ada@new.example").await;
     assert_eq!(verify(&app, &link).await.status(), 200);
 
     // Assert
