@@ -148,15 +148,19 @@ pub async fn check(p: &Provider, token: &str) -> Result<Waiting, VerifyError> {
 /// second use fails) and gives the account the address, verified. Accounts
 /// holding the address unverified lose it; the account's other links and
 /// its password reset links (mailed to the old address) are void; its
-/// previous address is told. Locks: the address, then the account's row
-/// (the order `offer` and registration take them in).
+/// previous address is told. Locks: the address (read without locking
+/// first), then the link's row, then the account's — the order `offer` and
+/// registration take them in — then its reset links (after the account's
+/// row, as `password_reset::complete` takes them).
 pub async fn confirm(p: &Provider, token: &str, ip: Option<&str>) -> Result<String, VerifyError> {
     let now = p.now();
     let mut tx = p.pool.begin().await.map_err(OAuthError::from)?;
-    let pending = email_verifications::spend(&mut tx, &secret::sha256(token), now)
+    let hash = secret::sha256(token);
+    let found = email_verifications::find_usable(&mut tx, &hash, now).await?;
+    users::lock_email(&mut tx, &found.ok_or(VerifyError::InvalidLink)?.email).await?;
+    let pending = email_verifications::spend(&mut tx, &hash, now)
         .await?
         .ok_or(VerifyError::InvalidLink)?;
-    users::lock_email(&mut tx, &pending.email).await?;
     let user = users::find_for_update(&mut tx, pending.user_id)
         .await?
         .filter(users::UserRow::is_enabled)

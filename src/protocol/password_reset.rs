@@ -156,15 +156,14 @@ pub async fn complete(p: &Provider, token: &str, new: String, again: &str, ip: O
         .map_err(OAuthError::from)?;
     let now = p.now();
     let mut tx = p.pool.begin().await.map_err(OAuthError::from)?;
-    let user_id = password_resets::spend(&mut tx, &secret::sha256(token), now)
-        .await?
-        .ok_or(ResetError::InvalidLink)?;
-    let enabled = users::find_for_update(&mut tx, user_id)
+    // The account's row before its links (as `email_verification::confirm`).
+    let enabled = users::find_for_update(&mut tx, user.id)
         .await?
         .is_some_and(|u| u.is_enabled());
-    if !enabled {
-        return Err(ResetError::InvalidLink);
-    }
+    let user_id = password_resets::spend(&mut tx, &secret::sha256(token), now)
+        .await?
+        .filter(|id| *id == user.id && enabled)
+        .ok_or(ResetError::InvalidLink)?;
     users::set_password_hash(&mut tx, user_id, &hash, now).await?;
     password_resets::spend_all_of_user(&mut tx, user_id, now).await?;
     sessions::end_all_of_user(&mut tx, user_id, now).await?;
