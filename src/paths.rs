@@ -17,6 +17,13 @@ pub const SECOND_STEP: &str = "/signin/step";
 pub const FORGOT: &str = "/signin/forgot";
 /// Where a password reset link leads.
 pub const RESET: &str = "/signin/reset";
+/// Signing in through an upstream OpenID provider: `/signin/upstream/ID`
+/// starts it, `/signin/upstream/ID/callback` is the redirect URI registered
+/// at the upstream.
+pub const UPSTREAM_SIGNIN: &str = "/signin/upstream/{id}";
+pub const UPSTREAM_CALLBACK: &str = "/signin/upstream/{id}/callback";
+/// The confirmation of a link to an existing account (a form).
+pub const UPSTREAM_LINK: &str = "/signin/upstream-link";
 pub const ADMIN: &str = "/admin";
 /// A person's own account page, and its forms.
 pub const ACCOUNT: &str = "/account";
@@ -25,6 +32,8 @@ pub const ACCOUNT_PASSWORD: &str = "/account/password";
 pub const ACCOUNT_SESSION_END: &str = "/account/sessions/end";
 pub const ACCOUNT_SESSIONS_END_OTHERS: &str = "/account/sessions/end-others";
 pub const ACCOUNT_APP_WITHDRAW: &str = "/account/apps/withdraw";
+/// Removing one of a person's links to an upstream provider.
+pub const ACCOUNT_UPSTREAM_UNLINK: &str = "/account/upstreams/unlink";
 /// Setting up an authenticator app (TOTP) from the account page.
 pub const TWO_STEP: &str = "/account/two-step";
 pub const TWO_STEP_REMOVE: &str = "/account/two-step/remove";
@@ -48,3 +57,13 @@ pub const METRICS: &str = "/metrics";
 pub const STYLESHEET: &str = "/static/lanyard.css";
 pub const ADMIN_SCRIPT: &str = "/static/admin.js";
 pub const PASSKEYS_SCRIPT: &str = "/static/passkeys.js";
+
+/// Where a sign-in through upstream `id` starts.
+pub fn upstream_signin(id: &str) -> String {
+    UPSTREAM_SIGNIN.replace("{id}", id)
+}
+
+/// The redirect URI path of upstream `id` (under the issuer).
+pub fn upstream_callback(id: &str) -> String {
+    UPSTREAM_CALLBACK.replace("{id}", id)
+}

@@ -48,7 +48,7 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewUserInput) -> Re
         &NewUser {
             id: sub,
             username: &username,
-            password_hash: &hash,
+            password_hash: Some(&hash),
             is_admin: input.is_admin,
             claims: &claims,
             now,

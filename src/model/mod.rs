@@ -12,6 +12,7 @@ mod key_state;
 pub mod lifecycle;
 mod redirect_uri;
 mod scope;
+pub mod upstream;
 mod user;
 
 pub use api::{Api, DpopPolicy};
@@ -23,6 +24,7 @@ pub use display_name::DisplayName;
 pub use key_state::KeyState;
 pub use redirect_uri::RedirectUri;
 pub use scope::{OidcScope, ScopeToken};
+pub use upstream::{AcrMap, UpstreamId, UpstreamIssuer};
 pub use user::{Address, MAX_PASSWORD_CHARS, NewPassword, ProfileClaim, StandardClaims, Username, username_key};
 
 /// `localhost`, `127.0.0.1` or `[::1]` (RFC 8252 §7.3 and §8.3).

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 30] = [
+const TEMPLATES: [(&str, &str); 31] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -42,6 +42,10 @@ const TEMPLATES: [(&str, &str); 30] = [
         include_str!("../../templates/pages/signed_in.html"),
     ),
     ("pages/error.html", include_str!("../../templates/pages/error.html")),
+    (
+        "pages/upstream_link.html",
+        include_str!("../../templates/pages/upstream_link.html"),
+    ),
     ("pages/forgot.html", include_str!("../../templates/pages/forgot.html")),
     ("pages/reset.html", include_str!("../../templates/pages/reset.html")),
     (

@@ -3,6 +3,7 @@
 pub mod passkey;
 pub mod reset;
 pub mod second_step;
+pub mod upstream;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::web::{Bytes, Data};
@@ -37,6 +38,8 @@ struct SignInPage<'a> {
     passkeys: bool,
     /// "Forgot your password?" (only when mail can go out).
     forgot: bool,
+    /// "Continue with NAME": the enabled upstream providers.
+    upstreams: Vec<upstream::UpstreamLink>,
 }
 
 /// The sign-in page, carrying the authorization request (if any) to resume.
@@ -72,6 +75,7 @@ fn render_signin(
             error: error.unwrap_or_default(),
             passkeys: state.provider.webauthn.is_ok(),
             forgot: state.provider.mail.is_on(),
+            upstreams: upstream::links(state, &encoded, return_to),
         }
     })
 }
