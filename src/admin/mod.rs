@@ -10,6 +10,7 @@ pub mod clients;
 pub mod dashboard;
 mod error;
 pub mod keys;
+pub mod upstreams;
 pub mod users;
 
 pub use actor::{Actor, record};
