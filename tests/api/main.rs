@@ -51,4 +51,5 @@ mod throttle;
 mod token;
 mod two_step;
 mod two_step_browser;
+mod upstream;
 mod userinfo;

@@ -1,0 +1,332 @@
+//! Signing in through an upstream OpenID provider: a second Lanyard (its own
+//! database) is the upstream of the app under test, and a mock OP shapes the
+//! id_tokens each rule of OIDC Core §3.1.3.7 and RFC 9207 must refuse.
+
+use lanyard::admin::upstreams::UpstreamSettings;
+use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
+use openidconnect::{
+    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    RedirectUrl, Scope, TokenResponse,
+};
+use serde_json::Value;
+
+use crate::support::{
+    ClientSpec, Federation, MOCK_CLIENT, MockOp, TestApp, allow, answer_link, auth_url, connect_upstream, create_api,
+    create_client, create_user, federation, jwt_claims, lanyard, location, mock_op, oidc_http, query_param,
+};
+
+const ORDERS: &str = "https://orders.example";
+
+fn linking() -> UpstreamSettings {
+    UpstreamSettings {
+        link_by_verified_email: Some(true),
+        ..Default::default()
+    }
+}
+
+/// The user row of `username` at `app`: (sub, email, email_verified, name, has a password).
+async fn account(app: &TestApp, username: &str) -> Option<(uuid::Uuid, Option<String>, bool, Option<String>, bool)> {
+    sqlx::query_as(
+        "SELECT id, email, email_verified, name, password_hash IS NOT NULL FROM users WHERE username = $1",
+    )
+    .bind(username)
+    .fetch_optional(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// Signs in at A through B with a fresh authorization request of `rp`: the tokens.
+async fn tokens_through_b(fed: &Federation, rp: &crate::support::TestClient, username: &str) -> Value {
+    let auth = auth_url(&fed.a, rp, "openid profile email", &[]);
+    let res = fed.sign_in_through_b(&auth.url, username).await;
+    let to = location(&res);
+    assert!(to.starts_with(&rp.redirect_uri), "back at the relying party: {to}");
+    let code = query_param(&to, "code").expect("a code");
+    fed.a.redeem(rp, &code, &auth.verifier).await
+}
+
+#[tokio::test]
+async fn signing_in_through_an_upstream_lanyard_makes_an_account_and_a_federated_id_token_that_exchanges() {
+    let fed = federation(UpstreamSettings::default()).await;
+    create_user(&fed.b, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::exchanging()).await;
+    create_api(&fed.a, ORDERS, &["read"], None, &[]).await;
+    allow(&fed.a, &rp.id, ORDERS, &["read"]).await;
+    let http = oidc_http();
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(fed.a.address.clone()).unwrap(), &http)
+        .await
+        .unwrap();
+    let client = CoreClient::from_provider_metadata(metadata, ClientId::new(rp.id.clone()), rp.secret.clone().map(ClientSecret::new))
+        .set_redirect_uri(RedirectUrl::new(rp.redirect_uri.clone()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _state, nonce) = client
+        .authorize_url(AuthenticationFlow::<CoreResponseType>::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let res = fed.sign_in_through_b(url.as_str(), "ada").await;
+
+    let code = query_param(&location(&res), "code").expect("a code for the relying party");
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("the code exchange");
+    let id_token = tokens.id_token().expect("an id_token");
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("the relying party verifies A's id_token");
+    assert_eq!(claims.issuer().as_str(), fed.a.address, "A stays the issuer");
+    let raw = jwt_claims(&id_token.to_string());
+    assert_eq!(raw["amr"], serde_json::json!(["fed"]), "RFC 8176 fed");
+    assert_eq!(raw["acr"], "password", "the lowest level: no acr mapped");
+    let (sub, email, verified, name, has_password) = account(&fed.a, "ada").await.expect("an account named ada");
+    assert_eq!(claims.subject().as_str(), sub.to_string());
+    assert_eq!(sub.get_version_num(), 4, "a random sub of its own");
+    assert_eq!(email.as_deref(), Some("ada@example.com"));
+    assert!(verified, "the upstream's email_verified");
+    assert_eq!(name.as_deref(), Some("ada Example"), "the claims mapped");
+    assert!(!has_password, "a person from an upstream has no password");
+    let exchanged = fed
+        .a
+        .assert_exchanges(&rp, &id_token.to_string(), &[("resource", ORDERS), ("scope", "read")])
+        .await;
+    assert_eq!(jwt_claims(exchanged["access_token"].as_str().unwrap())["sub"], sub.to_string());
+}
+
+#[tokio::test]
+async fn a_second_sign_in_through_the_upstream_reuses_the_link() {
+    let fed = federation(UpstreamSettings::default()).await;
+    create_user(&fed.b, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    let first = tokens_through_b(&fed, &rp, "ada").await;
+    let browser = crate::support::new_browser();
+    let again = Federation {
+        a: fed.a.with_browser(browser.clone()),
+        b: fed.b.with_browser(browser),
+    };
+
+    let second = tokens_through_b(&again, &rp, "ada").await;
+
+    let sub = |t: &Value| jwt_claims(t["id_token"].as_str().unwrap())["sub"].clone();
+    assert_eq!(sub(&first), sub(&second), "the same account");
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&fed.a.pool).await.unwrap();
+    assert_eq!(users, 1, "no second account");
+}
+
+#[tokio::test]
+async fn an_existing_account_with_the_verified_email_is_linked_once_the_person_confirms() {
+    let fed = federation(linking()).await;
+    create_user(&fed.b, "ada").await;
+    let existing = create_user(&fed.a, "ada-at-a").await;
+    sqlx::query("UPDATE users SET email = 'ada@example.com' WHERE id = $1")
+        .bind(existing)
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    let auth = auth_url(&fed.a, &rp, "openid", &[]);
+
+    let page = fed.sign_in_through_b(&auth.url, "ada").await;
+
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Link your Lanyard account ada-at-a to b?"), "{html}");
+    let res = answer_link(&fed.a, &html, "link").await;
+    let res = fed.follow(&fed.a.url(&location(&res))).await;
+    let code = query_param(&location(&res), "code").expect("a code");
+    let tokens = fed.a.redeem(&rp, &code, &auth.verifier).await;
+    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["sub"], existing.to_string());
+    let again = answer_link(&fed.a, &html, "link").await;
+    assert_eq!(again.status(), 400, "a pending link is taken once");
+}
+
+#[tokio::test]
+async fn without_email_verified_no_link_is_offered_and_a_new_account_is_made() {
+    let fed = federation(linking()).await;
+    let input = lanyard::admin::users::NewUserInput {
+        username: "carol".into(),
+        password: crate::support::PASSWORD.into(),
+        is_admin: false,
+        claims: lanyard::model::StandardClaims {
+            email: Some("carol@example.com".into()),
+            email_verified: false,
+            ..Default::default()
+        },
+    };
+    lanyard::admin::users::create(&fed.b.pool, &fed.b.clock, input).await.unwrap();
+    let existing = create_user(&fed.a, "carol").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+
+    let tokens = tokens_through_b(&fed, &rp, "carol").await;
+
+    let sub = jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
+    assert_ne!(sub, existing.to_string(), "not linked to the existing carol");
+    let (_, email, verified, _, _) = sqlx::query_as::<_, (uuid::Uuid, Option<String>, bool, Option<String>, bool)>(
+        "SELECT id, email, email_verified, name, password_hash IS NOT NULL FROM users WHERE id::text = $1",
+    )
+    .bind(sub.as_str().unwrap())
+    .fetch_one(&fed.a.pool)
+    .await
+    .unwrap();
+    assert_eq!(email.as_deref(), Some("carol@example.com"));
+    assert!(!verified, "unverified upstream, unverified here");
+}
+
+#[tokio::test]
+async fn a_disabled_account_cannot_sign_in_through_the_upstream() {
+    let fed = federation(UpstreamSettings::default()).await;
+    create_user(&fed.b, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    tokens_through_b(&fed, &rp, "ada").await;
+    let (sub, ..) = account(&fed.a, "ada").await.unwrap();
+    sqlx::query("UPDATE users SET disabled_at = now() WHERE id = $1").bind(sub).execute(&fed.a.pool).await.unwrap();
+    let browser = crate::support::new_browser();
+    let again = Federation {
+        a: fed.a.with_browser(browser.clone()),
+        b: fed.b.with_browser(browser),
+    };
+
+    let res = again.sign_in_through_b(&auth_url(&fed.a, &rp, "openid", &[]).url, "ada").await;
+
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn upstream_create_json_prints_the_redirect_uri_to_register() {
+    let a = crate::support::spawn_app().await;
+
+    let run = lanyard(&[
+        "upstream", "create", "corp", "--issuer", "https://login.corp.example/realms/staff", "--client-id", "lanyard",
+        "--client-secret-stdin", "--name", "Corp SSO", "--link-by-verified-email", "--json",
+    ])
+    .env("LANYARD_ISSUER", "https://id.example.com")
+    .stdin("s3cret-value\n")
+    .run_on(&a.db)
+    .await;
+
+    run.assert_ok();
+    let out = run.json();
+    assert_eq!(out["redirect_uri"], "https://id.example.com/signin/upstream/corp/callback");
+    assert_eq!(out["link_by_verified_email"], true);
+    assert!(!run.stdout.contains("s3cret-value"), "the secret is never shown");
+    let sealed: String = sqlx::query_scalar("SELECT sealed_secret FROM upstreams WHERE id = 'corp'")
+        .fetch_one(&a.pool)
+        .await
+        .unwrap();
+    assert!(!sealed.contains("s3cret"), "sealed at rest");
+    let listed = lanyard(&["upstream", "list", "--json"]).run_on(&a.db).await;
+    assert_eq!(listed.json()[0]["name"], "Corp SSO");
+    lanyard(&["upstream", "update", "corp", "--enabled=false", "--json"]).run_on(&a.db).await.assert_ok();
+    let deleted = lanyard(&["upstream", "delete", "corp"]).run_on(&a.db).await;
+    deleted.assert_ok();
+    lanyard(&["upstream", "show", "corp"]).run_on(&a.db).await.assert_refused("no upstream `corp`");
+}
+
+// ---- the rules on the upstream's answer, with a mock OP ----
+
+/// A connected to the mock OP as `mock`.
+async fn with_mock() -> (TestApp, MockOp) {
+    let a = crate::support::spawn_app().await;
+    let op = mock_op().await;
+    connect_upstream(&a, "mock", &op.issuer, MOCK_CLIENT, UpstreamSettings::default()).await;
+    (a, op)
+}
+
+/// One sign-in at the mock: the id_token it answers is `good_claims` changed
+/// by `defect` (claims, kid, the `iss` of the response); returns the
+/// callback's status.
+async fn attempt(a: &TestApp, op: &MockOp, defect: impl FnOnce(&mut Value, &mut String, &mut Option<String>)) -> u16 {
+    let browser = crate::support::new_browser();
+    let a = a.with_browser(browser);
+    let res = a.visit("/signin/upstream/mock").await;
+    assert_eq!(res.status(), 303);
+    let to = location(&res);
+    assert!(to.starts_with(&format!("{}/authorize?", op.issuer)), "{to}");
+    assert_eq!(query_param(&to, "code_challenge_method").as_deref(), Some("S256"));
+    let (state, nonce) = (query_param(&to, "state").unwrap(), query_param(&to, "nonce").unwrap());
+    let mut claims = op.good_claims(&nonce, a.clock.now().timestamp());
+    let (mut kid, mut iss) = ("k1".to_owned(), Some(op.issuer.clone()));
+    defect(&mut claims, &mut kid, &mut iss);
+    op.will_answer(op.sign(&claims, &kid));
+    let mut callback = url::Url::parse(&a.url("/signin/upstream/mock/callback")).unwrap();
+    callback.query_pairs_mut().append_pair("code", "c0de").append_pair("state", &state);
+    if let Some(iss) = iss {
+        callback.query_pairs_mut().append_pair("iss", &iss);
+    }
+    a.visit(callback.as_str()).await.status().as_u16()
+}
+
+/// The positive control, then the defect: refused with a page, and audited.
+async fn assert_refused(defect: impl FnOnce(&mut Value, &mut String, &mut Option<String>), reason: &str) {
+    let (a, op) = with_mock().await;
+    assert_eq!(attempt(&a, &op, |_, _, _| {}).await, 302, "positive control: the good answer signs in");
+    assert_eq!(attempt(&a, &op, defect).await, 400, "refused with a page");
+    a.audit_written().await;
+    let reasons: Vec<String> =
+        sqlx::query_scalar("SELECT reason FROM audit_events WHERE kind = 'sign_in' AND outcome = 'failed'")
+            .fetch_all(&a.pool)
+            .await
+            .unwrap();
+    assert!(reasons.iter().any(|r| r.contains(reason)), "audited with `{reason}`: {reasons:?}");
+}
+
+use lanyard::clock::Clock as _;
+
+#[tokio::test]
+async fn an_upstream_id_token_with_another_nonce_is_refused() {
+    assert_refused(|c, _, _| c["nonce"] = "another".into(), "nonce").await;
+}
+
+#[tokio::test]
+async fn an_upstream_id_token_for_another_audience_is_refused() {
+    assert_refused(|c, _, _| c["aud"] = "someone-else".into(), "audience").await;
+}
+
+#[tokio::test]
+async fn an_upstream_id_token_from_another_issuer_is_refused() {
+    assert_refused(|c, _, _| c["iss"] = "https://evil.example".into(), "issuer").await;
+}
+
+#[tokio::test]
+async fn an_upstream_id_token_signed_with_an_unknown_key_is_refused() {
+    assert_refused(|_, kid, _| *kid = "k-unknown".into(), "id_token").await;
+}
+
+#[tokio::test]
+async fn an_expired_upstream_id_token_is_refused() {
+    assert_refused(|c, _, _| c["exp"] = (c["iat"].as_i64().unwrap() - 10).into(), "expired").await;
+}
+
+#[tokio::test]
+async fn an_upstream_id_token_whose_azp_is_another_client_is_refused() {
+    assert_refused(|c, _, _| c["azp"] = "someone-else".into(), "azp").await;
+}
+
+#[tokio::test]
+async fn an_authorization_response_without_iss_is_refused_when_the_upstream_announces_it() {
+    assert_refused(|_, _, iss| *iss = None, "RFC 9207").await;
+}
+
+#[tokio::test]
+async fn an_authorization_response_with_another_iss_is_refused() {
+    assert_refused(|_, _, iss| *iss = Some("https://evil.example".into()), "RFC 9207").await;
+}
+
+#[tokio::test]
+async fn a_callback_in_another_browser_or_a_second_time_is_refused() {
+    let (a, op) = with_mock().await;
+    let res = a.visit("/signin/upstream/mock").await;
+    let to = location(&res);
+    let (state, nonce) = (query_param(&to, "state").unwrap(), query_param(&to, "nonce").unwrap());
+    op.will_answer(op.sign(&op.good_claims(&nonce, a.clock.now().timestamp()), "k1"));
+    let callback = format!("/signin/upstream/mock/callback?code=c&state={state}&iss={}", op.issuer);
+    let other = a.with_browser(crate::support::new_browser());
+    assert_eq!(other.visit(&callback).await.status(), 400, "another browser");
+    assert_eq!(a.visit(&callback).await.status(), 302, "positive control: this browser's");
+    assert_eq!(a.visit(&callback).await.status(), 400, "taken once");
+}
