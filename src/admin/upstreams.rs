@@ -93,7 +93,12 @@ struct Parsed {
     enabled: bool,
 }
 
-fn parse(id: &UpstreamId, s: UpstreamSettings, old: Option<&UpstreamRow>, seal: &MasterKey) -> Result<Parsed, AdminError> {
+fn parse(
+    id: &UpstreamId,
+    s: UpstreamSettings,
+    old: Option<&UpstreamRow>,
+    seal: &MasterKey,
+) -> Result<Parsed, AdminError> {
     let required = |name: &'static str| AdminError::Invalid(crate::model::FieldError::new(name, "is required"));
     let issuer = match (s.issuer, old) {
         (Some(raw), _) => field("issuer", UpstreamIssuer::parse(&raw))?.as_str().to_owned(),
@@ -123,9 +128,15 @@ fn parse(id: &UpstreamId, s: UpstreamSettings, old: Option<&UpstreamRow>, seal: 
         (None, None) => field("scope", upstream_scopes(&[]))?,
     };
     let claims = match (s.claims, old) {
-        (Some(raw), _) => field("claim", mapped_claims(&raw))?.iter().map(|c| c.as_str().to_owned()).collect(),
+        (Some(raw), _) => field("claim", mapped_claims(&raw))?
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
         (None, Some(o)) => o.claims.clone(),
-        (None, None) => field("claim", mapped_claims(&[]))?.iter().map(|c| c.as_str().to_owned()).collect(),
+        (None, None) => field("claim", mapped_claims(&[]))?
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
     };
     let acr_map = match (s.acr, old) {
         (Some(raw), _) => field("acr", AcrMap::parse(&raw))?.to_json(),
@@ -251,6 +262,8 @@ pub async fn update_by(actor: &Actor<'_>, id: &str, s: UpstreamSettings) -> Resu
 
 pub async fn delete_by(actor: &Actor<'_>, id: &str) -> Result<(), AdminError> {
     delete(&actor.provider().pool, id).await?;
-    actor.changed("deleted an upstream provider", serde_json::json!({ "upstream": id })).await;
+    actor
+        .changed("deleted an upstream provider", serde_json::json!({ "upstream": id }))
+        .await;
     Ok(())
 }

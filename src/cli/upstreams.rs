@@ -146,7 +146,9 @@ pub async fn run(cmd: UpstreamCommand, config: &Config) -> Result<(), Failure> {
     match cmd {
         UpstreamCommand::Create(a) => {
             if !a.settings.client_secret_stdin {
-                return Err(Failure::refused("the client secret is required: use --client-secret-stdin"));
+                return Err(Failure::refused(
+                    "the client secret is required: use --client-secret-stdin",
+                ));
             }
             let mut s = a.settings.settings()?;
             (s.issuer, s.client_id) = (Some(a.issuer), Some(a.client_id));
@@ -154,12 +156,18 @@ pub async fn run(cmd: UpstreamCommand, config: &Config) -> Result<(), Failure> {
             let created = upstreams::create(&c, &a.id, s).await.map_err(refused)?;
             audit(&pool, "created an upstream provider", details).await;
             print(a.out.json, &created, |v| {
-                format!("{}\nRegister this redirect URI at the upstream: {}", human(v), v.redirect_uri)
+                format!(
+                    "{}\nRegister this redirect URI at the upstream: {}",
+                    human(v),
+                    v.redirect_uri
+                )
             })
         }
         UpstreamCommand::List(a) => {
             let all = upstreams::list(&pool, &config.issuer).await.map_err(refused)?;
-            print(a.out.json, &all, |all| all.iter().map(human).collect::<Vec<_>>().join("\n"))
+            print(a.out.json, &all, |all| {
+                all.iter().map(human).collect::<Vec<_>>().join("\n")
+            })
         }
         UpstreamCommand::Show(a) => {
             let v = upstreams::view(&c, &a.id).await.map_err(refused)?;
@@ -175,8 +183,15 @@ pub async fn run(cmd: UpstreamCommand, config: &Config) -> Result<(), Failure> {
         }
         UpstreamCommand::Delete(a) => {
             upstreams::delete(&pool, &a.id).await.map_err(refused)?;
-            audit(&pool, "deleted an upstream provider", serde_json::json!({ "upstream": a.id })).await;
-            print(a.out.json, &serde_json::json!({ "deleted": a.id }), |_| format!("deleted {}", a.id))
+            audit(
+                &pool,
+                "deleted an upstream provider",
+                serde_json::json!({ "upstream": a.id }),
+            )
+            .await;
+            print(a.out.json, &serde_json::json!({ "deleted": a.id }), |_| {
+                format!("deleted {}", a.id)
+            })
         }
     }
 }

@@ -14,7 +14,9 @@ pub struct UpstreamId(String);
 impl UpstreamId {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let ok = (1..=40).contains(&raw.len())
-            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         match ok {
             true => Ok(Self(raw.to_owned())),
             false => Err(format!("`{raw}` is not an upstream id (1 to 40 of a-z, 0-9 and -)")),
@@ -124,13 +126,19 @@ impl AcrMap {
     /// `VALUE=LEVEL` pairs (`--acr VALUE=LEVEL`, repeatable; the page's lines).
     pub fn parse(pairs: &[String]) -> Result<Self, String> {
         let mut map = BTreeMap::new();
-        for pair in pairs.iter().flat_map(|p| p.lines()).map(str::trim).filter(|p| !p.is_empty()) {
+        for pair in pairs
+            .iter()
+            .flat_map(|p| p.lines())
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             let (value, level) = pair
                 .rsplit_once('=')
                 .ok_or_else(|| format!("`{pair}` is not VALUE=LEVEL"))?;
-            let level: AuthLevel = level.trim().parse().map_err(|_| {
-                format!("`{level}` is not a level (password, mfa or phishing-resistant)")
-            })?;
+            let level: AuthLevel = level
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{level}` is not a level (password, mfa or phishing-resistant)"))?;
             let value = value.trim();
             if value.is_empty() || value.len() > 500 {
                 return Err(format!("`{pair}` has no upstream acr value"));
@@ -189,7 +197,12 @@ mod tests {
     fn upstream_issuers_are_https_or_loopback_http() {
         assert!(UpstreamIssuer::parse("https://login.example.com/realms/x").is_ok());
         assert!(UpstreamIssuer::parse("http://127.0.0.1:9000").is_ok());
-        for bad in ["http://example.com", "https://u:p@example.com", "https://e.com/?a", "ftp://e.com"] {
+        for bad in [
+            "http://example.com",
+            "https://u:p@example.com",
+            "https://e.com/?a",
+            "ftp://e.com",
+        ] {
             assert!(UpstreamIssuer::parse(bad).is_err(), "{bad}");
         }
     }

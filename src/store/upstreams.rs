@@ -91,17 +91,21 @@ pub async fn update(conn: &mut PgConnection, u: &UpstreamFields<'_>, now: DateTi
 }
 
 pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<UpstreamRow>, StoreError> {
-    Ok(sqlx::query_as::<_, UpstreamRow>("SELECT * FROM upstreams WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, UpstreamRow>("SELECT * FROM upstreams WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 /// Every upstream, by id (an operator registers a handful).
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<UpstreamRow>, StoreError> {
-    Ok(sqlx::query_as::<_, UpstreamRow>("SELECT * FROM upstreams ORDER BY id LIMIT 1000")
-        .fetch_all(conn)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, UpstreamRow>("SELECT * FROM upstreams ORDER BY id LIMIT 1000")
+            .fetch_all(conn)
+            .await?,
+    )
 }
 
 /// The enabled upstreams' ids and names, for the sign-in page.
@@ -173,16 +177,21 @@ pub async fn link(
 
 /// A person's links, oldest first.
 pub async fn links_of(conn: &mut PgConnection, user_id: Uuid) -> Result<Vec<LinkRow>, StoreError> {
-    Ok(sqlx::query_as::<_, LinkRow>(
-        "SELECT * FROM upstream_links WHERE user_id = $1 ORDER BY created_at LIMIT 100",
+    Ok(
+        sqlx::query_as::<_, LinkRow>("SELECT * FROM upstream_links WHERE user_id = $1 ORDER BY created_at LIMIT 100")
+            .bind(user_id)
+            .fetch_all(conn)
+            .await?,
     )
-    .bind(user_id)
-    .fetch_all(conn)
-    .await?)
 }
 
 /// Removes one of a person's links; false if it is not theirs.
-pub async fn unlink(conn: &mut PgConnection, user_id: Uuid, upstream_id: &str, subject: &str) -> Result<bool, StoreError> {
+pub async fn unlink(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    upstream_id: &str,
+    subject: &str,
+) -> Result<bool, StoreError> {
     Ok(
         sqlx::query("DELETE FROM upstream_links WHERE user_id = $1 AND upstream_id = $2 AND subject = $3")
             .bind(user_id)

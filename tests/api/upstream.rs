@@ -26,13 +26,11 @@ fn linking() -> UpstreamSettings {
 
 /// The user row of `username` at `app`: (sub, email, email_verified, name, has a password).
 async fn account(app: &TestApp, username: &str) -> Option<(uuid::Uuid, Option<String>, bool, Option<String>, bool)> {
-    sqlx::query_as(
-        "SELECT id, email, email_verified, name, password_hash IS NOT NULL FROM users WHERE username = $1",
-    )
-    .bind(username)
-    .fetch_optional(&app.pool)
-    .await
-    .unwrap()
+    sqlx::query_as("SELECT id, email, email_verified, name, password_hash IS NOT NULL FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
 }
 
 /// Signs in at A through B with a fresh authorization request of `rp`: the tokens.
@@ -56,11 +54,19 @@ async fn signing_in_through_an_upstream_lanyard_makes_an_account_and_a_federated
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(fed.a.address.clone()).unwrap(), &http)
         .await
         .unwrap();
-    let client = CoreClient::from_provider_metadata(metadata, ClientId::new(rp.id.clone()), rp.secret.clone().map(ClientSecret::new))
-        .set_redirect_uri(RedirectUrl::new(rp.redirect_uri.clone()).unwrap());
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(rp.id.clone()),
+        rp.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(rp.redirect_uri.clone()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _state, nonce) = client
-        .authorize_url(AuthenticationFlow::<CoreResponseType>::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .set_pkce_challenge(challenge)
@@ -95,7 +101,10 @@ async fn signing_in_through_an_upstream_lanyard_makes_an_account_and_a_federated
         .a
         .assert_exchanges(&rp, &id_token.to_string(), &[("resource", ORDERS), ("scope", "read")])
         .await;
-    assert_eq!(jwt_claims(exchanged["access_token"].as_str().unwrap())["sub"], sub.to_string());
+    assert_eq!(
+        jwt_claims(exchanged["access_token"].as_str().unwrap())["sub"],
+        sub.to_string()
+    );
 }
 
 #[tokio::test]
@@ -114,7 +123,10 @@ async fn a_second_sign_in_through_the_upstream_reuses_the_link() {
 
     let sub = |t: &Value| jwt_claims(t["id_token"].as_str().unwrap())["sub"].clone();
     assert_eq!(sub(&first), sub(&second), "the same account");
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&fed.a.pool).await.unwrap();
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&fed.a.pool)
+        .await
+        .unwrap();
     assert_eq!(users, 1, "no second account");
 }
 
@@ -140,7 +152,10 @@ async fn an_existing_account_with_the_verified_email_is_linked_once_the_person_c
     let res = fed.follow(&fed.a.url(&location(&res))).await;
     let code = query_param(&location(&res), "code").expect("a code");
     let tokens = fed.a.redeem(&rp, &code, &auth.verifier).await;
-    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["sub"], existing.to_string());
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["sub"],
+        existing.to_string()
+    );
     let again = answer_link(&fed.a, &html, "link").await;
     assert_eq!(again.status(), 400, "a pending link is taken once");
 }
@@ -158,7 +173,9 @@ async fn without_email_verified_no_link_is_offered_and_a_new_account_is_made() {
             ..Default::default()
         },
     };
-    lanyard::admin::users::create(&fed.b.pool, &fed.b.clock, input).await.unwrap();
+    lanyard::admin::users::create(&fed.b.pool, &fed.b.clock, input)
+        .await
+        .unwrap();
     let existing = create_user(&fed.a, "carol").await;
     let rp = create_client(&fed.a, ClientSpec::default()).await;
 
@@ -184,14 +201,20 @@ async fn a_disabled_account_cannot_sign_in_through_the_upstream() {
     let rp = create_client(&fed.a, ClientSpec::default()).await;
     tokens_through_b(&fed, &rp, "ada").await;
     let (sub, ..) = account(&fed.a, "ada").await.unwrap();
-    sqlx::query("UPDATE users SET disabled_at = now() WHERE id = $1").bind(sub).execute(&fed.a.pool).await.unwrap();
+    sqlx::query("UPDATE users SET disabled_at = now() WHERE id = $1")
+        .bind(sub)
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
     let browser = crate::support::new_browser();
     let again = Federation {
         a: fed.a.with_browser(browser.clone()),
         b: fed.b.with_browser(browser),
     };
 
-    let res = again.sign_in_through_b(&auth_url(&fed.a, &rp, "openid", &[]).url, "ada").await;
+    let res = again
+        .sign_in_through_b(&auth_url(&fed.a, &rp, "openid", &[]).url, "ada")
+        .await;
 
     assert_eq!(res.status(), 403);
 }
@@ -201,8 +224,18 @@ async fn upstream_create_json_prints_the_redirect_uri_to_register() {
     let a = crate::support::spawn_app().await;
 
     let run = lanyard(&[
-        "upstream", "create", "corp", "--issuer", "https://login.corp.example/realms/staff", "--client-id", "lanyard",
-        "--client-secret-stdin", "--name", "Corp SSO", "--link-by-verified-email", "--json",
+        "upstream",
+        "create",
+        "corp",
+        "--issuer",
+        "https://login.corp.example/realms/staff",
+        "--client-id",
+        "lanyard",
+        "--client-secret-stdin",
+        "--name",
+        "Corp SSO",
+        "--link-by-verified-email",
+        "--json",
     ])
     .env("LANYARD_ISSUER", "https://id.example.com")
     .stdin("s3cret-value\n")
@@ -211,7 +244,10 @@ async fn upstream_create_json_prints_the_redirect_uri_to_register() {
 
     run.assert_ok();
     let out = run.json();
-    assert_eq!(out["redirect_uri"], "https://id.example.com/signin/upstream/corp/callback");
+    assert_eq!(
+        out["redirect_uri"],
+        "https://id.example.com/signin/upstream/corp/callback"
+    );
     assert_eq!(out["link_by_verified_email"], true);
     assert!(!run.stdout.contains("s3cret-value"), "the secret is never shown");
     let sealed: String = sqlx::query_scalar("SELECT sealed_secret FROM upstreams WHERE id = 'corp'")
@@ -221,10 +257,16 @@ async fn upstream_create_json_prints_the_redirect_uri_to_register() {
     assert!(!sealed.contains("s3cret"), "sealed at rest");
     let listed = lanyard(&["upstream", "list", "--json"]).run_on(&a.db).await;
     assert_eq!(listed.json()[0]["name"], "Corp SSO");
-    lanyard(&["upstream", "update", "corp", "--enabled=false", "--json"]).run_on(&a.db).await.assert_ok();
+    lanyard(&["upstream", "update", "corp", "--enabled=false", "--json"])
+        .run_on(&a.db)
+        .await
+        .assert_ok();
     let deleted = lanyard(&["upstream", "delete", "corp"]).run_on(&a.db).await;
     deleted.assert_ok();
-    lanyard(&["upstream", "show", "corp"]).run_on(&a.db).await.assert_refused("no upstream `corp`");
+    lanyard(&["upstream", "show", "corp"])
+        .run_on(&a.db)
+        .await
+        .assert_refused("no upstream `corp`");
 }
 
 // ---- the rules on the upstream's answer, with a mock OP ----
@@ -254,7 +296,10 @@ async fn attempt(a: &TestApp, op: &MockOp, defect: impl FnOnce(&mut Value, &mut 
     defect(&mut claims, &mut kid, &mut iss);
     op.will_answer(op.sign(&claims, &kid));
     let mut callback = url::Url::parse(&a.url("/signin/upstream/mock/callback")).unwrap();
-    callback.query_pairs_mut().append_pair("code", "c0de").append_pair("state", &state);
+    callback
+        .query_pairs_mut()
+        .append_pair("code", "c0de")
+        .append_pair("state", &state);
     if let Some(iss) = iss {
         callback.query_pairs_mut().append_pair("iss", &iss);
     }
@@ -264,7 +309,11 @@ async fn attempt(a: &TestApp, op: &MockOp, defect: impl FnOnce(&mut Value, &mut 
 /// The positive control, then the defect: refused with a page, and audited.
 async fn assert_refused(defect: impl FnOnce(&mut Value, &mut String, &mut Option<String>), reason: &str) {
     let (a, op) = with_mock().await;
-    assert_eq!(attempt(&a, &op, |_, _, _| {}).await, 302, "positive control: the good answer signs in");
+    assert_eq!(
+        attempt(&a, &op, |_, _, _| {}).await,
+        303,
+        "positive control: the good answer signs in"
+    );
     assert_eq!(attempt(&a, &op, defect).await, 400, "refused with a page");
     a.audit_written().await;
     let reasons: Vec<String> =
@@ -272,7 +321,10 @@ async fn assert_refused(defect: impl FnOnce(&mut Value, &mut String, &mut Option
             .fetch_all(&a.pool)
             .await
             .unwrap();
-    assert!(reasons.iter().any(|r| r.contains(reason)), "audited with `{reason}`: {reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains(reason)),
+        "audited with `{reason}`: {reasons:?}"
+    );
 }
 
 use lanyard::clock::Clock as _;
@@ -294,7 +346,7 @@ async fn an_upstream_id_token_from_another_issuer_is_refused() {
 
 #[tokio::test]
 async fn an_upstream_id_token_signed_with_an_unknown_key_is_refused() {
-    assert_refused(|_, kid, _| *kid = "k-unknown".into(), "id_token").await;
+    assert_refused(|_, kid, _| *kid = "k-unknown".into(), "Signature verification").await;
 }
 
 #[tokio::test]
@@ -327,6 +379,76 @@ async fn a_callback_in_another_browser_or_a_second_time_is_refused() {
     let callback = format!("/signin/upstream/mock/callback?code=c&state={state}&iss={}", op.issuer);
     let other = a.with_browser(crate::support::new_browser());
     assert_eq!(other.visit(&callback).await.status(), 400, "another browser");
-    assert_eq!(a.visit(&callback).await.status(), 302, "positive control: this browser's");
+    assert_eq!(
+        a.visit(&callback).await.status(),
+        303,
+        "positive control: this browser's"
+    );
     assert_eq!(a.visit(&callback).await.status(), 400, "taken once");
+}
+
+// ---- the account page ----
+
+#[tokio::test]
+async fn unlinking_the_only_way_in_is_refused_until_the_person_sets_a_password() {
+    let fed = federation(UpstreamSettings::default()).await;
+    create_user(&fed.b, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    tokens_through_b(&fed, &rp, "ada").await;
+    let subject: String = sqlx::query_scalar("SELECT subject FROM upstream_links")
+        .fetch_one(&fed.a.pool)
+        .await
+        .unwrap();
+    let page = fed.a.get("/account").await.text().await.unwrap();
+    assert!(
+        page.contains("Sign-in with other providers") && page.contains("id=\"no-password\""),
+        "{page}"
+    );
+    let csrf = crate::support::hidden_field(&page, "csrf").unwrap();
+    let unlink = [("csrf", csrf.as_str()), ("upstream", "b"), ("subject", &subject)];
+
+    let refused = fed.a.submit("/account/upstreams/unlink", &unlink).await;
+
+    assert_eq!(refused.status(), 400, "the only way in");
+    assert!(refused.text().await.unwrap().contains("only way to sign in"));
+    let set = fed
+        .a
+        .submit(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("new_password", "a new passphrase"),
+                ("new_password_again", "a new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status(), 303, "a first password, no current one asked");
+    let unlinked = fed.a.submit("/account/upstreams/unlink", &unlink).await;
+    assert_eq!(
+        unlinked.status(),
+        303,
+        "positive control: with a password, unlinking is allowed"
+    );
+    let links: i64 = sqlx::query_scalar("SELECT count(*) FROM upstream_links")
+        .fetch_one(&fed.a.pool)
+        .await
+        .unwrap();
+    assert_eq!(links, 0);
+}
+
+#[tokio::test]
+async fn a_person_from_an_upstream_never_signs_in_with_a_password() {
+    let fed = federation(UpstreamSettings::default()).await;
+    create_user(&fed.b, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    tokens_through_b(&fed, &rp, "ada").await;
+    let other = fed.a.with_browser(crate::support::new_browser());
+    let page = other.get("/signin").await.text().await.unwrap();
+
+    let res = other.sign_in_on(&page, "ada", "").await;
+
+    assert_eq!(res.status(), 400, "an empty password is refused as ever");
+    let page = other.get("/signin").await.text().await.unwrap();
+    let res = other.sign_in_on(&page, "ada", crate::support::PASSWORD).await;
+    assert_eq!(res.status(), 401, "as an unknown user");
 }

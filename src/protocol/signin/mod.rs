@@ -179,7 +179,9 @@ pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<Outcome, SignInErr
     // for browsers that completed a whole sign-in.
     if Enrolled::of(p, user.id).await?.any() {
         record(p, "second_step", Some(user.id), a.ip, "right password; second step due")?;
-        let pending = p.pending.issue(user.id, &pending::stamp(user.password_hash.as_deref()), now);
+        let pending = p
+            .pending
+            .issue(user.id, &pending::stamp(user.password_hash.as_deref()), now);
         return Ok(Outcome::SecondStep { pending });
     }
     record(p, "ok", Some(user.id), a.ip, "signed in")?;

@@ -19,8 +19,8 @@ use crate::protocol::session::{self, Origin};
 use crate::protocol::signin::SignedIn;
 use crate::store::StoreError;
 use crate::store::upstream_flows::{self, NewPendingLink};
-use crate::store::users::{self, NewUser, UserRow};
 use crate::store::upstreams;
+use crate::store::users::{self, NewUser, UserRow};
 
 /// Where a sign-in through an upstream ends.
 pub enum Outcome {
@@ -101,9 +101,17 @@ pub async fn confirm(
         true => {
             let user = users::find(&mut conn, pending.user_id).await?;
             let still = user.filter(|user| same_verified_email(user, claims));
-            let user = still.ok_or_else(|| UpstreamError::Invalid("the account no longer has this verified email".into()))?;
+            let user =
+                still.ok_or_else(|| UpstreamError::Invalid("the account no longer has this verified email".into()))?;
             upstreams::link(&mut conn, u.id.as_str(), &pending.subject, user.id, now).await?;
-            record(p, "linked", user.id, from.ip, &u, "linked to an existing account by verified email")?;
+            record(
+                p,
+                "linked",
+                user.id,
+                from.ip,
+                &u,
+                "linked to an existing account by verified email",
+            )?;
             user.id
         }
         false => {
@@ -122,7 +130,9 @@ pub async fn confirm(
 /// The one enabled account whose own email is verified and is the email
 /// the upstream asserts as verified — when the upstream allows linking.
 async fn linkable(p: &Provider, u: &Upstream, claims: &Value) -> Result<Option<UserRow>, UpstreamError> {
-    let email = claims["email"].as_str().filter(|_| claims["email_verified"].as_bool() == Some(true));
+    let email = claims["email"]
+        .as_str()
+        .filter(|_| claims["email_verified"].as_bool() == Some(true));
     let Some(email) = email.filter(|_| u.link_by_verified_email) else {
         return Ok(None);
     };
@@ -137,10 +147,14 @@ async fn linkable(p: &Provider, u: &Upstream, claims: &Value) -> Result<Option<U
 }
 
 fn same_verified_email(user: &UserRow, claims: &Value) -> bool {
-    let asserted = claims["email"].as_str().filter(|_| claims["email_verified"].as_bool() == Some(true));
+    let asserted = claims["email"]
+        .as_str()
+        .filter(|_| claims["email_verified"].as_bool() == Some(true));
     user.is_enabled()
         && user.email_verified
-        && asserted.zip(user.email.as_deref()).is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+        && asserted
+            .zip(user.email.as_deref())
+            .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
 }
 
 /// Starts the session of `user_id` (refused if disabled), with the mapped
@@ -180,11 +194,19 @@ async fn start(
 /// username, the mapped claims, no password, and the link — in one
 /// transaction. A concurrent first sign-in of the same person wins the link;
 /// this one then signs in to that account.
-async fn create(p: &Provider, u: &Upstream, subject: &str, claims: &Value, ip: Option<&str>) -> Result<Uuid, UpstreamError> {
+async fn create(
+    p: &Provider,
+    u: &Upstream,
+    subject: &str,
+    claims: &Value,
+    ip: Option<&str>,
+) -> Result<Uuid, UpstreamError> {
     let now = p.now();
     let mapped = mapped(u, claims, StandardClaims::default());
     for username in usernames(u, claims) {
-        let Ok(username) = Username::parse(&username) else { continue };
+        let Ok(username) = Username::parse(&username) else {
+            continue;
+        };
         let id = Uuid::new_v4();
         let mut tx = p.pool.begin().await?;
         let user = NewUser {
@@ -204,7 +226,14 @@ async fn create(p: &Provider, u: &Upstream, subject: &str, claims: &Value, ip: O
             other => other?,
         }
         tx.commit().await?;
-        record(p, "created", id, ip, u, "account made for a person from an upstream provider")?;
+        record(
+            p,
+            "created",
+            id,
+            ip,
+            u,
+            "account made for a person from an upstream provider",
+        )?;
         return Ok(id);
     }
     Err(UpstreamError::Internal(crate::protocol::error::OAuthError::internal(
@@ -225,7 +254,10 @@ async fn raced(p: &Provider, u: &Upstream, subject: &str, now: DateTime<Utc>) ->
 fn usernames(u: &Upstream, claims: &Value) -> Vec<String> {
     let fits = |s: &&str| Username::parse(s).is_ok() && s.chars().count() <= 40;
     let email_local = claims["email"].as_str().and_then(|e| e.split('@').next());
-    let base = claims["preferred_username"].as_str().filter(fits).or(email_local.filter(fits));
+    let base = claims["preferred_username"]
+        .as_str()
+        .filter(fits)
+        .or(email_local.filter(fits));
     let suffix = || {
         let bytes = crate::random::bytes::<2>();
         format!("{:02x}{:02x}", bytes[0], bytes[1])
@@ -242,7 +274,9 @@ fn usernames(u: &Upstream, claims: &Value) -> Vec<String> {
 pub fn mapped(u: &Upstream, claims: &Value, base: StandardClaims) -> StandardClaims {
     let mut out = base.clone();
     for claim in &u.claims {
-        let Some(value) = claims[claim.as_str()].as_str() else { continue };
+        let Some(value) = claims[claim.as_str()].as_str() else {
+            continue;
+        };
         let mut probe = StandardClaims::default();
         claim.set(&mut probe, Some(value.to_owned()));
         if probe.validated().is_err() {
@@ -261,6 +295,13 @@ pub fn mapped(u: &Upstream, claims: &Value, base: StandardClaims) -> StandardCla
 }
 
 /// An audit event about a sign-in through an upstream (kind `sign_in`), the upstream named.
-fn record(p: &Provider, outcome: &str, user_id: Uuid, ip: Option<&str>, u: &Upstream, reason: &str) -> Result<(), UpstreamError> {
+fn record(
+    p: &Provider,
+    outcome: &str,
+    user_id: Uuid,
+    ip: Option<&str>,
+    u: &Upstream,
+    reason: &str,
+) -> Result<(), UpstreamError> {
     audit(p, outcome, Some(user_id), ip, u.id.as_str(), reason)
 }

@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
-use openidconnect::core::{
-    CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJwsSigningAlgorithm, CoreResponseType,
-};
+use openidconnect::core::{CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJwsSigningAlgorithm, CoreResponseType};
 use openidconnect::{
     AuthType, AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
     EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, JwsSigningAlgorithm, Nonce, PkceCodeChallenge,
@@ -28,7 +26,8 @@ use crate::store::upstream_flows::{self, NewFlow};
 /// How far an upstream's clock may be ahead of ours (an id_token's `iat`).
 const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 
-type UpstreamClient = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+type UpstreamClient =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 /// What a sign-in carries to resume once it is back: the authorization
 /// request (encoded) or the admin or account page, as the sign-in page carries them.
@@ -112,7 +111,12 @@ pub async fn finish(
     outcome
 }
 
-async fn response(p: &Provider, id: &str, binding: Option<&str>, cb: &Callback<'_>) -> Result<Assertion, UpstreamError> {
+async fn response(
+    p: &Provider,
+    id: &str,
+    binding: Option<&str>,
+    cb: &Callback<'_>,
+) -> Result<Assertion, UpstreamError> {
     let (binding, state) = binding.zip(cb.state).ok_or(UpstreamError::NoFlow)?;
     let mut conn = p.pool.acquire().await?;
     let flow = upstream_flows::take_flow(&mut conn, &sha256(state), &sha256(binding), id).await?;
@@ -128,7 +132,9 @@ async fn response(p: &Provider, id: &str, binding: Option<&str>, cb: &Callback<'
     if let Some(error) = cb.error {
         return Err(UpstreamError::Refused(printable(error)));
     }
-    let code = cb.code.ok_or_else(|| UpstreamError::Invalid("the response has no code".into()))?;
+    let code = cb
+        .code
+        .ok_or_else(|| UpstreamError::Invalid("the response has no code".into()))?;
     let id_token = exchange(p, &upstream, &metadata, code, flow.pkce_verifier).await?;
     let nonce = Nonce::new(flow.nonce);
     let claims = verify(p, &upstream, metadata, &id_token, &nonce, now).await?;
@@ -180,8 +186,13 @@ fn client_of(p: &Provider, u: &Upstream, m: &Metadata) -> Result<UpstreamClient,
     // client_secret_basic unless the upstream supports only client_secret_post
     // (OIDC Discovery §3: absent means client_secret_basic).
     let methods = m.token_endpoint_auth_methods_supported();
-    let post_only = methods.is_some_and(|ms| !ms.contains(&Method::ClientSecretBasic) && ms.contains(&Method::ClientSecretPost));
-    let auth = if post_only { AuthType::RequestBody } else { AuthType::BasicAuth };
+    let post_only =
+        methods.is_some_and(|ms| !ms.contains(&Method::ClientSecretBasic) && ms.contains(&Method::ClientSecretPost));
+    let auth = if post_only {
+        AuthType::RequestBody
+    } else {
+        AuthType::BasicAuth
+    };
     Ok(CoreClient::from_provider_metadata(
         m.clone(),
         ClientId::new(u.client_id.clone()),
@@ -287,6 +298,8 @@ fn payload(id_token: &CoreIdToken) -> Result<serde_json::Value, UpstreamError> {
     let claims: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     match claims["sub"].as_str() {
         Some(sub) if !sub.is_empty() && sub.len() <= 255 => Ok(claims),
-        _ => Err(UpstreamError::Invalid("id_token: sub must be 1 to 255 characters".into())),
+        _ => Err(UpstreamError::Invalid(
+            "id_token: sub must be 1 to 255 characters".into(),
+        )),
     }
 }

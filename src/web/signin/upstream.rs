@@ -66,7 +66,10 @@ pub async fn callback(req: HttpRequest, id: Path<String>, state: Data<AppState>)
     let previous = state.cookies.session(&req);
     let from = origin_of(&req, ip.as_deref(), previous.as_deref());
     let binding = binding.unwrap_or_default();
-    match accounts::sign_in(p, assertion, &binding, &from).await.map_err(refused)? {
+    match accounts::sign_in(p, assertion, &binding, &from)
+        .await
+        .map_err(refused)?
+    {
         Outcome::SignedIn(signed_in, carried) => {
             let carried = Carried::from_fields(&state, Some(&carried.request), Some(&carried.return_to)).await?;
             Ok(carried.signed_in(&state, signed_in))
@@ -84,14 +87,19 @@ struct LinkPage<'a> {
 }
 
 fn confirm_page(state: &AppState, req: &HttpRequest, pending: &PendingLink) -> HttpResponse {
-    form_page(state, req, LINK_FORM, StatusCode::OK, "pages/upstream_link.html", |csrf| {
-        LinkPage {
+    form_page(
+        state,
+        req,
+        LINK_FORM,
+        StatusCode::OK,
+        "pages/upstream_link.html",
+        |csrf| LinkPage {
             csrf,
             token: &pending.token,
             username: &pending.username,
             upstream_name: &pending.upstream_name,
-        }
-    })
+        },
+    )
 }
 
 /// `POST /signin/upstream-link`: the person links the account offered
@@ -117,7 +125,14 @@ pub async fn link(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Resul
     let (signed_in, carried) = match confirmed {
         Ok(done) => done,
         Err(e) => {
-            let _ = audit(p, "failed", None, ip.as_deref(), "-", &format!("link confirmation: {e}"));
+            let _ = audit(
+                p,
+                "failed",
+                None,
+                ip.as_deref(),
+                "-",
+                &format!("link confirmation: {e}"),
+            );
             return Err(refused(e));
         }
     };
@@ -166,7 +181,11 @@ pub(super) fn links(state: &AppState, request: &str, return_to: &str) -> Vec<Ups
         carried.append_pair("return_to", return_to);
     }
     let carried = carried.finish();
-    let query = if carried.is_empty() { String::new() } else { format!("?{carried}") };
+    let query = if carried.is_empty() {
+        String::new()
+    } else {
+        format!("?{carried}")
+    };
     state
         .provider
         .catalog

@@ -16,7 +16,13 @@ use super::fixtures::PASSWORD;
 use super::flow::{hidden_field, location};
 
 /// Connects `a` to an upstream provider as `id` (through the admin flow).
-pub async fn connect_upstream(a: &TestApp, id: &str, issuer: &str, client: (&str, &str), s: UpstreamSettings) -> UpstreamView {
+pub async fn connect_upstream(
+    a: &TestApp,
+    id: &str,
+    issuer: &str,
+    client: (&str, &str),
+    s: UpstreamSettings,
+) -> UpstreamView {
     let settings = UpstreamSettings {
         issuer: Some(issuer.into()),
         client_id: Some(client.0.into()),
@@ -29,7 +35,9 @@ pub async fn connect_upstream(a: &TestApp, id: &str, issuer: &str, client: (&str
         seal: &a.provider.upstream_seal,
         issuer: &a.config.issuer,
     };
-    let view = lanyard::admin::upstreams::create(&ctx, id, settings).await.expect("upstream created");
+    let view = lanyard::admin::upstreams::create(&ctx, id, settings)
+        .await
+        .expect("upstream created");
     a.settle().await;
     view
 }
@@ -117,8 +125,11 @@ pub fn upstream_href(html: &str) -> Option<String> {
 pub async fn answer_link(a: &TestApp, html: &str, decision: &str) -> reqwest::Response {
     let csrf = hidden_field(html, "csrf").expect("a csrf field");
     let token = hidden_field(html, "token").expect("the pending link");
-    a.submit("/signin/upstream-link", &[("csrf", &csrf), ("token", &token), ("decision", decision)])
-        .await
+    a.submit(
+        "/signin/upstream-link",
+        &[("csrf", &csrf), ("token", &token), ("decision", decision)],
+    )
+    .await
 }
 
 /// A small OpenID provider: discovery, a JWK Set and a token endpoint that
@@ -160,12 +171,22 @@ pub async fn mock_op() -> MockOp {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(shared.clone())
-            .route("/.well-known/openid-configuration", web::get().to(|s: web::Data<Shared>| async move { HttpResponse::Ok().json(&s.metadata) }))
-            .route("/jwks", web::get().to(|s: web::Data<Shared>| async move { HttpResponse::Ok().json(&s.jwks) }))
-            .route("/token", web::post().to(|s: web::Data<Shared>| async move {
-                let id_token = s.next.lock().unwrap().clone();
-                HttpResponse::Ok().json(json!({ "access_token": "at", "token_type": "Bearer", "id_token": id_token }))
-            }))
+            .route(
+                "/.well-known/openid-configuration",
+                web::get().to(|s: web::Data<Shared>| async move { HttpResponse::Ok().json(&s.metadata) }),
+            )
+            .route(
+                "/jwks",
+                web::get().to(|s: web::Data<Shared>| async move { HttpResponse::Ok().json(&s.jwks) }),
+            )
+            .route(
+                "/token",
+                web::post().to(|s: web::Data<Shared>| async move {
+                    let id_token = s.next.lock().unwrap().clone();
+                    HttpResponse::Ok()
+                        .json(json!({ "access_token": "at", "token_type": "Bearer", "id_token": id_token }))
+                }),
+            )
     })
     .workers(1)
     .listen(listener)
