@@ -11,6 +11,7 @@ use crate::config::Issuer;
 use crate::crypto::MasterKey;
 use crate::model::upstream::{mapped_claims, upstream_scopes};
 use crate::model::{AcrMap, DisplayName, UpstreamId, UpstreamIssuer};
+use crate::protocol::Provider;
 use crate::protocol::upstream::secret_label;
 use crate::store::upstreams::{self, UpstreamFields, UpstreamRow};
 
@@ -226,8 +227,8 @@ fn not_found(id: &str) -> AdminError {
     AdminError::NotFound(format!("no upstream `{id}`"))
 }
 
-fn ctx<'a>(actor: &'a Actor<'_>) -> Ctx<'a> {
-    let p = actor.provider();
+/// The context of an administrator's change (or view) on this node.
+pub fn ctx(p: &Provider) -> Ctx<'_> {
     Ctx {
         pool: &p.pool,
         clock: p.clock.as_ref(),
@@ -248,14 +249,14 @@ pub fn change_details(id: &str, s: &UpstreamSettings) -> serde_json::Value {
 
 pub async fn create_by(actor: &Actor<'_>, id: &str, s: UpstreamSettings) -> Result<UpstreamView, AdminError> {
     let details = change_details(id, &s);
-    let created = create(&ctx(actor), id, s).await?;
+    let created = create(&ctx(actor.provider()), id, s).await?;
     actor.changed("created an upstream provider", details).await;
     Ok(created)
 }
 
 pub async fn update_by(actor: &Actor<'_>, id: &str, s: UpstreamSettings) -> Result<UpstreamView, AdminError> {
     let details = change_details(id, &s);
-    let updated = update(&ctx(actor), id, s).await?;
+    let updated = update(&ctx(actor.provider()), id, s).await?;
     actor.changed("changed an upstream provider", details).await;
     Ok(updated)
 }
