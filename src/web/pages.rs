@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 31] = [
+const TEMPLATES: [(&str, &str); 33] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -61,6 +61,14 @@ const TEMPLATES: [(&str, &str); 31] = [
     ("admin/pager.html", include_str!("../../templates/admin/pager.html")),
     ("admin/home.html", include_str!("../../templates/admin/home.html")),
     ("admin/keys.html", include_str!("../../templates/admin/keys.html")),
+    (
+        "admin/upstreams.html",
+        include_str!("../../templates/admin/upstreams.html"),
+    ),
+    (
+        "admin/upstream.html",
+        include_str!("../../templates/admin/upstream.html"),
+    ),
     ("admin/users.html", include_str!("../../templates/admin/users.html")),
     ("admin/user.html", include_str!("../../templates/admin/user.html")),
     ("admin/clients.html", include_str!("../../templates/admin/clients.html")),

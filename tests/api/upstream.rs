@@ -452,3 +452,73 @@ async fn a_person_from_an_upstream_never_signs_in_with_a_password() {
     let res = other.sign_in_on(&page, "ada", crate::support::PASSWORD).await;
     assert_eq!(res.status(), 401, "as an unknown user");
 }
+
+// ---- the admin page ----
+
+#[tokio::test]
+async fn an_admin_connects_an_upstream_on_the_admin_page_and_it_shows_on_the_sign_in_page() {
+    let app = crate::admin::admin_app().await;
+    let html = app.visit("/admin/upstreams").await.text().await.unwrap();
+    let csrf = crate::support::hidden_field(&html, "csrf").unwrap();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("id", "corp"),
+        ("name", "Corp <SSO>"),
+        ("issuer", "https://login.corp.example"),
+        ("client_id", "lanyard"),
+        ("client_secret", "page-s3cret"),
+        ("acr", "urn:corp:mfa=mfa"),
+    ];
+
+    let res = app.submit("/admin/upstreams", &form).await;
+
+    assert_eq!(location(&res), "/admin/upstreams/corp?done=created");
+    let page = app.visit("/admin/upstreams/corp").await.text().await.unwrap();
+    assert!(
+        page.contains(&app.url("/signin/upstream/corp/callback")),
+        "the redirect URI to register"
+    );
+    assert!(
+        page.contains("Corp &lt;SSO&gt;") && !page.contains("page-s3cret"),
+        "escaped; no secret"
+    );
+    let other = app.with_browser(crate::support::new_browser());
+    let signin = other.visit("/signin").await.text().await.unwrap();
+    assert!(signin.contains("Continue with Corp &lt;SSO&gt;"), "{signin}");
+    let disable = [
+        ("csrf", csrf.as_str()),
+        ("name", "Corp SSO"),
+        ("issuer", "https://login.corp.example"),
+        ("client_id", "lanyard"),
+    ];
+    let res = app.submit("/admin/upstreams/corp", &disable).await;
+    assert_eq!(location(&res), "/admin/upstreams/corp?done=saved");
+    let signin = other.visit("/signin").await.text().await.unwrap();
+    assert!(!signin.contains("Continue with"), "a disabled upstream is not offered");
+    let res = app.submit("/admin/upstreams/corp/delete", &[("csrf", &csrf)]).await;
+    assert_eq!(location(&res), "/admin/upstreams?done=deleted");
+}
+
+#[tokio::test]
+async fn an_upstream_change_on_the_admin_page_needs_a_recent_sign_in() {
+    let app = crate::admin::admin_app().await;
+    let html = app.visit("/admin/upstreams").await.text().await.unwrap();
+    let csrf = crate::support::hidden_field(&html, "csrf").unwrap();
+    app.clock.advance(chrono::TimeDelta::minutes(16));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("id", "corp"),
+        ("issuer", "https://login.corp.example"),
+        ("client_id", "x"),
+        ("client_secret", "y"),
+    ];
+
+    let res = app.submit("/admin/upstreams", &form).await;
+
+    assert!(location(&res).starts_with("/signin?reauth=1"), "asked to sign in again");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM upstreams")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
