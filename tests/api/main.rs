@@ -52,4 +52,5 @@ mod token;
 mod two_step;
 mod two_step_browser;
 mod upstream;
+mod upstream_browser;
 mod userinfo;
