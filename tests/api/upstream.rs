@@ -522,3 +522,52 @@ async fn an_upstream_change_on_the_admin_page_needs_a_recent_sign_in() {
         .unwrap();
     assert_eq!(count, 0);
 }
+
+// ---- the upstream as a process of its own ----
+
+#[tokio::test]
+async fn a_lanyard_serve_process_with_its_own_database_is_an_upstream() {
+    let a = crate::support::spawn_app().await;
+    let b_db = crate::support::fresh_db().await;
+    let b_pool = lanyard::store::connect(&b_db.url, 2).await.unwrap();
+    crate::support::create_user_on(&b_pool, "ada").await;
+    let (cid, secret) = crate::support::register_at(&b_pool, &a.address, "b").await;
+    // Its issuer must be its address: a free port first (on `localhost`, so
+    // that A and B keep their cookies apart).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://localhost:{port}");
+    let serve = lanyard(&["serve"])
+        .db(&b_db)
+        .env("LANYARD_BIND", &format!("127.0.0.1:{port}"))
+        .env("LANYARD_ISSUER", &issuer);
+    let (_b, _) = crate::support::serve_listening(serve).await;
+    connect_upstream(&a, "b", &issuer, (&cid, &secret), UpstreamSettings::default()).await;
+    let rp = create_client(&a, ClientSpec::default()).await;
+    let auth = auth_url(&a, &rp, "openid email", &[]);
+    let page = crate::support::follow(&a.client, &auth.url).await.text().await.unwrap();
+    let href = crate::support::upstream_href(&page).expect("Continue with b");
+    let b_page = crate::support::follow(&a.client, &a.url(&href))
+        .await
+        .text()
+        .await
+        .unwrap();
+
+    let b_app = TestApp {
+        address: issuer.clone(),
+        ..a.with_browser(a.client.clone())
+    };
+    let res = b_app.sign_in_on(&b_page, "ada", crate::support::PASSWORD).await;
+    let back = url::Url::parse(&issuer).unwrap().join(&location(&res)).unwrap();
+    let res = crate::support::follow(&a.client, back.as_str()).await;
+
+    let code = query_param(&location(&res), "code").expect("back at the relying party with a code");
+    let tokens = a.redeem(&rp, &code, &auth.verifier).await;
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["iss"], a.address.as_str());
+    assert_eq!(claims["amr"], serde_json::json!(["fed"]));
+    assert_eq!(claims["email"], "ada@example.com");
+}

@@ -42,9 +42,9 @@ pub async fn connect_upstream(
     view
 }
 
-/// Registers A as a first-party client of the Lanyard `b`, with A's redirect
-/// URI for upstream `id`; returns (client_id, secret).
-pub async fn register_at(b: &TestApp, a_issuer: &str, id: &str) -> (String, String) {
+/// Registers A as a first-party client of a Lanyard on `b_pool`, with A's
+/// redirect URI for upstream `id`; returns (client_id, secret).
+pub async fn register_at(b_pool: &sqlx::PgPool, a_issuer: &str, id: &str) -> (String, String) {
     let input = lanyard::admin::clients::NewClientInput {
         client_id: "lanyard-a".into(),
         name: Some("Lanyard A".into()),
@@ -54,10 +54,10 @@ pub async fn register_at(b: &TestApp, a_issuer: &str, id: &str) -> (String, Stri
         first_party: true,
         ..Default::default()
     };
-    let created = lanyard::admin::clients::create(&b.pool, &b.clock, &mut rand::rng(), input)
+    let clock = lanyard::clock::SystemClock;
+    let created = lanyard::admin::clients::create(b_pool, &clock, &mut rand::rng(), input)
         .await
         .expect("client created at the upstream");
-    b.settle().await;
     (created.client_id, created.client_secret.expect("a secret"))
 }
 
@@ -70,7 +70,8 @@ pub struct Federation {
 pub async fn federation(s: UpstreamSettings) -> Federation {
     let a = TestApp::builder().spawn().await;
     let b = TestApp::builder().localhost().spawn().await;
-    let (cid, secret) = register_at(&b, &a.address, "b").await;
+    let (cid, secret) = register_at(&b.pool, &a.address, "b").await;
+    b.settle().await;
     connect_upstream(&a, "b", &b.address, (&cid, &secret), s).await;
     Federation { a, b }
 }
