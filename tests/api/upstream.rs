@@ -571,3 +571,31 @@ async fn a_lanyard_serve_process_with_its_own_database_is_an_upstream() {
     assert_eq!(claims["amr"], serde_json::json!(["fed"]));
     assert_eq!(claims["email"], "ada@example.com");
 }
+
+#[tokio::test]
+async fn an_error_from_the_upstream_is_a_page_naming_it() {
+    let (a, op) = with_mock().await;
+    let res = a.visit("/signin/upstream/mock").await;
+    let state = query_param(&location(&res), "state").unwrap();
+    let mut callback = url::Url::parse(&a.url("/signin/upstream/mock/callback")).unwrap();
+    callback
+        .query_pairs_mut()
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "<script>nope</script>")
+        .append_pair("state", &state)
+        .append_pair("iss", &op.issuer);
+
+    let res = a.visit(callback.as_str()).await;
+
+    assert_eq!(res.status(), 400);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("access_denied") && !page.contains("<script>nope"),
+        "{page}"
+    );
+    assert_eq!(
+        a.visit("/signin/upstream/nobody").await.status(),
+        404,
+        "an unknown upstream"
+    );
+}

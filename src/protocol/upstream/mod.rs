@@ -60,6 +60,26 @@ pub enum UpstreamError {
     Internal(#[from] OAuthError),
 }
 
+impl UpstreamError {
+    /// What the person is told: the kind of refusal in words, and the
+    /// upstream's own error code when it sent one — never a library's text
+    /// (the audit event keeps the whole reason).
+    pub fn for_person(&self) -> String {
+        match self {
+            UpstreamError::Unknown => "There is no such provider to sign in with.".into(),
+            UpstreamError::Unreachable(_) => "The provider cannot be reached just now. Try again shortly.".into(),
+            UpstreamError::NoFlow => {
+                "This sign-in is unknown or was already used (or it started in another browser). Start again.".into()
+            }
+            UpstreamError::Expired => "This sign-in took too long. Start again.".into(),
+            UpstreamError::Refused(code) => format!("The provider did not sign you in ({code}). Start again."),
+            UpstreamError::Invalid(_) => "The provider's answer was refused: it broke a rule of OpenID Connect.".into(),
+            UpstreamError::Disabled => "This account is disabled. Ask your administrator.".into(),
+            UpstreamError::Internal(_) => "Something went wrong. Try again shortly.".into(),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for UpstreamError {
     fn from(e: crate::store::StoreError) -> Self {
         UpstreamError::Internal(e.into())

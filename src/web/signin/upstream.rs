@@ -144,10 +144,7 @@ pub async fn link(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Resul
 /// internal failure, or an upstream that cannot be reached: 502).
 fn refused(e: UpstreamError) -> WebError {
     let title = "Sign-in with another provider failed";
-    let message = match &e {
-        UpstreamError::Internal(_) => String::new(),
-        other => format!("{}. Go back and sign in again.", capitalised(&other.to_string())),
-    };
+    let message = e.for_person();
     match e {
         UpstreamError::Internal(e) => WebError::unavailable_page(e),
         UpstreamError::Unknown => WebError::page(StatusCode::NOT_FOUND, title, message),
@@ -155,14 +152,6 @@ fn refused(e: UpstreamError) -> WebError {
         UpstreamError::Disabled => WebError::page(StatusCode::FORBIDDEN, title, message),
         _ => WebError::page(StatusCode::BAD_REQUEST, title, message),
     }
-}
-
-fn capitalised(s: &str) -> String {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// The sign-in page's "Continue with NAME" links, carrying what it carries.
