@@ -32,6 +32,21 @@ pub fn is_loopback_host(host: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
 
+/// `https`, or `http` on a loopback host, and no user information: the rule
+/// of `LANYARD_ISSUER`, a client's `jwks_uri` and an upstream's issuer.
+pub fn https_or_loopback(raw: &str, url: &url::Url) -> Result<(), String> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("`{raw}` must not contain user information"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(url.host_str().unwrap_or_default()) => Ok(()),
+        _ => Err(format!(
+            "`{raw}` must use https (http is allowed only for localhost, 127.0.0.1 and [::1])"
+        )),
+    }
+}
+
 /// A value refused, with the field (CLI flag or form field) it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{AuthLevel, ProfileClaim, is_loopback_host};
+use super::{AuthLevel, ProfileClaim, absolute_uri_without_fragment, https_or_loopback};
 
 /// An upstream's id: 1 to 40 of `a-z`, `0-9` and `-` (it is a path segment).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -43,25 +43,11 @@ pub struct UpstreamIssuer(String);
 
 impl UpstreamIssuer {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let url = url::Url::parse(raw).map_err(|e| format!("`{raw}` is not an absolute URL ({e})"))?;
-        let host = url.host_str().ok_or_else(|| format!("`{raw}` has no host"))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if is_loopback_host(host) => {}
-            _ => {
-                return Err(format!(
-                    "`{raw}` must use https (http is allowed only for localhost, 127.0.0.1 and [::1])"
-                ));
-            }
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!("`{raw}` must not contain user information"));
-        }
-        if url.query().is_some() || url.fragment().is_some() || raw.contains(['?', '#']) {
-            return Err(format!("`{raw}` must not have a query or a fragment"));
-        }
-        if raw.len() > 2000 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("`{raw}` is not an issuer URL"));
+        let url = absolute_uri_without_fragment(raw, "OIDC Discovery §3")?;
+        url.host_str().ok_or_else(|| format!("`{raw}` has no host"))?;
+        https_or_loopback(raw, &url)?;
+        if url.query().is_some() || raw.contains('?') {
+            return Err(format!("`{raw}` must not have a query"));
         }
         Ok(Self(raw.to_owned()))
     }

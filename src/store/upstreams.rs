@@ -41,53 +41,46 @@ pub struct UpstreamFields<'a> {
 }
 
 pub async fn insert(conn: &mut PgConnection, u: &UpstreamFields<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO upstreams (id, name, issuer, client_id, sealed_secret, scopes, link_by_verified_email,
             claims, refresh_claims, acr_map, enabled, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
-    )
-    .bind(u.id)
-    .bind(u.name)
-    .bind(u.issuer)
-    .bind(u.client_id)
-    .bind(u.sealed_secret)
-    .bind(u.scopes)
-    .bind(u.link_by_verified_email)
-    .bind(u.claims)
-    .bind(u.refresh_claims)
-    .bind(u.acr_map)
-    .bind(u.enabled)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map_err(StoreError::conflict_as(|| format!("an upstream `{}`", u.id)))?;
+    );
+    bind_fields(query, u)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map_err(StoreError::conflict_as(|| format!("an upstream `{}`", u.id)))?;
     Ok(())
 }
 
 /// Writes every field of an existing upstream; false if there is none.
 pub async fn update(conn: &mut PgConnection, u: &UpstreamFields<'_>, now: DateTime<Utc>) -> Result<bool, StoreError> {
-    Ok(sqlx::query(
+    let query = sqlx::query(
         "UPDATE upstreams SET name = $2, issuer = $3, client_id = $4, sealed_secret = $5, scopes = $6,
             link_by_verified_email = $7, claims = $8, refresh_claims = $9, acr_map = $10, enabled = $11,
             updated_at = $12
          WHERE id = $1",
-    )
-    .bind(u.id)
-    .bind(u.name)
-    .bind(u.issuer)
-    .bind(u.client_id)
-    .bind(u.sealed_secret)
-    .bind(u.scopes)
-    .bind(u.link_by_verified_email)
-    .bind(u.claims)
-    .bind(u.refresh_claims)
-    .bind(u.acr_map)
-    .bind(u.enabled)
-    .bind(now)
-    .execute(conn)
-    .await?
-    .rows_affected()
-        == 1)
+    );
+    Ok(bind_fields(query, u).bind(now).execute(conn).await?.rows_affected() == 1)
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds $1 to $11, in the order both statements above name them.
+fn bind_fields<'q>(query: PgQuery<'q>, u: &UpstreamFields<'q>) -> PgQuery<'q> {
+    query
+        .bind(u.id)
+        .bind(u.name)
+        .bind(u.issuer)
+        .bind(u.client_id)
+        .bind(u.sealed_secret)
+        .bind(u.scopes)
+        .bind(u.link_by_verified_email)
+        .bind(u.claims)
+        .bind(u.refresh_claims)
+        .bind(u.acr_map)
+        .bind(u.enabled)
 }
 
 pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<UpstreamRow>, StoreError> {

@@ -3,16 +3,13 @@
 //! id_tokens each rule of OIDC Core §3.1.3.7 and RFC 9207 must refuse.
 
 use lanyard::admin::upstreams::UpstreamSettings;
-use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
-use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    RedirectUrl, Scope, TokenResponse,
-};
+use openidconnect::{AuthorizationCode, TokenResponse};
 use serde_json::Value;
 
 use crate::support::{
-    ClientSpec, Federation, MOCK_CLIENT, MockOp, TestApp, allow, answer_link, auth_url, connect_upstream, create_api,
-    create_client, create_user, federation, jwt_claims, lanyard, location, mock_op, oidc_http, query_param,
+    ClientSpec, Federation, MOCK_CLIENT, MockOp, TestApp, allow, answer_link, auth_url, connect_upstream,
+    crate_authorize, crate_client, create_api, create_client, create_user, federation, jwt_claims, lanyard, location,
+    mock_op, oidc_http, query_param,
 };
 
 const ORDERS: &str = "https://orders.example";
@@ -51,26 +48,8 @@ async fn signing_in_through_an_upstream_lanyard_makes_an_account_and_a_federated
     create_api(&fed.a, ORDERS, &["read"], None, &[]).await;
     allow(&fed.a, &rp.id, ORDERS, &["read"]).await;
     let http = oidc_http();
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(fed.a.address.clone()).unwrap(), &http)
-        .await
-        .unwrap();
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(rp.id.clone()),
-        rp.secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(rp.redirect_uri.clone()).unwrap());
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, _state, nonce) = client
-        .authorize_url(
-            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("profile".into()))
-        .add_scope(Scope::new("email".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+    let client = crate_client(&fed.a, &rp).await;
+    let (url, verifier, _, nonce) = crate_authorize(&client, &["profile", "email"]);
 
     let res = fed.sign_in_through_b(url.as_str(), "ada").await;
 
