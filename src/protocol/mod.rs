@@ -22,6 +22,7 @@ pub mod logout;
 pub mod mint;
 pub mod params;
 pub mod password_reset;
+pub mod remote;
 pub mod revoke;
 pub mod session;
 pub mod signin;

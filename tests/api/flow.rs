@@ -11,8 +11,8 @@ use openidconnect::{
 };
 
 use crate::support::{
-    ClientSpec, crate_authorize, crate_client, create_client, create_service, create_user, location, oidc_http,
-    query_param, spawn_app,
+    ClientSpec, crate_authorize, crate_client, crate_redeem, create_client, create_service, create_user, location,
+    oidc_http, query_param, spawn_app,
 };
 
 #[tokio::test]
@@ -42,13 +42,7 @@ async fn the_openidconnect_crate_completes_the_code_flow_for_rs256_es256_and_edd
         assert_eq!(query_param(&back, "state").as_deref(), Some(state.secret().as_str()));
         let code = query_param(&back, "code").expect("a code");
 
-        let tokens = client
-            .exchange_code(AuthorizationCode::new(code))
-            .unwrap()
-            .set_pkce_verifier(verifier)
-            .request_async(&http)
-            .await
-            .expect("code exchange");
+        let tokens = crate_redeem(&client, code, verifier).await;
         let verifier = client.id_token_verifier().set_allowed_algs([jws_alg]);
         let id_token = tokens.id_token().expect("an id_token");
         let claims = id_token

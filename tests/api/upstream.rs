@@ -3,13 +3,13 @@
 //! id_tokens each rule of OIDC Core §3.1.3.7 and RFC 9207 must refuse.
 
 use lanyard::admin::upstreams::UpstreamSettings;
-use openidconnect::{AuthorizationCode, TokenResponse};
+use openidconnect::TokenResponse;
 use serde_json::Value;
 
 use crate::support::{
     ClientSpec, Federation, MOCK_CLIENT, MockOp, TestApp, allow, answer_link, auth_url, connect_upstream,
-    crate_authorize, crate_client, create_api, create_client, create_user, federation, jwt_claims, lanyard, location,
-    mock_op, oidc_http, query_param,
+    crate_authorize, crate_client, crate_redeem, create_api, create_client, create_user, federation, jwt_claims,
+    lanyard, location, mock_op, query_param,
 };
 
 const ORDERS: &str = "https://orders.example";
@@ -47,20 +47,13 @@ async fn signing_in_through_an_upstream_lanyard_makes_an_account_and_a_federated
     let rp = create_client(&fed.a, ClientSpec::exchanging()).await;
     create_api(&fed.a, ORDERS, &["read"], None, &[]).await;
     allow(&fed.a, &rp.id, ORDERS, &["read"]).await;
-    let http = oidc_http();
     let client = crate_client(&fed.a, &rp).await;
     let (url, verifier, _, nonce) = crate_authorize(&client, &["profile", "email"]);
 
     let res = fed.sign_in_through_b(url.as_str(), "ada").await;
 
     let code = query_param(&location(&res), "code").expect("a code for the relying party");
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .expect("the code exchange");
+    let tokens = crate_redeem(&client, code, verifier).await;
     let id_token = tokens.id_token().expect("an id_token");
     let claims = id_token
         .claims(&client.id_token_verifier(), &nonce)

@@ -1,15 +1,12 @@
 //! The HTTP client Lanyard uses as a relying party of upstream providers
 //! (discovery, JWKS, token endpoint — OIDC Discovery §4, OIDC Core §3.1.3):
-//! no redirects followed, a time limit, a size limit on every answer.
+//! `remote`'s client (no redirects followed, 5 s) and a size limit on every answer.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
 
 use openidconnect::{AsyncHttpClient, HttpRequest, HttpResponse};
 
-/// The longest a request to an upstream may take, connection to last byte.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest answer read from an upstream (discovery, JWKS, tokens).
 pub const MAX_BYTES: usize = 256 * 1024;
 
@@ -19,8 +16,8 @@ pub enum FetchError {
     NoClient,
     #[error("request failed: {0}")]
     Request(String),
-    #[error("the answer is larger than {MAX_BYTES} bytes")]
-    TooLarge,
+    #[error("the answer: {0}")]
+    Body(String),
 }
 
 /// A reqwest client that never follows a redirect (a redirect answer is
@@ -31,16 +28,9 @@ pub struct UpstreamHttp {
 
 impl Default for UpstreamHttp {
     fn default() -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .connect_timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(0)
-            .user_agent(concat!("lanyard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| tracing::error!(error = %e, "no HTTP client: upstream providers cannot be reached"))
-            .ok();
-        Self { client }
+        Self {
+            client: crate::protocol::remote::client("upstream providers cannot be reached"),
+        }
     }
 }
 
@@ -57,24 +47,13 @@ impl UpstreamHttp {
             // Without the URL: a token request's URL carries nothing secret,
             // but the error's text is the library's.
             .map_err(|e| FetchError::Request(e.without_url().to_string()))?;
-        if res.content_length().is_some_and(|n| n > MAX_BYTES as u64) {
-            return Err(FetchError::TooLarge);
-        }
         let mut builder = openidconnect::http::Response::builder().status(res.status());
         for (name, value) in res.headers() {
             builder = builder.header(name, value);
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = res
-            .chunk()
+        let body = crate::protocol::remote::body(&mut res, MAX_BYTES)
             .await
-            .map_err(|e| FetchError::Request(e.without_url().to_string()))?
-        {
-            if body.len() + chunk.len() > MAX_BYTES {
-                return Err(FetchError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(FetchError::Body)?;
         builder.body(body).map_err(|e| FetchError::Request(e.to_string()))
     }
 }

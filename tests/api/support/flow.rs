@@ -163,3 +163,18 @@ pub fn crate_authorize(
     let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
     (url, verifier, state, nonce)
 }
+
+/// The crate's code exchange, with the PKCE verifier.
+pub async fn crate_redeem(
+    client: &CrateClient,
+    code: String,
+    verifier: openidconnect::PkceCodeVerifier,
+) -> openidconnect::core::CoreTokenResponse {
+    client
+        .exchange_code(openidconnect::AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&super::app::oidc_http())
+        .await
+        .expect("the code exchange")
+}
