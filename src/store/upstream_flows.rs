@@ -130,20 +130,3 @@ pub async fn take_pending_link(
     .fetch_optional(conn)
     .await?)
 }
-
-/// Reads a pending link for this browser without taking it (the
-/// confirmation page shows it).
-pub async fn find_pending_link(
-    conn: &mut PgConnection,
-    token_hash: &[u8],
-    binding: &[u8],
-) -> Result<Option<PendingLinkRow>, StoreError> {
-    Ok(sqlx::query_as::<_, PendingLinkRow>(
-        "SELECT upstream_id, subject, user_id, assertion, request, return_to, expires_at
-         FROM upstream_pending_links WHERE token_hash = $1 AND binding = $2",
-    )
-    .bind(token_hash)
-    .bind(binding)
-    .fetch_optional(conn)
-    .await?)
-}

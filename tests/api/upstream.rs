@@ -322,6 +322,27 @@ async fn an_upstream_id_token_signed_with_an_unknown_key_is_refused() {
 }
 
 #[tokio::test]
+async fn a_key_the_upstream_publishes_later_is_fetched_on_its_unknown_kid_at_most_once_a_minute() {
+    let (a, op) = with_mock().await;
+    assert_eq!(
+        attempt(&a, &op, |_, _, _| {}).await,
+        303,
+        "positive control: k1, fetched at discovery"
+    );
+    op.publish_key("k2");
+    assert_eq!(
+        attempt(&a, &op, |_, kid, _| *kid = "k2".into()).await,
+        400,
+        "the keys were fetched less than a minute ago: not again"
+    );
+    a.clock.advance(chrono::TimeDelta::seconds(61));
+
+    let status = attempt(&a, &op, |_, kid, _| *kid = "k2".into()).await;
+
+    assert_eq!(status, 303, "an unknown kid fetches the keys again");
+}
+
+#[tokio::test]
 async fn an_expired_upstream_id_token_is_refused() {
     assert_refused(|c, _, _| c["exp"] = (c["iat"].as_i64().unwrap() - 10).into(), "expired").await;
 }

@@ -74,7 +74,12 @@ pub async fn callback(req: HttpRequest, id: Path<String>, state: Data<AppState>)
             let carried = Carried::from_fields(&state, Some(&carried.request), Some(&carried.return_to)).await?;
             Ok(carried.signed_in(&state, signed_in))
         }
-        Outcome::Confirm(pending) => Ok(confirm_page(&state, &req, &pending)),
+        Outcome::Confirm(pending) => {
+            // The pending link waits as long again, for this browser.
+            let mut res = confirm_page(&state, &req, &pending);
+            let _ = res.add_cookie(&state.cookies.new_upstream(binding));
+            Ok(res)
+        }
     }
 }
 

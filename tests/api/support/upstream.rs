@@ -137,14 +137,37 @@ pub async fn answer_link(a: &TestApp, html: &str, decision: &str) -> reqwest::Re
 /// answers with whatever id_token the test put in (`will_answer`).
 pub struct MockOp {
     pub issuer: String,
-    private: Jwk,
+    /// Its signing keys (kid, private key), the first one first.
+    keys: Arc<Mutex<Vec<(String, Jwk, Jwk)>>>,
     next: Arc<Mutex<String>>,
 }
 
 struct Shared {
     metadata: Value,
-    jwks: Value,
+    keys: Arc<Mutex<Vec<(String, Jwk, Jwk)>>>,
     next: Arc<Mutex<String>>,
+}
+
+impl Shared {
+    fn jwks(&self) -> Value {
+        let keys = self.keys.lock().unwrap();
+        let public: Vec<Value> = keys.iter().map(|(kid, _, public)| public_jwk(kid, public)).collect();
+        json!({ "keys": public })
+    }
+}
+
+fn public_jwk(kid: &str, public: &Jwk) -> Value {
+    let mut public = public.clone();
+    public.set_key_id(kid);
+    public.set_algorithm("ES256");
+    public.set_key_use("sig");
+    Value::from(public.as_ref().clone())
+}
+
+/// A new ES256 key: (private, public).
+fn new_key() -> (Jwk, Jwk) {
+    let pair = ES256.generate_key_pair().unwrap();
+    (pair.to_jwk_private_key(), pair.to_jwk_public_key())
 }
 
 pub const MOCK_CLIENT: (&str, &str) = ("lanyard", "mock-secret");
@@ -152,11 +175,8 @@ pub const MOCK_CLIENT: (&str, &str) = ("lanyard", "mock-secret");
 pub async fn mock_op() -> MockOp {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let pair = ES256.generate_key_pair().unwrap();
-    let mut public = pair.to_jwk_public_key();
-    public.set_key_id("k1");
-    public.set_algorithm("ES256");
-    public.set_key_use("sig");
+    let (private, public) = new_key();
+    let keys = Arc::new(Mutex::new(vec![("k1".to_owned(), private, public)]));
     let next = Arc::new(Mutex::new(String::new()));
     let shared = web::Data::new(Shared {
         metadata: json!({
@@ -166,7 +186,7 @@ pub async fn mock_op() -> MockOp {
             "id_token_signing_alg_values_supported": ["ES256"],
             "authorization_response_iss_parameter_supported": true,
         }),
-        jwks: json!({ "keys": [Value::from(public.as_ref().clone())] }),
+        keys: keys.clone(),
         next: next.clone(),
     });
     let server = HttpServer::new(move || {
@@ -178,7 +198,7 @@ pub async fn mock_op() -> MockOp {
             )
             .route(
                 "/jwks",
-                web::get().to(|s: web::Data<Shared>| async move { HttpResponse::Ok().json(&s.jwks) }),
+                web::get().to(|s: web::Data<Shared>| async move { HttpResponse::Ok().json(s.jwks()) }),
             )
             .route(
                 "/token",
@@ -194,21 +214,26 @@ pub async fn mock_op() -> MockOp {
     .unwrap()
     .run();
     tokio::spawn(server);
-    MockOp {
-        issuer,
-        private: pair.to_jwk_private_key(),
-        next,
-    }
+    MockOp { issuer, keys, next }
 }
 
 impl MockOp {
-    /// Signs `claims` with the OP's key, its header naming `kid`.
+    /// Signs `claims` with the key named `kid` (or, for a `kid` it does not
+    /// publish, its first key), the header naming `kid`.
     pub fn sign(&self, claims: &Value, kid: &str) -> String {
+        let keys = self.keys.lock().unwrap();
+        let private = keys.iter().find(|(k, ..)| k == kid).unwrap_or(&keys[0]).1.clone();
         let mut header = JwsHeader::new();
         header.set_token_type("JWT");
         header.set_key_id(kid);
-        let signer = ES256.signer_from_jwk(&self.private).unwrap();
+        let signer = ES256.signer_from_jwk(&private).unwrap();
         josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, &signer).unwrap()
+    }
+
+    /// Publishes a new key named `kid` (a rotation at the provider).
+    pub fn publish_key(&self, kid: &str) {
+        let (private, public) = new_key();
+        self.keys.lock().unwrap().push((kid.to_owned(), private, public));
     }
 
     /// The id_token the token endpoint answers with next.
