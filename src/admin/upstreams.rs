@@ -18,8 +18,7 @@ use crate::store::upstreams::{self, UpstreamFields, UpstreamRow};
 /// The settings of `create` and `update`: `None` keeps what is (on create,
 /// the default); `id`, `issuer`, `client_id` and `client_secret` are
 /// required on create.
-#[derive(Default, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Clone)]
 pub struct UpstreamSettings {
     pub name: Option<String>,
     pub issuer: Option<String>,

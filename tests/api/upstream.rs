@@ -592,3 +592,19 @@ async fn an_error_from_the_upstream_is_a_page_naming_it() {
         "an unknown upstream"
     );
 }
+
+#[tokio::test]
+async fn sign_ins_started_at_upstreams_are_limited_per_address() {
+    let (a, _op) = with_mock().await;
+    assert_eq!(a.visit("/signin/upstream/mock").await.status(), 303, "positive control");
+    sqlx::query("UPDATE login_throttle SET attempts = $1 WHERE key = 'upstream-ip:127.0.0.1'")
+        .bind(lanyard::protocol::upstream::STARTS_PER_ADDRESS)
+        .execute(&a.pool)
+        .await
+        .unwrap();
+
+    let res = a.visit("/signin/upstream/mock").await;
+
+    assert_eq!(res.status(), 429, "one more than the limit");
+    assert!(res.headers().contains_key("retry-after"));
+}

@@ -18,7 +18,7 @@ use crate::protocol::Provider;
 use crate::protocol::session::{self, Origin};
 use crate::protocol::signin::SignedIn;
 use crate::store::StoreError;
-use crate::store::upstream_flows::{self, NewPendingLink};
+use crate::store::upstream_flows::{self, NewPendingLink, PendingLinkRow};
 use crate::store::upstreams;
 use crate::store::users::{self, NewUser, UserRow};
 
@@ -97,27 +97,10 @@ pub async fn confirm(
     let claims = &pending.assertion["claims"];
     let level = pending.assertion["level"].as_str().and_then(|l| l.parse().ok());
     let level = level.unwrap_or(AuthLevel::Password);
+    drop(conn);
     let user_id = match link {
-        true => {
-            let user = users::find(&mut conn, pending.user_id).await?;
-            let still = user.filter(|user| same_verified_email(user, claims));
-            let user =
-                still.ok_or_else(|| UpstreamError::Invalid("the account no longer has this verified email".into()))?;
-            upstreams::link(&mut conn, u.id.as_str(), &pending.subject, user.id, now).await?;
-            record(
-                p,
-                "linked",
-                user.id,
-                from.ip,
-                &u,
-                "linked to an existing account by verified email",
-            )?;
-            user.id
-        }
-        false => {
-            drop(conn);
-            create(p, &u, &pending.subject, claims, from.ip).await?
-        }
+        true => link_offered(p, &u, &pending, from.ip).await?,
+        false => create(p, &u, &pending.subject, claims, from.ip).await?,
     };
     let signed_in = start(p, &u, user_id, link.then_some(claims), level, from).await?;
     let carried = Carried {
@@ -125,6 +108,30 @@ pub async fn confirm(
         return_to: pending.return_to,
     };
     Ok((signed_in, carried))
+}
+
+/// Links the account a pending link offered, if it still has the verified
+/// email; a link made meanwhile (another tab) decides instead.
+async fn link_offered(
+    p: &Provider,
+    u: &Upstream,
+    pending: &PendingLinkRow,
+    ip: Option<&str>,
+) -> Result<Uuid, UpstreamError> {
+    let now = p.now();
+    let mut conn = p.pool.acquire().await?;
+    let user = users::find(&mut conn, pending.user_id).await?;
+    let user = user.filter(|user| same_verified_email(user, &pending.assertion["claims"]));
+    let user = user.ok_or_else(|| UpstreamError::Invalid("the account no longer has this verified email".into()))?;
+    match upstreams::link(&mut conn, u.id.as_str(), &pending.subject, user.id, now).await {
+        Err(StoreError::Conflict(_)) => raced(p, u, &pending.subject, now).await,
+        other => {
+            other?;
+            let reason = "linked to an existing account by verified email";
+            record(p, "linked", user.id, ip, u, reason)?;
+            Ok(user.id)
+        }
+    }
 }
 
 /// The one enabled account whose own email is verified and is the email

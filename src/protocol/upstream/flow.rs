@@ -17,10 +17,11 @@ use openidconnect::{
 };
 
 use super::discovery::Metadata;
-use super::{FLOW_LIFETIME, Upstream, UpstreamError, audit, load};
+use super::{FLOW_LIFETIME, STARTS_PER_ADDRESS, Upstream, UpstreamError, audit, load};
 use crate::crypto::secret::{random_token, sha256};
 use crate::model::AuthLevel;
 use crate::protocol::Provider;
+use crate::store::login_throttle;
 use crate::store::upstream_flows::{self, NewFlow};
 
 /// How far an upstream's clock may be ahead of ours (an id_token's `iat`).
@@ -38,10 +39,25 @@ pub struct Carried {
 }
 
 /// Starts a sign-in at upstream `id` for the browser whose binding cookie is
-/// `binding`: the URL of the upstream's authorization endpoint to send it to.
-pub async fn start(p: &Provider, id: &str, binding: &str, carried: &Carried) -> Result<String, UpstreamError> {
-    let upstream = load(p, id).await?;
+/// `binding`, from address `ip` (at most `STARTS_PER_ADDRESS` a window): the
+/// URL of the upstream's authorization endpoint to send it to.
+pub async fn start(
+    p: &Provider,
+    id: &str,
+    binding: &str,
+    carried: &Carried,
+    ip: Option<&str>,
+) -> Result<String, UpstreamError> {
     let now = p.now();
+    if let Some(ip) = ip {
+        let mut conn = p.pool.acquire().await?;
+        let window = now - crate::protocol::signin::THROTTLE_WINDOW;
+        let starts = login_throttle::reserve(&mut conn, &format!("upstream-ip:{ip}"), now, window, None).await?;
+        if starts.is_none_or(|n| n > STARTS_PER_ADDRESS) {
+            return Err(UpstreamError::Throttled);
+        }
+    }
+    let upstream = load(p, id).await?;
     let metadata = metadata(p, &upstream, now).await?;
     let mut rng = crate::random::rng();
     let (state, nonce, verifier) = (random_token(&mut rng), random_token(&mut rng), random_token(&mut rng));

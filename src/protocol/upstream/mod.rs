@@ -17,6 +17,9 @@ use crate::store::upstreams::{self, UpstreamRow};
 
 /// How long a sign-in at an upstream may take, and a pending link wait.
 pub const FLOW_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// Sign-ins at upstreams one address may start per sign-in throttle window
+/// (each waits in `upstream_flows`: the table stays bounded).
+pub const STARTS_PER_ADDRESS: i32 = 300;
 
 /// An upstream, ready to use: its secret opened.
 pub struct Upstream {
@@ -56,6 +59,8 @@ pub enum UpstreamError {
     Invalid(String),
     #[error("the account is disabled")]
     Disabled,
+    #[error("too many sign-ins started from this address")]
+    Throttled,
     #[error("internal error")]
     Internal(#[from] OAuthError),
 }
@@ -75,6 +80,7 @@ impl UpstreamError {
             UpstreamError::Refused(code) => format!("The provider did not sign you in ({code}). Start again."),
             UpstreamError::Invalid(_) => "The provider's answer was refused: it broke a rule of OpenID Connect.".into(),
             UpstreamError::Disabled => "This account is disabled. Ask your administrator.".into(),
+            UpstreamError::Throttled => "Too many sign-ins were started from your address. Try again later.".into(),
             UpstreamError::Internal(_) => "Something went wrong. Try again shortly.".into(),
         }
     }

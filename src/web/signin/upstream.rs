@@ -37,7 +37,8 @@ pub async fn start(req: HttpRequest, id: Path<String>, state: Data<AppState>) ->
     let binding = existing
         .clone()
         .unwrap_or_else(|| crate::crypto::secret::random_token(&mut crate::random::rng()));
-    let url = flow::start(&state.provider, &id, &binding, &carried)
+    let ip = client_ip(&req, &state.provider.config.trusted_proxies);
+    let url = flow::start(&state.provider, &id, &binding, &carried, ip.as_deref())
         .await
         .map_err(refused)?;
     let mut res = redirect(&url, true);
@@ -155,6 +156,7 @@ fn refused(e: UpstreamError) -> WebError {
         UpstreamError::Unknown => WebError::page(StatusCode::NOT_FOUND, title, message),
         UpstreamError::Unreachable(_) => WebError::page(StatusCode::BAD_GATEWAY, title, message),
         UpstreamError::Disabled => WebError::page(StatusCode::FORBIDDEN, title, message),
+        UpstreamError::Throttled => WebError::retry_later(StatusCode::TOO_MANY_REQUESTS, title, &message, "900"),
         _ => WebError::page(StatusCode::BAD_REQUEST, title, message),
     }
 }
