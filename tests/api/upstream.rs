@@ -608,3 +608,31 @@ async fn sign_ins_started_at_upstreams_are_limited_per_address() {
     assert_eq!(res.status(), 429, "one more than the limit");
     assert!(res.headers().contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn an_upstream_id_token_signed_with_hmac_of_the_client_secret_is_refused() {
+    let (a, op) = with_mock().await;
+    assert_eq!(attempt(&a, &op, |_, _, _| {}).await, 303, "positive control");
+    let res = a.visit("/signin/upstream/mock").await;
+    let to = location(&res);
+    let (state, nonce) = (query_param(&to, "state").unwrap(), query_param(&to, "nonce").unwrap());
+    let claims = op.good_claims(&nonce, a.clock.now().timestamp());
+    let mut header = josekit::jws::JwsHeader::new();
+    header.set_token_type("JWT");
+    let signer = josekit::jws::HS256.signer_from_bytes(MOCK_CLIENT.1.as_bytes()).unwrap();
+    op.will_answer(josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, &signer).unwrap());
+    let mut callback = url::Url::parse(&a.url("/signin/upstream/mock/callback")).unwrap();
+    callback
+        .query_pairs_mut()
+        .append_pair("code", "c")
+        .append_pair("state", &state)
+        .append_pair("iss", &op.issuer);
+
+    let res = a.visit(callback.as_str()).await;
+
+    assert_eq!(
+        res.status(),
+        400,
+        "only the upstream's asymmetric keys sign its id_tokens"
+    );
+}

@@ -170,7 +170,7 @@ fn new_key() -> (Jwk, Jwk) {
     (pair.to_jwk_private_key(), pair.to_jwk_public_key())
 }
 
-pub const MOCK_CLIENT: (&str, &str) = ("lanyard", "mock-secret");
+pub const MOCK_CLIENT: (&str, &str) = ("lanyard", "a-mock-secret-of-more-than-32-bytes");
 
 pub async fn mock_op() -> MockOp {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
