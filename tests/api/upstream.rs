@@ -636,3 +636,51 @@ async fn an_upstream_id_token_signed_with_hmac_of_the_client_secret_is_refused()
         "only the upstream's asymmetric keys sign its id_tokens"
     );
 }
+
+#[tokio::test]
+async fn a_persons_only_passkey_is_kept_once_they_have_no_password_nor_link() {
+    use lanyard::protocol::factors::passkeys::manage::{self, Removal};
+    let fed = federation(UpstreamSettings::default()).await;
+    create_user(&fed.b, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    tokens_through_b(&fed, &rp, "ada").await;
+    let (sub, ..) = account(&fed.a, "ada").await.unwrap();
+    let add_passkey = || async {
+        let id = uuid::Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO passkeys (id, user_id, credential_id, passkey, name, backup_eligible, backup_state, created_at)
+             VALUES ($1, $2, $3, '{}', 'Laptop', false, false, now())",
+        )
+        .bind(id)
+        .bind(sub)
+        .bind(id.as_bytes().to_vec())
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+        id
+    };
+    let first = add_passkey().await;
+    assert_eq!(
+        manage::remove(&fed.a.provider, sub, first).await.unwrap(),
+        Removal::Removed,
+        "positive control: the link to b is a way in"
+    );
+    let only = add_passkey().await;
+    sqlx::query("DELETE FROM upstream_links")
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+
+    let removal = manage::remove(&fed.a.provider, sub, only).await.unwrap();
+
+    assert_eq!(removal, Removal::OnlyWayIn);
+    assert_eq!(count_passkeys(&fed.a, sub).await, 1, "kept");
+}
+
+async fn count_passkeys(app: &TestApp, sub: uuid::Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM passkeys WHERE user_id = $1")
+        .bind(sub)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
