@@ -684,3 +684,29 @@ async fn count_passkeys(app: &TestApp, sub: uuid::Uuid) -> i64 {
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn the_admin_user_page_says_where_a_person_from_an_upstream_signs_in() {
+    let fed = federation(UpstreamSettings::default()).await;
+    create_user(&fed.b, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    tokens_through_b(&fed, &rp, "ada").await;
+    let (sub, ..) = account(&fed.a, "ada").await.unwrap();
+    let input = lanyard::admin::users::NewUserInput {
+        username: "root".into(),
+        password: crate::support::PASSWORD.into(),
+        is_admin: true,
+        claims: Default::default(),
+    };
+    lanyard::admin::users::create(&fed.a.pool, &fed.a.clock, input)
+        .await
+        .unwrap();
+    let admin = fed.a.with_browser(crate::support::new_browser());
+    let page = admin.visit("/signin?return_to=/admin").await.text().await.unwrap();
+    admin.sign_in_on(&page, "root", crate::support::PASSWORD).await;
+
+    let page = admin.visit(&format!("/admin/users/{sub}")).await.text().await.unwrap();
+
+    assert!(page.contains("id=\"no-password\""), "{page}");
+    assert!(page.contains("Signs in through: <code>b</code>"), "{page}");
+}
