@@ -710,3 +710,26 @@ async fn the_admin_user_page_says_where_a_person_from_an_upstream_signs_in() {
     assert!(page.contains("id=\"no-password\""), "{page}");
     assert!(page.contains("Signs in through: <code>b</code>"), "{page}");
 }
+
+#[tokio::test]
+async fn an_existing_account_is_not_linked_unless_the_upstream_allows_it() {
+    let fed = federation(UpstreamSettings::default()).await;
+    create_user(&fed.b, "ada").await;
+    let existing = create_user(&fed.a, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+
+    let tokens = tokens_through_b(&fed, &rp, "ada").await;
+
+    let sub = jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
+    assert_ne!(
+        sub,
+        existing.to_string(),
+        "a new account, though the verified emails match"
+    );
+    let username: String = sqlx::query_scalar("SELECT username FROM users WHERE id::text = $1")
+        .bind(sub.as_str().unwrap())
+        .fetch_one(&fed.a.pool)
+        .await
+        .unwrap();
+    assert!(username.starts_with("ada-"), "a free username: {username}");
+}
