@@ -255,8 +255,15 @@ async fn with_mock() -> (TestApp, MockOp) {
 /// by `defect` (claims, kid, the `iss` of the response); returns the
 /// callback's status.
 async fn attempt(a: &TestApp, op: &MockOp, defect: impl FnOnce(&mut Value, &mut String, &mut Option<String>)) -> u16 {
-    let browser = crate::support::new_browser();
-    let a = a.with_browser(browser);
+    sign_in_at_mock(&a.with_browser(crate::support::new_browser()), op, defect).await
+}
+
+/// `attempt` in `a`'s own browser (which keeps the session it may get).
+async fn sign_in_at_mock(
+    a: &TestApp,
+    op: &MockOp,
+    defect: impl FnOnce(&mut Value, &mut String, &mut Option<String>),
+) -> u16 {
     let res = a.visit("/signin/upstream/mock").await;
     assert_eq!(res.status(), 303);
     let to = location(&res);
@@ -732,4 +739,40 @@ async fn an_existing_account_is_not_linked_unless_the_upstream_allows_it() {
         .await
         .unwrap();
     assert!(username.starts_with("ada-"), "a free username: {username}");
+}
+
+#[tokio::test]
+async fn an_upstream_acr_raises_the_level_only_when_the_admin_maps_it() {
+    let a = crate::support::spawn_app().await;
+    let op = mock_op().await;
+    let mapped = UpstreamSettings {
+        acr: Some(vec!["urn:corp:strong=mfa".into()]),
+        ..Default::default()
+    };
+    connect_upstream(&a, "mock", &op.issuer, MOCK_CLIENT, mapped).await;
+    let rp = create_client(&a, ClientSpec::default()).await;
+    let level_for = |acr: &'static str| {
+        let (a, op, rp) = (&a, &op, &rp);
+        async move {
+            let browser = a.with_browser(crate::support::new_browser());
+            let signed_in = sign_in_at_mock(&browser, op, |c, _, _| c["acr"] = acr.into()).await;
+            assert_eq!(signed_in, 303);
+            let tokens = browser.tokens(rp, "openid", "-").await;
+            let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+            (claims["acr"].clone(), claims["amr"].clone())
+        }
+    };
+
+    let (strong, weak) = (level_for("urn:corp:strong").await, level_for("urn:corp:other").await);
+
+    assert_eq!(
+        strong,
+        (serde_json::json!("mfa"), serde_json::json!(["fed", "mfa"])),
+        "mapped"
+    );
+    assert_eq!(
+        weak,
+        (serde_json::json!("password"), serde_json::json!(["fed"])),
+        "not mapped: the lowest"
+    );
 }
