@@ -776,3 +776,33 @@ async fn an_upstream_acr_raises_the_level_only_when_the_admin_maps_it() {
         "not mapped: the lowest"
     );
 }
+
+#[tokio::test]
+async fn claims_are_copied_again_at_each_sign_in_only_when_the_upstream_refreshes_them() {
+    for refresh in [false, true] {
+        let settings = UpstreamSettings {
+            refresh_claims: Some(refresh),
+            ..Default::default()
+        };
+        let fed = federation(settings).await;
+        let at_b = create_user(&fed.b, "ada").await;
+        let rp = create_client(&fed.a, ClientSpec::default()).await;
+        tokens_through_b(&fed, &rp, "ada").await;
+        sqlx::query("UPDATE users SET name = 'Ada Lovelace' WHERE id = $1")
+            .bind(at_b)
+            .execute(&fed.b.pool)
+            .await
+            .unwrap();
+        let browser = crate::support::new_browser();
+        let again = Federation {
+            a: fed.a.with_browser(browser.clone()),
+            b: fed.b.with_browser(browser),
+        };
+
+        tokens_through_b(&again, &rp, "ada").await;
+
+        let (_, _, _, name, _) = account(&fed.a, "ada").await.unwrap();
+        let expected = if refresh { "Ada Lovelace" } else { "ada Example" };
+        assert_eq!(name.as_deref(), Some(expected), "refresh_claims = {refresh}");
+    }
+}
