@@ -30,6 +30,14 @@ async fn account(app: &TestApp, username: &str) -> Option<(uuid::Uuid, Option<St
         .unwrap()
 }
 
+/// A connected to B with `settings`, ada at B, and a first-party relying party at A.
+async fn ada_at_b(settings: UpstreamSettings) -> (Federation, crate::support::TestClient, uuid::Uuid) {
+    let fed = federation(settings).await;
+    let at_b = create_user(&fed.b, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    (fed, rp, at_b)
+}
+
 /// Signs in at A through B with a fresh authorization request of `rp`: the tokens.
 async fn tokens_through_b(fed: &Federation, rp: &crate::support::TestClient, username: &str) -> Value {
     let auth = auth_url(&fed.a, rp, "openid profile email", &[]);
@@ -81,15 +89,9 @@ async fn signing_in_through_an_upstream_lanyard_makes_an_account_and_a_federated
 
 #[tokio::test]
 async fn a_second_sign_in_through_the_upstream_reuses_the_link() {
-    let fed = federation(UpstreamSettings::default()).await;
-    create_user(&fed.b, "ada").await;
-    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
     let first = tokens_through_b(&fed, &rp, "ada").await;
-    let browser = crate::support::new_browser();
-    let again = Federation {
-        a: fed.a.with_browser(browser.clone()),
-        b: fed.b.with_browser(browser),
-    };
+    let again = fed.in_new_browser();
 
     let second = tokens_through_b(&again, &rp, "ada").await;
 
@@ -168,9 +170,7 @@ async fn without_email_verified_no_link_is_offered_and_a_new_account_is_made() {
 
 #[tokio::test]
 async fn a_disabled_account_cannot_sign_in_through_the_upstream() {
-    let fed = federation(UpstreamSettings::default()).await;
-    create_user(&fed.b, "ada").await;
-    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
     tokens_through_b(&fed, &rp, "ada").await;
     let (sub, ..) = account(&fed.a, "ada").await.unwrap();
     sqlx::query("UPDATE users SET disabled_at = now() WHERE id = $1")
@@ -178,11 +178,7 @@ async fn a_disabled_account_cannot_sign_in_through_the_upstream() {
         .execute(&fed.a.pool)
         .await
         .unwrap();
-    let browser = crate::support::new_browser();
-    let again = Federation {
-        a: fed.a.with_browser(browser.clone()),
-        b: fed.b.with_browser(browser),
-    };
+    let again = fed.in_new_browser();
 
     let res = again
         .sign_in_through_b(&auth_url(&fed.a, &rp, "openid", &[]).url, "ada")
@@ -391,9 +387,7 @@ async fn a_callback_in_another_browser_or_a_second_time_is_refused() {
 
 #[tokio::test]
 async fn unlinking_the_only_way_in_is_refused_until_the_person_sets_a_password() {
-    let fed = federation(UpstreamSettings::default()).await;
-    create_user(&fed.b, "ada").await;
-    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
     tokens_through_b(&fed, &rp, "ada").await;
     let subject: String = sqlx::query_scalar("SELECT subject FROM upstream_links")
         .fetch_one(&fed.a.pool)
@@ -438,9 +432,7 @@ async fn unlinking_the_only_way_in_is_refused_until_the_person_sets_a_password()
 
 #[tokio::test]
 async fn a_person_from_an_upstream_never_signs_in_with_a_password() {
-    let fed = federation(UpstreamSettings::default()).await;
-    create_user(&fed.b, "ada").await;
-    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
     tokens_through_b(&fed, &rp, "ada").await;
     let other = fed.a.with_browser(crate::support::new_browser());
     let page = other.get("/signin").await.text().await.unwrap();
@@ -647,9 +639,7 @@ async fn an_upstream_id_token_signed_with_hmac_of_the_client_secret_is_refused()
 #[tokio::test]
 async fn a_persons_only_passkey_is_kept_once_they_have_no_password_nor_link() {
     use lanyard::protocol::factors::passkeys::manage::{self, Removal};
-    let fed = federation(UpstreamSettings::default()).await;
-    create_user(&fed.b, "ada").await;
-    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
     tokens_through_b(&fed, &rp, "ada").await;
     let (sub, ..) = account(&fed.a, "ada").await.unwrap();
     let add_passkey = || async {
@@ -694,9 +684,7 @@ async fn count_passkeys(app: &TestApp, sub: uuid::Uuid) -> i64 {
 
 #[tokio::test]
 async fn the_admin_user_page_says_where_a_person_from_an_upstream_signs_in() {
-    let fed = federation(UpstreamSettings::default()).await;
-    create_user(&fed.b, "ada").await;
-    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
     tokens_through_b(&fed, &rp, "ada").await;
     let (sub, ..) = account(&fed.a, "ada").await.unwrap();
     let input = lanyard::admin::users::NewUserInput {
@@ -784,20 +772,14 @@ async fn claims_are_copied_again_at_each_sign_in_only_when_the_upstream_refreshe
             refresh_claims: Some(refresh),
             ..Default::default()
         };
-        let fed = federation(settings).await;
-        let at_b = create_user(&fed.b, "ada").await;
-        let rp = create_client(&fed.a, ClientSpec::default()).await;
+        let (fed, rp, at_b) = ada_at_b(settings).await;
         tokens_through_b(&fed, &rp, "ada").await;
         sqlx::query("UPDATE users SET name = 'Ada Lovelace' WHERE id = $1")
             .bind(at_b)
             .execute(&fed.b.pool)
             .await
             .unwrap();
-        let browser = crate::support::new_browser();
-        let again = Federation {
-            a: fed.a.with_browser(browser.clone()),
-            b: fed.b.with_browser(browser),
-        };
+        let again = fed.in_new_browser();
 
         tokens_through_b(&again, &rp, "ada").await;
 

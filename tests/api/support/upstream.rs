@@ -93,6 +93,15 @@ impl Federation {
         self.follow(next.as_str()).await
     }
 
+    /// The same two providers seen through a new browser (its own cookies).
+    pub fn in_new_browser(&self) -> Federation {
+        let browser = super::app::new_browser();
+        Federation {
+            a: self.a.with_browser(browser.clone()),
+            b: self.b.with_browser(browser),
+        }
+    }
+
     /// GETs `url` with A's browser and follows redirects within A and B.
     pub async fn follow(&self, url: &str) -> reqwest::Response {
         follow(&self.a.client, url).await
