@@ -9,7 +9,7 @@ CREATE TABLE invitations (
     email text NOT NULL,
     -- The registered account gets the admin role.
     is_admin boolean NOT NULL DEFAULT false,
-    -- Whether the invitation was mailed to `email` (then the address counts as verified).
+    -- Whether the invitation was mailed to `email` (shown to admins; it never verifies the address).
     mailed boolean NOT NULL,
     created_by text NOT NULL,
     created_at timestamptz NOT NULL,

@@ -1,4 +1,5 @@
-//! The catalog: clients, APIs and who may get what, held in memory on every
+//! The catalog: clients, APIs and who may get what (and the enabled upstream
+//! providers' names), held in memory on every
 //! node and reloaded on NOTIFY `lanyard_catalog` (a trigger on its tables), with
 //! a short TTL as a fallback — so the token path reads no configuration from
 //! PostgreSQL and keeps issuing while it is down (README "Running in production").
@@ -29,6 +30,8 @@ struct Snapshot {
     resource_servers: HashSet<(String, String)>,
     /// The origins (`scheme://host[:port]`) of every registered redirect URI.
     origins: HashSet<String>,
+    /// The enabled upstream OpenID providers' ids and names (the sign-in page's buttons).
+    upstreams: Vec<(String, String)>,
 }
 
 pub struct Catalog {
@@ -91,6 +94,11 @@ impl Catalog {
         self.get().origins.contains(origin)
     }
 
+    /// The enabled upstream providers (id, name), by name.
+    pub fn upstreams(&self) -> Vec<(String, String)> {
+        self.get().upstreams.clone()
+    }
+
     fn get(&self) -> Arc<Snapshot> {
         self.current.get()
     }
@@ -104,9 +112,13 @@ impl Catalog {
         let allowance_rows = apis::all_allowances(&mut tx).await?;
         let trust_rows = clients::all_trusts(&mut tx).await?;
         let server_rows = apis::all_resource_servers(&mut tx).await?;
+        let upstreams = store::upstreams::enabled_names(&mut tx).await?;
         tx.commit().await?;
 
-        let mut s = Snapshot::default();
+        let mut s = Snapshot {
+            upstreams,
+            ..Snapshot::default()
+        };
         for row in client_rows {
             match Client::try_from(row) {
                 Ok(client) => {

@@ -21,6 +21,13 @@ pub const RESET: &str = "/signin/reset";
 pub const REGISTER: &str = "/signin/register";
 /// Where an email verification link leads.
 pub const VERIFY_EMAIL: &str = "/signin/verify-email";
+/// Signing in through an upstream OpenID provider: `/signin/upstream/ID`
+/// starts it, `/signin/upstream/ID/callback` is the redirect URI registered
+/// at the upstream.
+pub const UPSTREAM_SIGNIN: &str = "/signin/upstream/{id}";
+pub const UPSTREAM_CALLBACK: &str = "/signin/upstream/{id}/callback";
+/// The confirmation of a link to an existing account (a form).
+pub const UPSTREAM_LINK: &str = "/signin/upstream-link";
 pub const ADMIN: &str = "/admin";
 /// The admin page's "Invite someone" form.
 pub const ADMIN_INVITATIONS: &str = "/admin/invitations";
@@ -35,6 +42,8 @@ pub const ACCOUNT_EMAIL: &str = "/account/email";
 pub const ACCOUNT_SESSION_END: &str = "/account/sessions/end";
 pub const ACCOUNT_SESSIONS_END_OTHERS: &str = "/account/sessions/end-others";
 pub const ACCOUNT_APP_WITHDRAW: &str = "/account/apps/withdraw";
+/// Removing one of a person's links to an upstream provider.
+pub const ACCOUNT_UPSTREAM_UNLINK: &str = "/account/upstreams/unlink";
 /// Setting up an authenticator app (TOTP) from the account page.
 pub const TWO_STEP: &str = "/account/two-step";
 pub const TWO_STEP_REMOVE: &str = "/account/two-step/remove";
@@ -58,3 +67,13 @@ pub const METRICS: &str = "/metrics";
 pub const STYLESHEET: &str = "/static/lanyard.css";
 pub const ADMIN_SCRIPT: &str = "/static/admin.js";
 pub const PASSKEYS_SCRIPT: &str = "/static/passkeys.js";
+
+/// Where a sign-in through upstream `id` starts.
+pub fn upstream_signin(id: &str) -> String {
+    UPSTREAM_SIGNIN.replace("{id}", id)
+}
+
+/// The redirect URI path of upstream `id` (under the issuer).
+pub fn upstream_callback(id: &str) -> String {
+    UPSTREAM_CALLBACK.replace("{id}", id)
+}

@@ -11,6 +11,7 @@ pub mod dashboard;
 mod error;
 pub mod invitations;
 pub mod keys;
+pub mod upstreams;
 pub mod users;
 
 pub use actor::{Actor, record};

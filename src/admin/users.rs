@@ -48,7 +48,7 @@ pub async fn create(pool: &PgPool, clock: &dyn Clock, input: NewUserInput) -> Re
         &NewUser {
             id: sub,
             username: &username,
-            password_hash: &hash,
+            password_hash: Some(&hash),
             is_admin: input.is_admin,
             claims: &claims,
             now,
@@ -80,6 +80,10 @@ pub struct UserView {
     pub two_step: second_factors::FactorSummary,
     /// Passkeys (names and dates, never their keys).
     pub passkeys: Vec<crate::store::passkeys::PasskeyListRow>,
+    /// False for a person from an upstream provider who has set none.
+    pub has_password: bool,
+    /// Who the person is at upstream providers.
+    pub upstream_links: Vec<crate::store::upstreams::LinkRow>,
 }
 
 fn not_found(sub: Uuid) -> AdminError {
@@ -114,6 +118,8 @@ pub async fn view(pool: &PgPool, clock: &dyn Clock, sub: Uuid) -> Result<UserVie
         grants,
         two_step: second_factors::summary(&mut conn, sub).await?,
         passkeys: crate::store::passkeys::list(&mut conn, sub).await?,
+        has_password: user.password_hash.is_some(),
+        upstream_links: crate::store::upstreams::links_of(&mut conn, sub).await?,
     })
 }
 

@@ -1,4 +1,4 @@
-//! The command line: `lanyard serve | dev | migrate | user | client | api | keys`.
+//! The command line: `lanyard serve | dev | migrate | user | client | api | keys | upstream`.
 
 mod admin;
 mod apis;
@@ -7,6 +7,7 @@ mod dev;
 mod keys;
 mod output;
 mod serve;
+mod upstreams;
 mod users;
 
 use std::path::PathBuf;
@@ -56,6 +57,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage upstream OpenID providers people may sign in through.
+    #[command(subcommand)]
+    Upstream(upstreams::UpstreamCommand),
 }
 
 /// `--json`: stdout is exactly one JSON document.
@@ -150,6 +154,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 Command::Client(cmd) => clients::run(cmd, &config).await,
                 Command::Api(cmd) => apis::run(cmd, &config).await,
                 Command::Keys(cmd) => keys::run(cmd, &config).await,
+                Command::Upstream(cmd) => upstreams::run(cmd, &config).await,
                 Command::Dev { .. } => unreachable!("handled above"),
             }
         }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::model::is_loopback_host;
+use crate::model::https_or_loopback;
 
 /// The issuer identifier (OIDC Discovery §3, RFC 8414 §2): `https`, or `http`
 /// on a loopback host; a host and an optional port; no path, query, fragment,
@@ -15,20 +15,8 @@ pub struct Issuer(String);
 impl Issuer {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let url = url::Url::parse(raw).map_err(|e| format!("`{raw}` is not an absolute URL ({e})"))?;
-        let host = url.host_str().ok_or_else(|| format!("`{raw}` has no host"))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if is_loopback_host(host) => {}
-            "http" => {
-                return Err(format!(
-                    "`{raw}` must use https (http is allowed only for localhost, 127.0.0.1 and [::1])"
-                ));
-            }
-            other => return Err(format!("`{raw}` has scheme `{other}`; use https")),
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!("`{raw}` must not contain user information"));
-        }
+        url.host_str().ok_or_else(|| format!("`{raw}` has no host"))?;
+        https_or_loopback(raw, &url)?;
         if url.query().is_some() || raw.contains('?') {
             return Err(format!("`{raw}` must not have a query"));
         }

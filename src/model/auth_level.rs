@@ -36,13 +36,13 @@ impl AuthLevel {
 
     /// The level a sign-in with these `amr` methods reaches (RFC 8176 §2): a
     /// key's proof of possession (`hwk`, `swk` — WebAuthn) is phishing-
-    /// resistant; `mfa`, or a password with a one-time code, is
-    /// multi-factor; anything else counts as a password.
+    /// resistant; `mfa`, or a password (or an upstream's sign-in, `fed`)
+    /// with a one-time code, is multi-factor; anything else counts as a password.
     pub fn of_methods(amr: &[String]) -> Self {
         let has = |m: &str| amr.iter().any(|a| a == m);
         if has("hwk") || has("swk") {
             AuthLevel::PhishingResistant
-        } else if has("mfa") || (has("pwd") && has("otp")) {
+        } else if has("mfa") || ((has("pwd") || has("fed")) && has("otp")) {
             AuthLevel::MultiFactor
         } else {
             AuthLevel::Password

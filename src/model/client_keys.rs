@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::{absolute_uri_without_fragment, is_loopback_host};
+use super::{absolute_uri_without_fragment, https_or_loopback};
 
 /// A client's registered public keys: exactly one of the two (RFC 7591 §2:
 /// "MUST NOT both be present").
@@ -25,18 +25,7 @@ pub struct JwksUri(String);
 impl JwksUri {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let url = absolute_uri_without_fragment(raw, "RFC 7591 §2")?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!("`{raw}` has user information (`…@`); a jwks_uri cannot"));
-        }
-        match url.scheme() {
-            "https" => {}
-            "http" if is_loopback_host(url.host_str().unwrap_or_default()) => {}
-            _ => {
-                return Err(format!(
-                    "`{raw}` is not an https URL (http only for localhost, 127.0.0.1, [::1])"
-                ));
-            }
-        }
+        https_or_loopback(raw, &url)?;
         Ok(Self(raw.to_owned()))
     }
 

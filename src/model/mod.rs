@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod password_rules;
 mod redirect_uri;
 mod scope;
+pub mod upstream;
 mod user;
 
 pub use api::{Api, DpopPolicy};
@@ -27,6 +28,7 @@ pub use key_state::KeyState;
 pub use password_rules::PasswordPolicy;
 pub use redirect_uri::RedirectUri;
 pub use scope::{OidcScope, ScopeToken};
+pub use upstream::{AcrMap, UpstreamId, UpstreamIssuer};
 pub use user::{
     Address, MAX_PASSWORD_CHARS, NewPassword, ProfileClaim, StandardClaims, Username, check_email, username_key,
 };
@@ -34,6 +36,21 @@ pub use user::{
 /// `localhost`, `127.0.0.1` or `[::1]` (RFC 8252 §7.3 and §8.3).
 pub fn is_loopback_host(host: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// `https`, or `http` on a loopback host, and no user information: the rule
+/// of `LANYARD_ISSUER`, a client's `jwks_uri` and an upstream's issuer.
+pub fn https_or_loopback(raw: &str, url: &url::Url) -> Result<(), String> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("`{raw}` must not contain user information"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(url.host_str().unwrap_or_default()) => Ok(()),
+        _ => Err(format!(
+            "`{raw}` must use https (http is allowed only for localhost, 127.0.0.1 and [::1])"
+        )),
+    }
 }
 
 /// A value refused, with the field (CLI flag or form field) it came from.

@@ -13,7 +13,7 @@ use crate::crypto::jwks::KeySet;
 use crate::model::{Client, KeySource};
 
 /// The longest a fetch of a `jwks_uri` may take, connection to last byte.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub const FETCH_TIMEOUT: Duration = super::remote::FETCH_TIMEOUT;
 /// The largest JWK Set fetched (a few keys take a few KiB).
 pub const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// How long keys fetched from a `jwks_uri` are used before they are fetched again.
@@ -51,17 +51,7 @@ pub struct ClientKeys {
 
 impl Default for ClientKeys {
     fn default() -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            // Fetches are rare: no pooled connection outlives its request
-            // (nor ties this client to one worker's runtime).
-            .pool_max_idle_per_host(0)
-            .user_agent(concat!("lanyard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| tracing::error!(error = %e, "no HTTP client: jwks_uri keys cannot be fetched"))
-            .ok();
+        let http = super::remote::client("jwks_uri keys cannot be fetched");
         Self {
             http,
             entries: Mutex::default(),
@@ -158,16 +148,7 @@ impl ClientKeys {
         if !res.status().is_success() {
             return Err(format!("answered {}", res.status()));
         }
-        if res.content_length().is_some_and(|n| n > MAX_JWKS_BYTES as u64) {
-            return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| format!("reading failed: {e}"))? {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = super::remote::body(&mut res, MAX_JWKS_BYTES).await?;
         let set: serde_json::Value = serde_json::from_slice(&body).map_err(|_| "not JSON".to_owned())?;
         KeySet::parse(&set).map_err(|e| e.to_string())
     }

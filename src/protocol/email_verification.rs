@@ -185,10 +185,48 @@ pub async fn confirm(p: &Provider, token: &str, ip: Option<&str>) -> Result<Stri
     }
     tx.commit().await.map_err(OAuthError::from)?;
     audit(p, user.id, ip, "email verified")?;
-    for id in released {
-        audit(p, id, ip, "email removed: verified by another account")?;
-    }
+    audit_released(p, &released, ip)?;
     Ok(pending.email)
+}
+
+/// An address an upstream provider asserts verified (README "Sign in with
+/// another OpenID provider"), settled in the caller's transaction before
+/// `claims` are written: one account at most has an address verified, so
+/// it stays verified only when no other account has verified it, and is
+/// then taken from accounts that hold it unverified (returned, to audit).
+pub async fn settle_asserted(
+    tx: &mut PgConnection,
+    user_id: Uuid,
+    claims: &mut crate::model::StandardClaims,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, StoreError> {
+    let Some(email) = claims.email.clone().filter(|_| claims.email_verified) else {
+        return Ok(Vec::new());
+    };
+    users::lock_email(tx, &email).await?;
+    if users::verified_holder(tx, &email)
+        .await?
+        .is_some_and(|u| u.id != user_id)
+    {
+        claims.email_verified = false;
+        return Ok(Vec::new());
+    }
+    users::release_unverified_email(tx, &email, user_id, now).await
+}
+
+/// Audits the accounts an address verified elsewhere was taken from.
+pub fn audit_released(p: &Provider, released: &[Uuid], ip: Option<&str>) -> Result<(), OAuthError> {
+    for id in released {
+        let event = NewEvent::about(
+            "account",
+            "ok",
+            Some(*id),
+            ip,
+            "email removed: verified by another account",
+        );
+        p.audit(&event)?;
+    }
+    Ok(())
 }
 
 /// What the previous address of an account is told when it changes.

@@ -23,11 +23,13 @@ pub mod logout;
 pub mod mint;
 pub mod params;
 pub mod password_reset;
+pub mod remote;
 pub mod revoke;
 pub mod session;
 pub mod signin;
 pub mod signup;
 pub mod token;
+pub mod upstream;
 pub mod userinfo;
 
 use std::sync::Arc;
@@ -91,6 +93,10 @@ pub struct Provider {
     pub webauthn: Result<Arc<webauthn_rs::Webauthn>, factors::passkeys::PasskeysOff>,
     /// Where mail goes (SMTP, a directory under `lanyard dev`, or off).
     pub mail: Arc<crate::mail::Mailer>,
+    /// Upstream providers' metadata and keys, and the HTTP client that fetches them.
+    pub upstreams: Arc<upstream::discovery::Discovery>,
+    /// Seals upstream providers' client secrets at rest.
+    pub upstream_seal: Arc<MasterKey>,
 }
 
 /// The keys a provider derives from the master key, one per purpose (so
@@ -101,6 +107,7 @@ pub struct DerivedKeys {
     pub pending_sign_in: [u8; 32],
     pub recovery_code: [u8; 32],
     pub factor_seal: MasterKey,
+    pub upstream_seal: MasterKey,
 }
 
 impl DerivedKeys {
@@ -111,6 +118,7 @@ impl DerivedKeys {
             pending_sign_in: master.derive("lanyard/pending-sign-in/v1"),
             recovery_code: master.derive("lanyard/recovery-code/v1"),
             factor_seal: MasterKey::from_bytes(master.derive("lanyard/factor-seal/v1")),
+            upstream_seal: MasterKey::from_bytes(master.derive("lanyard/upstream-seal/v1")),
         }
     }
 }
@@ -150,6 +158,8 @@ impl Provider {
             dpop_jtis: Arc::new(jti_batch::JtiBatcher::new(JtiTable::DpopProofs)),
             pending: Arc::new(factors::pending::PendingSignIns::new(derived.pending_sign_in)),
             factor_seal: Arc::new(derived.factor_seal),
+            upstream_seal: Arc::new(derived.upstream_seal),
+            upstreams: Arc::default(),
             recovery_codes: Arc::new(crate::crypto::field_mac::FieldMac::new(derived.recovery_code)),
         })
     }

@@ -266,7 +266,7 @@ async fn create(p: &Provider, a: &Account<'_>, now: DateTime<Utc>) -> Result<(Uu
     let user = NewUser {
         id: user_id,
         username: a.username,
-        password_hash: a.hash,
+        password_hash: Some(a.hash),
         is_admin: a.invitation.is_some_and(|(i, _)| i.is_admin),
         claims: &claims,
         now,

@@ -28,7 +28,7 @@ pub struct Horizons {
 }
 
 /// The tables housekeeping prunes, in the order it prunes them.
-pub const TABLES: [&str; 16] = [
+pub const TABLES: [&str; 18] = [
     "authorization_codes",
     "refresh_tokens",
     "grants",
@@ -39,6 +39,8 @@ pub const TABLES: [&str; 16] = [
     "pending_sign_in_nonces",
     "client_assertion_jtis",
     "webauthn_ceremonies",
+    "upstream_flows",
+    "upstream_pending_links",
     "mail_outbox",
     "password_resets",
     "invitations",
@@ -92,6 +94,8 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
         "client_assertion_jtis" => "expires_at < $1 - $2 * interval '1 second'",
         // An expired ceremony can no longer finish: nothing to keep.
         "webauthn_ceremonies" => "expires_at < $1",
+        // An expired upstream sign-in or pending link can no longer finish.
+        "upstream_flows" | "upstream_pending_links" => "expires_at < $1",
         // Sent or given up: kept a while for the operator to look at.
         "mail_outbox" => "coalesce(sent_at, failed_at) < $1 - $2 * interval '1 second'",
         // An expired reset link can no longer be used.

@@ -19,6 +19,8 @@ pub mod second_factors;
 pub mod sessions;
 pub mod signing_keys;
 pub mod token_counters;
+pub mod upstream_flows;
+pub mod upstreams;
 pub mod used_jtis;
 pub mod users;
 pub mod webauthn_ceremonies;

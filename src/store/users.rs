@@ -10,7 +10,9 @@ use crate::model::{StandardClaims, Username, username_key};
 pub struct NewUser<'a> {
     pub id: Uuid,
     pub username: &'a Username,
-    pub password_hash: &'a str,
+    /// None: a person from an upstream, who never signs in with a password
+    /// until they set one.
+    pub password_hash: Option<&'a str>,
     pub is_admin: bool,
     pub claims: &'a StandardClaims,
     pub now: DateTime<Utc>,
@@ -53,7 +55,8 @@ pub async fn exists(conn: &mut PgConnection, username: &str) -> Result<bool, Sto
 pub struct UserRow {
     pub id: Uuid,
     pub username: String,
-    pub password_hash: String,
+    /// None: no password (a person from an upstream who has not set one).
+    pub password_hash: Option<String>,
     pub is_admin: bool,
     pub disabled_at: Option<DateTime<Utc>>,
     pub name: Option<String>,

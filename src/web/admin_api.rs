@@ -1,5 +1,5 @@
 //! The JSON admin API at `/admin/api/v1/…`, for automation: clients (with API
-//! allowances and secret rotation), APIs, users, keys and the audit log. It
+//! allowances and secret rotation), APIs, users, upstream providers, keys and the audit log. It
 //! shares the service layer with the pages and the CLI. A caller presents a
 //! Lanyard access token for `{issuer}/admin` with scope `admin` (a script gets
 //! one with client_credentials). Errors are `{"code", "message"}`.
@@ -18,6 +18,7 @@ use crate::admin::apis::{self, ApiUpdate, NewApiInput};
 use crate::admin::audit::{self, Filter};
 use crate::admin::clients::{self, ClientUpdate, NewClientInput};
 use crate::admin::invitations::{self, InviteInput};
+use crate::admin::upstreams::{self, UpstreamSettings};
 use crate::admin::users::{self, NewUserInput, UserAction};
 use crate::admin::{Actor, AdminError, keys};
 use crate::model::{Address, StandardClaims};
@@ -25,7 +26,13 @@ use crate::model::{Address, StandardClaims};
 const BASE: &str = "/admin/api/v1";
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    let groups = [client_routes(), api_routes(), user_routes(), other_routes()];
+    let groups = [
+        client_routes(),
+        api_routes(),
+        user_routes(),
+        upstream_routes(),
+        other_routes(),
+    ];
     for (path, methods) in groups.into_iter().flatten() {
         cfg.service(resource(&format!("{BASE}{path}"), methods));
     }
@@ -102,6 +109,26 @@ fn user_routes() -> Vec<Entry> {
         ),
         ("/users/{sub}/enable", vec![(Method::POST, web::post().to(enable_user))]),
         ("/invitations", vec![(Method::POST, web::post().to(invite))]),
+    ]
+}
+
+fn upstream_routes() -> Vec<Entry> {
+    vec![
+        (
+            "/upstreams",
+            vec![
+                (Method::GET, web::get().to(list_upstreams)),
+                (Method::POST, web::post().to(create_upstream)),
+            ],
+        ),
+        (
+            "/upstreams/{id}",
+            vec![
+                (Method::GET, web::get().to(get_upstream)),
+                (Method::PUT, web::put().to(update_upstream)),
+                (Method::DELETE, web::delete().to(delete_upstream)),
+            ],
+        ),
     ]
 }
 
@@ -681,3 +708,85 @@ async fn openapi(state: Data<AppState>) -> HttpResponse {
 }
 
 const OPENAPI: &str = include_str!("admin_api.openapi.json");
+
+/// An upstream provider's settings; on `PUT` only the fields given change
+/// (`id` stays; the secret, when given, is replaced and never shown).
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct UpstreamBody {
+    id: String,
+    name: Option<String>,
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    scopes: Option<Vec<String>>,
+    link_by_verified_email: Option<bool>,
+    claims: Option<Vec<String>>,
+    refresh_claims: Option<bool>,
+    acr: Option<Vec<String>>,
+    enabled: Option<bool>,
+}
+
+impl UpstreamBody {
+    fn settings(self) -> (String, UpstreamSettings) {
+        let settings = UpstreamSettings {
+            name: self.name,
+            issuer: self.issuer,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            scopes: self.scopes,
+            link_by_verified_email: self.link_by_verified_email,
+            claims: self.claims,
+            refresh_claims: self.refresh_claims,
+            acr: self.acr,
+            enabled: self.enabled,
+        };
+        (self.id, settings)
+    }
+}
+
+async fn list_upstreams(_: AdminCaller, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+    let p = &state.provider;
+    let list = upstreams::list(&p.pool, &p.config.issuer).await.map_err(refused)?;
+    Ok(ok(StatusCode::OK, json!({ "upstreams": list })))
+}
+
+async fn create_upstream(
+    AdminCaller(actor): AdminCaller,
+    bytes: Bytes,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let (id, settings) = body::<UpstreamBody>(&bytes)?.settings();
+    let actor = Actor::new(&state.provider, actor);
+    let created = upstreams::create_by(&actor, &id, settings).await.map_err(refused)?;
+    Ok(ok(StatusCode::CREATED, created))
+}
+
+async fn get_upstream(_: AdminCaller, id: Path<String>, state: Data<AppState>) -> Result<HttpResponse, WebError> {
+    let view = upstreams::view(&upstreams::ctx(&state.provider), &id)
+        .await
+        .map_err(refused)?;
+    Ok(ok(StatusCode::OK, view))
+}
+
+async fn update_upstream(
+    AdminCaller(actor): AdminCaller,
+    id: Path<String>,
+    bytes: Bytes,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let (_, settings) = body::<UpstreamBody>(&bytes)?.settings();
+    let actor = Actor::new(&state.provider, actor);
+    let updated = upstreams::update_by(&actor, &id, settings).await.map_err(refused)?;
+    Ok(ok(StatusCode::OK, updated))
+}
+
+async fn delete_upstream(
+    AdminCaller(actor): AdminCaller,
+    id: Path<String>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let actor = Actor::new(&state.provider, actor);
+    upstreams::delete_by(&actor, &id).await.map_err(refused)?;
+    Ok(HttpResponse::NoContent().finish())
+}

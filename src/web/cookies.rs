@@ -1,5 +1,5 @@
-//! The cookies Lanyard sets: the session, the CSRF secret, the device cookie and
-//! a sign-in pending its second step. Every one is
+//! The cookies Lanyard sets: the session, the CSRF secret, the device cookie,
+//! a sign-in pending its second step and the binding of sign-ins at upstream providers. Every one is
 //! HttpOnly with a SameSite attribute; `Secure` and `__Host-` when the issuer is https.
 
 use actix_web::HttpRequest;
@@ -46,6 +46,31 @@ impl CookieJar {
         } else {
             "lanyard_pending"
         }
+    }
+
+    pub fn upstream_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-lanyard_upstream"
+        } else {
+            "lanyard_upstream"
+        }
+    }
+
+    /// The random value that binds sign-ins at upstream providers (and
+    /// their pending links) to this browser.
+    pub fn upstream(&self, req: &HttpRequest) -> Option<String> {
+        req.cookie(self.upstream_name())
+            .map(|c| c.value().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `SameSite=Lax`: the upstream's redirect back is a cross-site
+    /// top-level GET, which must carry it. Lives as long as such a sign-in.
+    pub fn new_upstream(&self, value: String) -> Cookie<'static> {
+        let mut cookie = self.build(self.upstream_name(), value, SameSite::Lax);
+        let lifetime = crate::protocol::upstream::FLOW_LIFETIME.num_seconds();
+        cookie.set_max_age(Duration::seconds(lifetime));
+        cookie
     }
 
     /// The sign-in waiting for its second step, if any.

@@ -73,6 +73,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::VERIFY_EMAIL, web::get().to(signin::verify_email::page))
         .route(paths::VERIFY_EMAIL, web::post().to(signin::verify_email::submit))
         .route(paths::CONSENT, web::post().to(signin::consent))
+        .route(paths::UPSTREAM_SIGNIN, web::get().to(signin::upstream::start))
+        .route(paths::UPSTREAM_CALLBACK, web::get().to(signin::upstream::callback))
+        .route(paths::UPSTREAM_LINK, web::post().to(signin::upstream::link))
         .route(paths::PASSKEY_SIGNIN_OPTIONS, web::post().to(signin::passkey::options))
         .route(paths::PASSKEY_SIGNIN, web::post().to(signin::passkey::finish))
         .route(

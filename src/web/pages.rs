@@ -8,7 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 /// Every template, embedded so the binary is self-contained.
-const TEMPLATES: [(&str, &str); 33] = [
+const TEMPLATES: [(&str, &str); 36] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "components/client.html",
@@ -42,6 +42,10 @@ const TEMPLATES: [(&str, &str); 33] = [
         include_str!("../../templates/pages/signed_in.html"),
     ),
     ("pages/error.html", include_str!("../../templates/pages/error.html")),
+    (
+        "pages/upstream_link.html",
+        include_str!("../../templates/pages/upstream_link.html"),
+    ),
     ("pages/forgot.html", include_str!("../../templates/pages/forgot.html")),
     ("pages/reset.html", include_str!("../../templates/pages/reset.html")),
     (
@@ -69,6 +73,14 @@ const TEMPLATES: [(&str, &str); 33] = [
     ("admin/pager.html", include_str!("../../templates/admin/pager.html")),
     ("admin/home.html", include_str!("../../templates/admin/home.html")),
     ("admin/keys.html", include_str!("../../templates/admin/keys.html")),
+    (
+        "admin/upstreams.html",
+        include_str!("../../templates/admin/upstreams.html"),
+    ),
+    (
+        "admin/upstream.html",
+        include_str!("../../templates/admin/upstream.html"),
+    ),
     ("admin/users.html", include_str!("../../templates/admin/users.html")),
     ("admin/user.html", include_str!("../../templates/admin/user.html")),
     ("admin/clients.html", include_str!("../../templates/admin/clients.html")),

@@ -406,6 +406,8 @@ async fn bad_input_is_the_described_json_error_never_a_server_error() {
         "/users/{sub}/enable",
         "/keys",
         "/keys/rotate",
+        "/upstreams",
+        "/upstreams/{id}",
         "/audit",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is described");
@@ -690,5 +692,54 @@ async fn invitations_are_made_through_the_api_and_their_link_is_answered_once() 
             .await
             .0,
         400
+    );
+}
+
+#[tokio::test]
+async fn upstream_providers_are_managed_through_the_api_and_their_secret_is_never_shown() {
+    let app = spawn_app().await;
+    let token = token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
+    let t = Some(token.as_str());
+    let created = json!({
+        "id": "corp", "name": "Corp SSO", "issuer": "https://login.corp.example",
+        "client_id": "lanyard", "client_secret": "api-s3cret", "acr": ["urn:corp:mfa=mfa"],
+    });
+
+    let (status, body) = call(&app, Method::POST, "/upstreams", t, Some(created)).await;
+
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["redirect_uri"], app.url("/signin/upstream/corp/callback"));
+    assert_eq!(body["acr"], json!(["urn:corp:mfa=mfa"]));
+    assert!(!body.to_string().contains("api-s3cret"), "the secret is never shown");
+    let change = json!({ "enabled": false, "scopes": ["openid", "email"] });
+    let (status, body) = call(&app, Method::PUT, "/upstreams/corp", t, Some(change)).await;
+    assert_eq!(
+        (status, body["enabled"].clone(), body["name"].clone()),
+        (200, json!(false), json!("Corp SSO"))
+    );
+    let (status, body) = call(&app, Method::GET, "/upstreams", t, None).await;
+    assert_eq!(
+        (status, body["upstreams"][0]["scopes"].clone()),
+        (200, json!(["openid", "email"]))
+    );
+    let bad = json!({ "id": "Bad Id", "issuer": "http://example.com", "client_id": "x", "client_secret": "y" });
+    assert_eq!(call(&app, Method::POST, "/upstreams", t, Some(bad)).await.0, 400);
+    assert_eq!(call(&app, Method::DELETE, "/upstreams/corp", t, None).await.0, 204);
+    assert_eq!(call(&app, Method::GET, "/upstreams/corp", t, None).await.0, 404);
+    app.audit_written().await;
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT reason FROM audit_events WHERE kind = 'admin' AND reason LIKE '%upstream%' ORDER BY reason",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        actions,
+        [
+            "changed an upstream provider",
+            "created an upstream provider",
+            "deleted an upstream provider"
+        ],
+        "every change audited"
     );
 }

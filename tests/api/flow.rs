@@ -7,11 +7,12 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AccessTokenHash, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, TokenResponse,
 };
 
 use crate::support::{
-    ClientSpec, create_client, create_service, create_user, location, oidc_http, query_param, spawn_app,
+    ClientSpec, crate_authorize, crate_client, crate_redeem, create_client, create_service, create_user, location,
+    oidc_http, query_param, spawn_app,
 };
 
 #[tokio::test]
@@ -19,9 +20,6 @@ async fn the_openidconnect_crate_completes_the_code_flow_for_rs256_es256_and_edd
     let app = spawn_app().await;
     let sub = create_user(&app, "ada").await;
     let http = oidc_http();
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
-        .await
-        .expect("discovery");
     for (alg, jws_alg) in [
         ("RS256", CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256),
         ("ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256),
@@ -37,36 +35,14 @@ async fn the_openidconnect_crate_completes_the_code_flow_for_rs256_es256_and_edd
             },
         )
         .await;
-        let client = CoreClient::from_provider_metadata(
-            metadata.clone(),
-            ClientId::new(registered.id.clone()),
-            registered.secret.clone().map(ClientSecret::new),
-        )
-        .set_redirect_uri(RedirectUrl::new(registered.redirect_uri.clone()).unwrap());
-
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, state, nonce) = client
-            .authorize_url(
-                AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
-                CsrfToken::new_random,
-                Nonce::new_random,
-            )
-            .add_scope(Scope::new("profile".into()))
-            .add_scope(Scope::new("email".into()))
-            .set_pkce_challenge(challenge)
-            .url();
+        let client = crate_client(&app, &registered).await;
+        let (url, verifier, state, nonce) = crate_authorize(&client, &["profile", "email"]);
         let res = app.authorize(url.as_str(), "ada").await;
         let back = location(&res);
         assert_eq!(query_param(&back, "state").as_deref(), Some(state.secret().as_str()));
         let code = query_param(&back, "code").expect("a code");
 
-        let tokens = client
-            .exchange_code(AuthorizationCode::new(code))
-            .unwrap()
-            .set_pkce_verifier(verifier)
-            .request_async(&http)
-            .await
-            .expect("code exchange");
+        let tokens = crate_redeem(&client, code, verifier).await;
         let verifier = client.id_token_verifier().set_allowed_algs([jws_alg]);
         let id_token = tokens.id_token().expect("an id_token");
         let claims = id_token

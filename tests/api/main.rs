@@ -53,4 +53,6 @@ mod throttle;
 mod token;
 mod two_step;
 mod two_step_browser;
+mod upstream;
+mod upstream_browser;
 mod userinfo;

@@ -10,6 +10,7 @@ pub mod password;
 pub mod profile;
 pub mod sessions;
 pub mod two_step;
+pub mod upstreams;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -117,6 +118,11 @@ pub struct Overview {
     pub factors: FactorsView,
     /// The email address and the one waiting for verification.
     pub email: email::EmailView,
+    /// Whether the person has a password (one from an upstream may not: they
+    /// set one without a current password).
+    pub has_password: bool,
+    /// Their links to upstream providers.
+    pub upstreams: Vec<upstreams::LinkView>,
 }
 
 /// A person's second factors as the page shows them.
@@ -161,6 +167,8 @@ pub async fn overview(p: &Provider, session: &CurrentSession) -> Result<Overview
         profile: profile::fields(p, &session.user.claims()),
         sessions: sessions::list(p, session).await?,
         apps: apps::list(p, session.user.id).await?,
+        has_password: session.user.password_hash.is_some(),
+        upstreams: upstreams::list(p, session.user.id).await?,
         factors: FactorsView {
             passkeys_on: p.webauthn.is_ok(),
             ..Enrolled::of(p, session.user.id).await?.summary.into()

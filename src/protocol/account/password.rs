@@ -33,7 +33,10 @@ impl std::fmt::Debug for PasswordChange {
 /// Changes the password; returns how many other sessions ended.
 pub async fn change(person: &Person<'_>, form: PasswordChange) -> Result<usize, AccountError> {
     let PasswordChange { current, new, repeated } = form;
-    if current.is_empty() {
+    // A person without a password (from an upstream) sets a first one
+    // without a current one: the recent sign-in vouches for them.
+    let has_password = person.session.user.password_hash.is_some();
+    if current.is_empty() && has_password {
         return Err(AccountError::invalid("current_password", "enter your current password"));
     }
     if new != repeated {
@@ -47,19 +50,8 @@ pub async fn change(person: &Person<'_>, form: PasswordChange) -> Result<usize, 
         .check(&new, &context_words(&user.username, user.email.as_deref()))
         .map_err(refused)?;
     let new = NewPassword::parse(new).map_err(refused)?;
-    match signin::confirm_password(p, user, &current, person.ip).await {
-        Ok(()) => {}
-        Err(SignInError::BadCredentials) => {
-            person.audit(
-                "failed",
-                "password",
-                None,
-                json!({ "refused": "wrong current password" }),
-            );
-            return Err(AccountError::WrongPassword);
-        }
-        Err(SignInError::Internal(e)) => return Err(AccountError::Internal(e)),
-        Err(e) => return Err(AccountError::PasswordCheck(e)),
+    if has_password {
+        check_current(person, &current).await?;
     }
     let hash = password::hash_off_thread(new.into_inner()).await?;
     let now = p.now();
@@ -75,4 +67,23 @@ pub async fn change(person: &Person<'_>, form: PasswordChange) -> Result<usize, 
     tx.commit().await?;
     person.audit("ok", "password", None, json!({ "sessions_ended": others.len() }));
     Ok(others.len())
+}
+
+/// The current password, counted against the account's sign-in budget.
+async fn check_current(person: &Person<'_>, current: &str) -> Result<(), AccountError> {
+    let (p, user) = (person.provider, &person.session.user);
+    match signin::confirm_password(p, user, current, person.ip).await {
+        Ok(()) => Ok(()),
+        Err(SignInError::BadCredentials) => {
+            person.audit(
+                "failed",
+                "password",
+                None,
+                json!({ "refused": "wrong current password" }),
+            );
+            Err(AccountError::WrongPassword)
+        }
+        Err(SignInError::Internal(e)) => Err(AccountError::Internal(e)),
+        Err(e) => Err(AccountError::PasswordCheck(e)),
+    }
 }

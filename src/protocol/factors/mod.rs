@@ -66,7 +66,8 @@ pub fn with_methods(amr: &[String], added: &[&str]) -> Vec<String> {
         }
     }
     let held = ["otp", "hwk", "swk"];
-    let two_factors = methods.iter().any(|m| m == "pwd") && methods.iter().any(|m| held.contains(&m.as_str()));
+    let two_factors =
+        methods.iter().any(|m| m == "pwd" || m == "fed") && methods.iter().any(|m| held.contains(&m.as_str()));
     if two_factors || amr.iter().any(|m| m == "mfa") {
         methods.push("mfa".to_owned());
     }

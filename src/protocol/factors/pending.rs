@@ -28,8 +28,8 @@ pub struct Pending {
 
 /// What a pending sign-in is bound to of its person: their password hash
 /// (a digest of it, never the hash itself).
-pub fn stamp(password_hash: &str) -> String {
-    URL_SAFE_NO_PAD.encode(crate::crypto::secret::sha256(password_hash))
+pub fn stamp(password_hash: Option<&str>) -> String {
+    URL_SAFE_NO_PAD.encode(crate::crypto::secret::sha256(password_hash.unwrap_or_default()))
 }
 
 /// Issues and checks pending sign-ins with a key derived from the master key.

@@ -179,7 +179,9 @@ pub async fn sign_in(p: &Provider, a: &Attempt<'_>) -> Result<Outcome, SignInErr
     // for browsers that completed a whole sign-in.
     if Enrolled::of(p, user.id).await?.any() {
         record(p, "second_step", Some(user.id), a.ip, "right password; second step due")?;
-        let pending = p.pending.issue(user.id, &pending::stamp(&user.password_hash), now);
+        let pending = p
+            .pending
+            .issue(user.id, &pending::stamp(user.password_hash.as_deref()), now);
         return Ok(Outcome::SecondStep { pending });
     }
     record(p, "ok", Some(user.id), a.ip, "signed in")?;
@@ -285,7 +287,9 @@ async fn evaluate(p: &Provider, attempts: i32, user: Option<UserRow>, password: 
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let verified = p
-        .verify_password(password, user.as_ref().map(|u| u.password_hash.as_str()))
+        // A person without a password (from an upstream) costs what an
+        // unknown user costs, and never signs in with one.
+        .verify_password(password, user.as_ref().and_then(|u| u.password_hash.as_deref()))
         .await
         .map_err(|_| SignInError::Busy)?;
     user.filter(|_| verified).ok_or(SignInError::BadCredentials)

@@ -155,7 +155,9 @@ async fn person(
             let id = p.pending.person(value).ok_or(SignInError::Expired)?;
             let mut conn = p.pool.acquire().await?;
             let user = users::find(&mut conn, id).await?.ok_or(SignInError::Expired)?;
-            let checked = p.pending.verify(value, &pending::stamp(&user.password_hash), now);
+            let checked = p
+                .pending
+                .verify(value, &pending::stamp(user.password_hash.as_deref()), now);
             let checked = checked.ok_or(SignInError::Expired)?;
             Ok((user, Some(checked)))
         }

@@ -11,6 +11,7 @@ mod password;
 mod profile;
 mod sessions;
 mod two_step;
+mod upstreams;
 
 use std::pin::Pin;
 
@@ -39,6 +40,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::ACCOUNT_SESSION_END, web::post().to(sessions::end_one))
         .route(paths::ACCOUNT_SESSIONS_END_OTHERS, web::post().to(sessions::end_others))
         .route(paths::ACCOUNT_APP_WITHDRAW, web::post().to(apps::withdraw))
+        .route(paths::ACCOUNT_UPSTREAM_UNLINK, web::post().to(upstreams::unlink))
         .route(paths::TWO_STEP, web::get().to(two_step::page))
         .route(paths::TWO_STEP, web::post().to(two_step::confirm))
         .route(paths::TWO_STEP_REMOVE, web::post().to(two_step::remove))

@@ -23,6 +23,7 @@ pub enum Area {
     Sessions,
     Apps,
     Factors,
+    Upstreams,
 }
 
 impl Area {
@@ -34,6 +35,7 @@ impl Area {
             Area::Sessions => "sessions",
             Area::Apps => "apps",
             Area::Factors => "factors",
+            Area::Upstreams => "upstreams",
         }
     }
 }
@@ -99,7 +101,7 @@ pub async fn render(
                 "paths": {
                     "profile": paths::ACCOUNT_PROFILE, "password": paths::ACCOUNT_PASSWORD, "email": paths::ACCOUNT_EMAIL,
                     "end_session": paths::ACCOUNT_SESSION_END, "end_others": paths::ACCOUNT_SESSIONS_END_OTHERS,
-                    "withdraw": paths::ACCOUNT_APP_WITHDRAW,
+                    "withdraw": paths::ACCOUNT_APP_WITHDRAW, "unlink": paths::ACCOUNT_UPSTREAM_UNLINK,
                 },
             })
         },

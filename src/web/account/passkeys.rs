@@ -170,17 +170,22 @@ pub async fn rename(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
 }
 
 /// `POST /account/passkeys/remove`: the password (and any authenticator
-/// app) still signs the person in.
+/// app) still signs the person in; the only way in is kept.
 pub async fn remove(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Result<HttpResponse, WebError> {
     refuse_cross_site(&req)?;
     let session = recent_session(&state, &req).await?;
     let id = passkey_id(&csrf_checked(&req, &state, &body, PASSKEYS_FORM)?)?;
     may_change(&state, &req, &session).await?;
-    let removed = manage::remove(&state.provider, session.user.id, id)
+    let removal = manage::remove(&state.provider, session.user.id, id)
         .await
         .map_err(WebError::unavailable_page)?;
-    if !removed {
-        return Err(not_yours());
+    match removal {
+        manage::Removal::Removed => {}
+        manage::Removal::NotFound => return Err(not_yours()),
+        manage::Removal::OnlyWayIn => {
+            let message = "This passkey is your only way to sign in: set a password first.";
+            return Err(WebError::page(StatusCode::BAD_REQUEST, "Refused", message));
+        }
     }
     changed(&state, &req, &session, "removed a passkey").await?;
     Ok(redirect(&format!("{}?done=removed", paths::PASSKEYS), true))

@@ -9,6 +9,7 @@ mod clients;
 mod dashboard;
 mod keys;
 mod lab;
+mod upstreams;
 mod user;
 mod users;
 
@@ -53,6 +54,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/apis", web::post().to(apis::create))
         .route("/admin/apis/{id}", web::get().to(apis::one))
         .route("/admin/apis/{id}", web::post().to(apis::update))
+        .route("/admin/upstreams", web::get().to(upstreams::page))
+        .route("/admin/upstreams", web::post().to(upstreams::create))
+        .route("/admin/upstreams/{id}", web::get().to(upstreams::one))
+        .route("/admin/upstreams/{id}", web::post().to(upstreams::update))
+        .route("/admin/upstreams/{id}/delete", web::post().to(upstreams::delete))
         .route("/admin/lab", web::get().to(lab::page))
         .route("/admin/lab", web::post().to(lab::explain))
         .route("/admin/dry-run", web::get().to(lab::dry_run_page))

@@ -4,6 +4,7 @@ pub mod passkey;
 pub mod register;
 pub mod reset;
 pub mod second_step;
+pub mod upstream;
 pub mod verify_email;
 
 use actix_web::http::{StatusCode, header};
@@ -41,6 +42,8 @@ struct SignInPage<'a> {
     forgot: bool,
     /// "Create an account" (only when `LANYARD_SIGNUP` is `open`).
     register: bool,
+    /// "Continue with NAME": the enabled upstream providers.
+    upstreams: Vec<upstream::UpstreamLink>,
 }
 
 /// The sign-in page, carrying the authorization request (if any) to resume.
@@ -77,6 +80,7 @@ fn render_signin(
             passkeys: state.provider.webauthn.is_ok(),
             forgot: state.provider.mail.is_on(),
             register: register::offered(state),
+            upstreams: upstream::links(state, &encoded, return_to),
         }
     })
 }

@@ -110,3 +110,71 @@ pub fn auth_url(app: &TestApp, client: &TestClient, scope: &str, extra: &[(&str,
         nonce,
     }
 }
+
+/// The `openidconnect` crate's client, as discovery leaves it.
+pub type CrateClient = openidconnect::core::CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// The `openidconnect` crate as the relying party `rp` of `app`: discovery,
+/// then the client with its redirect URI.
+pub async fn crate_client(app: &TestApp, rp: &TestClient) -> CrateClient {
+    use openidconnect::core::{CoreClient, CoreProviderMetadata};
+    use openidconnect::{ClientId, ClientSecret, IssuerUrl, RedirectUrl};
+    let issuer = IssuerUrl::new(app.address.clone()).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, &super::app::oidc_http())
+        .await
+        .expect("discovery");
+    CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(rp.id.clone()),
+        rp.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(rp.redirect_uri.clone()).unwrap())
+}
+
+/// The crate's authorization URL with PKCE S256, `state` and `nonce`,
+/// asking `scopes` besides `openid`: (url, verifier, state, nonce).
+pub fn crate_authorize(
+    client: &CrateClient,
+    scopes: &[&str],
+) -> (
+    url::Url,
+    openidconnect::PkceCodeVerifier,
+    openidconnect::CsrfToken,
+    openidconnect::Nonce,
+) {
+    use openidconnect::core::CoreResponseType;
+    use openidconnect::{AuthenticationFlow, CsrfToken, Nonce, PkceCodeChallenge, Scope};
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = client.authorize_url(
+        AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+        CsrfToken::new_random,
+        Nonce::new_random,
+    );
+    for scope in scopes {
+        request = request.add_scope(Scope::new((*scope).to_owned()));
+    }
+    let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
+    (url, verifier, state, nonce)
+}
+
+/// The crate's code exchange, with the PKCE verifier.
+pub async fn crate_redeem(
+    client: &CrateClient,
+    code: String,
+    verifier: openidconnect::PkceCodeVerifier,
+) -> openidconnect::core::CoreTokenResponse {
+    client
+        .exchange_code(openidconnect::AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&super::app::oidc_http())
+        .await
+        .expect("the code exchange")
+}

@@ -9,6 +9,8 @@
 //! - `fixtures`: users, clients, APIs and allowances put in place before a test acts.
 //! - `jwt`: a JWT's header and claims, unverified.
 //! - `smtp`: a small SMTP sink that collects the mail Lanyard sends.
+//! - `upstream`: a second Lanyard as an upstream provider, a mock OP, a
+//!   browser walking through both.
 
 mod app;
 mod cli;
@@ -17,6 +19,7 @@ mod fixtures;
 mod flow;
 mod jwt;
 mod smtp;
+mod upstream;
 
 use std::time::Duration;
 
@@ -27,6 +30,7 @@ pub use fixtures::*;
 pub use flow::*;
 pub use jwt::*;
 pub use smtp::*;
+pub use upstream::*;
 
 /// Polls `check` until it returns true or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool

@@ -138,8 +138,36 @@ pub async fn rename(p: &Provider, user_id: Uuid, id: Uuid, typed_name: &str) -> 
 
 /// Removes one of the person's passkeys; false if they have no such
 /// passkey. Their password always remains, so the account keeps a way in.
-pub async fn remove(p: &Provider, user_id: Uuid, id: Uuid) -> Result<bool, OAuthError> {
-    Ok(passkeys::delete(&mut *p.pool.acquire().await?, user_id, id).await?)
+/// What removing a passkey did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// The person has no such passkey.
+    NotFound,
+    /// It is the person's only way in (no password, no other passkey, no
+    /// link to an upstream provider): kept.
+    OnlyWayIn,
+}
+
+/// Removes one of a person's passkeys, unless it is their only way in. The
+/// person's row is locked meanwhile (as an unlink locks it), so two removals
+/// cannot both see "another way remains".
+pub async fn remove(p: &Provider, user_id: Uuid, id: Uuid) -> Result<Removal, OAuthError> {
+    let mut tx = p.pool.begin().await?;
+    let user = crate::store::users::find_for_update(&mut tx, user_id).await?;
+    if !passkeys::delete(&mut tx, user_id, id).await? {
+        return Ok(Removal::NotFound);
+    }
+    let has_password = user.is_some_and(|u| u.password_hash.is_some());
+    if !has_password
+        && passkeys::count(&mut tx, user_id).await? == 0
+        && crate::store::upstreams::links_of(&mut tx, user_id).await?.is_empty()
+    {
+        // Dropped: the deletion rolls back.
+        return Ok(Removal::OnlyWayIn);
+    }
+    tx.commit().await?;
+    Ok(Removal::Removed)
 }
 
 #[cfg(test)]

@@ -1,0 +1,842 @@
+//! Signing in through an upstream OpenID provider: a second Lanyard (its own
+//! database) is the upstream of the app under test, and a mock OP shapes the
+//! id_tokens each rule of OIDC Core §3.1.3.7 and RFC 9207 must refuse.
+
+use lanyard::admin::upstreams::UpstreamSettings;
+use openidconnect::TokenResponse;
+use serde_json::Value;
+
+use crate::support::{
+    ClientSpec, Federation, MOCK_CLIENT, MockOp, TestApp, allow, answer_link, auth_url, connect_upstream,
+    crate_authorize, crate_client, crate_redeem, create_api, create_client, create_user, federation, jwt_claims,
+    lanyard, location, mock_op, query_param,
+};
+
+const ORDERS: &str = "https://orders.example";
+
+fn linking() -> UpstreamSettings {
+    UpstreamSettings {
+        link_by_verified_email: Some(true),
+        ..Default::default()
+    }
+}
+
+/// The user row of `username` at `app`: (sub, email, email_verified, name, has a password).
+async fn account(app: &TestApp, username: &str) -> Option<(uuid::Uuid, Option<String>, bool, Option<String>, bool)> {
+    sqlx::query_as("SELECT id, email, email_verified, name, password_hash IS NOT NULL FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// A connected to B with `settings`, ada at B, and a first-party relying party at A.
+async fn ada_at_b(settings: UpstreamSettings) -> (Federation, crate::support::TestClient, uuid::Uuid) {
+    let fed = federation(settings).await;
+    let at_b = create_user(&fed.b, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    (fed, rp, at_b)
+}
+
+/// Signs in at A through B with a fresh authorization request of `rp`: the tokens.
+async fn tokens_through_b(fed: &Federation, rp: &crate::support::TestClient, username: &str) -> Value {
+    let auth = auth_url(&fed.a, rp, "openid profile email", &[]);
+    let res = fed.sign_in_through_b(&auth.url, username).await;
+    let to = location(&res);
+    assert!(to.starts_with(&rp.redirect_uri), "back at the relying party: {to}");
+    let code = query_param(&to, "code").expect("a code");
+    fed.a.redeem(rp, &code, &auth.verifier).await
+}
+
+#[tokio::test]
+async fn signing_in_through_an_upstream_lanyard_makes_an_account_and_a_federated_id_token_that_exchanges() {
+    let fed = federation(UpstreamSettings::default()).await;
+    create_user(&fed.b, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::exchanging()).await;
+    create_api(&fed.a, ORDERS, &["read"], None, &[]).await;
+    allow(&fed.a, &rp.id, ORDERS, &["read"]).await;
+    let client = crate_client(&fed.a, &rp).await;
+    let (url, verifier, _, nonce) = crate_authorize(&client, &["profile", "email"]);
+
+    let res = fed.sign_in_through_b(url.as_str(), "ada").await;
+
+    let code = query_param(&location(&res), "code").expect("a code for the relying party");
+    let tokens = crate_redeem(&client, code, verifier).await;
+    let id_token = tokens.id_token().expect("an id_token");
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("the relying party verifies A's id_token");
+    assert_eq!(claims.issuer().as_str(), fed.a.address, "A stays the issuer");
+    let raw = jwt_claims(&id_token.to_string());
+    assert_eq!(raw["amr"], serde_json::json!(["fed"]), "RFC 8176 fed");
+    assert_eq!(raw["acr"], "password", "the lowest level: no acr mapped");
+    let (sub, email, verified, name, has_password) = account(&fed.a, "ada").await.expect("an account named ada");
+    assert_eq!(claims.subject().as_str(), sub.to_string());
+    assert_eq!(sub.get_version_num(), 4, "a random sub of its own");
+    assert_eq!(email.as_deref(), Some("ada@example.com"));
+    assert!(verified, "the upstream's email_verified");
+    assert_eq!(name.as_deref(), Some("ada Example"), "the claims mapped");
+    assert!(!has_password, "a person from an upstream has no password");
+    let exchanged = fed
+        .a
+        .assert_exchanges(&rp, &id_token.to_string(), &[("resource", ORDERS), ("scope", "read")])
+        .await;
+    assert_eq!(
+        jwt_claims(exchanged["access_token"].as_str().unwrap())["sub"],
+        sub.to_string()
+    );
+}
+
+#[tokio::test]
+async fn a_second_sign_in_through_the_upstream_reuses_the_link() {
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
+    let first = tokens_through_b(&fed, &rp, "ada").await;
+    let again = fed.in_new_browser();
+
+    let second = tokens_through_b(&again, &rp, "ada").await;
+
+    let sub = |t: &Value| jwt_claims(t["id_token"].as_str().unwrap())["sub"].clone();
+    assert_eq!(sub(&first), sub(&second), "the same account");
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&fed.a.pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 1, "no second account");
+}
+
+#[tokio::test]
+async fn an_existing_account_with_the_verified_email_is_linked_once_the_person_confirms() {
+    let fed = federation(linking()).await;
+    create_user(&fed.b, "ada").await;
+    let existing = create_user(&fed.a, "ada-at-a").await;
+    sqlx::query("UPDATE users SET email = 'ada@example.com' WHERE id = $1")
+        .bind(existing)
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    let auth = auth_url(&fed.a, &rp, "openid", &[]);
+
+    let page = fed.sign_in_through_b(&auth.url, "ada").await;
+
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Link your Lanyard account ada-at-a to b?"), "{html}");
+    let res = answer_link(&fed.a, &html, "link").await;
+    let res = fed.follow(&fed.a.url(&location(&res))).await;
+    let code = query_param(&location(&res), "code").expect("a code");
+    let tokens = fed.a.redeem(&rp, &code, &auth.verifier).await;
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["sub"],
+        existing.to_string()
+    );
+    let again = answer_link(&fed.a, &html, "link").await;
+    assert_eq!(again.status(), 400, "a pending link is taken once");
+}
+
+#[tokio::test]
+async fn without_email_verified_no_link_is_offered_and_a_new_account_is_made() {
+    let fed = federation(linking()).await;
+    let input = lanyard::admin::users::NewUserInput {
+        username: "carol".into(),
+        password: crate::support::PASSWORD.into(),
+        is_admin: false,
+        claims: lanyard::model::StandardClaims {
+            email: Some("carol@example.com".into()),
+            email_verified: false,
+            ..Default::default()
+        },
+    };
+    lanyard::admin::users::create(&fed.b.pool, &fed.b.clock, input)
+        .await
+        .unwrap();
+    let existing = create_user(&fed.a, "carol").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+
+    let tokens = tokens_through_b(&fed, &rp, "carol").await;
+
+    let sub = jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
+    assert_ne!(sub, existing.to_string(), "not linked to the existing carol");
+    let (_, email, verified, _, _) = sqlx::query_as::<_, (uuid::Uuid, Option<String>, bool, Option<String>, bool)>(
+        "SELECT id, email, email_verified, name, password_hash IS NOT NULL FROM users WHERE id::text = $1",
+    )
+    .bind(sub.as_str().unwrap())
+    .fetch_one(&fed.a.pool)
+    .await
+    .unwrap();
+    assert_eq!(email.as_deref(), Some("carol@example.com"));
+    assert!(!verified, "unverified upstream, unverified here");
+}
+
+#[tokio::test]
+async fn a_disabled_account_cannot_sign_in_through_the_upstream() {
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
+    tokens_through_b(&fed, &rp, "ada").await;
+    let (sub, ..) = account(&fed.a, "ada").await.unwrap();
+    sqlx::query("UPDATE users SET disabled_at = now() WHERE id = $1")
+        .bind(sub)
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+    let again = fed.in_new_browser();
+
+    let res = again
+        .sign_in_through_b(&auth_url(&fed.a, &rp, "openid", &[]).url, "ada")
+        .await;
+
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn upstream_create_json_prints_the_redirect_uri_to_register() {
+    let a = crate::support::spawn_app().await;
+
+    let run = lanyard(&[
+        "upstream",
+        "create",
+        "corp",
+        "--issuer",
+        "https://login.corp.example/realms/staff",
+        "--client-id",
+        "lanyard",
+        "--client-secret-stdin",
+        "--name",
+        "Corp SSO",
+        "--link-by-verified-email",
+        "--json",
+    ])
+    .env("LANYARD_ISSUER", "https://id.example.com")
+    .stdin("s3cret-value\n")
+    .run_on(&a.db)
+    .await;
+
+    run.assert_ok();
+    let out = run.json();
+    assert_eq!(
+        out["redirect_uri"],
+        "https://id.example.com/signin/upstream/corp/callback"
+    );
+    assert_eq!(out["link_by_verified_email"], true);
+    assert!(!run.stdout.contains("s3cret-value"), "the secret is never shown");
+    let sealed: String = sqlx::query_scalar("SELECT sealed_secret FROM upstreams WHERE id = 'corp'")
+        .fetch_one(&a.pool)
+        .await
+        .unwrap();
+    assert!(!sealed.contains("s3cret"), "sealed at rest");
+    let listed = lanyard(&["upstream", "list", "--json"]).run_on(&a.db).await;
+    assert_eq!(listed.json()[0]["name"], "Corp SSO");
+    lanyard(&["upstream", "update", "corp", "--enabled=false", "--json"])
+        .run_on(&a.db)
+        .await
+        .assert_ok();
+    let deleted = lanyard(&["upstream", "delete", "corp"]).run_on(&a.db).await;
+    deleted.assert_ok();
+    lanyard(&["upstream", "show", "corp"])
+        .run_on(&a.db)
+        .await
+        .assert_refused("no upstream `corp`");
+}
+
+// ---- the rules on the upstream's answer, with a mock OP ----
+
+/// A connected to the mock OP as `mock`.
+async fn with_mock() -> (TestApp, MockOp) {
+    let a = crate::support::spawn_app().await;
+    let op = mock_op().await;
+    connect_upstream(&a, "mock", &op.issuer, MOCK_CLIENT, UpstreamSettings::default()).await;
+    (a, op)
+}
+
+/// One sign-in at the mock: the id_token it answers is `good_claims` changed
+/// by `defect` (claims, kid, the `iss` of the response); returns the
+/// callback's status.
+async fn attempt(a: &TestApp, op: &MockOp, defect: impl FnOnce(&mut Value, &mut String, &mut Option<String>)) -> u16 {
+    sign_in_at_mock(&a.with_browser(crate::support::new_browser()), op, defect).await
+}
+
+/// `attempt` in `a`'s own browser (which keeps the session it may get).
+async fn sign_in_at_mock(
+    a: &TestApp,
+    op: &MockOp,
+    defect: impl FnOnce(&mut Value, &mut String, &mut Option<String>),
+) -> u16 {
+    let res = a.visit("/signin/upstream/mock").await;
+    assert_eq!(res.status(), 303);
+    let to = location(&res);
+    assert!(to.starts_with(&format!("{}/authorize?", op.issuer)), "{to}");
+    assert_eq!(query_param(&to, "code_challenge_method").as_deref(), Some("S256"));
+    let (state, nonce) = (query_param(&to, "state").unwrap(), query_param(&to, "nonce").unwrap());
+    let mut claims = op.good_claims(&nonce, a.clock.now().timestamp());
+    let (mut kid, mut iss) = ("k1".to_owned(), Some(op.issuer.clone()));
+    defect(&mut claims, &mut kid, &mut iss);
+    op.will_answer(op.sign(&claims, &kid));
+    let mut callback = url::Url::parse(&a.url("/signin/upstream/mock/callback")).unwrap();
+    callback
+        .query_pairs_mut()
+        .append_pair("code", "c0de")
+        .append_pair("state", &state);
+    if let Some(iss) = iss {
+        callback.query_pairs_mut().append_pair("iss", &iss);
+    }
+    a.visit(callback.as_str()).await.status().as_u16()
+}
+
+/// The positive control, then the defect: refused with a page, and audited.
+async fn assert_refused(defect: impl FnOnce(&mut Value, &mut String, &mut Option<String>), reason: &str) {
+    let (a, op) = with_mock().await;
+    assert_eq!(
+        attempt(&a, &op, |_, _, _| {}).await,
+        303,
+        "positive control: the good answer signs in"
+    );
+    assert_eq!(attempt(&a, &op, defect).await, 400, "refused with a page");
+    a.audit_written().await;
+    let reasons: Vec<String> =
+        sqlx::query_scalar("SELECT reason FROM audit_events WHERE kind = 'sign_in' AND outcome = 'failed'")
+            .fetch_all(&a.pool)
+            .await
+            .unwrap();
+    assert!(
+        reasons.iter().any(|r| r.contains(reason)),
+        "audited with `{reason}`: {reasons:?}"
+    );
+}
+
+use lanyard::clock::Clock as _;
+
+#[tokio::test]
+async fn an_upstream_id_token_with_another_nonce_is_refused() {
+    assert_refused(|c, _, _| c["nonce"] = "another".into(), "nonce").await;
+}
+
+#[tokio::test]
+async fn an_upstream_id_token_for_another_audience_is_refused() {
+    assert_refused(|c, _, _| c["aud"] = "someone-else".into(), "audience").await;
+}
+
+#[tokio::test]
+async fn an_upstream_id_token_from_another_issuer_is_refused() {
+    assert_refused(|c, _, _| c["iss"] = "https://evil.example".into(), "issuer").await;
+}
+
+#[tokio::test]
+async fn an_upstream_id_token_signed_with_an_unknown_key_is_refused() {
+    assert_refused(|_, kid, _| *kid = "k-unknown".into(), "Signature verification").await;
+}
+
+#[tokio::test]
+async fn a_key_the_upstream_publishes_later_is_fetched_on_its_unknown_kid_at_most_once_a_minute() {
+    let (a, op) = with_mock().await;
+    assert_eq!(
+        attempt(&a, &op, |_, _, _| {}).await,
+        303,
+        "positive control: k1, fetched at discovery"
+    );
+    op.publish_key("k2");
+    assert_eq!(
+        attempt(&a, &op, |_, kid, _| *kid = "k2".into()).await,
+        400,
+        "the keys were fetched less than a minute ago: not again"
+    );
+    a.clock.advance(chrono::TimeDelta::seconds(61));
+
+    let status = attempt(&a, &op, |_, kid, _| *kid = "k2".into()).await;
+
+    assert_eq!(status, 303, "an unknown kid fetches the keys again");
+}
+
+#[tokio::test]
+async fn an_expired_upstream_id_token_is_refused() {
+    assert_refused(|c, _, _| c["exp"] = (c["iat"].as_i64().unwrap() - 10).into(), "expired").await;
+}
+
+#[tokio::test]
+async fn an_upstream_id_token_whose_azp_is_another_client_is_refused() {
+    assert_refused(|c, _, _| c["azp"] = "someone-else".into(), "azp").await;
+}
+
+#[tokio::test]
+async fn an_authorization_response_without_iss_is_refused_when_the_upstream_announces_it() {
+    assert_refused(|_, _, iss| *iss = None, "RFC 9207").await;
+}
+
+#[tokio::test]
+async fn an_authorization_response_with_another_iss_is_refused() {
+    assert_refused(|_, _, iss| *iss = Some("https://evil.example".into()), "RFC 9207").await;
+}
+
+#[tokio::test]
+async fn a_callback_in_another_browser_or_a_second_time_is_refused() {
+    let (a, op) = with_mock().await;
+    let res = a.visit("/signin/upstream/mock").await;
+    let to = location(&res);
+    let (state, nonce) = (query_param(&to, "state").unwrap(), query_param(&to, "nonce").unwrap());
+    op.will_answer(op.sign(&op.good_claims(&nonce, a.clock.now().timestamp()), "k1"));
+    let callback = format!("/signin/upstream/mock/callback?code=c&state={state}&iss={}", op.issuer);
+    let other = a.with_browser(crate::support::new_browser());
+    assert_eq!(other.visit(&callback).await.status(), 400, "another browser");
+    assert_eq!(
+        a.visit(&callback).await.status(),
+        303,
+        "positive control: this browser's"
+    );
+    assert_eq!(a.visit(&callback).await.status(), 400, "taken once");
+}
+
+// ---- the account page ----
+
+#[tokio::test]
+async fn unlinking_the_only_way_in_is_refused_until_the_person_sets_a_password() {
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
+    tokens_through_b(&fed, &rp, "ada").await;
+    let subject: String = sqlx::query_scalar("SELECT subject FROM upstream_links")
+        .fetch_one(&fed.a.pool)
+        .await
+        .unwrap();
+    let page = fed.a.get("/account").await.text().await.unwrap();
+    assert!(
+        page.contains("Sign-in with other providers") && page.contains("id=\"no-password\""),
+        "{page}"
+    );
+    let csrf = crate::support::hidden_field(&page, "csrf").unwrap();
+    let unlink = [("csrf", csrf.as_str()), ("upstream", "b"), ("subject", &subject)];
+
+    let refused = fed.a.submit("/account/upstreams/unlink", &unlink).await;
+
+    assert_eq!(refused.status(), 400, "the only way in");
+    assert!(refused.text().await.unwrap().contains("only way to sign in"));
+    let set = fed
+        .a
+        .submit(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("new_password", "a new passphrase"),
+                ("new_password_again", "a new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status(), 303, "a first password, no current one asked");
+    let unlinked = fed.a.submit("/account/upstreams/unlink", &unlink).await;
+    assert_eq!(
+        unlinked.status(),
+        303,
+        "positive control: with a password, unlinking is allowed"
+    );
+    let links: i64 = sqlx::query_scalar("SELECT count(*) FROM upstream_links")
+        .fetch_one(&fed.a.pool)
+        .await
+        .unwrap();
+    assert_eq!(links, 0);
+}
+
+#[tokio::test]
+async fn a_person_from_an_upstream_never_signs_in_with_a_password() {
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
+    tokens_through_b(&fed, &rp, "ada").await;
+    let other = fed.a.with_browser(crate::support::new_browser());
+    let page = other.get("/signin").await.text().await.unwrap();
+
+    let res = other.sign_in_on(&page, "ada", "").await;
+
+    assert_eq!(res.status(), 400, "an empty password is refused as ever");
+    let page = other.get("/signin").await.text().await.unwrap();
+    let res = other.sign_in_on(&page, "ada", crate::support::PASSWORD).await;
+    assert_eq!(res.status(), 401, "as an unknown user");
+}
+
+// ---- the admin page ----
+
+#[tokio::test]
+async fn an_admin_connects_an_upstream_on_the_admin_page_and_it_shows_on_the_sign_in_page() {
+    let app = crate::admin::admin_app().await;
+    let html = app.visit("/admin/upstreams").await.text().await.unwrap();
+    let csrf = crate::support::hidden_field(&html, "csrf").unwrap();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("id", "corp"),
+        ("name", "Corp <SSO>"),
+        ("issuer", "https://login.corp.example"),
+        ("client_id", "lanyard"),
+        ("client_secret", "page-s3cret"),
+        ("acr", "urn:corp:mfa=mfa"),
+    ];
+
+    let res = app.submit("/admin/upstreams", &form).await;
+
+    assert_eq!(location(&res), "/admin/upstreams/corp?done=created");
+    let page = app.visit("/admin/upstreams/corp").await.text().await.unwrap();
+    assert!(
+        page.contains(&app.url("/signin/upstream/corp/callback")),
+        "the redirect URI to register"
+    );
+    assert!(
+        page.contains("Corp &lt;SSO&gt;") && !page.contains("page-s3cret"),
+        "escaped; no secret"
+    );
+    let other = app.with_browser(crate::support::new_browser());
+    let signin = other.visit("/signin").await.text().await.unwrap();
+    assert!(signin.contains("Continue with Corp &lt;SSO&gt;"), "{signin}");
+    let disable = [
+        ("csrf", csrf.as_str()),
+        ("name", "Corp SSO"),
+        ("issuer", "https://login.corp.example"),
+        ("client_id", "lanyard"),
+    ];
+    let res = app.submit("/admin/upstreams/corp", &disable).await;
+    assert_eq!(location(&res), "/admin/upstreams/corp?done=saved");
+    let signin = other.visit("/signin").await.text().await.unwrap();
+    assert!(!signin.contains("Continue with"), "a disabled upstream is not offered");
+    let res = app.submit("/admin/upstreams/corp/delete", &[("csrf", &csrf)]).await;
+    assert_eq!(location(&res), "/admin/upstreams?done=deleted");
+}
+
+#[tokio::test]
+async fn an_upstream_change_on_the_admin_page_needs_a_recent_sign_in() {
+    let app = crate::admin::admin_app().await;
+    let html = app.visit("/admin/upstreams").await.text().await.unwrap();
+    let csrf = crate::support::hidden_field(&html, "csrf").unwrap();
+    app.clock.advance(chrono::TimeDelta::minutes(16));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("id", "corp"),
+        ("issuer", "https://login.corp.example"),
+        ("client_id", "x"),
+        ("client_secret", "y"),
+    ];
+
+    let res = app.submit("/admin/upstreams", &form).await;
+
+    assert!(location(&res).starts_with("/signin?reauth=1"), "asked to sign in again");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM upstreams")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+// ---- the upstream as a process of its own ----
+
+#[tokio::test]
+async fn a_lanyard_serve_process_with_its_own_database_is_an_upstream() {
+    let a = crate::support::spawn_app().await;
+    let b_db = crate::support::fresh_db().await;
+    let b_pool = lanyard::store::connect(&b_db.url, 2).await.unwrap();
+    crate::support::create_user_on(&b_pool, "ada").await;
+    let (cid, secret) = crate::support::register_at(&b_pool, &a.address, "b").await;
+    // Its issuer must be its address: a free port first (on `localhost`, so
+    // that A and B keep their cookies apart).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://localhost:{port}");
+    let serve = lanyard(&["serve"])
+        .db(&b_db)
+        .env("LANYARD_BIND", &format!("127.0.0.1:{port}"))
+        .env("LANYARD_ISSUER", &issuer);
+    let (_b, _) = crate::support::serve_listening(serve).await;
+    connect_upstream(&a, "b", &issuer, (&cid, &secret), UpstreamSettings::default()).await;
+    let rp = create_client(&a, ClientSpec::default()).await;
+    let auth = auth_url(&a, &rp, "openid email", &[]);
+    let page = crate::support::follow(&a.client, &auth.url).await.text().await.unwrap();
+    let href = crate::support::upstream_href(&page).expect("Continue with b");
+    let b_page = crate::support::follow(&a.client, &a.url(&href))
+        .await
+        .text()
+        .await
+        .unwrap();
+
+    let b_app = TestApp {
+        address: issuer.clone(),
+        ..a.with_browser(a.client.clone())
+    };
+    let res = b_app.sign_in_on(&b_page, "ada", crate::support::PASSWORD).await;
+    let back = url::Url::parse(&issuer).unwrap().join(&location(&res)).unwrap();
+    let res = crate::support::follow(&a.client, back.as_str()).await;
+
+    let code = query_param(&location(&res), "code").expect("back at the relying party with a code");
+    let tokens = a.redeem(&rp, &code, &auth.verifier).await;
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["iss"], a.address.as_str());
+    assert_eq!(claims["amr"], serde_json::json!(["fed"]));
+    assert_eq!(claims["email"], "ada@example.com");
+}
+
+#[tokio::test]
+async fn an_error_from_the_upstream_is_a_page_naming_it() {
+    let (a, op) = with_mock().await;
+    let res = a.visit("/signin/upstream/mock").await;
+    let state = query_param(&location(&res), "state").unwrap();
+    let mut callback = url::Url::parse(&a.url("/signin/upstream/mock/callback")).unwrap();
+    callback
+        .query_pairs_mut()
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "<script>nope</script>")
+        .append_pair("state", &state)
+        .append_pair("iss", &op.issuer);
+
+    let res = a.visit(callback.as_str()).await;
+
+    assert_eq!(res.status(), 400);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("access_denied") && !page.contains("<script>nope"),
+        "{page}"
+    );
+    assert_eq!(
+        a.visit("/signin/upstream/nobody").await.status(),
+        404,
+        "an unknown upstream"
+    );
+}
+
+#[tokio::test]
+async fn sign_ins_started_at_upstreams_are_limited_per_address() {
+    let (a, _op) = with_mock().await;
+    assert_eq!(a.visit("/signin/upstream/mock").await.status(), 303, "positive control");
+    sqlx::query("UPDATE login_throttle SET attempts = $1 WHERE key = 'upstream-ip:127.0.0.1'")
+        .bind(lanyard::protocol::upstream::STARTS_PER_ADDRESS)
+        .execute(&a.pool)
+        .await
+        .unwrap();
+
+    let res = a.visit("/signin/upstream/mock").await;
+
+    assert_eq!(res.status(), 429, "one more than the limit");
+    assert!(res.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn an_upstream_id_token_signed_with_hmac_of_the_client_secret_is_refused() {
+    let (a, op) = with_mock().await;
+    assert_eq!(attempt(&a, &op, |_, _, _| {}).await, 303, "positive control");
+    let res = a.visit("/signin/upstream/mock").await;
+    let to = location(&res);
+    let (state, nonce) = (query_param(&to, "state").unwrap(), query_param(&to, "nonce").unwrap());
+    let claims = op.good_claims(&nonce, a.clock.now().timestamp());
+    let mut header = josekit::jws::JwsHeader::new();
+    header.set_token_type("JWT");
+    let signer = josekit::jws::HS256.signer_from_bytes(MOCK_CLIENT.1.as_bytes()).unwrap();
+    op.will_answer(josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, &signer).unwrap());
+    let mut callback = url::Url::parse(&a.url("/signin/upstream/mock/callback")).unwrap();
+    callback
+        .query_pairs_mut()
+        .append_pair("code", "c")
+        .append_pair("state", &state)
+        .append_pair("iss", &op.issuer);
+
+    let res = a.visit(callback.as_str()).await;
+
+    assert_eq!(
+        res.status(),
+        400,
+        "only the upstream's asymmetric keys sign its id_tokens"
+    );
+}
+
+#[tokio::test]
+async fn a_persons_only_passkey_is_kept_once_they_have_no_password_nor_link() {
+    use lanyard::protocol::factors::passkeys::manage::{self, Removal};
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
+    tokens_through_b(&fed, &rp, "ada").await;
+    let (sub, ..) = account(&fed.a, "ada").await.unwrap();
+    let add_passkey = || async {
+        let id = uuid::Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO passkeys (id, user_id, credential_id, passkey, name, backup_eligible, backup_state, created_at)
+             VALUES ($1, $2, $3, '{}', 'Laptop', false, false, now())",
+        )
+        .bind(id)
+        .bind(sub)
+        .bind(id.as_bytes().to_vec())
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+        id
+    };
+    let first = add_passkey().await;
+    assert_eq!(
+        manage::remove(&fed.a.provider, sub, first).await.unwrap(),
+        Removal::Removed,
+        "positive control: the link to b is a way in"
+    );
+    let only = add_passkey().await;
+    sqlx::query("DELETE FROM upstream_links")
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+
+    let removal = manage::remove(&fed.a.provider, sub, only).await.unwrap();
+
+    assert_eq!(removal, Removal::OnlyWayIn);
+    assert_eq!(count_passkeys(&fed.a, sub).await, 1, "kept");
+}
+
+async fn count_passkeys(app: &TestApp, sub: uuid::Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM passkeys WHERE user_id = $1")
+        .bind(sub)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_admin_user_page_says_where_a_person_from_an_upstream_signs_in() {
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
+    tokens_through_b(&fed, &rp, "ada").await;
+    let (sub, ..) = account(&fed.a, "ada").await.unwrap();
+    let input = lanyard::admin::users::NewUserInput {
+        username: "root".into(),
+        password: crate::support::PASSWORD.into(),
+        is_admin: true,
+        claims: Default::default(),
+    };
+    lanyard::admin::users::create(&fed.a.pool, &fed.a.clock, input)
+        .await
+        .unwrap();
+    let admin = fed.a.with_browser(crate::support::new_browser());
+    let page = admin.visit("/signin?return_to=/admin").await.text().await.unwrap();
+    admin.sign_in_on(&page, "root", crate::support::PASSWORD).await;
+
+    let page = admin.visit(&format!("/admin/users/{sub}")).await.text().await.unwrap();
+
+    assert!(page.contains("id=\"no-password\""), "{page}");
+    assert!(page.contains("Signs in through: <code>b</code>"), "{page}");
+}
+
+#[tokio::test]
+async fn an_existing_account_is_not_linked_unless_the_upstream_allows_it() {
+    let fed = federation(UpstreamSettings::default()).await;
+    create_user(&fed.b, "ada").await;
+    let existing = create_user(&fed.a, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+
+    let tokens = tokens_through_b(&fed, &rp, "ada").await;
+
+    let sub = jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
+    assert_ne!(
+        sub,
+        existing.to_string(),
+        "a new account, though the verified emails match"
+    );
+    let username: String = sqlx::query_scalar("SELECT username FROM users WHERE id::text = $1")
+        .bind(sub.as_str().unwrap())
+        .fetch_one(&fed.a.pool)
+        .await
+        .unwrap();
+    assert!(username.starts_with("ada-"), "a free username: {username}");
+}
+
+#[tokio::test]
+async fn an_address_another_account_has_verified_stays_unverified_on_the_account_from_upstream() {
+    let fed = federation(UpstreamSettings::default()).await;
+    create_user(&fed.b, "ada").await;
+    let existing = create_user(&fed.a, "ada").await;
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+
+    let tokens = tokens_through_b(&fed, &rp, "ada").await;
+
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_ne!(claims["sub"], existing.to_string(), "a new account");
+    let verified: Vec<(String, bool)> =
+        sqlx::query_as("SELECT id::text, email_verified FROM users WHERE lower(email) = 'ada@example.com' ORDER BY 1")
+            .fetch_all(&fed.a.pool)
+            .await
+            .unwrap();
+    let holders: Vec<&String> = verified.iter().filter(|(_, v)| *v).map(|(id, _)| id).collect();
+    assert_eq!(
+        holders,
+        [&existing.to_string()],
+        "one verified holder: the account that had it"
+    );
+    assert_eq!(verified.len(), 2, "the new account keeps the address, unverified");
+}
+
+#[tokio::test]
+async fn an_address_the_upstream_verified_is_taken_from_an_account_holding_it_unverified() {
+    let fed = federation(UpstreamSettings::default()).await;
+    create_user(&fed.b, "ada").await;
+    let squatter = create_user(&fed.a, "mallory").await;
+    sqlx::query("UPDATE users SET email = 'ada@example.com', email_verified = false WHERE id = $1")
+        .bind(squatter)
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+    let rp = create_client(&fed.a, ClientSpec::default()).await;
+
+    let tokens = tokens_through_b(&fed, &rp, "ada").await;
+
+    let sub = jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
+    let holders: Vec<(String, bool)> =
+        sqlx::query_as("SELECT id::text, email_verified FROM users WHERE lower(email) = 'ada@example.com'")
+            .fetch_all(&fed.a.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        holders,
+        [(sub.as_str().unwrap().to_owned(), true)],
+        "verified, and only there"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_acr_raises_the_level_only_when_the_admin_maps_it() {
+    let a = crate::support::spawn_app().await;
+    let op = mock_op().await;
+    let mapped = UpstreamSettings {
+        acr: Some(vec!["urn:corp:strong=mfa".into()]),
+        ..Default::default()
+    };
+    connect_upstream(&a, "mock", &op.issuer, MOCK_CLIENT, mapped).await;
+    let rp = create_client(&a, ClientSpec::default()).await;
+    let level_for = |acr: &'static str| {
+        let (a, op, rp) = (&a, &op, &rp);
+        async move {
+            let browser = a.with_browser(crate::support::new_browser());
+            let signed_in = sign_in_at_mock(&browser, op, |c, _, _| c["acr"] = acr.into()).await;
+            assert_eq!(signed_in, 303);
+            let tokens = browser.tokens(rp, "openid", "-").await;
+            let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+            (claims["acr"].clone(), claims["amr"].clone())
+        }
+    };
+
+    let (strong, weak) = (level_for("urn:corp:strong").await, level_for("urn:corp:other").await);
+
+    assert_eq!(
+        strong,
+        (serde_json::json!("mfa"), serde_json::json!(["fed", "mfa"])),
+        "mapped"
+    );
+    assert_eq!(
+        weak,
+        (serde_json::json!("password"), serde_json::json!(["fed"])),
+        "not mapped: the lowest"
+    );
+}
+
+#[tokio::test]
+async fn claims_are_copied_again_at_each_sign_in_only_when_the_upstream_refreshes_them() {
+    for refresh in [false, true] {
+        let settings = UpstreamSettings {
+            refresh_claims: Some(refresh),
+            ..Default::default()
+        };
+        let (fed, rp, at_b) = ada_at_b(settings).await;
+        tokens_through_b(&fed, &rp, "ada").await;
+        sqlx::query("UPDATE users SET name = 'Ada Lovelace' WHERE id = $1")
+            .bind(at_b)
+            .execute(&fed.b.pool)
+            .await
+            .unwrap();
+        let again = fed.in_new_browser();
+
+        tokens_through_b(&again, &rp, "ada").await;
+
+        let (_, _, _, name, _) = account(&fed.a, "ada").await.unwrap();
+        let expected = if refresh { "Ada Lovelace" } else { "ada Example" };
+        assert_eq!(name.as_deref(), Some(expected), "refresh_claims = {refresh}");
+    }
+}
