@@ -26,14 +26,19 @@ CREATE TABLE upstreams (
     updated_at             timestamptz NOT NULL
 );
 
--- Who a person is at an upstream: (upstream, sub) names one Lanyard user.
+-- Who a person is at an upstream: (upstream, issuer, sub) names one Lanyard
+-- user. A `sub` is unique only within its issuer (OIDC Core §2): the issuer
+-- the upstream had when the link was made is kept, and links of a former
+-- issuer no longer apply. One link per user and upstream (and issuer).
 CREATE TABLE upstream_links (
     upstream_id  text NOT NULL REFERENCES upstreams (id) ON DELETE CASCADE,
+    issuer       text NOT NULL,
     subject      text NOT NULL,
     user_id      uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at   timestamptz NOT NULL,
     last_used_at timestamptz,
-    PRIMARY KEY (upstream_id, subject)
+    PRIMARY KEY (upstream_id, issuer, subject),
+    UNIQUE (upstream_id, issuer, user_id)
 );
 CREATE INDEX upstream_links_user ON upstream_links (user_id);
 
@@ -49,18 +54,26 @@ CREATE TABLE upstream_flows (
     -- The authorization request (or admin/account page) to resume.
     request       text NOT NULL,
     return_to     text NOT NULL,
+    -- Connecting from the account page: the user the upstream account is
+    -- linked to (no sign-in), else NULL.
+    link_user_id  uuid REFERENCES users (id) ON DELETE CASCADE,
+    -- The `max_age` sent to the upstream (seconds), if any: its id_token
+    -- must then carry an `auth_time` that satisfies it.
+    max_age       bigint,
     created_at    timestamptz NOT NULL,
     expires_at    timestamptz NOT NULL
 );
 CREATE INDEX upstream_flows_expires ON upstream_flows (expires_at);
 
--- A link waiting for the person's confirmation (an existing account with the
--- upstream's verified email): found by the SHA-256 of its token, bound to the
--- browser, taken once.
+-- A link waiting for the person to prove they own the account it names (an
+-- existing account with the upstream's verified email): made only once this
+-- browser signs in to that account with its own factors. Found by the
+-- SHA-256 of its token, bound to the browser, taken once.
 CREATE TABLE upstream_pending_links (
     token_hash  bytea PRIMARY KEY,
     binding     bytea NOT NULL,
     upstream_id text NOT NULL REFERENCES upstreams (id) ON DELETE CASCADE,
+    issuer      text NOT NULL,
     subject     text NOT NULL,
     user_id     uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     -- What the upstream said (the mapped claims, the level), for either answer.

@@ -24,6 +24,10 @@ pub enum AdminError {
     Keys(KeyError),
     #[error("the server has no master key")]
     NoMasterKey,
+    /// Deleting or disabling an upstream would leave accounts no way in:
+    /// refused unless forced.
+    #[error("upstream `{id}` is the only way in for {accounts} account(s): repeat with force to go ahead")]
+    LocksOut { id: String, accounts: i64 },
 }
 
 impl AdminError {
@@ -32,7 +36,7 @@ impl AdminError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::NotFound(_)
+            AdminError::Invalid(_) | AdminError::Conflict(_) | AdminError::NotFound(_) | AdminError::LocksOut { .. }
         )
     }
 

@@ -32,6 +32,8 @@ pub struct UpstreamSettings {
     /// `VALUE=LEVEL` pairs.
     pub acr: Option<Vec<String>>,
     pub enabled: Option<bool>,
+    /// Disable it even when it is the only way in for some accounts.
+    pub force: bool,
 }
 
 impl std::fmt::Debug for UpstreamSettings {
@@ -55,13 +57,17 @@ pub struct UpstreamView {
     pub refresh_claims: bool,
     pub acr: Vec<String>,
     pub enabled: bool,
+    /// Links made at a former issuer of this upstream: they no longer apply
+    /// (a `sub` is unique only within one issuer, OIDC Core §2).
+    pub former_issuer_links: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl UpstreamView {
-    fn of(row: UpstreamRow, issuer: &Issuer) -> Self {
+    fn of(row: UpstreamRow, issuer: &Issuer, former_issuer_links: i64) -> Self {
         Self {
+            former_issuer_links,
             redirect_uri: issuer.url(&crate::paths::upstream_callback(&row.id)),
             acr: AcrMap::from_json(&row.acr_map).pairs(),
             id: row.id,
@@ -191,35 +197,62 @@ pub async fn create(c: &Ctx<'_>, id: &str, settings: UpstreamSettings) -> Result
     view(c, id.as_str()).await
 }
 
+/// Changes an upstream; disabling one that is the only way in for some
+/// accounts is refused unless `force` (`LocksOut` says how many).
 pub async fn update(c: &Ctx<'_>, id: &str, settings: UpstreamSettings) -> Result<UpstreamView, AdminError> {
     let mut tx = c.pool.begin().await?;
-    let old = upstreams::find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let old = upstreams::find_for_update(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
     let id = field("id", UpstreamId::parse(id))?;
+    let force = settings.force;
     let parsed = parse(&id, settings, Some(&old), c.seal)?;
+    if old.enabled && !parsed.enabled && !force {
+        refuse_lock_out(&mut tx, id.as_str()).await?;
+    }
     upstreams::update(&mut tx, &fields(id.as_str(), &parsed), c.clock.now()).await?;
     tx.commit().await?;
     view(c, id.as_str()).await
 }
 
+/// Refused (`LocksOut`) when upstream `id` is the only way in for some accounts.
+async fn refuse_lock_out(conn: &mut sqlx::PgConnection, id: &str) -> Result<(), AdminError> {
+    match upstreams::sole_way_in(conn, id).await? {
+        0 => Ok(()),
+        accounts => Err(AdminError::LocksOut {
+            id: id.to_owned(),
+            accounts,
+        }),
+    }
+}
+
 pub async fn view(c: &Ctx<'_>, id: &str) -> Result<UpstreamView, AdminError> {
     let mut conn = c.pool.acquire().await?;
     let row = upstreams::find(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
-    Ok(UpstreamView::of(row, c.issuer))
+    let former = upstreams::former_issuer_links(&mut conn, id, &row.issuer).await?;
+    Ok(UpstreamView::of(row, c.issuer, former))
 }
 
 pub async fn list(pool: &PgPool, issuer: &Issuer) -> Result<Vec<UpstreamView>, AdminError> {
     let mut conn = pool.acquire().await?;
     let rows = upstreams::list(&mut conn).await?;
-    Ok(rows.into_iter().map(|r| UpstreamView::of(r, issuer)).collect())
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let former = upstreams::former_issuer_links(&mut conn, &row.id, &row.issuer).await?;
+        out.push(UpstreamView::of(row, issuer, former));
+    }
+    Ok(out)
 }
 
-/// Deletes an upstream and its links (people linked keep their accounts).
-pub async fn delete(pool: &PgPool, id: &str) -> Result<(), AdminError> {
-    let mut conn = pool.acquire().await?;
-    match upstreams::delete(&mut conn, id).await? {
-        true => Ok(()),
-        false => Err(not_found(id)),
+/// Deletes an upstream and its links (people linked keep their accounts);
+/// refused when it is the only way in for some accounts, unless `force`.
+pub async fn delete(pool: &PgPool, id: &str, force: bool) -> Result<(), AdminError> {
+    let mut tx = pool.begin().await?;
+    upstreams::find_for_update(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    if !force {
+        refuse_lock_out(&mut tx, id).await?;
     }
+    upstreams::delete(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn not_found(id: &str) -> AdminError {
@@ -242,8 +275,26 @@ pub fn change_details(id: &str, s: &UpstreamSettings) -> serde_json::Value {
         "upstream": id, "name": s.name, "issuer": s.issuer, "client_id": s.client_id,
         "secret_changed": s.client_secret.is_some(), "scopes": s.scopes,
         "link_by_verified_email": s.link_by_verified_email, "claims": s.claims,
-        "refresh_claims": s.refresh_claims, "acr": s.acr, "enabled": s.enabled,
+        "refresh_claims": s.refresh_claims, "acr": s.acr, "enabled": s.enabled, "force": s.force,
     })
+}
+
+/// An upstream as an audit event records it before and after a change
+/// (never its secret: the view has none).
+fn audited(v: &UpstreamView) -> serde_json::Value {
+    serde_json::json!({
+        "name": v.name, "issuer": v.issuer, "client_id": v.client_id, "scopes": v.scopes,
+        "link_by_verified_email": v.link_by_verified_email, "claims": v.claims,
+        "refresh_claims": v.refresh_claims, "acr": v.acr, "enabled": v.enabled,
+    })
+}
+
+/// A change's audit details: what was asked, and the upstream before and after.
+pub fn before_after(id: &str, s: &UpstreamSettings, before: &UpstreamView, after: &UpstreamView) -> serde_json::Value {
+    let mut details = change_details(id, s);
+    details["before"] = audited(before);
+    details["after"] = audited(after);
+    details
 }
 
 pub async fn create_by(actor: &Actor<'_>, id: &str, s: UpstreamSettings) -> Result<UpstreamView, AdminError> {
@@ -253,17 +304,22 @@ pub async fn create_by(actor: &Actor<'_>, id: &str, s: UpstreamSettings) -> Resu
     Ok(created)
 }
 
+/// `update`, audited with the upstream before and after.
 pub async fn update_by(actor: &Actor<'_>, id: &str, s: UpstreamSettings) -> Result<UpstreamView, AdminError> {
-    let details = change_details(id, &s);
-    let updated = update(&ctx(actor.provider()), id, s).await?;
-    actor.changed("changed an upstream provider", details).await;
+    let c = ctx(actor.provider());
+    let before = view(&c, id).await?;
+    let asked = s.clone();
+    let updated = update(&c, id, s).await?;
+    actor
+        .changed("changed an upstream provider", before_after(id, &asked, &before, &updated))
+        .await;
     Ok(updated)
 }
 
-pub async fn delete_by(actor: &Actor<'_>, id: &str) -> Result<(), AdminError> {
-    delete(&actor.provider().pool, id).await?;
-    actor
-        .changed("deleted an upstream provider", serde_json::json!({ "upstream": id }))
-        .await;
+pub async fn delete_by(actor: &Actor<'_>, id: &str, force: bool) -> Result<(), AdminError> {
+    let before = view(&ctx(actor.provider()), id).await?;
+    delete(&actor.provider().pool, id, force).await?;
+    let details = serde_json::json!({ "upstream": id, "before": audited(&before), "force": force });
+    actor.changed("deleted an upstream provider", details).await;
     Ok(())
 }

@@ -22,8 +22,9 @@ pub enum UpstreamCommand {
     Show(UpstreamRef),
     /// Change an upstream provider: only the flags given.
     Update(UpstreamUpdate),
-    /// Delete an upstream provider and its links (the accounts stay).
-    Delete(UpstreamRef),
+    /// Delete an upstream provider and its links (the accounts stay; refused
+    /// when it is the only way in for some accounts, unless `--force`).
+    Delete(UpstreamDelete),
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +38,15 @@ pub struct UpstreamRef {
     id: String,
     #[command(flatten)]
     out: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct UpstreamDelete {
+    #[command(flatten)]
+    id: UpstreamRef,
+    /// Delete it even when it is the only way in for some accounts.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -62,9 +72,13 @@ pub struct UpstreamUpdate {
     issuer: Option<String>,
     #[arg(long, value_name = "CID")]
     client_id: Option<String>,
-    /// Enable or disable it (`--enabled=false`).
+    /// Enable or disable it (`--enabled=false`; refused when it is the only
+    /// way in for some accounts, unless `--force`).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     enabled: Option<bool>,
+    /// Disable it even when it is the only way in for some accounts.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     settings: UpstreamFlags,
     #[command(flatten)]
@@ -83,8 +97,11 @@ pub struct UpstreamFlags {
     /// The name on the sign-in page's "Continue with NAME" (default: the id).
     #[arg(long, value_name = "TEXT")]
     name: Option<String>,
-    /// Link an existing account whose verified email the upstream asserts as
-    /// verified (the person confirms). `--link-by-verified-email=false` to undo.
+    /// Trust the upstream's email verification: its `email_verified` is
+    /// copied (else addresses from it are stored unverified), and a person
+    /// whose verified address an account here holds is offered to link it —
+    /// made only once they sign in to that account with its own factors.
+    /// `--link-by-verified-email=false` to undo.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     link_by_verified_email: Option<bool>,
     /// A standard claim copied onto the user (repeatable; default name
@@ -121,8 +138,12 @@ impl UpstreamFlags {
 }
 
 fn human(v: &UpstreamView) -> String {
+    let former = match v.former_issuer_links {
+        0 => String::new(),
+        n => format!("\n  {n} link(s) made at a former issuer no longer apply"),
+    };
     format!(
-        "{} ({}) issuer {} client_id {}{}\n  redirect URI: {}",
+        "{} ({}) issuer {} client_id {}{}\n  redirect URI: {}{former}",
         v.id,
         v.name,
         v.issuer,
@@ -176,21 +197,24 @@ pub async fn run(cmd: UpstreamCommand, config: &Config) -> Result<(), Failure> {
         UpstreamCommand::Update(a) => {
             let mut s = a.settings.settings()?;
             (s.issuer, s.client_id, s.enabled) = (a.issuer, a.client_id, a.enabled);
-            let details = change_details(&a.id, &s);
+            s.force = a.force;
+            let before = upstreams::view(&c, &a.id).await.map_err(refused)?;
+            let asked = s.clone();
             let updated = upstreams::update(&c, &a.id, s).await.map_err(refused)?;
+            let details = upstreams::before_after(&a.id, &asked, &before, &updated);
             audit(&pool, "changed an upstream provider", details).await;
             print(a.out.json, &updated, human)
         }
         UpstreamCommand::Delete(a) => {
-            upstreams::delete(&pool, &a.id).await.map_err(refused)?;
+            upstreams::delete(&pool, &a.id.id, a.force).await.map_err(refused)?;
             audit(
                 &pool,
                 "deleted an upstream provider",
-                serde_json::json!({ "upstream": a.id }),
+                serde_json::json!({ "upstream": a.id.id, "force": a.force }),
             )
             .await;
-            print(a.out.json, &serde_json::json!({ "deleted": a.id }), |_| {
-                format!("deleted {}", a.id)
+            print(a.id.out.json, &serde_json::json!({ "deleted": a.id.id }), |_| {
+                format!("deleted {}", a.id.id)
             })
         }
     }

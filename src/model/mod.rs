@@ -53,6 +53,37 @@ pub fn https_or_loopback(raw: &str, url: &url::Url) -> Result<(), String> {
     }
 }
 
+/// The group a client address is counted in by per-address throttles: an
+/// IPv4 address itself, an IPv6 address its /64 (one subscriber's network,
+/// RFC 6177 — one host can use all of it). Anything else as given.
+pub fn address_group(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod address_group_tests {
+    use super::address_group;
+
+    #[test]
+    fn ipv6_addresses_are_counted_by_their_64() {
+        assert_eq!(address_group("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_group("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_ne!(address_group("2001:db8:1:3::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_group("192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_group("::ffff:192.0.2.7"), "192.0.2.7");
+    }
+}
+
 /// A value refused, with the field (CLI flag or form field) it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {

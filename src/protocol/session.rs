@@ -78,12 +78,25 @@ pub struct Origin<'a> {
 /// a new cookie, this sign-in's methods and `auth_time`. Returns the cookie
 /// value.
 pub async fn start(p: &Provider, user_id: Uuid, amr: &[String], from: &Origin<'_>) -> Result<String, OAuthError> {
+    start_at(p, user_id, amr, None, from).await
+}
+
+/// `start`, the person having authenticated at `auth_time` (an upstream's
+/// `auth_time`, OIDC Core §2) rather than now; never later than now.
+pub async fn start_at(
+    p: &Provider,
+    user_id: Uuid,
+    amr: &[String],
+    auth_time: Option<DateTime<Utc>>,
+    from: &Origin<'_>,
+) -> Result<String, OAuthError> {
     let Origin {
         previous_cookie,
         ip,
         user_agent,
     } = *from;
     let now = p.now();
+    let auth_time = auth_time.map_or(now, |t| t.min(now));
     let mut rng = crate::random::rng();
     let cookie = secret::random_token(&mut rng);
     let sid = secret::random_token(&mut rng);
@@ -92,7 +105,7 @@ pub async fn start(p: &Provider, user_id: Uuid, amr: &[String], from: &Origin<'_
         let idle = p.config.lifetimes.session_idle.num_seconds();
         if let Some(old) = sessions::find_live(&mut tx, &secret::sha256(previous), now, idle).await? {
             if old.user_id == user_id
-                && sessions::reauthenticate(&mut tx, old.id, &secret::sha256(&cookie), amr, (now, now)).await?
+                && sessions::reauthenticate(&mut tx, old.id, &secret::sha256(&cookie), amr, (auth_time, now)).await?
             {
                 tx.commit().await?;
                 return Ok(cookie);
@@ -108,6 +121,7 @@ pub async fn start(p: &Provider, user_id: Uuid, amr: &[String], from: &Origin<'_
             token_hash: &secret::sha256(&cookie),
             sid: &sid,
             user_id,
+            auth_time,
             now,
             expires_at: now + p.config.lifetimes.session,
             ip,

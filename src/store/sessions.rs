@@ -32,6 +32,9 @@ pub struct NewSession<'a> {
     pub token_hash: &'a [u8],
     pub sid: &'a str,
     pub user_id: Uuid,
+    /// When the person authenticated (OIDC Core §2 `auth_time`): `now`,
+    /// or an upstream's `auth_time`.
+    pub auth_time: DateTime<Utc>,
     pub now: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub ip: Option<&'a str>,
@@ -43,7 +46,7 @@ pub struct NewSession<'a> {
 pub async fn insert(conn: &mut PgConnection, s: &NewSession<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO sessions (id, token_hash, sid, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent)
-         VALUES ($1, $2, $3, $4, $5, $9, $5, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $10, $9, $5, $5, $6, $7, $8)",
     )
     .bind(s.id)
     .bind(s.token_hash)
@@ -54,6 +57,7 @@ pub async fn insert(conn: &mut PgConnection, s: &NewSession<'_>) -> Result<(), S
     .bind(s.ip)
     .bind(s.user_agent)
     .bind(s.amr)
+    .bind(s.auth_time)
     .execute(conn)
     .await?;
     Ok(())

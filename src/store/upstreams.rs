@@ -92,6 +92,17 @@ pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<UpstreamRo
     )
 }
 
+/// An upstream, its row locked until the transaction ends (a change and
+/// the count of accounts it would lock out see the same links).
+pub async fn find_for_update(conn: &mut PgConnection, id: &str) -> Result<Option<UpstreamRow>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, UpstreamRow>("SELECT * FROM upstreams WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
 /// Every upstream, by id (an operator registers a handful).
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<UpstreamRow>, StoreError> {
     Ok(
@@ -124,48 +135,71 @@ pub async fn delete(conn: &mut PgConnection, id: &str) -> Result<bool, StoreErro
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct LinkRow {
     pub upstream_id: String,
+    /// The upstream's issuer when the link was made (a `sub` is unique only
+    /// within one issuer, OIDC Core §2).
+    pub issuer: String,
     pub subject: String,
     pub user_id: Uuid,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-/// The Lanyard user (upstream, sub) names, if linked; the link's use is recorded.
-pub async fn use_link(
-    conn: &mut PgConnection,
-    upstream_id: &str,
-    subject: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<Uuid>, StoreError> {
+/// Which link (upstream, issuer, sub) is: the upstream's current issuer
+/// and the `sub` it asserted there.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkKey<'a> {
+    pub upstream_id: &'a str,
+    pub issuer: &'a str,
+    pub subject: &'a str,
+}
+
+/// The Lanyard user (upstream, issuer, sub) names, if linked; the link's use is recorded.
+pub async fn use_link(conn: &mut PgConnection, key: LinkKey<'_>, now: DateTime<Utc>) -> Result<Option<Uuid>, StoreError> {
     Ok(sqlx::query_scalar(
-        "UPDATE upstream_links SET last_used_at = $3 WHERE upstream_id = $1 AND subject = $2 RETURNING user_id",
+        "UPDATE upstream_links SET last_used_at = $4
+         WHERE upstream_id = $1 AND issuer = $2 AND subject = $3 RETURNING user_id",
     )
-    .bind(upstream_id)
-    .bind(subject)
+    .bind(key.upstream_id)
+    .bind(key.issuer)
+    .bind(key.subject)
     .bind(now)
     .fetch_optional(conn)
     .await?)
 }
 
-/// Links (upstream, sub) to a user; a conflict if that pair is linked already.
+/// Links (upstream, issuer, sub) to a user; a conflict if that pair is
+/// linked already, or the user has a link to that upstream (and issuer).
 pub async fn link(
     conn: &mut PgConnection,
-    upstream_id: &str,
-    subject: &str,
+    key: LinkKey<'_>,
     user_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO upstream_links (upstream_id, subject, user_id, created_at, last_used_at) VALUES ($1, $2, $3, $4, $4)",
+        "INSERT INTO upstream_links (upstream_id, issuer, subject, user_id, created_at, last_used_at)
+         VALUES ($1, $2, $3, $4, $5, $5)",
     )
-    .bind(upstream_id)
-    .bind(subject)
+    .bind(key.upstream_id)
+    .bind(key.issuer)
+    .bind(key.subject)
     .bind(user_id)
     .bind(now)
     .execute(conn)
     .await
     .map_err(StoreError::conflict_as(|| "this upstream account's link".to_owned()))?;
     Ok(())
+}
+
+/// How many links of upstream `id` were made at another issuer than `issuer`
+/// (they no longer apply).
+pub async fn former_issuer_links(conn: &mut PgConnection, id: &str, issuer: &str) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM upstream_links WHERE upstream_id = $1 AND issuer <> $2")
+            .bind(id)
+            .bind(issuer)
+            .fetch_one(conn)
+            .await?,
+    )
 }
 
 /// A person's links, oldest first.
@@ -176,6 +210,38 @@ pub async fn links_of(conn: &mut PgConnection, user_id: Uuid) -> Result<Vec<Link
             .fetch_all(conn)
             .await?,
     )
+}
+
+/// How many of a person's links are a way in: to an enabled upstream, at
+/// its current issuer.
+pub async fn live_links(conn: &mut PgConnection, user_id: Uuid) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM upstream_links l JOIN upstreams u
+           ON u.id = l.upstream_id AND u.issuer = l.issuer AND u.enabled
+         WHERE l.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Whether that link of the person is a way in (see `live_links`).
+pub async fn live_links_to(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    upstream_id: &str,
+    subject: &str,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM upstream_links l JOIN upstreams u
+           ON u.id = l.upstream_id AND u.issuer = l.issuer AND u.enabled
+         WHERE l.user_id = $1 AND l.upstream_id = $2 AND l.subject = $3)",
+    )
+    .bind(user_id)
+    .bind(upstream_id)
+    .bind(subject)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Removes one of a person's links; false if it is not theirs.
@@ -197,11 +263,32 @@ pub async fn unlink(
     )
 }
 
-/// How many links each upstream has (the admin page's list).
+/// How many links each upstream has at its current issuer (the admin page's list).
 pub async fn link_counts(conn: &mut PgConnection) -> Result<Vec<(String, i64)>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT upstream_id, count(*) FROM upstream_links GROUP BY upstream_id")
-            .fetch_all(conn)
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT l.upstream_id, count(*) FROM upstream_links l JOIN upstreams u
+           ON u.id = l.upstream_id AND u.issuer = l.issuer
+         GROUP BY l.upstream_id",
     )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// How many accounts upstream `id` is the only way in for: linked to it (at
+/// its current issuer), with no password, no passkey and no link to another
+/// enabled upstream. Deleting or disabling it locks them out.
+pub async fn sole_way_in(conn: &mut PgConnection, id: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(DISTINCT x.id) FROM upstream_links l
+           JOIN upstreams u ON u.id = l.upstream_id AND u.issuer = l.issuer
+           JOIN users x ON x.id = l.user_id
+         WHERE l.upstream_id = $1 AND x.password_hash IS NULL
+           AND NOT EXISTS (SELECT 1 FROM passkeys k WHERE k.user_id = x.id)
+           AND NOT EXISTS (SELECT 1 FROM upstream_links o
+               JOIN upstreams ou ON ou.id = o.upstream_id AND ou.issuer = o.issuer AND ou.enabled
+               WHERE o.user_id = x.id AND o.upstream_id <> $1)",
+    )
+    .bind(id)
+    .fetch_one(conn)
+    .await?)
 }

@@ -740,6 +740,7 @@ impl UpstreamBody {
             refresh_claims: self.refresh_claims,
             acr: self.acr,
             enabled: self.enabled,
+            force: false,
         };
         (self.id, settings)
     }
@@ -769,24 +770,35 @@ async fn get_upstream(_: AdminCaller, id: Path<String>, state: Data<AppState>) -
     Ok(ok(StatusCode::OK, view))
 }
 
+/// `?force=true`: go ahead though the upstream is the only way in for some accounts.
+fn forced(req: &HttpRequest) -> bool {
+    crate::web::query(req).one("force").ok().flatten() == Some("true")
+}
+
 async fn update_upstream(
+    req: HttpRequest,
     AdminCaller(actor): AdminCaller,
     id: Path<String>,
     bytes: Bytes,
     state: Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
-    let (_, settings) = body::<UpstreamBody>(&bytes)?.settings();
+    let (body_id, mut settings) = body::<UpstreamBody>(&bytes)?.settings();
+    if !body_id.is_empty() && body_id != *id {
+        return Err(WebError::bad_request("the body's id is not the path's: an upstream's id never changes"));
+    }
+    settings.force = forced(&req);
     let actor = Actor::new(&state.provider, actor);
     let updated = upstreams::update_by(&actor, &id, settings).await.map_err(refused)?;
     Ok(ok(StatusCode::OK, updated))
 }
 
 async fn delete_upstream(
+    req: HttpRequest,
     AdminCaller(actor): AdminCaller,
     id: Path<String>,
     state: Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
     let actor = Actor::new(&state.provider, actor);
-    upstreams::delete_by(&actor, &id).await.map_err(refused)?;
+    upstreams::delete_by(&actor, &id, forced(&req)).await.map_err(refused)?;
     Ok(HttpResponse::NoContent().finish())
 }

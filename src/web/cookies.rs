@@ -56,6 +56,36 @@ impl CookieJar {
         }
     }
 
+    pub fn link_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-lanyard_link"
+        } else {
+            "lanyard_link"
+        }
+    }
+
+    /// The pending link to an existing account this browser is signing in
+    /// to make ("Sign in to connect"): made once it signs in to that account.
+    pub fn link(&self, req: &HttpRequest) -> Option<String> {
+        req.cookie(self.link_name())
+            .map(|c| c.value().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `SameSite=Strict`: only Lanyard's own sign-in forms carry it.
+    pub fn new_link(&self, value: String) -> Cookie<'static> {
+        let mut cookie = self.build(self.link_name(), value, SameSite::Strict);
+        let lifetime = crate::protocol::upstream::FLOW_LIFETIME.num_seconds();
+        cookie.set_max_age(Duration::seconds(lifetime));
+        cookie
+    }
+
+    pub fn end_link(&self) -> Cookie<'static> {
+        let mut cookie = self.build(self.link_name(), String::new(), SameSite::Strict);
+        cookie.set_max_age(Duration::ZERO);
+        cookie
+    }
+
     /// The random value that binds sign-ins at upstream providers (and
     /// their pending links) to this browser.
     pub fn upstream(&self, req: &HttpRequest) -> Option<String> {

@@ -74,7 +74,7 @@ async fn signing_in_through_an_upstream_lanyard_makes_an_account_and_a_federated
     assert_eq!(claims.subject().as_str(), sub.to_string());
     assert_eq!(sub.get_version_num(), 4, "a random sub of its own");
     assert_eq!(email.as_deref(), Some("ada@example.com"));
-    assert!(verified, "the upstream's email_verified");
+    assert!(!verified, "the admin does not trust the upstream's email_verified (no --link-by-verified-email)");
     assert_eq!(name.as_deref(), Some("ada Example"), "the claims mapped");
     assert!(!has_password, "a person from an upstream has no password");
     let exchanged = fed
@@ -104,34 +104,213 @@ async fn a_second_sign_in_through_the_upstream_reuses_the_link() {
     assert_eq!(users, 1, "no second account");
 }
 
-#[tokio::test]
-async fn an_existing_account_with_the_verified_email_is_linked_once_the_person_confirms() {
+/// A connected to B with linking, ada at B, and ada's own account
+/// `ada-at-a` at A holding her address (verified); a relying party at A.
+async fn ada_with_an_account_at_a() -> (Federation, crate::support::TestClient, uuid::Uuid) {
     let fed = federation(linking()).await;
     create_user(&fed.b, "ada").await;
     let existing = create_user(&fed.a, "ada-at-a").await;
-    sqlx::query("UPDATE users SET email = 'ada@example.com' WHERE id = $1")
+    sqlx::query("UPDATE users SET email = 'ada@example.com', email_verified = true WHERE id = $1")
         .bind(existing)
         .execute(&fed.a.pool)
         .await
         .unwrap();
     let rp = create_client(&fed.a, ClientSpec::default()).await;
-    let auth = auth_url(&fed.a, &rp, "openid", &[]);
+    (fed, rp, existing)
+}
 
+/// A's links: (user, upstream, subject).
+async fn links(app: &TestApp) -> Vec<(uuid::Uuid, String, String)> {
+    sqlx::query_as("SELECT user_id, upstream_id, subject FROM upstream_links ORDER BY created_at")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// Through B at A with a fresh request of `rp`: the page offering a link to ada-at-a.
+async fn offered(fed: &Federation, rp: &crate::support::TestClient) -> (String, crate::support::AuthUrl) {
+    let auth = auth_url(&fed.a, rp, "openid", &[]);
     let page = fed.sign_in_through_b(&auth.url, "ada").await;
-
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("Link your Lanyard account ada-at-a to b?"), "{html}");
+    assert!(
+        html.contains("An account with this address exists (ada-at-a)") && html.contains("Sign in to connect"),
+        "{html}"
+    );
+    (html, auth)
+}
+
+#[tokio::test]
+async fn the_old_one_click_confirmation_no_longer_links() {
+    let (fed, rp, _) = ada_with_an_account_at_a().await;
+    let (html, _) = offered(&fed, &rp).await;
+
     let res = answer_link(&fed.a, &html, "link").await;
+
+    assert_eq!(res.status(), 400, "no such answer any more");
+    assert!(links(&fed.a).await.is_empty(), "no link");
+    assert!(fed.a.get("/account").await.status() != 200, "and not signed in");
+}
+
+#[tokio::test]
+async fn a_link_to_an_existing_account_is_made_only_after_signing_in_to_it() {
+    let (fed, rp, existing) = ada_with_an_account_at_a().await;
+    let (html, auth) = offered(&fed, &rp).await;
+
+    let page = answer_link(&fed.a, &html, "signin").await;
+
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Sign in to ada-at-a to connect b."), "{page}");
+    assert!(links(&fed.a).await.is_empty(), "no link before the sign-in");
+    let res = fed.a.sign_in_on(&page, "ada-at-a", crate::support::PASSWORD).await;
     let res = fed.follow(&fed.a.url(&location(&res))).await;
-    let code = query_param(&location(&res), "code").expect("a code");
+    let code = query_param(&location(&res), "code").expect("the request resumed: a code");
     let tokens = fed.a.redeem(&rp, &code, &auth.verifier).await;
+    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["sub"], existing.to_string());
+    let made = links(&fed.a).await;
+    assert_eq!(made.len(), 1);
+    assert_eq!((made[0].0, made[0].1.as_str()), (existing, "b"), "linked to ada-at-a");
+    fed.a.audit_written().await;
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE kind = 'sign_in' AND outcome = 'linked' AND user_id = $1")
+            .bind(existing)
+            .fetch_one(&fed.a.pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1, "audited");
+    let again = fed.in_new_browser();
+    let tokens = tokens_through_b(&again, &rp, "ada").await;
     assert_eq!(
         jwt_claims(tokens["id_token"].as_str().unwrap())["sub"],
-        existing.to_string()
+        existing.to_string(),
+        "the next sign-in through B uses the link"
     );
-    let again = answer_link(&fed.a, &html, "link").await;
-    assert_eq!(again.status(), 400, "a pending link is taken once");
+}
+
+#[tokio::test]
+async fn linking_an_account_with_two_steps_needs_its_second_step() {
+    let (fed, rp, existing) = ada_with_an_account_at_a().await;
+    let own = fed.a.with_browser(crate::support::new_browser());
+    crate::two_step::sign_in(&own, "ada-at-a").await;
+    let authenticator = crate::two_step::set_up_authenticator(&own).await;
+    let (html, auth) = offered(&fed, &rp).await;
+    let page = answer_link(&fed.a, &html, "signin").await.text().await.unwrap();
+
+    let step = fed.a.sign_in_on(&page, "ada-at-a", crate::support::PASSWORD).await;
+
+    assert_eq!(step.status(), 200, "the second step is asked");
+    assert!(links(&fed.a).await.is_empty(), "no link with the password alone");
+    let step = step.text().await.unwrap();
+    let res = crate::two_step::second_step(&fed.a, &step, &authenticator.next_code(&fed.a)).await;
+    assert_eq!(res.status(), 303);
+    let res = fed.follow(&fed.a.url(&location(&res))).await;
+    let code = query_param(&location(&res), "code").expect("a code");
+    fed.a.redeem(&rp, &code, &auth.verifier).await;
+    let made = links(&fed.a).await;
+    assert_eq!(made.iter().map(|l| l.0).collect::<Vec<_>>(), [existing], "linked after the second step");
+}
+
+#[tokio::test]
+async fn a_sign_in_as_another_account_makes_no_link() {
+    let (fed, rp, _) = ada_with_an_account_at_a().await;
+    create_user(&fed.a, "mallory").await;
+    let (html, _) = offered(&fed, &rp).await;
+    let page = answer_link(&fed.a, &html, "signin").await.text().await.unwrap();
+
+    let res = fed.a.sign_in_on(&page, "mallory", crate::support::PASSWORD).await;
+
+    assert_eq!(res.status(), 303, "mallory signs in as herself");
+    assert!(links(&fed.a).await.is_empty(), "but nothing is linked");
+    fed.a.audit_written().await;
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE kind = 'sign_in' AND outcome = 'failed' AND reason LIKE '%another account%'",
+    )
+    .fetch_one(&fed.a.pool)
+    .await
+    .unwrap();
+    assert_eq!(refused, 1, "audited");
+    let page = fed.a.get("/signin").await.text().await.unwrap();
+    fed.a.submit("/logout", &[("csrf", &crate::support::hidden_field(&page, "csrf").unwrap())]).await;
+    let page = fed.a.get("/signin").await.text().await.unwrap();
+    fed.a.sign_in_on(&page, "ada-at-a", crate::support::PASSWORD).await;
+    assert!(links(&fed.a).await.is_empty(), "the pending link was taken once: a later sign-in links nothing");
+}
+
+#[tokio::test]
+async fn a_pending_link_used_in_another_browser_fails() {
+    let (fed, rp, _) = ada_with_an_account_at_a().await;
+    let (html, _) = offered(&fed, &rp).await;
+    let other = fed.in_new_browser();
+    let (other_html, _) = offered(&other, &rp).await;
+    let token = crate::support::hidden_field(&html, "token").unwrap();
+    let csrf = crate::support::hidden_field(&other_html, "csrf").unwrap();
+
+    let res = other
+        .a
+        .submit(
+            "/signin/upstream-link",
+            &[("csrf", &csrf), ("token", &token), ("decision", "signin")],
+        )
+        .await;
+
+    assert_eq!(res.status(), 400, "the first browser's pending link");
+    let res = answer_link(&fed.a, &html, "signin").await;
+    assert_eq!(res.status(), 200, "positive control: in its own browser");
+}
+
+#[tokio::test]
+async fn an_admin_account_is_not_offered_a_link() {
+    let (fed, rp, existing) = ada_with_an_account_at_a().await;
+    sqlx::query("UPDATE users SET is_admin = true WHERE id = $1")
+        .bind(existing)
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+
+    let tokens = tokens_through_b(&fed, &rp, "ada").await;
+
+    let sub = jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
+    assert_ne!(sub, existing.to_string(), "a separate account, no offer");
+}
+
+#[tokio::test]
+async fn an_account_with_a_link_to_the_upstream_is_not_offered_another() {
+    let (fed, rp, existing) = ada_with_an_account_at_a().await;
+    sqlx::query("INSERT INTO upstream_links (upstream_id, issuer, subject, user_id, created_at) VALUES ('b', $1, 'someone-else', $2, now())")
+        .bind(&fed.b.address)
+        .bind(existing)
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+
+    let tokens = tokens_through_b(&fed, &rp, "ada").await;
+
+    let sub = jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
+    assert_ne!(sub, existing.to_string(), "a separate account, no offer");
+}
+
+#[tokio::test]
+async fn connecting_an_upstream_from_the_account_page_links_it() {
+    let (fed, _, existing) = ada_with_an_account_at_a().await;
+    crate::two_step::sign_in(&fed.a, "ada-at-a").await;
+    let page = fed.a.get("/account").await.text().await.unwrap();
+    assert!(page.contains("Connect b"), "{page}");
+
+    let res = fed.follow(&fed.a.url("/signin/upstream/b?connect=1")).await;
+    let html = res.text().await.unwrap();
+    let b = fed.b.with_browser(fed.a.client.clone());
+    let res = b.sign_in_on(&html, "ada", crate::support::PASSWORD).await;
+    let back = url::Url::parse(&b.address).unwrap().join(&location(&res)).unwrap();
+    let res = fed.follow(back.as_str()).await;
+
+    assert_eq!(res.status(), 200, "back on the account page");
+    let made = links(&fed.a).await;
+    assert_eq!(made.iter().map(|l| l.0).collect::<Vec<_>>(), [existing], "connected to the signed-in account");
+    let page = res.text().await.unwrap();
+    assert!(!page.contains("Connect b"), "connected: no more offer");
+    let again = fed.follow(&fed.a.url("/signin/upstream/b?connect=1")).await;
+    assert_eq!(again.status(), 409, "a second link to the same upstream is refused");
 }
 
 #[tokio::test]
@@ -260,17 +439,36 @@ async fn sign_in_at_mock(
     op: &MockOp,
     defect: impl FnOnce(&mut Value, &mut String, &mut Option<String>),
 ) -> u16 {
-    let res = a.visit("/signin/upstream/mock").await;
+    let answer = |mut claims: Value| {
+        let (mut kid, mut iss) = ("k1".to_owned(), Some(op.issuer.clone()));
+        defect(&mut claims, &mut kid, &mut iss);
+        (op.sign(&claims, &kid), iss)
+    };
+    through_mock(a, op, "/signin/upstream/mock", "mock", answer)
+        .await
+        .status()
+        .as_u16()
+}
+
+/// Starts a sign-in at A's `start` path, has the mock answer the id_token
+/// `answer` makes of the good claims for its nonce (and the response's
+/// `iss`), and visits upstream `callback_id`'s callback: its response.
+async fn through_mock(
+    a: &TestApp,
+    op: &MockOp,
+    start: &str,
+    callback_id: &str,
+    answer: impl FnOnce(Value) -> (String, Option<String>),
+) -> reqwest::Response {
+    let res = a.visit(start).await;
     assert_eq!(res.status(), 303);
     let to = location(&res);
     assert!(to.starts_with(&format!("{}/authorize?", op.issuer)), "{to}");
     assert_eq!(query_param(&to, "code_challenge_method").as_deref(), Some("S256"));
     let (state, nonce) = (query_param(&to, "state").unwrap(), query_param(&to, "nonce").unwrap());
-    let mut claims = op.good_claims(&nonce, a.clock.now().timestamp());
-    let (mut kid, mut iss) = ("k1".to_owned(), Some(op.issuer.clone()));
-    defect(&mut claims, &mut kid, &mut iss);
-    op.will_answer(op.sign(&claims, &kid));
-    let mut callback = url::Url::parse(&a.url("/signin/upstream/mock/callback")).unwrap();
+    let (id_token, iss) = answer(op.good_claims(&nonce, a.clock.now().timestamp()));
+    op.will_answer(id_token);
+    let mut callback = url::Url::parse(&a.url(&format!("/signin/upstream/{callback_id}/callback"))).unwrap();
     callback
         .query_pairs_mut()
         .append_pair("code", "c0de")
@@ -278,7 +476,7 @@ async fn sign_in_at_mock(
     if let Some(iss) = iss {
         callback.query_pairs_mut().append_pair("iss", &iss);
     }
-    a.visit(callback.as_str()).await.status().as_u16()
+    a.visit(callback.as_str()).await
 }
 
 /// The positive control, then the defect: refused with a page, and audited.
@@ -756,7 +954,7 @@ async fn an_address_another_account_has_verified_stays_unverified_on_the_account
 
 #[tokio::test]
 async fn an_address_the_upstream_verified_is_taken_from_an_account_holding_it_unverified() {
-    let fed = federation(UpstreamSettings::default()).await;
+    let fed = federation(linking()).await;
     create_user(&fed.b, "ada").await;
     let squatter = create_user(&fed.a, "mallory").await;
     sqlx::query("UPDATE users SET email = 'ada@example.com', email_verified = false WHERE id = $1")
@@ -839,4 +1037,225 @@ async fn claims_are_copied_again_at_each_sign_in_only_when_the_upstream_refreshe
         let expected = if refresh { "Ada Lovelace" } else { "ada Example" };
         assert_eq!(name.as_deref(), Some(expected), "refresh_claims = {refresh}");
     }
+}
+
+// ---- the review's rules ----
+
+/// The failed sign-in events' reasons at `app`.
+async fn failures(app: &TestApp) -> Vec<String> {
+    app.audit_written().await;
+    sqlx::query_scalar("SELECT reason FROM audit_events WHERE kind = 'sign_in' AND outcome = 'failed'")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_upstream_id_token_with_alg_none_is_refused() {
+    let (a, op) = with_mock().await;
+
+    let res = through_mock(&a, &op, "/signin/upstream/mock", "mock", |claims| {
+        (op.unsigned(&claims), Some(op.issuer.clone()))
+    })
+    .await;
+
+    assert_eq!(res.status(), 400);
+    assert!(failures(&a).await.iter().any(|r| r.contains("id_token")), "audited");
+}
+
+#[tokio::test]
+async fn an_upstream_id_token_issued_in_the_future_is_refused() {
+    assert_refused(
+        |c, _, _| c["iat"] = (c["iat"].as_i64().unwrap() + 3600).into(),
+        "iat is in the future",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_state_used_at_another_upstreams_callback_is_refused() {
+    let (a, op) = with_mock().await;
+    connect_upstream(&a, "other", &op.issuer, MOCK_CLIENT, UpstreamSettings::default()).await;
+    let res = a.visit("/signin/upstream/mock").await;
+    let to = location(&res);
+    let (state, nonce) = (query_param(&to, "state").unwrap(), query_param(&to, "nonce").unwrap());
+    op.will_answer(op.sign(&op.good_claims(&nonce, a.clock.now().timestamp()), "k1"));
+    let callback = |id: &str| format!("/signin/upstream/{id}/callback?code=c&state={state}&iss={}", op.issuer);
+
+    let res = a.visit(&callback("other")).await;
+
+    assert_eq!(res.status(), 400, "mock's state at other's callback");
+    assert_eq!(a.visit(&callback("mock")).await.status(), 303, "positive control: at its own");
+}
+
+#[tokio::test]
+async fn after_an_issuer_change_the_same_sub_makes_a_new_account() {
+    let (a, op) = with_mock().await;
+    assert_eq!(attempt(&a, &op, |_, _, _| {}).await, 303);
+    let first: uuid::Uuid = sqlx::query_scalar("SELECT user_id FROM upstream_links").fetch_one(&a.pool).await.unwrap();
+    let moved = mock_op().await;
+    let ctx = lanyard::admin::upstreams::ctx(&a.provider);
+    let change = UpstreamSettings {
+        issuer: Some(moved.issuer.clone()),
+        ..Default::default()
+    };
+    let view = lanyard::admin::upstreams::update(&ctx, "mock", change).await.unwrap();
+    assert_eq!(view.former_issuer_links, 1, "the admin is told one link no longer applies");
+    a.settle().await;
+
+    assert_eq!(attempt(&a, &moved, |_, _, _| {}).await, 303, "the same sub at the new issuer");
+
+    let users: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT user_id FROM upstream_links WHERE issuer = $1")
+        .bind(&moved.issuer)
+        .fetch_all(&a.pool)
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 1);
+    assert_ne!(users[0], first, "a new account, not the old issuer's");
+}
+
+#[tokio::test]
+async fn an_email_the_admin_does_not_trust_is_stored_unverified() {
+    for trusted in [false, true] {
+        let a = crate::support::spawn_app().await;
+        let op = mock_op().await;
+        let settings = UpstreamSettings {
+            link_by_verified_email: Some(trusted),
+            ..Default::default()
+        };
+        connect_upstream(&a, "mock", &op.issuer, MOCK_CLIENT, settings).await;
+
+        assert_eq!(attempt(&a, &op, |_, _, _| {}).await, 303);
+
+        let verified: bool = sqlx::query_scalar("SELECT email_verified FROM users WHERE email = 'mock@example.com'")
+            .fetch_one(&a.pool)
+            .await
+            .unwrap();
+        assert_eq!(verified, trusted, "email_verified copied only when trusted");
+    }
+}
+
+#[tokio::test]
+async fn prompt_login_and_max_age_are_passed_upstream_and_auth_time_must_satisfy_them() {
+    let (a, op) = with_mock().await;
+    let rp = create_client(&a, ClientSpec::default()).await;
+    let auth = auth_url(&a, &rp, "openid", &[("prompt", "login"), ("max_age", "60")]);
+    let request = url::Url::parse(&auth.url).unwrap().query().unwrap().to_owned();
+    let mut start = url::form_urlencoded::Serializer::new(String::from("/signin/upstream/mock?"));
+    start.append_pair("request", &request);
+    let start = start.finish();
+    let now = a.clock.now().timestamp();
+    let sent = a.visit(&start).await;
+    let to = location(&sent);
+    assert_eq!(query_param(&to, "prompt").as_deref(), Some("login"));
+    assert_eq!(query_param(&to, "max_age").as_deref(), Some("60"));
+
+    let without = through_mock(&a, &op, &start, "mock", |c| (op.sign(&c, "k1"), Some(op.issuer.clone()))).await;
+    let too_old = through_mock(&a, &op, &start, "mock", |mut c| {
+        c["auth_time"] = (now - 600).into();
+        (op.sign(&c, "k1"), Some(op.issuer.clone()))
+    })
+    .await;
+    let fresh = through_mock(&a, &op, &start, "mock", |mut c| {
+        c["auth_time"] = (now - 10).into();
+        (op.sign(&c, "k1"), Some(op.issuer.clone()))
+    })
+    .await;
+
+    assert_eq!(without.status(), 400, "max_age sent: auth_time required");
+    assert_eq!(too_old.status(), 400, "auth_time older than max_age");
+    assert_eq!(fresh.status(), 303, "positive control");
+    let auth_time: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT auth_time FROM sessions")
+        .fetch_one(&a.pool)
+        .await
+        .unwrap();
+    assert_eq!(auth_time.timestamp(), now - 10, "the session's auth_time is the upstream's");
+    let reasons = failures(&a).await;
+    assert!(reasons.iter().any(|r| r.contains("auth_time is missing")), "{reasons:?}");
+}
+
+#[tokio::test]
+async fn a_sign_in_page_asking_again_sends_prompt_login_upstream() {
+    let (a, op) = with_mock().await;
+    let page = a.visit("/signin?reauth=1&return_to=/account").await.text().await.unwrap();
+    let href = crate::support::upstream_href(&page).expect("a Continue with link");
+
+    let res = a.visit(&href).await;
+
+    assert_eq!(query_param(&location(&res), "prompt").as_deref(), Some("login"));
+    let plain = a.visit("/signin/upstream/mock").await;
+    assert_eq!(query_param(&location(&plain), "prompt"), None, "positive control");
+    drop(op);
+}
+
+#[tokio::test]
+async fn discovery_endpoints_must_use_https() {
+    let a = crate::support::spawn_app().await;
+    let op = crate::support::mock_op_with(|m| m["token_endpoint"] = "http://tokens.example/token".into()).await;
+    connect_upstream(&a, "mock", &op.issuer, MOCK_CLIENT, UpstreamSettings::default()).await;
+
+    let res = a.visit("/signin/upstream/mock").await;
+
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("must use https"));
+    assert!(
+        failures(&a).await.iter().any(|r| r.contains("token_endpoint")),
+        "audited"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_or_malformed_upstream_id_is_a_404_without_audit() {
+    let (a, _op) = with_mock().await;
+
+    let malformed = a.visit("/signin/upstream/NOT%20AN%20ID").await;
+    let unknown = a.visit("/signin/upstream/nobody").await;
+    let callback = a.visit("/signin/upstream/NOT%20AN%20ID/callback?state=x&code=y").await;
+
+    assert_eq!((malformed.status().as_u16(), unknown.status().as_u16(), callback.status().as_u16()), (404, 404, 404));
+    assert!(failures(&a).await.is_empty(), "nothing audited");
+    let counted: i64 = sqlx::query_scalar("SELECT count(*) FROM login_throttle WHERE key LIKE 'upstream-ip:%'")
+        .fetch_one(&a.pool)
+        .await
+        .unwrap();
+    assert_eq!(counted, 0, "a malformed id is not counted");
+}
+
+#[tokio::test]
+async fn a_callback_without_the_binding_cookie_or_with_an_unknown_state_is_not_audited() {
+    let (a, op) = with_mock().await;
+    let stranger = a.with_browser(crate::support::new_browser());
+
+    let no_cookie = stranger.visit("/signin/upstream/mock/callback?state=x&code=y").await;
+    a.visit("/signin/upstream/mock").await;
+    let unknown_state = a.visit(&format!("/signin/upstream/mock/callback?state=x&code=y&iss={}", op.issuer)).await;
+
+    assert_eq!((no_cookie.status().as_u16(), unknown_state.status().as_u16()), (400, 400));
+    assert!(failures(&a).await.is_empty(), "nothing audited");
+    assert_refused(|c, _, _| c["nonce"] = "another".into(), "nonce").await;
+}
+
+#[tokio::test]
+async fn derived_usernames_are_plain_ascii_and_never_reserved() {
+    let (a, op) = with_mock().await;
+    for (preferred, email) in [("admin", "root@example.com"), ("ädmin", "a@b@example.com"), ("Ada.L", "x@example.com")] {
+        let browser = a.with_browser(crate::support::new_browser());
+        let sub = format!("sub-{preferred}");
+        let signed_in = sign_in_at_mock(&browser, &op, |c, _, _| {
+            c["sub"] = sub.clone().into();
+            c["preferred_username"] = preferred.into();
+            c["email"] = email.into();
+        })
+        .await;
+        assert_eq!(signed_in, 303);
+    }
+
+    let names: Vec<String> = sqlx::query_scalar("SELECT username FROM users ORDER BY created_at")
+        .fetch_all(&a.pool)
+        .await
+        .unwrap();
+    assert!(names[0].starts_with("mock-"), "admin and root are reserved: {names:?}");
+    assert!(names[1].starts_with("mock-") || names[1].starts_with("a-"), "no ä: {names:?}");
+    assert!(!names[1].contains('@') && names[1].is_ascii());
+    assert_eq!(names[2], "ada.l", "lower-cased");
 }

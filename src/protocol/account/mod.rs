@@ -123,6 +123,8 @@ pub struct Overview {
     pub has_password: bool,
     /// Their links to upstream providers.
     pub upstreams: Vec<upstreams::LinkView>,
+    /// The enabled upstreams the person can connect ("Connect NAME").
+    pub connectable: Vec<upstreams::Connectable>,
 }
 
 /// A person's second factors as the page shows them.
@@ -169,6 +171,7 @@ pub async fn overview(p: &Provider, session: &CurrentSession) -> Result<Overview
         apps: apps::list(p, session.user.id).await?,
         has_password: session.user.password_hash.is_some(),
         upstreams: upstreams::list(p, session.user.id).await?,
+        connectable: upstreams::connectable(p, session.user.id).await?,
         factors: FactorsView {
             passkeys_on: p.webauthn.is_ok(),
             ..Enrolled::of(p, session.user.id).await?.summary.into()

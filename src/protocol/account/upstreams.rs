@@ -1,7 +1,7 @@
 //! A person's links to upstream OpenID providers (README "Sign in with
 //! another OpenID provider"): the list, and unlinking one — refused when it
-//! would leave the account with no way in (no password, no passkey, no
-//! other link).
+//! would leave the account with no way in (no password, no passkey while
+//! passkeys are on, no other link to an enabled upstream).
 
 use serde::Serialize;
 use serde_json::json;
@@ -39,6 +39,28 @@ pub async fn list(p: &Provider, user_id: uuid::Uuid) -> Result<Vec<LinkView>, OA
         .collect())
 }
 
+/// An enabled upstream the person has no link to yet: "Connect NAME".
+#[derive(Debug, Serialize)]
+pub struct Connectable {
+    pub name: String,
+    /// Where connecting starts (the upstream flow in link mode).
+    pub href: String,
+}
+
+pub async fn connectable(p: &Provider, user_id: uuid::Uuid) -> Result<Vec<Connectable>, OAuthError> {
+    let mut conn = p.pool.acquire().await?;
+    let links = upstreams::links_of(&mut conn, user_id).await?;
+    Ok(p.catalog
+        .upstreams()
+        .into_iter()
+        .filter(|(id, _)| !links.iter().any(|l| l.upstream_id == *id))
+        .map(|(id, name)| Connectable {
+            name,
+            href: format!("{}?connect=1", crate::paths::upstream_signin(&id)),
+        })
+        .collect())
+}
+
 /// Removes one of the person's links, unless it is their only way in. The
 /// person's row is locked meanwhile, so two unlinks cannot both see "another
 /// way remains".
@@ -55,8 +77,13 @@ pub async fn unlink(person: &Person<'_>, upstream_id: &str, subject: &str) -> Re
     {
         return Err(AccountError::NotFound("no such link"));
     }
-    let other_ways = links.len() - 1 + usize::from(user.password_hash.is_some());
-    if other_ways == 0 && passkeys::count(&mut tx, user_id).await? == 0 {
+    // Ways in besides this link: a password, a link to an enabled upstream
+    // (at its current issuer), a passkey while passkeys are on.
+    let live = upstreams::live_links(&mut tx, user_id).await?;
+    let this_live = i64::from(upstreams::live_links_to(&mut tx, user_id, upstream_id, subject).await?);
+    let other_ways = live - this_live + i64::from(user.password_hash.is_some());
+    let passkeys_on = p.webauthn.is_ok();
+    if other_ways == 0 && (!passkeys_on || passkeys::count(&mut tx, user_id).await? == 0) {
         person.audit(
             "failed",
             "unlink",

@@ -152,7 +152,7 @@ impl Budget {
     fn account(username: &str, ip: Option<&str>) -> Self {
         Self {
             key: account_key(username),
-            address: ip.map(|ip| format!("ip:{ip}")),
+            address: ip.map(|ip| format!("ip:{}", crate::model::address_group(ip))),
             device: None,
             username_key: username_key(username),
         }

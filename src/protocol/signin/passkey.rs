@@ -29,7 +29,7 @@ pub async fn finish(
     credential: &Value,
     from: &Origin<'_>,
 ) -> Result<SignedIn, PasskeyError> {
-    let address = from.ip.map(|ip| format!("ip:{ip}"));
+    let address = from.ip.map(|ip| format!("ip:{}", crate::model::address_group(ip)));
     if let Some(address) = &address {
         let now = p.now();
         let mut conn = p.pool.acquire().await?;

@@ -7,9 +7,11 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
-use openidconnect::core::{CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJwsSigningAlgorithm, CoreResponseType};
+use openidconnect::core::{
+    CoreAuthPrompt, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJwsSigningAlgorithm,
+    CoreResponseType,
+};
 use openidconnect::{
     AuthType, AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
     EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, JwsSigningAlgorithm, Nonce, PkceCodeChallenge,
@@ -38,6 +40,16 @@ pub struct Carried {
     pub return_to: String,
 }
 
+/// What a sign-in at an upstream is asked to be (OIDC Core §3.1.2.1): a
+/// fresh one (`prompt=login`), one at most `max_age` seconds old, or a
+/// connection of the upstream account to the signed-in `link_user_id`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Asked {
+    pub prompt_login: bool,
+    pub max_age: Option<i64>,
+    pub link_user_id: Option<uuid::Uuid>,
+}
+
 /// Starts a sign-in at upstream `id` for the browser whose binding cookie is
 /// `binding`, from address `ip` (at most `STARTS_PER_ADDRESS` a window): the
 /// URL of the upstream's authorization endpoint to send it to.
@@ -45,20 +57,23 @@ pub async fn start(
     p: &Provider,
     id: &str,
     binding: &str,
-    carried: &Carried,
+    (carried, asked): (&Carried, Asked),
     ip: Option<&str>,
 ) -> Result<String, UpstreamError> {
     let now = p.now();
     if let Some(ip) = ip {
         let mut conn = p.pool.acquire().await?;
         let window = now - crate::protocol::signin::THROTTLE_WINDOW;
-        let starts = login_throttle::reserve(&mut conn, &format!("upstream-ip:{ip}"), now, window, None).await?;
+        let key = format!("upstream-ip:{}", crate::model::address_group(ip));
+        let starts = login_throttle::reserve(&mut conn, &key, now, window, None).await?;
         if starts.is_none_or(|n| n > STARTS_PER_ADDRESS) {
             return Err(UpstreamError::Throttled);
         }
     }
     let upstream = load(p, id).await?;
-    let metadata = metadata(p, &upstream, now).await?;
+    let metadata = metadata(p, &upstream, now)
+        .await
+        .inspect_err(|e| drop(audit(p, "failed", None, ip, id, &e.to_string())))?;
     let mut rng = crate::random::rng();
     let (state, nonce, verifier) = (random_token(&mut rng), random_token(&mut rng), random_token(&mut rng));
     let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.clone()));
@@ -72,6 +87,12 @@ pub async fn start(
     for scope in upstream.scopes.iter().filter(|s| *s != "openid") {
         request = request.add_scope(Scope::new(scope.clone()));
     }
+    if asked.prompt_login {
+        request = request.add_prompt(CoreAuthPrompt::Login);
+    }
+    if let Some(max_age) = asked.max_age {
+        request = request.set_max_age(std::time::Duration::from_secs(max_age.max(0).unsigned_abs()));
+    }
     let (url, _, _) = request.set_pkce_challenge(challenge).url();
     let mut conn = p.pool.acquire().await?;
     let flow = NewFlow {
@@ -82,6 +103,8 @@ pub async fn start(
         nonce: &nonce,
         request: &carried.request,
         return_to: &carried.return_to,
+        link_user_id: asked.link_user_id,
+        max_age: asked.max_age,
         now,
         expires_at: now + FLOW_LIFETIME,
     };
@@ -107,6 +130,10 @@ pub struct Assertion {
     pub claims: serde_json::Value,
     /// The level the upstream's `acr` reaches, as the admin mapped it.
     pub level: AuthLevel,
+    /// The upstream's `auth_time`, when it sent one.
+    pub auth_time: Option<DateTime<Utc>>,
+    /// Connecting from the account page: the user to link to.
+    pub link_user_id: Option<uuid::Uuid>,
     pub carried: Carried,
 }
 
@@ -121,7 +148,9 @@ pub async fn finish(
     ip: Option<&str>,
 ) -> Result<Assertion, UpstreamError> {
     let outcome = response(p, id, binding, cb).await;
-    if let Err(e) = &outcome {
+    // A callback with no binding cookie or an unknown state is not audited
+    // (anyone can send those, without limit); every other refusal is.
+    if let Some(e) = outcome.as_ref().err().filter(|e| !matches!(e, UpstreamError::NoFlow)) {
         audit(p, "failed", None, ip, id, &e.to_string())?;
     }
     outcome
@@ -153,7 +182,10 @@ async fn response(
         .ok_or_else(|| UpstreamError::Invalid("the response has no code".into()))?;
     let id_token = exchange(p, &upstream, &metadata, code, flow.pkce_verifier).await?;
     let nonce = Nonce::new(flow.nonce);
-    let claims = verify(p, &upstream, metadata, &id_token, &nonce, now).await?;
+    let checks = Checks { nonce: &nonce, max_age: flow.max_age, now };
+    let verified = verify(p, &upstream, metadata, &id_token, &checks).await?;
+    let auth_time = verified.auth_time();
+    let claims = payload(&verified)?;
     let subject = claims["sub"].as_str().unwrap_or_default().to_owned();
     let level = upstream.acr_map.level_of(claims["acr"].as_str());
     Ok(Assertion {
@@ -161,6 +193,8 @@ async fn response(
         subject,
         claims,
         level,
+        auth_time,
+        link_user_id: flow.link_user_id,
         carried: Carried {
             request: flow.request,
             return_to: flow.return_to,
@@ -168,11 +202,35 @@ async fn response(
     })
 }
 
+/// The upstream's metadata, its endpoints checked.
 async fn metadata(p: &Provider, u: &Upstream, now: DateTime<Utc>) -> Result<Arc<Metadata>, UpstreamError> {
-    p.upstreams
+    let m = p
+        .upstreams
         .metadata(u.id.as_str(), &u.issuer, now)
         .await
-        .map_err(UpstreamError::Unreachable)
+        .map_err(UpstreamError::Unreachable)?;
+    secure_endpoints(&m)?;
+    Ok(m)
+}
+
+/// Every endpoint Lanyard uses from the discovery (authorization, token,
+/// JWKS, userinfo) is `https`, or `http` on a loopback host — the rule of
+/// the issuer itself (OIDC Discovery §3 asks TLS of them all).
+fn secure_endpoints(m: &Metadata) -> Result<(), UpstreamError> {
+    let endpoints = [
+        ("authorization_endpoint", Some(m.authorization_endpoint().url())),
+        ("token_endpoint", m.token_endpoint().map(|e| e.url())),
+        ("jwks_uri", Some(m.jwks_uri().url())),
+        ("userinfo_endpoint", m.userinfo_endpoint().map(|e| e.url())),
+    ];
+    for (name, url) in endpoints {
+        if let Some(url) = url
+            && crate::model::https_or_loopback(url.as_str(), url).is_err()
+        {
+            return Err(UpstreamError::Insecure(format!("its {name} `{url}` must use https")));
+        }
+    }
+    Ok(())
 }
 
 /// RFC 9207 §2.4: `iss` must be the upstream's issuer whenever present, and
@@ -247,27 +305,35 @@ async fn exchange(
         .ok_or_else(|| UpstreamError::Invalid("the token response has no id_token".into()))
 }
 
+/// What an id_token is checked against besides the upstream's keys.
+struct Checks<'a> {
+    nonce: &'a Nonce,
+    /// The `max_age` sent: `auth_time` must be present and satisfy it.
+    max_age: Option<i64>,
+    now: DateTime<Utc>,
+}
+
 /// OIDC Core §3.1.3.7: the signature with the upstream's keys (fetched
-/// again once on an unknown key), an asymmetric algorithm it announces,
-/// `iss`, `aud` (ours, and no untrusted other), `azp`, `exp`, `iat`, `nonce`.
+/// again once on an unknown key), an asymmetric algorithm it announces
+/// (never `none`), `iss`, `aud` (ours, and no untrusted other), `azp`,
+/// `exp`, `iat`, `nonce`, and `auth_time` when `max_age` was sent.
 /// Returns the verified claims.
 async fn verify(
     p: &Provider,
     u: &Upstream,
     m: Arc<Metadata>,
     id_token: &CoreIdToken,
-    nonce: &Nonce,
-    now: DateTime<Utc>,
-) -> Result<serde_json::Value, UpstreamError> {
+    checks: &Checks<'_>,
+) -> Result<CoreIdTokenClaims, UpstreamError> {
     let mut m = m;
     let unknown_key = ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey);
-    if id_token.claims(&verifier(u, &m, now)?, nonce).err() == Some(unknown_key)
-        && let Some(fresh) = p.upstreams.refetch_keys(u.id.as_str(), now).await
+    if id_token.claims(&verifier(u, &m, checks)?, checks.nonce).err() == Some(unknown_key)
+        && let Some(fresh) = p.upstreams.refetch_keys(u.id.as_str(), checks.now).await
     {
         m = fresh;
     }
     let claims = id_token
-        .claims(&verifier(u, &m, now)?, nonce)
+        .claims(&verifier(u, &m, checks)?, checks.nonce)
         .map_err(|e| UpstreamError::Invalid(format!("id_token: {e}")))?;
     let (aud, azp) = (claims.audiences(), claims.authorized_party());
     if (aud.len() > 1 && azp.is_none()) || azp.is_some_and(|a| a.as_str() != u.client_id) {
@@ -275,10 +341,10 @@ async fn verify(
             "id_token: azp must name us when present, and be present with several audiences".into(),
         ));
     }
-    payload(id_token)
+    Ok(claims.clone())
 }
 
-fn verifier<'a>(u: &Upstream, m: &Metadata, now: DateTime<Utc>) -> Result<CoreIdTokenVerifier<'a>, UpstreamError> {
+fn verifier<'a>(u: &Upstream, m: &Metadata, checks: &Checks<'_>) -> Result<CoreIdTokenVerifier<'a>, UpstreamError> {
     let issuer = IssuerUrl::new(u.issuer.clone()).map_err(|_| UpstreamError::Invalid("issuer".into()))?;
     let mut algs: Vec<CoreJwsSigningAlgorithm> = m
         .id_token_signing_alg_values_supported()
@@ -289,6 +355,7 @@ fn verifier<'a>(u: &Upstream, m: &Metadata, now: DateTime<Utc>) -> Result<CoreId
     if algs.is_empty() {
         algs.push(CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256);
     }
+    let (now, max_age) = (checks.now, checks.max_age);
     let oldest = now - FLOW_LIFETIME - CLOCK_SKEW;
     // A public-client verifier: no HMAC keyed with our secret is accepted.
     Ok(
@@ -299,21 +366,32 @@ fn verifier<'a>(u: &Upstream, m: &Metadata, now: DateTime<Utc>) -> Result<CoreId
                 t if t > now + CLOCK_SKEW => Err("iat is in the future".into()),
                 t if t < oldest => Err("iat is too old".into()),
                 _ => Ok(()),
-            }),
+            })
+            .set_auth_time_verifier_fn(move |auth_time| auth_time_fits(auth_time, max_age, now)),
     )
 }
 
-/// The claims of an id_token whose signature was verified, as JSON.
-fn payload(id_token: &CoreIdToken) -> Result<serde_json::Value, UpstreamError> {
-    let compact = id_token.to_string();
-    let bad = || UpstreamError::Invalid("id_token: not a JWS".into());
-    let part = compact.split('.').nth(1).ok_or_else(bad)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| bad())?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    match claims["sub"].as_str() {
-        Some(sub) if !sub.is_empty() && sub.len() <= 255 => Ok(claims),
+/// OIDC Core §3.1.2.1 and §3.1.3.7 rule 13: with `max_age` sent, `auth_time`
+/// must be present and at most `max_age` (plus the clock skew) old; never
+/// in the future.
+fn auth_time_fits(auth_time: Option<DateTime<Utc>>, max_age: Option<i64>, now: DateTime<Utc>) -> Result<(), String> {
+    match (auth_time, max_age) {
+        (Some(t), _) if t > now + CLOCK_SKEW => Err("auth_time is in the future".into()),
+        (None, Some(_)) => Err("auth_time is missing, though max_age was sent".into()),
+        (Some(t), Some(max)) if now - t > TimeDelta::seconds(max) + CLOCK_SKEW => {
+            Err("auth_time is older than the max_age sent".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The verified claims as JSON (what `accounts` maps by claim name), from
+/// the crate's own typed claims — the id_token is not decoded a second time.
+/// `sub` must be 1 to 255 characters (it is stored as the link's key).
+fn payload(claims: &CoreIdTokenClaims) -> Result<serde_json::Value, UpstreamError> {
+    let json = serde_json::to_value(claims).map_err(|_| UpstreamError::Invalid("id_token: its claims".into()))?;
+    match json["sub"].as_str() {
+        Some(sub) if !sub.is_empty() && sub.len() <= 255 => Ok(json),
         _ => Err(UpstreamError::Invalid(
             "id_token: sub must be 1 to 255 characters".into(),
         )),

@@ -61,6 +61,10 @@ pub enum UpstreamError {
     Disabled,
     #[error("too many sign-ins started from this address")]
     Throttled,
+    #[error("this account at the provider is linked to another account, or yours has a link to it already")]
+    LinkTaken,
+    #[error("the upstream provider's discovery is refused: {0}")]
+    Insecure(String),
     #[error("internal error")]
     Internal(#[from] OAuthError),
 }
@@ -81,6 +85,12 @@ impl UpstreamError {
             UpstreamError::Invalid(_) => "The provider's answer was refused: it broke a rule of OpenID Connect.".into(),
             UpstreamError::Disabled => "This account is disabled. Ask your administrator.".into(),
             UpstreamError::Throttled => "Too many sign-ins were started from your address. Try again later.".into(),
+            UpstreamError::LinkTaken => "This account at the provider is already connected to another Lanyard \
+                                         account, or yours is already connected to this provider."
+                .into(),
+            UpstreamError::Insecure(_) => "This provider's configuration is refused: its endpoints must use https. \
+                                           Tell your administrator."
+                .into(),
             UpstreamError::Internal(_) => "Something went wrong. Try again shortly.".into(),
         }
     }

@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
 use super::{actor, admin_page, missing, notice, stale_sign_in};
+use crate::admin::AdminError;
 use crate::admin::upstreams::{self, UpstreamSettings, ctx};
 use crate::protocol::params::Params;
 use crate::protocol::session::CurrentSession;
@@ -52,6 +53,7 @@ fn settings(params: &Params, with_enabled: bool) -> UpstreamSettings {
         refresh_claims: Some(params.has("refresh_claims")),
         acr: lines("acr"),
         enabled: with_enabled.then(|| params.has("enabled")),
+        force: params.has("force"),
     }
 }
 
@@ -104,16 +106,25 @@ async fn render_one(
     admin: &CurrentSession,
     id: &str,
     status: StatusCode,
-    error: &str,
+    error: &AdminError,
 ) -> Result<HttpResponse, WebError> {
     let view = upstreams::view(&ctx(&state.provider), id)
         .await
         .map_err(missing("No such upstream provider"))?;
     let notice = notice(req);
+    // Asked a second time: how many accounts lose their only way in.
+    let lock_out = match error {
+        AdminError::LocksOut { accounts, .. } => *accounts,
+        _ => 0,
+    };
+    let error = match status {
+        StatusCode::OK => String::new(),
+        _ => error.to_string(),
+    };
     Ok(admin_page(state, req, status, "admin/upstream.html", |csrf| {
         json!({ "csrf": csrf, "admin": admin.user.username, "section": "upstreams", "u": view,
                 "scopes": view.scopes.join(" "), "claims": view.claims.join(" "), "acr": view.acr.join("\n"),
-                "error": error, "notice": notice })
+                "error": error, "notice": notice, "lock_out": lock_out })
     }))
 }
 
@@ -124,7 +135,8 @@ pub async fn one(
     id: Path<String>,
     state: Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
-    render_one(&req, &state, &admin, &id, StatusCode::OK, "").await
+    let none = AdminError::NotFound(String::new());
+    render_one(&req, &state, &admin, &id, StatusCode::OK, &none).await
 }
 
 /// `POST /admin/upstreams/{id}`: the settings (a blank secret keeps the sealed one).
@@ -138,19 +150,26 @@ pub async fn update(
     stale_sign_in(&state, &admin, &page_of(&id))?;
     match upstreams::update_by(&actor(&state, &admin), &id, settings(&params, true)).await {
         Ok(_) => Ok(redirect(&format!("{}?done=saved", page_of(&id)), true)),
-        Err(e) if e.is_refusal() => {
-            render_one(&req, &state, &admin, &id, StatusCode::BAD_REQUEST, &e.to_string()).await
-        }
+        Err(e) if e.is_refusal() => render_one(&req, &state, &admin, &id, StatusCode::BAD_REQUEST, &e).await,
         Err(e) => Err(WebError::from_admin_page(e)),
     }
 }
 
-/// `POST /admin/upstreams/{id}/delete`.
-pub async fn delete(form: AdminForm, id: Path<String>, state: Data<AppState>) -> Result<HttpResponse, WebError> {
-    let admin = form.admin;
+/// `POST /admin/upstreams/{id}/delete` (with `force` once the page asked
+/// again: it is the only way in for some accounts).
+pub async fn delete(
+    req: HttpRequest,
+    form: AdminForm,
+    id: Path<String>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let AdminForm { admin, params } = form;
     stale_sign_in(&state, &admin, &page_of(&id))?;
-    upstreams::delete_by(&actor(&state, &admin), &id)
-        .await
-        .map_err(missing("No such upstream provider"))?;
-    Ok(redirect(&format!("{LIST}?done=deleted"), true))
+    match upstreams::delete_by(&actor(&state, &admin), &id, params.has("force")).await {
+        Ok(()) => Ok(redirect(&format!("{LIST}?done=deleted"), true)),
+        Err(e @ AdminError::LocksOut { .. }) => {
+            render_one(&req, &state, &admin, &id, StatusCode::CONFLICT, &e).await
+        }
+        Err(e) => Err(missing("No such upstream provider")(e)),
+    }
 }

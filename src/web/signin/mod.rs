@@ -69,6 +69,8 @@ fn render_signin(
     error: Option<&str>,
 ) -> HttpResponse {
     let encoded = request.map(|r| r.params.encode()).unwrap_or_default();
+    // Asked again (`reauth=1`, a recent sign-in rule): so is the upstream.
+    let reauth = super::query(req).one("reauth").ok().flatten() == Some("1");
     form_page(state, req, SIGNIN_FORM, status, "pages/signin.html", |csrf| {
         SignInPage {
             csrf,
@@ -80,7 +82,7 @@ fn render_signin(
             passkeys: state.provider.webauthn.is_ok(),
             forgot: state.provider.mail.is_on(),
             register: register::offered(state),
-            upstreams: upstream::links(state, &encoded, return_to),
+            upstreams: upstream::links(state, &encoded, return_to, reauth),
         }
     })
 }
@@ -264,6 +266,19 @@ impl Carried {
         let body = serde_json::json!({ "redirect": self.target() });
         with_sign_in_cookies(state, super::respond::json_no_store(&body), signed_in)
     }
+
+    /// Signed in with the account's own factors (password and its second
+    /// step, or a passkey): as `signed_in` (or `signed_in_json` for a
+    /// page's script), and the link this browser is signing in to make is
+    /// made if it names this very account (`upstream::complete_link`).
+    async fn signed_in_own(&self, state: &AppState, req: &HttpRequest, signed_in: SignedIn, json: bool) -> HttpResponse {
+        let user_id = signed_in.user_id;
+        let res = match json {
+            true => self.signed_in_json(state, signed_in),
+            false => self.signed_in(state, signed_in),
+        };
+        upstream::complete_link(state, req, user_id, res).await
+    }
 }
 
 /// The session and device cookies of a sign-in, and no sign-in pending.
@@ -348,7 +363,7 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
         device_cookie: device.as_deref(),
     };
     match signin::sign_in(&state.provider, &attempt).await {
-        Ok(Outcome::SignedIn(signed_in)) => Ok(carried.signed_in(&state, signed_in)),
+        Ok(Outcome::SignedIn(signed_in)) => Ok(carried.signed_in_own(&state, &req, signed_in, false).await),
         Ok(Outcome::SecondStep { pending }) => {
             let whose = Whose::Pending(&pending);
             let offer = second_step::offer(&state, &whose, None).await;

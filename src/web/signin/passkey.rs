@@ -43,5 +43,5 @@ pub async fn finish(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
     let signed_in = passkey::finish(&state.provider, &browser, &answer.ceremony, &answer.credential, &from)
         .await
         .map_err(WebError::from_passkey)?;
-    Ok(carried.signed_in_json(&state, signed_in))
+    Ok(carried.signed_in_own(&state, &req, signed_in, true).await)
 }

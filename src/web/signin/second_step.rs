@@ -198,7 +198,7 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
         device_cookie: device.as_deref(),
     };
     match second_step::complete(&state.provider, whose, &attempt).await {
-        Ok(signed_in) => Ok(carried.signed_in(&state, signed_in)),
+        Ok(signed_in) => Ok(carried.signed_in_own(&state, &req, signed_in, false).await),
         Err(SignInError::BadCredentials) => Ok(again(
             StatusCode::UNAUTHORIZED,
             "That code is not right. Enter the current code from your app, or an unused recovery code.",
@@ -252,7 +252,7 @@ pub async fn passkey(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Re
         device_cookie: device.as_deref(),
     };
     match second_step::complete(&state.provider, whose, &attempt).await {
-        Ok(signed_in) => Ok(carried.signed_in_json(&state, signed_in)),
+        Ok(signed_in) => Ok(carried.signed_in_own(&state, &req, signed_in, true).await),
         Err(e) => Err(json_refusal(e)),
     }
 }

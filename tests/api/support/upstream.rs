@@ -131,7 +131,7 @@ pub fn upstream_href(html: &str) -> Option<String> {
     Some(html[start..end].replace("&amp;", "&").replace("&#x2F;", "/"))
 }
 
-/// Submits the link confirmation page with `decision` (`link` or `new`).
+/// Submits the link offer page with `decision` (`signin` or `new`).
 pub async fn answer_link(a: &TestApp, html: &str, decision: &str) -> reqwest::Response {
     let csrf = hidden_field(html, "csrf").expect("a csrf field");
     let token = hidden_field(html, "token").expect("the pending link");
@@ -182,19 +182,26 @@ fn new_key() -> (Jwk, Jwk) {
 pub const MOCK_CLIENT: (&str, &str) = ("lanyard", "a-mock-secret-of-more-than-32-bytes");
 
 pub async fn mock_op() -> MockOp {
+    mock_op_with(|_| {}).await
+}
+
+/// A mock OP whose discovery document `change` edits first.
+pub async fn mock_op_with(change: impl FnOnce(&mut Value)) -> MockOp {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let (private, public) = new_key();
     let keys = Arc::new(Mutex::new(vec![("k1".to_owned(), private, public)]));
     let next = Arc::new(Mutex::new(String::new()));
-    let shared = web::Data::new(Shared {
-        metadata: json!({
+    let mut metadata = json!({
             "issuer": issuer, "authorization_endpoint": format!("{issuer}/authorize"),
             "token_endpoint": format!("{issuer}/token"), "jwks_uri": format!("{issuer}/jwks"),
             "response_types_supported": ["code"], "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["ES256"],
             "authorization_response_iss_parameter_supported": true,
-        }),
+    });
+    change(&mut metadata);
+    let shared = web::Data::new(Shared {
+        metadata,
         keys: keys.clone(),
         next: next.clone(),
     });
@@ -237,6 +244,13 @@ impl MockOp {
         header.set_key_id(kid);
         let signer = ES256.signer_from_jwk(&private).unwrap();
         josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, &signer).unwrap()
+    }
+
+    /// `claims` as an unsecured JWT (`alg: none`, RFC 7519 §6): no signature.
+    pub fn unsigned(&self, claims: &Value) -> String {
+        use base64::Engine as _;
+        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT" })), b64(claims))
     }
 
     /// Publishes a new key named `kid` (a rotation at the provider).

@@ -161,7 +161,7 @@ pub async fn remove(p: &Provider, user_id: Uuid, id: Uuid) -> Result<Removal, OA
     let has_password = user.is_some_and(|u| u.password_hash.is_some());
     if !has_password
         && passkeys::count(&mut tx, user_id).await? == 0
-        && crate::store::upstreams::links_of(&mut tx, user_id).await?.is_empty()
+        && crate::store::upstreams::live_links(&mut tx, user_id).await? == 0
     {
         // Dropped: the deletion rolls back.
         return Ok(Removal::OnlyWayIn);
