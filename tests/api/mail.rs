@@ -485,3 +485,25 @@ async fn a_queued_message_survives_a_database_restart_and_is_then_delivered() {
     assert_eq!(sent, Pass { sent: 1, failed: 0 });
     assert_eq!(sink.messages().len(), 1, "delivered once, after the restart");
 }
+
+#[tokio::test]
+async fn no_reset_link_goes_to_the_unverified_address_of_an_account_from_an_upstream() {
+    for trusted in [false, true] {
+        let sink = SmtpSink::start().await;
+        let app = app_with_mail(&sink).await;
+        let op = mock_op().await;
+        let settings = lanyard::admin::upstreams::UpstreamSettings {
+            link_by_verified_email: Some(trusted),
+            ..Default::default()
+        };
+        connect_upstream(&app, "mock", &op.issuer, MOCK_CLIENT, settings).await;
+        let browser = app.with_browser(new_browser());
+        assert_eq!(crate::upstream::sign_in_at_mock(&browser, &op, |_, _, _| {}).await, 303);
+
+        ask_for_link(&app, "mock@example.com", None).await;
+        pass(&app).await;
+
+        let sent = sink.messages().len();
+        assert_eq!(sent, usize::from(trusted), "trusted {trusted}: mailed only to a verified address");
+    }
+}

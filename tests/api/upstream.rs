@@ -434,7 +434,7 @@ async fn attempt(a: &TestApp, op: &MockOp, defect: impl FnOnce(&mut Value, &mut 
 }
 
 /// `attempt` in `a`'s own browser (which keeps the session it may get).
-async fn sign_in_at_mock(
+pub(crate) async fn sign_in_at_mock(
     a: &TestApp,
     op: &MockOp,
     defect: impl FnOnce(&mut Value, &mut String, &mut Option<String>),
@@ -1218,7 +1218,7 @@ async fn an_unknown_or_malformed_upstream_id_is_a_404_without_audit() {
         .fetch_one(&a.pool)
         .await
         .unwrap();
-    assert_eq!(counted, 0, "a malformed id is not counted");
+    assert_eq!(counted, 0, "an unknown or malformed id is not counted");
 }
 
 #[tokio::test]
@@ -1255,7 +1255,105 @@ async fn derived_usernames_are_plain_ascii_and_never_reserved() {
         .await
         .unwrap();
     assert!(names[0].starts_with("mock-"), "admin and root are reserved: {names:?}");
-    assert!(names[1].starts_with("mock-") || names[1].starts_with("a-"), "no ä: {names:?}");
-    assert!(!names[1].contains('@') && names[1].is_ascii());
+    assert_eq!(names[1], "a", "no ä: the email's local part, up to its first @: {names:?}");
     assert_eq!(names[2], "ada.l", "lower-cased");
+}
+
+/// An account at `app` whose only way in is a link to upstream `id`
+/// (no password, no passkey): its id.
+async fn only_through(app: &TestApp, id: &str, username: &str) -> uuid::Uuid {
+    let user = create_user(app, username).await;
+    sqlx::query("UPDATE users SET password_hash = NULL WHERE id = $1")
+        .bind(user)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO upstream_links (upstream_id, issuer, subject, user_id, created_at)
+         SELECT id, issuer, $2, $3, now() FROM upstreams WHERE id = $1",
+    )
+    .bind(id)
+    .bind(format!("sub-of-{username}"))
+    .bind(user)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    user
+}
+
+#[tokio::test]
+async fn the_cli_refuses_to_delete_or_disable_the_only_way_in_without_force() {
+    let (a, _op) = with_mock().await;
+    only_through(&a, "mock", "fed-only").await;
+
+    let delete = lanyard(&["upstream", "delete", "mock"]).run_on(&a.db).await;
+    let disable = lanyard(&["upstream", "update", "mock", "--enabled=false"]).run_on(&a.db).await;
+
+    delete.assert_refused("only way in for 1 account");
+    disable.assert_refused("only way in for 1 account");
+    lanyard(&["upstream", "update", "mock", "--enabled=false", "--force"])
+        .run_on(&a.db)
+        .await
+        .assert_ok();
+    lanyard(&["upstream", "delete", "mock", "--force"]).run_on(&a.db).await.assert_ok();
+}
+
+#[tokio::test]
+async fn the_admin_page_asks_again_before_deleting_the_only_way_in() {
+    let app = crate::admin::admin_app().await;
+    let op = mock_op().await;
+    connect_upstream(&app, "mock", &op.issuer, MOCK_CLIENT, UpstreamSettings::default()).await;
+    only_through(&app, "mock", "fed-only").await;
+    let html = app.visit("/admin/upstreams/mock").await.text().await.unwrap();
+    let csrf = crate::support::hidden_field(&html, "csrf").unwrap();
+
+    let res = app.submit("/admin/upstreams/mock/delete", &[("csrf", &csrf)]).await;
+
+    assert_eq!(res.status(), 409);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("only way in for 1 account") && page.contains("id=\"force-delete\""), "{page}");
+    let res = app
+        .submit("/admin/upstreams/mock/delete", &[("csrf", &csrf), ("force", "on")])
+        .await;
+    assert_eq!(location(&res), "/admin/upstreams?done=deleted", "asked twice: done");
+}
+
+#[tokio::test]
+async fn unlinking_counts_only_links_to_enabled_upstreams() {
+    let (fed, rp, _) = ada_at_b(UpstreamSettings::default()).await;
+    tokens_through_b(&fed, &rp, "ada").await;
+    let op = mock_op().await;
+    connect_upstream(&fed.a, "old", &op.issuer, MOCK_CLIENT, UpstreamSettings::default()).await;
+    let (user, subject): (uuid::Uuid, String) = sqlx::query_as("SELECT user_id, subject FROM upstream_links")
+        .fetch_one(&fed.a.pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO upstream_links (upstream_id, issuer, subject, user_id, created_at) VALUES ('old', $1, 'x', $2, now())")
+        .bind(&op.issuer)
+        .bind(user)
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE upstreams SET enabled = false WHERE id = 'old'")
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+    let page = fed.a.get("/account").await.text().await.unwrap();
+    let csrf = crate::support::hidden_field(&page, "csrf").unwrap();
+
+    let refused = fed
+        .a
+        .submit("/account/upstreams/unlink", &[("csrf", &csrf), ("upstream", "b"), ("subject", &subject)])
+        .await;
+
+    assert_eq!(refused.status(), 400, "a link to a disabled upstream is no way in");
+    sqlx::query("UPDATE upstreams SET enabled = true WHERE id = 'old'")
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
+    let unlinked = fed
+        .a
+        .submit("/account/upstreams/unlink", &[("csrf", &csrf), ("upstream", "b"), ("subject", &subject)])
+        .await;
+    assert_eq!(unlinked.status(), 303, "positive control: enabled, it is one");
 }

@@ -61,16 +61,9 @@ pub async fn start(
     ip: Option<&str>,
 ) -> Result<String, UpstreamError> {
     let now = p.now();
-    if let Some(ip) = ip {
-        let mut conn = p.pool.acquire().await?;
-        let window = now - crate::protocol::signin::THROTTLE_WINDOW;
-        let key = format!("upstream-ip:{}", crate::model::address_group(ip));
-        let starts = login_throttle::reserve(&mut conn, &key, now, window, None).await?;
-        if starts.is_none_or(|n| n > STARTS_PER_ADDRESS) {
-            return Err(UpstreamError::Throttled);
-        }
-    }
+    // An unknown upstream is refused before anything is counted or stored.
     let upstream = load(p, id).await?;
+    throttle(p, ip, now).await?;
     let metadata = metadata(p, &upstream, now)
         .await
         .inspect_err(|e| drop(audit(p, "failed", None, ip, id, &e.to_string())))?;
@@ -110,6 +103,22 @@ pub async fn start(
     };
     upstream_flows::insert_flow(&mut conn, &flow).await?;
     Ok(url.to_string())
+}
+
+/// At most `STARTS_PER_ADDRESS` starts a window per client address (IPv6
+/// counted by its /64): each start waits in `upstream_flows`.
+async fn throttle(p: &Provider, ip: Option<&str>, now: DateTime<Utc>) -> Result<(), UpstreamError> {
+    let Some(ip) = ip else {
+        return Ok(());
+    };
+    let mut conn = p.pool.acquire().await?;
+    let window = now - crate::protocol::signin::THROTTLE_WINDOW;
+    let key = format!("upstream-ip:{}", crate::model::address_group(ip));
+    let starts = login_throttle::reserve(&mut conn, &key, now, window, None).await?;
+    match starts.is_none_or(|n| n > STARTS_PER_ADDRESS) {
+        true => Err(UpstreamError::Throttled),
+        false => Ok(()),
+    }
 }
 
 /// The authorization response at the callback (OIDC Core §3.1.2.5-6).
