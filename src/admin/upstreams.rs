@@ -201,7 +201,9 @@ pub async fn create(c: &Ctx<'_>, id: &str, settings: UpstreamSettings) -> Result
 /// accounts is refused unless `force` (`LocksOut` says how many).
 pub async fn update(c: &Ctx<'_>, id: &str, settings: UpstreamSettings) -> Result<UpstreamView, AdminError> {
     let mut tx = c.pool.begin().await?;
-    let old = upstreams::find_for_update(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let old = upstreams::find_for_update(&mut tx, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
     let id = field("id", UpstreamId::parse(id))?;
     let force = settings.force;
     let parsed = parse(&id, settings, Some(&old), c.seal)?;
@@ -246,7 +248,9 @@ pub async fn list(pool: &PgPool, issuer: &Issuer) -> Result<Vec<UpstreamView>, A
 /// refused when it is the only way in for some accounts, unless `force`.
 pub async fn delete(pool: &PgPool, id: &str, force: bool) -> Result<(), AdminError> {
     let mut tx = pool.begin().await?;
-    upstreams::find_for_update(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    upstreams::find_for_update(&mut tx, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
     if !force {
         refuse_lock_out(&mut tx, id).await?;
     }
@@ -311,7 +315,10 @@ pub async fn update_by(actor: &Actor<'_>, id: &str, s: UpstreamSettings) -> Resu
     let asked = s.clone();
     let updated = update(&c, id, s).await?;
     actor
-        .changed("changed an upstream provider", before_after(id, &asked, &before, &updated))
+        .changed(
+            "changed an upstream provider",
+            before_after(id, &asked, &before, &updated),
+        )
         .await;
     Ok(updated)
 }

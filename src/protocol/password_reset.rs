@@ -56,7 +56,10 @@ pub async fn request(p: &Provider, who: &str, ip: Option<&str>) -> Result<(), Re
         return Err(ResetError::MailOff);
     }
     let now = p.now();
-    let address_key = format!("forgot:ip:{}", ip.map_or_else(|| "-".to_owned(), crate::model::address_group));
+    let address_key = format!(
+        "forgot:ip:{}",
+        ip.map_or_else(|| "-".to_owned(), crate::model::address_group)
+    );
     if over_budget(p, &address_key, ADDRESS_BUDGET, now).await? {
         audit(p, "refused", None, ip, "throttled")?;
         return Err(ResetError::Throttled);

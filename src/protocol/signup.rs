@@ -176,7 +176,10 @@ pub async fn register(p: &Provider, r: Registration<'_>) -> Result<Registered, S
 /// Counts a registration against the client address's budget.
 async fn throttle(p: &Provider, ip: Option<&str>, now: DateTime<Utc>) -> Result<(), SignupError> {
     let mut conn = p.pool.acquire().await.map_err(OAuthError::from)?;
-    let key = format!("signup:ip:{}", ip.map_or_else(|| "-".to_owned(), crate::model::address_group));
+    let key = format!(
+        "signup:ip:{}",
+        ip.map_or_else(|| "-".to_owned(), crate::model::address_group)
+    );
     let attempts = login_throttle::reserve(&mut conn, &key, now, now - THROTTLE_WINDOW, None).await?;
     if attempts.is_some_and(|n| n > ADDRESS_BUDGET) {
         audit(p, "refused", None, ip, "throttled")?;

@@ -154,7 +154,11 @@ pub struct LinkKey<'a> {
 }
 
 /// The Lanyard user (upstream, issuer, sub) names, if linked; the link's use is recorded.
-pub async fn use_link(conn: &mut PgConnection, key: LinkKey<'_>, now: DateTime<Utc>) -> Result<Option<Uuid>, StoreError> {
+pub async fn use_link(
+    conn: &mut PgConnection,
+    key: LinkKey<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, StoreError> {
     Ok(sqlx::query_scalar(
         "UPDATE upstream_links SET last_used_at = $4
          WHERE upstream_id = $1 AND issuer = $2 AND subject = $3 RETURNING user_id",

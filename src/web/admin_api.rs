@@ -784,7 +784,9 @@ async fn update_upstream(
 ) -> Result<HttpResponse, WebError> {
     let (body_id, mut settings) = body::<UpstreamBody>(&bytes)?.settings();
     if !body_id.is_empty() && body_id != *id {
-        return Err(WebError::bad_request("the body's id is not the path's: an upstream's id never changes"));
+        return Err(WebError::bad_request(
+            "the body's id is not the path's: an upstream's id never changes",
+        ));
     }
     settings.force = forced(&req);
     let actor = Actor::new(&state.provider, actor);

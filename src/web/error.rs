@@ -207,7 +207,9 @@ impl WebError {
             ),
             AdminError::Conflict(what) => Self::api(StatusCode::CONFLICT, "conflict", format!("{what} already exists")),
             AdminError::NotFound(m) => Self::api(StatusCode::NOT_FOUND, "not_found", m),
-            e @ AdminError::LocksOut { .. } => Self::api(StatusCode::CONFLICT, "conflict", format!("{e} (?force=true)")),
+            e @ AdminError::LocksOut { .. } => {
+                Self::api(StatusCode::CONFLICT, "conflict", format!("{e} (?force=true)"))
+            }
             AdminError::Keys(e @ KeyError::TooSoon { .. }) => Self::api(
                 StatusCode::CONFLICT,
                 "conflict",

@@ -754,7 +754,11 @@ async fn an_upstream_that_is_the_only_way_in_is_deleted_or_disabled_only_with_fo
     });
     assert_eq!(call(&app, Method::POST, "/upstreams", t, Some(created)).await.0, 201);
     let user = crate::support::create_user(&app, "fed-only").await;
-    sqlx::query("UPDATE users SET password_hash = NULL WHERE id = $1").bind(user).execute(&app.pool).await.unwrap();
+    sqlx::query("UPDATE users SET password_hash = NULL WHERE id = $1")
+        .bind(user)
+        .execute(&app.pool)
+        .await
+        .unwrap();
     sqlx::query("INSERT INTO upstream_links (upstream_id, issuer, subject, user_id, created_at) VALUES ('corp', 'https://login.corp.example', 's', $1, now())")
         .bind(user)
         .execute(&app.pool)
@@ -762,13 +766,32 @@ async fn an_upstream_that_is_the_only_way_in_is_deleted_or_disabled_only_with_fo
         .unwrap();
 
     let (deleted, body) = call(&app, Method::DELETE, "/upstreams/corp", t, None).await;
-    let (disabled, _) = call(&app, Method::PUT, "/upstreams/corp", t, Some(json!({ "enabled": false }))).await;
+    let (disabled, _) = call(
+        &app,
+        Method::PUT,
+        "/upstreams/corp",
+        t,
+        Some(json!({ "enabled": false })),
+    )
+    .await;
 
     assert_eq!((deleted, disabled), (409, 409));
     assert!(body.to_string().contains("only way in for 1 account"), "{body}");
-    let (forced, _) = call(&app, Method::PUT, "/upstreams/corp?force=true", t, Some(json!({ "enabled": false }))).await;
+    let (forced, _) = call(
+        &app,
+        Method::PUT,
+        "/upstreams/corp?force=true",
+        t,
+        Some(json!({ "enabled": false })),
+    )
+    .await;
     assert_eq!(forced, 200);
-    assert_eq!(call(&app, Method::DELETE, "/upstreams/corp?force=true", t, None).await.0, 204);
+    assert_eq!(
+        call(&app, Method::DELETE, "/upstreams/corp?force=true", t, None)
+            .await
+            .0,
+        204
+    );
 }
 
 #[tokio::test]
@@ -782,7 +805,14 @@ async fn an_upstream_change_is_audited_before_and_after_and_its_id_never_changes
     assert_eq!(call(&app, Method::POST, "/upstreams", t, Some(created)).await.0, 201);
 
     let (renamed, _) = call(&app, Method::PUT, "/upstreams/corp", t, Some(json!({ "id": "other" }))).await;
-    let (changed, _) = call(&app, Method::PUT, "/upstreams/corp", t, Some(json!({ "id": "corp", "name": "Corp" }))).await;
+    let (changed, _) = call(
+        &app,
+        Method::PUT,
+        "/upstreams/corp",
+        t,
+        Some(json!({ "id": "corp", "name": "Corp" })),
+    )
+    .await;
 
     assert_eq!((renamed, changed), (400, 200), "another id in the body: 400");
     app.audit_written().await;
@@ -791,6 +821,9 @@ async fn an_upstream_change_is_audited_before_and_after_and_its_id_never_changes
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!((details["before"]["name"].clone(), details["after"]["name"].clone()), (json!("corp"), json!("Corp")));
+    assert_eq!(
+        (details["before"]["name"].clone(), details["after"]["name"].clone()),
+        (json!("corp"), json!("Corp"))
+    );
     assert!(!details.to_string().contains("\"s\""), "never the secret");
 }

@@ -504,6 +504,10 @@ async fn no_reset_link_goes_to_the_unverified_address_of_an_account_from_an_upst
         pass(&app).await;
 
         let sent = sink.messages().len();
-        assert_eq!(sent, usize::from(trusted), "trusted {trusted}: mailed only to a verified address");
+        assert_eq!(
+            sent,
+            usize::from(trusted),
+            "trusted {trusted}: mailed only to a verified address"
+        );
     }
 }

@@ -74,7 +74,10 @@ async fn signing_in_through_an_upstream_lanyard_makes_an_account_and_a_federated
     assert_eq!(claims.subject().as_str(), sub.to_string());
     assert_eq!(sub.get_version_num(), 4, "a random sub of its own");
     assert_eq!(email.as_deref(), Some("ada@example.com"));
-    assert!(!verified, "the admin does not trust the upstream's email_verified (no --link-by-verified-email)");
+    assert!(
+        !verified,
+        "the admin does not trust the upstream's email_verified (no --link-by-verified-email)"
+    );
     assert_eq!(name.as_deref(), Some("ada Example"), "the claims mapped");
     assert!(!has_password, "a person from an upstream has no password");
     let exchanged = fed
@@ -167,17 +170,21 @@ async fn a_link_to_an_existing_account_is_made_only_after_signing_in_to_it() {
     let res = fed.follow(&fed.a.url(&location(&res))).await;
     let code = query_param(&location(&res), "code").expect("the request resumed: a code");
     let tokens = fed.a.redeem(&rp, &code, &auth.verifier).await;
-    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["sub"], existing.to_string());
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["sub"],
+        existing.to_string()
+    );
     let made = links(&fed.a).await;
     assert_eq!(made.len(), 1);
     assert_eq!((made[0].0, made[0].1.as_str()), (existing, "b"), "linked to ada-at-a");
     fed.a.audit_written().await;
-    let audited: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE kind = 'sign_in' AND outcome = 'linked' AND user_id = $1")
-            .bind(existing)
-            .fetch_one(&fed.a.pool)
-            .await
-            .unwrap();
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE kind = 'sign_in' AND outcome = 'linked' AND user_id = $1",
+    )
+    .bind(existing)
+    .fetch_one(&fed.a.pool)
+    .await
+    .unwrap();
     assert_eq!(audited, 1, "audited");
     let again = fed.in_new_browser();
     let tokens = tokens_through_b(&again, &rp, "ada").await;
@@ -208,7 +215,11 @@ async fn linking_an_account_with_two_steps_needs_its_second_step() {
     let code = query_param(&location(&res), "code").expect("a code");
     fed.a.redeem(&rp, &code, &auth.verifier).await;
     let made = links(&fed.a).await;
-    assert_eq!(made.iter().map(|l| l.0).collect::<Vec<_>>(), [existing], "linked after the second step");
+    assert_eq!(
+        made.iter().map(|l| l.0).collect::<Vec<_>>(),
+        [existing],
+        "linked after the second step"
+    );
 }
 
 #[tokio::test]
@@ -231,10 +242,18 @@ async fn a_sign_in_as_another_account_makes_no_link() {
     .unwrap();
     assert_eq!(refused, 1, "audited");
     let page = fed.a.get("/signin").await.text().await.unwrap();
-    fed.a.submit("/logout", &[("csrf", &crate::support::hidden_field(&page, "csrf").unwrap())]).await;
+    fed.a
+        .submit(
+            "/logout",
+            &[("csrf", &crate::support::hidden_field(&page, "csrf").unwrap())],
+        )
+        .await;
     let page = fed.a.get("/signin").await.text().await.unwrap();
     fed.a.sign_in_on(&page, "ada-at-a", crate::support::PASSWORD).await;
-    assert!(links(&fed.a).await.is_empty(), "the pending link was taken once: a later sign-in links nothing");
+    assert!(
+        links(&fed.a).await.is_empty(),
+        "the pending link was taken once: a later sign-in links nothing"
+    );
 }
 
 #[tokio::test]
@@ -306,7 +325,11 @@ async fn connecting_an_upstream_from_the_account_page_links_it() {
 
     assert_eq!(res.status(), 200, "back on the account page");
     let made = links(&fed.a).await;
-    assert_eq!(made.iter().map(|l| l.0).collect::<Vec<_>>(), [existing], "connected to the signed-in account");
+    assert_eq!(
+        made.iter().map(|l| l.0).collect::<Vec<_>>(),
+        [existing],
+        "connected to the signed-in account"
+    );
     let page = res.text().await.unwrap();
     assert!(!page.contains("Connect b"), "connected: no more offer");
     let again = fed.follow(&fed.a.url("/signin/upstream/b?connect=1")).await;
@@ -1085,14 +1108,21 @@ async fn a_state_used_at_another_upstreams_callback_is_refused() {
     let res = a.visit(&callback("other")).await;
 
     assert_eq!(res.status(), 400, "mock's state at other's callback");
-    assert_eq!(a.visit(&callback("mock")).await.status(), 303, "positive control: at its own");
+    assert_eq!(
+        a.visit(&callback("mock")).await.status(),
+        303,
+        "positive control: at its own"
+    );
 }
 
 #[tokio::test]
 async fn after_an_issuer_change_the_same_sub_makes_a_new_account() {
     let (a, op) = with_mock().await;
     assert_eq!(attempt(&a, &op, |_, _, _| {}).await, 303);
-    let first: uuid::Uuid = sqlx::query_scalar("SELECT user_id FROM upstream_links").fetch_one(&a.pool).await.unwrap();
+    let first: uuid::Uuid = sqlx::query_scalar("SELECT user_id FROM upstream_links")
+        .fetch_one(&a.pool)
+        .await
+        .unwrap();
     let moved = mock_op().await;
     let ctx = lanyard::admin::upstreams::ctx(&a.provider);
     let change = UpstreamSettings {
@@ -1100,10 +1130,17 @@ async fn after_an_issuer_change_the_same_sub_makes_a_new_account() {
         ..Default::default()
     };
     let view = lanyard::admin::upstreams::update(&ctx, "mock", change).await.unwrap();
-    assert_eq!(view.former_issuer_links, 1, "the admin is told one link no longer applies");
+    assert_eq!(
+        view.former_issuer_links, 1,
+        "the admin is told one link no longer applies"
+    );
     a.settle().await;
 
-    assert_eq!(attempt(&a, &moved, |_, _, _| {}).await, 303, "the same sub at the new issuer");
+    assert_eq!(
+        attempt(&a, &moved, |_, _, _| {}).await,
+        303,
+        "the same sub at the new issuer"
+    );
 
     let users: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT user_id FROM upstream_links WHERE issuer = $1")
         .bind(&moved.issuer)
@@ -1150,7 +1187,10 @@ async fn prompt_login_and_max_age_are_passed_upstream_and_auth_time_must_satisfy
     assert_eq!(query_param(&to, "prompt").as_deref(), Some("login"));
     assert_eq!(query_param(&to, "max_age").as_deref(), Some("60"));
 
-    let without = through_mock(&a, &op, &start, "mock", |c| (op.sign(&c, "k1"), Some(op.issuer.clone()))).await;
+    let without = through_mock(&a, &op, &start, "mock", |c| {
+        (op.sign(&c, "k1"), Some(op.issuer.clone()))
+    })
+    .await;
     let too_old = through_mock(&a, &op, &start, "mock", |mut c| {
         c["auth_time"] = (now - 600).into();
         (op.sign(&c, "k1"), Some(op.issuer.clone()))
@@ -1169,15 +1209,27 @@ async fn prompt_login_and_max_age_are_passed_upstream_and_auth_time_must_satisfy
         .fetch_one(&a.pool)
         .await
         .unwrap();
-    assert_eq!(auth_time.timestamp(), now - 10, "the session's auth_time is the upstream's");
+    assert_eq!(
+        auth_time.timestamp(),
+        now - 10,
+        "the session's auth_time is the upstream's"
+    );
     let reasons = failures(&a).await;
-    assert!(reasons.iter().any(|r| r.contains("auth_time is missing")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("auth_time is missing")),
+        "{reasons:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_sign_in_page_asking_again_sends_prompt_login_upstream() {
     let (a, op) = with_mock().await;
-    let page = a.visit("/signin?reauth=1&return_to=/account").await.text().await.unwrap();
+    let page = a
+        .visit("/signin?reauth=1&return_to=/account")
+        .await
+        .text()
+        .await
+        .unwrap();
     let href = crate::support::upstream_href(&page).expect("a Continue with link");
 
     let res = a.visit(&href).await;
@@ -1212,7 +1264,14 @@ async fn an_unknown_or_malformed_upstream_id_is_a_404_without_audit() {
     let unknown = a.visit("/signin/upstream/nobody").await;
     let callback = a.visit("/signin/upstream/NOT%20AN%20ID/callback?state=x&code=y").await;
 
-    assert_eq!((malformed.status().as_u16(), unknown.status().as_u16(), callback.status().as_u16()), (404, 404, 404));
+    assert_eq!(
+        (
+            malformed.status().as_u16(),
+            unknown.status().as_u16(),
+            callback.status().as_u16()
+        ),
+        (404, 404, 404)
+    );
     assert!(failures(&a).await.is_empty(), "nothing audited");
     let counted: i64 = sqlx::query_scalar("SELECT count(*) FROM login_throttle WHERE key LIKE 'upstream-ip:%'")
         .fetch_one(&a.pool)
@@ -1228,9 +1287,17 @@ async fn a_callback_without_the_binding_cookie_or_with_an_unknown_state_is_not_a
 
     let no_cookie = stranger.visit("/signin/upstream/mock/callback?state=x&code=y").await;
     a.visit("/signin/upstream/mock").await;
-    let unknown_state = a.visit(&format!("/signin/upstream/mock/callback?state=x&code=y&iss={}", op.issuer)).await;
+    let unknown_state = a
+        .visit(&format!(
+            "/signin/upstream/mock/callback?state=x&code=y&iss={}",
+            op.issuer
+        ))
+        .await;
 
-    assert_eq!((no_cookie.status().as_u16(), unknown_state.status().as_u16()), (400, 400));
+    assert_eq!(
+        (no_cookie.status().as_u16(), unknown_state.status().as_u16()),
+        (400, 400)
+    );
     assert!(failures(&a).await.is_empty(), "nothing audited");
     assert_refused(|c, _, _| c["nonce"] = "another".into(), "nonce").await;
 }
@@ -1238,7 +1305,11 @@ async fn a_callback_without_the_binding_cookie_or_with_an_unknown_state_is_not_a
 #[tokio::test]
 async fn derived_usernames_are_plain_ascii_and_never_reserved() {
     let (a, op) = with_mock().await;
-    for (preferred, email) in [("admin", "root@example.com"), ("ädmin", "a@b@example.com"), ("Ada.L", "x@example.com")] {
+    for (preferred, email) in [
+        ("admin", "root@example.com"),
+        ("ädmin", "a@b@example.com"),
+        ("Ada.L", "x@example.com"),
+    ] {
         let browser = a.with_browser(crate::support::new_browser());
         let sub = format!("sub-{preferred}");
         let signed_in = sign_in_at_mock(&browser, &op, |c, _, _| {
@@ -1255,7 +1326,10 @@ async fn derived_usernames_are_plain_ascii_and_never_reserved() {
         .await
         .unwrap();
     assert!(names[0].starts_with("mock-"), "admin and root are reserved: {names:?}");
-    assert_eq!(names[1], "a", "no ä: the email's local part, up to its first @: {names:?}");
+    assert_eq!(
+        names[1], "a",
+        "no ä: the email's local part, up to its first @: {names:?}"
+    );
     assert_eq!(names[2], "ada.l", "lower-cased");
 }
 
@@ -1287,7 +1361,9 @@ async fn the_cli_refuses_to_delete_or_disable_the_only_way_in_without_force() {
     only_through(&a, "mock", "fed-only").await;
 
     let delete = lanyard(&["upstream", "delete", "mock"]).run_on(&a.db).await;
-    let disable = lanyard(&["upstream", "update", "mock", "--enabled=false"]).run_on(&a.db).await;
+    let disable = lanyard(&["upstream", "update", "mock", "--enabled=false"])
+        .run_on(&a.db)
+        .await;
 
     delete.assert_refused("only way in for 1 account");
     disable.assert_refused("only way in for 1 account");
@@ -1295,7 +1371,10 @@ async fn the_cli_refuses_to_delete_or_disable_the_only_way_in_without_force() {
         .run_on(&a.db)
         .await
         .assert_ok();
-    lanyard(&["upstream", "delete", "mock", "--force"]).run_on(&a.db).await.assert_ok();
+    lanyard(&["upstream", "delete", "mock", "--force"])
+        .run_on(&a.db)
+        .await
+        .assert_ok();
 }
 
 #[tokio::test]
@@ -1311,7 +1390,10 @@ async fn the_admin_page_asks_again_before_deleting_the_only_way_in() {
 
     assert_eq!(res.status(), 409);
     let page = res.text().await.unwrap();
-    assert!(page.contains("only way in for 1 account") && page.contains("id=\"force-delete\""), "{page}");
+    assert!(
+        page.contains("only way in for 1 account") && page.contains("id=\"force-delete\""),
+        "{page}"
+    );
     let res = app
         .submit("/admin/upstreams/mock/delete", &[("csrf", &csrf), ("force", "on")])
         .await;
@@ -1343,7 +1425,10 @@ async fn unlinking_counts_only_links_to_enabled_upstreams() {
 
     let refused = fed
         .a
-        .submit("/account/upstreams/unlink", &[("csrf", &csrf), ("upstream", "b"), ("subject", &subject)])
+        .submit(
+            "/account/upstreams/unlink",
+            &[("csrf", &csrf), ("upstream", "b"), ("subject", &subject)],
+        )
         .await;
 
     assert_eq!(refused.status(), 400, "a link to a disabled upstream is no way in");
@@ -1353,7 +1438,10 @@ async fn unlinking_counts_only_links_to_enabled_upstreams() {
         .unwrap();
     let unlinked = fed
         .a
-        .submit("/account/upstreams/unlink", &[("csrf", &csrf), ("upstream", "b"), ("subject", &subject)])
+        .submit(
+            "/account/upstreams/unlink",
+            &[("csrf", &csrf), ("upstream", "b"), ("subject", &subject)],
+        )
         .await;
     assert_eq!(unlinked.status(), 303, "positive control: enabled, it is one");
 }

@@ -162,8 +162,12 @@ pub struct Awaiting {
 pub async fn awaiting(p: &Provider, token: &str, binding: &str) -> Result<Awaiting, UpstreamError> {
     let mut conn = p.pool.acquire().await?;
     let pending = upstream_flows::find_pending_link(&mut conn, &sha256(token), &sha256(binding)).await?;
-    let pending = pending.filter(|l| l.expires_at > p.now()).ok_or(UpstreamError::NoFlow)?;
-    let user = users::find(&mut conn, pending.user_id).await?.ok_or(UpstreamError::NoFlow)?;
+    let pending = pending
+        .filter(|l| l.expires_at > p.now())
+        .ok_or(UpstreamError::NoFlow)?;
+    let user = users::find(&mut conn, pending.user_id)
+        .await?
+        .ok_or(UpstreamError::NoFlow)?;
     drop(conn);
     let u = load(p, &pending.upstream_id).await?;
     Ok(Awaiting {
@@ -209,7 +213,13 @@ pub async fn link_signed_in(
 /// Links (upstream, issuer, sub) to `user_id` (audited): refused when that
 /// upstream account is linked to someone else, or the user has a link to
 /// this upstream already.
-async fn connect(p: &Provider, u: &Upstream, subject: &str, user_id: Uuid, ip: Option<&str>) -> Result<(), UpstreamError> {
+async fn connect(
+    p: &Provider,
+    u: &Upstream,
+    subject: &str,
+    user_id: Uuid,
+    ip: Option<&str>,
+) -> Result<(), UpstreamError> {
     let mut conn = p.pool.acquire().await?;
     match upstreams::link(&mut conn, key_of(u, subject), user_id, p.now()).await {
         Err(StoreError::Conflict(_)) => {
@@ -243,7 +253,10 @@ async fn linkable(p: &Provider, u: &Upstream, claims: &Value) -> Result<Option<U
     let mut conn = p.pool.acquire().await?;
     let mut found = users::find_enabled_by_email(&mut conn, email).await?;
     found.retain(|user| {
-        user.is_enabled() && user.email_verified && !user.is_admin && user.email.as_deref().is_some_and(|b| email.eq_ignore_ascii_case(b))
+        user.is_enabled()
+            && user.email_verified
+            && !user.is_admin
+            && user.email.as_deref().is_some_and(|b| email.eq_ignore_ascii_case(b))
     });
     // Two accounts with one address: no guess which; a new account instead.
     if found.len() != 1 {
@@ -253,7 +266,9 @@ async fn linkable(p: &Provider, u: &Upstream, claims: &Value) -> Result<Option<U
         return Ok(None);
     };
     let links = upstreams::links_of(&mut conn, user.id).await?;
-    let linked = links.iter().any(|l| l.upstream_id == u.id.as_str() && l.issuer == u.issuer);
+    let linked = links
+        .iter()
+        .any(|l| l.upstream_id == u.id.as_str() && l.issuer == u.issuer);
     Ok((!linked).then_some(user))
 }
 
@@ -369,7 +384,15 @@ async fn raced(p: &Provider, u: &Upstream, subject: &str, now: DateTime<Utc>) ->
 
 /// Usernames a person from an upstream never gets (they read as the
 /// operator's own).
-const RESERVED: [&str; 7] = ["admin", "administrator", "root", "lanyard", "support", "security", "system"];
+const RESERVED: [&str; 7] = [
+    "admin",
+    "administrator",
+    "root",
+    "lanyard",
+    "support",
+    "security",
+    "system",
+];
 
 /// A username derived from an upstream's claim: lower-cased ASCII
 /// `[a-z0-9._-]` only (so never `@`), at most 40 characters, not reserved.

@@ -191,7 +191,11 @@ async fn response(
         .ok_or_else(|| UpstreamError::Invalid("the response has no code".into()))?;
     let id_token = exchange(p, &upstream, &metadata, code, flow.pkce_verifier).await?;
     let nonce = Nonce::new(flow.nonce);
-    let checks = Checks { nonce: &nonce, max_age: flow.max_age, now };
+    let checks = Checks {
+        nonce: &nonce,
+        max_age: flow.max_age,
+        now,
+    };
     let verified = verify(p, &upstream, metadata, &id_token, &checks).await?;
     let auth_time = verified.auth_time();
     let claims = payload(&verified)?;

@@ -167,9 +167,7 @@ pub async fn delete(
     stale_sign_in(&state, &admin, &page_of(&id))?;
     match upstreams::delete_by(&actor(&state, &admin), &id, params.has("force")).await {
         Ok(()) => Ok(redirect(&format!("{LIST}?done=deleted"), true)),
-        Err(e @ AdminError::LocksOut { .. }) => {
-            render_one(&req, &state, &admin, &id, StatusCode::CONFLICT, &e).await
-        }
+        Err(e @ AdminError::LocksOut { .. }) => render_one(&req, &state, &admin, &id, StatusCode::CONFLICT, &e).await,
         Err(e) => Err(missing("No such upstream provider")(e)),
     }
 }

@@ -271,7 +271,13 @@ impl Carried {
     /// step, or a passkey): as `signed_in` (or `signed_in_json` for a
     /// page's script), and the link this browser is signing in to make is
     /// made if it names this very account (`upstream::complete_link`).
-    async fn signed_in_own(&self, state: &AppState, req: &HttpRequest, signed_in: SignedIn, json: bool) -> HttpResponse {
+    async fn signed_in_own(
+        &self,
+        state: &AppState,
+        req: &HttpRequest,
+        signed_in: SignedIn,
+        json: bool,
+    ) -> HttpResponse {
         let user_id = signed_in.user_id;
         let res = match json {
             true => self.signed_in_json(state, signed_in),

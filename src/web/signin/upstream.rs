@@ -47,7 +47,13 @@ pub async fn start(req: HttpRequest, id: Path<String>, state: Data<AppState>) ->
             let checked = Carried::from_fields(&state, one("request"), one("return_to")).await?;
             let asked = asked_of(checked.request.as_ref(), one("reauth") == Some("1"));
             let request = checked.request.map(|r| r.params.encode()).unwrap_or_default();
-            (flow::Carried { request, return_to: checked.return_to }, asked)
+            (
+                flow::Carried {
+                    request,
+                    return_to: checked.return_to,
+                },
+                asked,
+            )
         }
     };
     let existing = state.cookies.upstream(&req);
@@ -79,7 +85,10 @@ async fn connecting(state: &AppState, req: &HttpRequest) -> Result<(flow::Carrie
         .await
         .map_err(WebError::unavailable_page)?;
     let Some(current) = current else {
-        return Err(WebError::redirect(format!("{}?return_to={}", paths::SIGNIN, paths::ACCOUNT), true));
+        return Err(WebError::redirect(
+            format!("{}?return_to={}", paths::SIGNIN, paths::ACCOUNT),
+            true,
+        ));
     };
     stale_sign_in(state, &current, paths::ACCOUNT)?;
     let carried = flow::Carried {
@@ -115,7 +124,9 @@ pub async fn callback(req: HttpRequest, id: Path<String>, state: Data<AppState>)
     let previous = state.cookies.session(&req);
     if let Some(user_id) = assertion.link_user_id {
         // Connecting: still that person's session in this browser.
-        let current = session::current(p, previous.as_deref()).await.map_err(WebError::unavailable_page)?;
+        let current = session::current(p, previous.as_deref())
+            .await
+            .map_err(WebError::unavailable_page)?;
         if current.is_none_or(|s| s.user.id != user_id) {
             return Err(refused(UpstreamError::NoFlow));
         }
@@ -130,7 +141,10 @@ pub async fn callback(req: HttpRequest, id: Path<String>, state: Data<AppState>)
             let carried = Carried::from_fields(&state, Some(&carried.request), Some(&carried.return_to)).await?;
             Ok(carried.signed_in(&state, signed_in))
         }
-        Outcome::Connected(carried) => Ok(redirect(&format!("{}?done=connected#upstreams", carried.return_to), true)),
+        Outcome::Connected(carried) => Ok(redirect(
+            &format!("{}?done=connected#upstreams", carried.return_to),
+            true,
+        )),
         Outcome::Confirm(pending) => {
             // The pending link waits as long again, for this browser.
             let mut res = confirm_page(&state, &req, &pending);
@@ -215,12 +229,14 @@ async fn sign_in_to_connect(
     let awaiting = accounts::awaiting(&state.provider, token, binding)
         .await
         .map_err(refused)?;
-    let mut carried = Carried::from_fields(state, Some(&awaiting.carried.request), Some(&awaiting.carried.return_to)).await?;
+    let mut carried = Carried::from_fields(
+        state,
+        Some(&awaiting.carried.request),
+        Some(&awaiting.carried.return_to),
+    )
+    .await?;
     carried.username = awaiting.username;
-    let message = format!(
-        "Sign in to {} to connect {}.",
-        carried.username, awaiting.upstream_name
-    );
+    let message = format!("Sign in to {} to connect {}.", carried.username, awaiting.upstream_name);
     let mut res = carried.again(state, req, StatusCode::OK, &message);
     let _ = res.add_cookie(&state.cookies.new_link(token.to_owned()));
     Ok(res)
@@ -242,7 +258,14 @@ pub(super) async fn complete_link(
     let ip = client_ip(req, &state.provider.config.trusted_proxies);
     let p = &state.provider;
     if let Err(e) = accounts::link_signed_in(p, &token, &binding, user_id, ip.as_deref()).await {
-        let _ = audit(p, "failed", Some(user_id), ip.as_deref(), "-", &format!("link after sign-in: {e}"));
+        let _ = audit(
+            p,
+            "failed",
+            Some(user_id),
+            ip.as_deref(),
+            "-",
+            &format!("link after sign-in: {e}"),
+        );
     }
     let _ = res.add_cookie(&state.cookies.end_link());
     res
