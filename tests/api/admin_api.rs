@@ -744,15 +744,22 @@ async fn upstream_providers_are_managed_through_the_api_and_their_secret_is_neve
     );
 }
 
-#[tokio::test]
-async fn an_upstream_that_is_the_only_way_in_is_deleted_or_disabled_only_with_force() {
+/// An app with upstream `corp` (made through the API), and an admin token.
+async fn with_upstream_corp() -> (TestApp, String) {
     let app = spawn_app().await;
     let token = token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
-    let t = Some(token.as_str());
     let created = json!({
         "id": "corp", "issuer": "https://login.corp.example", "client_id": "lanyard", "client_secret": "s",
     });
-    assert_eq!(call(&app, Method::POST, "/upstreams", t, Some(created)).await.0, 201);
+    let (status, _) = call(&app, Method::POST, "/upstreams", Some(&token), Some(created)).await;
+    assert_eq!(status, 201);
+    (app, token)
+}
+
+#[tokio::test]
+async fn an_upstream_that_is_the_only_way_in_is_deleted_or_disabled_only_with_force() {
+    let (app, token) = with_upstream_corp().await;
+    let t = Some(token.as_str());
     let user = crate::support::create_user(&app, "fed-only").await;
     sqlx::query("UPDATE users SET password_hash = NULL WHERE id = $1")
         .bind(user)
@@ -796,13 +803,8 @@ async fn an_upstream_that_is_the_only_way_in_is_deleted_or_disabled_only_with_fo
 
 #[tokio::test]
 async fn an_upstream_change_is_audited_before_and_after_and_its_id_never_changes() {
-    let app = spawn_app().await;
-    let token = token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
+    let (app, token) = with_upstream_corp().await;
     let t = Some(token.as_str());
-    let created = json!({
-        "id": "corp", "issuer": "https://login.corp.example", "client_id": "lanyard", "client_secret": "s",
-    });
-    assert_eq!(call(&app, Method::POST, "/upstreams", t, Some(created)).await.0, 201);
 
     let (renamed, _) = call(&app, Method::PUT, "/upstreams/corp", t, Some(json!({ "id": "other" }))).await;
     let (changed, _) = call(

@@ -278,6 +278,13 @@ async fn a_pending_link_used_in_another_browser_fails() {
     assert_eq!(res.status(), 200, "positive control: in its own browser");
 }
 
+/// Through B at A: signed in to a separate account (no link offered to `existing`).
+async fn assert_separate_account(fed: &Federation, rp: &crate::support::TestClient, existing: uuid::Uuid) {
+    let tokens = tokens_through_b(fed, rp, "ada").await;
+    let sub = jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
+    assert_ne!(sub, existing.to_string(), "a separate account, no offer");
+}
+
 #[tokio::test]
 async fn an_admin_account_is_not_offered_a_link() {
     let (fed, rp, existing) = ada_with_an_account_at_a().await;
@@ -287,10 +294,7 @@ async fn an_admin_account_is_not_offered_a_link() {
         .await
         .unwrap();
 
-    let tokens = tokens_through_b(&fed, &rp, "ada").await;
-
-    let sub = jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
-    assert_ne!(sub, existing.to_string(), "a separate account, no offer");
+    assert_separate_account(&fed, &rp, existing).await;
 }
 
 #[tokio::test]
@@ -303,10 +307,7 @@ async fn an_account_with_a_link_to_the_upstream_is_not_offered_another() {
         .await
         .unwrap();
 
-    let tokens = tokens_through_b(&fed, &rp, "ada").await;
-
-    let sub = jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
-    assert_ne!(sub, existing.to_string(), "a separate account, no offer");
+    assert_separate_account(&fed, &rp, existing).await;
 }
 
 #[tokio::test]

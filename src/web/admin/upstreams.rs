@@ -106,7 +106,7 @@ async fn render_one(
     admin: &CurrentSession,
     id: &str,
     status: StatusCode,
-    error: &AdminError,
+    error: Option<&AdminError>,
 ) -> Result<HttpResponse, WebError> {
     let view = upstreams::view(&ctx(&state.provider), id)
         .await
@@ -114,13 +114,10 @@ async fn render_one(
     let notice = notice(req);
     // Asked a second time: how many accounts lose their only way in.
     let lock_out = match error {
-        AdminError::LocksOut { accounts, .. } => *accounts,
+        Some(AdminError::LocksOut { accounts, .. }) => *accounts,
         _ => 0,
     };
-    let error = match status {
-        StatusCode::OK => String::new(),
-        _ => error.to_string(),
-    };
+    let error = error.map(ToString::to_string).unwrap_or_default();
     Ok(admin_page(state, req, status, "admin/upstream.html", |csrf| {
         json!({ "csrf": csrf, "admin": admin.user.username, "section": "upstreams", "u": view,
                 "scopes": view.scopes.join(" "), "claims": view.claims.join(" "), "acr": view.acr.join("\n"),
@@ -135,8 +132,7 @@ pub async fn one(
     id: Path<String>,
     state: Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
-    let none = AdminError::NotFound(String::new());
-    render_one(&req, &state, &admin, &id, StatusCode::OK, &none).await
+    render_one(&req, &state, &admin, &id, StatusCode::OK, None).await
 }
 
 /// `POST /admin/upstreams/{id}`: the settings (a blank secret keeps the sealed one).
@@ -150,7 +146,7 @@ pub async fn update(
     stale_sign_in(&state, &admin, &page_of(&id))?;
     match upstreams::update_by(&actor(&state, &admin), &id, settings(&params, true)).await {
         Ok(_) => Ok(redirect(&format!("{}?done=saved", page_of(&id)), true)),
-        Err(e) if e.is_refusal() => render_one(&req, &state, &admin, &id, StatusCode::BAD_REQUEST, &e).await,
+        Err(e) if e.is_refusal() => render_one(&req, &state, &admin, &id, StatusCode::BAD_REQUEST, Some(&e)).await,
         Err(e) => Err(WebError::from_admin_page(e)),
     }
 }
@@ -167,7 +163,9 @@ pub async fn delete(
     stale_sign_in(&state, &admin, &page_of(&id))?;
     match upstreams::delete_by(&actor(&state, &admin), &id, params.has("force")).await {
         Ok(()) => Ok(redirect(&format!("{LIST}?done=deleted"), true)),
-        Err(e @ AdminError::LocksOut { .. }) => render_one(&req, &state, &admin, &id, StatusCode::CONFLICT, &e).await,
+        Err(e @ AdminError::LocksOut { .. }) => {
+            render_one(&req, &state, &admin, &id, StatusCode::CONFLICT, Some(&e)).await
+        }
         Err(e) => Err(missing("No such upstream provider")(e)),
     }
 }
