@@ -133,13 +133,10 @@ fn parse(
         (None, Some(o)) => o.scopes.clone(),
         (None, None) => field("scope", upstream_scopes(&[]))?,
     };
+    // The claims given, else the stored ones, else the default (no claims given).
     let claims = match (s.claims, old) {
-        (Some(raw), _) => field("claim", mapped_claims(&raw))?
-            .iter()
-            .map(|c| c.as_str().to_owned())
-            .collect(),
         (None, Some(o)) => o.claims.clone(),
-        (None, None) => field("claim", mapped_claims(&[]))?
+        (raw, _) => field("claim", mapped_claims(&raw.unwrap_or_default()))?
             .iter()
             .map(|c| c.as_str().to_owned())
             .collect(),
