@@ -1446,3 +1446,37 @@ async fn unlinking_counts_only_links_to_enabled_upstreams() {
         .await;
     assert_eq!(unlinked.status(), 303, "positive control: enabled, it is one");
 }
+
+#[tokio::test]
+async fn starts_from_one_ipv6_64_are_counted_together() {
+    let a = TestApp::builder()
+        .config(|c| c.trusted_proxies = vec![lanyard::config::Cidr::parse("127.0.0.1").unwrap()])
+        .spawn()
+        .await;
+    let op = mock_op().await;
+    connect_upstream(&a, "mock", &op.issuer, MOCK_CLIENT, UpstreamSettings::default()).await;
+
+    for ip in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:3::1"] {
+        let res = a
+            .client
+            .get(a.url("/signin/upstream/mock"))
+            .header("X-Forwarded-For", ip)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+    }
+
+    let counts: Vec<(String, i32)> =
+        sqlx::query_as("SELECT key, attempts FROM login_throttle WHERE key LIKE 'upstream-ip:%' ORDER BY key")
+            .fetch_all(&a.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        counts,
+        [
+            ("upstream-ip:2001:db8:1:2::/64".to_owned(), 2),
+            ("upstream-ip:2001:db8:1:3::/64".to_owned(), 1)
+        ]
+    );
+}
