@@ -953,10 +953,15 @@ async fn an_existing_account_is_not_linked_unless_the_upstream_allows_it() {
 
 #[tokio::test]
 async fn an_address_another_account_has_verified_stays_unverified_on_the_account_from_upstream() {
-    let fed = federation(UpstreamSettings::default()).await;
-    create_user(&fed.b, "ada").await;
-    let existing = create_user(&fed.a, "ada").await;
-    let rp = create_client(&fed.a, ClientSpec::default()).await;
+    // A trusted upstream (its email_verified is copied), and an admin holding
+    // the address verified: admins are never offered a link, so a new
+    // account is made — with the address, but not verified.
+    let (fed, rp, existing) = ada_with_an_account_at_a().await;
+    sqlx::query("UPDATE users SET is_admin = true WHERE id = $1")
+        .bind(existing)
+        .execute(&fed.a.pool)
+        .await
+        .unwrap();
 
     let tokens = tokens_through_b(&fed, &rp, "ada").await;
 
