@@ -33,6 +33,7 @@ pub mod keys;
 pub mod mail;
 pub mod maintenance;
 pub mod metrics;
+pub mod outbox;
 pub mod model;
 pub mod paths;
 pub mod pg_cluster;

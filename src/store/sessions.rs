@@ -5,6 +5,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::StoreError;
+use super::logout_outbox::ENQUEUE_FOR_ENDED;
 use crate::model::lifecycle::SessionState;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -187,8 +188,14 @@ pub async fn touch(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Res
     Ok(())
 }
 
+/// Ends a session, and in the same statement queues a back-channel logout
+/// token for each client that received tokens in it (`logout_outbox`).
 pub async fn end(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
+    let sql = format!(
+        "WITH ended AS (UPDATE sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL
+                        RETURNING id, sid, user_id) {ENQUEUE_FOR_ENDED}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(now)
         .execute(conn)
@@ -196,9 +203,14 @@ pub async fn end(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Resul
     Ok(())
 }
 
-/// Ends every session of a user.
+/// Ends every session of a user, queueing their back-channel logout tokens
+/// as [`end`] does.
 pub async fn end_all_of_user(conn: &mut PgConnection, user_id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL")
+    let sql = format!(
+        "WITH ended AS (UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL
+                        RETURNING id, sid, user_id) {ENQUEUE_FOR_ENDED}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(user_id)
         .bind(now)
         .execute(conn)
