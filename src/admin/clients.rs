@@ -107,11 +107,7 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
         logout_uri.map(BackchannelLogoutUri::parse).transpose(),
     )?;
     if input.backchannel_logout_session_required && logout_uri.is_none() {
-        return Err(FieldError::new(
-            "backchannel-logout-session-required",
-            "needs a back-channel logout URI",
-        )
-        .into());
+        return Err(FieldError::new("backchannel-logout-session-required", "needs a back-channel logout URI").into());
     }
     let now = clock.now();
     Ok(ClientRow {

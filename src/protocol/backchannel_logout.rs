@@ -88,7 +88,9 @@ async fn attempt(p: &Provider, row: &LogoutRow) -> Result<(), Undelivered> {
         return Err(Undelivered::Never("the client no longer exists".into()));
     };
     let Some(logout) = &client.backchannel_logout else {
-        return Err(Undelivered::Never("the client no longer has a back-channel logout URI".into()));
+        return Err(Undelivered::Never(
+            "the client no longer has a back-channel logout URI".into(),
+        ));
     };
     let token = mint::logout_token(p, &client, &row.sub, &row.sid)
         .map_err(|e| Undelivered::Retry(format!("cannot mint the logout token: {}", e.description)))?;
@@ -131,7 +133,11 @@ async fn record(p: &Provider, row: &LogoutRow, result: Result<(), Undelivered>) 
             }
             None => {
                 outbox::mark_failed(&mut conn, Queue::Logout, row.id, error, None, now).await?;
-                ("gave_up", format!("{error}; gave up after a day of failed attempts"), Recorded::GaveUp)
+                (
+                    "gave_up",
+                    format!("{error}; gave up after a day of failed attempts"),
+                    Recorded::GaveUp,
+                )
             }
         },
         Err(Undelivered::Never(error)) => {
@@ -176,7 +182,10 @@ fn dropped(p: &Provider, shed: &[LogoutRow]) {
         p.metrics.logout_delivery("dropped");
         *per_client.entry(&row.client_id).or_default() += 1;
     }
-    tracing::warn!(count = shed.len(), "the logout queue was full: the oldest deliveries were given up");
+    tracing::warn!(
+        count = shed.len(),
+        "the logout queue was full: the oldest deliveries were given up"
+    );
     let event = NewEvent {
         details: json!({ "count": shed.len(), "clients": per_client }),
         ..NewEvent::about(

@@ -67,7 +67,10 @@ where
 
 /// The row left.
 pub async fn mark_sent(conn: &mut PgConnection, queue: Queue, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let sql = format!("UPDATE {} SET sent_at = $2, last_error = NULL WHERE id = $1", queue.table());
+    let sql = format!(
+        "UPDATE {} SET sent_at = $2, last_error = NULL WHERE id = $1",
+        queue.table()
+    );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(now)

@@ -8,16 +8,16 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use lanyard::clock::Clock as _;
 use josekit::jwk::Jwk;
 use josekit::jws::{ES256, EdDSA, RS256};
+use lanyard::clock::Clock as _;
 use lanyard::protocol::backchannel_logout::{Pass, deliver_due};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::{
-    ClientSpec, LogoutReceiver, PASSWORD, auth_url, TestApp, TestClient, create_client, create_user, crate_authorize,
-    crate_client, crate_redeem, hidden_field, jwt_claims, jwt_header, location, new_browser, query_param,
+    ClientSpec, LogoutReceiver, PASSWORD, TestApp, TestClient, auth_url, crate_authorize, crate_client, crate_redeem,
+    create_client, create_user, hidden_field, jwt_claims, jwt_header, location, new_browser, query_param,
 };
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -51,7 +51,10 @@ async fn deliver(app: &TestApp) -> Pass {
 }
 
 fn sid_of(id_token: &str) -> String {
-    jwt_claims(id_token)["sid"].as_str().expect("an id_token names its session").to_owned()
+    jwt_claims(id_token)["sid"]
+        .as_str()
+        .expect("an id_token names its session")
+        .to_owned()
 }
 
 /// ada signed in twice: in the app's browser (session A: `rp1`, `rp2` and
@@ -71,16 +74,33 @@ async fn scene() -> Scene {
     let (app, rx) = bcl_app().await;
     let sub = create_user(&app, "ada").await;
     let (rp1, rp2) = (rp(&app, &rx, "rp1").await, rp(&app, &rx, "rp2").await);
-    let plain = create_client(&app, ClientSpec { id: "plain", ..Default::default() }).await;
-    let id_token_a = app.tokens(&rp1, "openid", "ada").await["id_token"].as_str().unwrap().to_owned();
+    let plain = create_client(
+        &app,
+        ClientSpec {
+            id: "plain",
+            ..Default::default()
+        },
+    )
+    .await;
+    let id_token_a = app.tokens(&rp1, "openid", "ada").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.tokens(&rp2, "openid", "ada").await;
     app.tokens(&plain, "openid", "ada").await;
     app.clock.advance(TimeDelta::seconds(1));
     let other = app.with_browser(new_browser());
-    let id_token_b = other.tokens(&rp1, "openid", "ada").await["id_token"].as_str().unwrap().to_owned();
+    let id_token_b = other.tokens(&rp1, "openid", "ada").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (sid_a, sid_b) = (sid_of(&id_token_a), sid_of(&id_token_b));
     assert_ne!(sid_a, sid_b, "two sessions");
-    assert_eq!(deliver(&app).await, Pass::default(), "nothing is sent while the sessions live");
+    assert_eq!(
+        deliver(&app).await,
+        Pass::default(),
+        "nothing is sent while the sessions live"
+    );
     Scene {
         app,
         other,
@@ -101,7 +121,10 @@ impl Scene {
             .iter()
             .map(|r| {
                 let client = r.path.trim_start_matches("/bcl/").to_owned();
-                let sid = jwt_claims(r.logout_token().expect("a logout_token"))["sid"].as_str().unwrap().to_owned();
+                let sid = jwt_claims(r.logout_token().expect("a logout_token"))["sid"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
                 (client, sid)
             })
             .collect()
@@ -195,7 +218,11 @@ async fn signing_out_everywhere_else_sends_the_other_sessions_logouts() {
 async fn a_password_change_on_the_account_page_sends_the_other_sessions_logouts() {
     let s = scene().await;
     let new = "a new secret phrase";
-    let form = [("current_password", PASSWORD), ("new_password", new), ("new_password_again", new)];
+    let form = [
+        ("current_password", PASSWORD),
+        ("new_password", new),
+        ("new_password_again", new),
+    ];
     let res = account_change(&s.other, "/account/password", &form).await;
     assert_eq!(location(&res), "/account?done=password");
     assert_eq!(s.delivered().await, s.only_session_a());
@@ -205,14 +232,18 @@ async fn a_password_change_on_the_account_page_sends_the_other_sessions_logouts(
 async fn an_admin_ending_a_session_sends_its_logout() {
     let s = scene().await;
     let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a).await.unwrap();
+    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
+        .await
+        .unwrap();
     assert_eq!(s.delivered().await, s.only_session_a());
 }
 
 #[tokio::test]
 async fn disabling_a_user_sends_the_logouts_of_all_their_sessions() {
     let s = scene().await;
-    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true).await.unwrap();
+    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true)
+        .await
+        .unwrap();
     assert_eq!(s.delivered().await, s.both_sessions());
 }
 
@@ -228,7 +259,9 @@ async fn an_admin_password_reset_sends_the_logouts_of_all_their_sessions() {
 #[tokio::test]
 async fn deleting_a_user_sends_the_logouts_of_all_their_sessions() {
     let s = scene().await;
-    lanyard::admin::users::delete(&s.app.pool, &s.app.clock, s.sub).await.unwrap();
+    lanyard::admin::users::delete(&s.app.pool, &s.app.clock, s.sub)
+        .await
+        .unwrap();
     assert_eq!(s.delivered().await, s.both_sessions(), "sent although the user is gone");
 }
 
@@ -236,7 +269,14 @@ async fn deleting_a_user_sends_the_logouts_of_all_their_sessions() {
 async fn signing_in_as_someone_else_in_the_same_browser_sends_the_old_sessions_logouts() {
     let s = scene().await;
     create_user(&s.app, "bob").await;
-    let bobs = create_client(&s.app, ClientSpec { id: "bobs", ..Default::default() }).await;
+    let bobs = create_client(
+        &s.app,
+        ClientSpec {
+            id: "bobs",
+            ..Default::default()
+        },
+    )
+    .await;
     let again = auth_url(&s.app, &bobs, "openid", &[("prompt", "login")]);
     let res = s.app.authorize(&again.url, "bob").await;
     assert!(query_param(&location(&res), "code").is_some(), "bob signed in");
@@ -247,8 +287,12 @@ async fn signing_in_as_someone_else_in_the_same_browser_sends_the_old_sessions_l
 async fn a_session_ended_twice_sends_its_logout_once() {
     let s = scene().await;
     let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a).await.unwrap();
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a).await.unwrap();
+    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
+        .await
+        .unwrap();
+    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
+        .await
+        .unwrap();
     assert_eq!(s.delivered().await, s.only_session_a());
     assert_eq!(s.rx.received().len(), 2, "one per client");
 }
@@ -269,19 +313,30 @@ async fn the_logout_token_carries_the_claims_of_the_spec_and_verifies_with_the_j
         },
     )
     .await;
-    let id_token = app.tokens(&client, "openid", "ada").await["id_token"].as_str().unwrap().to_owned();
+    let id_token = app.tokens(&client, "openid", "ada").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(jwt_claims(&id_token)["nonce"].is_string(), "the sign-in had a nonce");
-    lanyard::admin::users::set_disabled(&app.pool, &app.clock, sub, true).await.unwrap();
+    lanyard::admin::users::set_disabled(&app.pool, &app.clock, sub, true)
+        .await
+        .unwrap();
     let sent_at = app.clock.now().timestamp();
     deliver(&app).await;
 
     let received = rx.received();
     assert_eq!(received.len(), 1);
     let r = &received[0];
-    assert_eq!((r.method.as_str(), r.content_type.as_str()), ("POST", "application/x-www-form-urlencoded"));
+    assert_eq!(
+        (r.method.as_str(), r.content_type.as_str()),
+        ("POST", "application/x-www-form-urlencoded")
+    );
     let token = r.logout_token().unwrap();
     let header = jwt_header(token);
-    assert_eq!((header["typ"].as_str(), header["alg"].as_str()), (Some("logout+jwt"), Some("ES256")));
+    assert_eq!(
+        (header["typ"].as_str(), header["alg"].as_str()),
+        (Some("logout+jwt"), Some("ES256"))
+    );
     let claims = verify_with_jwks(&app, token).await;
     assert_eq!(claims["iss"], app.address.as_str());
     assert_eq!(claims["aud"], "rp1");
@@ -289,7 +344,11 @@ async fn the_logout_token_carries_the_claims_of_the_spec_and_verifies_with_the_j
     assert_eq!(claims["exp"], sent_at + 120, "short-lived");
     assert!(Uuid::parse_str(claims["jti"].as_str().unwrap()).is_ok(), "a jti");
     assert_eq!(claims["events"], json!({ EVENT: {} }));
-    assert_eq!(claims["sid"].as_str(), Some(sid_of(&id_token).as_str()), "the id_token's sid");
+    assert_eq!(
+        claims["sid"].as_str(),
+        Some(sid_of(&id_token).as_str()),
+        "the id_token's sid"
+    );
     assert_eq!(claims["sub"], sub.to_string());
     assert!(claims.get("nonce").is_none(), "never a nonce (§2.4)");
 }
@@ -308,7 +367,10 @@ async fn a_client_that_requires_sessions_gets_the_sid() {
         },
     )
     .await;
-    let id_token = app.tokens(&client, "openid", "ada").await["id_token"].as_str().unwrap().to_owned();
+    let id_token = app.tokens(&client, "openid", "ada").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut url = url::Url::parse(&app.url("/logout")).unwrap();
     url.query_pairs_mut().append_pair("id_token_hint", &id_token);
     app.visit(url.as_str()).await;
@@ -322,17 +384,27 @@ async fn a_client_that_requires_sessions_gets_the_sid() {
 async fn a_logout_token_is_no_id_token_and_no_access_token() {
     let s = scene().await;
     let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a).await.unwrap();
+    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
+        .await
+        .unwrap();
     deliver(&s.app).await;
     let token = s.rx.tokens_for("rp1").remove(0);
     assert_eq!(s.app.userinfo(&token).await.status(), 401, "not an access token");
     let expect = s.app.provider.expect();
     assert!(
-        s.app.provider.keys.verify_as::<lanyard::model::claims::IdTokenClaims>(&token, &expect).is_err(),
+        s.app
+            .provider
+            .keys
+            .verify_as::<lanyard::model::claims::IdTokenClaims>(&token, &expect)
+            .is_err(),
         "not an id_token"
     );
     assert!(
-        s.app.provider.keys.verify_as::<lanyard::model::claims::LogoutTokenClaims>(&token, &expect).is_ok(),
+        s.app
+            .provider
+            .keys
+            .verify_as::<lanyard::model::claims::LogoutTokenClaims>(&token, &expect)
+            .is_ok(),
         "positive control: a logout token"
     );
 }
@@ -342,30 +414,52 @@ async fn every_attempt_is_minted_when_sent_with_a_fresh_jti() {
     let s = scene().await;
     s.rx.fail_next(2);
     let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a).await.unwrap();
+    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
+        .await
+        .unwrap();
     assert_eq!(deliver(&s.app).await.failed, 2);
     s.app.clock.advance(TimeDelta::seconds(31));
     assert_eq!(deliver(&s.app).await.sent, 2);
     let tokens = s.rx.tokens_for("rp1");
     let (first, retry) = (jwt_claims(&tokens[0]), jwt_claims(&tokens[1]));
     assert_ne!(first["jti"], retry["jti"], "a fresh jti");
-    assert_eq!(retry["iat"].as_i64().unwrap() - first["iat"].as_i64().unwrap(), 31, "minted when sent");
+    assert_eq!(
+        retry["iat"].as_i64().unwrap() - first["iat"].as_i64().unwrap(),
+        31,
+        "minted when sent"
+    );
 }
 
 #[tokio::test]
 async fn a_204_answer_counts_as_delivered() {
     let s = scene().await;
     s.rx.answer(204);
-    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true).await.unwrap();
-    assert_eq!(deliver(&s.app).await, Pass { sent: 3, ..Pass::default() });
+    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliver(&s.app).await,
+        Pass {
+            sent: 3,
+            ..Pass::default()
+        }
+    );
 }
 
 #[tokio::test]
 async fn a_redirect_is_not_followed_and_counts_as_a_failure() {
     let s = scene().await;
     s.rx.answer(302);
-    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true).await.unwrap();
-    assert_eq!(deliver(&s.app).await, Pass { failed: 3, ..Pass::default() });
+    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliver(&s.app).await,
+        Pass {
+            failed: 3,
+            ..Pass::default()
+        }
+    );
     assert_eq!(s.rx.received().len(), 3, "nothing went to the redirect's target");
 }
 
@@ -374,7 +468,9 @@ async fn a_failing_receiver_is_retried_with_backoff_then_given_up_and_audited() 
     let s = scene().await;
     s.rx.fail_next(usize::MAX);
     let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a).await.unwrap();
+    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
+        .await
+        .unwrap();
     assert_eq!(deliver(&s.app).await.failed, 2, "first attempts");
     s.app.clock.advance(TimeDelta::seconds(29));
     assert_eq!(deliver(&s.app).await, Pass::default(), "not due before 30 s");
@@ -398,18 +494,30 @@ async fn a_failing_receiver_is_retried_with_backoff_then_given_up_and_audited() 
     .unwrap();
     let gave_up: Vec<_> = audited.iter().filter(|(o, _, _)| o == "gave_up").collect();
     assert_eq!(gave_up.len(), 2, "{audited:?}");
-    assert!(gave_up.iter().all(|(_, _, d)| d["sid"] == s.sid_a.as_str() && d["attempts"] == 4));
+    assert!(
+        gave_up
+            .iter()
+            .all(|(_, _, d)| d["sid"] == s.sid_a.as_str() && d["attempts"] == 4)
+    );
     let clients: BTreeSet<_> = gave_up.iter().filter_map(|(_, c, _)| c.clone()).collect();
     assert_eq!(clients, ["rp1".to_owned(), "rp2".to_owned()].into_iter().collect());
     let metrics = s.app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("lanyard_logout_deliveries_total{outcome=\"gave_up\"} 2"), "{metrics}");
-    assert!(metrics.contains("lanyard_logout_deliveries_total{outcome=\"failed\"} 6"), "{metrics}");
+    assert!(
+        metrics.contains("lanyard_logout_deliveries_total{outcome=\"gave_up\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lanyard_logout_deliveries_total{outcome=\"failed\"} 6"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn deliveries_are_audited_and_counted_in_metrics() {
     let s = scene().await;
-    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true).await.unwrap();
+    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true)
+        .await
+        .unwrap();
     deliver(&s.app).await;
     s.app.audit_written().await;
     let sent: i64 = sqlx::query_scalar(
@@ -420,20 +528,32 @@ async fn deliveries_are_audited_and_counted_in_metrics() {
     .unwrap();
     assert_eq!(sent, 3);
     let metrics = s.app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("lanyard_logout_deliveries_total{outcome=\"sent\"} 3"), "{metrics}");
+    assert!(
+        metrics.contains("lanyard_logout_deliveries_total{outcome=\"sent\"} 3"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn a_client_that_lost_its_logout_uri_is_given_up_at_once() {
     let s = scene().await;
     let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a).await.unwrap();
+    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
+        .await
+        .unwrap();
     sqlx::query("UPDATE clients SET backchannel_logout_uri = NULL WHERE client_id = 'rp2'")
         .execute(&s.app.pool)
         .await
         .unwrap();
     s.app.settle().await;
-    assert_eq!(deliver(&s.app).await, Pass { sent: 1, gave_up: 1, ..Pass::default() });
+    assert_eq!(
+        deliver(&s.app).await,
+        Pass {
+            sent: 1,
+            gave_up: 1,
+            ..Pass::default()
+        }
+    );
 }
 
 // ---- across nodes, and the queue's limit ----
@@ -456,7 +576,9 @@ async fn two_nodes_never_send_the_same_logout_token_twice() {
         })
         .spawn()
         .await;
-    lanyard::admin::users::set_disabled(&app.pool, &app.clock, sub, true).await.unwrap();
+    lanyard::admin::users::set_disabled(&app.pool, &app.clock, sub, true)
+        .await
+        .unwrap();
     let mut sent = 0;
     for _ in 0..10 {
         let (one, two) = tokio::join!(deliver(&app), deliver(&second));
@@ -481,14 +603,26 @@ async fn past_its_limit_the_queue_gives_up_the_oldest_and_audits_it() {
     let mut sids = Vec::new();
     for _ in 0..3 {
         let browser = app.with_browser(new_browser());
-        let id_token = browser.tokens(&client, "openid", "ada").await["id_token"].as_str().unwrap().to_owned();
+        let id_token = browser.tokens(&client, "openid", "ada").await["id_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let sid = sid_of(&id_token);
         let id = session_id(&app, &sid).await;
-        lanyard::admin::users::end_session(&app.pool, &app.clock, id).await.unwrap();
+        lanyard::admin::users::end_session(&app.pool, &app.clock, id)
+            .await
+            .unwrap();
         app.clock.advance(TimeDelta::seconds(1));
         sids.push(sid);
     }
-    assert_eq!(deliver(&app).await, Pass { sent: 2, dropped: 1, ..Pass::default() });
+    assert_eq!(
+        deliver(&app).await,
+        Pass {
+            sent: 2,
+            dropped: 1,
+            ..Pass::default()
+        }
+    );
     let sent: BTreeSet<String> = rx.tokens_for("rp1").iter().map(|t| sid_of(t)).collect();
     assert_eq!(sent, sids[1..].iter().cloned().collect(), "the oldest was dropped");
     app.audit_written().await;
@@ -511,7 +645,9 @@ async fn the_worker_delivers_by_itself_on_every_node() {
     let sub = create_user(&app, "ada").await;
     let client = rp(&app, &rx, "rp1").await;
     app.tokens(&client, "openid", "ada").await;
-    lanyard::admin::users::set_disabled(&app.pool, &app.clock, sub, true).await.unwrap();
+    lanyard::admin::users::set_disabled(&app.pool, &app.clock, sub, true)
+        .await
+        .unwrap();
     assert!(rx.wait_for(1).await, "delivered without a call");
 }
 
@@ -528,12 +664,19 @@ async fn the_openidconnect_relying_party_gets_a_back_channel_logout_when_the_per
     let tokens = crate_redeem(&client, code, verifier).await;
     use openidconnect::TokenResponse as _;
     let id_token = tokens.id_token().expect("an id_token");
-    id_token.claims(&client.id_token_verifier(), &nonce).expect("the crate verifies it");
+    id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("the crate verifies it");
     let sid = sid_of(&id_token.to_string());
 
     // Elsewhere: ada signs in on another browser and signs out everywhere else.
     let elsewhere = app.with_browser(new_browser());
-    let page = elsewhere.visit("/signin?return_to=/account").await.text().await.unwrap();
+    let page = elsewhere
+        .visit("/signin?return_to=/account")
+        .await
+        .text()
+        .await
+        .unwrap();
     elsewhere.sign_in_on(&page, "ada", PASSWORD).await;
     account_change(&elsewhere, "/account/sessions/end-others", &[]).await;
     deliver(&app).await;
@@ -568,14 +711,20 @@ async fn a_logout_uri_must_be_https_or_loopback_http_without_a_fragment() {
         ..Default::default()
     };
     let create = |i| async { lanyard::admin::clients::create(&app.pool, &app.clock, &mut rand::rng(), i).await };
-    assert!(create(input("ok", "https://rp.example/bcl")).await.is_ok(), "positive control");
+    assert!(
+        create(input("ok", "https://rp.example/bcl")).await.is_ok(),
+        "positive control"
+    );
     for (id, bad) in [
         ("plain-http", "http://rp.example/bcl"),
         ("fragment", "https://rp.example/bcl#x"),
         ("relative", "/bcl"),
     ] {
         let refused = create(input(id, bad)).await.expect_err(bad);
-        assert!(refused.to_string().contains("backchannel-logout-uri"), "{bad}: {refused}");
+        assert!(
+            refused.to_string().contains("backchannel-logout-uri"),
+            "{bad}: {refused}"
+        );
     }
     let no_uri = lanyard::admin::clients::NewClientInput {
         client_id: "no-uri".into(),
@@ -616,7 +765,11 @@ async fn the_cli_sets_and_clears_a_clients_back_channel_logout_uri() {
         .run_on(&app.db)
         .await
         .assert_ok();
-    assert_eq!(stored().await, (Some("https://rp.example/bcl".into()), true), "kept when not named");
+    assert_eq!(
+        stored().await,
+        (Some("https://rp.example/bcl".into()), true),
+        "kept when not named"
+    );
     crate::support::lanyard(&[
         "client",
         "update",
@@ -629,8 +782,64 @@ async fn the_cli_sets_and_clears_a_clients_back_channel_logout_uri() {
     .await
     .assert_ok();
     assert_eq!(stored().await, (None, false), "cleared");
-    crate::support::lanyard(&["client", "update", "rp1", "--backchannel-logout-uri", "http://rp.example/bcl"])
-        .run_on(&app.db)
+    crate::support::lanyard(&[
+        "client",
+        "update",
+        "rp1",
+        "--backchannel-logout-uri",
+        "http://rp.example/bcl",
+    ])
+    .run_on(&app.db)
+    .await
+    .assert_refused("backchannel-logout-uri");
+}
+
+#[tokio::test]
+async fn housekeeping_deletes_finished_deliveries_once_their_retention_passes() {
+    let s = scene().await;
+    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true)
         .await
-        .assert_refused("backchannel-logout-uri");
+        .unwrap();
+    deliver(&s.app).await;
+    let rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM logout_outbox")
+            .fetch_one(&s.app.pool)
+            .await
+            .unwrap()
+    };
+    let limits = lanyard::maintenance::Housekeeping::default();
+    lanyard::maintenance::housekeep(&s.app.provider, &limits).await.unwrap();
+    assert_eq!(rows().await, 3, "kept within the retention");
+    s.app
+        .clock
+        .advance(s.app.config.lifetimes.expired_retention + TimeDelta::seconds(1));
+    let done = crate::support::eventually(Duration::from_secs(5), || async {
+        lanyard::maintenance::housekeep(&s.app.provider, &limits)
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    assert!(done, "housekeeping ran");
+    assert_eq!(rows().await, 0);
+}
+
+#[tokio::test]
+async fn the_token_lab_recognises_a_logout_token_and_its_delivery() {
+    let s = scene().await;
+    let admin = s.app.with_browser(new_browser());
+    crate::admin::sign_in_admin(&admin, "/admin").await;
+    let a = session_id(&s.app, &s.sid_a).await;
+    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
+        .await
+        .unwrap();
+    deliver(&s.app).await;
+    let token = s.rx.tokens_for("rp1").remove(0);
+    let html = crate::lab::explain(&admin, &token).await;
+    assert!(
+        html.contains("Valid: a genuine, unexpired Lanyard logout token."),
+        "{html}"
+    );
+    assert!(html.contains("A logout token (typ logout+jwt"), "{html}");
+    assert!(html.contains("Delivered to rp1 at"), "{html}");
 }

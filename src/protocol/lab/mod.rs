@@ -266,7 +266,11 @@ async fn describe_logout(
     let Some(sid) = claims.get("sid").and_then(Value::as_str) else {
         return Ok(());
     };
-    for d in logout_outbox::of_sid(conn, sid).await?.into_iter().filter(|d| d.client_id == aud) {
+    for d in logout_outbox::of_sid(conn, sid)
+        .await?
+        .into_iter()
+        .filter(|d| d.client_id == aud)
+    {
         facts.push(match (d.sent_at, d.failed_at) {
             (Some(at), _) => format!("Delivered to {aud} at {} (attempt {}).", at.to_rfc3339(), d.attempts),
             (None, Some(at)) => format!(

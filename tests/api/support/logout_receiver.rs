@@ -100,7 +100,10 @@ impl LogoutReceiver {
         let mut line = String::new();
         reader.read_line(&mut line).await?;
         let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
+        let (method, path) = (
+            parts.next().unwrap_or("").to_owned(),
+            parts.next().unwrap_or("").to_owned(),
+        );
         let (mut length, mut content_type) = (0usize, String::new());
         loop {
             let mut header = String::new();
@@ -130,8 +133,16 @@ impl LogoutReceiver {
             .failures_left
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
-        let status = if failing { 503 } else { self.status.load(Ordering::SeqCst) };
-        let extra = if status == 302 { "Location: http://127.0.0.1:1/elsewhere\r\n" } else { "" };
+        let status = if failing {
+            503
+        } else {
+            self.status.load(Ordering::SeqCst)
+        };
+        let extra = if status == 302 {
+            "Location: http://127.0.0.1:1/elsewhere\r\n"
+        } else {
+            ""
+        };
         let answer = format!("HTTP/1.1 {status} X\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n");
         reader.get_mut().write_all(answer.as_bytes()).await?;
         reader.get_mut().shutdown().await
