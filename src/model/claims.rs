@@ -53,6 +53,24 @@ pub trait TokenClaims: Serialize + DeserializeOwned {
     fn exp(&self) -> i64;
 }
 
+/// Implements [`TokenClaims`] for a claim set with `iss`, `aud` and `exp` fields.
+macro_rules! token_claims {
+    ($claims:ty, $typ:expr) => {
+        impl TokenClaims for $claims {
+            const TYP: Typ = $typ;
+            fn iss(&self) -> &str {
+                &self.iss
+            }
+            fn aud(&self) -> &str {
+                &self.aud
+            }
+            fn exp(&self) -> i64 {
+                self.exp
+            }
+        }
+    };
+}
+
 /// An id_token's claims (OIDC Core §2, §3.1.3.6, §5.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdTokenClaims {
@@ -100,18 +118,7 @@ impl IdTokenClaims {
     }
 }
 
-impl TokenClaims for IdTokenClaims {
-    const TYP: Typ = Typ::IdToken;
-    fn iss(&self) -> &str {
-        &self.iss
-    }
-    fn aud(&self) -> &str {
-        &self.aud
-    }
-    fn exp(&self) -> i64 {
-        self.exp
-    }
-}
+token_claims!(IdTokenClaims, Typ::IdToken);
 
 /// An RFC 9068 access token's claims (§2.2): for exactly one API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,18 +193,7 @@ impl AccessTokenClaims {
     }
 }
 
-impl TokenClaims for AccessTokenClaims {
-    const TYP: Typ = Typ::AccessToken;
-    fn iss(&self) -> &str {
-        &self.iss
-    }
-    fn aud(&self) -> &str {
-        &self.aud
-    }
-    fn exp(&self) -> i64 {
-        self.exp
-    }
-}
+token_claims!(AccessTokenClaims, Typ::AccessToken);
 
 /// The event a logout token carries (Back-Channel Logout §2.4).
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -228,18 +224,7 @@ pub struct LogoutTokenClaims {
     pub sid: Option<String>,
 }
 
-impl TokenClaims for LogoutTokenClaims {
-    const TYP: Typ = Typ::LogoutToken;
-    fn iss(&self) -> &str {
-        &self.iss
-    }
-    fn aud(&self) -> &str {
-        &self.aud
-    }
-    fn exp(&self) -> i64 {
-        self.exp
-    }
-}
+token_claims!(LogoutTokenClaims, Typ::LogoutToken);
 
 /// `aud` as one string: RFC 7519 §4.1.3 allows a string or an array; Lanyard's
 /// tokens name exactly one audience, so an array must hold exactly one.

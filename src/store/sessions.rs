@@ -191,27 +191,24 @@ pub async fn touch(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Res
 /// Ends a session, and in the same statement queues a back-channel logout
 /// token for each client that received tokens in it (`logout_outbox`).
 pub async fn end(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let sql = format!(
-        "WITH ended AS (UPDATE sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL
-                        RETURNING id, sid, user_id) {ENQUEUE_FOR_ENDED}"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(now)
-        .execute(conn)
-        .await?;
-    Ok(())
+    end_where(conn, "id = $1", id, now).await
 }
 
 /// Ends every session of a user, queueing their back-channel logout tokens
 /// as [`end`] does.
 pub async fn end_all_of_user(conn: &mut PgConnection, user_id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    end_where(conn, "user_id = $1", user_id, now).await
+}
+
+/// Ends the sessions `condition` (on `$1`) picks that have not ended, and
+/// queues their logout tokens.
+async fn end_where(conn: &mut PgConnection, condition: &str, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
     let sql = format!(
-        "WITH ended AS (UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL
+        "WITH ended AS (UPDATE sessions SET ended_at = $2 WHERE {condition} AND ended_at IS NULL
                         RETURNING id, sid, user_id) {ENQUEUE_FOR_ENDED}"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(user_id)
+        .bind(id)
         .bind(now)
         .execute(conn)
         .await?;

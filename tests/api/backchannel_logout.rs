@@ -50,6 +50,12 @@ async fn deliver(app: &TestApp) -> Pass {
     deliver_due(&app.provider).await.expect("a pass over the logout outbox")
 }
 
+/// ada signs in to `client` on `browser`; her id_token.
+async fn id_token_of(browser: &TestApp, client: &TestClient) -> String {
+    let tokens = browser.tokens(client, "openid", "ada").await;
+    tokens["id_token"].as_str().expect("an id_token").to_owned()
+}
+
 fn sid_of(id_token: &str) -> String {
     jwt_claims(id_token)["sid"]
         .as_str()
@@ -82,18 +88,12 @@ async fn scene() -> Scene {
         },
     )
     .await;
-    let id_token_a = app.tokens(&rp1, "openid", "ada").await["id_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id_token_a = id_token_of(&app, &rp1).await;
     app.tokens(&rp2, "openid", "ada").await;
     app.tokens(&plain, "openid", "ada").await;
     app.clock.advance(TimeDelta::seconds(1));
     let other = app.with_browser(new_browser());
-    let id_token_b = other.tokens(&rp1, "openid", "ada").await["id_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id_token_b = id_token_of(&other, &rp1).await;
     let (sid_a, sid_b) = (sid_of(&id_token_a), sid_of(&id_token_b));
     assert_ne!(sid_a, sid_b, "two sessions");
     assert_eq!(
@@ -130,6 +130,19 @@ impl Scene {
             .collect()
     }
 
+    async fn disable_ada(&self) {
+        lanyard::admin::users::set_disabled(&self.app.pool, &self.app.clock, self.sub, true)
+            .await
+            .unwrap();
+    }
+
+    async fn admin_ends_session_a(&self) {
+        let a = session_id(&self.app, &self.sid_a).await;
+        lanyard::admin::users::end_session(&self.app.pool, &self.app.clock, a)
+            .await
+            .unwrap();
+    }
+
     fn only_session_a(&self) -> BTreeSet<(String, String)> {
         [("rp1", &self.sid_a), ("rp2", &self.sid_a)]
             .into_iter()
@@ -159,6 +172,15 @@ async fn session_id(app: &TestApp, sid: &str) -> Uuid {
         .fetch_one(&app.pool)
         .await
         .unwrap()
+}
+
+/// `/metrics` counts these logout deliveries by outcome.
+async fn assert_counted(app: &TestApp, counts: &[(&str, u32)]) {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for (outcome, n) in counts {
+        let line = format!("lanyard_logout_deliveries_total{{outcome=\"{outcome}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
 }
 
 /// Verifies a JWT's signature with the key of `/jwks` its `kid` names.
@@ -231,19 +253,14 @@ async fn a_password_change_on_the_account_page_sends_the_other_sessions_logouts(
 #[tokio::test]
 async fn an_admin_ending_a_session_sends_its_logout() {
     let s = scene().await;
-    let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
-        .await
-        .unwrap();
+    s.admin_ends_session_a().await;
     assert_eq!(s.delivered().await, s.only_session_a());
 }
 
 #[tokio::test]
 async fn disabling_a_user_sends_the_logouts_of_all_their_sessions() {
     let s = scene().await;
-    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true)
-        .await
-        .unwrap();
+    s.disable_ada().await;
     assert_eq!(s.delivered().await, s.both_sessions());
 }
 
@@ -286,13 +303,8 @@ async fn signing_in_as_someone_else_in_the_same_browser_sends_the_old_sessions_l
 #[tokio::test]
 async fn a_session_ended_twice_sends_its_logout_once() {
     let s = scene().await;
-    let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
-        .await
-        .unwrap();
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
-        .await
-        .unwrap();
+    s.admin_ends_session_a().await;
+    s.admin_ends_session_a().await;
     assert_eq!(s.delivered().await, s.only_session_a());
     assert_eq!(s.rx.received().len(), 2, "one per client");
 }
@@ -313,10 +325,7 @@ async fn the_logout_token_carries_the_claims_of_the_spec_and_verifies_with_the_j
         },
     )
     .await;
-    let id_token = app.tokens(&client, "openid", "ada").await["id_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id_token = id_token_of(&app, &client).await;
     assert!(jwt_claims(&id_token)["nonce"].is_string(), "the sign-in had a nonce");
     lanyard::admin::users::set_disabled(&app.pool, &app.clock, sub, true)
         .await
@@ -367,10 +376,7 @@ async fn a_client_that_requires_sessions_gets_the_sid() {
         },
     )
     .await;
-    let id_token = app.tokens(&client, "openid", "ada").await["id_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id_token = id_token_of(&app, &client).await;
     let mut url = url::Url::parse(&app.url("/logout")).unwrap();
     url.query_pairs_mut().append_pair("id_token_hint", &id_token);
     app.visit(url.as_str()).await;
@@ -383,10 +389,7 @@ async fn a_client_that_requires_sessions_gets_the_sid() {
 #[tokio::test]
 async fn a_logout_token_is_no_id_token_and_no_access_token() {
     let s = scene().await;
-    let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
-        .await
-        .unwrap();
+    s.admin_ends_session_a().await;
     deliver(&s.app).await;
     let token = s.rx.tokens_for("rp1").remove(0);
     assert_eq!(s.app.userinfo(&token).await.status(), 401, "not an access token");
@@ -413,10 +416,7 @@ async fn a_logout_token_is_no_id_token_and_no_access_token() {
 async fn every_attempt_is_minted_when_sent_with_a_fresh_jti() {
     let s = scene().await;
     s.rx.fail_next(2);
-    let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
-        .await
-        .unwrap();
+    s.admin_ends_session_a().await;
     assert_eq!(deliver(&s.app).await.failed, 2);
     s.app.clock.advance(TimeDelta::seconds(31));
     assert_eq!(deliver(&s.app).await.sent, 2);
@@ -430,47 +430,42 @@ async fn every_attempt_is_minted_when_sent_with_a_fresh_jti() {
     );
 }
 
+/// What one pass makes of ada's three deliveries (she is disabled) when
+/// the receiver answers `status`, and how many requests it got.
+async fn pass_answered(status: u16) -> (Pass, usize) {
+    let s = scene().await;
+    s.rx.answer(status);
+    s.disable_ada().await;
+    (deliver(&s.app).await, s.rx.received().len())
+}
+
 #[tokio::test]
 async fn a_204_answer_counts_as_delivered() {
-    let s = scene().await;
-    s.rx.answer(204);
-    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true)
-        .await
-        .unwrap();
-    assert_eq!(
-        deliver(&s.app).await,
-        Pass {
-            sent: 3,
-            ..Pass::default()
-        }
-    );
+    let sent = Pass {
+        sent: 3,
+        ..Pass::default()
+    };
+    assert_eq!(pass_answered(204).await, (sent, 3));
 }
 
 #[tokio::test]
 async fn a_redirect_is_not_followed_and_counts_as_a_failure() {
-    let s = scene().await;
-    s.rx.answer(302);
-    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true)
-        .await
-        .unwrap();
+    let failed = Pass {
+        failed: 3,
+        ..Pass::default()
+    };
     assert_eq!(
-        deliver(&s.app).await,
-        Pass {
-            failed: 3,
-            ..Pass::default()
-        }
+        pass_answered(302).await,
+        (failed, 3),
+        "nothing went to the redirect's target"
     );
-    assert_eq!(s.rx.received().len(), 3, "nothing went to the redirect's target");
 }
 
 #[tokio::test]
 async fn a_failing_receiver_is_retried_with_backoff_then_given_up_and_audited() {
     let s = scene().await;
     s.rx.fail_next(usize::MAX);
-    let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
-        .await
-        .unwrap();
+    s.admin_ends_session_a().await;
     assert_eq!(deliver(&s.app).await.failed, 2, "first attempts");
     s.app.clock.advance(TimeDelta::seconds(29));
     assert_eq!(deliver(&s.app).await, Pass::default(), "not due before 30 s");
@@ -501,23 +496,13 @@ async fn a_failing_receiver_is_retried_with_backoff_then_given_up_and_audited() 
     );
     let clients: BTreeSet<_> = gave_up.iter().filter_map(|(_, c, _)| c.clone()).collect();
     assert_eq!(clients, ["rp1".to_owned(), "rp2".to_owned()].into_iter().collect());
-    let metrics = s.app.get("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains("lanyard_logout_deliveries_total{outcome=\"gave_up\"} 2"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("lanyard_logout_deliveries_total{outcome=\"failed\"} 6"),
-        "{metrics}"
-    );
+    assert_counted(&s.app, &[("gave_up", 2), ("failed", 6)]).await;
 }
 
 #[tokio::test]
 async fn deliveries_are_audited_and_counted_in_metrics() {
     let s = scene().await;
-    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true)
-        .await
-        .unwrap();
+    s.disable_ada().await;
     deliver(&s.app).await;
     s.app.audit_written().await;
     let sent: i64 = sqlx::query_scalar(
@@ -527,20 +512,13 @@ async fn deliveries_are_audited_and_counted_in_metrics() {
     .await
     .unwrap();
     assert_eq!(sent, 3);
-    let metrics = s.app.get("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains("lanyard_logout_deliveries_total{outcome=\"sent\"} 3"),
-        "{metrics}"
-    );
+    assert_counted(&s.app, &[("sent", 3)]).await;
 }
 
 #[tokio::test]
 async fn a_client_that_lost_its_logout_uri_is_given_up_at_once() {
     let s = scene().await;
-    let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
-        .await
-        .unwrap();
+    s.admin_ends_session_a().await;
     sqlx::query("UPDATE clients SET backchannel_logout_uri = NULL WHERE client_id = 'rp2'")
         .execute(&s.app.pool)
         .await
@@ -603,10 +581,7 @@ async fn past_its_limit_the_queue_gives_up_the_oldest_and_audits_it() {
     let mut sids = Vec::new();
     for _ in 0..3 {
         let browser = app.with_browser(new_browser());
-        let id_token = browser.tokens(&client, "openid", "ada").await["id_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id_token = id_token_of(&browser, &client).await;
         let sid = sid_of(&id_token);
         let id = session_id(&app, &sid).await;
         lanyard::admin::users::end_session(&app.pool, &app.clock, id)
@@ -797,9 +772,7 @@ async fn the_cli_sets_and_clears_a_clients_back_channel_logout_uri() {
 #[tokio::test]
 async fn housekeeping_deletes_finished_deliveries_once_their_retention_passes() {
     let s = scene().await;
-    lanyard::admin::users::set_disabled(&s.app.pool, &s.app.clock, s.sub, true)
-        .await
-        .unwrap();
+    s.disable_ada().await;
     deliver(&s.app).await;
     let rows = || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM logout_outbox")
@@ -829,10 +802,7 @@ async fn the_token_lab_recognises_a_logout_token_and_its_delivery() {
     let s = scene().await;
     let admin = s.app.with_browser(new_browser());
     crate::admin::sign_in_admin(&admin, "/admin").await;
-    let a = session_id(&s.app, &s.sid_a).await;
-    lanyard::admin::users::end_session(&s.app.pool, &s.app.clock, a)
-        .await
-        .unwrap();
+    s.admin_ends_session_a().await;
     deliver(&s.app).await;
     let token = s.rx.tokens_for("rp1").remove(0);
     let html = crate::lab::explain(&admin, &token).await;
