@@ -813,3 +813,27 @@ async fn the_token_lab_recognises_a_logout_token_and_its_delivery() {
     assert!(html.contains("A logout token (typ logout+jwt"), "{html}");
     assert!(html.contains("Delivered to rp1 at"), "{html}");
 }
+
+#[tokio::test]
+async fn the_audit_log_page_shows_deliveries_with_their_client_and_outcome() {
+    let s = scene().await;
+    let admin = s.app.with_browser(new_browser());
+    crate::admin::sign_in_admin(&admin, "/admin").await;
+    s.admin_ends_session_a().await;
+    deliver(&s.app).await;
+    s.app.audit_written().await;
+    let html = admin
+        .visit("/admin/audit?kind=backchannel_logout")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"<option value="backchannel_logout" selected>"#),
+        "a kind to filter by"
+    );
+    for client in ["rp1", "rp2"] {
+        let row = format!("<td>backchannel_logout</td><td>sent</td><td></td><td>{client}</td>");
+        assert!(html.contains(&row), "{row} in {html}");
+    }
+}
