@@ -7,11 +7,12 @@ ALTER TABLE clients
     ADD COLUMN backchannel_logout_session_required boolean NOT NULL DEFAULT false;
 
 -- Logout tokens waiting to leave: one row per ended session and client that
--- received tokens in it, written by the statement that ends the session (so
--- in its transaction). A worker on any node claims due rows (FOR UPDATE SKIP
--- LOCKED), mints the token at send time, POSTs it (§2.5) and retries
--- failures with backoff for about a day, as `mail_outbox` does. The client's
--- URI is read from the catalog at send time; a deleted client's rows go.
+-- received tokens in it, written in the transaction that ends the session
+-- (or that redeems a code of a session already ended). A worker on any node
+-- claims due rows (FOR UPDATE SKIP LOCKED), mints the token at send time,
+-- POSTs it (§2.5) and retries failures with backoff for about a day, as
+-- `mail_outbox` does. The client's URI is read from the catalog at send
+-- time; a deleted client's rows go.
 CREATE TABLE logout_outbox (
     id uuid PRIMARY KEY,
     client_id text NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
@@ -31,3 +32,5 @@ CREATE TABLE logout_outbox (
 CREATE INDEX logout_outbox_due ON logout_outbox (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
 CREATE INDEX logout_outbox_pending ON logout_outbox (created_at) WHERE sent_at IS NULL AND failed_at IS NULL;
 CREATE INDEX logout_outbox_client ON logout_outbox (client_id);
+-- A code redeemed in an ended session queues its logout once; the lab reads by sid.
+CREATE INDEX logout_outbox_sid ON logout_outbox (sid, client_id);

@@ -1,7 +1,8 @@
 //! The `logout_outbox` table (OpenID Connect Back-Channel Logout 1.0 §2.5):
 //! a logout token to send per ended session and client that received tokens
-//! in it. Rows are written by the very statement that ends a session
-//! (`sessions::end`, `sessions::end_all_of_user`), so in its transaction;
+//! in it. Rows are written right after the statement that ends a session
+//! (`sessions::end`, `sessions::end_all_of_user`), in its transaction, or
+//! when a code is redeemed in a session that has ended;
 //! they are claimed and retried as every outbox is (`store::outbox`,
 //! `Queue::Logout`).
 
@@ -11,17 +12,57 @@ use uuid::Uuid;
 
 use super::StoreError;
 
-/// Completes a statement that begins with a CTE `ended (id, sid, user_id)`
-/// of the sessions it has just ended: one row per such session and client
-/// that received tokens in it (any grant of the session) and registered a
-/// back-channel logout URI. `$2` is the time.
-pub(super) const ENQUEUE_FOR_ENDED: &str = "
-    INSERT INTO logout_outbox (id, client_id, sub, sid, created_at, next_attempt_at)
-    SELECT gen_random_uuid(), c.client_id, e.user_id::text, e.sid, $2, $2
-    FROM ended e
-    JOIN (SELECT DISTINCT session_id, client_id FROM grants) g ON g.session_id = e.id
-    JOIN clients c ON c.client_id = g.client_id
-    WHERE c.backchannel_logout_uri IS NOT NULL";
+/// Queues a logout token for each of the sessions `ids` (just ended) and
+/// each client that received tokens in it (any grant of the session) and
+/// registered a back-channel logout URI. Run after the statement that ended
+/// them, in its transaction: as a statement of its own, it sees the grants
+/// committed while that statement waited for the sessions' rows (a code
+/// redeemed at that moment; see [`enqueue_if_ended`] for the other order).
+pub async fn enqueue_for_sessions(conn: &mut PgConnection, ids: &[Uuid], now: DateTime<Utc>) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO logout_outbox (id, client_id, sub, sid, created_at, next_attempt_at)
+         SELECT gen_random_uuid(), c.client_id, e.user_id::text, e.sid, $2, $2
+         FROM sessions e
+         JOIN (SELECT DISTINCT session_id, client_id FROM grants WHERE session_id = ANY($1)) g ON g.session_id = e.id
+         JOIN clients c ON c.client_id = g.client_id
+         WHERE e.id = ANY($1) AND c.backchannel_logout_uri IS NOT NULL",
+    )
+    .bind(ids)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A client just received tokens in session `session_id` (a code redeemed):
+/// if that session has ended, its logout token for this client is queued
+/// now (once). The session's row is share-locked, so a session ending at
+/// this moment either waits for this transaction (and then sees its grant)
+/// or has ended before this statement reads it.
+pub async fn enqueue_if_ended(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "WITH s AS (SELECT id, sid, user_id, ended_at FROM sessions WHERE id = $1 FOR SHARE)
+         INSERT INTO logout_outbox (id, client_id, sub, sid, created_at, next_attempt_at)
+         SELECT gen_random_uuid(), c.client_id, s.user_id::text, s.sid, $3, $3
+         FROM s JOIN clients c ON c.client_id = $2
+         WHERE s.ended_at IS NOT NULL AND c.backchannel_logout_uri IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM logout_outbox o WHERE o.sid = s.sid AND o.client_id = $2)",
+    )
+    .bind(session_id)
+    .bind(client_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
 
 /// A logout token to send, claimed for one attempt.
 #[derive(Debug, Clone, sqlx::FromRow)]

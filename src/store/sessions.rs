@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::StoreError;
-use super::logout_outbox::ENQUEUE_FOR_ENDED;
+use super::logout_outbox;
 use crate::model::lifecycle::SessionState;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -188,8 +188,8 @@ pub async fn touch(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Res
     Ok(())
 }
 
-/// Ends a session, and in the same statement queues a back-channel logout
-/// token for each client that received tokens in it (`logout_outbox`).
+/// Ends a session, and in the same transaction queues a back-channel
+/// logout token for each client that received tokens in it (`logout_outbox`).
 pub async fn end(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
     end_where(conn, "id = $1", id, now).await
 }
@@ -200,19 +200,17 @@ pub async fn end_all_of_user(conn: &mut PgConnection, user_id: Uuid, now: DateTi
     end_where(conn, "user_id = $1", user_id, now).await
 }
 
-/// Ends the sessions `condition` (on `$1`) picks that have not ended, and
-/// queues their logout tokens.
+/// Ends the sessions `condition` (on `$1`) picks that have not ended, then
+/// queues their logout tokens (a second statement: it sees a grant committed
+/// while this one waited for a session's row).
 async fn end_where(conn: &mut PgConnection, condition: &str, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let sql = format!(
-        "WITH ended AS (UPDATE sessions SET ended_at = $2 WHERE {condition} AND ended_at IS NULL
-                        RETURNING id, sid, user_id) {ENQUEUE_FOR_ENDED}"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let sql = format!("UPDATE sessions SET ended_at = $2 WHERE {condition} AND ended_at IS NULL RETURNING id");
+    let ended: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(now)
-        .execute(conn)
+        .fetch_all(&mut *conn)
         .await?;
-    Ok(())
+    logout_outbox::enqueue_for_sessions(conn, &ended, now).await
 }
 
 /// The public `sid` of a session.

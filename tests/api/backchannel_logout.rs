@@ -309,6 +309,61 @@ async fn a_session_ended_twice_sends_its_logout_once() {
     assert_eq!(s.rx.received().len(), 2, "one per client");
 }
 
+#[tokio::test]
+async fn a_code_redeemed_after_its_session_ended_still_gets_the_logout() {
+    let (app, rx) = bcl_app().await;
+    let sub = create_user(&app, "ada").await;
+    let client = rp(&app, &rx, "rp1").await;
+    let (code, auth) = app.code_for(&client, "openid", "ada").await;
+    lanyard::admin::users::end_session(&app.pool, &app.clock, only_session(&app, sub).await)
+        .await
+        .unwrap();
+    deliver(&app).await;
+    assert!(rx.received().is_empty(), "no tokens yet, no logout");
+    let id_token = app.redeem(&client, &code, &auth.verifier).await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    deliver(&app).await;
+    let tokens = rx.tokens_for("rp1");
+    assert_eq!(tokens.len(), 1, "the client that got tokens is told");
+    assert_eq!(jwt_claims(&tokens[0])["sid"], sid_of(&id_token));
+}
+
+#[tokio::test]
+async fn a_code_redeemed_while_its_session_ends_gets_the_logout_once() {
+    let (app, rx) = bcl_app().await;
+    let sub = create_user(&app, "ada").await;
+    let client = rp(&app, &rx, "rp1").await;
+    let mut expected = 0;
+    for _ in 0..8 {
+        let browser = app.with_browser(new_browser());
+        let (code, auth) = browser.code_for(&client, "openid", "ada").await;
+        let session = only_session(&app, sub).await;
+        let (redeemed, ended) = tokio::join!(
+            browser.try_redeem(&client, &code, &auth.verifier),
+            lanyard::admin::users::end_session(&app.pool, &app.clock, session)
+        );
+        ended.unwrap();
+        expected += usize::from(redeemed.status() == 200);
+        deliver(&app).await;
+        assert_eq!(
+            rx.received().len(),
+            expected,
+            "each client that got tokens is told, once"
+        );
+    }
+}
+
+/// The session of `sub` that has not ended (there is one).
+async fn only_session(app: &TestApp, sub: Uuid) -> Uuid {
+    sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL")
+        .bind(sub)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
 // ---- the logout token (§2.4) and its delivery (§2.5) ----
 
 #[tokio::test]
