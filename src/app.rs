@@ -120,8 +120,9 @@ pub struct Application {
     server: Server,
     /// `/metrics` on its own address (`LANYARD_METRICS_BIND`), if set.
     metrics_server: Option<(std::net::SocketAddr, Server)>,
-    /// The refresher, the housekeeping and the mail worker, stopped with the server.
-    background: [tokio::task::JoinHandle<()>; 3],
+    /// The refresher, the housekeeping, the mail worker and the logout
+    /// worker, stopped with the server.
+    background: [tokio::task::JoinHandle<()>; 4],
     /// Writes buffered audit events and counts; told to finish when the server stops.
     writer: tokio::task::JoinHandle<()>,
     stop_writer: Arc<tokio::sync::Notify>,
@@ -146,6 +147,7 @@ impl Application {
             crate::refresher::spawn(p.clone()),
             crate::maintenance::spawn(p.clone()),
             crate::mail::worker::spawn(p.outbox(), p.config.mail_every),
+            crate::protocol::backchannel_logout::spawn(p.clone()),
         ];
         let writer = crate::maintenance::spawn_writer(p.clone(), stop_writer.clone());
         let provider = p.clone();

@@ -34,6 +34,7 @@ pub mod mail;
 pub mod maintenance;
 pub mod metrics;
 pub mod model;
+pub mod outbox;
 pub mod paths;
 pub mod pg_cluster;
 pub mod protocol;

@@ -1,6 +1,6 @@
 //! Housekeeping every node runs, one node at a time: what has expired is
 //! deleted — codes, refresh tokens, grants, sessions, throttle rows, revoked
-//! token ids, sent or given-up mail, expired reset links, audit events past
+//! token ids, sent or given-up mail and logout deliveries, expired reset links, audit events past
 //! `LANYARD_AUDIT_RETENTION_DAYS` and their token counts — in bounded
 //! batches; and the writer of buffered audit events and token counts.
 

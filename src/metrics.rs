@@ -45,6 +45,7 @@ pub struct Metrics {
     sign_ins: Family,
     reuse: Family,
     mail: Family,
+    logout_deliveries: Family,
 }
 
 impl Metrics {
@@ -83,6 +84,12 @@ impl Metrics {
     /// A message of the outbox: `sent`, `failed` (to be retried) or `gave_up`.
     pub fn mail(&self, outcome: &str) {
         self.mail.add(&[("outcome", outcome)]);
+    }
+
+    /// A back-channel logout delivery attempt: `sent`, `failed` (to be
+    /// retried), `gave_up`, or `dropped` (the queue was full).
+    pub fn logout_delivery(&self, outcome: &str) {
+        self.logout_deliveries.add(&[("outcome", outcome)]);
     }
 
     /// Appends these families in the Prometheus text format.
@@ -125,6 +132,11 @@ impl Metrics {
             out,
             "lanyard_mail_total",
             "Attempts to send mail from the outbox by outcome (sent, failed and retried later, gave up).",
+        );
+        self.logout_deliveries.write(
+            out,
+            "lanyard_logout_deliveries_total",
+            "Back-channel logout deliveries by outcome (sent, failed and retried later, gave_up, dropped when the queue was full).",
         );
     }
 }

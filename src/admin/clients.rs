@@ -7,7 +7,8 @@ use crate::clock::Clock;
 use crate::crypto::jwks::KeySet;
 use crate::crypto::{Alg, secret};
 use crate::model::{
-    Audience, AuthMethod, ClientId, FieldError, GrantType, JwksUri, OidcScope, RedirectUri, ScopeToken,
+    Audience, AuthMethod, BackchannelLogoutUri, ClientId, FieldError, GrantType, JwksUri, OidcScope, RedirectUri,
+    ScopeToken,
 };
 use crate::store::apis;
 use crate::store::clients::{self, ClientRow};
@@ -33,6 +34,10 @@ pub struct NewClientInput {
     pub jwks: Option<serde_json::Value>,
     /// …or where it publishes it (one of the two).
     pub jwks_uri: Option<String>,
+    /// Where its logout tokens go (Back-Channel Logout §2.2); none: it gets none.
+    pub backchannel_logout_uri: Option<String>,
+    /// Back-Channel Logout §2.2 `backchannel_logout_session_required`.
+    pub backchannel_logout_session_required: bool,
 }
 
 /// A new client; the secret exists only for clients of a secret method and is shown this once.
@@ -96,6 +101,14 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
     )?;
 
     check_grants_fit(&grant_types, auth_method, !redirect_uris.is_empty())?;
+    let logout_uri = input.backchannel_logout_uri.as_deref().filter(|u| !u.trim().is_empty());
+    let logout_uri = field(
+        "backchannel-logout-uri",
+        logout_uri.map(BackchannelLogoutUri::parse).transpose(),
+    )?;
+    if input.backchannel_logout_session_required && logout_uri.is_none() {
+        return Err(FieldError::new("backchannel-logout-session-required", "needs a back-channel logout URI").into());
+    }
     let now = clock.now();
     Ok(ClientRow {
         name: name.map_or_else(|| client_id.to_string(), |n| n.to_string()),
@@ -112,6 +125,8 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
         id_token_alg: id_token_alg.as_str().to_owned(),
         dpop_bound: input.dpop_bound,
         dpop_nonce: input.dpop_nonce,
+        backchannel_logout_uri: logout_uri.map(|u| u.to_string()),
+        backchannel_logout_session_required: input.backchannel_logout_session_required,
         created_at: now,
         updated_at: now,
     })
@@ -326,6 +341,9 @@ pub struct ClientView {
     pub jwks: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// Back-Channel Logout §2.2 metadata (null: no logout tokens).
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     pub apis: Vec<ApiAccess>,
     pub trusted: Vec<String>,
 }
@@ -369,6 +387,8 @@ pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminErr
         dpop_nonce: c.dpop_nonce,
         jwks: c.jwks,
         jwks_uri: c.jwks_uri,
+        backchannel_logout_uri: c.backchannel_logout_uri,
+        backchannel_logout_session_required: c.backchannel_logout_session_required,
         apis: api_access,
         trusted,
     })
@@ -391,6 +411,9 @@ pub struct ClientUpdate {
     /// keeps the keys it has, if it stays `private_key_jwt`.
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
+    /// Its back-channel logout URI (none or empty: it gets no logout tokens).
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 /// A client changed: its settings before and after (for the audit log), and
@@ -446,6 +469,8 @@ pub async fn update(
         dpop_nonce: change.dpop_nonce,
         jwks,
         jwks_uri,
+        backchannel_logout_uri: change.backchannel_logout_uri,
+        backchannel_logout_session_required: change.backchannel_logout_session_required,
     };
     let parsed = parse_new_client(input, clock)?;
     let (secret_hash, client_secret) = match (uses_secret(&parsed), before.secret_hash.clone()) {
@@ -478,6 +503,8 @@ fn settings(c: &ClientRow) -> serde_json::Value {
         "scopes": c.scopes, "first_party": c.first_party, "id_token_alg": c.id_token_alg,
         "dpop_bound_access_tokens": c.dpop_bound, "dpop_nonce": c.dpop_nonce,
         "jwks": c.jwks, "jwks_uri": c.jwks_uri, "has_secret": c.secret_hash.is_some(),
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
     })
 }
 

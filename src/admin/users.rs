@@ -185,14 +185,16 @@ async fn end_everything(
 
 /// Deletes a user and everything issued to them (sessions, consents, grants
 /// and with them every token that names a grant) — never the last admin.
-/// Returns the username, for the audit log.
-pub async fn delete(pool: &PgPool, sub: Uuid) -> Result<String, AdminError> {
+/// Their sessions end first, so the clients of those sessions get a
+/// back-channel logout. Returns the username, for the audit log.
+pub async fn delete(pool: &PgPool, clock: &dyn Clock, sub: Uuid) -> Result<String, AdminError> {
     let mut tx = pool.begin().await?;
     users::lock_admins(&mut tx).await?;
     let user = users::find(&mut tx, sub).await?.ok_or_else(|| not_found(sub))?;
     if user.is_admin && users::other_admins(&mut tx, sub).await? == 0 {
         return Err(FieldError::new("user", "the last admin cannot be deleted").into());
     }
+    crate::store::sessions::end_all_of_user(&mut tx, sub, clock.now()).await?;
     users::delete(&mut tx, sub).await?;
     tx.commit().await?;
     Ok(user.username)
@@ -431,7 +433,8 @@ fn json_empty() -> serde_json::Value {
 
 /// [`delete`], audited.
 pub async fn delete_by(actor: &Actor<'_>, sub: Uuid) -> Result<(), AdminError> {
-    let username = delete(&actor.provider().pool, sub).await?;
+    let p = actor.provider();
+    let username = delete(&p.pool, p.clock.as_ref(), sub).await?;
     actor
         .changed(
             "deleted a user",

@@ -109,6 +109,13 @@ pub struct ClientFlags {
     /// Its DPoP proofs must carry a server nonce (RFC 9449 §8).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     dpop_nonce: Option<bool>,
+    /// Where it receives logout tokens when a session it got tokens in ends
+    /// (Back-Channel Logout §2.2; https, http only on loopback; "" removes it).
+    #[arg(long, value_name = "URL")]
+    backchannel_logout_uri: Option<String>,
+    /// Its logout tokens must carry `sid` (Back-Channel Logout §2.2; Lanyard's always do).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    backchannel_logout_session_required: Option<bool>,
 }
 
 impl ClientFlags {
@@ -145,6 +152,10 @@ impl ClientFlags {
             dpop_nonce: self.dpop_nonce.unwrap_or(c.dpop_nonce),
             jwks,
             jwks_uri: self.jwks_uri,
+            backchannel_logout_uri: self.backchannel_logout_uri.or(c.backchannel_logout_uri),
+            backchannel_logout_session_required: self
+                .backchannel_logout_session_required
+                .unwrap_or(c.backchannel_logout_session_required),
         })
     }
 }
@@ -259,6 +270,8 @@ async fn create(pool: &sqlx::PgPool, a: ClientCreate) -> Result<(), Failure> {
         dpop_nonce: s.dpop_nonce.unwrap_or(false),
         jwks,
         jwks_uri: s.jwks_uri,
+        backchannel_logout_uri: s.backchannel_logout_uri,
+        backchannel_logout_session_required: s.backchannel_logout_session_required.unwrap_or(false),
     };
     let created = admin::clients::create(pool, &SystemClock, &mut crate::random::rng(), input)
         .await

@@ -252,7 +252,9 @@ pub async fn run(cmd: UserCommand, config: &Config) -> Result<(), Failure> {
         UserCommand::Delete(a) => {
             let pool = connect_migrated(config).await?;
             let sub = admin::users::resolve(&pool, &a.user).await.map_err(Failure::refused)?;
-            let username = admin::users::delete(&pool, sub).await.map_err(Failure::refused)?;
+            let username = admin::users::delete(&pool, &SystemClock, sub)
+                .await
+                .map_err(Failure::refused)?;
             audit(
                 &pool,
                 "deleted a user",

@@ -282,6 +282,12 @@ pub struct Config {
     pub password_policy: PasswordPolicy,
     /// How often the mail worker looks for due messages (not a setting: tests shorten it).
     pub mail_every: std::time::Duration,
+    /// How often the back-channel logout worker looks for due deliveries
+    /// (not a setting: tests lengthen it and call the worker themselves).
+    pub logout_every: std::time::Duration,
+    /// How many logout deliveries may wait at most; past it the oldest are
+    /// given up (not a setting: tests lower it).
+    pub logout_queue_limit: u64,
 }
 
 /// An SMTP URL: it may hold a password, so `Debug` never shows it.
@@ -471,6 +477,8 @@ impl Sources {
             },
             mail_dir: None,
             mail_every: std::time::Duration::from_secs(5),
+            logout_every: std::time::Duration::from_secs(2),
+            logout_queue_limit: 100_000,
         })
     }
 

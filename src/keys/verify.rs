@@ -69,6 +69,7 @@ fn kind(typ: Typ) -> &'static str {
     match typ {
         Typ::AccessToken => "an access token",
         Typ::IdToken => "an id_token",
+        Typ::LogoutToken => "a logout token",
     }
 }
 
@@ -78,6 +79,10 @@ fn wrong_type(expected: Typ, found: Option<&str>) -> String {
             "the token is not an access token (typ is not at+jwt); an id_token is not an access token".into()
         }
         Typ::IdToken => format!("the token is not an id_token: its typ is {}", found.unwrap_or("absent")),
+        Typ::LogoutToken => format!(
+            "the token is not a logout token: its typ is {}",
+            found.unwrap_or("absent")
+        ),
     }
 }
 

@@ -16,6 +16,8 @@ pub enum Typ {
     /// An id_token: `JWT` or no `typ` (OIDC Core §2 names none), so an access
     /// token (or a logout token, `logout+jwt`) is never taken for an id_token.
     IdToken,
+    /// Back-Channel Logout §2.4: `logout+jwt` (or `application/logout+jwt`).
+    LogoutToken,
 }
 
 impl Typ {
@@ -24,6 +26,7 @@ impl Typ {
         match self {
             Typ::AccessToken => "at+jwt",
             Typ::IdToken => "JWT",
+            Typ::LogoutToken => "logout+jwt",
         }
     }
 
@@ -34,6 +37,9 @@ impl Typ {
         match self {
             Typ::AccessToken => is_access,
             Typ::IdToken => typ.is_none_or(|t| t.eq_ignore_ascii_case("JWT")),
+            Typ::LogoutToken => typ.is_some_and(|t| {
+                t.eq_ignore_ascii_case("logout+jwt") || t.eq_ignore_ascii_case("application/logout+jwt")
+            }),
         }
     }
 }
@@ -45,6 +51,24 @@ pub trait TokenClaims: Serialize + DeserializeOwned {
     fn iss(&self) -> &str;
     fn aud(&self) -> &str;
     fn exp(&self) -> i64;
+}
+
+/// Implements [`TokenClaims`] for a claim set with `iss`, `aud` and `exp` fields.
+macro_rules! token_claims {
+    ($claims:ty, $typ:expr) => {
+        impl TokenClaims for $claims {
+            const TYP: Typ = $typ;
+            fn iss(&self) -> &str {
+                &self.iss
+            }
+            fn aud(&self) -> &str {
+                &self.aud
+            }
+            fn exp(&self) -> i64 {
+                self.exp
+            }
+        }
+    };
 }
 
 /// An id_token's claims (OIDC Core §2, §3.1.3.6, §5.1).
@@ -94,18 +118,7 @@ impl IdTokenClaims {
     }
 }
 
-impl TokenClaims for IdTokenClaims {
-    const TYP: Typ = Typ::IdToken;
-    fn iss(&self) -> &str {
-        &self.iss
-    }
-    fn aud(&self) -> &str {
-        &self.aud
-    }
-    fn exp(&self) -> i64 {
-        self.exp
-    }
-}
+token_claims!(IdTokenClaims, Typ::IdToken);
 
 /// An RFC 9068 access token's claims (§2.2): for exactly one API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,18 +193,38 @@ impl AccessTokenClaims {
     }
 }
 
-impl TokenClaims for AccessTokenClaims {
-    const TYP: Typ = Typ::AccessToken;
-    fn iss(&self) -> &str {
-        &self.iss
-    }
-    fn aud(&self) -> &str {
-        &self.aud
-    }
-    fn exp(&self) -> i64 {
-        self.exp
-    }
+token_claims!(AccessTokenClaims, Typ::AccessToken);
+
+/// The event a logout token carries (Back-Channel Logout §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// A logout token's `events`: the back-channel logout event, an empty object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogoutEvents {
+    #[serde(rename = "http://schemas.openid.net/event/backchannel-logout")]
+    pub backchannel_logout: Map<String, Value>,
 }
+
+/// A logout token's claims (OpenID Connect Back-Channel Logout 1.0 §2.4):
+/// `sid` and `sub` (Lanyard sends both), never `nonce` (the type has none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogoutTokenClaims {
+    pub iss: String,
+    /// The client it is sent to.
+    #[serde(deserialize_with = "one_audience")]
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// Fresh for every delivery attempt.
+    pub jti: Uuid,
+    pub events: LogoutEvents,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+token_claims!(LogoutTokenClaims, Typ::LogoutToken);
 
 /// `aud` as one string: RFC 7519 §4.1.3 allows a string or an array; Lanyard's
 /// tokens name exactly one audience, so an array must hold exactly one.
@@ -241,5 +274,7 @@ mod tests {
             assert!(!Typ::AccessToken.admits(typ) && Typ::IdToken.admits(typ));
         }
         assert!(!Typ::IdToken.admits(Some("logout+jwt")) && !Typ::AccessToken.admits(Some("logout+jwt")));
+        assert!(Typ::LogoutToken.admits(Some("logout+jwt")) && Typ::LogoutToken.admits(Some("application/logout+jwt")));
+        assert!(!Typ::LogoutToken.admits(None) && !Typ::LogoutToken.admits(Some("JWT")));
     }
 }

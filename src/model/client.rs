@@ -160,6 +160,18 @@ pub struct Client {
     pub id_token_alg: crate::crypto::Alg,
     /// `dpop_bound_access_tokens` (RFC 9449 §5.2), and server nonces (§8).
     pub dpop: super::DpopPolicy,
+    /// Where its logout tokens go, if anywhere (Back-Channel Logout §2.2).
+    pub backchannel_logout: Option<BackchannelLogout>,
+}
+
+/// A client's back-channel logout registration (OpenID Connect
+/// Back-Channel Logout 1.0 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackchannelLogout {
+    pub uri: super::BackchannelLogoutUri,
+    /// `backchannel_logout_session_required`: its logout tokens must carry
+    /// `sid` (Lanyard's always do).
+    pub session_required: bool,
 }
 
 impl Client {
@@ -223,6 +235,7 @@ mod redirect_tests {
             first_party: false,
             id_token_alg: crate::crypto::Alg::RS256,
             dpop: Default::default(),
+            backchannel_logout: None,
         }
     }
 

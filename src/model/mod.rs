@@ -20,13 +20,13 @@ mod user;
 pub use api::{Api, DpopPolicy};
 pub use audience::Audience;
 pub use auth_level::AuthLevel;
-pub use client::{AuthMethod, Client, ClientId, GrantType};
+pub use client::{AuthMethod, BackchannelLogout, Client, ClientId, GrantType};
 pub use client_keys::{JwksUri, KeySource};
 pub use display_name::DisplayName;
 pub use email::{Email, MAX_EMAIL_CHARS, local_part};
 pub use key_state::KeyState;
 pub use password_rules::PasswordPolicy;
-pub use redirect_uri::RedirectUri;
+pub use redirect_uri::{BackchannelLogoutUri, RedirectUri};
 pub use scope::{OidcScope, ScopeToken};
 pub use upstream::{AcrMap, UpstreamId, UpstreamIssuer};
 pub use user::{

@@ -1,4 +1,5 @@
-//! Redirect URIs (and post-logout redirect URIs) as a client registers them.
+//! Redirect URIs (and post-logout redirect URIs) as a client registers them,
+//! and its back-channel logout URI (OpenID Connect Back-Channel Logout 1.0 §2.2).
 
 use std::fmt;
 
@@ -44,6 +45,43 @@ impl RedirectUri {
 }
 
 impl fmt::Display for RedirectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a client receives logout tokens (OpenID Connect Back-Channel
+/// Logout 1.0 §2.2 `backchannel_logout_uri`): absolute, no fragment, no user
+/// information, `https` — or `http` on a loopback host only (a client on the
+/// same machine, as in development). The spec would allow `http` for
+/// confidential clients; Lanyard does not, since a logout token sent in the
+/// clear can be read and replayed by anyone on the path. Kept as the exact
+/// string registered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BackchannelLogoutUri(String);
+
+impl BackchannelLogoutUri {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = absolute_uri_without_fragment(raw, "Back-Channel Logout §2.2")?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("`{raw}` has user information (`…@`); a logout URI cannot"));
+        }
+        match url.scheme() {
+            "https" => Ok(Self(raw.to_owned())),
+            "http" if is_loopback_host(url.host_str().unwrap_or_default()) => Ok(Self(raw.to_owned())),
+            "http" => Err(format!(
+                "`{raw}` uses http on a non-loopback host; use https (http only for localhost, 127.0.0.1, [::1])"
+            )),
+            other => Err(format!("`{raw}` uses `{other}`; a back-channel logout URI is https")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BackchannelLogoutUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -134,6 +172,29 @@ mod tests {
                     prop_assert!(url.fragment().is_none() && url.username().is_empty() && url.password().is_none());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_backchannel_logout_uri_is_https_or_loopback_http_without_fragment() {
+        for ok in [
+            "https://rp.example.com/logout",
+            "https://rp.example.com/bcl?tenant=1",
+            "http://127.0.0.1:9000/bcl",
+            "http://localhost/bcl",
+        ] {
+            assert!(BackchannelLogoutUri::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/bcl",
+            "https://rp.example.com/bcl#frag",
+            "http://rp.example.com/bcl",
+            "https://user@rp.example.com/bcl",
+            "com.example.app:/bcl",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert!(BackchannelLogoutUri::parse(bad).is_err(), "{bad}");
         }
     }
 }

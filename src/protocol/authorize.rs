@@ -790,6 +790,7 @@ mod tests {
             first_party: true,
             id_token_alg: Alg::RS256,
             dpop: Default::default(),
+            backchannel_logout: None,
         }
     }
 

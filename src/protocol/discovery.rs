@@ -52,6 +52,9 @@ pub fn metadata(issuer: &Issuer) -> Value {
         "userinfo_endpoint": issuer.url(paths::USERINFO),
         "jwks_uri": issuer.url(paths::JWKS),
         "end_session_endpoint": issuer.url(paths::LOGOUT),
+        // OpenID Connect Back-Channel Logout 1.0 §2.1: logout tokens carry `sid`.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "introspection_endpoint": issuer.url(paths::INTROSPECT),
         "revocation_endpoint": issuer.url(paths::REVOKE),
         "scopes_supported": OidcScope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),

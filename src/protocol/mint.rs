@@ -1,4 +1,5 @@
-//! Minting tokens: id_tokens (OIDC Core §2) and RFC 9068 access tokens, from
+//! Minting tokens: id_tokens (OIDC Core §2), RFC 9068 access tokens and
+//! logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.4), from
 //! the typed claim sets they are verified by, and the claims scopes release.
 
 use base64::Engine as _;
@@ -12,7 +13,9 @@ use super::Provider;
 use super::error::{ErrorCode, OAuthError};
 use crate::crypto::Alg;
 use crate::model::auth_level::stated_acr;
-use crate::model::claims::{AccessTokenClaims, Actor, Confirmation, IdTokenClaims, TokenClaims};
+use crate::model::claims::{
+    AccessTokenClaims, Actor, Confirmation, IdTokenClaims, LogoutEvents, LogoutTokenClaims, TokenClaims,
+};
 use crate::model::{AuthLevel, Client, OidcScope};
 use crate::paths;
 use crate::store::users::UserRow;
@@ -184,6 +187,31 @@ pub fn access_token(
         scope: claims.scope,
         token_type: if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
     })
+}
+
+/// How long a logout token lives: long enough to cross the network, short
+/// enough that a copy is soon worthless (Back-Channel Logout §2.4 asks for
+/// a short lifetime). Minted when it is sent, so a retry is never stale.
+pub const LOGOUT_TOKEN_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// A logout token (Back-Channel Logout §2.4) for `client`, about the
+/// session `sid` of the user `sub`: `typ` `logout+jwt`, signed with the
+/// client's id_token algorithm, a fresh `jti`, no `nonce`.
+pub fn logout_token(p: &Provider, client: &Client, sub: &str, sid: &str) -> Result<String, OAuthError> {
+    let now = p.now();
+    let claims = LogoutTokenClaims {
+        iss: p.config.issuer.as_str().to_owned(),
+        aud: client.client_id.clone(),
+        iat: now.timestamp(),
+        exp: (now + LOGOUT_TOKEN_TTL).timestamp(),
+        jti: new_jti(now),
+        events: LogoutEvents {
+            backchannel_logout: Map::new(),
+        },
+        sub: Some(sub.to_owned()),
+        sid: Some(sid.to_owned()),
+    };
+    sign(p, client.id_token_alg, &claims)
 }
 
 /// An access token's `jti`: a UUID v7 (RFC 9562 §5.7), unique, whose

@@ -5,6 +5,7 @@ pub mod account;
 pub mod api_tokens;
 pub mod audit_buffer;
 pub mod authorize;
+pub mod backchannel_logout;
 pub mod bearer;
 pub mod client_assertion;
 pub mod client_auth;
@@ -97,6 +98,9 @@ pub struct Provider {
     pub upstreams: Arc<upstream::discovery::Discovery>,
     /// Seals upstream providers' client secrets at rest.
     pub upstream_seal: Arc<MasterKey>,
+    /// Posts logout tokens (`backchannel_logout`; `remote::client`: no
+    /// redirects, a time limit); `None` if it could not be built.
+    pub logout_http: Option<reqwest::Client>,
 }
 
 /// The keys a provider derives from the master key, one per purpose (so
@@ -160,6 +164,7 @@ impl Provider {
             factor_seal: Arc::new(derived.factor_seal),
             upstream_seal: Arc::new(derived.upstream_seal),
             upstreams: Arc::default(),
+            logout_http: remote::client("back-channel logout"),
             recovery_codes: Arc::new(crate::crypto::field_mac::FieldMac::new(derived.recovery_code)),
         })
     }

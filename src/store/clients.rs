@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::StoreError;
-use crate::model::{Client, JwksUri, KeySource};
+use crate::model::{BackchannelLogout, BackchannelLogoutUri, Client, JwksUri, KeySource};
 
 /// A client as stored (secret as its SHA-256).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -25,6 +25,9 @@ pub struct ClientRow {
     /// RFC 9449 §5.2 `dpop_bound_access_tokens`.
     pub dpop_bound: bool,
     pub dpop_nonce: bool,
+    /// Back-Channel Logout §2.2 metadata.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -33,8 +36,8 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     sqlx::query(
         "INSERT INTO clients (client_id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris,
             grant_types, scopes, first_party, id_token_alg, created_at, updated_at, secret_changed_at, jwks, jwks_uri,
-            dpop_bound, dpop_nonce)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16)",
+            dpop_bound, dpop_nonce, backchannel_logout_uri, backchannel_logout_session_required)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -52,6 +55,8 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     .bind(&c.jwks_uri)
     .bind(c.dpop_bound)
     .bind(c.dpop_nonce)
+    .bind(&c.backchannel_logout_uri)
+    .bind(c.backchannel_logout_session_required)
     .execute(conn)
     .await
     .map_err(StoreError::conflict_as(|| format!("a client `{}`", c.client_id)))?;
@@ -110,6 +115,13 @@ impl TryFrom<ClientRow> for Client {
             (None, None) => None,
             (Some(_), Some(_)) => return Err(corrupt("both jwks and jwks_uri".into())),
         };
+        let backchannel_logout = match r.backchannel_logout_uri {
+            Some(uri) => Some(BackchannelLogout {
+                uri: BackchannelLogoutUri::parse(&uri).map_err(corrupt)?,
+                session_required: r.backchannel_logout_session_required,
+            }),
+            None => None,
+        };
         Ok(Client {
             keys,
             auth_method: r.auth_method.parse().map_err(corrupt)?,
@@ -136,6 +148,7 @@ impl TryFrom<ClientRow> for Client {
                 required: r.dpop_bound,
                 nonce: r.dpop_nonce,
             },
+            backchannel_logout,
         })
     }
 }
@@ -167,7 +180,8 @@ pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
             grant_types = $6, scopes = $7, first_party = $8, id_token_alg = $9, updated_at = $10,
             secret_changed_at = CASE WHEN secret_hash IS DISTINCT FROM $11 OR jwks IS DISTINCT FROM $12
                                        OR jwks_uri IS DISTINCT FROM $13 THEN $10 ELSE secret_changed_at END,
-            secret_hash = $11, jwks = $12, jwks_uri = $13, dpop_bound = $14, dpop_nonce = $15
+            secret_hash = $11, jwks = $12, jwks_uri = $13, dpop_bound = $14, dpop_nonce = $15,
+            backchannel_logout_uri = $16, backchannel_logout_session_required = $17
          WHERE client_id = $1",
     )
     .bind(&c.client_id)
@@ -185,6 +199,8 @@ pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     .bind(&c.jwks_uri)
     .bind(c.dpop_bound)
     .bind(c.dpop_nonce)
+    .bind(&c.backchannel_logout_uri)
+    .bind(c.backchannel_logout_session_required)
     .execute(conn)
     .await?;
     Ok(())

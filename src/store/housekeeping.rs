@@ -28,7 +28,7 @@ pub struct Horizons {
 }
 
 /// The tables housekeeping prunes, in the order it prunes them.
-pub const TABLES: [&str; 18] = [
+pub const TABLES: [&str; 19] = [
     "authorization_codes",
     "refresh_tokens",
     "grants",
@@ -42,6 +42,7 @@ pub const TABLES: [&str; 18] = [
     "upstream_flows",
     "upstream_pending_links",
     "mail_outbox",
+    "logout_outbox",
     "password_resets",
     "invitations",
     "email_verifications",
@@ -97,7 +98,7 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
         // An expired upstream sign-in or pending link can no longer finish.
         "upstream_flows" | "upstream_pending_links" => "expires_at < $1",
         // Sent or given up: kept a while for the operator to look at.
-        "mail_outbox" => "coalesce(sent_at, failed_at) < $1 - $2 * interval '1 second'",
+        "mail_outbox" | "logout_outbox" => "coalesce(sent_at, failed_at) < $1 - $2 * interval '1 second'",
         // An expired reset link can no longer be used.
         "password_resets" => "expires_at < $1 - $2 * interval '1 second'",
         // An expired invitation or verification link can no longer be used.

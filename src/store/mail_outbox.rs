@@ -1,7 +1,7 @@
 //! The `mail_outbox` table: mail waiting to leave, claimed by one node at a
-//! time (`FOR UPDATE SKIP LOCKED`) and retried with backoff.
+//! time and retried with backoff (`store::outbox`, `Queue::Mail`).
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -42,61 +42,4 @@ pub struct MailRow {
     pub created_at: DateTime<Utc>,
     /// Attempts so far, this one included.
     pub attempts: i32,
-}
-
-/// Claims up to `limit` due messages for one attempt each: their next
-/// attempt moves `lease` ahead, so no other node takes them meanwhile (rows
-/// another node is claiming are skipped, never waited for), and should this
-/// node die the messages are due again once the lease ends.
-pub async fn claim_due(
-    conn: &mut PgConnection,
-    now: DateTime<Utc>,
-    lease: TimeDelta,
-    limit: i64,
-) -> Result<Vec<MailRow>, StoreError> {
-    Ok(sqlx::query_as::<_, MailRow>(
-        "UPDATE mail_outbox SET next_attempt_at = $2, attempts = attempts + 1
-         WHERE id IN (SELECT id FROM mail_outbox
-                      WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
-                      ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-         RETURNING id, recipient, subject, body, created_at, attempts",
-    )
-    .bind(now)
-    .bind(now + lease)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?)
-}
-
-/// The message left.
-pub async fn mark_sent(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE mail_outbox SET sent_at = $2, last_error = NULL WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// The attempt failed: try again at `retry_at`, or (with `None`) never.
-pub async fn mark_failed(
-    conn: &mut PgConnection,
-    id: Uuid,
-    error: &str,
-    retry_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE mail_outbox SET last_error = $2,
-           next_attempt_at = coalesce($3, next_attempt_at),
-           failed_at = CASE WHEN $3::timestamptz IS NULL THEN $4 END
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(error)
-    .bind(retry_at)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
 }

@@ -5,6 +5,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::StoreError;
+use super::logout_outbox;
 use crate::model::lifecycle::SessionState;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -191,23 +192,29 @@ pub async fn touch(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Res
     Ok(())
 }
 
+/// Ends a session, and in the same transaction queues a back-channel
+/// logout token for each client that received tokens in it (`logout_outbox`).
 pub async fn end(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
-        .bind(id)
-        .bind(now)
-        .execute(conn)
-        .await?;
-    Ok(())
+    end_where(conn, "id = $1", id, now).await
 }
 
-/// Ends every session of a user.
+/// Ends every session of a user, queueing their back-channel logout tokens
+/// as [`end`] does.
 pub async fn end_all_of_user(conn: &mut PgConnection, user_id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL")
-        .bind(user_id)
+    end_where(conn, "user_id = $1", user_id, now).await
+}
+
+/// Ends the sessions `condition` (on `$1`) picks that have not ended, then
+/// queues their logout tokens (a second statement: it sees a grant committed
+/// while this one waited for a session's row).
+async fn end_where(conn: &mut PgConnection, condition: &str, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let sql = format!("UPDATE sessions SET ended_at = $2 WHERE {condition} AND ended_at IS NULL RETURNING id");
+    let ended: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(id)
         .bind(now)
-        .execute(conn)
+        .fetch_all(&mut *conn)
         .await?;
-    Ok(())
+    logout_outbox::enqueue_for_sessions(conn, &ended, now).await
 }
 
 /// The public `sid` of a session.

@@ -197,6 +197,9 @@ struct ClientBody {
     /// private_key_jwt: the client's JWK Set of public keys, or its jwks_uri.
     jwks: Option<Value>,
     jwks_uri: Option<String>,
+    /// Back-Channel Logout §2.2 client metadata.
+    backchannel_logout_uri: Option<String>,
+    backchannel_logout_session_required: bool,
 }
 
 async fn list_clients(_: AdminCaller, state: Data<AppState>) -> Result<HttpResponse, WebError> {
@@ -225,6 +228,8 @@ async fn create_client(
         dpop_nonce: b.dpop_nonce,
         jwks: b.jwks,
         jwks_uri: b.jwks_uri,
+        backchannel_logout_uri: b.backchannel_logout_uri,
+        backchannel_logout_session_required: b.backchannel_logout_session_required,
     };
     let actor = Actor::new(&state.provider, actor);
     let created = clients::create_by(&actor, &mut crate::random::rng(), input)
@@ -262,6 +267,8 @@ async fn update_client(
         dpop_nonce: b.dpop_nonce,
         jwks: b.jwks,
         jwks_uri: b.jwks_uri,
+        backchannel_logout_uri: b.backchannel_logout_uri,
+        backchannel_logout_session_required: b.backchannel_logout_session_required,
     };
     let actor = Actor::new(&state.provider, actor);
     let secret = clients::update_by(&actor, &mut crate::random::rng(), &id, change)

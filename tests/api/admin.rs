@@ -1100,3 +1100,40 @@ async fn a_clients_keys_are_set_on_the_page_and_its_secret_goes() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_clients_back_channel_logout_uri_is_set_on_the_page() {
+    let app = admin_app().await;
+    register_web(&app).await;
+    let html = page(&app, "/admin/clients/web").await;
+    assert!(
+        html.contains("name=\"backchannel_logout_uri\""),
+        "the field is on the page"
+    );
+    let form = |uri: &str| {
+        vec![
+            ("csrf", hidden_field(&html, "csrf").unwrap()),
+            ("name", "Web".to_owned()),
+            ("redirect_uris", "https://web.example/cb".to_owned()),
+            ("grant_type", "authorization_code".to_owned()),
+            ("scope", "openid".to_owned()),
+            ("auth_method", "client_secret_basic".to_owned()),
+            ("backchannel_logout_uri", uri.to_owned()),
+            ("backchannel_logout_session_required", "on".to_owned()),
+        ]
+    };
+    let post = |form: Vec<(&'static str, String)>| app.client.post(app.url("/admin/clients/web")).form(&form).send();
+    let refused = post(form("http://web.example/bcl")).await.unwrap();
+    assert_eq!(refused.status(), 400, "plain http on a public host");
+    let res = post(form("https://web.example/bcl")).await.unwrap();
+    assert_eq!(location(&res), "/admin/clients/web?done=saved");
+    let stored: (Option<String>, bool) = sqlx::query_as(
+        "SELECT backchannel_logout_uri, backchannel_logout_session_required FROM clients WHERE client_id = 'web'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, (Some("https://web.example/bcl".into()), true));
+    let again = page(&app, "/admin/clients/web").await;
+    assert!(again.contains("value=\"https://web.example/bcl\""), "shown again");
+}

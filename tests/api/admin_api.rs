@@ -829,3 +829,37 @@ async fn an_upstream_change_is_audited_before_and_after_and_its_id_never_changes
     );
     assert!(!details.to_string().contains("\"s\""), "never the secret");
 }
+
+#[tokio::test]
+async fn the_admin_api_sets_a_clients_back_channel_logout_metadata() {
+    let app = spawn_app().await;
+    let token = token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
+    let t = Some(token.as_str());
+    let client = json!({
+        "client_id": "rp1", "redirect_uris": ["https://rp1.example/cb"],
+        "backchannel_logout_uri": "https://rp1.example/bcl", "backchannel_logout_session_required": true,
+    });
+    assert_eq!(call(&app, Method::POST, "/clients", t, Some(client)).await.0, 201);
+    let (_, shown) = call(&app, Method::GET, "/clients/rp1", t, None).await;
+    assert_eq!(
+        (
+            shown["backchannel_logout_uri"].clone(),
+            shown["backchannel_logout_session_required"].clone()
+        ),
+        (json!("https://rp1.example/bcl"), json!(true)),
+        "{shown}"
+    );
+    let plain_http = json!({
+        "client_id": "rp2", "redirect_uris": ["https://rp2.example/cb"],
+        "backchannel_logout_uri": "http://rp2.example/bcl",
+    });
+    let (status, body) = call(&app, Method::POST, "/clients", t, Some(plain_http)).await;
+    assert_eq!(status, 400, "{body}");
+    let cleared = json!({ "redirect_uris": ["https://rp1.example/cb"] });
+    let (status, shown) = call(&app, Method::PUT, "/clients/rp1", t, Some(cleared)).await;
+    assert_eq!(
+        (status, shown["backchannel_logout_uri"].clone()),
+        (200, Value::Null),
+        "{shown}"
+    );
+}

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::admin::admin_app;
 use crate::support::{ClientSpec, TestApp, create_client, create_service, create_user, hidden_field, jwt_claims};
 
-async fn explain(app: &TestApp, token: &str) -> String {
+pub async fn explain(app: &TestApp, token: &str) -> String {
     let page = app.visit("/admin/lab").await.text().await.unwrap();
     let res = app
         .submit(

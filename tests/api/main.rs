@@ -13,6 +13,7 @@ mod admin_browser;
 mod admin_mfa;
 mod auth_level;
 mod authorize;
+mod backchannel_logout;
 mod browser;
 mod cli;
 mod concurrency;

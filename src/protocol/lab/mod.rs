@@ -16,9 +16,9 @@ use super::error::OAuthError;
 use crate::crypto::jwt::JwtError;
 use crate::keys::VerifyError;
 use crate::model::KeyState;
-use crate::model::claims::{AccessTokenClaims, IdTokenClaims, Typ};
+use crate::model::claims::{AccessTokenClaims, BACKCHANNEL_LOGOUT_EVENT, IdTokenClaims, LogoutTokenClaims, Typ};
 use crate::model::lifecycle::{GrantState, SessionState};
-use crate::store::{apis, clients, grants, revoked_access_tokens, sessions, signing_keys, users};
+use crate::store::{apis, clients, grants, logout_outbox, revoked_access_tokens, sessions, signing_keys, users};
 
 /// What the lab says about one token.
 #[derive(Debug, Serialize)]
@@ -27,7 +27,7 @@ pub struct Explanation {
     pub valid: bool,
     /// One line: the verdict in words.
     pub verdict: String,
-    /// `id_token`, `access token`, or `unknown`.
+    /// `id_token`, `access token`, `logout token`, or `unknown`.
     pub kind: String,
     /// Facts in plain words, one per line.
     pub facts: Vec<String>,
@@ -86,13 +86,14 @@ pub async fn explain(p: &Provider, token: &str) -> Result<Explanation, OAuthErro
         None => format!("The header names kid {kid:?}, which is not one of Lanyard's keys."),
     });
 
-    let typ = header.get("typ").and_then(Value::as_str);
-    let is_access = Typ::AccessToken.admits(typ);
+    let typ = Kind::of(header.get("typ").and_then(Value::as_str));
+    let is_access = typ == Kind::Access;
     // The verdict, from the one verifier every endpoint uses (any audience).
     let expect = p.expect();
-    let verdict = match is_access {
-        true => p.keys.verify_as::<AccessTokenClaims>(token, &expect).map(drop),
-        false => p.keys.verify_as::<IdTokenClaims>(token, &expect).map(drop),
+    let verdict = match typ {
+        Kind::Access => p.keys.verify_as::<AccessTokenClaims>(token, &expect).map(drop),
+        Kind::Id => p.keys.verify_as::<IdTokenClaims>(token, &expect).map(drop),
+        Kind::Logout => p.keys.verify_as::<LogoutTokenClaims>(token, &expect).map(drop),
     };
     if claims.get("iss").and_then(Value::as_str) != Some(p.config.issuer.as_str()) {
         facts.push(format!(
@@ -103,7 +104,7 @@ pub async fn explain(p: &Provider, token: &str) -> Result<Explanation, OAuthErro
     }
     describe_times(&claims, now, &mut facts);
 
-    let kind = describe_kind(&mut conn, &claims, is_access, &mut facts).await?;
+    let kind = describe_kind(&mut conn, &claims, typ, &mut facts).await?;
     describe_binding(&claims, is_access, &mut facts);
     let idle = p.config.lifetimes.session_idle;
     describe_liveness(&mut conn, &claims, (idle, now), &mut facts).await?;
@@ -170,18 +171,39 @@ fn why_not(e: &JwtError, alg: &str, kid: &str, key: Option<(KeyState, Option<Dat
     }
 }
 
+/// The kind of token a header's `typ` claims to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Access,
+    Id,
+    Logout,
+}
+
+impl Kind {
+    fn of(typ: Option<&str>) -> Self {
+        match typ {
+            t if Typ::AccessToken.admits(t) => Kind::Access,
+            t if Typ::LogoutToken.admits(t) => Kind::Logout,
+            _ => Kind::Id,
+        }
+    }
+}
+
 /// Which kind of token, where it may be used, and who and what it names.
 async fn describe_kind(
     conn: &mut sqlx::PgConnection,
     claims: &Map<String, Value>,
-    is_access: bool,
+    typ: Kind,
     facts: &mut Vec<String>,
 ) -> Result<String, OAuthError> {
     let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
     let aud = text("aud")
         .or_else(|| claims.get("aud")?.as_array()?.first()?.as_str().map(str::to_owned))
         .unwrap_or_default();
-    let kind = if is_access {
+    let kind = if typ == Kind::Logout {
+        describe_logout(conn, claims, &aud, facts).await?;
+        "logout token".to_owned()
+    } else if typ == Kind::Access {
         facts.push(format!(
             "An access token (typ at+jwt) for exactly one audience: {aud}. Send it as a Bearer token to that API only."
         ));
@@ -218,6 +240,49 @@ async fn describe_kind(
         }
     }
     Ok(kind)
+}
+
+/// A logout token (Back-Channel Logout §2.4): whom it told what, and what
+/// became of the deliveries for its session.
+async fn describe_logout(
+    conn: &mut sqlx::PgConnection,
+    claims: &Map<String, Value>,
+    aud: &str,
+    facts: &mut Vec<String>,
+) -> Result<(), OAuthError> {
+    facts.push(format!(
+        "A logout token (typ logout+jwt, OpenID Connect Back-Channel Logout 1.0): Lanyard POSTed it to the back-channel logout URI of the client {aud} to tell it that a sign-in session ended. It is neither an id_token nor an access token: nothing accepts it as either."
+    ));
+    let has_event = claims
+        .get("events")
+        .and_then(|e| e.get(BACKCHANNEL_LOGOUT_EVENT))
+        .is_some_and(Value::is_object);
+    if !has_event {
+        facts.push("It lacks the back-channel logout event: a relying party must refuse it.".into());
+    }
+    if claims.contains_key("nonce") {
+        facts.push("It carries a nonce: a relying party must refuse it (§2.4).".into());
+    }
+    let Some(sid) = claims.get("sid").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    for d in logout_outbox::of_sid(conn, sid)
+        .await?
+        .into_iter()
+        .filter(|d| d.client_id == aud)
+    {
+        facts.push(match (d.sent_at, d.failed_at) {
+            (Some(at), _) => format!("Delivered to {aud} at {} (attempt {}).", at.to_rfc3339(), d.attempts),
+            (None, Some(at)) => format!(
+                "Delivery to {aud} given up at {} after {} attempts: {}.",
+                at.to_rfc3339(),
+                d.attempts,
+                d.last_error.as_deref().unwrap_or("no reason recorded")
+            ),
+            (None, None) => format!("Delivery to {aud} still waiting ({} attempts so far).", d.attempts),
+        });
+    }
+    Ok(())
 }
 
 /// The key it is bound to (RFC 9449 §6.1 `cnf.jkt`) and what that asks of

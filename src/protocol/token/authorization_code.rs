@@ -18,7 +18,7 @@ use crate::protocol::dpop::{self, Proof};
 use crate::protocol::error::OAuthError;
 use crate::store::codes::{self, CodeRow};
 use crate::store::grants::{self, GrantRow};
-use crate::store::{consents, users};
+use crate::store::{consents, logout_outbox, users};
 
 /// Redeems the code: the grant it becomes, an access token (for the API it
 /// names, or UserInfo), the id_token and — if the client refreshes — a
@@ -110,6 +110,11 @@ async fn start_grant(
     };
     grants::insert(tx, &grant).await?;
     codes::set_grant(tx, r.code_hash, grant.id).await?;
+    // Tokens in a session that has ended meanwhile: its logout is owed too
+    // (Back-Channel Logout §2.5).
+    if let Some(session_id) = r.row.session_id {
+        logout_outbox::enqueue_if_ended(tx, session_id, &client.client_id, r.now).await?;
+    }
     let refresh_token = match refreshable {
         true => Some(user_grant::new_refresh_token(p, tx, &grant, &grant.scopes, refresh_until).await?),
         false => None,

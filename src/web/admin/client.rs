@@ -106,6 +106,8 @@ fn change(params: &Params) -> Result<ClientUpdate, AdminError> {
         dpop_nonce: field("dpop_nonce").is_some(),
         jwks,
         jwks_uri,
+        backchannel_logout_uri: field("backchannel_logout_uri"),
+        backchannel_logout_session_required: field("backchannel_logout_session_required").is_some(),
     })
 }
 

@@ -46,7 +46,7 @@ async fn render(
 
 /// The new-client form, blank.
 fn empty_values() -> Value {
-    json!({ "client_id": "", "name": "", "redirect_uris": "", "post_logout_redirect_uris": "", "jwks": "", "jwks_uri": "" })
+    json!({ "client_id": "", "name": "", "redirect_uris": "", "post_logout_redirect_uris": "", "jwks": "", "jwks_uri": "", "backchannel_logout_uri": "" })
 }
 
 pub async fn page(req: HttpRequest, Admin(admin): Admin, state: Data<AppState>) -> Result<HttpResponse, WebError> {
@@ -89,6 +89,8 @@ fn new_client(params: &Params) -> Result<NewClientInput, AdminError> {
         dpop_nonce: field("dpop_nonce").is_some(),
         jwks,
         jwks_uri,
+        backchannel_logout_uri: field("backchannel_logout_uri"),
+        backchannel_logout_session_required: field("backchannel_logout_session_required").is_some(),
     })
 }
 
@@ -100,6 +102,7 @@ pub async fn create(req: HttpRequest, form: AdminForm, state: Data<AppState>) ->
     let values = json!({
         "client_id": field("client_id"), "name": field("name"), "redirect_uris": field("redirect_uris"),
         "post_logout_redirect_uris": field("post_logout_redirect_uris"), "jwks": field("jwks"), "jwks_uri": field("jwks_uri"),
+        "backchannel_logout_uri": field("backchannel_logout_uri"),
     });
     let created = match new_client(&params) {
         Ok(input) => clients::create_by(&actor(&state, &admin), &mut crate::random::rng(), input).await,

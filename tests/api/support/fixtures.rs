@@ -70,6 +70,9 @@ pub struct ClientSpec<'a> {
     pub scopes: &'a [&'a str],
     pub alg: &'a str,
     pub grants: &'a [&'a str],
+    /// Back-Channel Logout §2.2 metadata.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 impl Default for ClientSpec<'_> {
@@ -81,6 +84,8 @@ impl Default for ClientSpec<'_> {
             scopes: &["openid", "profile", "email", "phone", "offline_access"],
             alg: "RS256",
             grants: &["authorization_code", "refresh_token"],
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         }
     }
 }
@@ -120,6 +125,8 @@ pub async fn create_client(app: &TestApp, spec: ClientSpec<'_>) -> TestClient {
         scopes: spec.scopes.iter().map(|s| s.to_string()).collect(),
         first_party: spec.first_party,
         id_token_alg: Some(spec.alg.into()),
+        backchannel_logout_uri: spec.backchannel_logout_uri,
+        backchannel_logout_session_required: spec.backchannel_logout_session_required,
         ..Default::default()
     };
     let created = lanyard::admin::clients::create(&app.pool, &app.clock, &mut rand::rng(), input)

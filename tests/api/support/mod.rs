@@ -8,6 +8,8 @@
 //! - `flow`: the code flow's free functions (auth URL, PKCE, forms, redirects).
 //! - `fixtures`: users, clients, APIs and allowances put in place before a test acts.
 //! - `jwt`: a JWT's header and claims, unverified.
+//! - `logout_receiver`: a relying party's back-channel logout endpoint that
+//!   records the logout tokens it gets and can be told to fail.
 //! - `smtp`: a small SMTP sink that collects the mail Lanyard sends.
 //! - `upstream`: a second Lanyard as an upstream provider, a mock OP, a
 //!   browser walking through both.
@@ -18,6 +20,7 @@ mod db;
 mod fixtures;
 mod flow;
 mod jwt;
+mod logout_receiver;
 mod smtp;
 mod upstream;
 
@@ -29,6 +32,7 @@ pub use db::*;
 pub use fixtures::*;
 pub use flow::*;
 pub use jwt::*;
+pub use logout_receiver::*;
 pub use smtp::*;
 pub use upstream::*;
 
