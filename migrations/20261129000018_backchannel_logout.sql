@@ -32,5 +32,7 @@ CREATE TABLE logout_outbox (
 CREATE INDEX logout_outbox_due ON logout_outbox (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
 CREATE INDEX logout_outbox_pending ON logout_outbox (created_at) WHERE sent_at IS NULL AND failed_at IS NULL;
 CREATE INDEX logout_outbox_client ON logout_outbox (client_id);
--- A code redeemed in an ended session queues its logout once; the lab reads by sid.
-CREATE INDEX logout_outbox_sid ON logout_outbox (sid, client_id);
+-- One logout per session and client, whichever path queues it (a session
+-- ending, or a code redeemed in an ended session, at the same moment); the
+-- lab reads by sid.
+CREATE UNIQUE INDEX logout_outbox_sid ON logout_outbox (sid, client_id);

@@ -34,20 +34,36 @@ pub fn retry_at(now: DateTime<Utc>, attempts: i32, created_at: DateTime<Utc>) ->
     Some(now + retry_delay(attempts)).filter(|at| *at < created_at + GIVE_UP_AFTER)
 }
 
+/// What a pass tells the loop: how many rows it attempted.
+pub trait Attempted {
+    fn attempted(&self) -> usize;
+}
+
 /// Runs `pass` every `every` until aborted (with the app's other background
-/// tasks); a pass that fails is logged and the next one tries again.
+/// tasks) — at once again after a pass that claimed a whole batch, so a
+/// backlog drains at the receivers' pace, not one batch per interval; a pass
+/// that fails is logged and the next one tries again.
 pub fn spawn_every<F, Fut, T, E>(what: &'static str, every: std::time::Duration, pass: F) -> tokio::task::JoinHandle<()>
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + Send,
+    T: Attempted,
     E: std::fmt::Display,
 {
     tokio::spawn(async move {
+        let mut full = false;
         loop {
-            tokio::time::sleep(every).await;
-            if let Err(e) = pass().await {
-                tracing::warn!(error = %e, "the {what} could not be read");
+            match full {
+                true => tokio::task::yield_now().await,
+                false => tokio::time::sleep(every).await,
             }
+            full = match pass().await {
+                Ok(done) => done.attempted() >= BATCH as usize,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the {what} could not be read");
+                    false
+                }
+            };
         }
     })
 }

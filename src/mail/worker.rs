@@ -32,6 +32,12 @@ pub struct Pass {
     pub failed: usize,
 }
 
+impl crate::outbox::Attempted for Pass {
+    fn attempted(&self) -> usize {
+        self.sent + self.failed
+    }
+}
+
 /// One pass: claims the due messages and tries each once.
 pub async fn deliver_due(o: &Outbox) -> Result<Pass, StoreError> {
     if !o.mailer.is_on() {
@@ -46,7 +52,7 @@ pub async fn deliver_due(o: &Outbox) -> Result<Pass, StoreError> {
         match o.mailer.send(&mail).await {
             Ok(()) => {
                 let now = o.clock.now();
-                outbox::mark_sent(&mut *o.pool.acquire().await?, Queue::Mail, mail.id, now).await?;
+                outbox::mark_sent(&mut *o.pool.acquire().await?, Queue::Mail, attempt(&mail), now).await?;
                 o.metrics.mail("sent");
                 pass.sent += 1;
             }
@@ -59,12 +65,21 @@ pub async fn deliver_due(o: &Outbox) -> Result<Pass, StoreError> {
     Ok(pass)
 }
 
+fn attempt(mail: &MailRow) -> outbox::Attempt {
+    outbox::Attempt {
+        id: mail.id,
+        attempts: mail.attempts,
+    }
+}
+
 /// Records a failed attempt: a retry later, or — past a day — the end, audited.
 async fn failed(o: &Outbox, mail: &MailRow, error: &str) -> Result<(), StoreError> {
     let now = o.clock.now();
     let retry_at = retry_at(now, mail.attempts, mail.created_at);
     let mut conn = o.pool.acquire().await?;
-    outbox::mark_failed(&mut conn, Queue::Mail, mail.id, error, retry_at, now).await?;
+    if !outbox::mark_failed(&mut conn, Queue::Mail, attempt(mail), error, retry_at, now).await? {
+        return Ok(());
+    }
     tracing::warn!(id = %mail.id, attempts = mail.attempts, error, gave_up = retry_at.is_none(), "mail not sent");
     if retry_at.is_some() {
         o.metrics.mail("failed");

@@ -1,13 +1,14 @@
 //! Sending logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.5): the
 //! worker that empties `logout_outbox`. Ending a session queued one row per
 //! client that received tokens in it (`store::sessions::end`, in the same
-//! statement); every few seconds each node claims due rows (`FOR UPDATE
+//! transaction); every few seconds each node claims due rows (`FOR UPDATE
 //! SKIP LOCKED`, so no token is sent by two nodes), mints each token at send
 //! time (`mint::logout_token`: a fresh `jti`, an `exp` two minutes ahead)
-//! and POSTs it as a form to the client's URI, all of a pass at once — a
-//! slow receiver slows neither a request nor the others. 200 or 204 is
-//! success (§2.8); anything else, a redirect included (never followed), is
-//! retried with the backoff every outbox shares (`crate::outbox`) and given
+//! and POSTs it as a form to the client's URI, all of a pass at once. Claims
+//! take turns between clients, so a backlog for one receiver never holds
+//! back the others, and a full pass runs again at once. 200 or 204 is
+//! success (§2.8); a 4xx but 408 and 429 is given up; anything else, a
+//! redirect included (never followed), is retried with the backoff every outbox shares (`crate::outbox`) and given
 //! up after a day. The queue keeps at most `Config::logout_queue_limit`
 //! deliveries waiting: past it the oldest are given up. Every outcome is
 //! audited (`backchannel_logout`) and counted
@@ -37,6 +38,12 @@ pub struct Pass {
     pub gave_up: usize,
     /// Given up unsent because the queue was past its limit.
     pub dropped: usize,
+}
+
+impl crate::outbox::Attempted for Pass {
+    fn attempted(&self) -> usize {
+        self.sent + self.failed + self.gave_up
+    }
 }
 
 /// Why an attempt did not deliver.
@@ -70,13 +77,16 @@ pub async fn deliver_due(p: &Provider) -> Result<Pass, StoreError> {
             (row, result)
         });
     }
-    // An attempt that panicked is due again when its lease ends.
+    // An attempt that panicked, or whose outcome could not be written, is
+    // due again when its lease ends; the others' outcomes are still written.
     while let Some(joined) = attempts.join_next().await {
         let Ok((row, result)) = joined else { continue };
-        match record(p, &row, result).await? {
-            Recorded::Sent => pass.sent += 1,
-            Recorded::Retry => pass.failed += 1,
-            Recorded::GaveUp => pass.gave_up += 1,
+        match record(p, &row, result).await {
+            Ok(Recorded::Sent) => pass.sent += 1,
+            Ok(Recorded::Retry) => pass.failed += 1,
+            Ok(Recorded::GaveUp) => pass.gave_up += 1,
+            Ok(Recorded::NoLongerOurs) => {}
+            Err(e) => tracing::warn!(id = %row.id, error = %e, "a logout delivery's outcome could not be written"),
         }
     }
     Ok(pass)
@@ -105,8 +115,14 @@ async fn attempt(p: &Provider, row: &LogoutRow) -> Result<(), Undelivered> {
         .send()
         .await
         .map_err(|e| Undelivered::Retry(format!("not delivered: {}", e.without_url())))?;
+    // §2.8: 200 (or 204) is success; 400 means the request was invalid or
+    // the logout failed — the same token would fail again, so it is given
+    // up, as is any other 4xx but 408 and 429; 5xx and the rest are retried.
     match res.status().as_u16() {
         200 | 204 => Ok(()),
+        status @ (400..=407 | 409..=428 | 430..=499) => {
+            Err(Undelivered::Never(format!("the receiver refused it ({status})")))
+        }
         status => Err(Undelivered::Retry(format!("the receiver answered {status}"))),
     }
 }
@@ -115,36 +131,49 @@ enum Recorded {
     Sent,
     Retry,
     GaveUp,
+    /// Given up meanwhile (shed from a full queue): nothing written or counted.
+    NoLongerOurs,
 }
 
 /// Writes an attempt's outcome on its row, counts and audits it.
 async fn record(p: &Provider, row: &LogoutRow, result: Result<(), Undelivered>) -> Result<Recorded, StoreError> {
     let now = p.now();
     let mut conn = p.pool.acquire().await?;
-    let (outcome, reason, recorded) = match &result {
-        Ok(()) => {
-            outbox::mark_sent(&mut conn, Queue::Logout, row.id, now).await?;
-            ("sent", "delivered".to_owned(), Recorded::Sent)
-        }
-        Err(Undelivered::Retry(error)) => match retry_at(now, row.attempts, row.created_at) {
-            Some(at) => {
-                outbox::mark_failed(&mut conn, Queue::Logout, row.id, error, Some(at), now).await?;
-                ("failed", format!("{error}; tried again later"), Recorded::Retry)
-            }
-            None => {
-                outbox::mark_failed(&mut conn, Queue::Logout, row.id, error, None, now).await?;
-                (
-                    "gave_up",
-                    format!("{error}; gave up after a day of failed attempts"),
-                    Recorded::GaveUp,
-                )
-            }
-        },
-        Err(Undelivered::Never(error)) => {
-            outbox::mark_failed(&mut conn, Queue::Logout, row.id, error, None, now).await?;
-            ("gave_up", error.clone(), Recorded::GaveUp)
-        }
+    let this = outbox::Attempt {
+        id: row.id,
+        attempts: row.attempts,
     };
+    let (ours, outcome, reason, recorded) = match &result {
+        Ok(()) => (
+            outbox::mark_sent(&mut conn, Queue::Logout, this, now).await?,
+            "sent",
+            "delivered".to_owned(),
+            Recorded::Sent,
+        ),
+        Err(Undelivered::Retry(error)) => match retry_at(now, row.attempts, row.created_at) {
+            Some(at) => (
+                outbox::mark_failed(&mut conn, Queue::Logout, this, error, Some(at), now).await?,
+                "failed",
+                format!("{error}; tried again later"),
+                Recorded::Retry,
+            ),
+            None => (
+                outbox::mark_failed(&mut conn, Queue::Logout, this, error, None, now).await?,
+                "gave_up",
+                format!("{error}; gave up after a day of failed attempts"),
+                Recorded::GaveUp,
+            ),
+        },
+        Err(Undelivered::Never(error)) => (
+            outbox::mark_failed(&mut conn, Queue::Logout, this, error, None, now).await?,
+            "gave_up",
+            error.clone(),
+            Recorded::GaveUp,
+        ),
+    };
+    if !ours {
+        return Ok(Recorded::NoLongerOurs);
+    }
     if !matches!(recorded, Recorded::Sent) {
         tracing::warn!(id = %row.id, client_id = %row.client_id, attempts = row.attempts, reason, "logout token not delivered");
     }

@@ -28,7 +28,8 @@ pub async fn enqueue_for_sessions(conn: &mut PgConnection, ids: &[Uuid], now: Da
          FROM sessions e
          JOIN (SELECT DISTINCT session_id, client_id FROM grants WHERE session_id = ANY($1)) g ON g.session_id = e.id
          JOIN clients c ON c.client_id = g.client_id
-         WHERE e.id = ANY($1) AND c.backchannel_logout_uri IS NOT NULL",
+         WHERE e.id = ANY($1) AND c.backchannel_logout_uri IS NOT NULL
+         ON CONFLICT (sid, client_id) DO NOTHING",
     )
     .bind(ids)
     .bind(now)
@@ -54,7 +55,7 @@ pub async fn enqueue_if_ended(
          SELECT gen_random_uuid(), c.client_id, s.user_id::text, s.sid, $3, $3
          FROM s JOIN clients c ON c.client_id = $2
          WHERE s.ended_at IS NOT NULL AND c.backchannel_logout_uri IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM logout_outbox o WHERE o.sid = s.sid AND o.client_id = $2)",
+         ON CONFLICT (sid, client_id) DO NOTHING",
     )
     .bind(session_id)
     .bind(client_id)

@@ -26,6 +26,14 @@ impl Queue {
         }
     }
 
+    /// Who receives a row: claims take turns between them.
+    fn party(self) -> &'static str {
+        match self {
+            Queue::Mail => "lower(recipient)",
+            Queue::Logout => "client_id",
+        }
+    }
+
     /// The columns an attempt reads (its row type's fields).
     fn columns(self) -> &'static str {
         match self {
@@ -49,12 +57,21 @@ pub async fn claim_due<T>(
 where
     T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
 {
-    let (table, columns) = (queue.table(), queue.columns());
+    let (table, columns, party) = (queue.table(), queue.columns(), queue.party());
+    // Round robin over the receivers: every receiver's oldest due row comes
+    // before anyone's second, so a backlog for one (a receiver that is down)
+    // never holds back the others. Window functions cannot lock rows: the
+    // inner query ranks, the middle one locks.
     let sql = format!(
         "UPDATE {table} SET next_attempt_at = $2, attempts = attempts + 1
-         WHERE id IN (SELECT id FROM {table}
-                      WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
-                      ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+         WHERE id IN (SELECT id FROM {table} WHERE id IN (
+                        SELECT id FROM (SELECT id, next_attempt_at,
+                                          row_number() OVER (PARTITION BY {party} ORDER BY next_attempt_at) AS turn
+                                        FROM {table}
+                                        WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1) due
+                        ORDER BY turn, next_attempt_at LIMIT $3)
+                      AND sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
+                      FOR UPDATE SKIP LOCKED)
          RETURNING {columns}"
     );
     Ok(sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql))
@@ -65,44 +82,62 @@ where
         .await?)
 }
 
-/// The row left.
-pub async fn mark_sent(conn: &mut PgConnection, queue: Queue, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let sql = format!(
-        "UPDATE {} SET sent_at = $2, last_error = NULL WHERE id = $1",
-        queue.table()
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(now)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// The claimed attempt: the row's id and its `attempts` when claimed.
+/// Recording an outcome changes the row only while it is still that
+/// attempt's (not given up meanwhile, e.g. shed from a full queue).
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt {
+    pub id: Uuid,
+    pub attempts: i32,
 }
 
-/// The attempt failed: try again at `retry_at`, or (with `None`) never.
+/// The row left; false when the attempt was no longer the row's.
+pub async fn mark_sent(
+    conn: &mut PgConnection,
+    queue: Queue,
+    a: Attempt,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "UPDATE {} SET sent_at = $2, last_error = NULL
+         WHERE id = $1 AND attempts = $3 AND sent_at IS NULL AND failed_at IS NULL",
+        queue.table()
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(a.id)
+        .bind(now)
+        .bind(a.attempts)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The attempt failed: try again at `retry_at`, or (with `None`) never;
+/// false when the attempt was no longer the row's.
 pub async fn mark_failed(
     conn: &mut PgConnection,
     queue: Queue,
-    id: Uuid,
+    a: Attempt,
     error: &str,
     retry_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let sql = format!(
         "UPDATE {} SET last_error = $2,
            next_attempt_at = coalesce($3, next_attempt_at),
            failed_at = CASE WHEN $3::timestamptz IS NULL THEN $4 END
-         WHERE id = $1",
+         WHERE id = $1 AND attempts = $5 AND sent_at IS NULL AND failed_at IS NULL",
         queue.table()
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(a.id)
         .bind(error)
         .bind(retry_at)
         .bind(now)
+        .bind(a.attempts)
         .execute(conn)
         .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Gives up (at most `batch` of) the oldest rows still to send beyond the

@@ -892,3 +892,81 @@ async fn the_audit_log_page_shows_deliveries_with_their_client_and_outcome() {
         assert!(html.contains(&row), "{row} in {html}");
     }
 }
+
+#[tokio::test]
+async fn a_receiver_refusing_with_400_is_given_up_at_once() {
+    // §2.8: 400 means the request was invalid or the logout failed: the same
+    // token would fail again.
+    let s = scene().await;
+    s.rx.answer(400);
+    s.admin_ends_session_a().await;
+
+    let pass = deliver(&s.app).await;
+
+    assert_eq!((pass.gave_up, pass.failed), (2, 0), "{pass:?}");
+    s.app.clock.advance(TimeDelta::hours(1));
+    assert_eq!(deliver(&s.app).await, Pass::default(), "never tried again");
+}
+
+#[tokio::test]
+async fn a_backlog_for_one_client_does_not_hold_back_the_others() {
+    let s = scene().await;
+    // 25 older deliveries wait for rp1 (more than one pass claims).
+    let an_hour_ago = s.app.clock.now() - TimeDelta::hours(1);
+    for n in 0..25 {
+        sqlx::query(
+            "INSERT INTO logout_outbox (id, client_id, sub, sid, created_at, next_attempt_at) VALUES ($1, 'rp1', $2, $3, $4, $4)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(s.sub.to_string())
+        .bind(format!("old-session-{n}"))
+        .bind(an_hour_ago)
+        .execute(&s.app.pool)
+        .await
+        .unwrap();
+    }
+    s.admin_ends_session_a().await;
+
+    deliver(&s.app).await;
+
+    assert_eq!(s.rx.tokens_for("rp2").len(), 1, "rp2's logout went in the first pass");
+}
+
+#[tokio::test]
+async fn an_outcome_is_not_written_over_a_delivery_given_up_meanwhile() {
+    use lanyard::store::outbox::{self, Attempt, Queue};
+    let s = scene().await;
+    s.admin_ends_session_a().await;
+    let now = s.app.clock.now();
+    let mut conn = s.app.pool.acquire().await.unwrap();
+    let claimed: Vec<lanyard::store::logout_outbox::LogoutRow> =
+        outbox::claim_due(&mut conn, Queue::Logout, now, TimeDelta::minutes(5), 1)
+            .await
+            .unwrap();
+    let row = &claimed[0];
+    // Meanwhile the queue was full and the row was given up.
+    sqlx::query("UPDATE logout_outbox SET failed_at = $2, last_error = 'the queue was full' WHERE id = $1")
+        .bind(row.id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+
+    let this = Attempt {
+        id: row.id,
+        attempts: row.attempts,
+    };
+    let retried = outbox::mark_failed(&mut conn, Queue::Logout, this, "503", Some(now), now)
+        .await
+        .unwrap();
+    let sent = outbox::mark_sent(&mut conn, Queue::Logout, this, now).await.unwrap();
+
+    assert_eq!((retried, sent), (false, false));
+    let (sent_at, failed): (Option<chrono::DateTime<chrono::Utc>>, bool) =
+        sqlx::query_as("SELECT sent_at, failed_at IS NOT NULL FROM logout_outbox WHERE id = $1")
+            .bind(row.id)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!((sent_at, failed), (None, true), "still given up, never sent");
+}
