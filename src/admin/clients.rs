@@ -75,7 +75,7 @@ pub async fn create(
     })
 }
 
-fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRow, AdminError> {
+pub(super) fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRow, AdminError> {
     let client_id = field("client-id", ClientId::parse(&input.client_id))?;
     let name = optional_name(input.name)?;
     let redirect_uris = each("redirect-uri", &input.redirect_uris, RedirectUri::parse)?;
@@ -129,6 +129,9 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
         backchannel_logout_session_required: input.backchannel_logout_session_required,
         created_at: now,
         updated_at: now,
+        registered_via: "admin".to_owned(),
+        registration_token_hash: None,
+        registered_with: None,
     })
 }
 
@@ -186,7 +189,7 @@ fn parse_keys(
 }
 
 /// Whether a client row's method presents a secret.
-fn uses_secret(row: &ClientRow) -> bool {
+pub(super) fn uses_secret(row: &ClientRow) -> bool {
     row.auth_method.parse::<AuthMethod>().is_ok_and(AuthMethod::uses_secret)
 }
 
@@ -484,6 +487,9 @@ pub async fn update(
     let after = ClientRow {
         secret_hash,
         created_at: before.created_at,
+        registered_via: before.registered_via.clone(),
+        registration_token_hash: before.registration_token_hash.clone(),
+        registered_with: before.registered_with,
         ..parsed
     };
     clients::update(&mut tx, &after).await?;
