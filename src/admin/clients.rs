@@ -349,6 +349,8 @@ pub struct ClientView {
     pub backchannel_logout_session_required: bool,
     pub apis: Vec<ApiAccess>,
     pub trusted: Vec<String>,
+    /// `admin`, or `dynamic` for a client that registered itself (RFC 7591).
+    pub registered_via: String,
 }
 
 pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminError> {
@@ -394,6 +396,7 @@ pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminErr
         backchannel_logout_session_required: c.backchannel_logout_session_required,
         apis: api_access,
         trusted,
+        registered_via: c.registered_via,
     })
 }
 
@@ -598,6 +601,8 @@ pub struct ClientLine {
     pub first_party: bool,
     pub grant_types: String,
     pub redirect_uris: String,
+    /// It registered itself (RFC 7591).
+    pub registered_itself: bool,
 }
 
 /// Up to `limit` clients matching `search`, from `offset`.
@@ -612,6 +617,7 @@ pub async fn search(pool: &PgPool, search: &str, limit: i64, offset: i64) -> Res
             first_party: c.first_party,
             grant_types: c.grant_types.join(", "),
             redirect_uris: c.redirect_uris.join(" "),
+            registered_itself: c.registered_via == "dynamic",
         })
         .collect())
 }

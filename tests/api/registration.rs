@@ -443,3 +443,22 @@ async fn an_admin_created_client_cannot_be_managed_with_a_registration_access_to
         .unwrap();
     assert_eq!(error_of(res).await, (401, "invalid_token".into()));
 }
+
+#[tokio::test]
+async fn the_admin_pages_show_registered_clients_and_their_registration_events() {
+    let app = app_with(ClientRegistration::Open).await;
+    let client = registered(&app).await;
+    let id = client["client_id"].as_str().unwrap();
+    crate::admin::sign_in_admin(&app, "/admin").await;
+    let list = app.visit("/admin/clients").await.text().await.unwrap();
+    assert!(list.contains("registered itself"), "{list}");
+    let one = app.visit(&format!("/admin/clients/{id}")).await.text().await.unwrap();
+    assert!(one.contains("id=\"registered-itself\""));
+    let audit = app
+        .visit("/admin/audit?kind=client_registration")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(audit.contains(id) && audit.contains("registered a client"));
+}
