@@ -108,7 +108,7 @@ pub async fn register(
         || "registration:open".to_owned(),
         |id| format!("registration:token:{id}"),
     );
-    changed(p, &actor, who.ip, "registered a client", &row).await;
+    changed(p, &actor, who.ip, ("registered", "registered a client"), &row).await;
     let mut body = information(p, &row, &access_token);
     if let Some(secret) = secret {
         body["client_secret"] = json!(secret);
@@ -277,7 +277,8 @@ fn information(p: &Provider, row: &ClientRow, access_token: &str) -> Value {
 
 /// After a committed registration change: the catalog reloaded on this node
 /// (the others follow on the NOTIFY) and a `client_registration` audit event.
-async fn changed(p: &Provider, actor: &str, ip: Option<&str>, action: &str, row: &ClientRow) {
+async fn changed(p: &Provider, actor: &str, ip: Option<&str>, (event, action): (&str, &str), row: &ClientRow) {
+    p.metrics.client_registration(event);
     if let Err(e) = p.catalog.reload(&p.pool).await {
         tracing::warn!(error = %e, action, "could not reload the catalog after a registration");
     }
@@ -377,7 +378,7 @@ pub async fn update(
         p,
         &format!("registration:{client_id}"),
         ip,
-        "changed its registration",
+        ("updated", "changed its registration"),
         &after,
     )
     .await;
@@ -400,7 +401,7 @@ pub async fn delete(
         p,
         &format!("registration:{client_id}"),
         ip,
-        "deleted its registration",
+        ("deleted", "deleted its registration"),
         &row,
     )
     .await;
