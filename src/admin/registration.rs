@@ -183,7 +183,8 @@ fn parse(client_id: &str, m: Metadata, p: &Provider) -> Result<ClientRow, Regist
         return Err(bad(format!("response type `{other}` is not supported (only `code`)")));
     }
     let code_flow = grant_types.iter().any(|g| g == GrantType::AuthorizationCode.as_str());
-    if code_flow != !response_types.is_empty() {
+    let asks_code = !response_types.is_empty();
+    if code_flow != asks_code {
         return Err(bad(
             "response_types and grant_types disagree: `code` goes with authorization_code (RFC 7591 §2.1)".into(),
         ));
@@ -312,18 +313,16 @@ async fn managed(p: &Provider, client_id: &str, token: Option<&str>) -> Result<C
     if p.config.client_registration == ClientRegistration::Off {
         return Err(RegistrationError::Off);
     }
-    let refused = RegistrationError::InvalidToken("the registration access token is not valid for this client");
+    let refused = || RegistrationError::InvalidToken("the registration access token is not valid for this client");
     let token = token.ok_or(RegistrationError::InvalidToken(
         "a registration access token is required",
     ))?;
     let mut conn = p.pool.acquire().await.map_err(AdminError::from)?;
-    let row = clients::find(&mut conn, client_id).await?.ok_or(refused)?;
+    let row = clients::find(&mut conn, client_id).await?.ok_or_else(refused)?;
     let stored = row.registration_token_hash.as_deref().unwrap_or_default();
     match !stored.is_empty() && secret::constant_time_eq(stored, &secret::sha256(token)) {
         true => Ok(row),
-        false => Err(RegistrationError::InvalidToken(
-            "the registration access token is not valid for this client",
-        )),
+        false => Err(refused()),
     }
 }
 
