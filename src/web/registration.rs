@@ -73,7 +73,8 @@ pub async fn post(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Resul
         initial_access_token: bearer(&req),
         ip: ip.as_deref(),
     };
-    // The policy answers before the body: `off` is 404, a bad token 401.
+    // `off` answers 404 before the body is read; a body that is not JSON
+    // metadata is refused before an initial access token is spent.
     let metadata = match p.config.client_registration {
         crate::config::ClientRegistration::Off => return Err(refusal(RegistrationError::Off)),
         _ => metadata(&body)?,
