@@ -46,6 +46,7 @@ pub struct Metrics {
     reuse: Family,
     mail: Family,
     logout_deliveries: Family,
+    client_registrations: Family,
 }
 
 impl Metrics {
@@ -90,6 +91,12 @@ impl Metrics {
     /// retried), `gave_up`, or `dropped` (the queue was full).
     pub fn logout_delivery(&self, outcome: &str) {
         self.logout_deliveries.add(&[("outcome", outcome)]);
+    }
+
+    /// A dynamic client registration change (RFC 7591/7592): `registered`,
+    /// `updated` or `deleted`.
+    pub fn client_registration(&self, event: &str) {
+        self.client_registrations.add(&[("event", event)]);
     }
 
     /// Appends these families in the Prometheus text format.
@@ -137,6 +144,11 @@ impl Metrics {
             out,
             "lanyard_logout_deliveries_total",
             "Back-channel logout deliveries by outcome (sent, failed and retried later, gave_up, dropped when the queue was full).",
+        );
+        self.client_registrations.write(
+            out,
+            "lanyard_client_registrations_total",
+            "Dynamic client registrations (RFC 7591) and their changes (RFC 7592) by event: registered, updated, deleted.",
         );
     }
 }

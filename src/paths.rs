@@ -61,6 +61,10 @@ pub const PASSKEY_SIGNIN: &str = "/signin/passkey";
 /// JSON: a passkey as the second step (or a step-up): options, then the assertion.
 pub const PASSKEY_STEP_OPTIONS: &str = "/signin/passkey/step/options";
 pub const PASSKEY_STEP: &str = "/signin/passkey/step";
+/// Dynamic client registration (RFC 7591 §3), and a registered client's
+/// configuration endpoint (RFC 7592 §2: `registration_client_uri`).
+pub const CLIENT_REGISTRATION: &str = "/register";
+pub const CLIENT_CONFIGURATION: &str = "/register/{client_id}";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
@@ -76,4 +80,9 @@ pub fn upstream_signin(id: &str) -> String {
 /// The redirect URI path of upstream `id` (under the issuer).
 pub fn upstream_callback(id: &str) -> String {
     UPSTREAM_CALLBACK.replace("{id}", id)
+}
+
+/// A registered client's configuration endpoint path (RFC 7592 §2).
+pub fn client_configuration(client_id: &str) -> String {
+    CLIENT_CONFIGURATION.replace("{client_id}", client_id)
 }

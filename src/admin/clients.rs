@@ -75,7 +75,7 @@ pub async fn create(
     })
 }
 
-fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRow, AdminError> {
+pub(super) fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRow, AdminError> {
     let client_id = field("client-id", ClientId::parse(&input.client_id))?;
     let name = optional_name(input.name)?;
     let redirect_uris = each("redirect-uri", &input.redirect_uris, RedirectUri::parse)?;
@@ -129,6 +129,9 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
         backchannel_logout_session_required: input.backchannel_logout_session_required,
         created_at: now,
         updated_at: now,
+        registered_via: "admin".to_owned(),
+        registration_token_hash: None,
+        registered_with: None,
     })
 }
 
@@ -186,7 +189,7 @@ fn parse_keys(
 }
 
 /// Whether a client row's method presents a secret.
-fn uses_secret(row: &ClientRow) -> bool {
+pub(super) fn uses_secret(row: &ClientRow) -> bool {
     row.auth_method.parse::<AuthMethod>().is_ok_and(AuthMethod::uses_secret)
 }
 
@@ -346,6 +349,8 @@ pub struct ClientView {
     pub backchannel_logout_session_required: bool,
     pub apis: Vec<ApiAccess>,
     pub trusted: Vec<String>,
+    /// `admin`, or `dynamic` for a client that registered itself (RFC 7591).
+    pub registered_via: String,
 }
 
 pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminError> {
@@ -391,6 +396,7 @@ pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminErr
         backchannel_logout_session_required: c.backchannel_logout_session_required,
         apis: api_access,
         trusted,
+        registered_via: c.registered_via,
     })
 }
 
@@ -484,6 +490,9 @@ pub async fn update(
     let after = ClientRow {
         secret_hash,
         created_at: before.created_at,
+        registered_via: before.registered_via.clone(),
+        registration_token_hash: before.registration_token_hash.clone(),
+        registered_with: before.registered_with,
         ..parsed
     };
     clients::update(&mut tx, &after).await?;
@@ -592,6 +601,8 @@ pub struct ClientLine {
     pub first_party: bool,
     pub grant_types: String,
     pub redirect_uris: String,
+    /// It registered itself (RFC 7591).
+    pub registered_itself: bool,
 }
 
 /// Up to `limit` clients matching `search`, from `offset`.
@@ -606,6 +617,7 @@ pub async fn search(pool: &PgPool, search: &str, limit: i64, offset: i64) -> Res
             first_party: c.first_party,
             grant_types: c.grant_types.join(", "),
             redirect_uris: c.redirect_uris.join(" "),
+            registered_itself: c.registered_via == "dynamic",
         })
         .collect())
 }

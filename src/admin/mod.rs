@@ -11,6 +11,7 @@ pub mod dashboard;
 mod error;
 pub mod invitations;
 pub mod keys;
+pub mod registration;
 pub mod upstreams;
 pub mod users;
 

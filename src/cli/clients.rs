@@ -32,6 +32,39 @@ pub enum ClientCommand {
     Allow(ClientAllow),
     /// Let CLIENT_ID exchange id_tokens issued to OTHER_CLIENT_ID.
     Trust(ClientTrust),
+    /// Initial access tokens for dynamic client registration (RFC 7591 §3,
+    /// `LANYARD_CLIENT_REGISTRATION=token`).
+    #[command(subcommand)]
+    RegistrationToken(RegistrationTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Make an initial access token; it is printed this once (Lanyard keeps only its SHA-256).
+    Create(TokenCreate),
+    /// List the tokens still usable (never their values).
+    List(JsonOnly),
+    /// Revoke a token by its id.
+    Revoke(TokenRef),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreate {
+    /// Seconds until it expires (default: a day).
+    #[arg(long)]
+    expires_in: Option<i64>,
+    /// How many clients it may register (default 1).
+    #[arg(long, default_value_t = 1)]
+    uses: i32,
+    #[command(flatten)]
+    out: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenRef {
+    id: String,
+    #[command(flatten)]
+    out: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +282,47 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
         }
         ClientCommand::Allow(a) => allow(&pool, a).await,
         ClientCommand::Trust(a) => trust(&pool, a).await,
+        ClientCommand::RegistrationToken(c) => registration_token(&pool, c).await,
+    }
+}
+
+async fn registration_token(pool: &sqlx::PgPool, c: RegistrationTokenCommand) -> Result<(), Failure> {
+    use crate::admin::registration;
+    match c {
+        RegistrationTokenCommand::Create(a) => {
+            let lifetime = a.expires_in.map(chrono::TimeDelta::seconds);
+            let mut rng = crate::random::rng();
+            let made = registration::create_token(pool, &SystemClock, &mut rng, lifetime, a.uses)
+                .await
+                .map_err(Failure::refused)?;
+            let details = serde_json::json!({ "id": made.id, "uses": made.uses, "expires_at": made.expires_at });
+            audit(pool, "made an initial access token", details).await;
+            print(a.out.json, &made, |t| {
+                format!(
+                    "initial_access_token: {}\nexpires at {} after {} registration(s)\n(shown this once: Lanyard keeps only its SHA-256)",
+                    t.initial_access_token, t.expires_at, t.uses
+                )
+            })
+        }
+        RegistrationTokenCommand::List(a) => {
+            let tokens = registration::list_tokens(pool, &SystemClock)
+                .await
+                .map_err(Failure::refused)?;
+            print(a.out.json, &tokens, |ts| {
+                ts.iter()
+                    .map(|t| format!("{}  {} use(s) left  expires {}", t.id, t.uses_left, t.expires_at))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        RegistrationTokenCommand::Revoke(a) => {
+            registration::revoke_token(pool, &SystemClock, &a.id)
+                .await
+                .map_err(Failure::refused)?;
+            let done = serde_json::json!({ "id": a.id, "revoked": true });
+            audit(pool, "revoked an initial access token", done.clone()).await;
+            print(a.out.json, &done, |_| format!("revoked initial access token {}", a.id))
+        }
     }
 }
 

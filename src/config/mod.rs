@@ -107,6 +107,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "self-registration: `off`, `invite` (with an invitation only) or `open`",
     },
     Setting {
+        env: "LANYARD_CLIENT_REGISTRATION",
+        toml: "client_registration",
+        default: Some("off"),
+        help: "dynamic client registration at /register (RFC 7591): `off`, `token` (with an initial access token) or `open` (anyone, throttled per address)",
+    },
+    Setting {
         env: "LANYARD_PASSWORD_MIN_LENGTH",
         toml: "password_min_length",
         default: Some("15"),
@@ -228,6 +234,29 @@ impl SignupMode {
     }
 }
 
+/// Who may register a client themselves (`LANYARD_CLIENT_REGISTRATION`, RFC 7591 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientRegistration {
+    /// Nobody: `/register` answers 404 and discovery does not name it.
+    Off,
+    /// With an initial access token (`lanyard client registration-token create`).
+    Token,
+    /// Anyone, throttled per client address.
+    Open,
+}
+
+impl ClientRegistration {
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "off" => Ok(Self::Off),
+            "token" => Ok(Self::Token),
+            "open" => Ok(Self::Open),
+            _ => Err(format!("`{raw}` is none of `off`, `token`, `open`")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -278,6 +307,8 @@ pub struct Config {
     pub mail_dir: Option<PathBuf>,
     /// Who may register an account (`LANYARD_SIGNUP`).
     pub signup: SignupMode,
+    /// Who may register a client (`LANYARD_CLIENT_REGISTRATION`).
+    pub client_registration: ClientRegistration,
     /// The rules of a password a person chooses (`LANYARD_PASSWORD_MIN_LENGTH`).
     pub password_policy: PasswordPolicy,
     /// How often the mail worker looks for due messages (not a setting: tests shorten it).
@@ -470,6 +501,7 @@ impl Sources {
                     .map_err(|_| format!("`{raw}` is not a mailbox (`Name <user@host>` or `user@host`)"))
             })?,
             signup: self.parsed("LANYARD_SIGNUP", SignupMode::parse)?,
+            client_registration: self.parsed("LANYARD_CLIENT_REGISTRATION", ClientRegistration::parse)?,
             password_policy: PasswordPolicy {
                 min_chars: self.parsed("LANYARD_PASSWORD_MIN_LENGTH", |raw| {
                     whole(raw, crate::model::password_rules::MIN_CHARS_RANGE, "characters")

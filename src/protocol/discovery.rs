@@ -41,11 +41,13 @@ pub const CLAIMS_SUPPORTED: [&str; 28] = [
 
 /// The metadata document. Both well-known paths serve it: RFC 8414 §2 allows
 /// the OIDC members, and every endpoint is listed at its final path.
-pub fn metadata(issuer: &Issuer) -> Value {
+/// `registration`: dynamic client registration is on (RFC 8414 §2
+/// `registration_endpoint`, named only then).
+pub fn metadata(issuer: &Issuer, registration: bool) -> Value {
     let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
     let mut claims: Vec<&str> = CLAIMS_SUPPORTED.to_vec();
     claims.extend(["address", "updated_at"]);
-    json!({
+    let mut doc = json!({
         "issuer": issuer.as_str(),
         "authorization_endpoint": issuer.url(paths::AUTHORIZE),
         "token_endpoint": issuer.url(paths::TOKEN),
@@ -88,7 +90,11 @@ pub fn metadata(issuer: &Issuer) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
         "display_values_supported": ["page"],
-    })
+    });
+    if registration {
+        doc["registration_endpoint"] = json!(issuer.url(paths::CLIENT_REGISTRATION));
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -98,7 +104,7 @@ mod tests {
     #[test]
     fn every_endpoint_sits_under_the_issuer() {
         let issuer = Issuer::parse("https://id.example.com").unwrap();
-        let doc = metadata(&issuer);
+        let doc = metadata(&issuer, true);
         for key in [
             "authorization_endpoint",
             "token_endpoint",

@@ -30,14 +30,21 @@ pub struct ClientRow {
     pub backchannel_logout_session_required: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `admin` or `dynamic` (RFC 7591 registration).
+    pub registered_via: String,
+    /// A dynamically registered client's registration access token, as its SHA-256 (RFC 7592 §1).
+    pub registration_token_hash: Option<Vec<u8>>,
+    /// The initial access token it registered with, if any.
+    pub registered_with: Option<uuid::Uuid>,
 }
 
 pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO clients (client_id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris,
             grant_types, scopes, first_party, id_token_alg, created_at, updated_at, secret_changed_at, jwks, jwks_uri,
-            dpop_bound, dpop_nonce, backchannel_logout_uri, backchannel_logout_session_required)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $17, $18)",
+            dpop_bound, dpop_nonce, backchannel_logout_uri, backchannel_logout_session_required,
+            registered_via, registration_token_hash, registered_with)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -57,6 +64,9 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     .bind(c.dpop_nonce)
     .bind(&c.backchannel_logout_uri)
     .bind(c.backchannel_logout_session_required)
+    .bind(&c.registered_via)
+    .bind(&c.registration_token_hash)
+    .bind(c.registered_with)
     .execute(conn)
     .await
     .map_err(StoreError::conflict_as(|| format!("a client `{}`", c.client_id)))?;
@@ -251,6 +261,20 @@ pub async fn delete(conn: &mut PgConnection, client_id: &str) -> Result<bool, St
         .await?
         .rows_affected()
         == 1)
+}
+
+/// A new registration access token for a registered client (RFC 7592 §3: rotated on update).
+pub async fn set_registration_token_hash(
+    conn: &mut PgConnection,
+    client_id: &str,
+    hash: &[u8],
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE clients SET registration_token_hash = $2 WHERE client_id = $1")
+        .bind(client_id)
+        .bind(hash)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The clients whose id_tokens `client_id` may exchange.

@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod passkeys;
 pub mod password_resets;
 pub mod refresh_tokens;
+pub mod registration_tokens;
 pub mod revoked_access_tokens;
 pub mod second_factors;
 pub mod sessions;

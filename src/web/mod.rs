@@ -19,6 +19,7 @@ mod logout;
 mod metrics;
 pub mod pages;
 mod qr_svg;
+mod registration;
 pub(crate) mod respond;
 pub(crate) mod signin;
 mod token;
@@ -100,6 +101,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
             paths::REVOKE,
             web::method(actix_web::http::Method::OPTIONS).to(introspect::revoke_preflight),
         )
+        .route(paths::CLIENT_REGISTRATION, web::post().to(registration::post))
+        .route(paths::CLIENT_CONFIGURATION, web::get().to(registration::get))
+        .route(paths::CLIENT_CONFIGURATION, web::put().to(registration::put))
+        .route(paths::CLIENT_CONFIGURATION, web::delete().to(registration::delete))
         .route(paths::LOGOUT, web::get().to(logout::get))
         .route(paths::LOGOUT, web::post().to(logout::post))
         .route(paths::STYLESHEET, web::get().to(stylesheet))

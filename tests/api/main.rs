@@ -42,6 +42,7 @@ mod outage;
 mod passkeys;
 mod passkeys_browser;
 mod private_key_jwt;
+mod registration;
 mod resource_server;
 mod resources;
 mod service_tokens;

@@ -1,0 +1,464 @@
+//! Dynamic client registration (RFC 7591) and its management (RFC 7592).
+
+use lanyard::config::ClientRegistration;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+async fn app_with(mode: ClientRegistration) -> TestApp {
+    TestApp::builder()
+        .config(move |c| {
+            c.client_registration = mode;
+            c.trusted_proxies = vec![lanyard::config::Cidr::parse("127.0.0.1").unwrap()];
+        })
+        .spawn()
+        .await
+}
+
+fn code_client() -> Value {
+    json!({ "redirect_uris": ["https://rp.example.test/cb"], "client_name": "A tool" })
+}
+
+async fn register(app: &TestApp, token: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut req = app.client.post(app.url("/register")).json(body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.unwrap()
+}
+
+async fn initial_token(app: &TestApp, args: &[&str]) -> Value {
+    let mut all = vec!["client", "registration-token", "create", "--json"];
+    all.extend_from_slice(args);
+    lanyard(&all).run_on(&app.db).await.assert_ok().json()
+}
+
+#[tokio::test]
+async fn registration_off_is_a_404_and_absent_from_discovery() {
+    let app = app_with(ClientRegistration::Off).await;
+    let res = register(&app, None, &code_client()).await;
+    assert_eq!(res.status(), 404);
+    let doc = app.get_json("/.well-known/openid-configuration").await;
+    assert!(doc.get("registration_endpoint").is_none());
+}
+
+#[tokio::test]
+async fn registration_endpoint_is_in_discovery_when_on() {
+    let app = app_with(ClientRegistration::Open).await;
+    let doc = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(doc["registration_endpoint"], json!(app.url("/register")));
+}
+
+#[tokio::test]
+async fn token_mode_refuses_a_missing_or_unknown_initial_access_token() {
+    let app = app_with(ClientRegistration::Token).await;
+    for token in [None, Some("not-a-token")] {
+        let res = register(&app, token, &code_client()).await;
+        assert!(
+            res.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token")
+        );
+        assert_eq!(error_of(res).await, (401, "invalid_token".into()));
+    }
+}
+
+#[tokio::test]
+async fn an_initial_access_token_registers_as_many_clients_as_its_uses() {
+    let app = app_with(ClientRegistration::Token).await;
+    let made = initial_token(&app, &["--uses", "2"]).await;
+    let token = made["initial_access_token"].as_str().unwrap();
+    assert_eq!(register(&app, Some(token), &code_client()).await.status(), 201);
+    assert_eq!(register(&app, Some(token), &code_client()).await.status(), 201);
+    let used_up = register(&app, Some(token), &code_client()).await;
+    assert_eq!(error_of(used_up).await, (401, "invalid_token".into()));
+}
+
+#[tokio::test]
+async fn the_last_use_of_an_initial_access_token_registers_one_client_under_concurrency() {
+    let app = app_with(ClientRegistration::Token).await;
+    let made = initial_token(&app, &["--uses", "1"]).await;
+    let token = made["initial_access_token"].as_str().unwrap();
+    let body = code_client();
+    let (a, b) = tokio::join!(register(&app, Some(token), &body), register(&app, Some(token), &body));
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [201, 401]);
+}
+
+#[tokio::test]
+async fn an_expired_initial_access_token_is_refused() {
+    let app = app_with(ClientRegistration::Token).await;
+    let lifetime = Some(chrono::TimeDelta::seconds(60));
+    let made = lanyard::admin::registration::create_token(&app.pool, &app.clock, &mut rand::rng(), lifetime, 5)
+        .await
+        .unwrap();
+    app.clock.advance(chrono::TimeDelta::seconds(61));
+    let res = register(&app, Some(&made.initial_access_token), &code_client()).await;
+    assert_eq!(error_of(res).await, (401, "invalid_token".into()));
+}
+
+#[tokio::test]
+async fn registration_token_create_prints_the_token_and_its_end() {
+    let app = app_with(ClientRegistration::Token).await;
+    let made = initial_token(&app, &["--uses", "3", "--expires-in", "600"]).await;
+    assert_eq!(made["initial_access_token"].as_str().unwrap().len(), 43);
+    assert!(made["expires_at"].as_str().is_some());
+    assert_eq!(made["uses"], 3);
+    let stored: (Vec<u8>,) = sqlx::query_as("SELECT token_hash FROM registration_tokens")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let token = made["initial_access_token"].as_str().unwrap();
+    assert_eq!(stored.0, lanyard::crypto::secret::sha256(token).to_vec());
+}
+
+#[tokio::test]
+async fn open_registration_is_throttled_per_address() {
+    let app = app_with(ClientRegistration::Open).await;
+    let from = |ip: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/register"))
+                .header("x-forwarded-for", ip)
+                .json(&code_client())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..10 {
+        assert_eq!(from("2001:db8::1").await, 201);
+    }
+    assert_eq!(from("2001:db8::2").await, 429, "the same /64");
+    assert_eq!(from("192.0.2.9").await, 201, "another address");
+}
+
+#[tokio::test]
+async fn the_registration_response_holds_the_client_information() {
+    let app = app_with(ClientRegistration::Open).await;
+    let res = register(&app, None, &code_client()).await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: Value = res.json().await.unwrap();
+    let id = body["client_id"].as_str().unwrap();
+    assert!(uuid::Uuid::try_parse(id).is_err());
+    assert_eq!(body["client_secret"].as_str().unwrap().len(), 43);
+    assert_eq!(body["client_secret_expires_at"], 0);
+    assert!(body["client_id_issued_at"].as_i64().unwrap() > 0);
+    assert_eq!(body["registration_access_token"].as_str().unwrap().len(), 43);
+    assert_eq!(
+        body["registration_client_uri"],
+        json!(app.url(&format!("/register/{id}")))
+    );
+    assert_eq!(body["redirect_uris"], json!(["https://rp.example.test/cb"]));
+    assert_eq!(body["client_name"], "A tool");
+    assert_eq!(body["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(body["grant_types"], json!(["authorization_code"]));
+    assert_eq!(body["response_types"], json!(["code"]));
+}
+
+#[tokio::test]
+async fn a_public_client_registers_without_a_secret() {
+    let app = app_with(ClientRegistration::Open).await;
+    let mut body = code_client();
+    body["token_endpoint_auth_method"] = json!("none");
+    let body: Value = register(&app, None, &body).await.json().await.unwrap();
+    assert_eq!(body["token_endpoint_auth_method"], "none");
+    assert!(body.get("client_secret").is_none());
+}
+
+#[tokio::test]
+async fn unknown_metadata_is_ignored_and_not_echoed() {
+    let app = app_with(ClientRegistration::Open).await;
+    let mut body = code_client();
+    body["logo_uri"] = json!("https://rp.example.test/logo.png");
+    body["x_custom"] = json!({ "a": 1 });
+    let res = register(&app, None, &body).await;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    assert!(body.get("logo_uri").is_none() && body.get("x_custom").is_none());
+}
+
+async fn refused_with(app: &TestApp, change: Value) -> (u16, String) {
+    let mut body = code_client();
+    for (k, v) in change.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    error_of(register(app, None, &body).await).await
+}
+
+#[tokio::test]
+async fn a_redirect_uri_with_a_fragment_or_plain_http_is_an_invalid_redirect_uri() {
+    let app = app_with(ClientRegistration::Open).await;
+    for uri in ["https://rp.example.test/cb#frag", "http://rp.example.test/cb"] {
+        let refused = refused_with(&app, json!({ "redirect_uris": [uri] })).await;
+        assert_eq!(refused, (400, "invalid_redirect_uri".into()), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn response_types_inconsistent_with_grant_types_are_invalid_client_metadata() {
+    let app = app_with(ClientRegistration::Open).await;
+    let refused = refused_with(
+        &app,
+        json!({ "grant_types": ["refresh_token"], "response_types": ["code"] }),
+    )
+    .await;
+    assert_eq!(refused, (400, "invalid_client_metadata".into()));
+    let refused = refused_with(&app, json!({ "response_types": ["token"] })).await;
+    assert_eq!(refused, (400, "invalid_client_metadata".into()));
+}
+
+#[tokio::test]
+async fn an_unknown_auth_method_is_invalid_client_metadata() {
+    let app = app_with(ClientRegistration::Open).await;
+    let refused = refused_with(&app, json!({ "token_endpoint_auth_method": "tls_client_auth" })).await;
+    assert_eq!(refused, (400, "invalid_client_metadata".into()));
+}
+
+#[tokio::test]
+async fn a_bad_id_token_alg_is_invalid_client_metadata() {
+    let app = app_with(ClientRegistration::Open).await;
+    let refused = refused_with(&app, json!({ "id_token_signed_response_alg": "HS256" })).await;
+    assert_eq!(refused, (400, "invalid_client_metadata".into()));
+}
+
+#[tokio::test]
+async fn client_credentials_is_not_offered_to_registered_clients() {
+    let app = app_with(ClientRegistration::Open).await;
+    let refused = refused_with(
+        &app,
+        json!({ "grant_types": ["authorization_code", "client_credentials"] }),
+    )
+    .await;
+    assert_eq!(refused, (400, "invalid_client_metadata".into()));
+}
+
+async fn registered(app: &TestApp) -> Value {
+    let res = register(app, None, &code_client()).await;
+    assert_eq!(res.status(), 201);
+    res.json().await.unwrap()
+}
+
+fn manage(app: &TestApp, method: reqwest::Method, client: &Value, token: &str) -> reqwest::RequestBuilder {
+    let uri = client["registration_client_uri"].as_str().unwrap();
+    assert!(uri.starts_with(&app.address));
+    app.client.request(method, uri).bearer_auth(token)
+}
+
+#[tokio::test]
+async fn the_registration_access_token_reads_the_registration() {
+    let app = app_with(ClientRegistration::Open).await;
+    let client = registered(&app).await;
+    let token = client["registration_access_token"].as_str().unwrap();
+    let res = manage(&app, reqwest::Method::GET, &client, token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let read: Value = res.json().await.unwrap();
+    assert_eq!(read["client_id"], client["client_id"]);
+    assert_eq!(read["redirect_uris"], client["redirect_uris"]);
+}
+
+#[tokio::test]
+async fn a_wrong_or_another_clients_registration_access_token_is_a_401() {
+    let app = app_with(ClientRegistration::Open).await;
+    let (client, other) = (registered(&app).await, registered(&app).await);
+    let others = other["registration_access_token"].as_str().unwrap();
+    for token in ["wrong", others] {
+        let res = manage(&app, reqwest::Method::GET, &client, token).send().await.unwrap();
+        assert_eq!(error_of(res).await, (401, "invalid_token".into()));
+    }
+    let res = app
+        .client
+        .get(app.url("/register/no-such-client"))
+        .bearer_auth(others)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(res).await,
+        (401, "invalid_token".into()),
+        "a missing client is not revealed"
+    );
+}
+
+#[tokio::test]
+async fn an_update_replaces_the_metadata() {
+    let app = app_with(ClientRegistration::Open).await;
+    let client = registered(&app).await;
+    let token = client["registration_access_token"].as_str().unwrap();
+    let change = json!({
+        "client_id": client["client_id"],
+        "redirect_uris": ["https://rp.example.test/new"],
+        "grant_types": ["authorization_code", "refresh_token"],
+    });
+    let res = manage(&app, reqwest::Method::PUT, &client, token)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let after: Value = res.json().await.unwrap();
+    assert_eq!(after["redirect_uris"], json!(["https://rp.example.test/new"]));
+    assert_eq!(after["grant_types"], json!(["authorization_code", "refresh_token"]));
+    assert_eq!(
+        after["client_name"], after["client_id"],
+        "an omitted name takes its default"
+    );
+    let wrong_id = json!({ "client_id": "someone-else", "redirect_uris": ["https://rp.example.test/cb"] });
+    let res = manage(&app, reqwest::Method::PUT, &client, token)
+        .json(&wrong_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await, (400, "invalid_client_metadata".into()));
+}
+
+#[tokio::test]
+async fn a_delete_removes_the_client() {
+    let app = app_with(ClientRegistration::Open).await;
+    let client = registered(&app).await;
+    let token = client["registration_access_token"].as_str().unwrap();
+    let res = manage(&app, reqwest::Method::DELETE, &client, token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let res = manage(&app, reqwest::Method::GET, &client, token).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(count_rows(&app.db, "clients WHERE registered_via = 'dynamic'").await, 0);
+}
+
+#[tokio::test]
+async fn registrations_are_audited() {
+    let app = app_with(ClientRegistration::Open).await;
+    let client = registered(&app).await;
+    let (actor, kind): (String, String) =
+        sqlx::query_as("SELECT actor, kind FROM audit_events WHERE client_id = $1 AND reason = 'registered a client'")
+            .bind(client["client_id"].as_str().unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (actor.as_str(), kind.as_str()),
+        ("registration:open", "client_registration")
+    );
+}
+
+#[tokio::test]
+async fn a_registered_client_signs_in_through_the_consent_page() {
+    let app = app_with(ClientRegistration::Open).await;
+    create_user(&app, "alice").await;
+    let client = registered(&app).await;
+    let rp = TestClient {
+        id: client["client_id"].as_str().unwrap().to_owned(),
+        secret: client["client_secret"].as_str().map(str::to_owned),
+        redirect_uri: "https://rp.example.test/cb".to_owned(),
+    };
+    let crate_rp = crate_client(&app, &rp).await;
+    let (url, verifier, _state, _nonce) = crate_authorize(&crate_rp, &["email"]);
+    let html = app.visit(url.as_str()).await.text().await.unwrap();
+    let mut res = app.sign_in_on(&html, "alice", PASSWORD).await;
+    while res.status().is_redirection() && location(&res).starts_with("/authorize") {
+        res = app.visit(&location(&res)).await;
+    }
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("action=\"/consent\""),
+        "a third-party client asks for consent"
+    );
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let request = hidden_field(&html, "request").unwrap();
+    let res = app
+        .submit(
+            "/consent",
+            &[("csrf", &csrf), ("request", &request), ("decision", "allow")],
+        )
+        .await;
+    let res = app.visit(&location(&res)).await;
+    let to = location(&res);
+    let code = query_param(&to, "code").unwrap_or_else(|| panic!("a code in {to}"));
+    let tokens = crate_redeem(&crate_rp, code, verifier).await;
+    use openidconnect::OAuth2TokenResponse;
+    assert!(!tokens.access_token().secret().is_empty());
+}
+
+/// The code flow of a registered client through the test browser (consent
+/// given), then its code redeemed with `extra` token parameters.
+async fn redeem_as(app: &TestApp, rp: &TestClient, scope: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+    let auth = auth_url(app, rp, scope, extra);
+    let res = app.authorize(&auth.url, "alice").await;
+    let to = location(&res);
+    let code = query_param(&to, "code").unwrap_or_else(|| panic!("a code in {to}"));
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", rp.redirect_uri.as_str()),
+        ("code_verifier", auth.verifier.as_str()),
+    ];
+    form.extend_from_slice(extra);
+    app.token(rp, &form).await
+}
+
+#[tokio::test]
+async fn a_registered_client_gets_no_api_token_until_an_admin_allows_it() {
+    let app = app_with(ClientRegistration::Open).await;
+    create_user(&app, "alice").await;
+    let api = "https://api.example.test";
+    create_api(&app, api, &["read"], None, &[]).await;
+    let client = registered(&app).await;
+    let rp = TestClient {
+        id: client["client_id"].as_str().unwrap().to_owned(),
+        secret: client["client_secret"].as_str().map(str::to_owned),
+        redirect_uri: "https://rp.example.test/cb".to_owned(),
+    };
+    let refused = app
+        .visit(&auth_url(&app, &rp, "openid read", &[("resource", api)]).url)
+        .await;
+    let to = location(&refused);
+    assert_eq!(query_param(&to, "error").as_deref(), Some("invalid_target"), "{to}");
+    allow(&app, &rp.id, api, &["read"]).await;
+    let res = redeem_as(&app, &rp, "openid read", &[("resource", api)]).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["aud"], api);
+}
+
+#[tokio::test]
+async fn an_admin_created_client_cannot_be_managed_with_a_registration_access_token() {
+    let app = app_with(ClientRegistration::Open).await;
+    let admin_made = create_client(&app, ClientSpec::default()).await;
+    let other = registered(&app).await;
+    let token = other["registration_access_token"].as_str().unwrap();
+    let res = app
+        .client
+        .delete(app.url(&format!("/register/{}", admin_made.id)))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await, (401, "invalid_token".into()));
+}
+
+#[tokio::test]
+async fn the_admin_pages_show_registered_clients_and_their_registration_events() {
+    let app = app_with(ClientRegistration::Open).await;
+    let client = registered(&app).await;
+    let id = client["client_id"].as_str().unwrap();
+    crate::admin::sign_in_admin(&app, "/admin").await;
+    let list = app.visit("/admin/clients").await.text().await.unwrap();
+    assert!(list.contains("registered itself"), "{list}");
+    let one = app.visit(&format!("/admin/clients/{id}")).await.text().await.unwrap();
+    assert!(one.contains("id=\"registered-itself\""));
+    let audit = app
+        .visit("/admin/audit?kind=client_registration")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(audit.contains(id) && audit.contains("registered a client"));
+}
