@@ -189,6 +189,16 @@ fn parse(client_id: &str, m: Metadata, p: &Provider) -> Result<ClientRow, Regist
             "response_types and grant_types disagree: `code` goes with authorization_code (RFC 7591 §2.1)".into(),
         ));
     }
+    // What Lanyard fetches or posts to for this client must not be the
+    // operator's own network (SSRF; Back-Channel Logout §4, RFC 7591 §5).
+    for (name, uri) in [
+        ("backchannel_logout_uri", &m.backchannel_logout_uri),
+        ("jwks_uri", &m.jwks_uri),
+    ] {
+        if let Some(uri) = uri {
+            crate::model::public_https(uri).map_err(|e| bad(format!("{name}: {e}")))?;
+        }
+    }
     let method = m
         .token_endpoint_auth_method
         .unwrap_or_else(|| "client_secret_basic".to_owned());

@@ -28,7 +28,7 @@ pub struct Horizons {
 }
 
 /// The tables housekeeping prunes, in the order it prunes them.
-pub const TABLES: [&str; 19] = [
+pub const TABLES: [&str; 20] = [
     "authorization_codes",
     "refresh_tokens",
     "grants",
@@ -46,6 +46,7 @@ pub const TABLES: [&str; 19] = [
     "password_resets",
     "invitations",
     "email_verifications",
+    "registration_tokens",
     "audit_events",
     "token_counters",
 ];
@@ -103,6 +104,13 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
         "password_resets" => "expires_at < $1 - $2 * interval '1 second'",
         // An expired invitation or verification link can no longer be used.
         "invitations" | "email_verifications" => "expires_at < $1 - $2 * interval '1 second'",
+        // An initial access token expired, used up or revoked registers
+        // nothing more (clients keep its id in `registered_with`, no key).
+        "registration_tokens" => {
+            "expires_at < $1 - $2 * interval '1 second'
+             OR revoked_at < $1 - $2 * interval '1 second'
+             OR (uses_left = 0 AND created_at < $1 - $2 * interval '1 second')"
+        }
         "audit_events" => "occurred_at < $7",
         "token_counters" => "hour < $7",
         other => return Err(StoreError::Corrupt(format!("no housekeeping for table `{other}`"))),

@@ -229,6 +229,27 @@ async fn a_bad_id_token_alg_is_invalid_client_metadata() {
 }
 
 #[tokio::test]
+async fn a_logout_or_jwks_uri_on_the_operators_network_is_invalid_client_metadata() {
+    let app = app_with(ClientRegistration::Open).await;
+    let mut public = code_client();
+    public["backchannel_logout_uri"] = json!("https://rp.example.test/bcl");
+    assert_eq!(
+        register(&app, None, &public).await.status(),
+        201,
+        "a public host is fine"
+    );
+
+    for change in [
+        json!({ "backchannel_logout_uri": "http://127.0.0.1:2375/containers/db/stop" }),
+        json!({ "backchannel_logout_uri": "https://169.254.169.254/latest/meta-data" }),
+        json!({ "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://10.0.0.5/keys" }),
+    ] {
+        let refused = refused_with(&app, change.clone()).await;
+        assert_eq!(refused, (400, "invalid_client_metadata".into()), "{change}");
+    }
+}
+
+#[tokio::test]
 async fn client_credentials_is_not_offered_to_registered_clients() {
     let app = app_with(ClientRegistration::Open).await;
     let refused = refused_with(
@@ -461,4 +482,47 @@ async fn the_admin_pages_show_registered_clients_and_their_registration_events()
         .await
         .unwrap();
     assert!(audit.contains(id) && audit.contains("registered a client"));
+}
+
+#[tokio::test]
+async fn housekeeping_prunes_initial_access_tokens_past_their_end() {
+    let app = app_with(ClientRegistration::Token).await;
+    let made = |days: i64| {
+        let app = &app;
+        async move {
+            lanyard::admin::registration::create_token(
+                &app.pool,
+                &app.clock,
+                &mut rand::rng(),
+                Some(chrono::TimeDelta::days(days)),
+                1,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let (_short, _long) = (made(1).await, made(30).await);
+    let limits = lanyard::maintenance::Housekeeping::default();
+    let run = || async {
+        for _ in 0..100 {
+            if lanyard::maintenance::housekeep(&app.provider, &limits)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("housekeeping never got its lock");
+    };
+
+    app.clock.advance(chrono::TimeDelta::days(9));
+    run().await;
+
+    let left: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar("SELECT expires_at FROM registration_tokens")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1, "the expired one went, the usable one stays");
 }
