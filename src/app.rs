@@ -89,7 +89,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
     let catalog = Catalog::load(&pool)
         .await
         .map_err(|e| StartError::Runtime(format!("cannot load clients and APIs: {e}")))?;
-    let discovery = serde_json::to_vec(&discovery::metadata(&config.issuer))
+    let discovery = serde_json::to_vec(&discovery::metadata(&config.issuer, config.require_par))
         .map_err(|e| StartError::Runtime(format!("cannot serialise discovery: {e}")))?;
     let pages = Pages::load().map_err(|e| StartError::Runtime(format!("templates: {e}")))?;
     let cookies = CookieJar::new(config.issuer.is_https());

@@ -38,6 +38,8 @@ pub struct NewClientInput {
     pub backchannel_logout_uri: Option<String>,
     /// Back-Channel Logout §2.2 `backchannel_logout_session_required`.
     pub backchannel_logout_session_required: bool,
+    /// RFC 9126 §6: its authorization requests must be pushed.
+    pub require_par: bool,
 }
 
 /// A new client; the secret exists only for clients of a secret method and is shown this once.
@@ -127,6 +129,7 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
         dpop_nonce: input.dpop_nonce,
         backchannel_logout_uri: logout_uri.map(|u| u.to_string()),
         backchannel_logout_session_required: input.backchannel_logout_session_required,
+        require_par: input.require_par,
         created_at: now,
         updated_at: now,
     })
@@ -344,6 +347,8 @@ pub struct ClientView {
     /// Back-Channel Logout §2.2 metadata (null: no logout tokens).
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`.
+    pub require_pushed_authorization_requests: bool,
     pub apis: Vec<ApiAccess>,
     pub trusted: Vec<String>,
 }
@@ -389,6 +394,7 @@ pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminErr
         jwks_uri: c.jwks_uri,
         backchannel_logout_uri: c.backchannel_logout_uri,
         backchannel_logout_session_required: c.backchannel_logout_session_required,
+        require_pushed_authorization_requests: c.require_par,
         apis: api_access,
         trusted,
     })
@@ -414,6 +420,7 @@ pub struct ClientUpdate {
     /// Its back-channel logout URI (none or empty: it gets no logout tokens).
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    pub require_par: bool,
 }
 
 /// A client changed: its settings before and after (for the audit log), and
@@ -471,6 +478,7 @@ pub async fn update(
         jwks_uri,
         backchannel_logout_uri: change.backchannel_logout_uri,
         backchannel_logout_session_required: change.backchannel_logout_session_required,
+        require_par: change.require_par,
     };
     let parsed = parse_new_client(input, clock)?;
     let (secret_hash, client_secret) = match (uses_secret(&parsed), before.secret_hash.clone()) {
@@ -505,6 +513,7 @@ fn settings(c: &ClientRow) -> serde_json::Value {
         "jwks": c.jwks, "jwks_uri": c.jwks_uri, "has_secret": c.secret_hash.is_some(),
         "backchannel_logout_uri": c.backchannel_logout_uri,
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
+        "require_pushed_authorization_requests": c.require_par,
     })
 }
 

@@ -116,6 +116,9 @@ pub struct ClientFlags {
     /// Its logout tokens must carry `sid` (Back-Channel Logout §2.2; Lanyard's always do).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     backchannel_logout_session_required: Option<bool>,
+    /// Its authorization requests must be pushed (RFC 9126 §6 `require_pushed_authorization_requests`).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    require_par: Option<bool>,
 }
 
 impl ClientFlags {
@@ -156,6 +159,7 @@ impl ClientFlags {
             backchannel_logout_session_required: self
                 .backchannel_logout_session_required
                 .unwrap_or(c.backchannel_logout_session_required),
+            require_par: self.require_par.unwrap_or(c.require_pushed_authorization_requests),
         })
     }
 }
@@ -272,6 +276,7 @@ async fn create(pool: &sqlx::PgPool, a: ClientCreate) -> Result<(), Failure> {
         jwks_uri: s.jwks_uri,
         backchannel_logout_uri: s.backchannel_logout_uri,
         backchannel_logout_session_required: s.backchannel_logout_session_required.unwrap_or(false),
+        require_par: s.require_par.unwrap_or(false),
     };
     let created = admin::clients::create(pool, &SystemClock, &mut crate::random::rng(), input)
         .await

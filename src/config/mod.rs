@@ -107,6 +107,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "self-registration: `off`, `invite` (with an invitation only) or `open`",
     },
     Setting {
+        env: "LANYARD_REQUIRE_PAR",
+        toml: "require_par",
+        default: Some("false"),
+        help: "every client must push its authorization requests (RFC 9126 §5 `require_pushed_authorization_requests`)",
+    },
+    Setting {
         env: "LANYARD_PASSWORD_MIN_LENGTH",
         toml: "password_min_length",
         default: Some("15"),
@@ -278,6 +284,8 @@ pub struct Config {
     pub mail_dir: Option<PathBuf>,
     /// Who may register an account (`LANYARD_SIGNUP`).
     pub signup: SignupMode,
+    /// Every client must push its authorization requests (`LANYARD_REQUIRE_PAR`, RFC 9126 §5).
+    pub require_par: bool,
     /// The rules of a password a person chooses (`LANYARD_PASSWORD_MIN_LENGTH`).
     pub password_policy: PasswordPolicy,
     /// How often the mail worker looks for due messages (not a setting: tests shorten it).
@@ -470,6 +478,7 @@ impl Sources {
                     .map_err(|_| format!("`{raw}` is not a mailbox (`Name <user@host>` or `user@host`)"))
             })?,
             signup: self.parsed("LANYARD_SIGNUP", SignupMode::parse)?,
+            require_par: self.parsed("LANYARD_REQUIRE_PAR", boolean)?,
             password_policy: PasswordPolicy {
                 min_chars: self.parsed("LANYARD_PASSWORD_MIN_LENGTH", |raw| {
                     whole(raw, crate::model::password_rules::MIN_CHARS_RANGE, "characters")

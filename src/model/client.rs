@@ -162,6 +162,8 @@ pub struct Client {
     pub dpop: super::DpopPolicy,
     /// Where its logout tokens go, if anywhere (Back-Channel Logout §2.2).
     pub backchannel_logout: Option<BackchannelLogout>,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`.
+    pub require_par: bool,
 }
 
 /// A client's back-channel logout registration (OpenID Connect
@@ -236,6 +238,7 @@ mod redirect_tests {
             id_token_alg: crate::crypto::Alg::RS256,
             dpop: Default::default(),
             backchannel_logout: None,
+            require_par: false,
         }
     }
 

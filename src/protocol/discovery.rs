@@ -41,7 +41,7 @@ pub const CLAIMS_SUPPORTED: [&str; 28] = [
 
 /// The metadata document. Both well-known paths serve it: RFC 8414 §2 allows
 /// the OIDC members, and every endpoint is listed at its final path.
-pub fn metadata(issuer: &Issuer) -> Value {
+pub fn metadata(issuer: &Issuer, require_par: bool) -> Value {
     let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
     let mut claims: Vec<&str> = CLAIMS_SUPPORTED.to_vec();
     claims.extend(["address", "updated_at"]);
@@ -49,6 +49,9 @@ pub fn metadata(issuer: &Issuer) -> Value {
         "issuer": issuer.as_str(),
         "authorization_endpoint": issuer.url(paths::AUTHORIZE),
         "token_endpoint": issuer.url(paths::TOKEN),
+        // RFC 9126 §5.
+        "pushed_authorization_request_endpoint": issuer.url(paths::PAR),
+        "require_pushed_authorization_requests": require_par,
         "userinfo_endpoint": issuer.url(paths::USERINFO),
         "jwks_uri": issuer.url(paths::JWKS),
         "end_session_endpoint": issuer.url(paths::LOGOUT),
@@ -98,7 +101,7 @@ mod tests {
     #[test]
     fn every_endpoint_sits_under_the_issuer() {
         let issuer = Issuer::parse("https://id.example.com").unwrap();
-        let doc = metadata(&issuer);
+        let doc = metadata(&issuer, false);
         for key in [
             "authorization_endpoint",
             "token_endpoint",

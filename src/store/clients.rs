@@ -28,6 +28,8 @@ pub struct ClientRow {
     /// Back-Channel Logout §2.2 metadata.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`.
+    pub require_par: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -36,8 +38,8 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     sqlx::query(
         "INSERT INTO clients (client_id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris,
             grant_types, scopes, first_party, id_token_alg, created_at, updated_at, secret_changed_at, jwks, jwks_uri,
-            dpop_bound, dpop_nonce, backchannel_logout_uri, backchannel_logout_session_required)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $17, $18)",
+            dpop_bound, dpop_nonce, backchannel_logout_uri, backchannel_logout_session_required, require_par)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $17, $18, $19)",
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -57,6 +59,7 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     .bind(c.dpop_nonce)
     .bind(&c.backchannel_logout_uri)
     .bind(c.backchannel_logout_session_required)
+    .bind(c.require_par)
     .execute(conn)
     .await
     .map_err(StoreError::conflict_as(|| format!("a client `{}`", c.client_id)))?;
@@ -149,6 +152,7 @@ impl TryFrom<ClientRow> for Client {
                 nonce: r.dpop_nonce,
             },
             backchannel_logout,
+            require_par: r.require_par,
         })
     }
 }
@@ -181,7 +185,7 @@ pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
             secret_changed_at = CASE WHEN secret_hash IS DISTINCT FROM $11 OR jwks IS DISTINCT FROM $12
                                        OR jwks_uri IS DISTINCT FROM $13 THEN $10 ELSE secret_changed_at END,
             secret_hash = $11, jwks = $12, jwks_uri = $13, dpop_bound = $14, dpop_nonce = $15,
-            backchannel_logout_uri = $16, backchannel_logout_session_required = $17
+            backchannel_logout_uri = $16, backchannel_logout_session_required = $17, require_par = $18
          WHERE client_id = $1",
     )
     .bind(&c.client_id)
@@ -201,6 +205,7 @@ pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     .bind(c.dpop_nonce)
     .bind(&c.backchannel_logout_uri)
     .bind(c.backchannel_logout_session_required)
+    .bind(c.require_par)
     .execute(conn)
     .await?;
     Ok(())

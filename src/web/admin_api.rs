@@ -200,6 +200,8 @@ struct ClientBody {
     /// Back-Channel Logout §2.2 client metadata.
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
+    /// RFC 9126 §6 client metadata.
+    require_pushed_authorization_requests: bool,
 }
 
 async fn list_clients(_: AdminCaller, state: Data<AppState>) -> Result<HttpResponse, WebError> {
@@ -230,6 +232,7 @@ async fn create_client(
         jwks_uri: b.jwks_uri,
         backchannel_logout_uri: b.backchannel_logout_uri,
         backchannel_logout_session_required: b.backchannel_logout_session_required,
+        require_par: b.require_pushed_authorization_requests,
     };
     let actor = Actor::new(&state.provider, actor);
     let created = clients::create_by(&actor, &mut crate::random::rng(), input)
@@ -269,6 +272,7 @@ async fn update_client(
         jwks_uri: b.jwks_uri,
         backchannel_logout_uri: b.backchannel_logout_uri,
         backchannel_logout_session_required: b.backchannel_logout_session_required,
+        require_par: b.require_pushed_authorization_requests,
     };
     let actor = Actor::new(&state.provider, actor);
     let secret = clients::update_by(&actor, &mut crate::random::rng(), &id, change)

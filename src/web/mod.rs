@@ -17,6 +17,7 @@ mod introspect;
 mod logging;
 mod logout;
 mod metrics;
+mod par;
 pub mod pages;
 mod qr_svg;
 pub(crate) mod respond;
@@ -84,6 +85,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         )
         .route(paths::PASSKEY_STEP, web::post().to(signin::second_step::passkey))
         .route(paths::TOKEN, web::post().to(token::post))
+        .route(paths::PAR, web::post().to(par::post))
         .route(
             paths::TOKEN,
             web::method(actix_web::http::Method::OPTIONS).to(token::preflight),

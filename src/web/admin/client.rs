@@ -108,6 +108,7 @@ fn change(params: &Params) -> Result<ClientUpdate, AdminError> {
         jwks_uri,
         backchannel_logout_uri: field("backchannel_logout_uri"),
         backchannel_logout_session_required: field("backchannel_logout_session_required").is_some(),
+        require_par: field("require_pushed_authorization_requests").is_some(),
     })
 }
 
