@@ -239,13 +239,7 @@ struct Checked {
 }
 
 impl Checked {
-    fn into_request(
-        self,
-        client: Client,
-        redirect_uri: String,
-        state: Option<String>,
-        params: Params,
-    ) -> AuthRequest {
+    fn into_request(self, client: Client, redirect_uri: String, state: Option<String>, params: Params) -> AuthRequest {
         AuthRequest {
             client,
             redirect_uri,

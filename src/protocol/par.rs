@@ -36,11 +36,18 @@ pub struct Pushed {
 /// Authenticates the client, checks the request as /authorize would, and
 /// stores it.
 #[tracing::instrument(skip_all)]
-pub async fn push(p: &Provider, basic: &Basic, params: &Params, dpop_header: &DpopHeader) -> Result<Pushed, OAuthError> {
+pub async fn push(
+    p: &Provider,
+    basic: &Basic,
+    params: &Params,
+    dpop_header: &DpopHeader,
+) -> Result<Pushed, OAuthError> {
     let client = client_auth::authenticate(p, basic, params, paths::PAR).await?;
     // §2.1: the request is in the body; a request_uri there is refused.
     if params.has("request_uri") {
-        return Err(OAuthError::invalid_request("request_uri may not be pushed (RFC 9126 §2.1)"));
+        return Err(OAuthError::invalid_request(
+            "request_uri may not be pushed (RFC 9126 §2.1)",
+        ));
     }
     let mut request = params.clone();
     for name in CREDENTIALS.into_iter().chain([CARRIED]) {

@@ -46,12 +46,12 @@ pub async fn resolve(p: &Provider, params: Params) -> Result<(Params, bool), Unr
     let Some(uri) = params.one("request_uri").ok().flatten() else {
         return Ok((params, false));
     };
-    let client_id = params
-        .one("client_id")
-        .ok()
-        .flatten()
-        .ok_or(Unresolved::Refused("A request_uri needs the client_id of the application that pushed it."))?;
-    let reference = uri.strip_prefix(REQUEST_URI_PREFIX).ok_or(Unresolved::Refused(REFUSED))?;
+    let client_id = params.one("client_id").ok().flatten().ok_or(Unresolved::Refused(
+        "A request_uri needs the client_id of the application that pushed it.",
+    ))?;
+    let reference = uri
+        .strip_prefix(REQUEST_URI_PREFIX)
+        .ok_or(Unresolved::Refused(REFUSED))?;
     let now = p.now();
     let mut conn = p.pool.acquire().await.map_err(|e| Unresolved::Store(e.into()))?;
     let stored = par_requests::spend(&mut conn, &secret::sha256(reference), client_id, now)

@@ -11,7 +11,12 @@ use super::extract::{ClientBasic, dpop_header};
 use super::{AppState, protocol_form};
 use crate::protocol::par;
 
-pub async fn post(req: HttpRequest, ClientBasic(basic): ClientBasic, body: Bytes, state: Data<AppState>) -> HttpResponse {
+pub async fn post(
+    req: HttpRequest,
+    ClientBasic(basic): ClientBasic,
+    body: Bytes,
+    state: Data<AppState>,
+) -> HttpResponse {
     let result = async {
         let params = protocol_form(&req, &body)?;
         par::push(&state.provider, &basic, &params, &dpop_header(&req)).await

@@ -39,6 +39,7 @@ mod mail;
 mod metrics;
 mod nodes;
 mod outage;
+mod par;
 mod passkeys;
 mod passkeys_browser;
 mod private_key_jwt;
