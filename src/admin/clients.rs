@@ -1,5 +1,6 @@
 //! Registering clients, their API allowances and whose id_tokens they may exchange.
 
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::{Actor, AdminError, each, field, optional_name};
@@ -130,6 +131,8 @@ fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRo
         backchannel_logout_uri: logout_uri.map(|u| u.to_string()),
         backchannel_logout_session_required: input.backchannel_logout_session_required,
         require_par: input.require_par,
+        previous_secret_hash: None,
+        previous_secret_valid_until: None,
         created_at: now,
         updated_at: now,
     })
@@ -349,6 +352,8 @@ pub struct ClientView {
     pub backchannel_logout_session_required: bool,
     /// RFC 9126 §6 `require_pushed_authorization_requests`.
     pub require_pushed_authorization_requests: bool,
+    /// Until when the secret before the last rotation still works (null: it does not).
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
     pub apis: Vec<ApiAccess>,
     pub trusted: Vec<String>,
 }
@@ -395,6 +400,7 @@ pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminErr
         backchannel_logout_uri: c.backchannel_logout_uri,
         backchannel_logout_session_required: c.backchannel_logout_session_required,
         require_pushed_authorization_requests: c.require_par,
+        previous_secret_valid_until: c.previous_secret_valid_until.filter(|_| c.previous_secret_hash.is_some()),
         apis: api_access,
         trusted,
     })
@@ -524,6 +530,45 @@ pub async fn rotate_secret(
     rng: &mut impl rand::CryptoRng,
     client_id: &str,
 ) -> Result<String, AdminError> {
+    Ok(rotate_secret_with_grace(pool, clock, rng, client_id, None).await?.client_secret)
+}
+
+/// The longest grace a rotated secret may get.
+pub const MAX_SECRET_GRACE: TimeDelta = TimeDelta::days(30);
+
+/// A rotation's answer: the new secret (shown once) and until when the
+/// previous one still works.
+#[derive(Debug, serde::Serialize)]
+pub struct Rotated {
+    pub client_id: String,
+    pub client_secret: String,
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
+}
+
+/// The grace a request asks for: whole seconds, at most [`MAX_SECRET_GRACE`];
+/// none or zero: the previous secret stops at once.
+pub fn secret_grace(raw: Option<&str>) -> Result<Option<TimeDelta>, AdminError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || FieldError::new("grace", format!("a whole number of seconds, at most {} (30 days)", MAX_SECRET_GRACE.num_seconds()));
+    let secs: i64 = raw.parse().map_err(|_| bad())?;
+    match secs {
+        0 => Ok(None),
+        s if s < 0 || s > MAX_SECRET_GRACE.num_seconds() => Err(bad().into()),
+        s => Ok(Some(TimeDelta::seconds(s))),
+    }
+}
+
+/// A new secret for a confidential client, shown once; the old one keeps
+/// working for `grace` (none: it stops at once).
+pub async fn rotate_secret_with_grace(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    rng: &mut impl rand::CryptoRng,
+    client_id: &str,
+    grace: Option<TimeDelta>,
+) -> Result<Rotated, AdminError> {
     let mut conn = pool.acquire().await?;
     let c = clients::find(&mut conn, client_id)
         .await?
@@ -536,8 +581,35 @@ pub async fn rotate_secret(
         .into());
     }
     let secret = secret::random_token(rng);
-    clients::set_secret_hash(&mut conn, client_id, &secret::sha256(&secret), clock.now()).await?;
-    Ok(secret)
+    let now = clock.now();
+    let until = grace.map(|g| now + g);
+    clients::set_secret_hash(&mut conn, client_id, &secret::sha256(&secret), now, until).await?;
+    Ok(Rotated {
+        client_id: client_id.to_owned(),
+        client_secret: secret,
+        previous_secret_valid_until: until,
+    })
+}
+
+/// Ends the grace of a client's previous secret now; refused when none runs.
+pub async fn end_secret_grace(pool: &PgPool, clock: &dyn Clock, client_id: &str) -> Result<(), AdminError> {
+    let mut conn = pool.acquire().await?;
+    if clients::end_secret_grace(&mut conn, client_id, clock.now()).await? {
+        return Ok(());
+    }
+    match clients::find(&mut conn, client_id).await? {
+        Some(_) => Err(FieldError::new("grace", "no previous secret is still valid").into()),
+        None => Err(AdminError::NotFound(format!("no client `{client_id}`"))),
+    }
+}
+
+/// [`end_secret_grace`], audited.
+pub async fn end_secret_grace_by(actor: &Actor<'_>, client_id: &str) -> Result<(), AdminError> {
+    let p = actor.provider();
+    end_secret_grace(&p.pool, p.clock.as_ref(), client_id).await?;
+    let details = serde_json::json!({ "client_id": client_id });
+    actor.changed("ended a client secret's grace", details).await;
+    Ok(())
 }
 
 /// Deletes a client and everything issued to it.
@@ -664,12 +736,17 @@ pub async fn rotate_secret_by(
     actor: &Actor<'_>,
     rng: &mut impl rand::CryptoRng,
     client_id: &str,
-) -> Result<String, AdminError> {
+    grace: Option<TimeDelta>,
+) -> Result<Rotated, AdminError> {
     let p = actor.provider();
-    let secret = rotate_secret(&p.pool, p.clock.as_ref(), rng, client_id).await?;
-    let details = serde_json::json!({ "client_id": client_id });
-    actor.changed("rotated a client secret", details).await;
-    Ok(secret)
+    let rotated = rotate_secret_with_grace(&p.pool, p.clock.as_ref(), rng, client_id, grace).await?;
+    actor.changed("rotated a client secret", rotation_details(&rotated)).await;
+    Ok(rotated)
+}
+
+/// What the audit log says of a rotation (never the secret).
+pub fn rotation_details(r: &Rotated) -> serde_json::Value {
+    serde_json::json!({ "client_id": r.client_id, "previous_secret_valid_until": r.previous_secret_valid_until })
 }
 
 /// [`set_access`], audited; returns the audit event's details.

@@ -32,6 +32,19 @@ pub enum ClientCommand {
     Allow(ClientAllow),
     /// Let CLIENT_ID exchange id_tokens issued to OTHER_CLIENT_ID.
     Trust(ClientTrust),
+    /// A new secret, printed this once; with --grace the current one keeps
+    /// working that many seconds more (at most 30 days).
+    RotateSecret(ClientRotate),
+}
+
+#[derive(Debug, Args)]
+pub struct ClientRotate {
+    client_id: String,
+    /// Seconds the current secret stays valid beside the new one (default 0: none).
+    #[arg(long, value_name = "SECONDS")]
+    grace: Option<String>,
+    #[command(flatten)]
+    out: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -253,7 +266,27 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
         }
         ClientCommand::Allow(a) => allow(&pool, a).await,
         ClientCommand::Trust(a) => trust(&pool, a).await,
+        ClientCommand::RotateSecret(a) => rotate_secret(&pool, a).await,
     }
+}
+
+async fn rotate_secret(pool: &sqlx::PgPool, a: ClientRotate) -> Result<(), Failure> {
+    let grace = admin::clients::secret_grace(a.grace.as_deref()).map_err(Failure::refused)?;
+    let mut rng = crate::random::rng();
+    let rotated = admin::clients::rotate_secret_with_grace(pool, &SystemClock, &mut rng, &a.client_id, grace)
+        .await
+        .map_err(Failure::refused)?;
+    audit(pool, "rotated a client secret", admin::clients::rotation_details(&rotated)).await;
+    print(a.out.json, &rotated, |r| {
+        let previous = match r.previous_secret_valid_until {
+            Some(until) => format!("the previous secret works until {}", until.to_rfc3339()),
+            None => "the previous secret no longer works".to_owned(),
+        };
+        format!(
+            "rotated the secret of client {}\nclient_secret: {}\n(shown this once: Lanyard keeps only its SHA-256)\n{previous}",
+            r.client_id, r.client_secret
+        )
+    })
 }
 
 async fn create(pool: &sqlx::PgPool, a: ClientCreate) -> Result<(), Failure> {

@@ -164,7 +164,19 @@ pub struct Client {
     pub backchannel_logout: Option<BackchannelLogout>,
     /// RFC 9126 §6 `require_pushed_authorization_requests`.
     pub require_par: bool,
+    /// The secret before the last rotation, during its grace period.
+    pub previous_secret: Option<PreviousSecret>,
 }
+
+/// A rotated secret still accepted until `valid_until` (checked against the
+/// clock at each request, not only when the catalog loads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    /// Its SHA-256.
+    pub hash: Vec<u8>,
+    pub valid_until: chrono::DateTime<chrono::Utc>,
+}
+
 
 /// A client's back-channel logout registration (OpenID Connect
 /// Back-Channel Logout 1.0 §2.2).
@@ -239,6 +251,7 @@ mod redirect_tests {
             dpop: Default::default(),
             backchannel_logout: None,
             require_par: false,
+            previous_secret: None,
         }
     }
 

@@ -845,6 +845,7 @@ mod tests {
             dpop: Default::default(),
             backchannel_logout: None,
             require_par: false,
+            previous_secret: None,
         }
     }
 

@@ -30,6 +30,10 @@ pub struct ClientRow {
     pub backchannel_logout_session_required: bool,
     /// RFC 9126 §6 `require_pushed_authorization_requests`.
     pub require_par: bool,
+    /// The secret before the last rotation, still accepted until
+    /// `previous_secret_valid_until` (a grace period).
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -153,6 +157,10 @@ impl TryFrom<ClientRow> for Client {
             },
             backchannel_logout,
             require_par: r.require_par,
+            previous_secret: match (r.previous_secret_hash, r.previous_secret_valid_until) {
+                (Some(hash), Some(valid_until)) => Some(crate::model::PreviousSecret { hash, valid_until }),
+                _ => None,
+            },
         })
     }
 }
@@ -184,6 +192,9 @@ pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
             grant_types = $6, scopes = $7, first_party = $8, id_token_alg = $9, updated_at = $10,
             secret_changed_at = CASE WHEN secret_hash IS DISTINCT FROM $11 OR jwks IS DISTINCT FROM $12
                                        OR jwks_uri IS DISTINCT FROM $13 THEN $10 ELSE secret_changed_at END,
+            previous_secret_hash = CASE WHEN secret_hash IS DISTINCT FROM $11 THEN NULL ELSE previous_secret_hash END,
+            previous_secret_valid_until = CASE WHEN secret_hash IS DISTINCT FROM $11 THEN NULL
+                                               ELSE previous_secret_valid_until END,
             secret_hash = $11, jwks = $12, jwks_uri = $13, dpop_bound = $14, dpop_nonce = $15,
             backchannel_logout_uri = $16, backchannel_logout_session_required = $17, require_par = $18
          WHERE client_id = $1",
@@ -211,19 +222,40 @@ pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     Ok(())
 }
 
+/// A new secret; the one it replaces stays accepted until `previous_valid_until`
+/// (none: it stops at once), and a grace still running for an older one ends.
 pub async fn set_secret_hash(
     conn: &mut PgConnection,
     client_id: &str,
     hash: &[u8],
     now: DateTime<Utc>,
+    previous_valid_until: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE clients SET secret_hash = $2, updated_at = $3, secret_changed_at = $3 WHERE client_id = $1")
-        .bind(client_id)
-        .bind(hash)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE clients SET previous_secret_hash = CASE WHEN $4::timestamptz IS NULL THEN NULL ELSE secret_hash END,
+            previous_secret_valid_until = $4, secret_hash = $2, updated_at = $3, secret_changed_at = $3
+         WHERE client_id = $1",
+    )
+    .bind(client_id)
+    .bind(hash)
+    .bind(now)
+    .bind(previous_valid_until)
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// Ends the grace of a client's previous secret now; `false` if none was running.
+pub async fn end_secret_grace(conn: &mut PgConnection, client_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE clients SET previous_secret_hash = NULL, previous_secret_valid_until = NULL, updated_at = $2
+         WHERE client_id = $1 AND previous_secret_hash IS NOT NULL AND previous_secret_valid_until > $2",
+    )
+    .bind(client_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// For a client holding the `scope` of the API `audience`, when its secret
