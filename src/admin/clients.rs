@@ -400,7 +400,9 @@ pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminErr
         backchannel_logout_uri: c.backchannel_logout_uri,
         backchannel_logout_session_required: c.backchannel_logout_session_required,
         require_pushed_authorization_requests: c.require_par,
-        previous_secret_valid_until: c.previous_secret_valid_until.filter(|_| c.previous_secret_hash.is_some()),
+        previous_secret_valid_until: c
+            .previous_secret_valid_until
+            .filter(|_| c.previous_secret_hash.is_some()),
         apis: api_access,
         trusted,
     })
@@ -530,7 +532,9 @@ pub async fn rotate_secret(
     rng: &mut impl rand::CryptoRng,
     client_id: &str,
 ) -> Result<String, AdminError> {
-    Ok(rotate_secret_with_grace(pool, clock, rng, client_id, None).await?.client_secret)
+    Ok(rotate_secret_with_grace(pool, clock, rng, client_id, None)
+        .await?
+        .client_secret)
 }
 
 /// The longest grace a rotated secret may get.
@@ -551,7 +555,15 @@ pub fn secret_grace(raw: Option<&str>) -> Result<Option<TimeDelta>, AdminError> 
     let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
-    let bad = || FieldError::new("grace", format!("a whole number of seconds, at most {} (30 days)", MAX_SECRET_GRACE.num_seconds()));
+    let bad = || {
+        FieldError::new(
+            "grace",
+            format!(
+                "a whole number of seconds, at most {} (30 days)",
+                MAX_SECRET_GRACE.num_seconds()
+            ),
+        )
+    };
     let secs: i64 = raw.parse().map_err(|_| bad())?;
     match secs {
         0 => Ok(None),
@@ -740,7 +752,9 @@ pub async fn rotate_secret_by(
 ) -> Result<Rotated, AdminError> {
     let p = actor.provider();
     let rotated = rotate_secret_with_grace(&p.pool, p.clock.as_ref(), rng, client_id, grace).await?;
-    actor.changed("rotated a client secret", rotation_details(&rotated)).await;
+    actor
+        .changed("rotated a client secret", rotation_details(&rotated))
+        .await;
     Ok(rotated)
 }
 

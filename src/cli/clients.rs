@@ -276,7 +276,12 @@ async fn rotate_secret(pool: &sqlx::PgPool, a: ClientRotate) -> Result<(), Failu
     let rotated = admin::clients::rotate_secret_with_grace(pool, &SystemClock, &mut rng, &a.client_id, grace)
         .await
         .map_err(Failure::refused)?;
-    audit(pool, "rotated a client secret", admin::clients::rotation_details(&rotated)).await;
+    audit(
+        pool,
+        "rotated a client secret",
+        admin::clients::rotation_details(&rotated),
+    )
+    .await;
     print(a.out.json, &rotated, |r| {
         let previous = match r.previous_secret_valid_until {
             Some(until) => format!("the previous secret works until {}", until.to_rfc3339()),

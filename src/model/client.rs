@@ -177,7 +177,6 @@ pub struct PreviousSecret {
     pub valid_until: chrono::DateTime<chrono::Utc>,
 }
 
-
 /// A client's back-channel logout registration (OpenID Connect
 /// Back-Channel Logout 1.0 §2.2).
 #[derive(Debug, Clone, PartialEq, Eq)]

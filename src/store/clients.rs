@@ -246,7 +246,11 @@ pub async fn set_secret_hash(
 }
 
 /// Ends the grace of a client's previous secret now; `false` if none was running.
-pub async fn end_secret_grace(conn: &mut PgConnection, client_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+pub async fn end_secret_grace(
+    conn: &mut PgConnection,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE clients SET previous_secret_hash = NULL, previous_secret_valid_until = NULL, updated_at = $2
          WHERE client_id = $1 AND previous_secret_hash IS NOT NULL AND previous_secret_valid_until > $2",

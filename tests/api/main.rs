@@ -45,6 +45,7 @@ mod passkeys_browser;
 mod private_key_jwt;
 mod resource_server;
 mod resources;
+mod secret_grace;
 mod service_tokens;
 mod shutdown;
 mod signin;
