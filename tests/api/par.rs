@@ -516,3 +516,22 @@ async fn discovery_names_the_par_endpoint() {
         assert_eq!(metadata["require_pushed_authorization_requests"], false);
     }
 }
+
+#[tokio::test]
+async fn require_par_is_set_by_the_cli_and_shown_as_client_metadata() {
+    let (app, client) = setup().await;
+    let run = crate::support::lanyard(&["client", "update", "rp", "--require-par", "--json"])
+        .run_on(&app.db)
+        .await;
+    assert_eq!(run.assert_ok().json()["require_pushed_authorization_requests"], true);
+    app.settle().await;
+    assert_plain_request_refused(&app, &client).await;
+    let run = crate::support::lanyard(&["client", "update", "rp", "--require-par=false", "--json"])
+        .run_on(&app.db)
+        .await;
+    assert_eq!(run.assert_ok().json()["require_pushed_authorization_requests"], false);
+    app.settle().await;
+    let auth = crate::support::auth_url(&app, &client, "openid", &[]);
+    let to = location(&app.authorize(&auth.url, "ada").await);
+    assert!(query_param(&to, "code").is_some(), "a plain request works again: {to}");
+}
