@@ -79,6 +79,8 @@ pub fn metadata(issuer: &Issuer, require_par: bool) -> Value {
         "claims_parameter_supported": true,
         // Explicit: left out, they would default to false and true (OIDC Discovery §3).
         "request_parameter_supported": false,
+        // Request objects by reference (OIDC Core §6.2) are not fetched; the
+        // `request_uri`s of pushed requests are (RFC 9126 §4, above).
         "request_uri_parameter_supported": false,
         "code_challenge_methods_supported": ["S256"],
         // RFC 9449 §5.1.
