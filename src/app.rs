@@ -89,11 +89,12 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
     let catalog = Catalog::load(&pool)
         .await
         .map_err(|e| StartError::Runtime(format!("cannot load clients and APIs: {e}")))?;
-    let discovery = serde_json::to_vec(&discovery::metadata(
-        &config.issuer,
-        config.client_registration != crate::config::ClientRegistration::Off,
-    ))
-    .map_err(|e| StartError::Runtime(format!("cannot serialise discovery: {e}")))?;
+    let policies = discovery::Policies {
+        registration: config.client_registration != crate::config::ClientRegistration::Off,
+        require_par: config.require_par,
+    };
+    let discovery = serde_json::to_vec(&discovery::metadata(&config.issuer, policies))
+        .map_err(|e| StartError::Runtime(format!("cannot serialise discovery: {e}")))?;
     let pages = Pages::load().map_err(|e| StartError::Runtime(format!("templates: {e}")))?;
     let cookies = CookieJar::new(config.issuer.is_https());
     let provider = Provider::new(

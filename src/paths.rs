@@ -5,6 +5,8 @@ pub const AUTHORIZATION_SERVER_METADATA: &str = "/.well-known/oauth-authorizatio
 pub const JWKS: &str = "/jwks";
 pub const AUTHORIZE: &str = "/authorize";
 pub const TOKEN: &str = "/token";
+/// Pushed authorization requests (RFC 9126 §2).
+pub const PAR: &str = "/par";
 pub const USERINFO: &str = "/userinfo";
 pub const INTROSPECT: &str = "/introspect";
 pub const REVOKE: &str = "/revoke";

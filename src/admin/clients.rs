@@ -1,5 +1,6 @@
 //! Registering clients, their API allowances and whose id_tokens they may exchange.
 
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::{Actor, AdminError, each, field, optional_name};
@@ -38,6 +39,8 @@ pub struct NewClientInput {
     pub backchannel_logout_uri: Option<String>,
     /// Back-Channel Logout §2.2 `backchannel_logout_session_required`.
     pub backchannel_logout_session_required: bool,
+    /// RFC 9126 §6: its authorization requests must be pushed.
+    pub require_par: bool,
 }
 
 /// A new client; the secret exists only for clients of a secret method and is shown this once.
@@ -127,6 +130,9 @@ pub(super) fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Resu
         dpop_nonce: input.dpop_nonce,
         backchannel_logout_uri: logout_uri.map(|u| u.to_string()),
         backchannel_logout_session_required: input.backchannel_logout_session_required,
+        require_par: input.require_par,
+        previous_secret_hash: None,
+        previous_secret_valid_until: None,
         created_at: now,
         updated_at: now,
         registered_via: "admin".to_owned(),
@@ -347,6 +353,10 @@ pub struct ClientView {
     /// Back-Channel Logout §2.2 metadata (null: no logout tokens).
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`.
+    pub require_pushed_authorization_requests: bool,
+    /// Until when the secret before the last rotation still works (null: it does not).
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
     pub apis: Vec<ApiAccess>,
     pub trusted: Vec<String>,
     /// `admin`, or `dynamic` for a client that registered itself (RFC 7591).
@@ -394,6 +404,10 @@ pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminErr
         jwks_uri: c.jwks_uri,
         backchannel_logout_uri: c.backchannel_logout_uri,
         backchannel_logout_session_required: c.backchannel_logout_session_required,
+        require_pushed_authorization_requests: c.require_par,
+        previous_secret_valid_until: c
+            .previous_secret_valid_until
+            .filter(|_| c.previous_secret_hash.is_some()),
         apis: api_access,
         trusted,
         registered_via: c.registered_via,
@@ -420,6 +434,7 @@ pub struct ClientUpdate {
     /// Its back-channel logout URI (none or empty: it gets no logout tokens).
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    pub require_par: bool,
 }
 
 /// A client changed: its settings before and after (for the audit log), and
@@ -477,6 +492,7 @@ pub async fn update(
         jwks_uri,
         backchannel_logout_uri: change.backchannel_logout_uri,
         backchannel_logout_session_required: change.backchannel_logout_session_required,
+        require_par: change.require_par,
     };
     let parsed = parse_new_client(input, clock)?;
     let (secret_hash, client_secret) = match (uses_secret(&parsed), before.secret_hash.clone()) {
@@ -514,6 +530,7 @@ fn settings(c: &ClientRow) -> serde_json::Value {
         "jwks": c.jwks, "jwks_uri": c.jwks_uri, "has_secret": c.secret_hash.is_some(),
         "backchannel_logout_uri": c.backchannel_logout_uri,
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
+        "require_pushed_authorization_requests": c.require_par,
     })
 }
 
@@ -524,6 +541,55 @@ pub async fn rotate_secret(
     rng: &mut impl rand::CryptoRng,
     client_id: &str,
 ) -> Result<String, AdminError> {
+    Ok(rotate_secret_with_grace(pool, clock, rng, client_id, None)
+        .await?
+        .client_secret)
+}
+
+/// The longest grace a rotated secret may get.
+pub const MAX_SECRET_GRACE: TimeDelta = TimeDelta::days(30);
+
+/// A rotation's answer: the new secret (shown once) and until when the
+/// previous one still works.
+#[derive(Debug, serde::Serialize)]
+pub struct Rotated {
+    pub client_id: String,
+    pub client_secret: String,
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
+}
+
+/// The grace a request asks for: whole seconds, at most [`MAX_SECRET_GRACE`];
+/// none or zero: the previous secret stops at once.
+pub fn secret_grace(raw: Option<&str>) -> Result<Option<TimeDelta>, AdminError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || {
+        FieldError::new(
+            "grace",
+            format!(
+                "a whole number of seconds, at most {} (30 days)",
+                MAX_SECRET_GRACE.num_seconds()
+            ),
+        )
+    };
+    let secs: i64 = raw.parse().map_err(|_| bad())?;
+    match secs {
+        0 => Ok(None),
+        s if s < 0 || s > MAX_SECRET_GRACE.num_seconds() => Err(bad().into()),
+        s => Ok(Some(TimeDelta::seconds(s))),
+    }
+}
+
+/// A new secret for a confidential client, shown once; the old one keeps
+/// working for `grace` (none: it stops at once).
+pub async fn rotate_secret_with_grace(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    rng: &mut impl rand::CryptoRng,
+    client_id: &str,
+    grace: Option<TimeDelta>,
+) -> Result<Rotated, AdminError> {
     let mut conn = pool.acquire().await?;
     let c = clients::find(&mut conn, client_id)
         .await?
@@ -536,8 +602,35 @@ pub async fn rotate_secret(
         .into());
     }
     let secret = secret::random_token(rng);
-    clients::set_secret_hash(&mut conn, client_id, &secret::sha256(&secret), clock.now()).await?;
-    Ok(secret)
+    let now = clock.now();
+    let until = grace.map(|g| now + g);
+    clients::set_secret_hash(&mut conn, client_id, &secret::sha256(&secret), now, until).await?;
+    Ok(Rotated {
+        client_id: client_id.to_owned(),
+        client_secret: secret,
+        previous_secret_valid_until: until,
+    })
+}
+
+/// Ends the grace of a client's previous secret now; refused when none runs.
+pub async fn end_secret_grace(pool: &PgPool, clock: &dyn Clock, client_id: &str) -> Result<(), AdminError> {
+    let mut conn = pool.acquire().await?;
+    if clients::end_secret_grace(&mut conn, client_id, clock.now()).await? {
+        return Ok(());
+    }
+    match clients::find(&mut conn, client_id).await? {
+        Some(_) => Err(FieldError::new("grace", "no previous secret is still valid").into()),
+        None => Err(AdminError::NotFound(format!("no client `{client_id}`"))),
+    }
+}
+
+/// [`end_secret_grace`], audited.
+pub async fn end_secret_grace_by(actor: &Actor<'_>, client_id: &str) -> Result<(), AdminError> {
+    let p = actor.provider();
+    end_secret_grace(&p.pool, p.clock.as_ref(), client_id).await?;
+    let details = serde_json::json!({ "client_id": client_id });
+    actor.changed("ended a client secret's grace", details).await;
+    Ok(())
 }
 
 /// Deletes a client and everything issued to it.
@@ -667,12 +760,19 @@ pub async fn rotate_secret_by(
     actor: &Actor<'_>,
     rng: &mut impl rand::CryptoRng,
     client_id: &str,
-) -> Result<String, AdminError> {
+    grace: Option<TimeDelta>,
+) -> Result<Rotated, AdminError> {
     let p = actor.provider();
-    let secret = rotate_secret(&p.pool, p.clock.as_ref(), rng, client_id).await?;
-    let details = serde_json::json!({ "client_id": client_id });
-    actor.changed("rotated a client secret", details).await;
-    Ok(secret)
+    let rotated = rotate_secret_with_grace(&p.pool, p.clock.as_ref(), rng, client_id, grace).await?;
+    actor
+        .changed("rotated a client secret", rotation_details(&rotated))
+        .await;
+    Ok(rotated)
+}
+
+/// What the audit log says of a rotation (never the secret).
+pub fn rotation_details(r: &Rotated) -> serde_json::Value {
+    serde_json::json!({ "client_id": r.client_id, "previous_secret_valid_until": r.previous_secret_valid_until })
 }
 
 /// [`set_access`], audited; returns the audit event's details.

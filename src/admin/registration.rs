@@ -66,6 +66,8 @@ pub struct Metadata {
     pub id_token_signed_response_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
+    /// RFC 9126 §6.
+    pub require_pushed_authorization_requests: Option<bool>,
     pub dpop_bound_access_tokens: Option<bool>,
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
@@ -224,6 +226,7 @@ fn parse(client_id: &str, m: Metadata, p: &Provider) -> Result<ClientRow, Regist
         jwks_uri: m.jwks_uri,
         backchannel_logout_uri: m.backchannel_logout_uri,
         backchannel_logout_session_required: m.backchannel_logout_session_required.unwrap_or(false),
+        require_par: m.require_pushed_authorization_requests.unwrap_or(false),
     };
     parse_new_client(input, p.clock.as_ref()).map_err(|e| match e {
         AdminError::Invalid(f) if f.field.contains("redirect-uri") => RegistrationError::InvalidRedirectUri(f.message),
@@ -267,6 +270,7 @@ fn information(p: &Provider, row: &ClientRow, access_token: &str) -> Value {
         "id_token_signed_response_alg": row.id_token_alg,
         "dpop_bound_access_tokens": row.dpop_bound,
         "backchannel_logout_session_required": row.backchannel_logout_session_required,
+        "require_pushed_authorization_requests": row.require_par,
     });
     if row.secret_hash.is_some() {
         body["client_secret_expires_at"] = json!(0);

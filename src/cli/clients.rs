@@ -32,10 +32,23 @@ pub enum ClientCommand {
     Allow(ClientAllow),
     /// Let CLIENT_ID exchange id_tokens issued to OTHER_CLIENT_ID.
     Trust(ClientTrust),
+    /// A new secret, printed this once; with --grace the current one keeps
+    /// working that many seconds more (at most 30 days).
+    RotateSecret(ClientRotate),
     /// Initial access tokens for dynamic client registration (RFC 7591 §3,
     /// `LANYARD_CLIENT_REGISTRATION=token`).
     #[command(subcommand)]
     RegistrationToken(RegistrationTokenCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ClientRotate {
+    client_id: String,
+    /// Seconds the current secret stays valid beside the new one (default 0: none).
+    #[arg(long, value_name = "SECONDS")]
+    grace: Option<String>,
+    #[command(flatten)]
+    out: JsonFlag,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +162,9 @@ pub struct ClientFlags {
     /// Its logout tokens must carry `sid` (Back-Channel Logout §2.2; Lanyard's always do).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     backchannel_logout_session_required: Option<bool>,
+    /// Its authorization requests must be pushed (RFC 9126 §6 `require_pushed_authorization_requests`).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    require_par: Option<bool>,
 }
 
 impl ClientFlags {
@@ -189,6 +205,7 @@ impl ClientFlags {
             backchannel_logout_session_required: self
                 .backchannel_logout_session_required
                 .unwrap_or(c.backchannel_logout_session_required),
+            require_par: self.require_par.unwrap_or(c.require_pushed_authorization_requests),
         })
     }
 }
@@ -282,6 +299,7 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
         }
         ClientCommand::Allow(a) => allow(&pool, a).await,
         ClientCommand::Trust(a) => trust(&pool, a).await,
+        ClientCommand::RotateSecret(a) => rotate_secret(&pool, a).await,
         ClientCommand::RegistrationToken(c) => registration_token(&pool, c).await,
     }
 }
@@ -326,6 +344,30 @@ async fn registration_token(pool: &sqlx::PgPool, c: RegistrationTokenCommand) ->
     }
 }
 
+async fn rotate_secret(pool: &sqlx::PgPool, a: ClientRotate) -> Result<(), Failure> {
+    let grace = admin::clients::secret_grace(a.grace.as_deref()).map_err(Failure::refused)?;
+    let mut rng = crate::random::rng();
+    let rotated = admin::clients::rotate_secret_with_grace(pool, &SystemClock, &mut rng, &a.client_id, grace)
+        .await
+        .map_err(Failure::refused)?;
+    audit(
+        pool,
+        "rotated a client secret",
+        admin::clients::rotation_details(&rotated),
+    )
+    .await;
+    print(a.out.json, &rotated, |r| {
+        let previous = match r.previous_secret_valid_until {
+            Some(until) => format!("the previous secret works until {}", until.to_rfc3339()),
+            None => "the previous secret no longer works".to_owned(),
+        };
+        format!(
+            "rotated the secret of client {}\nclient_secret: {}\n(shown this once: Lanyard keeps only its SHA-256)\n{previous}",
+            r.client_id, r.client_secret
+        )
+    })
+}
+
 async fn create(pool: &sqlx::PgPool, a: ClientCreate) -> Result<(), Failure> {
     let s = a.settings;
     let jwks = s.jwks()?;
@@ -346,6 +388,7 @@ async fn create(pool: &sqlx::PgPool, a: ClientCreate) -> Result<(), Failure> {
         jwks_uri: s.jwks_uri,
         backchannel_logout_uri: s.backchannel_logout_uri,
         backchannel_logout_session_required: s.backchannel_logout_session_required.unwrap_or(false),
+        require_par: s.require_par.unwrap_or(false),
     };
     let created = admin::clients::create(pool, &SystemClock, &mut crate::random::rng(), input)
         .await

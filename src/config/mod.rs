@@ -113,6 +113,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "dynamic client registration at /register (RFC 7591): `off`, `token` (with an initial access token) or `open` (anyone, throttled per address)",
     },
     Setting {
+        env: "LANYARD_REQUIRE_PAR",
+        toml: "require_par",
+        default: Some("false"),
+        help: "every client must push its authorization requests (RFC 9126 §5 `require_pushed_authorization_requests`)",
+    },
+    Setting {
         env: "LANYARD_PASSWORD_MIN_LENGTH",
         toml: "password_min_length",
         default: Some("15"),
@@ -309,6 +315,8 @@ pub struct Config {
     pub signup: SignupMode,
     /// Who may register a client (`LANYARD_CLIENT_REGISTRATION`).
     pub client_registration: ClientRegistration,
+    /// Every client must push its authorization requests (`LANYARD_REQUIRE_PAR`, RFC 9126 §5).
+    pub require_par: bool,
     /// The rules of a password a person chooses (`LANYARD_PASSWORD_MIN_LENGTH`).
     pub password_policy: PasswordPolicy,
     /// How often the mail worker looks for due messages (not a setting: tests shorten it).
@@ -502,6 +510,7 @@ impl Sources {
             })?,
             signup: self.parsed("LANYARD_SIGNUP", SignupMode::parse)?,
             client_registration: self.parsed("LANYARD_CLIENT_REGISTRATION", ClientRegistration::parse)?,
+            require_par: self.parsed("LANYARD_REQUIRE_PAR", boolean)?,
             password_policy: PasswordPolicy {
                 min_chars: self.parsed("LANYARD_PASSWORD_MIN_LENGTH", |raw| {
                     whole(raw, crate::model::password_rules::MIN_CHARS_RANGE, "characters")

@@ -162,6 +162,19 @@ pub struct Client {
     pub dpop: super::DpopPolicy,
     /// Where its logout tokens go, if anywhere (Back-Channel Logout §2.2).
     pub backchannel_logout: Option<BackchannelLogout>,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`.
+    pub require_par: bool,
+    /// The secret before the last rotation, during its grace period.
+    pub previous_secret: Option<PreviousSecret>,
+}
+
+/// A rotated secret still accepted until `valid_until` (checked against the
+/// clock at each request, not only when the catalog loads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    /// Its SHA-256.
+    pub hash: Vec<u8>,
+    pub valid_until: chrono::DateTime<chrono::Utc>,
 }
 
 /// A client's back-channel logout registration (OpenID Connect
@@ -236,6 +249,8 @@ mod redirect_tests {
             id_token_alg: crate::crypto::Alg::RS256,
             dpop: Default::default(),
             backchannel_logout: None,
+            require_par: false,
+            previous_secret: None,
         }
     }
 

@@ -20,7 +20,7 @@ mod user;
 pub use api::{Api, DpopPolicy};
 pub use audience::Audience;
 pub use auth_level::AuthLevel;
-pub use client::{AuthMethod, BackchannelLogout, Client, ClientId, GrantType};
+pub use client::{AuthMethod, BackchannelLogout, Client, ClientId, GrantType, PreviousSecret};
 pub use client_keys::{JwksUri, KeySource};
 pub use display_name::DisplayName;
 pub use email::{Email, MAX_EMAIL_CHARS, local_part};

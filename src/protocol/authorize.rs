@@ -28,6 +28,17 @@ pub enum Refusal {
     Page(String),
     /// Sent to the client's redirect URI.
     Redirect(String),
+    /// The database could not answer (the error page asks to retry).
+    Unavailable(OAuthError),
+}
+
+impl From<super::pushed::Unresolved> for Refusal {
+    fn from(e: super::pushed::Unresolved) -> Self {
+        match e {
+            super::pushed::Unresolved::Refused(m) => Refusal::Page(m.to_owned()),
+            super::pushed::Unresolved::Store(e) => Refusal::Unavailable(e),
+        }
+    }
 }
 
 impl From<OAuthError> for Refusal {
@@ -117,6 +128,10 @@ pub fn redirect_url(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 fn error_redirect(p: &Provider, redirect_uri: &str, state: Option<&str>, e: &OAuthError) -> Refusal {
+    Refusal::Redirect(error_url(p, redirect_uri, state, e))
+}
+
+fn error_url(p: &Provider, redirect_uri: &str, state: Option<&str>, e: &OAuthError) -> String {
     let mut pairs = vec![
         ("error", e.code.as_str()),
         ("error_description", e.description.as_str()),
@@ -125,13 +140,56 @@ fn error_redirect(p: &Provider, redirect_uri: &str, state: Option<&str>, e: &OAu
         pairs.push(("state", state));
     }
     pairs.push(("iss", p.config.issuer.as_str()));
-    Refusal::Redirect(redirect_url(redirect_uri, &pairs))
+    redirect_url(redirect_uri, &pairs)
 }
 
-/// Checks a request. Until the client and redirect URI are known good, errors
-/// go to the error page; after that, to the client.
+/// Why a request failed its checks, before it becomes a page, a redirect
+/// (at /authorize) or a JSON error (at the PAR endpoint).
+enum Failure {
+    /// The client or its redirect URI cannot be trusted.
+    Page(String),
+    /// Anything after: the client's error, with where it would go.
+    Client {
+        redirect_uri: String,
+        state: Option<String>,
+        error: OAuthError,
+    },
+}
+
+/// Checks a request at /authorize: a pushed one (`request_uri`, RFC 9126
+/// §4) is first spent and replaced by what was pushed. Until the client and
+/// redirect URI are known good, errors go to the error page; after that, to
+/// the client — and so does a plain request from a client that must push
+/// (RFC 9126 §6, `invalid_request`).
 pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal> {
-    let page = |m: &str| Refusal::Page(m.to_owned());
+    let (params, pushed) = super::pushed::resolve(p, params).await?;
+    let request = validate(p, params).await.map_err(|f| match f {
+        Failure::Page(m) => Refusal::Page(m),
+        Failure::Client {
+            redirect_uri,
+            state,
+            error,
+        } => error_redirect(p, &redirect_uri, state.as_deref(), &error),
+    })?;
+    if !pushed && (request.client.require_par || p.config.require_par) {
+        let e = OAuthError::invalid_request("this client must push its authorization requests first (RFC 9126 §6)");
+        return Err(error_redirect(p, &request.redirect_uri, request.state.as_deref(), &e));
+    }
+    Ok(request)
+}
+
+/// Checks a request pushed to the PAR endpoint (RFC 9126 §2.1): the checks
+/// of /authorize, each failure a JSON error (`invalid_request` where
+/// /authorize would show its error page).
+pub async fn parse_pushed(p: &Provider, params: Params) -> Result<AuthRequest, OAuthError> {
+    validate(p, params).await.map_err(|f| match f {
+        Failure::Page(m) => OAuthError::invalid_request(m),
+        Failure::Client { error, .. } => error,
+    })
+}
+
+async fn validate(p: &Provider, params: Params) -> Result<AuthRequest, Failure> {
+    let page = |m: &str| Failure::Page(m.to_owned());
     let client_id = params
         .one("client_id")
         .map_err(|_| page("The request repeats client_id."))?
@@ -155,11 +213,14 @@ pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal>
             "The state parameter is longer than {MAX_ECHO_LEN} characters."
         )));
     }
-    let fail = |e: OAuthError| error_redirect(p, &redirect_uri, state.as_deref(), &e);
-    check(p, &client, &params)
-        .await
-        .map_err(fail)?
-        .into_request(client.as_ref().clone(), redirect_uri, state, params)
+    match check(p, &client, &params).await {
+        Ok(checked) => Ok(checked.into_request(client.as_ref().clone(), redirect_uri, state, params)),
+        Err(error) => Err(Failure::Client {
+            redirect_uri,
+            state,
+            error,
+        }),
+    }
 }
 
 /// The checks after the redirect URI is trusted; each failure is redirected.
@@ -178,14 +239,8 @@ struct Checked {
 }
 
 impl Checked {
-    fn into_request(
-        self,
-        client: Client,
-        redirect_uri: String,
-        state: Option<String>,
-        params: Params,
-    ) -> Result<AuthRequest, Refusal> {
-        Ok(AuthRequest {
+    fn into_request(self, client: Client, redirect_uri: String, state: Option<String>, params: Params) -> AuthRequest {
+        AuthRequest {
             client,
             redirect_uri,
             state,
@@ -201,7 +256,7 @@ impl Checked {
             api_scopes: self.api_scopes,
             dpop_jkt: self.dpop_jkt,
             params,
-        })
+        }
     }
 }
 
@@ -745,9 +800,7 @@ pub async fn record_consent(p: &Provider, req: &AuthRequest, session: &CurrentSe
 /// The redirect for "Deny" on the consent page (RFC 6749 §4.1.2.1 `access_denied`).
 pub fn denied(p: &Provider, req: &AuthRequest) -> String {
     let e = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
-    match error_redirect(p, &req.redirect_uri, req.state.as_deref(), &e) {
-        Refusal::Redirect(url) | Refusal::Page(url) => url,
-    }
+    error_url(p, &req.redirect_uri, req.state.as_deref(), &e)
 }
 
 /// The request to resume at `/authorize` once the user has signed in or
@@ -791,6 +844,8 @@ mod tests {
             id_token_alg: Alg::RS256,
             dpop: Default::default(),
             backchannel_logout: None,
+            require_par: false,
+            previous_secret: None,
         }
     }
 

@@ -116,17 +116,25 @@ pub async fn authenticate(
         },
     };
     let client = p.catalog.client(client_id);
-    // The secret is hashed and compared whether or not the client exists, so
-    // the time taken says nothing either.
-    let expected = client
-        .as_ref()
-        .and_then(|c| c.secret_hash.as_deref())
-        .unwrap_or(&[0; 32]);
-    let secret_ok = secret.is_none_or(|s| secret::constant_time_eq(&secret::sha256(s), expected));
+    let secret_ok = secret.is_none_or(|s| secret_matches(client.as_deref(), s, p.now()));
     match client {
         Some(client) if client.auth_method == method && secret_ok => Ok(client),
         _ => Err(failed()),
     }
+}
+
+/// Whether `given` is the client's secret, or its previous one while that
+/// one's grace lasts (by the clock now, not when the catalog loaded). Both
+/// are hashed and compared whether or not the client exists or has a
+/// previous secret, so the time taken says nothing either.
+fn secret_matches(client: Option<&Client>, given: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let given = secret::sha256(given);
+    let current = client.and_then(|c| c.secret_hash.as_deref()).unwrap_or(&[0; 32]);
+    let previous = client.and_then(|c| c.previous_secret.as_ref());
+    let previous_hash = previous.map_or(&[0u8; 32][..], |p| p.hash.as_slice());
+    let current_ok = secret::constant_time_eq(&given, current);
+    let previous_ok = secret::constant_time_eq(&given, previous_hash);
+    current_ok || (previous_ok && previous.is_some_and(|p| now < p.valid_until))
 }
 
 /// `authenticate`, for endpoints only confidential clients may call

@@ -41,9 +41,20 @@ pub const CLAIMS_SUPPORTED: [&str; 28] = [
 
 /// The metadata document. Both well-known paths serve it: RFC 8414 §2 allows
 /// the OIDC members, and every endpoint is listed at its final path.
-/// `registration`: dynamic client registration is on (RFC 8414 §2
-/// `registration_endpoint`, named only then).
-pub fn metadata(issuer: &Issuer, registration: bool) -> Value {
+/// What the deployment's settings add or state (RFC 8414 §2
+/// `registration_endpoint`, named only when registration is on; RFC 9126
+/// §5 `require_pushed_authorization_requests`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policies {
+    pub registration: bool,
+    pub require_par: bool,
+}
+
+pub fn metadata(issuer: &Issuer, policies: Policies) -> Value {
+    let Policies {
+        registration,
+        require_par,
+    } = policies;
     let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
     let mut claims: Vec<&str> = CLAIMS_SUPPORTED.to_vec();
     claims.extend(["address", "updated_at"]);
@@ -51,6 +62,9 @@ pub fn metadata(issuer: &Issuer, registration: bool) -> Value {
         "issuer": issuer.as_str(),
         "authorization_endpoint": issuer.url(paths::AUTHORIZE),
         "token_endpoint": issuer.url(paths::TOKEN),
+        // RFC 9126 §5.
+        "pushed_authorization_request_endpoint": issuer.url(paths::PAR),
+        "require_pushed_authorization_requests": require_par,
         "userinfo_endpoint": issuer.url(paths::USERINFO),
         "jwks_uri": issuer.url(paths::JWKS),
         "end_session_endpoint": issuer.url(paths::LOGOUT),
@@ -78,6 +92,8 @@ pub fn metadata(issuer: &Issuer, registration: bool) -> Value {
         "claims_parameter_supported": true,
         // Explicit: left out, they would default to false and true (OIDC Discovery §3).
         "request_parameter_supported": false,
+        // Request objects by reference (OIDC Core §6.2) are not fetched; the
+        // `request_uri`s of pushed requests are (RFC 9126 §4, above).
         "request_uri_parameter_supported": false,
         "code_challenge_methods_supported": ["S256"],
         // RFC 9449 §5.1.
@@ -104,7 +120,13 @@ mod tests {
     #[test]
     fn every_endpoint_sits_under_the_issuer() {
         let issuer = Issuer::parse("https://id.example.com").unwrap();
-        let doc = metadata(&issuer, true);
+        let doc = metadata(
+            &issuer,
+            Policies {
+                registration: true,
+                require_par: false,
+            },
+        );
         for key in [
             "authorization_endpoint",
             "token_endpoint",

@@ -119,6 +119,15 @@ impl<'a> ProofFor<'a> {
         }
     }
 
+    /// A pushed authorization request: `POST {issuer}/par` (RFC 9449 §10.1).
+    pub fn par() -> Self {
+        ProofFor {
+            htm: "POST",
+            path: paths::PAR,
+            access_token: None,
+        }
+    }
+
     /// A request with method `htm` to Lanyard's protected resource at
     /// `path`, presenting `access_token` (RFC 9449 §7).
     pub fn resource(htm: &'a str, path: &'a str, access_token: &'a str) -> Self {

@@ -22,8 +22,10 @@ pub mod jti_batch;
 pub mod lab;
 pub mod logout;
 pub mod mint;
+pub mod par;
 pub mod params;
 pub mod password_reset;
+pub mod pushed;
 pub mod remote;
 pub mod revoke;
 pub mod session;
@@ -90,6 +92,9 @@ pub struct Provider {
     /// Keys the hashes of recovery codes (so a copy of the database alone
     /// cannot test guesses).
     pub recovery_codes: Arc<crate::crypto::field_mac::FieldMac>,
+    /// Tags a pushed request (RFC 9126) resolved at /authorize, as the
+    /// sign-in pages carry it on.
+    pub pushed_requests: Arc<crate::crypto::field_mac::FieldMac>,
     /// The WebAuthn relying party of the issuer, or why passkeys are off.
     pub webauthn: Result<Arc<webauthn_rs::Webauthn>, factors::passkeys::PasskeysOff>,
     /// Where mail goes (SMTP, a directory under `lanyard dev`, or off).
@@ -110,6 +115,7 @@ pub struct DerivedKeys {
     pub dpop_nonce: [u8; 32],
     pub pending_sign_in: [u8; 32],
     pub recovery_code: [u8; 32],
+    pub pushed_request: [u8; 32],
     pub factor_seal: MasterKey,
     pub upstream_seal: MasterKey,
 }
@@ -121,6 +127,7 @@ impl DerivedKeys {
             dpop_nonce: master.derive("lanyard/dpop-nonce/v1"),
             pending_sign_in: master.derive("lanyard/pending-sign-in/v1"),
             recovery_code: master.derive("lanyard/recovery-code/v1"),
+            pushed_request: master.derive("lanyard/pushed-request/v1"),
             factor_seal: MasterKey::from_bytes(master.derive("lanyard/factor-seal/v1")),
             upstream_seal: MasterKey::from_bytes(master.derive("lanyard/upstream-seal/v1")),
         }
@@ -166,6 +173,7 @@ impl Provider {
             upstreams: Arc::default(),
             logout_http: remote::client("back-channel logout"),
             recovery_codes: Arc::new(crate::crypto::field_mac::FieldMac::new(derived.recovery_code)),
+            pushed_requests: Arc::new(crate::crypto::field_mac::FieldMac::new(derived.pushed_request)),
         })
     }
 

@@ -28,6 +28,12 @@ pub struct ClientRow {
     /// Back-Channel Logout §2.2 metadata.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`.
+    pub require_par: bool,
+    /// The secret before the last rotation, still accepted until
+    /// `previous_secret_valid_until` (a grace period).
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// `admin` or `dynamic` (RFC 7591 registration).
@@ -43,8 +49,8 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
         "INSERT INTO clients (client_id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris,
             grant_types, scopes, first_party, id_token_alg, created_at, updated_at, secret_changed_at, jwks, jwks_uri,
             dpop_bound, dpop_nonce, backchannel_logout_uri, backchannel_logout_session_required,
-            registered_via, registration_token_hash, registered_with)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+            registered_via, registration_token_hash, registered_with, require_par)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -67,6 +73,7 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     .bind(&c.registered_via)
     .bind(&c.registration_token_hash)
     .bind(c.registered_with)
+    .bind(c.require_par)
     .execute(conn)
     .await
     .map_err(StoreError::conflict_as(|| format!("a client `{}`", c.client_id)))?;
@@ -159,6 +166,11 @@ impl TryFrom<ClientRow> for Client {
                 nonce: r.dpop_nonce,
             },
             backchannel_logout,
+            require_par: r.require_par,
+            previous_secret: match (r.previous_secret_hash, r.previous_secret_valid_until) {
+                (Some(hash), Some(valid_until)) => Some(crate::model::PreviousSecret { hash, valid_until }),
+                _ => None,
+            },
         })
     }
 }
@@ -190,8 +202,11 @@ pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
             grant_types = $6, scopes = $7, first_party = $8, id_token_alg = $9, updated_at = $10,
             secret_changed_at = CASE WHEN secret_hash IS DISTINCT FROM $11 OR jwks IS DISTINCT FROM $12
                                        OR jwks_uri IS DISTINCT FROM $13 THEN $10 ELSE secret_changed_at END,
+            previous_secret_hash = CASE WHEN secret_hash IS DISTINCT FROM $11 THEN NULL ELSE previous_secret_hash END,
+            previous_secret_valid_until = CASE WHEN secret_hash IS DISTINCT FROM $11 THEN NULL
+                                               ELSE previous_secret_valid_until END,
             secret_hash = $11, jwks = $12, jwks_uri = $13, dpop_bound = $14, dpop_nonce = $15,
-            backchannel_logout_uri = $16, backchannel_logout_session_required = $17
+            backchannel_logout_uri = $16, backchannel_logout_session_required = $17, require_par = $18
          WHERE client_id = $1",
     )
     .bind(&c.client_id)
@@ -211,24 +226,50 @@ pub async fn update(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     .bind(c.dpop_nonce)
     .bind(&c.backchannel_logout_uri)
     .bind(c.backchannel_logout_session_required)
+    .bind(c.require_par)
     .execute(conn)
     .await?;
     Ok(())
 }
 
+/// A new secret; the one it replaces stays accepted until `previous_valid_until`
+/// (none: it stops at once), and a grace still running for an older one ends.
 pub async fn set_secret_hash(
     conn: &mut PgConnection,
     client_id: &str,
     hash: &[u8],
     now: DateTime<Utc>,
+    previous_valid_until: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE clients SET secret_hash = $2, updated_at = $3, secret_changed_at = $3 WHERE client_id = $1")
-        .bind(client_id)
-        .bind(hash)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE clients SET previous_secret_hash = CASE WHEN $4::timestamptz IS NULL THEN NULL ELSE secret_hash END,
+            previous_secret_valid_until = $4, secret_hash = $2, updated_at = $3, secret_changed_at = $3
+         WHERE client_id = $1",
+    )
+    .bind(client_id)
+    .bind(hash)
+    .bind(now)
+    .bind(previous_valid_until)
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// Ends the grace of a client's previous secret now; `false` if none was running.
+pub async fn end_secret_grace(
+    conn: &mut PgConnection,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE clients SET previous_secret_hash = NULL, previous_secret_valid_until = NULL, updated_at = $2
+         WHERE client_id = $1 AND previous_secret_hash IS NOT NULL AND previous_secret_valid_until > $2",
+    )
+    .bind(client_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// For a client holding the `scope` of the API `audience`, when its secret

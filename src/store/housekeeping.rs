@@ -28,8 +28,9 @@ pub struct Horizons {
 }
 
 /// The tables housekeeping prunes, in the order it prunes them.
-pub const TABLES: [&str; 20] = [
+pub const TABLES: [&str; 21] = [
     "authorization_codes",
+    "par_requests",
     "refresh_tokens",
     "grants",
     "sessions",
@@ -58,6 +59,8 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
     // horizon, $8 batch.
     let condition = match table {
         "authorization_codes" => "expires_at < $1 - $2 * interval '1 second'",
+        // An expired push can no longer start an authorization (RFC 9126 §2.2).
+        "par_requests" => "expires_at < $1 - $2 * interval '1 second'",
         // A rotated token is kept only to recognise its reuse.
         "refresh_tokens" => {
             "least(idle_expires_at, expires_at) < $1 - $2 * interval '1 second'

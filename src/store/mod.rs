@@ -13,6 +13,7 @@ pub mod login_throttle;
 pub mod logout_outbox;
 pub mod mail_outbox;
 pub mod outbox;
+pub mod par_requests;
 pub mod passkeys;
 pub mod password_resets;
 pub mod refresh_tokens;

@@ -62,6 +62,10 @@ fn client_routes() -> Vec<Entry> {
             "/clients/{id}/secret",
             vec![(Method::POST, web::post().to(rotate_secret))],
         ),
+        (
+            "/clients/{id}/secret/grace",
+            vec![(Method::DELETE, web::delete().to(end_secret_grace))],
+        ),
         ("/clients/{id}/apis", vec![(Method::PUT, web::put().to(set_access))]),
     ]
 }
@@ -200,6 +204,8 @@ struct ClientBody {
     /// Back-Channel Logout §2.2 client metadata.
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
+    /// RFC 9126 §6 client metadata.
+    require_pushed_authorization_requests: bool,
 }
 
 async fn list_clients(_: AdminCaller, state: Data<AppState>) -> Result<HttpResponse, WebError> {
@@ -230,6 +236,7 @@ async fn create_client(
         jwks_uri: b.jwks_uri,
         backchannel_logout_uri: b.backchannel_logout_uri,
         backchannel_logout_session_required: b.backchannel_logout_session_required,
+        require_par: b.require_pushed_authorization_requests,
     };
     let actor = Actor::new(&state.provider, actor);
     let created = clients::create_by(&actor, &mut crate::random::rng(), input)
@@ -269,6 +276,7 @@ async fn update_client(
         jwks_uri: b.jwks_uri,
         backchannel_logout_uri: b.backchannel_logout_uri,
         backchannel_logout_session_required: b.backchannel_logout_session_required,
+        require_par: b.require_pushed_authorization_requests,
     };
     let actor = Actor::new(&state.provider, actor);
     let secret = clients::update_by(&actor, &mut crate::random::rng(), &id, change)
@@ -293,19 +301,40 @@ async fn delete_client(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The optional body of a rotation: how long the current secret stays valid.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    grace_seconds: Option<u64>,
+}
+
 async fn rotate_secret(
+    AdminCaller(actor): AdminCaller,
+    id: Path<String>,
+    bytes: Bytes,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let b: RotateBody = match bytes.is_empty() {
+        true => RotateBody::default(),
+        false => body(&bytes)?,
+    };
+    let grace = clients::secret_grace(b.grace_seconds.map(|s| s.to_string()).as_deref()).map_err(refused)?;
+    let actor = Actor::new(&state.provider, actor);
+    let rotated = clients::rotate_secret_by(&actor, &mut crate::random::rng(), &id, grace)
+        .await
+        .map_err(refused)?;
+    Ok(ok(StatusCode::OK, rotated))
+}
+
+/// Ends the previous secret's grace now.
+async fn end_secret_grace(
     AdminCaller(actor): AdminCaller,
     id: Path<String>,
     state: Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
     let actor = Actor::new(&state.provider, actor);
-    let secret = clients::rotate_secret_by(&actor, &mut crate::random::rng(), &id)
-        .await
-        .map_err(refused)?;
-    Ok(ok(
-        StatusCode::OK,
-        json!({ "client_id": id.as_str(), "client_secret": secret }),
-    ))
+    clients::end_secret_grace_by(&actor, &id).await.map_err(refused)?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize)]

@@ -18,6 +18,7 @@ mod logging;
 mod logout;
 mod metrics;
 pub mod pages;
+mod par;
 mod qr_svg;
 mod registration;
 pub(crate) mod respond;
@@ -85,6 +86,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         )
         .route(paths::PASSKEY_STEP, web::post().to(signin::second_step::passkey))
         .route(paths::TOKEN, web::post().to(token::post))
+        .route(paths::PAR, web::post().to(par::post))
         .route(
             paths::TOKEN,
             web::method(actix_web::http::Method::OPTIONS).to(token::preflight),

@@ -34,7 +34,7 @@ pub async fn sign_in_admin(app: &TestApp, back_to: &str) {
     assert_eq!(location(&res), back_to, "back to the admin page");
 }
 
-async fn page(app: &TestApp, path: &str) -> String {
+pub async fn page(app: &TestApp, path: &str) -> String {
     let res = app.visit(path).await;
     assert_eq!(res.status(), 200, "{path}");
     res.text().await.unwrap()
@@ -333,7 +333,7 @@ async fn audit_events_older_than_the_retention_are_pruned() {
 }
 
 /// Registers `web` on the page (first-party, code + exchange) and returns its secret.
-async fn register_web(app: &TestApp) -> String {
+pub async fn register_web(app: &TestApp) -> String {
     let html = page(app, "/admin/clients").await;
     let form = [
         ("csrf", hidden_field(&html, "csrf").unwrap()),

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::support::{TestApp, allow, create_api, create_service, spawn_app};
 
 /// A service allowed `scopes` of the built-in admin API, and a token for it.
-async fn token_with(app: &TestApp, id: &str, audience: &str, scopes: &[&str]) -> String {
+pub async fn token_with(app: &TestApp, id: &str, audience: &str, scopes: &[&str]) -> String {
     let svc = create_service(app, id).await;
     allow(app, id, audience, scopes).await;
     let res = app
@@ -18,7 +18,7 @@ async fn token_with(app: &TestApp, id: &str, audience: &str, scopes: &[&str]) ->
         .to_owned()
 }
 
-async fn call(
+pub async fn call(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,

@@ -178,14 +178,19 @@ async fn a_repeated_parameter_is_invalid_request() {
 async fn request_objects_are_not_supported() {
     let (app, client) = app_with_client(ClientSpec::default()).await;
     let (_, challenge) = pkce_pair();
-    for (param, error) in [
-        ("request", "request_not_supported"),
-        ("request_uri", "request_uri_not_supported"),
-    ] {
-        let mut pairs = base(&client, &challenge);
-        pairs.push((param, "eyJhbGciOiJub25lIn0.e30."));
-        assert_eq!(redirected_error(&app, &raw_url(&app, &pairs)).await.0, error);
-    }
+    let mut pairs = base(&client, &challenge);
+    pairs.push(("request", "eyJhbGciOiJub25lIn0.e30."));
+    assert_eq!(
+        redirected_error(&app, &raw_url(&app, &pairs)).await.0,
+        "request_not_supported"
+    );
+    // A request_uri Lanyard did not issue (RFC 9126 pushes are the only
+    // ones it knows): the error page, never a redirect.
+    let mut pairs = base(&client, &challenge);
+    pairs.push(("request_uri", "https://rp.example/request.jwt"));
+    let res = app.visit(&raw_url(&app, &pairs)).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
 }
 
 #[tokio::test]

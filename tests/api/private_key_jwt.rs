@@ -18,10 +18,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::support::{TestApp, allow, create_api, error_of, spawn_app};
 
 const API: &str = "https://orders.example";
-const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A key pair of the client's, with its `kid` and `alg`.
-struct Key {
+pub struct Key {
     alg: &'static str,
     kid: String,
     private: Jwk,
@@ -60,12 +60,12 @@ impl Key {
         }
     }
 
-    fn es256(kid: &str) -> Self {
+    pub fn es256(kid: &str) -> Self {
         Key::new("ES256", kid)
     }
 
     /// A JWT signed with this key (its `alg` and `kid` in the header).
-    fn sign(&self, claims: &Value) -> String {
+    pub fn sign(&self, claims: &Value) -> String {
         let mut header = JwsHeader::new();
         header.set_token_type("JWT");
         header.set_key_id(&self.kid);
@@ -118,7 +118,7 @@ fn good_claims(app: &TestApp, id: &str) -> Value {
 }
 
 /// A JWK Set of these keys' public halves.
-fn jwks(keys: &[&Key]) -> Value {
+pub fn jwks(keys: &[&Key]) -> Value {
     json!({ "keys": keys.iter().map(|k| Value::Object(k.public.as_ref().clone())).collect::<Vec<_>>() })
 }
 

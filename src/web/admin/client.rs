@@ -46,12 +46,18 @@ async fn render(
         .as_ref()
         .and_then(|j| serde_json::to_string_pretty(j).ok())
         .unwrap_or_default();
+    // A grace that has run out is not shown: the previous secret no longer works.
+    let grace_until = client
+        .previous_secret_valid_until
+        .filter(|until| *until > state.provider.now())
+        .map(|until| until.format("%Y-%m-%d %H:%M:%S UTC").to_string());
     Ok(admin_page(state, req, status, "admin/client.html", |csrf| {
         json!({
             "csrf": csrf, "admin": admin.user.username, "section": "clients", "client": client,
             "redirect_uris": client.redirect_uris.join("\n"), "post_logout_redirect_uris": client.post_logout_redirect_uris.join("\n"),
             "jwks": jwks,
             "grants": grants, "scopes": scopes, "error": error, "secret": secret, "notice": notice,
+            "grace_until": grace_until,
         })
     }))
 }
@@ -108,6 +114,7 @@ fn change(params: &Params) -> Result<ClientUpdate, AdminError> {
         jwks_uri,
         backchannel_logout_uri: field("backchannel_logout_uri"),
         backchannel_logout_session_required: field("backchannel_logout_session_required").is_some(),
+        require_par: field("require_pushed_authorization_requests").is_some(),
     })
 }
 
@@ -143,12 +150,29 @@ pub async fn rotate_secret(
     id: Path<String>,
     state: Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
-    let admin = form.admin;
+    let AdminForm { admin, params } = form;
     stale_sign_in(&state, &admin, &page_of(&id))?;
-    match clients::rotate_secret_by(&actor(&state, &admin), &mut crate::random::rng(), &id).await {
-        Ok(secret) => render(&req, &state, &admin, &id, StatusCode::OK, "", &secret).await,
+    let rotated = match clients::secret_grace(params.one("grace_seconds").ok().flatten()) {
+        Ok(grace) => clients::rotate_secret_by(&actor(&state, &admin), &mut crate::random::rng(), &id, grace).await,
+        Err(e) => Err(e),
+    };
+    match rotated {
+        Ok(r) => render(&req, &state, &admin, &id, StatusCode::OK, "", &r.client_secret).await,
         Err(e) => answer(&req, &state, &admin, &id, Err(e)).await,
     }
+}
+
+/// Ends the previous secret's grace now (one click; a recent sign-in).
+pub async fn end_secret_grace(
+    req: HttpRequest,
+    form: AdminForm,
+    id: Path<String>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let admin = form.admin;
+    stale_sign_in(&state, &admin, &page_of(&id))?;
+    let result = clients::end_secret_grace_by(&actor(&state, &admin), &id).await;
+    answer(&req, &state, &admin, &id, result).await
 }
 
 pub async fn delete(

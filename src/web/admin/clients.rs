@@ -91,6 +91,7 @@ fn new_client(params: &Params) -> Result<NewClientInput, AdminError> {
         jwks_uri,
         backchannel_logout_uri: field("backchannel_logout_uri"),
         backchannel_logout_session_required: field("backchannel_logout_session_required").is_some(),
+        require_par: field("require_pushed_authorization_requests").is_some(),
     })
 }
 

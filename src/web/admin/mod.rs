@@ -45,6 +45,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/admin/clients/{id}", web::get().to(client::page))
         .route("/admin/clients/{id}", web::post().to(client::update))
         .route("/admin/clients/{id}/secret", web::post().to(client::rotate_secret))
+        .route(
+            "/admin/clients/{id}/secret/end-grace",
+            web::post().to(client::end_secret_grace),
+        )
         .route("/admin/clients/{id}/delete", web::post().to(client::delete))
         .route("/admin/clients/{id}/access", web::post().to(client::access))
         .route("/admin/clients/{id}/trust", web::post().to(client::trust))

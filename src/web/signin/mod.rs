@@ -157,6 +157,7 @@ async fn carried_request(state: &AppState, raw: Option<&str>) -> Result<Option<A
             m,
         )),
         Err(Refusal::Redirect(url)) => Err(WebError::redirect(url, true)),
+        Err(Refusal::Unavailable(e)) => Err(WebError::unavailable_page(e)),
     }
 }
 
