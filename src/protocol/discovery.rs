@@ -82,11 +82,6 @@ pub fn metadata(issuer: &Issuer, policies: Policies) -> Value {
         "id_token_signing_alg_values_supported": Alg::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "token_endpoint_auth_methods_supported": auth_methods,
         "token_endpoint_auth_signing_alg_values_supported": super::client_assertion::SIGNING_ALGS,
-        // Introspection is for clients that authenticate (RFC 7662 §2.1).
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-        "introspection_endpoint_auth_signing_alg_values_supported": super::client_assertion::SIGNING_ALGS,
-        "revocation_endpoint_auth_methods_supported": auth_methods,
-        "revocation_endpoint_auth_signing_alg_values_supported": super::client_assertion::SIGNING_ALGS,
         "claims_supported": claims,
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": true,
@@ -107,10 +102,21 @@ pub fn metadata(issuer: &Issuer, policies: Policies) -> Value {
         "prompt_values_supported": ["none", "login", "consent"],
         "display_values_supported": ["page"],
     });
+    endpoint_auth(&mut doc, &auth_methods);
     if registration {
         doc["registration_endpoint"] = json!(issuer.url(paths::CLIENT_REGISTRATION));
     }
     doc
+}
+
+/// How clients authenticate at introspection (RFC 7662 §2.1: only clients
+/// that authenticate) and revocation (RFC 8414 §2).
+fn endpoint_auth(doc: &mut Value, auth_methods: &[&str]) {
+    doc["introspection_endpoint_auth_methods_supported"] =
+        json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]);
+    doc["introspection_endpoint_auth_signing_alg_values_supported"] = json!(super::client_assertion::SIGNING_ALGS);
+    doc["revocation_endpoint_auth_methods_supported"] = json!(auth_methods);
+    doc["revocation_endpoint_auth_signing_alg_values_supported"] = json!(super::client_assertion::SIGNING_ALGS);
 }
 
 #[cfg(test)]

@@ -262,7 +262,10 @@ pub async fn end_secret_grace(
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "UPDATE clients SET previous_secret_hash = NULL, previous_secret_valid_until = NULL, updated_at = $2
+        // Tokens the previous secret got (admin API tokens included) stop
+        // with it: they were issued before this change.
+        "UPDATE clients SET previous_secret_hash = NULL, previous_secret_valid_until = NULL, updated_at = $2,
+           secret_changed_at = $2
          WHERE client_id = $1 AND previous_secret_hash IS NOT NULL AND previous_secret_valid_until > $2",
     )
     .bind(client_id)

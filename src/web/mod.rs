@@ -62,29 +62,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::JWKS, web::get().to(discovery::jwks))
         .route(paths::AUTHORIZE, web::get().to(authorize::get))
         .route(paths::AUTHORIZE, web::post().to(authorize::post))
-        .route(paths::SIGNIN, web::get().to(signin::page))
-        .route(paths::SIGNIN, web::post().to(signin::submit))
-        .route(paths::SECOND_STEP, web::get().to(signin::second_step::get))
-        .route(paths::SECOND_STEP, web::post().to(signin::second_step::submit))
-        .route(paths::FORGOT, web::get().to(signin::reset::forgot))
-        .route(paths::FORGOT, web::post().to(signin::reset::forgot_submit))
-        .route(paths::RESET, web::get().to(signin::reset::reset))
-        .route(paths::RESET, web::post().to(signin::reset::reset_submit))
-        .route(paths::REGISTER, web::get().to(signin::register::page))
-        .route(paths::REGISTER, web::post().to(signin::register::submit))
-        .route(paths::VERIFY_EMAIL, web::get().to(signin::verify_email::page))
-        .route(paths::VERIFY_EMAIL, web::post().to(signin::verify_email::submit))
-        .route(paths::CONSENT, web::post().to(signin::consent))
-        .route(paths::UPSTREAM_SIGNIN, web::get().to(signin::upstream::start))
-        .route(paths::UPSTREAM_CALLBACK, web::get().to(signin::upstream::callback))
-        .route(paths::UPSTREAM_LINK, web::post().to(signin::upstream::link))
-        .route(paths::PASSKEY_SIGNIN_OPTIONS, web::post().to(signin::passkey::options))
-        .route(paths::PASSKEY_SIGNIN, web::post().to(signin::passkey::finish))
-        .route(
-            paths::PASSKEY_STEP_OPTIONS,
-            web::post().to(signin::second_step::passkey_options),
-        )
-        .route(paths::PASSKEY_STEP, web::post().to(signin::second_step::passkey))
+        .configure(signin_routes)
         .route(paths::TOKEN, web::post().to(token::post))
         .route(paths::PAR, web::post().to(par::post))
         .route(
@@ -118,6 +96,34 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route(paths::HEALTHZ, web::get().to(health::healthz))
         .route(paths::READYZ, web::get().to(health::readyz))
         .default_service(web::to(not_found));
+}
+
+/// The sign-in pages: password, second step, passkeys, reset, registration,
+/// email verification, consent and upstream providers.
+fn signin_routes(cfg: &mut ServiceConfig) {
+    cfg.route(paths::SIGNIN, web::get().to(signin::page))
+        .route(paths::SIGNIN, web::post().to(signin::submit))
+        .route(paths::SECOND_STEP, web::get().to(signin::second_step::get))
+        .route(paths::SECOND_STEP, web::post().to(signin::second_step::submit))
+        .route(paths::FORGOT, web::get().to(signin::reset::forgot))
+        .route(paths::FORGOT, web::post().to(signin::reset::forgot_submit))
+        .route(paths::RESET, web::get().to(signin::reset::reset))
+        .route(paths::RESET, web::post().to(signin::reset::reset_submit))
+        .route(paths::REGISTER, web::get().to(signin::register::page))
+        .route(paths::REGISTER, web::post().to(signin::register::submit))
+        .route(paths::VERIFY_EMAIL, web::get().to(signin::verify_email::page))
+        .route(paths::VERIFY_EMAIL, web::post().to(signin::verify_email::submit))
+        .route(paths::CONSENT, web::post().to(signin::consent))
+        .route(paths::UPSTREAM_SIGNIN, web::get().to(signin::upstream::start))
+        .route(paths::UPSTREAM_CALLBACK, web::get().to(signin::upstream::callback))
+        .route(paths::UPSTREAM_LINK, web::post().to(signin::upstream::link))
+        .route(paths::PASSKEY_SIGNIN_OPTIONS, web::post().to(signin::passkey::options))
+        .route(paths::PASSKEY_SIGNIN, web::post().to(signin::passkey::finish))
+        .route(
+            paths::PASSKEY_STEP_OPTIONS,
+            web::post().to(signin::second_step::passkey_options),
+        )
+        .route(paths::PASSKEY_STEP, web::post().to(signin::second_step::passkey));
 }
 
 /// `/metrics`: on the main address, or alone on `LANYARD_METRICS_BIND`.

@@ -5,7 +5,9 @@ use lanyard::clock::Clock;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{ClientSpec, TestApp, TestClient, create_client, hidden_field, lanyard, spawn_app};
+use crate::support::{
+    ClientSpec, TestApp, TestClient, create_client, create_service, hidden_field, lanyard, spawn_app,
+};
 
 /// Whether `secret` authenticates client `rp` now (at /introspect: 200 when
 /// it does, 401 `invalid_client` when it does not).
@@ -204,4 +206,52 @@ async fn the_client_page_shows_when_the_grace_ends_and_ends_it_in_one_click() {
     assert!(!html.contains("End the grace now"));
     let res = app.submit("/admin/clients/web/secret/end-grace", &[]).await;
     assert_eq!(res.status(), 400, "no CSRF token: refused");
+}
+
+#[tokio::test]
+async fn ending_the_grace_ends_the_admin_api_tokens_the_old_secret_got() {
+    let app = spawn_app().await;
+    let admin = app.url("/admin");
+    let ops = create_service(&app, "ops").await;
+    crate::admin_api::token_with(&app, "other-admin", &admin, &["admin"]).await;
+    lanyard::admin::clients::allow(&app.pool, &app.clock, "ops", &admin, &["admin".into()])
+        .await
+        .unwrap();
+    app.settle().await;
+    lanyard::admin::clients::rotate_secret_with_grace(
+        &app.pool,
+        &app.clock,
+        &mut rand::rng(),
+        "ops",
+        Some(TimeDelta::days(1)),
+    )
+    .await
+    .unwrap();
+    app.settle().await;
+    app.clock.advance(TimeDelta::seconds(1));
+    // The old secret still gets an admin API token during the grace.
+    let res = app
+        .token(
+            &ops,
+            &[("grant_type", "client_credentials"), ("resource", admin.as_str())],
+        )
+        .await;
+    let old_token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (before, _) = crate::admin_api::call(&app, Method::GET, "/clients", Some(&old_token), None).await;
+    app.clock.advance(TimeDelta::seconds(1));
+
+    lanyard::admin::clients::end_secret_grace(&app.pool, &app.clock, "ops")
+        .await
+        .unwrap();
+    app.settle().await;
+
+    let (after, _) = crate::admin_api::call(&app, Method::GET, "/clients", Some(&old_token), None).await;
+    assert_eq!(
+        (before, after),
+        (200, 401),
+        "the old secret's token ends with the grace"
+    );
 }
