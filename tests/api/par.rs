@@ -199,6 +199,8 @@ async fn a_private_key_jwt_client_pushes_with_an_assertion() {
     lanyard::admin::clients::create(&app.pool, &app.clock, &mut rand::rng(), input)
         .await
         .unwrap();
+    // Made beside the app: its catalog learns of it now, not when NOTIFY arrives.
+    app.settle().await;
     let client = TestClient {
         id: "pkj".into(),
         secret: None,
