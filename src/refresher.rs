@@ -1,18 +1,25 @@
 //! Keeps every node's in-memory state fresh: reloads the key ring on NOTIFY
-//! `lanyard_keys` and the catalog on NOTIFY `lanyard_catalog`, both at least
-//! every 30 s (a missed NOTIFY, a lost connection), and runs the scheduled key
-//! lifecycle on the same beat.
+//! `lanyard_keys` and the parts of the catalog a NOTIFY `lanyard_catalog`
+//! names; reads the keys every 30 s and the whole catalog every 5 minutes
+//! and on every new listener connection (a missed NOTIFY, a lost
+//! connection); and runs the scheduled key lifecycle on the 30 s beat.
 
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgNotification};
 
-use crate::catalog;
+use crate::catalog::{self, Pending};
 use crate::protocol::Provider;
 use crate::store::signing_keys;
 
-/// How often a node reloads even without a NOTIFY.
+/// How often a node reloads the keys (and runs their schedule) even without
+/// a NOTIFY, and the catalog too while no listener is connected.
 const RELOAD_EVERY: Duration = Duration::from_secs(30);
+
+/// How often a listening node reads the whole catalog anyway. NOTIFYs reach
+/// a connected listener, and a new connection reads everything, so this is
+/// only a safety net — a slow one, as 100,000 clients take a while to read.
+const READ_CATALOG_EVERY: Duration = Duration::from_secs(300);
 
 /// How soon a lost listener connection is tried again (the database is back
 /// within seconds of a restart).
@@ -20,9 +27,11 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 /// What woke the refresher.
 enum Wake {
-    Keys,
-    Catalog,
-    /// The periodic beat, or a new listener connection (changes may have been missed).
+    /// NOTIFYs: whether the keys changed, and what the catalog's said.
+    Changes { keys: bool, catalog: Pending },
+    /// The periodic beat.
+    Beat,
+    /// A new listener connection (changes may have been missed).
     Everything,
 }
 
@@ -33,6 +42,7 @@ pub fn spawn(p: Provider) -> tokio::task::JoinHandle<()> {
         beat.tick().await; // the first tick is immediate; start-up just loaded everything
         let mut listener: Option<PgListener> = None;
         let mut warned = false;
+        let mut catalog_read = tokio::time::Instant::now();
         loop {
             let wake = match listener.as_mut() {
                 None => match listen(&p).await {
@@ -47,27 +57,52 @@ pub fn spawn(p: Provider) -> tokio::task::JoinHandle<()> {
                             warned = true;
                         }
                         tokio::select! {
-                            _ = beat.tick() => Wake::Everything,
+                            _ = beat.tick() => Wake::Beat,
                             _ = tokio::time::sleep(RECONNECT_AFTER) => continue,
                         }
                     }
                 },
                 Some(l) => tokio::select! {
-                    _ = beat.tick() => Wake::Everything,
+                    _ = beat.tick() => Wake::Beat,
                     n = l.try_recv() => match n {
-                        Ok(Some(n)) if n.channel() == signing_keys::CHANNEL => Wake::Keys,
-                        Ok(Some(_)) => Wake::Catalog,
+                        Ok(Some(n)) => changes(&p, n, l),
                         Ok(None) | Err(_) => {
                             tracing::warn!("lost the change listener; reconnecting");
+                            p.catalog.set_listening(false);
                             listener = None;
                             continue;
                         }
                     },
                 },
             };
+            let wake = match wake {
+                Wake::Beat if listener.is_none() || catalog_read.elapsed() >= READ_CATALOG_EVERY => Wake::Everything,
+                wake => wake,
+            };
+            if matches!(wake, Wake::Everything) {
+                catalog_read = tokio::time::Instant::now();
+            }
             refresh(&p, wake).await;
+            // From now on a change made on this node comes back here by NOTIFY
+            // (the reload above read what came before the listener).
+            p.catalog.set_listening(listener.is_some());
         }
     })
+}
+
+/// What a NOTIFY and the ones already behind it say changed: a burst (a
+/// thousand registrations) becomes one reload.
+fn changes(p: &Provider, first: PgNotification, l: &mut PgListener) -> Wake {
+    let (mut keys, mut catalog) = (false, Pending::default());
+    let mut next = Some(first);
+    while let Some(n) = next {
+        match n.channel() == signing_keys::CHANNEL {
+            true => keys = true,
+            false => catalog.note(n.payload(), p.catalog.node()),
+        }
+        next = l.next_buffered();
+    }
+    Wake::Changes { keys, catalog }
 }
 
 /// A listener on both channels. Bounded in time: a database host that drops
@@ -105,17 +140,21 @@ async fn run_key_schedule(p: &Provider) {
 }
 
 async fn refresh(p: &Provider, wake: Wake) {
-    if matches!(wake, Wake::Everything) {
-        run_key_schedule(p).await;
-    }
-    if matches!(wake, Wake::Keys | Wake::Everything)
-        && let Err(e) = p.keys.reload(&p.pool).await
-    {
-        tracing::warn!(error = %e, "cannot reload signing keys; serving the ones in memory");
-    }
-    if matches!(wake, Wake::Catalog | Wake::Everything)
-        && let Err(e) = p.catalog.reload(&p.pool).await
-    {
+    let (keys, catalog) = match wake {
+        Wake::Everything => {
+            run_key_schedule(p).await;
+            (true, p.catalog.reload(&p.pool).await)
+        }
+        Wake::Beat => {
+            run_key_schedule(p).await;
+            (true, Ok(()))
+        }
+        Wake::Changes { keys, catalog } => (keys, p.catalog.apply(&p.pool, &catalog).await),
+    };
+    if let Err(e) = catalog {
         tracing::warn!(error = %e, "cannot reload the catalog; serving the one in memory");
+    }
+    if keys && let Err(e) = p.keys.reload(&p.pool).await {
+        tracing::warn!(error = %e, "cannot reload signing keys; serving the ones in memory");
     }
 }

@@ -28,13 +28,14 @@ impl<'a> Actor<'a> {
         self.provider
     }
 
-    /// After a committed change: reloads the catalog and the keys, so the
-    /// next request on this node sees it (other nodes follow on the NOTIFY),
+    /// After a committed change: waits for the catalog to hold it and reloads
+    /// the keys, so the next request on this node sees it (other nodes
+    /// follow on the NOTIFY),
     /// and records it in the audit log. A failure here is a warning, not a
     /// failed change: the change itself is already committed.
     pub(crate) async fn changed(&self, action: &str, details: serde_json::Value) {
         let p = self.provider;
-        if let Err(e) = p.catalog.reload(&p.pool).await {
+        if let Err(e) = p.catalog.catch_up(&p.pool).await {
             tracing::warn!(error = %e, action, "could not reload the catalog after an admin change");
         }
         if let Err(e) = p.keys.reload(&p.pool).await {

@@ -290,11 +290,11 @@ fn information(p: &Provider, row: &ClientRow, access_token: &str) -> Value {
     body
 }
 
-/// After a committed registration change: the catalog reloaded on this node
-/// (the others follow on the NOTIFY) and a `client_registration` audit event.
+/// After a committed registration change: the catalog holding it on this
+/// node (the others follow on the NOTIFY) and a `client_registration` audit event.
 async fn changed(p: &Provider, actor: &str, ip: Option<&str>, (event, action): (&str, &str), row: &ClientRow) {
     p.metrics.client_registration(event);
-    if let Err(e) = p.catalog.reload(&p.pool).await {
+    if let Err(e) = p.catalog.catch_up(&p.pool).await {
         tracing::warn!(error = %e, action, "could not reload the catalog after a registration");
     }
     let event = audit::NewEvent {

@@ -149,25 +149,6 @@ pub async fn allowed_scopes(conn: &mut PgConnection, client_id: &str, api_id: Uu
     )
 }
 
-/// Every (client_id, audience, scope) allowance, sorted, for the in-memory catalog.
-pub async fn all_allowances(conn: &mut PgConnection) -> Result<Vec<(String, String, String)>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT c.client_id, a.audience, c.scope FROM client_api_access c JOIN apis a ON a.id = c.api_id
-         ORDER BY c.client_id, a.audience, c.scope",
-    )
-    .fetch_all(conn)
-    .await?)
-}
-
-/// Every (audience, client_id) resource-server pair, for the in-memory catalog.
-pub async fn all_resource_servers(conn: &mut PgConnection) -> Result<Vec<(String, String)>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT a.audience, r.client_id FROM api_resource_servers r JOIN apis a ON a.id = r.api_id")
-            .fetch_all(conn)
-            .await?,
-    )
-}
-
 /// The longest access-token lifetime any API overrides to, in seconds.
 pub async fn max_access_token_ttl(conn: &mut PgConnection) -> Result<Option<i32>, StoreError> {
     Ok(sqlx::query_scalar("SELECT max(access_token_ttl) FROM apis")

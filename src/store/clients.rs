@@ -89,20 +89,6 @@ pub async fn find(conn: &mut PgConnection, client_id: &str) -> Result<Option<Cli
     )
 }
 
-/// Every client, for the in-memory catalog.
-pub async fn all(conn: &mut PgConnection) -> Result<Vec<ClientRow>, StoreError> {
-    Ok(sqlx::query_as::<_, ClientRow>("SELECT * FROM clients")
-        .fetch_all(conn)
-        .await?)
-}
-
-/// Every (client_id, trusted_client_id) pair, for the in-memory catalog.
-pub async fn all_trusts(conn: &mut PgConnection) -> Result<Vec<(String, String)>, StoreError> {
-    Ok(sqlx::query_as("SELECT client_id, trusted_client_id FROM client_trusts")
-        .fetch_all(conn)
-        .await?)
-}
-
 /// Lets `client_id` exchange id_tokens issued to `trusted`. False if it already could.
 pub async fn insert_trust(
     conn: &mut PgConnection,

@@ -2,6 +2,7 @@
 
 pub mod apis;
 pub mod audit;
+pub mod catalog;
 pub mod clients;
 pub mod codes;
 pub mod consents;

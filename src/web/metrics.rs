@@ -21,6 +21,14 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     p.metrics.write(&mut out);
     audit_and_database(p, up, &mut out);
     signing_keys(p, &mut out);
+    let clients_help = "Clients in this process's in-memory catalog.";
+    one_value(
+        &mut out,
+        "lanyard_catalog_clients",
+        "gauge",
+        clients_help,
+        p.catalog.client_count(),
+    );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))

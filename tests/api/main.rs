@@ -15,6 +15,7 @@ mod auth_level;
 mod authorize;
 mod backchannel_logout;
 mod browser;
+mod catalog;
 mod cli;
 mod concurrency;
 mod config;

@@ -173,3 +173,15 @@ async fn metrics_can_have_an_address_of_their_own() {
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("lanyard_database_up 1"));
 }
+
+#[tokio::test]
+async fn metrics_count_the_clients_in_this_nodes_catalog() {
+    let app = spawn_app().await;
+    let in_db: i64 = sqlx::query_scalar("SELECT count(*) FROM clients")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(in_db > 0);
+    let text = metrics(&app).await;
+    assert_line(&text, &format!("lanyard_catalog_clients {in_db}"));
+}
