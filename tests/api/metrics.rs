@@ -177,11 +177,22 @@ async fn metrics_can_have_an_address_of_their_own() {
 #[tokio::test]
 async fn metrics_count_the_clients_in_this_nodes_catalog() {
     let app = spawn_app().await;
+    for id in ["one", "two"] {
+        let input = lanyard::admin::clients::NewClientInput {
+            client_id: id.into(),
+            grant_types: vec!["client_credentials".into()],
+            ..Default::default()
+        };
+        lanyard::admin::clients::create(&app.pool, &lanyard::clock::SystemClock, &mut rand::rng(), input)
+            .await
+            .unwrap();
+    }
+    app.settle().await;
     let in_db: i64 = sqlx::query_scalar("SELECT count(*) FROM clients")
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert!(in_db > 0);
+    assert!(in_db >= 2);
     let text = metrics(&app).await;
     assert_line(&text, &format!("lanyard_catalog_clients {in_db}"));
 }
