@@ -85,6 +85,15 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
         .map_err(|e| StartError::Runtime(format!("the built-in admin API: {e}")))?;
     let csrf = Csrf::new(master.derive("lanyard/csrf/v1"));
     let derived = DerivedKeys::from_master(&master);
+    // LISTEN before reading: a change committed from here on reaches the
+    // refresher, so it need not read everything again once it runs.
+    let listening = match crate::refresher::listen(&pool).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot LISTEN for changes yet; the refresher will retry");
+            None
+        }
+    };
     let ring = KeyRing::load(&pool, master).await?;
     let catalog = Catalog::load(&pool)
         .await
@@ -115,6 +124,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
         pages,
         csrf,
         cookies,
+        listening: std::sync::Mutex::new(listening),
     })
 }
 
@@ -148,7 +158,10 @@ impl Application {
         let p = &state.provider;
         let stop_writer = Arc::new(tokio::sync::Notify::new());
         let background = [
-            crate::refresher::spawn(p.clone()),
+            crate::refresher::spawn(
+                p.clone(),
+                state.listening.lock().unwrap_or_else(|e| e.into_inner()).take(),
+            ),
             crate::maintenance::spawn(p.clone()),
             crate::mail::worker::spawn(p.outbox(), p.config.mail_every),
             crate::protocol::backchannel_logout::spawn(p.clone()),

@@ -1,6 +1,6 @@
 //! Keeps every node's in-memory state fresh: reloads the key ring on NOTIFY
 //! `lanyard_keys` and the parts of the catalog a NOTIFY `lanyard_catalog`
-//! names; reads the keys every 30 s and the whole catalog every 5 minutes
+//! names; reads the keys every 30 s and the whole catalog every 10 minutes
 //! and on every new listener connection (a missed NOTIFY, a lost
 //! connection); and runs the scheduled key lifecycle on the 30 s beat.
 
@@ -19,7 +19,7 @@ const RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// How often a listening node reads the whole catalog anyway. NOTIFYs reach
 /// a connected listener, and a new connection reads everything, so this is
 /// only a safety net — a slow one, as 100,000 clients take a while to read.
-const READ_CATALOG_EVERY: Duration = Duration::from_secs(300);
+const READ_CATALOG_EVERY: Duration = Duration::from_secs(600);
 
 /// How soon a lost listener connection is tried again (the database is back
 /// within seconds of a restart).
@@ -35,17 +35,21 @@ enum Wake {
     Everything,
 }
 
-pub fn spawn(p: Provider) -> tokio::task::JoinHandle<()> {
+/// Starts the refresher. `listening` is the listener start-up opened before
+/// it read the catalog and keys (nothing committed since is missed); without
+/// one, the first connection reads everything.
+pub fn spawn(p: Provider, listening: Option<PgListener>) -> tokio::task::JoinHandle<()> {
+    p.catalog.set_listening(listening.is_some());
     tokio::spawn(async move {
         let mut beat = tokio::time::interval(RELOAD_EVERY);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         beat.tick().await; // the first tick is immediate; start-up just loaded everything
-        let mut listener: Option<PgListener> = None;
+        let mut listener = listening;
         let mut warned = false;
         let mut catalog_read = tokio::time::Instant::now();
         loop {
             let wake = match listener.as_mut() {
-                None => match listen(&p).await {
+                None => match listen(&p.pool).await {
                     Ok(l) => {
                         listener = Some(l);
                         warned = false;
@@ -107,9 +111,9 @@ fn changes(p: &Provider, first: PgNotification, l: &mut PgListener) -> Wake {
 
 /// A listener on both channels. Bounded in time: a database host that drops
 /// packets must not hold the refresher (and its 30 s beat) for a TCP timeout.
-async fn listen(p: &Provider) -> Result<PgListener, sqlx::Error> {
+pub async fn listen(pool: &sqlx::PgPool) -> Result<PgListener, sqlx::Error> {
     let connect = async {
-        let mut l = PgListener::connect_with(&p.pool).await?;
+        let mut l = PgListener::connect_with(pool).await?;
         l.listen_all([signing_keys::CHANNEL, catalog::CHANNEL]).await?;
         Ok(l)
     };

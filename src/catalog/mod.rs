@@ -18,7 +18,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use crate::model::{Api, Client};
-use crate::store::catalog::{ClientRows, Which};
+use crate::store::catalog::{ClientRights, Which};
 use crate::store::{self, StoreError, apis};
 
 /// The channel the catalog tables' triggers notify (migrations 0004, 0021).
@@ -106,9 +106,9 @@ impl Catalog {
             let _one_at_a_time = self.reloading.lock().await;
             let ids: Vec<String> = pending.clients.iter().cloned().collect();
             let mut tx = store::begin_consistent_read(pool).await?;
-            let rows = match ids.is_empty() {
-                true => ClientRows::default(),
-                false => store::catalog::client_rows(&mut tx, Which::Only(&ids)).await?,
+            let mut entries = match ids.is_empty() {
+                true => HashMap::new(),
+                false => read_entries(&mut tx, Which::Only(&ids)).await?,
             };
             let apis = match pending.apis {
                 true => Some(apis::list(&mut tx).await?),
@@ -119,7 +119,6 @@ impl Catalog {
                 false => None,
             };
             tx.commit().await?;
-            let mut entries = entries(rows);
             let mut parts = self.write();
             for id in ids {
                 parts.replace_client(&id, entries.remove(&id));
@@ -244,7 +243,7 @@ impl Catalog {
     /// Reads every catalog table in one read-only, repeatable-read transaction.
     async fn read_everything(pool: &PgPool) -> Result<Parts, StoreError> {
         let mut tx = store::begin_consistent_read(pool).await?;
-        let rows = store::catalog::client_rows(&mut tx, Which::All).await?;
+        let entries = read_entries(&mut tx, Which::All).await?;
         let api_rows = apis::list(&mut tx).await?;
         let upstreams = store::upstreams::enabled_names(&mut tx).await?;
         tx.commit().await?;
@@ -253,7 +252,7 @@ impl Catalog {
             upstreams,
             ..Parts::default()
         };
-        for (id, entry) in entries(rows) {
+        for (id, entry) in entries {
             parts.replace_client(&id, Some(entry));
         }
         Ok(parts)
@@ -283,35 +282,41 @@ impl Parts {
     }
 }
 
-/// The rows as entries by client_id. A corrupt client row is left out with
-/// a warning rather than failing the rest.
-fn entries(rows: ClientRows) -> HashMap<String, Entry> {
-    let mut entries = HashMap::with_capacity(rows.clients.len());
-    for row in rows.clients {
-        match Client::try_from(row) {
-            Ok(client) => {
-                let entry = Entry {
-                    client: Arc::new(client),
-                    allowances: BTreeMap::new(),
-                    trusts: Vec::new(),
-                    introspects: Vec::new(),
-                };
-                entries.insert(entry.client.client_id.clone(), entry);
-            }
-            Err(e) => tracing::warn!(error = %e, "left a client out of the catalog"),
+/// The entries of `which` clients, by client_id. A corrupt client row is
+/// left out with a warning rather than failing the rest.
+async fn read_entries(conn: &mut sqlx::PgConnection, which: Which<'_>) -> Result<HashMap<String, Entry>, StoreError> {
+    let mut entries = HashMap::new();
+    store::catalog::each_client(conn, which, |row| match Client::try_from(row) {
+        Ok(client) => {
+            let entry = Entry {
+                client: Arc::new(client),
+                allowances: BTreeMap::new(),
+                trusts: Vec::new(),
+                introspects: Vec::new(),
+            };
+            entries.insert(entry.client.client_id.clone(), entry);
         }
-    }
-    for (client_id, audience, scope) in rows.allowances {
+        Err(e) => tracing::warn!(error = %e, "left a client out of the catalog"),
+    })
+    .await?;
+    let rights = store::catalog::client_rights(conn, which).await?;
+    grant(&mut entries, rights);
+    Ok(entries)
+}
+
+/// Puts what the clients may do into their entries.
+fn grant(entries: &mut HashMap<String, Entry>, rights: ClientRights) {
+    for (client_id, audience, scope) in rights.allowances {
         if let Some(e) = entries.get_mut(&client_id) {
             e.allowances.entry(audience).or_default().push(scope);
         }
     }
-    for (client_id, trusted) in rows.trusts {
+    for (client_id, trusted) in rights.trusts {
         if let Some(e) = entries.get_mut(&client_id) {
             e.trusts.push(trusted);
         }
     }
-    for (client_id, audience) in rows.introspects {
+    for (client_id, audience) in rights.introspects {
         if let Some(e) = entries.get_mut(&client_id) {
             e.introspects.push(audience);
         }
@@ -319,7 +324,6 @@ fn entries(rows: ClientRows) -> HashMap<String, Entry> {
     for e in entries.values_mut() {
         e.allowances.values_mut().for_each(|scopes| scopes.sort_unstable());
     }
-    entries
 }
 
 fn api_map(rows: Vec<store::apis::ApiRow>) -> HashMap<String, Arc<Api>> {

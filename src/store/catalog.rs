@@ -2,6 +2,7 @@
 //! they may get, whose id_tokens they may exchange and whose tokens they may
 //! introspect — for every client at start-up, or for the few a change named.
 
+use futures_util::TryStreamExt;
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
@@ -17,9 +18,16 @@ pub enum Which<'a> {
 }
 
 impl Which<'_> {
-    /// `sql`, filtered on `column` when not all: two fixed statements, so
-    /// each keeps its own (indexed) plan.
-    async fn fetch<T>(self, conn: &mut PgConnection, sql: &str, column: &str) -> Result<Vec<T>, StoreError>
+    /// Calls `each` with every row of `sql` (filtered on `column` when not
+    /// all) as it arrives. Two fixed statements, so each keeps its own
+    /// (indexed) plan.
+    async fn each<T>(
+        self,
+        conn: &mut PgConnection,
+        sql: &str,
+        column: &str,
+        mut each: impl FnMut(T),
+    ) -> Result<(), StoreError>
     where
         T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
     {
@@ -33,14 +41,36 @@ impl Which<'_> {
             Which::All => query,
             Which::Only(ids) => query.bind(ids),
         };
-        Ok(query.fetch_all(conn).await?)
+        let mut rows = query.fetch(conn);
+        while let Some(row) = rows.try_next().await? {
+            each(row);
+        }
+        Ok(())
+    }
+
+    async fn all_of<T>(self, conn: &mut PgConnection, sql: &str, column: &str) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let mut rows = Vec::new();
+        self.each(conn, sql, column, |row| rows.push(row)).await?;
+        Ok(rows)
     }
 }
 
-/// The catalog's rows for some clients.
+/// Calls `each` with the row of every one of `which` clients as it arrives:
+/// 100,000 rows are never held at once.
+pub async fn each_client(
+    conn: &mut PgConnection,
+    which: Which<'_>,
+    each: impl FnMut(ClientRow),
+) -> Result<(), StoreError> {
+    which.each(conn, "SELECT * FROM clients", "client_id", each).await
+}
+
+/// What some clients may do.
 #[derive(Default)]
-pub struct ClientRows {
-    pub clients: Vec<ClientRow>,
+pub struct ClientRights {
     /// (client_id, audience, scope).
     pub allowances: Vec<(String, String, String)>,
     /// (client_id, trusted client_id).
@@ -49,27 +79,26 @@ pub struct ClientRows {
     pub introspects: Vec<(String, String)>,
 }
 
-/// Reads the catalog's rows for `which` clients. Call it in one consistent
-/// transaction (`store::begin_consistent_read`).
-pub async fn client_rows(conn: &mut PgConnection, which: Which<'_>) -> Result<ClientRows, StoreError> {
-    Ok(ClientRows {
-        clients: which.fetch(conn, "SELECT * FROM clients", "client_id").await?,
+/// What `which` clients may do. Read it in the transaction that read their
+/// rows (`store::begin_consistent_read`).
+pub async fn client_rights(conn: &mut PgConnection, which: Which<'_>) -> Result<ClientRights, StoreError> {
+    Ok(ClientRights {
         allowances: which
-            .fetch(
+            .all_of(
                 conn,
                 "SELECT c.client_id, a.audience, c.scope FROM client_api_access c JOIN apis a ON a.id = c.api_id",
                 "c.client_id",
             )
             .await?,
         trusts: which
-            .fetch(
+            .all_of(
                 conn,
                 "SELECT client_id, trusted_client_id FROM client_trusts",
                 "client_id",
             )
             .await?,
         introspects: which
-            .fetch(
+            .all_of(
                 conn,
                 "SELECT r.client_id, a.audience FROM api_resource_servers r JOIN apis a ON a.id = r.api_id",
                 "r.client_id",

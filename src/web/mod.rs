@@ -49,6 +49,9 @@ pub struct AppState {
     pub pages: Pages,
     pub csrf: Csrf,
     pub cookies: CookieJar,
+    /// The change listener start-up opened before reading the catalog and
+    /// keys, handed to the refresher when the server starts.
+    pub listening: std::sync::Mutex<Option<sqlx::postgres::PgListener>>,
 }
 
 /// The largest request body accepted (forms and token requests are small).
