@@ -715,12 +715,30 @@ pub async fn search(pool: &PgPool, search: &str, limit: i64, offset: i64) -> Res
         .collect())
 }
 
+/// A back-channel logout URI over `http` (to a loopback receiver, the
+/// only `http` one `BackchannelLogoutUri` takes) is for `lanyard dev`,
+/// whose issuer is `http` too; a deployment's issuer is `https`, and its
+/// logout tokens travel over TLS (Back-Channel Logout §2.2, §4).
+pub fn check_logout_uri_for(issuer: &crate::config::Issuer, uri: Option<&str>) -> Result<(), AdminError> {
+    match uri {
+        Some(uri) if issuer.is_https() && uri.trim().starts_with("http://") => Err(FieldError::new(
+            "backchannel-logout-uri",
+            format!(
+                "`{uri}` uses http; under an https issuer a back-channel logout URI is https (http is for lanyard dev)"
+            ),
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 pub async fn create_by(
     actor: &Actor<'_>,
     rng: &mut impl rand::CryptoRng,
     input: NewClientInput,
 ) -> Result<CreatedClient, AdminError> {
     let p = actor.provider();
+    check_logout_uri_for(&p.config.issuer, input.backchannel_logout_uri.as_deref())?;
     let created = create(&p.pool, p.clock.as_ref(), rng, input).await?;
     let details = serde_json::json!({ "client_id": created.client_id });
     actor.changed("created a client", details).await;
@@ -735,6 +753,7 @@ pub async fn update_by(
     change: ClientUpdate,
 ) -> Result<Option<String>, AdminError> {
     let p = actor.provider();
+    check_logout_uri_for(&p.config.issuer, change.backchannel_logout_uri.as_deref())?;
     let updated = update(&p.pool, p.clock.as_ref(), rng, client_id, change).await?;
     let details = change_details(client_id, &updated);
     actor.changed("changed a client", details).await;

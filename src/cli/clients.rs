@@ -232,7 +232,7 @@ pub struct ClientTrust {
 pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
     let pool = connect_migrated(config).await?;
     match cmd {
-        ClientCommand::Create(a) => create(&pool, a).await,
+        ClientCommand::Create(a) => create(&pool, config, a).await,
         ClientCommand::List(a) => {
             let clients = admin::clients::search(&pool, "", 10_000, 0)
                 .await
@@ -256,6 +256,8 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
         ClientCommand::Update(a) => {
             let current = admin::clients::view(&pool, &a.client_id)
                 .await
+                .map_err(Failure::refused)?;
+            admin::clients::check_logout_uri_for(&config.issuer, a.settings.backchannel_logout_uri.as_deref())
                 .map_err(Failure::refused)?;
             let change = a.settings.apply_to(current)?;
             let mut rng = crate::random::rng();
@@ -368,8 +370,10 @@ async fn rotate_secret(pool: &sqlx::PgPool, a: ClientRotate) -> Result<(), Failu
     })
 }
 
-async fn create(pool: &sqlx::PgPool, a: ClientCreate) -> Result<(), Failure> {
+async fn create(pool: &sqlx::PgPool, config: &Config, a: ClientCreate) -> Result<(), Failure> {
     let s = a.settings;
+    admin::clients::check_logout_uri_for(&config.issuer, s.backchannel_logout_uri.as_deref())
+        .map_err(Failure::refused)?;
     let jwks = s.jwks()?;
     let input = NewClientInput {
         client_id: a.client_id,

@@ -166,6 +166,9 @@ pub struct Client {
     pub require_par: bool,
     /// The secret before the last rotation, during its grace period.
     pub previous_secret: Option<PreviousSecret>,
+    /// It registered itself (RFC 7591): nobody vouches for it, and what
+    /// Lanyard fetches or posts to for it must be on the public internet.
+    pub self_registered: bool,
 }
 
 /// A rotated secret still accepted until `valid_until` (checked against the
@@ -251,6 +254,7 @@ mod redirect_tests {
             backchannel_logout: None,
             require_par: false,
             previous_secret: None,
+            self_registered: false,
         }
     }
 

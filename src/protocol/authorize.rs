@@ -846,6 +846,7 @@ mod tests {
             backchannel_logout: None,
             require_par: false,
             previous_secret: None,
+            self_registered: false,
         }
     }
 

@@ -89,6 +89,16 @@ pub async fn find(conn: &mut PgConnection, client_id: &str) -> Result<Option<Cli
     )
 }
 
+/// The clients of these ids that exist (one query).
+pub async fn find_many(conn: &mut PgConnection, client_ids: &[String]) -> Result<Vec<ClientRow>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE client_id = ANY($1)")
+            .bind(client_ids)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
 /// Every client, for the in-memory catalog.
 pub async fn all(conn: &mut PgConnection) -> Result<Vec<ClientRow>, StoreError> {
     Ok(sqlx::query_as::<_, ClientRow>("SELECT * FROM clients")
@@ -171,6 +181,7 @@ impl TryFrom<ClientRow> for Client {
                 (Some(hash), Some(valid_until)) => Some(crate::model::PreviousSecret { hash, valid_until }),
                 _ => None,
             },
+            self_registered: r.registered_via == "dynamic",
         })
     }
 }
