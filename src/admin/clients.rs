@@ -363,7 +363,10 @@ pub struct ClientView {
     pub registered_via: String,
 }
 
-pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminError> {
+/// A client as the CLI, the admin page and the admin API show it (never its
+/// secret); a previous secret's grace only while it lasts (by `clock`).
+pub async fn view(pool: &PgPool, clock: &dyn Clock, client_id: &str) -> Result<ClientView, AdminError> {
+    let now = clock.now();
     let mut conn = pool.acquire().await?;
     let c = clients::find(&mut conn, client_id)
         .await?
@@ -407,7 +410,7 @@ pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminErr
         require_pushed_authorization_requests: c.require_par,
         previous_secret_valid_until: c
             .previous_secret_valid_until
-            .filter(|_| c.previous_secret_hash.is_some()),
+            .filter(|until| c.previous_secret_hash.is_some() && *until > now),
         apis: api_access,
         trusted,
         registered_via: c.registered_via,

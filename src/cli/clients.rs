@@ -246,7 +246,7 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             })
         }
         ClientCommand::Show(a) => {
-            let client = admin::clients::view(&pool, &a.client_id)
+            let client = admin::clients::view(&pool, &SystemClock, &a.client_id)
                 .await
                 .map_err(Failure::refused)?;
             print(a.out.json, &client, |c| {
@@ -254,7 +254,7 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             })
         }
         ClientCommand::Update(a) => {
-            let current = admin::clients::view(&pool, &a.client_id)
+            let current = admin::clients::view(&pool, &SystemClock, &a.client_id)
                 .await
                 .map_err(Failure::refused)?;
             admin::clients::check_logout_uri_for(&config.issuer, a.settings.backchannel_logout_uri.as_deref())
@@ -270,7 +270,7 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
                 admin::clients::change_details(&a.client_id, &updated),
             )
             .await;
-            let client = admin::clients::view(&pool, &a.client_id)
+            let client = admin::clients::view(&pool, &SystemClock, &a.client_id)
                 .await
                 .map_err(Failure::refused)?;
             let mut shown = serde_json::to_value(&client).map_err(Failure::refused)?;

@@ -169,6 +169,11 @@ pub struct Client {
     /// It registered itself (RFC 7591): nobody vouches for it, and what
     /// Lanyard fetches or posts to for it must be on the public internet.
     pub self_registered: bool,
+    /// This request's client authenticated with its previous secret, during
+    /// its grace: set only on the copy `protocol::client_auth` returns (the
+    /// catalog's entries never have it). Such a request gets no admin-API
+    /// token (`protocol::api_tokens::admit`).
+    pub by_previous_secret: bool,
 }
 
 /// A rotated secret still accepted until `valid_until` (checked against the
@@ -255,6 +260,7 @@ mod redirect_tests {
             require_par: false,
             previous_secret: None,
             self_registered: false,
+            by_previous_secret: false,
         }
     }
 

@@ -893,6 +893,7 @@ mod tests {
             require_par: false,
             previous_secret: None,
             self_registered: false,
+            by_previous_secret: false,
         }
     }
 

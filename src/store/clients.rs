@@ -182,6 +182,7 @@ impl TryFrom<ClientRow> for Client {
                 _ => None,
             },
             self_registered: r.registered_via == "dynamic",
+            by_previous_secret: false,
         })
     }
 }

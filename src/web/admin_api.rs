@@ -250,7 +250,9 @@ async fn get_client(_: AdminCaller, id: Path<String>, state: Data<AppState>) -> 
 }
 
 async fn view_client(state: &AppState, id: &str) -> Result<HttpResponse, WebError> {
-    let view = clients::view(&state.provider.pool, id).await.map_err(refused)?;
+    let view = clients::view(&state.provider.pool, state.provider.clock.as_ref(), id)
+        .await
+        .map_err(refused)?;
     Ok(ok(StatusCode::OK, view))
 }
 
@@ -282,7 +284,9 @@ async fn update_client(
     let secret = clients::update_by(&actor, &mut crate::random::rng(), &id, change)
         .await
         .map_err(refused)?;
-    let view = clients::view(&state.provider.pool, &id).await.map_err(refused)?;
+    let view = clients::view(&state.provider.pool, state.provider.clock.as_ref(), &id)
+        .await
+        .map_err(refused)?;
     let mut shown = serde_json::to_value(view).map_err(|e| WebError::api_internal(&e))?;
     // A client moved to a secret method got a secret: shown this once.
     if let (Some(secret), Some(fields)) = (secret, shown.as_object_mut()) {

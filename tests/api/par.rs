@@ -416,7 +416,9 @@ async fn assert_plain_request_refused(app: &TestApp, client: &TestClient) {
 #[tokio::test]
 async fn a_client_that_requires_par_is_refused_a_plain_request() {
     let (app, client) = setup().await;
-    let admin = lanyard::admin::clients::view(&app.pool, &client.id).await.unwrap();
+    let admin = lanyard::admin::clients::view(&app.pool, &app.clock, &client.id)
+        .await
+        .unwrap();
     assert!(!admin.require_pushed_authorization_requests, "off by default");
     sqlx::query("UPDATE clients SET require_par = true WHERE client_id = $1")
         .bind(&client.id)
