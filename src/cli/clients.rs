@@ -39,6 +39,18 @@ pub enum ClientCommand {
     /// `LANYARD_CLIENT_REGISTRATION=token`).
     #[command(subcommand)]
     RegistrationToken(RegistrationTokenCommand),
+    /// A registered client's registration access token (RFC 7592): rotate
+    /// it (the new one printed this once) or revoke it.
+    #[command(subcommand)]
+    RegistrationAccessToken(RegistrationAccessTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationAccessTokenCommand {
+    /// A new token for CLIENT_ID, printed this once; the old one stops working.
+    Rotate(ClientRef),
+    /// The client can no longer read, change or delete its registration.
+    Revoke(ClientRef),
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +315,37 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
         ClientCommand::Trust(a) => trust(&pool, a).await,
         ClientCommand::RotateSecret(a) => rotate_secret(&pool, a).await,
         ClientCommand::RegistrationToken(c) => registration_token(&pool, c).await,
+        ClientCommand::RegistrationAccessToken(c) => registration_access_token(&pool, c).await,
+    }
+}
+
+async fn registration_access_token(pool: &sqlx::PgPool, c: RegistrationAccessTokenCommand) -> Result<(), Failure> {
+    use crate::admin::registration;
+    match c {
+        RegistrationAccessTokenCommand::Rotate(a) => {
+            let mut rng = crate::random::rng();
+            let rotated = registration::rotate_access_token(pool, &SystemClock, &mut rng, &a.client_id)
+                .await
+                .map_err(Failure::refused)?;
+            let details = serde_json::json!({ "client_id": rotated.client_id });
+            audit(pool, "rotated a registration access token", details).await;
+            print(a.out.json, &rotated, |r| {
+                format!(
+                    "registration_access_token: {}\n(shown this once: Lanyard keeps only its SHA-256; the old one no longer works)",
+                    r.registration_access_token
+                )
+            })
+        }
+        RegistrationAccessTokenCommand::Revoke(a) => {
+            registration::revoke_access_token(pool, &SystemClock, &a.client_id)
+                .await
+                .map_err(Failure::refused)?;
+            let done = serde_json::json!({ "client_id": a.client_id, "revoked": true });
+            audit(pool, "revoked a registration access token", done.clone()).await;
+            print(a.out.json, &done, |_| {
+                format!("revoked the registration access token of client {}", a.client_id)
+            })
+        }
     }
 }
 

@@ -94,6 +94,28 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// One value parsed, naming the field it came from on failure.
+    pub fn check<T>(field: &'static str, result: Result<T, String>) -> Result<T, FieldError> {
+        result.map_err(|m| FieldError::new(field, m))
+    }
+
+    /// Every value of a repeated field parsed, a duplicate refused.
+    pub fn each<T: PartialEq>(
+        field: &'static str,
+        raws: &[String],
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, FieldError> {
+        let mut out: Vec<T> = Vec::with_capacity(raws.len());
+        for raw in raws {
+            let value = Self::check(field, parse(raw))?;
+            if out.contains(&value) {
+                return Err(FieldError::new(field, format!("`{raw}` is given twice")));
+            }
+            out.push(value);
+        }
+        Ok(out)
+    }
+
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         Self {
             field,

@@ -99,6 +99,29 @@ pub async fn find_many(conn: &mut PgConnection, client_ids: &[String]) -> Result
     )
 }
 
+/// Sets (or, with `None`, clears) a registered client's registration access
+/// token hash. `None` when there is no such client, `Some(false)` when it
+/// did not register itself (nothing changed).
+pub async fn set_registration_token(
+    conn: &mut PgConnection,
+    client_id: &str,
+    hash: Option<&[u8]>,
+    now: DateTime<Utc>,
+) -> Result<Option<bool>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE clients SET
+            registration_token_hash = CASE WHEN registered_via = 'dynamic' THEN $2 ELSE registration_token_hash END,
+            updated_at = CASE WHEN registered_via = 'dynamic' THEN $3 ELSE updated_at END
+         WHERE client_id = $1
+         RETURNING registered_via = 'dynamic'",
+    )
+    .bind(client_id)
+    .bind(hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Every client, for the in-memory catalog.
 pub async fn all(conn: &mut PgConnection) -> Result<Vec<ClientRow>, StoreError> {
     Ok(sqlx::query_as::<_, ClientRow>("SELECT * FROM clients")

@@ -100,6 +100,20 @@ struct ConsentPage<'a> {
     client_name: &'a str,
     username: &'a str,
     scopes: Vec<ScopeLine>,
+    /// The client registered itself (RFC 7591): its name is its own
+    /// choice, and nobody checked it (RFC 7591 §5 asks the server to say so).
+    registered_itself: bool,
+    /// Where the code will go: the redirect URI's host (or the URI, for a
+    /// private-use scheme).
+    destination: String,
+}
+
+/// The host of a redirect URI, as the consent page names where the code goes.
+fn destination(redirect_uri: &str) -> String {
+    url::Url::parse(redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| redirect_uri.to_owned())
 }
 
 /// What each OIDC scope lets the application do, in plain words.
@@ -123,6 +137,8 @@ pub fn consent_page(
             request: &encoded,
             client_name: &request.client.name,
             username,
+            registered_itself: request.client.self_registered,
+            destination: destination(&request.redirect_uri),
             scopes: scopes
                 .iter()
                 .map(|s| ScopeLine {
