@@ -47,6 +47,7 @@ pub struct Metrics {
     mail: Family,
     logout_deliveries: Family,
     client_registrations: Family,
+    previous_secret_uses: Family,
 }
 
 impl Metrics {
@@ -99,6 +100,12 @@ impl Metrics {
         self.client_registrations.add(&[("event", event)]);
     }
 
+    /// A client authenticated with its previous secret, during its grace,
+    /// at `endpoint` (a path).
+    pub fn previous_secret_use(&self, endpoint: &str) {
+        self.previous_secret_uses.add(&[("endpoint", endpoint)]);
+    }
+
     /// Appends these families in the Prometheus text format.
     pub fn write(&self, out: &mut String) {
         let name = "lanyard_http_request_duration_seconds";
@@ -149,6 +156,11 @@ impl Metrics {
             out,
             "lanyard_client_registrations_total",
             "Dynamic client registrations (RFC 7591) and their changes (RFC 7592) by event: registered, updated, deleted.",
+        );
+        self.previous_secret_uses.write(
+            out,
+            "lanyard_previous_secret_uses_total",
+            "Client authentications with a previous secret during its grace, by endpoint.",
         );
     }
 }

@@ -3,45 +3,14 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
-use super::{Actor, AdminError, each, field, optional_name};
+use super::{Actor, AdminError, each, field};
 use crate::clock::Clock;
-use crate::crypto::jwks::KeySet;
-use crate::crypto::{Alg, secret};
-use crate::model::{
-    Audience, AuthMethod, BackchannelLogoutUri, ClientId, FieldError, GrantType, JwksUri, OidcScope, RedirectUri,
-    ScopeToken,
-};
+use crate::crypto::secret;
+use crate::model::{Audience, AuthMethod, FieldError, ScopeToken};
+pub use crate::protocol::client_metadata::NewClientInput;
+use crate::protocol::client_metadata::{self, uses_secret};
 use crate::store::apis;
 use crate::store::clients::{self, ClientRow};
-
-/// What `lanyard client create` (and the admin page) asks for; parsed here.
-#[derive(Debug, Default)]
-pub struct NewClientInput {
-    pub client_id: String,
-    pub name: Option<String>,
-    pub redirect_uris: Vec<String>,
-    pub post_logout_redirect_uris: Vec<String>,
-    pub public: bool,
-    pub auth_method: Option<String>,
-    pub grant_types: Vec<String>,
-    pub scopes: Vec<String>,
-    pub first_party: bool,
-    pub id_token_alg: Option<String>,
-    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request carries a DPoP proof.
-    pub dpop_bound: bool,
-    /// Its DPoP proofs carry a server nonce (RFC 9449 §8).
-    pub dpop_nonce: bool,
-    /// A `private_key_jwt` client's JWK Set of public keys…
-    pub jwks: Option<serde_json::Value>,
-    /// …or where it publishes it (one of the two).
-    pub jwks_uri: Option<String>,
-    /// Where its logout tokens go (Back-Channel Logout §2.2); none: it gets none.
-    pub backchannel_logout_uri: Option<String>,
-    /// Back-Channel Logout §2.2 `backchannel_logout_session_required`.
-    pub backchannel_logout_session_required: bool,
-    /// RFC 9126 §6: its authorization requests must be pushed.
-    pub require_par: bool,
-}
 
 /// A new client; the secret exists only for clients of a secret method and is shown this once.
 #[derive(Debug, serde::Serialize)]
@@ -54,16 +23,13 @@ pub struct CreatedClient {
     pub client_secret: Option<String>,
 }
 
-const DEFAULT_GRANT_TYPES: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
-const DEFAULT_SCOPES: [OidcScope; 3] = [OidcScope::Openid, OidcScope::Profile, OidcScope::Email];
-
 pub async fn create(
     pool: &PgPool,
     clock: &dyn Clock,
     rng: &mut impl rand::CryptoRng,
     input: NewClientInput,
 ) -> Result<CreatedClient, AdminError> {
-    let row = parse_new_client(input, clock)?;
+    let row = client_metadata::parse(input, clock)?;
     let secret = uses_secret(&row).then(|| secret::random_token(rng));
     let row = ClientRow {
         secret_hash: secret.as_deref().map(|s| secret::sha256(s).to_vec()),
@@ -76,162 +42,6 @@ pub async fn create(
         client_id: row.client_id,
         client_secret: secret,
     })
-}
-
-pub(super) fn parse_new_client(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRow, AdminError> {
-    let client_id = field("client-id", ClientId::parse(&input.client_id))?;
-    let name = optional_name(input.name)?;
-    let redirect_uris = each("redirect-uri", &input.redirect_uris, RedirectUri::parse)?;
-    let post_logout = each(
-        "post-logout-redirect-uri",
-        &input.post_logout_redirect_uris,
-        RedirectUri::parse,
-    )?;
-    let has_keys = input.jwks.is_some() || input.jwks_uri.is_some();
-    let auth_method = parse_auth_method(input.public, input.auth_method.as_deref(), has_keys)?;
-    let (jwks, jwks_uri) = parse_keys(auth_method, input.jwks, input.jwks_uri.as_deref())?;
-    let mut grant_types = each("grant-type", &input.grant_types, str::parse::<GrantType>)?;
-    if grant_types.is_empty() {
-        grant_types = DEFAULT_GRANT_TYPES.to_vec();
-    }
-    let mut scopes = each("scope", &input.scopes, str::parse::<OidcScope>)?;
-    if scopes.is_empty() {
-        scopes = DEFAULT_SCOPES.to_vec();
-    }
-    let id_token_alg = field(
-        "id-token-alg",
-        input.id_token_alg.as_deref().unwrap_or("RS256").parse::<Alg>(),
-    )?;
-
-    check_grants_fit(&grant_types, auth_method, !redirect_uris.is_empty())?;
-    let logout_uri = input.backchannel_logout_uri.as_deref().filter(|u| !u.trim().is_empty());
-    let logout_uri = field(
-        "backchannel-logout-uri",
-        logout_uri.map(BackchannelLogoutUri::parse).transpose(),
-    )?;
-    if input.backchannel_logout_session_required && logout_uri.is_none() {
-        return Err(FieldError::new("backchannel-logout-session-required", "needs a back-channel logout URI").into());
-    }
-    let now = clock.now();
-    Ok(ClientRow {
-        name: name.map_or_else(|| client_id.to_string(), |n| n.to_string()),
-        client_id: client_id.to_string(),
-        secret_hash: None,
-        auth_method: auth_method.as_str().to_owned(),
-        jwks,
-        jwks_uri: jwks_uri.map(|u| u.to_string()),
-        redirect_uris: redirect_uris.iter().map(ToString::to_string).collect(),
-        post_logout_redirect_uris: post_logout.iter().map(ToString::to_string).collect(),
-        grant_types: grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
-        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-        first_party: input.first_party,
-        id_token_alg: id_token_alg.as_str().to_owned(),
-        dpop_bound: input.dpop_bound,
-        dpop_nonce: input.dpop_nonce,
-        backchannel_logout_uri: logout_uri.map(|u| u.to_string()),
-        backchannel_logout_session_required: input.backchannel_logout_session_required,
-        require_par: input.require_par,
-        previous_secret_hash: None,
-        previous_secret_valid_until: None,
-        created_at: now,
-        updated_at: now,
-        registered_via: "admin".to_owned(),
-        registration_token_hash: None,
-        registered_with: None,
-    })
-}
-
-/// The authentication method: `none` for a public client, else the one
-/// asked for (`private_key_jwt` when keys are given, else
-/// `client_secret_basic` by default).
-fn parse_auth_method(public: bool, requested: Option<&str>, has_keys: bool) -> Result<AuthMethod, AdminError> {
-    let requested = requested.map(str::parse::<AuthMethod>).transpose();
-    Ok(match (public, field("auth-method", requested)?) {
-        (true, None | Some(AuthMethod::None)) => AuthMethod::None,
-        (true, Some(other)) => {
-            return Err(FieldError::new(
-                "auth-method",
-                format!("a public client authenticates with `none`, not `{other}`"),
-            )
-            .into());
-        }
-        (false, Some(method)) => method,
-        (false, None) if has_keys => AuthMethod::PrivateKeyJwt,
-        (false, None) => AuthMethod::ClientSecretBasic,
-    })
-}
-
-/// A `private_key_jwt` client's keys: exactly one of a JWK Set of public
-/// keys (checked usable, public only) or an `https` `jwks_uri` (RFC 7591
-/// §2); any other client has none — its secret and keys never coexist.
-fn parse_keys(
-    method: AuthMethod,
-    jwks: Option<serde_json::Value>,
-    jwks_uri: Option<&str>,
-) -> Result<(Option<serde_json::Value>, Option<JwksUri>), AdminError> {
-    if method != AuthMethod::PrivateKeyJwt {
-        if jwks.is_some() || jwks_uri.is_some() {
-            return Err(FieldError::new(
-                "jwks",
-                format!("keys are registered only with auth method private_key_jwt, not `{method}`"),
-            )
-            .into());
-        }
-        return Ok((None, None));
-    }
-    match (jwks, jwks_uri) {
-        (Some(jwks), None) => {
-            KeySet::parse(&jwks).map_err(|e| FieldError::new("jwks", e.to_string()))?;
-            Ok((Some(jwks), None))
-        }
-        (None, Some(uri)) => Ok((None, Some(field("jwks-uri", JwksUri::parse(uri))?))),
-        (Some(_), Some(_)) => Err(FieldError::new("jwks", "give a JWK Set or a jwks_uri, not both").into()),
-        (None, None) => Err(FieldError::new(
-            "jwks",
-            "a private_key_jwt client needs its public keys: a JWK Set (--jwks-file) or a jwks_uri",
-        )
-        .into()),
-    }
-}
-
-/// Whether a client row's method presents a secret.
-pub(super) fn uses_secret(row: &ClientRow) -> bool {
-    row.auth_method.parse::<AuthMethod>().is_ok_and(AuthMethod::uses_secret)
-}
-
-/// The grant types fit the rest of the client: the code flow needs a
-/// redirect URI, refresh tokens come from sign-ins, and a public client
-/// cannot use client_credentials, which rests on client authentication
-/// alone. (It may exchange id_tokens bound to its DPoP key: the proof
-/// stands in for authentication, `protocol::token::exchange`.)
-fn check_grants_fit(
-    grant_types: &[GrantType],
-    auth_method: AuthMethod,
-    has_redirect_uri: bool,
-) -> Result<(), AdminError> {
-    let has = |g| grant_types.contains(&g);
-    if has(GrantType::AuthorizationCode) && !has_redirect_uri {
-        return Err(FieldError::new(
-            "redirect-uri",
-            "a client with the authorization_code grant needs at least one",
-        )
-        .into());
-    }
-    if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
-        return Err(FieldError::new(
-            "grant-type",
-            "refresh_token needs authorization_code (refresh tokens come from sign-ins)",
-        )
-        .into());
-    }
-    if auth_method == AuthMethod::None && has(GrantType::ClientCredentials) {
-        return Err(FieldError::new(
-            "grant-type",
-            "a public client cannot use client_credentials: it cannot authenticate",
-        )
-        .into());
-    }
-    Ok(())
 }
 
 /// A client's allowance for one API after `allow`.
@@ -363,7 +173,10 @@ pub struct ClientView {
     pub registered_via: String,
 }
 
-pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminError> {
+/// A client as the CLI, the admin page and the admin API show it (never its
+/// secret); a previous secret's grace only while it lasts (by `clock`).
+pub async fn view(pool: &PgPool, clock: &dyn Clock, client_id: &str) -> Result<ClientView, AdminError> {
+    let now = clock.now();
     let mut conn = pool.acquire().await?;
     let c = clients::find(&mut conn, client_id)
         .await?
@@ -407,7 +220,7 @@ pub async fn view(pool: &PgPool, client_id: &str) -> Result<ClientView, AdminErr
         require_pushed_authorization_requests: c.require_par,
         previous_secret_valid_until: c
             .previous_secret_valid_until
-            .filter(|_| c.previous_secret_hash.is_some()),
+            .filter(|until| c.previous_secret_hash.is_some() && *until > now),
         apis: api_access,
         trusted,
         registered_via: c.registered_via,
@@ -494,7 +307,7 @@ pub async fn update(
         backchannel_logout_session_required: change.backchannel_logout_session_required,
         require_par: change.require_par,
     };
-    let parsed = parse_new_client(input, clock)?;
+    let parsed = client_metadata::parse(input, clock)?;
     let (secret_hash, client_secret) = match (uses_secret(&parsed), before.secret_hash.clone()) {
         (true, Some(kept)) => (Some(kept), None),
         (true, None) => {
@@ -715,12 +528,30 @@ pub async fn search(pool: &PgPool, search: &str, limit: i64, offset: i64) -> Res
         .collect())
 }
 
+/// A back-channel logout URI over `http` (to a loopback receiver, the
+/// only `http` one `BackchannelLogoutUri` takes) is for `lanyard dev`,
+/// whose issuer is `http` too; a deployment's issuer is `https`, and its
+/// logout tokens travel over TLS (Back-Channel Logout §2.2, §4).
+pub fn check_logout_uri_for(issuer: &crate::config::Issuer, uri: Option<&str>) -> Result<(), AdminError> {
+    match uri {
+        Some(uri) if issuer.is_https() && uri.trim().starts_with("http://") => Err(FieldError::new(
+            "backchannel-logout-uri",
+            format!(
+                "`{uri}` uses http; under an https issuer a back-channel logout URI is https (http is for lanyard dev)"
+            ),
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 pub async fn create_by(
     actor: &Actor<'_>,
     rng: &mut impl rand::CryptoRng,
     input: NewClientInput,
 ) -> Result<CreatedClient, AdminError> {
     let p = actor.provider();
+    check_logout_uri_for(&p.config.issuer, input.backchannel_logout_uri.as_deref())?;
     let created = create(&p.pool, p.clock.as_ref(), rng, input).await?;
     let details = serde_json::json!({ "client_id": created.client_id });
     actor.changed("created a client", details).await;
@@ -735,6 +566,7 @@ pub async fn update_by(
     change: ClientUpdate,
 ) -> Result<Option<String>, AdminError> {
     let p = actor.provider();
+    check_logout_uri_for(&p.config.issuer, change.backchannel_logout_uri.as_deref())?;
     let updated = update(&p.pool, p.clock.as_ref(), rng, client_id, change).await?;
     let details = change_details(client_id, &updated);
     actor.changed("changed a client", details).await;

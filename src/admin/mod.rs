@@ -22,7 +22,7 @@ use crate::model::{DisplayName, FieldError};
 
 /// Parses one value, naming the field it came from on failure.
 pub(crate) fn field<T>(name: &'static str, result: Result<T, String>) -> Result<T, AdminError> {
-    result.map_err(|m| AdminError::Invalid(FieldError::new(name, m)))
+    Ok(FieldError::check(name, result)?)
 }
 
 /// Parses every value of a repeated field, refusing duplicates.
@@ -31,23 +31,10 @@ pub(crate) fn each<T: PartialEq>(
     raws: &[String],
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<Vec<T>, AdminError> {
-    let mut out: Vec<T> = Vec::with_capacity(raws.len());
-    for raw in raws {
-        let value = field(name, parse(raw))?;
-        if out.contains(&value) {
-            return Err(AdminError::Invalid(FieldError::new(
-                name,
-                format!("`{raw}` is given twice"),
-            )));
-        }
-        out.push(value);
-    }
-    Ok(out)
+    Ok(FieldError::each(name, raws, parse)?)
 }
 
 /// An optional display name: blank counts as absent.
 pub(crate) fn optional_name(raw: Option<String>) -> Result<Option<DisplayName>, AdminError> {
-    raw.filter(|n| !n.trim().is_empty())
-        .map(|n| field("name", DisplayName::parse(&n)))
-        .transpose()
+    Ok(DisplayName::optional(raw)?)
 }

@@ -39,6 +39,18 @@ pub enum ClientCommand {
     /// `LANYARD_CLIENT_REGISTRATION=token`).
     #[command(subcommand)]
     RegistrationToken(RegistrationTokenCommand),
+    /// A registered client's registration access token (RFC 7592): rotate
+    /// it (the new one printed this once) or revoke it.
+    #[command(subcommand)]
+    RegistrationAccessToken(RegistrationAccessTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationAccessTokenCommand {
+    /// A new token for CLIENT_ID, printed this once; the old one stops working.
+    Rotate(ClientRef),
+    /// The client can no longer read, change or delete its registration.
+    Revoke(ClientRef),
 }
 
 #[derive(Debug, Args)]
@@ -232,7 +244,7 @@ pub struct ClientTrust {
 pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
     let pool = connect_migrated(config).await?;
     match cmd {
-        ClientCommand::Create(a) => create(&pool, a).await,
+        ClientCommand::Create(a) => create(&pool, config, a).await,
         ClientCommand::List(a) => {
             let clients = admin::clients::search(&pool, "", 10_000, 0)
                 .await
@@ -246,7 +258,7 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             })
         }
         ClientCommand::Show(a) => {
-            let client = admin::clients::view(&pool, &a.client_id)
+            let client = admin::clients::view(&pool, &SystemClock, &a.client_id)
                 .await
                 .map_err(Failure::refused)?;
             print(a.out.json, &client, |c| {
@@ -254,8 +266,10 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
             })
         }
         ClientCommand::Update(a) => {
-            let current = admin::clients::view(&pool, &a.client_id)
+            let current = admin::clients::view(&pool, &SystemClock, &a.client_id)
                 .await
+                .map_err(Failure::refused)?;
+            admin::clients::check_logout_uri_for(&config.issuer, a.settings.backchannel_logout_uri.as_deref())
                 .map_err(Failure::refused)?;
             let change = a.settings.apply_to(current)?;
             let mut rng = crate::random::rng();
@@ -268,7 +282,7 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
                 admin::clients::change_details(&a.client_id, &updated),
             )
             .await;
-            let client = admin::clients::view(&pool, &a.client_id)
+            let client = admin::clients::view(&pool, &SystemClock, &a.client_id)
                 .await
                 .map_err(Failure::refused)?;
             let mut shown = serde_json::to_value(&client).map_err(Failure::refused)?;
@@ -301,6 +315,37 @@ pub async fn run(cmd: ClientCommand, config: &Config) -> Result<(), Failure> {
         ClientCommand::Trust(a) => trust(&pool, a).await,
         ClientCommand::RotateSecret(a) => rotate_secret(&pool, a).await,
         ClientCommand::RegistrationToken(c) => registration_token(&pool, c).await,
+        ClientCommand::RegistrationAccessToken(c) => registration_access_token(&pool, c).await,
+    }
+}
+
+async fn registration_access_token(pool: &sqlx::PgPool, c: RegistrationAccessTokenCommand) -> Result<(), Failure> {
+    use crate::admin::registration;
+    match c {
+        RegistrationAccessTokenCommand::Rotate(a) => {
+            let mut rng = crate::random::rng();
+            let rotated = registration::rotate_access_token(pool, &SystemClock, &mut rng, &a.client_id)
+                .await
+                .map_err(Failure::refused)?;
+            let details = serde_json::json!({ "client_id": rotated.client_id });
+            audit(pool, "rotated a registration access token", details).await;
+            print(a.out.json, &rotated, |r| {
+                format!(
+                    "registration_access_token: {}\n(shown this once: Lanyard keeps only its SHA-256; the old one no longer works)",
+                    r.registration_access_token
+                )
+            })
+        }
+        RegistrationAccessTokenCommand::Revoke(a) => {
+            registration::revoke_access_token(pool, &SystemClock, &a.client_id)
+                .await
+                .map_err(Failure::refused)?;
+            let done = serde_json::json!({ "client_id": a.client_id, "revoked": true });
+            audit(pool, "revoked a registration access token", done.clone()).await;
+            print(a.out.json, &done, |_| {
+                format!("revoked the registration access token of client {}", a.client_id)
+            })
+        }
     }
 }
 
@@ -368,8 +413,10 @@ async fn rotate_secret(pool: &sqlx::PgPool, a: ClientRotate) -> Result<(), Failu
     })
 }
 
-async fn create(pool: &sqlx::PgPool, a: ClientCreate) -> Result<(), Failure> {
+async fn create(pool: &sqlx::PgPool, config: &Config, a: ClientCreate) -> Result<(), Failure> {
     let s = a.settings;
+    admin::clients::check_logout_uri_for(&config.issuer, s.backchannel_logout_uri.as_deref())
+        .map_err(Failure::refused)?;
     let jwks = s.jwks()?;
     let input = NewClientInput {
         client_id: a.client_id,

@@ -166,6 +166,14 @@ pub struct Client {
     pub require_par: bool,
     /// The secret before the last rotation, during its grace period.
     pub previous_secret: Option<PreviousSecret>,
+    /// It registered itself (RFC 7591): nobody vouches for it, and what
+    /// Lanyard fetches or posts to for it must be on the public internet.
+    pub self_registered: bool,
+    /// This request's client authenticated with its previous secret, during
+    /// its grace: set only on the copy `protocol::client_auth` returns (the
+    /// catalog's entries never have it). Such a request gets no admin-API
+    /// token (`protocol::api_tokens::admit`).
+    pub by_previous_secret: bool,
 }
 
 /// A rotated secret still accepted until `valid_until` (checked against the
@@ -251,6 +259,8 @@ mod redirect_tests {
             backchannel_logout: None,
             require_par: false,
             previous_secret: None,
+            self_registered: false,
+            by_previous_secret: false,
         }
     }
 

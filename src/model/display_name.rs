@@ -24,6 +24,13 @@ impl DisplayName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// An optional name (field `name`): blank counts as absent.
+    pub fn optional(raw: Option<String>) -> Result<Option<Self>, super::FieldError> {
+        raw.filter(|n| !n.trim().is_empty())
+            .map(|n| super::FieldError::check("name", Self::parse(&n)))
+            .transpose()
+    }
 }
 
 impl fmt::Display for DisplayName {

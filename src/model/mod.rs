@@ -12,6 +12,7 @@ mod email;
 mod key_state;
 pub mod lifecycle;
 pub mod password_rules;
+mod public_address;
 mod redirect_uri;
 mod scope;
 pub mod upstream;
@@ -26,6 +27,7 @@ pub use display_name::DisplayName;
 pub use email::{Email, MAX_EMAIL_CHARS, local_part};
 pub use key_state::KeyState;
 pub use password_rules::PasswordPolicy;
+pub use public_address::{is_public, public_https};
 pub use redirect_uri::{BackchannelLogoutUri, RedirectUri};
 pub use scope::{OidcScope, ScopeToken};
 pub use upstream::{AcrMap, UpstreamId, UpstreamIssuer};
@@ -51,54 +53,6 @@ pub fn https_or_loopback(raw: &str, url: &url::Url) -> Result<(), String> {
             "`{raw}` must use https (http is allowed only for localhost, 127.0.0.1 and [::1])"
         )),
     }
-}
-
-/// `https` to a host on the public internet, by its name: no loopback, no
-/// `*.localhost`, no IP literal of a private, link-local, shared, loopback,
-/// unspecified or multicast range. The rule for URLs Lanyard fetches or posts
-/// to on behalf of clients that registered themselves (their `jwks_uri`,
-/// `backchannel_logout_uri`), so a registration cannot aim Lanyard at the
-/// operator's own network by address. A name that resolves to such an
-/// address is not caught here (README "Dynamic client registration").
-pub fn public_https(raw: &str) -> Result<(), String> {
-    let url = url::Url::parse(raw).map_err(|_| format!("`{raw}` is not an absolute URL"))?;
-    let refused = || Err(format!("`{raw}` must be https to a public host"));
-    if url.scheme() != "https" {
-        return refused();
-    }
-    let private = match url.host() {
-        None => true,
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-        Some(url::Host::Ipv4(v4)) => not_public_v4(v4),
-        Some(url::Host::Ipv6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => not_public_v4(v4),
-            None => {
-                let first = v6.segments()[0];
-                v6.is_loopback() || v6.is_unspecified() || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00 // unique local, RFC 4193
-                    || (first & 0xffc0) == 0xfe80 // link-local
-            }
-        },
-    };
-    match private {
-        true => refused(),
-        false => Ok(()),
-    }
-}
-
-fn not_public_v4(v4: std::net::Ipv4Addr) -> bool {
-    let [a, b, ..] = v4.octets();
-    v4.is_private()
-        || v4.is_loopback()
-        || v4.is_link_local()
-        || v4.is_unspecified()
-        || v4.is_multicast()
-        || v4.is_broadcast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // shared, RFC 6598
 }
 
 /// The group a client address is counted in by per-address throttles: an
@@ -140,6 +94,28 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// One value parsed, naming the field it came from on failure.
+    pub fn check<T>(field: &'static str, result: Result<T, String>) -> Result<T, FieldError> {
+        result.map_err(|m| FieldError::new(field, m))
+    }
+
+    /// Every value of a repeated field parsed, a duplicate refused.
+    pub fn each<T: PartialEq>(
+        field: &'static str,
+        raws: &[String],
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, FieldError> {
+        let mut out: Vec<T> = Vec::with_capacity(raws.len());
+        for raw in raws {
+            let value = Self::check(field, parse(raw))?;
+            if out.contains(&value) {
+                return Err(FieldError::new(field, format!("`{raw}` is given twice")));
+            }
+            out.push(value);
+        }
+        Ok(out)
+    }
+
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         Self {
             field,
@@ -166,37 +142,4 @@ fn absolute_uri_without_fragment(raw: &str, rule: &str) -> Result<url::Url, Stri
         return Err(format!("`{raw}` must not have a fragment ({rule})"));
     }
     Ok(url)
-}
-
-#[cfg(test)]
-mod public_https_tests {
-    use super::public_https;
-
-    #[test]
-    fn public_https_refuses_local_and_private_hosts() {
-        for ok in [
-            "https://rp.example.com/bcl",
-            "https://203.0.113.7/bcl",
-            "https://[2001:db8::1]/x",
-        ] {
-            assert!(public_https(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://rp.example.com/bcl",
-            "https://localhost/x",
-            "https://a.localhost/x",
-            "https://127.0.0.1:2375/containers",
-            "https://10.1.2.3/x",
-            "https://192.168.0.1/x",
-            "https://169.254.169.254/latest/meta-data",
-            "https://100.64.0.1/x",
-            "https://0.0.0.0/x",
-            "https://[::1]/x",
-            "https://[fd00::1]/x",
-            "https://[fe80::1]/x",
-            "https://[::ffff:127.0.0.1]/x",
-        ] {
-            assert!(public_https(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -65,10 +65,22 @@ pub fn default_target(p: &Provider, client: &Client, resources: &[String]) -> Re
 }
 
 /// What an API asks of a token request before a token is minted for it:
-/// its DPoP policy (`dpop::enforce`) and, for a user's token (`amr` given),
-/// the level of sign-in (`require_level`). Every grant calls it once it
-/// knows the API.
-pub fn admit(p: &Provider, api: &Api, proof: Option<&Proof>, amr: Option<&[String]>) -> Result<(), OAuthError> {
+/// the admin API a client's current secret (not its previous one, in its
+/// grace: `client_auth`), its DPoP policy (`dpop::enforce`) and, for a
+/// user's token (`amr` given), the level of sign-in (`require_level`).
+/// Every grant calls it once it knows the API.
+pub fn admit(
+    p: &Provider,
+    client: &Client,
+    api: &Api,
+    proof: Option<&Proof>,
+    amr: Option<&[String]>,
+) -> Result<(), OAuthError> {
+    if client.by_previous_secret && is_admin_api(p, &api.audience) {
+        return Err(invalid_target(
+            "the admin API's tokens need the client's current secret, not the previous one still in its grace",
+        ));
+    }
     dpop::enforce(p, api.dpop, proof, format_args!("the API {}", api.audience))?;
     amr.map_or(Ok(()), |amr| require_level(p, api, amr))
 }

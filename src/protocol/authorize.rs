@@ -8,6 +8,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::factors::Enrolled;
 use super::mint::scope_of_claim;
 use super::params::Params;
+use super::pushed::{Continuation, Resolved};
 use super::session::CurrentSession;
 use super::{Provider, api_tokens};
 use crate::crypto::secret;
@@ -30,6 +31,9 @@ pub enum Refusal {
     Redirect(String),
     /// The database could not answer (the error page asks to retry).
     Unavailable(OAuthError),
+    /// Not a refusal: a pushed request's `request_uri` was spent, and the
+    /// browser goes on at this URL, its continuation (RFC 9126 §4).
+    Continue(String),
 }
 
 impl From<super::pushed::Unresolved> for Refusal {
@@ -77,8 +81,11 @@ pub struct AuthRequest {
     pub api_scopes: Vec<ApiScopes>,
     /// The DPoP key the code will be bound to (RFC 9449 §10).
     pub dpop_jkt: Option<String>,
-    /// The parameters as received, to carry through the sign-in and consent pages.
+    /// The parameters as received (a pushed request's as pushed).
     pub params: Params,
+    /// A pushed request's continuation (RFC 9126 §4): what the pages carry
+    /// instead of the parameters, and what its one code spends.
+    pub pushed: Option<Continuation>,
 }
 
 /// The scopes of one API an authorization request asks for.
@@ -109,6 +116,16 @@ pub fn api_scopes_json(apis: &[ApiScopes]) -> Value {
 impl AuthRequest {
     pub fn wants_id_token(&self) -> bool {
         self.scopes.iter().any(|s| s == OidcScope::Openid.as_str())
+    }
+
+    /// What the sign-in and consent pages carry to resume this request: its
+    /// parameters, or a pushed request's continuation (the request itself
+    /// stays in the database, whatever its size).
+    pub fn carried(&self) -> String {
+        match &self.pushed {
+            Some(continuation) => continuation.params(),
+            None => self.params.encode(),
+        }
     }
 }
 
@@ -162,8 +179,15 @@ enum Failure {
 /// the client — and so does a plain request from a client that must push
 /// (RFC 9126 §6, `invalid_request`).
 pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal> {
-    let (params, pushed) = super::pushed::resolve(p, params).await?;
-    let request = validate(p, params).await.map_err(|f| match f {
+    let (params, pushed) = match super::pushed::resolve(p, params).await? {
+        Resolved::Plain(params) => (params, None),
+        Resolved::Pushed(params, continuation) => (params, Some(continuation)),
+        Resolved::Spent(continuation) => {
+            let url = format!("{}?{}", crate::paths::AUTHORIZE, continuation.params());
+            return Err(Refusal::Continue(url));
+        }
+    };
+    let mut request = validate(p, params).await.map_err(|f| match f {
         Failure::Page(m) => Refusal::Page(m),
         Failure::Client {
             redirect_uri,
@@ -171,10 +195,11 @@ pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal>
             error,
         } => error_redirect(p, &redirect_uri, state.as_deref(), &error),
     })?;
-    if !pushed && (request.client.require_par || p.config.require_par) {
+    if pushed.is_none() && (request.client.require_par || p.config.require_par) {
         let e = OAuthError::invalid_request("this client must push its authorization requests first (RFC 9126 §6)");
         return Err(error_redirect(p, &request.redirect_uri, request.state.as_deref(), &e));
     }
+    request.pushed = pushed;
     Ok(request)
 }
 
@@ -256,6 +281,7 @@ impl Checked {
             api_scopes: self.api_scopes,
             dpop_jkt: self.dpop_jkt,
             params,
+            pushed: None,
         }
     }
 }
@@ -749,7 +775,13 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
             scopes: req.scopes.clone(),
         });
     }
-    let code = issue_code(p, req, session).await?;
+    let Some(code) = issue_code(p, req, session).await? else {
+        // RFC 9126 §4: a pushed request is one authorization request.
+        return redirect_error(
+            ErrorCode::InvalidRequest,
+            "this pushed authorization request has been used already; push a new one",
+        );
+    };
     let mut pairs = vec![("code", code.as_str())];
     if let Some(state) = &req.state {
         pairs.push(("state", state));
@@ -758,7 +790,10 @@ pub async fn decide(p: &Provider, req: &AuthRequest, session: Option<&CurrentSes
     Ok(Outcome::Redirect(redirect_url(&req.redirect_uri, &pairs)))
 }
 
-async fn issue_code(p: &Provider, req: &AuthRequest, session: &CurrentSession) -> Result<String, OAuthError> {
+/// A new code for the request; `None` when the request was pushed and its
+/// one code was issued already (spent in the transaction that inserts
+/// this one, so two at once get one code).
+async fn issue_code(p: &Provider, req: &AuthRequest, session: &CurrentSession) -> Result<Option<String>, OAuthError> {
     let now = p.now();
     let code = secret::random_token(&mut crate::random::rng());
     let row = CodeRow {
@@ -781,9 +816,15 @@ async fn issue_code(p: &Provider, req: &AuthRequest, session: &CurrentSession) -
         dpop_jkt: req.dpop_jkt.clone(),
         amr: session.amr.clone(),
     };
-    let mut conn = p.pool.acquire().await?;
-    codes::insert(&mut conn, &secret::sha256(&code), &row).await?;
-    Ok(code)
+    let mut tx = p.pool.begin().await?;
+    if let Some(continuation) = &req.pushed
+        && !super::pushed::spend(&mut tx, continuation, p).await?
+    {
+        return Ok(None);
+    }
+    codes::insert(&mut tx, &secret::sha256(&code), &row).await?;
+    tx.commit().await?;
+    Ok(Some(code))
 }
 
 /// Records the user's consent to the request's scopes (the consent page's "Allow").
@@ -804,9 +845,14 @@ pub fn denied(p: &Provider, req: &AuthRequest) -> String {
 }
 
 /// The request to resume at `/authorize` once the user has signed in or
-/// consented: the prompt already satisfied is dropped, so it is not asked again.
-pub fn resume(params: &Params, satisfied: &str) -> String {
-    let mut params = params.clone();
+/// consented: the prompt already satisfied is dropped, so it is not asked
+/// again — for a pushed request, recorded in its continuation (whose MAC
+/// covers it), the pushed parameters untouched.
+pub fn resume(p: &Provider, request: &AuthRequest, satisfied: &str) -> String {
+    if let Some(continuation) = &request.pushed {
+        return continuation.satisfying(p, satisfied).params();
+    }
+    let mut params = request.params.clone();
     let prompt = params.one("prompt").ok().flatten().map(|p| {
         p.split(' ')
             .filter(|v| !v.is_empty() && *v != satisfied)
@@ -846,6 +892,8 @@ mod tests {
             backchannel_logout: None,
             require_par: false,
             previous_secret: None,
+            self_registered: false,
+            by_previous_secret: false,
         }
     }
 

@@ -14,14 +14,17 @@
 //! audited (`backchannel_logout`) and counted
 //! (`lanyard_logout_deliveries_total`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde_json::json;
 
 use super::{Provider, mint};
+use crate::model::Client;
 use crate::outbox::{BATCH, LEASE, retry_at};
 use crate::store::StoreError;
 use crate::store::audit::NewEvent;
+use crate::store::clients;
 use crate::store::logout_outbox::LogoutRow;
 use crate::store::outbox::{self, Queue};
 
@@ -63,6 +66,7 @@ pub async fn deliver_due(p: &Provider) -> Result<Pass, StoreError> {
     let limit = i64::try_from(p.config.logout_queue_limit).unwrap_or(i64::MAX);
     let shed: Vec<LogoutRow> = outbox::shed_beyond(&mut conn, Queue::Logout, limit, SHED_BATCH, now).await?;
     let claimed: Vec<LogoutRow> = outbox::claim_due(&mut conn, Queue::Logout, now, LEASE, BATCH).await?;
+    let receivers = receivers(&mut conn, &claimed).await?;
     drop(conn);
     let mut pass = Pass {
         dropped: shed.len(),
@@ -72,8 +76,9 @@ pub async fn deliver_due(p: &Provider) -> Result<Pass, StoreError> {
     let mut attempts = tokio::task::JoinSet::new();
     for row in claimed {
         let p = p.clone();
+        let client = receivers.get(&row.client_id).cloned();
         attempts.spawn(async move {
-            let result = attempt(&p, &row).await;
+            let result = attempt(&p, &row, client.as_deref()).await;
             (row, result)
         });
     }
@@ -92,9 +97,37 @@ pub async fn deliver_due(p: &Provider) -> Result<Pass, StoreError> {
     Ok(pass)
 }
 
-/// Mints the token and POSTs it (§2.5).
-async fn attempt(p: &Provider, row: &LogoutRow) -> Result<(), Undelivered> {
-    let Some(client) = p.catalog.client(&row.client_id) else {
+/// The clients of a batch as the database holds them now, by id: one
+/// query, so a node whose catalog is behind neither gives up a client
+/// registered a moment ago nor posts to a URI it no longer has. A row
+/// that no longer makes a client is left out (its deliveries are given up).
+async fn receivers(
+    conn: &mut sqlx::PgConnection,
+    claimed: &[LogoutRow],
+) -> Result<HashMap<String, Arc<Client>>, StoreError> {
+    let ids: Vec<String> = claimed.iter().map(|r| r.client_id.clone()).collect();
+    let rows = clients::find_many(conn, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let id = row.client_id.clone();
+            match Client::try_from(row) {
+                Ok(client) => Some((id, Arc::new(client))),
+                Err(e) => {
+                    tracing::warn!(client_id = %id, error = %e, "a client row does not make a client");
+                    None
+                }
+            }
+        })
+        .collect())
+}
+
+/// Where a logout token for `client` goes: its URI, if it has one Lanyard
+/// may post to — `http` only to a loopback receiver while the issuer itself
+/// is `http` (`lanyard dev`); a deployment's logout tokens travel over TLS
+/// (Back-Channel Logout §2.2, §4).
+fn destination<'c>(p: &Provider, client: Option<&'c Client>) -> Result<(&'c Client, &'c str), Undelivered> {
+    let Some(client) = client else {
         return Err(Undelivered::Never("the client no longer exists".into()));
     };
     let Some(logout) = &client.backchannel_logout else {
@@ -102,14 +135,27 @@ async fn attempt(p: &Provider, row: &LogoutRow) -> Result<(), Undelivered> {
             "the client no longer has a back-channel logout URI".into(),
         ));
     };
-    let token = mint::logout_token(p, &client, &row.sub, &row.sid)
+    let uri = logout.uri.as_str();
+    if p.config.issuer.is_https() && !uri.starts_with("https://") {
+        return Err(Undelivered::Never(
+            "an http back-channel logout URI is used only while the issuer is http (lanyard dev)".into(),
+        ));
+    }
+    Ok((client, uri))
+}
+
+/// Mints the token and POSTs it (§2.5).
+async fn attempt(p: &Provider, row: &LogoutRow, client: Option<&Client>) -> Result<(), Undelivered> {
+    let (client, uri) = destination(p, client)?;
+    let token = mint::logout_token(p, client, &row.sub, &row.sid)
         .map_err(|e| Undelivered::Retry(format!("cannot mint the logout token: {}", e.description)))?;
+    // A self-registered client's URI is reached at a public address only.
     let http = p
         .logout_http
-        .as_ref()
-        .ok_or_else(|| Undelivered::Retry("no HTTP client".into()))?;
+        .for_url(uri, client.self_registered)
+        .map_err(|e| Undelivered::Never(format!("not delivered: {e}")))?;
     let res = http
-        .post(logout.uri.as_str())
+        .post(uri)
         .header(reqwest::header::CACHE_CONTROL, "no-store")
         .form(&[("logout_token", token.as_str())])
         .send()

@@ -116,25 +116,67 @@ pub async fn authenticate(
         },
     };
     let client = p.catalog.client(client_id);
-    let secret_ok = secret.is_none_or(|s| secret_matches(client.as_deref(), s, p.now()));
+    let matched = match secret {
+        Some(s) => secret_matches(client.as_deref(), s, p.now()),
+        None => Matched::Current,
+    };
     match client {
-        Some(client) if client.auth_method == method && secret_ok => Ok(client),
+        Some(client) if client.auth_method == method => match matched {
+            Matched::Current => Ok(client),
+            Matched::Previous => by_previous_secret(p, &client, endpoint),
+            Matched::Neither => Err(failed()),
+        },
         _ => Err(failed()),
     }
 }
 
-/// Whether `given` is the client's secret, or its previous one while that
+/// Which of a client's secrets a request presented.
+enum Matched {
+    Current,
+    /// The one before the last rotation, during its grace.
+    Previous,
+    Neither,
+}
+
+/// Which secret `given` is: the client's, or its previous one while that
 /// one's grace lasts (by the clock now, not when the catalog loaded). Both
 /// are hashed and compared whether or not the client exists or has a
 /// previous secret, so the time taken says nothing either.
-fn secret_matches(client: Option<&Client>, given: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
+fn secret_matches(client: Option<&Client>, given: &str, now: chrono::DateTime<chrono::Utc>) -> Matched {
     let given = secret::sha256(given);
     let current = client.and_then(|c| c.secret_hash.as_deref()).unwrap_or(&[0; 32]);
     let previous = client.and_then(|c| c.previous_secret.as_ref());
     let previous_hash = previous.map_or(&[0u8; 32][..], |p| p.hash.as_slice());
     let current_ok = secret::constant_time_eq(&given, current);
     let previous_ok = secret::constant_time_eq(&given, previous_hash);
-    current_ok || (previous_ok && previous.is_some_and(|p| now < p.valid_until))
+    match (current_ok, previous_ok && previous.is_some_and(|p| now < p.valid_until)) {
+        (true, _) => Matched::Current,
+        (false, true) => Matched::Previous,
+        (false, false) => Matched::Neither,
+    }
+}
+
+/// A client that authenticated with its previous secret: each use is
+/// audited (`client_auth`, "previous secret used") and counted, so the
+/// operator sees who has not moved to the new secret — and notices a
+/// stolen old secret at work. The copy returned says so
+/// (`Client::by_previous_secret`): it gets no admin-API token. Refusing
+/// those tokens outright is simpler and safer than marking them and
+/// refusing only secret changes: an admin token can do far more than
+/// rotate (make another admin client, for one), and a client rotating
+/// its secret holds the new one. Unaudited, it is refused (503).
+fn by_previous_secret(p: &Provider, client: &Client, endpoint: &str) -> Result<Arc<Client>, OAuthError> {
+    p.metrics.previous_secret_use(endpoint);
+    let event = crate::store::audit::NewEvent {
+        client_id: Some(&client.client_id),
+        details: serde_json::json!({ "endpoint": endpoint }),
+        ..crate::store::audit::NewEvent::about("client_auth", "ok", None, None, "previous secret used")
+    };
+    p.audit(&event)?;
+    Ok(Arc::new(Client {
+        by_previous_secret: true,
+        ..client.clone()
+    }))
 }
 
 /// `authenticate`, for endpoints only confidential clients may call

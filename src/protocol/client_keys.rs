@@ -45,13 +45,13 @@ impl Entry {
 /// fetched, so concurrent requests of one client wait for one fetch (at most
 /// `FETCH_TIMEOUT`) instead of starting their own; other clients do not wait.
 pub struct ClientKeys {
-    http: Option<reqwest::Client>,
+    http: super::remote::Remote,
     entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Entry>>>>,
 }
 
 impl Default for ClientKeys {
     fn default() -> Self {
-        let http = super::remote::client("jwks_uri keys cannot be fetched");
+        let http = super::remote::Remote::new("jwks_uri keys cannot be fetched");
         Self {
             http,
             entries: Mutex::default(),
@@ -81,7 +81,7 @@ impl ClientKeys {
             KeySource::JwksUri(uri) => {
                 let fresh = entry.fetched_at.is_some_and(|t| now - t < FRESH_FOR);
                 if !(fresh && entry.set.is_some()) && entry.may_fetch(now) {
-                    self.fetch_into(&mut entry, &client.client_id, uri.as_str(), now).await;
+                    self.fetch_into(&mut entry, client, uri.as_str(), now).await;
                 }
             }
         }
@@ -101,7 +101,7 @@ impl ClientKeys {
         if entry.source != *source || !entry.may_fetch(now) {
             return None;
         }
-        self.fetch_into(&mut entry, &client.client_id, uri.as_str(), now)
+        self.fetch_into(&mut entry, client, uri.as_str(), now)
             .await
             .then(|| entry.set.clone())
             .flatten()
@@ -122,9 +122,10 @@ impl ClientKeys {
 
     /// Fetches the set into the entry; on failure the keys it had stay
     /// (a client's server briefly down does not lock it out). True when fetched.
-    async fn fetch_into(&self, entry: &mut Entry, client_id: &str, uri: &str, now: DateTime<Utc>) -> bool {
+    async fn fetch_into(&self, entry: &mut Entry, client: &Client, uri: &str, now: DateTime<Utc>) -> bool {
         entry.attempted_at = Some(now);
-        match self.fetch(uri).await {
+        let client_id = client.client_id.as_str();
+        match self.fetch(uri, client.self_registered).await {
             Ok(set) => {
                 entry.set = Some(Arc::new(set));
                 entry.fetched_at = Some(now);
@@ -137,8 +138,10 @@ impl ClientKeys {
         }
     }
 
-    async fn fetch(&self, uri: &str) -> Result<KeySet, String> {
-        let http = self.http.as_ref().ok_or("no HTTP client")?;
+    /// A self-registered client's keys come from a public address only
+    /// (`remote::Remote`, RFC 7591 §5).
+    async fn fetch(&self, uri: &str, self_registered: bool) -> Result<KeySet, String> {
+        let http = self.http.for_url(uri, self_registered)?;
         let mut res = http
             .get(uri)
             .header("accept", "application/jwk-set+json, application/json")

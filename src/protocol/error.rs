@@ -38,8 +38,12 @@ pub enum ErrorCode {
     InsufficientScope,
     /// An unexpected condition; details are logged, never sent.
     ServerError,
-    /// The database is unreachable: 503.
+    /// The database is unreachable, or a bounded table is full: 503.
     TemporarilyUnavailable,
+    /// Too many requests from one address or client (RFC 6585 §4: 429 with
+    /// `Retry-After`; RFC 9126 §2.3 names 429 for the PAR endpoint, and the
+    /// code is RFC 8628 §3.5's, as the registration endpoint answers).
+    SlowDown,
     /// The `DPoP` proof is missing where required, malformed or invalid (RFC 9449 §5, §12.2).
     InvalidDpopProof,
     /// The `DPoP` proof lacks the server's current nonce (RFC 9449 §8): the
@@ -72,6 +76,7 @@ impl ErrorCode {
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::SlowDown => "slow_down",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
             ErrorCode::InsufficientUserAuthentication => "insufficient_user_authentication",
@@ -86,6 +91,7 @@ impl ErrorCode {
             ErrorCode::InsufficientScope => 403,
             ErrorCode::ServerError => 500,
             ErrorCode::TemporarilyUnavailable => 503,
+            ErrorCode::SlowDown => 429,
             _ => 400,
         }
     }

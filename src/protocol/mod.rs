@@ -10,6 +10,7 @@ pub mod bearer;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod client_keys;
+pub mod client_metadata;
 pub mod counters;
 pub mod device;
 pub mod discovery;
@@ -26,6 +27,7 @@ pub mod par;
 pub mod params;
 pub mod password_reset;
 pub mod pushed;
+pub mod registration;
 pub mod remote;
 pub mod revoke;
 pub mod session;
@@ -103,9 +105,10 @@ pub struct Provider {
     pub upstreams: Arc<upstream::discovery::Discovery>,
     /// Seals upstream providers' client secrets at rest.
     pub upstream_seal: Arc<MasterKey>,
-    /// Posts logout tokens (`backchannel_logout`; `remote::client`: no
-    /// redirects, a time limit); `None` if it could not be built.
-    pub logout_http: Option<reqwest::Client>,
+    /// Posts logout tokens (`backchannel_logout`; `remote::Remote`: no
+    /// redirects, a time limit, public addresses only for self-registered
+    /// clients).
+    pub logout_http: Arc<remote::Remote>,
 }
 
 /// The keys a provider derives from the master key, one per purpose (so
@@ -171,7 +174,7 @@ impl Provider {
             factor_seal: Arc::new(derived.factor_seal),
             upstream_seal: Arc::new(derived.upstream_seal),
             upstreams: Arc::default(),
-            logout_http: remote::client("back-channel logout"),
+            logout_http: Arc::new(remote::Remote::new("back-channel logout")),
             recovery_codes: Arc::new(crate::crypto::field_mac::FieldMac::new(derived.recovery_code)),
             pushed_requests: Arc::new(crate::crypto::field_mac::FieldMac::new(derived.pushed_request)),
         })

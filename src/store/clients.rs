@@ -89,6 +89,39 @@ pub async fn find(conn: &mut PgConnection, client_id: &str) -> Result<Option<Cli
     )
 }
 
+/// The clients of these ids that exist (one query).
+pub async fn find_many(conn: &mut PgConnection, client_ids: &[String]) -> Result<Vec<ClientRow>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE client_id = ANY($1)")
+            .bind(client_ids)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Sets (or, with `None`, clears) a registered client's registration access
+/// token hash. `None` when there is no such client, `Some(false)` when it
+/// did not register itself (nothing changed).
+pub async fn set_registration_token(
+    conn: &mut PgConnection,
+    client_id: &str,
+    hash: Option<&[u8]>,
+    now: DateTime<Utc>,
+) -> Result<Option<bool>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE clients SET
+            registration_token_hash = CASE WHEN registered_via = 'dynamic' THEN $2 ELSE registration_token_hash END,
+            updated_at = CASE WHEN registered_via = 'dynamic' THEN $3 ELSE updated_at END
+         WHERE client_id = $1
+         RETURNING registered_via = 'dynamic'",
+    )
+    .bind(client_id)
+    .bind(hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Lets `client_id` exchange id_tokens issued to `trusted`. False if it already could.
 pub async fn insert_trust(
     conn: &mut PgConnection,
@@ -157,6 +190,8 @@ impl TryFrom<ClientRow> for Client {
                 (Some(hash), Some(valid_until)) => Some(crate::model::PreviousSecret { hash, valid_until }),
                 _ => None,
             },
+            self_registered: r.registered_via == "dynamic",
+            by_previous_secret: false,
         })
     }
 }

@@ -59,8 +59,10 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
     // horizon, $8 batch.
     let condition = match table {
         "authorization_codes" => "expires_at < $1 - $2 * interval '1 second'",
-        // An expired push can no longer start an authorization (RFC 9126 §2.2).
-        "par_requests" => "expires_at < $1 - $2 * interval '1 second'",
+        // An expired push can no longer start an authorization (RFC 9126
+        // §2.2), nor a spent one continue its sign-in: nothing reads it again
+        // (kept no longer, so the table stays within `par::MAX_STORED`).
+        "par_requests" => "coalesce(carry_until, expires_at) < $1",
         // A rotated token is kept only to recognise its reuse.
         "refresh_tokens" => {
             "least(idle_expires_at, expires_at) < $1 - $2 * interval '1 second'

@@ -18,6 +18,7 @@ use crate::admin::apis::{self, ApiUpdate, NewApiInput};
 use crate::admin::audit::{self, Filter};
 use crate::admin::clients::{self, ClientUpdate, NewClientInput};
 use crate::admin::invitations::{self, InviteInput};
+use crate::admin::registration;
 use crate::admin::upstreams::{self, UpstreamSettings};
 use crate::admin::users::{self, NewUserInput, UserAction};
 use crate::admin::{Actor, AdminError, keys};
@@ -67,6 +68,13 @@ fn client_routes() -> Vec<Entry> {
             vec![(Method::DELETE, web::delete().to(end_secret_grace))],
         ),
         ("/clients/{id}/apis", vec![(Method::PUT, web::put().to(set_access))]),
+        (
+            "/clients/{id}/registration-access-token",
+            vec![
+                (Method::POST, web::post().to(rotate_registration_access_token)),
+                (Method::DELETE, web::delete().to(revoke_registration_access_token)),
+            ],
+        ),
     ]
 }
 
@@ -250,7 +258,9 @@ async fn get_client(_: AdminCaller, id: Path<String>, state: Data<AppState>) -> 
 }
 
 async fn view_client(state: &AppState, id: &str) -> Result<HttpResponse, WebError> {
-    let view = clients::view(&state.provider.pool, id).await.map_err(refused)?;
+    let view = clients::view(&state.provider.pool, state.provider.clock.as_ref(), id)
+        .await
+        .map_err(refused)?;
     Ok(ok(StatusCode::OK, view))
 }
 
@@ -282,7 +292,9 @@ async fn update_client(
     let secret = clients::update_by(&actor, &mut crate::random::rng(), &id, change)
         .await
         .map_err(refused)?;
-    let view = clients::view(&state.provider.pool, &id).await.map_err(refused)?;
+    let view = clients::view(&state.provider.pool, state.provider.clock.as_ref(), &id)
+        .await
+        .map_err(refused)?;
     let mut shown = serde_json::to_value(view).map_err(|e| WebError::api_internal(&e))?;
     // A client moved to a secret method got a secret: shown this once.
     if let (Some(secret), Some(fields)) = (secret, shown.as_object_mut()) {
@@ -334,6 +346,32 @@ async fn end_secret_grace(
 ) -> Result<HttpResponse, WebError> {
     let actor = Actor::new(&state.provider, actor);
     clients::end_secret_grace_by(&actor, &id).await.map_err(refused)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A registered client's new registration access token (RFC 7592), shown once.
+async fn rotate_registration_access_token(
+    AdminCaller(actor): AdminCaller,
+    id: Path<String>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let actor = Actor::new(&state.provider, actor);
+    let rotated = registration::rotate_access_token_by(&actor, &mut crate::random::rng(), &id)
+        .await
+        .map_err(refused)?;
+    Ok(ok(StatusCode::OK, rotated))
+}
+
+/// A registered client's registration access token revoked.
+async fn revoke_registration_access_token(
+    AdminCaller(actor): AdminCaller,
+    id: Path<String>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let actor = Actor::new(&state.provider, actor);
+    registration::revoke_access_token_by(&actor, &id)
+        .await
+        .map_err(refused)?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -26,7 +26,7 @@ async fn run(req: &HttpRequest, state: &AppState, params: Params, is_post: bool)
     let p = &state.provider;
     let request = authorize::parse(p, params).await.map_err(|refusal| match refusal {
         Refusal::Page(message) => WebError::page(StatusCode::BAD_REQUEST, "This sign-in link is not valid", message),
-        Refusal::Redirect(url) => WebError::redirect(url, is_post),
+        Refusal::Redirect(url) | Refusal::Continue(url) => WebError::redirect(url, is_post),
         Refusal::Unavailable(e) => WebError::unavailable_page(e),
     })?;
     let session = session::current(p, state.cookies.session(req).as_deref())

@@ -352,7 +352,7 @@ fn oauth_status(code: ErrorCode) -> StatusCode {
 
 /// `{"error", "error_description"}` with the RFC's status; 401 `invalid_client`
 /// carries `WWW-Authenticate: Basic` when the client used Basic (RFC 6749 §5.2);
-/// `temporarily_unavailable` carries `Retry-After` (RFC 9110 §10.2.3).
+/// `temporarily_unavailable` and `slow_down` carry `Retry-After` (RFC 9110 §10.2.3).
 fn oauth_response(e: &OAuthError, basic_used: bool) -> HttpResponse {
     let mut res = HttpResponse::build(oauth_status(e.code));
     res.insert_header((header::CACHE_CONTROL, "no-store"))
@@ -362,6 +362,10 @@ fn oauth_response(e: &OAuthError, basic_used: bool) -> HttpResponse {
     }
     if e.code == ErrorCode::TemporarilyUnavailable {
         res.insert_header((header::RETRY_AFTER, RETRY_SECS));
+    }
+    // RFC 6585 §4: how long to wait (a throttle's window is a minute).
+    if e.code == ErrorCode::SlowDown {
+        res.insert_header((header::RETRY_AFTER, "60"));
     }
     // RFC 9449 §8: `use_dpop_nonce` names the nonce to use.
     if let Some(nonce) = &e.dpop_nonce {

@@ -57,33 +57,40 @@ pub fn dpop_header(req: &HttpRequest) -> DpopHeader {
     )
 }
 
+/// An `Authorization` header that is not a scheme and a token.
+pub(super) struct Unreadable;
+
+/// The `Authorization` header as its scheme and token (RFC 9110 §11.4, the
+/// token trimmed, maybe empty): `None` without the header. Each caller
+/// decides which schemes it takes and how it refuses the rest.
+pub(super) fn credentials(req: &HttpRequest) -> Result<Option<(&str, &str)>, Unreadable> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let (scheme, token) = value.to_str().ok().and_then(|v| v.split_once(' ')).ok_or(Unreadable)?;
+    Ok(Some((scheme, token.trim())))
+}
+
 /// The access token of an `Authorization` header, as presented: `Bearer`
 /// (RFC 6750 §2.1) or `DPoP` (RFC 9449 §7.1) with the request's proof, its
 /// method and path; the scheme is case-insensitive (RFC 9110 §11.1). `None`
 /// without the header; another scheme or an empty token is
 /// `invalid_request`, with the scheme when it was one of these two.
 fn authorization(req: &HttpRequest) -> Result<Option<Presented>, (Option<Scheme>, OAuthError)> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+    let unreadable = || {
+        (
+            None,
+            OAuthError::invalid_request("the Authorization header is not a Bearer or DPoP token"),
+        )
+    };
+    let Some((scheme, token)) = credentials(req).map_err(|Unreadable| unreadable())? else {
         return Ok(None);
     };
-    let (scheme, token) = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .and_then(|(scheme, token)| {
-            let scheme = match scheme {
-                s if s.eq_ignore_ascii_case("bearer") => Scheme::Bearer,
-                s if s.eq_ignore_ascii_case("dpop") => Scheme::Dpop,
-                _ => return None,
-            };
-            Some((scheme, token.trim()))
-        })
-        .ok_or_else(|| {
-            (
-                None,
-                OAuthError::invalid_request("the Authorization header is not a Bearer or DPoP token"),
-            )
-        })?;
+    let scheme = match scheme {
+        s if s.eq_ignore_ascii_case("bearer") => Scheme::Bearer,
+        s if s.eq_ignore_ascii_case("dpop") => Scheme::Dpop,
+        _ => return Err(unreadable()),
+    };
     if token.is_empty() {
         return Err((
             Some(scheme),

@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
+use super::client_ip::client_ip;
 use super::error::WebError;
 use super::extract::{ClientBasic, dpop_header};
 use super::{AppState, protocol_form};
@@ -19,7 +20,8 @@ pub async fn post(
 ) -> HttpResponse {
     let result = async {
         let params = protocol_form(&req, &body)?;
-        par::push(&state.provider, &basic, &params, &dpop_header(&req)).await
+        let ip = client_ip(&req, &state.provider.config.trusted_proxies);
+        par::push(&state.provider, &basic, &params, (&dpop_header(&req), ip.as_deref())).await
     };
     match result.await {
         // §2.2: 201 Created, not to be cached.

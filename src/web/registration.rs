@@ -1,5 +1,5 @@
 //! `POST /register` (RFC 7591 §3) and `GET|PUT|DELETE /register/{client_id}`
-//! (RFC 7592 §2): JSON in and out; the flows are `admin::registration`.
+//! (RFC 7592 §2): JSON in and out; the flows are `protocol::registration`.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::web::{Bytes, Data, Path};
@@ -8,16 +8,19 @@ use actix_web::{HttpRequest, HttpResponse};
 use super::AppState;
 use super::client_ip::client_ip;
 use super::error::WebError;
-use crate::admin::registration::{self, Metadata, Registrant, RegistrationError};
+use super::extract::credentials;
 use crate::protocol::bearer::Scheme;
 use crate::protocol::error::{ErrorCode, OAuthError};
+use crate::protocol::registration::{self, Metadata, Registrant, RegistrationError};
 
-/// The Bearer token of the `Authorization` header (RFC 6750 §2.1), if any.
+/// The Bearer token of the `Authorization` header (RFC 6750 §2.1), if any;
+/// any other header counts as none (RFC 7591 §3 and RFC 7592 §2 answer it
+/// with the same `invalid_token`).
 fn bearer(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    match credentials(req) {
+        Ok(Some((scheme, token))) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => Some(token),
+        _ => None,
+    }
 }
 
 /// The body as client metadata; anything else is `invalid_client_metadata`.
@@ -46,12 +49,17 @@ fn refusal(e: RegistrationError) -> WebError {
             "slow_down",
             "too many registrations from this address; try again later",
         ),
-        RegistrationError::Failed(e) if e.is_unreachable() => WebError::json(
+        RegistrationError::Store(e) if e.is_bad_input() => WebError::json(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_metadata",
+            "a metadata value cannot be stored",
+        ),
+        RegistrationError::Store(e) if e.is_unreachable() => WebError::json(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
             "the database is unreachable",
         ),
-        RegistrationError::Failed(e) => {
+        RegistrationError::Store(e) => {
             tracing::error!(error = %e, "client registration failed");
             WebError::json(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
         }

@@ -398,6 +398,7 @@ async fn bad_input_is_the_described_json_error_never_a_server_error() {
         "/clients/{id}",
         "/clients/{id}/secret",
         "/clients/{id}/apis",
+        "/clients/{id}/registration-access-token",
         "/apis",
         "/apis/{id}",
         "/users",

@@ -970,3 +970,69 @@ async fn an_outcome_is_not_written_over_a_delivery_given_up_meanwhile() {
             .unwrap();
     assert_eq!((sent_at, failed), (None, true), "still given up, never sent");
 }
+
+#[tokio::test]
+async fn a_delivery_reads_the_client_from_the_database_not_a_stale_catalog() {
+    let (app, rx) = bcl_app().await;
+    create_user(&app, "ada").await;
+    // A node whose catalog was read before the client existed, and never again.
+    let catalog = lanyard::catalog::Catalog::load(&app.pool).await.unwrap();
+    let stale = lanyard::protocol::Provider::new(
+        app.provider.config.clone(),
+        app.pool.clone(),
+        app.provider.keys.clone(),
+        std::sync::Arc::new(catalog),
+        app.provider.clock.clone(),
+        lanyard::protocol::DerivedKeys::from_master(&crate::support::master_key()),
+    )
+    .unwrap();
+    let client = rp(&app, &rx, "rp1").await;
+    let id_token = id_token_of(&app, &client).await;
+    let session = session_id(&app, &sid_of(&id_token)).await;
+    lanyard::admin::users::end_session(&app.pool, &app.clock, session)
+        .await
+        .unwrap();
+    let pass = deliver_due(&stale).await.unwrap();
+    assert_eq!(
+        pass,
+        Pass {
+            sent: 1,
+            ..Pass::default()
+        },
+        "the stale node still finds the client"
+    );
+    assert_eq!(rx.tokens_for("rp1").len(), 1);
+}
+
+#[tokio::test]
+async fn a_loopback_http_logout_uri_needs_an_http_issuer() {
+    let (app, _) = bcl_app().await;
+    let create = |id: &'static str, uri: &'static str| {
+        crate::support::lanyard(&[
+            "client",
+            "create",
+            id,
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--backchannel-logout-uri",
+            uri,
+        ])
+    };
+    // Under `lanyard dev` (an http issuer): a receiver on this machine.
+    create("dev", "http://127.0.0.1:9/bcl")
+        .env("LANYARD_ISSUER", "http://localhost:8080")
+        .run_on(&app.db)
+        .await
+        .assert_ok();
+    // A deployment (an https issuer): https only.
+    create("prod", "http://127.0.0.1:9/bcl")
+        .env("LANYARD_ISSUER", "https://id.example.test")
+        .run_on(&app.db)
+        .await
+        .assert_refused("https");
+    create("prod", "https://rp.example/bcl")
+        .env("LANYARD_ISSUER", "https://id.example.test")
+        .run_on(&app.db)
+        .await
+        .assert_ok();
+}

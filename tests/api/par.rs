@@ -322,7 +322,7 @@ async fn a_request_uri_opened_at_once_twice_starts_one_authorization() {
     let (a, b) = tokio::join!(app.visit(&url), app.visit(&url));
     let mut statuses = [a.status().as_u16(), b.status().as_u16()];
     statuses.sort();
-    assert_eq!(statuses, [200, 400], "one sign-in page, one error page");
+    assert_eq!(statuses, [302, 400], "one goes on to its continuation, one error page");
 }
 
 #[tokio::test]
@@ -330,34 +330,36 @@ async fn a_pushed_request_survives_sign_in_without_being_spent_twice_or_altered(
     let (app, client) = setup().await;
     let request = Request::new(&client);
     let request_uri = push(&app, &client, &request).await;
-    let html = app
-        .visit(&authorize_url(&app, &client.id, &request_uri))
+    let html = page_at(&app, &authorize_url(&app, &client.id, &request_uri))
         .await
         .text()
         .await
         .unwrap();
     let carried = hidden_field(&html, "request").expect("the sign-in page carries the request");
+    assert!(!carried.contains("request_uri"), "not the spent reference: {carried}");
     assert!(
-        !carried.contains("request_uri"),
-        "the resolved request, not the reference: {carried}"
+        !carried.contains("scope") && !carried.contains("redirect_uri"),
+        "a reference to the pushed request, not the request: {carried}"
     );
-    // Altered on the way (a scope the client may ask for, but not pushed): refused.
-    assert!(carried.contains("openid+profile"), "{carried}");
-    let altered = carried.replace("openid+profile", "openid+email");
-    let csrf = hidden_field(&html, "csrf").unwrap();
-    let res = app
-        .submit(
-            "/signin",
-            &[
-                ("csrf", &csrf),
-                ("request", &altered),
-                ("username", "ada"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 400, "an altered pushed request is refused");
-    // As carried, it finishes (the row already spent at the first visit).
+    // A continuation altered on the way (another row, or none): refused.
+    for (case, altered) in [
+        ("another row", carried.replacen("pushed=", "pushed=A", 1)),
+        (
+            "another client",
+            carried.replace(&format!("client_id={}", client.id), "client_id=other"),
+        ),
+    ] {
+        let csrf = hidden_field(&html, "csrf").unwrap();
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("request", altered.as_str()),
+            ("username", "ada"),
+            ("password", PASSWORD),
+        ];
+        let res = app.submit("/signin", &form).await;
+        assert_eq!(res.status(), 400, "{case}: an altered continuation is refused");
+    }
+    // As carried, it finishes (the request_uri already spent at the first visit).
     let to = location(&app.sign_in_on(&html, "ada", PASSWORD).await);
     let to = if to.starts_with("/authorize") {
         location(&app.visit(&to).await)
@@ -365,7 +367,11 @@ async fn a_pushed_request_survives_sign_in_without_being_spent_twice_or_altered(
         to
     };
     let code = query_param(&to, "code").unwrap_or_else(|| panic!("a code: {to}"));
-    app.redeem(&client, &code, &request.verifier).await;
+    let tokens = app.redeem(&client, &code, &request.verifier).await;
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["nonce"],
+        request.nonce.as_str()
+    );
 }
 
 #[tokio::test]
@@ -410,7 +416,9 @@ async fn assert_plain_request_refused(app: &TestApp, client: &TestClient) {
 #[tokio::test]
 async fn a_client_that_requires_par_is_refused_a_plain_request() {
     let (app, client) = setup().await;
-    let admin = lanyard::admin::clients::view(&app.pool, &client.id).await.unwrap();
+    let admin = lanyard::admin::clients::view(&app.pool, &app.clock, &client.id)
+        .await
+        .unwrap();
     assert!(!admin.require_pushed_authorization_requests, "off by default");
     sqlx::query("UPDATE clients SET require_par = true WHERE client_id = $1")
         .bind(&client.id)
@@ -536,4 +544,248 @@ async fn require_par_is_set_by_the_cli_and_shown_as_client_metadata() {
     let auth = crate::support::auth_url(&app, &client, "openid", &[]);
     let to = location(&app.authorize(&auth.url, "ada").await);
     assert!(query_param(&to, "code").is_some(), "a plain request works again: {to}");
+}
+
+// ---- pushes per address, the per-client cap (RFC 9126 §2.3, RFC 6585 §4) ----
+
+/// An app that believes the test's `X-Forwarded-For` (the address a push comes from).
+async fn proxied_app() -> TestApp {
+    TestApp::builder()
+        .config(|c| c.trusted_proxies = vec![lanyard::config::Cidr::parse("127.0.0.1").unwrap()])
+        .spawn()
+        .await
+}
+
+/// A public client's push, from `ip`.
+async fn push_from(app: &TestApp, client: &TestClient, request: &Request, ip: &str) -> reqwest::Response {
+    let mut form = request.pairs();
+    form.push(("client_id", &client.id));
+    app.client
+        .post(app.url("/par"))
+        .header("x-forwarded-for", ip)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_address_past_the_push_throttle_gets_429_and_another_still_pushes() {
+    let app = proxied_app().await;
+    let spa = create_public_client(&app, "spa").await;
+    let request = Request::new(&spa);
+    let mut throttled = None;
+    for n in 1..=100 {
+        // One /64: the addresses of one subscriber count together.
+        let res = push_from(&app, &spa, &request, &format!("2001:db8:1:1::{n:x}")).await;
+        if res.status() != 201 {
+            throttled = Some(res);
+            break;
+        }
+    }
+    let res = throttled.expect("one address is throttled before it fills the client's cap");
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().get("retry-after").is_some(), "RFC 6585 §4: Retry-After");
+    let (_, error) = error_of(res).await;
+    assert_eq!(error, "slow_down");
+    let other = push_from(&app, &spa, &request, "192.0.2.10").await;
+    assert_eq!(other.status(), 201, "another address still pushes");
+}
+
+#[tokio::test]
+async fn the_per_client_cap_no_longer_blocks_a_second_address() {
+    let app = proxied_app().await;
+    let spa = create_public_client(&app, "spa").await;
+    let request = Request::new(&spa);
+    // 125 waiting pushes, none past its address's budget.
+    for a in 1..=5 {
+        for _ in 0..25 {
+            let res = push_from(&app, &spa, &request, &format!("198.51.100.{a}")).await;
+            assert_eq!(res.status(), 201, "address {a}");
+        }
+    }
+    let res = push_from(&app, &spa, &request, "203.0.113.77").await;
+    assert_eq!(res.status(), 201, "a new address pushes for the same client");
+}
+
+// ---- what /authorize does with a resolved push (RFC 9126 §4) ----
+
+/// Follows redirects within Lanyard (`/authorize…`) to the page they end on.
+async fn page_at(app: &TestApp, url: &str) -> reqwest::Response {
+    let mut res = app.visit(url).await;
+    for _ in 0..3 {
+        if !res.status().is_redirection() || !location(&res).starts_with("/authorize") {
+            break;
+        }
+        res = app.visit(&location(&res)).await;
+    }
+    res
+}
+
+/// Whether a response (followed within Lanyard) hands the client a code.
+async fn yields_code(app: &TestApp, res: reqwest::Response) -> bool {
+    let mut res = res;
+    for _ in 0..3 {
+        if !res.status().is_redirection() {
+            return false;
+        }
+        let to = location(&res);
+        if !to.starts_with("/authorize") {
+            return query_param(&to, "code").is_some();
+        }
+        res = app.visit(&to).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_pushed_prompt_cannot_be_dropped_or_altered_on_the_way() {
+    let (app, client) = setup().await;
+    app.code_for(&client, "openid", "ada").await;
+    let request = Request::new(&client).with("prompt", "login");
+    let request_uri = push(&app, &client, &request).await;
+    let res = page_at(&app, &authorize_url(&app, &client.id, &request_uri)).await;
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("action=\"/signin\""),
+        "prompt=login asks again though ada is signed in"
+    );
+    let carried = hidden_field(&html, "request").expect("the page carries the request");
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(carried.as_bytes()).into_owned().collect();
+    let encode = |pairs: &[(String, String)]| {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            out.append_pair(k, v);
+        }
+        out.finish()
+    };
+    // The prompt dropped from the parameters.
+    let dropped: Vec<_> = pairs.iter().filter(|(k, _)| k != "prompt").cloned().collect();
+    // The tag's next-to-last field (what it says of the prompt) changed.
+    let retagged: Vec<_> = pairs
+        .iter()
+        .map(|(k, v)| {
+            if k != "pushed" {
+                return (k.clone(), v.clone());
+            }
+            let mut fields: Vec<&str> = v.split('~').collect();
+            let at = fields.len() - 2;
+            fields[at] = if fields[at].is_empty() { "login" } else { "" };
+            (k.clone(), fields.join("~"))
+        })
+        .collect();
+    for (case, altered) in [("prompt dropped", dropped), ("tag altered", retagged)] {
+        let res = app.visit(&format!("/authorize?{}", encode(&altered))).await;
+        assert!(
+            !yields_code(&app, res).await,
+            "{case}: no code without the pushed prompt=login"
+        );
+    }
+    // Unaltered, and signed in again, it finishes.
+    let to = location(&app.sign_in_on(&html, "ada", PASSWORD).await);
+    assert!(yields_code(&app, app.visit(&to).await).await, "positive control");
+}
+
+#[tokio::test]
+async fn a_pushed_request_cannot_be_used_for_two_codes() {
+    let (app, client) = setup().await;
+    let request_uri = push(&app, &client, &Request::new(&client)).await;
+    let html = page_at(&app, &authorize_url(&app, &client.id, &request_uri))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let continuation = location(&app.sign_in_on(&html, "ada", PASSWORD).await);
+    assert!(continuation.starts_with("/authorize"), "{continuation}");
+    assert!(
+        yields_code(&app, app.visit(&continuation).await).await,
+        "the first code"
+    );
+    let again = app.visit(&continuation).await;
+    assert!(
+        !yields_code(&app, again).await,
+        "the same pushed request again: no second code"
+    );
+
+    // Two at once: one code (prompt=login, so the sign-in page comes first).
+    let request_uri = push(&app, &client, &Request::new(&client).with("prompt", "login")).await;
+    let html = page_at(&app, &authorize_url(&app, &client.id, &request_uri))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let continuation = location(&app.sign_in_on(&html, "ada", PASSWORD).await);
+    let (a, b) = tokio::join!(app.visit(&continuation), app.visit(&continuation));
+    let codes = [yields_code(&app, a).await, yields_code(&app, b).await];
+    assert_eq!(codes.iter().filter(|c| **c).count(), 1, "{codes:?}");
+}
+
+#[tokio::test]
+async fn a_large_pushed_request_survives_sign_in() {
+    let (app, client) = setup().await;
+    let names: Vec<String> = (0..1800).map(|i| format!("\"x_claim_{i:05}\":null")).collect();
+    let claims = format!("{{\"userinfo\":{{{}}}}}", names.join(","));
+    let request = Request::new(&client).with("claims", &claims);
+    let request_uri = push(&app, &client, &request).await;
+    let code = code_via(&app, &client, &request_uri).await;
+    app.redeem(&client, &code, &request.verifier).await;
+}
+
+#[tokio::test]
+async fn reloading_the_page_a_pushed_request_opened_shows_it_again() {
+    let (app, client) = setup().await;
+    let request_uri = push(&app, &client, &Request::new(&client)).await;
+    let url = authorize_url(&app, &client.id, &request_uri);
+    let first = app.visit(&url).await;
+    // Where the browser is now: the URL it was sent on to, or the one it opened.
+    let here = match first.status().is_redirection() {
+        true => app.url(&location(&first)),
+        false => url,
+    };
+    let shown = app.visit(&here).await;
+    assert_eq!(shown.status(), 200);
+    let reloaded = app.visit(&here).await;
+    assert_eq!(reloaded.status(), 200, "RFC 9126 §4: a reload");
+    assert!(reloaded.text().await.unwrap().contains("action=\"/signin\""));
+}
+
+#[tokio::test]
+async fn housekeeping_keeps_a_pushed_request_while_its_sign_in_may_finish_then_deletes_it() {
+    let (app, client) = setup().await;
+    push(&app, &client, &Request::new(&client)).await;
+    let opened = push(&app, &client, &Request::new(&client)).await;
+    let res = page_at(&app, &authorize_url(&app, &client.id, &opened)).await;
+    assert_eq!(res.status(), 200, "its sign-in page");
+    let continuation = res.url().to_string();
+    let rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM par_requests")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let housekeep = || async {
+        let limits = lanyard::maintenance::Housekeeping::default();
+        for _ in 0..100 {
+            if lanyard::maintenance::housekeep(&app.provider, &limits)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("housekeeping never got its lock");
+    };
+    app.clock.advance(TimeDelta::minutes(2));
+    housekeep().await;
+    assert_eq!(
+        rows().await,
+        1,
+        "the unopened push went; the one being signed in to stays"
+    );
+    assert_eq!(app.visit(&continuation).await.status(), 200, "its sign-in goes on");
+    app.clock.advance(TimeDelta::minutes(30));
+    housekeep().await;
+    assert_eq!(rows().await, 0, "past its sign-in's time");
 }

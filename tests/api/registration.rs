@@ -526,3 +526,310 @@ async fn housekeeping_prunes_initial_access_tokens_past_their_end() {
         .unwrap();
     assert_eq!(left.len(), 1, "the expired one went, the usable one stays");
 }
+
+#[tokio::test]
+async fn an_update_keeps_the_settings_only_an_admin_may_set() {
+    let app = app_with(ClientRegistration::Open).await;
+    let api = "https://api.example.test";
+    create_api(&app, api, &["read"], None, &[]).await;
+    let client = registered(&app).await;
+    let id = client["client_id"].as_str().unwrap();
+    sqlx::query(
+        "UPDATE clients SET first_party = true, dpop_nonce = true, dpop_bound = true, require_par = true
+         WHERE client_id = $1",
+    )
+    .bind(id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    allow(&app, id, api, &["read"]).await;
+    let token = client["registration_access_token"].as_str().unwrap();
+    // RFC 7592 §2.2: the client's own metadata, none of the admin's settings.
+    let change = json!({ "client_id": id, "redirect_uris": ["https://rp.example.test/new"] });
+    let res = manage(&app, reqwest::Method::PUT, &client, token)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let after: Value = res.json().await.unwrap();
+    assert_eq!(
+        after["redirect_uris"],
+        json!(["https://rp.example.test/new"]),
+        "its own change"
+    );
+    let (first_party, dpop_nonce, dpop_bound, require_par): (bool, bool, bool, bool) =
+        sqlx::query_as("SELECT first_party, dpop_nonce, dpop_bound, require_par FROM clients WHERE client_id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (first_party, dpop_nonce, dpop_bound, require_par),
+        (true, true, true, true),
+        "the admin's settings stay"
+    );
+    assert_eq!(after["require_pushed_authorization_requests"], true);
+    assert_eq!(after["dpop_bound_access_tokens"], true);
+    assert_eq!(
+        count_rows(&app.db, &format!("client_api_access WHERE client_id = '{id}'")).await,
+        1,
+        "the API allowance stays"
+    );
+}
+
+/// GET /register/{id} with `token`: its status.
+async fn reads_with(app: &TestApp, client: &Value, token: &str) -> u16 {
+    manage(app, reqwest::Method::GET, client, token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn the_cli_rotates_and_revokes_a_registration_access_token() {
+    let app = app_with(ClientRegistration::Open).await;
+    let client = registered(&app).await;
+    let id = client["client_id"].as_str().unwrap();
+    let old = client["registration_access_token"].as_str().unwrap();
+    let run = lanyard(&["client", "registration-access-token", "rotate", id, "--json"])
+        .run_on(&app.db)
+        .await;
+    let out = run.assert_ok().json();
+    assert_eq!(out["client_id"], id);
+    let new = out["registration_access_token"].as_str().unwrap().to_owned();
+    assert_eq!(new.len(), 43);
+    assert_eq!(reads_with(&app, &client, old).await, 401, "the old token");
+    assert_eq!(reads_with(&app, &client, &new).await, 200, "the new token");
+    let details: Value = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE actor = 'cli' AND client_id = $1
+         AND reason = 'rotated a registration access token'",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(!details.to_string().contains(&new), "never the token");
+
+    lanyard(&["client", "registration-access-token", "revoke", id, "--json"])
+        .run_on(&app.db)
+        .await
+        .assert_ok();
+    assert_eq!(reads_with(&app, &client, &new).await, 401, "revoked");
+    assert_eq!(
+        count_rows(&app.db, &format!("clients WHERE client_id = '{id}'")).await,
+        1,
+        "the client stays"
+    );
+    assert_eq!(
+        count_rows(
+            &app.db,
+            "audit_events WHERE reason = 'revoked a registration access token'"
+        )
+        .await,
+        1
+    );
+    // An admin-created client has no registration to manage.
+    create_client(&app, ClientSpec::default()).await;
+    lanyard(&["client", "registration-access-token", "rotate", "rp"])
+        .run_on(&app.db)
+        .await
+        .assert_refused("registered itself");
+}
+
+#[tokio::test]
+async fn the_admin_api_rotates_and_revokes_a_registration_access_token() {
+    let app = app_with(ClientRegistration::Open).await;
+    let client = registered(&app).await;
+    let id = client["client_id"].as_str().unwrap();
+    let old = client["registration_access_token"].as_str().unwrap();
+    let admin = crate::admin_api::token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
+    let path = format!("/clients/{id}/registration-access-token");
+    let (status, out) = crate::admin_api::call(&app, reqwest::Method::POST, &path, Some(&admin), None).await;
+    assert_eq!(status, 200, "{out}");
+    let new = out["registration_access_token"].as_str().unwrap().to_owned();
+    assert_eq!(reads_with(&app, &client, old).await, 401);
+    assert_eq!(reads_with(&app, &client, &new).await, 200);
+    let (status, _) = crate::admin_api::call(&app, reqwest::Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(reads_with(&app, &client, &new).await, 401);
+    app.audit_written().await;
+    assert_eq!(
+        count_rows(
+            &app.db,
+            &format!("audit_events WHERE actor = 'api:ops' AND client_id = '{id}' AND reason LIKE '% a registration access token'")
+        )
+        .await,
+        2
+    );
+    let (status, _) = crate::admin_api::call(
+        &app,
+        reqwest::Method::POST,
+        "/clients/nobody/registration-access-token",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn invalid_metadata_does_not_use_up_an_initial_access_token() {
+    let app = app_with(ClientRegistration::Token).await;
+    let made = initial_token(&app, &["--uses", "1"]).await;
+    let token = made["initial_access_token"].as_str().unwrap();
+    let mut bad = code_client();
+    bad["response_types"] = json!(["token"]);
+    let refused = error_of(register(&app, Some(token), &bad).await).await;
+    assert_eq!(refused, (400, "invalid_client_metadata".into()));
+    assert_eq!(
+        register(&app, Some(token), &code_client()).await.status(),
+        201,
+        "its one use is still there"
+    );
+}
+
+/// The consent page `url` leads `username` to (signing in on the way).
+async fn consent_page_for(app: &TestApp, url: &str, username: &str) -> String {
+    let html = app.visit(url).await.text().await.unwrap();
+    let mut res = app.sign_in_on(&html, username, PASSWORD).await;
+    while res.status().is_redirection() && location(&res).starts_with("/authorize") {
+        res = app.visit(&location(&res)).await;
+    }
+    let html = res.text().await.unwrap();
+    assert!(html.contains("action=\"/consent\""), "{html}");
+    html
+}
+
+#[tokio::test]
+async fn the_consent_page_says_a_registered_client_is_unverified_and_where_the_code_goes() {
+    let app = app_with(ClientRegistration::Open).await;
+    create_user(&app, "alice").await;
+    let client = registered(&app).await;
+    let rp = TestClient {
+        id: client["client_id"].as_str().unwrap().to_owned(),
+        secret: client["client_secret"].as_str().map(str::to_owned),
+        redirect_uri: "https://rp.example.test/cb".to_owned(),
+    };
+    let html = consent_page_for(&app, &auth_url(&app, &rp, "openid email", &[]).url, "alice").await;
+    assert!(html.contains("This application registered itself"), "{html}");
+    assert!(html.contains("Lanyard has not verified it"), "{html}");
+    assert!(html.contains("rp.example.test"), "the host the code goes to: {html}");
+
+    // An admin-registered third-party client: no such notice (positive control).
+    let browser = app.with_browser(new_browser());
+    let third = create_client(
+        &app,
+        ClientSpec {
+            id: "partner",
+            first_party: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let html = consent_page_for(&browser, &auth_url(&app, &third, "openid email", &[]).url, "alice").await;
+    assert!(!html.contains("registered itself"), "{html}");
+}
+
+/// The machine's host name when it resolves to an address that is not
+/// public (as a container's does, to a loopback or private address) — a
+/// name that passes every check of a URL's text.
+async fn local_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()?
+        .trim()
+        .to_owned();
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name.as_str(), 443)).await.ok()?.collect();
+    let local = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => v6.is_loopback(),
+    };
+    (!addrs.is_empty() && addrs.iter().all(|a| local(a.ip())) && !name.contains("localhost")).then_some(name)
+}
+
+/// A listener on the loopback that counts the connections it gets.
+async fn counting_listener() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (port, count)
+}
+
+/// POST /token with a `private_key_jwt` assertion signed by a key `client` never registered.
+async fn token_with_assertion(app: &TestApp, client: &str) -> u16 {
+    use crate::private_key_jwt::{JWT_BEARER, Key};
+    use lanyard::clock::Clock as _;
+    let now = app.clock.now().timestamp();
+    let assertion = Key::es256("k1").sign(&json!({
+        "iss": client, "sub": client, "aud": app.url("/token"), "exp": now + 60, "iat": now,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    }));
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", "x"),
+        ("client_id", client),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", assertion.as_str()),
+    ];
+    app.client
+        .post(app.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_registered_clients_jwks_uri_is_not_fetched_from_a_private_address_its_name_resolves_to() {
+    let Some(name) = local_name().await else {
+        eprintln!("skipped: the host name does not resolve to a local address here");
+        return;
+    };
+    let (port, connections) = counting_listener().await;
+    let app = app_with(ClientRegistration::Open).await;
+    let jwks_uri = format!("https://{name}:{port}/jwks");
+    let mut body = code_client();
+    body["token_endpoint_auth_method"] = json!("private_key_jwt");
+    body["jwks_uri"] = json!(jwks_uri);
+    let res = register(&app, None, &body).await;
+    assert_eq!(res.status(), 201, "the name itself passes");
+    let id = res.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(token_with_assertion(&app, &id).await, 401);
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "resolved at the fetch to a local address: never connected"
+    );
+    // An admin-registered client's jwks_uri is the operator's choice: fetched.
+    let input = lanyard::admin::clients::NewClientInput {
+        client_id: "internal".into(),
+        auth_method: Some("private_key_jwt".into()),
+        grant_types: vec!["authorization_code".into()],
+        redirect_uris: vec!["https://internal.example/cb".into()],
+        jwks_uri: Some(jwks_uri.clone()),
+        ..Default::default()
+    };
+    lanyard::admin::clients::create(&app.pool, &app.clock, &mut rand::rng(), input)
+        .await
+        .unwrap();
+    app.settle().await;
+    assert_eq!(token_with_assertion(&app, "internal").await, 401);
+    assert!(
+        connections.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "positive control: the same URI is contacted for an admin's client"
+    );
+}

@@ -208,17 +208,20 @@ async fn the_client_page_shows_when_the_grace_ends_and_ends_it_in_one_click() {
     assert_eq!(res.status(), 400, "no CSRF token: refused");
 }
 
-#[tokio::test]
-async fn ending_the_grace_ends_the_admin_api_tokens_the_old_secret_got() {
+/// ops: a service allowed the admin API and `https://orders.example`,
+/// its secret rotated with a day's grace; (app, ops with its old secret, the new secret).
+async fn rotated_admin_service() -> (TestApp, TestClient, String) {
     let app = spawn_app().await;
     let admin = app.url("/admin");
     let ops = create_service(&app, "ops").await;
-    crate::admin_api::token_with(&app, "other-admin", &admin, &["admin"]).await;
-    lanyard::admin::clients::allow(&app.pool, &app.clock, "ops", &admin, &["admin".into()])
-        .await
-        .unwrap();
+    crate::support::create_api(&app, "https://orders.example", &["read"], None, &[]).await;
+    for (audience, scope) in [(admin.as_str(), "admin"), ("https://orders.example", "read")] {
+        lanyard::admin::clients::allow(&app.pool, &app.clock, "ops", audience, &[scope.into()])
+            .await
+            .unwrap();
+    }
     app.settle().await;
-    lanyard::admin::clients::rotate_secret_with_grace(
+    let rotated = lanyard::admin::clients::rotate_secret_with_grace(
         &app.pool,
         &app.clock,
         &mut rand::rng(),
@@ -229,29 +232,81 @@ async fn ending_the_grace_ends_the_admin_api_tokens_the_old_secret_got() {
     .unwrap();
     app.settle().await;
     app.clock.advance(TimeDelta::seconds(1));
-    // The old secret still gets an admin API token during the grace.
-    let res = app
-        .token(
-            &ops,
-            &[("grant_type", "client_credentials"), ("resource", admin.as_str())],
-        )
-        .await;
-    let old_token = res.json::<Value>().await.unwrap()["access_token"]
+    (app, ops, rotated.client_secret)
+}
+
+async fn service_token(app: &TestApp, ops: &TestClient, secret: &str, resource: &str) -> reqwest::Response {
+    let with = TestClient {
+        secret: Some(secret.to_owned()),
+        ..ops.clone()
+    };
+    app.token(&with, &[("grant_type", "client_credentials"), ("resource", resource)])
+        .await
+}
+
+#[tokio::test]
+async fn the_previous_secret_gets_no_admin_api_token_so_it_cannot_rotate_or_end_the_grace() {
+    let (app, ops, new) = rotated_admin_service().await;
+    let old = ops.secret.clone().unwrap();
+    let admin = app.url("/admin");
+    // The grace still serves the client's other APIs.
+    let res = service_token(&app, &ops, &old, "https://orders.example").await;
+    assert_eq!(res.status(), 200, "the old secret, for another API");
+    // Not the admin API: with it, a stolen old secret could rotate the
+    // secret again or end the grace and take the client over.
+    let (status, error) = crate::support::error_of(service_token(&app, &ops, &old, &admin).await).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_target"),
+        "the old secret, for the admin API"
+    );
+    // The current secret gets one, and rotates (positive control).
+    let res = service_token(&app, &ops, &new, &admin).await;
+    assert_eq!(res.status(), 200);
+    let token = res.json::<Value>().await.unwrap()["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let (before, _) = crate::admin_api::call(&app, Method::GET, "/clients", Some(&old_token), None).await;
-    app.clock.advance(TimeDelta::seconds(1));
+    let (status, _) =
+        crate::admin_api::call(&app, Method::DELETE, "/clients/ops/secret/grace", Some(&token), None).await;
+    assert_eq!(status, 204);
+}
 
-    lanyard::admin::clients::end_secret_grace(&app.pool, &app.clock, "ops")
-        .await
-        .unwrap();
-    app.settle().await;
-
-    let (after, _) = crate::admin_api::call(&app, Method::GET, "/clients", Some(&old_token), None).await;
-    assert_eq!(
-        (before, after),
-        (200, 401),
-        "the old secret's token ends with the grace"
+#[tokio::test]
+async fn each_use_of_a_previous_secret_is_audited_and_counted() {
+    let (app, client, old) = setup().await;
+    let rotated = rotate(&app, Some(TimeDelta::hours(1))).await;
+    assert!(works(&app, &client, &rotated.client_secret).await);
+    assert!(works(&app, &client, &old).await);
+    assert!(works(&app, &client, &old).await);
+    app.audit_written().await;
+    let uses: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE kind = 'client_auth' AND reason = 'previous secret used'
+         AND client_id = 'rp'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(uses, 2, "each use of the old secret, not the new one's");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("lanyard_previous_secret_uses_total{endpoint=\"/introspect\"} 2"),
+        "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_grace_that_has_passed_is_not_shown() {
+    let (app, _client, _old) = setup().await;
+    rotate(&app, Some(TimeDelta::hours(1))).await;
+    let token = crate::admin_api::token_with(&app, "ops", &app.url("/admin"), &["admin"]).await;
+    let (_, view) = crate::admin_api::call(&app, Method::GET, "/clients/rp", Some(&token), None).await;
+    assert!(
+        view["previous_secret_valid_until"].is_string(),
+        "during the grace: {view}"
+    );
+    app.clock.advance(TimeDelta::hours(2));
+    let token = crate::admin_api::token_with(&app, "ops2", &app.url("/admin"), &["admin"]).await;
+    let (_, view) = crate::admin_api::call(&app, Method::GET, "/clients/rp", Some(&token), None).await;
+    assert_eq!(view["previous_secret_valid_until"], Value::Null, "after it");
 }

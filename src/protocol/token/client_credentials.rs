@@ -18,7 +18,7 @@ pub fn issue(
     proof: Option<&Proof>,
 ) -> Result<TokenResponse, OAuthError> {
     let api = api_tokens::default_target(p, client, &req.resources)?;
-    api_tokens::admit(p, &api, proof, None)?;
+    api_tokens::admit(p, client, &api, proof, None)?;
     let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
     let scopes = api_tokens::downscope(req.scope.as_deref(), &allowance)?;
     // `sub` is the client itself; a client_id is never a UUID, so never a user's `sub`.

@@ -157,7 +157,7 @@ pub fn respond(p: &Provider, i: &Issue<'_>) -> Result<TokenResponse, OAuthError>
     };
     let access = match i.api {
         Some(api) => {
-            api_tokens::admit(p, api, i.proof, Some(&i.grant.amr))?;
+            api_tokens::admit(p, i.client, api, i.proof, Some(&i.grant.amr))?;
             if api_tokens::is_admin_api(p, &api.audience) && !i.user.is_admin {
                 return Err(api_tokens::not_an_administrator());
             }

@@ -31,7 +31,7 @@ async fn render(
     error: &str,
     secret: &str,
 ) -> Result<HttpResponse, WebError> {
-    let client = clients::view(&state.provider.pool, id)
+    let client = clients::view(&state.provider.pool, state.provider.clock.as_ref(), id)
         .await
         .map_err(missing("No such client"))?;
     let checks = |all: &mut dyn Iterator<Item = &'static str>, chosen: &[String]| -> Vec<Value> {

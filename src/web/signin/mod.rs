@@ -68,7 +68,7 @@ fn render_signin(
     username: &str,
     error: Option<&str>,
 ) -> HttpResponse {
-    let encoded = request.map(|r| r.params.encode()).unwrap_or_default();
+    let encoded = request.map(AuthRequest::carried).unwrap_or_default();
     // Asked again (`reauth=1`, a recent sign-in rule): so is the upstream.
     let reauth = super::query(req).one("reauth").ok().flatten() == Some("1");
     form_page(state, req, SIGNIN_FORM, status, "pages/signin.html", |csrf| {
@@ -100,6 +100,20 @@ struct ConsentPage<'a> {
     client_name: &'a str,
     username: &'a str,
     scopes: Vec<ScopeLine>,
+    /// The client registered itself (RFC 7591): its name is its own
+    /// choice, and nobody checked it (RFC 7591 §5 asks the server to say so).
+    registered_itself: bool,
+    /// Where the code will go: the redirect URI's host (or the URI, for a
+    /// private-use scheme).
+    destination: String,
+}
+
+/// The host of a redirect URI, as the consent page names where the code goes.
+fn destination(redirect_uri: &str) -> String {
+    url::Url::parse(redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| redirect_uri.to_owned())
 }
 
 /// What each OIDC scope lets the application do, in plain words.
@@ -116,13 +130,15 @@ pub fn consent_page(
     scopes: &[String],
     username: &str,
 ) -> HttpResponse {
-    let encoded = request.params.encode();
+    let encoded = request.carried();
     form_page(state, req, CONSENT_FORM, StatusCode::OK, "pages/consent.html", |csrf| {
         ConsentPage {
             csrf,
             request: &encoded,
             client_name: &request.client.name,
             username,
+            registered_itself: request.client.self_registered,
+            destination: destination(&request.redirect_uri),
             scopes: scopes
                 .iter()
                 .map(|s| ScopeLine {
@@ -156,7 +172,7 @@ async fn carried_request(state: &AppState, raw: Option<&str>) -> Result<Option<A
             "This sign-in link is not valid",
             m,
         )),
-        Err(Refusal::Redirect(url)) => Err(WebError::redirect(url, true)),
+        Err(Refusal::Redirect(url) | Refusal::Continue(url)) => Err(WebError::redirect(url, true)),
         Err(Refusal::Unavailable(e)) => Err(WebError::unavailable_page(e)),
     }
 }
@@ -227,9 +243,13 @@ impl Carried {
 
     /// Where a successful sign-in goes: back to the authorization request, or
     /// to the admin or account page it came from, or to the signed-in page.
-    fn target(&self) -> String {
+    fn target(&self, state: &AppState) -> String {
         match &self.request {
-            Some(r) => format!("{}?{}", paths::AUTHORIZE, authorize::resume(&r.params, "login")),
+            Some(r) => format!(
+                "{}?{}",
+                paths::AUTHORIZE,
+                authorize::resume(&state.provider, r, "login")
+            ),
             None if !self.return_to.is_empty() => self.return_to.clone(),
             None => paths::SIGNIN.to_owned(),
         }
@@ -258,13 +278,13 @@ impl Carried {
     /// Signed in: on to the target with the session and device cookies (and
     /// no sign-in pending any more).
     fn signed_in(&self, state: &AppState, signed_in: SignedIn) -> HttpResponse {
-        with_sign_in_cookies(state, redirect(&self.target(), true), signed_in)
+        with_sign_in_cookies(state, redirect(&self.target(state), true), signed_in)
     }
 
     /// Signed in, answering a page's script: `{"redirect": target}` and the
     /// same cookies.
     fn signed_in_json(&self, state: &AppState, signed_in: SignedIn) -> HttpResponse {
-        let body = serde_json::json!({ "redirect": self.target() });
+        let body = serde_json::json!({ "redirect": self.target(state) });
         with_sign_in_cookies(state, super::respond::json_no_store(&body), signed_in)
     }
 
@@ -463,6 +483,6 @@ pub async fn consent(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Re
     authorize::record_consent(&state.provider, &request, &session)
         .await
         .map_err(WebError::unavailable_page)?;
-    let resume = authorize::resume(&request.params, "consent");
+    let resume = authorize::resume(&state.provider, &request, "consent");
     Ok(redirect(&format!("{}?{resume}", paths::AUTHORIZE), true))
 }

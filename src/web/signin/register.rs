@@ -50,7 +50,7 @@ fn register_page(
     error: &str,
 ) -> HttpResponse {
     let request = shown.carried.request.as_ref();
-    let encoded = request.map(|r| r.params.encode()).unwrap_or_default();
+    let encoded = request.map(|r| r.carried()).unwrap_or_default();
     form_page(state, req, REGISTER_FORM, status, "pages/register.html", |csrf| {
         RegisterPage {
             csrf,
@@ -161,7 +161,11 @@ pub async fn submit(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Res
     match signup::register(&state.provider, registration).await {
         Ok(registered) => {
             let target = match &carried.request {
-                Some(r) => format!("{}?{}", paths::AUTHORIZE, authorize::resume(&r.params, "login")),
+                Some(r) => format!(
+                    "{}?{}",
+                    paths::AUTHORIZE,
+                    authorize::resume(&state.provider, r, "login")
+                ),
                 None => paths::ACCOUNT.to_owned(),
             };
             let page = serde_json::json!({

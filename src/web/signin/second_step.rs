@@ -50,7 +50,7 @@ pub(super) fn page(
     (step_up, offer): (bool, Offer),
     error: Option<&str>,
 ) -> HttpResponse {
-    let encoded = carried.request.as_ref().map(|r| r.params.encode()).unwrap_or_default();
+    let encoded = carried.request.as_ref().map(|r| r.carried()).unwrap_or_default();
     form_page(state, req, STEP_FORM, status, "pages/second_step.html", |csrf| {
         StepPage {
             csrf,

@@ -46,7 +46,7 @@ pub async fn start(req: HttpRequest, id: Path<String>, state: Data<AppState>) ->
             // resumed from scratch once back.
             let checked = Carried::from_fields(&state, one("request"), one("return_to")).await?;
             let asked = asked_of(checked.request.as_ref(), one("reauth") == Some("1"));
-            let request = checked.request.map(|r| r.params.encode()).unwrap_or_default();
+            let request = checked.request.map(|r| r.carried()).unwrap_or_default();
             (
                 flow::Carried {
                     request,

@@ -42,7 +42,7 @@ pub async fn delegate(
 ) -> Result<TokenResponse, OAuthError> {
     let (subject, user_id) = verify_subject(p, client, req, d)?;
     let api = next_api(p, client, req, &subject, d)?;
-    api_tokens::admit(p, &api, proof, Some(&subject.amr))?;
+    api_tokens::admit(p, client, &api, proof, Some(&subject.amr))?;
     let allowance = p.catalog.allowed_scopes(&client.client_id, &api.audience);
     let scopes = api_tokens::downscope(req.scope.as_deref(), &allowance)?;
     d.scopes = scopes.clone();

@@ -317,7 +317,7 @@ async fn decide(
         jkt,
         consent_id,
     } = evaluate(p, client, req, Possession::Proof(proof), d).await?;
-    api_tokens::admit(p, &api, proof, Some(&subject.amr))?;
+    api_tokens::admit(p, client, &api, proof, Some(&subject.amr))?;
     let now = p.now();
     let mut grant = GrantRow {
         id: Uuid::now_v7(),
