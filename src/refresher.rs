@@ -44,54 +44,134 @@ pub fn spawn(p: Provider, listening: Option<PgListener>) -> tokio::task::JoinHan
         let mut beat = tokio::time::interval(RELOAD_EVERY);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         beat.tick().await; // the first tick is immediate; start-up just loaded everything
-        let mut listener = listening;
-        let mut warned = false;
-        let mut catalog_read = tokio::time::Instant::now();
+        let mut r = Refresher {
+            listener: listening,
+            warned: false,
+            catalog_read: tokio::time::Instant::now(),
+            owed: false,
+        };
         loop {
-            let wake = match listener.as_mut() {
-                None => match listen(&p.pool).await {
-                    Ok(l) => {
-                        listener = Some(l);
-                        warned = false;
-                        Wake::Everything
-                    }
-                    Err(e) => {
-                        if !warned {
-                            tracing::warn!(error = %e, "cannot LISTEN for changes; retrying");
-                            warned = true;
-                        }
-                        tokio::select! {
-                            _ = beat.tick() => Wake::Beat,
-                            _ = tokio::time::sleep(RECONNECT_AFTER) => continue,
-                        }
-                    }
-                },
-                Some(l) => tokio::select! {
-                    _ = beat.tick() => Wake::Beat,
-                    n = l.try_recv() => match n {
-                        Ok(Some(n)) => changes(&p, n, l),
-                        Ok(None) | Err(_) => {
-                            tracing::warn!("lost the change listener; reconnecting");
-                            p.catalog.set_listening(false);
-                            listener = None;
-                            continue;
-                        }
-                    },
-                },
+            let Some(wake) = r.next(&p, &mut beat).await else {
+                continue;
             };
-            let wake = match wake {
-                Wake::Beat if listener.is_none() || catalog_read.elapsed() >= READ_CATALOG_EVERY => Wake::Everything,
-                wake => wake,
-            };
-            if matches!(wake, Wake::Everything) {
-                catalog_read = tokio::time::Instant::now();
-            }
-            refresh(&p, wake).await;
+            let work = r.plan(wake);
+            r.refresh(&p, work).await;
             // From now on a change made on this node comes back here by NOTIFY
-            // (the reload above read what came before the listener).
-            p.catalog.set_listening(listener.is_some());
+            // (a whole read has read what came before the listener).
+            p.catalog.set_listening(r.listener.is_some());
         }
     })
+}
+
+/// The refresher's state between wakes.
+struct Refresher {
+    listener: Option<PgListener>,
+    /// Whether the failure to LISTEN was logged (once until it works).
+    warned: bool,
+    /// When the whole catalog was last read.
+    catalog_read: tokio::time::Instant,
+    /// A catalog read failed: the changes it had are lost, so the next wake
+    /// reads everything (not only what it names).
+    owed: bool,
+}
+
+/// What a wake asks of the catalog and the keys.
+struct Work {
+    keys: bool,
+    key_schedule: bool,
+    catalog: Option<Pending>,
+}
+
+impl Refresher {
+    /// Waits for the next reason to refresh; None: look again (a listener
+    /// connection was lost or is being retried).
+    async fn next(&mut self, p: &Provider, beat: &mut tokio::time::Interval) -> Option<Wake> {
+        let Some(l) = self.listener.as_mut() else {
+            return match listen(&p.pool).await {
+                Ok(l) => {
+                    self.listener = Some(l);
+                    self.warned = false;
+                    Some(Wake::Everything)
+                }
+                Err(e) => {
+                    if !self.warned {
+                        tracing::warn!(error = %e, "cannot LISTEN for changes; retrying");
+                        self.warned = true;
+                    }
+                    tokio::select! {
+                        _ = beat.tick() => Some(Wake::Beat),
+                        _ = tokio::time::sleep(RECONNECT_AFTER) => None,
+                    }
+                }
+            };
+        };
+        tokio::select! {
+            _ = beat.tick() => Some(Wake::Beat),
+            n = l.try_recv() => match n {
+                Ok(Some(n)) => Some(changes(p, n, l)),
+                Ok(None) | Err(_) => {
+                    tracing::warn!("lost the change listener; reconnecting");
+                    p.catalog.set_listening(false);
+                    self.listener = None;
+                    None
+                }
+            },
+        }
+    }
+
+    /// What to do about a wake: the beat reads the whole catalog when no
+    /// listener is connected, a read failed, or the safety net is due; any
+    /// wake after a failed read reads everything.
+    fn plan(&self, wake: Wake) -> Work {
+        let whole = Pending::everything;
+        match wake {
+            Wake::Everything => Work {
+                keys: true,
+                key_schedule: true,
+                catalog: Some(whole()),
+            },
+            Wake::Beat => {
+                let due = self.listener.is_none() || self.owed || self.catalog_read.elapsed() >= READ_CATALOG_EVERY;
+                Work {
+                    keys: true,
+                    key_schedule: true,
+                    catalog: due.then(whole),
+                }
+            }
+            Wake::Changes { keys, mut catalog } => {
+                catalog.everything |= self.owed;
+                Work {
+                    keys,
+                    key_schedule: false,
+                    catalog: Some(catalog),
+                }
+            }
+        }
+    }
+
+    async fn refresh(&mut self, p: &Provider, work: Work) {
+        if work.key_schedule {
+            run_key_schedule(p).await;
+        }
+        if let Some(pending) = work.catalog {
+            match p.catalog.apply(&p.pool, &pending).await {
+                Ok(()) if pending.needs_everything() => {
+                    self.catalog_read = tokio::time::Instant::now();
+                    self.owed = false;
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reload the catalog; serving the one in memory, reading it all next time");
+                    self.owed = true;
+                }
+            }
+        }
+        if work.keys
+            && let Err(e) = p.keys.reload(&p.pool).await
+        {
+            tracing::warn!(error = %e, "cannot reload signing keys; serving the ones in memory");
+        }
+    }
 }
 
 /// What a NOTIFY and the ones already behind it say changed: a burst (a
@@ -143,22 +223,44 @@ async fn run_key_schedule(p: &Provider) {
     }
 }
 
-async fn refresh(p: &Provider, wake: Wake) {
-    let (keys, catalog) = match wake {
-        Wake::Everything => {
-            run_key_schedule(p).await;
-            (true, p.catalog.reload(&p.pool).await)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refresher(owed: bool) -> Refresher {
+        Refresher {
+            listener: None,
+            warned: false,
+            catalog_read: tokio::time::Instant::now(),
+            owed,
         }
-        Wake::Beat => {
-            run_key_schedule(p).await;
-            (true, Ok(()))
-        }
-        Wake::Changes { keys, catalog } => (keys, p.catalog.apply(&p.pool, &catalog).await),
-    };
-    if let Err(e) = catalog {
-        tracing::warn!(error = %e, "cannot reload the catalog; serving the one in memory");
     }
-    if keys && let Err(e) = p.keys.reload(&p.pool).await {
-        tracing::warn!(error = %e, "cannot reload signing keys; serving the ones in memory");
+
+    fn named(id: &str) -> Pending {
+        let mut p = Pending::default();
+        p.note(&format!("clients {id}"), "node");
+        p
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_read_the_next_change_reads_everything() {
+        let wake = Wake::Changes {
+            keys: false,
+            catalog: named("a"),
+        };
+        let work = refresher(true).plan(wake);
+        assert!(work.catalog.is_some_and(|c| c.needs_everything()));
+        let wake = Wake::Changes {
+            keys: false,
+            catalog: named("a"),
+        };
+        let work = refresher(false).plan(wake);
+        assert!(work.catalog.is_some_and(|c| !c.needs_everything()));
+    }
+
+    #[tokio::test]
+    async fn the_beat_reads_the_catalog_without_a_listener_or_after_a_failed_read() {
+        assert!(refresher(false).plan(Wake::Beat).catalog.is_some(), "no listener");
+        assert!(refresher(true).plan(Wake::Beat).catalog.is_some(), "owed");
     }
 }

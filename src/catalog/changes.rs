@@ -20,6 +20,14 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// Read everything (a new listener, the safety net, a failed read).
+    pub fn everything() -> Self {
+        Self {
+            everything: true,
+            ..Self::default()
+        }
+    }
+
     /// Adds one payload. `node` is this node's marker name: markers of other
     /// nodes change nothing. A payload not understood (an older or newer
     /// release's) reloads everything.

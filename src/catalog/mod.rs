@@ -10,7 +10,7 @@ mod changes;
 
 pub use changes::Pending;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
@@ -57,12 +57,13 @@ pub struct Catalog {
     /// One reload at a time, so a slow read begun before a change can never
     /// replace what a read begun after it put in.
     reloading: tokio::sync::Mutex<()>,
-    sync: Sync,
+    markers: Markers,
+    whole_reads: WholeReads,
 }
 
 /// How a change made on this node is known to be in force here: a marker
 /// NOTIFY after the change's commit arrives after the change's own.
-struct Sync {
+struct Markers {
     /// This node's name in its markers.
     node: String,
     asked: AtomicU64,
@@ -71,12 +72,22 @@ struct Sync {
     listening: AtomicBool,
 }
 
+/// Whole reads of the catalog, numbered: a caller whose change committed
+/// before read N began is served by read N (see `reload_after`).
+#[derive(Default)]
+struct WholeReads {
+    begun: AtomicU64,
+    /// The number of the last whole read that succeeded.
+    succeeded: AtomicU64,
+}
+
 impl Catalog {
     pub async fn load(pool: &PgPool) -> Result<Self, StoreError> {
         Ok(Self {
             parts: RwLock::new(Self::read_everything(pool).await?),
             reloading: tokio::sync::Mutex::new(()),
-            sync: Sync {
+            whole_reads: WholeReads::default(),
+            markers: Markers {
                 node: base64::Engine::encode(
                     &base64::engine::general_purpose::URL_SAFE_NO_PAD,
                     crate::random::bytes::<9>(),
@@ -91,64 +102,109 @@ impl Catalog {
     /// Reads every table again; on failure the catalog in memory stays.
     pub async fn reload(&self, pool: &PgPool) -> Result<(), StoreError> {
         let _one_at_a_time = self.reloading.lock().await;
+        self.read_whole(pool).await
+    }
+
+    /// Reads everything unless a whole read that began after `mark` (a
+    /// count of whole reads begun, taken after the caller's change
+    /// committed) has succeeded meanwhile: callers falling back at once
+    /// cause one read, not one each.
+    async fn reload_after(&self, pool: &PgPool, mark: u64) -> Result<(), StoreError> {
+        let _one_at_a_time = self.reloading.lock().await;
+        if self.whole_reads.succeeded.load(Ordering::Acquire) > mark {
+            return Ok(());
+        }
+        self.read_whole(pool).await
+    }
+
+    /// A whole read. The caller holds `reloading`, so a slow read begun
+    /// before a change can never replace what a read begun after it put in.
+    async fn read_whole(&self, pool: &PgPool) -> Result<(), StoreError> {
+        let n = self.whole_reads.begun.fetch_add(1, Ordering::AcqRel) + 1;
         let parts = Self::read_everything(pool).await?;
         let old = std::mem::replace(&mut *self.write(), parts);
+        self.whole_reads.succeeded.store(n, Ordering::Release);
         drop(old); // outside the lock: dropping 100,000 clients takes a while
         Ok(())
     }
 
+    /// How many whole reads have begun (the metrics; tests tell a NOTIFY's
+    /// read of a few clients from a read of all).
+    pub fn whole_reads(&self) -> u64 {
+        self.whole_reads.begun.load(Ordering::Acquire)
+    }
+
     /// Puts in force what a burst of NOTIFYs named: only those clients'
-    /// entries (or the APIs, the upstreams), unless it named too many.
+    /// entries (or the APIs, the upstreams), unless it named too many. On
+    /// failure nothing changes and this node's markers in the burst stay
+    /// unseen (their callers read everything after their wait).
     pub async fn apply(&self, pool: &PgPool, pending: &Pending) -> Result<(), StoreError> {
+        let _one_at_a_time = self.reloading.lock().await;
         if pending.needs_everything() {
-            self.reload(pool).await?;
+            self.read_whole(pool).await?;
         } else if pending.changes_anything() {
-            let _one_at_a_time = self.reloading.lock().await;
-            let ids: Vec<String> = pending.clients.iter().cloned().collect();
-            let mut tx = store::begin_consistent_read(pool).await?;
-            let mut entries = match ids.is_empty() {
-                true => HashMap::new(),
-                false => read_entries(&mut tx, Which::Only(&ids)).await?,
-            };
-            let apis = match pending.apis {
-                true => Some(apis::list(&mut tx).await?),
-                false => None,
-            };
-            let upstreams = match pending.upstreams {
-                true => Some(store::upstreams::enabled_names(&mut tx).await?),
-                false => None,
-            };
-            tx.commit().await?;
-            let mut parts = self.write();
-            for id in ids {
-                parts.replace_client(&id, entries.remove(&id));
-            }
-            if let Some(rows) = apis {
-                parts.apis = api_map(rows);
-            }
-            if let Some(names) = upstreams {
-                parts.upstreams = names;
-            }
+            self.read_some(pool, pending).await?;
         }
         if let Some(n) = pending.synced {
-            self.sync
+            self.markers
                 .seen
                 .send_if_modified(|seen| std::mem::replace(seen, n.max(*seen)) < n);
         }
         Ok(())
     }
 
+    /// Reads again the clients (and the APIs, the upstreams) a burst named,
+    /// and puts them in place. The caller holds `reloading`.
+    async fn read_some(&self, pool: &PgPool, pending: &Pending) -> Result<(), StoreError> {
+        let ids: Vec<String> = pending.clients.iter().cloned().collect();
+        let mut tx = store::begin_consistent_read(pool).await?;
+        let mut entries = match ids.is_empty() {
+            true => HashMap::new(),
+            false => read_entries(&mut tx, Which::Only(&ids)).await?,
+        };
+        let apis = match pending.apis {
+            true => Some(api_map(apis::list(&mut tx).await?)),
+            false => None,
+        };
+        let upstreams = match pending.upstreams {
+            true => Some(store::upstreams::enabled_names(&mut tx).await?),
+            false => None,
+        };
+        tx.commit().await?;
+        // The new entries' origins before the write lock, the old entries
+        // dropped after it: readers wait only for the swaps.
+        let new: Vec<_> = ids
+            .iter()
+            .map(|id| entries.remove(id).map(|e| (origins(&e.client), e)))
+            .collect();
+        let mut parts = self.write();
+        let mut old = Vec::with_capacity(ids.len());
+        for (id, entry) in ids.iter().zip(new) {
+            old.push(parts.replace_client(id, entry.map(|(origins, e)| (e, origins))));
+        }
+        if let Some(apis) = apis {
+            parts.apis = apis;
+        }
+        if let Some(names) = upstreams {
+            parts.upstreams = names;
+        }
+        drop(parts);
+        drop(old);
+        Ok(())
+    }
+
     /// After a change committed on this node: returns once the catalog here
     /// holds it (the refresher has seen a marker sent after it), so the next
     /// request sees it. Without a listener, or if the marker is slow, reads
-    /// everything instead.
+    /// everything instead — once for all the callers waiting.
     pub async fn catch_up(&self, pool: &PgPool) -> Result<(), StoreError> {
-        if self.sync.listening.load(Ordering::Acquire) {
-            let n = self.sync.asked.fetch_add(1, Ordering::Relaxed) + 1;
-            let mut seen = self.sync.seen.subscribe();
+        let mark = self.whole_reads.begun.load(Ordering::Acquire);
+        if self.markers.listening.load(Ordering::Acquire) {
+            let n = self.markers.asked.fetch_add(1, Ordering::Relaxed) + 1;
+            let mut seen = self.markers.seen.subscribe();
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANNEL)
-                .bind(changes::marker(&self.sync.node, n))
+                .bind(changes::marker(&self.markers.node, n))
                 .execute(pool)
                 .await?;
             if let Ok(Ok(_)) = tokio::time::timeout(CATCH_UP_WAIT, seen.wait_for(|&s| s >= n)).await {
@@ -156,22 +212,22 @@ impl Catalog {
             }
             tracing::warn!("the change listener did not bring a change back in time; reading the whole catalog");
         }
-        self.reload(pool).await
+        self.reload_after(pool, mark).await
     }
 
     /// This node's name in its markers, for reading the NOTIFYs.
     pub fn node(&self) -> &str {
-        &self.sync.node
+        &self.markers.node
     }
 
     /// Told by the refresher: markers sent from now on will arrive (or not).
     pub fn set_listening(&self, listening: bool) {
-        self.sync.listening.store(listening, Ordering::Release);
+        self.markers.listening.store(listening, Ordering::Release);
     }
 
     /// Whether changes come back by NOTIFY (else `catch_up` reads everything).
     pub fn is_listening(&self) -> bool {
-        self.sync.listening.load(Ordering::Acquire)
+        self.markers.listening.load(Ordering::Acquire)
     }
 
     pub fn client(&self, client_id: &str) -> Option<Arc<Client>> {
@@ -253,17 +309,20 @@ impl Catalog {
             ..Parts::default()
         };
         for (id, entry) in entries {
-            parts.replace_client(&id, Some(entry));
+            let origins = origins(&entry.client);
+            parts.replace_client(&id, Some((entry, origins)));
         }
         Ok(parts)
     }
 }
 
 impl Parts {
-    /// Puts a client's new entry (None: it is gone) in place of its old one,
-    /// keeping the count of each redirect URI origin.
-    fn replace_client(&mut self, client_id: &str, entry: Option<Entry>) {
-        if let Some(old) = self.clients.remove(client_id) {
+    /// Puts a client's new entry with its redirect URIs' origins (None: it
+    /// is gone) in place of its old one, keeping the count of each origin.
+    /// Returns the old entry, for the caller to drop outside the lock.
+    fn replace_client(&mut self, client_id: &str, new: Option<(Entry, BTreeSet<String>)>) -> Option<Entry> {
+        let old = self.clients.remove(client_id);
+        if let Some(old) = &old {
             for origin in origins(&old.client) {
                 if let Some(n) = self.origins.get_mut(&origin) {
                     *n -= 1;
@@ -273,12 +332,13 @@ impl Parts {
                 }
             }
         }
-        if let Some(entry) = entry {
-            for origin in origins(&entry.client) {
+        if let Some((entry, origins)) = new {
+            for origin in origins {
                 *self.origins.entry(origin).or_default() += 1;
             }
             self.clients.insert(client_id.to_owned(), entry);
         }
+        old
     }
 }
 
@@ -340,7 +400,7 @@ fn api_map(rows: Vec<store::apis::ApiRow>) -> HashMap<String, Arc<Api>> {
 }
 
 /// The origins of a client's redirect URIs, each once.
-fn origins(client: &Client) -> std::collections::BTreeSet<String> {
+fn origins(client: &Client) -> BTreeSet<String> {
     client.redirect_uris.iter().filter_map(|u| origin_of(u)).collect()
 }
 

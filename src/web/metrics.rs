@@ -21,14 +21,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     p.metrics.write(&mut out);
     audit_and_database(p, up, &mut out);
     signing_keys(p, &mut out);
-    let clients_help = "Clients in this process's in-memory catalog.";
-    one_value(
-        &mut out,
-        "lanyard_catalog_clients",
-        "gauge",
-        clients_help,
-        p.catalog.client_count(),
-    );
+    catalog(p, &mut out);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
@@ -91,6 +84,27 @@ fn audit_and_database(p: &Provider, up: bool, out: &mut String) {
     let in_use = (p.pool.size() as usize).saturating_sub(p.pool.num_idle());
     let in_use_help = "Connections of this process's pool serving a request now.";
     one_value(out, "lanyard_database_connections_in_use", gauge, in_use_help, in_use);
+}
+
+/// The clients in memory, and how often the whole catalog was read (start-up,
+/// a new listener, the safety net, a burst of changes too big to name).
+fn catalog(p: &Provider, out: &mut String) {
+    let clients_help = "Clients in this process's in-memory catalog.";
+    one_value(
+        out,
+        "lanyard_catalog_clients",
+        "gauge",
+        clients_help,
+        p.catalog.client_count(),
+    );
+    let reads_help = "Whole reads of the catalog by this process (a change reads only the clients it names).";
+    one_value(
+        out,
+        "lanyard_catalog_whole_reads_total",
+        "counter",
+        reads_help,
+        p.catalog.whole_reads(),
+    );
 }
 
 /// The published keys, and how long each active key has signed.

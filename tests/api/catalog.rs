@@ -61,7 +61,13 @@ async fn a_change_reloads_only_the_clients_it_names() {
     copy_client_unannounced(&app, "first", "unannounced").await;
 
     create_client(&app, "named", "https://named.example/cb").await;
+    let whole_reads = catalog.whole_reads();
     catalog.catch_up(&app.pool).await.unwrap();
+    assert_eq!(
+        catalog.whole_reads(),
+        whole_reads,
+        "the marker came back: no whole read"
+    );
     assert!(
         catalog.client("named").is_some(),
         "the client the NOTIFY named is in force"
@@ -186,10 +192,127 @@ async fn a_notify_naming_too_many_clients_reloads_everything() {
     .execute(&app.pool)
     .await
     .unwrap();
+    let whole_reads = catalog.whole_reads();
     catalog.catch_up(&app.pool).await.unwrap();
+    assert_eq!(
+        catalog.whole_reads(),
+        whole_reads + 1,
+        "one whole read, the refresher's"
+    );
     assert!(catalog.client("a-rather-long-client-id-for-the-payload-300").is_some());
     assert!(
         catalog.client("unannounced").is_some(),
         "`all` read every client, the unannounced one too"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_trusted_client_ends_the_trust_in_the_trusting_clients_entry() {
+    let app = spawn_app().await;
+    listening(&app).await;
+    let catalog = &app.provider.catalog;
+    create_client(&app, "api-gateway", "https://gateway.example/cb").await;
+    create_client(&app, "web", "https://web.example/cb").await;
+    clients::trust(&app.pool, &SystemClock, "api-gateway", "web")
+        .await
+        .unwrap();
+    catalog.catch_up(&app.pool).await.unwrap();
+    assert!(catalog.trusts("api-gateway", "web"));
+
+    clients::delete(&app.pool, "web").await.unwrap();
+    catalog.catch_up(&app.pool).await.unwrap();
+    assert!(
+        !catalog.trusts("api-gateway", "web"),
+        "the cascade on the trusted side named the trusting client"
+    );
+}
+
+#[tokio::test]
+async fn an_update_that_moves_a_redirect_uri_moves_its_origin() {
+    let app = spawn_app().await;
+    listening(&app).await;
+    let catalog = &app.provider.catalog;
+    create_client(&app, "mover", "https://old.example/cb").await;
+    catalog.catch_up(&app.pool).await.unwrap();
+    assert!(catalog.origin_registered("https://old.example"));
+
+    sqlx::query("UPDATE clients SET redirect_uris = ARRAY['https://new.example/cb'] WHERE client_id = 'mover'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    catalog.catch_up(&app.pool).await.unwrap();
+    assert!(
+        !catalog.origin_registered("https://old.example"),
+        "the old origin is gone"
+    );
+    assert!(
+        catalog.origin_registered("https://new.example"),
+        "the new one is in force"
+    );
+}
+
+#[tokio::test]
+async fn introspection_rights_follow_their_client() {
+    let app = spawn_app().await;
+    listening(&app).await;
+    let catalog = &app.provider.catalog;
+    let audience = "https://ledger.example";
+    let api = apis::NewApiInput {
+        audience: audience.into(),
+        scopes: vec!["read".into()],
+        ..Default::default()
+    };
+    apis::create(&app.pool, &SystemClock, api).await.unwrap();
+    create_client(&app, "ledger", "https://ledger.example/cb").await;
+    catalog.catch_up(&app.pool).await.unwrap();
+    assert!(!catalog.is_resource_server(audience, "ledger"));
+
+    sqlx::query(
+        "INSERT INTO api_resource_servers (api_id, client_id) SELECT id, 'ledger' FROM apis WHERE audience = $1",
+    )
+    .bind(audience)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    catalog.catch_up(&app.pool).await.unwrap();
+    assert!(
+        catalog.is_resource_server(audience, "ledger"),
+        "the grant named its client"
+    );
+
+    sqlx::query("DELETE FROM api_resource_servers WHERE client_id = 'ledger'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    catalog.catch_up(&app.pool).await.unwrap();
+    assert!(
+        !catalog.is_resource_server(audience, "ledger"),
+        "and so did its removal"
+    );
+}
+
+#[tokio::test]
+async fn callers_whose_markers_cannot_come_back_share_one_whole_read() {
+    let app = spawn_app().await;
+    listening(&app).await;
+    let catalog = &app.provider.catalog;
+    create_client(&app, "seed", "https://seed.example/cb").await;
+    catalog.catch_up(&app.pool).await.unwrap();
+    copy_client_unannounced(&app, "seed", "late").await;
+    // While the catalog believes nobody listens (no NOTIFY comes to say
+    // otherwise), every caller falls back to a whole read at once.
+    catalog.set_listening(false);
+    let whole_reads = catalog.whole_reads();
+    let callers = (0..8).map(|_| catalog.catch_up(&app.pool));
+    for done in futures_util::future::join_all(callers).await {
+        done.unwrap();
+    }
+    assert!(catalog.client("late").is_some(), "a whole read came");
+    // The first caller's read may have begun before the others asked: they
+    // need one that began after their change, and share it.
+    let reads = catalog.whole_reads() - whole_reads;
+    assert!(
+        (1..=2).contains(&reads),
+        "8 callers waiting together: {reads} whole reads"
     );
 }

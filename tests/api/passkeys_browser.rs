@@ -124,12 +124,25 @@ async fn rp_client(app: &TestApp) -> TestClient {
     }
 }
 
+/// Waits for an element to be shown. A page that navigates meanwhile makes
+/// chromedriver answer "aborted by navigation" instead of "no such element"
+/// (one failed CI run): that is a reason to look again, not a failure.
 async fn visible(b: &Client, css: &str) {
-    b.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(&format!("{css}:not([hidden])")))
-        .await
-        .unwrap_or_else(|e| panic!("{css} is shown: {e}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = b
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(&format!("{css}:not([hidden])")))
+            .await;
+        match found {
+            Ok(_) => return,
+            Err(e) if e.to_string().contains("aborted by navigation") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{css} is shown: {e}"),
+        }
+    }
 }
 
 /// Signs the browser in with ada's password on the sign-in page alone.
