@@ -183,7 +183,9 @@ async fn a_notify_naming_too_many_clients_reloads_everything() {
     let catalog = &app.provider.catalog;
     create_client(&app, "seed", "https://seed.example/cb").await;
     copy_client_unannounced(&app, "seed", "unannounced").await;
-    // 300 ids of ~40 characters do not fit one payload: it says `all`.
+    // 300 ids of ~40 characters do not fit one payload: it says `all`. (The
+    // count is taken before: the refresher may begin its read at once.)
+    let whole_reads = catalog.whole_reads();
     sqlx::query(
         "INSERT INTO clients SELECT (jsonb_populate_record(NULL::clients, to_jsonb(c)
              || jsonb_build_object('client_id', 'a-rather-long-client-id-for-the-payload-' || n))).*
@@ -192,7 +194,6 @@ async fn a_notify_naming_too_many_clients_reloads_everything() {
     .execute(&app.pool)
     .await
     .unwrap();
-    let whole_reads = catalog.whole_reads();
     catalog.catch_up(&app.pool).await.unwrap();
     assert_eq!(
         catalog.whole_reads(),
