@@ -119,6 +119,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "every client must push its authorization requests (RFC 9126 §5 `require_pushed_authorization_requests`)",
     },
     Setting {
+        env: "LANYARD_CLIENT_ID_METADATA_DOCUMENTS",
+        toml: "client_id_metadata_documents",
+        default: Some("off"),
+        help: "Client ID Metadata Documents: `on` accepts an https URL as client_id and fetches the client's metadata from it; `off` (default)",
+    },
+    Setting {
         env: "LANYARD_PASSWORD_MIN_LENGTH",
         toml: "password_min_length",
         default: Some("15"),
@@ -317,6 +323,14 @@ pub struct Config {
     pub client_registration: ClientRegistration,
     /// Every client must push its authorization requests (`LANYARD_REQUIRE_PAR`, RFC 9126 §5).
     pub require_par: bool,
+    /// An https URL may be a client_id, its metadata fetched from it
+    /// (`LANYARD_CLIENT_ID_METADATA_DOCUMENTS`, README "Client ID Metadata
+    /// Documents").
+    pub client_id_metadata_documents: bool,
+    /// Test-only, never a setting: a metadata document may also be served
+    /// over `http` from a loopback IP literal (the test harness's own
+    /// server), fetched without the public-address guard.
+    pub metadata_documents_from_loopback: bool,
     /// The rules of a password a person chooses (`LANYARD_PASSWORD_MIN_LENGTH`).
     pub password_policy: PasswordPolicy,
     /// How often the mail worker looks for due messages (not a setting: tests shorten it).
@@ -511,6 +525,8 @@ impl Sources {
             signup: self.parsed("LANYARD_SIGNUP", SignupMode::parse)?,
             client_registration: self.parsed("LANYARD_CLIENT_REGISTRATION", ClientRegistration::parse)?,
             require_par: self.parsed("LANYARD_REQUIRE_PAR", boolean)?,
+            client_id_metadata_documents: self.parsed("LANYARD_CLIENT_ID_METADATA_DOCUMENTS", on_off)?,
+            metadata_documents_from_loopback: false,
             password_policy: PasswordPolicy {
                 min_chars: self.parsed("LANYARD_PASSWORD_MIN_LENGTH", |raw| {
                     whole(raw, crate::model::password_rules::MIN_CHARS_RANGE, "characters")
@@ -623,6 +639,15 @@ fn socket_address(raw: &str, example: &str) -> Result<std::net::SocketAddr, Stri
 }
 
 /// A whole number of `unit`s within `range`.
+/// `on` or `off`.
+fn on_off(raw: &str) -> Result<bool, String> {
+    match raw.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("`{raw}` is neither `on` nor `off`")),
+    }
+}
+
 /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
 fn boolean(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
@@ -683,6 +708,7 @@ mod tests {
         assert_eq!(editable.join(","), DEFAULT_EDITABLE_CLAIMS);
         assert_eq!(c.signup, SignupMode::Off);
         assert_eq!(c.password_policy.min_chars, 15);
+        assert!(!c.client_id_metadata_documents && !c.metadata_documents_from_loopback);
     }
 
     #[test]
@@ -733,6 +759,7 @@ mod tests {
             ("LANYARD_ACCOUNT_EDITABLE_CLAIMS", "name,shoe_size"),
             ("LANYARD_ACCOUNT_EDITABLE_CLAIMS", "name,name"),
             ("LANYARD_SIGNUP", "yes"),
+            ("LANYARD_CLIENT_ID_METADATA_DOCUMENTS", "true"),
             ("LANYARD_PASSWORD_MIN_LENGTH", "7"),
             ("LANYARD_PASSWORD_MIN_LENGTH", "65"),
         ] {

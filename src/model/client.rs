@@ -169,6 +169,10 @@ pub struct Client {
     /// It registered itself (RFC 7591): nobody vouches for it, and what
     /// Lanyard fetches or posts to for it must be on the public internet.
     pub self_registered: bool,
+    /// A client whose client_id is the URL of its metadata document
+    /// (`protocol::client_documents`): until when its last fetch is fresh.
+    /// `None` for every other client.
+    pub document_fresh_until: Option<chrono::DateTime<chrono::Utc>>,
     /// This request's client authenticated with its previous secret, during
     /// its grace: set only on the copy `protocol::client_auth` returns (the
     /// catalog's entries never have it). Such a request gets no admin-API
@@ -260,6 +264,7 @@ mod redirect_tests {
             require_par: false,
             previous_secret: None,
             self_registered: false,
+            document_fresh_until: None,
             by_previous_secret: false,
         }
     }

@@ -4,6 +4,7 @@
 use chrono::TimeDelta;
 use serde_json::Value;
 
+use super::client_documents::DocumentError;
 use super::error::{ErrorCode, OAuthError};
 use super::factors::Enrolled;
 use super::mint::scope_of_claim;
@@ -219,10 +220,13 @@ async fn validate(p: &Provider, params: Params) -> Result<AuthRequest, Failure> 
         .one("client_id")
         .map_err(|_| page("The request repeats client_id."))?
         .ok_or_else(|| page("The request names no client (client_id is missing)."))?;
-    let client = p
-        .catalog
-        .client(client_id)
-        .ok_or_else(|| page("This application is not registered with Lanyard (unknown client_id)."))?;
+    let client = match super::client_documents::resolve(p, client_id).await {
+        Ok(client) => {
+            client.ok_or_else(|| page("This application is not registered with Lanyard (unknown client_id)."))?
+        }
+        Err(DocumentError::Refused(why)) => return Err(page(&format!("This application cannot be used: {why}."))),
+        Err(DocumentError::Store(e)) => return Err(page(&OAuthError::from(e).description)),
+    };
     let redirect_uri = params
         .one("redirect_uri")
         .map_err(|_| page("The request repeats redirect_uri."))?
@@ -893,6 +897,7 @@ mod tests {
             require_par: false,
             previous_secret: None,
             self_registered: false,
+            document_fresh_until: None,
             by_previous_secret: false,
         }
     }

@@ -117,7 +117,13 @@ pub async fn authenticate(
     if client_id.is_some_and(|id| id != sub) {
         return Err(Refused("the request's client_id is not the assertion's sub"));
     }
-    let client = p.catalog.client(sub).ok_or(Refused("no such client"))?;
+    let client = match super::client_documents::resolve(p, sub).await {
+        Ok(client) => client.ok_or(Refused("no such client"))?,
+        Err(super::client_documents::DocumentError::Refused(_)) => {
+            return Err(Refused("its metadata document was refused"));
+        }
+        Err(super::client_documents::DocumentError::Store(e)) => return Err(AssertionError::Store(e)),
+    };
     if client.auth_method != AuthMethod::PrivateKeyJwt {
         return Err(Refused("the client does not use private_key_jwt"));
     }

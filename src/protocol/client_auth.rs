@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::Provider;
 use super::client_assertion::{self, ASSERTION_TYPE, AssertionError};
+use super::client_documents::DocumentError;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use crate::crypto::secret;
@@ -115,7 +116,7 @@ pub async fn authenticate(
             (None, _) => return Err(failed()),
         },
     };
-    let client = p.catalog.client(client_id);
+    let client = client_of(p, client_id).await?;
     let matched = match secret {
         Some(s) => secret_matches(client.as_deref(), s, p.now()),
         None => Matched::Current,
@@ -127,6 +128,19 @@ pub async fn authenticate(
             Matched::Neither => Err(failed()),
         },
         _ => Err(failed()),
+    }
+}
+
+/// The client an id names (`client_documents::resolve`: a URL is fetched
+/// as its metadata document); a refused document is no client.
+async fn client_of(p: &Provider, client_id: &str) -> Result<Option<Arc<Client>>, OAuthError> {
+    match super::client_documents::resolve(p, client_id).await {
+        Ok(client) => Ok(client),
+        Err(DocumentError::Refused(why)) => {
+            tracing::info!(why, "refused a client's metadata document");
+            Ok(None)
+        }
+        Err(DocumentError::Store(e)) => Err(e.into()),
     }
 }
 

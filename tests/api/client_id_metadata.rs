@@ -1,0 +1,456 @@
+//! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document):
+//! a URL as client_id, its document served by the test's own server on the
+//! loopback (`Config::metadata_documents_from_loopback`, which only the
+//! harness sets; the public-address guard itself is tested with it off).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use chrono::TimeDelta;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const REDIRECT: &str = "https://rp.example.test/cb";
+
+/// What the server answers for a path: a body and a `Cache-Control`.
+type Served = HashMap<String, (u16, String, Option<String>)>;
+
+/// A client's web server: serves what the test put at each path, and
+/// counts the requests for each.
+#[derive(Clone)]
+struct DocServer {
+    base: String,
+    served: Arc<Mutex<Served>>,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl DocServer {
+    async fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let server = DocServer {
+            base,
+            served: Arc::default(),
+            hits: Arc::default(),
+        };
+        let shared = web::Data::new(server.clone());
+        let http = HttpServer::new(move || {
+            App::new().app_data(shared.clone()).default_service(web::to(
+                |req: HttpRequest, s: web::Data<DocServer>| async move {
+                    let path = req.path().to_owned();
+                    *s.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+                    match s.served.lock().unwrap().get(&path).cloned() {
+                        Some((status, body, cache)) => {
+                            let mut res = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+                            res.content_type("application/json");
+                            if let Some(cache) = cache {
+                                res.insert_header(("Cache-Control", cache));
+                            }
+                            res.body(body)
+                        }
+                        None => HttpResponse::NotFound().finish(),
+                    }
+                },
+            ))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(http);
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn serve(&self, path: &str, status: u16, body: String, cache: Option<&str>) {
+        self.served
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), (status, body, cache.map(str::to_owned)));
+    }
+
+    /// Serves the document of a public client at `path` (changed by `change`).
+    fn serve_document(&self, path: &str, change: impl FnOnce(&mut Value)) -> TestClient {
+        let mut doc = document(&self.url(path));
+        change(&mut doc);
+        self.serve(path, 200, doc.to_string(), None);
+        rp(&self.url(path))
+    }
+
+    fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+/// A public client's metadata document at `url`.
+fn document(url: &str) -> Value {
+    json!({
+        "client_id": url, "client_name": "Doc Tool", "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "token_endpoint_auth_method": "none", "scope": "openid profile email offline_access",
+    })
+}
+
+fn rp(url: &str) -> TestClient {
+    TestClient {
+        id: url.to_owned(),
+        secret: None,
+        redirect_uri: REDIRECT.to_owned(),
+    }
+}
+
+/// An app with the setting on that may fetch from the test's loopback server.
+async fn app_on() -> TestApp {
+    TestApp::builder()
+        .config(|c| {
+            c.client_id_metadata_documents = true;
+            c.metadata_documents_from_loopback = true;
+        })
+        .spawn()
+        .await
+}
+
+/// `/authorize` for `client`: 200 is the sign-in page (the client was
+/// accepted); a refusal is Lanyard's error page, never a redirect.
+async fn authorize_status(app: &TestApp, client: &TestClient) -> u16 {
+    let res = app.visit(&auth_url(app, client, "openid email", &[]).url).await;
+    let status = res.status().as_u16();
+    if status != 200 {
+        assert!(res.headers().get("location").is_none(), "a refusal is never a redirect");
+    }
+    status
+}
+
+/// A refused client at /authorize: the error page (400), no redirect, with `words`.
+async fn assert_refused_page(app: &TestApp, client: &TestClient, words: &str) {
+    let res = app.visit(&auth_url(app, client, "openid email", &[]).url).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none(), "never redirected");
+    let html = res.text().await.unwrap();
+    assert!(html.contains(words), "`{words}` in {html}");
+}
+
+/// POSTs a pushed authorization request as the public client `client`.
+async fn push(app: &TestApp, client: &TestClient) -> reqwest::Response {
+    let (_, challenge) = pkce_pair();
+    let form = [
+        ("client_id", client.id.as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    app.client.post(app.url("/par")).form(&form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn metadata_documents_are_off_by_default() {
+    let docs = DocServer::start().await;
+    let client = docs.serve_document("/client.json", |_| {});
+    let app = TestApp::builder()
+        .config(|c| c.metadata_documents_from_loopback = true)
+        .spawn()
+        .await;
+    assert_refused_page(&app, &client, "unknown client_id").await;
+    assert_eq!(docs.hits("/client.json"), 0, "nothing is fetched");
+    let discovery = app.get_json("/.well-known/openid-configuration").await;
+    assert!(discovery.get("client_id_metadata_document_supported").is_none());
+    assert_eq!(
+        error_of(push(&app, &client).await).await,
+        (401, "invalid_client".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn discovery_says_metadata_documents_are_supported_when_on() {
+    let app = app_on().await;
+    let discovery = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(discovery["client_id_metadata_document_supported"], json!(true));
+}
+
+#[tokio::test]
+async fn a_public_client_described_by_its_document_completes_the_code_flow() {
+    let docs = DocServer::start().await;
+    let client = docs.serve_document("/client.json", |_| {});
+    let app = app_on().await;
+    create_user(&app, "alice").await;
+    let crate_rp = crate_client(&app, &client).await;
+    let (url, verifier, _state, _nonce) = crate_authorize(&crate_rp, &["email"]);
+    let res = app.authorize(url.as_str(), "alice").await;
+    let to = location(&res);
+    assert!(to.starts_with(REDIRECT), "{to}");
+    let code = query_param(&to, "code").unwrap_or_else(|| panic!("a code in {to}"));
+    let tokens = crate_redeem(&crate_rp, code, verifier).await;
+    use openidconnect::OAuth2TokenResponse;
+    assert!(!tokens.access_token().secret().is_empty());
+    let stored: (String, bool) = sqlx::query_as("SELECT registered_via, first_party FROM clients WHERE client_id = $1")
+        .bind(&client.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, ("metadata_document".to_owned(), false));
+}
+
+#[tokio::test]
+async fn a_document_client_refreshes_its_tokens_at_the_token_endpoint() {
+    let docs = DocServer::start().await;
+    let client = docs.serve_document("/client.json", |_| {});
+    let app = app_on().await;
+    create_user(&app, "alice").await;
+    let auth = auth_url(&app, &client, "openid offline_access", &[]);
+    let to = location(&app.authorize(&auth.url, "alice").await);
+    let code = query_param(&to, "code").unwrap_or_else(|| panic!("a code in {to}"));
+    let tokens = app.redeem(&client, &code, &auth.verifier).await;
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let res = app.refresh(&client, refresh, None).await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn a_document_whose_client_id_is_not_its_url_is_refused() {
+    let docs = DocServer::start().await;
+    let good = docs.serve_document("/good.json", |_| {});
+    let good_id = good.id.clone();
+    let bad = docs.serve_document("/bad.json", move |d| d["client_id"] = json!(good_id));
+    let app = app_on().await;
+    assert_eq!(authorize_status(&app, &good).await, 200, "positive control");
+    assert_eq!(push(&app, &good).await.status(), 201, "positive control at /par");
+    assert_refused_page(&app, &bad, "its client_id is not its URL").await;
+    assert_eq!(
+        error_of(push(&app, &bad).await).await,
+        (401, "invalid_client".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_shared_secret_auth_method_or_a_client_secret_is_refused() {
+    let docs = DocServer::start().await;
+    let good = docs.serve_document("/good.json", |_| {});
+    let basic = docs.serve_document("/basic.json", |d| {
+        d["token_endpoint_auth_method"] = json!("client_secret_basic")
+    });
+    let post = docs.serve_document("/post.json", |d| {
+        d["token_endpoint_auth_method"] = json!("client_secret_post")
+    });
+    let secret = docs.serve_document("/secret.json", |d| d["client_secret"] = json!("s3cret-s3cret"));
+    let app = app_on().await;
+    assert_eq!(authorize_status(&app, &good).await, 200, "positive control");
+    for client in [&basic, &post] {
+        assert_refused_page(&app, client, "shared secret").await;
+    }
+    assert_refused_page(&app, &secret, "client_secret").await;
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .basic_auth(&secret.id, Some("s3cret-s3cret"))
+        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await, (401, "invalid_client".to_owned()));
+}
+
+#[tokio::test]
+async fn an_oversized_document_is_refused() {
+    let docs = DocServer::start().await;
+    let small = docs.serve_document("/small.json", |d| d["padding"] = json!("x".repeat(4000)));
+    let large = docs.serve_document("/large.json", |d| d["padding"] = json!("x".repeat(6000)));
+    let app = app_on().await;
+    assert_eq!(authorize_status(&app, &small).await, 200, "positive control");
+    assert_refused_page(&app, &large, "larger than").await;
+}
+
+#[tokio::test]
+async fn a_document_that_is_not_json_or_not_there_is_refused() {
+    let docs = DocServer::start().await;
+    let good = docs.serve_document("/good.json", |_| {});
+    docs.serve("/html.json", 200, "<html>hello</html>".to_owned(), None);
+    let app = app_on().await;
+    assert_eq!(authorize_status(&app, &good).await, 200, "positive control");
+    assert_refused_page(&app, &rp(&docs.url("/html.json")), "not JSON").await;
+    assert_refused_page(&app, &rp(&docs.url("/missing.json")), "404").await;
+    // Nothing listens there: unreachable.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let unreachable = rp(&format!("http://127.0.0.1:{port}/client.json"));
+    assert_refused_page(&app, &unreachable, "could not be fetched").await;
+    let res = app
+        .token(&unreachable, &[("grant_type", "authorization_code"), ("code", "x")])
+        .await;
+    assert_eq!(error_of(res).await, (401, "invalid_client".to_owned()));
+}
+
+#[tokio::test]
+async fn an_http_or_private_address_client_id_is_refused_and_never_fetched() {
+    let docs = DocServer::start().await;
+    let local = docs.serve_document("/client.json", |_| {});
+    // The harness's loopback allowance off: the real rules.
+    let app = TestApp::builder()
+        .config(|c| c.client_id_metadata_documents = true)
+        .spawn()
+        .await;
+    assert_refused_page(&app, &local, "it must be https").await;
+    for id in [
+        "https://10.0.0.1/client.json",
+        "https://127.0.0.1/client.json",
+        "https://localhost/client.json",
+        "https://[::1]/client.json",
+    ] {
+        assert_refused_page(&app, &rp(id), "public host").await;
+    }
+    assert_refused_page(&app, &rp("https://app.example.test/a/../client.json"), "dot segments").await;
+    assert_refused_page(&app, &rp("https://app.example.test/"), "no path").await;
+    assert_eq!(docs.hits("/client.json"), 0, "nothing was fetched");
+}
+
+#[tokio::test]
+async fn a_redirect_uri_not_in_the_document_is_refused_without_a_redirect() {
+    let docs = DocServer::start().await;
+    let client = docs.serve_document("/client.json", |_| {});
+    let app = app_on().await;
+    assert_eq!(authorize_status(&app, &client).await, 200, "positive control");
+    let elsewhere = TestClient {
+        redirect_uri: "https://attacker.example.test/cb".to_owned(),
+        ..client
+    };
+    assert_refused_page(&app, &elsewhere, "redirect_uri is not registered").await;
+}
+
+#[tokio::test]
+async fn a_document_is_cached_for_its_max_age_then_fetched_again() {
+    let docs = DocServer::start().await;
+    let client = rp(&docs.url("/client.json"));
+    docs.serve(
+        "/client.json",
+        200,
+        document(&client.id).to_string(),
+        Some("public, max-age=600"),
+    );
+    let app = app_on().await;
+    assert_eq!(authorize_status(&app, &client).await, 200);
+    assert_eq!(authorize_status(&app, &client).await, 200);
+    assert_eq!(
+        docs.hits("/client.json"),
+        1,
+        "the second request used the cached document"
+    );
+    app.clock.advance(TimeDelta::seconds(601));
+    assert_eq!(authorize_status(&app, &client).await, 200);
+    assert_eq!(docs.hits("/client.json"), 2, "fetched again after its max-age");
+}
+
+#[tokio::test]
+async fn a_changed_document_is_used_once_fetched_again() {
+    let docs = DocServer::start().await;
+    let client = docs.serve_document("/client.json", |_| {});
+    let app = app_on().await;
+    assert_eq!(authorize_status(&app, &client).await, 200);
+    let other = "https://other.example.test/cb";
+    let mut doc = document(&client.id);
+    doc["redirect_uris"] = json!([other]);
+    docs.serve("/client.json", 200, doc.to_string(), None);
+    let moved = TestClient {
+        redirect_uri: other.to_owned(),
+        ..client.clone()
+    };
+    assert_eq!(authorize_status(&app, &moved).await, 400, "still the cached document");
+    app.clock.advance(TimeDelta::seconds(3601));
+    assert_eq!(
+        authorize_status(&app, &moved).await,
+        200,
+        "the new document (an hour by default)"
+    );
+    assert_eq!(
+        authorize_status(&app, &client).await,
+        400,
+        "the old redirect URI is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_document_serves_while_its_fetch_fails_then_is_refused() {
+    let docs = DocServer::start().await;
+    let client = docs.serve_document("/client.json", |_| {});
+    let app = app_on().await;
+    assert_eq!(authorize_status(&app, &client).await, 200);
+    docs.serve("/client.json", 500, "oops".to_owned(), None);
+    app.clock.advance(TimeDelta::seconds(3601));
+    assert_eq!(
+        authorize_status(&app, &client).await,
+        200,
+        "stale, but its fetch failed"
+    );
+    assert_eq!(docs.hits("/client.json"), 2);
+    assert_eq!(authorize_status(&app, &client).await, 200);
+    assert_eq!(
+        docs.hits("/client.json"),
+        2,
+        "not fetched again within a minute of a failure"
+    );
+    app.clock.advance(TimeDelta::seconds(61));
+    assert_eq!(authorize_status(&app, &client).await, 200);
+    assert_eq!(docs.hits("/client.json"), 3, "fetched again after a minute");
+    app.clock.advance(TimeDelta::hours(24));
+    assert_eq!(authorize_status(&app, &client).await, 400, "more than a day stale");
+}
+
+#[tokio::test]
+async fn the_consent_page_says_the_client_describes_itself() {
+    let docs = DocServer::start().await;
+    let client = docs.serve_document("/client.json", |_| {});
+    let app = app_on().await;
+    create_user(&app, "alice").await;
+    let html = app
+        .visit(&auth_url(&app, &client, "openid email", &[]).url)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut res = app.sign_in_on(&html, "alice", PASSWORD).await;
+    while res.status().is_redirection() && location(&res).starts_with("/authorize") {
+        res = app.visit(&location(&res)).await;
+    }
+    let html = res.text().await.unwrap();
+    assert!(html.contains("action=\"/consent\""), "always asks consent: {html}");
+    assert!(
+        html.contains("This application describes itself; Lanyard has not verified it"),
+        "{html}"
+    );
+    assert!(
+        html.contains("comes from <strong>127.0.0.1</strong>"),
+        "the client_id's host: {html}"
+    );
+    assert!(html.contains("rp.example.test"), "where the code goes: {html}");
+    assert!(!html.contains("registered itself"), "{html}");
+}
+
+#[tokio::test]
+async fn resolved_and_refused_documents_are_audited_and_counted() {
+    let docs = DocServer::start().await;
+    let good = docs.serve_document("/good.json", |_| {});
+    let bad = docs.serve_document("/bad.json", |d| d["client_id"] = json!("https://x.example.test/c"));
+    let app = app_on().await;
+    assert_eq!(authorize_status(&app, &good).await, 200);
+    assert_eq!(authorize_status(&app, &bad).await, 400);
+    app.audit_written().await;
+    let events: Vec<(String, String)> = sqlx::query_as(
+        "SELECT client_id, outcome FROM audit_events WHERE kind = 'client_metadata_document' ORDER BY client_id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        events,
+        vec![
+            (bad.id.clone(), "refused".to_owned()),
+            (good.id.clone(), "ok".to_owned())
+        ]
+    );
+}
