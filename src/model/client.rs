@@ -13,6 +13,11 @@ pub struct ClientId(String);
 impl ClientId {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let unreserved = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+        if raw.contains("://") {
+            return Err(format!(
+                "`{raw}` is not a client id: a URL is a client_id only as a client's own metadata document, never registered"
+            ));
+        }
         if raw.is_empty() || raw.len() > 64 || !raw.chars().all(unreserved) {
             return Err(format!("`{raw}` is not a client id (1 to 64 of A-Z a-z 0-9 - . _ ~)"));
         }

@@ -197,7 +197,10 @@ async fn fetch(p: &Provider, url: &str, loopback: bool) -> Result<(Vec<u8>, Time
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| format!("it could not be fetched ({})", e.without_url()))?;
+        .map_err(|e| {
+            tracing::info!(error = %e.without_url(), "a metadata document could not be fetched");
+            "it could not be fetched".to_owned()
+        })?;
     if res.status() != reqwest::StatusCode::OK {
         return Err(format!("it answered {}, not 200", res.status().as_u16()));
     }
@@ -206,7 +209,13 @@ async fn fetch(p: &Provider, url: &str, loopback: bool) -> Result<(Vec<u8>, Time
         .get(reqwest::header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = remote::body(&mut res, MAX_DOCUMENT_BYTES).await?;
+    let body = remote::body(&mut res, MAX_DOCUMENT_BYTES).await.map_err(|e| match e {
+        e if e.starts_with("larger than") => format!("it is {e}"),
+        e => {
+            tracing::info!(error = e, "a metadata document could not be read");
+            "it could not be read".to_owned()
+        }
+    })?;
     Ok((body, fresh_for(cache_control.as_deref())))
 }
 

@@ -453,4 +453,66 @@ async fn resolved_and_refused_documents_are_audited_and_counted() {
             (good.id.clone(), "ok".to_owned())
         ]
     );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for outcome in ["resolved", "refused"] {
+        let line = format!("lanyard_client_metadata_document_fetches_total{{outcome=\"{outcome}\"}} 1");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+}
+
+#[tokio::test]
+async fn a_held_document_client_stops_when_the_setting_is_turned_off() {
+    let docs = DocServer::start().await;
+    let client = docs.serve_document("/client.json", |_| {});
+    let app = app_on().await;
+    assert_eq!(authorize_status(&app, &client).await, 200, "positive control");
+    let off = TestApp::builder()
+        .on(app.db.clone())
+        .config(|c| c.metadata_documents_from_loopback = true)
+        .spawn()
+        .await;
+    assert_refused_page(&off, &client, "unknown client_id").await;
+    assert_eq!(
+        error_of(push(&off, &client).await).await,
+        (401, "invalid_client".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_private_key_jwt_client_authenticates_with_the_keys_of_its_document() {
+    use crate::private_key_jwt::{JWT_BEARER, Key, jwks};
+    use lanyard::clock::Clock as _;
+    let docs = DocServer::start().await;
+    let key = Key::es256("k1");
+    let keys = jwks(&[&key]);
+    let client = docs.serve_document("/client.json", move |d| {
+        d["token_endpoint_auth_method"] = json!("private_key_jwt");
+        d["jwks"] = keys;
+    });
+    let app = app_on().await;
+    let push_signed_by = |key: Key| {
+        let app = &app;
+        let id = client.id.clone();
+        async move {
+            let now = app.clock.now().timestamp();
+            let assertion = key.sign(&json!({
+                "iss": id, "sub": id, "aud": app.address, "exp": now + 60, "iat": now,
+                "jti": uuid::Uuid::new_v4().to_string(),
+            }));
+            let (_, challenge) = pkce_pair();
+            let form = [
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", assertion.as_str()),
+                ("response_type", "code"),
+                ("redirect_uri", REDIRECT),
+                ("scope", "openid"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ];
+            app.client.post(app.url("/par")).form(&form).send().await.unwrap()
+        }
+    };
+    assert_eq!(push_signed_by(key).await.status(), 201);
+    let (status, error) = error_of(push_signed_by(Key::es256("k1")).await).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_client"), "another key");
 }
