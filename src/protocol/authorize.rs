@@ -166,6 +166,8 @@ fn error_url(p: &Provider, redirect_uri: &str, state: Option<&str>, e: &OAuthErr
 enum Failure {
     /// The client or its redirect URI cannot be trusted.
     Page(String),
+    /// The database could not answer (looking up a metadata-document client).
+    Unavailable(OAuthError),
     /// Anything after: the client's error, with where it would go.
     Client {
         redirect_uri: String,
@@ -190,6 +192,7 @@ pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal>
     };
     let mut request = validate(p, params).await.map_err(|f| match f {
         Failure::Page(m) => Refusal::Page(m),
+        Failure::Unavailable(e) => Refusal::Unavailable(e),
         Failure::Client {
             redirect_uri,
             state,
@@ -210,7 +213,7 @@ pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal>
 pub async fn parse_pushed(p: &Provider, params: Params) -> Result<AuthRequest, OAuthError> {
     validate(p, params).await.map_err(|f| match f {
         Failure::Page(m) => OAuthError::invalid_request(m),
-        Failure::Client { error, .. } => error,
+        Failure::Unavailable(e) | Failure::Client { error: e, .. } => e,
     })
 }
 
@@ -225,7 +228,7 @@ async fn validate(p: &Provider, params: Params) -> Result<AuthRequest, Failure> 
             client.ok_or_else(|| page("This application is not registered with Lanyard (unknown client_id)."))?
         }
         Err(DocumentError::Refused(why)) => return Err(page(&format!("This application cannot be used: {why}."))),
-        Err(DocumentError::Store(e)) => return Err(page(&OAuthError::from(e).description)),
+        Err(DocumentError::Store(e)) => return Err(Failure::Unavailable(e.into())),
     };
     let redirect_uri = params
         .one("redirect_uri")
