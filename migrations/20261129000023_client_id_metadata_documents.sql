@@ -6,6 +6,9 @@
 -- reference it), marked `metadata_document`, with when it was fetched and
 -- until when that fetch is fresh (the document's Cache-Control max-age,
 -- within 5 minutes and 24 hours); after that it is fetched again.
+-- Migration 0021 says client ids are unreserved characters; a URL client_id
+-- is not, but it is in its normal form, percent-encoded (the URL parser's
+-- serialization must equal it), so it never holds a space either.
 ALTER TABLE clients DROP CONSTRAINT clients_registered_via_check;
 ALTER TABLE clients
     ADD CONSTRAINT clients_registered_via_check
