@@ -13,17 +13,20 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::Provider;
+use super::error::{ErrorCode, OAuthError};
 use super::registration::{self, Metadata};
 use super::remote::{self, Remote};
 use crate::model::{AuthMethod, Client};
-use crate::store::StoreError;
 use crate::store::audit::NewEvent;
 use crate::store::clients::{self, ClientRow};
+use crate::store::{StoreError, login_throttle};
 
 /// The largest document accepted (the draft suggests 5 kilobytes).
 pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
@@ -36,49 +39,93 @@ const MIN_FRESH: TimeDelta = TimeDelta::seconds(300);
 const MAX_FRESH: TimeDelta = TimeDelta::seconds(86_400);
 /// After a failed fetch, the same URL is not fetched again for this long.
 const RETRY_AFTER: TimeDelta = TimeDelta::seconds(60);
-/// How long past its freshness a row serves while its fetches fail.
+/// How long past its freshness a row serves while its fetches fail for a
+/// passing reason (a transport error, a timeout, a 5xx).
 const STALE_FOR: TimeDelta = TimeDelta::seconds(86_400);
-/// Failed URLs remembered at most (then forgotten at once).
+/// Failed URLs remembered at most: when full, those past `RETRY_AFTER` go;
+/// if none has, no new URL is fetched until some have (never a wholesale
+/// clear, which would reset every backoff).
 const FAILURES_HELD: usize = 10_000;
+/// New client_id URLs (not yet a client) one address may have resolved per
+/// `signin::THROTTLE_WINDOW`.
+pub const NEW_PER_ADDRESS: i32 = 10;
+/// Documents this node fetches at once; a fetch waits for a turn at most
+/// `FETCH_WAIT`, then the request is answered 503 (as Lanyard's other
+/// bounded queues are, README "Security").
+const CONCURRENT_FETCHES: usize = 8;
+const FETCH_WAIT: Duration = Duration::from_secs(1);
 /// A valid ordinary client_id that `registration::parse` checks the
 /// metadata under; the row then gets the URL.
 const PLACEHOLDER_ID: &str = "metadata-document";
 
-/// The HTTP clients that fetch documents, and when each URL last failed.
+/// The HTTP clients that fetch documents, the turns to fetch, and when each
+/// URL last failed (and whether for good: see `Failed`).
 pub struct Documents {
     http: Remote,
-    failed: Mutex<HashMap<String, DateTime<Utc>>>,
+    fetching: Semaphore,
+    failed: Mutex<HashMap<String, (DateTime<Utc>, bool)>>,
 }
 
 impl Default for Documents {
     fn default() -> Self {
         Self {
             http: Remote::new("client metadata documents"),
+            fetching: Semaphore::new(CONCURRENT_FETCHES),
             failed: Mutex::default(),
         }
     }
 }
 
 impl Documents {
-    fn failed_recently(&self, url: &str, now: DateTime<Utc>) -> bool {
-        let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-        failed.get(url).is_some_and(|at| now < *at + RETRY_AFTER)
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, (DateTime<Utc>, bool)>> {
+        self.failed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn record(&self, url: &str, outcome: Result<(), DateTime<Utc>>) {
-        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+    /// Whether `url` failed within `RETRY_AFTER`, and if so whether for good.
+    fn failed_recently(&self, url: &str, now: DateTime<Utc>) -> Option<bool> {
+        self.failures()
+            .get(url)
+            .filter(|(at, _)| now < *at + RETRY_AFTER)
+            .map(|(_, definitive)| *definitive)
+    }
+
+    /// Whether a failure of `url` could be remembered: room in the map,
+    /// after dropping the failures past their `RETRY_AFTER`.
+    fn may_fetch(&self, url: &str, now: DateTime<Utc>) -> bool {
+        let mut failed = self.failures();
+        room(&mut failed, url, now)
+    }
+
+    fn record(&self, url: &str, outcome: Result<(), (DateTime<Utc>, bool)>, now: DateTime<Utc>) {
+        let mut failed = self.failures();
         match outcome {
             Ok(()) => {
                 failed.remove(url);
             }
-            Err(at) => {
-                if failed.len() >= FAILURES_HELD {
-                    failed.clear();
+            Err(failure) => {
+                if room(&mut failed, url, now) {
+                    failed.insert(url.to_owned(), failure);
                 }
-                failed.insert(url.to_owned(), at);
             }
         }
     }
+
+    /// A turn to fetch, waiting at most `FETCH_WAIT`.
+    async fn turn(&self) -> Option<SemaphorePermit<'_>> {
+        tokio::time::timeout(FETCH_WAIT, self.fetching.acquire())
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
+/// Room for `url` in a failure map: it is there, or the map is below
+/// `FAILURES_HELD` once the entries past `RETRY_AFTER` are dropped.
+fn room(failed: &mut HashMap<String, (DateTime<Utc>, bool)>, url: &str, now: DateTime<Utc>) -> bool {
+    if failed.len() >= FAILURES_HELD && !failed.contains_key(url) {
+        failed.retain(|_, (at, _)| now < *at + RETRY_AFTER);
+    }
+    failed.len() < FAILURES_HELD || failed.contains_key(url)
 }
 
 /// Why a client_id URL gives no client.
@@ -87,8 +134,47 @@ pub enum DocumentError {
     /// The URL, the fetch or the document broke a rule (said in words).
     #[error("{0}")]
     Refused(String),
+    /// Too many new client_id URLs from this address (429, RFC 6585 §4).
+    #[error("too many new client_id URLs from this address")]
+    Throttled,
+    /// No turn to fetch, or no room to remember a failure (503).
+    #[error("too many metadata documents are being fetched")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl DocumentError {
+    /// The refusal's words, or the OAuth error the other cases answer:
+    /// `slow_down` (429) when throttled, `temporarily_unavailable` (503)
+    /// when busy or the database is away.
+    pub fn refusal(self) -> Result<String, OAuthError> {
+        match self {
+            DocumentError::Refused(why) => Ok(why),
+            DocumentError::Throttled => Err(OAuthError::new(
+                ErrorCode::SlowDown,
+                "too many new client_id URLs from this address; try again later",
+            )),
+            DocumentError::Busy => Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many client metadata documents are being fetched; retry shortly",
+            )),
+            DocumentError::Store(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Whether `resolve` may fetch the document of a URL that is not a client
+/// yet.
+#[derive(Debug, Clone, Copy)]
+pub enum Fetch<'a> {
+    /// No: /token, /revoke, /introspect (and a carried sign-in) only use,
+    /// and refresh, a client that went through /authorize or /par first —
+    /// so an unauthenticated request there (an unverified assertion's `sub`
+    /// included) never makes Lanyard fetch or store anything.
+    IfKnown,
+    /// Yes (/authorize, /par), counted against the caller's address.
+    Allowed { ip: Option<&'a str> },
 }
 
 /// Whether a client_id is meant as a document's URL (an ordinary client_id
@@ -107,13 +193,15 @@ pub fn known(p: &Provider, client_id: &str) -> Option<Arc<Client>> {
 
 /// The client a client_id names: the catalog's for an ordinary id; for a
 /// URL, while the setting is on, the client its metadata document
-/// describes — fetched when it is not held or no longer fresh.
-pub async fn resolve(p: &Provider, client_id: &str) -> Result<Option<Arc<Client>>, DocumentError> {
+/// describes — fetched when it is not held (if `fetch` allows) or no
+/// longer fresh.
+pub async fn resolve(p: &Provider, client_id: &str, fetch: Fetch<'_>) -> Result<Option<Arc<Client>>, DocumentError> {
     if !p.config.client_id_metadata_documents || !is_url(client_id) {
         return Ok(known(p, client_id));
     }
     let loopback =
         document_url(client_id, p.config.metadata_documents_from_loopback).map_err(DocumentError::Refused)?;
+    host_allowed(&p.config.client_id_metadata_document_hosts, client_id).map_err(DocumentError::Refused)?;
     let now = p.now();
     let held = p.catalog.client(client_id).filter(|c| c.document_fresh_until.is_some());
     if held
@@ -122,32 +210,145 @@ pub async fn resolve(p: &Provider, client_id: &str) -> Result<Option<Arc<Client>
     {
         return Ok(held);
     }
-    if p.client_documents.failed_recently(client_id, now) {
-        return stale(
-            held,
-            now,
-            "its metadata document could not be used; try again in a minute".into(),
-        );
+    match p.client_documents.failed_recently(client_id, now) {
+        Some(true) => {
+            return Err(DocumentError::Refused(
+                "its metadata document was refused; try again in a minute".into(),
+            ));
+        }
+        Some(false) => {
+            return stale(
+                held,
+                now,
+                "its metadata document could not be had; try again in a minute".into(),
+            )
+            .map(Some);
+        }
+        None => {}
     }
-    match fetch(p, client_id, loopback)
-        .await
-        .and_then(|(body, fresh_for)| admit(p, client_id, &body, now, fresh_for))
-    {
-        Ok(row) => keep(p, row).await.map(Some),
-        Err(why) => {
-            p.client_documents.record(client_id, Err(now));
-            audited(p, client_id, "refused", &why, json!({}));
-            stale(held, now, format!("its metadata document was refused: {why}"))
+    if held.is_none() {
+        match fetch {
+            Fetch::IfKnown => return Ok(None),
+            Fetch::Allowed { ip } => admit_new(p, ip, now).await?,
+        }
+    }
+    refresh(p, client_id, held, loopback, now).await.map(Some)
+}
+
+/// A URL that is not a client yet: counted against the caller's address
+/// (`NEW_PER_ADDRESS`), and refused once `LANYARD_CLIENT_ID_METADATA_DOCUMENTS_MAX`
+/// document clients are held (a held one still refreshes).
+async fn admit_new(p: &Provider, ip: Option<&str>, now: DateTime<Utc>) -> Result<(), DocumentError> {
+    let mut conn = p.pool.acquire().await.map_err(StoreError::from)?;
+    if let Some(ip) = ip {
+        let key = format!("cimd-new:{}", crate::model::address_group(ip));
+        let window = now - super::signin::THROTTLE_WINDOW;
+        let count = login_throttle::reserve(&mut conn, &key, now, window, None).await?;
+        if count.is_none_or(|n| n > NEW_PER_ADDRESS) {
+            p.metrics.metadata_document_fetch("throttled");
+            return Err(DocumentError::Throttled);
+        }
+    }
+    if clients::count_documents(&mut conn).await? >= p.config.client_id_metadata_documents_max {
+        p.metrics.metadata_document_fetch("capped");
+        return Err(DocumentError::Refused(
+            "Lanyard holds too many metadata-document clients already (LANYARD_CLIENT_ID_METADATA_DOCUMENTS_MAX)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Fetches and checks the document, within this node's fetch turns, and
+/// keeps it; on failure, a passing one lets a held row serve stale
+/// (`stale`), a definitive one stops it at once (draft §4: an error
+/// response aborts).
+async fn refresh(
+    p: &Provider,
+    client_id: &str,
+    held: Option<Arc<Client>>,
+    loopback: bool,
+    now: DateTime<Utc>,
+) -> Result<Arc<Client>, DocumentError> {
+    let docs = &p.client_documents;
+    if !docs.may_fetch(client_id, now) {
+        p.metrics.metadata_document_fetch("busy");
+        return Err(DocumentError::Busy);
+    }
+    let Some(turn) = docs.turn().await else {
+        p.metrics.metadata_document_fetch("busy");
+        return Err(DocumentError::Busy);
+    };
+    let fetched = fetch(p, client_id, loopback).await;
+    drop(turn);
+    let failure =
+        match fetched.and_then(|(body, fresh)| admit(p, client_id, &body, now, fresh).map_err(Failed::Definitive)) {
+            Ok(row) => return keep(p, row).await,
+            Err(failure) => failure,
+        };
+    let definitive = matches!(failure, Failed::Definitive(_));
+    let why = failure.into_words();
+    docs.record(client_id, Err((now, definitive)), now);
+    audited(p, client_id, "refused", &why, json!({}));
+    if !definitive {
+        return stale(held, now, format!("its metadata document was refused: {why}"));
+    }
+    if held.is_some() {
+        stop(p, client_id, now).await?;
+    }
+    Err(DocumentError::Refused(format!(
+        "its metadata document was refused: {why}"
+    )))
+}
+
+/// A held client whose document was definitively refused is past serving,
+/// on every node (its row's freshness ends a `STALE_FOR` ago; the NOTIFY
+/// reloads the others).
+async fn stop(p: &Provider, client_id: &str, now: DateTime<Utc>) -> Result<(), DocumentError> {
+    let mut conn = p.pool.acquire().await.map_err(StoreError::from)?;
+    clients::end_document_freshness(&mut conn, client_id, now - STALE_FOR - TimeDelta::seconds(1)).await?;
+    drop(conn);
+    if let Err(e) = p.catalog.catch_up(&p.pool).await {
+        tracing::warn!(error = %e, "could not reload the catalog after a refused metadata document");
+    }
+    Ok(())
+}
+
+/// Why a fetch failed: `Passing` (a transport error, a timeout, a 5xx:
+/// a held row may serve stale) or `Definitive` (any other status, a
+/// redirect, a wrong content type, an invalid document: it stops).
+enum Failed {
+    Passing(String),
+    Definitive(String),
+}
+
+impl Failed {
+    fn into_words(self) -> String {
+        match self {
+            Failed::Passing(why) | Failed::Definitive(why) => why,
         }
     }
 }
 
-/// A row past its freshness while its document cannot be had: it serves
-/// for `STALE_FOR` more, then the refusal stands.
-fn stale(held: Option<Arc<Client>>, now: DateTime<Utc>, why: String) -> Result<Option<Arc<Client>>, DocumentError> {
+/// A held row past its freshness while its document cannot be had for a
+/// passing reason: it serves for `STALE_FOR` more, then the refusal stands.
+fn stale(held: Option<Arc<Client>>, now: DateTime<Utc>, why: String) -> Result<Arc<Client>, DocumentError> {
     match held {
-        Some(c) if c.document_fresh_until.is_some_and(|t| now < t + STALE_FOR) => Ok(Some(c)),
+        Some(c) if c.document_fresh_until.is_some_and(|t| now < t + STALE_FOR) => Ok(c),
         _ => Err(DocumentError::Refused(why)),
+    }
+}
+
+/// `LANYARD_CLIENT_ID_METADATA_DOCUMENT_HOSTS`: when it lists hosts, the
+/// URL's must be one of them, exactly (so an operator can block, or
+/// confine, document clients).
+fn host_allowed(hosts: &[String], raw: &str) -> Result<(), String> {
+    let host = url::Url::parse(raw).ok().and_then(|u| u.host_str().map(str::to_owned));
+    match hosts.is_empty() || host.is_some_and(|h| hosts.contains(&h)) {
+        true => Ok(()),
+        false => Err(format!(
+            "the client_id `{raw}` names a host that is not among the hosts this server accepts metadata documents from"
+        )),
     }
 }
 
@@ -188,10 +389,14 @@ pub fn document_url(raw: &str, loopback_allowed: bool) -> Result<bool, String> {
     Ok(loopback)
 }
 
-/// Fetches the document: 200, at most `MAX_DOCUMENT_BYTES`, and how long
-/// it stays fresh.
-async fn fetch(p: &Provider, url: &str, loopback: bool) -> Result<(Vec<u8>, TimeDelta), String> {
-    let http = p.client_documents.http.for_url(url, !loopback)?;
+/// Fetches the document: 200 (no redirect is followed), a JSON content
+/// type, at most `MAX_DOCUMENT_BYTES`, and how long it stays fresh.
+async fn fetch(p: &Provider, url: &str, loopback: bool) -> Result<(Vec<u8>, TimeDelta), Failed> {
+    let http = p
+        .client_documents
+        .http
+        .for_url(url, !loopback)
+        .map_err(Failed::Definitive)?;
     let mut res = http
         .get(url)
         .header(reqwest::header::ACCEPT, "application/json")
@@ -199,28 +404,59 @@ async fn fetch(p: &Provider, url: &str, loopback: bool) -> Result<(Vec<u8>, Time
         .await
         .map_err(|e| {
             tracing::info!(error = %e.without_url(), "a metadata document could not be fetched");
-            "it could not be fetched".to_owned()
+            Failed::Passing("it could not be fetched".to_owned())
         })?;
-    if res.status() != reqwest::StatusCode::OK {
-        return Err(format!("it answered {}, not 200", res.status().as_u16()));
+    let status = res.status();
+    if status != reqwest::StatusCode::OK {
+        let why = format!("it answered {}, not 200", status.as_u16());
+        // Draft §4: an error response aborts; only a server's passing
+        // trouble (5xx) lets a held row serve stale.
+        return Err(match status.is_server_error() {
+            true => Failed::Passing(why),
+            false => Failed::Definitive(why),
+        });
     }
-    let cache_control = res
-        .headers()
-        .get(reqwest::header::CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (content_type, cache_control) = (
+        header(reqwest::header::CONTENT_TYPE),
+        header(reqwest::header::CACHE_CONTROL),
+    );
+    if !json_content_type(content_type.as_deref()) {
+        return Err(Failed::Definitive(format!(
+            "its content type is `{}`, not application/json",
+            content_type.unwrap_or_default()
+        )));
+    }
     let body = remote::body(&mut res, MAX_DOCUMENT_BYTES).await.map_err(|e| match e {
-        e if e.starts_with("larger than") => format!("it is {e}"),
+        e if e.starts_with("larger than") => Failed::Definitive(format!("it is {e}")),
         e => {
             tracing::info!(error = e, "a metadata document could not be read");
-            "it could not be read".to_owned()
+            Failed::Passing("it could not be read".to_owned())
         }
     })?;
     Ok((body, fresh_for(cache_control.as_deref())))
 }
 
+/// Draft §4: the document is served as `application/json`, or a type
+/// whose subtype ends `+json` (RFC 6839 §3.1); parameters may follow.
+pub fn json_content_type(content_type: Option<&str>) -> bool {
+    let essence = content_type
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.split_once('/') {
+        Some((kind, sub)) if !kind.is_empty() && !kind.contains(char::is_whitespace) => {
+            essence == "application/json" || (sub.len() > "+json".len() && sub.ends_with("+json"))
+        }
+        _ => false,
+    }
+}
+
 /// How long an answer is fresh: its `max-age` within 5 minutes and 24
-/// hours, the least for `no-store`/`no-cache`, an hour without either.
+/// hours (clamped as a number first, so no value panics: RFC 9111 §1.2.2
+/// reads a delta too large as the largest), the least for
+/// `no-store`/`no-cache`, an hour without either.
 pub fn fresh_for(cache_control: Option<&str>) -> TimeDelta {
     let mut fresh = DEFAULT_FRESH;
     for directive in cache_control.unwrap_or_default().split(',').map(str::trim) {
@@ -228,14 +464,17 @@ pub fn fresh_for(cache_control: Option<&str>) -> TimeDelta {
         if directive == "no-store" || directive == "no-cache" {
             return MIN_FRESH;
         }
-        if let Some(secs) = directive
-            .strip_prefix("max-age=")
-            .and_then(|s| s.trim_matches('"').parse::<i64>().ok())
-        {
-            fresh = TimeDelta::seconds(secs);
-        }
+        let Some(value) = directive.strip_prefix("max-age=").map(|s| s.trim_matches('"')) else {
+            continue;
+        };
+        let secs = match value.parse::<i64>() {
+            Ok(secs) => secs,
+            Err(_) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => i64::MAX,
+            Err(_) => continue,
+        };
+        fresh = TimeDelta::seconds(secs.clamp(MIN_FRESH.num_seconds(), MAX_FRESH.num_seconds()));
     }
-    fresh.clamp(MIN_FRESH, MAX_FRESH)
+    fresh
 }
 
 /// The document as a client row, or the rule it breaks: a JSON object whose
@@ -285,8 +524,10 @@ fn admit(p: &Provider, url: &str, body: &[u8], now: DateTime<Utc>, fresh: TimeDe
     })
 }
 
-/// Stores an admitted document's row (insert or replace), has this node's
-/// catalog hold it (the others follow the NOTIFY), audits and counts it.
+/// Stores an admitted document's row (insert or replace; a change of
+/// where codes go or how the client authenticates forgets its consents in
+/// the same transaction), has this node's catalog hold it (the others
+/// follow the NOTIFY), audits and counts it.
 async fn keep(p: &Provider, row: ClientRow) -> Result<Arc<Client>, DocumentError> {
     let mut conn = p.pool.acquire().await.map_err(StoreError::from)?;
     let stored = clients::upsert_document(&mut conn, &row).await?;
@@ -296,8 +537,9 @@ async fn keep(p: &Provider, row: ClientRow) -> Result<Arc<Client>, DocumentError
             "this client_id belongs to another client".into(),
         ));
     }
-    p.client_documents.record(&row.client_id, Ok(()));
-    if let Err(e) = p.catalog.catch_up(&p.pool).await {
+    p.client_documents.record(&row.client_id, Ok(()), row.updated_at);
+    let caught_up = p.catalog.catch_up(&p.pool).await;
+    if let Err(e) = &caught_up {
         tracing::warn!(error = %e, "could not reload the catalog after a metadata document");
     }
     let details = json!({
@@ -305,7 +547,9 @@ async fn keep(p: &Provider, row: ClientRow) -> Result<Arc<Client>, DocumentError
         "token_endpoint_auth_method": row.auth_method, "fresh_until": row.metadata_fresh_until,
     });
     audited(p, &row.client_id, "ok", "resolved its metadata document", details);
-    match p.catalog.client(&row.client_id) {
+    // Without a reload the catalog may hold the document's previous
+    // version: the row just stored is the client.
+    match p.catalog.client(&row.client_id).filter(|_| caught_up.is_ok()) {
         Some(client) => Ok(client),
         None => Ok(Arc::new(Client::try_from(row)?)),
     }
@@ -362,11 +606,86 @@ mod tests {
 
     #[test]
     fn freshness_is_max_age_within_five_minutes_and_a_day() {
+        assert_eq!(fresh_for(Some("max-age=\"900\"")), TimeDelta::seconds(900));
         assert_eq!(fresh_for(None), TimeDelta::seconds(3600));
         assert_eq!(fresh_for(Some("public, max-age=600")), TimeDelta::seconds(600));
         assert_eq!(fresh_for(Some("max-age=5")), TimeDelta::seconds(300));
         assert_eq!(fresh_for(Some("max-age=9999999")), TimeDelta::seconds(86_400));
         assert_eq!(fresh_for(Some("no-store")), TimeDelta::seconds(300));
         assert_eq!(fresh_for(Some("max-age=junk")), TimeDelta::seconds(3600));
+    }
+
+    #[test]
+    fn a_huge_or_negative_max_age_is_clamped_never_a_panic() {
+        assert_eq!(fresh_for(Some("max-age=10000000000000000")), TimeDelta::seconds(86_400));
+        assert_eq!(
+            fresh_for(Some("max-age=99999999999999999999999")),
+            TimeDelta::seconds(86_400)
+        );
+        assert_eq!(
+            fresh_for(Some(&format!("max-age={}", i64::MAX))),
+            TimeDelta::seconds(86_400)
+        );
+        assert_eq!(fresh_for(Some("max-age=-5")), TimeDelta::seconds(300));
+        assert_eq!(
+            fresh_for(Some(&format!("max-age={}", i64::MIN))),
+            TimeDelta::seconds(300)
+        );
+    }
+
+    #[test]
+    fn only_json_content_types_are_documents() {
+        for good in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/client-metadata+json",
+            "application/vnd.x+json;v=1",
+        ] {
+            assert!(json_content_type(Some(good)), "{good}");
+        }
+        for bad in [
+            None,
+            Some("text/plain"),
+            Some("text/html"),
+            Some("application/jsonx"),
+            Some("+json"),
+            Some(""),
+        ] {
+            assert!(!json_content_type(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_full_failure_map_drops_old_entries_and_never_forgets_recent_ones() {
+        let docs = Documents::default();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let old = now - RETRY_AFTER - TimeDelta::seconds(1);
+        for n in 0..FAILURES_HELD {
+            docs.record(&format!("https://o.example/{n}"), Err((old, false)), now);
+        }
+        assert!(docs.may_fetch("https://new.example/a", now), "old entries make room");
+        docs.record("https://new.example/a", Err((now, true)), now);
+        assert_eq!(docs.failed_recently("https://new.example/a", now), Some(true));
+        let docs = Documents::default();
+        for n in 0..FAILURES_HELD {
+            docs.record(&format!("https://r.example/{n}"), Err((now, false)), now);
+        }
+        assert!(
+            !docs.may_fetch("https://new.example/b", now),
+            "full of recent failures: no new fetch"
+        );
+        docs.record("https://new.example/b", Err((now, false)), now);
+        assert_eq!(
+            docs.failed_recently("https://new.example/b", now),
+            None,
+            "not remembered"
+        );
+        assert_eq!(
+            docs.failed_recently("https://r.example/0", now),
+            Some(false),
+            "recent backoffs kept"
+        );
+        assert_eq!(docs.failed_recently("https://r.example/9999", now), Some(false));
     }
 }

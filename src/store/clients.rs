@@ -86,8 +86,26 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
 /// Inserts or replaces a client described by its metadata document (its
 /// client_id is the document's URL), with when it was fetched and until
 /// when that is fresh. A row of that id made another way is left alone
-/// (false). A change of keys counts as a new credential, as in `update`.
+/// (false). A change of keys counts as a new credential, as in `update`;
+/// a change of its redirect_uris, keys or auth method deletes its consents
+/// in the same transaction (whoever now holds the URL is not the client
+/// people consented to: no code goes out silently with `prompt=none`).
 pub async fn upsert_document(conn: &mut PgConnection, c: &ClientRow) -> Result<bool, StoreError> {
+    use sqlx::Connection as _;
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "DELETE FROM consents WHERE client_id = $1 AND EXISTS (
+            SELECT 1 FROM clients c WHERE c.client_id = $1 AND c.registered_via = 'metadata_document'
+              AND (c.redirect_uris IS DISTINCT FROM $2 OR c.jwks IS DISTINCT FROM $3
+                   OR c.jwks_uri IS DISTINCT FROM $4 OR c.auth_method IS DISTINCT FROM $5))",
+    )
+    .bind(&c.client_id)
+    .bind(&c.redirect_uris)
+    .bind(&c.jwks)
+    .bind(&c.jwks_uri)
+    .bind(&c.auth_method)
+    .execute(&mut *tx)
+    .await?;
     let done = sqlx::query(
         "INSERT INTO clients (client_id, name, auth_method, redirect_uris, post_logout_redirect_uris,
             grant_types, scopes, first_party, id_token_alg, created_at, updated_at, secret_changed_at, jwks, jwks_uri,
@@ -125,9 +143,37 @@ pub async fn upsert_document(conn: &mut PgConnection, c: &ClientRow) -> Result<b
     .bind(c.backchannel_logout_session_required)
     .bind(c.require_par)
     .bind(c.metadata_fresh_until)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// How many clients described by a metadata document there are.
+pub async fn count_documents(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM clients WHERE registered_via = 'metadata_document'")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// Ends a document client's freshness at `until` (its document was
+/// refused for good: it serves no more until fetched again).
+pub async fn end_document_freshness(
+    conn: &mut PgConnection,
+    client_id: &str,
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE clients SET metadata_fresh_until = $2
+         WHERE client_id = $1 AND registered_via = 'metadata_document'",
+    )
+    .bind(client_id)
+    .bind(until)
     .execute(conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(())
 }
 
 pub async fn find(conn: &mut PgConnection, client_id: &str) -> Result<Option<ClientRow>, StoreError> {

@@ -14,8 +14,10 @@ use crate::support::*;
 
 const REDIRECT: &str = "https://rp.example.test/cb";
 
-/// What the server answers for a path: a body and a `Cache-Control`.
-type Served = HashMap<String, (u16, String, Option<String>)>;
+/// What the server answers for a path: a status, a body, a
+/// `Cache-Control`, and other headers (`Content-Type` is
+/// `application/json` unless given).
+type Served = HashMap<String, (u16, String, Option<String>, Vec<(String, String)>)>;
 
 /// A client's web server: serves what the test put at each path, and
 /// counts the requests for each.
@@ -42,11 +44,14 @@ impl DocServer {
                     let path = req.path().to_owned();
                     *s.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
                     match s.served.lock().unwrap().get(&path).cloned() {
-                        Some((status, body, cache)) => {
+                        Some((status, body, cache, headers)) => {
                             let mut res = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
                             res.content_type("application/json");
                             if let Some(cache) = cache {
                                 res.insert_header(("Cache-Control", cache));
+                            }
+                            for header in headers {
+                                res.insert_header(header);
                             }
                             res.body(body)
                         }
@@ -71,7 +76,17 @@ impl DocServer {
         self.served
             .lock()
             .unwrap()
-            .insert(path.to_owned(), (status, body, cache.map(str::to_owned)));
+            .insert(path.to_owned(), (status, body, cache.map(str::to_owned), Vec::new()));
+    }
+
+    /// Serves `body` at `path` with these headers (beside the default
+    /// `Content-Type`, which a `Content-Type` here replaces).
+    fn serve_with(&self, path: &str, status: u16, body: String, headers: &[(&str, &str)]) {
+        let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.served
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), (status, body, None, headers));
     }
 
     /// Serves the document of a public client at `path` (changed by `change`).
@@ -515,4 +530,282 @@ async fn a_private_key_jwt_client_authenticates_with_the_keys_of_its_document() 
     assert_eq!(push_signed_by(key).await.status(), 201);
     let (status, error) = error_of(push_signed_by(Key::es256("k1")).await).await;
     assert_eq!((status, error.as_str()), (401, "invalid_client"), "another key");
+}
+
+/// An app with the setting on (loopback allowed) and `change` to its config.
+async fn app_with(change: impl FnOnce(&mut lanyard::config::Config) + Send + 'static) -> TestApp {
+    TestApp::builder()
+        .config(|c| {
+            c.client_id_metadata_documents = true;
+            c.metadata_documents_from_loopback = true;
+            change(c);
+        })
+        .spawn()
+        .await
+}
+
+/// The draft's §4 (an error response aborts): a 404, and a 200 whose
+/// document no longer passes, stop a held client at once — no stale use.
+#[tokio::test]
+async fn a_definitive_refusal_stops_a_held_client_at_once() {
+    let docs = DocServer::start().await;
+    let gone = docs.serve_document("/gone.json", |_| {});
+    let broken = docs.serve_document("/broken.json", |_| {});
+    let flaky = docs.serve_document("/flaky.json", |_| {});
+    let app = app_on().await;
+    for client in [&gone, &broken, &flaky] {
+        assert_eq!(authorize_status(&app, client).await, 200, "positive control");
+    }
+    docs.serve("/gone.json", 404, "{}".to_owned(), None);
+    let mut doc = document(&broken.id);
+    doc["client_id"] = json!("https://elsewhere.example.test/c.json");
+    docs.serve("/broken.json", 200, doc.to_string(), None);
+    docs.serve("/flaky.json", 503, "later".to_owned(), None);
+    app.clock.advance(TimeDelta::seconds(3601));
+    assert_refused_page(&app, &gone, "404").await;
+    assert_refused_page(&app, &broken, "its client_id is not its URL").await;
+    assert_eq!(authorize_status(&app, &flaky).await, 200, "a 5xx: stale serves");
+    // Within the minute after a failure nothing is fetched, and still refused.
+    assert_eq!(authorize_status(&app, &gone).await, 400);
+    assert_eq!(authorize_status(&app, &broken).await, 400);
+    assert_eq!(docs.hits("/gone.json"), 2);
+}
+
+/// Draft §4: the response's content type is `application/json` (or a
+/// `+json` type); anything else is refused.
+#[tokio::test]
+async fn a_document_not_served_as_json_is_refused() {
+    let docs = DocServer::start().await;
+    let app = app_on().await;
+    for (path, ct, ok) in [
+        ("/plain.json", "text/plain", false),
+        ("/html.json", "text/html; charset=utf-8", false),
+        ("/json.json", "application/json; charset=utf-8", true),
+        ("/suffix.json", "application/client-metadata+json", true),
+    ] {
+        let client = rp(&docs.url(path));
+        docs.serve_with(path, 200, document(&client.id).to_string(), &[("Content-Type", ct)]);
+        match ok {
+            true => assert_eq!(authorize_status(&app, &client).await, 200, "{ct}"),
+            false => assert_refused_page(&app, &client, "content type").await,
+        }
+    }
+}
+
+/// A redirect is never followed (draft §4: the document is at its URL).
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let docs = DocServer::start().await;
+    let good = docs.serve_document("/good.json", |_| {});
+    let moved = rp(&docs.url("/moved.json"));
+    docs.serve_with("/moved.json", 302, String::new(), &[("Location", good.id.as_str())]);
+    let app = app_on().await;
+    assert_refused_page(&app, &moved, "302").await;
+    assert_eq!(docs.hits("/good.json"), 0, "not followed");
+}
+
+/// The upsert touches only `metadata_document` rows: a client registered
+/// another way under the same id is refused and left as it was.
+#[tokio::test]
+async fn the_upsert_never_overwrites_a_client_that_is_not_a_document() {
+    let docs = DocServer::start().await;
+    let client = docs.serve_document("/client.json", |_| {});
+    let app = app_on().await;
+    sqlx::query(
+        "INSERT INTO clients (client_id, name, auth_method, redirect_uris, grant_types, scopes,
+            created_at, updated_at, secret_changed_at, registered_via)
+         VALUES ($1, 'Mine', 'none', '{https://mine.example.test/cb}', '{authorization_code}', '{openid}',
+            now(), now(), now(), 'dynamic')",
+    )
+    .bind(&client.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_refused_page(&app, &client, "belongs to another client").await;
+    let row: (String, String, Vec<String>) =
+        sqlx::query_as("SELECT name, registered_via, redirect_uris FROM clients WHERE client_id = $1")
+            .bind(&client.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        row,
+        (
+            "Mine".to_owned(),
+            "dynamic".to_owned(),
+            vec!["https://mine.example.test/cb".to_owned()]
+        )
+    );
+}
+
+/// Remembered consent is for the client as the document described it: a
+/// change of its redirect_uris forgets it, so whoever took the URL over
+/// gets no code silently (`prompt=none`).
+#[tokio::test]
+async fn consent_is_forgotten_when_the_documents_redirect_uris_change() {
+    let docs = DocServer::start().await;
+    let same = docs.serve_document("/same.json", |_| {});
+    let moved = docs.serve_document("/moved.json", |_| {});
+    let app = app_on().await;
+    create_user(&app, "alice").await;
+    for client in [&same, &moved] {
+        let to = location(&app.authorize(&auth_url(&app, client, "openid", &[]).url, "alice").await);
+        assert!(query_param(&to, "code").is_some(), "{to}");
+    }
+    let mut doc = document(&moved.id);
+    doc["redirect_uris"] = json!([REDIRECT, "https://new-owner.example.test/cb"]);
+    docs.serve("/moved.json", 200, doc.to_string(), None);
+    app.clock.advance(TimeDelta::seconds(3601));
+    let silent = |client: &TestClient| auth_url(&app, client, "openid", &[("prompt", "none")]).url;
+    let to = location(&app.visit(&silent(&same)).await);
+    assert!(
+        query_param(&to, "code").is_some(),
+        "positive control: unchanged, consent kept: {to}"
+    );
+    let to = location(&app.visit(&silent(&moved)).await);
+    assert_eq!(query_param(&to, "error").as_deref(), Some("consent_required"), "{to}");
+}
+
+/// First-time resolutions are counted per address (10 per sign-in throttle
+/// window); past that a new URL gets 429, a held one still serves.
+#[tokio::test]
+async fn new_document_urls_are_throttled_per_address() {
+    let docs = DocServer::start().await;
+    let app = app_on().await;
+    let clients: Vec<TestClient> = (0..12)
+        .map(|n| docs.serve_document(&format!("/c{n}.json"), |_| {}))
+        .collect();
+    for client in &clients[..10] {
+        assert_eq!(authorize_status(&app, client).await, 200);
+    }
+    let res = app.visit(&auth_url(&app, &clients[10], "openid", &[]).url).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().get("retry-after").is_some());
+    assert_eq!(docs.hits("/c10.json"), 0, "not fetched");
+    assert_eq!(
+        authorize_status(&app, &clients[0]).await,
+        200,
+        "a held one still serves"
+    );
+    let res = push(&app, &clients[11]).await;
+    assert!(res.headers().get("retry-after").is_some());
+    assert_eq!(error_of(res).await, (429, "slow_down".to_owned()));
+}
+
+/// `LANYARD_CLIENT_ID_METADATA_DOCUMENTS_MAX`: at the cap a new URL is
+/// refused (and counted), a held one still refreshes.
+#[tokio::test]
+async fn at_the_cap_only_new_document_urls_are_refused() {
+    let docs = DocServer::start().await;
+    let a = docs.serve_document("/a.json", |_| {});
+    let b = docs.serve_document("/b.json", |_| {});
+    let c = docs.serve_document("/c.json", |_| {});
+    let app = app_with(|c| c.client_id_metadata_documents_max = 2).await;
+    assert_eq!(authorize_status(&app, &a).await, 200);
+    assert_eq!(authorize_status(&app, &b).await, 200);
+    assert_refused_page(&app, &c, "too many").await;
+    app.clock.advance(TimeDelta::seconds(3601));
+    assert_eq!(authorize_status(&app, &a).await, 200, "a held one refreshes");
+    assert_eq!(docs.hits("/a.json"), 2);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let line = "lanyard_client_metadata_document_fetches_total{outcome=\"capped\"} 1";
+    assert!(metrics.contains(line), "{line} in {metrics}");
+}
+
+/// /token, /revoke and /introspect never fetch the document of a URL that
+/// is not a client yet (only /authorize and /par create one).
+#[tokio::test]
+async fn token_revoke_and_introspect_never_fetch_an_unknown_document() {
+    use crate::private_key_jwt::{JWT_BEARER, Key, jwks};
+    use lanyard::clock::Clock as _;
+    let docs = DocServer::start().await;
+    let key = Key::es256("k1");
+    let keys = jwks(&[&key]);
+    let public = docs.serve_document("/public.json", |_| {});
+    let signed = docs.serve_document("/signed.json", move |d| {
+        d["token_endpoint_auth_method"] = json!("private_key_jwt");
+        d["jwks"] = keys;
+    });
+    let app = app_on().await;
+    let res = app
+        .token(&public, &[("grant_type", "authorization_code"), ("code", "x")])
+        .await;
+    assert_eq!(error_of(res).await, (401, "invalid_client".to_owned()));
+    for path in ["/revoke", "/introspect"] {
+        let form = [("client_id", public.id.as_str()), ("token", "x")];
+        let res = app.client.post(app.url(path)).form(&form).send().await.unwrap();
+        assert_eq!(res.status(), 401, "{path}");
+    }
+    let now = app.clock.now().timestamp();
+    let assertion = key.sign(&json!({
+        "iss": signed.id, "sub": signed.id, "aud": app.address, "exp": now + 60, "iat": now,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    }));
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let res = app.client.post(app.url("/token")).form(&form).send().await.unwrap();
+    assert_eq!(error_of(res).await, (401, "invalid_client".to_owned()));
+    assert_eq!(
+        (docs.hits("/public.json"), docs.hits("/signed.json")),
+        (0, 0),
+        "nothing fetched"
+    );
+    assert_eq!(
+        authorize_status(&app, &public).await,
+        200,
+        "positive control: /authorize creates"
+    );
+}
+
+/// `LANYARD_CLIENT_ID_METADATA_DOCUMENT_HOSTS`: only the listed hosts.
+#[tokio::test]
+async fn only_the_listed_hosts_may_serve_documents() {
+    let docs = DocServer::start().await;
+    let client = docs.serve_document("/client.json", |_| {});
+    let listed = app_with(|c| c.client_id_metadata_document_hosts = vec!["127.0.0.1".to_owned()]).await;
+    assert_eq!(authorize_status(&listed, &client).await, 200, "positive control");
+    let other = app_with(|c| c.client_id_metadata_document_hosts = vec!["tools.example.test".to_owned()]).await;
+    assert_refused_page(&other, &client, "not among the hosts").await;
+    assert_eq!(docs.hits("/client.json"), 1, "never fetched for the second app");
+}
+
+/// Housekeeping deletes a document client not fetched for a week that
+/// nothing references (its URL may come back through /authorize).
+#[tokio::test]
+async fn unused_document_clients_are_deleted_after_a_week() {
+    use lanyard::maintenance::{Housekeeping, housekeep};
+    let docs = DocServer::start().await;
+    let used = docs.serve_document("/used.json", |_| {});
+    let unused = docs.serve_document("/unused.json", |_| {});
+    let app = app_on().await;
+    create_user(&app, "alice").await;
+    let to = location(&app.authorize(&auth_url(&app, &used, "openid", &[]).url, "alice").await);
+    assert!(query_param(&to, "code").is_some(), "{to}");
+    assert_eq!(authorize_status(&app, &unused).await, 200);
+    let exists = |id: String| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM clients WHERE client_id = $1)")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    app.clock.advance(TimeDelta::days(6));
+    housekeep(&app.provider, &Housekeeping::default()).await.unwrap();
+    assert!(exists(unused.id.clone()).await, "not yet a week");
+    app.clock.advance(TimeDelta::days(2));
+    let pruned = loop {
+        if let Some(p) = housekeep(&app.provider, &Housekeeping::default()).await.unwrap() {
+            break p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(pruned.get("clients"), Some(&1));
+    assert!(!exists(unused.id.clone()).await, "unused for a week");
+    assert!(exists(used.id.clone()).await, "alice's consent references it");
 }

@@ -172,7 +172,9 @@ async fn carried_request(state: &AppState, raw: Option<&str>) -> Result<Option<A
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
-    match authorize::parse(&state.provider, Params::parse(raw)).await {
+    // The request was resolved at /authorize already: nothing new is fetched.
+    let fetch = crate::protocol::client_documents::Fetch::IfKnown;
+    match authorize::parse(&state.provider, Params::parse(raw), fetch).await {
         Ok(r) => Ok(Some(r)),
         Err(Refusal::Page(m)) => Err(WebError::page(
             StatusCode::BAD_REQUEST,
