@@ -261,8 +261,9 @@ async fn admit_new(p: &Provider, ip: Option<&str>, now: DateTime<Utc>) -> Result
 
 /// Fetches and checks the document, within this node's fetch turns, and
 /// keeps it; on failure, a passing one lets a held row serve stale
-/// (`stale`), a definitive one stops it at once (draft §4: an error
-/// response aborts).
+/// (`stale`), a definitive one stops it at once (draft §5: any status but
+/// 200 is an error; §5.1: the request is aborted; §5.2: an error response
+/// or an invalid document is never cached).
 async fn refresh(
     p: &Provider,
     client_id: &str,
@@ -294,7 +295,7 @@ async fn refresh(
         return stale(held, now, format!("its metadata document was refused: {why}"));
     }
     if held.is_some() {
-        stop(p, client_id, now).await?;
+        stop(p, client_id, now).await;
     }
     Err(DocumentError::Refused(format!(
         "its metadata document was refused: {why}"
@@ -303,15 +304,19 @@ async fn refresh(
 
 /// A held client whose document was definitively refused is past serving,
 /// on every node (its row's freshness ends a `STALE_FOR` ago; the NOTIFY
-/// reloads the others).
-async fn stop(p: &Provider, client_id: &str, now: DateTime<Utc>) -> Result<(), DocumentError> {
-    let mut conn = p.pool.acquire().await.map_err(StoreError::from)?;
-    clients::end_document_freshness(&mut conn, client_id, now - STALE_FOR - TimeDelta::seconds(1)).await?;
-    drop(conn);
-    if let Err(e) = p.catalog.catch_up(&p.pool).await {
-        tracing::warn!(error = %e, "could not reload the catalog after a refused metadata document");
+/// reloads the others). If the database cannot be told, this node still
+/// refuses it for `RETRY_AFTER` (`Documents::failed`), and the refusal
+/// stands either way.
+async fn stop(p: &Provider, client_id: &str, now: DateTime<Utc>) {
+    let ended = async {
+        let mut conn = p.pool.acquire().await?;
+        clients::end_document_freshness(&mut conn, client_id, now - STALE_FOR - TimeDelta::seconds(1)).await?;
+        drop(conn);
+        p.catalog.catch_up(&p.pool).await
+    };
+    if let Err(e) = ended.await {
+        tracing::warn!(error = %e, "could not end a refused metadata document's freshness");
     }
-    Ok(())
 }
 
 /// Why a fetch failed: `Passing` (a transport error, a timeout, a 5xx:
@@ -409,7 +414,8 @@ async fn fetch(p: &Provider, url: &str, loopback: bool) -> Result<(Vec<u8>, Time
     let status = res.status();
     if status != reqwest::StatusCode::OK {
         let why = format!("it answered {}, not 200", status.as_u16());
-        // Draft §4: an error response aborts; only a server's passing
+        // Draft §5: any status but 200 (a 3xx too: redirects are not
+        // followed) is an error, and §5.1 aborts; only a server's passing
         // trouble (5xx) lets a held row serve stale.
         return Err(match status.is_server_error() {
             true => Failed::Passing(why),
@@ -437,7 +443,8 @@ async fn fetch(p: &Provider, url: &str, loopback: bool) -> Result<(Vec<u8>, Time
     Ok((body, fresh_for(cache_control.as_deref())))
 }
 
-/// Draft §4: the document is served as `application/json`, or a type
+/// Draft §4: the document is JSON (RFC 8259), served as
+/// `application/json`, or a type
 /// whose subtype ends `+json` (RFC 6839 §3.1); parameters may follow.
 pub fn json_content_type(content_type: Option<&str>) -> bool {
     let essence = content_type
@@ -458,6 +465,8 @@ pub fn json_content_type(content_type: Option<&str>) -> bool {
 /// reads a delta too large as the largest), the least for
 /// `no-store`/`no-cache`, an hour without either.
 pub fn fresh_for(cache_control: Option<&str>) -> TimeDelta {
+    // Draft §5.2: HTTP caching (RFC 9111 §5.2.2.1 `max-age`) within the
+    // server's own bounds.
     let mut fresh = DEFAULT_FRESH;
     for directive in cache_control.unwrap_or_default().split(',').map(str::trim) {
         let directive = directive.to_ascii_lowercase();
@@ -687,5 +696,19 @@ mod tests {
             "recent backoffs kept"
         );
         assert_eq!(docs.failed_recently("https://r.example/9999", now), Some(false));
+    }
+
+    #[tokio::test]
+    async fn fetches_take_one_of_eight_turns_and_wait_a_second_at_most() {
+        let docs = Documents::default();
+        let mut turns = Vec::new();
+        for _ in 0..CONCURRENT_FETCHES {
+            turns.push(docs.turn().await.expect("a free turn"));
+        }
+        let started = std::time::Instant::now();
+        assert!(docs.turn().await.is_none(), "all eight taken: no turn");
+        assert!(started.elapsed() >= FETCH_WAIT, "waited for one");
+        turns.pop();
+        assert!(docs.turn().await.is_some(), "a turn given back is free");
     }
 }

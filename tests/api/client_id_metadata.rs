@@ -544,7 +544,8 @@ async fn app_with(change: impl FnOnce(&mut lanyard::config::Config) + Send + 'st
         .await
 }
 
-/// The draft's §4 (an error response aborts): a 404, and a 200 whose
+/// Draft §5.1 (a failed fetch aborts) and §5.2 (errors and invalid
+/// documents are not cached): a 404, and a 200 whose
 /// document no longer passes, stop a held client at once — no stale use.
 #[tokio::test]
 async fn a_definitive_refusal_stops_a_held_client_at_once() {
@@ -571,8 +572,8 @@ async fn a_definitive_refusal_stops_a_held_client_at_once() {
     assert_eq!(docs.hits("/gone.json"), 2);
 }
 
-/// Draft §4: the response's content type is `application/json` (or a
-/// `+json` type); anything else is refused.
+/// Draft §4: the document is JSON, `application/json` (or a `+json`
+/// type); anything else is refused.
 #[tokio::test]
 async fn a_document_not_served_as_json_is_refused() {
     let docs = DocServer::start().await;
@@ -592,7 +593,7 @@ async fn a_document_not_served_as_json_is_refused() {
     }
 }
 
-/// A redirect is never followed (draft §4: the document is at its URL).
+/// A redirect is never followed (draft §5: MUST NOT follow redirects).
 #[tokio::test]
 async fn a_redirect_is_not_followed() {
     let docs = DocServer::start().await;
