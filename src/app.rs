@@ -101,6 +101,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, max_connections: u32
     let policies = discovery::Policies {
         registration: config.client_registration != crate::config::ClientRegistration::Off,
         require_par: config.require_par,
+        client_id_metadata_documents: config.client_id_metadata_documents,
     };
     let discovery = serde_json::to_vec(&discovery::metadata(&config.issuer, policies))
         .map_err(|e| StartError::Runtime(format!("cannot serialise discovery: {e}")))?;

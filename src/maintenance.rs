@@ -1,7 +1,8 @@
 //! Housekeeping every node runs, one node at a time: what has expired is
 //! deleted — codes, refresh tokens, grants, sessions, throttle rows, revoked
 //! token ids, sent or given-up mail and logout deliveries, expired reset links, audit events past
-//! `LANYARD_AUDIT_RETENTION_DAYS` and their token counts — in bounded
+//! `LANYARD_AUDIT_RETENTION_DAYS` and their token counts, metadata-document
+//! clients unused for a week — in bounded
 //! batches; and the writer of buffered audit events and token counts.
 
 use std::collections::BTreeMap;
@@ -12,6 +13,10 @@ use crate::protocol::Provider;
 use crate::store::housekeeping::{self, Horizons};
 use crate::store::{StoreError, apis};
 use chrono::TimeDelta;
+
+/// A metadata-document client not fetched for this long (and referenced by
+/// nothing) is deleted.
+const DOCUMENTS_UNUSED_FOR: TimeDelta = TimeDelta::days(7);
 
 /// How often housekeeping runs.
 const EVERY: Duration = Duration::from_secs(60);
@@ -80,6 +85,7 @@ async fn horizons(p: &Provider, conn: &mut sqlx::PgConnection) -> Result<Horizon
         refresh_token_max: lifetimes.refresh_token_max,
         throttle_window: crate::protocol::signin::THROTTLE_WINDOW,
         audit_before: now - TimeDelta::days(p.config.audit_retention_days.into()),
+        documents_before: now - DOCUMENTS_UNUSED_FOR,
     })
 }
 

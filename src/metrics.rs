@@ -48,6 +48,7 @@ pub struct Metrics {
     logout_deliveries: Family,
     client_registrations: Family,
     previous_secret_uses: Family,
+    metadata_document_fetches: Family,
 }
 
 impl Metrics {
@@ -98,6 +99,11 @@ impl Metrics {
     /// `updated` or `deleted`.
     pub fn client_registration(&self, event: &str) {
         self.client_registrations.add(&[("event", event)]);
+    }
+
+    /// A fetch of a client's metadata document: `resolved` or `refused`.
+    pub fn metadata_document_fetch(&self, outcome: &str) {
+        self.metadata_document_fetches.add(&[("outcome", outcome)]);
     }
 
     /// A client authenticated with its previous secret, during its grace,
@@ -161,6 +167,11 @@ impl Metrics {
             out,
             "lanyard_previous_secret_uses_total",
             "Client authentications with a previous secret during its grace, by endpoint.",
+        );
+        self.metadata_document_fetches.write(
+            out,
+            "lanyard_client_metadata_document_fetches_total",
+            "Fetches of clients' metadata documents (a URL as client_id) by outcome: resolved, refused.",
         );
     }
 }

@@ -509,6 +509,8 @@ pub struct ClientLine {
     pub redirect_uris: String,
     /// It registered itself (RFC 7591).
     pub registered_itself: bool,
+    /// Its client_id is the URL of its metadata document.
+    pub describes_itself: bool,
 }
 
 /// Up to `limit` clients matching `search`, from `offset`.
@@ -524,6 +526,7 @@ pub async fn search(pool: &PgPool, search: &str, limit: i64, offset: i64) -> Res
             grant_types: c.grant_types.join(", "),
             redirect_uris: c.redirect_uris.join(" "),
             registered_itself: c.registered_via == "dynamic",
+            describes_itself: c.registered_via == "metadata_document",
         })
         .collect())
 }

@@ -119,6 +119,24 @@ pub const SETTINGS: &[Setting] = &[
         help: "every client must push its authorization requests (RFC 9126 §5 `require_pushed_authorization_requests`)",
     },
     Setting {
+        env: "LANYARD_CLIENT_ID_METADATA_DOCUMENTS",
+        toml: "client_id_metadata_documents",
+        default: Some("off"),
+        help: "Client ID Metadata Documents: `on` accepts an https URL as client_id and fetches the client's metadata from it; `off` (default)",
+    },
+    Setting {
+        env: "LANYARD_CLIENT_ID_METADATA_DOCUMENTS_MAX",
+        toml: "client_id_metadata_documents_max",
+        default: Some("1000"),
+        help: "the most metadata-document clients kept at once (1-1000000); at the cap only new client_id URLs are refused",
+    },
+    Setting {
+        env: "LANYARD_CLIENT_ID_METADATA_DOCUMENT_HOSTS",
+        toml: "client_id_metadata_document_hosts",
+        default: Some(""),
+        help: "a comma-separated list of the exact hosts a client_id URL may name; empty (default): any public host",
+    },
+    Setting {
         env: "LANYARD_PASSWORD_MIN_LENGTH",
         toml: "password_min_length",
         default: Some("15"),
@@ -317,6 +335,21 @@ pub struct Config {
     pub client_registration: ClientRegistration,
     /// Every client must push its authorization requests (`LANYARD_REQUIRE_PAR`, RFC 9126 §5).
     pub require_par: bool,
+    /// An https URL may be a client_id, its metadata fetched from it
+    /// (`LANYARD_CLIENT_ID_METADATA_DOCUMENTS`, README "Client ID Metadata
+    /// Documents").
+    pub client_id_metadata_documents: bool,
+    /// The most metadata-document clients kept at once
+    /// (`LANYARD_CLIENT_ID_METADATA_DOCUMENTS_MAX`): past it a new URL is
+    /// refused, a held one still refreshes.
+    pub client_id_metadata_documents_max: i64,
+    /// The hosts a client_id URL may name, exactly; empty: any public host
+    /// (`LANYARD_CLIENT_ID_METADATA_DOCUMENT_HOSTS`).
+    pub client_id_metadata_document_hosts: Vec<String>,
+    /// Test-only, never a setting: a metadata document may also be served
+    /// over `http` from a loopback IP literal (the test harness's own
+    /// server), fetched without the public-address guard.
+    pub metadata_documents_from_loopback: bool,
     /// The rules of a password a person chooses (`LANYARD_PASSWORD_MIN_LENGTH`).
     pub password_policy: PasswordPolicy,
     /// How often the mail worker looks for due messages (not a setting: tests shorten it).
@@ -511,6 +544,12 @@ impl Sources {
             signup: self.parsed("LANYARD_SIGNUP", SignupMode::parse)?,
             client_registration: self.parsed("LANYARD_CLIENT_REGISTRATION", ClientRegistration::parse)?,
             require_par: self.parsed("LANYARD_REQUIRE_PAR", boolean)?,
+            client_id_metadata_documents: self.parsed("LANYARD_CLIENT_ID_METADATA_DOCUMENTS", on_off)?,
+            client_id_metadata_documents_max: self.parsed("LANYARD_CLIENT_ID_METADATA_DOCUMENTS_MAX", |raw| {
+                whole(raw, 1..=1_000_000, "clients")
+            })?,
+            client_id_metadata_document_hosts: self.parsed("LANYARD_CLIENT_ID_METADATA_DOCUMENT_HOSTS", hosts)?,
+            metadata_documents_from_loopback: false,
             password_policy: PasswordPolicy {
                 min_chars: self.parsed("LANYARD_PASSWORD_MIN_LENGTH", |raw| {
                     whole(raw, crate::model::password_rules::MIN_CHARS_RANGE, "characters")
@@ -622,7 +661,27 @@ fn socket_address(raw: &str, example: &str) -> Result<std::net::SocketAddr, Stri
         .map_err(|_| format!("`{raw}` is not an IP address and port, such as {example}"))
 }
 
-/// A whole number of `unit`s within `range`.
+/// `on` or `off` — and every spelling `boolean` accepts, as the other
+/// boolean settings do.
+fn on_off(raw: &str) -> Result<bool, String> {
+    boolean(raw).map_err(|_| format!("`{raw}` is neither `on` nor `off`"))
+}
+
+/// A comma-separated list of host names (lowercase, as a URL's host is
+/// written), each without scheme, port or path.
+fn hosts(raw: &str) -> Result<Vec<String>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| match url::Host::parse(h) {
+            Ok(host) if host.to_string() == h => Ok(h.to_owned()),
+            _ => Err(format!(
+                "`{h}` is not a host name as a URL writes it (lowercase, no port or path)"
+            )),
+        })
+        .collect()
+}
+
 /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
 fn boolean(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
@@ -632,6 +691,7 @@ fn boolean(raw: &str) -> Result<bool, String> {
     }
 }
 
+/// A whole number of `unit`s within `range`.
 fn whole<T>(raw: &str, range: std::ops::RangeInclusive<T>, unit: &str) -> Result<T, String>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display,
@@ -683,6 +743,9 @@ mod tests {
         assert_eq!(editable.join(","), DEFAULT_EDITABLE_CLAIMS);
         assert_eq!(c.signup, SignupMode::Off);
         assert_eq!(c.password_policy.min_chars, 15);
+        assert!(!c.client_id_metadata_documents && !c.metadata_documents_from_loopback);
+        assert_eq!(c.client_id_metadata_documents_max, 1000);
+        assert!(c.client_id_metadata_document_hosts.is_empty());
     }
 
     #[test]
@@ -733,6 +796,7 @@ mod tests {
             ("LANYARD_ACCOUNT_EDITABLE_CLAIMS", "name,shoe_size"),
             ("LANYARD_ACCOUNT_EDITABLE_CLAIMS", "name,name"),
             ("LANYARD_SIGNUP", "yes"),
+            ("LANYARD_CLIENT_ID_METADATA_DOCUMENTS", "maybe"),
             ("LANYARD_PASSWORD_MIN_LENGTH", "7"),
             ("LANYARD_PASSWORD_MIN_LENGTH", "65"),
         ] {
@@ -764,5 +828,35 @@ mod tests {
         let c = resolve(&[("LANYARD_BIND", ""), ("DATABASE_URL", "")]).unwrap();
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert!(c.database_url.is_none());
+    }
+
+    #[test]
+    fn metadata_document_settings_parse() {
+        for (raw, on) in [("on", true), ("true", true), ("1", true), ("off", false), ("no", false)] {
+            let c = resolve(&[("LANYARD_CLIENT_ID_METADATA_DOCUMENTS", raw)]).unwrap();
+            assert_eq!(c.client_id_metadata_documents, on, "{raw}");
+        }
+        let c = resolve(&[
+            ("LANYARD_CLIENT_ID_METADATA_DOCUMENTS_MAX", "50"),
+            (
+                "LANYARD_CLIENT_ID_METADATA_DOCUMENT_HOSTS",
+                "app.example.com, tools.example.org",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.client_id_metadata_documents_max, 50);
+        assert_eq!(
+            c.client_id_metadata_document_hosts,
+            ["app.example.com", "tools.example.org"]
+        );
+        for (name, value) in [
+            ("LANYARD_CLIENT_ID_METADATA_DOCUMENTS", "maybe"),
+            ("LANYARD_CLIENT_ID_METADATA_DOCUMENTS_MAX", "0"),
+            ("LANYARD_CLIENT_ID_METADATA_DOCUMENT_HOSTS", "https://app.example.com"),
+            ("LANYARD_CLIENT_ID_METADATA_DOCUMENT_HOSTS", "App.Example.com"),
+            ("LANYARD_CLIENT_ID_METADATA_DOCUMENT_HOSTS", "app.example.com:443"),
+        ] {
+            assert_eq!(resolve(&[(name, value)]).unwrap_err().setting, name, "{value}");
+        }
     }
 }

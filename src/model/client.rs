@@ -13,6 +13,11 @@ pub struct ClientId(String);
 impl ClientId {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let unreserved = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+        if raw.contains("://") {
+            return Err(format!(
+                "`{raw}` is not a client id: a URL is a client_id only as a client's own metadata document, never registered"
+            ));
+        }
         if raw.is_empty() || raw.len() > 64 || !raw.chars().all(unreserved) {
             return Err(format!("`{raw}` is not a client id (1 to 64 of A-Z a-z 0-9 - . _ ~)"));
         }
@@ -169,6 +174,10 @@ pub struct Client {
     /// It registered itself (RFC 7591): nobody vouches for it, and what
     /// Lanyard fetches or posts to for it must be on the public internet.
     pub self_registered: bool,
+    /// A client whose client_id is the URL of its metadata document
+    /// (`protocol::client_documents`): until when its last fetch is fresh.
+    /// `None` for every other client.
+    pub document_fresh_until: Option<chrono::DateTime<chrono::Utc>>,
     /// This request's client authenticated with its previous secret, during
     /// its grace: set only on the copy `protocol::client_auth` returns (the
     /// catalog's entries never have it). Such a request gets no admin-API
@@ -260,6 +269,7 @@ mod redirect_tests {
             require_par: false,
             previous_secret: None,
             self_registered: false,
+            document_fresh_until: None,
             by_previous_secret: false,
         }
     }

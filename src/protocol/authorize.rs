@@ -4,6 +4,7 @@
 use chrono::TimeDelta;
 use serde_json::Value;
 
+use super::client_documents::Fetch;
 use super::error::{ErrorCode, OAuthError};
 use super::factors::Enrolled;
 use super::mint::scope_of_claim;
@@ -165,6 +166,8 @@ fn error_url(p: &Provider, redirect_uri: &str, state: Option<&str>, e: &OAuthErr
 enum Failure {
     /// The client or its redirect URI cannot be trusted.
     Page(String),
+    /// The database could not answer (looking up a metadata-document client).
+    Unavailable(OAuthError),
     /// Anything after: the client's error, with where it would go.
     Client {
         redirect_uri: String,
@@ -178,7 +181,11 @@ enum Failure {
 /// redirect URI are known good, errors go to the error page; after that, to
 /// the client — and so does a plain request from a client that must push
 /// (RFC 9126 §6, `invalid_request`).
-pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal> {
+///
+/// `fetch` says whether a client_id URL that is no client yet may be
+/// fetched (`client_documents::Fetch`): yes for a browser's request, with
+/// its address.
+pub async fn parse(p: &Provider, params: Params, fetch: Fetch<'_>) -> Result<AuthRequest, Refusal> {
     let (params, pushed) = match super::pushed::resolve(p, params).await? {
         Resolved::Plain(params) => (params, None),
         Resolved::Pushed(params, continuation) => (params, Some(continuation)),
@@ -187,8 +194,9 @@ pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal>
             return Err(Refusal::Continue(url));
         }
     };
-    let mut request = validate(p, params).await.map_err(|f| match f {
+    let mut request = validate(p, params, fetch).await.map_err(|f| match f {
         Failure::Page(m) => Refusal::Page(m),
+        Failure::Unavailable(e) => Refusal::Unavailable(e),
         Failure::Client {
             redirect_uri,
             state,
@@ -207,22 +215,29 @@ pub async fn parse(p: &Provider, params: Params) -> Result<AuthRequest, Refusal>
 /// of /authorize, each failure a JSON error (`invalid_request` where
 /// /authorize would show its error page).
 pub async fn parse_pushed(p: &Provider, params: Params) -> Result<AuthRequest, OAuthError> {
-    validate(p, params).await.map_err(|f| match f {
+    // The pushing client was resolved (and fetched) already.
+    validate(p, params, Fetch::IfKnown).await.map_err(|f| match f {
         Failure::Page(m) => OAuthError::invalid_request(m),
-        Failure::Client { error, .. } => error,
+        Failure::Unavailable(e) | Failure::Client { error: e, .. } => e,
     })
 }
 
-async fn validate(p: &Provider, params: Params) -> Result<AuthRequest, Failure> {
+async fn validate(p: &Provider, params: Params, fetch: Fetch<'_>) -> Result<AuthRequest, Failure> {
     let page = |m: &str| Failure::Page(m.to_owned());
     let client_id = params
         .one("client_id")
         .map_err(|_| page("The request repeats client_id."))?
         .ok_or_else(|| page("The request names no client (client_id is missing)."))?;
-    let client = p
-        .catalog
-        .client(client_id)
-        .ok_or_else(|| page("This application is not registered with Lanyard (unknown client_id)."))?;
+    let client = match super::client_documents::resolve(p, client_id, fetch).await {
+        Ok(client) => {
+            client.ok_or_else(|| page("This application is not registered with Lanyard (unknown client_id)."))?
+        }
+        Err(e) => match e.refusal() {
+            Ok(why) => return Err(page(&format!("This application cannot be used: {why}."))),
+            // Throttled (429), too busy or the database away (503).
+            Err(e) => return Err(Failure::Unavailable(e)),
+        },
+    };
     let redirect_uri = params
         .one("redirect_uri")
         .map_err(|_| page("The request repeats redirect_uri."))?
@@ -893,6 +908,7 @@ mod tests {
             require_par: false,
             previous_secret: None,
             self_registered: false,
+            document_fresh_until: None,
             by_previous_secret: false,
         }
     }

@@ -10,6 +10,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
 use super::Provider;
+use super::client_documents::Fetch;
+use super::error::OAuthError;
 use crate::crypto::jwks::{ASSERTION_ALGS, Verification};
 use crate::crypto::secret;
 use crate::model::{AuthMethod, Client};
@@ -43,6 +45,10 @@ pub enum AssertionError {
     Refused(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Not the client's failure: too many new client_id URLs (429) or too
+    /// many documents being fetched (503).
+    #[error("{0:?}")]
+    Unavailable(OAuthError),
 }
 
 use AssertionError::Refused;
@@ -105,7 +111,7 @@ pub async fn authenticate(
     p: &Provider,
     assertion: &str,
     client_id: Option<&str>,
-    endpoint: &str,
+    (endpoint, fetch): (&str, Fetch<'_>),
 ) -> Result<Arc<Client>, AssertionError> {
     let parsed = parse(assertion)?;
     let claims = &parsed.claims;
@@ -117,7 +123,17 @@ pub async fn authenticate(
     if client_id.is_some_and(|id| id != sub) {
         return Err(Refused("the request's client_id is not the assertion's sub"));
     }
-    let client = p.catalog.client(sub).ok_or(Refused("no such client"))?;
+    // The `sub` is not verified yet: at /token (`Fetch::IfKnown`) a URL
+    // that is no client yet is never fetched for it.
+    let client = match super::client_documents::resolve(p, sub, fetch).await {
+        Ok(client) => client.ok_or(Refused("no such client"))?,
+        Err(e) => {
+            return Err(match e.refusal() {
+                Ok(_) => Refused("its metadata document was refused"),
+                Err(e) => AssertionError::Unavailable(e),
+            });
+        }
+    };
     if client.auth_method != AuthMethod::PrivateKeyJwt {
         return Err(Refused("the client does not use private_key_jwt"));
     }

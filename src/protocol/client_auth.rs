@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::Provider;
 use super::client_assertion::{self, ASSERTION_TYPE, AssertionError};
+use super::client_documents::Fetch;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use crate::crypto::secret;
@@ -75,6 +76,27 @@ pub async fn authenticate(
     params: &Params,
     endpoint: &str,
 ) -> Result<Arc<Client>, OAuthError> {
+    authenticate_with(p, basic, params, (endpoint, Fetch::IfKnown)).await
+}
+
+/// `authenticate` at /par, where a client_id URL that is no client yet may
+/// be fetched (counted against the caller's address `ip`): like /authorize,
+/// it starts a sign-in.
+pub async fn authenticate_at_par(
+    p: &Provider,
+    basic: &Basic,
+    params: &Params,
+    ip: Option<&str>,
+) -> Result<Arc<Client>, OAuthError> {
+    authenticate_with(p, basic, params, (crate::paths::PAR, Fetch::Allowed { ip })).await
+}
+
+async fn authenticate_with(
+    p: &Provider,
+    basic: &Basic,
+    params: &Params,
+    (endpoint, fetch): (&str, Fetch<'_>),
+) -> Result<Arc<Client>, OAuthError> {
     let body_id = params.one("client_id")?;
     let body_secret = params.one("client_secret")?;
     let assertion_type = params.one("client_assertion_type")?;
@@ -84,14 +106,7 @@ pub async fn authenticate(
         if basic.is_used() || body_secret.is_some() || assertion_type != Some(ASSERTION_TYPE) {
             return Err(failed());
         }
-        return match client_assertion::authenticate(p, assertion, body_id, endpoint).await {
-            Ok(client) => Ok(client),
-            Err(AssertionError::Refused(why)) => {
-                tracing::info!(why, "refused a client assertion");
-                Err(failed())
-            }
-            Err(AssertionError::Store(e)) => Err(e.into()),
-        };
+        return by_assertion(client_assertion::authenticate(p, assertion, body_id, (endpoint, fetch)).await);
     }
     if assertion_type.is_some() {
         return Err(failed());
@@ -115,7 +130,7 @@ pub async fn authenticate(
             (None, _) => return Err(failed()),
         },
     };
-    let client = p.catalog.client(client_id);
+    let client = client_of(p, client_id, fetch).await?;
     let matched = match secret {
         Some(s) => secret_matches(client.as_deref(), s, p.now()),
         None => Matched::Current,
@@ -127,6 +142,35 @@ pub async fn authenticate(
             Matched::Neither => Err(failed()),
         },
         _ => Err(failed()),
+    }
+}
+
+/// An assertion's outcome as the endpoint answers it: a refusal is the
+/// one `invalid_client`; the database away, a throttle or overload stay
+/// what they are.
+fn by_assertion(outcome: Result<Arc<Client>, AssertionError>) -> Result<Arc<Client>, OAuthError> {
+    match outcome {
+        Ok(client) => Ok(client),
+        Err(AssertionError::Refused(why)) => {
+            tracing::info!(why, "refused a client assertion");
+            Err(failed())
+        }
+        Err(AssertionError::Store(e)) => Err(e.into()),
+        Err(AssertionError::Unavailable(e)) => Err(e),
+    }
+}
+
+/// The client an id names (`client_documents::resolve`: a URL is fetched
+/// as its metadata document); a refused document is no client.
+async fn client_of(p: &Provider, client_id: &str, fetch: Fetch<'_>) -> Result<Option<Arc<Client>>, OAuthError> {
+    match super::client_documents::resolve(p, client_id, fetch).await {
+        Ok(client) => Ok(client),
+        // Throttled, too busy or the database away: that error, not the client's.
+        Err(e) => {
+            let why = e.refusal()?;
+            tracing::info!(why, "refused a client's metadata document");
+            Ok(None)
+        }
     }
 }
 

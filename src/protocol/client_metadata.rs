@@ -103,6 +103,8 @@ pub fn parse(input: NewClientInput, clock: &dyn Clock) -> Result<ClientRow, Fiel
         registered_via: "admin".to_owned(),
         registration_token_hash: None,
         registered_with: None,
+        metadata_fetched_at: None,
+        metadata_fresh_until: None,
     })
 }
 

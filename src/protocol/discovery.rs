@@ -43,18 +43,16 @@ pub const CLAIMS_SUPPORTED: [&str; 28] = [
 /// the OIDC members, and every endpoint is listed at its final path.
 /// What the deployment's settings add or state (RFC 8414 §2
 /// `registration_endpoint`, named only when registration is on; RFC 9126
-/// §5 `require_pushed_authorization_requests`).
+/// §5 `require_pushed_authorization_requests`; Client ID Metadata Document
+/// §4 `client_id_metadata_document_supported`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Policies {
     pub registration: bool,
     pub require_par: bool,
+    pub client_id_metadata_documents: bool,
 }
 
 pub fn metadata(issuer: &Issuer, policies: Policies) -> Value {
-    let Policies {
-        registration,
-        require_par,
-    } = policies;
     let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
     let mut claims: Vec<&str> = CLAIMS_SUPPORTED.to_vec();
     claims.extend(["address", "updated_at"]);
@@ -64,7 +62,7 @@ pub fn metadata(issuer: &Issuer, policies: Policies) -> Value {
         "token_endpoint": issuer.url(paths::TOKEN),
         // RFC 9126 §5.
         "pushed_authorization_request_endpoint": issuer.url(paths::PAR),
-        "require_pushed_authorization_requests": require_par,
+        "require_pushed_authorization_requests": policies.require_par,
         "userinfo_endpoint": issuer.url(paths::USERINFO),
         "jwks_uri": issuer.url(paths::JWKS),
         "end_session_endpoint": issuer.url(paths::LOGOUT),
@@ -103,8 +101,11 @@ pub fn metadata(issuer: &Issuer, policies: Policies) -> Value {
         "display_values_supported": ["page"],
     });
     endpoint_auth(&mut doc, &auth_methods);
-    if registration {
+    if policies.registration {
         doc["registration_endpoint"] = json!(issuer.url(paths::CLIENT_REGISTRATION));
+    }
+    if policies.client_id_metadata_documents {
+        doc["client_id_metadata_document_supported"] = json!(true);
     }
     doc
 }
@@ -131,6 +132,7 @@ mod tests {
             Policies {
                 registration: true,
                 require_par: false,
+                client_id_metadata_documents: false,
             },
         );
         for key in [

@@ -47,9 +47,8 @@ pub async fn parse(p: &Provider, params: Params) -> Result<LogoutRequest, String
     }
     let client = match client_id.or(hinted_client) {
         Some(id) => Some(
-            p.catalog
-                .client(&id)
-                .ok_or("This application is not registered with Lanyard.")?,
+            // A metadata-document client as held (a logout fetches nothing).
+            super::client_documents::known(p, &id).ok_or("This application is not registered with Lanyard.")?,
         ),
         None => None,
     };

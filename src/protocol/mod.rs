@@ -9,6 +9,7 @@ pub mod backchannel_logout;
 pub mod bearer;
 pub mod client_assertion;
 pub mod client_auth;
+pub mod client_documents;
 pub mod client_keys;
 pub mod client_metadata;
 pub mod counters;
@@ -109,6 +110,9 @@ pub struct Provider {
     /// redirects, a time limit, public addresses only for self-registered
     /// clients).
     pub logout_http: Arc<remote::Remote>,
+    /// Fetches clients' metadata documents (a URL as client_id) and
+    /// remembers which failed a moment ago.
+    pub client_documents: Arc<client_documents::Documents>,
 }
 
 /// The keys a provider derives from the master key, one per purpose (so
@@ -175,6 +179,7 @@ impl Provider {
             upstream_seal: Arc::new(derived.upstream_seal),
             upstreams: Arc::default(),
             logout_http: Arc::new(remote::Remote::new("back-channel logout")),
+            client_documents: Arc::default(),
             recovery_codes: Arc::new(crate::crypto::field_mac::FieldMac::new(derived.recovery_code)),
             pushed_requests: Arc::new(crate::crypto::field_mac::FieldMac::new(derived.pushed_request)),
         })

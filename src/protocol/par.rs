@@ -19,7 +19,6 @@ use super::params::Params;
 use super::pushed::{CARRIED, REQUEST_URI_PREFIX};
 use super::{Provider, authorize};
 use crate::crypto::secret;
-use crate::paths;
 use crate::store::login_throttle;
 use crate::store::par_requests::{self, Bounds, NewPush, Stored};
 
@@ -60,7 +59,7 @@ pub async fn push(
     params: &Params,
     (dpop_header, ip): (&DpopHeader, Option<&str>),
 ) -> Result<Pushed, OAuthError> {
-    let client = client_auth::authenticate(p, basic, params, paths::PAR).await?;
+    let client = client_auth::authenticate_at_par(p, basic, params, ip).await?;
     if client.is_public() {
         throttle(p, ip, p.now()).await?;
     }

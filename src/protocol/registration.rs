@@ -172,7 +172,7 @@ fn new_client_id(rng: &mut impl rand::CryptoRng) -> String {
 /// follows (`client_metadata`), plus the registration's own: the code flow
 /// only, `response_types` consistent with `grant_types` (RFC 7591 §2.1),
 /// third-party, URLs Lanyard contacts on the public internet.
-fn parse(client_id: &str, m: Metadata, p: &Provider) -> Result<ClientRow, RegistrationError> {
+pub(super) fn parse(client_id: &str, m: Metadata, p: &Provider) -> Result<ClientRow, RegistrationError> {
     for uri in m
         .redirect_uris
         .iter()

@@ -36,12 +36,15 @@ pub struct ClientRow {
     pub previous_secret_valid_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// `admin` or `dynamic` (RFC 7591 registration).
+    /// `admin`, `dynamic` (RFC 7591 registration) or `metadata_document`.
     pub registered_via: String,
     /// A dynamically registered client's registration access token, as its SHA-256 (RFC 7592 §1).
     pub registration_token_hash: Option<Vec<u8>>,
     /// The initial access token it registered with, if any.
     pub registered_with: Option<uuid::Uuid>,
+    /// A metadata-document client's last fetch, and until when it is fresh.
+    pub metadata_fetched_at: Option<DateTime<Utc>>,
+    pub metadata_fresh_until: Option<DateTime<Utc>>,
 }
 
 pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreError> {
@@ -77,6 +80,99 @@ pub async fn insert(conn: &mut PgConnection, c: &ClientRow) -> Result<(), StoreE
     .execute(conn)
     .await
     .map_err(StoreError::conflict_as(|| format!("a client `{}`", c.client_id)))?;
+    Ok(())
+}
+
+/// Inserts or replaces a client described by its metadata document (its
+/// client_id is the document's URL), with when it was fetched and until
+/// when that is fresh. A row of that id made another way is left alone
+/// (false). A change of keys counts as a new credential, as in `update`;
+/// a change of its redirect_uris, keys or auth method deletes its consents
+/// in the same transaction (whoever now holds the URL is not the client
+/// people consented to: no code goes out silently with `prompt=none`).
+pub async fn upsert_document(conn: &mut PgConnection, c: &ClientRow) -> Result<bool, StoreError> {
+    use sqlx::Connection as _;
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "DELETE FROM consents WHERE client_id = $1 AND EXISTS (
+            SELECT 1 FROM clients c WHERE c.client_id = $1 AND c.registered_via = 'metadata_document'
+              AND (c.redirect_uris IS DISTINCT FROM $2 OR c.jwks IS DISTINCT FROM $3
+                   OR c.jwks_uri IS DISTINCT FROM $4 OR c.auth_method IS DISTINCT FROM $5))",
+    )
+    .bind(&c.client_id)
+    .bind(&c.redirect_uris)
+    .bind(&c.jwks)
+    .bind(&c.jwks_uri)
+    .bind(&c.auth_method)
+    .execute(&mut *tx)
+    .await?;
+    let done = sqlx::query(
+        "INSERT INTO clients (client_id, name, auth_method, redirect_uris, post_logout_redirect_uris,
+            grant_types, scopes, first_party, id_token_alg, created_at, updated_at, secret_changed_at, jwks, jwks_uri,
+            dpop_bound, dpop_nonce, backchannel_logout_uri, backchannel_logout_session_required,
+            registered_via, require_par, metadata_fetched_at, metadata_fresh_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, $9, $9, $9, $10, $11, $12, false, $13, $14,
+            'metadata_document', $15, $9, $16)
+         ON CONFLICT (client_id) DO UPDATE SET name = EXCLUDED.name, auth_method = EXCLUDED.auth_method,
+            redirect_uris = EXCLUDED.redirect_uris, post_logout_redirect_uris = EXCLUDED.post_logout_redirect_uris,
+            grant_types = EXCLUDED.grant_types, scopes = EXCLUDED.scopes, id_token_alg = EXCLUDED.id_token_alg,
+            updated_at = EXCLUDED.updated_at,
+            secret_changed_at = CASE WHEN clients.jwks IS DISTINCT FROM EXCLUDED.jwks
+                                       OR clients.jwks_uri IS DISTINCT FROM EXCLUDED.jwks_uri
+                                     THEN EXCLUDED.updated_at ELSE clients.secret_changed_at END,
+            jwks = EXCLUDED.jwks, jwks_uri = EXCLUDED.jwks_uri, dpop_bound = EXCLUDED.dpop_bound,
+            backchannel_logout_uri = EXCLUDED.backchannel_logout_uri,
+            backchannel_logout_session_required = EXCLUDED.backchannel_logout_session_required,
+            require_par = EXCLUDED.require_par, metadata_fetched_at = EXCLUDED.metadata_fetched_at,
+            metadata_fresh_until = EXCLUDED.metadata_fresh_until
+         WHERE clients.registered_via = 'metadata_document'",
+    )
+    .bind(&c.client_id)
+    .bind(&c.name)
+    .bind(&c.auth_method)
+    .bind(&c.redirect_uris)
+    .bind(&c.post_logout_redirect_uris)
+    .bind(&c.grant_types)
+    .bind(&c.scopes)
+    .bind(&c.id_token_alg)
+    .bind(c.updated_at)
+    .bind(&c.jwks)
+    .bind(&c.jwks_uri)
+    .bind(c.dpop_bound)
+    .bind(&c.backchannel_logout_uri)
+    .bind(c.backchannel_logout_session_required)
+    .bind(c.require_par)
+    .bind(c.metadata_fresh_until)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// How many clients described by a metadata document there are.
+pub async fn count_documents(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM clients WHERE registered_via = 'metadata_document'")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// Ends a document client's freshness at `until` (its document was
+/// refused for good: it serves no more until fetched again).
+pub async fn end_document_freshness(
+    conn: &mut PgConnection,
+    client_id: &str,
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE clients SET metadata_fresh_until = $2
+         WHERE client_id = $1 AND registered_via = 'metadata_document'",
+    )
+    .bind(client_id)
+    .bind(until)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -190,7 +286,8 @@ impl TryFrom<ClientRow> for Client {
                 (Some(hash), Some(valid_until)) => Some(crate::model::PreviousSecret { hash, valid_until }),
                 _ => None,
             },
-            self_registered: r.registered_via == "dynamic",
+            self_registered: matches!(r.registered_via.as_str(), "dynamic" | "metadata_document"),
+            document_fresh_until: r.metadata_fresh_until,
             by_previous_secret: false,
         })
     }

@@ -25,10 +25,13 @@ pub struct Horizons {
     pub throttle_window: TimeDelta,
     /// Audit events and token counts older than this go.
     pub audit_before: DateTime<Utc>,
+    /// A metadata-document client last fetched before this, that nothing
+    /// references, goes.
+    pub documents_before: DateTime<Utc>,
 }
 
 /// The tables housekeeping prunes, in the order it prunes them.
-pub const TABLES: [&str; 21] = [
+pub const TABLES: [&str; 22] = [
     "authorization_codes",
     "par_requests",
     "refresh_tokens",
@@ -50,13 +53,15 @@ pub const TABLES: [&str; 21] = [
     "registration_tokens",
     "audit_events",
     "token_counters",
+    // Last: after the grants and codes that may reference a client.
+    "clients",
 ];
 
 /// Deletes at most `batch` rows of `table` past keeping; returns how many.
 pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, batch: i64) -> Result<u64, StoreError> {
     // $1 now, $2 keep expired (s), $3 longest access token (s), $4 session
     // idle (s), $5 refresh family (s), $6 throttle window (s), $7 audit
-    // horizon, $8 batch.
+    // horizon, $8 batch, $9 metadata-document horizon.
     let condition = match table {
         "authorization_codes" => "expires_at < $1 - $2 * interval '1 second'",
         // An expired push can no longer start an authorization (RFC 9126
@@ -118,6 +123,18 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
         }
         "audit_events" => "occurred_at < $7",
         "token_counters" => "hour < $7",
+        // Only clients described by a metadata document, not fetched for a
+        // week, that no consent, grant, code, pushed request or logout
+        // delivery references: one that comes back is fetched anew (within
+        // the per-address throttle and LANYARD_CLIENT_ID_METADATA_DOCUMENTS_MAX).
+        "clients" => {
+            "registered_via = 'metadata_document' AND metadata_fetched_at < $9
+             AND NOT EXISTS (SELECT 1 FROM consents x WHERE x.client_id = t.client_id)
+             AND NOT EXISTS (SELECT 1 FROM grants x WHERE x.client_id = t.client_id)
+             AND NOT EXISTS (SELECT 1 FROM authorization_codes x WHERE x.client_id = t.client_id)
+             AND NOT EXISTS (SELECT 1 FROM par_requests x WHERE x.client_id = t.client_id)
+             AND NOT EXISTS (SELECT 1 FROM logout_outbox x WHERE x.client_id = t.client_id)"
+        }
         other => return Err(StoreError::Corrupt(format!("no housekeeping for table `{other}`"))),
     };
     let sql =
@@ -132,6 +149,7 @@ pub async fn prune_batch(conn: &mut PgConnection, table: &str, h: &Horizons, bat
         .bind(secs(h.throttle_window))
         .bind(h.audit_before)
         .bind(batch)
+        .bind(h.documents_before)
         .execute(conn)
         .await?
         .rows_affected())

@@ -11,6 +11,7 @@ use super::signin::second_step::step_up_page;
 use super::signin::{consent_page, signin_page};
 use super::{AppState, form, query};
 use crate::protocol::authorize::{self, Outcome, Refusal};
+use crate::protocol::client_documents::Fetch;
 use crate::protocol::params::Params;
 use crate::protocol::session;
 
@@ -24,11 +25,17 @@ pub async fn post(req: HttpRequest, body: Bytes, state: Data<AppState>) -> Resul
 
 async fn run(req: &HttpRequest, state: &AppState, params: Params, is_post: bool) -> Result<HttpResponse, WebError> {
     let p = &state.provider;
-    let request = authorize::parse(p, params).await.map_err(|refusal| match refusal {
-        Refusal::Page(message) => WebError::page(StatusCode::BAD_REQUEST, "This sign-in link is not valid", message),
-        Refusal::Redirect(url) | Refusal::Continue(url) => WebError::redirect(url, is_post),
-        Refusal::Unavailable(e) => WebError::unavailable_page(e),
-    })?;
+    let ip = super::client_ip::client_ip(req, &p.config.trusted_proxies);
+    let fetch = Fetch::Allowed { ip: ip.as_deref() };
+    let request = authorize::parse(p, params, fetch)
+        .await
+        .map_err(|refusal| match refusal {
+            Refusal::Page(message) => {
+                WebError::page(StatusCode::BAD_REQUEST, "This sign-in link is not valid", message)
+            }
+            Refusal::Redirect(url) | Refusal::Continue(url) => WebError::redirect(url, is_post),
+            Refusal::Unavailable(e) => WebError::unavailable_page(e),
+        })?;
     let session = session::current(p, state.cookies.session(req).as_deref())
         .await
         .map_err(WebError::unavailable_page)?;

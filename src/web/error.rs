@@ -110,6 +110,10 @@ impl WebError {
                 &e.description,
                 RETRY_SECS,
             ),
+            // A throttle (RFC 6585 §4), as `slow_down` answers in JSON.
+            ErrorCode::SlowDown => {
+                Self::retry_later(StatusCode::TOO_MANY_REQUESTS, "Too many requests", &e.description, "60")
+            }
             _ => Self::page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",

@@ -17,6 +17,7 @@ mod backchannel_logout;
 mod browser;
 mod catalog;
 mod cli;
+mod client_id_metadata;
 mod concurrency;
 mod config;
 mod cors;

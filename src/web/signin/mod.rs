@@ -103,6 +103,11 @@ struct ConsentPage<'a> {
     /// The client registered itself (RFC 7591): its name is its own
     /// choice, and nobody checked it (RFC 7591 §5 asks the server to say so).
     registered_itself: bool,
+    /// The client_id is the URL of a metadata document the client serves
+    /// itself (Client ID Metadata Document §6): nobody checked it either.
+    describes_itself: bool,
+    /// The host of that URL.
+    client_host: String,
     /// Where the code will go: the redirect URI's host (or the URI, for a
     /// private-use scheme).
     destination: String,
@@ -137,7 +142,9 @@ pub fn consent_page(
             request: &encoded,
             client_name: &request.client.name,
             username,
-            registered_itself: request.client.self_registered,
+            registered_itself: request.client.self_registered && request.client.document_fresh_until.is_none(),
+            describes_itself: request.client.document_fresh_until.is_some(),
+            client_host: destination(&request.client.client_id),
             destination: destination(&request.redirect_uri),
             scopes: scopes
                 .iter()
@@ -165,7 +172,9 @@ async fn carried_request(state: &AppState, raw: Option<&str>) -> Result<Option<A
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
-    match authorize::parse(&state.provider, Params::parse(raw)).await {
+    // The request was resolved at /authorize already: nothing new is fetched.
+    let fetch = crate::protocol::client_documents::Fetch::IfKnown;
+    match authorize::parse(&state.provider, Params::parse(raw), fetch).await {
         Ok(r) => Ok(Some(r)),
         Err(Refusal::Page(m)) => Err(WebError::page(
             StatusCode::BAD_REQUEST,
