@@ -173,14 +173,11 @@ impl Catalog {
         tx.commit().await?;
         // The new entries' origins before the write lock, the old entries
         // dropped after it: readers wait only for the swaps.
-        let new: Vec<_> = ids
-            .iter()
-            .map(|id| entries.remove(id).map(|e| (origins(&e.client), e)))
-            .collect();
+        let new: Vec<_> = ids.iter().map(|id| entries.remove(id).map(with_origins)).collect();
         let mut parts = self.write();
         let mut old = Vec::with_capacity(ids.len());
         for (id, entry) in ids.iter().zip(new) {
-            old.push(parts.replace_client(id, entry.map(|(origins, e)| (e, origins))));
+            old.push(parts.replace_client(id, entry));
         }
         if let Some(apis) = apis {
             parts.apis = apis;
@@ -198,8 +195,8 @@ impl Catalog {
     /// request sees it. Without a listener, or if the marker is slow, reads
     /// everything instead — once for all the callers waiting.
     pub async fn catch_up(&self, pool: &PgPool) -> Result<(), StoreError> {
-        let mark = self.whole_reads.begun.load(Ordering::Acquire);
-        if self.markers.listening.load(Ordering::Acquire) {
+        let mark = self.whole_reads();
+        if self.is_listening() {
             let n = self.markers.asked.fetch_add(1, Ordering::Relaxed) + 1;
             let mut seen = self.markers.seen.subscribe();
             sqlx::query("SELECT pg_notify($1, $2)")
@@ -309,8 +306,7 @@ impl Catalog {
             ..Parts::default()
         };
         for (id, entry) in entries {
-            let origins = origins(&entry.client);
-            parts.replace_client(&id, Some((entry, origins)));
+            parts.replace_client(&id, Some(with_origins(entry)));
         }
         Ok(parts)
     }
@@ -397,6 +393,13 @@ fn api_map(rows: Vec<store::apis::ApiRow>) -> HashMap<String, Arc<Api>> {
         }
     }
     map
+}
+
+/// An entry with its redirect URIs' origins, as `Parts::replace_client`
+/// takes it (computed before the write lock).
+fn with_origins(entry: Entry) -> (Entry, BTreeSet<String>) {
+    let origins = origins(&entry.client);
+    (entry, origins)
 }
 
 /// The origins of a client's redirect URIs, each once.

@@ -19,14 +19,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::Provider;
 use super::error::{ErrorCode, OAuthError};
 use super::registration::{self, Metadata};
 use super::remote::{self, Remote};
+use super::{Provider, address_budget};
 use crate::model::{AuthMethod, Client};
+use crate::store::StoreError;
 use crate::store::audit::NewEvent;
 use crate::store::clients::{self, ClientRow};
-use crate::store::{StoreError, login_throttle};
 
 /// The largest document accepted (the draft suggests 5 kilobytes).
 pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
@@ -241,10 +241,8 @@ pub async fn resolve(p: &Provider, client_id: &str, fetch: Fetch<'_>) -> Result<
 async fn admit_new(p: &Provider, ip: Option<&str>, now: DateTime<Utc>) -> Result<(), DocumentError> {
     let mut conn = p.pool.acquire().await.map_err(StoreError::from)?;
     if let Some(ip) = ip {
-        let key = format!("cimd-new:{}", crate::model::address_group(ip));
-        let window = now - super::signin::THROTTLE_WINDOW;
-        let count = login_throttle::reserve(&mut conn, &key, now, window, None).await?;
-        if count.is_none_or(|n| n > NEW_PER_ADDRESS) {
+        let window = super::signin::THROTTLE_WINDOW;
+        if address_budget::exceeded(&mut conn, "cimd-new", ip, NEW_PER_ADDRESS, window, now).await? {
             p.metrics.metadata_document_fetch("throttled");
             return Err(DocumentError::Throttled);
         }

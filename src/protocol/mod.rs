@@ -2,6 +2,7 @@
 //! (the provider's pool, clock, keys and configuration) — no HTTP types here.
 
 pub mod account;
+pub mod address_budget;
 pub mod api_tokens;
 pub mod audit_buffer;
 pub mod authorize;

@@ -17,9 +17,8 @@ use super::dpop::{self, DpopHeader, ProofFor};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::pushed::{CARRIED, REQUEST_URI_PREFIX};
-use super::{Provider, authorize};
+use super::{Provider, address_budget, authorize};
 use crate::crypto::secret;
-use crate::store::login_throttle;
 use crate::store::par_requests::{self, Bounds, NewPush, Stored};
 
 /// How long a `request_uri` may start an authorization (RFC 9126 §2.2:
@@ -91,10 +90,8 @@ pub async fn push(
 /// (`PUSHES_PER_ADDRESS`); past it, 429 (RFC 9126 §2.3, RFC 6585 §4).
 async fn throttle(p: &Provider, ip: Option<&str>, now: DateTime<Utc>) -> Result<(), OAuthError> {
     let Some(ip) = ip else { return Ok(()) };
-    let key = format!("par-ip:{}", crate::model::address_group(ip));
     let mut conn = p.pool.acquire().await?;
-    let count = login_throttle::reserve(&mut conn, &key, now, now - THROTTLE_WINDOW, None).await?;
-    match count.is_none_or(|n| n > PUSHES_PER_ADDRESS) {
+    match address_budget::exceeded(&mut conn, "par-ip", ip, PUSHES_PER_ADDRESS, THROTTLE_WINDOW, now).await? {
         true => Err(OAuthError::new(
             ErrorCode::SlowDown,
             "too many pushed requests from this address; try again in a minute",

@@ -13,13 +13,13 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::Provider;
 use super::client_metadata::{self, NewClientInput, uses_secret};
+use super::{Provider, address_budget};
 use crate::config::ClientRegistration;
 use crate::crypto::secret;
 use crate::model::{FieldError, GrantType, RedirectUri};
 use crate::store::clients::{self, ClientRow};
-use crate::store::{StoreError, audit, login_throttle, registration_tokens};
+use crate::store::{StoreError, audit, registration_tokens};
 
 /// Registrations one client address (IPv6 by its /64) may make per
 /// throttle window when registration is `open`.
@@ -134,11 +134,10 @@ async fn admit(p: &Provider, who: &Registrant<'_>, now: DateTime<Utc>) -> Result
         ClientRegistration::Token => Ok(()),
         ClientRegistration::Open => {
             let Some(ip) = who.ip else { return Ok(()) };
-            let key = format!("register-ip:{}", crate::model::address_group(ip));
-            let window = now - super::signin::THROTTLE_WINDOW;
             let mut conn = p.pool.acquire().await?;
-            let count = login_throttle::reserve(&mut conn, &key, now, window, None).await?;
-            match count.is_none_or(|n| n > REGISTRATIONS_PER_ADDRESS) {
+            let window = super::signin::THROTTLE_WINDOW;
+            match address_budget::exceeded(&mut conn, "register-ip", ip, REGISTRATIONS_PER_ADDRESS, window, now).await?
+            {
                 true => Err(RegistrationError::Throttled),
                 false => Ok(()),
             }

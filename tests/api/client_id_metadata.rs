@@ -121,13 +121,7 @@ fn rp(url: &str) -> TestClient {
 
 /// An app with the setting on that may fetch from the test's loopback server.
 async fn app_on() -> TestApp {
-    TestApp::builder()
-        .config(|c| {
-            c.client_id_metadata_documents = true;
-            c.metadata_documents_from_loopback = true;
-        })
-        .spawn()
-        .await
+    app_with(|_| {}).await
 }
 
 /// `/authorize` for `client`: 200 is the sign-in page (the client was

@@ -22,8 +22,7 @@ use super::discovery::Metadata;
 use super::{FLOW_LIFETIME, STARTS_PER_ADDRESS, Upstream, UpstreamError, audit, load};
 use crate::crypto::secret::{random_token, sha256};
 use crate::model::AuthLevel;
-use crate::protocol::Provider;
-use crate::store::login_throttle;
+use crate::protocol::{Provider, address_budget};
 use crate::store::upstream_flows::{self, NewFlow};
 
 /// How far an upstream's clock may be ahead of ours (an id_token's `iat`).
@@ -112,10 +111,8 @@ async fn throttle(p: &Provider, ip: Option<&str>, now: DateTime<Utc>) -> Result<
         return Ok(());
     };
     let mut conn = p.pool.acquire().await?;
-    let window = now - crate::protocol::signin::THROTTLE_WINDOW;
-    let key = format!("upstream-ip:{}", crate::model::address_group(ip));
-    let starts = login_throttle::reserve(&mut conn, &key, now, window, None).await?;
-    match starts.is_none_or(|n| n > STARTS_PER_ADDRESS) {
+    let window = crate::protocol::signin::THROTTLE_WINDOW;
+    match address_budget::exceeded(&mut conn, "upstream-ip", ip, STARTS_PER_ADDRESS, window, now).await? {
         true => Err(UpstreamError::Throttled),
         false => Ok(()),
     }
