@@ -27,6 +27,8 @@ pub enum KeysCommand {
     },
     /// Unpublish a compromised key at once (an active one is replaced).
     Revoke {
+        /// A base64url thumbprint (RFC 7638): it may begin with `-`.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         #[command(flatten)]
         out: JsonFlag,
@@ -99,4 +101,27 @@ pub async fn run(cmd: KeysCommand, config: &Config) -> Result<(), Failure> {
             .collect::<Vec<_>>()
             .join("\n")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    /// A kid is a base64url JWK thumbprint (RFC 7638 §3): one in 64 begins
+    /// with `-`, and is still a kid, not a flag (a CI run revoked one).
+    #[test]
+    fn a_kid_that_begins_with_a_hyphen_is_a_kid() {
+        let kid = "-GF5NgfEOEG7MDE9aeRrVfIjAhzvwaFQXk5TMsn23bM";
+        let parsed = crate::cli::Cli::try_parse_from(["lanyard", "keys", "revoke", kid]);
+        assert!(parsed.is_ok(), "{:?}", parsed.err().map(|e| e.to_string()));
+        assert!(format!("{parsed:?}").contains(kid));
+        for args in [["revoke", kid, "--json"], ["revoke", "--json", kid]] {
+            let parsed = crate::cli::Cli::try_parse_from(["lanyard", "keys", args[0], args[1], args[2]]);
+            let parsed = format!("{:?}", parsed.expect("parses"));
+            assert!(
+                parsed.contains(kid) && parsed.contains("json: true"),
+                "{args:?}: {parsed}"
+            );
+        }
+    }
 }
